@@ -1,0 +1,321 @@
+"""BabyBear field F_p (p = 2^31 - 2^27 + 1) and its degree-4 extension K = F_p[X]/(X^4 - 11).
+
+Base elements are numpy ``uint64`` arrays with values in [0, p): a product of two fits in 64 bits, so
+every operation is a few whole-array numpy ops.  Extension elements are stored structure-of-arrays:
+an array of shape ``(4, *shape)`` whose leading axis holds the coefficients of 1, X, X^2, X^3.  An
+extension scalar has shape ``(4,)``; it broadcasts against any extension array because limbs are taken
+with ``a[i]``.  Inner products go through float64 BLAS on 16-bit limbs, which is exact (see ``_limb_dot``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+P = 2013265921
+"""The BabyBear prime 2^31 - 2^27 + 1 = 15 * 2^27 + 1."""
+EXT_DEGREE = 4
+NONRESIDUE = 11
+"""K = F_p[X]/(X^4 - NONRESIDUE); 11 is a quadratic non-residue mod p, so the binomial is irreducible."""
+HALF = (P - 1) // 2
+"""Largest magnitude a signed integer may have to map injectively into F_p."""
+TWO_ADICITY = 27
+GENERATOR = 31
+"""A generator of the multiplicative group F_p^* (used to derive roots of unity)."""
+
+_U64 = np.uint64
+_P64 = np.uint64(P)
+_LIMB_SAFE_ROWS = 1 << 20
+"""Rows per float64 GEMM chunk in ``_limb_dot``: 2^20 * (2^16)^2 * 4 terms < 2^53, so sums are exact."""
+
+
+# ----------------------------------------------------------------------------------------- base field
+def asbase(values) -> np.ndarray:
+    """Reduce arbitrary (possibly negative) integers into canonical uint64 base elements."""
+    arr = np.asarray(values)
+    if arr.dtype == np.uint64:
+        return arr % _P64
+    if arr.dtype.kind in "iu":
+        return np.mod(arr.astype(np.int64), P).astype(np.uint64)
+    if arr.dtype == object:
+        return np.array([int(v) % P for v in arr.ravel()], dtype=np.uint64).reshape(arr.shape)
+    raise TypeError(f"cannot convert dtype {arr.dtype} to field elements")
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b in F_p."""
+    return (a + b) % _P64
+
+
+def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a - b in F_p."""
+    return (a + (_P64 - b)) % _P64
+
+
+def neg(a: np.ndarray) -> np.ndarray:
+    """-a in F_p."""
+    return (_P64 - a) % _P64
+
+
+def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b in F_p."""
+    return (a * b) % _P64
+
+
+def power(a: np.ndarray, exponent: int) -> np.ndarray:
+    """a ** exponent in F_p, element-wise, by square and multiply."""
+    a = np.asarray(a, dtype=np.uint64)
+    result = np.ones_like(a)
+    base = a.copy()
+    e = int(exponent) % (P - 1) if exponent >= 0 else (P - 1 - (-int(exponent)) % (P - 1))
+    while e:
+        if e & 1:
+            result = (result * base) % _P64
+        base = (base * base) % _P64
+        e >>= 1
+    return result
+
+
+def inv(a: np.ndarray) -> np.ndarray:
+    """Element-wise inverse in F_p (Fermat).  Zero entries raise ``ZeroDivisionError``."""
+    a = np.asarray(a, dtype=np.uint64)
+    if np.any(a == 0):
+        raise ZeroDivisionError("inverse of zero in F_p")
+    return power(a, P - 2)
+
+
+def batch_inv(a: np.ndarray) -> np.ndarray:
+    """Inverse of every entry of a 1-D array with one exponentiation (Montgomery's trick, vectorised)."""
+    a = np.asarray(a, dtype=np.uint64)
+    if a.size == 0:
+        return a.copy()
+    return inv(a)
+
+
+def inner(a: np.ndarray, b: np.ndarray) -> int:
+    """Sum_i a[i] * b[i] in F_p for 1-D base arrays."""
+    gram = _limb_dot(a[None, :], b[None, :])
+    return int(gram[0, 0] % P)
+
+
+def encode_signed(values, bound: int = HALF) -> np.ndarray:
+    """Map signed integers v with |v| <= bound into F_p as v mod p; refuse anything larger."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"signed encoding needs integers, got {arr.dtype}")
+    if bound > HALF:
+        raise ValueError(f"bound {bound} exceeds (p-1)/2; encoding would not be injective")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < -bound or hi > bound:
+            raise OverflowError(f"value {lo if lo < -bound else hi} outside [-{bound}, {bound}]")
+    return np.mod(arr.astype(np.int64), P).astype(np.uint64)
+
+
+def decode_signed(a: np.ndarray) -> np.ndarray:
+    """Inverse of ``encode_signed``: field elements back to int64 in [-(p-1)/2, (p-1)/2]."""
+    a = np.asarray(a, dtype=np.uint64).astype(np.int64)
+    return np.where(a > HALF, a - P, a)
+
+
+def random_base(rng: np.random.Generator, shape) -> np.ndarray:
+    """Uniform base elements (for tests and benchmarks)."""
+    return rng.integers(0, P, size=shape, dtype=np.uint64)
+
+
+# ------------------------------------------------------------------------------------ extension field
+def ext_zeros(shape=()) -> np.ndarray:
+    """The zero of K, broadcast to ``shape``."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return np.zeros((EXT_DEGREE, *shape), dtype=np.uint64)
+
+
+def ext_ones(shape=()) -> np.ndarray:
+    """The one of K, broadcast to ``shape``."""
+    out = ext_zeros(shape)
+    out[0] = 1
+    return out
+
+
+def ext_from_base(a) -> np.ndarray:
+    """Embed base elements into K."""
+    a = np.asarray(a, dtype=np.uint64)
+    out = np.zeros((EXT_DEGREE, *a.shape), dtype=np.uint64)
+    out[0] = a
+    return out
+
+
+def ext_const(c: int) -> np.ndarray:
+    """The K scalar equal to the integer c (mod p)."""
+    out = ext_zeros()
+    out[0] = int(c) % P
+    return out
+
+
+def ext_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b in K."""
+    return (a + b) % _P64
+
+
+def ext_sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a - b in K."""
+    return (a + (_P64 - b)) % _P64
+
+
+def ext_neg(a: np.ndarray) -> np.ndarray:
+    """-a in K."""
+    return (_P64 - a) % _P64
+
+
+def ext_scale(e: np.ndarray, s) -> np.ndarray:
+    """e * s for e in K and s a base element (or base array broadcasting against e's trailing shape)."""
+    s = np.asarray(s, dtype=np.uint64)
+    return (e * s[None, ...]) % _P64 if s.ndim else (e * s) % _P64
+
+
+def ext_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b in K.  Four products < p^2 < 2^62 sum without overflowing uint64, so only 7 reductions."""
+    a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
+    b0, b1, b2, b3 = b[0], b[1], b[2], b[3]
+    nr = _U64(NONRESIDUE)
+    c3 = (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % _P64
+    c2 = (a0 * b2 + a1 * b1 + a2 * b0 + nr * ((a3 * b3) % _P64)) % _P64
+    c1 = (a0 * b1 + a1 * b0 + nr * ((a2 * b3 + a3 * b2) % _P64)) % _P64
+    c0 = (a0 * b0 + nr * ((a1 * b3 + a2 * b2 + a3 * b1) % _P64)) % _P64
+    return np.stack(np.broadcast_arrays(c0, c1, c2, c3))
+
+
+def ext_square(a: np.ndarray) -> np.ndarray:
+    """a^2 in K."""
+    return ext_mul(a, a)
+
+
+def ext_pow(a: np.ndarray, exponent: int) -> np.ndarray:
+    """a ** exponent in K (exponent >= 0), element-wise."""
+    result = ext_ones(a.shape[1:])
+    base = a.copy()
+    e = int(exponent)
+    if e < 0:
+        raise ValueError("negative exponent; use ext_inv")
+    while e:
+        if e & 1:
+            result = ext_mul(result, base)
+        base = ext_mul(base, base)
+        e >>= 1
+    return result
+
+
+def ext_inv(a: np.ndarray) -> np.ndarray:
+    """Element-wise inverse in K via the tower K = F_p2[X]/(X^2 - u), u = X^2, u^2 = 11.
+
+    Writing a = A + X*B with A, B in F_p2, (A + XB)(A - XB) = A^2 - u*B^2 lies in F_p2, whose inverse
+    needs one base inversion of its own norm c0^2 - 11*c1^2.
+    """
+    a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
+    nr = _U64(NONRESIDUE)
+
+    def p2_mul(x0, x1, y0, y1):
+        return (x0 * y0 + nr * ((x1 * y1) % _P64)) % _P64, (x0 * y1 + x1 * y0) % _P64
+
+    sq_a = p2_mul(a0, a2, a0, a2)  # A^2
+    sq_b = p2_mul(a1, a3, a1, a3)  # B^2
+    ub0, ub1 = (nr * sq_b[1]) % _P64, sq_b[0]  # u * B^2 = 11*b1 + b0*u
+    n0, n1 = (sq_a[0] + _P64 - ub0) % _P64, (sq_a[1] + _P64 - ub1) % _P64  # N = A^2 - u B^2
+    norm = (n0 * n0 + _P64 * _P64 - nr * ((n1 * n1) % _P64)) % _P64
+    if np.any(norm == 0):
+        raise ZeroDivisionError("inverse of zero in K")
+    inv_norm = power(norm, P - 2)
+    m0, m1 = (n0 * inv_norm) % _P64, ((_P64 - n1) * inv_norm) % _P64  # N^{-1}
+    c0, c2 = p2_mul(a0, a2, m0, m1)  # A * N^{-1}
+    c1, c3 = p2_mul(a1, a3, m0, m1)  # B * N^{-1}, negated below
+    return np.stack([c0, (_P64 - c1) % _P64, c2, (_P64 - c3) % _P64])
+
+
+def ext_batch_inv(a: np.ndarray) -> np.ndarray:
+    """Inverse of every entry of an extension array (one vectorised base exponentiation in total)."""
+    return ext_inv(a)
+
+
+def ext_sum(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Sum of an extension array along one of its element axes (default: the last)."""
+    ax = axis if axis < 0 else axis + 1
+    return _sum_mod(a, ax)
+
+
+def ext_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sum_i a[i] * b[i] in K for 1-D arrays where each side is base (shape (n,)) or extension (4, n)."""
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[None, :] if b.ndim == 1 else b
+    gram = _limb_dot(a2, b2) % P  # gram[i, j] = sum_x a_i(x) * b_j(x) mod p (exact python ints)
+    out = [0, 0, 0, 0]
+    for i in range(a2.shape[0]):
+        for j in range(b2.shape[0]):
+            k = i + j
+            term = int(gram[i, j])
+            if k >= EXT_DEGREE:
+                k -= EXT_DEGREE
+                term *= NONRESIDUE
+            out[k] += term
+    return np.array([v % P for v in out], dtype=np.uint64)
+
+
+def random_ext(rng: np.random.Generator, shape=()) -> np.ndarray:
+    """Uniform extension elements (for tests and benchmarks)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return rng.integers(0, P, size=(EXT_DEGREE, *shape), dtype=np.uint64)
+
+
+def ext_to_ints(a: np.ndarray) -> tuple[int, int, int, int]:
+    """A K scalar as a tuple of Python ints (for hashing, printing, comparisons)."""
+    return tuple(int(v) for v in np.asarray(a).reshape(EXT_DEGREE))
+
+
+def ext_eq(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when two extension arrays are equal element-wise everywhere."""
+    return bool(np.array_equal(np.asarray(a) % _P64, np.asarray(b) % _P64))
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _sum_mod(a: np.ndarray, axis: int) -> np.ndarray:
+    """Sum of canonical elements along ``axis``, reduced mod p, in chunks small enough not to overflow."""
+    n = a.shape[axis]
+    chunk = 1 << 32  # 2^32 values < 2^31 sum below 2^63
+    if n <= chunk:
+        return np.sum(a, axis=axis, dtype=np.uint64) % _P64
+    parts = [np.sum(np.take(a, range(s, min(n, s + chunk)), axis=axis), axis=axis) % _P64
+             for s in range(0, n, chunk)]
+    return np.sum(parts, axis=0) % _P64
+
+
+def _split16(a: np.ndarray) -> np.ndarray:
+    """Rows of canonical elements -> float64 rows of 16-bit limbs [lo rows..., hi rows...]."""
+    rows = a.shape[0]
+    out = np.empty((2 * rows, a.shape[1]), dtype=np.float64)
+    x = out[:rows]
+    np.copyto(x, a.view(np.int64), casting="unsafe")
+    hi = out[rows:]
+    np.multiply(x, 1.0 / 65536.0, out=hi)
+    np.floor(hi, out=hi)
+    x -= hi * 65536.0
+    return out
+
+
+def _limb_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact integer Gram matrix sum_x a_i(x) b_j(x) for canonical rows, via float64 GEMM on 16-bit limbs.
+
+    Each limb product is < 2^32 and a chunk sums at most 2^20 of them per limb pair, so every float64
+    partial sum stays below 2^53 and is exact; recombination happens in Python ints (object array).
+    """
+    ra, rb = a.shape[0], b.shape[0]
+    n = a.shape[1]
+    total = np.zeros((ra, rb), dtype=object)
+    for start in range(0, max(n, 1), _LIMB_SAFE_ROWS):
+        stop = min(n, start + _LIMB_SAFE_ROWS)
+        if stop <= start:
+            break
+        la = _split16(a[:, start:stop])
+        lb = _split16(b[:, start:stop])
+        g = (la @ lb.T).astype(np.int64).astype(object)
+        lolo, lohi = g[:ra, :rb], g[:ra, rb:]
+        hilo, hihi = g[ra:, :rb], g[ra:, rb:]
+        total = total + lolo + (lohi + hilo) * (1 << 16) + hihi * (1 << 32)
+    return total

@@ -1,0 +1,1 @@
+"""One module per layer kind: witness generation, prover, verifier and memory estimate side by side."""

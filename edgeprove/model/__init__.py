@@ -1,0 +1,1 @@
+"""Integer model IR, quantization, static bounds, the zoo and ONNX import."""

@@ -1,0 +1,138 @@
+"""Multilinear extensions (MLEs) over BabyBear and its extension K.
+
+Convention used everywhere: a table t of length 2^n is indexed by x = (x_1, ..., x_n) with x_1 the
+most significant bit, and a point z = (z_1, ..., z_n) is a K array of shape (4, n) in the same order.
+    t~(z) = sum_x t[x] * eq(z, x),   eq(z, x) = prod_k (z_k x_k + (1 - z_k)(1 - x_k)).
+A C-ordered tensor (C, H, W) with power-of-two axes therefore has the point (z_c, z_h, z_w)
+concatenated.  Binding the first variable (``fold``) combines the two contiguous halves of the table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeprove import field as F
+
+
+def num_vars(length: int) -> int:
+    """n with 2^n == length (raises if length is not a power of two)."""
+    if length <= 0 or length & (length - 1):
+        raise ValueError(f"table length {length} is not a power of two")
+    return length.bit_length() - 1
+
+
+def next_pow2(n: int) -> int:
+    """Smallest power of two >= max(n, 1)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def point(coords: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Stack K scalars into a point of shape (4, n)."""
+    if isinstance(coords, np.ndarray):
+        return coords.reshape(F.EXT_DEGREE, -1)
+    if not coords:
+        return F.ext_zeros(0)
+    return np.stack([np.asarray(c).reshape(F.EXT_DEGREE) for c in coords], axis=1)
+
+
+def concat_points(*points: np.ndarray) -> np.ndarray:
+    """Concatenate points (variable blocks) in order."""
+    return np.concatenate([p.reshape(F.EXT_DEGREE, -1) for p in points], axis=1)
+
+
+def eq_table(z: np.ndarray) -> np.ndarray:
+    """eq(z, x) for all x in {0,1}^n, as a K array of shape (4, 2^n); O(2^n) work."""
+    z = z.reshape(F.EXT_DEGREE, -1)
+    table = F.ext_ones(1)
+    for k in range(z.shape[1]):
+        zk = z[:, k : k + 1]
+        hi = F.ext_mul(table, zk)
+        lo = F.ext_sub(table, hi)
+        table = np.stack([lo, hi], axis=-1).reshape(F.EXT_DEGREE, -1)
+    return table
+
+
+def eq_eval(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """eq(a, b) = prod_k (a_k b_k + (1 - a_k)(1 - b_k)) for two points of equal length, as a K scalar."""
+    a = a.reshape(F.EXT_DEGREE, -1)
+    b = b.reshape(F.EXT_DEGREE, -1)
+    if a.shape != b.shape:
+        raise ValueError("eq of points of different lengths")
+    ab = F.ext_mul(a, b)
+    one = F.ext_ones(a.shape[1])
+    terms = F.ext_add(ab, F.ext_sub(F.ext_sub(one, a), F.ext_sub(b, ab)))  # ab + (1-a)(1-b)
+    out = F.ext_ones()
+    for k in range(terms.shape[1]):
+        out = F.ext_mul(out, terms[:, k])
+    return out
+
+
+def fold(table: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Bind the first (most significant) variable of a base or K table to r in K: lo + r (hi - lo)."""
+    if table.ndim == 1:
+        half = table.shape[0] // 2
+        lo, hi = table[:half], table[half:]
+        return F.ext_add(F.ext_from_base(lo), F.ext_scale(r.reshape(4, 1), F.sub(hi, lo)))
+    half = table.shape[1] // 2
+    lo, hi = table[:, :half], table[:, half:]
+    return F.ext_add(lo, F.ext_mul(F.ext_sub(hi, lo), r.reshape(F.EXT_DEGREE, 1)))
+
+
+def evaluate(table: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """t~(z) for a base or K table of length 2^n and a point z of n coordinates."""
+    z = z.reshape(F.EXT_DEGREE, -1)
+    length = table.shape[-1]
+    if num_vars(length) != z.shape[1]:
+        raise ValueError(f"point has {z.shape[1]} coordinates, table needs {num_vars(length)}")
+    return F.ext_inner(table, eq_table(z))
+
+
+def evaluate_padded(values: np.ndarray, shape: tuple[int, ...], z: np.ndarray) -> np.ndarray:
+    """MLE at z of a tensor whose every axis is zero-padded to a power of two (values given unpadded).
+
+    Folds axis by axis with separable eq tables, so a (C, H, W) tensor costs O(C H W) without building
+    the padded copy: sum_{c,h,w} v[c,h,w] eq_c[c] eq_h[h] eq_w[w].
+    """
+    values = np.asarray(values)
+    padded = [next_pow2(s) for s in shape]
+    bits = [num_vars(p) for p in padded]
+    z = z.reshape(F.EXT_DEGREE, -1)
+    if sum(bits) != z.shape[1]:
+        raise ValueError("point length does not match the padded tensor")
+    tables = []
+    offset = 0
+    for s, b in zip(shape, bits):
+        tables.append(eq_table(z[:, offset : offset + b])[:, :s])
+        offset += b
+    return contract_separable(values.reshape(shape), tables)
+
+
+def contract_separable(values: np.ndarray, tables: list[np.ndarray]) -> np.ndarray:
+    """sum over all indices of values[i1..ik] * prod_j tables[j][i_j], for base values and K tables.
+
+    The last axis is contracted first with exact limb BLAS, the rest by K arithmetic on a shrinking
+    array; used for MLEs of tensors with separate variables per axis.
+    """
+    vals = F.asbase(values) if values.dtype != np.uint64 else values
+    if not tables:
+        return F.ext_from_base(vals.reshape(()))
+    lead = vals.shape[:-1]
+    flat = vals.reshape(-1, vals.shape[-1])
+    last = tables[-1]
+    partial = np.stack([_rows_dot(flat, last[i]) for i in range(F.EXT_DEGREE)])  # (4, rows)
+    partial = partial.reshape((F.EXT_DEGREE, *lead))
+    for axis_table in reversed(tables[:-1]):
+        # contract the (now) last element axis of partial with axis_table
+        weighted = F.ext_mul(partial, axis_table.reshape(F.EXT_DEGREE, *([1] * (partial.ndim - 2)), -1))
+        partial = F.ext_sum(weighted, axis=-1)
+    return partial.reshape(F.EXT_DEGREE)
+
+
+def _rows_dot(rows: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """rows @ vec mod p for base rows (m, n) and a base vector (n,), exactly via 16-bit limb BLAS."""
+    from edgeprove.field import _limb_dot
+
+    if rows.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint64)
+    gram = _limb_dot(rows, vec[None, :]) % F.P
+    return gram[:, 0].astype(np.uint64)

@@ -1,0 +1,193 @@
+"""Sumcheck for sums of products of multilinear tables: sum_x sum_t c_t * prod_{j in t} T_j(x).
+
+The prover sends, per round, the round polynomial's evaluations at 0..degree (K elements); the verifier
+checks s(0) + s(1) against the running claim, draws r, and moves to s(r).  Variables are bound most
+significant first (see ``poly``), so the challenges form the evaluation point in the usual order.
+Eq-weighted sums are the same thing with an eq table among the factors.  Tables may be base (n,) or
+K (4, n); the prover keeps only the tables it folds, each halving per round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.transcript import Transcript
+
+
+class SumcheckError(Exception):
+    """Raised by the verifier when a sumcheck transcript is inconsistent."""
+
+
+@dataclass
+class SumcheckProof:
+    """Round polynomials as evaluations at 0..degree: one K array of shape (4, degree+1) per round."""
+
+    rounds: list[np.ndarray]
+
+
+Term = tuple[object, tuple[int, ...]]
+"""(coefficient: int or K scalar, indices of the tables multiplied together)."""
+
+
+def _mul_any(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.ndim == 1 and b.ndim == 1:
+        return F.mul(a, b)
+    if a.ndim == 1:
+        return F.ext_scale(b, a)
+    if b.ndim == 1:
+        return F.ext_scale(a, b)
+    return F.ext_mul(a, b)
+
+
+def _coef(c) -> np.ndarray:
+    if isinstance(c, (int, np.integer)):
+        return F.ext_const(int(c))
+    return np.asarray(c, dtype=np.uint64).reshape(F.EXT_DEGREE)
+
+
+def _at(lo: np.ndarray, diff: np.ndarray, hi: np.ndarray, t: int) -> np.ndarray:
+    """The table's restriction at X = t: lo + t * diff."""
+    if t == 0:
+        return lo
+    if t == 1:
+        return hi
+    if lo.ndim == 1:
+        return F.add(lo, F.mul(diff, np.uint64(t)))
+    return F.ext_add(lo, (diff * np.uint64(t)) % np.uint64(F.P))
+
+
+def _product_sum(factors: list[np.ndarray]) -> np.ndarray:
+    """sum_x prod_j factors_j(x) in K: element-wise products then one exact BLAS inner product."""
+    if len(factors) == 1:
+        f = factors[0]
+        return F.ext_from_base(F.asbase(int(np.sum(f) % F.P))) if f.ndim == 1 else F.ext_sum(f)
+    acc = factors[0]
+    for f in factors[1:-1]:
+        acc = _mul_any(acc, f)
+    return F.ext_inner(acc, factors[-1])
+
+
+def round_evaluations(tables: list[np.ndarray], terms: list[Term], degree: int, skip_one: bool) -> list:
+    """s(t) for t = 0..degree of the current round (s(1) left as None when ``skip_one``)."""
+    half = tables[0].shape[-1] // 2
+    los, his, diffs = [], [], []
+    for t in tables:
+        lo, hi = (t[:half], t[half:]) if t.ndim == 1 else (t[:, :half], t[:, half:])
+        los.append(lo)
+        his.append(hi)
+        diffs.append(F.sub(hi, lo) if t.ndim == 1 else F.ext_sub(hi, lo))
+    evals: list = []
+    for x in range(degree + 1):
+        if x == 1 and skip_one:
+            evals.append(None)
+            continue
+        restricted: dict[int, np.ndarray] = {}
+        total = F.ext_zeros()
+        for coef, idx in terms:
+            for j in idx:
+                if j not in restricted:
+                    restricted[j] = _at(los[j], diffs[j], his[j], x)
+            total = F.ext_add(total, F.ext_mul(_coef(coef), _product_sum([restricted[j] for j in idx])))
+        evals.append(total)
+    return evals
+
+
+def prove(
+    tables: list[np.ndarray],
+    terms: list[Term],
+    degree: int,
+    transcript: Transcript,
+    label: str,
+    claim: np.ndarray | None = None,
+) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Run the prover; returns (proof, challenge point (4, n), final table values, the proven sum).
+
+    ``claim`` (the sum, if the caller already knows it) saves computing s(1) each round.
+    """
+    n = poly.num_vars(tables[0].shape[-1])
+    for t in tables:
+        if t.shape[-1] != tables[0].shape[-1]:
+            raise ValueError("sumcheck tables must have equal length")
+    if max((len(idx) for _, idx in terms), default=0) > degree:
+        raise ValueError("a term has more factors than the declared degree")
+    tables = list(tables)
+    rounds = []
+    challenges = []
+    current = claim
+    total = claim
+    for _ in range(n):
+        evals = round_evaluations(tables, terms, degree, skip_one=current is not None)
+        if current is None:
+            current = F.ext_add(evals[0], evals[1])
+            total = current
+        elif evals[1] is None:
+            evals[1] = F.ext_sub(current, evals[0])
+        msg = np.stack(evals, axis=1)
+        transcript.absorb_ext(f"{label}/round", msg)
+        r = transcript.challenge_ext(f"{label}/r")
+        challenges.append(r)
+        current = interpolate(msg, r)
+        tables = [poly.fold(t, r) for t in tables]
+        rounds.append(msg)
+    finals = [t.reshape(F.EXT_DEGREE) if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
+    if total is None:  # zero variables: the sum is the single product
+        total = F.ext_zeros()
+        for coef, idx in terms:
+            prod = F.ext_ones()
+            for j in idx:
+                prod = F.ext_mul(prod, finals[j])
+            total = F.ext_add(total, F.ext_mul(_coef(coef), prod))
+    return SumcheckProof(rounds), poly.point(challenges), finals, total
+
+
+def verify(
+    claim: np.ndarray, n: int, degree: int, proof: SumcheckProof, transcript: Transcript, label: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check the rounds against ``claim``; returns (challenge point, the claim left for the final check)."""
+    if len(proof.rounds) != n:
+        raise SumcheckError(f"{label}: expected {n} rounds, got {len(proof.rounds)}")
+    current = np.asarray(claim, dtype=np.uint64).reshape(F.EXT_DEGREE)
+    challenges = []
+    for i, msg in enumerate(proof.rounds):
+        if msg.shape != (F.EXT_DEGREE, degree + 1):
+            raise SumcheckError(f"{label}: round {i} polynomial has the wrong degree")
+        if not F.ext_eq(F.ext_add(msg[:, 0], msg[:, 1]), current):
+            raise SumcheckError(f"{label}: round {i} sum s(0)+s(1) does not match the claim")
+        transcript.absorb_ext(f"{label}/round", msg)
+        r = transcript.challenge_ext(f"{label}/r")
+        challenges.append(r)
+        current = interpolate(msg, r)
+    return poly.point(challenges), current
+
+
+def combine_terms(terms: list[Term], finals: list[np.ndarray]) -> np.ndarray:
+    """sum_t c_t prod_{j in t} finals_j: the value the verifier compares with the last round's claim."""
+    total = F.ext_zeros()
+    for coef, idx in terms:
+        prod = _coef(coef)
+        for j in idx:
+            prod = F.ext_mul(prod, finals[j])
+        total = F.ext_add(total, prod)
+    return total
+
+
+def interpolate(evals: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Value at r in K of the polynomial with the given evaluations at 0..d (Lagrange, d small)."""
+    d = evals.shape[1] - 1
+    r = r.reshape(F.EXT_DEGREE)
+    total = F.ext_zeros()
+    for i in range(d + 1):
+        num = F.ext_ones()
+        denom = 1
+        for j in range(d + 1):
+            if j == i:
+                continue
+            num = F.ext_mul(num, F.ext_sub(r, F.ext_const(j)))
+            denom = denom * (i - j) % F.P
+        weight = F.ext_scale(num, np.uint64(pow(denom, F.P - 2, F.P)))
+        total = F.ext_add(total, F.ext_mul(weight, evals[:, i]))
+    return total
