@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 
 
 def main() -> None:
-    """Console-script entry point."""
-    from edgeprove.cli import bench  # noqa: F401  (registers commands)
+    """Console-script entry point: register every command group, then dispatch."""
+    from edgeprove.cli import bench, harness, models, proving  # noqa: F401  (registers commands)
 
     app()

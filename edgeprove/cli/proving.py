@@ -1,0 +1,170 @@
+"""`edgeprove prove`, `verify` and `plan`: thin wrappers over prover, verifier and planner.
+
+Exit codes: 0 success / accepted; 1 proof rejected; 2 usage error, unknown or mismatched model, bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgeprove.cli import EXIT_REJECTED, EXIT_USAGE, app
+from edgeprove.model.ir import ModelError
+
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _model(spec: str):
+    from edgeprove.model.resolve import load_model
+
+    try:
+        return load_model(spec)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size as the kernel counts it (ru_maxrss)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@app.command()
+def prove(
+    model: str = typer.Argument(..., help="Zoo model name or compiled model folder."),
+    out: Path = typer.Option(..., "--out", help="Where to write the proof."),
+    input: Path | None = typer.Option(None, "--input", help="int8 input tensor (.npy)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of a random int8 input (when no --input)."),
+    schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
+    events: Path | None = typer.Option(None, "--events", help="Write per-layer JSON-lines events here."),
+) -> None:
+    """Prove the model's integer inference on an input; the proof is written as it is made."""
+    from edgeprove import prover
+    from edgeprove.model import ops
+    from edgeprove.model.resolve import read_input, seeded_input
+
+    if schedule not in prover.SCHEDULES:
+        raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
+    m = _model(model)
+    try:
+        x = read_input(m, input) if input is not None else seeded_input(m, seed)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+    show_progress = not json_out and sys.stderr.isatty()
+    try:
+        if show_progress:
+            with Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=err, transient=True,
+            ) as bar:
+                task = bar.add_task("proving", total=len(m.layers))
+
+                def step(k: int, name: str) -> None:
+                    bar.update(task, completed=k, description=f"proving {name}")
+
+                result = prover.prove(m, x, out, schedule=schedule, events=events, on_layer=step)
+        else:
+            result = prover.prove(m, x, out, schedule=schedule, events=events)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror}") from None
+    record = {
+        "model": m.name,
+        "digest": m.digest,
+        "schedule": schedule,
+        "output": [float(v) for v in ops.dequantize(m, result.output).ravel()],
+        "output_int": [int(v) for v in result.output.ravel()],
+        "prove_s": round(result.prove_s, 4),
+        "proof_bytes": result.proof_bytes,
+        "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1),
+        "layers": len(m.layers),
+        "proof": str(out),
+    }
+    if json_out:
+        print(json.dumps(record))
+        return
+    err.print(
+        f"[green]proved[/green] {m.name} ({schedule}) in {result.prove_s:.2f} s; proof {result.proof_bytes:,} bytes "
+        f"-> {out}; peak RSS {record['peak_rss_mb']} MB"
+    )
+
+
+@app.command()
+def verify(
+    proof: Path = typer.Argument(..., help="Proof file."),
+    model: str | None = typer.Option(None, "--model", help="Model (default: the one named in the proof)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the verdict."),
+) -> None:
+    """Verify a proof: exit 0 accepted, 1 rejected (with the reason), 2 usage or model errors."""
+    import time
+
+    from edgeprove import verifier
+    from edgeprove.proof import ProofFormatError
+
+    if not proof.is_file():
+        raise _fail(f"no proof file at {proof}")
+    start = time.perf_counter()
+    if model is None:
+        try:
+            header = verifier.read_header(proof)
+        except ProofFormatError as exc:
+            _report_verdict(False, f"rejected: {exc}", None, json_out, 0.0, None)
+            raise typer.Exit(EXIT_REJECTED) from None
+        model = str(header.get("model", ""))
+    m = _model(model)
+    result = verifier.verify(proof, m)
+    elapsed = time.perf_counter() - start
+    _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m.name)
+    if not result.accepted:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _report_verdict(accepted: bool, reason: str, output, json_out: bool, seconds: float, name) -> None:
+    if json_out:
+        out = None if output is None else [int(v) for v in output.ravel()]
+        print(json.dumps({"accepted": accepted, "reason": reason, "model": name, "verify_s": round(seconds, 4),
+                          "output_int": out}))
+    elif accepted:
+        err.print(f"[green]accepted[/green] ({name}, {seconds:.2f} s)")
+    else:
+        text = reason if reason.startswith("rejected") else f"rejected: {reason}"
+        err.print(f"[red]{text}[/red]", highlight=False)
+
+
+@app.command()
+def plan(
+    model: str = typer.Argument(..., help="Zoo model name or compiled model folder."),
+    schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
+    json_out: bool = typer.Option(False, "--json", help="Print the prediction as JSON."),
+) -> None:
+    """Predict each layer's working set and the peak memory of a proving run, from shapes alone."""
+    from edgeprove import plan as planner
+
+    m = _model(model)
+    if schedule not in ("streaming", "baseline"):
+        raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
+    prediction = planner.predict(m, schedule)
+    if json_out:
+        print(json.dumps(prediction.to_dict()))
+        return
+    table = Table(title=f"{m.name}: predicted memory ({schedule})")
+    for col in ("#", "layer", "kind", "output", "working set MB", "process MB"):
+        table.add_column(col, justify="right" if col not in ("layer", "kind", "output") else "left")
+    for row in prediction.layers:
+        table.add_row(str(row.index), row.name, row.kind, "x".join(map(str, row.out_shape)),
+                      f"{row.working_bytes / 2**20:.1f}", f"{row.process_bytes / 2**20:.1f}")
+    Console().print(table)
+    Console().print(f"predicted peak: [bold]{prediction.peak_bytes / 2**20:.1f} MB[/bold] at {prediction.peak_layer}")

@@ -1,0 +1,74 @@
+"""2-D convolution a[o,i,j] = sum_{c,u,v} W[o,c,u,v] x[c, s*i+u-p, s*j+v-p] + b[o] (stride s, padding p).
+
+From the claim a~(rho_o, rho_i, rho_j): W_rho[c,u,v] = sum_o eq(rho_o, o) W[o,c,u,v], and the separable
+shift tables Eh_u[h] = sum_{i valid, s*i+u-p = h} eq(rho_i, i) (likewise Ew_v) give
+G[c,h,w] = sum_{u,v} W_rho[c,u,v] Eh_u[h] Ew_v[w]; then a~(rho) - bias = sum_x x(x) G(x) (one sumcheck,
+no im2col).  With public weights the verifier evaluates G~(gamma) in O(weights + K (H + W)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.layers.common import Grid, fold_rows, prefix_eq
+
+
+def shift_tables(
+    rho_axis: np.ndarray, out_len: int, in_len: int, kernel: int, stride: int, padding: int
+) -> np.ndarray:
+    """E[u, h] = sum over valid output positions i with stride*i + u - padding == h of eq(rho, i).
+
+    Shape (4, kernel, in_len padded to a power of two); positions falling into the zero padding vanish.
+    """
+    eq = prefix_eq(rho_axis, out_len)
+    table = F.ext_zeros((kernel, poly.next_pow2(in_len)))
+    i = np.arange(out_len)
+    for u in range(kernel):
+        h = stride * i + u - padding
+        ok = (h >= 0) & (h < in_len)
+        table[:, u, h[ok]] = eq[:, ok]  # distinct i map to distinct h for a fixed u
+    return table
+
+
+def _kernel_fold(layer, weight: np.ndarray, out_grid: Grid, rho: np.ndarray):
+    rho_c, rho_h, rho_w = out_grid.split(rho)
+    o, c, k, _ = weight.shape
+    w_rho = fold_rows(prefix_eq(rho_c, o), weight.reshape(o, c * k * k)).reshape(F.EXT_DEGREE, c, k, k)
+    in_h, in_w = layer.in_shape[1], layer.in_shape[2]
+    eh = shift_tables(rho_h, out_grid.shape[1], in_h, k, layer.stride, layer.padding)
+    ew = shift_tables(rho_w, out_grid.shape[2], in_w, k, layer.stride, layer.padding)
+    return w_rho, eh, ew
+
+
+def g_table(layer, in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """The prover's G on the padded input grid, built in O(C K (K H' + H' W'))."""
+    w_rho, eh, ew = _kernel_fold(layer, weight, out_grid, rho)
+    c = weight.shape[1]
+    cp, hp, wp = in_grid.padded
+    # A[c, v, h] = sum_u W_rho[c, u, v] Eh[u, h]
+    a = F.ext_zeros((c, w_rho.shape[2], hp))
+    for u in range(w_rho.shape[2]):
+        a = F.ext_add(a, F.ext_mul(w_rho[:, :, u, :, None], eh[:, None, u, None, :]))
+    g = F.ext_zeros((cp, hp, wp))
+    for v in range(w_rho.shape[3]):
+        g[:, :c] = F.ext_add(g[:, :c], F.ext_mul(a[:, :, v, :, None], ew[:, None, v, None, :]))
+    return g.reshape(F.EXT_DEGREE, -1)
+
+
+def g_eval(layer, in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray):
+    """G~(gamma) = sum_{u,v} (sum_c eq(gamma_c, c) W_rho[c,u,v]) Eh_u~(gamma_h) Ew_v~(gamma_w)."""
+    w_rho, eh, ew = _kernel_fold(layer, weight, out_grid, rho)
+    g_c, g_h, g_w = in_grid.split(gamma)
+    c = weight.shape[1]
+    eq_c = prefix_eq(g_c, c)
+    w_g = F.ext_sum(F.ext_mul(w_rho, eq_c[:, :, None, None]), axis=0)  # (4, K, K)
+    eh_g = F.ext_sum(F.ext_mul(eh, poly.eq_table(g_h)[:, None, :]), axis=1)  # (4, K)
+    ew_g = F.ext_sum(F.ext_mul(ew, poly.eq_table(g_w)[:, None, :]), axis=1)  # (4, K)
+    return F.ext_sum(F.ext_sum(F.ext_mul(F.ext_mul(w_g, eh_g[:, :, None]), ew_g[:, None, :]), axis=1), axis=0)
+
+
+def working_bytes(in_grid: Grid, kernel: int) -> int:
+    """Bytes of G, its sumcheck folds and the per-offset partial products (K tables of 32 bytes/entry)."""
+    return 8 * F.EXT_DEGREE * in_grid.size * (3 + kernel)

@@ -1,0 +1,151 @@
+"""Requantization with ReLU or clamp: a -> (q, r, y) with a + 2^(s-1) = 2^s q + r, r in [0, 2^s),
+y = clamp(q, lo, 127), proven by an identity at a random point plus two LogUp-GKR lookups.
+
+The prover commits W = (q, r, y, m_act, m_rem) in one vector (aligned segments, see ``Layout``).  At a
+random z the verifier derives a~(z) = 2^s q~(z) + r~(z) - 2^(s-1) V(z) from two openings; that claim is
+what the linear map must then prove.  Lookups show (q_i, y_i) in {(v, clamp(v))} for v in
+[-2^(b-1), 2^(b-1)) and r_i in [0, 2^s) at every valid position.  The table width b is the prover's
+choice (the smallest that covers its q), bound in the commitment section; the verifier only requires
+b + s <= 30, so 2^s q + r cannot wrap the field and (q, r) is unique for every accumulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import lookup
+from edgeprove.layers.common import Grid, Layout, mask_eval
+
+MAX_SPLIT_BITS = 30
+"""b + s may not exceed this: |2^s q + r| < 2^(b+s-1) <= 2^29 < (p-1)/2."""
+ACT_HI = 127
+
+
+def act_lo(activation: str) -> int:
+    """Lower clamp bound: 0 after ReLU, -128 otherwise."""
+    return 0 if activation == "relu" else -128
+
+
+def rounding_offset(shift: int) -> int:
+    """2^(s-1) for s >= 1, else 0 (no rounding when nothing is shifted out)."""
+    return 1 << (shift - 1) if shift >= 1 else 0
+
+
+def act_bits_for(q: np.ndarray) -> int:
+    """Smallest b >= 1 with -2^(b-1) <= q < 2^(b-1) for every entry."""
+    if q.size == 0:
+        return 1
+    lo, hi = int(q.min()), int(q.max())
+    b = 1
+    while lo < -(1 << (b - 1)) or hi >= 1 << (b - 1):
+        b += 1
+    return b
+
+
+def layout(out_grid: Grid, shift: int, act_bits: int) -> Layout:
+    """The committed vector of a requantized layer."""
+    n = out_grid.num_vars
+    return Layout.of({"q": n, "r": n, "y": n, "m_act": act_bits, "m_rem": shift})
+
+
+@dataclass
+class RequantWitness:
+    """Everything the prover commits for one requantized layer (signed integers, output shape)."""
+
+    q: np.ndarray
+    r: np.ndarray
+    y: np.ndarray
+    act_bits: int
+    m_act: np.ndarray
+    m_rem: np.ndarray
+
+
+def witness(layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray) -> RequantWitness:
+    """Multiplicities for both lookups (the prover refuses if some value is outside its table)."""
+    b = act_bits_for(q)
+    if b + layer.shift > MAX_SPLIT_BITS:
+        raise OverflowError(f"layer {layer.name}: quotient needs {b} bits with shift {layer.shift}; over the field")
+    mask = out_grid.mask()
+    act_cols = lookup.activation_table(b, act_lo(layer.activation), ACT_HI)
+    m_act = lookup.multiplicities([out_grid.pad(q), out_grid.pad(y)], mask, list(act_cols))
+    m_rem = lookup.multiplicities([out_grid.pad(r)], mask, [lookup.range_table(layer.shift)])
+    return RequantWitness(q, r, y, b, m_act, m_rem)
+
+
+def committed_vector(w: RequantWitness, out_grid: Grid, shift: int) -> np.ndarray:
+    """The base-field vector the layer commits to."""
+    return layout(out_grid, shift, w.act_bits).assemble(
+        {
+            "q": out_grid.pad(w.q),
+            "r": out_grid.pad(w.r),
+            "y": out_grid.pad(w.y),
+            "m_act": F.asbase(w.m_act),
+            "m_rem": F.asbase(w.m_rem),
+        }
+    )
+
+
+def accumulator_claim(shift: int, out_grid: Grid, z: np.ndarray, q_value, r_value) -> np.ndarray:
+    """a~(z) = 2^s q~(z) + r~(z) - 2^(s-1) V(z), from the two opened values."""
+    scaled = F.ext_scale(np.asarray(q_value, dtype=np.uint64), np.uint64(pow(2, shift, F.P)))
+    offset = F.ext_scale(mask_eval(out_grid, z), np.uint64(rounding_offset(shift)))
+    return F.ext_sub(F.ext_add(scaled, np.asarray(r_value, dtype=np.uint64)), offset)
+
+
+@dataclass
+class RequantProof:
+    """The activation and remainder lookups of one layer."""
+
+    act: lookup.LookupProof
+    rem: lookup.LookupProof
+
+
+def prove(layer, out_grid: Grid, w: RequantWitness, transcript, label: str):
+    """Both lookups; returns (proof, claims) with claims = [(segment, point, value), ...] to open."""
+    mask = out_grid.mask()
+    act_cols = lookup.activation_table(w.act_bits, act_lo(layer.activation), ACT_HI)
+    act_proof, act_claims = lookup.prove_lookup(
+        [out_grid.pad(w.q), out_grid.pad(w.y)], mask, list(act_cols), w.m_act, transcript, f"{label}/act"
+    )
+    rem_proof, rem_claims = lookup.prove_lookup(
+        [out_grid.pad(w.r)], mask, [lookup.range_table(layer.shift)], w.m_rem, transcript, f"{label}/rem"
+    )
+    return RequantProof(act_proof, rem_proof), _claims(act_claims, rem_claims)
+
+
+def verify(layer, out_grid: Grid, act_bits: int, proof: RequantProof, transcript, label: str):
+    """Check both lookups against the public tables; returns the opening claims still owed."""
+    n = out_grid.num_vars
+
+    def mask_mle(z):
+        return mask_eval(out_grid, z)
+
+    act_claims = lookup.verify_lookup(
+        n, act_bits, proof.act, transcript, f"{label}/act", mask_mle,
+        lookup.activation_mles(act_bits, act_lo(layer.activation), ACT_HI),
+    )
+    rem_claims = lookup.verify_lookup(
+        n, layer.shift, proof.rem, transcript, f"{label}/rem", mask_mle,
+        lambda z: [lookup.range_mle(z)],
+    )
+    return _claims(act_claims, rem_claims)
+
+
+def _claims(act: lookup.LookupClaims, rem: lookup.LookupClaims) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    return [
+        ("q", act.witness_point, act.witness_values[:, 0]),
+        ("y", act.witness_point, act.witness_values[:, 1]),
+        ("m_act", act.table_point, act.multiplicity_value),
+        ("r", rem.witness_point, rem.witness_values[:, 0]),
+        ("m_rem", rem.table_point, rem.multiplicity_value),
+    ]
+
+
+def working_bytes(out_grid: Grid, act_bits: int, shift: int) -> int:
+    """Peak bytes of the lookups: fraction trees (K numerators and denominators, 2x leaves) for the
+    larger of the witness and table trees, plus the int64 witness tensors."""
+    leaves = max(out_grid.size, 1 << act_bits, 1 << shift)
+    return 8 * F.EXT_DEGREE * leaves * 2 * 3 + 8 * 6 * out_grid.size

@@ -1,0 +1,227 @@
+"""The layer walk that proves a model's inference, streaming (default) or baseline.
+
+streaming: one forward pass; per layer compute a_k, the requant witness, commit, prove, open what no
+later layer needs, free.  Alive at any time: the current layer's tensors, the outputs (and commitment
+states) still awaited by a consumer (the next layer, a residual add), and one section of the proof.
+baseline: every layer's witness and commitment are built first and held, then the same proof is made
+(byte-identical to streaming's); it exists to measure what streaming saves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from edgeprove import field as F
+from edgeprove import layers as L
+from edgeprove import poly
+from edgeprove import protocol as PR
+from edgeprove.commit import ligero
+from edgeprove.layers import requant
+from edgeprove.layers.common import Grid, prove_linear
+from edgeprove.model import ops
+from edgeprove.model.bounds import check_model
+from edgeprove.proof import SECTION_COMMIT, SECTION_INPUT, SECTION_LAYER, SECTION_OPENING, SECTION_OUTPUT, ProofWriter
+
+SCHEDULES = ("streaming", "baseline")
+
+
+@dataclass
+class ProveResult:
+    """What a proving run produced."""
+
+    output: np.ndarray
+    proof_bytes: int
+    prove_s: float
+    layer_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Witness:
+    """One layer's values and, for requantized layers, its commitment."""
+
+    a: np.ndarray
+    y: np.ndarray
+    rq: requant.RequantWitness | None = None
+    commitment: object = None
+    state: object = None
+
+
+class EventLog:
+    """JSON-lines side channel of layer start/end events with time and RSS (for the harness)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self._file = open(path, "w", buffering=1) if path else None  # noqa: SIM115
+        self._proc = psutil.Process()
+
+    def emit(self, event: str, **fields) -> None:
+        if self._file is None:
+            return
+        record = {"event": event, "t": time.time(), "rss": self._proc.memory_info().rss, **fields}
+        self._file.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self.emit("done")
+            self._file.close()
+
+
+def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _Witness:
+    layer = model.layers[k]
+    a = ops.linear(model, k, x, skip)
+    if not layer.requantized:
+        return _Witness(a, a)
+    q, r, y = ops.requantize(layer, a)
+    out_grid = Grid(layer.out_shape)
+    rq = requant.witness(layer, out_grid, q, r, y)
+    vector = requant.committed_vector(rq, out_grid, layer.shift)
+    commitment, state = ligero.commit(vector, params)
+    return _Witness(a, y, rq, commitment, state)
+
+
+def prove(
+    model,
+    x: np.ndarray,
+    out_path: str | Path,
+    schedule: str = "streaming",
+    params: ligero.LigeroParams | None = None,
+    events: str | Path | None = None,
+    on_layer: Callable[[int, str], None] | None = None,
+) -> ProveResult:
+    """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    params = params or PR.default_params()
+    check_model(model)
+    x = ops.check_input(model, x)
+    start = time.perf_counter()
+    log = EventLog(events)
+    header = PR.statement_header(model, params, schedule, x.shape)
+    input_section = PR.tensor_section(x)
+    writer = ProofWriter(out_path, header)
+    try:
+        writer.section(SECTION_INPUT, input_section)
+        transcript = PR.start_transcript(header, input_section)
+        result = _walk(model, x, schedule, params, transcript, writer, log, on_layer)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        log.close()
+        raise
+    log.close()
+    result.proof_bytes = writer.bytes_written
+    result.prove_s = time.perf_counter() - start
+    return result
+
+
+@dataclass
+class _Alive:
+    """What outlives a layer's proof until its last consumer: the output and the commitment to open."""
+
+    y: np.ndarray
+    state: object
+    act_bits: int
+
+
+def _build_all(model, x, params) -> Iterator[_Witness]:
+    """Baseline: every layer's witness and commitment computed and held before any proof is made."""
+    outputs: list[np.ndarray] = []
+    built = []
+    for k, layer in enumerate(model.layers):
+        src = x if layer.source < 0 else outputs[layer.source]
+        skip = None if layer.residual is None else (x if layer.residual < 0 else outputs[layer.residual])
+        w = _compute(model, k, src, skip, params)
+        outputs.append(w.y)
+        built.append(w)
+    return iter(built)
+
+
+def _walk(model, x, schedule, params, transcript, writer, log, on_layer) -> ProveResult:
+    n = len(model.layers)
+    last_use = PR.last_uses(model)
+    alive: dict[int, _Alive] = {}  # layer index -> output and commitment still needed
+    claims: dict[int, list] = {k: [] for k in range(n)}
+    prebuilt = _build_all(model, x, params) if schedule == "baseline" else None
+    seconds = []
+    output = None
+    for k, layer in enumerate(model.layers):
+        t0 = time.perf_counter()
+        log.emit("start", layer=layer.name, index=k)
+        if on_layer:
+            on_layer(k, layer.name)
+        label = PR.layer_label(k)
+        src = x if layer.source < 0 else alive[layer.source].y
+        skip = None
+        if layer.residual is not None:
+            skip = x if layer.residual < 0 else alive[layer.residual].y
+        w = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, params)
+        out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
+        act_bits = w.rq.act_bits if w.rq is not None else 0
+        if w.rq is not None:
+            writer.section(SECTION_COMMIT, PR.CommitSection(w.commitment.root, act_bits))
+            transcript.absorb_bytes(f"{label}/root", w.commitment.root)
+            transcript.absorb_int(f"{label}/act_bits", act_bits)
+        if k == n - 1:
+            output = w.y
+            section = PR.tensor_section(output)
+            writer.section(SECTION_OUTPUT, section)
+            transcript.absorb_base("output", section.values)
+        z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
+        q_value = r_value = None
+        if w.rq is not None:
+            q_value = poly.evaluate(out_grid.pad(w.rq.q), z)
+            r_value = poly.evaluate(out_grid.pad(w.rq.r), z)
+            transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
+            claims[k] += [("q", z, q_value), ("r", z, r_value)]
+            claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
+        else:
+            claim_a = poly.evaluate(out_grid.pad(w.a), z)
+        claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
+        residual_value = None
+        if layer.residual is not None:
+            residual_value = poly.evaluate(out_grid.pad(skip), z)
+            transcript.absorb_ext(f"{label}/residual", residual_value)
+            if layer.residual >= 0:
+                claims[layer.residual].append(("y", z, residual_value))
+            scale = np.uint64(pow(2, layer.residual_shift, F.P))
+            claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
+        g = L.g_table(layer, model.weight(k) if layer.has_weights else None, z)
+        linear, gamma, x_value = prove_linear(in_grid.pad(src), g, claim, transcript, f"{label}/linear")
+        del g
+        if layer.source >= 0:
+            claims[layer.source].append(("y", gamma, x_value))
+        rq_proof = None
+        if w.rq is not None:
+            rq_proof, rq_claims = requant.prove(layer, out_grid, w.rq, transcript, label)
+            claims[k] += rq_claims
+            if k == n - 1:
+                z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
+                claims[k].append(("y", z_out, poly.evaluate(out_grid.pad(w.y), z_out)))
+        writer.section(SECTION_LAYER, PR.LayerProof(q_value, r_value, residual_value, linear, rq_proof))
+        alive[k] = _Alive(w.y, w.state, act_bits)
+        del w
+        for t in sorted(i for i in list(alive) if last_use[i] == k or (k == n - 1 and last_use[i] == n)):
+            _open(model, t, alive.pop(t), claims.pop(t), transcript, writer)
+        log.emit("end", layer=layer.name, index=k)
+        seconds.append(time.perf_counter() - t0)
+    return ProveResult(np.asarray(output), 0, 0.0, seconds)
+
+
+def _open(model, t: int, kept: _Alive, claims: list, transcript, writer) -> None:
+    """Open commitment t at every point collected for it (one Ligero opening), write it, free it."""
+    if kept.state is None:
+        return
+    layer = model.layers[t]
+    lay = requant.layout(Grid(layer.out_shape), layer.shift, kept.act_bits)
+    points = [lay.point(segment, z) for segment, z, _ in claims]
+    values, proof = ligero.open(kept.state, points, transcript, PR.opening_label(t))
+    for (segment, _, expected), got in zip(claims, values):
+        if not F.ext_eq(expected, got):
+            raise AssertionError(f"layer {layer.name}: opening of {segment} disagrees with the prover's claim")
+    writer.section(SECTION_OPENING, proof)

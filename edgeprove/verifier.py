@@ -1,0 +1,213 @@
+"""The standalone verifier: replays the transcript over the proof file, section by section.
+
+For every layer it derives the accumulator claim from the opened q~(z), r~(z) (or from the public output),
+subtracts bias and residual terms, checks the linear map's sumcheck against G~(gamma) computed from the
+public weights, checks both lookups against the public tables, and collects every opening claim; each
+commitment is opened once, after its last consumer, and checked by the Ligero verifier.  Any failure,
+including a malformed file, is a rejection with a one-line reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import layers as L
+from edgeprove import lookup, poly
+from edgeprove import protocol as PR
+from edgeprove.commit import ligero
+from edgeprove.layers import requant
+from edgeprove.layers.common import Grid, LinearProof, verify_linear
+from edgeprove.model.bounds import check_model
+from edgeprove.model.ir import ModelError
+from edgeprove.proof import (
+    SECTION_COMMIT,
+    SECTION_INPUT,
+    SECTION_LAYER,
+    SECTION_OPENING,
+    SECTION_OUTPUT,
+    ProofFormatError,
+    ProofReader,
+)
+from edgeprove.sumcheck import SumcheckError
+
+MIN_SECURITY_BITS = 80
+"""Proofs whose commitment parameters give fewer bits than this are rejected outright."""
+
+
+class Rejected(Exception):
+    """The proof is wrong; the message says which check failed."""
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of verification: accepted or not, why, and the statement's claimed output."""
+
+    accepted: bool
+    reason: str
+    output: np.ndarray | None
+    header: dict | None
+
+
+def read_header(path: str | Path) -> dict:
+    """The proof's JSON header (to find which model it claims to be about)."""
+    reader = ProofReader(path)
+    reader.close()
+    return reader.header
+
+
+def verify(path: str | Path, model) -> VerifyResult:
+    """Verify the proof file at ``path`` against ``model``; never raises on bad proof bytes."""
+    header = None
+    output = None
+    try:
+        reader = ProofReader(path)
+        header = reader.header
+        try:
+            output = _verify(reader, model)
+        finally:
+            reader.close()
+        return VerifyResult(True, "accepted", output, header)
+    except (Rejected, ProofFormatError, SumcheckError, lookup.LogUpError, ligero.LigeroError) as exc:
+        return VerifyResult(False, str(exc), output, header)
+    except ModelError as exc:
+        return VerifyResult(False, f"model: {exc}", output, header)
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        return VerifyResult(False, f"malformed proof ({type(exc).__name__}: {exc})", output, header)
+
+
+def _ext(value, what: str) -> np.ndarray:
+    if not isinstance(value, np.ndarray) or value.shape != (F.EXT_DEGREE,):
+        raise Rejected(f"malformed proof: {what} is not an extension element")
+    return value
+
+
+def _tensor(section, shape, what: str) -> np.ndarray:
+    if not isinstance(section, PR.TensorSection) or list(section.shape) != list(shape):
+        raise Rejected(f"{what} has the wrong shape (expected {tuple(shape)})")
+    values = section.values
+    if not isinstance(values, np.ndarray) or values.shape != (int(np.prod(shape)),):
+        raise Rejected(f"{what} values are malformed")
+    return F.decode_signed(values).reshape(shape)
+
+
+def _check_header(header: dict, model) -> ligero.LigeroParams:
+    if header.get("protocol") != PR.PROTOCOL:
+        raise Rejected(f"unsupported protocol {header.get('protocol')!r}")
+    if header.get("digest") != model.digest:
+        raise Rejected(f"proof is for model digest {str(header.get('digest'))[:16]}…, not {model.name}'s")
+    if list(header.get("input_shape", [])) != list(model.input_shape):
+        raise Rejected("input shape does not match the model")
+    if list(header.get("output_shape", [])) != list(model.layers[-1].out_shape):
+        raise Rejected("output shape does not match the model")
+    if header.get("layers") != len(model.layers):
+        raise Rejected("layer count does not match the model")
+    try:
+        params = PR.params_from_header(header.get("ligero"))
+    except ValueError as exc:
+        raise Rejected(f"bad commitment parameters: {exc}") from None
+    if params.security_bits() < MIN_SECURITY_BITS:
+        raise Rejected(f"commitment parameters give {params.security_bits():.0f} bits (< {MIN_SECURITY_BITS})")
+    return params
+
+
+def _verify(reader: ProofReader, model) -> np.ndarray:
+    header = reader.header
+    check_model(model)
+    params = _check_header(header, model)
+    input_section = reader.next(SECTION_INPUT)
+    x = _tensor(input_section, model.input_shape, "input")
+    if x.min(initial=0) < -128 or x.max(initial=0) > 127:
+        raise Rejected("input values are outside int8")
+    transcript = PR.start_transcript(header, input_section)
+    x_grid = Grid(model.input_shape)
+    n = len(model.layers)
+    last_use = PR.last_uses(model)
+    roots: dict[int, tuple[bytes, int]] = {}
+    claims: dict[int, list] = {k: [] for k in range(n)}
+    output = None
+    for k, layer in enumerate(model.layers):
+        label = PR.layer_label(k)
+        out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
+        if layer.requantized:
+            commit = reader.next(SECTION_COMMIT)
+            if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
+                raise Rejected(f"layer {layer.name}: malformed commitment section")
+            if not isinstance(commit.act_bits, int) or not 1 <= commit.act_bits <= (
+                requant.MAX_SPLIT_BITS - layer.shift
+            ):
+                raise Rejected(f"layer {layer.name}: activation table width {commit.act_bits} out of range")
+            roots[k] = (commit.root, commit.act_bits)
+            transcript.absorb_bytes(f"{label}/root", commit.root)
+            transcript.absorb_int(f"{label}/act_bits", commit.act_bits)
+        if k == n - 1:
+            section = reader.next(SECTION_OUTPUT)
+            output = _tensor(section, layer.out_shape, "output")
+            if layer.requantized:
+                lo = requant.act_lo(layer.activation)
+                if output.min(initial=lo) < lo or output.max(initial=lo) > requant.ACT_HI:
+                    raise Rejected("output values are outside the activation's range")
+            transcript.absorb_base("output", section.values)
+        z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
+        proof = reader.next(SECTION_LAYER)
+        if not isinstance(proof, PR.LayerProof) or not isinstance(proof.linear, LinearProof):
+            raise Rejected(f"layer {layer.name}: malformed layer proof")
+        if layer.requantized:
+            q_value, r_value = _ext(proof.q_value, "q~(z)"), _ext(proof.r_value, "r~(z)")
+            transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
+            claims[k] += [("q", z, q_value), ("r", z, r_value)]
+            claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
+        else:
+            claim_a = poly.evaluate_padded(output, layer.out_shape, z)
+        claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
+        if layer.residual is not None:
+            residual_value = _ext(proof.residual_value, "residual value")
+            transcript.absorb_ext(f"{label}/residual", residual_value)
+            if layer.residual >= 0:
+                claims[layer.residual].append(("y", z, residual_value))
+            elif not F.ext_eq(residual_value, poly.evaluate_padded(x, x_grid.shape, z)):
+                raise Rejected(f"layer {layer.name}: residual input value does not match the public input")
+            scale = np.uint64(pow(2, layer.residual_shift, F.P))
+            claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
+        elif proof.residual_value is not None:
+            raise Rejected(f"layer {layer.name}: unexpected residual value")
+        gamma, x_value, final = verify_linear(proof.linear, claim, in_grid.num_vars, transcript, f"{label}/linear")
+        g = L.g_eval(layer, model.weight(k) if layer.has_weights else None, z, gamma)
+        if not F.ext_eq(final, F.ext_mul(x_value, g)):
+            raise Rejected(f"layer {layer.name}: linear map's final check failed")
+        if layer.source >= 0:
+            claims[layer.source].append(("y", gamma, x_value))
+        elif not F.ext_eq(x_value, poly.evaluate_padded(x, x_grid.shape, gamma)):
+            raise Rejected(f"layer {layer.name}: input value does not match the public input")
+        if layer.requantized:
+            if not isinstance(proof.requant, requant.RequantProof):
+                raise Rejected(f"layer {layer.name}: missing requantization proof")
+            claims[k] += requant.verify(layer, out_grid, roots[k][1], proof.requant, transcript, label)
+            if k == n - 1:
+                z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
+                claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
+        elif proof.requant is not None or proof.q_value is not None:
+            raise Rejected(f"layer {layer.name}: unexpected requantization proof")
+        for t in sorted(i for i in roots if last_use[i] == k or (k == n - 1 and last_use[i] == n)):
+            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, params)
+    reader.finish()
+    return output
+
+
+def _check_opening(model, t: int, root, claims, reader, transcript, params) -> None:
+    layer = model.layers[t]
+    root_bytes, act_bits = root
+    lay = requant.layout(Grid(layer.out_shape), layer.shift, act_bits)
+    proof = reader.next(SECTION_OPENING)
+    if not isinstance(proof, ligero.OpeningProof):
+        raise Rejected(f"layer {layer.name}: malformed opening")
+    points = [lay.point(segment, z) for segment, z, _ in claims]
+    values = [value for _, _, value in claims]
+    commitment = ligero.Commitment(root=root_bytes, num_vars=lay.num_vars, row_bits=params.layout(lay.num_vars)[0])
+    try:
+        ligero.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
+    except ligero.LigeroError as exc:
+        raise Rejected(f"layer {layer.name}: opening rejected: {exc}") from exc

@@ -1,0 +1,141 @@
+"""BabyBear and its degree-4 extension against a pure-Python big-integer reference."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgeprove import field as F
+
+P = F.P
+elements = st.integers(min_value=0, max_value=P - 1)
+edge = st.sampled_from([0, 1, P - 1, P - 2, 2, (P - 1) // 2])
+any_element = st.one_of(elements, edge)
+ext_elements = st.tuples(any_element, any_element, any_element, any_element)
+
+
+def ref_ext_mul(a, b):
+    prod = [0] * 7
+    for i in range(4):
+        for j in range(4):
+            prod[i + j] += a[i] * b[j]
+    return tuple((prod[k] + F.NONRESIDUE * (prod[k + 4] if k + 4 < 7 else 0)) % P for k in range(4))
+
+
+def as_ext(values):
+    return np.array(values, dtype=np.uint64).T.reshape(4, -1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(any_element, any_element), min_size=1, max_size=40))
+def test_base_ops_match_bigint(pairs):
+    a = np.array([x for x, _ in pairs], dtype=np.uint64)
+    b = np.array([y for _, y in pairs], dtype=np.uint64)
+    assert [int(v) for v in F.add(a, b)] == [(x + y) % P for x, y in pairs]
+    assert [int(v) for v in F.sub(a, b)] == [(x - y) % P for x, y in pairs]
+    assert [int(v) for v in F.mul(a, b)] == [(x * y) % P for x, y in pairs]
+    assert [int(v) for v in F.neg(a)] == [(-x) % P for x, _ in pairs]
+    assert [int(v) for v in F.power(a, 12345)] == [pow(x, 12345, P) for x, _ in pairs]
+    assert F.inner(a, b) == sum(x * y for x, y in pairs) % P
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(ext_elements, ext_elements), min_size=1, max_size=30))
+def test_ext_ops_match_bigint(pairs):
+    a = as_ext([x for x, _ in pairs])
+    b = as_ext([y for _, y in pairs])
+    got = F.ext_mul(a, b)
+    for k, (x, y) in enumerate(pairs):
+        assert tuple(int(v) for v in got[:, k]) == ref_ext_mul(x, y)
+    total = [0, 0, 0, 0]
+    for x, y in pairs:
+        total = [(t + v) % P for t, v in zip(total, ref_ext_mul(x, y))]
+    assert F.ext_to_ints(F.ext_inner(a, b)) == tuple(total)
+    assert F.ext_eq(F.ext_sub(F.ext_add(a, b), b), a)
+    assert F.ext_eq(F.ext_add(F.ext_neg(a), a), F.ext_zeros(a.shape[1]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(ext_elements, min_size=1, max_size=20))
+def test_ext_inverse(values):
+    a = as_ext(values)
+    nonzero = np.any(a != 0, axis=0)
+    a = a[:, nonzero]
+    if a.shape[1] == 0:
+        return
+    assert F.ext_eq(F.ext_mul(a, F.ext_inv(a)), F.ext_ones(a.shape[1]))
+
+
+def test_inverse_of_zero_raises():
+    with pytest.raises(ZeroDivisionError):
+        F.inv(np.array([3, 0], dtype=np.uint64))
+    with pytest.raises(ZeroDivisionError):
+        F.ext_inv(F.ext_zeros(1))
+
+
+def test_base_batch_inverse_and_edges():
+    a = np.array([1, 2, P - 1, 12345], dtype=np.uint64)
+    assert [int(v) for v in F.mul(a, F.batch_inv(a))] == [1, 1, 1, 1]
+    assert int(F.inv(np.array([P - 1], dtype=np.uint64))[0]) == P - 1
+
+
+def _poly_mod(a, m):
+    a = list(a)
+    while len(a) >= len(m):
+        if a[-1] == 0:
+            a.pop()
+            continue
+        c = a[-1] * pow(m[-1], P - 2, P) % P
+        shift = len(a) - len(m)
+        for i, mi in enumerate(m):
+            a[shift + i] = (a[shift + i] - c * mi) % P
+        a.pop()
+    while a and a[-1] == 0:
+        a.pop()
+    return a
+
+
+def _poly_gcd(a, b):
+    while b:
+        a, b = b, _poly_mod(a, b)
+    return a
+
+
+def test_binomial_is_irreducible():
+    """Rabin's test: X^4 - 11 has no factor of degree 1 or 2, i.e. gcd(X^(p^2) - X, f) = 1."""
+    assert pow(F.NONRESIDUE, (P - 1) // 2, P) == P - 1  # 11 is a quadratic non-residue
+    assert (P - 1) % 4 == 0
+    x = F.ext_zeros()
+    x[1] = 1
+    x_p2 = F.ext_pow(x, P * P)
+    coeffs = [int(v) for v in x_p2]
+    coeffs[1] = (coeffs[1] - 1) % P  # X^(p^2) - X reduced mod f
+    f = [(-F.NONRESIDUE) % P, 0, 0, 0, 1]
+    g = _poly_gcd(f, [c for c in coeffs])
+    assert len(g) == 1  # a nonzero constant
+    assert F.ext_eq(F.ext_pow(x, P**4), x)  # and X^(p^4) = X: every root lies in F_{p^4}
+
+
+def test_signed_encoding_round_trip_and_range():
+    values = np.array([0, 1, -1, 127, -128, F.HALF, -F.HALF], dtype=np.int64)
+    enc = F.encode_signed(values)
+    assert int(enc[2]) == P - 1
+    assert np.array_equal(F.decode_signed(enc), values)
+    with pytest.raises(OverflowError):
+        F.encode_signed(np.array([F.HALF + 1]))
+    with pytest.raises(OverflowError):
+        F.encode_signed(np.array([5]), bound=4)
+
+
+def test_generator_has_full_order():
+    for q in (2, 3, 5):
+        assert pow(F.GENERATOR, (P - 1) // q, P) != 1
+
+
+def test_inner_products_over_chunk_boundary():
+    rng = np.random.default_rng(3)
+    n = (1 << 20) + 5
+    a = F.random_base(rng, n)
+    b = F.random_ext(rng, n)
+    expected = F.ext_sum(F.ext_scale(b, a))
+    assert F.ext_eq(F.ext_inner(a, b), expected)
