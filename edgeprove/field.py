@@ -172,8 +172,23 @@ def ext_scale(e: np.ndarray, s) -> np.ndarray:
     return (e * s[None, ...]) % _P64 if s.ndim else (e * s) % _P64
 
 
+def ext_mul_ints(a, b) -> tuple[int, int, int, int]:
+    """a * b in K for two scalars given as sequences of 4 Python ints (no numpy overhead)."""
+    a0, a1, a2, a3 = a
+    b0, b1, b2, b3 = b
+    nr = NONRESIDUE
+    return (
+        (a0 * b0 + nr * (a1 * b3 + a2 * b2 + a3 * b1)) % P,
+        (a0 * b1 + a1 * b0 + nr * (a2 * b3 + a3 * b2)) % P,
+        (a0 * b2 + a1 * b1 + a2 * b0 + nr * a3 * b3) % P,
+        (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % P,
+    )
+
+
 def ext_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b in K.  Four products < p^2 < 2^62 sum without overflowing uint64, so only 7 reductions."""
+    if a.shape == (EXT_DEGREE,) and b.shape == (EXT_DEGREE,):
+        return np.array(ext_mul_ints(a.tolist(), b.tolist()), dtype=np.uint64)
     a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
     b0, b1, b2, b3 = b[0], b[1], b[2], b[3]
     nr = _U64(NONRESIDUE)
@@ -281,8 +296,10 @@ def _sum_mod(a: np.ndarray, axis: int) -> np.ndarray:
     chunk = 1 << 32  # 2^32 values < 2^31 sum below 2^63
     if n <= chunk:
         return np.sum(a, axis=axis, dtype=np.uint64) % _P64
-    parts = [np.sum(np.take(a, range(s, min(n, s + chunk)), axis=axis), axis=axis) % _P64
-             for s in range(0, n, chunk)]
+    parts = [
+        np.sum(np.take(a, range(s, min(n, s + chunk)), axis=axis), axis=axis) % _P64
+        for s in range(0, n, chunk)
+    ]
     return np.sum(parts, axis=0) % _P64
 
 

@@ -9,6 +9,7 @@ K (4, n); the prover keeps only the tables it folds, each halving per round.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,19 +176,34 @@ def combine_terms(terms: list[Term], finals: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def interpolate(evals: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Value at r in K of the polynomial with the given evaluations at 0..d (Lagrange, d small)."""
-    d = evals.shape[1] - 1
-    r = r.reshape(F.EXT_DEGREE)
-    total = F.ext_zeros()
+@functools.lru_cache(maxsize=16)
+def _lagrange_weights(d: int) -> tuple[int, ...]:
+    """1 / prod_{j != i} (i - j) mod p for the nodes 0..d."""
+    out = []
     for i in range(d + 1):
-        num = F.ext_ones()
         denom = 1
         for j in range(d + 1):
-            if j == i:
-                continue
-            num = F.ext_mul(num, F.ext_sub(r, F.ext_const(j)))
-            denom = denom * (i - j) % F.P
-        weight = F.ext_scale(num, np.uint64(pow(denom, F.P - 2, F.P)))
-        total = F.ext_add(total, F.ext_mul(weight, evals[:, i]))
-    return total
+            if j != i:
+                denom = denom * (i - j) % F.P
+        out.append(pow(denom, F.P - 2, F.P))
+    return tuple(out)
+
+
+def interpolate(evals: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Value at r in K of the polynomial with the given evaluations at 0..d (Lagrange, d small).
+
+    Scalar K arithmetic on Python ints: this runs once per sumcheck round on both sides.
+    """
+    d = evals.shape[1] - 1
+    rr = [int(v) for v in np.asarray(r).reshape(F.EXT_DEGREE)]
+    cols = evals.T.tolist()
+    diffs = [((rr[0] - j) % F.P, rr[1], rr[2], rr[3]) for j in range(d + 1)]
+    total = [0, 0, 0, 0]
+    for i, weight in enumerate(_lagrange_weights(d)):
+        num = (1, 0, 0, 0)
+        for j in range(d + 1):
+            if j != i:
+                num = F.ext_mul_ints(num, diffs[j])
+        term = F.ext_mul_ints(num, cols[i])
+        total = [(t + weight * v) % F.P for t, v in zip(total, term)]
+    return np.array(total, dtype=np.uint64)

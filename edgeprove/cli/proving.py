@@ -6,7 +6,6 @@ Exit codes: 0 success / accepted; 1 proof rejected; 2 usage error, unknown or mi
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from edgeprove.cli import EXIT_REJECTED, EXIT_USAGE, app
 from edgeprove.model.ir import ModelError
+from edgeprove.peak import own_peak_rss_bytes
 
 err = Console(stderr=True)
 
@@ -33,11 +33,6 @@ def _model(spec: str):
         return load_model(spec)
     except ModelError as exc:
         raise _fail(str(exc)) from None
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size as the kernel counts it (ru_maxrss)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @app.command()
@@ -66,8 +61,12 @@ def prove(
     try:
         if show_progress:
             with Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=err, transient=True,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
             ) as bar:
                 task = bar.add_task("proving", total=len(m.layers))
 
@@ -89,7 +88,7 @@ def prove(
         "output_int": [int(v) for v in result.output.ravel()],
         "prove_s": round(result.prove_s, 4),
         "proof_bytes": result.proof_bytes,
-        "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1),
+        "peak_rss_mb": round(own_peak_rss_bytes() / 2**20, 1),
         "layers": len(m.layers),
         "proof": str(out),
     }
@@ -97,8 +96,8 @@ def prove(
         print(json.dumps(record))
         return
     err.print(
-        f"[green]proved[/green] {m.name} ({schedule}) in {result.prove_s:.2f} s; proof {result.proof_bytes:,} bytes "
-        f"-> {out}; peak RSS {record['peak_rss_mb']} MB"
+        f"[green]proved[/green] {m.name} ({schedule}) in {result.prove_s:.2f} s; "
+        f"proof {result.proof_bytes:,} bytes -> {out}; peak RSS {record['peak_rss_mb']} MB"
     )
 
 
@@ -135,8 +134,17 @@ def verify(
 def _report_verdict(accepted: bool, reason: str, output, json_out: bool, seconds: float, name) -> None:
     if json_out:
         out = None if output is None else [int(v) for v in output.ravel()]
-        print(json.dumps({"accepted": accepted, "reason": reason, "model": name, "verify_s": round(seconds, 4),
-                          "output_int": out}))
+        print(
+            json.dumps(
+                {
+                    "accepted": accepted,
+                    "reason": reason,
+                    "model": name,
+                    "verify_s": round(seconds, 4),
+                    "output_int": out,
+                }
+            )
+        )
     elif accepted:
         err.print(f"[green]accepted[/green] ({name}, {seconds:.2f} s)")
     else:
@@ -164,7 +172,15 @@ def plan(
     for col in ("#", "layer", "kind", "output", "working set MB", "process MB"):
         table.add_column(col, justify="right" if col not in ("layer", "kind", "output") else "left")
     for row in prediction.layers:
-        table.add_row(str(row.index), row.name, row.kind, "x".join(map(str, row.out_shape)),
-                      f"{row.working_bytes / 2**20:.1f}", f"{row.process_bytes / 2**20:.1f}")
+        table.add_row(
+            str(row.index),
+            row.name,
+            row.kind,
+            "x".join(map(str, row.out_shape)),
+            f"{row.working_bytes / 2**20:.1f}",
+            f"{row.process_bytes / 2**20:.1f}",
+        )
     Console().print(table)
-    Console().print(f"predicted peak: [bold]{prediction.peak_bytes / 2**20:.1f} MB[/bold] at {prediction.peak_layer}")
+    Console().print(
+        f"predicted peak: [bold]{prediction.peak_bytes / 2**20:.1f} MB[/bold] at {prediction.peak_layer}"
+    )

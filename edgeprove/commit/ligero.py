@@ -1,0 +1,365 @@
+"""Ligero-style multilinear polynomial commitment over BabyBear (opening points and challenges in K).
+
+A vector f of 2^n base elements is laid out row-major as an R x C matrix M (R = 2^row_bits), so the row
+variables are the most significant bits of the index and a point splits as z = (z_row, z_col):
+    f~(z) = eq(z_row)^T M eq(z_col).
+Commit: Reed-Solomon encode every row (rate 2^-rate_log), Merkle-hash the encoded columns; the root is
+the commitment.  Open at points z_1..z_k with one set of column queries:
+    1. send u_j = eq(z_j,row)^T M in K^C; the value is f~(z_j) = <u_j, eq(z_j,col)>;
+    2. draw gamma in K^R and send the proximity row u_0 = gamma^T M;
+    3. draw t column indices; send each queried encoded column with its Merkle path.
+The verifier checks every path against the root and, on every queried column c and for every row
+combination r in {eq(z_j,row)} u {gamma}, that enc(u)[c] == <r, column_c>, plus the values above.
+Everything is absorbed under the caller's label, so openings of different commitments share a transcript.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.commit import merkle
+from edgeprove.commit.ntt import MAX_LOG_SIZE, rs_encode, rs_encode_columns
+from edgeprove.field import _limb_dot
+from edgeprove.transcript import Transcript
+
+_P = np.uint64(F.P)
+EXT_FIELD_BITS = F.EXT_DEGREE * math.log2(F.P)
+"""log2 |K| (about 123.9)."""
+MAX_NUM_VARS = 32
+"""Largest committed vector (2^32 base elements); ``security_bits`` reports the worst case up to it."""
+_ELEMENT_BYTES = 4
+_HASH_ELEMENTS = merkle.DIGEST_SIZE // _ELEMENT_BYTES
+
+
+class LigeroError(Exception):
+    """Raised by the verifier when an opening proof is malformed or does not check out."""
+
+
+@dataclass(frozen=True)
+class LigeroParams:
+    """Code rate, security target and (optionally) a fixed query count; expected_points guides the layout.
+
+    Soundness (cited bound).  Ligero (Ames, Hazay, Ishai, Venkitasubramaniam, CCS 2017) tests proximity of
+    the committed rows to the Reed-Solomon code with a random linear combination and t column queries;
+    Brakedown (Golovnev, Lee, Setty, Thaler, Wahby, CRYPTO 2023) tightens the analysis into a polynomial
+    commitment with the same structure.  With rate rho = 2^-rate_log the RS code has relative distance
+    delta = 1 - rho; working in the unique-decoding regime (proximity gaps of Ben-Sasson, Carmon, Ishai,
+    Kopparty, Saraf, FOCS 2020), a cheating prover survives t independent column queries with probability
+    about (1 - delta/2)^t, and the random combination fails with probability about L / |K| for codeword
+    length L.  So security bits = min(t * -log2(1 - delta/2), log2|K| - log2 L).
+    """
+
+    rate_log: int = 2
+    security_bits_target: int = 100
+    queries: int | None = None
+    expected_points: int = 4
+
+    def __post_init__(self) -> None:
+        """Refuse parameters outside the range the analysis and the NTT support."""
+        if not 1 <= self.rate_log <= 8:
+            raise ValueError(f"rate_log must be in [1, 8], got {self.rate_log}")
+        if not 1 <= self.security_bits_target <= 256:
+            raise ValueError(f"security_bits_target must be in [1, 256], got {self.security_bits_target}")
+        if self.queries is not None and self.queries < 1:
+            raise ValueError(f"queries must be >= 1, got {self.queries}")
+        if self.expected_points < 1:
+            raise ValueError(f"expected_points must be >= 1, got {self.expected_points}")
+
+    def bits_per_query(self) -> float:
+        """-log2(1 - delta/2) with delta = 1 - 2^-rate_log: the soundness one column query buys."""
+        delta = 1.0 - 2.0**-self.rate_log
+        return -math.log2(1.0 - delta / 2.0)
+
+    def num_queries(self) -> int:
+        """t: the override if given, else the fewest queries reaching the target in the query term."""
+        if self.queries is not None:
+            return self.queries
+        return math.ceil(self.security_bits_target / self.bits_per_query())
+
+    def layout(self, num_vars: int) -> tuple[int, int]:
+        """(row_bits, col_bits) for a 2^num_vars vector, minimising the proof size for expected_points.
+
+        Size in elements: t columns of R entries with Merkle paths, plus (expected_points + 1) K rows of
+        C entries; the codeword length C * 2^rate_log must stay within the NTT's 2^27.
+        """
+        if not 0 <= num_vars <= MAX_NUM_VARS:
+            raise ValueError(f"num_vars must be in [0, {MAX_NUM_VARS}], got {num_vars}")
+        t = self.num_queries()
+        sent_rows = self.expected_points + 1
+
+        def proof_elements(row_bits: int) -> int:
+            col_bits = num_vars - row_bits
+            opened = min(t, 1 << (col_bits + self.rate_log))
+            path = _HASH_ELEMENTS * (col_bits + self.rate_log)
+            return opened * ((1 << row_bits) + path) + sent_rows * F.EXT_DEGREE * (1 << col_bits)
+
+        lowest = max(0, num_vars - (MAX_LOG_SIZE - self.rate_log))
+        row_bits = min(range(lowest, num_vars + 1), key=proof_elements)
+        return row_bits, num_vars - row_bits
+
+    def security_bits(self, num_vars: int | None = None) -> float:
+        """min(query term, field term) for a 2^num_vars vector, or the worst case over all sizes if None."""
+        sizes = range(MAX_NUM_VARS + 1) if num_vars is None else [num_vars]
+        longest = max(self.layout(n)[1] for n in sizes) + self.rate_log
+        field_term = EXT_FIELD_BITS - longest
+        return min(self.num_queries() * self.bits_per_query(), field_term)
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """The public commitment: Merkle root of the encoded columns and the matrix shape (2^row_bits rows)."""
+
+    root: bytes
+    num_vars: int
+    row_bits: int
+
+    @property
+    def col_bits(self) -> int:
+        """log2 of the number of matrix columns (message length of each RS codeword)."""
+        return self.num_vars - self.row_bits
+
+
+@dataclass
+class CommitState:
+    """What opening needs: the (R, C) matrix (a view of the committed values when they needed no padding
+    or conversion), the encoded columns as contiguous uint32 rows (L, R), and the Merkle tree over them."""
+
+    commitment: Commitment
+    params: LigeroParams
+    matrix: np.ndarray
+    encoded_columns: np.ndarray
+    tree: merkle.MerkleTree
+
+
+@dataclass
+class OpeningProof:
+    """u_j rows (4, k, C), proximity row u_0 (4, C), queried encoded columns (q, R), Merkle paths (q)."""
+
+    point_rows: np.ndarray
+    proximity_row: np.ndarray
+    columns: np.ndarray
+    paths: list[bytes]
+
+    def nbytes(self) -> int:
+        """Size on the wire: 4 bytes per field element, 32 per hash."""
+        elements = self.point_rows.size + self.proximity_row.size + self.columns.size
+        return _ELEMENT_BYTES * elements + sum(len(path) for path in self.paths)
+
+
+# ------------------------------------------------------------------------------------------- prover
+def commit(values: np.ndarray, params: LigeroParams) -> tuple[Commitment, CommitState]:
+    """Commit to a vector of base elements (zero-padded to a power of two); return commitment and state.
+
+    The state keeps a view of ``values`` when no padding or conversion was needed: do not modify it.
+    """
+    vector = _as_committed_vector(values)
+    num_vars = vector.shape[0].bit_length() - 1
+    row_bits, col_bits = params.layout(num_vars)
+    matrix = vector.reshape(1 << row_bits, 1 << col_bits)
+    encoded_columns = rs_encode_columns(matrix, params.rate_log)
+    tree = merkle.MerkleTree.from_columns(encoded_columns.T)
+    commitment = Commitment(root=tree.root, num_vars=num_vars, row_bits=row_bits)
+    return commitment, CommitState(commitment, params, matrix, encoded_columns, tree)
+
+
+def open(
+    state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
+) -> tuple[list[np.ndarray], OpeningProof]:
+    """Open the committed vector's MLE at every point (K arrays (4, n)) with one set of column queries."""
+    commitment, params = state.commitment, state.params
+    points = [_prover_point(z, commitment.num_vars) for z in points]
+    if not points:
+        raise ValueError("open needs at least one point")
+    absorb_statement(transcript, label, commitment, params, points)
+    row_eqs = row_combinations(points, commitment.row_bits)
+    point_rows = combine_rows(row_eqs, state.matrix)
+    values = evaluations(point_rows, points, commitment.row_bits)
+    absorb_point_rows(transcript, label, point_rows, values)
+    gamma = transcript.challenge_ext_vec(f"{label}/gamma", 1 << commitment.row_bits)
+    proximity_row = combine_rows(gamma[:, None, :], state.matrix)[:, 0, :]
+    transcript.absorb_ext(f"{label}/proximity-row", proximity_row)
+    indices = query_indices(transcript, label, params, commitment)
+    columns = state.encoded_columns[indices].astype(np.uint64)
+    return values, OpeningProof(point_rows, proximity_row, columns, state.tree.open(indices))
+
+
+def absorb_statement(
+    transcript: Transcript, label: str, commitment: Commitment, params: LigeroParams, points: list[np.ndarray]
+) -> None:
+    """Bind the commitment, the parameters and the opening points before any prover message."""
+    transcript.absorb_bytes(f"{label}/root", commitment.root)
+    transcript.absorb_int(f"{label}/num-vars", commitment.num_vars)
+    transcript.absorb_int(f"{label}/row-bits", commitment.row_bits)
+    transcript.absorb_int(f"{label}/rate-log", params.rate_log)
+    transcript.absorb_int(f"{label}/queries", params.num_queries())
+    transcript.absorb_int(f"{label}/num-points", len(points))
+    for z in points:
+        transcript.absorb_ext(f"{label}/point", z)
+
+
+def absorb_point_rows(transcript: Transcript, label: str, point_rows: np.ndarray, values: list) -> None:
+    """Bind the rows u_j and the claimed values (before gamma is drawn)."""
+    transcript.absorb_ext(f"{label}/point-rows", point_rows)
+    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+
+
+def row_combinations(points: list[np.ndarray], row_bits: int) -> np.ndarray:
+    """eq(z_j,row) for every point: the row combinations as a K array (4, k, R)."""
+    return np.stack([poly.eq_table(z[:, :row_bits]) for z in points], axis=1)
+
+
+def combine_rows(combinations: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """r^T M for K row combinations (4, m, R) and a base matrix (R, C) -> (4, m, C), exactly via limb BLAS."""
+    _, m, num_rows = combinations.shape
+    limb_rows = combinations.reshape(F.EXT_DEGREE * m, num_rows)
+    gram = _limb_dot(limb_rows, matrix.T) % F.P
+    return gram.astype(np.uint64).reshape(F.EXT_DEGREE, m, matrix.shape[1])
+
+
+def evaluations(point_rows: np.ndarray, points: list[np.ndarray], row_bits: int) -> list[np.ndarray]:
+    """f~(z_j) = <u_j, eq(z_j,col)> for every point."""
+    return [
+        F.ext_inner(point_rows[:, j, :], poly.eq_table(z[:, row_bits:])) for j, z in enumerate(points)
+    ]
+
+
+def query_indices(
+    transcript: Transcript, label: str, params: LigeroParams, commitment: Commitment
+) -> np.ndarray:
+    """The distinct queried codeword columns, sorted: t draws with replacement from the transcript."""
+    length = 1 << (commitment.col_bits + params.rate_log)
+    draws = transcript.challenge_indices(f"{label}/columns", params.num_queries(), length)
+    return np.unique(np.asarray(draws, dtype=np.int64))
+
+
+# ----------------------------------------------------------------------------------------- verifier
+def verify(
+    commitment: Commitment,
+    points: list[np.ndarray],
+    values: list[np.ndarray],
+    proof: OpeningProof,
+    transcript: Transcript,
+    label: str,
+    params: LigeroParams,
+) -> None:
+    """Check an opening of ``commitment`` at ``points`` to ``values``; raise LigeroError on any failure."""
+    _check_commitment(commitment, params)
+    row_bits, col_bits = commitment.row_bits, commitment.col_bits
+    num_rows, width = 1 << row_bits, 1 << col_bits
+    points = _verifier_points(points, commitment.num_vars)
+    values = _verifier_values(values, len(points))
+    if not isinstance(proof, OpeningProof):
+        raise LigeroError("malformed proof: not an OpeningProof")
+    _check_field_array(proof.point_rows, (F.EXT_DEGREE, len(points), width), "point rows")
+    _check_field_array(proof.proximity_row, (F.EXT_DEGREE, width), "proximity row")
+    claimed = evaluations(proof.point_rows, points, row_bits)
+    for j, (value, expected) in enumerate(zip(values, claimed)):
+        if not F.ext_eq(value, expected):
+            raise LigeroError(f"value {j} differs from <u_{j}, eq(z_col)>")
+
+    absorb_statement(transcript, label, commitment, params, points)
+    absorb_point_rows(transcript, label, proof.point_rows, values)
+    gamma = transcript.challenge_ext_vec(f"{label}/gamma", num_rows)
+    transcript.absorb_ext(f"{label}/proximity-row", proof.proximity_row)
+    indices = query_indices(transcript, label, params, commitment)
+
+    _check_field_array(proof.columns, (indices.size, num_rows), "columns")
+    if not isinstance(proof.paths, list) or len(proof.paths) != indices.size:
+        raise LigeroError(f"malformed proof: expected {indices.size} Merkle paths")
+    length = width << params.rate_log
+    for position, (index, path) in enumerate(zip(indices.tolist(), proof.paths)):
+        leaf = merkle.column_bytes(proof.columns[position])
+        if not merkle.verify_path(commitment.root, index, leaf, path, length):
+            raise LigeroError(f"Merkle path of column {index} does not match the root")
+
+    rows = np.concatenate([row_combinations(points, row_bits), gamma[:, None, :]], axis=1)
+    expected = combine_rows(rows, proof.columns.T)  # (4, k+1, q): <r, column_c> for every combination
+    messages = np.concatenate([proof.point_rows, proof.proximity_row[:, None, :]], axis=1)
+    encoded = rs_encode(messages.reshape(-1, width), params.rate_log)[:, indices]
+    mismatch = np.any(encoded.reshape(expected.shape) != expected, axis=(0, 2))
+    if mismatch[-1]:
+        raise LigeroError("proximity row disagrees with the queried columns")
+    if np.any(mismatch):
+        j = int(np.flatnonzero(mismatch)[0])
+        raise LigeroError(f"row u_{j} of point {j} disagrees with the queried columns")
+
+
+# -------------------------------------------------------------------------------------- validation
+def _as_committed_vector(values: np.ndarray) -> np.ndarray:
+    """Validate and zero-pad the committed data to a power of two (copying only when needed)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"commit needs a non-empty 1-D vector, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"commit needs integer field elements, got dtype {arr.dtype}")
+    if int(arr.min()) < 0 or int(arr.max()) >= F.P:
+        raise ValueError("commit needs canonical field elements in [0, p)")
+    length = poly.next_pow2(arr.size)
+    if length.bit_length() - 1 > MAX_NUM_VARS:
+        raise ValueError(f"vector of {arr.size} elements exceeds 2^{MAX_NUM_VARS}")
+    if length == arr.size:
+        return arr.astype(np.uint64, copy=False)
+    padded = np.zeros(length, dtype=np.uint64)
+    padded[: arr.size] = arr
+    return padded
+
+
+def _prover_point(z: np.ndarray, num_vars: int) -> np.ndarray:
+    """A prover-side opening point: a canonical K array of shape (4, num_vars), else ValueError."""
+    arr = np.asarray(z)
+    if arr.shape != (F.EXT_DEGREE, num_vars) or arr.dtype != np.uint64 or np.any(arr >= _P):
+        raise ValueError(f"an opening point must be a canonical uint64 K array of shape (4, {num_vars})")
+    return arr
+
+
+def _check_field_array(arr: object, shape: tuple[int, ...], what: str) -> None:
+    """A proof array must be uint64 of exactly ``shape`` with every entry < p."""
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint64:
+        raise LigeroError(f"malformed proof: {what} is not a uint64 array")
+    if arr.shape != shape:
+        raise LigeroError(f"malformed proof: {what} has shape {arr.shape}, expected {shape}")
+    if arr.size and int(arr.max()) >= F.P:
+        raise LigeroError(f"malformed proof: {what} holds an element >= p")
+
+
+def _check_commitment(commitment: object, params: LigeroParams) -> None:
+    """The commitment's shape must be one this code can have produced under ``params``."""
+    if not isinstance(commitment, Commitment) or not isinstance(commitment.root, bytes):
+        raise LigeroError("malformed commitment")
+    if not all(isinstance(v, int) for v in (commitment.num_vars, commitment.row_bits)):
+        raise LigeroError("malformed commitment: shape is not integral")
+    if len(commitment.root) != merkle.DIGEST_SIZE:
+        raise LigeroError("malformed commitment: root is not 32 bytes")
+    if not 0 <= commitment.num_vars <= MAX_NUM_VARS or not 0 <= commitment.row_bits <= commitment.num_vars:
+        raise LigeroError("malformed commitment: impossible matrix shape")
+    if commitment.col_bits + params.rate_log > MAX_LOG_SIZE:
+        raise LigeroError("malformed commitment: codeword longer than the NTT supports")
+
+
+def _verifier_points(points: object, num_vars: int) -> list[np.ndarray]:
+    """The public opening points, each a canonical (4, num_vars) K array; at least one."""
+    if not isinstance(points, list) or not points:
+        raise LigeroError("opening points must be a non-empty list")
+    for z in points:
+        if not isinstance(z, np.ndarray) or z.dtype != np.uint64 or z.shape != (F.EXT_DEGREE, num_vars):
+            raise LigeroError(f"an opening point must be a uint64 K array of shape (4, {num_vars})")
+        if np.any(z >= _P):
+            raise LigeroError("an opening point holds an element >= p")
+    return points
+
+
+def _verifier_values(values: object, count: int) -> list[np.ndarray]:
+    """The claimed values: one canonical K scalar (4,) per point."""
+    if not isinstance(values, list) or len(values) != count:
+        raise LigeroError(f"expected {count} claimed values, one per point")
+    for v in values:
+        if not isinstance(v, np.ndarray) or v.dtype != np.uint64 or v.shape != (F.EXT_DEGREE,):
+            raise LigeroError("a claimed value must be a uint64 K scalar of shape (4,)")
+        if np.any(v >= _P):
+            raise LigeroError("a claimed value holds an element >= p")
+    return values

@@ -1,0 +1,130 @@
+"""SHA-256 Merkle trees with domain-separated leaf and node hashing, stored level by level.
+
+Leaves are byte strings hashed as H(0x00 || leaf); inner nodes are H(0x01 || left || right).  The leaf
+count is padded to a power of two with a fixed padding digest H(0x02), which no real leaf or node can
+produce without a SHA-256 collision.  A path is the concatenation of the sibling digests from the leaf
+level up to (not including) the root, 32 bytes each.  Columns of a field matrix become leaves as their
+entries in little-endian u32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+DIGEST_SIZE = 32
+_LEAF_TAG = b"\x00"
+_NODE_TAG = b"\x01"
+PAD_DIGEST = hashlib.sha256(b"\x02").digest()
+"""Digest standing in for the missing leaves of a tree whose leaf count is not a power of two."""
+
+
+def hash_leaf(leaf: bytes | memoryview) -> bytes:
+    """The leaf digest H(0x00 || leaf)."""
+    h = hashlib.sha256(_LEAF_TAG)
+    h.update(leaf)
+    return h.digest()
+
+
+def hash_node(left: bytes, right: bytes) -> bytes:
+    """The inner-node digest H(0x01 || left || right)."""
+    return hashlib.sha256(_NODE_TAG + left + right).digest()
+
+
+def column_bytes(column: np.ndarray) -> bytes:
+    """A column of field elements as its leaf bytes: little-endian u32 per entry."""
+    return np.ascontiguousarray(column, dtype="<u4").tobytes()
+
+
+def tree_depth(num_leaves: int) -> int:
+    """Number of levels above the leaves: log2 of the leaf count padded to a power of two."""
+    return max(0, int(num_leaves) - 1).bit_length()
+
+
+class MerkleTree:
+    """A Merkle tree whose every level is kept as a (count, 32) uint8 array, so openings are lookups."""
+
+    def __init__(self, leaf_digests: np.ndarray, num_leaves: int) -> None:
+        """Build the levels above ``leaf_digests`` (shape (num_leaves, 32)); use the from_* constructors."""
+        if num_leaves < 1:
+            raise ValueError("a Merkle tree needs at least one leaf")
+        width = 1 << tree_depth(num_leaves)
+        padded = np.empty((width, DIGEST_SIZE), dtype=np.uint8)
+        padded[:num_leaves] = leaf_digests
+        padded[num_leaves:] = np.frombuffer(PAD_DIGEST, dtype=np.uint8)
+        self.num_leaves = int(num_leaves)
+        self.levels: list[np.ndarray] = [padded]
+        while self.levels[-1].shape[0] > 1:
+            pairs = self.levels[-1].tobytes()
+            step = 2 * DIGEST_SIZE
+            parents = b"".join(
+                hashlib.sha256(_NODE_TAG + pairs[i : i + step]).digest() for i in range(0, len(pairs), step)
+            )
+            self.levels.append(np.frombuffer(parents, dtype=np.uint8).reshape(-1, DIGEST_SIZE))
+
+    @classmethod
+    def from_leaves(cls, leaves: Sequence[bytes]) -> MerkleTree:
+        """A tree over arbitrary byte-string leaves."""
+        digests = b"".join(hash_leaf(leaf) for leaf in leaves)
+        return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), len(leaves))
+
+    @classmethod
+    def from_columns(cls, matrix: np.ndarray) -> MerkleTree:
+        """A tree whose leaf c is column c of a (rows, cols) field matrix as little-endian u32 bytes.
+
+        A transposed view of a C-contiguous '<u4' array (what ``ntt.rs_encode_columns`` returns, ``.T``)
+        is hashed without any copy.
+        """
+        if matrix.ndim != 2 or matrix.shape[1] == 0:
+            raise ValueError("from_columns needs a 2-D matrix with at least one column")
+        columns = np.ascontiguousarray(matrix.T, dtype="<u4")
+        stride = columns.shape[1] * 4
+        flat = memoryview(columns).cast("B")
+        digests = b"".join(hash_leaf(flat[c * stride : (c + 1) * stride]) for c in range(columns.shape[0]))
+        return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), columns.shape[0])
+
+    @property
+    def root(self) -> bytes:
+        """The 32-byte root digest."""
+        return self.levels[-1][0].tobytes()
+
+    @property
+    def depth(self) -> int:
+        """Number of sibling digests in every path."""
+        return len(self.levels) - 1
+
+    def open(self, indices: Sequence[int] | np.ndarray) -> list[bytes]:
+        """Authentication paths for the given leaf indices (each the concatenated sibling digests)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_leaves):
+            raise ValueError(f"leaf index out of range [0, {self.num_leaves})")
+        if self.depth == 0:
+            return [b"" for _ in range(idx.size)]
+        siblings = np.stack([self.levels[lvl][(idx >> lvl) ^ 1] for lvl in range(self.depth)], axis=1)
+        flat = siblings.reshape(idx.size, self.depth * DIGEST_SIZE)
+        return [row.tobytes() for row in flat]
+
+
+def verify_path(root: bytes, index: int, leaf_bytes: bytes, path: bytes, num_leaves: int) -> bool:
+    """True when ``path`` proves that leaf ``index`` of a ``num_leaves``-leaf tree is ``leaf_bytes``.
+
+    Any malformed argument (index out of range, path of the wrong length, non-bytes) is simply False.
+    """
+    if not isinstance(path, (bytes, bytearray)) or not isinstance(root, (bytes, bytearray)):
+        return False
+    if not isinstance(index, (int, np.integer)) or not isinstance(num_leaves, (int, np.integer)):
+        return False
+    if num_leaves < 1 or not 0 <= index < num_leaves:
+        return False
+    depth = tree_depth(num_leaves)
+    if len(path) != depth * DIGEST_SIZE or len(root) != DIGEST_SIZE:
+        return False
+    node = hash_leaf(leaf_bytes)
+    position = int(index)
+    for level in range(depth):
+        sibling = bytes(path[level * DIGEST_SIZE : (level + 1) * DIGEST_SIZE])
+        node = hash_node(sibling, node) if position & 1 else hash_node(node, sibling)
+        position >>= 1
+    return node == bytes(root)

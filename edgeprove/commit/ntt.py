@@ -1,0 +1,210 @@
+"""Radix-2 number-theoretic transforms over BabyBear and Reed-Solomon encoding of many rows at once.
+
+p - 1 = 15 * 2^27, so F_p has 2^k-th roots of unity for k <= 27, all powers of GENERATOR^(15 * 2^(27-k)).
+Transforms act along the last axis of a (rows, n) array; each butterfly stage is a handful of whole-array
+numpy ops over every row.  The forward transform is decimation in frequency (natural order in, bit-reversed
+order out) followed by one gather back to natural order, so ``ntt(x)[k] = sum_i x[i] * w^(i k)`` with
+``w = root_of_unity(log2 n)``.  Reed-Solomon encoding treats a row as polynomial coefficients and evaluates
+it on the 2^rate_log * C roots of unity; the stages whose upper halves are known to be zero padding cost
+only a twiddle multiply.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+
+from edgeprove import field as F
+
+_P = np.uint64(F.P)
+MAX_LOG_SIZE = F.TWO_ADICITY
+"""Largest transform size is 2^27: the two-adicity of p - 1."""
+_BLOCK_ELEMENTS = 1 << 17
+"""Rows are transformed in blocks of about this many codeword elements, so scratch stays cache-sized."""
+_MIN_BLOCKS = 16
+"""Small matrices still use at least this many blocks, keeping scratch well below the uint32 output."""
+
+
+def root_of_unity(log_n: int) -> int:
+    """A primitive 2^log_n-th root of unity in F_p (log_n <= 27)."""
+    if not 0 <= log_n <= MAX_LOG_SIZE:
+        raise ValueError(f"no 2^{log_n}-th roots of unity in BabyBear (two-adicity is {MAX_LOG_SIZE})")
+    return pow(F.GENERATOR, (F.P - 1) >> log_n, F.P)
+
+
+@lru_cache(maxsize=64)
+def _powers(log_n: int) -> np.ndarray:
+    """w^i for i in [0, n/2) with w the primitive n-th root of unity, built by doubling (read-only)."""
+    half = max(1, (1 << log_n) >> 1)
+    w = root_of_unity(log_n)
+    powers = np.ones(half, dtype=np.uint64)
+    filled = 1
+    while filled < half:
+        step = np.uint64(pow(w, filled, F.P))
+        powers[filled : 2 * filled] = (powers[:filled] * step) % _P
+        filled *= 2
+    powers.flags.writeable = False
+    return powers
+
+
+@lru_cache(maxsize=256)
+def _stage_twiddles(log_n: int, half_span: int) -> np.ndarray:
+    """Twiddles w_{2h}^i, i in [0, h), of the DIF stage with half-span h of a size-2^log_n transform."""
+    stride = (1 << log_n) // (2 * half_span)
+    tw = np.ascontiguousarray(_powers(log_n)[::stride][:half_span])
+    tw.flags.writeable = False
+    return tw
+
+
+@lru_cache(maxsize=64)
+def _bit_reversal(log_n: int) -> np.ndarray:
+    """The bit-reversal permutation of [0, 2^log_n) as an index array (read-only)."""
+    idx = np.arange(1 << log_n, dtype=np.int64)
+    rev = np.zeros_like(idx)
+    for bit in range(log_n):
+        rev |= ((idx >> bit) & 1) << (log_n - 1 - bit)
+    rev.flags.writeable = False
+    return rev
+
+
+def _dif_in_place(buf: np.ndarray, nonzero_prefix: int) -> None:
+    """Forward DIF butterflies on every row of ``buf`` (rows, n), leaving each row in bit-reversed order.
+
+    Only the first ``nonzero_prefix`` entries of each row may be non-zero (the rest must be zero): while a
+    stage's half-span is at least that prefix its upper halves are zero, so the butterfly reduces to
+    ``hi = lo * twiddle`` on the prefix.
+    """
+    rows, n = buf.shape
+    log_n = n.bit_length() - 1
+    scratch_a = np.empty(rows * n // 2, dtype=np.uint64)
+    scratch_b = np.empty(rows * n // 2, dtype=np.uint64)
+    half = n // 2
+    while half >= 1:
+        view = buf.reshape(rows, n // (2 * half), 2, half)
+        lo, hi = view[:, :, 0, :], view[:, :, 1, :]
+        tw = _stage_twiddles(log_n, half)
+        if half >= nonzero_prefix:
+            width = nonzero_prefix
+            prod = scratch_a[: rows * (n // (2 * half)) * width].reshape(rows, -1, width)
+            np.multiply(lo[:, :, :width], tw[:width], out=prod)
+            quot = scratch_b[: prod.size].reshape(prod.shape)
+            np.floor_divide(prod, _P, out=quot)
+            np.multiply(quot, _P, out=quot)
+            np.subtract(prod, quot, out=hi[:, :, :width])
+        else:
+            total = scratch_a.reshape(lo.shape)
+            diff = scratch_b.reshape(lo.shape)
+            np.add(lo, hi, out=total)  # < 2p
+            np.subtract(lo, hi, out=diff)
+            np.add(diff, _P, out=diff)  # lo - hi + p in (0, 2p), exact through uint64 wrap-around
+            np.subtract(total, _P, out=lo)  # wraps to a huge value when total < p ...
+            np.minimum(total, lo, out=lo)  # ... so the minimum is total mod p
+            np.multiply(diff, tw, out=diff)  # < 2p * p < 2^63
+            np.floor_divide(diff, _P, out=total)
+            np.multiply(total, _P, out=total)
+            np.subtract(diff, total, out=hi)
+        half //= 2
+
+
+def _check_rows(values: np.ndarray, what: str) -> np.ndarray:
+    """Validate a field array whose last axis is a power of two <= 2^27; return it as 2-D uint64 rows."""
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        raise ValueError(f"{what}: expected an array with a last axis, got a scalar")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{what}: expected integer field elements, got dtype {arr.dtype}")
+    n = arr.shape[-1]
+    if n == 0 or n & (n - 1):
+        raise ValueError(f"{what}: length {n} is not a power of two")
+    if n.bit_length() - 1 > MAX_LOG_SIZE:
+        raise ValueError(f"{what}: length {n} exceeds 2^{MAX_LOG_SIZE}")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= F.P):
+        raise ValueError(f"{what}: entries must lie in [0, p)")
+    return arr.reshape(-1, n).astype(np.uint64, copy=False)
+
+
+def ntt(values: np.ndarray) -> np.ndarray:
+    """Forward NTT along the last axis: out[..., k] = sum_i values[..., i] * w^(i k), w of order n."""
+    rows = _check_rows(values, "ntt")
+    n = rows.shape[1]
+    buf = rows.copy()
+    _dif_in_place(buf, n)
+    return buf[:, _bit_reversal(n.bit_length() - 1)].reshape(np.shape(values))
+
+
+def intt(values: np.ndarray) -> np.ndarray:
+    """Inverse NTT along the last axis: recovers x from ntt(x) (forward transform at -k, times 1/n)."""
+    rows = _check_rows(values, "intt")
+    n = rows.shape[1]
+    log_n = n.bit_length() - 1
+    buf = rows.copy()
+    _dif_in_place(buf, n)
+    negated = (-np.arange(n, dtype=np.int64)) % n
+    out = buf[:, _bit_reversal(log_n)[negated]]
+    out = (out * np.uint64(pow(n, F.P - 2, F.P))) % _P
+    return out.reshape(np.shape(values))
+
+
+def _encode_block(coeffs: np.ndarray, rate_log: int) -> np.ndarray:
+    """RS codewords (bit-reversed order) of a block of coefficient rows; internal, no validation."""
+    rows, width = coeffs.shape
+    length = width << rate_log
+    buf = np.zeros((rows, length), dtype=np.uint64)
+    buf[:, :width] = coeffs
+    _dif_in_place(buf, width)
+    return buf
+
+
+def rs_encode(rows: np.ndarray, rate_log: int) -> np.ndarray:
+    """Reed-Solomon encode each row: coefficients (C,) -> evaluations at all 2^rate_log * C roots of unity.
+
+    Output entry k of a row is f(w^k) with f(X) = sum_i row[i] X^i and w of order 2^rate_log * C.
+    """
+    arr = _check_rows(rows, "rs_encode")
+    _check_rate(rate_log, arr.shape[1])
+    length = arr.shape[1] << rate_log
+    out = _encode_block(arr, rate_log)[:, _bit_reversal(length.bit_length() - 1)]
+    return out.reshape(*np.shape(rows)[:-1], length)
+
+
+def rs_encode_columns(matrix: np.ndarray, rate_log: int, workers: int = 2) -> np.ndarray:
+    """RS-encode every row of a (R, C) matrix and return the codeword matrix TRANSPOSED as uint32 (L, R).
+
+    Row c of the result is encoded column c, contiguous, ready for Merkle hashing and column opening.
+    Rows are encoded in cache-sized blocks on ``workers`` threads (numpy releases the GIL), so scratch
+    memory is a few blocks on top of the uint32 output; the uint64 codeword matrix never exists whole.
+    """
+    arr = _check_rows(matrix, "rs_encode_columns")
+    if np.ndim(matrix) != 2:
+        raise ValueError("rs_encode_columns: expected a 2-D (rows, cols) matrix")
+    num_rows, width = arr.shape
+    _check_rate(rate_log, width)
+    length = width << rate_log
+    bitrev = _bit_reversal(length.bit_length() - 1)
+    out = np.empty((length, num_rows), dtype=np.uint32)
+    block_elements = min(_BLOCK_ELEMENTS, out.size // _MIN_BLOCKS)
+    block_rows = max(1, block_elements // length)
+
+    def encode_rows(start: int) -> None:
+        stop = min(num_rows, start + block_rows)
+        codewords = _encode_block(arr[start:stop], rate_log)
+        out[:, start:stop] = codewords.T[bitrev]
+
+    starts = range(0, num_rows, block_rows)
+    if workers <= 1 or out.size < 4 * _BLOCK_ELEMENTS:
+        for start in starts:
+            encode_rows(start)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(encode_rows, starts))
+    return out
+
+
+def _check_rate(rate_log: int, width: int) -> None:
+    """Refuse a rate or message width whose codeword would exceed the largest transform size."""
+    if rate_log < 0:
+        raise ValueError(f"rate_log must be >= 0, got {rate_log}")
+    if (width << rate_log).bit_length() - 1 > MAX_LOG_SIZE:
+        raise ValueError(f"codeword length {width << rate_log} exceeds 2^{MAX_LOG_SIZE}")

@@ -1,0 +1,135 @@
+"""The memory planner: predict every layer's working set and the process peak from shapes alone.
+
+The model follows what the prover keeps alive (see ``prover``): the interpreter with numpy and edgeprove
+imported (measured once in a child process), the outputs and commitment states still awaited by a
+consumer, and the current layer's tensors plus the largest of its three phases: committing (the
+Reed-Solomon encoding), the linear map's sumcheck (G and its folds), and the lookups (fraction trees).
+The byte counts per element below were fitted to kernel-measured peaks (README, "Memory planner").
+The activation table width is data-dependent; the planner uses the static bound's q_bits, an upper bound.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+
+from edgeprove import layers as L
+from edgeprove.commit import ligero
+from edgeprove.layers import requant
+from edgeprove.layers.common import Grid
+from edgeprove.model.bounds import model_bounds
+
+INT_BYTES = 8
+EXT_BYTES = 32
+LOOKUP_BYTES_PER_LEAF = 6 * EXT_BYTES
+"""Fraction trees (numerators and denominators over 2x leaves) plus the GKR sumcheck tables."""
+ENCODE_TRANSIENT = 2.0
+"""Extra bytes during commit, as a multiple of the encoded matrix (NTT temporaries, column transpose)."""
+
+
+@dataclass
+class LayerPlan:
+    """Predicted bytes of one layer: its own working set and the whole process while it runs."""
+
+    index: int
+    name: str
+    kind: str
+    out_shape: tuple
+    commit_bytes: int
+    working_bytes: int
+    alive_bytes: int
+    process_bytes: int
+
+
+@dataclass
+class Plan:
+    """The prediction for one model and schedule."""
+
+    model: str
+    schedule: str
+    base_bytes: int
+    peak_bytes: int
+    peak_layer: str
+    layers: list[LayerPlan] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["layers"] = [asdict(layer) for layer in self.layers]
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def interpreter_bytes() -> int:
+    """RSS of a fresh interpreter that has imported the prover (what every run pays before layer 1)."""
+    code = (
+        "import resource, edgeprove.prover, edgeprove.verifier;"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        return int(out.stdout.strip())
+    except (subprocess.SubprocessError, ValueError, OSError):
+        return 40 << 20
+
+
+def commitment_bytes(vector_len: int, params: ligero.LigeroParams) -> int:
+    """What a commitment state holds: the committed vector, its encoded columns (u32) and the Merkle tree."""
+    encoded = 4 * vector_len << params.rate_log
+    _, col_bits = params.layout(max(vector_len.bit_length() - 1, 0))
+    tree = 2 * 32 * (1 << (col_bits + params.rate_log))
+    return INT_BYTES * vector_len + encoded + tree
+
+
+def _vector_len(layer, q_bits: int) -> int:
+    out = Grid(layer.out_shape)
+    return 1 << requant.layout(out, layer.shift, max(q_bits, 1)).num_vars
+
+
+def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | None = None) -> Plan:
+    """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``."""
+    from edgeprove import protocol
+
+    params = params or protocol.default_params()
+    bounds = model_bounds(model)
+    last_use = protocol.last_uses(model)
+    base = interpreter_bytes()
+    n = len(model.layers)
+    state = [0] * n  # commitment state bytes of each layer
+    kept = [0] * n  # what outlives a layer: its output tensor and its commitment state
+    work = [0] * n
+    held_baseline = [0] * n  # baseline: everything a layer's witness holds until the end
+    for k, layer in enumerate(model.layers):
+        out = Grid(layer.out_shape)
+        out_values = out.shape[0] * out.shape[1] * out.shape[2]
+        tensors = INT_BYTES * out_values * 4 + 2 * INT_BYTES * out.size  # a, q, r, y and padded copies
+        linear = L.working_bytes(layer)
+        lookup = 0
+        encode = 0
+        if layer.requantized:
+            q_bits = bounds[k].q_bits
+            vec = _vector_len(layer, q_bits)
+            state[k] = commitment_bytes(vec, params)
+            encode = int(ENCODE_TRANSIENT * (4 * vec << params.rate_log))
+            leaves = max(out.size, 1 << q_bits, 1 << layer.shift)
+            lookup = LOOKUP_BYTES_PER_LEAF * leaves
+        kept[k] = INT_BYTES * out_values + state[k]
+        work[k] = tensors + max(encode, linear, lookup)
+        held_baseline[k] = (
+            INT_BYTES * out_values * 5 + state[k] + (INT_BYTES << (q_bits if layer.requantized else 0))
+        )
+    rows = []
+    for k, layer in enumerate(model.layers):
+        if schedule == "baseline":
+            alive = sum(held_baseline)
+        else:
+            alive = sum(kept[t] for t in range(k) if last_use[t] >= k) + state[k]
+        process = int(base + alive + work[k])
+        rows.append(
+            LayerPlan(k, layer.name, layer.kind, tuple(layer.out_shape), state[k], work[k], alive, process)
+        )
+    peak_row = max(rows, key=lambda r: r.process_bytes)
+    return Plan(model.name, schedule, base, peak_row.process_bytes, peak_row.name, rows)

@@ -1,0 +1,86 @@
+"""Shared fixtures: small hand-built integer models covering every layer kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeprove.model.ir import Layer, Model
+
+
+def small_cnn(seed: int = 1) -> Model:
+    """Conv (stride 2, pad 1, odd shapes), residual conv, avgpool, global pool, dense, accumulator out."""
+    rng = np.random.default_rng(seed)
+    layers = [
+        Layer(
+            "conv1",
+            "conv2d",
+            -1,
+            (2, 7, 5),
+            (3, 4, 3),
+            shift=6,
+            activation="relu",
+            kernel=3,
+            stride=2,
+            padding=1,
+        ),
+        Layer(
+            "conv2",
+            "conv2d",
+            0,
+            (3, 4, 3),
+            (3, 4, 3),
+            shift=7,
+            activation="relu",
+            kernel=3,
+            padding=1,
+            residual=0,
+            residual_shift=2,
+        ),
+        Layer("pool", "avgpool", 1, (3, 4, 3), (3, 2, 1), shift=2, activation="relu", kernel=2, stride=2),
+        Layer("conv3", "conv2d", 2, (3, 2, 1), (4, 2, 1), shift=5, activation="clamp", kernel=1),
+        Layer("gap", "global_avgpool", 3, (4, 2, 1), (4, 1, 1), shift=1, activation="clamp"),
+        Layer("fc", "dense", 4, (4, 1, 1), (5, 1, 1), shift=0, activation="none"),
+    ]
+    weights = [
+        rng.integers(-60, 60, (3, 2, 3, 3)).astype(np.int8),
+        rng.integers(-60, 60, (3, 3, 3, 3)).astype(np.int8),
+        None,
+        rng.integers(-60, 60, (4, 3, 1, 1)).astype(np.int8),
+        None,
+        rng.integers(-60, 60, (5, 4)).astype(np.int8),
+    ]
+    biases = [
+        rng.integers(-100, 100, 3),
+        rng.integers(-100, 100, 3),
+        None,
+        rng.integers(-50, 50, 4),
+        None,
+        rng.integers(-100, 100, 5),
+    ]
+    return Model("small_cnn", (2, 7, 5), 0, layers, weights, biases)
+
+
+def small_mlp(seed: int = 2, widths=(6, 9, 3), final: str = "relu") -> Model:
+    """Dense layers (flatten from a 3-D input), requantized last layer."""
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 1, 2)] + [(w, 1, 1) for w in widths]
+    layers, weights, biases = [], [], []
+    for i in range(len(widths)):
+        act = final if i == len(widths) - 1 else "relu"
+        shift = 0 if act == "none" else 5
+        layers.append(Layer(f"fc{i}", "dense", i - 1, shapes[i], shapes[i + 1], shift=shift, activation=act))
+        fan_in = int(np.prod(shapes[i]))
+        weights.append(rng.integers(-90, 90, (widths[i], fan_in)).astype(np.int8))
+        biases.append(rng.integers(-200, 200, widths[i]))
+    return Model("small_mlp", shapes[0], 0, layers, weights, biases)
+
+
+@pytest.fixture(scope="session")
+def cnn() -> Model:
+    return small_cnn()
+
+
+@pytest.fixture(scope="session")
+def mlp() -> Model:
+    return small_mlp()

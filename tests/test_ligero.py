@@ -1,0 +1,420 @@
+"""Ligero commitment: completeness against poly.evaluate, and a rejection for every verifier check."""
+
+import dataclasses
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.commit import ligero as L
+from edgeprove.commit import merkle
+from edgeprove.transcript import Transcript
+
+PARAMS = L.LigeroParams()
+
+
+def opened(num_vars: int, num_points: int, seed: int = 0, params: L.LigeroParams = PARAMS):
+    """Commit to random data, open it at random points; return everything the verifier needs."""
+    rng = np.random.default_rng(seed)
+    values = F.random_base(rng, 1 << num_vars)
+    commitment, state = L.commit(values, params)
+    points = [F.random_ext(rng, num_vars) for _ in range(num_points)]
+    claimed, proof = L.open(state, points, Transcript(), "open")
+    return values, commitment, state, points, claimed, proof
+
+
+def check(commitment, points, claimed, proof, label="open", transcript=None, params=PARAMS):
+    L.verify(commitment, points, claimed, proof, transcript or Transcript(), label, params)
+
+
+def rejected(match: str, commitment, points, claimed, proof, **kwargs):
+    with pytest.raises(L.LigeroError, match=match):
+        check(commitment, points, claimed, proof, **kwargs)
+
+
+# ------------------------------------------------------------------------------------ parameters
+def test_default_security_reaches_target():
+    assert PARAMS.num_queries() == 148
+    assert PARAMS.security_bits() >= 100
+    assert PARAMS.security_bits(20) >= 100
+
+
+def test_fewer_queries_lower_security():
+    weaker = L.LigeroParams(queries=PARAMS.num_queries() // 2)
+    assert weaker.num_queries() == 74
+    assert weaker.security_bits() < PARAMS.security_bits() - 40
+
+
+def test_lower_rate_needs_fewer_queries_for_the_same_target():
+    sparse = L.LigeroParams(rate_log=3)
+    assert sparse.num_queries() < PARAMS.num_queries()
+    assert sparse.security_bits() >= 100
+
+
+def test_field_term_caps_security():
+    greedy = L.LigeroParams(queries=10_000)
+    assert greedy.security_bits(20) == pytest.approx(L.EXT_FIELD_BITS - sum(greedy.layout(20)[1:]) - 2)
+    assert greedy.security_bits(20) < 124
+
+
+@pytest.mark.parametrize("num_vars", [0, 1, 7, 20, 32])
+def test_layout_splits_every_variable_and_fits_the_ntt(num_vars):
+    row_bits, col_bits = PARAMS.layout(num_vars)
+    assert row_bits + col_bits == num_vars and row_bits >= 0 and col_bits >= 0
+    assert col_bits + PARAMS.rate_log <= 27
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"rate_log": 0}, {"rate_log": 9}, {"queries": 0}, {"expected_points": 0},
+               {"security_bits_target": 0}]
+)
+def test_bad_params_refused(kwargs):
+    with pytest.raises(ValueError):
+        L.LigeroParams(**kwargs)
+
+
+# ---------------------------------------------------------------------------------- completeness
+@pytest.mark.parametrize("num_vars", [0, 1, 5, 12])
+@pytest.mark.parametrize("num_points", [1, 2, 4])
+def test_opened_values_are_the_mle(num_vars, num_points):
+    seed = num_vars + 7 * num_points
+    values, commitment, _, points, claimed, proof = opened(num_vars, num_points, seed=seed)
+    assert commitment.num_vars == num_vars
+    for z, value in zip(points, claimed):
+        assert F.ext_eq(value, poly.evaluate(values, z))
+    check(commitment, points, claimed, proof)
+    elements = proof.point_rows.size + proof.proximity_row.size + proof.columns.size
+    assert proof.nbytes() == 4 * elements + 32 * len(proof.paths) * (commitment.col_bits + PARAMS.rate_log)
+
+
+@settings(max_examples=15, deadline=None)
+@given(length=st.integers(1, 5000), num_points=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_random_sizes_complete(length, num_points, seed):
+    rng = np.random.default_rng(seed)
+    data = F.random_base(rng, length)
+    commitment, state = L.commit(data, PARAMS)
+    padded = np.zeros(1 << commitment.num_vars, dtype=np.uint64)
+    padded[:length] = data
+    points = [F.random_ext(rng, commitment.num_vars) for _ in range(num_points)]
+    claimed, proof = L.open(state, points, Transcript(), "random")
+    assert all(F.ext_eq(v, poly.evaluate(padded, z)) for v, z in zip(claimed, points))
+    check(commitment, points, claimed, proof, label="random")
+
+
+@pytest.mark.parametrize("length", [3, 37, 1000])
+def test_non_power_of_two_data_is_zero_padded(length):
+    rng = np.random.default_rng(length)
+    data = rng.integers(0, F.P, length, dtype=np.uint64)
+    commitment, state = L.commit(data.astype(np.int64), PARAMS)
+    n = commitment.num_vars
+    assert 1 << n == poly.next_pow2(length)
+    padded = np.zeros(1 << n, dtype=np.uint64)
+    padded[:length] = data
+    points = [F.random_ext(rng, n), F.random_ext(rng, n)]
+    claimed, proof = L.open(state, points, Transcript(), "pad")
+    assert all(F.ext_eq(v, poly.evaluate(padded, z)) for v, z in zip(claimed, points))
+    check(commitment, points, claimed, proof, label="pad")
+
+
+def test_aligned_segments_open_as_sub_vectors():
+    """A vector of two 2^4 segments: opening at (segment bit, z) is the segment's own MLE at z."""
+    rng = np.random.default_rng(5)
+    first, second = F.random_base(rng, 16), F.random_base(rng, 16)
+    commitment, state = L.commit(np.concatenate([first, second]), PARAMS)
+    z = F.random_ext(rng, 4)
+    points = [poly.concat_points(F.ext_zeros(1), z), poly.concat_points(F.ext_ones(1), z)]
+    claimed, proof = L.open(state, points, Transcript(), "seg")
+    assert F.ext_eq(claimed[0], poly.evaluate(first, z))
+    assert F.ext_eq(claimed[1], poly.evaluate(second, z))
+    check(commitment, points, claimed, proof, label="seg")
+
+
+@pytest.mark.parametrize("params", [L.LigeroParams(rate_log=1), L.LigeroParams(rate_log=3, queries=9),
+                                    L.LigeroParams(expected_points=1)])
+def test_other_parameters_complete(params):
+    _, commitment, _, points, claimed, proof = opened(9, 3, seed=2, params=params)
+    check(commitment, points, claimed, proof, params=params)
+
+
+def test_openings_of_different_commitments_share_one_transcript():
+    rng = np.random.default_rng(11)
+    data = [F.random_base(rng, 1 << 6), F.random_base(rng, 1 << 9)]
+    committed = [L.commit(d, PARAMS) for d in data]
+    points = [[F.random_ext(rng, 6)], [F.random_ext(rng, 9), F.random_ext(rng, 9)]]
+    prover = Transcript()
+    states = [state for _, state in committed]
+    proofs = [L.open(state, pts, prover, f"layer{i}") for i, (state, pts) in enumerate(zip(states, points))]
+    verifier = Transcript()
+    for i, ((commitment, _), pts, (claimed, proof)) in enumerate(zip(committed, points, proofs)):
+        L.verify(commitment, pts, claimed, proof, verifier, f"layer{i}", PARAMS)
+    assert verifier.digest() == prover.digest()
+    swapped = Transcript()
+    (c0, _), (c1, _) = committed
+    with pytest.raises(L.LigeroError):
+        L.verify(c0, points[0], proofs[0][0], proofs[0][1], swapped, "layer1", PARAMS)
+
+
+def test_commit_memory_stays_within_four_encoded_matrices():
+    values = F.random_base(np.random.default_rng(1), 1 << 16)
+    L.commit(values, PARAMS)  # warm caches so only the commitment's own buffers are measured
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    _, state = L.commit(values, PARAMS)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak - base <= 4 * state.encoded_columns.nbytes
+    assert np.shares_memory(state.matrix, values)  # no copy of power-of-two uint64 data
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros(0, dtype=np.uint64), "non-empty"),
+        (np.zeros((2, 2), dtype=np.uint64), "1-D"),
+        (np.zeros(4, dtype=np.float64), "integer"),
+        (np.array([1, -2, 3]), r"\[0, p\)"),
+        (np.array([F.P], dtype=np.uint64), r"\[0, p\)"),
+    ],
+)
+def test_bad_commit_input_is_a_clear_error(bad, message):
+    with pytest.raises(ValueError, match=message):
+        L.commit(bad, PARAMS)
+
+
+def test_bad_opening_point_is_a_clear_error():
+    _, state = L.commit(np.arange(8, dtype=np.uint64), PARAMS)
+    for bad in ([F.ext_zeros(2)], [np.full((4, 3), F.P, dtype=np.uint64)], []):
+        with pytest.raises(ValueError, match="point"):
+            L.open(state, bad, Transcript(), "x")
+
+
+# ------------------------------------------------------------------------------------- soundness
+@pytest.fixture(scope="module")
+def honest():
+    return opened(14, 3, seed=99)[1:]
+
+
+def with_proof(proof, **changes):
+    return dataclasses.replace(proof, **changes)
+
+
+def test_honest_proof_accepted(honest):
+    commitment, _, points, claimed, proof = honest
+    check(commitment, points, claimed, proof)
+
+
+def test_altered_merkle_path_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    paths = list(proof.paths)
+    paths[1] = bytes([paths[1][0] ^ 1]) + paths[1][1:]
+    rejected("Merkle path", commitment, points, claimed, with_proof(proof, paths=paths))
+
+
+def test_altered_column_entry_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    columns = proof.columns.copy()
+    columns[0, 3] = (columns[0, 3] + 1) % F.P
+    rejected("Merkle path", commitment, points, claimed, with_proof(proof, columns=columns))
+
+
+def test_wrong_value_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    wrong = list(claimed)
+    wrong[2] = F.ext_add(wrong[2], F.ext_ones())
+    rejected("value 2", commitment, points, wrong, proof)
+
+
+def test_altered_point_row_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    rows = proof.point_rows.copy()
+    rows[1, 0, 0] = (rows[1, 0, 0] + 5) % F.P
+    rejected("value 0", commitment, points, claimed, with_proof(proof, point_rows=rows))
+
+
+def test_altered_proximity_row_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    row = proof.proximity_row.copy()
+    row[0, -1] = (row[0, -1] + 1) % F.P
+    with pytest.raises(L.LigeroError):
+        check(commitment, points, claimed, with_proof(proof, proximity_row=row))
+
+
+def test_wrong_root_rejected(honest):
+    commitment, state, points, claimed, proof = honest
+    other, _ = L.commit(np.roll(state.matrix.reshape(-1), 1), PARAMS)
+    assert other.row_bits == commitment.row_bits
+    with pytest.raises(L.LigeroError):
+        check(other, points, claimed, proof)
+    # a transcript consistent with the other root: only the Merkle check stands between
+    claimed, proof = L.open(dataclasses.replace(state, commitment=other), points, Transcript(), "open")
+    rejected("Merkle path", other, points, claimed, proof)
+
+
+@pytest.mark.parametrize("label, prior", [("other", None), ("open", b"earlier message")])
+def test_transcript_divergence_rejected(honest, label, prior):
+    commitment, _, points, claimed, proof = honest
+    transcript = Transcript()
+    if prior is not None:
+        transcript.absorb_bytes("earlier", prior)
+    with pytest.raises(L.LigeroError):
+        check(commitment, points, claimed, proof, label=label, transcript=transcript)
+
+
+def test_different_points_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    moved = [points[1], points[0], points[2]]
+    with pytest.raises(L.LigeroError):
+        check(commitment, moved, [claimed[1], claimed[0], claimed[2]], proof)
+
+
+@pytest.mark.parametrize(
+    "field, transform, message",
+    [
+        ("columns", lambda a: a[:-1], "columns has shape"),
+        ("columns", lambda a: np.concatenate([a, a[:1]]), "columns has shape"),
+        ("columns", lambda a: a[:, :-1], "columns has shape"),
+        ("columns", lambda a: a.astype(np.int64), "not a uint64 array"),
+        ("columns", lambda a: a.tolist(), "not a uint64 array"),
+        ("paths", lambda p: p[:-1], "Merkle paths"),
+        ("paths", lambda p: p + [p[0]], "Merkle paths"),
+        ("paths", lambda p: tuple(p), "Merkle paths"),
+        ("paths", lambda p: [p[0][:-1]] + p[1:], "Merkle path"),
+        ("point_rows", lambda a: a[:, :-1], "point rows has shape"),
+        ("point_rows", lambda a: a[..., :-1], "point rows has shape"),
+        ("proximity_row", lambda a: a[:3], "proximity row has shape"),
+        ("proximity_row", lambda a: None, "not a uint64 array"),
+    ],
+)
+def test_malformed_proof_rejected(honest, field, transform, message):
+    commitment, _, points, claimed, proof = honest
+    bad = with_proof(proof, **{field: transform(getattr(proof, field))})
+    rejected(message, commitment, points, claimed, bad)
+
+
+def test_not_a_proof_rejected(honest):
+    commitment, _, points, claimed, _ = honest
+    rejected("not an OpeningProof", commitment, points, claimed, {"columns": []})
+
+
+@pytest.mark.parametrize("field", ["columns", "point_rows", "proximity_row"])
+def test_element_not_below_p_rejected(honest, field):
+    commitment, _, points, claimed, proof = honest
+    arr = getattr(proof, field).copy()
+    arr.reshape(-1)[0] += F.P  # same residue, non-canonical
+    rejected(">= p", commitment, points, claimed, with_proof(proof, **{field: arr}))
+
+
+def test_non_canonical_value_or_point_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    value = claimed[0].copy()
+    value[1] += F.P
+    rejected(">= p", commitment, points, [value, *claimed[1:]], proof)
+    point = points[0].copy()
+    point[0, 0] += F.P
+    rejected(">= p", commitment, [point, *points[1:]], claimed, proof)
+
+
+@pytest.mark.parametrize(
+    "points_of, values_of, message",
+    [
+        (lambda p: p[:2], lambda v: v[:2], "point rows has shape"),
+        (lambda p: p, lambda v: v[:2], "claimed values"),
+        (lambda p: [], lambda v: [], "non-empty"),
+        (lambda p: [p[0][:, :-1], *p[1:]], lambda v: v, "shape"),
+        (lambda p: p, lambda v: [v[0].astype(np.int64), *v[1:]], "K scalar"),
+    ],
+)
+def test_malformed_statement_rejected(honest, points_of, values_of, message):
+    commitment, _, points, claimed, proof = honest
+    rejected(message, commitment, points_of(points), values_of(claimed), proof)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"row_bits": 15}, "impossible matrix shape"),
+        ({"num_vars": 40}, "impossible matrix shape"),
+        ({"root": b"short"}, "32 bytes"),
+        ({"row_bits": 5}, "shape"),
+        ({"num_vars": 14.0}, "not integral"),
+        ({"root": "text"}, "malformed commitment"),
+    ],
+)
+def test_malformed_commitment_rejected(honest, changes, message):
+    commitment, _, points, claimed, proof = honest
+    rejected(message, dataclasses.replace(commitment, **changes), points, claimed, proof)
+
+
+def test_rate_mismatch_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    with pytest.raises(L.LigeroError):
+        check(commitment, points, claimed, proof, params=L.LigeroParams(rate_log=3))
+
+
+# ------------------------------------------------------------------ cheating provers (consistent transcript)
+def cheating_open(state, points, transcript, label, row_shift=None, proximity_shift=None):
+    """The honest prover's steps, but adding shifts to u_j / u_0 and keeping the transcript consistent."""
+    commitment, params = state.commitment, state.params
+    L.absorb_statement(transcript, label, commitment, params, points)
+    rows = L.combine_rows(L.row_combinations(points, commitment.row_bits), state.matrix)
+    if row_shift is not None:
+        rows = F.ext_add(rows, row_shift)
+    values = L.evaluations(rows, points, commitment.row_bits)
+    L.absorb_point_rows(transcript, label, rows, values)
+    gamma = transcript.challenge_ext_vec(f"{label}/gamma", 1 << commitment.row_bits)
+    proximity = L.combine_rows(gamma[:, None, :], state.matrix)[:, 0, :]
+    if proximity_shift is not None:
+        proximity = F.ext_add(proximity, proximity_shift)
+    transcript.absorb_ext(f"{label}/proximity-row", proximity)
+    indices = L.query_indices(transcript, label, params, commitment)
+    columns = state.encoded_columns[indices].astype(np.uint64)
+    return values, L.OpeningProof(rows, proximity, columns, state.tree.open(indices))
+
+
+@pytest.fixture(scope="module")
+def committed():
+    rng = np.random.default_rng(21)
+    commitment, state = L.commit(F.random_base(rng, 1 << 14), PARAMS)
+    assert commitment.col_bits > 0
+    points = [F.random_ext(rng, 14) for _ in range(2)]
+    return commitment, state, points, rng
+
+
+def test_cheating_prover_replica_is_accepted_without_cheating(committed):
+    commitment, state, points, _ = committed
+    claimed, proof = cheating_open(state, points, Transcript(), "cheat")
+    check(commitment, points, claimed, proof, label="cheat")
+
+
+def test_false_value_with_consistent_row_rejected(committed):
+    """u_1 shifted so that <u_1, eq(z_col)> is a false value; the column check for u_1 catches it."""
+    commitment, state, points, rng = committed
+    shift = F.ext_zeros((2, 1 << commitment.col_bits))
+    shift[:, 1, :] = F.random_ext(rng, 1 << commitment.col_bits)
+    claimed, proof = cheating_open(state, points, Transcript(), "cheat", row_shift=shift)
+    assert not F.ext_eq(claimed[1], poly.evaluate(state.matrix.reshape(-1), points[1]))
+    rejected("row u_1 of point 1", commitment, points, claimed, proof, label="cheat")
+
+
+def test_wrong_proximity_row_with_consistent_transcript_rejected(committed):
+    commitment, state, points, rng = committed
+    shift = F.random_ext(rng, 1 << commitment.col_bits)
+    claimed, proof = cheating_open(state, points, Transcript(), "cheat", proximity_shift=shift)
+    rejected("proximity row", commitment, points, claimed, proof, label="cheat")
+
+
+def test_committed_non_codeword_rejected(committed):
+    """Columns whose entries are not the encoding of any row pass the Merkle check but fail consistency."""
+    commitment, state, points, _ = committed
+    corrupted = state.encoded_columns.copy()
+    corrupted[:, 0] = (corrupted[:, 0].astype(np.uint64) + 1) % F.P  # every column's row-0 entry
+    tree = merkle.MerkleTree.from_columns(corrupted.T)
+    bad_commitment = dataclasses.replace(commitment, root=tree.root)
+    bad_state = dataclasses.replace(state, commitment=bad_commitment, encoded_columns=corrupted, tree=tree)
+    claimed, proof = L.open(bad_state, points, Transcript(), "cheat")
+    with pytest.raises(L.LigeroError, match="disagrees with the queried columns"):
+        check(bad_commitment, points, claimed, proof, label="cheat")

@@ -1,0 +1,462 @@
+"""LogUp-GKR: fraction-sum GKR and the lookup argument, completeness and one rejection per verifier check."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.lookup import (
+    FractionSumProof,
+    LogUpError,
+    LookupProof,
+    activation_mles,
+    activation_table,
+    multiplicities,
+    pad_table,
+    prove_fraction_sum,
+    prove_lookup,
+    range_mle,
+    range_table,
+    verify_fraction_sum,
+    verify_lookup,
+)
+from edgeprove.transcript import Transcript
+
+LABEL = "lookup"
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _fraction_sum_reference(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
+    """sum_x n(x)/d(x) in K, computed directly with inverses."""
+    nums = F.ext_from_base(numerators) if numerators.ndim == 1 else numerators
+    return F.ext_sum(F.ext_mul(nums, F.ext_inv(denominators)))
+
+
+def _random_lookup(rng: np.random.Generator, witness_len: int, table_len: int, num_cols: int):
+    """A random table (distinct rows) and a witness drawn from its rows where the mask is 1 and
+    arbitrary field elements where it is 0."""
+    rows = rng.choice(1 << 20, size=table_len, replace=False)
+    table = [F.asbase(rng.permutation(rows) if k else rows) for k in range(num_cols)]
+    picks = rng.integers(0, table_len, size=witness_len)
+    mask = (rng.random(witness_len) < 0.7).astype(np.uint64)
+    witness = [np.where(mask == 1, col[picks], F.random_base(rng, witness_len)) for col in table]
+    return witness, mask, table
+
+
+def _padded_mask_mle(mask: np.ndarray):
+    padded = np.concatenate([mask, np.zeros(poly.next_pow2(mask.shape[0]) - mask.shape[0], np.uint64)])
+    return lambda z: poly.evaluate(padded, z)
+
+
+def _table_mles(table: list[np.ndarray]):
+    padded = pad_table(table)
+    return lambda z: [poly.evaluate(col, z) for col in padded]
+
+
+def _num_vars(length: int) -> int:
+    return poly.num_vars(poly.next_pow2(length))
+
+
+def _prove(witness, mask, table, mult=None, label=LABEL):
+    if mult is None:
+        mult = multiplicities(witness, mask, table)
+    return prove_lookup(witness, mask, table, mult, Transcript(), label)
+
+
+def _verify(proof, witness, mask, table, label=LABEL, mask_mle=None, table_mles=None):
+    return verify_lookup(
+        _num_vars(mask.shape[0]), _num_vars(table[0].shape[0]), proof, Transcript(), label,
+        mask_mle or _padded_mask_mle(mask), table_mles or _table_mles(table),
+    )
+
+
+@pytest.fixture(scope="module")
+def pair_lookup():
+    """A 2-column lookup of 37 witness rows into a 16-row table, with its honest proof."""
+    rng = np.random.default_rng(7)
+    witness, mask, table = _random_lookup(rng, 37, 16, 2)
+    proof, claims = _prove(witness, mask, table)
+    return witness, mask, table, proof, claims
+
+
+# ----------------------------------------------------------------------------- fraction-sum GKR
+@pytest.mark.parametrize("num_vars", [0, 1, 2, 5, 9])
+@pytest.mark.parametrize("base_numerators", [True, False])
+def test_fraction_sum_completeness(num_vars: int, base_numerators: bool) -> None:
+    rng = np.random.default_rng(100 + num_vars)
+    length = 1 << num_vars
+    numerators = F.random_base(rng, length) if base_numerators else F.random_ext(rng, length)
+    denominators = F.random_ext(rng, length)
+    proof, root_n, root_d, point, leaf_n, leaf_d = prove_fraction_sum(
+        numerators, denominators, Transcript(), "fs"
+    )
+    assert F.ext_eq(F.ext_mul(root_n, F.ext_inv(root_d)), _fraction_sum_reference(numerators, denominators))
+    assert point.shape == (4, num_vars)
+    assert F.ext_eq(leaf_n, poly.evaluate(numerators, point))
+    assert F.ext_eq(leaf_d, poly.evaluate(denominators, point))
+    v_root_n, v_root_d, v_point, v_leaf_n, v_leaf_d = verify_fraction_sum(num_vars, proof, Transcript(), "fs")
+    for mine, theirs in ((root_n, v_root_n), (root_d, v_root_d), (point, v_point),
+                         (leaf_n, v_leaf_n), (leaf_d, v_leaf_d)):
+        assert F.ext_eq(mine, theirs)
+
+
+@settings(max_examples=20, deadline=None)
+@given(num_vars=st.integers(0, 7), seed=st.integers(0, 2**32 - 1), zero_share=st.floats(0, 1))
+def test_fraction_sum_random_sizes(num_vars: int, seed: int, zero_share: float) -> None:
+    rng = np.random.default_rng(seed)
+    length = 1 << num_vars
+    numerators = np.where(rng.random(length) < zero_share, 0, F.random_base(rng, length)).astype(np.uint64)
+    denominators = F.random_ext(rng, length)
+    transcript = Transcript()
+    _, root_n, root_d, point, leaf_n, leaf_d = prove_fraction_sum(numerators, denominators, transcript, "h")
+    assert F.ext_eq(F.ext_mul(root_n, F.ext_inv(root_d)), _fraction_sum_reference(numerators, denominators))
+    assert F.ext_eq(leaf_n, poly.evaluate(numerators, point))
+    assert F.ext_eq(leaf_d, poly.evaluate(denominators, point))
+
+
+@pytest.fixture(scope="module")
+def fraction_proof():
+    rng = np.random.default_rng(11)
+    proof, *_ = prove_fraction_sum(F.random_base(rng, 16), F.random_ext(rng, 16), Transcript(), "fs")
+    return proof
+
+
+def _rejects_fraction(proof: FractionSumProof, match: str, num_vars: int = 4, label: str = "fs") -> None:
+    with pytest.raises(LogUpError, match=match):
+        verify_fraction_sum(num_vars, proof, Transcript(), label)
+
+
+@pytest.mark.parametrize("depth, round_index", [(1, 0), (2, 1), (3, 2)])
+def test_fraction_sum_rejects_altered_round_polynomial(fraction_proof, depth: int, round_index: int) -> None:
+    bad = copy.deepcopy(fraction_proof)
+    bad.layers[depth].rounds[round_index][1, 3] = (bad.layers[depth].rounds[round_index][1, 3] + 1) % F.P
+    _rejects_fraction(bad, "does not match|children values")
+
+
+@pytest.mark.parametrize("depth", [0, 2, 3])
+@pytest.mark.parametrize("which", [0, 1, 2, 3])  # n_e, n_o, d_e, d_o
+def test_fraction_sum_rejects_altered_children_value(fraction_proof, depth: int, which: int) -> None:
+    bad = copy.deepcopy(fraction_proof)
+    bad.children[depth][0, which] = (bad.children[depth][0, which] + 1) % F.P
+    _rejects_fraction(bad, f"L{depth}: children values do not match")
+
+
+@pytest.mark.parametrize("entry", [0, 1])  # root numerator, root denominator
+def test_fraction_sum_rejects_wrong_root(fraction_proof, entry: int) -> None:
+    bad = copy.deepcopy(fraction_proof)
+    bad.root[2, entry] = (bad.root[2, entry] + 5) % F.P
+    _rejects_fraction(bad, "L0: children values do not match")
+
+
+def test_fraction_sum_rejects_other_label_and_other_size(fraction_proof) -> None:
+    _rejects_fraction(fraction_proof, "does not match", label="other")
+    _rejects_fraction(fraction_proof, "expected 5 GKR layers", num_vars=5)
+
+
+def test_fraction_sum_rejects_malformed_fields(fraction_proof) -> None:
+    bad = copy.deepcopy(fraction_proof)
+    bad.children[1][3, 0] = F.P
+    _rejects_fraction(bad, "not below p")
+    bad = copy.deepcopy(fraction_proof)
+    bad.layers[2].rounds[0] = bad.layers[2].rounds[0][:, :3].copy()
+    _rejects_fraction(bad, "shape")
+    bad = copy.deepcopy(fraction_proof)
+    bad.root = bad.root.astype(np.int64)
+    _rejects_fraction(bad, "uint64")
+    bad = copy.deepcopy(fraction_proof)
+    bad.layers = tuple(bad.layers)
+    _rejects_fraction(bad, "not a fraction-sum proof")
+    bad = copy.deepcopy(fraction_proof)
+    bad.layers[1] = bad.children[1]
+    _rejects_fraction(bad, "not a sumcheck proof")
+
+
+def test_fraction_sum_refuses_bad_leaves() -> None:
+    rng = np.random.default_rng(3)
+    with pytest.raises(LogUpError, match="power of two"):
+        prove_fraction_sum(F.random_base(rng, 6), F.random_ext(rng, 6), Transcript(), "fs")
+    with pytest.raises(LogUpError, match="numerators"):
+        prove_fraction_sum(F.random_base(rng, 4), F.random_ext(rng, 8), Transcript(), "fs")
+
+
+# ------------------------------------------------------------------------------------ lookups
+@pytest.mark.parametrize("witness_len", [1, 3, 1024])
+@pytest.mark.parametrize("table_len", [1, 2, 256, 4096])
+@pytest.mark.parametrize("num_cols", [1, 2])
+def test_lookup_completeness(witness_len: int, table_len: int, num_cols: int) -> None:
+    rng = np.random.default_rng(witness_len * 31 + table_len + num_cols)
+    witness, mask, table = _random_lookup(rng, witness_len, table_len, num_cols)
+    proof, claims = _prove(witness, mask, table)
+    verified = _verify(proof, witness, mask, table)
+    # the claims equal the real columns' MLEs, so the caller's openings will match
+    padded = [np.concatenate([c, np.zeros(poly.next_pow2(witness_len) - witness_len, np.uint64)])
+              for c in witness]
+    for k, col in enumerate(padded):
+        assert F.ext_eq(claims.witness_values[:, k], poly.evaluate(col, claims.witness_point))
+    mult = multiplicities(witness, mask, table)
+    assert F.ext_eq(claims.multiplicity_value, poly.evaluate(mult, claims.table_point))
+    for mine, theirs in ((claims.witness_point, verified.witness_point),
+                         (claims.witness_values, verified.witness_values),
+                         (claims.table_point, verified.table_point),
+                         (claims.multiplicity_value, verified.multiplicity_value)):
+        assert F.ext_eq(mine, theirs)
+
+
+def test_lookup_non_power_of_two_table_with_repeated_rows() -> None:
+    rng = np.random.default_rng(5)
+    table = [F.asbase(np.array([4, 9, 4, 1, 7])), F.asbase(np.array([40, 90, 40, 10, 70]))]
+    picks = rng.integers(0, 5, size=50)
+    witness = [col[picks] for col in table]
+    mask = np.ones(50, dtype=np.uint64)
+    mult = multiplicities(witness, mask, table)
+    assert mult.shape == (8,)
+    assert int(mult[2]) == 0 and not mult[5:].any()  # a repeated row's uses go to its first copy
+    proof, _ = _prove(witness, mask, table, mult)
+    _verify(proof, witness, mask, table)
+
+
+def _grid_table() -> list[np.ndarray]:
+    """All pairs of {-2..1} x {0..3} plus a repeated row: no column alone pins a row."""
+    index = np.arange(17) % 16
+    return [F.encode_signed(index // 4 - 2), F.asbase(index % 4)]
+
+
+@pytest.mark.parametrize("table_kind", ["sparse", "range", "activation", "grid"])
+def test_multiplicities_match_brute_force(table_kind: str) -> None:
+    rng = np.random.default_rng(9)
+    if table_kind == "sparse":
+        _, _, table = _random_lookup(rng, 1, 64, 3)
+    else:
+        table = {"range": lambda: [range_table(5)], "activation": lambda: list(activation_table(6, -3, 10)),
+                 "grid": _grid_table}[table_kind]()
+    rows = table[0].shape[0]
+    picks = rng.integers(0, rows, size=300)
+    mask = (rng.random(300) < 0.8).astype(np.uint64)
+    witness = [np.where(mask == 1, col[picks], F.P - 1000).astype(np.uint64) for col in table]
+    same = np.all([w[:, None] == t[None, :] for w, t in zip(witness, table)], axis=0)  # (300, rows)
+    expected = np.bincount(np.argmax(same, axis=1)[mask == 1], minlength=poly.next_pow2(rows))
+    assert np.array_equal(multiplicities(witness, mask, table), expected)
+    with pytest.raises(LogUpError, match="not in the table"):
+        multiplicities(witness, np.ones(300, dtype=np.uint64), table)
+
+
+def test_multiplicities_refuses_missing_tuple_but_ignores_masked_rows() -> None:
+    table = [range_table(4)]
+    witness = [F.asbase(np.array([3, 16, 5]))]
+    with pytest.raises(LogUpError, match=r"witness row 1 \(16\) is not in the table"):
+        multiplicities(witness, np.array([1, 1, 1]), table)
+    assert int(multiplicities(witness, np.array([1, 0, 1]), table).sum()) == 2
+    pair_table = [F.asbase(np.array([1, 2])), F.asbase(np.array([10, 20]))]
+    with pytest.raises(LogUpError, match="not in the table"):  # each coordinate is in, the pair is not
+        multiplicities([F.asbase(np.array([1])), F.asbase(np.array([20]))], np.array([1]), pair_table)
+    grid_without_last = [col[:15] for col in _grid_table()]  # lacks (1, 3); has (1, 2) and (0, 3)
+    with pytest.raises(LogUpError, match=r"witness row 0 \(1, 3\) is not in the table"):
+        multiplicities([F.asbase(np.array([1])), F.asbase(np.array([3]))], np.array([1]), grid_without_last)
+
+
+def test_forced_proof_of_missing_tuple_is_rejected() -> None:
+    table = [range_table(4)]
+    witness = [F.asbase(np.array([3, 16, 5, 0, 15]))]
+    mask = np.ones(5, dtype=np.uint64)
+    in_table_only = multiplicities(witness, np.array([1, 0, 1, 1, 1]), table)
+    proof, _ = _prove(witness, mask, table, in_table_only)
+    with pytest.raises(LogUpError, match="do not cancel"):
+        _verify(proof, witness, mask, table)
+
+
+def test_hacked_witness_value_fails_the_opening_check() -> None:
+    table = [range_table(4)]
+    real = F.asbase(np.array([3, 16, 5, 0, 15]))
+    hacked = real.copy()
+    hacked[1] = 6
+    mask = np.ones(5, dtype=np.uint64)
+    proof, claims = _prove([hacked], mask, table)
+    verified = _verify(proof, [hacked], mask, table)  # the lookup itself is about the hacked column ...
+    padded_real = np.concatenate([real, np.zeros(3, np.uint64)])
+    # ... so the opening of the committed (real) column at the witness point disagrees with the claim
+    assert not F.ext_eq(verified.witness_values[:, 0], poly.evaluate(padded_real, claims.witness_point))
+
+
+def test_wrong_multiplicities_rejected(pair_lookup) -> None:
+    witness, mask, table, _, _ = pair_lookup
+    mult = multiplicities(witness, mask, table)
+    used = int(np.flatnonzero(mult)[0])
+    mult[used] -= 1
+    mult[(used + 1) % mult.shape[0]] += 1
+    proof, _ = _prove(witness, mask, table, mult)
+    with pytest.raises(LogUpError, match="do not cancel"):
+        _verify(proof, witness, mask, table)
+
+
+def _rejects_lookup(pair_lookup, bad: LookupProof, match: str, **kwargs) -> None:
+    witness, mask, table, _, _ = pair_lookup
+    with pytest.raises(LogUpError, match=match):
+        _verify(bad, witness, mask, table, **kwargs)
+
+
+def test_honest_pair_lookup_verifies(pair_lookup) -> None:
+    witness, mask, table, proof, claims = pair_lookup
+    assert F.ext_eq(_verify(proof, witness, mask, table).witness_values, claims.witness_values)
+
+
+@pytest.mark.parametrize("tree", ["witness_tree", "table_tree"])
+def test_lookup_rejects_altered_gkr_round(pair_lookup, tree: str) -> None:
+    bad = copy.deepcopy(pair_lookup[3])
+    rounds = getattr(bad, tree).layers[-1].rounds
+    rounds[-1][0, 2] = (rounds[-1][0, 2] + 1) % F.P
+    _rejects_lookup(pair_lookup, bad, "does not match|children values")
+
+
+@pytest.mark.parametrize("tree", ["witness_tree", "table_tree"])
+@pytest.mark.parametrize("which", [0, 1, 2, 3])
+def test_lookup_rejects_altered_leaf_children(pair_lookup, tree: str, which: int) -> None:
+    bad = copy.deepcopy(pair_lookup[3])
+    children = getattr(bad, tree).children[-1]
+    children[1, which] = (children[1, which] + 1) % F.P
+    _rejects_lookup(pair_lookup, bad, "children values do not match")
+
+
+@pytest.mark.parametrize("tree", ["witness_tree", "table_tree"])
+def test_lookup_rejects_wrong_root(pair_lookup, tree: str) -> None:
+    bad = copy.deepcopy(pair_lookup[3])
+    getattr(bad, tree).root[0, 0] = (getattr(bad, tree).root[0, 0] + 1) % F.P
+    _rejects_lookup(pair_lookup, bad, "do not cancel")
+    # scaling N and D keeps the fraction (the root check passes) but the GKR catches it
+    bad = copy.deepcopy(pair_lookup[3])
+    getattr(bad, tree).root = F.ext_scale(getattr(bad, tree).root, np.uint64(2))
+    _rejects_lookup(pair_lookup, bad, "L0: children values do not match")
+
+
+def test_lookup_rejects_zero_root_denominators(pair_lookup) -> None:
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.witness_tree.root[:, 1] = 0
+    bad.table_tree.root[:, 1] = 0  # N_w * 0 + N_t * 0 == 0 would pass the cross-multiplied check
+    _rejects_lookup(pair_lookup, bad, "denominator is zero")
+
+
+@pytest.mark.parametrize("column", [0, 1])
+def test_lookup_rejects_wrong_claimed_column_value(pair_lookup, column: int) -> None:
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.witness_values[3, column] = (bad.witness_values[3, column] + 1) % F.P
+    _rejects_lookup(pair_lookup, bad, "witness leaf denominator")
+
+
+def test_lookup_rejects_wrong_claimed_multiplicity(pair_lookup) -> None:
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.multiplicity_value[0] = (bad.multiplicity_value[0] + 1) % F.P
+    _rejects_lookup(pair_lookup, bad, "table leaf numerator")
+
+
+def test_lookup_rejects_other_mask(pair_lookup) -> None:
+    witness, mask, table, proof, _ = pair_lookup
+    other = mask.copy()
+    other[0] ^= 1
+    _rejects_lookup(pair_lookup, proof, "witness leaf numerator", mask_mle=_padded_mask_mle(other))
+
+
+def test_lookup_rejects_other_table(pair_lookup) -> None:
+    witness, mask, table, proof, _ = pair_lookup
+    other = [col.copy() for col in table]
+    other[1][4] = (other[1][4] + 1) % F.P
+    _rejects_lookup(pair_lookup, proof, "table leaf denominator", table_mles=_table_mles(other))
+    _rejects_lookup(pair_lookup, proof, "the table has 1", table_mles=_table_mles(other[:1]))
+
+
+def test_lookup_rejects_other_label_and_transcript(pair_lookup) -> None:
+    witness, mask, table, proof, _ = pair_lookup
+    _rejects_lookup(pair_lookup, proof, "does not match", label="other")
+    moved = Transcript()
+    moved.absorb_int("earlier message", 1)
+    with pytest.raises(LogUpError, match="does not match"):
+        verify_lookup(_num_vars(37), _num_vars(16), proof, moved, LABEL,
+                      _padded_mask_mle(mask), _table_mles(table))
+
+
+def test_lookup_rejects_malformed_proof(pair_lookup) -> None:
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.witness_values = bad.witness_values[:, :0].copy()
+    _rejects_lookup(pair_lookup, bad, "witness values must be a")
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.multiplicity_value[1] = F.P + 3
+    _rejects_lookup(pair_lookup, bad, "not below p")
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.table_tree.layers.pop()
+    _rejects_lookup(pair_lookup, bad, "GKR layers")
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.witness_tree = bad.witness_tree.root
+    _rejects_lookup(pair_lookup, bad, "witness tree is not a fraction-sum proof")
+
+
+def test_lookup_refuses_bad_input() -> None:
+    table = [range_table(3)]
+    witness = [F.asbase(np.array([1, 2, 3]))]
+    with pytest.raises(LogUpError, match="0 or 1"):
+        multiplicities(witness, np.array([1, 2, 0]), table)
+    with pytest.raises(LogUpError, match="length 3"):
+        multiplicities(witness, np.array([1, 1]), table)
+    with pytest.raises(LogUpError, match="columns"):
+        multiplicities(witness + witness, np.array([1, 1, 1]), table)
+    with pytest.raises(LogUpError, match="outside"):
+        multiplicities([np.array([-1, 2, 3])], np.array([1, 1, 1]), table)
+    with pytest.raises(LogUpError, match="at least one column"):
+        multiplicities([], np.array([1, 1, 1]), table)
+    with pytest.raises(LogUpError, match="padded table"):
+        prove_lookup(witness, np.array([1, 1, 1]), table, np.zeros(5, np.uint64), Transcript(), LABEL)
+
+
+# ------------------------------------------------------------------------------- standard tables
+@pytest.mark.parametrize("bits", [1, 3, 8])
+def test_range_table_mle(bits: int) -> None:
+    rng = np.random.default_rng(bits)
+    z = F.random_ext(rng, bits)
+    assert np.array_equal(range_table(bits), np.arange(1 << bits))
+    assert F.ext_eq(range_mle(z), poly.evaluate(range_table(bits), z))
+
+
+@pytest.mark.parametrize("bits, lo, hi", [(1, 0, 0), (4, -3, 2), (10, 0, 127), (12, -128, 127)])
+def test_activation_table_and_mles(bits: int, lo: int, hi: int) -> None:
+    values, clamped = activation_table(bits, lo, hi)
+    signed = F.decode_signed(values)
+    assert np.array_equal(signed, np.arange(-(1 << (bits - 1)), 1 << (bits - 1)))
+    assert np.array_equal(F.decode_signed(clamped), np.clip(signed, lo, hi))
+    z = F.random_ext(np.random.default_rng(bits), bits)
+    mles = activation_mles(bits, lo, hi)(z)
+    assert F.ext_eq(mles[0], poly.evaluate(values, z))
+    assert F.ext_eq(mles[1], poly.evaluate(clamped, z))
+    with pytest.raises(LogUpError, match="lo <= hi"):
+        activation_table(bits, 5, 4)
+
+
+def test_requantization_lookups_end_to_end() -> None:
+    """(q, y = clamp(q)) into the activation table and a remainder range check, as a layer would use them."""
+    rng = np.random.default_rng(21)
+    q = rng.integers(-200, 200, size=100)
+    remainder = rng.integers(0, 1 << 6, size=100)
+    mask = np.ones(100, dtype=np.uint64)
+    activation = [F.encode_signed(q), F.encode_signed(np.clip(q, 0, 127))]
+    table = activation_table(10, 0, 127)
+    transcript_p, transcript_v = Transcript(), Transcript()
+    proof_act, _ = prove_lookup(activation, mask, table, multiplicities(activation, mask, table),
+                                transcript_p, "act")
+    rem = [F.asbase(remainder)]
+    proof_rng, _ = prove_lookup(rem, mask, [range_table(6)], multiplicities(rem, mask, [range_table(6)]),
+                                transcript_p, "range")
+    verify_lookup(7, 10, proof_act, transcript_v, "act", _padded_mask_mle(mask), activation_mles(10, 0, 127))
+    verify_lookup(7, 6, proof_rng, transcript_v, "range", _padded_mask_mle(mask), lambda z: [range_mle(z)])
+    assert transcript_p.digest() == transcript_v.digest()
+    wrong = [F.encode_signed(q), F.encode_signed(np.clip(q, -128, 127))]  # no ReLU: not in the table
+    with pytest.raises(LogUpError, match="not in the table"):
+        multiplicities(wrong, mask, table)
+
+
+def test_bench_lookup_refuses_bad_parameters() -> None:
+    from edgeprove.lookup import bench_lookup
+
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        bench_lookup(4, 4, 0)

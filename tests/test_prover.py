@@ -1,0 +1,95 @@
+"""Completeness of the layer walk: honest proofs of random models and inputs verify, both schedules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import small_cnn, small_mlp
+
+from edgeprove import prover, verifier
+from edgeprove.model import ops
+from edgeprove.model.ir import ModelError
+
+
+def prove_and_verify(model, x, path, schedule="streaming"):
+    result = prover.prove(model, x, path, schedule=schedule)
+    verdict = verifier.verify(path, model)
+    return result, verdict
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_cnn_proof_verifies_and_output_matches_inference(tmp_path, seed):
+    model = small_cnn(seed)
+    x = np.random.default_rng(seed).integers(-128, 128, model.input_shape)
+    result, verdict = prove_and_verify(model, x, tmp_path / "p")
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(result.output, ops.run(model, x))
+    assert np.array_equal(verdict.output, result.output)
+    assert result.proof_bytes == (tmp_path / "p").stat().st_size
+
+
+@pytest.mark.parametrize("final", ["relu", "clamp", "none"])
+def test_mlp_proof_verifies(tmp_path, final):
+    model = small_mlp(3, (5, 1, 4), final)
+    x = np.random.default_rng(0).integers(-128, 128, model.input_shape)
+    result, verdict = prove_and_verify(model, x, tmp_path / "p")
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(result.output, ops.run(model, x))
+
+
+def test_single_layer_single_output(tmp_path):
+    model = small_mlp(4, (1,), "none")
+    x = np.zeros(model.input_shape, dtype=np.int64)
+    _, verdict = prove_and_verify(model, x, tmp_path / "p")
+    assert verdict.accepted, verdict.reason
+
+
+def test_baseline_schedule_gives_the_same_proof(tmp_path, cnn):
+    x = np.random.default_rng(5).integers(-128, 128, cnn.input_shape)
+    prover.prove(cnn, x, tmp_path / "s", schedule="streaming")
+    prover.prove(cnn, x, tmp_path / "b", schedule="baseline")
+
+    def body(path):  # everything after the header, which names the schedule
+        data = path.read_bytes()
+        return data[14 + int.from_bytes(data[10:14], "little") :]
+
+    assert body(tmp_path / "s") == body(tmp_path / "b")
+    assert verifier.verify(tmp_path / "b", cnn).accepted
+
+
+def test_events_are_written(tmp_path, cnn):
+    import json
+
+    x = np.zeros(cnn.input_shape, dtype=np.int64)
+    prover.prove(cnn, x, tmp_path / "p", events=tmp_path / "ev.jsonl")
+    events = [json.loads(line) for line in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events[:2]] == ["start", "end"]
+    assert events[-1]["event"] == "done"
+    assert {e["layer"] for e in events if e["event"] == "start"} == {layer.name for layer in cnn.layers}
+    assert all(e["rss"] > 0 for e in events)
+
+
+def test_bad_input_is_refused_and_no_file_left(tmp_path, cnn):
+    with pytest.raises(ModelError):
+        prover.prove(cnn, np.full(cnn.input_shape, 300), tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+def test_wrong_witness_is_rejected(tmp_path, cnn, monkeypatch):
+    """A prover whose layer computes a wrong accumulator (and so a wrong output) is caught."""
+    x = np.random.default_rng(2).integers(-128, 128, cnn.input_shape)
+    honest = ops.linear
+
+    def skewed(model, index, x, skip=None):
+        a = honest(model, index, x, skip)
+        if index == 1:
+            a = a.copy()
+            a[0, 0, 0] += 1 << model.layers[index].shift  # moves q and so y by one
+        return a
+
+    monkeypatch.setattr(ops, "linear", skewed)
+    prover.prove(cnn, x, tmp_path / "p")
+    monkeypatch.setattr(ops, "linear", honest)
+    verdict = verifier.verify(tmp_path / "p", cnn)
+    assert not verdict.accepted
+    assert "linear" in verdict.reason

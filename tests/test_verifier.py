@@ -1,0 +1,150 @@
+"""Soundness of the whole proof: every value in every section, altered alone, makes the proof rejected;
+and so do wrong statements (output, input, model), truncation and replay against another model."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import small_cnn, small_mlp
+from proofedit import altered, leaves, read_sections, replace, write_sections
+
+from edgeprove import prover, verifier
+from edgeprove.model.ir import Model
+from edgeprove.proof import SECTION_LAYER
+
+MLP = small_mlp(11, (3, 2), "relu")
+CNN = small_cnn(3)
+
+
+@pytest.fixture(scope="module")
+def mlp_proof(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("mlp") / "proof"
+    prover.prove(MLP, np.random.default_rng(1).integers(-128, 128, MLP.input_shape), path)
+    assert verifier.verify(path, MLP).accepted
+    return path
+
+
+@pytest.fixture(scope="module")
+def cnn_proof(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cnn") / "proof"
+    prover.prove(CNN, np.random.default_rng(2).integers(-128, 128, CNN.input_shape), path)
+    assert verifier.verify(path, CNN).accepted
+    return path
+
+
+def _all_alterations(path: Path, only_section=None):
+    prefix, sections = read_sections(path)
+    for index, (kind, obj) in enumerate(sections):
+        if only_section is not None and index != only_section:
+            continue
+        for trail, value in leaves(obj):
+            yield index, kind, trail, prefix, sections, value
+
+
+def _assert_rejected(tmp_path, model, prefix, sections, index, trail, value):
+    kind, obj = sections[index]
+    edited = list(sections)
+    edited[index] = (kind, replace(obj, trail, altered(value)))
+    target = tmp_path / "tampered"
+    write_sections(target, prefix, edited)
+    verdict = verifier.verify(target, model)
+    assert not verdict.accepted, f"section {index} {trail} altered but accepted"
+    assert verdict.reason
+
+
+def test_every_value_of_an_mlp_proof_is_checked(tmp_path, mlp_proof):
+    checked = 0
+    for index, _, trail, prefix, sections, value in _all_alterations(mlp_proof):
+        _assert_rejected(tmp_path, MLP, prefix, sections, index, trail, value)
+        checked += 1
+    assert checked > 50
+
+
+def test_every_value_of_a_residual_conv_layer_is_checked(tmp_path, cnn_proof):
+    prefix, sections = read_sections(cnn_proof)
+    layer_sections = [i for i, (kind, _) in enumerate(sections) if kind == SECTION_LAYER]
+    residual_layer = layer_sections[1]  # conv2 adds conv1's output
+    assert sections[residual_layer][1].residual_value is not None
+    for index, _, trail, prefix, sections, value in _all_alterations(cnn_proof, residual_layer):
+        _assert_rejected(tmp_path, CNN, prefix, sections, index, trail, value)
+
+
+@pytest.mark.parametrize("layer_position", [0, 2, 4, 5])
+def test_sampled_values_of_other_cnn_layers_are_checked(tmp_path, cnn_proof, layer_position):
+    prefix, sections = read_sections(cnn_proof)
+    layer_sections = [i for i, (kind, _) in enumerate(sections) if kind == SECTION_LAYER]
+    index = layer_sections[layer_position]
+    found = list(leaves(sections[index][1]))
+    for trail, value in found[:: max(1, len(found) // 12)]:
+        _assert_rejected(tmp_path, CNN, prefix, sections, index, trail, value)
+
+
+def test_changed_output_is_rejected(tmp_path, cnn_proof):
+    prefix, sections = read_sections(cnn_proof)
+    index = max(i for i, (kind, _) in enumerate(sections) if kind == 4)  # the output section
+    _assert_rejected(tmp_path, CNN, prefix, sections, index, ("values",), sections[index][1].values)
+
+
+def test_different_input_is_rejected(tmp_path, cnn_proof):
+    prefix, sections = read_sections(cnn_proof)
+    _assert_rejected(tmp_path, CNN, prefix, sections, 0, ("values",), sections[0][1].values)
+
+
+def test_model_with_one_weight_changed_is_rejected(cnn_proof):
+    weights = [None if w is None else np.array(w) for w in CNN.weights]
+    weights[1] = weights[1].copy()
+    weights[1][0, 0, 0, 0] ^= 1
+    other = Model(CNN.name, CNN.input_shape, CNN.input_frac, CNN.layers, weights, CNN.biases)
+    verdict = verifier.verify(cnn_proof, other)
+    assert not verdict.accepted and "digest" in verdict.reason
+
+
+def test_replay_against_another_model_is_rejected(mlp_proof):
+    verdict = verifier.verify(mlp_proof, CNN)
+    assert not verdict.accepted
+
+
+def test_digest_cannot_be_swapped_in_the_header(tmp_path, cnn_proof):
+    """Claiming another model's digest breaks the transcript (the digest is absorbed first)."""
+    other = small_cnn(4)  # same architecture, other weights
+    data = cnn_proof.read_bytes()
+    swapped = data.replace(CNN.digest.encode(), other.digest.encode())
+    head_len = struct.unpack("<I", data[10:14])[0]
+    assert swapped != data and len(swapped) == len(data) and head_len
+    (tmp_path / "p").write_bytes(swapped)
+    assert not verifier.verify(tmp_path / "p", other).accepted
+
+
+@pytest.mark.parametrize("cut", [0, 5, 13, 40, 200, -9, -1])
+def test_truncated_file_is_rejected(tmp_path, cnn_proof, cut):
+    data = cnn_proof.read_bytes()
+    (tmp_path / "p").write_bytes(data[:cut])
+    verdict = verifier.verify(tmp_path / "p", CNN)
+    assert not verdict.accepted and verdict.reason
+
+
+def test_trailing_bytes_are_rejected(tmp_path, cnn_proof):
+    (tmp_path / "p").write_bytes(cnn_proof.read_bytes() + b"\x00")
+    verdict = verifier.verify(tmp_path / "p", CNN)
+    assert not verdict.accepted and "trailing" in verdict.reason
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_byte_corruption_is_rejected_cleanly(tmp_path, cnn_proof, seed):
+    data = bytearray(cnn_proof.read_bytes())
+    rng = np.random.default_rng(seed)
+    for pos in rng.integers(0, len(data), size=3):
+        data[pos] ^= int(rng.integers(1, 256))
+    (tmp_path / "p").write_bytes(bytes(data))
+    verdict = verifier.verify(tmp_path / "p", CNN)
+    assert not verdict.accepted and verdict.reason
+
+
+def test_swapped_sections_are_rejected(tmp_path, cnn_proof):
+    prefix, sections = read_sections(cnn_proof)
+    sections[2], sections[4] = sections[4], sections[2]
+    write_sections(tmp_path / "p", prefix, sections)
+    assert not verifier.verify(tmp_path / "p", CNN).accepted
