@@ -27,7 +27,14 @@ from edgeprove.layers import requant
 from edgeprove.layers.common import Grid, prove_linear
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
-from edgeprove.proof import SECTION_COMMIT, SECTION_INPUT, SECTION_LAYER, SECTION_OPENING, SECTION_OUTPUT, ProofWriter
+from edgeprove.proof import (
+    SECTION_COMMIT,
+    SECTION_INPUT,
+    SECTION_LAYER,
+    SECTION_OPENING,
+    SECTION_OUTPUT,
+    ProofWriter,
+)
 
 SCHEDULES = ("streaming", "baseline")
 
@@ -223,5 +230,7 @@ def _open(model, t: int, kept: _Alive, claims: list, transcript, writer) -> None
     values, proof = ligero.open(kept.state, points, transcript, PR.opening_label(t))
     for (segment, _, expected), got in zip(claims, values):
         if not F.ext_eq(expected, got):
-            raise AssertionError(f"layer {layer.name}: opening of {segment} disagrees with the prover's claim")
+            raise AssertionError(
+                f"layer {layer.name}: opening of {segment} disagrees with the prover's claim"
+            )
     writer.section(SECTION_OPENING, proof)

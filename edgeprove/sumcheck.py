@@ -10,6 +10,7 @@ K (4, n); the prover keeps only the tables it folds, each halving per round.
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,33 +178,35 @@ def combine_terms(terms: list[Term], finals: list[np.ndarray]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _lagrange_weights(d: int) -> tuple[int, ...]:
-    """1 / prod_{j != i} (i - j) mod p for the nodes 0..d."""
-    out = []
-    for i in range(d + 1):
-        denom = 1
-        for j in range(d + 1):
-            if j != i:
-                denom = denom * (i - j) % F.P
-        out.append(pow(denom, F.P - 2, F.P))
-    return tuple(out)
+def _monomial_basis(d: int) -> tuple[tuple[int, ...], ...]:
+    """Inverse Vandermonde matrix of the nodes 0..d mod p: coefficients = M @ evaluations."""
+    size = d + 1
+    rows = [[pow(i, k, F.P) for k in range(size)] + [int(i == j) for j in range(size)] for i in range(size)]
+    for col in range(size):  # Gauss-Jordan over F_p on [V | I]
+        pivot = next(r for r in range(col, size) if rows[r][col])
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        inv = pow(rows[col][col], F.P - 2, F.P)
+        rows[col] = [v * inv % F.P for v in rows[col]]
+        for r in range(size):
+            if r != col and rows[r][col]:
+                factor = rows[r][col]
+                rows[r] = [(a - factor * b) % F.P for a, b in zip(rows[r], rows[col])]
+    return tuple(tuple(row[size:]) for row in rows)
 
 
 def interpolate(evals: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Value at r in K of the polynomial with the given evaluations at 0..d (Lagrange, d small).
+    """Value at r in K of the polynomial with the given evaluations at 0..d.
 
-    Scalar K arithmetic on Python ints: this runs once per sumcheck round on both sides.
+    Coefficients come from a cached inverse Vandermonde matrix, then Horner's rule, all in Python ints:
+    this runs once per sumcheck round on both sides, where numpy's per-call overhead would dominate.
     """
     d = evals.shape[1] - 1
     rr = [int(v) for v in np.asarray(r).reshape(F.EXT_DEGREE)]
-    cols = evals.T.tolist()
-    diffs = [((rr[0] - j) % F.P, rr[1], rr[2], rr[3]) for j in range(d + 1)]
-    total = [0, 0, 0, 0]
-    for i, weight in enumerate(_lagrange_weights(d)):
-        num = (1, 0, 0, 0)
-        for j in range(d + 1):
-            if j != i:
-                num = F.ext_mul_ints(num, diffs[j])
-        term = F.ext_mul_ints(num, cols[i])
-        total = [(t + weight * v) % F.P for t, v in zip(total, term)]
-    return np.array(total, dtype=np.uint64)
+    limbs = evals.tolist()  # limbs[l][i] = limb l of s(i)
+    basis = _monomial_basis(d)
+    coeffs = [[sum(map(operator.mul, row, limb)) % F.P for limb in limbs] for row in basis]
+    acc = coeffs[d]
+    for k in range(d - 1, -1, -1):
+        acc = F.ext_mul_ints(acc, rr)
+        acc = [(a + c) % F.P for a, c in zip(acc, coeffs[k])]
+    return np.array(acc, dtype=np.uint64)

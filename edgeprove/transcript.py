@@ -1,8 +1,8 @@
 """The Fiat-Shamir transcript: one SHA-256 chain with labelled, length-prefixed absorbs.
 
 Prover and verifier drive identical transcripts; every message the prover sends is absorbed before the
-next challenge is drawn.  Challenges in K take 128 hash bits per base coordinate and reduce mod p, so
-each coordinate's statistical distance from uniform is below p / 2^128.
+next challenge is drawn.  Challenges are squeezed with SHAKE-256 and take 128 bits per base coordinate
+reduced mod p, so each coordinate's statistical distance from uniform is below p / 2^128.
 """
 
 from __future__ import annotations
@@ -54,26 +54,27 @@ class Transcript:
         self._mix(b"K", label, struct.pack("<I", arr.ndim) + arr.astype("<u4").tobytes())
 
     def _squeeze(self, label: str, nbytes: int) -> bytes:
-        out = bytearray()
+        """nbytes of SHAKE-256 output keyed by the state, a draw counter and the label; then ratchet."""
         lab = label.encode()
-        while len(out) < nbytes:
-            h = hashlib.sha256(self._state + b"C" + struct.pack("<Q", self._counter) + lab)
-            out += h.digest()
-            self._counter += 1
+        xof = hashlib.shake_256(self._state + b"C" + struct.pack("<QI", self._counter, len(lab)) + lab)
+        self._counter += 1
+        out = xof.digest(nbytes)
         self._mix(b"S", label, struct.pack("<Q", nbytes))  # ratchet: later coins depend on this draw
-        return bytes(out[:nbytes])
+        return out
+
+    def _reduce128(self, label: str, count: int) -> np.ndarray:
+        """count values, each a 128-bit draw reduced mod p (statistical distance < p / 2^128 each)."""
+        words = np.frombuffer(self._squeeze(label, 16 * count), dtype="<u8").reshape(count, 2)
+        lo, hi = words[:, 0] % np.uint64(F.P), words[:, 1] % np.uint64(F.P)
+        return (hi * np.uint64(pow(2, 64, F.P)) + lo) % np.uint64(F.P)
 
     def challenge_ext(self, label: str) -> np.ndarray:
         """One uniform-looking element of K (shape (4,))."""
-        raw = self._squeeze(label, 16 * F.EXT_DEGREE)
-        limbs = [int.from_bytes(raw[16 * i : 16 * (i + 1)], "little") % F.P for i in range(F.EXT_DEGREE)]
-        return np.array(limbs, dtype=np.uint64)
+        return self._reduce128(label, F.EXT_DEGREE)
 
     def challenge_ext_vec(self, label: str, n: int) -> np.ndarray:
         """n elements of K as a point of shape (4, n)."""
-        raw = self._squeeze(label, 16 * F.EXT_DEGREE * n)
-        ints = [int.from_bytes(raw[16 * i : 16 * (i + 1)], "little") % F.P for i in range(F.EXT_DEGREE * n)]
-        return np.array(ints, dtype=np.uint64).reshape(n, F.EXT_DEGREE).T.copy()
+        return self._reduce128(label, F.EXT_DEGREE * n).reshape(n, F.EXT_DEGREE).T.copy()
 
     def challenge_indices(self, label: str, count: int, bound: int) -> list[int]:
         """count indices uniform in [0, bound) (128-bit reduction each; repeats allowed)."""

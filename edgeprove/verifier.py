@@ -110,7 +110,9 @@ def _check_header(header: dict, model) -> ligero.LigeroParams:
     except ValueError as exc:
         raise Rejected(f"bad commitment parameters: {exc}") from None
     if params.security_bits() < MIN_SECURITY_BITS:
-        raise Rejected(f"commitment parameters give {params.security_bits():.0f} bits (< {MIN_SECURITY_BITS})")
+        raise Rejected(
+            f"commitment parameters give {params.security_bits():.0f} bits (< {MIN_SECURITY_BITS})"
+        )
     return params
 
 
@@ -174,7 +176,9 @@ def _verify(reader: ProofReader, model) -> np.ndarray:
             claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
         elif proof.residual_value is not None:
             raise Rejected(f"layer {layer.name}: unexpected residual value")
-        gamma, x_value, final = verify_linear(proof.linear, claim, in_grid.num_vars, transcript, f"{label}/linear")
+        gamma, x_value, final = verify_linear(
+            proof.linear, claim, in_grid.num_vars, transcript, f"{label}/linear"
+        )
         g = L.g_eval(layer, model.weight(k) if layer.has_weights else None, z, gamma)
         if not F.ext_eq(final, F.ext_mul(x_value, g)):
             raise Rejected(f"layer {layer.name}: linear map's final check failed")
@@ -206,7 +210,9 @@ def _check_opening(model, t: int, root, claims, reader, transcript, params) -> N
         raise Rejected(f"layer {layer.name}: malformed opening")
     points = [lay.point(segment, z) for segment, z, _ in claims]
     values = [value for _, _, value in claims]
-    commitment = ligero.Commitment(root=root_bytes, num_vars=lay.num_vars, row_bits=params.layout(lay.num_vars)[0])
+    commitment = ligero.Commitment(
+        root=root_bytes, num_vars=lay.num_vars, row_bits=params.layout(lay.num_vars)[0]
+    )
     try:
         ligero.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
     except ligero.LigeroError as exc:

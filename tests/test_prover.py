@@ -93,3 +93,28 @@ def test_wrong_witness_is_rejected(tmp_path, cnn, monkeypatch):
     verdict = verifier.verify(tmp_path / "p", cnn)
     assert not verdict.accepted
     assert "linear" in verdict.reason
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_models_prove_and_verify(tmp_path, seed):
+    """Completeness on random models: kinds, odd shapes, strides, padding, residuals, activations."""
+    from edgeprove.model import zoo
+
+    rng = np.random.default_rng(100 + seed)
+    model = zoo.random_model(rng)
+    x = rng.integers(-128, 128, model.input_shape)
+    result, verdict = prove_and_verify(model, x, tmp_path / "p")
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(result.output, ops.run(model, x))
+
+
+def test_lenet5_smoke(tmp_path, monkeypatch):
+    """The zoo's LeNet-5 proves and verifies end to end."""
+    from edgeprove.model import zoo
+
+    monkeypatch.setenv("EDGEPROVE_CACHE", str(tmp_path / "cache"))
+    model = zoo.get("lenet5")
+    x = np.random.default_rng(0).integers(-128, 128, model.input_shape)
+    result, verdict = prove_and_verify(model, x, tmp_path / "p")
+    assert verdict.accepted, verdict.reason
+    assert result.output.shape == (10, 1, 1)

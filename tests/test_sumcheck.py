@@ -117,6 +117,7 @@ def test_transcript_divergence_changes_challenges(honest):
 def test_interpolate_matches_polynomial():
     rng = np.random.default_rng(4)
     coeffs = F.random_ext(rng, 4)  # cubic
+
     def at(x):
         acc = F.ext_zeros()
         xp = F.ext_ones()
@@ -124,6 +125,7 @@ def test_interpolate_matches_polynomial():
             acc = F.ext_add(acc, F.ext_mul(coeffs[:, k], xp))
             xp = F.ext_mul(xp, x)
         return acc
+
     evals = np.stack([at(F.ext_const(i)) for i in range(4)], axis=1)
     r = F.random_ext(rng)
     assert F.ext_eq(S.interpolate(evals, r), at(r))

@@ -17,8 +17,8 @@ from edgeprove import poly
 from edgeprove import sumcheck as S
 from edgeprove.transcript import Transcript
 
-FOLD_ROWS = 1 << 12
-"""Weight rows folded per chunk: keeps the float64 copy of a weight chunk small (memory discipline)."""
+FOLD_CHUNK_VALUES = 1 << 19
+"""Weights folded per chunk (4 MiB as float64): the float copy of a weight chunk stays small."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def fold_rows(eq: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """eq^T W mod p for a K vector eq (4, R) and small signed integer weights W (R, N) -> (4, N).
 
     Exact float64 BLAS: eq's limbs are split into 16-bit halves, so each product is below 2^16 * 2^7 and
-    a chunk of FOLD_ROWS rows sums far below 2^53.  Weights are read in row chunks (memory-mapped files
+    a chunk of at most 2^19 rows sums far below 2^53.  Weights are read in row chunks (memory-mapped files
     stay on disk until touched), and never copied whole.
     """
     rows, n = weights.shape
@@ -92,8 +92,9 @@ def fold_rows(eq: np.ndarray, weights: np.ndarray) -> np.ndarray:
         raise ValueError("eq length does not match the weight rows")
     lo_acc = np.zeros((F.EXT_DEGREE, n), dtype=np.int64)
     hi_acc = np.zeros((F.EXT_DEGREE, n), dtype=np.int64)
-    for start in range(0, rows, FOLD_ROWS):
-        stop = min(rows, start + FOLD_ROWS)
+    step = max(1, FOLD_CHUNK_VALUES // max(n, 1))
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
         chunk = np.asarray(weights[start:stop], dtype=np.float64)
         e = eq[:, start:stop]
         lo = (e & np.uint64(0xFFFF)).astype(np.float64)

@@ -23,7 +23,9 @@ def g_table(in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.ndarray) 
     return table
 
 
-def g_eval(in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+def g_eval(
+    in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray
+) -> np.ndarray:
     """G~(gamma) from the public weights, O(weights)."""
     rho_c, _, _ = out_grid.split(rho)
     folded = fold_rows(prefix_eq(rho_c, out_grid.shape[0]), weight)

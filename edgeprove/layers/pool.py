@@ -36,7 +36,9 @@ def g_table(layer, in_grid: Grid, out_grid: Grid, rho: np.ndarray) -> np.ndarray
     eq_c, eh, ew = _factors(layer, out_grid, rho)
     cp, hp, wp = in_grid.padded
     g = F.ext_zeros((cp, hp, wp))
-    g[:, : eq_c.shape[1]] = F.ext_mul(F.ext_mul(eq_c[:, :, None, None], eh[:, None, :, None]), ew[:, None, None, :])
+    g[:, : eq_c.shape[1]] = F.ext_mul(
+        F.ext_mul(eq_c[:, :, None, None], eh[:, None, :, None]), ew[:, None, None, :]
+    )
     return g.reshape(F.EXT_DEGREE, -1)
 
 

@@ -67,7 +67,9 @@ def witness(layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray) 
     """Multiplicities for both lookups (the prover refuses if some value is outside its table)."""
     b = act_bits_for(q)
     if b + layer.shift > MAX_SPLIT_BITS:
-        raise OverflowError(f"layer {layer.name}: quotient needs {b} bits with shift {layer.shift}; over the field")
+        raise OverflowError(
+            f"layer {layer.name}: quotient needs {b} bits with shift {layer.shift}; over the field"
+        )
     mask = out_grid.mask()
     act_cols = lookup.activation_table(b, act_lo(layer.activation), ACT_HI)
     m_act = lookup.multiplicities([out_grid.pad(q), out_grid.pad(y)], mask, list(act_cols))
@@ -124,11 +126,21 @@ def verify(layer, out_grid: Grid, act_bits: int, proof: RequantProof, transcript
         return mask_eval(out_grid, z)
 
     act_claims = lookup.verify_lookup(
-        n, act_bits, proof.act, transcript, f"{label}/act", mask_mle,
+        n,
+        act_bits,
+        proof.act,
+        transcript,
+        f"{label}/act",
+        mask_mle,
         lookup.activation_mles(act_bits, act_lo(layer.activation), ACT_HI),
     )
     rem_claims = lookup.verify_lookup(
-        n, layer.shift, proof.rem, transcript, f"{label}/rem", mask_mle,
+        n,
+        layer.shift,
+        proof.rem,
+        transcript,
+        f"{label}/rem",
+        mask_mle,
         lambda z: [lookup.range_mle(z)],
     )
     return _claims(act_claims, rem_claims)

@@ -1,0 +1,423 @@
+"""The integer model IR: layers, models and their weights.
+
+A tensor is a (C, H, W) tuple of ints; an MLP vector of n values is (n, 1, 1).  Every layer maps the output
+y of its ``source`` layer (or the model input, source -1) to an int64 accumulator a by a linear map (conv2d,
+dense, average pool, global average pool), optionally adds ``y[residual] << residual_shift``, and then
+requantizes: q = (a + 2^(s-1)) >> s, y = clamp(q, lo, act_max) with lo = 0 for "relu" and -128 for "clamp"
+(see ``edgeprove.model.ops``).  The last layer may use activation "none" and output its accumulator unchanged.
+
+``act_max`` (default 127, lo <= act_max <= 127) is the upper clamp: a float ReLU6 becomes "relu" with
+act_max = round(6 * 2^out_frac).  It is written to the manifest only when it differs from 127, so a model
+without such a layer keeps the manifest and digest it had before the field existed.
+
+Kind "maxpool" (kernel k, stride s, padding 0, no weights, no residual) takes the maximum over each k x k
+window: a[c,i,j] = max_{u,v < k} x[c, s*i+u, s*j+v].  It does not rescale: shift is 0, so q = a, r = 0, and
+its activation and act_max must give exactly its source's value range (the model input's range is that of
+"clamp" with act_max 127); then y = clamp(q, lo, act_max) = a and out_frac equals the source's out_frac.
+
+Model digest (hex SHA-256), in this order:
+  1. the bytes ``b"edgeprove-model\\x00"``;
+  2. the canonical manifest header: JSON (sorted keys, separators ``,`` / ``:``) of ``{"format", "version",
+     "name", "input_shape", "input_frac", "layers"}`` exactly as written to ``manifest.json`` (file names and
+     the digest itself are not part of it), preceded by its length as 8 little-endian bytes;
+  3. for every layer with weights, in layer order: the weight array's raw bytes (int8, C order) and then the
+     bias array's raw bytes (int64 little-endian), each preceded by its byte length as 8 little-endian bytes.
+These raw bytes are exactly the data section of the layer's ``.npy`` files, so the digest of a compiled folder
+is computed from its files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+Shape = tuple[int, int, int]
+
+KINDS = ("conv2d", "dense", "avgpool", "global_avgpool", "maxpool")
+ACTIVATIONS = ("relu", "clamp", "none")
+WEIGHTED_KINDS = ("conv2d", "dense")
+FORMAT_NAME = "edgeprove-model"
+FORMAT_VERSION = 1
+ACTIVATION_RANGE = {"relu": (0, 127), "clamp": (-128, 127)}
+"""The value range of y for each requantizing activation with the default act_max 127."""
+DEFAULT_ACT_MAX = 127
+INPUT_RANGE = (-128, 127)
+"""The model input is int8."""
+
+
+class ModelError(ValueError):
+    """A model that is malformed, inconsistent, unknown or unusable; the message is one line for the user."""
+
+
+class ModelOverflowError(ModelError):
+    """A model whose values could leave the field's signed range (or the proof's lookup-table limits)."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of the integer IR (see the module docstring for the exact semantics of each field)."""
+
+    name: str
+    kind: str
+    source: int
+    in_shape: Shape
+    out_shape: Shape
+    shift: int
+    activation: str
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    residual: int | None = None
+    residual_shift: int = 0
+    weight_frac: int = 0
+    out_frac: int = 0
+    act_max: int = DEFAULT_ACT_MAX
+
+    @property
+    def has_weights(self) -> bool:
+        """True for conv2d and dense layers, which carry a weight and a bias array."""
+        return self.kind in WEIGHTED_KINDS
+
+    @property
+    def weight_shape(self) -> tuple[int, ...] | None:
+        """Shape of the weight array: conv (O, C, K, K), dense (O, C*H*W); None for pools."""
+        if self.kind == "conv2d":
+            return (self.out_shape[0], self.in_shape[0], self.kernel, self.kernel)
+        if self.kind == "dense":
+            return (self.out_shape[0], int(np.prod(self.in_shape)))
+        return None
+
+    @property
+    def num_params(self) -> int:
+        """Number of weights plus biases of this layer."""
+        shape = self.weight_shape
+        return 0 if shape is None else int(np.prod(shape)) + self.out_shape[0]
+
+    @property
+    def num_macs(self) -> int:
+        """Multiply-accumulates of the linear map (pools and residual adds are counted as zero)."""
+        shape = self.weight_shape
+        if shape is None:
+            return 0
+        return int(np.prod(shape)) * self.out_shape[1] * self.out_shape[2]
+
+    @property
+    def requantized(self) -> bool:
+        """True when the layer requantizes (activation relu or clamp), False for activation "none"."""
+        return self.activation != "none"
+
+    def to_dict(self) -> dict:
+        """The layer as a JSON-ready dict (shapes as lists; act_max only when it is not the default 127)."""
+        out = dataclasses.asdict(self)
+        if self.act_max == DEFAULT_ACT_MAX:
+            del out["act_max"]
+        out["in_shape"] = list(self.in_shape)
+        out["out_shape"] = list(self.out_shape)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Layer:
+        """Rebuild a layer from ``to_dict`` output, refusing unknown or missing fields and wrong types."""
+        if not isinstance(data, dict):
+            raise ModelError("a layer entry is not a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(f"layer {data.get('name', '?')}: unknown field(s) {', '.join(unknown)}")
+        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ModelError(f"layer {data.get('name', '?')}: missing field(s) {', '.join(missing)}")
+        try:
+            values = dict(data)
+            for key in ("in_shape", "out_shape"):
+                values[key] = _shape(values[key])
+            for f in dataclasses.fields(cls):
+                if f.name not in values:
+                    continue
+                value = values[f.name]
+                if f.name in ("name", "kind", "activation"):
+                    if not isinstance(value, str):
+                        raise TypeError(f.name)
+                elif f.name == "residual":
+                    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                        raise TypeError(f.name)
+                elif f.name not in ("in_shape", "out_shape"):
+                    if not isinstance(value, int) or isinstance(value, bool):
+                        raise TypeError(f.name)
+            return cls(**values)
+        except TypeError as exc:
+            raise ModelError(f"layer {data.get('name', '?')}: bad value for {exc.args[0]}") from None
+
+
+def _shape(value) -> Shape:
+    """A (C, H, W) tuple of positive ints, or TypeError naming the field."""
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    ):
+        raise TypeError("shape")
+    return (int(value[0]), int(value[1]), int(value[2]))
+
+
+def activation_range(layer: Layer) -> tuple[int, int]:
+    """The value range (lo, act_max) of a requantizing layer's y; ModelError for activation "none"."""
+    if layer.activation not in ACTIVATION_RANGE:
+        raise ModelError(f"layer {layer.name}: activation {layer.activation!r} has no bounded output")
+    return ACTIVATION_RANGE[layer.activation][0], layer.act_max
+
+
+def value_range(layers: list[Layer], ref: int) -> tuple[int, int]:
+    """Range of the y tensor produced by layer ``ref`` (-1: the model input)."""
+    return INPUT_RANGE if ref == -1 else activation_range(layers[ref])
+
+
+def is_pow2(n: int) -> bool:
+    """True when n is a positive power of two (1 included)."""
+    return n >= 1 and n & (n - 1) == 0
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis: (size + 2*padding - kernel) // stride + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def expected_out_shape(layer: Layer) -> Shape:
+    """The out_shape implied by the layer's kind, in_shape, kernel/stride/padding and out channels."""
+    c, h, w = layer.in_shape
+    if layer.kind == "conv2d":
+        return (layer.out_shape[0], conv_out_size(h, layer.kernel, layer.stride, layer.padding),
+                conv_out_size(w, layer.kernel, layer.stride, layer.padding))
+    if layer.kind == "dense":
+        return (layer.out_shape[0], 1, 1)
+    if layer.kind == "avgpool":
+        return (c, h // layer.kernel, w // layer.kernel)
+    if layer.kind == "maxpool":
+        return (c, conv_out_size(h, layer.kernel, layer.stride, 0),
+                conv_out_size(w, layer.kernel, layer.stride, 0))
+    return (c, 1, 1)
+
+
+def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
+    """Check the architecture is consistent (names, kinds, wiring, shapes); ModelError names the layer."""
+    if not layers:
+        raise ModelError("the model has no layers")
+    seen: set[str] = set()
+    for index, layer in enumerate(layers):
+        where = f"layer {layer.name}"
+        if not layer.name or layer.name in seen:
+            raise ModelError(f"{where}: layer names must be non-empty and unique")
+        seen.add(layer.name)
+        if layer.kind not in KINDS:
+            raise ModelError(f"{where}: unknown kind {layer.kind!r} (expected one of {', '.join(KINDS)})")
+        if layer.activation not in ACTIVATIONS:
+            raise ModelError(f"{where}: unknown activation {layer.activation!r}")
+        if layer.activation == "none" and index != len(layers) - 1:
+            raise ModelError(f"{where}: activation 'none' is allowed on the last layer only")
+        if layer.activation == "none" and layer.shift != 0:
+            raise ModelError(f"{where}: activation 'none' does not requantize, so shift must be 0")
+        if layer.activation == "none" and layer.act_max != DEFAULT_ACT_MAX:
+            raise ModelError(f"{where}: activation 'none' takes no act_max")
+        low = ACTIVATION_RANGE.get(layer.activation, (0, 0))[0]
+        if layer.activation != "none" and not low <= layer.act_max <= DEFAULT_ACT_MAX:
+            raise ModelError(f"{where}: act_max {layer.act_max} is outside [{low}, {DEFAULT_ACT_MAX}]")
+        if layer.shift < 0 or layer.residual_shift < 0:
+            raise ModelError(f"{where}: shifts must be >= 0")
+        if not -1 <= layer.source < index:
+            raise ModelError(f"{where}: source {layer.source} is not an earlier layer or the input (-1)")
+        source_shape = input_shape if layer.source == -1 else layers[layer.source].out_shape
+        if tuple(layer.in_shape) != tuple(source_shape):
+            raise ModelError(f"{where}: in_shape {layer.in_shape} differs from its source's {source_shape}")
+        if layer.kernel < 1 or layer.stride < 1 or layer.padding < 0:
+            raise ModelError(f"{where}: kernel and stride must be >= 1 and padding >= 0")
+        if layer.kind == "conv2d" and layer.padding >= layer.kernel:
+            raise ModelError(f"{where}: padding must be smaller than the kernel")
+        if layer.kind == "avgpool":
+            if layer.stride != layer.kernel or layer.padding != 0:
+                raise ModelError(f"{where}: avgpool needs stride == kernel and padding 0")
+            if not is_pow2(layer.kernel * layer.kernel):
+                raise ModelError(f"{where}: avgpool kernel {layer.kernel} is not a power of two "
+                                 "(its division must be a shift)")
+        if layer.kind == "global_avgpool" and not is_pow2(layer.in_shape[1] * layer.in_shape[2]):
+            raise ModelError(f"{where}: global_avgpool over {layer.in_shape[1]}x{layer.in_shape[2]} "
+                             "positions; "
+                             "H*W must be a power of two (its division must be a shift)")
+        if layer.kind == "maxpool":
+            _check_maxpool(layers, index)
+        window = (layer.kernel, layer.stride, layer.padding)
+        if layer.kind in ("dense", "global_avgpool") and window != (1, 1, 0):
+            raise ModelError(f"{where}: {layer.kind} takes no kernel, stride or padding")
+        expected = expected_out_shape(layer)
+        if min(expected) < 1 or tuple(layer.out_shape) != expected:
+            raise ModelError(f"{where}: out_shape {layer.out_shape} does not match the computed {expected}")
+        if layer.residual is not None:
+            if not 0 <= layer.residual < index:
+                raise ModelError(f"{where}: residual {layer.residual} does not point to an earlier layer")
+            if layers[layer.residual].out_shape != layer.out_shape:
+                raise ModelError(f"{where}: residual source {layers[layer.residual].name} has shape "
+                                 f"{layers[layer.residual].out_shape}, not {layer.out_shape}")
+        elif layer.residual_shift != 0:
+            raise ModelError(f"{where}: residual_shift without a residual")
+    for layer in layers:
+        for ref in (layer.source, layer.residual):
+            if ref is not None and ref >= 0 and not layers[ref].requantized:
+                raise ModelError(f"layer {layer.name}: reads {layers[ref].name}, whose activation is 'none'")
+
+
+def _check_maxpool(layers: list[Layer], index: int) -> None:
+    """Refuse a maxpool that pads, rescales, adds a residual or changes its source's value range."""
+    layer = layers[index]
+    where = f"layer {layer.name}"
+    if layer.padding != 0 or layer.shift != 0 or layer.residual is not None:
+        raise ModelError(f"{where}: maxpool takes no padding, shift or residual")
+    if layer.activation == "none":
+        raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
+    source_range = value_range(layers, layer.source)
+    if activation_range(layer) != source_range:
+        raise ModelError(f"{where}: maxpool range {activation_range(layer)} differs from its source's "
+                         f"{source_range} (set activation and act_max to the source's)")
+
+
+def last_uses(layers: list[Layer]) -> dict[int, int]:
+    """For the input (-1) and every layer: the index of the last layer reading its output (itself if none)."""
+    last = {index: index for index in range(-1, len(layers))}
+    for index, layer in enumerate(layers):
+        last[layer.source] = index
+        if layer.residual is not None:
+            last[layer.residual] = index
+    return last
+
+
+WeightSource = np.ndarray | Path | None
+"""An in-memory array, a path to a .npy file opened memory-mapped on each access, or None (pools)."""
+
+
+@dataclass(eq=False)
+class Model:
+    """An integer model: architecture plus int8 weights and int64 biases, indexed by layer.
+
+    ``weights[i]`` is an array or the path of a .npy file (loaded with ``mmap_mode="r"`` on each access, so a
+    compiled model never holds its weights in RAM); ``biases[i]`` is an int64 array.  Pools hold None.
+    """
+
+    name: str
+    input_shape: Shape
+    input_frac: int
+    layers: list[Layer]
+    weights: list[WeightSource] = field(repr=False)
+    biases: list[np.ndarray | None] = field(repr=False)
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(self.input_shape)
+        validate_layers(self.input_shape, self.layers)
+        if len(self.weights) != len(self.layers) or len(self.biases) != len(self.layers):
+            raise ModelError(f"model {self.name}: weights/biases lists do not match the number of layers")
+        for index, layer in enumerate(self.layers):
+            weight, bias = self.weights[index], self.biases[index]
+            if not layer.has_weights:
+                if weight is not None or bias is not None:
+                    raise ModelError(f"layer {layer.name}: {layer.kind} layers have no weights")
+                continue
+            if weight is None or bias is None:
+                raise ModelError(f"layer {layer.name}: weights or bias missing")
+            if isinstance(weight, np.ndarray):
+                _check_array(layer, "weight", weight, np.int8, layer.weight_shape)
+            _check_array(layer, "bias", bias, np.int64, (layer.out_shape[0],))
+
+    def weight(self, index: int) -> np.ndarray:
+        """The int8 weight array of layer ``index`` (memory-mapped for a model loaded from disk)."""
+        source = self.weights[index]
+        if source is None:
+            raise ModelError(f"layer {self.layers[index].name} ({self.layers[index].kind}) has no weights")
+        if isinstance(source, Path):
+            return np.load(source, mmap_mode="r")
+        return source
+
+    def bias(self, index: int) -> np.ndarray:
+        """The int64 bias of layer ``index`` at the accumulator scale 2^-(in_frac + weight_frac)."""
+        bias = self.biases[index]
+        if bias is None:
+            raise ModelError(f"layer {self.layers[index].name} ({self.layers[index].kind}) has no bias")
+        return bias
+
+    def in_frac(self, index: int) -> int:
+        """Fraction bits of layer ``index``'s input: its source's out_frac, or the model's input_frac."""
+        source = self.layers[index].source
+        return self.input_frac if source == -1 else self.layers[source].out_frac
+
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        """Indices of the layers whose outputs the model returns: always just the last layer."""
+        return (len(self.layers) - 1,)
+
+    @property
+    def num_params(self) -> int:
+        """Total number of weights and biases."""
+        return sum(layer.num_params for layer in self.layers)
+
+    @property
+    def num_macs(self) -> int:
+        """Multiply-accumulates of one inference (conv2d and dense only)."""
+        return sum(layer.num_macs for layer in self.layers)
+
+    @property
+    def largest_activation(self) -> int:
+        """Number of values of the largest tensor (the input included)."""
+        sizes = [int(np.prod(layer.out_shape)) for layer in self.layers]
+        return max([int(np.prod(self.input_shape))] + sizes)
+
+    def header(self) -> dict:
+        """The manifest header that the digest covers (everything but file names and the digest)."""
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "input_frac": self.input_frac,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    def weight_arrays(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield (index, weight, bias) for each weighted layer in order, one layer in memory at a time."""
+        for index, layer in enumerate(self.layers):
+            if layer.has_weights:
+                yield index, self.weight(index), self.bias(index)
+
+    @property
+    def digest(self) -> str:
+        """Hex SHA-256 of the manifest header and every weight/bias array (order in the module docstring)."""
+        if self._digest is None:
+            hasher = hashlib.sha256(b"edgeprove-model\x00")
+            _absorb(hasher, canonical_json(self.header()))
+            for _, weight, bias in self.weight_arrays():
+                _absorb(hasher, np.ascontiguousarray(weight, dtype=np.int8))
+                _absorb(hasher, np.ascontiguousarray(bias, dtype="<i8"))
+            self._digest = hasher.hexdigest()
+        return self._digest
+
+
+def canonical_json(data: dict) -> bytes:
+    """Deterministic JSON bytes (sorted keys, no spaces) used for hashing."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _absorb(hasher, data: bytes | np.ndarray) -> None:
+    """Feed a length-prefixed byte string (or an array's raw bytes) into the hash."""
+    view = memoryview(data).cast("B") if isinstance(data, np.ndarray) else memoryview(data)
+    hasher.update(len(view).to_bytes(8, "little"))
+    hasher.update(view)
+
+
+def _check_array(layer: Layer, what: str, array: np.ndarray, dtype, shape) -> None:
+    """Refuse an array whose dtype or shape does not match the layer."""
+    if array.dtype != np.dtype(dtype) or tuple(array.shape) != tuple(shape):
+        raise ModelError(f"layer {layer.name}: {what} is {array.dtype}{list(array.shape)}, "
+                         f"expected {np.dtype(dtype)}{list(shape)}")

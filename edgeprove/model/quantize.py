@@ -1,0 +1,316 @@
+"""Quantize a float model to the integer IR with power-of-two scales (DESIGN.md section 3).
+
+Weights: int8 with per-layer weight_frac = the largest f with max|w| * 2^f <= 127.  Activations: int8 with a
+per-tensor out_frac from calibration (the largest f with max|y| * 2^f <= 127).  Bias: integer at the
+accumulator scale 2^-(in_frac + weight_frac).  shift = acc_frac - out_frac, kept in [0, 16]; residual_shift =
+acc_frac - out_frac(residual source) must be >= 0, so a residual source's out_frac is lowered when needed
+(through a maxpool, which keeps its source's scale and range, to the layer before it); and a layer whose
+static q bound would need more than 16 bits gets a smaller out_frac (larger shift).  A float clip at c (ReLU6:
+c = 6) caps out_frac so that act_max = round(c * 2^out_frac) is at most 127.
+
+The quantizer works in three passes so that at most one layer's float weights are in memory: (1) float
+calibration layer by layer, quantizing each weight array as soon as it is produced; (2) the choice of every
+fraction from the recorded statistics alone; (3) assembly, the static bound check and the agreement of the
+integer model with the float model on the calibration inputs (which is reported, never hidden).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeprove.model.bounds import (
+    MAX_Q_BITS,
+    MAX_SHIFT,
+    LayerBounds,
+    bounds_from_sums,
+    check_model,
+    weight_sign_sums,
+)
+from edgeprove.model.ir import (
+    DEFAULT_ACT_MAX,
+    INPUT_RANGE,
+    Layer,
+    Model,
+    ModelError,
+    Shape,
+    last_uses,
+    validate_layers,
+    value_range,
+)
+from edgeprove.model.ops import linear_map, run_batch
+
+INT8_MAX = 127
+DEFAULT_CALIBRATION_INPUTS = 16
+DEFAULT_CALIBRATION_SEED = 0
+
+FloatParameters = Callable[[int], tuple[np.ndarray, np.ndarray]]
+"""parameters(i) -> (float weight, float bias) of weighted layer i; the quantizer calls it once per layer."""
+
+
+@dataclass
+class FloatModel:
+    """A float model: the architecture as IR layers (their shift and fraction fields are ignored) plus float
+    parameters produced on demand, so a large model never needs all its float weights in memory.
+
+    Float semantics: relu is max(0, .), then min(., c) for a layer with ``clip_max[i] = c`` (ReLU6: c = 6);
+    clamp and none are the identity (int8 saturation only exists in the integer model); avgpool and
+    global_avgpool are means, maxpool the window maximum; a residual adds the source's y.
+    """
+
+    name: str
+    input_shape: Shape
+    layers: list[Layer]
+    parameters: FloatParameters
+    clip_max: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(self.input_shape)
+        validate_layers(self.input_shape, self.layers)
+        for index, limit in self.clip_max.items():
+            if not 0 <= index < len(self.layers) or self.layers[index].activation != "relu":
+                raise ModelError(f"float model {self.name}: clip_max names {index}, not a relu layer")
+            if not (math.isfinite(limit) and limit > 0):
+                raise ModelError(f"float model {self.name}: layer {self.layers[index].name} clips at "
+                                 f"{limit}, expected a positive finite number")
+
+    @classmethod
+    def from_arrays(cls, name: str, input_shape: Shape, layers: list[Layer],
+                    params: dict[int, tuple[np.ndarray, np.ndarray]],
+                    clip_max: dict[int, float] | None = None) -> FloatModel:
+        """A float model whose parameters are held in a dict {layer index: (weight, bias)}."""
+        missing = [layer.name for i, layer in enumerate(layers) if layer.has_weights and i not in params]
+        if missing:
+            raise ModelError(f"float model {name}: no parameters for layer(s) {', '.join(missing)}")
+        return cls(name, input_shape, layers, params.__getitem__, dict(clip_max or {}))
+
+
+@dataclass(frozen=True)
+class QuantizationReport:
+    """How closely the integer model follows the float model on the calibration inputs."""
+
+    calibration: str
+    num_inputs: int
+    top1_agreement: float
+    max_abs_error: float
+    max_abs_output: float
+
+    def summary(self) -> str:
+        """One line for people: agreement, error and what the calibration inputs were."""
+        return (f"top-1 agreement {self.top1_agreement:.1%}, max abs error {self.max_abs_error:.4g} "
+                f"(float outputs up to {self.max_abs_output:.4g}) on {self.calibration}")
+
+
+@dataclass
+class QuantizationResult:
+    """The integer model, its agreement report, its static bounds (per layer) and the float model's outputs
+    (N, *out_shape) on the calibration inputs, so callers can compare them with another reference."""
+
+    model: Model
+    report: QuantizationReport
+    bounds: list[LayerBounds]
+    float_outputs: np.ndarray = field(repr=False)
+
+
+@dataclass
+class _LayerStats:
+    """What pass 1 records of a layer: weight scale, int8 weights, float bias, sign sums, calibrated f."""
+
+    weight_frac: int
+    weight: np.ndarray | None
+    bias: np.ndarray | None
+    positive: np.ndarray
+    negative: np.ndarray
+    calibrated_frac: int
+
+
+def frac_for(magnitude: float) -> int:
+    """Largest f with magnitude * 2^f <= 127 (0 for an all-zero tensor, which any scale represents)."""
+    if not magnitude > 0 or not math.isfinite(magnitude):
+        if magnitude == 0:
+            return 0
+        raise ModelError(f"cannot quantize a tensor whose largest magnitude is {magnitude}")
+    frac = math.floor(math.log2(INT8_MAX / magnitude))
+    while magnitude * 2.0 ** (frac + 1) <= INT8_MAX:
+        frac += 1
+    while magnitude * 2.0 ** frac > INT8_MAX:
+        frac -= 1
+    return frac
+
+
+def quantize_array(values: np.ndarray, frac: int, lo: int = -128, hi: int = INT8_MAX) -> np.ndarray:
+    """round(values * 2^frac) clipped to [lo, hi], as int64."""
+    return np.clip(np.rint(np.asarray(values, dtype=np.float64) * 2.0 ** frac), lo, hi).astype(np.int64)
+
+
+def random_calibration(input_shape: Shape, count: int = DEFAULT_CALIBRATION_INPUTS,
+                       seed: int = DEFAULT_CALIBRATION_SEED) -> tuple[np.ndarray, str]:
+    """Seeded uniform [-1, 1) calibration inputs (count, *input_shape) and a sentence saying what they are."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(-1.0, 1.0, size=(count, *input_shape))
+    return inputs, f"{count} seeded random inputs (uniform [-1, 1), seed {seed})"
+
+
+def _window(layer: Layer) -> int:
+    """Number of values an average pool sums (a power of two, checked by the IR); 1 for a maxpool."""
+    if layer.kind == "maxpool":
+        return 1
+    if layer.kind == "avgpool":
+        return layer.kernel * layer.kernel
+    return layer.in_shape[1] * layer.in_shape[2]
+
+
+def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_LayerStats], np.ndarray]:
+    """Pass 1: float forward on the calibration batch, one layer's weights at a time; returns the per-layer
+    statistics and the float outputs (N, *out_shape)."""
+    layers = float_model.layers
+    last = last_uses(layers)
+    alive = {-1: np.moveaxis(inputs, 0, 1)}
+    stats: list[_LayerStats] = []
+    out = None
+    for index, layer in enumerate(layers):
+        if layer.has_weights:
+            weight, bias = float_model.parameters(index)
+            weight = np.asarray(weight, dtype=np.float64)
+            bias = np.asarray(bias, dtype=np.float64)
+            if weight.shape != layer.weight_shape or bias.shape != (layer.out_shape[0],):
+                raise ModelError(f"layer {layer.name}: float parameters have shapes {weight.shape}/"
+                                 f"{bias.shape}, expected {layer.weight_shape}/({layer.out_shape[0]},)")
+            weight_frac = frac_for(float(np.max(np.abs(weight))))
+            weight_int = quantize_array(weight, weight_frac).astype(np.int8)
+            acc = linear_map(layer, weight, alive[layer.source]) + bias.reshape(-1, 1, 1, 1)
+            del weight
+        else:
+            weight_frac, weight_int, bias = 0, None, None
+            acc = linear_map(layer, None, alive[layer.source]) / _window(layer)
+        if layer.residual is not None:
+            acc += alive[layer.residual]
+        y = np.maximum(acc, 0.0) if layer.activation == "relu" else acc
+        if index in float_model.clip_max:
+            y = np.minimum(y, float_model.clip_max[index])
+        if not np.all(np.isfinite(y)):
+            raise ModelError(f"layer {layer.name}: the float model produced non-finite values")
+        positive, negative = weight_sign_sums(layer, weight_int)
+        stats.append(_LayerStats(weight_frac, weight_int, bias, positive, negative,
+                                 frac_for(float(np.max(np.abs(y))))))
+        for ref in {layer.source, layer.residual} - {None}:
+            if last[ref] == index:
+                del alive[ref]
+        if last[index] > index:
+            alive[index] = y
+        out = y
+    return stats, np.moveaxis(out, 1, 0)
+
+
+def _choose_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int,
+                  clip_max: dict[int, float]) -> tuple[list[Layer], list[np.ndarray | None]]:
+    """Pass 2: every layer's shift, fractions and integer bias, honouring the residual and table limits."""
+    caps: dict[int, int] = {}
+    while True:
+        try:
+            return _try_fracs(layers, stats, input_frac, caps, clip_max)
+        except _ResidualConflict as conflict:
+            source = conflict.source
+            while source >= 0 and layers[source].kind == "maxpool":
+                source = layers[source].source
+            if source < 0 or conflict.cap >= caps.get(source, conflict.cap + 1):
+                raise ModelError(f"cannot choose power-of-two scales that give the residual add of layer "
+                                 f"{conflict.consumer} a non-negative shift") from None
+            caps[source] = conflict.cap
+
+
+class _ResidualConflict(Exception):
+    """Raised inside pass 2 when a residual add needs its source's out_frac lowered to ``cap``."""
+
+    def __init__(self, consumer: str, source: int, cap: int) -> None:
+        super().__init__(consumer)
+        self.consumer, self.source, self.cap = consumer, source, cap
+
+
+def _try_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int, caps: dict[int, int],
+               clip_max: dict[int, float]) -> tuple[list[Layer], list[np.ndarray | None]]:
+    """One attempt at pass 2 under the given out_frac caps (raises _ResidualConflict to lower a cap)."""
+    chosen: list[Layer] = []
+    biases: list[np.ndarray | None] = []
+    for index, layer in enumerate(layers):
+        stat = stats[index]
+        in_frac = input_frac if layer.source == -1 else chosen[layer.source].out_frac
+        if layer.has_weights:
+            acc_frac = in_frac + stat.weight_frac
+        else:
+            acc_frac = in_frac + _window(layer).bit_length() - 1
+        residual_shift = 0
+        if layer.residual is not None:
+            residual_shift = acc_frac - chosen[layer.residual].out_frac
+            if residual_shift < 0:
+                raise _ResidualConflict(layer.name, layer.residual, acc_frac)
+        bias = quantize_array(stat.bias, acc_frac, -(1 << 62), 1 << 62) if layer.has_weights else None
+        if layer.kind == "maxpool":
+            source_layer = chosen[layer.source] if layer.source >= 0 else None
+            layer = dataclasses.replace(
+                layer,
+                activation="clamp" if source_layer is None else source_layer.activation,
+                act_max=INPUT_RANGE[1] if source_layer is None else source_layer.act_max,
+            )
+            shift = 0
+        elif layer.requantized:
+            target = min(stat.calibrated_frac, caps.get(index, stat.calibrated_frac))
+            if index in clip_max:
+                target = min(target, frac_for(clip_max[index]))
+            shift = min(max(acc_frac - target, 0), MAX_SHIFT)
+        else:
+            shift = 0
+        residual_range = value_range(chosen, layer.residual) if layer.residual is not None else None
+        in_range = value_range(chosen, layer.source)
+        while True:
+            act_max = layer.act_max
+            if index in clip_max:
+                act_max = min(int(np.rint(clip_max[index] * 2.0 ** (acc_frac - shift))), DEFAULT_ACT_MAX)
+            candidate = dataclasses.replace(layer, shift=shift, weight_frac=stat.weight_frac,
+                                            out_frac=acc_frac - shift, residual_shift=residual_shift,
+                                            act_max=act_max)
+            layer_bounds = bounds_from_sums(candidate, stat.positive, stat.negative, bias, in_range,
+                                            residual_range)
+            if not candidate.requantized or layer_bounds.q_bits <= MAX_Q_BITS or shift >= MAX_SHIFT:
+                break
+            shift += 1
+        chosen.append(candidate)
+        biases.append(bias)
+    return chosen, biases
+
+
+def quantize(float_model: FloatModel, calibration: np.ndarray | None = None,
+             calibration_label: str | None = None) -> QuantizationResult:
+    """Quantize ``float_model`` with the given float calibration inputs (N, *input_shape), or by default with
+    seeded random ones; check its static bounds and report its agreement with the float model."""
+    if calibration is None:
+        calibration, default_label = random_calibration(float_model.input_shape)
+        calibration_label = calibration_label or default_label
+    calibration = np.asarray(calibration, dtype=np.float64)
+    expected = float_model.input_shape
+    if calibration.ndim != 4 or tuple(calibration.shape[1:]) != expected or not len(calibration):
+        raise ModelError(f"calibration inputs must have shape (N, {', '.join(map(str, expected))}), "
+                         f"got {tuple(calibration.shape)}")
+    label = calibration_label or f"{len(calibration)} given calibration inputs"
+    input_frac = frac_for(float(np.max(np.abs(calibration))))
+    stats, float_out = _calibrate(float_model, calibration)
+    layers, biases = _choose_fracs(float_model.layers, stats, input_frac, float_model.clip_max)
+    weights = [stat.weight for stat in stats]
+    model = Model(float_model.name, float_model.input_shape, input_frac, layers, weights, biases)
+    bounds = check_model(model)
+    int_inputs = quantize_array(calibration, input_frac)
+    int_out = run_batch(model, int_inputs) * 2.0 ** -layers[-1].out_frac
+    flat_float = float_out.reshape(len(calibration), -1)
+    flat_int = int_out.reshape(len(calibration), -1)
+    report = QuantizationReport(
+        calibration=label,
+        num_inputs=len(calibration),
+        top1_agreement=float(np.mean(flat_float.argmax(axis=1) == flat_int.argmax(axis=1))),
+        max_abs_error=float(np.max(np.abs(flat_float - flat_int))),
+        max_abs_output=float(np.max(np.abs(flat_float))),
+    )
+    return QuantizationResult(model, report, bounds, float_out)

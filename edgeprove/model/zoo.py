@@ -1,0 +1,348 @@
+"""The model zoo: reference architectures with seeded He-normal weights, quantized and cached on disk.
+
+Every model is rebuilt bit-for-bit from its name: weights come from a generator seeded by the name and the
+layer index, calibration inputs from a seeded uniform [-1, 1) generator.  A built model is cached as a
+compiled folder ``$EDGEPROVE_CACHE/<name>-v<ZOO_VERSION>`` (default ``~/.cache/edgeprove/models``) next to
+``quantization.json`` (the agreement report), and later loaded memory-mapped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from edgeprove.model import compiled
+from edgeprove.model.ir import Layer, Model, ModelError, Shape, conv_out_size, is_pow2
+from edgeprove.model.quantize import (
+    FloatModel,
+    QuantizationReport,
+    QuantizationResult,
+    quantize,
+    random_calibration,
+)
+
+ZOO_VERSION = 1
+"""Bump when any architecture, seed rule or quantization rule changes, so stale caches are not reused."""
+CACHE_ENV = "EDGEPROVE_CACHE"
+REPORT_FILE = "quantization.json"
+BIAS_STD = 0.1
+"""Standard deviation of the seeded normal biases (weights are He-normal: std sqrt(2 / fan_in))."""
+WC50_CHANNELS = (16, 32, 64, 108)
+WC50_CONVS_PER_STAGE = 12
+
+
+@dataclass(frozen=True)
+class ZooSummary:
+    """What the zoo says about a model without building it."""
+
+    name: str
+    params: int
+    weight_layers: int
+    macs: int
+    input_shape: Shape
+    largest_activation: int
+    description: str
+
+
+class _Builder:
+    """Appends IR layers (shifts and fractions left at 0 for the quantizer) and tracks shapes."""
+
+    def __init__(self, input_shape: Shape) -> None:
+        self.input_shape = tuple(input_shape)
+        self.layers: list[Layer] = []
+
+    def shape(self, index: int) -> Shape:
+        """Output shape of layer ``index`` (-1: the model input)."""
+        return self.input_shape if index == -1 else self.layers[index].out_shape
+
+    @property
+    def last(self) -> int:
+        """Index of the most recent layer (-1 before the first)."""
+        return len(self.layers) - 1
+
+    def _add(self, layer: Layer) -> int:
+        self.layers.append(layer)
+        return self.last
+
+    def conv(self, name: str, source: int, channels: int, kernel: int, stride: int = 1, padding: int = 0,
+             activation: str = "relu", residual: int | None = None) -> int:
+        """Append a conv2d layer and return its index."""
+        c, h, w = self.shape(source)
+        out = (channels, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
+        return self._add(Layer(name, "conv2d", source, (c, h, w), out, 0, activation, kernel, stride, padding,
+                               residual))
+
+    def dense(self, name: str, source: int, features: int, activation: str = "relu",
+              residual: int | None = None) -> int:
+        """Append a dense layer and return its index."""
+        return self._add(Layer(name, "dense", source, self.shape(source), (features, 1, 1), 0, activation,
+                               residual=residual))
+
+    def avgpool(self, name: str, source: int, kernel: int, activation: str = "relu") -> int:
+        """Append an average pool (stride == kernel) and return its index."""
+        c, h, w = self.shape(source)
+        out = (c, h // kernel, w // kernel)
+        return self._add(Layer(name, "avgpool", source, (c, h, w), out, 0, activation, kernel, kernel))
+
+    def global_pool(self, name: str, source: int, activation: str = "relu") -> int:
+        """Append a global average pool and return its index."""
+        c, h, w = self.shape(source)
+        return self._add(Layer(name, "global_avgpool", source, (c, h, w), (c, 1, 1), 0, activation))
+
+
+def _wc50() -> _Builder:
+    """The Worldcoin-scale CNN of BENCHMARKS.md: 48 residual convs, global pool, two dense layers."""
+    builder = _Builder((1, 128, 128))
+    for stage, channels in enumerate(WC50_CHANNELS, start=1):
+        indices = [builder.conv(f"s{stage}c1", builder.last, channels, 3, 2, 1)]
+        for conv in range(2, WC50_CONVS_PER_STAGE + 1):
+            residual = indices[-2] if conv % 2 == 1 and conv < WC50_CONVS_PER_STAGE else None
+            index = builder.conv(f"s{stage}c{conv}", builder.last, channels, 3, 1, 1, residual=residual)
+            indices.append(index)
+    builder.global_pool("pool", builder.last)
+    builder.dense("fc1", builder.last, 128)
+    builder.dense("fc2", builder.last, 128, activation="none")
+    return builder
+
+
+def _lenet5() -> _Builder:
+    """LeNet-5 on 1x28x28 with average pooling."""
+    builder = _Builder((1, 28, 28))
+    builder.conv("conv1", -1, 6, 5, 1, 2)
+    builder.avgpool("pool1", builder.last, 2)
+    builder.conv("conv2", builder.last, 16, 5)
+    builder.avgpool("pool2", builder.last, 2)
+    builder.dense("fc1", builder.last, 120)
+    builder.dense("fc2", builder.last, 84)
+    builder.dense("fc3", builder.last, 10, activation="none")
+    return builder
+
+
+def _tiny_mlp() -> _Builder:
+    """A 4-layer MLP with a residual add, for fast tests."""
+    builder = _Builder((10, 1, 1))
+    first = builder.dense("fc1", -1, 8)
+    builder.dense("fc2", first, 8, residual=first)
+    builder.dense("fc3", builder.last, 5, activation="clamp")
+    builder.dense("fc4", builder.last, 3, activation="none")
+    return builder
+
+
+def _tiny_cnn() -> _Builder:
+    """Every layer kind on odd shapes: conv stride 1/2, padding 0/1, avgpool, residual, global pool, dense."""
+    builder = _Builder((3, 9, 7))
+    first = builder.conv("conv1", -1, 4, 3, 1, 0)
+    builder.conv("conv2", first, 4, 3, 1, 1, residual=first)
+    builder.conv("conv3", builder.last, 6, 3, 2, 1, activation="clamp")
+    pool = builder.avgpool("pool1", builder.last, 2, activation="clamp")
+    gap = builder.global_pool("gap", pool, activation="clamp")
+    builder.dense("fc1", pool, 6, residual=gap)
+    builder.dense("fc2", builder.last, 3, activation="none")
+    return builder
+
+
+@cache
+def paper0_suites() -> dict[str, dict]:
+    """The paper0 MLP architectures by name, from the packaged paper0_suites.json."""
+    text = resources.files("edgeprove").joinpath("data/paper0_suites.json").read_text()
+    return {entry["name"]: entry for suite in json.loads(text)["suites"].values() for entry in suite}
+
+
+def _paper0(name: str) -> _Builder:
+    """A paper0 MLP: dense layers [in, out, relu]; hidden layers without relu clamp, the last outputs raw."""
+    entries = paper0_suites()[name]["layers"]
+    builder = _Builder((entries[0][0], 1, 1))
+    for number, (in_features, out_features, relu) in enumerate(entries, start=1):
+        if builder.shape(builder.last)[0] != in_features:
+            raise ModelError(f"paper0 model {name}: layer {number} expects {in_features} inputs")
+        last = number == len(entries)
+        activation = "none" if last else ("relu" if relu else "clamp")
+        builder.dense(f"fc{number}", builder.last, out_features, activation)
+    return builder
+
+
+_BUILTIN = {"wc50": _wc50, "lenet5": _lenet5, "tiny_mlp": _tiny_mlp, "tiny_cnn": _tiny_cnn}
+_DESCRIPTIONS = {
+    "wc50": "Worldcoin-scale residual CNN (BENCHMARKS.md)",
+    "lenet5": "LeNet-5, average pooling",
+    "tiny_mlp": "4-layer MLP with a residual add (tests)",
+    "tiny_cnn": "every layer kind on odd shapes (tests)",
+}
+CALIBRATION_INPUTS = {"wc50": 8}
+"""Calibration batch sizes that differ from the default of 16."""
+
+
+def names() -> list[str]:
+    """Every zoo model name: the built-in models, then paper0's depth and params suites."""
+    return list(_BUILTIN) + list(paper0_suites())
+
+
+def _architecture(name: str) -> _Builder:
+    """The layers of a zoo model, or ModelError naming close matches."""
+    if name in _BUILTIN:
+        return _BUILTIN[name]()
+    if name in paper0_suites():
+        return _paper0(name)
+    close = difflib.get_close_matches(name, names(), n=4, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names()[:6])}, ..."
+    raise ModelError(f"unknown model {name!r}{hint}")
+
+
+def name_seed(name: str) -> int:
+    """A 64-bit seed derived from a model name (stable across platforms and runs)."""
+    digest = hashlib.sha256(f"edgeprove-zoo-v{ZOO_VERSION}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def he_parameters(seed: int, layers: list[Layer]):
+    """parameters(i) -> (He-normal weight, normal bias) of layer i, seeded by (seed, i)."""
+
+    def parameters(index: int) -> tuple[np.ndarray, np.ndarray]:
+        layer = layers[index]
+        rng = np.random.default_rng([seed, index])
+        shape = layer.weight_shape
+        fan_in = int(np.prod(shape[1:]))
+        weight = rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
+        return weight, rng.normal(0.0, BIAS_STD, shape[0])
+
+    return parameters
+
+
+def float_model(name: str) -> FloatModel:
+    """The float zoo model: its architecture with seeded He-normal parameters."""
+    builder = _architecture(name)
+    parameters = he_parameters(name_seed(name), builder.layers)
+    return FloatModel(name, builder.input_shape, builder.layers, parameters)
+
+
+def summary(name: str) -> ZooSummary:
+    """Parameter count, weight layers, MACs, input shape and largest activation, without building weights."""
+    builder = _architecture(name)
+    layers = builder.layers
+    largest = max([int(np.prod(builder.input_shape))] + [int(np.prod(layer.out_shape)) for layer in layers])
+    description = _DESCRIPTIONS.get(name, f"paper0 MLP, {len(layers)} dense layers")
+    return ZooSummary(name, sum(layer.num_params for layer in layers),
+                      sum(layer.has_weights for layer in layers), sum(layer.num_macs for layer in layers),
+                      builder.input_shape, largest, description)
+
+
+def build(name: str) -> QuantizationResult:
+    """Quantize a zoo model from its seeds (no cache involved)."""
+    model = float_model(name)
+    inputs, label = random_calibration(model.input_shape, CALIBRATION_INPUTS.get(name, 16),
+                                       name_seed(name) % (1 << 32))
+    return quantize(model, inputs, label)
+
+
+def cache_dir() -> Path:
+    """The zoo cache root: $EDGEPROVE_CACHE, or ~/.cache/edgeprove/models."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "edgeprove" / "models"
+
+
+def model_folder(name: str) -> Path:
+    """Where the compiled zoo model lives in the cache."""
+    return cache_dir() / f"{name}-v{ZOO_VERSION}"
+
+
+def get(name: str) -> Model:
+    """The zoo model ``name``: built and cached on first use, then loaded memory-mapped from the cache."""
+    _architecture(name)
+    folder = model_folder(name)
+    if folder.exists():
+        if (folder / compiled.MANIFEST).is_file():
+            try:
+                return compiled.load(folder)
+            except ModelError:
+                pass
+        shutil.rmtree(folder, ignore_errors=True)
+    result = build(name)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+    except OSError as exc:
+        raise ModelError(f"cannot write the model cache {folder.parent} ({exc.strerror}); "
+                         f"set {CACHE_ENV} to a writable folder") from None
+    try:
+        compiled.save(result.model, staging)
+        (staging / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / compiled.MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return compiled.load(folder)
+
+
+def quantization_report(name: str) -> QuantizationReport:
+    """The agreement report written when the zoo model was built (building it if needed)."""
+    get(name)
+    data = json.loads((model_folder(name) / REPORT_FILE).read_text())
+    return QuantizationReport(**data)
+
+
+def random_model(rng: np.random.Generator, max_layers: int = 6, max_channels: int = 4, max_size: int = 9,
+                 calibration_inputs: int = 4) -> Model:
+    """A small random valid integer model for property tests: random kinds, shapes, strides, padding,
+    residual adds and activations, He-normal weights, quantized on seeded random calibration inputs."""
+    if rng.random() < 0.5:
+        input_shape = (int(rng.integers(1, max_channels + 1)), int(rng.integers(1, max_size + 1)),
+                       int(rng.integers(1, max_size + 1)))
+    else:
+        input_shape = (int(rng.integers(1, 4 * max_channels + 1)), 1, 1)
+    builder = _Builder(input_shape)
+    count = int(rng.integers(1, max_layers + 1))
+    for step in range(count):
+        activation = "none" if step == count - 1 else str(rng.choice(["relu", "clamp"]))
+        source = builder.last if rng.random() < 0.8 else int(rng.integers(-1, builder.last + 1))
+        _random_layer(rng, builder, f"l{step}", source, activation, max_channels)
+    seed = int(rng.integers(0, 1 << 32))
+    model = FloatModel("random", input_shape, builder.layers, he_parameters(seed, builder.layers))
+    inputs, label = random_calibration(input_shape, calibration_inputs, seed)
+    return quantize(model, inputs, label).model
+
+
+def _random_layer(rng: np.random.Generator, builder: _Builder, name: str, source: int, activation: str,
+                  max_channels: int) -> None:
+    """Append one random layer reading ``source``, with a residual add when an earlier shape matches."""
+    c, h, w = builder.shape(source)
+    kinds = ["dense", "conv2d", "conv2d"]
+    if h >= 2 and w >= 2:
+        kinds.append("avgpool")
+    if h * w > 1 and is_pow2(h * w):
+        kinds.append("global_avgpool")
+    kind = str(rng.choice(kinds))
+    if kind == "avgpool":
+        index = builder.avgpool(name, source, 2, activation)
+    elif kind == "global_avgpool":
+        index = builder.global_pool(name, source, activation)
+    elif kind == "dense":
+        index = builder.dense(name, source, int(rng.integers(1, 2 * max_channels + 1)), activation)
+    elif rng.random() < 0.4:
+        kernel = int(rng.choice([1, 3]))
+        index = builder.conv(name, source, c, kernel, 1, kernel // 2, activation)
+    else:
+        kernel = int(rng.integers(1, min(3, h + 2, w + 2) + 1))
+        padding = int(rng.integers(0, min(1, kernel - 1) + 1))
+        stride = int(rng.integers(1, 3))
+        if min(h, w) + 2 * padding < kernel:
+            padding = 1
+        index = builder.conv(name, source, int(rng.integers(1, max_channels + 1)), kernel, stride, padding,
+                             activation)
+    matches = [j for j in range(index) if builder.layers[j].out_shape == builder.layers[index].out_shape]
+    if matches and rng.random() < 0.6:
+        builder.layers[index] = dataclasses.replace(builder.layers[index], residual=int(rng.choice(matches)))

@@ -1,0 +1,107 @@
+"""Prover benchmark: time, peak memory and proof size of `edgeprove prove` per model and schedule.
+
+Each run is a separate `edgeprove prove --json` process (its peak is the kernel's VmHWM of that process);
+times are medians over --repeats runs; the proof of the last run is verified (also timed) and the planner's
+prediction is recorded beside the measurement.  Results go to profiles/prover/results.json and a markdown
+table profiles/prover/README.md.  Usage:
+    python scripts/bench_prover.py wc50 lenet5 --schedules streaming baseline --repeats 3
+    python scripts/bench_prover.py --paper0 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "profiles" / "prover"
+
+
+def run_json(argv: list[str]) -> dict:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr.strip()[-400:]}")
+    return json.loads(proc.stdout)
+
+
+def measure(model: str, schedule: str, repeats: int, workdir: Path) -> dict:
+    proof = workdir / f"{model}.{schedule}.proof"
+    runs = []
+    for _ in range(repeats):
+        argv = ["edgeprove", "prove", model, "--schedule", schedule, "--out", str(proof), "--json"]
+        runs.append(run_json(argv))
+    start = time.perf_counter()
+    verdict = run_json(["edgeprove", "verify", str(proof), "--model", model, "--json"])
+    verify_wall = time.perf_counter() - start
+    plan = run_json(["edgeprove", "plan", model, "--schedule", schedule, "--json"])
+    peaks = [r["peak_rss_mb"] for r in runs]
+    return {
+        "model": model,
+        "schedule": schedule,
+        "repeats": repeats,
+        "prove_s": statistics.median(r["prove_s"] for r in runs),
+        "prove_s_runs": [r["prove_s"] for r in runs],
+        "peak_mb": statistics.median(peaks),
+        "peak_mb_runs": peaks,
+        "proof_bytes": runs[-1]["proof_bytes"],
+        "verify_s": verdict["verify_s"],
+        "verify_wall_s": round(verify_wall, 3),
+        "accepted": verdict["accepted"],
+        "predicted_peak_mb": round(plan["peak_bytes"] / 2**20, 1),
+        "prediction_error": round(plan["peak_bytes"] / 2**20 / statistics.median(peaks) - 1, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*")
+    parser.add_argument("--paper0", action="store_true", help="add every paper0 model")
+    parser.add_argument("--schedules", nargs="+", default=["streaming"])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    models = list(args.models)
+    if args.paper0:
+        from edgeprove.model import zoo
+
+        models += [m["name"] for suite in zoo.paper0_suites().values() for m in suite]
+    OUT.mkdir(parents=True, exist_ok=True)
+    results_path = OUT / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            for schedule in args.schedules:
+                record = measure(model, schedule, args.repeats, Path(tmp))
+                results[f"{model}/{schedule}"] = record
+                results_path.write_text(json.dumps(results, indent=1))
+                print(json.dumps(record), flush=True)
+    write_table(results)
+
+
+def write_table(results: dict) -> None:
+    lines = [
+        "# Prover measurements",
+        "",
+        "Written by `scripts/bench_prover.py`: each run is its own `edgeprove prove` process; peak is",
+        "the process's VmHWM (kernel high-water mark of RSS), times are the median of the runs (witness",
+        "generation included), verify is one `edgeprove verify` of the last proof.",
+        "",
+        "| model | schedule | prove s (median) | peak MB | predicted MB (err) | proof MB | verify s | runs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results.values():
+        lines.append(
+            f"| {r['model']} | {r['schedule']} | {r['prove_s']:.2f} | {r['peak_mb']:.1f} | "
+            f"{r['predicted_peak_mb']:.1f} ({r['prediction_error']:+.0%}) | {r['proof_bytes'] / 2**20:.2f} | "
+            f"{r['verify_s']:.2f} | {r['repeats']} |"
+        )
+    (OUT / "README.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""run_capped: backend choice, the interpreter floor, CPU pinning, and cleanup on Ctrl-C and SIGTERM."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, NoneBackend
+from edgeprove.harness.runner import (
+    AUTO_ORDER,
+    MIN_CAP_BYTES,
+    CapTooSmall,
+    choose_backend,
+    make_backend,
+    pick_cpus,
+    run_capped,
+)
+
+RUN_CGROUP = re.compile(r"^edgeprove-\d+-[0-9a-f]+$")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a real component is missing; on CI that is a failure, never a skip."""
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide this: {reason}")
+        pytest.skip(reason)
+
+
+def cgroup1_parent() -> Path:
+    backend = Cgroup1Backend()
+    try:
+        backend.probe()
+    except BackendUnavailable as error:
+        require(False, str(error))
+    return backend.parent()
+
+
+def test_auto_explains_its_choice() -> None:
+    backend, reason = choose_backend("auto")
+    assert backend.name in AUTO_ORDER
+    assert reason.startswith(f"auto chose {backend.name}: ")
+    for skipped in AUTO_ORDER[: AUTO_ORDER.index(backend.name)]:
+        assert f"{skipped}: " in reason
+
+
+def test_auto_prefers_cgroup1_over_later_backends_as_root() -> None:
+    cgroup1_parent()
+    backend, reason = choose_backend("auto")
+    assert backend.name in ("cgroup2", "systemd", "cgroup1")
+    assert "skipped cgroup2: " in reason or backend.name == "cgroup2"
+
+
+def test_named_backends_and_unknown_names() -> None:
+    backend, reason = choose_backend("none")
+    assert backend.name == "none" and "no cap" in reason
+    assert make_backend("rlimit", rlimit_kind="as").name == "rlimit"
+    with pytest.raises(ValueError, match="unknown backend 'zram'"):
+        make_backend("zram")
+
+
+def test_cap_below_the_interpreter_floor() -> None:
+    with pytest.raises(CapTooSmall, match="below the 64.00 MiB"):
+        run_capped([sys.executable, "-c", "pass"], MIN_CAP_BYTES - 1, backend="none")
+
+
+def test_pick_cpus() -> None:
+    available = sorted(os.sched_getaffinity(0))
+    assert pick_cpus(None) is None
+    assert pick_cpus(1) == available[:1]
+    assert pick_cpus(1000) == available
+    with pytest.raises(ValueError):
+        pick_cpus(0)
+
+
+def test_cpus_pin_the_child() -> None:
+    code = "import os; print(len(os.sched_getaffinity(0)))"
+    result = run_capped([sys.executable, "-c", code], 256 << 20, backend=NoneBackend(), cpus=1)
+    assert result.stdout.strip() == "1"
+
+
+def test_output_files_and_environment(tmp_path: Path) -> None:
+    code = "import os, sys; print(os.environ['EDGEPROVE_MARK']); print('warn', file=sys.stderr); sys.exit(3)"
+    env = {**os.environ, "EDGEPROVE_MARK": "seen"}
+    result = run_capped(
+        [sys.executable, "-c", code], 256 << 20, backend="none", env=env, out_dir=tmp_path, cwd=tmp_path
+    )
+    assert result.returncode == 3 and not result.fits and not result.does_not_fit
+    assert (tmp_path / "child.stdout").read_text() == "seen\n" == result.stdout
+    assert result.stderr == "warn\n"
+
+
+SLEEPER_DRIVER = """
+import sys
+from edgeprove.harness.runner import run_capped
+code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+try:
+    run_capped([sys.executable, '-c', code, sys.argv[1]], 256 << 20, backend=sys.argv[2])
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "signum"),
+    [("cgroup1", signal.SIGINT), ("cgroup1", signal.SIGTERM), ("rlimit", signal.SIGTERM)],
+)
+def test_interrupt_kills_the_child_and_removes_the_cap(tmp_path: Path, backend: str, signum: int) -> None:
+    parent = cgroup1_parent() if backend == "cgroup1" else None
+    pid_file = tmp_path / "child.pid"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", SLEEPER_DRIVER, str(pid_file), backend],
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child_pid = int(pid_file.read_text())
+    assert psutil.pid_exists(child_pid)
+    driver.send_signal(signum)
+    assert driver.wait(timeout=30) == 130
+    assert not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+    if parent is not None:
+        assert [p.name for p in parent.iterdir() if RUN_CGROUP.match(p.name)] == []

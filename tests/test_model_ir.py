@@ -1,0 +1,111 @@
+"""IR validation: every malformed architecture or weight set is refused with a message naming the layer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from edgeprove.model.ir import Layer, Model, ModelError, expected_out_shape, last_uses
+
+
+def base_layers() -> list[Layer]:
+    return [
+        Layer("conv1", "conv2d", -1, (2, 5, 5), (3, 3, 3), 4, "relu", 3, 2, 1),
+        Layer("pool", "avgpool", 0, (3, 3, 3), (3, 1, 1), 2, "clamp", 2, 2),
+        Layer("fc", "dense", 1, (3, 1, 1), (4, 1, 1), 0, "none"),
+    ]
+
+
+def arrays(layers: list[Layer]) -> tuple[list, list]:
+    weights = [np.zeros(layer.weight_shape, dtype=np.int8) if layer.has_weights else None for layer in layers]
+    biases = [np.zeros(layer.out_shape[0], dtype=np.int64) if layer.has_weights else None for layer in layers]
+    return weights, biases
+
+
+def make(layers: list[Layer], input_shape=(2, 5, 5)) -> Model:
+    weights, biases = arrays(layers)
+    return Model("m", input_shape, 0, layers, weights, biases)
+
+
+def test_valid_model_and_derived_figures():
+    model = make(base_layers())
+    assert model.num_params == 3 * 2 * 9 + 3 + 4 * 3 + 4
+    assert model.num_macs == 3 * 2 * 9 * 9 + 4 * 3
+    assert model.outputs == (2,) and model.largest_activation == 50
+    assert model.in_frac(0) == 0 and model.in_frac(1) == model.layers[0].out_frac
+    assert last_uses(model.layers) == {-1: 0, 0: 1, 1: 2, 2: 2}
+    assert all(expected_out_shape(layer) == layer.out_shape for layer in model.layers)
+    assert Layer.from_dict(model.layers[0].to_dict()) == model.layers[0]
+
+
+def replaced(index: int, **changes) -> list[Layer]:
+    layers = base_layers()
+    layers[index] = dataclasses.replace(layers[index], **changes)
+    return layers
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([], "no layers"),
+    (replaced(1, name="conv1"), "layer conv1: layer names must be non-empty and unique"),
+    (replaced(1, kind="maxpool"), "layer pool: unknown kind 'maxpool'"),
+    (replaced(1, activation="gelu"), "layer pool: unknown activation"),
+    (replaced(0, activation="none"), "layer conv1: activation 'none' is allowed on the last layer only"),
+    (replaced(2, shift=3), "layer fc: activation 'none' does not requantize"),
+    (replaced(0, shift=-1), "layer conv1: shifts must be >= 0"),
+    (replaced(1, source=1), "layer pool: source 1 is not an earlier layer"),
+    (replaced(1, source=-1), "layer pool: in_shape .* differs"),
+    (replaced(0, out_shape=(3, 4, 4)), "layer conv1: out_shape .* does not match the computed"),
+    (replaced(0, padding=3), "layer conv1: padding must be smaller than the kernel"),
+    (replaced(0, stride=0), "layer conv1: kernel and stride must be >= 1"),
+    (replaced(1, stride=1), "layer pool: avgpool needs stride == kernel"),
+    (replaced(1, kernel=3, stride=3), "layer pool: avgpool kernel 3 is not a power of two"),
+    (replaced(2, kernel=2), "layer fc: dense takes no kernel"),
+    (replaced(2, residual=0), "layer fc: residual source conv1 has shape"),
+    (replaced(2, residual=2), "layer fc: residual 2 does not point to an earlier layer"),
+    (replaced(2, residual_shift=2), "layer fc: residual_shift without a residual"),
+])
+def test_bad_architecture_is_refused(layers, message):
+    with pytest.raises(ModelError, match=message):
+        make(layers)
+
+
+def test_global_pool_needs_power_of_two_positions():
+    layers = [Layer("gap", "global_avgpool", -1, (2, 3, 2), (2, 1, 1), 0, "clamp")]
+    with pytest.raises(ModelError, match="layer gap: global_avgpool over 3x2 positions"):
+        make(layers, (2, 3, 2))
+
+
+def test_reading_an_unrequantized_output_is_refused():
+    layers = [Layer("a", "dense", -1, (2, 1, 1), (2, 1, 1), 0, "none"),
+              Layer("b", "dense", 0, (2, 1, 1), (2, 1, 1), 0, "none")]
+    with pytest.raises(ModelError, match="allowed on the last layer only"):
+        make(layers, (2, 1, 1))
+
+
+@pytest.mark.parametrize("which, array, message", [
+    ("weight", np.zeros((3, 2, 3, 3), dtype=np.int16), "layer conv1: weight is int16"),
+    ("weight", np.zeros((3, 2, 2, 2), dtype=np.int8), "layer conv1: weight is int8\\[3, 2, 2, 2\\]"),
+    ("bias", np.zeros(4, dtype=np.int64), "layer conv1: bias is int64\\[4\\]"),
+    ("bias", None, "layer conv1: weights or bias missing"),
+])
+def test_bad_weights_are_refused(which, array, message):
+    layers = base_layers()
+    weights, biases = arrays(layers)
+    (weights if which == "weight" else biases)[0] = array
+    with pytest.raises(ModelError, match=message):
+        Model("m", (2, 5, 5), 0, layers, weights, biases)
+
+
+def test_pools_have_no_weights():
+    layers = base_layers()
+    weights, biases = arrays(layers)
+    weights[1] = np.zeros((1,), dtype=np.int8)
+    with pytest.raises(ModelError, match="layer pool: avgpool layers have no weights"):
+        Model("m", (2, 5, 5), 0, layers, weights, biases)
+    model = make(base_layers())
+    with pytest.raises(ModelError, match="layer pool .avgpool. has no weights"):
+        model.weight(1)
+    with pytest.raises(ModelError, match="has no bias"):
+        model.bias(1)

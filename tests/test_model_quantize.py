@@ -1,0 +1,160 @@
+"""Quantization: scale rules, residual and table constraints, and the honest agreement report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgeprove.model import ops, zoo
+from edgeprove.model.bounds import MAX_Q_BITS, MAX_SHIFT, check_model
+from edgeprove.model.ir import Layer, ModelError
+from edgeprove.model.quantize import FloatModel, frac_for, quantize, quantize_array, random_calibration
+
+
+@pytest.mark.parametrize("magnitude, frac", [(127.0, 0), (127.5, -1), (1.0, 6), (0.99, 7), (254.0, -1),
+                                             (255.0, -2), (0.0, 0), (1e-3, 16)])
+def test_frac_for_is_the_largest_fitting_fraction(magnitude, frac):
+    assert frac_for(magnitude) == frac
+    if magnitude:
+        assert magnitude * 2.0**frac <= 127 < magnitude * 2.0 ** (frac + 1)
+
+
+def test_frac_for_refuses_non_finite():
+    with pytest.raises(ModelError, match="largest magnitude"):
+        frac_for(float("nan"))
+
+
+@pytest.mark.parametrize("name", ["tiny_mlp", "tiny_cnn", "lenet5"])
+def test_scale_rules_hold(name):
+    float_model = zoo.float_model(name)
+    model = zoo.build(name).model
+    for index, layer in enumerate(model.layers):
+        acc_frac = model.in_frac(index)
+        if layer.has_weights:
+            weight, _ = float_model.parameters(index)
+            assert layer.weight_frac == frac_for(float(np.abs(weight).max()))
+            np.testing.assert_array_equal(model.weight(index), quantize_array(weight, layer.weight_frac))
+            acc_frac += layer.weight_frac
+        elif layer.kind == "avgpool":
+            acc_frac += int(math.log2(layer.kernel**2))
+        else:
+            acc_frac += int(math.log2(layer.in_shape[1] * layer.in_shape[2]))
+        assert layer.out_frac == acc_frac - layer.shift
+        assert 0 <= layer.shift <= MAX_SHIFT
+        if layer.residual is not None:
+            assert layer.residual_shift == acc_frac - model.layers[layer.residual].out_frac >= 0
+        if not layer.requantized:
+            assert layer.shift == 0
+    assert all(b.q_bits <= MAX_Q_BITS for b, layer in zip(check_model(model), model.layers, strict=True)
+               if layer.requantized)
+
+
+def mlp_float_reference(float_model: FloatModel, inputs: np.ndarray) -> np.ndarray:
+    """Independent float forward of a dense-only chain with residuals (batch on axis 0)."""
+    ys = {-1: inputs.reshape(len(inputs), -1)}
+    for index, layer in enumerate(float_model.layers):
+        weight, bias = float_model.parameters(index)
+        a = ys[layer.source] @ weight.T + bias
+        if layer.residual is not None:
+            a = a + ys[layer.residual]
+        ys[index] = np.maximum(a, 0) if layer.activation == "relu" else a
+    return ys[len(float_model.layers) - 1]
+
+
+def test_agreement_report_is_computed_honestly():
+    float_model = zoo.float_model("tiny_mlp")
+    inputs, label = random_calibration(float_model.input_shape, 32, seed=9)
+    result = quantize(float_model, inputs, label)
+    report = result.report
+    assert report.calibration == label and report.num_inputs == 32 and "seed 9" in label
+    expected_float = mlp_float_reference(float_model, inputs)
+    int_out = ops.run_batch(result.model, quantize_array(inputs, result.model.input_frac))
+    dequantized = ops.dequantize(result.model, int_out).reshape(32, -1)
+    assert report.max_abs_error == pytest.approx(np.abs(dequantized - expected_float).max())
+    assert report.max_abs_output == pytest.approx(np.abs(expected_float).max())
+    assert report.top1_agreement == pytest.approx(
+        np.mean(dequantized.argmax(axis=1) == expected_float.argmax(axis=1)))
+    assert report.max_abs_error < 0.1 * report.max_abs_output
+    assert "top-1 agreement" in report.summary()
+
+
+def test_default_calibration_is_seeded_and_said():
+    result = quantize(zoo.float_model("tiny_mlp"))
+    again = quantize(zoo.float_model("tiny_mlp"))
+    assert "seeded random inputs" in result.report.calibration and "seed 0" in result.report.calibration
+    assert result.model.digest == again.model.digest
+
+
+def dense(name, source, n_in, n_out, activation="relu", residual=None):
+    return Layer(name, "dense", source, (n_in, 1, 1), (n_out, 1, 1), 0, activation, residual=residual)
+
+
+def test_shift_grows_until_q_fits_the_table():
+    """One-hot calibration underestimates a 4096-input layer: the static bound forces a larger shift."""
+    n = 4096
+    rng = np.random.default_rng(1)
+    weight = rng.choice([-1.0, 1.0], size=(4, n))
+    layers = [dense("wide", -1, n, 4, "clamp"), dense("out", 0, 4, 2, "none")]
+    float_model = FloatModel.from_arrays("wide", (n, 1, 1), layers,
+                                         {0: (weight, np.zeros(4)), 1: (np.eye(2, 4), np.zeros(2))})
+    inputs = np.zeros((4, n, 1, 1))
+    inputs[np.arange(4), np.arange(4)] = 1.0
+    result = quantize(float_model, inputs)
+    layer = result.model.layers[0]
+    calibrated_shift = 7 + 6 - 6  # in_frac 7, weight_frac 6, calibrated out_frac 6
+    assert layer.shift > calibrated_shift
+    assert result.bounds[0].q_bits <= MAX_Q_BITS
+    assert q_bits_with_shift(result, layer.shift - 1) > MAX_Q_BITS
+
+
+def q_bits_with_shift(result, shift):
+    """The q_bits layer 0 would need with a different shift (to show the chosen shift is the smallest)."""
+    b = result.bounds[0]
+    offset = 1 << (shift - 1)
+    q_low, q_high = (b.acc_min + offset) >> shift, (b.acc_max + offset) >> shift
+    return 1 + max(max(q_high, 0).bit_length(), max(-q_low - 1, 0).bit_length())
+
+
+def test_residual_source_scale_is_lowered_to_keep_the_shift_non_negative():
+    """Layer 'big' (weights > 127, weight_frac -1) adds the output of 'small', calibrated to a fine scale."""
+    layers = [dense("small", -1, 3, 3, "clamp"), dense("big", -1, 3, 3, "clamp", residual=0),
+              dense("out", 1, 3, 2, "none")]
+    params = {0: (np.full((3, 3), 0.05), np.zeros(3)), 1: (np.full((3, 3), 200.0), np.zeros(3)),
+              2: (np.ones((2, 3)), np.zeros(2))}
+    float_model = FloatModel.from_arrays("res", (3, 1, 1), layers, params)
+    model = quantize(float_model, random_calibration((3, 1, 1), 8)[0]).model
+    small, big = model.layers[0], model.layers[1]
+    assert big.weight_frac == -1
+    assert big.residual_shift == model.input_frac + big.weight_frac - small.out_frac >= 0
+    assert small.out_frac <= model.input_frac - 1
+
+
+def test_impossible_residual_scales_are_refused():
+    """A residual whose consumer always sits at a coarser scale than its source cannot be fixed."""
+    layers = [dense("a", -1, 3, 3, "clamp"), dense("b", 0, 3, 3, "clamp", residual=0),
+              dense("c", 1, 3, 1, "none")]
+    params = {0: (np.eye(3), np.zeros(3)), 1: (np.full((3, 3), 1000.0), np.zeros(3)),
+              2: (np.ones((1, 3)), np.zeros(1))}
+    with pytest.raises(ModelError, match="cannot choose power-of-two scales"):
+        quantize(FloatModel.from_arrays("bad", (3, 1, 1), layers, params))
+
+
+def test_bad_calibration_and_parameters_are_refused():
+    float_model = zoo.float_model("tiny_mlp")
+    with pytest.raises(ModelError, match="calibration inputs must have shape"):
+        quantize(float_model, np.zeros((4, 9, 1, 1)))
+    with pytest.raises(ModelError, match="calibration inputs must have shape"):
+        quantize(float_model, np.zeros((0, 10, 1, 1)))
+    layers = [dense("a", -1, 3, 2, "none")]
+    with pytest.raises(ModelError, match="float parameters have shapes"):
+        quantize(FloatModel.from_arrays("p", (3, 1, 1), layers, {0: (np.ones((3, 3)), np.zeros(2))}))
+    with pytest.raises(ModelError, match="no parameters for layer"):
+        FloatModel.from_arrays("p", (3, 1, 1), layers, {})
+
+
+def test_global_pool_over_non_power_of_two_is_refused():
+    layers = [Layer("gap", "global_avgpool", -1, (2, 3, 3), (2, 1, 1), 0, "none")]
+    with pytest.raises(ModelError, match="H\\*W must be a power of two"):
+        FloatModel.from_arrays("gap", (2, 3, 3), layers, {})

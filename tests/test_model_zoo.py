@@ -1,0 +1,169 @@
+"""The zoo: exact architectures and parameter counts, the on-disk cache, random models and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import typer.main
+from click.testing import CliRunner
+
+from edgeprove.cli import app
+from edgeprove.cli import models as models_cli  # noqa: F401  (registers the command)
+from edgeprove.model import compiled, ops, zoo
+from edgeprove.model.bounds import MAX_Q_BITS, check_model
+from edgeprove.model.ir import KINDS, ModelError
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(zoo.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_wc50_matches_the_benchmark_spec():
+    s = zoo.summary("wc50")
+    assert (s.params, s.weight_layers, s.macs, s.largest_activation) == (1_805_456, 50, 399_368_704, 65_536)
+    layers = zoo.float_model("wc50").layers
+    convs = [layer for layer in layers if layer.kind == "conv2d"]
+    assert len(convs) == 48
+    assert all(c.kernel == 3 and c.padding == 1 and c.activation == "relu" for c in convs)
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    for stage, channels in enumerate((16, 32, 64, 108), start=1):
+        stage_convs = [layers[index[f"s{stage}c{k}"]] for k in range(1, 13)]
+        assert [c.stride for c in stage_convs] == [2] + [1] * 11
+        assert {c.out_shape[0] for c in stage_convs} == {channels}
+        residuals = [None if c.residual is None else layers[c.residual].name for c in stage_convs]
+        assert residuals == [None, None, f"s{stage}c1", None, f"s{stage}c3", None, f"s{stage}c5", None,
+                             f"s{stage}c7", None, f"s{stage}c9", None]
+    assert layers[index["s4c12"]].out_shape == (108, 8, 8)
+    assert [(layer.kind, layer.out_shape, layer.activation) for layer in layers[-3:]] == [
+        ("global_avgpool", (108, 1, 1), "relu"), ("dense", (128, 1, 1), "relu"),
+        ("dense", (128, 1, 1), "none")]
+
+
+def test_wc50_quantizes_within_the_proof_limits():
+    result = zoo.build("wc50")
+    model = result.model
+    assert model.num_params == 1_805_456 and model.num_macs == 399_368_704
+    assert all(b.q_bits <= MAX_Q_BITS for b, layer in zip(result.bounds, model.layers, strict=True)
+               if layer.requantized)
+    assert all(layer.residual_shift >= 0 for layer in model.layers)
+    assert np.isfinite(result.report.max_abs_error)
+
+
+def test_lenet5_and_tiny_models():
+    assert zoo.summary("lenet5").params == 61_706
+    assert zoo.summary("tiny_mlp").params < 1000 and zoo.summary("tiny_cnn").params < 1000
+    layers = zoo.float_model("tiny_cnn").layers
+    assert {layer.kind for layer in layers} == set(KINDS)
+    convs = [layer for layer in layers if layer.kind == "conv2d"]
+    assert {c.stride for c in convs} == {1, 2} and {c.padding for c in convs} == {0, 1}
+    assert any(layer.residual is not None for layer in layers)
+    assert zoo.float_model("tiny_cnn").input_shape == (3, 9, 7)
+
+
+def test_every_paper0_model_matches_its_json():
+    suites = zoo.paper0_suites()
+    assert len(suites) == 26
+    for name, entry in suites.items():
+        s = zoo.summary(name)
+        assert s.params == entry["params"] and s.weight_layers == len(entry["layers"])
+    explicit = {"FC_3_layers": 43_600, "FC_500_layers": 10_214_200, "FC_48564_params": 49_473,
+                "FC_1195804_params": 1_200_801, "FC_18252933_params": 18_272_201}
+    for name, params in explicit.items():
+        assert zoo.summary(name).params == params
+    layers = zoo.float_model("FC_5_layers").layers
+    assert [layer.activation for layer in layers] == ["relu"] * 4 + ["none"]
+    assert layers[0].in_shape == (32, 1, 1)
+
+
+def test_get_builds_caches_and_loads_memory_mapped(cache):
+    first = zoo.get("FC_3_layers")
+    folder = zoo.model_folder("FC_3_layers")
+    assert folder.parent == cache and (folder / compiled.MANIFEST).is_file()
+    second = zoo.get("FC_3_layers")
+    assert first.digest == second.digest == zoo.build("FC_3_layers").model.digest
+    assert isinstance(second.weight(0), np.memmap)
+    assert first.num_params == 43_600
+    report = zoo.quantization_report("FC_3_layers")
+    assert report.num_inputs == 16 and "seeded random inputs" in report.calibration
+
+
+def test_corrupt_cache_is_rebuilt(cache):
+    model = zoo.get("tiny_mlp")
+    weight_file = next(zoo.model_folder("tiny_mlp").glob("w0000_*.npy"))
+    data = bytearray(weight_file.read_bytes())
+    data[-1] ^= 1
+    weight_file.write_bytes(bytes(data))
+    assert zoo.get("tiny_mlp").digest == model.digest
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(ModelError, match="unknown model 'wc5'.*wc50"):
+        zoo.get("wc5")
+    with pytest.raises(ModelError, match="FC_3_layers"):
+        zoo.summary("FC_3_layer")
+    with pytest.raises(ModelError, match="unknown model 'zzzz'; known"):
+        zoo.float_model("zzzz")
+
+
+def test_names_are_unique_and_complete():
+    names = zoo.names()
+    assert len(names) == len(set(names)) == 4 + 26
+    assert names[:4] == ["wc50", "lenet5", "tiny_mlp", "tiny_cnn"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_models_are_valid(seed):
+    rng = np.random.default_rng(1000 + seed)
+    model = zoo.random_model(rng)
+    bounds = check_model(model)
+    assert all(b.q_bits <= MAX_Q_BITS for b in bounds[:-1])
+    assert model.num_params < 5000
+    out = ops.run(model, rng.integers(-128, 128, model.input_shape))
+    assert out.shape == model.layers[-1].out_shape
+
+
+def test_random_models_cover_every_kind_and_residuals():
+    rng = np.random.default_rng(0)
+    models = [zoo.random_model(rng) for _ in range(40)]
+    kinds = {layer.kind for model in models for layer in model.layers}
+    assert kinds == set(KINDS)
+    assert any(layer.residual is not None for model in models for layer in model.layers)
+
+
+def invoke(*args):
+    return CliRunner().invoke(typer.main.get_group(app), ["models", *args], terminal_width=200)
+
+
+def test_cli_json_lists_the_zoo():
+    result = invoke("--json")
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert [row["name"] for row in rows] == zoo.names()
+    wc50 = rows[0]
+    assert wc50["params"] == 1_805_456 and wc50["input_shape"] == [1, 128, 128]
+    assert wc50["largest_activation"] == 65_536 and wc50["weight_layers"] == 50
+
+
+def test_cli_table():
+    result = invoke()
+    assert result.exit_code == 0
+    assert "wc50" in result.output and "1,805,456" in result.output and "FC_18252933_params" in result.output
+
+
+def test_partial_cache_folder_is_replaced(cache):
+    folder = zoo.model_folder("tiny_mlp")
+    folder.mkdir(parents=True)
+    (folder / "leftover.npy").write_bytes(b"partial")
+    assert zoo.get("tiny_mlp").num_params == zoo.summary("tiny_mlp").params
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(zoo.CACHE_ENV, str(blocker / "cache"))
+    with pytest.raises(ModelError, match="cannot write the model cache"):
+        zoo.get("tiny_mlp")
