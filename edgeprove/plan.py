@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from edgeprove import layers as L
 from edgeprove.commit import ligero
-from edgeprove.layers import requant
+from edgeprove.layers import maxpool
 from edgeprove.layers.common import Grid
 from edgeprove.model.bounds import model_bounds
 
@@ -25,6 +25,10 @@ INT_BYTES = 8
 EXT_BYTES = 32
 LOOKUP_BYTES_PER_LEAF = 6 * EXT_BYTES
 """Fraction trees (numerators and denominators over 2x leaves) plus the GKR sumcheck tables."""
+PROCESS_OVERHEAD = 8 << 20
+"""What every proving process holds beyond the imports and the layer's own tables: the proof writer,
+transcript, NTT twiddle caches and allocator slack (fitted: small models measure ~8 MiB above the import
+baseline)."""
 ENCODE_TRANSIENT = 2.0
 """Extra bytes during commit, as a multiple of the encoded matrix (NTT temporaries, column transpose)."""
 
@@ -62,17 +66,26 @@ class Plan:
 
 @functools.lru_cache(maxsize=1)
 def interpreter_bytes() -> int:
-    """RSS of a fresh interpreter that has imported the prover (what every run pays before layer 1)."""
+    """Peak RSS of a fresh ``edgeprove`` command process before any layer: the interpreter, numpy, the
+    prover and the command-line stack (typer may import pydantic lazily), measured in a child."""
     code = (
-        "import resource, edgeprove.prover, edgeprove.verifier;"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+        "import sys, contextlib, io\n"
+        "from edgeprove.cli import main\n"
+        "from edgeprove.peak import own_peak_rss_bytes\n"
+        "import edgeprove.prover, edgeprove.verifier\n"
+        "sys.argv = ['edgeprove', 'models', '--json']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(own_peak_rss_bytes())\n"
     )
     try:
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-        )
-        return int(out.stdout.strip())
-    except (subprocess.SubprocessError, ValueError, OSError):
+        argv = [sys.executable, "-c", code]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        return int(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, OSError, IndexError):
         return 40 << 20
 
 
@@ -84,9 +97,13 @@ def commitment_bytes(vector_len: int, params: ligero.LigeroParams) -> int:
     return INT_BYTES * vector_len + encoded + tree
 
 
-def _vector_len(layer, q_bits: int) -> int:
-    out = Grid(layer.out_shape)
-    return 1 << requant.layout(out, layer.shift, max(q_bits, 1)).num_vars
+def inference_bytes(layer) -> int:
+    """Transient bytes of computing the accumulator: a dense layer's weights are read as float64 chunks
+    (at most 2^21 values) and its memory-mapped int8 pages are resident while it is folded."""
+    if layer.kind != "dense":
+        return 0
+    weights = layer.out_shape[0] * layer.in_shape[0] * layer.in_shape[1] * layer.in_shape[2]
+    return INT_BYTES * min(weights, 1 << 21) + weights
 
 
 def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | None = None) -> Plan:
@@ -106,21 +123,19 @@ def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | No
         out = Grid(layer.out_shape)
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
         tensors = INT_BYTES * out_values * 4 + 2 * INT_BYTES * out.size  # a, q, r, y and padded copies
-        linear = L.working_bytes(layer)
-        lookup = 0
-        encode = 0
-        if layer.requantized:
-            q_bits = bounds[k].q_bits
-            vec = _vector_len(layer, q_bits)
+        linear = maxpool.working_bytes(layer) if layer.kind == "maxpool" else L.working_bytes(layer)
+        lookup = encode = table = 0
+        if layer.requantized:  # requantized and max-pool layers commit
+            bits = maxpool.RANGE_BITS if layer.kind == "maxpool" else bounds[k].q_bits
+            vec = 1 << protocol.commitment_layout(layer, max(bits, 1)).num_vars
             state[k] = commitment_bytes(vec, params)
             encode = int(ENCODE_TRANSIENT * (4 * vec << params.rate_log))
-            leaves = max(out.size, 1 << q_bits, 1 << layer.shift)
+            leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
             lookup = LOOKUP_BYTES_PER_LEAF * leaves
+            table = INT_BYTES << bits
         kept[k] = INT_BYTES * out_values + state[k]
-        work[k] = tensors + max(encode, linear, lookup)
-        held_baseline[k] = (
-            INT_BYTES * out_values * 5 + state[k] + (INT_BYTES << (q_bits if layer.requantized else 0))
-        )
+        work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, inference_bytes(layer))
+        held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
     rows = []
     for k, layer in enumerate(model.layers):
         if schedule == "baseline":

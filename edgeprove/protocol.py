@@ -58,8 +58,10 @@ class LayerProof:
 
 def _register_dependencies() -> None:
     from edgeprove import lookup, sumcheck
+    from edgeprove.layers import maxpool
 
     for cls in (
+        maxpool.MaxPoolProof,
         sumcheck.SumcheckProof,
         LinearProof,
         RequantProof,
@@ -134,6 +136,16 @@ def last_uses(model) -> list[int]:
                 last[src] = max(last[src], j)
     last[n - 1] = n
     return last
+
+
+def commitment_layout(layer, table_bits: int):
+    """How a layer's committed vector is laid out (max pool or requantization)."""
+    from edgeprove.layers import maxpool, requant
+    from edgeprove.layers.common import Grid
+
+    if layer.kind == "maxpool":
+        return maxpool.layout(layer)
+    return requant.layout(Grid(layer.out_shape), layer.shift, table_bits)
 
 
 def layer_label(k: int) -> str:

@@ -23,7 +23,7 @@ from edgeprove import layers as L
 from edgeprove import poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
-from edgeprove.layers import requant
+from edgeprove.layers import maxpool, requant
 from edgeprove.layers.common import Grid, prove_linear
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
@@ -56,8 +56,14 @@ class _Witness:
     a: np.ndarray
     y: np.ndarray
     rq: requant.RequantWitness | None = None
+    mp: maxpool.MaxPoolWitness | None = None
     commitment: object = None
     state: object = None
+
+    @property
+    def table_bits(self) -> int:
+        """The width bound in the commitment section: activation table bits, or the max-pool range bits."""
+        return self.rq.act_bits if self.rq is not None else maxpool.RANGE_BITS
 
 
 class EventLog:
@@ -82,6 +88,10 @@ class EventLog:
 def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _Witness:
     layer = model.layers[k]
     a = ops.linear(model, k, x, skip)
+    if layer.kind == "maxpool":
+        mp = maxpool.witness(layer, x, a)
+        commitment, state = ligero.commit(maxpool.committed_vector(mp, layer), params)
+        return _Witness(a, a, mp=mp, commitment=commitment, state=state)
     if not layer.requantized:
         return _Witness(a, a)
     q, r, y = ops.requantize(layer, a)
@@ -89,7 +99,7 @@ def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _
     rq = requant.witness(layer, out_grid, q, r, y)
     vector = requant.committed_vector(rq, out_grid, layer.shift)
     commitment, state = ligero.commit(vector, params)
-    return _Witness(a, y, rq, commitment, state)
+    return _Witness(a, y, rq, commitment=commitment, state=state)
 
 
 def prove(
@@ -168,9 +178,9 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer) -> Prov
         if layer.residual is not None:
             skip = x if layer.residual < 0 else alive[layer.residual].y
         w = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, params)
-        out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-        act_bits = w.rq.act_bits if w.rq is not None else 0
-        if w.rq is not None:
+        out_grid = Grid(layer.out_shape)
+        act_bits = w.table_bits if w.commitment is not None else 0
+        if w.commitment is not None:
             writer.section(SECTION_COMMIT, PR.CommitSection(w.commitment.root, act_bits))
             transcript.absorb_bytes(f"{label}/root", w.commitment.root)
             transcript.absorb_int(f"{label}/act_bits", act_bits)
@@ -179,38 +189,19 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer) -> Prov
             section = PR.tensor_section(output)
             writer.section(SECTION_OUTPUT, section)
             transcript.absorb_base("output", section.values)
-        z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
-        q_value = r_value = None
-        if w.rq is not None:
-            q_value = poly.evaluate(out_grid.pad(w.rq.q), z)
-            r_value = poly.evaluate(out_grid.pad(w.rq.r), z)
-            transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
-            claims[k] += [("q", z, q_value), ("r", z, r_value)]
-            claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
+        if w.mp is not None:
+            proof, own_claims, (gamma, x_value) = maxpool.prove(
+                layer, Grid(layer.in_shape).pad(src), w.mp, transcript, label
+            )
+            claims[k] += own_claims
         else:
-            claim_a = poly.evaluate(out_grid.pad(w.a), z)
-        claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
-        residual_value = None
-        if layer.residual is not None:
-            residual_value = poly.evaluate(out_grid.pad(skip), z)
-            transcript.absorb_ext(f"{label}/residual", residual_value)
-            if layer.residual >= 0:
-                claims[layer.residual].append(("y", z, residual_value))
-            scale = np.uint64(pow(2, layer.residual_shift, F.P))
-            claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
-        g = L.g_table(layer, model.weight(k) if layer.has_weights else None, z)
-        linear, gamma, x_value = prove_linear(in_grid.pad(src), g, claim, transcript, f"{label}/linear")
-        del g
+            proof, gamma, x_value = _prove_affine(model, k, w, src, skip, transcript, claims)
         if layer.source >= 0:
             claims[layer.source].append(("y", gamma, x_value))
-        rq_proof = None
-        if w.rq is not None:
-            rq_proof, rq_claims = requant.prove(layer, out_grid, w.rq, transcript, label)
-            claims[k] += rq_claims
-            if k == n - 1:
-                z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-                claims[k].append(("y", z_out, poly.evaluate(out_grid.pad(w.y), z_out)))
-        writer.section(SECTION_LAYER, PR.LayerProof(q_value, r_value, residual_value, linear, rq_proof))
+        if k == n - 1 and w.commitment is not None:
+            z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
+            claims[k].append(("y", z_out, poly.evaluate(out_grid.pad(w.y), z_out)))
+        writer.section(SECTION_LAYER, proof)
         alive[k] = _Alive(w.y, w.state, act_bits)
         del w
         for t in sorted(i for i in list(alive) if last_use[i] == k or (k == n - 1 and last_use[i] == n)):
@@ -220,12 +211,47 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer) -> Prov
     return ProveResult(np.asarray(output), 0, 0.0, seconds)
 
 
+def _prove_affine(model, k: int, w: _Witness, src, skip, transcript, claims) -> tuple:
+    """A linear map (+ bias, + residual) then requantization or an accumulator output; returns
+    (LayerProof, gamma, x~(gamma)) and records the opening claims it creates."""
+    layer = model.layers[k]
+    label = PR.layer_label(k)
+    out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
+    z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
+    q_value = r_value = None
+    if w.rq is not None:
+        q_value = poly.evaluate(out_grid.pad(w.rq.q), z)
+        r_value = poly.evaluate(out_grid.pad(w.rq.r), z)
+        transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
+        claims[k] += [("q", z, q_value), ("r", z, r_value)]
+        claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
+    else:
+        claim_a = poly.evaluate(out_grid.pad(w.a), z)
+    claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
+    residual_value = None
+    if layer.residual is not None:
+        residual_value = poly.evaluate(out_grid.pad(skip), z)
+        transcript.absorb_ext(f"{label}/residual", residual_value)
+        if layer.residual >= 0:
+            claims[layer.residual].append(("y", z, residual_value))
+        scale = np.uint64(pow(2, layer.residual_shift, F.P))
+        claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
+    g = L.g_table(layer, model.weight(k) if layer.has_weights else None, z)
+    linear, gamma, x_value = prove_linear(in_grid.pad(src), g, claim, transcript, f"{label}/linear")
+    del g
+    rq_proof = None
+    if w.rq is not None:
+        rq_proof, rq_claims = requant.prove(layer, out_grid, w.rq, transcript, label)
+        claims[k] += rq_claims
+    return PR.LayerProof(q_value, r_value, residual_value, linear, rq_proof), gamma, x_value
+
+
 def _open(model, t: int, kept: _Alive, claims: list, transcript, writer) -> None:
     """Open commitment t at every point collected for it (one Ligero opening), write it, free it."""
     if kept.state is None:
         return
+    lay = PR.commitment_layout(model.layers[t], kept.act_bits)
     layer = model.layers[t]
-    lay = requant.layout(Grid(layer.out_shape), layer.shift, kept.act_bits)
     points = [lay.point(segment, z) for segment, z, _ in claims]
     values, proof = ligero.open(kept.state, points, transcript, PR.opening_label(t))
     for (segment, _, expected), got in zip(claims, values):

@@ -19,7 +19,7 @@ from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
-from edgeprove.layers import requant
+from edgeprove.layers import maxpool, requant
 from edgeprove.layers.common import Grid, LinearProof, verify_linear
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import ModelError
@@ -133,78 +133,107 @@ def _verify(reader: ProofReader, model) -> np.ndarray:
     output = None
     for k, layer in enumerate(model.layers):
         label = PR.layer_label(k)
-        out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-        if layer.requantized:
-            commit = reader.next(SECTION_COMMIT)
-            if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
-                raise Rejected(f"layer {layer.name}: malformed commitment section")
-            if not isinstance(commit.act_bits, int) or not 1 <= commit.act_bits <= (
-                requant.MAX_SPLIT_BITS - layer.shift
-            ):
-                raise Rejected(f"layer {layer.name}: activation table width {commit.act_bits} out of range")
-            roots[k] = (commit.root, commit.act_bits)
-            transcript.absorb_bytes(f"{label}/root", commit.root)
-            transcript.absorb_int(f"{label}/act_bits", commit.act_bits)
+        out_grid = Grid(layer.out_shape)
+        committed = layer.requantized or layer.kind == "maxpool"
+        if committed:
+            roots[k] = _read_commitment(reader, layer)
+            transcript.absorb_bytes(f"{label}/root", roots[k][0])
+            transcript.absorb_int(f"{label}/act_bits", roots[k][1])
         if k == n - 1:
             section = reader.next(SECTION_OUTPUT)
             output = _tensor(section, layer.out_shape, "output")
             if layer.requantized:
                 lo = requant.act_lo(layer.activation)
-                if output.min(initial=lo) < lo or output.max(initial=lo) > requant.ACT_HI:
+                if output.min(initial=lo) < lo or output.max(initial=lo) > layer.act_max:
                     raise Rejected("output values are outside the activation's range")
             transcript.absorb_base("output", section.values)
-        z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
         proof = reader.next(SECTION_LAYER)
-        if not isinstance(proof, PR.LayerProof) or not isinstance(proof.linear, LinearProof):
-            raise Rejected(f"layer {layer.name}: malformed layer proof")
-        if layer.requantized:
-            q_value, r_value = _ext(proof.q_value, "q~(z)"), _ext(proof.r_value, "r~(z)")
-            transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
-            claims[k] += [("q", z, q_value), ("r", z, r_value)]
-            claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
+        if layer.kind == "maxpool":
+            if not isinstance(proof, maxpool.MaxPoolProof):
+                raise Rejected(f"layer {layer.name}: malformed max-pool proof")
+            try:
+                own, (gamma, x_value) = maxpool.verify(layer, proof, transcript, label)
+            except maxpool.MaxPoolError as exc:
+                raise Rejected(f"layer {layer.name}: {exc}") from None
+            claims[k] += own
         else:
-            claim_a = poly.evaluate_padded(output, layer.out_shape, z)
-        claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
-        if layer.residual is not None:
-            residual_value = _ext(proof.residual_value, "residual value")
-            transcript.absorb_ext(f"{label}/residual", residual_value)
-            if layer.residual >= 0:
-                claims[layer.residual].append(("y", z, residual_value))
-            elif not F.ext_eq(residual_value, poly.evaluate_padded(x, x_grid.shape, z)):
-                raise Rejected(f"layer {layer.name}: residual input value does not match the public input")
-            scale = np.uint64(pow(2, layer.residual_shift, F.P))
-            claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
-        elif proof.residual_value is not None:
-            raise Rejected(f"layer {layer.name}: unexpected residual value")
-        gamma, x_value, final = verify_linear(
-            proof.linear, claim, in_grid.num_vars, transcript, f"{label}/linear"
-        )
-        g = L.g_eval(layer, model.weight(k) if layer.has_weights else None, z, gamma)
-        if not F.ext_eq(final, F.ext_mul(x_value, g)):
-            raise Rejected(f"layer {layer.name}: linear map's final check failed")
+            gamma, x_value = _verify_affine(model, k, proof, output, x, transcript, claims, roots)
         if layer.source >= 0:
             claims[layer.source].append(("y", gamma, x_value))
         elif not F.ext_eq(x_value, poly.evaluate_padded(x, x_grid.shape, gamma)):
             raise Rejected(f"layer {layer.name}: input value does not match the public input")
-        if layer.requantized:
-            if not isinstance(proof.requant, requant.RequantProof):
-                raise Rejected(f"layer {layer.name}: missing requantization proof")
-            claims[k] += requant.verify(layer, out_grid, roots[k][1], proof.requant, transcript, label)
-            if k == n - 1:
-                z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-                claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
-        elif proof.requant is not None or proof.q_value is not None:
-            raise Rejected(f"layer {layer.name}: unexpected requantization proof")
+        if k == n - 1 and committed:
+            z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
+            claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
         for t in sorted(i for i in roots if last_use[i] == k or (k == n - 1 and last_use[i] == n)):
             _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, params)
     reader.finish()
     return output
 
 
+def _read_commitment(reader: ProofReader, layer) -> tuple[bytes, int]:
+    """A layer's commitment section: its root and table width, checked against what the layer allows."""
+    commit = reader.next(SECTION_COMMIT)
+    if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
+        raise Rejected(f"layer {layer.name}: malformed commitment section")
+    bits = commit.act_bits
+    if layer.kind == "maxpool":
+        if bits != maxpool.RANGE_BITS:
+            raise Rejected(f"layer {layer.name}: max-pool range width {bits} is not {maxpool.RANGE_BITS}")
+    elif not isinstance(bits, int) or not 1 <= bits <= requant.MAX_SPLIT_BITS - layer.shift:
+        raise Rejected(f"layer {layer.name}: activation table width {bits} out of range")
+    return commit.root, bits
+
+
+def _verify_affine(model, k: int, proof, output, x, transcript, claims, roots) -> tuple:
+    """Check a linear map (+ bias, + residual) and its requantization or accumulator output; returns
+    (gamma, x~(gamma)) and records the opening claims it creates."""
+    layer = model.layers[k]
+    label = PR.layer_label(k)
+    out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
+    if not isinstance(proof, PR.LayerProof) or not isinstance(proof.linear, LinearProof):
+        raise Rejected(f"layer {layer.name}: malformed layer proof")
+    z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
+    if layer.requantized:
+        q_value, r_value = _ext(proof.q_value, "q~(z)"), _ext(proof.r_value, "r~(z)")
+        transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
+        claims[k] += [("q", z, q_value), ("r", z, r_value)]
+        claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
+    else:
+        if proof.q_value is not None or proof.r_value is not None:
+            raise Rejected(f"layer {layer.name}: unexpected requantization values")
+        claim_a = poly.evaluate_padded(output, layer.out_shape, z)
+    claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
+    if layer.residual is not None:
+        residual_value = _ext(proof.residual_value, "residual value")
+        transcript.absorb_ext(f"{label}/residual", residual_value)
+        if layer.residual >= 0:
+            claims[layer.residual].append(("y", z, residual_value))
+        elif not F.ext_eq(residual_value, poly.evaluate_padded(x, model.input_shape, z)):
+            raise Rejected(f"layer {layer.name}: residual input value does not match the public input")
+        scale = np.uint64(pow(2, layer.residual_shift, F.P))
+        claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
+    elif proof.residual_value is not None:
+        raise Rejected(f"layer {layer.name}: unexpected residual value")
+    gamma, x_value, final = verify_linear(
+        proof.linear, claim, in_grid.num_vars, transcript, f"{label}/linear"
+    )
+    g = L.g_eval(layer, model.weight(k) if layer.has_weights else None, z, gamma)
+    if not F.ext_eq(final, F.ext_mul(x_value, g)):
+        raise Rejected(f"layer {layer.name}: linear map's final check failed")
+    if layer.requantized:
+        if not isinstance(proof.requant, requant.RequantProof):
+            raise Rejected(f"layer {layer.name}: missing requantization proof")
+        claims[k] += requant.verify(layer, out_grid, roots[k][1], proof.requant, transcript, label)
+    elif proof.requant is not None:
+        raise Rejected(f"layer {layer.name}: unexpected requantization proof")
+    return gamma, x_value
+
+
 def _check_opening(model, t: int, root, claims, reader, transcript, params) -> None:
     layer = model.layers[t]
     root_bytes, act_bits = root
-    lay = requant.layout(Grid(layer.out_shape), layer.shift, act_bits)
+    lay = PR.commitment_layout(layer, act_bits)
     proof = reader.next(SECTION_OPENING)
     if not isinstance(proof, ligero.OpeningProof):
         raise Rejected(f"layer {layer.name}: malformed opening")

@@ -84,3 +84,18 @@ def cnn() -> Model:
 @pytest.fixture(scope="session")
 def mlp() -> Model:
     return small_mlp()
+
+
+def maxpool_cnn(seed: int = 5, final: str = "none") -> Model:
+    """Max pools on the input (3x3, stride 1, k^2 = 9 slices) and after a ReLU conv (2x2, stride 2)."""
+    rng = np.random.default_rng(seed)
+    layers = [
+        Layer("mp0", "maxpool", -1, (2, 6, 7), (2, 4, 5), shift=0, activation="clamp", kernel=3, stride=1),
+        Layer("conv", "conv2d", 0, (2, 4, 5), (3, 4, 5), shift=6, activation="relu", kernel=3, padding=1),
+        Layer("mp1", "maxpool", 1, (3, 4, 5), (3, 2, 2), shift=0, activation="relu", kernel=2, stride=2),
+        Layer("fc", "dense", 2, (3, 2, 2), (4, 1, 1), shift=0 if final == "none" else 5, activation=final),
+    ]
+    weights = [None, rng.integers(-60, 60, (3, 2, 3, 3)).astype(np.int8), None,
+               rng.integers(-60, 60, (4, 12)).astype(np.int8)]
+    biases = [None, rng.integers(-100, 100, 3), None, rng.integers(-100, 100, 4)]
+    return Model("maxpool_cnn", (2, 6, 7), 0, layers, weights, biases)

@@ -8,7 +8,7 @@ from conftest import small_cnn, small_mlp
 
 from edgeprove import prover, verifier
 from edgeprove.model import ops
-from edgeprove.model.ir import ModelError
+from edgeprove.model.ir import Model, ModelError
 
 
 def prove_and_verify(model, x, path, schedule="streaming"):
@@ -118,3 +118,27 @@ def test_lenet5_smoke(tmp_path, monkeypatch):
     result, verdict = prove_and_verify(model, x, tmp_path / "p")
     assert verdict.accepted, verdict.reason
     assert result.output.shape == (10, 1, 1)
+
+
+@pytest.mark.parametrize("final", ["none", "relu"])
+def test_maxpool_model_proves_and_verifies(tmp_path, final):
+    from conftest import maxpool_cnn
+
+    model = maxpool_cnn(final=final)
+    x = np.random.default_rng(8).integers(-128, 128, model.input_shape)
+    result, verdict = prove_and_verify(model, x, tmp_path / "p")
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(result.output, ops.run(model, x))
+
+
+def test_act_max_clamps_and_verifies(tmp_path):
+    """A ReLU6-style layer (act_max below 127) is proven against its own clamp table."""
+    from dataclasses import replace
+
+    base = small_mlp(6, (6, 3), "none")
+    layers = [replace(base.layers[0], act_max=20), base.layers[1]]
+    model = Model(base.name, base.input_shape, 0, layers, base.weights, base.biases)
+    x = np.random.default_rng(3).integers(-128, 128, model.input_shape)
+    result, verdict = prove_and_verify(model, x, tmp_path / "p")
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(result.output, ops.run(model, x))

@@ -148,3 +148,55 @@ def test_swapped_sections_are_rejected(tmp_path, cnn_proof):
     sections[2], sections[4] = sections[4], sections[2]
     write_sections(tmp_path / "p", prefix, sections)
     assert not verifier.verify(tmp_path / "p", CNN).accepted
+
+
+
+
+def _maxpool_model():
+    from conftest import maxpool_cnn
+
+    return maxpool_cnn(9)
+
+
+def test_every_value_of_a_maxpool_layer_is_checked(tmp_path):
+    model = _maxpool_model()
+    path = tmp_path / "mp.proof"
+    prover.prove(model, np.random.default_rng(4).integers(-128, 128, model.input_shape), path)
+    assert verifier.verify(path, model).accepted
+    prefix, sections = read_sections(path)
+    layer_sections = [i for i, (kind, _) in enumerate(sections) if kind == SECTION_LAYER]
+    for position in (0, 2):  # mp0 (3x3 window on the input) and mp1 (2x2 after a ReLU conv)
+        index = layer_sections[position]
+        for trail, value in leaves(sections[index][1]):
+            _assert_rejected(tmp_path, model, prefix, sections, index, trail, value)
+
+
+@pytest.mark.parametrize("delta", [1, -1])
+def test_maxpool_output_off_by_one_is_rejected(tmp_path, monkeypatch, delta):
+    """y = max + 1 breaks the product check; y = max - 1 breaks the range check (forced past the prover)."""
+    from edgeprove import lookup
+    from edgeprove.layers import maxpool
+    from edgeprove.model import ops
+
+    model = _maxpool_model()
+    x = np.random.default_rng(5).integers(-128, 128, model.input_shape)
+    honest_linear, honest_mult = ops.linear, lookup.multiplicities
+
+    def skewed(m, index, inp, skip=None):
+        a = honest_linear(m, index, inp, skip)
+        return a + delta if m.layers[index].kind == "maxpool" and index == 2 else a
+
+    def lenient(witness_cols, mask, table_cols):  # the max-pool range check counts in-table entries only
+        if len(table_cols) != 1 or len(table_cols[0]) != 1 << maxpool.RANGE_BITS:
+            return honest_mult(witness_cols, mask, table_cols)
+        keep = np.asarray(mask).copy()
+        keep[witness_cols[0] >= 1 << maxpool.RANGE_BITS] = 0
+        return honest_mult(witness_cols, keep, table_cols)
+
+    monkeypatch.setattr(ops, "linear", skewed)
+    monkeypatch.setattr(lookup, "multiplicities", lenient)
+    prover.prove(model, x, tmp_path / "p")
+    monkeypatch.undo()
+    verdict = verifier.verify(tmp_path / "p", model)
+    assert not verdict.accepted, "a wrong maximum was accepted"
+    assert "mp1" in verdict.reason or "layer2" in verdict.reason, verdict.reason

@@ -1,5 +1,5 @@
 """Requantization with ReLU or clamp: a -> (q, r, y) with a + 2^(s-1) = 2^s q + r, r in [0, 2^s),
-y = clamp(q, lo, 127), proven by an identity at a random point plus two LogUp-GKR lookups.
+y = clamp(q, lo, act_max), proven by an identity at a random point plus two LogUp-GKR lookups.
 
 The prover commits W = (q, r, y, m_act, m_rem) in one vector (aligned segments, see ``Layout``).  At a
 random z the verifier derives a~(z) = 2^s q~(z) + r~(z) - 2^(s-1) V(z) from two openings; that claim is
@@ -21,7 +21,6 @@ from edgeprove.layers.common import Grid, Layout, mask_eval
 
 MAX_SPLIT_BITS = 30
 """b + s may not exceed this: |2^s q + r| < 2^(b+s-1) <= 2^29 < (p-1)/2."""
-ACT_HI = 127
 
 
 def act_lo(activation: str) -> int:
@@ -71,7 +70,7 @@ def witness(layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray) 
             f"layer {layer.name}: quotient needs {b} bits with shift {layer.shift}; over the field"
         )
     mask = out_grid.mask()
-    act_cols = lookup.activation_table(b, act_lo(layer.activation), ACT_HI)
+    act_cols = lookup.activation_table(b, act_lo(layer.activation), layer.act_max)
     m_act = lookup.multiplicities([out_grid.pad(q), out_grid.pad(y)], mask, list(act_cols))
     m_rem = lookup.multiplicities([out_grid.pad(r)], mask, [lookup.range_table(layer.shift)])
     return RequantWitness(q, r, y, b, m_act, m_rem)
@@ -108,7 +107,7 @@ class RequantProof:
 def prove(layer, out_grid: Grid, w: RequantWitness, transcript, label: str):
     """Both lookups; returns (proof, claims) with claims = [(segment, point, value), ...] to open."""
     mask = out_grid.mask()
-    act_cols = lookup.activation_table(w.act_bits, act_lo(layer.activation), ACT_HI)
+    act_cols = lookup.activation_table(w.act_bits, act_lo(layer.activation), layer.act_max)
     act_proof, act_claims = lookup.prove_lookup(
         [out_grid.pad(w.q), out_grid.pad(w.y)], mask, list(act_cols), w.m_act, transcript, f"{label}/act"
     )
@@ -132,7 +131,7 @@ def verify(layer, out_grid: Grid, act_bits: int, proof: RequantProof, transcript
         transcript,
         f"{label}/act",
         mask_mle,
-        lookup.activation_mles(act_bits, act_lo(layer.activation), ACT_HI),
+        lookup.activation_mles(act_bits, act_lo(layer.activation), layer.act_max),
     )
     rem_claims = lookup.verify_lookup(
         n,

@@ -1,0 +1,261 @@
+"""Max pooling y[c,i,j] = max_{u,v<k} x[c, s*i+u, s*j+v], proven without comparisons in the circuit.
+
+The prover commits y, the differences d_uv = y - x_uv (one slice per window offset, stacked; slices padded
+to a power of two stay zero) and range-table multiplicities.  Three checks:
+  1. linear: at a random z and with random lambda, sum_uv lambda_uv (y~(z) - d_uv~(z)) equals
+     sum_x x(x) G(x) with G = eq(z_c) * sum_uv lambda_uv Eh_u(z_h) Ew_v(z_w) (the conv shift tables), one
+     sumcheck that ends in an opening of the input, as for every linear map;
+  2. every d_uv is in [0, 2^8) at valid positions (LogUp-GKR), so y >= every x_uv;
+  3. prod_uv d_uv = 0 at every position: sum_pos eq(rho, pos) prod_uv d_uv(pos) = 0 (one sumcheck of degree
+     k^2 + 1), so y equals one of the x_uv.  Hence y is exactly the window maximum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import lookup, poly
+from edgeprove import sumcheck as S
+from edgeprove.layers.common import (
+    Grid,
+    Layout,
+    LinearProof,
+    mask_eval,
+    prefix_eq,
+    prove_linear,
+    verify_linear,
+)
+from edgeprove.layers.conv2d import shift_tables
+
+RANGE_BITS = 8
+"""y - x_uv lies in [0, 255] for int8 activations."""
+
+
+class MaxPoolError(Exception):
+    """A max-pool proof that does not check out."""
+
+
+def offsets(layer) -> list[tuple[int, int]]:
+    """The window offsets (u, v), in the order of the stacked difference slices."""
+    return [(u, v) for u in range(layer.kernel) for v in range(layer.kernel)]
+
+
+def slice_bits(layer) -> int:
+    """Variables selecting a difference slice (k^2 slices padded to a power of two)."""
+    return poly.num_vars(poly.next_pow2(layer.kernel * layer.kernel))
+
+
+def layout(layer) -> Layout:
+    """The committed vector of a max-pool layer: y, the stacked differences, the range multiplicities."""
+    n = Grid(layer.out_shape).num_vars
+    return Layout.of({"y": n, "d": n + slice_bits(layer), "m_rng": RANGE_BITS})
+
+
+def window_values(layer, x: np.ndarray) -> np.ndarray:
+    """x_uv[c, i, j] = x[c, s*i+u, s*j+v] for every offset, shape (k*k, C, Ho, Wo)."""
+    _, ho, wo = layer.out_shape
+    s = layer.stride
+    return np.stack(
+        [x[:, u : u + s * (ho - 1) + 1 : s, v : v + s * (wo - 1) + 1 : s] for u, v in offsets(layer)]
+    )
+
+
+@dataclass
+class MaxPoolWitness:
+    """y, the stacked padded differences as a base table, and the range multiplicities."""
+
+    y: np.ndarray
+    d_table: np.ndarray
+    mult: np.ndarray
+
+
+def _d_mask(layer) -> np.ndarray:
+    out = Grid(layer.out_shape)
+    slices = 1 << slice_bits(layer)
+    mask = np.zeros((slices, out.size), dtype=np.uint64)
+    mask[: layer.kernel * layer.kernel] = out.mask()
+    return mask.ravel()
+
+
+def witness(layer, x: np.ndarray, y: np.ndarray) -> MaxPoolWitness:
+    """Differences and multiplicities (the prover refuses if y is not the window maximum's upper bound)."""
+    out = Grid(layer.out_shape)
+    diffs = y[None] - window_values(layer, x)
+    table = np.zeros((1 << slice_bits(layer), out.size), dtype=np.uint64)
+    for i, d in enumerate(diffs):
+        table[i] = out.pad(d)
+    d_table = table.ravel()
+    mult = lookup.multiplicities([d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)])
+    return MaxPoolWitness(y, d_table, mult)
+
+
+def committed_vector(w: MaxPoolWitness, layer) -> np.ndarray:
+    """The base-field vector the layer commits to."""
+    return layout(layer).assemble(
+        {"y": Grid(layer.out_shape).pad(w.y), "d": w.d_table, "m_rng": F.asbase(w.mult)}
+    )
+
+
+@dataclass
+class MaxPoolProof:
+    """Opened y~(z) and d_uv~(z); the linear sumcheck; the product sumcheck and its final d values; the
+    range lookup."""
+
+    y_value: np.ndarray
+    d_values: np.ndarray
+    linear: LinearProof
+    product: S.SumcheckProof
+    product_finals: np.ndarray
+    range_lookup: lookup.LookupProof
+
+
+def _slice_point(layer, index: int, z: np.ndarray) -> np.ndarray:
+    bits = slice_bits(layer)
+    sel = np.array([(index >> (bits - 1 - b)) & 1 for b in range(bits)], dtype=np.uint64)
+    return poly.concat_points(F.ext_from_base(sel), z)
+
+
+def _g_factors(layer, z: np.ndarray, lam: np.ndarray):
+    out, inp = Grid(layer.out_shape), Grid(layer.in_shape)
+    z_c, z_h, z_w = out.split(z)
+    k, s = layer.kernel, layer.stride
+    eh = shift_tables(z_h, out.shape[1], inp.shape[1], k, s, 0)  # (4, k, H')
+    ew = shift_tables(z_w, out.shape[2], inp.shape[2], k, s, 0)  # (4, k, W')
+    return prefix_eq(z_c, inp.shape[0]), eh, ew, lam.reshape(F.EXT_DEGREE, k, k)
+
+
+def g_table(layer, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """G[c,h,w] = eq(z_c, c) sum_uv lambda_uv Eh_u[h] Ew_v[w] on the padded input grid."""
+    eq_c, eh, ew, lam = _g_factors(layer, z, lam)
+    inp = Grid(layer.in_shape)
+    k = layer.kernel
+    plane = F.ext_zeros((eh.shape[2], ew.shape[2]))
+    for u in range(k):
+        row = F.ext_zeros(ew.shape[2])
+        for v in range(k):
+            row = F.ext_add(row, F.ext_mul(ew[:, v], lam[:, u, v].reshape(F.EXT_DEGREE, 1)))
+        plane = F.ext_add(plane, F.ext_mul(eh[:, u, :, None], row[:, None, :]))
+    g = F.ext_zeros(inp.padded)
+    g[:, : inp.shape[0]] = F.ext_mul(eq_c[:, :, None, None], plane[:, None, :, :])
+    return g.reshape(F.EXT_DEGREE, -1)
+
+
+def g_eval(layer, z: np.ndarray, lam: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """G~(gamma), separable: eq_c~(gamma_c) * sum_uv lambda_uv Eh_u~(gamma_h) Ew_v~(gamma_w)."""
+    eq_c, eh, ew, lam = _g_factors(layer, z, lam)
+    g_c, g_h, g_w = Grid(layer.in_shape).split(gamma)
+    eh_g = F.ext_sum(F.ext_mul(eh, poly.eq_table(g_h)[:, None, :]), axis=1)  # (4, k)
+    ew_g = F.ext_sum(F.ext_mul(ew, poly.eq_table(g_w)[:, None, :]), axis=1)  # (4, k)
+    inner = F.ext_sum(
+        F.ext_sum(F.ext_mul(F.ext_mul(lam, eh_g[:, :, None]), ew_g[:, None, :]), axis=1), axis=0
+    )
+    return F.ext_mul(F.ext_inner(eq_c, prefix_eq(g_c, eq_c.shape[1])), inner)
+
+
+def _product_terms(count: int) -> list[S.Term]:
+    return [(1, tuple(range(count + 1)))]
+
+
+def prove(layer, x_table: np.ndarray, w: MaxPoolWitness, transcript, label: str):
+    """Returns (proof, claims on this layer's commitment, (gamma, x~(gamma)) for the input)."""
+    out = Grid(layer.out_shape)
+    count = layer.kernel * layer.kernel
+    slices = w.d_table.reshape(1 << slice_bits(layer), out.size)
+    z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
+    y_value = poly.evaluate(out.pad(w.y), z)
+    d_values = np.stack([poly.evaluate(slices[i], z) for i in range(count)], axis=1)
+    transcript.absorb_ext(f"{label}/yd", np.concatenate([y_value[:, None], d_values], axis=1))
+    lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
+    claim = _linear_claim(y_value, d_values, lam)
+    linear, gamma, x_value = prove_linear(
+        x_table, g_table(layer, z, lam), claim, transcript, f"{label}/linear"
+    )
+    rho = transcript.challenge_ext_vec(f"{label}/rho", out.num_vars)
+    tables = [poly.eq_table(rho)] + [slices[i] for i in range(count)]
+    product, rho2, finals, _ = S.prove(
+        tables, _product_terms(count), count + 1, transcript, f"{label}/product", claim=F.ext_zeros()
+    )
+    product_finals = np.stack(finals[1:], axis=1)
+    transcript.absorb_ext(f"{label}/product_finals", product_finals)
+    range_proof, rng = lookup.prove_lookup(
+        [w.d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)], w.mult, transcript, f"{label}/range"
+    )
+    proof = MaxPoolProof(y_value, d_values, linear, product, product_finals, range_proof)
+    claims = _claims(layer, z, y_value, d_values, rho2, product_finals, rng)
+    return proof, claims, (gamma, x_value)
+
+
+def verify(layer, proof: MaxPoolProof, transcript, label: str):
+    """Check the three relations; returns (claims on this layer's commitment, (gamma, x~(gamma)))."""
+    out = Grid(layer.out_shape)
+    count = layer.kernel * layer.kernel
+    for value, shape, what in (
+        (proof.y_value, (F.EXT_DEGREE,), "y value"),
+        (proof.d_values, (F.EXT_DEGREE, count), "difference values"),
+        (proof.product_finals, (F.EXT_DEGREE, count), "product values"),
+    ):
+        if not isinstance(value, np.ndarray) or value.shape != shape:
+            raise MaxPoolError(f"{label}: malformed {what}")
+    if not isinstance(proof.linear, LinearProof) or not isinstance(proof.product, S.SumcheckProof):
+        raise MaxPoolError(f"{label}: malformed proof")
+    z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
+    transcript.absorb_ext(f"{label}/yd", np.concatenate([proof.y_value[:, None], proof.d_values], axis=1))
+    lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
+    claim = _linear_claim(proof.y_value, proof.d_values, lam)
+    gamma, x_value, final = verify_linear(
+        proof.linear, claim, Grid(layer.in_shape).num_vars, transcript, f"{label}/linear"
+    )
+    if not F.ext_eq(final, F.ext_mul(x_value, g_eval(layer, z, lam, gamma))):
+        raise MaxPoolError(f"{label}: window differences do not match the input")
+    rho = transcript.challenge_ext_vec(f"{label}/rho", out.num_vars)
+    rho2, final = S.verify(
+        F.ext_zeros(), out.num_vars, count + 1, proof.product, transcript, f"{label}/product"
+    )
+    transcript.absorb_ext(f"{label}/product_finals", proof.product_finals)
+    finals = [poly.eq_eval(rho, rho2)] + [proof.product_finals[:, i] for i in range(count)]
+    if not F.ext_eq(final, S.combine_terms(_product_terms(count), finals)):
+        raise MaxPoolError(f"{label}: the maximum is not one of the window's values")
+    rng = lookup.verify_lookup(
+        out.num_vars + slice_bits(layer),
+        RANGE_BITS,
+        proof.range_lookup,
+        transcript,
+        f"{label}/range",
+        lambda zeta: _d_mask_eval(layer, zeta),
+        lambda zeta: [lookup.range_mle(zeta)],
+    )
+    claims = _claims(layer, z, proof.y_value, proof.d_values, rho2, proof.product_finals, rng)
+    return claims, (gamma, x_value)
+
+
+def _d_mask_eval(layer, zeta: np.ndarray) -> np.ndarray:
+    """MLE of the stacked difference mask: valid positions of the first k^2 slices."""
+    bits = slice_bits(layer)
+    selector = F.ext_sum(prefix_eq(zeta[:, :bits], layer.kernel * layer.kernel))
+    return F.ext_mul(selector, mask_eval(Grid(layer.out_shape), zeta[:, bits:]))
+
+
+def _linear_claim(y_value, d_values, lam) -> np.ndarray:
+    """sum_uv lambda_uv (y~(z) - d_uv~(z))."""
+    diffs = F.ext_sub(np.asarray(y_value).reshape(F.EXT_DEGREE, 1), d_values)
+    return F.ext_inner(diffs, lam) if lam.shape[1] else F.ext_zeros()
+
+
+def _claims(layer, z, y_value, d_values, rho2, product_finals, rng: lookup.LookupClaims):
+    claims = [("y", z, y_value)]
+    for i in range(d_values.shape[1]):
+        claims.append(("d", _slice_point(layer, i, z), d_values[:, i]))
+        claims.append(("d", _slice_point(layer, i, rho2), product_finals[:, i]))
+    claims.append(("d", rng.witness_point, rng.witness_values[:, 0]))
+    claims.append(("m_rng", rng.table_point, rng.multiplicity_value))
+    return claims
+
+
+def working_bytes(layer) -> int:
+    """Differences (base) plus the product sumcheck's K tables and the range lookup's trees."""
+    out = Grid(layer.out_shape)
+    stacked = out.size << slice_bits(layer)
+    return 8 * stacked + 32 * out.size * (layer.kernel * layer.kernel + 1) * 2 + 6 * 32 * stacked
