@@ -127,7 +127,7 @@ def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | No
         lookup = encode = table = 0
         if layer.requantized:  # requantized and max-pool layers commit
             bits = maxpool.RANGE_BITS if layer.kind == "maxpool" else bounds[k].q_bits
-            vec = 1 << protocol.commitment_layout(layer, max(bits, 1)).num_vars
+            vec = 1 << protocol.commitment_layout(model, k, max(bits, 1)).num_vars
             state[k] = commitment_bytes(vec, params)
             encode = int(ENCODE_TRANSIENT * (4 * vec << params.rate_log))
             leaves = max(vec // 2, 1 << bits, 1 << layer.shift)

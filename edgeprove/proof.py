@@ -179,6 +179,7 @@ class ProofWriter:
 
     def __init__(self, path: str | Path, header: dict) -> None:
         self.path = Path(path)
+        self.header = header
         self._file: BinaryIO = open(self.path, "wb")  # noqa: SIM115  (closed in close())
         head = json.dumps(header, sort_keys=True).encode()
         self._file.write(MAGIC + struct.pack("<HI", FORMAT_VERSION, len(head)) + head)

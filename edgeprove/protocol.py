@@ -92,12 +92,19 @@ def params_from_header(lig: dict) -> ligero.LigeroParams:
     )
 
 
-def statement_header(model, params, schedule: str, input_shape) -> dict:
+INPUT = -1
+"""Tensor index of the model input (the source of first layers)."""
+INPUT_MODES = ("public", "committed")
+INPUT_RANGE_BITS = 8
+
+
+def statement_header(model, params, schedule: str, input_shape, input_mode: str = "public") -> dict:
     """The proof file's JSON header: what is being proven and with which parameters."""
     return {
         "protocol": PROTOCOL,
         "model": model.name,
         "digest": model.digest,
+        "input_mode": input_mode,
         "input_shape": list(input_shape),
         "output_shape": list(model.layers[-1].out_shape),
         "ligero": {
@@ -111,13 +118,39 @@ def statement_header(model, params, schedule: str, input_shape) -> dict:
     }
 
 
-def start_transcript(header: dict, input_section: TensorSection) -> Transcript:
-    """Bind protocol, parameters, model digest and the public input (the schedule is not part of it)."""
+def start_transcript(header: dict, input_binding: TensorSection | bytes) -> Transcript:
+    """Bind protocol, parameters, model digest and the input: its values when public, its commitment root
+    when committed (the schedule is not part of the statement)."""
     t = Transcript(PROTOCOL.encode())
-    bound = {k: header[k] for k in ("protocol", "digest", "input_shape", "output_shape", "ligero")}
+    keys = ("protocol", "digest", "input_mode", "input_shape", "output_shape", "ligero")
+    bound = {k: header[k] for k in keys}
     t.absorb_bytes("statement", json.dumps(bound, sort_keys=True).encode())
-    t.absorb_base("input", input_section.values)
+    if isinstance(input_binding, bytes):
+        t.absorb_bytes("input/root", input_binding)
+    else:
+        t.absorb_base("input", input_binding.values)
     return t
+
+
+def input_layout(input_shape):
+    """The committed vector of a private input: the padded tensor and its int8 range multiplicities."""
+    from edgeprove.layers.common import Grid, Layout
+
+    return Layout.of({"y": Grid(tuple(input_shape)).num_vars, "m_rng": INPUT_RANGE_BITS})
+
+
+def input_range_table() -> np.ndarray:
+    """The signed int8 values -128..127 as field elements: the committed input's lookup table."""
+    from edgeprove import lookup
+
+    return lookup.activation_table(INPUT_RANGE_BITS, -128, 127)[0]
+
+
+def input_range_mle(point: np.ndarray) -> list[np.ndarray]:
+    """MLE of ``input_range_table`` (linear: the range MLE shifted by -128)."""
+    from edgeprove import lookup
+
+    return [F.ext_sub(lookup.range_mle(point), F.ext_const(1 << (INPUT_RANGE_BITS - 1)))]
 
 
 def tensor_section(values: np.ndarray) -> TensorSection:
@@ -126,23 +159,32 @@ def tensor_section(values: np.ndarray) -> TensorSection:
     return TensorSection(list(arr.shape), F.encode_signed(arr.ravel()))
 
 
-def last_uses(model) -> list[int]:
-    """For each layer, the index of the last layer that reads its output (len(layers) for the output)."""
+def last_uses(model) -> dict[int, int]:
+    """For each tensor (INPUT and every layer), the index of the last layer that reads it; len(layers) for
+    the output, whose commitment is opened at the end."""
     n = len(model.layers)
-    last = list(range(n))  # an unread tensor is opened right after its own layer
+    last = {INPUT: 0, **{k: k for k in range(n)}}  # an unread tensor is opened right after its own layer
     for j, layer in enumerate(model.layers):
         for src in (layer.source, layer.residual):
-            if src is not None and src >= 0:
+            if src is not None:
                 last[src] = max(last[src], j)
     last[n - 1] = n
     return last
 
 
-def commitment_layout(layer, table_bits: int):
-    """How a layer's committed vector is laid out (max pool or requantization)."""
+def openings_after(last_use: dict[int, int], open_tensors, k: int, n: int) -> list[int]:
+    """Tensors whose commitment is opened after layer k (in order): last read by k, or all at the end."""
+    return sorted(t for t in open_tensors if last_use[t] == k or (k == n - 1 and last_use[t] == n))
+
+
+def commitment_layout(model, t: int, table_bits: int):
+    """How tensor t's committed vector is laid out (private input, max pool or requantization)."""
     from edgeprove.layers import maxpool, requant
     from edgeprove.layers.common import Grid
 
+    if t == INPUT:
+        return input_layout(model.input_shape)
+    layer = model.layers[t]
     if layer.kind == "maxpool":
         return maxpool.layout(layer)
     return requant.layout(Grid(layer.out_shape), layer.shift, table_bits)

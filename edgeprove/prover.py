@@ -20,7 +20,7 @@ import psutil
 
 from edgeprove import field as F
 from edgeprove import layers as L
-from edgeprove import poly
+from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
 from edgeprove.layers import maxpool, requant
@@ -110,8 +110,13 @@ def prove(
     params: ligero.LigeroParams | None = None,
     events: str | Path | None = None,
     on_layer: Callable[[int, str], None] | None = None,
+    private_input: bool = False,
 ) -> ProveResult:
-    """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section."""
+    """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
+
+    With ``private_input`` the input is committed (with an int8 range lookup) instead of published; the
+    statement then binds its commitment root.
+    """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     params = params or PR.default_params()
@@ -119,13 +124,19 @@ def prove(
     x = ops.check_input(model, x)
     start = time.perf_counter()
     log = EventLog(events)
-    header = PR.statement_header(model, params, schedule, x.shape)
-    input_section = PR.tensor_section(x)
+    mode = "committed" if private_input else "public"
+    header = PR.statement_header(model, params, schedule, x.shape, mode)
     writer = ProofWriter(out_path, header)
     try:
-        writer.section(SECTION_INPUT, input_section)
-        transcript = PR.start_transcript(header, input_section)
-        result = _walk(model, x, schedule, params, transcript, writer, log, on_layer)
+        alive: dict[int, _Alive] = {}
+        claims: dict[int, list] = {k: [] for k in range(len(model.layers))}  # INPUT added when committed
+        if private_input:
+            transcript = _commit_input(model, x, params, writer, alive, claims)
+        else:
+            input_section = PR.tensor_section(x)
+            writer.section(SECTION_INPUT, input_section)
+            transcript = PR.start_transcript(header, input_section)
+        result = _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, claims)
         writer.close()
     except BaseException:
         writer.abort()
@@ -159,11 +170,30 @@ def _build_all(model, x, params) -> Iterator[_Witness]:
     return iter(built)
 
 
-def _walk(model, x, schedule, params, transcript, writer, log, on_layer) -> ProveResult:
+def _commit_input(model, x, params, writer, alive, claims):
+    """Commit the private input and prove its int8 range; returns the transcript that binds its root."""
+    grid = Grid(model.input_shape)
+    values, mask, table = grid.pad(x), grid.mask(), PR.input_range_table()
+    mult = lookup.multiplicities([values], mask, [table])
+    vector = PR.input_layout(model.input_shape).assemble({"y": values, "m_rng": F.asbase(mult)})
+    commitment, state = ligero.commit(vector, params)
+    writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, PR.INPUT_RANGE_BITS))
+    transcript = PR.start_transcript(writer.header, commitment.root)
+    proof, rng = lookup.prove_lookup([values], mask, [table], mult, transcript, "input/range")
+    writer.section(SECTION_LAYER, proof)
+    claims[PR.INPUT] = [
+        ("y", rng.witness_point, rng.witness_values[:, 0]),
+        ("m_rng", rng.table_point, rng.multiplicity_value),
+    ]
+    alive[PR.INPUT] = _Alive(x, state, PR.INPUT_RANGE_BITS)
+    return transcript
+
+
+def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, claims) -> ProveResult:
+    """Prove every layer in order; ``alive`` maps a tensor index to what its consumers still need."""
     n = len(model.layers)
     last_use = PR.last_uses(model)
-    alive: dict[int, _Alive] = {}  # layer index -> output and commitment still needed
-    claims: dict[int, list] = {k: [] for k in range(n)}
+    private = PR.INPUT in claims
     prebuilt = _build_all(model, x, params) if schedule == "baseline" else None
     seconds = []
     output = None
@@ -196,7 +226,7 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer) -> Prov
             claims[k] += own_claims
         else:
             proof, gamma, x_value = _prove_affine(model, k, w, src, skip, transcript, claims)
-        if layer.source >= 0:
+        if layer.source >= 0 or private:
             claims[layer.source].append(("y", gamma, x_value))
         if k == n - 1 and w.commitment is not None:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
@@ -204,7 +234,7 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer) -> Prov
         writer.section(SECTION_LAYER, proof)
         alive[k] = _Alive(w.y, w.state, act_bits)
         del w
-        for t in sorted(i for i in list(alive) if last_use[i] == k or (k == n - 1 and last_use[i] == n)):
+        for t in PR.openings_after(last_use, list(alive), k, n):
             _open(model, t, alive.pop(t), claims.pop(t), transcript, writer)
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)
@@ -232,7 +262,7 @@ def _prove_affine(model, k: int, w: _Witness, src, skip, transcript, claims) -> 
     if layer.residual is not None:
         residual_value = poly.evaluate(out_grid.pad(skip), z)
         transcript.absorb_ext(f"{label}/residual", residual_value)
-        if layer.residual >= 0:
+        if layer.residual >= 0 or PR.INPUT in claims:  # a committed input is opened like a layer
             claims[layer.residual].append(("y", z, residual_value))
         scale = np.uint64(pow(2, layer.residual_shift, F.P))
         claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
@@ -250,13 +280,11 @@ def _open(model, t: int, kept: _Alive, claims: list, transcript, writer) -> None
     """Open commitment t at every point collected for it (one Ligero opening), write it, free it."""
     if kept.state is None:
         return
-    lay = PR.commitment_layout(model.layers[t], kept.act_bits)
-    layer = model.layers[t]
+    lay = PR.commitment_layout(model, t, kept.act_bits)
+    name = "input" if t == PR.INPUT else model.layers[t].name
     points = [lay.point(segment, z) for segment, z, _ in claims]
     values, proof = ligero.open(kept.state, points, transcript, PR.opening_label(t))
     for (segment, _, expected), got in zip(claims, values):
         if not F.ext_eq(expected, got):
-            raise AssertionError(
-                f"layer {layer.name}: opening of {segment} disagrees with the prover's claim"
-            )
+            raise AssertionError(f"{name}: opening of {segment} disagrees with the prover's claim")
     writer.section(SECTION_OPENING, proof)

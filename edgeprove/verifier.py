@@ -20,7 +20,7 @@ from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
 from edgeprove.layers import maxpool, requant
-from edgeprove.layers.common import Grid, LinearProof, verify_linear
+from edgeprove.layers.common import Grid, LinearProof, mask_eval, verify_linear
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import ModelError
 from edgeprove.proof import (
@@ -120,16 +120,23 @@ def _verify(reader: ProofReader, model) -> np.ndarray:
     header = reader.header
     check_model(model)
     params = _check_header(header, model)
-    input_section = reader.next(SECTION_INPUT)
-    x = _tensor(input_section, model.input_shape, "input")
-    if x.min(initial=0) < -128 or x.max(initial=0) > 127:
-        raise Rejected("input values are outside int8")
-    transcript = PR.start_transcript(header, input_section)
+    mode = header.get("input_mode")
+    if mode not in PR.INPUT_MODES:
+        raise Rejected(f"unknown input mode {mode!r}")
+    roots: dict[int, tuple[bytes, int]] = {}
+    claims: dict[int, list] = {k: [] for k in range(len(model.layers))}
+    x = None
+    if mode == "committed":
+        transcript = _verify_committed_input(reader, header, model, roots, claims)
+    else:
+        input_section = reader.next(SECTION_INPUT)
+        x = _tensor(input_section, model.input_shape, "input")
+        if x.min(initial=0) < -128 or x.max(initial=0) > 127:
+            raise Rejected("input values are outside int8")
+        transcript = PR.start_transcript(header, input_section)
     x_grid = Grid(model.input_shape)
     n = len(model.layers)
     last_use = PR.last_uses(model)
-    roots: dict[int, tuple[bytes, int]] = {}
-    claims: dict[int, list] = {k: [] for k in range(n)}
     output = None
     for k, layer in enumerate(model.layers):
         label = PR.layer_label(k)
@@ -158,17 +165,46 @@ def _verify(reader: ProofReader, model) -> np.ndarray:
             claims[k] += own
         else:
             gamma, x_value = _verify_affine(model, k, proof, output, x, transcript, claims, roots)
-        if layer.source >= 0:
+        if layer.source >= 0 or x is None:
             claims[layer.source].append(("y", gamma, x_value))
         elif not F.ext_eq(x_value, poly.evaluate_padded(x, x_grid.shape, gamma)):
             raise Rejected(f"layer {layer.name}: input value does not match the public input")
         if k == n - 1 and committed:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
-        for t in sorted(i for i in roots if last_use[i] == k or (k == n - 1 and last_use[i] == n)):
+        for t in PR.openings_after(last_use, list(roots), k, n):
             _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, params)
     reader.finish()
     return output
+
+
+def _verify_committed_input(reader, header, model, roots, claims):
+    """A private input: its commitment, then its int8 range lookup; returns the started transcript."""
+    commit = reader.next(SECTION_COMMIT)
+    if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
+        raise Rejected("malformed input commitment")
+    if commit.act_bits != PR.INPUT_RANGE_BITS:
+        raise Rejected(f"input range width {commit.act_bits} is not {PR.INPUT_RANGE_BITS}")
+    roots[PR.INPUT] = (commit.root, commit.act_bits)
+    transcript = PR.start_transcript(header, commit.root)
+    proof = reader.next(SECTION_LAYER)
+    if not isinstance(proof, lookup.LookupProof):
+        raise Rejected("malformed input range proof")
+    grid = Grid(model.input_shape)
+    rng = lookup.verify_lookup(
+        grid.num_vars,
+        PR.INPUT_RANGE_BITS,
+        proof,
+        transcript,
+        "input/range",
+        lambda z: mask_eval(grid, z),
+        PR.input_range_mle,
+    )
+    claims[PR.INPUT] = [
+        ("y", rng.witness_point, rng.witness_values[:, 0]),
+        ("m_rng", rng.table_point, rng.multiplicity_value),
+    ]
+    return transcript
 
 
 def _read_commitment(reader: ProofReader, layer) -> tuple[bytes, int]:
@@ -207,7 +243,7 @@ def _verify_affine(model, k: int, proof, output, x, transcript, claims, roots) -
     if layer.residual is not None:
         residual_value = _ext(proof.residual_value, "residual value")
         transcript.absorb_ext(f"{label}/residual", residual_value)
-        if layer.residual >= 0:
+        if layer.residual >= 0 or x is None:
             claims[layer.residual].append(("y", z, residual_value))
         elif not F.ext_eq(residual_value, poly.evaluate_padded(x, model.input_shape, z)):
             raise Rejected(f"layer {layer.name}: residual input value does not match the public input")
@@ -231,12 +267,12 @@ def _verify_affine(model, k: int, proof, output, x, transcript, claims, roots) -
 
 
 def _check_opening(model, t: int, root, claims, reader, transcript, params) -> None:
-    layer = model.layers[t]
+    name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
-    lay = PR.commitment_layout(layer, act_bits)
+    lay = PR.commitment_layout(model, t, act_bits)
     proof = reader.next(SECTION_OPENING)
     if not isinstance(proof, ligero.OpeningProof):
-        raise Rejected(f"layer {layer.name}: malformed opening")
+        raise Rejected(f"{name}: malformed opening")
     points = [lay.point(segment, z) for segment, z, _ in claims]
     values = [value for _, _, value in claims]
     commitment = ligero.Commitment(
@@ -245,4 +281,4 @@ def _check_opening(model, t: int, root, claims, reader, transcript, params) -> N
     try:
         ligero.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
     except ligero.LigeroError as exc:
-        raise Rejected(f"layer {layer.name}: opening rejected: {exc}") from exc
+        raise Rejected(f"{name}: opening rejected: {exc}") from exc

@@ -142,3 +142,20 @@ def test_act_max_clamps_and_verifies(tmp_path):
     result, verdict = prove_and_verify(model, x, tmp_path / "p")
     assert verdict.accepted, verdict.reason
     assert np.array_equal(result.output, ops.run(model, x))
+
+
+@pytest.mark.parametrize("make", [small_cnn, small_mlp])
+def test_private_input_proof_verifies_without_revealing_the_input(tmp_path, make):
+    from proofedit import read_sections
+
+    from edgeprove.proof import SECTION_INPUT
+
+    model = make()
+    x = np.random.default_rng(4).integers(-128, 128, model.input_shape)
+    result = prover.prove(model, x, tmp_path / "p", private_input=True)
+    verdict = verifier.verify(tmp_path / "p", model)
+    assert verdict.accepted, verdict.reason
+    assert verdict.header["input_mode"] == "committed"
+    assert np.array_equal(result.output, ops.run(model, x))
+    _, sections = read_sections(tmp_path / "p")
+    assert SECTION_INPUT not in [kind for kind, _ in sections]

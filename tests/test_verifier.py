@@ -200,3 +200,49 @@ def test_maxpool_output_off_by_one_is_rejected(tmp_path, monkeypatch, delta):
     verdict = verifier.verify(tmp_path / "p", model)
     assert not verdict.accepted, "a wrong maximum was accepted"
     assert "mp1" in verdict.reason or "layer2" in verdict.reason, verdict.reason
+
+
+def test_every_value_of_a_committed_input_is_checked(tmp_path):
+    """The input's commitment, its range lookup and its opening: each value altered alone is rejected."""
+    from edgeprove.proof import SECTION_COMMIT, SECTION_OPENING
+
+    path = tmp_path / "private.proof"
+    prover.prove(MLP, np.random.default_rng(6).integers(-128, 128, MLP.input_shape), path, private_input=True)
+    assert verifier.verify(path, MLP).accepted
+    prefix, sections = read_sections(path)
+    kinds = [kind for kind, _ in sections]
+    assert kinds[:2] == [SECTION_COMMIT, SECTION_LAYER]
+    input_opening = kinds.index(SECTION_OPENING)  # the input is last read by layer 0: opened first
+    for index in (0, 1, input_opening):
+        for trail, value in leaves(sections[index][1]):
+            _assert_rejected(tmp_path, MLP, prefix, sections, index, trail, value)
+
+
+def test_committed_input_out_of_int8_is_rejected(tmp_path, monkeypatch):
+    """A prover that commits an input value outside int8 (forcing its own checks) is caught."""
+    from edgeprove import lookup
+    from edgeprove.model import ops
+
+    honest_mult = lookup.multiplicities
+
+    def lenient(witness_cols, mask, table_cols):
+        keep = np.asarray(mask).copy()
+        table = {int(v) for v in table_cols[0]}
+        keep[[int(v) not in table for v in witness_cols[0]]] = 0
+        return honest_mult(witness_cols, keep, table_cols)
+
+    x = np.random.default_rng(7).integers(-128, 128, MLP.input_shape)
+    x[0, 0, 0] = 300
+    monkeypatch.setattr(ops, "check_input", lambda model, inp, batched=False: np.asarray(inp, dtype=np.int64))
+    monkeypatch.setattr(lookup, "multiplicities", lenient)
+    prover.prove(MLP, x, tmp_path / "p", private_input=True)
+    monkeypatch.undo()
+    verdict = verifier.verify(tmp_path / "p", MLP)
+    assert not verdict.accepted and "input" in verdict.reason, verdict.reason
+
+
+def test_public_proof_cannot_pass_as_committed(tmp_path, mlp_proof):
+    data = mlp_proof.read_bytes()
+    forged = data.replace(b'"input_mode": "public"', b'"input_mode": "commit"')
+    (tmp_path / "p").write_bytes(forged)
+    assert not verifier.verify(tmp_path / "p", MLP).accepted

@@ -44,6 +44,9 @@ def prove(
     schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
     events: Path | None = typer.Option(None, "--events", help="Write per-layer JSON-lines events here."),
+    private_input: bool = typer.Option(
+        False, "--private-input", help="Commit to the input (int8 range-checked) instead of publishing it."
+    ),
 ) -> None:
     """Prove the model's integer inference on an input; the proof is written as it is made."""
     from edgeprove import prover
@@ -73,9 +76,11 @@ def prove(
                 def step(k: int, name: str) -> None:
                     bar.update(task, completed=k, description=f"proving {name}")
 
-                result = prover.prove(m, x, out, schedule=schedule, events=events, on_layer=step)
+                result = prover.prove(
+                    m, x, out, schedule=schedule, events=events, on_layer=step, private_input=private_input
+                )
         else:
-            result = prover.prove(m, x, out, schedule=schedule, events=events)
+            result = prover.prove(m, x, out, schedule=schedule, events=events, private_input=private_input)
     except ModelError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
@@ -84,6 +89,7 @@ def prove(
         "model": m.name,
         "digest": m.digest,
         "schedule": schedule,
+        "input_mode": "committed" if private_input else "public",
         "output": [float(v) for v in ops.dequantize(m, result.output).ravel()],
         "output_int": [int(v) for v in result.output.ravel()],
         "prove_s": round(result.prove_s, 4),
