@@ -5,7 +5,8 @@
 # cgroup parent nested inside this job's own cgroup; builds the test image from local files (a busybox
 # rootfs that chroots into the host filesystem, mounted read-only) and exports DOCKER_HOST and
 # EDGEPROVE_TEST_IMAGE. An EXIT trap stops the daemon by its pid and removes the folder and its cgroups.
-# A failure here is reported, not fatal: the Docker tests then fail with the reason on CI.
+# A failure here is reported, not fatal: the Docker tests then fail with the reason on CI. Safe under
+# `set -euo pipefail`.
 
 EDGEPROVE_TEST_IMAGE="${EDGEPROVE_TEST_IMAGE:-edgeprove-host:local}"
 EDGEPROVE_DOCKER_DIR=""
@@ -52,24 +53,25 @@ edgeprove_services_stop() {
     if [ -n "$EDGEPROVE_DOCKER_DIR" ] && [ -f "$EDGEPROVE_DOCKER_DIR/docker.pid" ]; then
         pid="$(cat "$EDGEPROVE_DOCKER_DIR/docker.pid")"
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-            docker ps -aq --filter label=edgeprove.run 2>/dev/null | xargs -r docker rm -f >/dev/null 2>&1
+            docker ps -aq --filter label=edgeprove.run 2>/dev/null | xargs -r docker rm -f >/dev/null 2>&1 || true
             kill -TERM "$pid" 2>/dev/null
             while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 200 ]; do
                 sleep 0.1
                 waited=$((waited + 1))
             done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+            if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
         fi
     fi
     if [ -n "$EDGEPROVE_DOCKER_CGROUP" ]; then
         for hierarchy in /sys/fs/cgroup /sys/fs/cgroup/*; do
-            [ -d "$hierarchy$EDGEPROVE_DOCKER_CGROUP" ] &&
-                find "$hierarchy$EDGEPROVE_DOCKER_CGROUP" -depth -type d -exec rmdir {} \; 2>/dev/null
+            if [ -d "$hierarchy$EDGEPROVE_DOCKER_CGROUP" ]; then
+                find "$hierarchy$EDGEPROVE_DOCKER_CGROUP" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+            fi
         done
     fi
     if [ -n "$EDGEPROVE_DOCKER_DIR" ] && [ -d "$EDGEPROVE_DOCKER_DIR" ]; then
-        grep -F " $EDGEPROVE_DOCKER_DIR/" /proc/self/mounts | awk '{print $2}' | sort -r |
-            xargs -r -n1 umount -l 2>/dev/null
+        { grep -F " $EDGEPROVE_DOCKER_DIR/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r |
+            xargs -r -n1 umount -l 2>/dev/null || true
         rm -rf "$EDGEPROVE_DOCKER_DIR"
     fi
     EDGEPROVE_DOCKER_DIR=""

@@ -260,7 +260,7 @@ def ext_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Sum_i a[i] * b[i] in K for 1-D arrays where each side is base (shape (n,)) or extension (4, n)."""
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[None, :] if b.ndim == 1 else b
-    gram = _limb_dot(a2, b2) % P  # gram[i, j] = sum_x a_i(x) * b_j(x) mod p (exact python ints)
+    gram = _limb_dot(a2, b2)  # gram[i, j] = sum_x a_i(x) * b_j(x) mod p
     out = [0, 0, 0, 0]
     for i in range(a2.shape[0]):
         for j in range(b2.shape[0]):
@@ -317,22 +317,23 @@ def _split16(a: np.ndarray) -> np.ndarray:
 
 
 def _limb_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact integer Gram matrix sum_x a_i(x) b_j(x) for canonical rows, via float64 GEMM on 16-bit limbs.
+    """Gram matrix sum_x a_i(x) b_j(x) mod p (uint64) for canonical rows, via float64 GEMM on 16-bit limbs.
 
     Each limb product is < 2^32 and a chunk sums at most 2^20 of them per limb pair, so every float64
-    partial sum stays below 2^53 and is exact; recombination happens in Python ints (object array).
+    partial sum stays below 2^53 and converts to int64 exactly; the limb pairs are recombined mod p.
     """
     ra, rb = a.shape[0], b.shape[0]
     n = a.shape[1]
-    total = np.zeros((ra, rb), dtype=object)
-    for start in range(0, max(n, 1), _LIMB_SAFE_ROWS):
+    total = np.zeros((ra, rb), dtype=np.uint64)
+    p = np.int64(P)
+    for start in range(0, n, _LIMB_SAFE_ROWS):
         stop = min(n, start + _LIMB_SAFE_ROWS)
-        if stop <= start:
-            break
         la = _split16(a[:, start:stop])
         lb = _split16(b[:, start:stop])
-        g = (la @ lb.T).astype(np.int64).astype(object)
+        g = (la @ lb.T).astype(np.int64) % p
         lolo, lohi = g[:ra, :rb], g[:ra, rb:]
         hilo, hihi = g[ra:, :rb], g[ra:, rb:]
-        total = total + lolo + (lohi + hilo) * (1 << 16) + hihi * (1 << 32)
+        mid = (lohi + hilo) % p * np.int64(1 << 16) % p
+        high = hihi * np.int64(1 << 16) % p * np.int64(1 << 16) % p
+        total = (total + ((lolo + mid + high) % p).astype(np.uint64)) % _P64
     return total

@@ -64,7 +64,11 @@ class Transcript:
 
     def _reduce128(self, label: str, count: int) -> np.ndarray:
         """count values, each a 128-bit draw reduced mod p (statistical distance < p / 2^128 each)."""
-        words = np.frombuffer(self._squeeze(label, 16 * count), dtype="<u8").reshape(count, 2)
+        raw = self._squeeze(label, 16 * count)
+        if count <= 16:  # Python ints beat numpy's per-call overhead for a handful of values
+            ints = [int.from_bytes(raw[16 * i : 16 * (i + 1)], "little") % F.P for i in range(count)]
+            return np.array(ints, dtype=np.uint64)
+        words = np.frombuffer(raw, dtype="<u8").reshape(count, 2)
         lo, hi = words[:, 0] % np.uint64(F.P), words[:, 1] % np.uint64(F.P)
         return (hi * np.uint64(pow(2, 64, F.P)) + lo) % np.uint64(F.P)
 

@@ -39,6 +39,8 @@ def measure(model: str, schedule: str, repeats: int, workdir: Path) -> dict:
     start = time.perf_counter()
     verdict = run_json(["edgeprove", "verify", str(proof), "--model", model, "--json"])
     verify_wall = time.perf_counter() - start
+    if not verdict["accepted"]:
+        raise RuntimeError(f"{model}/{schedule}: the proof was rejected: {verdict['reason']}")
     plan = run_json(["edgeprove", "plan", model, "--schedule", schedule, "--json"])
     peaks = [r["peak_rss_mb"] for r in runs]
     return {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, RlimitBackend
+from edgeprove.harness.docker_backend import DockerBackend
 from edgeprove.harness.runner import run_capped
 
 ALLOCATE = (
@@ -128,9 +129,7 @@ def test_none_measures_and_compares_with_the_cap(tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def docker_backend():  # noqa: ANN201 - the docker SDK is an optional extra
-    from edgeprove.harness.docker_backend import DockerBackend
-
+def docker_backend() -> DockerBackend:
     require("DOCKER_HOST" in os.environ, "no DOCKER_HOST: source .ci/services.sh to start a local dockerd")
     backend = DockerBackend()
     try:
@@ -140,11 +139,11 @@ def docker_backend():  # noqa: ANN201 - the docker SDK is an optional extra
     return backend
 
 
-def containers_left(backend) -> list:  # noqa: ANN001
+def containers_left(backend: DockerBackend) -> list:
     return backend._client.containers.list(all=True, filters={"label": "edgeprove.run"})
 
 
-def test_docker_fits(docker_backend, tmp_path: Path) -> None:  # noqa: ANN001
+def test_docker_fits(docker_backend: DockerBackend, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     result = run_capped(allocate(100, events), CAP, backend="docker", events_path=events, out_dir=tmp_path)
     assert result.fits and result.backend == "docker", result.stderr
@@ -155,7 +154,7 @@ def test_docker_fits(docker_backend, tmp_path: Path) -> None:  # noqa: ANN001
     assert containers_left(docker_backend) == []
 
 
-def test_docker_oom_kill(docker_backend, tmp_path: Path) -> None:  # noqa: ANN001
+def test_docker_oom_kill(docker_backend: DockerBackend, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     result = run_capped(allocate(900, events), CAP, backend="docker", events_path=events, out_dir=tmp_path)
     assert result.oom_killed and result.returncode == -9 and not result.fits
@@ -165,16 +164,12 @@ def test_docker_oom_kill(docker_backend, tmp_path: Path) -> None:  # noqa: ANN00
 
 def test_docker_unreachable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     require(importlib.util.find_spec("docker") is not None, "the docker SDK is not installed")
-    from edgeprove.harness.docker_backend import DockerBackend
-
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")
     with pytest.raises(BackendUnavailable, match="Docker is not reachable at unix://.*absent.sock") as error:
         DockerBackend().probe()
     assert "\n" not in str(error.value) and "DOCKER_HOST" in error.value.fix
 
 
-def test_docker_missing_image(docker_backend) -> None:  # noqa: ANN001
-    from edgeprove.harness.docker_backend import DockerBackend
-
+def test_docker_missing_image(docker_backend: DockerBackend) -> None:
     with pytest.raises(BackendUnavailable, match="not present locally"):
         DockerBackend("edgeprove-no-such-image:none").probe()

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 import edgeprove.cli.harness as harness_cli
@@ -88,7 +89,7 @@ def require(module: str) -> None:
         pytest.skip(f"{module} is not installed")
 
 
-def invoke(*arguments: str):  # noqa: ANN201
+def invoke(*arguments: str) -> Result:
     return CliRunner().invoke(app, ["run", *arguments])
 
 
@@ -196,6 +197,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "r").exists()
 
 
 def test_docker_unreachable_exits_5(stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -205,6 +207,7 @@ def test_docker_unreachable_exits_5(stand_in: dict, tmp_path: Path, monkeypatch:
     assert result.exit_code == 5
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "Docker is not reachable" in lines[0] and "Fix:" in lines[0]
+    assert not (tmp_path / "r").exists()
 
 
 def test_memray_missing_exits_5(stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

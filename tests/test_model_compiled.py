@@ -116,7 +116,7 @@ def test_weight_file_of_wrong_shape_is_refused(saved, tiny_cnn):
     (lambda m: m["layers"][0].update(kernel="3"), "bad value for kernel"),
     (lambda m: m["layers"][0].pop("shift"), "missing field.s. shift"),
     (lambda m: m["layers"][0].update(in_shape=[3, 9]), "bad value for shape"),
-    (lambda m: m["layers"][0].update(kind="maxpool"), "unknown kind"),
+    (lambda m: m["layers"][0].update(kind="softmax"), "unknown kind"),
 ])
 def test_malformed_manifest_is_refused(saved, change, message):
     edit_manifest(saved, change)

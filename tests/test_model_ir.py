@@ -49,7 +49,7 @@ def replaced(index: int, **changes) -> list[Layer]:
 @pytest.mark.parametrize("layers, message", [
     ([], "no layers"),
     (replaced(1, name="conv1"), "layer conv1: layer names must be non-empty and unique"),
-    (replaced(1, kind="maxpool"), "layer pool: unknown kind 'maxpool'"),
+    (replaced(1, kind="softmax"), "layer pool: unknown kind 'softmax'"),
     (replaced(1, activation="gelu"), "layer pool: unknown activation"),
     (replaced(0, activation="none"), "layer conv1: activation 'none' is allowed on the last layer only"),
     (replaced(2, shift=3), "layer fc: activation 'none' does not requantize"),

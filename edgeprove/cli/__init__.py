@@ -22,6 +22,6 @@ EXIT_USAGE = 2
 
 def main() -> None:
     """Console-script entry point: register every command group, then dispatch."""
-    from edgeprove.cli import bench, harness, models, proving  # noqa: F401  (registers commands)
+    from edgeprove.cli import bench, harness, models, onnx, proving, study  # noqa: F401  (registers commands)
 
     app()

@@ -24,7 +24,14 @@ from edgeprove.harness.memray_tools import (
     wrap_with_memray,
     write_flamegraph,
 )
-from edgeprove.harness.runner import BACKEND_NAMES, CapTooSmall, RunResult, run_capped
+from edgeprove.harness.runner import (
+    BACKEND_NAMES,
+    CapTooSmall,
+    RunResult,
+    check_cap,
+    choose_backend,
+    run_capped,
+)
 from edgeprove.harness.units import format_size, parse_size
 from edgeprove.report import PlotUnavailable, build_report, plot_timeline, summary, write_report
 
@@ -156,7 +163,7 @@ def memray_details(capture: Path, run_dir: Path) -> dict[str, Any]:
     try:
         details["flamegraph"] = str(write_flamegraph(capture, run_dir / "flamegraph.html"))
         details["memray_top_sites"] = top_sites(capture)
-    except Exception as error:  # noqa: BLE001 - a truncated capture (OOM kill) can fail in many ways
+    except Exception as error:  # a truncated capture (OOM kill) can fail in many ways
         details["memray_error"] = f"{type(error).__name__}: {error}"
     return details
 
@@ -245,6 +252,13 @@ def run(
             "--memray needs memray, which is not installed here. Fix: pip install 'edgeprove[memray]'",
             EXIT_BACKEND_UNAVAILABLE,
         )
+    try:
+        check_cap(cap)
+        choose_backend(backend, image)
+    except CapTooSmall as error:
+        raise fail(str(error), EXIT_USAGE) from error
+    except BackendUnavailable as error:
+        raise fail(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     run_dir = (out or default_run_dir(model, schedule)).resolve()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -271,8 +285,6 @@ def run(
             env=child_environment(threads),
         )
         verdict, reason = judge(result, proof, model)
-    except CapTooSmall as error:
-        raise fail(str(error), EXIT_USAGE) from error
     except BackendUnavailable as error:
         raise fail(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     except CleanupError as error:

@@ -18,7 +18,7 @@ from edgeprove.cli import EXIT_REJECTED, EXIT_USAGE, app
 from edgeprove.model.ir import ModelError
 from edgeprove.peak import own_peak_rss_bytes
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -37,7 +37,7 @@ def _model(spec: str):
 
 @app.command()
 def prove(
-    model: str = typer.Argument(..., help="Zoo model name or compiled model folder."),
+    model: str = typer.Argument(..., help="Zoo model name, compiled model folder or .onnx file."),
     out: Path = typer.Option(..., "--out", help="Where to write the proof."),
     input: Path | None = typer.Option(None, "--input", help="int8 input tensor (.npy)."),
     seed: int = typer.Option(0, "--seed", help="Seed of a random int8 input (when no --input)."),
@@ -160,7 +160,7 @@ def _report_verdict(accepted: bool, reason: str, output, json_out: bool, seconds
 
 @app.command()
 def plan(
-    model: str = typer.Argument(..., help="Zoo model name or compiled model folder."),
+    model: str = typer.Argument(..., help="Zoo model name, compiled model folder or .onnx file."),
     schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
     json_out: bool = typer.Option(False, "--json", help="Print the prediction as JSON."),
 ) -> None:

@@ -204,7 +204,7 @@ class ProcessSession(Session):
         """Fork, move the child under the cap before exec, and exec the command with output to files."""
         self.spec = spec
         with open(spec.stdout_path, "wb") as stdout, open(spec.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(  # noqa: S603 - argv is given by the caller
+            self.process = subprocess.Popen(
                 self.command(spec),
                 cwd=spec.cwd,
                 env=spec.env,

@@ -195,7 +195,7 @@ class DockerBackend(Backend):
         try:
             client = docker.from_env(timeout=10)
             client.ping()
-        except Exception as error:  # noqa: BLE001 - the SDK raises many kinds for an absent daemon
+        except Exception as error:  # the SDK raises many kinds of error for an absent daemon
             raise BackendUnavailable(
                 self.name,
                 f"Docker is not reachable at {where}",

@@ -38,6 +38,15 @@ class CapTooSmall(ValueError):
     """The requested cap is below what the Python interpreter needs to start."""
 
 
+def check_cap(cap_bytes: int) -> None:
+    """Refuse a cap below what the interpreter needs to start (CapTooSmall), before anything is launched."""
+    if cap_bytes < MIN_CAP_BYTES:
+        raise CapTooSmall(
+            f"cap {format_size(cap_bytes)} is below the {format_size(MIN_CAP_BYTES)} the Python "
+            "interpreter and numpy need just to start"
+        )
+
+
 def make_backend(name: str, image: str | None = None, rlimit_kind: str = "data") -> Backend:
     """The backend called `name` (one of BACKEND_NAMES except auto)."""
     if name == "docker":
@@ -184,11 +193,7 @@ def run_capped(
     The child's stdout/stderr go to `out_dir` (child.stdout / child.stderr) or a temporary folder. Ctrl-C and
     SIGTERM kill the child, remove its cgroup or container, and re-raise KeyboardInterrupt.
     """
-    if cap_bytes < MIN_CAP_BYTES:
-        raise CapTooSmall(
-            f"cap {format_size(cap_bytes)} is below the {format_size(MIN_CAP_BYTES)} the Python "
-            "interpreter and numpy need just to start"
-        )
+    check_cap(cap_bytes)
     if isinstance(backend, str):
         chosen, reason = choose_backend(backend, image, rlimit_kind)
     else:

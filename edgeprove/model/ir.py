@@ -2,9 +2,10 @@
 
 A tensor is a (C, H, W) tuple of ints; an MLP vector of n values is (n, 1, 1).  Every layer maps the output
 y of its ``source`` layer (or the model input, source -1) to an int64 accumulator a by a linear map (conv2d,
-dense, average pool, global average pool), optionally adds ``y[residual] << residual_shift``, and then
-requantizes: q = (a + 2^(s-1)) >> s, y = clamp(q, lo, act_max) with lo = 0 for "relu" and -128 for "clamp"
-(see ``edgeprove.model.ops``).  The last layer may use activation "none" and output its accumulator unchanged.
+dense, average pool, global average pool) or a window maximum (maxpool), optionally adds
+``y[residual] << residual_shift``, and then requantizes: q = (a + 2^(s-1)) >> s, y = clamp(q, lo, act_max)
+with lo = 0 for "relu" and -128 for "clamp" (see ``edgeprove.model.ops``).  The last layer may use activation
+"none" and output its accumulator unchanged.
 
 ``act_max`` (default 127, lo <= act_max <= 127) is the upper clamp: a float ReLU6 becomes "relu" with
 act_max = round(6 * 2^out_frac).  It is written to the manifest only when it differs from 127, so a model
@@ -13,7 +14,8 @@ without such a layer keeps the manifest and digest it had before the field exist
 Kind "maxpool" (kernel k, stride s, padding 0, no weights, no residual) takes the maximum over each k x k
 window: a[c,i,j] = max_{u,v < k} x[c, s*i+u, s*j+v].  It does not rescale: shift is 0, so q = a, r = 0, and
 its activation and act_max must give exactly its source's value range (the model input's range is that of
-"clamp" with act_max 127); then y = clamp(q, lo, act_max) = a and out_frac equals the source's out_frac.
+"clamp" with act_max 127); then y = clamp(q, lo, act_max) = a, and the quantizer gives it its source's
+out_frac.
 
 Model digest (hex SHA-256), in this order:
   1. the bytes ``b"edgeprove-model\\x00"``;

@@ -1,4 +1,5 @@
-"""Turn what a user typed (a zoo name or a compiled-model folder) into a Model, and make inputs."""
+"""Turn what a user typed (a zoo name, a compiled-model folder or an ONNX file) into a Model, and make
+inputs."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from edgeprove.model.ir import Model, ModelError
 
 
 def load_model(spec: str) -> Model:
-    """A zoo model by name, or a compiled model folder by path; ModelError with one line otherwise."""
+    """A zoo model by name, a compiled model folder by path, or an ONNX file (compiled once into the cache
+    ``$EDGEPROVE_CACHE/onnx/<sha256>``); ModelError with one line otherwise."""
     path = Path(spec)
     if path.is_dir():
         return compiled.load(path)
     if path.suffix == ".onnx":
-        raise ModelError(f"{spec}: ONNX import is not available in this version")
+        from edgeprove.model.onnx_import import cached_import
+
+        return cached_import(path)
     return zoo.get(spec)
 
 

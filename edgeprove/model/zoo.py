@@ -96,6 +96,16 @@ class _Builder:
         out = (c, h // kernel, w // kernel)
         return self._add(Layer(name, "avgpool", source, (c, h, w), out, 0, activation, kernel, kernel))
 
+    def maxpool(self, name: str, source: int, kernel: int, stride: int) -> int:
+        """Append a max pool; its output range is its source's (the model input counts as clamp)."""
+        c, h, w = self.shape(source)
+        out = (c, conv_out_size(h, kernel, stride, 0), conv_out_size(w, kernel, stride, 0))
+        src = self.layers[source] if source >= 0 else None
+        activation = src.activation if src is not None else "clamp"
+        act_max = src.act_max if src is not None else 127
+        return self._add(Layer(name, "maxpool", source, (c, h, w), out, 0, activation, kernel, stride,
+                               act_max=act_max))
+
     def global_pool(self, name: str, source: int, activation: str = "relu") -> int:
         """Append a global average pool and return its index."""
         c, h, w = self.shape(source)
@@ -325,7 +335,14 @@ def _random_layer(rng: np.random.Generator, builder: _Builder, name: str, source
         kinds.append("avgpool")
     if h * w > 1 and is_pow2(h * w):
         kinds.append("global_avgpool")
+    source_range_ok = source < 0 or builder.layers[source].activation in ("relu", "clamp")
+    if h >= 2 and w >= 2 and activation != "none" and source_range_ok:
+        kinds.append("maxpool")
     kind = str(rng.choice(kinds))
+    if kind == "maxpool":
+        kernel = int(rng.integers(2, min(3, h, w) + 1))
+        builder.maxpool(name, source, kernel, int(rng.integers(1, kernel + 1)))
+        return
     if kind == "avgpool":
         index = builder.avgpool(name, source, 2, activation)
     elif kind == "global_avgpool":

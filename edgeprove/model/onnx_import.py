@@ -1,0 +1,760 @@
+"""Compile a float ONNX model (opsets 13-18) to the integer IR, and report its agreement with onnxruntime.
+
+The graph is walked once in its (topological) node order.  Every weighted or pooling node opens an IR
+layer; the nodes after it are folded into that layer while its accumulator is still open: BatchNormalization
+(into the preceding Conv or Gemm's weights and bias), Add of a constant (bias), Add of an earlier layer's
+output of the same shape (the layer's ``residual``), and finally Relu or Clip(0, c) (activation relu, float
+clip c; ReLU6 is c = 6).  A layer whose open accumulator is read by anything else is closed as "clamp" (the
+identity in float, int8 saturation in the integer model; "relu" for an average pool of relu outputs); the
+graph's output layer, if still open, keeps its accumulator (activation "none").  Where an activation or a
+residual add meets an already closed tensor, an identity layer (an average pool of kernel 1) carries it.
+Flatten, Reshape (static, to a vector or back to the tensor's own shape), Identity and Dropout only relabel
+tensors.  A maxpool keeps its source's activation and range (see ``edgeprove.model.ir``).
+
+The float model is then quantized (``edgeprove.model.quantize``) on the calibration inputs, or on seeded
+random ones, and both the float interpretation and the integer model are compared with onnxruntime on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeprove.model import compiled
+from edgeprove.model.bounds import LayerBounds
+from edgeprove.model.ir import Layer, Model, ModelError, Shape, expected_out_shape, is_pow2
+from edgeprove.model.quantize import FloatModel, QuantizationReport, quantize, random_calibration
+
+OPSET_MIN, OPSET_MAX = 13, 18
+SUPPORTED_OPS = ("Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
+                 "GlobalAveragePool", "Flatten", "Reshape", "BatchNormalization", "Identity", "Dropout",
+                 "Constant")
+FLOAT_TOLERANCE = 1e-3
+"""Largest relative difference allowed between the imported float model and onnxruntime (float32 noise)."""
+REPORT_FILE = "import.json"
+"""The import report written next to a compiled folder made from an ONNX file."""
+CACHE_SUBDIR = "onnx"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """Agreement of the compiled integer model with onnxruntime's float output on the calibration inputs."""
+
+    source: str
+    calibration: str
+    num_inputs: int
+    top1_agreement: float
+    max_abs_error: float
+    max_abs_output: float
+    float_max_abs_diff: float
+    layers: int
+    params: int
+    digest: str
+
+    def summary(self) -> str:
+        """One line for people: agreement with onnxruntime, error and what the calibration inputs were."""
+        return (f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
+                f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}) on {self.calibration}")
+
+
+@dataclass
+class ImportResult:
+    """The integer model, the agreement with onnxruntime, the quantizer's own report and static bounds."""
+
+    model: Model
+    report: ImportReport
+    quantization: QuantizationReport
+    bounds: list[LayerBounds]
+
+
+@dataclass
+class _Open:
+    """A layer under construction: float architecture, float parameters and its fold state."""
+
+    layer: Layer
+    weight: np.ndarray | None
+    bias: np.ndarray | None
+    version: int = 0
+    closed: bool = False
+    clip: float | None = None
+
+
+@dataclass(frozen=True)
+class _Value:
+    """An ONNX tensor as the output of IR layer ``layer`` (-1: the model input) at fold state ``version``,
+    seen with the ONNX shape ``dims`` (batch axis included)."""
+
+    layer: int
+    version: int
+    dims: tuple[int, ...]
+
+
+def _onnx():
+    """The onnx package, or ModelError saying how to install it."""
+    try:
+        import onnx
+    except ImportError:
+        raise ModelError("ONNX import needs the onnx package: pip install 'edgeprove[onnx]'") from None
+    return onnx
+
+
+def load_onnx(path: str | Path):
+    """Parse an ONNX file with its external data (relative to its folder) and check its opset is 13-18."""
+    onnx = _onnx()
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such ONNX file")
+    try:
+        proto = onnx.load(str(path), load_external_data=True)
+    except Exception as exc:  # the protobuf and external-data errors have no common base class
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ModelError(f"{path}: not a readable ONNX model ({reason})") from None
+    if not proto.graph.node:
+        raise ModelError(f"{path}: not a readable ONNX model (the graph has no nodes)")
+    opsets = {entry.domain or "ai.onnx": entry.version for entry in proto.opset_import}
+    opset = opsets.get("ai.onnx")
+    if opset is None or not OPSET_MIN <= opset <= OPSET_MAX:
+        raise ModelError(f"{path}: ONNX opset {opset} is not supported (opsets {OPSET_MIN}-{OPSET_MAX})")
+    return proto
+
+
+def _node_label(node, position: int) -> str:
+    """How an error names a node: its name, or its position and type when it has none."""
+    return f"'{node.name}'" if node.name else f"#{position} ({node.op_type})"
+
+
+def unsupported_nodes(proto) -> list[str]:
+    """Every node whose operator the importer does not handle, as 'OpType (node name)'."""
+    bad = []
+    for position, node in enumerate(proto.graph.node):
+        domain = node.domain or "ai.onnx"
+        if domain != "ai.onnx" or node.op_type not in SUPPORTED_OPS:
+            op = node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
+            bad.append(f"{op} (node {_node_label(node, position)})")
+    return bad
+
+
+class _Builder:
+    """Walks an ONNX graph and builds the float IR layers, their parameters and their float clips."""
+
+    def __init__(self, proto, name: str) -> None:
+        self.onnx = _onnx()
+        self.graph = proto.graph
+        self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "onnx_model"
+        self.constants: dict[str, np.ndarray] = {
+            init.name: self._array(init) for init in self.graph.initializer
+        }
+        self.values: dict[str, _Value] = {}
+        self.open: list[_Open] = []
+        self.names: set[str] = set()
+        self.input_name, self.input_dims, self.input_shape = self._graph_input()
+        self.values[self.input_name] = _Value(-1, 0, self.input_dims)
+
+    def _array(self, tensor) -> np.ndarray:
+        """A TensorProto as numpy: floating types as float64, integer types unchanged."""
+        array = self.onnx.numpy_helper.to_array(tensor)
+        return array.astype(np.float64) if array.dtype.kind == "f" else array
+
+    # ----- graph input and output
+
+    def _graph_input(self) -> tuple[str, tuple[int, ...], Shape]:
+        """The single non-initializer graph input: name, ONNX dims (batch 1) and IR shape (C, H, W)."""
+        inputs = [inp for inp in self.graph.input if inp.name not in self.constants]
+        if len(inputs) != 1:
+            raise ModelError(f"the graph has {len(inputs)} inputs; exactly one is supported")
+        inp = inputs[0]
+        tensor = inp.type.tensor_type
+        if tensor.elem_type != self.onnx.TensorProto.FLOAT:
+            raise ModelError(f"input {inp.name!r}: only float32 inputs are supported")
+        dims = list(tensor.shape.dim)
+        if len(dims) not in (2, 4):
+            raise ModelError(f"input {inp.name!r}: rank {len(dims)}; expected (N, C, H, W) or (N, features)")
+        if dims[0].HasField("dim_value") and dims[0].dim_value != 1:
+            raise ModelError(f"input {inp.name!r}: batch size {dims[0].dim_value}; expected 1 or symbolic")
+        sizes = [d.dim_value if d.HasField("dim_value") else 0 for d in dims[1:]]
+        if min(sizes) < 1:
+            raise ModelError(f"input {inp.name!r}: every dimension but the batch must be static")
+        shape = (sizes[0], 1, 1) if len(sizes) == 1 else (sizes[0], sizes[1], sizes[2])
+        return inp.name, (1, *sizes), shape
+
+    def finish(self) -> tuple[FloatModel, tuple[int, ...]]:
+        """Close the walk: the float model and the ONNX dims of its output (batch axis included)."""
+        outputs = list(self.graph.output)
+        if len(outputs) != 1:
+            raise ModelError(f"the graph has {len(outputs)} outputs; exactly one is supported")
+        value = self.values.get(outputs[0].name)
+        if value is None or value.layer == -1:
+            raise ModelError(f"graph output {outputs[0].name!r} is not computed by any layer")
+        if value.layer != len(self.open) - 1:
+            raise ModelError(f"graph output {outputs[0].name!r} is not the last layer's output "
+                             "(branches that do not reach the output are not supported)")
+        last = self.open[-1]
+        if not last.closed and value.version == last.version:
+            last.layer = dataclasses.replace(last.layer, activation="none")
+            last.closed = True
+        else:
+            self._read(value, outputs[0].name)
+        for entry in self.open[:-1]:
+            if not entry.closed:
+                self._close_without_activation(entry)
+        layers = [entry.layer for entry in self.open]
+        params = {i: (e.weight, e.bias) for i, e in enumerate(self.open) if e.layer.has_weights}
+        clips = {i: e.clip for i, e in enumerate(self.open) if e.clip is not None}
+        return FloatModel.from_arrays(self.name, self.input_shape, layers, params, clips), value.dims
+
+    # ----- tensors
+
+    def _const(self, name: str, where: str) -> np.ndarray:
+        """A constant (initializer or Constant output) by name."""
+        if name not in self.constants:
+            raise ModelError(f"{where}: input {name!r} must be a constant (an initializer)")
+        return self.constants[name]
+
+    def _value(self, name: str, where: str) -> _Value:
+        """The IR value of a non-constant tensor."""
+        if name not in self.values:
+            if name in self.constants:
+                raise ModelError(f"{where}: constant input {name!r} where a computed tensor is expected")
+            raise ModelError(f"{where}: input {name!r} is not produced by a supported node")
+        return self.values[name]
+
+    def _read(self, value: _Value, where: str) -> int:
+        """Use a value as a finished tensor (another layer's input or residual): close its layer without an
+        activation if still open; refuse a tensor that was later folded into (so no longer exists as such)."""
+        if value.layer == -1:
+            return -1
+        entry = self.open[value.layer]
+        if value.version != entry.version:
+            raise ModelError(f"{where}: reads layer {entry.layer.name} before a later operation was folded "
+                             "into it (the tensor is used twice)")
+        if not entry.closed:
+            self._close_without_activation(entry)
+        return value.layer
+
+    def _close_without_activation(self, entry: _Open) -> None:
+        """Close an open layer whose float output is used as it is: "relu" for an average pool of a relu
+        output (its values are non-negative, so relu is the identity and keeps one more bit), else "clamp"."""
+        layer = entry.layer
+        pooled_relu = (layer.kind in ("avgpool", "global_avgpool") and layer.residual is None
+                       and layer.source >= 0 and self.open[layer.source].layer.activation == "relu")
+        entry.layer = dataclasses.replace(layer, activation="relu" if pooled_relu else "clamp")
+        entry.closed = True
+
+    def _foldable(self, value: _Value) -> _Open | None:
+        """The open layer whose current accumulator ``value`` is, or None."""
+        if value.layer == -1:
+            return None
+        entry = self.open[value.layer]
+        return entry if not entry.closed and value.version == entry.version else None
+
+    def _shape_of(self, ref: int) -> Shape:
+        """IR shape of the input (-1) or of a layer's output."""
+        return self.input_shape if ref == -1 else self.open[ref].layer.out_shape
+
+    def _new_layer(self, node_name: str, kind: str, source: int, out_channels: int, weight=None, bias=None,
+                   **window) -> int:
+        """Append an open layer reading ``source``; returns its index."""
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name) or f"{kind}{len(self.open)}"
+        name, suffix = base, 2
+        while name in self.names:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        self.names.add(name)
+        in_shape = self._shape_of(source)
+        draft = Layer(name, kind, source, in_shape, (out_channels, 1, 1), shift=0, activation="clamp",
+                      **window)
+        out_shape = expected_out_shape(draft)
+        if min(out_shape) < 1:
+            raise ModelError(f"node {node_name!r}: window larger than its input {in_shape}")
+        layer = dataclasses.replace(draft, out_shape=out_shape)
+        self.open.append(_Open(layer, weight, bias))
+        return len(self.open) - 1
+
+    def _identity(self, source: int, tag: str) -> int:
+        """An identity layer (average pool of kernel 1) reading ``source``, left open."""
+        return self._new_layer(f"{tag}_identity", "avgpool", source, self._shape_of(source)[0], kernel=1,
+                               stride=1)
+
+    def _set(self, node, value: _Value) -> None:
+        """Bind the node's first output to ``value``."""
+        self.values[node.output[0]] = value
+
+    # ----- the walk
+
+    def run(self) -> None:
+        """Translate every node in order."""
+        for position, node in enumerate(self.graph.node):
+            where = f"{node.op_type} node {_node_label(node, position)}"
+            attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+            try:
+                getattr(self, f"_op_{node.op_type}")(node, attrs, where)
+            except ModelError:
+                raise
+            except (IndexError, ValueError) as exc:  # missing inputs or mismatched constant shapes
+                raise ModelError(f"{where}: malformed node ({exc})") from None
+
+    def _op_Constant(self, node, attrs: dict, where: str) -> None:
+        """Record a tensor-valued Constant."""
+        if "value" not in attrs:
+            raise ModelError(f"{where}: only tensor-valued Constant nodes are supported")
+        self.constants[node.output[0]] = self._array(attrs["value"])
+
+    def _op_Identity(self, node, attrs: dict, where: str) -> None:
+        """Relabel the input tensor (or constant)."""
+        if node.input[0] in self.constants:
+            self.constants[node.output[0]] = self.constants[node.input[0]]
+        else:
+            self._set(node, self._value(node.input[0], where))
+
+    def _op_Dropout(self, node, attrs: dict, where: str) -> None:
+        """Relabel the input tensor (inference: dropout is the identity)."""
+        if len(node.output) > 1 and node.output[1]:
+            raise ModelError(f"{where}: the dropout mask output is not supported")
+        self._set(node, self._value(node.input[0], where))
+
+    def _op_Conv(self, node, attrs: dict, where: str) -> None:
+        """Open a conv2d layer (group 1, square kernel, one stride, equal pads)."""
+        value = self._value(node.input[0], where)
+        weight = self._const(node.input[1], where)
+        bias = self._const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
+        if len(value.dims) != 4 or weight.ndim != 4:
+            raise ModelError(f"{where}: only 2-D convolutions on (N, C, H, W) tensors are supported")
+        out_channels, channels, kh, kw = weight.shape
+        if attrs.get("group", 1) != 1:
+            raise ModelError(f"{where}: group {attrs['group']} convolutions are not supported (group 1 only)")
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise ModelError(f"{where}: dilated convolutions are not supported")
+        if kh != kw:
+            raise ModelError(f"{where}: kernel {kh}x{kw} is not square (the IR has square kernels)")
+        stride = self._stride(attrs, where)
+        padding = self._padding(attrs, where)
+        if padding >= kh:
+            raise ModelError(f"{where}: padding {padding} is not smaller than the kernel {kh}")
+        if channels != value.dims[1]:
+            raise ModelError(f"{where}: weight has {channels} input channels, the input has {value.dims[1]}")
+        source = self._read(value, where)
+        if bias is not None and bias.size != out_channels:
+            raise ModelError(f"{where}: bias has {bias.size} values for {out_channels} output channels")
+        bias = np.zeros(out_channels) if bias is None else bias.reshape(out_channels)
+        index = self._new_layer(node.name, "conv2d", source, out_channels, weight, bias, kernel=kh,
+                                stride=stride, padding=padding)
+        self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
+
+    def _stride(self, attrs: dict, where: str) -> int:
+        """The single stride of a square window."""
+        strides = list(attrs.get("strides", [1, 1]))
+        if len(strides) != 2 or strides[0] != strides[1]:
+            raise ModelError(f"{where}: strides {strides} differ per axis (the IR has one stride)")
+        return int(strides[0])
+
+    def _padding(self, attrs: dict, where: str) -> int:
+        """The single padding of a window: pads must be equal on every side, and auto_pad NOTSET or VALID."""
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad == "VALID":
+            return 0
+        if auto_pad != "NOTSET":
+            raise ModelError(f"{where}: auto_pad {auto_pad} is not supported (give explicit pads)")
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        if len(set(pads)) > 1:
+            raise ModelError(f"{where}: asymmetric pads {pads} are not supported (the IR pads every side "
+                             "equally)")
+        return int(pads[0]) if pads else 0
+
+    def _dense(self, node, value: _Value, weight: np.ndarray, bias: np.ndarray, where: str) -> None:
+        """Open a dense layer reading a rank-2 value with weight (O, features)."""
+        if len(value.dims) != 2:
+            raise ModelError(f"{where}: expects a (1, features) input; flatten the tensor first")
+        if weight.shape[1] != value.dims[1]:
+            raise ModelError(f"{where}: weight takes {weight.shape[1]} features, the input has "
+                             f"{value.dims[1]}")
+        source = self._read(value, where)
+        index = self._new_layer(node.name, "dense", source, weight.shape[0], weight, bias)
+        self._set(node, _Value(index, 0, (1, weight.shape[0])))
+
+    def _op_Gemm(self, node, attrs: dict, where: str) -> None:
+        """Open a dense layer: alpha * A @ op(B) + beta * C with transB handled."""
+        value = self._value(node.input[0], where)
+        matrix = self._const(node.input[1], where)
+        if attrs.get("transA", 0):
+            raise ModelError(f"{where}: transA is not supported")
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        weight = alpha * (matrix if attrs.get("transB", 0) else matrix.T)
+        bias = np.zeros(weight.shape[0])
+        if len(node.input) > 2 and node.input[2]:
+            bias = beta * self._channel_constant(self._const(node.input[2], where), weight.shape[0], 2, where)
+        self._dense(node, value, weight, bias, where)
+
+    def _op_MatMul(self, node, attrs: dict, where: str) -> None:
+        """Open a dense layer from A @ B with a constant B (a following Add gives the bias)."""
+        value = self._value(node.input[0], where)
+        matrix = self._const(node.input[1], where)
+        if matrix.ndim != 2:
+            raise ModelError(f"{where}: only a (features, outputs) constant right operand is supported")
+        self._dense(node, value, matrix.T, np.zeros(matrix.shape[1]), where)
+
+    def _channel_constant(self, array: np.ndarray, channels: int, rank: int, where: str) -> np.ndarray:
+        """A per-channel constant broadcast against a (1, C[, 1, 1]) tensor, as a (C,) vector."""
+        array = np.asarray(array, dtype=np.float64)
+        shape = tuple(d for d in array.shape)
+        allowed = {(channels,), (1, channels)} if rank == 2 else {(channels, 1, 1), (1, channels, 1, 1)}
+        if array.size == 1:
+            return np.full(channels, float(array.reshape(())))
+        if shape not in allowed:
+            raise ModelError(f"{where}: constant of shape {shape} is not a per-channel term for {channels} "
+                             "channels")
+        return array.reshape(channels)
+
+    def _op_Add(self, node, attrs: dict, where: str) -> None:
+        """Fold a constant as bias, or another branch as the residual of the later layer."""
+        left, right = node.input[0], node.input[1]
+        if left in self.constants or right in self.constants:
+            constant, other = (left, right) if left in self.constants else (right, left)
+            self._add_bias(node, self._value(other, where), self.constants[constant], where)
+            return
+        first, second = self._value(left, where), self._value(right, where)
+        if first.dims != second.dims:
+            raise ModelError(f"{where}: operands of shapes {first.dims} and {second.dims} (residual adds "
+                             "need equal shapes)")
+        if -1 in (first.layer, second.layer):
+            raise ModelError(f"{where}: the model input cannot be a residual operand")
+        consumer, skip = (first, second) if first.layer > second.layer else (second, first)
+        if consumer.layer == skip.layer:
+            raise ModelError(f"{where}: adds a layer's output to itself")
+        entry = self._foldable(consumer)
+        skip_ref = self._read(skip, where)
+        index = consumer.layer
+        if entry is None or entry.layer.residual is not None:
+            index = self._identity(self._read(consumer, where), node.name or "add")
+            entry = self.open[index]
+        entry.layer = dataclasses.replace(entry.layer, residual=skip_ref)
+        entry.version += 1
+        self._set(node, _Value(index, entry.version, consumer.dims))
+
+    def _add_bias(self, node, value: _Value, constant: np.ndarray, where: str) -> None:
+        """Fold ``value + constant`` into the bias of the layer whose open accumulator ``value`` is."""
+        entry = self._foldable(value)
+        if entry is None or not entry.layer.has_weights:
+            raise ModelError(f"{where}: a constant can only be added to the open output of a Conv, Gemm or "
+                             "MatMul (as its bias)")
+        channels = entry.layer.out_shape[0]
+        entry.bias = entry.bias + self._channel_constant(constant, channels, len(value.dims), where)
+        entry.version += 1
+        self._set(node, _Value(value.layer, entry.version, value.dims))
+
+    def _op_BatchNormalization(self, node, attrs: dict, where: str) -> None:
+        """Fold inference batch normalization into the open Conv or Gemm before it."""
+        if attrs.get("training_mode", 0):
+            raise ModelError(f"{where}: training_mode batch normalization is not supported")
+        if len(node.output) > 1 and any(node.output[1:]):
+            raise ModelError(f"{where}: running-statistics outputs are not supported")
+        value = self._value(node.input[0], where)
+        entry = self._foldable(value)
+        if entry is None or not entry.layer.has_weights or entry.layer.residual is not None:
+            raise ModelError(f"{where}: batch normalization must directly follow a Conv or Gemm whose output "
+                             "nothing else reads")
+        channels = entry.layer.out_shape[0]
+        scale, offset, mean, var = (self._channel_constant(self._const(name, where), channels, 2, where)
+                                    for name in node.input[1:5])
+        gain = scale / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+        entry.weight = entry.weight * gain.reshape((-1,) + (1,) * (entry.weight.ndim - 1))
+        entry.bias = (entry.bias - mean) * gain + offset
+        entry.version += 1
+        self._set(node, _Value(value.layer, entry.version, value.dims))
+
+    def _activate(self, node, value: _Value, clip: float | None, where: str) -> None:
+        """Apply relu (with an optional upper clip) to ``value``: close its open layer with it, drop it when
+        the tensor is already in range, or add an identity layer."""
+        entry = self._foldable(value)
+        if entry is None and value.layer >= 0:
+            produced = self.open[value.layer]
+            if (value.version == produced.version and produced.layer.activation == "relu"
+                    and (clip is None or (produced.clip is not None and produced.clip <= clip))):
+                self._set(node, value)
+                return
+        if entry is None:
+            index = self._identity(self._read(value, where), node.name or "relu")
+            entry = self.open[index]
+            value = _Value(index, 0, value.dims)
+        entry.layer = dataclasses.replace(entry.layer, activation="relu")
+        entry.clip = clip
+        entry.closed = True
+        entry.version += 1
+        self._set(node, _Value(value.layer, entry.version, value.dims))
+
+    def _op_Relu(self, node, attrs: dict, where: str) -> None:
+        """Close the open layer with relu (or add an identity layer)."""
+        self._activate(node, self._value(node.input[0], where), None, where)
+
+    def _op_Clip(self, node, attrs: dict, where: str) -> None:
+        """Clip(0, c): relu with a float upper clip c (ReLU6 is c = 6)."""
+        bounds = [float(self._const(name, where).reshape(())) if name else None for name in node.input[1:3]]
+        low, high = (bounds + [None, None])[:2]
+        if low != 0.0 or (high is not None and not (np.isfinite(high) and high > 0)):
+            raise ModelError(f"{where}: only Clip(min=0, max>0) such as ReLU6 is supported, got "
+                             f"min={low}, max={high}")
+        self._activate(node, self._value(node.input[0], where), high, where)
+
+    def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int]:
+        """(kernel, stride) of a square, unpadded, undilated pooling window."""
+        kernel = list(attrs.get("kernel_shape", []))
+        if len(kernel) != 2 or kernel[0] != kernel[1]:
+            raise ModelError(f"{where}: kernel {kernel} is not square")
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise ModelError(f"{where}: dilated pooling is not supported")
+        if self._padding(attrs, where) != 0:
+            raise ModelError(f"{where}: padded pooling is not supported")
+        if len(node.output) > 1 and node.output[1]:
+            raise ModelError(f"{where}: the indices output is not supported")
+        return int(kernel[0]), self._stride(attrs, where)
+
+    def _pool_input(self, value: _Value, kernel: int, stride: int, ceil_mode: int, where: str) -> None:
+        """Refuse a pooling input that is not (1, C, H, W) or whose ceil_mode would add a partial window."""
+        if len(value.dims) != 4:
+            raise ModelError(f"{where}: expects a (N, C, H, W) input")
+        if ceil_mode and any((size - kernel) % stride for size in value.dims[2:]):
+            raise ModelError(f"{where}: ceil_mode with partial windows is not supported")
+
+    def _op_MaxPool(self, node, attrs: dict, where: str) -> None:
+        """Open and close a maxpool layer with its source's activation and range."""
+        kernel, stride = self._pool_window(node, attrs, where)
+        value = self._value(node.input[0], where)
+        self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
+        source = self._read(value, where)
+        index = self._new_layer(node.name, "maxpool", source, value.dims[1], kernel=kernel, stride=stride)
+        entry = self.open[index]
+        source_activation = "clamp" if source == -1 else self.open[source].layer.activation
+        entry.layer = dataclasses.replace(entry.layer, activation=source_activation)
+        entry.closed = True
+        self._set(node, _Value(index, 0, (1, *entry.layer.out_shape)))
+
+    def _op_AveragePool(self, node, attrs: dict, where: str) -> None:
+        """Open an avgpool layer (stride == kernel, power-of-two kernel, no padding)."""
+        kernel, stride = self._pool_window(node, attrs, where)
+        if stride != kernel or not is_pow2(kernel * kernel):
+            raise ModelError(f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
+                             f"(got kernel {kernel}, stride {stride})")
+        value = self._value(node.input[0], where)
+        self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
+        index = self._new_layer(node.name, "avgpool", self._read(value, where), value.dims[1], kernel=kernel,
+                                stride=stride)
+        self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
+
+    def _op_GlobalAveragePool(self, node, attrs: dict, where: str) -> None:
+        """Open a global_avgpool layer (H*W a power of two)."""
+        value = self._value(node.input[0], where)
+        if len(value.dims) != 4:
+            raise ModelError(f"{where}: expects a (N, C, H, W) input")
+        if not is_pow2(value.dims[2] * value.dims[3]):
+            raise ModelError(f"{where}: averages {value.dims[2]}x{value.dims[3]} positions; H*W must be a "
+                             "power of two")
+        index = self._new_layer(node.name, "global_avgpool", self._read(value, where), value.dims[1])
+        self._set(node, _Value(index, 0, (1, value.dims[1], 1, 1)))
+
+    def _op_Flatten(self, node, attrs: dict, where: str) -> None:
+        """View a (1, C, H, W) tensor as (1, C*H*W); the IR's dense layer flattens in the same order."""
+        value = self._value(node.input[0], where)
+        axis = int(attrs.get("axis", 1))
+        axis = axis + len(value.dims) if axis < 0 else axis
+        if axis > 1:
+            raise ModelError(f"{where}: only flattening everything after the batch axis is supported")
+        self._set(node, _Value(value.layer, value.version, (1, int(np.prod(value.dims)))))
+
+    def _op_Reshape(self, node, attrs: dict, where: str) -> None:
+        """A static reshape to (1, N) or back to the tensor's own (1, C, H, W) shape."""
+        value = self._value(node.input[0], where)
+        target = [int(d) for d in self._const(node.input[1], where).reshape(-1)]
+        total = int(np.prod(value.dims))
+        if not attrs.get("allowzero", 0):
+            target = [value.dims[i] if d == 0 and i < len(value.dims) else d for i, d in enumerate(target)]
+        if target.count(-1) == 1:
+            known = int(np.prod([d for d in target if d != -1]))
+            target[target.index(-1)] = total // known if known and total % known == 0 else -1
+        dims = tuple(target)
+        own = (1, *self._shape_of(value.layer))
+        if dims not in {(1, total), own, value.dims}:
+            raise ModelError(f"{where}: reshape {value.dims} -> {dims} is not supported (only to (1, "
+                             f"{total}) or to the tensor's own shape {own})")
+        self._set(node, _Value(value.layer, value.version, dims))
+
+
+def onnx_to_float(proto, name: str) -> tuple[FloatModel, tuple[int, ...], tuple[int, ...]]:
+    """The float IR (named ``name``) of a loaded ONNX model, with the ONNX input and output dims (batch axis
+    included).
+
+    Raises ModelError listing every unsupported node at once, or naming the first unfoldable pattern."""
+    bad = unsupported_nodes(proto)
+    if bad:
+        raise ModelError(f"unsupported ONNX operator(s): {', '.join(bad)}")
+    builder = _Builder(proto, name)
+    builder.run()
+    float_model, output_dims = builder.finish()
+    return float_model, builder.input_dims, output_dims
+
+
+def calibration_batch(calibration: np.ndarray, input_dims: tuple[int, ...]) -> np.ndarray:
+    """Calibration inputs (N, *dims[1:]) as float64; a single sample of shape dims[1:] becomes N = 1."""
+    array = np.asarray(calibration)
+    if array.dtype.kind not in "fiu":
+        raise ModelError(f"calibration inputs must be numbers, got {array.dtype}")
+    sample = tuple(input_dims[1:])
+    if array.shape == sample:
+        array = array[None]
+    if array.ndim != len(sample) + 1 or tuple(array.shape[1:]) != sample or not len(array):
+        raise ModelError(f"calibration inputs must have shape (N, {', '.join(map(str, sample))}), "
+                         f"got {tuple(array.shape)}")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ModelError("calibration inputs contain NaN or infinite values")
+    return array
+
+
+def read_calibration(path: str | Path) -> np.ndarray:
+    """Float calibration inputs from a .npy file (shape checked later against the model)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read calibration inputs {path}: {exc}") from None
+
+
+def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
+    """onnxruntime's float output, flattened per sample (N, outputs), on ``inputs`` (N, *input dims without
+    batch), one sample a run (the batch axis of the model may be fixed at 1)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ModelError("ONNX import needs onnxruntime: pip install 'edgeprove[onnx]'") from None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        outputs = [session.run(None, {name: sample[None].astype(np.float32)})[0] for sample in inputs]
+    except Exception as exc:  # onnxruntime raises its own exception types per failure
+        raise ModelError(f"{path}: onnxruntime cannot run the model ({str(exc).splitlines()[0]})") from None
+    return np.stack([np.asarray(out, dtype=np.float64).reshape(-1) for out in outputs])
+
+
+def import_onnx(path: str | Path, calibration: np.ndarray | None = None,
+                calibration_label: str | None = None) -> ImportResult:
+    """Compile an ONNX file to an integer Model, quantized on ``calibration`` (N, *input dims without batch;
+    ``calibration_label`` says where they come from) or on seeded random inputs, and compare it with
+    onnxruntime on those inputs."""
+    from edgeprove.model.ops import dequantize, run_batch
+    from edgeprove.model.quantize import quantize_array
+
+    path = Path(path)
+    proto = load_onnx(path)
+    float_model, input_dims, _ = onnx_to_float(proto, path.stem)
+    if calibration is None:
+        batch, label = random_calibration(float_model.input_shape)
+        batch = batch.reshape(len(batch), *input_dims[1:])
+    else:
+        batch = calibration_batch(calibration, input_dims)
+        label = f"{len(batch)} inputs from {calibration_label or 'the given calibration'}"
+    ir_batch = batch.reshape(len(batch), *float_model.input_shape)
+    result = quantize(float_model, ir_batch, label)
+    reference = onnxruntime_outputs(path, batch)
+    ours_float = result.float_outputs.reshape(len(batch), -1)
+    if ours_float.shape != reference.shape:
+        raise ModelError(f"{path}: onnxruntime gives {reference.shape[1]} outputs, the import "
+                         f"{ours_float.shape[1]}")
+    scale = 1.0 + float(np.max(np.abs(reference)))
+    float_diff = float(np.max(np.abs(ours_float - reference)))
+    if float_diff > FLOAT_TOLERANCE * scale:
+        raise ModelError(f"{path}: the imported float model differs from onnxruntime by {float_diff:.3g}; "
+                         "the graph uses semantics the importer does not reproduce")
+    model = result.model
+    ints = quantize_array(ir_batch, model.input_frac)
+    ours = dequantize(model, run_batch(model, ints)).reshape(len(batch), -1)
+    report = ImportReport(
+        source=path.name,
+        calibration=label,
+        num_inputs=len(batch),
+        top1_agreement=float(np.mean(ours.argmax(axis=1) == reference.argmax(axis=1))),
+        max_abs_error=float(np.max(np.abs(ours - reference))),
+        max_abs_output=float(np.max(np.abs(reference))),
+        float_max_abs_diff=float_diff,
+        layers=len(model.layers),
+        params=model.num_params,
+        digest=model.digest,
+    )
+    return ImportResult(model, report, result.report, result.bounds)
+
+
+def compile_onnx(path: str | Path, out: str | Path, calibration: np.ndarray | None = None,
+                 calibration_label: str | None = None) -> ImportResult:
+    """``import_onnx`` and save the model as a compiled folder ``out`` with the report in import.json."""
+    result = import_onnx(path, calibration, calibration_label)
+    out = Path(out)
+    try:
+        compiled.save(result.model, out)
+        (out / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
+    except OSError as exc:
+        raise ModelError(f"cannot write the compiled model to {out} ({exc.strerror})") from None
+    return result
+
+
+def source_digest(path: str | Path) -> str:
+    """SHA-256 of the ONNX file's bytes, followed by those of its external data files (if any, in order)."""
+    path = Path(path)
+    hasher = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+        proto = _onnx().load(str(path), load_external_data=False)
+    except Exception as exc:  # unreadable files are reported by load_onnx with the same wording
+        raise ModelError(f"{path}: not a readable ONNX model ({exc.__class__.__name__})") from None
+    locations = []
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location" and entry.value not in locations:
+                locations.append(entry.value)
+    for location in locations:
+        data = path.parent / location
+        if data.is_file():
+            with data.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    hasher.update(block)
+    return hasher.hexdigest()
+
+
+def cached_import(path: str | Path) -> Model:
+    """The compiled model of an ONNX file, from the cache ``$EDGEPROVE_CACHE/onnx/<sha256>`` or compiled
+    there on first use (seeded random calibration inputs)."""
+    from edgeprove.model.zoo import CACHE_ENV, cache_dir
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such ONNX file")
+    folder = cache_dir() / CACHE_SUBDIR / source_digest(path)
+    if (folder / compiled.MANIFEST).is_file():
+        try:
+            return compiled.load(folder)
+        except ModelError:
+            shutil.rmtree(folder, ignore_errors=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=folder.parent))
+    except OSError as exc:
+        raise ModelError(f"cannot write the model cache {folder.parent} ({exc.strerror}); "
+                         f"set {CACHE_ENV} to a writable folder") from None
+    try:
+        compile_onnx(path, staging)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / compiled.MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return compiled.load(folder)

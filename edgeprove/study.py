@@ -1,0 +1,531 @@
+"""Studies: a suite TOML (streaming/) lists runs, each is proven under a real cap, results land in profiles/.
+
+A suite names models x schedules x caps (devices or RAM sizes) and the harness backend. Every run is the
+equivalent of `edgeprove run` (prove under the cap, verify outside it) or, for `kind = "ezkl"`, the EZKL
+pipeline with each step under the same harness. One JSON per run goes to `<out>/runs/<run-id>.json`; a run whose
+JSON exists is skipped, so an interrupted study resumes where it stopped. The README is rebuilt from the JSONs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeprove.harness.devices import DeviceError, find_device, load_catalog
+from edgeprove.harness.runner import BACKEND_NAMES
+from edgeprove.harness.units import format_size, parse_size
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SUITES_DIR = PROJECT_ROOT / "streaming"
+DEFAULT_PROFILES = Path("profiles")
+RUN_KINDS = ("prove", "ezkl")
+REPORT_KINDS = ("runs", "paper0", "devices", "peers")
+SCHEDULES = ("streaming", "baseline")
+RUN_ID_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
+INTERRUPT_GRACE_S = 60.0
+"""How long a child `edgeprove run` gets to kill its prover and remove its cgroup after Ctrl-C."""
+VERDICT_OF_EXIT = {0: "fits", 1: "error", 3: "oom", 4: "rejected"}
+"""`edgeprove run` exit codes that carry a result; any other code means the run itself could not be done."""
+BULKY_PROVER_KEYS = ("output", "output_int", "proof")
+
+
+class SuiteError(ValueError):
+    """A suite name that is not in streaming/, or a suite file that is malformed."""
+
+
+class RunFailed(RuntimeError):
+    """A run could not be carried out at all (the harness was unusable); nothing is recorded for it."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a suite: what to prove (or hand to EZKL), under which cap, how often."""
+
+    run_id: str
+    kind: str
+    model: str
+    schedule: str
+    cap_bytes: int
+    device: str | None
+    backend: str
+    repeats: int
+    time_limit_s: float | None
+
+    @property
+    def cap_label(self) -> str:
+        """The device name, or the RAM size in binary units."""
+        return self.device or format_size(self.cap_bytes)
+
+
+@dataclass
+class Suite:
+    """A parsed suite file: its runs and what its README shows."""
+
+    name: str
+    path: Path
+    title: str
+    description: str
+    report: str
+    timelines: bool
+    runs: list[RunSpec]
+    notes: list[str] = field(default_factory=list)
+    published: dict[str, Any] = field(default_factory=dict)
+
+
+def suite_names(directory: Path = SUITES_DIR) -> list[str]:
+    """The suites shipped in streaming/ (file stems)."""
+    return sorted(path.stem for path in directory.glob("*.toml"))
+
+
+def find_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Path:
+    """streaming/NAME.toml for a bare name, else the TOML file at that path; SuiteError when neither exists."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml":
+        if candidate.is_file():
+            return candidate
+        raise SuiteError(f"no suite file {name_or_path}")
+    shipped = directory / f"{name_or_path}.toml"
+    if shipped.is_file():
+        return shipped
+    known = ", ".join(suite_names(directory)) or "none"
+    raise SuiteError(f"unknown suite {name_or_path!r}; known suites: {known} (or give a path to a .toml)")
+
+
+def _string_list(table: dict[str, Any], key: str, where: str) -> list[str]:
+    """table[key] as a list of strings (a single string is a list of one); [] when absent."""
+    value = table.get(key, [])
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SuiteError(f"{where}: {key} must be a list of strings")
+    return value
+
+
+def _caps(table: dict[str, Any], where: str) -> list[tuple[int, str | None]]:
+    """The caps of a run group: (bytes, device name) for each device ("*" = the whole catalog) and RAM size."""
+    caps: list[tuple[int, str | None]] = []
+    for name in _string_list(table, "devices", where):
+        try:
+            devices = load_catalog() if name == "*" else [find_device(name)]
+        except DeviceError as error:
+            raise SuiteError(f"{where}: {error}") from error
+        caps.extend((device.budget_bytes, device.name) for device in devices)
+    for size in _string_list(table, "rams", where):
+        try:
+            caps.append((parse_size(size), None))
+        except ValueError as error:
+            raise SuiteError(f"{where}: {error}") from error
+    if not caps:
+        raise SuiteError(f"{where}: give devices = [...] or rams = [...]")
+    return caps
+
+
+def make_run_id(kind: str, model: str, schedule: str, cap_label: str) -> str:
+    """A file-name-safe id: model-schedule-cap for proofs, ezkl-model-cap for EZKL runs."""
+    parts = [kind, model, cap_label] if kind == "ezkl" else [model, schedule, cap_label]
+    return RUN_ID_PATTERN.sub("_", "-".join(parts).replace(" ", ""))
+
+
+def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> list[RunSpec]:
+    """Expand one [[runs]] table into its models x schedules x caps."""
+    kind = table.get("kind", "prove")
+    if kind not in RUN_KINDS:
+        raise SuiteError(f"{where}: kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
+    models = _string_list(table, "models", where)
+    if not models:
+        raise SuiteError(f"{where}: models = [...] is empty")
+    schedules = _string_list(table, "schedules", where) or ["streaming"]
+    unknown = sorted(set(schedules) - set(SCHEDULES))
+    if unknown:
+        raise SuiteError(f"{where}: unknown schedule {unknown[0]!r}; choose streaming or baseline")
+    backend = table.get("backend", defaults["backend"])
+    if backend not in BACKEND_NAMES:
+        raise SuiteError(f"{where}: unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
+    repeats = table.get("repeats", defaults["repeats"])
+    if not isinstance(repeats, int) or repeats < 1:
+        raise SuiteError(f"{where}: repeats must be a positive integer")
+    limit = table.get("time_limit_s")
+    if limit is not None and (not isinstance(limit, (int, float)) or limit <= 0):
+        raise SuiteError(f"{where}: time_limit_s must be a positive number of seconds")
+    caps = _caps(table, where)
+    return [
+        RunSpec(
+            make_run_id(kind, model, schedule, device or format_size(cap)),
+            kind, model, schedule, cap, device, backend, repeats, float(limit) if limit else None,
+        )
+        for model in models
+        for schedule in (schedules if kind == "prove" else ["ezkl"])
+        for cap, device in caps
+    ]
+
+
+def load_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Suite:
+    """Read and validate a suite (name in streaming/ or a path); SuiteError with one line on any problem."""
+    path = find_suite(name_or_path, directory)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SuiteError(f"{path}: {error}") from error
+    report = data.get("report", "runs")
+    if report not in REPORT_KINDS:
+        raise SuiteError(f"{path}: report must be one of {', '.join(REPORT_KINDS)}")
+    defaults = {"backend": data.get("backend", "auto"), "repeats": data.get("repeats", 1)}
+    groups = data.get("runs")
+    if not isinstance(groups, list) or not groups:
+        raise SuiteError(f"{path}: no [[runs]] tables")
+    runs = [spec for number, group in enumerate(groups, 1)
+            for spec in _run_group(group, defaults, f"{path} [[runs]] #{number}")]
+    duplicates = sorted({spec.run_id for spec in runs if sum(s.run_id == spec.run_id for s in runs) > 1})
+    if duplicates:
+        raise SuiteError(f"{path}: run {duplicates[0]} is listed twice")
+    return Suite(
+        name=str(data.get("name", path.stem)),
+        path=path,
+        title=str(data.get("title", path.stem)),
+        description=str(data.get("description", "")),
+        report=report,
+        timelines=bool(data.get("timelines", False)),
+        runs=runs,
+        notes=_string_list(data, "notes", str(path)),
+        published=data.get("published", {}),
+    )
+
+
+def select_runs(runs: list[RunSpec], only: str | None) -> list[RunSpec]:
+    """The runs whose id matches the glob `only` (a plain word matches as a substring); all when None."""
+    if not only:
+        return list(runs)
+    pattern = only if any(char in only for char in "*?[") else f"*{only}*"
+    return [spec for spec in runs if fnmatch.fnmatch(spec.run_id, pattern)]
+
+
+def machine_description() -> dict[str, Any]:
+    """This machine: CPU model, cores usable, total RAM, OS and Python, recorded with every run."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        ram = int(psutil.virtual_memory().total)
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        ram = None
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "ram_bytes": ram,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def model_facts(model: str) -> dict[str, Any]:
+    """Parameters and weight layers of a zoo model (empty for a model file)."""
+    from edgeprove.model import zoo
+    from edgeprove.model.ir import ModelError
+
+    try:
+        facts = zoo.summary(model)
+    except ModelError:
+        return {}
+    return {"params": facts.params, "weight_layers": facts.weight_layers}
+
+
+def edgeprove_argv(*arguments: str) -> list[str]:
+    """The argv that runs an edgeprove command in a fresh interpreter with the project importable."""
+    from edgeprove.cli.harness import edgeprove_argv as argv
+
+    return argv(*arguments)
+
+
+def run_command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a child to completion; on Ctrl-C let it clean up (it gets the same SIGINT), then re-raise."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        stdout, stderr = process.communicate()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(INTERRUPT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """One `edgeprove run` under the spec's cap: its --json summary (verdict, peaks, times, prediction)."""
+    from edgeprove.cli.harness import child_environment, last_json_object
+
+    cap = ["--device", spec.device] if spec.device else ["--ram", str(spec.cap_bytes)]
+    argv = edgeprove_argv(
+        "run", spec.model, *cap, "--backend", spec.backend, "--schedule", spec.schedule,
+        "--out", str(run_dir), "--json",
+    )
+    completed = run_command(argv, child_environment(None))
+    summary = last_json_object(completed.stdout)
+    if completed.returncode not in VERDICT_OF_EXIT or "verdict" not in summary:
+        last = (completed.stderr.strip().splitlines() or completed.stdout.strip().splitlines() or [""])[-1]
+        raise RunFailed(f"edgeprove run exited {completed.returncode}: {last}")
+    prover = summary.get("prover") or {}
+    summary["prover"] = {key: value for key, value in prover.items() if key not in BULKY_PROVER_KEYS}
+    return summary
+
+
+def worst_verdict(verdicts: list[str]) -> str:
+    """The verdict that speaks for repeated attempts: any failure outranks fits."""
+    for verdict in ("error", "rejected", "oom"):
+        if verdict in verdicts:
+            return verdict
+    return "fits"
+
+
+def run_prove(spec: RunSpec, scratch: Path, timeline_png: Path | None) -> dict[str, Any]:
+    """Repeat `edgeprove run` for the spec; median prove time, largest peaks, every attempt kept."""
+    attempts = []
+    for attempt in range(spec.repeats):
+        run_dir = scratch / f"attempt{attempt}"
+        attempts.append(prove_once(spec, run_dir))
+        if timeline_png is not None and attempt == 0 and (run_dir / "timeline.png").exists():
+            shutil.copyfile(run_dir / "timeline.png", timeline_png)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if attempts[-1]["verdict"] != "fits":
+            break
+    times = [a["prove_s"] for a in attempts if a["verdict"] == "fits" and isinstance(a.get("prove_s"), float)]
+    first = attempts[0]
+    return {
+        "verdict": worst_verdict([a["verdict"] for a in attempts]),
+        "verdict_reason": attempts[-1].get("verdict_reason"),
+        "backend": first.get("backend"),
+        "prove_s": statistics.median(times) if times else None,
+        "prove_s_all": times,
+        "peak_bytes": max(a.get("peak_bytes") or 0 for a in attempts) or None,
+        "peak_rss_bytes": max(a.get("peak_rss_bytes") or 0 for a in attempts) or None,
+        "predicted_peak_bytes": first.get("predicted_peak_bytes"),
+        "proof_bytes": first.get("proof_bytes"),
+        "peak_layer": attempts[-1].get("peak_layer"),
+        "attempts": attempts,
+    }
+
+
+def run_one(spec: RunSpec, timeline_png: Path | None) -> dict[str, Any]:
+    """Carry out one run in a scratch folder and return its result record (not yet written)."""
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix=f"edgeprove-study-{spec.run_id}-") as scratch:
+        if spec.kind == "ezkl":
+            from edgeprove.peers.ezkl_runner import run_ezkl
+
+            outcome = run_ezkl(spec.model, spec.cap_bytes, spec.backend, spec.time_limit_s, Path(scratch))
+        else:
+            outcome = run_prove(spec, Path(scratch), timeline_png)
+    return {
+        "run_id": spec.run_id,
+        "kind": spec.kind,
+        "model": spec.model,
+        "schedule": spec.schedule,
+        "device": spec.device,
+        "cap_bytes": spec.cap_bytes,
+        "cap": spec.cap_label,
+        "requested_backend": spec.backend,
+        "repeats": spec.repeats,
+        "time_limit_s": spec.time_limit_s,
+        **model_facts(spec.model),
+        **outcome,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "elapsed_s": round(time.time() - started, 3),
+        "machine": machine_description(),
+    }
+
+
+def result_path(out_dir: Path, run_id: str) -> Path:
+    """Where a run's JSON lives: <out>/runs/<run-id>.json."""
+    return out_dir / "runs" / f"{run_id}.json"
+
+
+def write_result(out_dir: Path, record: dict[str, Any]) -> Path:
+    """Write a run's JSON atomically, so an interrupted write never looks like a finished run."""
+    path = result_path(out_dir, record["run_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".json.tmp")
+    staging.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    staging.replace(path)
+    return path
+
+
+def load_results(out_dir: Path, runs: list[RunSpec]) -> dict[str, dict[str, Any]]:
+    """The finished results of these runs, by run id (runs without a readable JSON are absent)."""
+    results = {}
+    for spec in runs:
+        path = result_path(out_dir, spec.run_id)
+        try:
+            results[spec.run_id] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return results
+
+
+@dataclass
+class StudyOutcome:
+    """What one `study` invocation did: runs done now, skipped as already done, and failed to run."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    readme: Path | None = None
+    charts: list[Path] = field(default_factory=list)
+    chart_note: str | None = None
+
+
+def run_suite(
+    suite: Suite,
+    out_dir: Path,
+    only: str | None = None,
+    force: bool = False,
+    on_start: Callable[[RunSpec, int, int], None] | None = None,
+    on_done: Callable[[RunSpec, dict[str, Any] | None, str | None], None] | None = None,
+) -> StudyOutcome:
+    """Run every selected run that has no result yet (all with force), then rebuild the README and charts.
+
+    Ctrl-C propagates as KeyboardInterrupt after the README is rebuilt from what finished.
+    """
+    selected = select_runs(suite.runs, only)
+    outcome = StudyOutcome()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for position, spec in enumerate(selected, 1):
+            if not force and result_path(out_dir, spec.run_id).exists():
+                outcome.skipped.append(spec.run_id)
+                continue
+            if on_start:
+                on_start(spec, position, len(selected))
+            png = out_dir / "runs" / f"{spec.run_id}.png" if suite.timelines and spec.kind == "prove" else None
+            if png is not None:
+                png.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                record = run_one(spec, png)
+            except RunFailed as error:
+                outcome.failed[spec.run_id] = str(error)
+                if on_done:
+                    on_done(spec, None, str(error))
+                continue
+            write_result(out_dir, record)
+            outcome.done.append(spec.run_id)
+            if on_done:
+                on_done(spec, record, None)
+    finally:
+        outcome.readme, outcome.charts, outcome.chart_note = write_readme(
+            suite, load_results(out_dir, suite.runs), out_dir
+        )
+    return outcome
+
+
+def _seconds(value: Any) -> str:
+    """A time cell: 1.23 s, or a dash."""
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
+
+
+def _mib(value: Any) -> str:
+    """A memory cell in MiB, or a dash."""
+    return f"{value / (1 << 20):.1f}" if isinstance(value, (int, float)) and value else "–"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def runs_table(suite: Suite, results: dict[str, dict[str, Any]]) -> str:
+    """Every prove run: verdict, median prove time, kernel peak, peak RSS, prediction, proof size."""
+    header = ["run", "model", "schedule", "cap", "verdict", "prove s", "peak MiB", "peak RSS MiB",
+              "predicted MiB", "proof KiB"]
+    rows = []
+    for spec in suite.runs:
+        result = results.get(spec.run_id)
+        if spec.kind != "prove":
+            continue
+        if result is None:
+            rows.append([spec.run_id, spec.model, spec.schedule, spec.cap_label, "not run", *["–"] * 5])
+            continue
+        proof = result.get("proof_bytes")
+        rows.append([
+            spec.run_id, spec.model, spec.schedule, spec.cap_label, result["verdict"],
+            _seconds(result.get("prove_s")), _mib(result.get("peak_bytes")), _mib(result.get("peak_rss_bytes")),
+            _mib(result.get("predicted_peak_bytes")), f"{proof / 1024:.0f}" if proof else "–",
+        ])
+    return markdown_table(header, rows)
+
+
+def machine_line(results: dict[str, dict[str, Any]]) -> str:
+    """One sentence naming the machine the results were measured on (from the newest result)."""
+    if not results:
+        return "No run has finished yet."
+    newest = max(results.values(), key=lambda record: record.get("started_utc", ""))
+    machine = newest.get("machine", {})
+    ram = machine.get("ram_bytes")
+    return (f"Measured on {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
+            f"{format_size(ram) if ram else '?'} RAM, {machine.get('os', '?')}, Python "
+            f"{machine.get('python', '?')}; harness backend {newest.get('backend', '?')}.")
+
+
+def write_readme(suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path
+                 ) -> tuple[Path, list[Path], str | None]:
+    """Rebuild <out>/README.md (and the charts) from the run JSONs; returns the README, charts and a note
+    when the charts could not be drawn."""
+    from edgeprove import study_charts
+
+    sections = report_sections(suite, results)
+    charts, note = study_charts.draw(suite, results, out_dir)
+    finished = sum(spec.run_id in results for spec in suite.runs)
+    lines = [
+        f"# {suite.title}",
+        "",
+        suite.description.strip(),
+        "",
+        f"Suite `{suite.path.name}`: {finished} of {len(suite.runs)} runs finished. "
+        f"Produced by `edgeprove study {suite.name}`; each run's JSON is in `runs/`.",
+        "",
+        machine_line(results),
+        "",
+        *[f"- {line}" for line in suite.notes],
+        "",
+        *sections,
+    ]
+    if note:
+        lines += ["", f"Charts not drawn: {note}"]
+    lines += [""] + [f"![{chart.stem}]({chart.name})" for chart in charts]
+    readme = out_dir / "README.md"
+    readme.write_text("\n".join(lines).rstrip() + "\n")
+    return readme, charts, note
+
+
+def report_sections(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
+    """The README's tables for the suite's report kind, then every run."""
+    sections: list[str] = []
+    sections += ["## All runs", "", runs_table(suite, results)]
+    return sections
