@@ -199,6 +199,20 @@ def ext_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack(np.broadcast_arrays(c0, c1, c2, c3))
 
 
+def ext_mul_scalar(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b for an extension array a (4, ...) and one K scalar b: the scalar's limbs stay Python ints,
+    which saves numpy's broadcasting and stacking on every call (eq tables, sumcheck folds)."""
+    b0, b1, b2, b3 = (np.uint64(v) for v in np.asarray(b).reshape(EXT_DEGREE).tolist())
+    a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
+    nr = _U64(NONRESIDUE)
+    out = np.empty(a.shape, dtype=np.uint64)
+    out[0] = (a0 * b0 + nr * ((a1 * b3 + a2 * b2 + a3 * b1) % _P64)) % _P64
+    out[1] = (a0 * b1 + a1 * b0 + nr * ((a2 * b3 + a3 * b2) % _P64)) % _P64
+    out[2] = (a0 * b2 + a1 * b1 + a2 * b0 + nr * ((a3 * b3) % _P64)) % _P64
+    out[3] = (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % _P64
+    return out
+
+
 def ext_square(a: np.ndarray) -> np.ndarray:
     """a^2 in K."""
     return ext_mul(a, a)

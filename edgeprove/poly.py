@@ -45,10 +45,11 @@ def eq_table(z: np.ndarray) -> np.ndarray:
     z = z.reshape(F.EXT_DEGREE, -1)
     table = F.ext_ones(1)
     for k in range(z.shape[1]):
-        zk = z[:, k : k + 1]
-        hi = F.ext_mul(table, zk)
-        lo = F.ext_sub(table, hi)
-        table = np.stack([lo, hi], axis=-1).reshape(F.EXT_DEGREE, -1)
+        hi = F.ext_mul_scalar(table, z[:, k])
+        out = np.empty((F.EXT_DEGREE, 2 * table.shape[1]), dtype=np.uint64)
+        out[:, 0::2] = F.ext_sub(table, hi)
+        out[:, 1::2] = hi
+        table = out
     return table
 
 
@@ -75,7 +76,7 @@ def fold(table: np.ndarray, r: np.ndarray) -> np.ndarray:
         return F.ext_add(F.ext_from_base(lo), F.ext_scale(r.reshape(4, 1), F.sub(hi, lo)))
     half = table.shape[1] // 2
     lo, hi = table[:, :half], table[:, half:]
-    return F.ext_add(lo, F.ext_mul(F.ext_sub(hi, lo), r.reshape(F.EXT_DEGREE, 1)))
+    return F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r))
 
 
 def evaluate(table: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -139,3 +139,12 @@ def test_inner_products_over_chunk_boundary():
     b = F.random_ext(rng, n)
     expected = F.ext_sum(F.ext_scale(b, a))
     assert F.ext_eq(F.ext_inner(a, b), expected)
+
+
+def test_ext_mul_scalar_matches_ext_mul():
+    rng = np.random.default_rng(8)
+    a = F.random_ext(rng, (3, 5))
+    b = F.random_ext(rng)
+    assert F.ext_eq(F.ext_mul_scalar(a, b), F.ext_mul(a, b.reshape(4, 1, 1)))
+    edge = np.full((4, 2), P - 1, dtype=np.uint64)
+    assert F.ext_eq(F.ext_mul_scalar(edge, edge[:, 0]), F.ext_mul(edge, edge))

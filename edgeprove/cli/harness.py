@@ -224,7 +224,7 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
 
 @app.command()
 def run(
-    model: str = typer.Argument("wc50", help="Zoo model name or compiled model file."),
+    model: str = typer.Argument("wc50", help="Zoo model name, compiled model folder or .onnx file."),
     ram: str | None = typer.Option(None, "--ram", help="Cap, e.g. 512M, 6G, 1.5GiB (binary units)."),
     device: str | None = typer.Option(
         None, "--device", help="Take the cap and cores from devices/NAME.toml."
