@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import edgeprove.cli.harness as harness_cli
 from edgeprove.cli import app

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-import typer.main
-from click.testing import CliRunner
+from typer.testing import CliRunner
 
 from edgeprove.cli import app
 from edgeprove.cli import models as models_cli  # noqa: F401  (registers the command)
@@ -135,7 +134,7 @@ def test_random_models_cover_every_kind_and_residuals():
 
 
 def invoke(*args):
-    return CliRunner().invoke(typer.main.get_group(app), ["models", *args], terminal_width=200)
+    return CliRunner().invoke(app, ["models", *args], terminal_width=200)
 
 
 def test_cli_json_lists_the_zoo():

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
-from typer.main import get_group
+from typer.testing import CliRunner
 
 import edgeprove.cli.onnx  # noqa: F401  (registers the import command)
 from edgeprove.cli import app
@@ -357,7 +356,7 @@ def test_load_model_compiles_an_onnx_file_once_into_the_cache(tmp_path, monkeypa
 
 
 def invoke(*args: str):
-    return runner.invoke(get_group(app), list(args))
+    return runner.invoke(app, list(args))
 
 
 def test_cli_import_text_json_and_calibration(tmp_path):
