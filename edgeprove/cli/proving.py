@@ -93,6 +93,7 @@ def prove(
         "output": [float(v) for v in ops.dequantize(m, result.output).ravel()],
         "output_int": [int(v) for v in result.output.ravel()],
         "prove_s": round(result.prove_s, 4),
+        "prove_cpu_s": round(result.prove_cpu_s, 4),
         "proof_bytes": result.proof_bytes,
         "peak_rss_mb": round(own_peak_rss_bytes() / 2**20, 1),
         "layers": len(m.layers),
@@ -121,7 +122,7 @@ def verify(
 
     if not proof.is_file():
         raise _fail(f"no proof file at {proof}")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if model is None:
         try:
             header = verifier.read_header(proof)
@@ -131,13 +132,15 @@ def verify(
         model = str(header.get("model", ""))
     m = _model(model)
     result = verifier.verify(proof, m)
-    elapsed = time.perf_counter() - start
-    _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m.name)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m.name, cpu)
     if not result.accepted:
         raise typer.Exit(EXIT_REJECTED)
 
 
-def _report_verdict(accepted: bool, reason: str, output, json_out: bool, seconds: float, name) -> None:
+def _report_verdict(
+    accepted: bool, reason: str, output, json_out: bool, seconds: float, name, cpu_seconds: float = 0.0
+) -> None:
     if json_out:
         out = None if output is None else [int(v) for v in output.ravel()]
         print(
@@ -147,6 +150,7 @@ def _report_verdict(accepted: bool, reason: str, output, json_out: bool, seconds
                     "reason": reason,
                     "model": name,
                     "verify_s": round(seconds, 4),
+                    "verify_cpu_s": round(cpu_seconds, 4),
                     "output_int": out,
                 }
             )
