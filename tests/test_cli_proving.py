@@ -67,11 +67,11 @@ def test_verify_rejects_garbage_with_exit_1(tmp_path):
     assert "rejected" in result.output and "Traceback" not in result.output
 
 
-def test_verify_against_another_model_is_rejected(proven):
+def test_verify_against_another_model_is_a_mismatch(proven):
     path, _ = proven
     result = runner.invoke(app, ["verify", str(path), "--model", "tiny_mlp", "--json"])
-    assert result.exit_code == 1
-    assert not json.loads(result.stdout)["accepted"]
+    assert result.exit_code == 2
+    assert "not tiny_mlp" in result.output and "Traceback" not in result.output
 
 
 def test_unknown_model_is_a_usage_error(tmp_path):

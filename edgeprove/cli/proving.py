@@ -123,14 +123,15 @@ def verify(
     if not proof.is_file():
         raise _fail(f"no proof file at {proof}")
     start, cpu_start = time.perf_counter(), time.process_time()
-    if model is None:
-        try:
-            header = verifier.read_header(proof)
-        except ProofFormatError as exc:
-            _report_verdict(False, f"rejected: {exc}", None, json_out, 0.0, None)
-            raise typer.Exit(EXIT_REJECTED) from None
-        model = str(header.get("model", ""))
-    m = _model(model)
+    try:
+        header = verifier.read_header(proof)
+    except ProofFormatError as exc:
+        _report_verdict(False, f"rejected: {exc}", None, json_out, 0.0, None)
+        raise typer.Exit(EXIT_REJECTED) from None
+    m = _model(model if model is not None else str(header.get("model", "")))
+    if header.get("digest") != m.digest:
+        claimed = f"{header.get('model')!s} (digest {str(header.get('digest'))[:16]}…)"
+        raise _fail(f"the proof is for model {claimed}, not {m.name} (digest {m.digest[:16]}…)")
     result = verifier.verify(proof, m)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m.name, cpu)
