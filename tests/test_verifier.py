@@ -246,3 +246,26 @@ def test_public_proof_cannot_pass_as_committed(tmp_path, mlp_proof):
     forged = data.replace(b'"input_mode": "public"', b'"input_mode": "commit"')
     (tmp_path / "p").write_bytes(forged)
     assert not verifier.verify(tmp_path / "p", MLP).accepted
+
+
+def test_weak_commitment_parameters_are_rejected(tmp_path, mlp_proof):
+    """A header naming fewer column queries (a cheaper, weaker proof) is refused before anything else."""
+    data = mlp_proof.read_bytes()
+    forged = data.replace(b'"queries": 148', b'"queries":  14')
+    assert forged != data
+    (tmp_path / "p").write_bytes(forged)
+    verdict = verifier.verify(tmp_path / "p", MLP)
+    assert not verdict.accepted and "bits" in verdict.reason, verdict.reason
+
+
+def test_activation_table_width_out_of_range_is_rejected(tmp_path, mlp_proof):
+    from edgeprove.proof import SECTION_COMMIT
+
+    prefix, sections = read_sections(mlp_proof)
+    index = next(i for i, (kind, _) in enumerate(sections) if kind == SECTION_COMMIT)
+    for bits in (0, 31):
+        edited = list(sections)
+        edited[index] = (SECTION_COMMIT, replace(sections[index][1], ("act_bits",), bits))
+        write_sections(tmp_path / "p", prefix, edited)
+        verdict = verifier.verify(tmp_path / "p", MLP)
+        assert not verdict.accepted and "table width" in verdict.reason, verdict.reason
