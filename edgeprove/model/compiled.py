@@ -8,6 +8,9 @@ weights memory-mapped, recomputes the digest from the files and refuses a folder
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +109,34 @@ def load(folder: str | Path) -> Model:
     if model.digest != manifest["digest"]:
         raise ModelError(f"{folder}: the weight/bias files or manifest do not match the manifest's digest")
     return model
+
+
+def cached(folder: Path, write: Callable[[Path], None]) -> Model:
+    """Load the compiled model cached at ``folder``, or build it with ``write(staging)`` and publish it.
+
+    A stale or corrupt cache folder is rebuilt; the new folder appears atomically (rename of a staging
+    folder beside it), so a concurrent or interrupted build never leaves a half-written model behind.
+    """
+    if folder.exists():
+        if (folder / MANIFEST).is_file():
+            try:
+                return load(folder)
+            except ModelError:
+                pass
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    except OSError as exc:
+        raise ModelError(f"cannot write the model cache {folder.parent} ({exc.strerror}); "
+                         "set EDGEPROVE_CACHE to a writable folder") from None
+    try:
+        write(staging)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return load(folder)

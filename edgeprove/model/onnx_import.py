@@ -21,8 +21,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -731,30 +729,10 @@ def source_digest(path: str | Path) -> str:
 def cached_import(path: str | Path) -> Model:
     """The compiled model of an ONNX file, from the cache ``$EDGEPROVE_CACHE/onnx/<sha256>`` or compiled
     there on first use (seeded random calibration inputs)."""
-    from edgeprove.model.zoo import CACHE_ENV, cache_dir
+    from edgeprove.model.zoo import cache_dir
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such ONNX file")
     folder = cache_dir() / CACHE_SUBDIR / source_digest(path)
-    if (folder / compiled.MANIFEST).is_file():
-        try:
-            return compiled.load(folder)
-        except ModelError:
-            shutil.rmtree(folder, ignore_errors=True)
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=folder.parent))
-    except OSError as exc:
-        raise ModelError(f"cannot write the model cache {folder.parent} ({exc.strerror}); "
-                         f"set {CACHE_ENV} to a writable folder") from None
-    try:
-        compile_onnx(path, staging)
-        try:
-            staging.rename(folder)
-        except OSError:
-            if not (folder / compiled.MANIFEST).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return compiled.load(folder)
+    return compiled.cached(folder, lambda staging: compile_onnx(path, staging))

@@ -14,8 +14,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -270,32 +268,13 @@ def model_folder(name: str) -> Path:
 def get(name: str) -> Model:
     """The zoo model ``name``: built and cached on first use, then loaded memory-mapped from the cache."""
     _architecture(name)
-    folder = model_folder(name)
-    if folder.exists():
-        if (folder / compiled.MANIFEST).is_file():
-            try:
-                return compiled.load(folder)
-            except ModelError:
-                pass
-        shutil.rmtree(folder, ignore_errors=True)
-    result = build(name)
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
-    except OSError as exc:
-        raise ModelError(f"cannot write the model cache {folder.parent} ({exc.strerror}); "
-                         f"set {CACHE_ENV} to a writable folder") from None
-    try:
+
+    def write(staging: Path) -> None:
+        result = build(name)
         compiled.save(result.model, staging)
         (staging / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
-        try:
-            staging.rename(folder)
-        except OSError:
-            if not (folder / compiled.MANIFEST).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return compiled.load(folder)
+
+    return compiled.cached(model_folder(name), write)
 
 
 def quantization_report(name: str) -> QuantizationReport:
