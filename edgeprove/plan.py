@@ -59,6 +59,7 @@ class Plan:
     layers: list[LayerPlan] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """JSON-ready form (``edgeprove plan --json``)."""
         out = asdict(self)
         out["layers"] = [asdict(layer) for layer in self.layers]
         return out

@@ -106,6 +106,7 @@ class _Reader:
         self.pos = 0
 
     def take(self, n: int) -> bytes:
+        """The next n bytes, or ProofFormatError when fewer are left."""
         if n < 0 or self.pos + n > len(self.data):
             raise ProofFormatError("truncated payload")
         chunk = self.data[self.pos : self.pos + n]
@@ -113,6 +114,7 @@ class _Reader:
         return chunk
 
     def unpack(self, fmt: str):
+        """struct.unpack of the next bytes."""
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
 
 
@@ -196,6 +198,7 @@ class ProofWriter:
         return size
 
     def close(self) -> None:
+        """Write the end section and close the file."""
         self.section(SECTION_END, [])
         self._file.close()
 
@@ -266,4 +269,5 @@ class ProofReader:
         self._file.close()
 
     def close(self) -> None:
+        """Close the file without further checks."""
         self._file.close()

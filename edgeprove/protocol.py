@@ -191,8 +191,10 @@ def commitment_layout(model, t: int, table_bits: int):
 
 
 def layer_label(k: int) -> str:
+    """Transcript label prefix of layer k's messages."""
     return f"layer{k}"
 
 
 def opening_label(k: int) -> str:
+    """Transcript label prefix of tensor k's opening."""
     return f"open{k}"

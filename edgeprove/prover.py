@@ -76,12 +76,14 @@ class EventLog:
         self._proc = psutil.Process()
 
     def emit(self, event: str, **fields) -> None:
+        """Append one event line (with wall time and this process's RSS), flushed at once."""
         if self._file is None:
             return
         record = {"event": event, "t": time.time(), "rss": self._proc.memory_info().rss, **fields}
         self._file.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
+        """Write the final "done" event and close."""
         if self._file is not None:
             self.emit("done")
             self._file.close()

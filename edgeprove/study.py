@@ -2,8 +2,9 @@
 
 A suite names models x schedules x caps (devices or RAM sizes) and the harness backend. Every run is the
 equivalent of `edgeprove run` (prove under the cap, verify outside it) or, for `kind = "ezkl"`, the EZKL
-pipeline with each step under the same harness. One JSON per run goes to `<out>/runs/<run-id>.json`; a run whose
-JSON exists is skipped, so an interrupted study resumes where it stopped. The README is rebuilt from the JSONs.
+pipeline with each step under the same harness. One JSON per run goes to `<out>/runs/<run-id>.json`; a run
+whose JSON exists is skipped, so an interrupted study resumes where it stopped. The README is rebuilt from
+the JSONs.
 """
 
 from __future__ import annotations
@@ -66,14 +67,10 @@ class RunSpec:
     schedule: str
     cap_bytes: int
     device: str | None
+    cap_label: str
     backend: str
     repeats: int
     time_limit_s: float | None
-
-    @property
-    def cap_label(self) -> str:
-        """The device name, or the RAM size in binary units."""
-        return self.device or format_size(self.cap_bytes)
 
 
 @dataclass
@@ -97,7 +94,7 @@ def suite_names(directory: Path = SUITES_DIR) -> list[str]:
 
 
 def find_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Path:
-    """streaming/NAME.toml for a bare name, else the TOML file at that path; SuiteError when neither exists."""
+    """streaming/NAME.toml for a bare name, else the TOML file at that path; SuiteError if neither exists."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml":
         if candidate.is_file():
@@ -119,18 +116,18 @@ def _string_list(table: dict[str, Any], key: str, where: str) -> list[str]:
     return value
 
 
-def _caps(table: dict[str, Any], where: str) -> list[tuple[int, str | None]]:
-    """The caps of a run group: (bytes, device name) for each device ("*" = the whole catalog) and RAM size."""
-    caps: list[tuple[int, str | None]] = []
+def _caps(table: dict[str, Any], where: str) -> list[tuple[int, str | None, str]]:
+    """A run group's caps: (bytes, device name, label) per device ("*" = the whole catalog) and RAM size."""
+    caps: list[tuple[int, str | None, str]] = []
     for name in _string_list(table, "devices", where):
         try:
             devices = load_catalog() if name == "*" else [find_device(name)]
         except DeviceError as error:
             raise SuiteError(f"{where}: {error}") from error
-        caps.extend((device.budget_bytes, device.name) for device in devices)
+        caps.extend((device.budget_bytes, device.name, device.name) for device in devices)
     for size in _string_list(table, "rams", where):
         try:
-            caps.append((parse_size(size), None))
+            caps.append((parse_size(size), None, size))
         except ValueError as error:
             raise SuiteError(f"{where}: {error}") from error
     if not caps:
@@ -144,6 +141,17 @@ def make_run_id(kind: str, model: str, schedule: str, cap_label: str) -> str:
     return RUN_ID_PATTERN.sub("_", "-".join(parts).replace(" ", ""))
 
 
+def _check_models(models: list[str], kind: str, where: str) -> None:
+    """Every model must be a zoo name (EZKL runs export zoo models) or, for proofs, an existing model path."""
+    from edgeprove.model import zoo
+
+    known = set(zoo.names())
+    for model in models:
+        if model not in known and (kind == "ezkl" or not Path(model).exists()):
+            raise SuiteError(f"{where}: unknown model {model!r} (not in the zoo"
+                             + (")" if kind == "ezkl" else " and no such file)"))
+
+
 def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> list[RunSpec]:
     """Expand one [[runs]] table into its models x schedules x caps."""
     kind = table.get("kind", "prove")
@@ -152,6 +160,7 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
     models = _string_list(table, "models", where)
     if not models:
         raise SuiteError(f"{where}: models = [...] is empty")
+    _check_models(models, kind, where)
     schedules = _string_list(table, "schedules", where) or ["streaming"]
     unknown = sorted(set(schedules) - set(SCHEDULES))
     if unknown:
@@ -168,12 +177,12 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
     caps = _caps(table, where)
     return [
         RunSpec(
-            make_run_id(kind, model, schedule, device or format_size(cap)),
-            kind, model, schedule, cap, device, backend, repeats, float(limit) if limit else None,
+            make_run_id(kind, model, schedule, label),
+            kind, model, schedule, cap, device, label, backend, repeats, float(limit) if limit else None,
         )
         for model in models
         for schedule in (schedules if kind == "prove" else ["ezkl"])
-        for cap, device in caps
+        for cap, device, label in caps
     ]
 
 
@@ -376,6 +385,15 @@ def write_result(out_dir: Path, record: dict[str, Any]) -> Path:
     return path
 
 
+def is_finished(out_dir: Path, run_id: str) -> bool:
+    """True when the run has a readable result that is not `unavailable` (a missing peer is retried)."""
+    try:
+        record = json.loads(result_path(out_dir, run_id).read_text())
+    except (OSError, ValueError):
+        return False
+    return record.get("verdict") != "unavailable"
+
+
 def load_results(out_dir: Path, runs: list[RunSpec]) -> dict[str, dict[str, Any]]:
     """The finished results of these runs, by run id (runs without a readable JSON are absent)."""
     results = {}
@@ -417,12 +435,13 @@ def run_suite(
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         for position, spec in enumerate(selected, 1):
-            if not force and result_path(out_dir, spec.run_id).exists():
+            if not force and is_finished(out_dir, spec.run_id):
                 outcome.skipped.append(spec.run_id)
                 continue
             if on_start:
                 on_start(spec, position, len(selected))
-            png = out_dir / "runs" / f"{spec.run_id}.png" if suite.timelines and spec.kind == "prove" else None
+            keep_png = suite.timelines and spec.kind == "prove"
+            png = out_dir / "runs" / f"{spec.run_id}.png" if keep_png else None
             if png is not None:
                 png.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -475,7 +494,8 @@ def runs_table(suite: Suite, results: dict[str, dict[str, Any]]) -> str:
         proof = result.get("proof_bytes")
         rows.append([
             spec.run_id, spec.model, spec.schedule, spec.cap_label, result["verdict"],
-            _seconds(result.get("prove_s")), _mib(result.get("peak_bytes")), _mib(result.get("peak_rss_bytes")),
+            _seconds(result.get("prove_s")), _mib(result.get("peak_bytes")),
+            _mib(result.get("peak_rss_bytes")),
             _mib(result.get("predicted_peak_bytes")), f"{proof / 1024:.0f}" if proof else "–",
         ])
     return markdown_table(header, rows)
@@ -524,8 +544,159 @@ def write_readme(suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path
     return readme, charts, note
 
 
+def _cell(result: dict[str, Any] | None) -> str:
+    """"time s / peak MiB" of a prove result, or its verdict when it did not fit, or a dash."""
+    if result is None:
+        return "–"
+    if result.get("verdict") != "fits":
+        return str(result.get("verdict", "?"))
+    return f"{_seconds(result.get('prove_s'))} / {_mib(result.get('peak_bytes'))}"
+
+
+def _find(suite: Suite, results: dict[str, dict[str, Any]], **wanted: Any) -> dict[str, Any] | None:
+    """The result of the first run whose spec fields equal `wanted`."""
+    for spec in suite.runs:
+        if all(getattr(spec, key) == value for key, value in wanted.items()) and spec.run_id in results:
+            return results[spec.run_id]
+    return None
+
+
+def paper0_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
+    """One table per paper0 suite: our streaming and baseline figures beside the published systems'."""
+    from edgeprove.model import zoo
+
+    published = suite.published
+    systems = list(published.get("systems", []))
+    membership = {entry["name"]: group for group, entries in _paper0_groups().items() for entry in entries}
+    sections = []
+    for group in ("params", "depth"):
+        figures = published.get(group, {})
+        models = [spec.model for spec in suite.runs if membership.get(spec.model) == group]
+        models = list(dict.fromkeys(models))
+        if not models:
+            continue
+        header = ["model", "params", "layers", "ours streaming s / MiB", "ours baseline s / MiB",
+                  "KB / param",
+                  *[f"{system} s / GB" for system in systems]]
+        rows = []
+        for model in models:
+            facts = zoo.summary(model)
+            streaming = _find(suite, results, model=model, schedule="streaming")
+            per_param = (f"{streaming['peak_bytes'] / facts.params / 1000:.3f}"
+                         if streaming and streaming.get("verdict") == "fits" and streaming.get("peak_bytes")
+                         else "–")
+            rows.append([model, f"{facts.params:,}", str(facts.weight_layers), _cell(streaming),
+                         _cell(_find(suite, results, model=model, schedule="baseline")), per_param,
+                         *(figures.get(model, [""] * len(systems)))])
+        sections += [f"## paper0 {group} suite", "", markdown_table(header, rows), ""]
+    if published:
+        sections += [f"Published figures: {published.get('source', '?')}; their hardware: "
+                     f"{published.get('hardware', '?')}. Ours: the machine named above.", ""]
+    return sections
+
+
+def _paper0_groups() -> dict[str, list[dict[str, Any]]]:
+    """paper0's suites as packaged with the zoo: {"params": [...], "depth": [...]}."""
+    from importlib import resources
+
+    text = resources.files("edgeprove").joinpath("data/paper0_suites.json").read_text()
+    return json.loads(text)["suites"]
+
+
+def _error_percent(measured: Any, predicted: Any) -> str:
+    """(predicted - measured) / measured in percent, or a dash."""
+    if not (isinstance(measured, (int, float)) and isinstance(predicted, (int, float)) and measured):
+        return "–"
+    return f"{100.0 * (predicted - measured) / measured:+.0f}%"
+
+
+def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
+    """The fits / does-not-fit matrix per model: one row per device, both schedules, predicted vs measured."""
+    from edgeprove.harness.devices import load_catalog
+
+    catalog = {device.name: device for device in load_catalog()}
+    sections = []
+    for model in dict.fromkeys(spec.model for spec in suite.runs if spec.device):
+        devices = sorted({spec.device for spec in suite.runs if spec.model == model and spec.device},
+                         key=lambda name: (catalog[name].budget_bytes if name in catalog else 0, name))
+        schedules = list(dict.fromkeys(spec.schedule for spec in suite.runs if spec.model == model))
+        header = ["device", "budget", "cores"]
+        for schedule in schedules:
+            header += [f"{schedule}", "peak MiB", "predicted MiB", "pred. error", "prove s"]
+        rows = []
+        for name in devices:
+            device = catalog.get(name)
+            row = [name, format_size(device.budget_bytes) if device else "?",
+                   str(device.cores) if device else "?"]
+            for schedule in schedules:
+                result = _find(suite, results, model=model, schedule=schedule, device=name)
+                if result is None:
+                    row += ["not run", "–", "–", "–", "–"]
+                    continue
+                verdict = {"fits": "FITS", "oom": "DOES NOT FIT"}.get(result["verdict"], result["verdict"])
+                row += [verdict, _mib(result.get("peak_bytes")), _mib(result.get("predicted_peak_bytes")),
+                        _error_percent(result.get("peak_bytes"), result.get("predicted_peak_bytes")),
+                        _seconds(result.get("prove_s"))]
+            rows.append(row)
+        sections += [f"## {model}: fits / does not fit", "", markdown_table(header, rows), ""]
+    return sections
+
+
+def _ratio(numerator: Any, denominator: Any) -> str:
+    """numerator / denominator as "12.3x", or a dash."""
+    if isinstance(numerator, (int, float)) and isinstance(denominator, (int, float)) and denominator:
+        return f"{numerator / denominator:.1f}x"
+    return "–"
+
+
+def peers_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
+    """Per model: edgeprove's prove step beside every EZKL step (time, kernel peak, peak RSS), and ratios."""
+    sections = []
+    for model in dict.fromkeys(spec.model for spec in suite.runs if spec.kind == "ezkl"):
+        ours = _find(suite, results, model=model, kind="prove", schedule="streaming")
+        theirs = _find(suite, results, model=model, kind="ezkl")
+        header = ["system", "step", "result", "time s", "peak MiB", "peak RSS MiB"]
+        rows = []
+        if ours:
+            rows.append(["edgeprove (streaming)", "prove (witness + commitments + proof)", ours["verdict"],
+                         _seconds(ours.get("prove_s")), _mib(ours.get("peak_bytes")),
+                         _mib(ours.get("peak_rss_bytes"))])
+        if theirs:
+            version = theirs.get("ezkl_version") or "not installed"
+            for step in theirs.get("steps", []):
+                note = " (cached SRS)" if step.get("srs_cached") else ""
+                rows.append([f"EZKL {version}", step["step"] + note, step["verdict"],
+                             _seconds(step.get("seconds")), _mib(step.get("peak_bytes")),
+                             _mib(step.get("peak_rss_bytes"))])
+        sections += [f"## {model}: edgeprove and EZKL", "", markdown_table(header, rows), ""]
+        if theirs and theirs.get("verdict") == "unavailable":
+            sections += [f"EZKL could not run here: {theirs.get('verdict_reason')}", ""]
+            continue
+        if theirs:
+            facts = [f"EZKL outcome: **{theirs['verdict']}** — {theirs.get('verdict_reason')}."]
+            if theirs.get("logrows"):
+                facts.append(f"Circuit: 2^{theirs['logrows']} rows (num_rows {theirs.get('num_rows')}).")
+            if theirs.get("time_limit_s"):
+                facts.append(f"Time limit {theirs['time_limit_s']:.0f} s, cap {theirs.get('cap')}.")
+            sections += [" ".join(facts), ""]
+        if ours and theirs and theirs.get("verdict") == "fits":
+            ratio_rows = [
+                ["prove time (EZKL prove / edgeprove prove)",
+                 _ratio(theirs.get("prove_s"), ours.get("prove_s"))],
+                ["prove peak (kernel)", _ratio(theirs.get("prove_peak_bytes"), ours.get("peak_bytes"))],
+                ["prove peak RSS", _ratio(theirs.get("prove_peak_rss_bytes"), ours.get("peak_rss_bytes"))],
+                ["setup time (EZKL setup / edgeprove prove)",
+                 _ratio(theirs.get("setup_s"), ours.get("prove_s"))],
+                ["setup peak RSS", _ratio(theirs.get("setup_peak_rss_bytes"), ours.get("peak_rss_bytes"))],
+                ["proof size", _ratio(theirs.get("proof_bytes"), ours.get("proof_bytes"))],
+            ]
+            sections += [markdown_table(["ratio", "EZKL / edgeprove"], ratio_rows), ""]
+    return sections
+
+
 def report_sections(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
-    """The README's tables for the suite's report kind, then every run."""
-    sections: list[str] = []
+    """The README's tables for the suite's report kind, then every prove run."""
+    builders = {"paper0": paper0_tables, "devices": devices_tables, "peers": peers_tables}
+    sections = builders[suite.report](suite, results) if suite.report in builders else []
     sections += ["## All runs", "", runs_table(suite, results)]
     return sections

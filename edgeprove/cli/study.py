@@ -1,4 +1,4 @@
-"""`edgeprove study SUITE`: run a suite of capped proofs (and peer provers), write JSONs, README and charts."""
+"""`edgeprove study SUITE`: run a suite of capped proofs (and peer provers); write JSONs, README, charts."""
 
 from __future__ import annotations
 

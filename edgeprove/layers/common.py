@@ -29,18 +29,22 @@ class Grid:
 
     @property
     def padded(self) -> tuple[int, int, int]:
+        """Each axis rounded up to a power of two."""
         return tuple(poly.next_pow2(s) for s in self.shape)  # type: ignore[return-value]
 
     @property
     def bits(self) -> tuple[int, int, int]:
+        """Variables per axis of the MLE."""
         return tuple(poly.num_vars(s) for s in self.padded)  # type: ignore[return-value]
 
     @property
     def num_vars(self) -> int:
+        """Variables of the whole tensor's MLE."""
         return sum(self.bits)
 
     @property
     def size(self) -> int:
+        """Entries of the padded tensor."""
         return int(np.prod(self.padded))
 
     def split(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,6 +156,7 @@ class Layout:
         return Layout(tuple(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))))
 
     def offsets(self) -> dict[str, int]:
+        """Start index of every segment in the committed vector."""
         out, pos = {}, 0
         for name, nv in self.segments:
             out[name] = pos
@@ -160,6 +165,7 @@ class Layout:
 
     @property
     def num_vars(self) -> int:
+        """Variables of the committed vector (its length padded to a power of two)."""
         total = sum(1 << nv for _, nv in self.segments)
         return poly.num_vars(poly.next_pow2(total))
 

@@ -78,11 +78,9 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
         name = f"l{index}_{layer.name}"
         if layer.kind == "dense":
             weight, bias = (np.asarray(array, dtype=np.float32) for array in model.parameters(index))
-            tensor = graph.node(
-                "Gemm",
-                [graph.flat(source, rank), graph.constant(f"{name}_W", weight), graph.constant(f"{name}_B", bias)],
-                f"{name}_gemm", transB=1,
-            )
+            operands = [graph.flat(source, rank), graph.constant(f"{name}_W", weight),
+                        graph.constant(f"{name}_B", bias)]
+            tensor = graph.node("Gemm", operands, f"{name}_gemm", transB=1)
             rank[tensor] = 2
         else:
             source = graph.spatial(source, layer.in_shape, rank)
