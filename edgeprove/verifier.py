@@ -9,6 +9,7 @@ including a malformed file, is a rejection with a one-line reason.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,18 @@ def verify(path: str | Path, model) -> VerifyResult:
         return VerifyResult(False, str(exc), output, header)
     except ModelError as exc:
         return VerifyResult(False, f"model: {exc}", output, header)
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        OverflowError,
+        ZeroDivisionError,
+        struct.error,
+        RecursionError,
+        MemoryError,
+    ) as exc:  # malformed objects that slipped past the shape checks: never accept, never a traceback
         return VerifyResult(False, f"malformed proof ({type(exc).__name__}: {exc})", output, header)
 
 
