@@ -128,7 +128,19 @@ def verify(
     except ProofFormatError as exc:
         _report_verdict(False, f"rejected: {exc}", None, json_out, 0.0, None)
         raise typer.Exit(EXIT_REJECTED) from None
-    m = _model(model if model is not None else str(header.get("model", "")))
+    if model is None:
+        from edgeprove.model.resolve import load_model
+
+        named = str(header.get("model", ""))
+        try:
+            m = load_model(named)
+        except ModelError:
+            raise _fail(
+                f"the proof names model {named!r}, which is not in the zoo; "
+                "pass --model with its compiled folder or .onnx file"
+            ) from None
+    else:
+        m = _model(model)
     if header.get("digest") != m.digest:
         claimed = f"{header.get('model')!s} (digest {str(header.get('digest'))[:16]}…)"
         raise _fail(f"the proof is for model {claimed}, not {m.name} (digest {m.digest[:16]}…)")
