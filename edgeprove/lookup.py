@@ -107,6 +107,11 @@ def _layer_terms(lam: np.ndarray) -> list[sumcheck.Term]:
     return [(1, (0, 1, 4)), (1, (0, 2, 3)), (lam, (0, 3, 4))]
 
 
+def _children_terms(lam: np.ndarray) -> list[sumcheck.Term]:
+    """The same sum without the eq factor, over [n_e, n_o, d_e, d_o] (for the eq-weighted prover)."""
+    return [(1, (0, 3)), (1, (1, 2)), (lam, (2, 3))]
+
+
 def _line(value_even: np.ndarray, value_odd: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """(1 - mu) * even + mu * odd: the MLE one level down with mu as its last coordinate."""
     return F.ext_add(value_even, F.ext_mul(F.ext_sub(value_odd, value_even), mu))
@@ -138,12 +143,16 @@ def prove_fraction_sum(
     for depth in range(num_vars):
         lam = transcript.challenge_ext(f"{label}/L{depth}/lambda")
         claim = F.ext_add(claim_n, F.ext_mul(lam, claim_d))
-        tables = [poly.eq_table(point), *levels.pop()]
-        layer, sub_point, finals, _ = sumcheck.prove(
-            tables, _layer_terms(lam), _GKR_DEGREE, transcript, f"{label}/L{depth}", claim=claim
+        layer, sub_point, finals = sumcheck.prove_eq_weighted(
+            list(levels.pop()),
+            _children_terms(lam),
+            _GKR_DEGREE,
+            point,
+            claim,
+            transcript,
+            f"{label}/L{depth}",
         )
-        del tables
-        values = np.stack(finals[1:], axis=1)  # (4, 4): n_e, n_o, d_e, d_o at sub_point
+        values = np.stack(finals, axis=1)  # (4, 4): n_e, n_o, d_e, d_o at sub_point
         transcript.absorb_ext(f"{label}/L{depth}/children", values)
         mu = transcript.challenge_ext(f"{label}/L{depth}/mu")
         claim_n = _line(values[:, 0], values[:, 1], mu)
@@ -170,8 +179,11 @@ def verify_fraction_sum(
 
     The claimed leaf values are only as good as the caller's own check of them against trusted MLEs.
     """
-    if not isinstance(proof, FractionSumProof) or not isinstance(proof.layers, list) or \
-            not isinstance(proof.children, list):
+    if (
+        not isinstance(proof, FractionSumProof)
+        or not isinstance(proof.layers, list)
+        or not isinstance(proof.children, list)
+    ):
         raise LogUpError(f"{label}: not a fraction-sum proof")
     root = _check_ext_array(proof.root, (F.EXT_DEGREE, 2), f"{label}: root")
     if len(proof.layers) != num_vars or len(proof.children) != num_vars:
@@ -414,13 +426,17 @@ def verify_lookup(
     ``mask_mle`` evaluates the zero-padded mask, ``table_mles`` the ``pad_table`` columns.  Raises
     ``LogUpError`` on any inconsistency; returns the openings the caller must still verify.
     """
-    if not isinstance(proof.witness_values, np.ndarray) or proof.witness_values.ndim != 2 or \
-            proof.witness_values.shape[1] == 0:
+    if (
+        not isinstance(proof.witness_values, np.ndarray)
+        or proof.witness_values.ndim != 2
+        or proof.witness_values.shape[1] == 0
+    ):
         raise LogUpError(f"{label}: witness values must be a (4, columns) array with columns >= 1")
     num_cols = proof.witness_values.shape[1]
     witness_values = _check_ext_array(proof.witness_values, (F.EXT_DEGREE, num_cols), f"{label}: witnesses")
-    multiplicity_value = _check_ext_array(proof.multiplicity_value, (F.EXT_DEGREE,),
-                                          f"{label}: multiplicity value")
+    multiplicity_value = _check_ext_array(
+        proof.multiplicity_value, (F.EXT_DEGREE,), f"{label}: multiplicity value"
+    )
     for tree, what in ((proof.witness_tree, "witness"), (proof.table_tree, "table")):
         if not isinstance(tree, FractionSumProof):
             raise LogUpError(f"{label}: the {what} tree is not a fraction-sum proof")
@@ -428,8 +444,9 @@ def verify_lookup(
     witness_root, table_root = proof.witness_tree.root, proof.table_tree.root
     if not np.any(witness_root[:, 1] != 0) or not np.any(table_root[:, 1] != 0):
         raise LogUpError(f"{label}: a root denominator is zero")
-    cross = F.ext_add(F.ext_mul(witness_root[:, 0], table_root[:, 1]),
-                      F.ext_mul(table_root[:, 0], witness_root[:, 1]))
+    cross = F.ext_add(
+        F.ext_mul(witness_root[:, 0], table_root[:, 1]), F.ext_mul(table_root[:, 0], witness_root[:, 1])
+    )
     if np.any(cross != 0):
         raise LogUpError(f"{label}: witness and table fraction sums do not cancel (a tuple is missing)")
 
@@ -511,8 +528,10 @@ def bench_lookup(log_n: int = 16, log_table: int = 16, repeats: int = 3) -> dict
     Returns median seconds for multiplicities, prove and verify, and the proof size in field elements.
     """
     if log_n < 0 or log_table < 1 or repeats < 1:
-        raise ValueError(f"bench_lookup needs log_n >= 0, log_table >= 1, repeats >= 1 (got {log_n}, "
-                         f"{log_table}, {repeats})")
+        raise ValueError(
+            f"bench_lookup needs log_n >= 0, log_table >= 1, repeats >= 1 (got {log_n}, "
+            f"{log_table}, {repeats})"
+        )
     rng = np.random.default_rng(1)
     lo, hi = -128, 127
     table = activation_table(log_table, lo, hi)

@@ -146,6 +146,87 @@ def prove(
     return SumcheckProof(rounds), poly.point(challenges), finals, total
 
 
+def prove_eq_weighted(
+    tables: list[np.ndarray],
+    terms: list[Term],
+    degree: int,
+    eq_point: np.ndarray,
+    claim: np.ndarray,
+    transcript: Transcript,
+    label: str,
+) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray]]:
+    """Prove sum_x eq(eq_point, x) P(x) = claim, P = sum_t c_t prod tables, without folding an eq table.
+
+    Each round polynomial factors as s(X) = e * eq(rho_i, X) * q(X) with e the bound prefix of eq and q of
+    degree ``degree - 1`` (Gruen's trick): q is evaluated against the eq table of the remaining
+    coordinates only (it halves every round), and q(1) follows from the claim.  The messages are exactly
+    those of ``prove`` with eq_table(eq_point) as one more factor of every term, so ``verify`` is
+    unchanged.  Returns (proof, point, final table values).
+    """
+    n = poly.num_vars(tables[0].shape[-1])
+    point = eq_point.reshape(F.EXT_DEGREE, -1)
+    if point.shape[1] != n:
+        raise ValueError("eq point and tables have different numbers of variables")
+    if max((len(idx) for _, idx in terms), default=0) > degree - 1:
+        raise ValueError("a term has more factors than the declared degree allows beside eq")
+    tables = list(tables)
+    rounds, challenges = [], []
+    current = np.asarray(claim, dtype=np.uint64).reshape(F.EXT_DEGREE)
+    prefix = F.ext_ones()  # prod_{j < i} eq(rho_j, r_j)
+    one = F.ext_ones()
+    for i in range(n):
+        rho = point[:, i]
+        suffix = poly.eq_table(point[:, i + 1 :])
+        e_at = [
+            F.ext_add(F.ext_sub(one, rho), F.ext_scale(F.ext_sub(F.ext_add(rho, rho), one), np.uint64(t)))
+            for t in range(degree + 1)
+        ]  # eq(rho, t) = (1 - rho) + t (2 rho - 1)
+        derive_one = bool(np.any(rho != 0)) and bool(np.any(prefix != 0))
+        q = _restricted_sums(tables, terms, degree - 1, suffix, skip_one=derive_one)
+        if derive_one:  # claim = prefix ((1 - rho) q(0) + rho q(1))
+            rest = F.ext_sub(F.ext_mul(current, F.ext_inv(prefix)), F.ext_mul(e_at[0], q[0]))
+            q[1] = F.ext_mul(rest, F.ext_inv(rho))
+        q_evals = np.stack(q, axis=1)
+        q.append(interpolate(q_evals, F.ext_const(degree)))
+        evals = [F.ext_mul(prefix, F.ext_mul(e_at[t], q[t])) for t in range(degree + 1)]
+        msg = np.stack(evals, axis=1)
+        transcript.absorb_ext(f"{label}/round", msg)
+        r = transcript.challenge_ext(f"{label}/r")
+        challenges.append(r)
+        current = interpolate(msg, r)
+        prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
+        tables = [poly.fold(t, r) for t in tables]
+        rounds.append(msg)
+    finals = [t.reshape(F.EXT_DEGREE) if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
+    return SumcheckProof(rounds), poly.point(challenges), finals
+
+
+def _restricted_sums(tables, terms, degree: int, weights: np.ndarray, skip_one: bool) -> list:
+    """q(t) = sum_x' weights(x') sum_terms c prod tables(t, x') for t = 0..degree (q(1) None if skipped)."""
+    half = tables[0].shape[-1] // 2
+    los, his, diffs = [], [], []
+    for t in tables:
+        lo, hi = (t[:half], t[half:]) if t.ndim == 1 else (t[:, :half], t[:, half:])
+        los.append(lo)
+        his.append(hi)
+        diffs.append(F.sub(hi, lo) if t.ndim == 1 else F.ext_sub(hi, lo))
+    out: list = []
+    for x in range(degree + 1):
+        if x == 1 and skip_one:
+            out.append(None)
+            continue
+        restricted: dict[int, np.ndarray] = {}
+        total = F.ext_zeros()
+        for coef, idx in terms:
+            for j in idx:
+                if j not in restricted:
+                    restricted[j] = _at(los[j], diffs[j], his[j], x)
+            factors = [restricted[j] for j in idx] + [weights]
+            total = F.ext_add(total, F.ext_mul(_coef(coef), _product_sum(factors)))
+        out.append(total)
+    return out
+
+
 def verify(
     claim: np.ndarray, n: int, degree: int, proof: SumcheckProof, transcript: Transcript, label: str
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -129,3 +129,33 @@ def test_interpolate_matches_polynomial():
     evals = np.stack([at(F.ext_const(i)) for i in range(4)], axis=1)
     r = F.random_ext(rng)
     assert F.ext_eq(S.interpolate(evals, r), at(r))
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 7])
+def test_eq_weighted_prover_sends_the_same_messages(n):
+    """prove_eq_weighted (eq never folded) equals prove with eq_table as an explicit factor, so the
+    unchanged verifier accepts it."""
+    rng = np.random.default_rng(20 + n)
+    a, b = F.random_base(rng, 1 << n), F.random_ext(rng, 1 << n)
+    rho, lam = F.random_ext(rng, n), F.random_ext(rng)
+    terms = [(1, (0, 1)), (lam, (1,))]
+    explicit = [(c, (0, *(j + 1 for j in idx))) for c, idx in terms]
+    proof, point, finals, total = S.prove([poly.eq_table(rho), a, b], explicit, 3, Transcript(), "sc")
+    fast, fast_point, fast_finals = S.prove_eq_weighted([a, b], terms, 3, rho, total, Transcript(), "sc")
+    assert all(np.array_equal(x, y) for x, y in zip(proof.rounds, fast.rounds))
+    assert F.ext_eq(point, fast_point)
+    assert all(F.ext_eq(x, y) for x, y in zip(finals[1:], fast_finals))
+    _, final_claim = S.verify(total, n, 3, fast, Transcript(), "sc")
+    assert F.ext_eq(final_claim, S.combine_terms(explicit, [poly.eq_eval(rho, point), *fast_finals]))
+
+
+def test_eq_weighted_prover_handles_a_zero_coordinate():
+    """rho_i = 0 cannot be divided by: q(1) is then computed directly, and the messages still agree."""
+    rng = np.random.default_rng(3)
+    a = F.random_ext(rng, 8)
+    rho = F.random_ext(rng, 3)
+    rho[:, 1] = 0
+    explicit = [(1, (0, 1))]
+    proof, _, _, total = S.prove([poly.eq_table(rho), a], explicit, 2, Transcript(), "sc")
+    fast, _, _ = S.prove_eq_weighted([a], [(1, (0,))], 2, rho, total, Transcript(), "sc")
+    assert all(np.array_equal(x, y) for x, y in zip(proof.rounds, fast.rounds))
