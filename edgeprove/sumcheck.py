@@ -171,34 +171,46 @@ def prove_eq_weighted(
         raise ValueError("a term has more factors than the declared degree allows beside eq")
     tables = list(tables)
     rounds, challenges = [], []
-    current = np.asarray(claim, dtype=np.uint64).reshape(F.EXT_DEGREE)
+    suffixes = _suffix_eq_tables(point)
+    nonzero = np.any(point != 0, axis=0)
+    inv_rho = F.ext_zeros(n)
+    if np.any(nonzero):
+        inv_rho[:, nonzero] = F.ext_inv(point[:, nonzero])
+    reduced = np.asarray(claim, dtype=np.uint64).reshape(F.EXT_DEGREE)  # the claim divided by the prefix
     prefix = F.ext_ones()  # prod_{j < i} eq(rho_j, r_j)
     one = F.ext_ones()
     for i in range(n):
         rho = point[:, i]
-        suffix = poly.eq_table(point[:, i + 1 :])
         e_at = [
             F.ext_add(F.ext_sub(one, rho), F.ext_scale(F.ext_sub(F.ext_add(rho, rho), one), np.uint64(t)))
             for t in range(degree + 1)
         ]  # eq(rho, t) = (1 - rho) + t (2 rho - 1)
-        derive_one = bool(np.any(rho != 0)) and bool(np.any(prefix != 0))
-        q = _restricted_sums(tables, terms, degree - 1, suffix, skip_one=derive_one)
-        if derive_one:  # claim = prefix ((1 - rho) q(0) + rho q(1))
-            rest = F.ext_sub(F.ext_mul(current, F.ext_inv(prefix)), F.ext_mul(e_at[0], q[0]))
-            q[1] = F.ext_mul(rest, F.ext_inv(rho))
+        q = _restricted_sums(tables, terms, degree - 1, suffixes[i + 1], skip_one=bool(nonzero[i]))
+        if nonzero[i]:  # reduced claim = (1 - rho) q(0) + rho q(1)
+            q[1] = F.ext_mul(F.ext_sub(reduced, F.ext_mul(e_at[0], q[0])), inv_rho[:, i])
         q_evals = np.stack(q, axis=1)
         q.append(interpolate(q_evals, F.ext_const(degree)))
-        evals = [F.ext_mul(prefix, F.ext_mul(e_at[t], q[t])) for t in range(degree + 1)]
-        msg = np.stack(evals, axis=1)
+        msg = np.stack([F.ext_mul(prefix, F.ext_mul(e_at[t], q[t])) for t in range(degree + 1)], axis=1)
         transcript.absorb_ext(f"{label}/round", msg)
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
-        current = interpolate(msg, r)
+        reduced = interpolate(q_evals, r)  # s(r) / (prefix * eq(rho, r)) = q(r)
         prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
         tables = [poly.fold(t, r) for t in tables]
         rounds.append(msg)
     finals = [t.reshape(F.EXT_DEGREE) if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
     return SumcheckProof(rounds), poly.point(challenges), finals
+
+
+def _suffix_eq_tables(point: np.ndarray) -> list[np.ndarray]:
+    """eq_table(point[:, i:]) for i = 0..n, built from the back in O(2^n) total."""
+    n = point.shape[1]
+    tables = [F.ext_ones(1)]
+    for i in range(n - 1, -1, -1):
+        rest = tables[-1]
+        hi = F.ext_mul_scalar(rest, point[:, i])
+        tables.append(np.concatenate([F.ext_sub(rest, hi), hi], axis=1))  # point[:, i] is the top bit
+    return tables[::-1]
 
 
 def _restricted_sums(tables, terms, degree: int, weights: np.ndarray, skip_one: bool) -> list:
