@@ -228,14 +228,22 @@ def _restricted_sums(tables, terms, degree: int, weights: np.ndarray, skip_one: 
             out.append(None)
             continue
         restricted: dict[int, np.ndarray] = {}
-        total = F.ext_zeros()
+        combined = None  # sum_t c_t prod_j tables_j(x, .), element-wise, then one inner product
         for coef, idx in terms:
             for j in idx:
                 if j not in restricted:
                     restricted[j] = _at(los[j], diffs[j], his[j], x)
-            factors = [restricted[j] for j in idx] + [weights]
-            total = F.ext_add(total, F.ext_mul(_coef(coef), _product_sum(factors)))
-        out.append(total)
+            term = restricted[idx[0]] if idx else None
+            for j in idx[1:]:
+                term = _mul_any(term, restricted[j])
+            if term is None:
+                term = F.ext_ones(half)
+            if term.ndim == 1:
+                term = F.ext_from_base(term)
+            if not (isinstance(coef, (int, np.integer)) and int(coef) == 1):
+                term = F.ext_mul_scalar(term, _coef(coef))
+            combined = term if combined is None else F.ext_add(combined, term)
+        out.append(F.ext_inner(combined, weights) if combined is not None else F.ext_zeros())
     return out
 
 
