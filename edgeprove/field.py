@@ -84,7 +84,7 @@ def inv(a: np.ndarray) -> np.ndarray:
 
 
 def batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverse of every entry of a 1-D array with one exponentiation (Montgomery's trick, vectorised)."""
+    """Inverse of every entry of a 1-D array: one vectorised exponentiation over the whole array."""
     a = np.asarray(a, dtype=np.uint64)
     if a.size == 0:
         return a.copy()
@@ -213,11 +213,6 @@ def ext_mul_scalar(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def ext_square(a: np.ndarray) -> np.ndarray:
-    """a^2 in K."""
-    return ext_mul(a, a)
-
-
 def ext_pow(a: np.ndarray, exponent: int) -> np.ndarray:
     """a ** exponent in K (exponent >= 0), element-wise."""
     result = ext_ones(a.shape[1:])
@@ -257,11 +252,6 @@ def ext_inv(a: np.ndarray) -> np.ndarray:
     c0, c2 = p2_mul(a0, a2, m0, m1)  # A * N^{-1}
     c1, c3 = p2_mul(a1, a3, m0, m1)  # B * N^{-1}, negated below
     return np.stack([c0, (_P64 - c1) % _P64, c2, (_P64 - c3) % _P64])
-
-
-def ext_batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverse of every entry of an extension array (one vectorised base exponentiation in total)."""
-    return ext_inv(a)
 
 
 def ext_sum(a: np.ndarray, axis: int = -1) -> np.ndarray:
