@@ -5,7 +5,8 @@ imported (measured once in a child process), the outputs and commitment states s
 consumer, and the current layer's tensors plus the largest of its three phases: committing (the
 Reed-Solomon encoding), the linear map's sumcheck (G and its folds), and the lookups (fraction trees).
 The byte counts per element below were fitted to kernel-measured peaks (README, "Memory planner").
-The activation table width is data-dependent; the planner uses the static bound's q_bits, an upper bound.
+The activation table width is data-dependent: the planner takes the width the prover would pick for the
+input it is given (default: the seeded input `prove --seed 0` uses), from one integer inference pass.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from edgeprove import layers as L
 from edgeprove.commit import ligero
 from edgeprove.layers import maxpool
 from edgeprove.layers.common import Grid
-from edgeprove.model.bounds import model_bounds
 
 INT_BYTES = 8
 EXT_BYTES = 32
@@ -107,12 +107,29 @@ def inference_bytes(layer) -> int:
     return INT_BYTES * min(weights, 1 << 21) + weights
 
 
-def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | None = None) -> Plan:
+def table_widths(model, x=None) -> list[int]:
+    """The activation-table width b each requantized layer's prover picks for input x (one integer pass)."""
+    from edgeprove.layers import requant
+    from edgeprove.model import ops
+    from edgeprove.model.resolve import seeded_input
+
+    x = seeded_input(model, 0) if x is None else x
+    widths = [0] * len(model.layers)
+    for index, _, q, _, _ in ops.forward(model, x):
+        layer = model.layers[index]
+        if layer.kind == "maxpool":
+            widths[index] = maxpool.RANGE_BITS
+        elif q is not None:
+            widths[index] = requant.act_bits_for(q)
+    return widths
+
+
+def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | None = None, x=None) -> Plan:
     """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``."""
     from edgeprove import protocol
 
     params = params or protocol.default_params()
-    bounds = model_bounds(model)
+    widths = table_widths(model, x)
     last_use = protocol.last_uses(model)
     base = interpreter_bytes()
     n = len(model.layers)
@@ -127,7 +144,7 @@ def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | No
         linear = maxpool.working_bytes(layer) if layer.kind == "maxpool" else L.working_bytes(layer)
         lookup = encode = table = 0
         if layer.requantized:  # requantized and max-pool layers commit
-            bits = maxpool.RANGE_BITS if layer.kind == "maxpool" else bounds[k].q_bits
+            bits = widths[k]
             vec = 1 << protocol.commitment_layout(model, k, max(bits, 1)).num_vars
             state[k] = commitment_bytes(vec, params)
             encode = int(ENCODE_TRANSIENT * (4 * vec << params.rate_log))
