@@ -544,13 +544,20 @@ def write_readme(suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path
     return readme, charts, note
 
 
+def conservative_peak(result: dict[str, Any]) -> int | None:
+    """The larger of the kernel's peak and the peak RSS: the figure compared with other systems' peaks
+    (cgroup v1 does not charge file pages another cgroup cached first, e.g. the memory-mapped weights)."""
+    values = [value for value in (result.get("peak_bytes"), result.get("peak_rss_bytes")) if value]
+    return max(values) if values else None
+
+
 def _cell(result: dict[str, Any] | None) -> str:
-    """"time s / peak MiB" of a prove result, or its verdict when it did not fit, or a dash."""
+    """"time s / peak MiB" of a prove result (conservative peak), its verdict if it did not fit, or a dash."""
     if result is None:
         return "–"
     if result.get("verdict") != "fits":
         return str(result.get("verdict", "?"))
-    return f"{_seconds(result.get('prove_s'))} / {_mib(result.get('peak_bytes'))}"
+    return f"{_seconds(result.get('prove_s'))} / {_mib(conservative_peak(result))}"
 
 
 def _find(suite: Suite, results: dict[str, dict[str, Any]], **wanted: Any) -> dict[str, Any] | None:
@@ -582,9 +589,8 @@ def paper0_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]
         for model in models:
             facts = zoo.summary(model)
             streaming = _find(suite, results, model=model, schedule="streaming")
-            per_param = (f"{streaming['peak_bytes'] / facts.params / 1000:.3f}"
-                         if streaming and streaming.get("verdict") == "fits" and streaming.get("peak_bytes")
-                         else "–")
+            peak = conservative_peak(streaming) if streaming and streaming.get("verdict") == "fits" else None
+            per_param = f"{peak / facts.params / 1000:.3f}" if peak else "–"
             rows.append([model, f"{facts.params:,}", str(facts.weight_layers), _cell(streaming),
                          _cell(_find(suite, results, model=model, schedule="baseline")), per_param,
                          *(figures.get(model, [""] * len(systems)))])
@@ -611,34 +617,39 @@ def _error_percent(measured: Any, predicted: Any) -> str:
 
 
 def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
-    """The fits / does-not-fit matrix per model: one row per device, both schedules, predicted vs measured."""
+    """The fits / does-not-fit matrix per model: one row per cap (device or RAM size, smallest first), both
+    schedules, predicted vs measured."""
     from edgeprove.harness.devices import load_catalog
 
-    catalog = {device.name: device for device in load_catalog()}
+    cores = {device.name: str(device.cores) for device in load_catalog()}
     sections = []
-    for model in dict.fromkeys(spec.model for spec in suite.runs if spec.device):
-        devices = sorted({spec.device for spec in suite.runs if spec.model == model and spec.device},
-                         key=lambda name: (catalog[name].budget_bytes if name in catalog else 0, name))
-        schedules = list(dict.fromkeys(spec.schedule for spec in suite.runs if spec.model == model))
-        header = ["device", "budget", "cores"]
+    for model in dict.fromkeys(spec.model for spec in suite.runs if spec.kind == "prove"):
+        specs = [spec for spec in suite.runs if spec.model == model and spec.kind == "prove"]
+        caps = sorted({(spec.cap_bytes, spec.cap_label, spec.device) for spec in specs},
+                      key=lambda cap: (cap[0], cap[1]))
+        schedules = list(dict.fromkeys(spec.schedule for spec in specs))
+        header = ["cap", "budget", "cores"]
         for schedule in schedules:
-            header += [f"{schedule}", "peak MiB", "predicted MiB", "pred. error", "prove s"]
+            header += [f"{schedule}", "peak MiB", "peak RSS MiB", "predicted MiB", "pred. vs RSS", "prove s"]
         rows = []
-        for name in devices:
-            device = catalog.get(name)
-            row = [name, format_size(device.budget_bytes) if device else "?",
-                   str(device.cores) if device else "?"]
+        for cap_bytes, label, device in caps:
+            row = [label if device else f"RAM {label}", format_size(cap_bytes),
+                   cores.get(device or "", "all")]
             for schedule in schedules:
-                result = _find(suite, results, model=model, schedule=schedule, device=name)
+                result = _find(suite, results, model=model, schedule=schedule, cap_label=label)
                 if result is None:
-                    row += ["not run", "–", "–", "–", "–"]
+                    row += ["not run", "–", "–", "–", "–", "–"]
                     continue
                 verdict = {"fits": "FITS", "oom": "DOES NOT FIT"}.get(result["verdict"], result["verdict"])
-                row += [verdict, _mib(result.get("peak_bytes")), _mib(result.get("predicted_peak_bytes")),
-                        _error_percent(result.get("peak_bytes"), result.get("predicted_peak_bytes")),
+                row += [verdict, _mib(result.get("peak_bytes")), _mib(result.get("peak_rss_bytes")),
+                        _mib(result.get("predicted_peak_bytes")),
+                        _error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes")),
                         _seconds(result.get("prove_s"))]
             rows.append(row)
         sections += [f"## {model}: fits / does not fit", "", markdown_table(header, rows), ""]
+        if any(results.get(spec.run_id, {}).get("verdict") == "oom" for spec in specs):
+            sections += ["DOES NOT FIT: the kernel OOM-killed the prover at the cap (its peak is what it "
+                         "reached before dying); the layer it died in is the run's `peak_layer`.", ""]
     return sections
 
 
@@ -674,8 +685,14 @@ def peers_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
             continue
         if theirs:
             facts = [f"EZKL outcome: **{theirs['verdict']}** — {theirs.get('verdict_reason')}."]
-            if theirs.get("logrows"):
-                facts.append(f"Circuit: 2^{theirs['logrows']} rows (num_rows {theirs.get('num_rows')}).")
+            rows_needed = theirs.get("num_rows")
+            if isinstance(rows_needed, int) and rows_needed > 0:
+                calibrated = any(step["step"] == "calibrate_settings" and step["verdict"] == "ok"
+                                 for step in theirs.get("steps", []))
+                power = max(1, rows_needed - 1).bit_length()
+                facts.append(f"EZKL's circuit has {rows_needed:,} rows (at least 2^{power}); logrows "
+                             f"{theirs.get('logrows')} in its "
+                             + ("calibrated settings." if calibrated else "uncalibrated settings."))
             if theirs.get("time_limit_s"):
                 facts.append(f"Time limit {theirs['time_limit_s']:.0f} s, cap {theirs.get('cap')}.")
             sections += [" ".join(facts), ""]

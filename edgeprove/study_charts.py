@@ -16,6 +16,7 @@ PLOT_INSTALL_HINT = "the charts need matplotlib: pip install 'edgeprove[plot]'"
 GB = 1e9
 MIB = float(1 << 20)
 MARKERS = ("s", "^", "D", "v", "P", "X", "o")
+HEAVY_EZKL_STEPS = ("gen_settings", "calibrate_settings", "setup", "prove")
 
 
 def parse_published(cell: str) -> tuple[float | None, float | None]:
@@ -65,12 +66,15 @@ def _paper0_groups() -> dict[str, list[str]]:
 def _ours(suite: Any, results: dict[str, dict[str, Any]], models: list[str], schedule: str,
           x_of: dict[str, float]) -> list[tuple[float, float, float]]:
     """(x, prove seconds, peak GB) of our fitting runs of `models` under `schedule`, sorted by x."""
+    from edgeprove.study import conservative_peak
+
     points = []
     for spec in suite.runs:
         result = results.get(spec.run_id)
         if spec.model in models and spec.schedule == schedule and result and result.get("verdict") == "fits":
-            if isinstance(result.get("prove_s"), (int, float)) and result.get("peak_bytes"):
-                points.append((x_of[spec.model], result["prove_s"], result["peak_bytes"] / GB))
+            peak = conservative_peak(result)
+            if isinstance(result.get("prove_s"), (int, float)) and peak:
+                points.append((x_of[spec.model], result["prove_s"], peak / GB))
     return sorted(points)
 
 
@@ -161,13 +165,17 @@ def devices_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
 
 
 def _bars(plt: Any, labels: list[str], seconds: list[float | None], peaks: list[float | None], title: str,
-          path: Path) -> Path:
-    """Two log-scale bar panels: time (s) and peak (MiB) per label."""
+          path: Path, colors: list[str] | None = None) -> Path:
+    """Two log-scale bar panels, time (s) and peak (MiB) per label, each bar annotated with its value."""
     figure, (time_axes, memory_axes) = plt.subplots(1, 2, figsize=(12, 0.4 * len(labels) + 2.5), dpi=110)
     rows = list(range(len(labels)))
-    panels = ((time_axes, seconds, "time (s, log)"), (memory_axes, peaks, "peak (MiB, log)"))
-    for axes, values, xlabel in panels:
-        axes.barh(rows, [value or 0 for value in values], color="tab:blue")
+    panels = ((time_axes, seconds, "time (s, log)", "{:.2f} s"), (memory_axes, peaks, "peak (MiB, log)",
+                                                                  "{:.0f} MiB"))
+    for axes, values, xlabel, text in panels:
+        axes.barh(rows, [value or 0 for value in values], color=colors or "tab:blue")
+        for row, value in zip(rows, values):
+            if value:
+                axes.text(value, row, " " + text.format(value), va="center", fontsize=7)
         axes.set_yticks(rows, labels, fontsize=8)
         axes.set_xscale("log")
         axes.set_xlabel(xlabel)
@@ -181,25 +189,28 @@ def _bars(plt: Any, labels: list[str], seconds: list[float | None], peaks: list[
 
 
 def peers_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
-    """peers.png: edgeprove's prove step and each timed EZKL step, time and peak side by side."""
-    labels, seconds, peaks = [], [], []
-    for spec in suite.runs:
-        result = results.get(spec.run_id)
-        if result is None:
-            continue
-        if spec.kind == "prove" and result.get("verdict") == "fits":
-            labels.append(f"edgeprove {spec.model} prove")
-            seconds.append(result.get("prove_s"))
-            peaks.append((result.get("peak_bytes") or 0) / MIB)
-        for step in result.get("steps", []):
-            if step.get("verdict") == "ok" and step["step"] in ("setup", "prove", "calibrate_settings"):
-                labels.append(f"EZKL {spec.model} {step['step']}")
-                seconds.append(step.get("seconds"))
-                peaks.append((step.get("peak_bytes") or 0) / MIB)
+    """peers.png: per model, edgeprove's prove step and EZKL's finished heavy steps, time and peak."""
+    labels, seconds, peaks, colors = [], [], [], []
+    for model in dict.fromkeys(spec.model for spec in suite.runs):
+        for spec in suite.runs:
+            result = results.get(spec.run_id)
+            if spec.model != model or result is None:
+                continue
+            if spec.kind == "prove" and result.get("verdict") == "fits":
+                labels.append(f"edgeprove {model} prove")
+                seconds.append(result.get("prove_s"))
+                peaks.append((result.get("peak_bytes") or 0) / MIB)
+                colors.append("tab:blue")
+            for step in result.get("steps", []):
+                if step.get("verdict") == "ok" and step["step"] in HEAVY_EZKL_STEPS:
+                    labels.append(f"EZKL {model} {step['step']}")
+                    seconds.append(step.get("seconds"))
+                    peaks.append((step.get("peak_bytes") or 0) / MIB)
+                    colors.append("tab:red")
     if not labels:
         return []
-    return [_bars(plt, labels, seconds, peaks, f"{suite.title} (same machine, same harness)",
-                  out_dir / "peers.png")]
+    return [_bars(plt, labels, seconds, peaks, f"{suite.title} (same machine, same harness; kernel peak)",
+                  out_dir / "peers.png", colors)]
 
 
 def runs_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
