@@ -162,16 +162,22 @@ class _Alive:
     act_bits: int
 
 
-def _build_all(model, x, params) -> Iterator[_Witness]:
-    """Baseline: every layer's witness and commitment computed and held before any proof is made."""
+def _build_all(model, x, params, log: EventLog) -> Iterator[_Witness]:
+    """Baseline: every layer's witness and commitment computed and held before any proof is made.
+
+    The build phase emits its own layer events (phase "build"), so a run killed while building still
+    names the layer it died in.
+    """
     outputs: list[np.ndarray] = []
     built = []
     for k, layer in enumerate(model.layers):
+        log.emit("start", layer=layer.name, index=k, phase="build")
         src = x if layer.source < 0 else outputs[layer.source]
         skip = None if layer.residual is None else (x if layer.residual < 0 else outputs[layer.residual])
         w = _compute(model, k, src, skip, params)
         outputs.append(w.y)
         built.append(w)
+        log.emit("end", layer=layer.name, index=k, phase="build")
     return iter(built)
 
 
@@ -199,7 +205,7 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
     n = len(model.layers)
     last_use = PR.last_uses(model)
     private = PR.INPUT in claims
-    prebuilt = _build_all(model, x, params) if schedule == "baseline" else None
+    prebuilt = _build_all(model, x, params, log) if schedule == "baseline" else None
     seconds = []
     output = None
     for k, layer in enumerate(model.layers):

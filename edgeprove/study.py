@@ -640,16 +640,20 @@ def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str
                 if result is None:
                     row += ["not run", "–", "–", "–", "–", "–"]
                     continue
+                fits = result["verdict"] == "fits"
                 verdict = {"fits": "FITS", "oom": "DOES NOT FIT"}.get(result["verdict"], result["verdict"])
+                if result["verdict"] == "oom" and result.get("peak_layer"):
+                    verdict += f" (killed in {result['peak_layer']})"
                 row += [verdict, _mib(result.get("peak_bytes")), _mib(result.get("peak_rss_bytes")),
                         _mib(result.get("predicted_peak_bytes")),
-                        _error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes")),
+                        _error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes"))
+                        if fits else "–",
                         _seconds(result.get("prove_s"))]
             rows.append(row)
         sections += [f"## {model}: fits / does not fit", "", markdown_table(header, rows), ""]
         if any(results.get(spec.run_id, {}).get("verdict") == "oom" for spec in specs):
-            sections += ["DOES NOT FIT: the kernel OOM-killed the prover at the cap (its peak is what it "
-                         "reached before dying); the layer it died in is the run's `peak_layer`.", ""]
+            sections += ["DOES NOT FIT: the kernel OOM-killed the prover at the cap; its peaks are what it "
+                         "reached before dying, in the layer named.", ""]
     return sections
 
 

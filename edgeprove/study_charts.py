@@ -129,34 +129,38 @@ def paper0_charts(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
 
 
 def devices_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
-    """devices.png: each device's budget as a bar, measured and predicted peaks per schedule as markers."""
-    from edgeprove.harness.devices import load_catalog
-
-    budgets = {device.name: device.budget_bytes for device in load_catalog()}
-    names = sorted({spec.device for spec in suite.runs if spec.device}, key=lambda n: (budgets.get(n, 0), n))
-    if not names:
-        return runs_chart(plt, suite, results, out_dir)
-    figure, axes = plt.subplots(figsize=(11, 0.35 * len(names) + 2), dpi=110)
-    rows = range(len(names))
-    axes.barh(rows, [budgets.get(name, 0) / MIB for name in names], color="#dde5f0",
-              label="app memory budget")
-    shown = (("peak_bytes", "o", "measured peak"), ("predicted_peak_bytes", "|", "predicted"))
+    """devices.png: each cap (device budget or RAM size) as a bar, measured and predicted peaks per schedule
+    as markers; a run that did not fit is drawn as a cross at the cap."""
+    specs = [spec for spec in suite.runs if spec.kind == "prove"]
+    caps = sorted({(spec.cap_bytes, spec.cap_label, spec.device) for spec in specs},
+                  key=lambda cap: (cap[0], cap[1]))
+    figure, axes = plt.subplots(figsize=(11, 0.35 * len(caps) + 2), dpi=110)
+    rows = range(len(caps))
+    axes.barh(rows, [cap_bytes / MIB for cap_bytes, _, _ in caps], color="#dde5f0", label="cap (app budget)")
     for schedule, color, offset in (("streaming", "tab:blue", -0.18), ("baseline", "tab:orange", 0.18)):
-        for key, marker, label in shown:
-            points = []
-            for row, name in zip(rows, names):
-                result = next((results[spec.run_id] for spec in suite.runs if spec.device == name
-                               and spec.schedule == schedule and spec.run_id in results), None)
-                if result and result.get(key):
-                    points.append((result[key] / MIB, row + offset))
+        measured, predicted, killed = [], [], []
+        for row, (_, label, _) in zip(rows, caps):
+            result = next((results[spec.run_id] for spec in suite.runs if spec.cap_label == label
+                           and spec.schedule == schedule and spec.run_id in results), None)
+            if result is None:
+                continue
+            if result.get("predicted_peak_bytes"):
+                predicted.append((result["predicted_peak_bytes"] / MIB, row + offset))
+            if result.get("verdict") == "oom" and result.get("peak_bytes"):
+                killed.append((result["peak_bytes"] / MIB, row + offset))
+            elif result.get("peak_bytes"):
+                measured.append((result["peak_bytes"] / MIB, row + offset))
+        for points, marker, what in ((measured, "o", "measured peak"), (predicted, "|", "predicted"),
+                                     (killed, "x", "OOM-killed at the cap")):
             if points:
-                axes.scatter(*zip(*points), marker=marker, s=60, color=color, label=f"{schedule} {label}")
+                axes.scatter(*zip(*points), marker=marker, s=60, color=color, label=f"{schedule} {what}")
+    names = [label if device else f"RAM {label}" for _, label, device in caps]
     axes.set_yticks(list(rows), names, fontsize=8)
     axes.set_xscale("log")
     axes.set_xlabel("MiB (log)")
     axes.grid(True, axis="x", which="both", alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
-    axes.set_title(f"{suite.title} — device budgets and measured peaks", fontsize=10)
+    axes.set_title(f"{suite.title} — caps and measured peaks (kernel counter)", fontsize=10)
     figure.tight_layout()
     path = out_dir / "devices.png"
     figure.savefig(path)
