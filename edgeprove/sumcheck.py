@@ -61,42 +61,9 @@ def _at(lo: np.ndarray, diff: np.ndarray, hi: np.ndarray, t: int) -> np.ndarray:
         return F.add(lo, F.mul(diff, np.uint64(t)))
     return F.ext_add(lo, (diff * np.uint64(t)) % np.uint64(F.P))
 
-
-def _product_sum(factors: list[np.ndarray]) -> np.ndarray:
-    """sum_x prod_j factors_j(x) in K: element-wise products then one exact BLAS inner product."""
-    if len(factors) == 1:
-        f = factors[0]
-        return F.ext_from_base(F.asbase(int(np.sum(f) % F.P))) if f.ndim == 1 else F.ext_sum(f)
-    acc = factors[0]
-    for f in factors[1:-1]:
-        acc = _mul_any(acc, f)
-    return F.ext_inner(acc, factors[-1])
-
-
 def round_evaluations(tables: list[np.ndarray], terms: list[Term], degree: int, skip_one: bool) -> list:
     """s(t) for t = 0..degree of the current round (s(1) left as None when ``skip_one``)."""
-    half = tables[0].shape[-1] // 2
-    los, his, diffs = [], [], []
-    for t in tables:
-        lo, hi = (t[:half], t[half:]) if t.ndim == 1 else (t[:, :half], t[:, half:])
-        los.append(lo)
-        his.append(hi)
-        diffs.append(F.sub(hi, lo) if t.ndim == 1 else F.ext_sub(hi, lo))
-    evals: list = []
-    for x in range(degree + 1):
-        if x == 1 and skip_one:
-            evals.append(None)
-            continue
-        restricted: dict[int, np.ndarray] = {}
-        total = F.ext_zeros()
-        for coef, idx in terms:
-            for j in idx:
-                if j not in restricted:
-                    restricted[j] = _at(los[j], diffs[j], his[j], x)
-            total = F.ext_add(total, F.ext_mul(_coef(coef), _product_sum([restricted[j] for j in idx])))
-        evals.append(total)
-    return evals
-
+    return _restricted_sums(tables, terms, degree, None, skip_one)
 
 def prove(
     tables: list[np.ndarray],
@@ -213,8 +180,9 @@ def _suffix_eq_tables(point: np.ndarray) -> list[np.ndarray]:
     return tables[::-1]
 
 
-def _restricted_sums(tables, terms, degree: int, weights: np.ndarray, skip_one: bool) -> list:
-    """q(t) = sum_x' weights(x') sum_terms c prod tables(t, x') for t = 0..degree (q(1) None if skipped)."""
+def _restricted_sums(tables, terms, degree: int, weights: np.ndarray | None, skip_one: bool) -> list:
+    """q(t) = sum_x' weights(x') sum_terms c prod tables(t, x') for t = 0..degree (q(1) None if skipped);
+    no weights means a plain sum over x'."""
     half = tables[0].shape[-1] // 2
     los, his, diffs = [], [], []
     for t in tables:
@@ -243,7 +211,12 @@ def _restricted_sums(tables, terms, degree: int, weights: np.ndarray, skip_one: 
             if not (isinstance(coef, (int, np.integer)) and int(coef) == 1):
                 term = F.ext_mul_scalar(term, _coef(coef))
             combined = term if combined is None else F.ext_add(combined, term)
-        out.append(F.ext_inner(combined, weights) if combined is not None else F.ext_zeros())
+        if combined is None:
+            out.append(F.ext_zeros())
+        elif weights is None:
+            out.append(F.ext_sum(combined))
+        else:
+            out.append(F.ext_inner(combined, weights))
     return out
 
 
