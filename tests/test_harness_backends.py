@@ -6,11 +6,11 @@ On CI (CI=true, root, `.ci/services.sh` sourced) none of these skip.
 
 import importlib.util
 import os
-import re
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import RUN_CGROUP, require
 
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, RlimitBackend
 from edgeprove.harness.docker_backend import DockerBackend
@@ -30,15 +30,6 @@ ALLOCATE = (
     "print(json.dumps({'allocated_mib': mib}))\n"
 )
 CAP = 300 << 20
-RUN_CGROUP = re.compile(r"^edgeprove-\d+-[0-9a-f]+$")
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally when a real component is missing; on CI that is a failure, never a skip."""
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide this: {reason}")
-        pytest.skip(reason)
 
 
 def allocate(mib: int, events: Path, steps: int = 6) -> list[str]:

@@ -1,7 +1,6 @@
 """run_capped: backend choice, the interpreter floor, CPU pinning, and cleanup on Ctrl-C and SIGTERM."""
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import RUN_CGROUP, require
 
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, NoneBackend
 from edgeprove.harness.runner import (
@@ -21,16 +21,6 @@ from edgeprove.harness.runner import (
     pick_cpus,
     run_capped,
 )
-
-RUN_CGROUP = re.compile(r"^edgeprove-\d+-[0-9a-f]+$")
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally when a real component is missing; on CI that is a failure, never a skip."""
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide this: {reason}")
-        pytest.skip(reason)
 
 
 def cgroup1_parent() -> Path:
