@@ -261,8 +261,8 @@ def _prove_affine(model, k: int, w: _Witness, src, skip, transcript, claims) -> 
     z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
     q_value = r_value = None
     if w.rq is not None:
-        q_value = poly.evaluate(out_grid.pad(w.rq.q), z)
-        r_value = poly.evaluate(out_grid.pad(w.rq.r), z)
+        q_value = poly.evaluate(w.rq.q, z)
+        r_value = poly.evaluate(w.rq.r, z)
         transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
         claims[k] += [("q", z, q_value), ("r", z, r_value)]
         claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)

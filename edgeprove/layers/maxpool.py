@@ -65,7 +65,7 @@ def window_values(layer, x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class MaxPoolWitness:
-    """y, the stacked padded differences as a base table, and the range multiplicities."""
+    """y and the stacked differences as base tables on the padded grid, and the range multiplicities."""
 
     y: np.ndarray
     d_table: np.ndarray
@@ -89,14 +89,12 @@ def witness(layer, x: np.ndarray, y: np.ndarray) -> MaxPoolWitness:
         table[i] = out.pad(d)
     d_table = table.ravel()
     mult = lookup.multiplicities([d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)])
-    return MaxPoolWitness(y, d_table, mult)
+    return MaxPoolWitness(out.pad(y), d_table, mult)
 
 
 def committed_vector(w: MaxPoolWitness, layer) -> np.ndarray:
     """The base-field vector the layer commits to."""
-    return layout(layer).assemble(
-        {"y": Grid(layer.out_shape).pad(w.y), "d": w.d_table, "m_rng": F.asbase(w.mult)}
-    )
+    return layout(layer).assemble({"y": w.y, "d": w.d_table, "m_rng": F.asbase(w.mult)})
 
 
 @dataclass
@@ -165,7 +163,7 @@ def prove(layer, x_table: np.ndarray, w: MaxPoolWitness, transcript, label: str)
     count = layer.kernel * layer.kernel
     slices = w.d_table.reshape(1 << slice_bits(layer), out.size)
     z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
-    y_value = poly.evaluate(out.pad(w.y), z)
+    y_value = poly.evaluate(w.y, z)
     d_values = np.stack([poly.evaluate(slices[i], z) for i in range(count)], axis=1)
     transcript.absorb_ext(f"{label}/yd", np.concatenate([y_value[:, None], d_values], axis=1))
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)

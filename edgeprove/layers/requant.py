@@ -52,7 +52,8 @@ def layout(out_grid: Grid, shift: int, act_bits: int) -> Layout:
 
 @dataclass
 class RequantWitness:
-    """Everything the prover commits for one requantized layer (signed integers, output shape)."""
+    """Everything the prover commits for one requantized layer: q, r, y as base tables on the padded output
+    grid (padded once, used by the commitment, the opened values and the lookups), and the multiplicities."""
 
     q: np.ndarray
     r: np.ndarray
@@ -70,19 +71,20 @@ def witness(layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray) 
             f"layer {layer.name}: quotient needs {b} bits with shift {layer.shift}; over the field"
         )
     mask = out_grid.mask()
+    q_table, r_table, y_table = out_grid.pad(q), out_grid.pad(r), out_grid.pad(y)
     act_cols = lookup.activation_table(b, act_lo(layer.activation), layer.act_max)
-    m_act = lookup.multiplicities([out_grid.pad(q), out_grid.pad(y)], mask, list(act_cols))
-    m_rem = lookup.multiplicities([out_grid.pad(r)], mask, [lookup.range_table(layer.shift)])
-    return RequantWitness(q, r, y, b, m_act, m_rem)
+    m_act = lookup.multiplicities([q_table, y_table], mask, list(act_cols))
+    m_rem = lookup.multiplicities([r_table], mask, [lookup.range_table(layer.shift)])
+    return RequantWitness(q_table, r_table, y_table, b, m_act, m_rem)
 
 
 def committed_vector(w: RequantWitness, out_grid: Grid, shift: int) -> np.ndarray:
     """The base-field vector the layer commits to."""
     return layout(out_grid, shift, w.act_bits).assemble(
         {
-            "q": out_grid.pad(w.q),
-            "r": out_grid.pad(w.r),
-            "y": out_grid.pad(w.y),
+            "q": w.q,
+            "r": w.r,
+            "y": w.y,
             "m_act": F.asbase(w.m_act),
             "m_rem": F.asbase(w.m_rem),
         }
@@ -109,10 +111,10 @@ def prove(layer, out_grid: Grid, w: RequantWitness, transcript, label: str):
     mask = out_grid.mask()
     act_cols = lookup.activation_table(w.act_bits, act_lo(layer.activation), layer.act_max)
     act_proof, act_claims = lookup.prove_lookup(
-        [out_grid.pad(w.q), out_grid.pad(w.y)], mask, list(act_cols), w.m_act, transcript, f"{label}/act"
+        [w.q, w.y], mask, list(act_cols), w.m_act, transcript, f"{label}/act"
     )
     rem_proof, rem_claims = lookup.prove_lookup(
-        [out_grid.pad(w.r)], mask, [lookup.range_table(layer.shift)], w.m_rem, transcript, f"{label}/rem"
+        [w.r], mask, [lookup.range_table(layer.shift)], w.m_rem, transcript, f"{label}/rem"
     )
     return RequantProof(act_proof, rem_proof), _claims(act_claims, rem_claims)
 
