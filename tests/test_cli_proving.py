@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgeprove.cli import app, bench, harness, models, proving  # noqa: F401  (registers commands)
+from edgeprove.cli import full_app
+
+app = full_app()
 
 runner = CliRunner()
 

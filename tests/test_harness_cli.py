@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import edgeprove.cli.harness as harness_cli
-from edgeprove.cli import app
+from edgeprove.cli import full_app
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend
 
 STAND_IN_PROVER = """
@@ -89,7 +89,7 @@ def require(module: str) -> None:
 
 
 def invoke(*arguments: str) -> Result:
-    return CliRunner().invoke(app, ["run", *arguments])
+    return CliRunner().invoke(full_app(), ["run", *arguments])
 
 
 def real_cap_backend() -> str:
@@ -244,10 +244,10 @@ def test_ctrl_c_exits_130_and_leaves_nothing(stand_in: dict, tmp_path: Path) -> 
 
 
 def test_devices_lists_the_catalog() -> None:
-    result = CliRunner().invoke(app, ["devices"], terminal_width=250)
+    result = CliRunner().invoke(full_app(), ["devices"], terminal_width=250)
     assert result.exit_code == 0
     for text in ("iphone-15-pro", "rpi5-16g", "3.00 GiB", "mopro"):
         assert text in result.output
-    listed = json.loads(CliRunner().invoke(app, ["devices", "--json"]).output)
+    listed = json.loads(CliRunner().invoke(full_app(), ["devices", "--json"]).output)
     assert len(listed) >= 12
     assert {"name", "ram_bytes", "budget_bytes", "cores", "arch", "source"} <= set(listed[0])

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgeprove.cli import app
-from edgeprove.cli import models as models_cli  # noqa: F401  (registers the command)
+from edgeprove.cli import full_app
 from edgeprove.model import compiled, ops, zoo
 from edgeprove.model.bounds import MAX_Q_BITS, check_model
 from edgeprove.model.ir import KINDS, ModelError
@@ -134,7 +133,7 @@ def test_random_models_cover_every_kind_and_residuals():
 
 
 def invoke(*args):
-    return CliRunner().invoke(app, ["models", *args], terminal_width=200)
+    return CliRunner().invoke(full_app(), ["models", *args], terminal_width=200)
 
 
 def test_cli_json_lists_the_zoo():

@@ -14,8 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
-import edgeprove.cli.onnx  # noqa: F401  (registers the import command)
-from edgeprove.cli import app
+from edgeprove.cli import full_app
 from edgeprove.model import compiled, ops
 from edgeprove.model.bounds import layer_bounds
 from edgeprove.model.ir import Layer, Model, ModelError
@@ -356,7 +355,7 @@ def test_load_model_compiles_an_onnx_file_once_into_the_cache(tmp_path, monkeypa
 
 
 def invoke(*args: str):
-    return runner.invoke(app, list(args))
+    return runner.invoke(full_app(), list(args))
 
 
 def test_cli_import_text_json_and_calibration(tmp_path):

@@ -34,6 +34,11 @@ def main() -> None:
 
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
-    from edgeprove.cli import bench, harness, models, onnx, proving, study  # noqa: F401  (registers commands)
+    full_app()()
 
-    app()
+
+def full_app() -> typer.Typer:
+    """The app with every command registered (each module adds its own on import)."""
+    from edgeprove.cli import bench, harness, models, onnx, proving, study  # noqa: F401
+
+    return app
