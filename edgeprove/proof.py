@@ -5,8 +5,10 @@ File layout (little-endian):
     then sections: u8 section kind | u64 payload length | payload
 Payloads are a small self-describing encoding of proof objects (dataclasses of field arrays, ints,
 bytes, lists).  Field elements are u32 and must be < p.  The reader checks every length against what
-is left, every element, the allowed types, and trailing bytes; any violation is a ``ProofFormatError``
-with a one-line reason.  The writer never holds more than one section in memory.
+is left and against the caller's ceiling for that section, every element, every dataclass field against
+its declared type (so each value has exactly one encoding: what is absorbed is what is checked), and
+trailing bytes; any violation is a ``ProofFormatError`` with a one-line reason.  The header must be the
+canonical JSON the writer produces.  The writer never holds more than one section in memory.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import struct
+import types
+import typing
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,7 +29,8 @@ from edgeprove import field as F
 
 MAGIC = b"EDGEPRV1"
 FORMAT_VERSION = 1
-MAX_HEADER = 1 << 20
+MAX_HEADER = 1 << 16
+"""Largest header accepted (an honest one is a few hundred bytes)."""
 MAX_DEPTH = 16
 MAX_NDIM = 4
 
@@ -44,6 +50,7 @@ SECTION_NAMES = {
 }
 
 _REGISTRY: dict[str, type] = {}
+_FIELD_TYPES: dict[type, dict[str, object]] = {}
 
 
 class ProofFormatError(Exception):
@@ -171,8 +178,39 @@ def _decode(r: _Reader, depth: int):
         if count != len(fields):
             raise ProofFormatError(f"{name} has {count} fields, expected {len(fields)}")
         values = {f.name: _decode(r, depth + 1) for f in fields}
+        for field_name, hint in _field_types(cls).items():
+            if not _conforms(values[field_name], hint):
+                raise ProofFormatError(f"{name}.{field_name} is not of its declared type")
         return cls(**values)
     raise ProofFormatError(f"unknown value tag {tag!r}")
+
+
+def _field_types(cls: type) -> dict[str, object]:
+    """The declared (resolved) type of every field of a registered proof dataclass, cached."""
+    hints = _FIELD_TYPES.get(cls)
+    if hints is None:
+        resolved = typing.get_type_hints(cls)
+        hints = _FIELD_TYPES[cls] = {f.name: resolved[f.name] for f in dataclasses.fields(cls)}
+    return hints
+
+
+def _conforms(value: object, hint: object) -> bool:
+    """Whether a decoded value has the declared type: unions, ``list[T]``, ints (not bools), bytes, field
+    arrays, None and registered dataclasses; anything else (a string, a list where an array belongs, an
+    int where an extension element belongs) has no place in a proof."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, option) for option in typing.get_args(hint))
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_conforms(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint in (int, bytes):
+        return type(value) is hint
+    if hint is np.ndarray:
+        return isinstance(value, np.ndarray)
+    return isinstance(hint, type) and hint in _REGISTRY.values() and type(value) is hint
 
 
 # ------------------------------------------------------------------------------------------ file I/O
@@ -215,12 +253,19 @@ class ProofReader:
         self.path = Path(path)
         try:
             self._file: BinaryIO = open(self.path, "rb")  # noqa: SIM115
+            self.size = os.fstat(self._file.fileno()).st_size
         except OSError as exc:
             raise ProofFormatError(f"cannot read {path}: {exc.strerror}") from exc
-        self.size = self.path.stat().st_size
-        magic = self._file.read(len(MAGIC))
-        if magic != MAGIC:
+        try:
+            self.header = self._read_header()
+        except BaseException:
             self._file.close()
+            raise
+        self._ended = False
+
+    def _read_header(self) -> dict:
+        """Magic, version and the canonical JSON header, every length checked before it is read."""
+        if self._file.read(len(MAGIC)) != MAGIC:
             raise ProofFormatError("not an edgeprove proof file (bad magic)")
         fixed = self._file.read(6)
         if len(fixed) != 6:
@@ -234,15 +279,18 @@ class ProofReader:
         if len(head) != head_len:
             raise ProofFormatError("truncated header")
         try:
-            self.header = json.loads(head.decode())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            header = json.loads(head.decode())
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ProofFormatError("header is not valid JSON") from exc
-        if not isinstance(self.header, dict):
+        if not isinstance(header, dict):
             raise ProofFormatError("header is not a JSON object")
-        self._ended = False
+        if json.dumps(header, sort_keys=True).encode() != head:
+            raise ProofFormatError("header is not in canonical form (sorted keys, the writer's spacing)")
+        return header
 
-    def next(self, expected: int):
-        """Read the next section, which must be of kind ``expected``; returns its decoded object."""
+    def next(self, expected: int, limit: int | None = None):
+        """Read the next section, which must be of kind ``expected`` and at most ``limit`` bytes long (the
+        size the statement allows, checked before the payload is read); returns its decoded object."""
         fixed = self._file.read(9)
         if len(fixed) != 9:
             raise ProofFormatError(f"truncated file: expected a {SECTION_NAMES.get(expected)} section")
@@ -252,6 +300,10 @@ class ProofReader:
                 f"expected a {SECTION_NAMES.get(expected)} section, found {SECTION_NAMES.get(kind, kind)}"
             )
         remaining = self.size - self._file.tell()
+        if limit is not None and length > limit:
+            raise ProofFormatError(
+                f"{SECTION_NAMES[expected]} section of {length:,} bytes is over the {limit:,} allowed"
+            )
         if length > remaining:
             raise ProofFormatError("truncated file: section longer than what is left")
         payload = self._file.read(length)
@@ -260,10 +312,10 @@ class ProofReader:
             self._ended = True
         return obj
 
-    def finish(self) -> None:
-        """Require the end section and no trailing bytes."""
+    def finish(self, limit: int | None = None) -> None:
+        """Require the end section (at most ``limit`` bytes) and no trailing bytes."""
         if not self._ended:
-            self.next(SECTION_END)
+            self.next(SECTION_END, limit)
         if self._file.read(1):
             raise ProofFormatError("trailing bytes after the end section")
         self._file.close()

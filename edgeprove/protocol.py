@@ -11,6 +11,7 @@ needs no second pass.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ class CommitSection:
 class TensorSection:
     """A public tensor (the model input or the claimed output) as signed integers mod p."""
 
-    shape: list
+    shape: list[int]
     values: np.ndarray
 
 
@@ -80,16 +81,103 @@ def default_params() -> ligero.LigeroParams:
     return ligero.LigeroParams(rate_log=2, security_bits_target=100, expected_points=8)
 
 
-def params_from_header(lig: dict) -> ligero.LigeroParams:
-    """The commitment parameters a proof header names (ValueError when malformed)."""
-    if not isinstance(lig, dict) or not all(
-        isinstance(lig.get(k), int) and not isinstance(lig.get(k), bool)
-        for k in ("rate_log", "queries", "expected_points")
-    ):
-        raise ValueError("commitment parameters missing from the header")
+RATE_LOGS = (1, 2, 3)
+"""Code rates a proof may use: 1/2, 1/4 (the default) or 1/8."""
+MAX_QUERIES = 512
+"""Most column queries a proof may ask the verifier to check (the default needs 148 for 100 bits)."""
+MAX_EXPECTED_POINTS = 32
+"""Largest layout hint a proof may name (the default is 8)."""
+LIGERO_KEYS = ("expected_points", "queries", "rate_log")
+
+
+def params_from_header(lig: object) -> ligero.LigeroParams:
+    """The commitment parameters a proof header names, each within the allowed range (ValueError when
+    malformed or out of range): the verifier's work grows with them, so the proof may not pick them freely."""
+    if not isinstance(lig, dict) or sorted(lig) != sorted(LIGERO_KEYS) or not all(map(_is_int, lig.values())):
+        raise ValueError("commitment parameters are not {rate_log, queries, expected_points} integers")
+    if lig["rate_log"] not in RATE_LOGS:
+        raise ValueError(f"rate_log {lig['rate_log']} is not one of {RATE_LOGS}")
+    if not 1 <= lig["queries"] <= MAX_QUERIES:
+        raise ValueError(f"{lig['queries']} column queries is outside [1, {MAX_QUERIES}]")
+    if not 1 <= lig["expected_points"] <= MAX_EXPECTED_POINTS:
+        raise ValueError(f"expected_points {lig['expected_points']} is outside [1, {MAX_EXPECTED_POINTS}]")
     return ligero.LigeroParams(
         rate_log=lig["rate_log"], queries=lig["queries"], expected_points=lig["expected_points"]
     )
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+SCHEDULES = ("streaming", "baseline")
+"""How the prover orders its work; both write the same proof bytes, so the schedule is not bound."""
+
+HEADER_KEYS = (
+    "digest",
+    "input_mode",
+    "input_shape",
+    "layers",
+    "ligero",
+    "model",
+    "output_shape",
+    "protocol",
+    "schedule",
+    "security_bits",
+)
+MAX_MODEL_NAME = 128
+"""Longest model name a header may carry (it is only ever displayed, or looked up in the zoo)."""
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+MAX_SHAPE_RANK = 4
+
+
+def header_model_name(name: str) -> str:
+    """The model's name as a header carries it: control characters replaced, at most MAX_MODEL_NAME long
+    (the name is only displayed, or looked up in the zoo; the digest identifies the model)."""
+    return _UNPRINTABLE.sub("?", name)[:MAX_MODEL_NAME] or "?"
+
+
+def check_header(header: dict) -> None:
+    """Check every header field's type and range before anything uses it (ValueError with one line)."""
+    if sorted(header) != sorted(HEADER_KEYS):
+        missing, extra = set(HEADER_KEYS) - set(header), set(header) - set(HEADER_KEYS)
+        raise ValueError(f"header keys differ (missing {sorted(missing)}, unexpected {sorted(extra)[:4]})")
+    if header["protocol"] != PROTOCOL:
+        raise ValueError(f"unsupported protocol {str(header['protocol'])[:40]!r}")
+    name = header["model"]
+    if not isinstance(name, str) or not name or header_model_name(name) != name:
+        raise ValueError(f"model name is not printable text of at most {MAX_MODEL_NAME} characters")
+    if not isinstance(header["digest"], str) or not _DIGEST.fullmatch(header["digest"]):
+        raise ValueError("model digest is not 64 lowercase hex digits")
+    if header["input_mode"] not in INPUT_MODES:
+        raise ValueError(f"input mode is not one of {INPUT_MODES}")
+    for key in ("input_shape", "output_shape"):
+        shape = header[key]
+        if not isinstance(shape, list) or not 1 <= len(shape) <= MAX_SHAPE_RANK:
+            raise ValueError(f"{key} is not a list of 1 to {MAX_SHAPE_RANK} sizes")
+        if not all(_is_int(v) and 1 <= v < 1 << 31 for v in shape):
+            raise ValueError(f"{key} holds a size that is not a positive integer")
+    if not _is_int(header["layers"]) or header["layers"] < 1:
+        raise ValueError("layer count is not a positive integer")
+    if type(header["security_bits"]) not in (int, float):
+        raise ValueError("security_bits is not a number")
+    if header["schedule"] not in SCHEDULES:
+        raise ValueError(f"schedule is not one of {SCHEDULES}")
+    params_from_header(header["ligero"])
+
+
+COMMIT_SECTION_BYTES = 256
+"""Ceiling of a commitment section (a 32-byte root and a table width)."""
+LAYER_SECTION_BYTES = 1 << 20
+"""Ceiling of one layer's proof section.  Its size is set by the model (sumcheck rounds of at most 32
+variables, GKR trees of at most 32 levels, a few extension elements each): tens of KiB when honest."""
+END_SECTION_BYTES = 64
+
+
+def tensor_section_bytes(shape) -> int:
+    """Ceiling of a public tensor section of this shape: 4 bytes a value plus the framing."""
+    return 256 + 4 * int(np.prod(shape, dtype=np.int64))
 
 
 INPUT = -1
@@ -102,7 +190,7 @@ def statement_header(model, params, schedule: str, input_shape, input_mode: str 
     """The proof file's JSON header: what is being proven and with which parameters."""
     return {
         "protocol": PROTOCOL,
-        "model": model.name,
+        "model": header_model_name(model.name),
         "digest": model.digest,
         "input_mode": input_mode,
         "input_shape": list(input_shape),

@@ -36,7 +36,7 @@ from edgeprove.proof import (
     ProofWriter,
 )
 
-SCHEDULES = ("streaming", "baseline")
+SCHEDULES = PR.SCHEDULES
 
 
 @dataclass

@@ -35,8 +35,9 @@ from edgeprove.proof import (
 )
 from edgeprove.sumcheck import SumcheckError
 
-MIN_SECURITY_BITS = 80
-"""Proofs whose commitment parameters give fewer bits than this are rejected outright."""
+MIN_SECURITY_BITS = 100
+"""Default floor: proofs whose commitment parameters give fewer bits than this are rejected outright
+(``verify --min-security-bits`` changes it)."""
 
 
 class Rejected(Exception):
@@ -54,13 +55,18 @@ class VerifyResult:
 
 
 def read_header(path: str | Path) -> dict:
-    """The proof's JSON header (to find which model it claims to be about)."""
+    """The proof's JSON header, every field checked (to find which model it claims to be about);
+    ProofFormatError with one line when it is malformed."""
     reader = ProofReader(path)
     reader.close()
+    try:
+        PR.check_header(reader.header)
+    except ValueError as exc:
+        raise ProofFormatError(f"bad header: {exc}") from None
     return reader.header
 
 
-def verify(path: str | Path, model) -> VerifyResult:
+def verify(path: str | Path, model, min_security_bits: float = MIN_SECURITY_BITS) -> VerifyResult:
     """Verify the proof file at ``path`` against ``model``; never raises on bad proof bytes."""
     header = None
     output = None
@@ -68,7 +74,7 @@ def verify(path: str | Path, model) -> VerifyResult:
         reader = ProofReader(path)
         header = reader.header
         try:
-            output = _verify(reader, model)
+            output = _verify(reader, model, min_security_bits)
         finally:
             reader.close()
         return VerifyResult(True, "accepted", output, header)
@@ -106,32 +112,36 @@ def _tensor(section, shape, what: str) -> np.ndarray:
     return F.decode_signed(values).reshape(shape)
 
 
-def _check_header(header: dict, model) -> ligero.LigeroParams:
-    if header.get("protocol") != PR.PROTOCOL:
-        raise Rejected(f"unsupported protocol {header.get('protocol')!r}")
-    if header.get("digest") != model.digest:
-        raise Rejected(f"proof is for model digest {str(header.get('digest'))[:16]}…, not {model.name}'s")
-    if list(header.get("input_shape", [])) != list(model.input_shape):
-        raise Rejected("input shape does not match the model")
-    if list(header.get("output_shape", [])) != list(model.layers[-1].out_shape):
-        raise Rejected("output shape does not match the model")
-    if header.get("layers") != len(model.layers):
-        raise Rejected("layer count does not match the model")
+def _check_header(header: dict, model, min_security_bits: float) -> ligero.LigeroParams:
     try:
-        params = PR.params_from_header(header.get("ligero"))
+        PR.check_header(header)
     except ValueError as exc:
-        raise Rejected(f"bad commitment parameters: {exc}") from None
-    if params.security_bits() < MIN_SECURITY_BITS:
+        raise Rejected(f"bad header: {exc}") from None
+    if header["digest"] != model.digest:
+        raise Rejected(f"proof is for model digest {header['digest'][:16]}…, not {model.name}'s")
+    if header["model"] != PR.header_model_name(model.name):
+        raise Rejected(f"proof names model {header['model'][:40]!r}, not {model.name!r}")
+    if header["input_shape"] != list(model.input_shape):
+        raise Rejected("input shape does not match the model")
+    if header["output_shape"] != list(model.layers[-1].out_shape):
+        raise Rejected("output shape does not match the model")
+    if header["layers"] != len(model.layers):
+        raise Rejected("layer count does not match the model")
+    params = PR.params_from_header(header["ligero"])
+    bits = params.security_bits()
+    if header["security_bits"] != round(bits, 1):
         raise Rejected(
-            f"commitment parameters give {params.security_bits():.0f} bits (< {MIN_SECURITY_BITS})"
+            f"header claims {header['security_bits']} bits of security; its parameters give {bits:.1f}"
         )
+    if bits < min_security_bits:
+        raise Rejected(f"commitment parameters give {bits:.1f} bits of security, below {min_security_bits:g}")
     return params
 
 
-def _verify(reader: ProofReader, model) -> np.ndarray:
+def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
     header = reader.header
-    check_model(model)
-    params = _check_header(header, model)
+    static = check_model(model)
+    params = _check_header(header, model, min_security_bits)
     mode = header.get("input_mode")
     if mode not in PR.INPUT_MODES:
         raise Rejected(f"unknown input mode {mode!r}")
@@ -141,7 +151,7 @@ def _verify(reader: ProofReader, model) -> np.ndarray:
     if mode == "committed":
         transcript = _verify_committed_input(reader, header, model, roots, claims)
     else:
-        input_section = reader.next(SECTION_INPUT)
+        input_section = reader.next(SECTION_INPUT, PR.tensor_section_bytes(model.input_shape))
         x = _tensor(input_section, model.input_shape, "input")
         if x.min(initial=0) < -128 or x.max(initial=0) > 127:
             raise Rejected("input values are outside int8")
@@ -155,18 +165,18 @@ def _verify(reader: ProofReader, model) -> np.ndarray:
         out_grid = Grid(layer.out_shape)
         committed = layer.requantized or layer.kind == "maxpool"
         if committed:
-            roots[k] = _read_commitment(reader, layer)
+            roots[k] = _read_commitment(reader, layer, static[k].q_bits)
             transcript.absorb_bytes(f"{label}/root", roots[k][0])
             transcript.absorb_int(f"{label}/act_bits", roots[k][1])
         if k == n - 1:
-            section = reader.next(SECTION_OUTPUT)
+            section = reader.next(SECTION_OUTPUT, PR.tensor_section_bytes(layer.out_shape))
             output = _tensor(section, layer.out_shape, "output")
             if layer.requantized:
                 lo = requant.act_lo(layer.activation)
                 if output.min(initial=lo) < lo or output.max(initial=lo) > layer.act_max:
                     raise Rejected("output values are outside the activation's range")
             transcript.absorb_base("output", section.values)
-        proof = reader.next(SECTION_LAYER)
+        proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
         if layer.kind == "maxpool":
             if not isinstance(proof, maxpool.MaxPoolProof):
                 raise Rejected(f"layer {layer.name}: malformed max-pool proof")
@@ -186,20 +196,20 @@ def _verify(reader: ProofReader, model) -> np.ndarray:
             claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
         for t in PR.openings_after(last_use, list(roots), k, n):
             _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, params)
-    reader.finish()
+    reader.finish(PR.END_SECTION_BYTES)
     return output
 
 
 def _verify_committed_input(reader, header, model, roots, claims):
     """A private input: its commitment, then its int8 range lookup; returns the started transcript."""
-    commit = reader.next(SECTION_COMMIT)
+    commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected("malformed input commitment")
     if commit.act_bits != PR.INPUT_RANGE_BITS:
         raise Rejected(f"input range width {commit.act_bits} is not {PR.INPUT_RANGE_BITS}")
     roots[PR.INPUT] = (commit.root, commit.act_bits)
     transcript = PR.start_transcript(header, commit.root)
-    proof = reader.next(SECTION_LAYER)
+    proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
     if not isinstance(proof, lookup.LookupProof):
         raise Rejected("malformed input range proof")
     grid = Grid(model.input_shape)
@@ -219,17 +229,21 @@ def _verify_committed_input(reader, header, model, roots, claims):
     return transcript
 
 
-def _read_commitment(reader: ProofReader, layer) -> tuple[bytes, int]:
-    """A layer's commitment section: its root and table width, checked against what the layer allows."""
-    commit = reader.next(SECTION_COMMIT)
+def _read_commitment(reader: ProofReader, layer, static_bits: int) -> tuple[bytes, int]:
+    """A layer's commitment section: its root and table width.  The width is the prover's choice, but
+    never more than the model's static bound on q needs (so the table the verifier evaluates is sized
+    by the model, at most 2^MAX_Q_BITS rows)."""
+    commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected(f"layer {layer.name}: malformed commitment section")
     bits = commit.act_bits
     if layer.kind == "maxpool":
         if bits != maxpool.RANGE_BITS:
             raise Rejected(f"layer {layer.name}: max-pool range width {bits} is not {maxpool.RANGE_BITS}")
-    elif not isinstance(bits, int) or not 1 <= bits <= requant.MAX_SPLIT_BITS - layer.shift:
-        raise Rejected(f"layer {layer.name}: activation table width {bits} out of range")
+    elif not 1 <= bits <= min(static_bits, requant.MAX_SPLIT_BITS - layer.shift):
+        raise Rejected(
+            f"layer {layer.name}: activation table width {bits} is outside [1, {static_bits}] (model bound)"
+        )
     return commit.root, bits
 
 
@@ -282,14 +296,14 @@ def _check_opening(model, t: int, root, claims, reader, transcript, params) -> N
     name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
     lay = PR.commitment_layout(model, t, act_bits)
-    proof = reader.next(SECTION_OPENING)
+    commitment = ligero.Commitment(
+        root=root_bytes, num_vars=lay.num_vars, row_bits=params.layout(lay.num_vars)[0]
+    )
+    proof = reader.next(SECTION_OPENING, ligero.opening_bytes_ceiling(commitment, params, len(claims)))
     if not isinstance(proof, ligero.OpeningProof):
         raise Rejected(f"{name}: malformed opening")
     points = [lay.point(segment, z) for segment, z, _ in claims]
     values = [value for _, _, value in claims]
-    commitment = ligero.Commitment(
-        root=root_bytes, num_vars=lay.num_vars, row_bits=params.layout(lay.num_vars)[0]
-    )
     try:
         ligero.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
     except ligero.LigeroError as exc:

@@ -22,6 +22,17 @@ def require(condition: bool, reason: str) -> None:
         pytest.skip(reason)
 
 
+def altered_model(model: Model) -> Model:
+    """The same architecture and name with one weight changed: another model (another digest)."""
+    weights = [
+        np.array(model.weight(i)) if layer.has_weights else None for i, layer in enumerate(model.layers)
+    ]
+    index = next(i for i, w in enumerate(weights) if w is not None)
+    weights[index].flat[0] ^= 1
+    biases = [None if b is None else np.array(b) for b in model.biases]
+    return Model(model.name, model.input_shape, model.input_frac, model.layers, weights, biases)
+
+
 def small_cnn(seed: int = 1) -> Model:
     """Conv (stride 2, pad 1, odd shapes), residual conv, avgpool, global pool, dense, accumulator out."""
     rng = np.random.default_rng(seed)
@@ -109,7 +120,11 @@ def maxpool_cnn(seed: int = 5, final: str = "none") -> Model:
         Layer("mp1", "maxpool", 1, (3, 4, 5), (3, 2, 2), shift=0, activation="relu", kernel=2, stride=2),
         Layer("fc", "dense", 2, (3, 2, 2), (4, 1, 1), shift=0 if final == "none" else 5, activation=final),
     ]
-    weights = [None, rng.integers(-60, 60, (3, 2, 3, 3)).astype(np.int8), None,
-               rng.integers(-60, 60, (4, 12)).astype(np.int8)]
+    weights = [
+        None,
+        rng.integers(-60, 60, (3, 2, 3, 3)).astype(np.int8),
+        None,
+        rng.integers(-60, 60, (4, 12)).astype(np.int8),
+    ]
     biases = [None, rng.integers(-100, 100, 3), None, rng.integers(-100, 100, 4)]
     return Model("maxpool_cnn", (2, 6, 7), 0, layers, weights, biases)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import struct
 from pathlib import Path
 
@@ -72,3 +73,14 @@ def replace(obj, trail, new):
     else:
         setattr(parent, last, new)
     return obj
+
+
+def rewrite_header(source: Path, target: Path, edit) -> None:
+    """Copy a proof with ``edit(header)`` applied to its JSON header, written canonically (as the prover
+    writes it), so a test reaches the checks on the header's values rather than the canonical-form check."""
+    data = source.read_bytes()
+    head_len = struct.unpack("<I", data[10:14])[0]
+    header = json.loads(data[14 : 14 + head_len])
+    edit(header)
+    head = json.dumps(header, sort_keys=True).encode()
+    target.write_bytes(data[:10] + struct.pack("<I", len(head)) + head + data[14 + head_len :])

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import altered_model
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
@@ -165,3 +166,22 @@ def test_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv(zoo.CACHE_ENV, str(blocker / "cache"))
     with pytest.raises(ModelError, match="cannot write the model cache"):
         zoo.get("tiny_mlp")
+
+
+def test_every_zoo_model_rebuilds_to_its_pinned_digest():
+    """A zoo name is an identity: rebuilt from its seeds here, every model has the digest the package pins."""
+    pins = zoo.pinned_digests()
+    assert sorted(pins) == sorted(zoo.names())
+    differing = [name for name in zoo.names() if zoo.build(name).model.digest != pins[name]]
+    assert not differing, f"rebuilt with other digests: {differing}"
+
+
+def test_a_tampered_cache_is_replaced_by_the_pinned_model(cache):
+    """A cached zoo folder holding another model (consistent manifest, other weights) is rebuilt."""
+    genuine = zoo.get("tiny_mlp")
+    impostor = altered_model(genuine)
+    folder = zoo.model_folder("tiny_mlp")
+    compiled.discard(folder)
+    compiled.save(impostor, folder)
+    assert compiled.load(folder).digest == impostor.digest != genuine.digest
+    assert zoo.get("tiny_mlp").digest == zoo.pinned_digests()["tiny_mlp"]

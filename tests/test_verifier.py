@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import small_cnn, small_mlp
-from proofedit import altered, leaves, read_sections, replace, write_sections
+from proofedit import altered, leaves, read_sections, replace, rewrite_header, write_sections
 
 from edgeprove import prover, verifier
+from edgeprove.commit import ligero
 from edgeprove.model.ir import Model
 from edgeprove.proof import SECTION_LAYER
 
@@ -150,8 +151,6 @@ def test_swapped_sections_are_rejected(tmp_path, cnn_proof):
     assert not verifier.verify(tmp_path / "p", CNN).accepted
 
 
-
-
 def _maxpool_model():
     from conftest import maxpool_cnn
 
@@ -250,20 +249,70 @@ def test_public_proof_cannot_pass_as_committed(tmp_path, mlp_proof):
 
 def test_weak_commitment_parameters_are_rejected(tmp_path, mlp_proof):
     """A header naming fewer column queries (a cheaper, weaker proof) is refused before anything else."""
-    data = mlp_proof.read_bytes()
-    forged = data.replace(b'"queries": 148', b'"queries":  14')
-    assert forged != data
-    (tmp_path / "p").write_bytes(forged)
+    rewrite_header(mlp_proof, tmp_path / "p", lambda h: h["ligero"].update(queries=14))
     verdict = verifier.verify(tmp_path / "p", MLP)
     assert not verdict.accepted and "bits" in verdict.reason, verdict.reason
 
 
-def test_activation_table_width_out_of_range_is_rejected(tmp_path, mlp_proof):
+def test_security_floor_is_100_bits_by_default_and_adjustable(tmp_path):
+    """A complete proof made with 120 queries (about 81 bits) is refused by default, accepted at 80 bits."""
+    path = tmp_path / "weak.proof"
+    params = ligero.LigeroParams(rate_log=2, queries=120, expected_points=8)
+    prover.prove(MLP, np.random.default_rng(4).integers(-128, 128, MLP.input_shape), path, params=params)
+    verdict = verifier.verify(path, MLP)
+    assert not verdict.accepted and "81.4 bits" in verdict.reason and "below 100" in verdict.reason
+    assert verifier.verify(path, MLP, min_security_bits=80).accepted
+
+
+@pytest.mark.parametrize(
+    "ligero_params, reason",
+    [
+        ({"rate_log": 4, "queries": 100, "expected_points": 8}, "rate_log 4"),
+        ({"rate_log": 1, "queries": 513, "expected_points": 8}, "513 column queries"),
+        ({"rate_log": 2, "queries": 148, "expected_points": 33}, "expected_points 33"),
+        ({"rate_log": 2, "queries": 148}, "integers"),
+        ({"rate_log": 2, "queries": True, "expected_points": 8}, "integers"),
+    ],
+)
+def test_commitment_parameters_outside_the_allowed_range_are_rejected(
+    tmp_path, mlp_proof, ligero_params, reason
+):
+    """The verifier's work grows with the query count, the code length and the layout hint: a proof may
+    only pick them within a fixed range."""
+    rewrite_header(mlp_proof, tmp_path / "p", lambda h: h.update(ligero=ligero_params))
+    verdict = verifier.verify(tmp_path / "p", MLP)
+    assert not verdict.accepted and reason in verdict.reason, verdict.reason
+
+
+def widest_tables(monkeypatch, model: Model) -> list[int]:
+    """Make the prover pick every activation table as wide as the model's static bound allows (an honest
+    but maximal choice); returns those widths."""
+    from edgeprove.layers import requant
+    from edgeprove.model.bounds import check_model
+
+    widths = [
+        b.q_bits
+        for layer, b in zip(model.layers, check_model(model))
+        if layer.requantized and layer.kind != "maxpool"
+    ]
+    chosen = iter(widths)
+    monkeypatch.setattr(requant, "act_bits_for", lambda q: next(chosen))
+    return widths
+
+
+def test_activation_table_width_is_bounded_by_the_model(tmp_path, mlp_proof, monkeypatch):
+    """Tables as wide as the static bound verify; one bit wider (or zero) is refused before any table is
+    evaluated, so the verifier's table work is set by the model, not by the proof."""
     from edgeprove.proof import SECTION_COMMIT
 
+    widest = widest_tables(monkeypatch, MLP)
+    path = tmp_path / "wide.proof"
+    prover.prove(MLP, np.random.default_rng(1).integers(-128, 128, MLP.input_shape), path)
+    monkeypatch.undo()
+    assert verifier.verify(path, MLP).accepted
     prefix, sections = read_sections(mlp_proof)
     index = next(i for i, (kind, _) in enumerate(sections) if kind == SECTION_COMMIT)
-    for bits in (0, 31):
+    for bits in (0, widest[0] + 1, 31):
         edited = list(sections)
         edited[index] = (SECTION_COMMIT, replace(sections[index][1], ("act_bits",), bits))
         write_sections(tmp_path / "p", prefix, edited)

@@ -17,6 +17,7 @@ from rich.table import Table
 from edgeprove.cli import EXIT_REJECTED, EXIT_USAGE, app
 from edgeprove.model.ir import ModelError
 from edgeprove.peak import own_peak_rss_bytes
+from edgeprove.verifier import MIN_SECURITY_BITS
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -111,13 +112,28 @@ def prove(
 @app.command()
 def verify(
     proof: Path = typer.Argument(..., help="Proof file."),
-    model: str | None = typer.Option(None, "--model", help="Model (default: the one named in the proof)."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="The model to check against: a zoo name, or a compiled-model folder or .onnx file by path "
+        "(default: the zoo model the proof names; a proof never chooses a path).",
+    ),
+    min_security_bits: float = typer.Option(
+        MIN_SECURITY_BITS,
+        "--min-security-bits",
+        min=0,
+        max=256,
+        help="Reject proofs whose commitment parameters give fewer bits of security.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the verdict."),
 ) -> None:
-    """Verify a proof: exit 0 accepted, 1 rejected (with the reason), 2 usage or model errors."""
+    """Verify a proof: exit 0 accepted, 1 rejected (with the reason), 2 usage or model errors.
+
+    The verdict names the model's digest, so it can be compared with the one expected."""
     import time
 
     from edgeprove import verifier
+    from edgeprove.model import zoo
     from edgeprove.proof import ProofFormatError
 
     if not proof.is_file():
@@ -129,31 +145,29 @@ def verify(
         _report_verdict(False, f"rejected: {exc}", None, json_out, 0.0, None)
         raise typer.Exit(EXIT_REJECTED) from None
     if model is None:
-        from edgeprove.model.resolve import load_model
-
-        named = str(header.get("model", ""))
-        try:
-            m = load_model(named)
-        except ModelError:
+        named = header["model"]
+        if named not in zoo.names():
             raise _fail(
-                f"the proof names model {named!r}, which is not in the zoo; "
+                f"the proof names model {named[:60]!r}, which is not a zoo model; "
                 "pass --model with its compiled folder or .onnx file"
-            ) from None
+            )
+        m = _model(named)
     else:
         m = _model(model)
-    if header.get("digest") != m.digest:
-        claimed = f"{header.get('model')!s} (digest {str(header.get('digest'))[:16]}…)"
+    if header["digest"] != m.digest:
+        claimed = f"{header['model'][:60]} (digest {header['digest'][:16]}…)"
         raise _fail(f"the proof is for model {claimed}, not {m.name} (digest {m.digest[:16]}…)")
-    result = verifier.verify(proof, m)
+    result = verifier.verify(proof, m, min_security_bits=min_security_bits)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m.name, cpu)
+    _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m, cpu)
     if not result.accepted:
         raise typer.Exit(EXIT_REJECTED)
 
 
 def _report_verdict(
-    accepted: bool, reason: str, output, json_out: bool, seconds: float, name, cpu_seconds: float = 0.0
+    accepted: bool, reason: str, output, json_out: bool, seconds: float, model, cpu_seconds: float = 0.0
 ) -> None:
+    """The verdict on stdout as JSON, or one line on stderr; both name the model and its digest."""
     if json_out:
         out = None if output is None else [int(v) for v in output.ravel()]
         print(
@@ -161,7 +175,8 @@ def _report_verdict(
                 {
                     "accepted": accepted,
                     "reason": reason,
-                    "model": name,
+                    "model": None if model is None else model.name,
+                    "digest": None if model is None else model.digest,
                     "verify_s": round(seconds, 4),
                     "verify_cpu_s": round(cpu_seconds, 4),
                     "output_int": out,
@@ -169,10 +184,12 @@ def _report_verdict(
             )
         )
     elif accepted:
-        err.print(f"[green]accepted[/green] ({name}, {seconds:.2f} s)")
+        err.print(f"[green]accepted[/green] ({model.name}, digest {model.digest[:16]}…, {seconds:.2f} s)")
     else:
         text = reason if reason.startswith("rejected") else f"rejected: {reason}"
-        err.print(f"[red]{text}[/red]", highlight=False)
+        if model is not None:
+            text += f" (model {model.name}, digest {model.digest[:16]}…)"
+        err.print(text, style="red", highlight=False, markup=False)
 
 
 @app.command()

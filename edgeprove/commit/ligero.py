@@ -151,6 +151,17 @@ class OpeningProof:
         return _ELEMENT_BYTES * elements + sum(len(path) for path in self.paths)
 
 
+def opening_bytes_ceiling(commitment: Commitment, params: LigeroParams, num_points: int) -> int:
+    """Most bytes an encoded opening at ``num_points`` points can honestly take: the u rows, every query
+    distinct with its column and Merkle path, and the framing (a longer section is refused unread)."""
+    width, rows = 1 << commitment.col_bits, 1 << commitment.row_bits
+    length = width << params.rate_log
+    queries = min(params.num_queries(), length)  # distinct columns
+    depth = merkle.tree_depth(length)
+    elements = F.EXT_DEGREE * (num_points + 1) * width + queries * rows
+    return 256 + _ELEMENT_BYTES * elements + queries * (5 + merkle.DIGEST_SIZE * depth)
+
+
 # ------------------------------------------------------------------------------------------- prover
 def commit(values: np.ndarray, params: LigeroParams) -> tuple[Commitment, CommitState]:
     """Commit to a vector of base elements (zero-padded to a power of two); return commitment and state.
@@ -223,9 +234,7 @@ def combine_rows(combinations: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def evaluations(point_rows: np.ndarray, points: list[np.ndarray], row_bits: int) -> list[np.ndarray]:
     """f~(z_j) = <u_j, eq(z_j,col)> for every point."""
-    return [
-        F.ext_inner(point_rows[:, j, :], poly.eq_table(z[:, row_bits:])) for j, z in enumerate(points)
-    ]
+    return [F.ext_inner(point_rows[:, j, :], poly.eq_table(z[:, row_bits:])) for j, z in enumerate(points)]
 
 
 def query_indices(

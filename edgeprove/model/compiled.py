@@ -111,6 +111,11 @@ def load(folder: str | Path) -> Model:
     return model
 
 
+def discard(folder: Path) -> None:
+    """Remove a cache folder (stale or corrupt); a concurrent reader keeps its open memory maps."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def cached(folder: Path, write: Callable[[Path], None]) -> Model:
     """Load the compiled model cached at ``folder``, or build it with ``write(staging)`` and publish it.
 
@@ -123,7 +128,7 @@ def cached(folder: Path, write: Callable[[Path], None]) -> Model:
                 return load(folder)
             except ModelError:
                 pass
-        shutil.rmtree(folder, ignore_errors=True)
+        discard(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))

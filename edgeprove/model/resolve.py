@@ -1,5 +1,9 @@
 """Turn what a user typed (a zoo name, a compiled-model folder or an ONNX file) into a Model, and make
-inputs."""
+inputs.
+
+A zoo name always means the zoo's model (pinned by its digest), even when a folder of that name exists in
+the working directory: ``lenet5`` is the zoo model, ``./lenet5`` the folder.  Anything that is not a zoo
+name is a path."""
 
 from __future__ import annotations
 
@@ -10,17 +14,30 @@ import numpy as np
 from edgeprove.model import compiled, zoo
 from edgeprove.model.ir import Model, ModelError
 
+MAX_SPEC_LENGTH = 4096
+"""Longest model name or path accepted (the OS's own PATH_MAX)."""
+
 
 def load_model(spec: str) -> Model:
-    """A zoo model by name, a compiled model folder by path, or an ONNX file (compiled once into the cache
-    ``$EDGEPROVE_CACHE/onnx/<sha256>``); ModelError with one line otherwise."""
+    """A zoo model by name, else a compiled model folder or an ONNX file by path (compiled once into the
+    cache ``$EDGEPROVE_CACHE/onnx/<sha256>``); ModelError with one line otherwise."""
+    if not spec or len(spec) > MAX_SPEC_LENGTH or "\x00" in spec:
+        raise ModelError(f"model {spec[:60]!r}: not a zoo name or a usable path")
+    if spec in zoo.names():
+        return zoo.get(spec)
     path = Path(spec)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise ModelError(f"model {spec[:60]!r}: {exc.strerror}") from None
+    if is_dir:
         return compiled.load(path)
     if path.suffix == ".onnx":
         from edgeprove.model.onnx_import import cached_import
 
         return cached_import(path)
+    if "/" in spec or path.exists():
+        raise ModelError(f"{spec}: not a compiled-model folder or an .onnx file")
     return zoo.get(spec)
 
 

@@ -4,6 +4,11 @@ Every model is rebuilt bit-for-bit from its name: weights come from a generator 
 layer index, calibration inputs from a seeded uniform [-1, 1) generator.  A built model is cached as a
 compiled folder ``$EDGEPROVE_CACHE/<name>-v<ZOO_VERSION>`` (default ``~/.cache/edgeprove/models``) next to
 ``quantization.json`` (the agreement report), and later loaded memory-mapped.
+
+A zoo name is an identity, not a file: every model's digest is pinned in ``data/zoo_digests.json``, shipped
+with the package, and a cached model whose digest differs (a tampered or stale cache) is discarded and
+rebuilt; a build that still differs is refused (the platform computed the model differently).
+``scripts/pin_zoo_digests.py`` rewrites the pins after a deliberate change (with ``ZOO_VERSION``).
 """
 
 from __future__ import annotations
@@ -265,16 +270,42 @@ def model_folder(name: str) -> Path:
     return cache_dir() / f"{name}-v{ZOO_VERSION}"
 
 
+DIGESTS_FILE = "zoo_digests.json"
+
+
+@cache
+def pinned_digests() -> dict[str, str]:
+    """Every zoo model's expected digest, as shipped with the package."""
+    payload = json.loads(resources.files("edgeprove").joinpath("data", DIGESTS_FILE).read_text())
+    if payload["zoo_version"] != ZOO_VERSION:
+        raise ModelError(f"{DIGESTS_FILE} pins zoo version {payload['zoo_version']}, not {ZOO_VERSION}")
+    return payload["digests"]
+
+
 def get(name: str) -> Model:
-    """The zoo model ``name``: built and cached on first use, then loaded memory-mapped from the cache."""
+    """The zoo model ``name``: built and cached on first use, then loaded memory-mapped from the cache, and
+    always the model its pinned digest names (a cache that differs is rebuilt)."""
     _architecture(name)
+    expected = pinned_digests().get(name)
+    if expected is None:
+        raise ModelError(f"zoo model {name!r} has no pinned digest in {DIGESTS_FILE}")
 
     def write(staging: Path) -> None:
         result = build(name)
         compiled.save(result.model, staging)
         (staging / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
 
-    return compiled.cached(model_folder(name), write)
+    folder = model_folder(name)
+    model = compiled.cached(folder, write)
+    if model.digest != expected:
+        compiled.discard(folder)
+        model = compiled.cached(folder, write)
+    if model.digest != expected:
+        raise ModelError(
+            f"zoo model {name} built here has digest {model.digest[:16]}…, not the pinned {expected[:16]}…: "
+            "this platform computes the model differently"
+        )
+    return model
 
 
 def quantization_report(name: str) -> QuantizationReport:
