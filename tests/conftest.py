@@ -33,6 +33,22 @@ def altered_model(model: Model) -> Model:
     return Model(model.name, model.input_shape, model.input_frac, model.layers, weights, biases)
 
 
+def widest_tables(monkeypatch, model: Model) -> list[int]:
+    """Make the prover pick every activation table as wide as the model's static bound allows (an honest
+    but maximal choice); returns those widths."""
+    from edgeprove.layers import requant
+    from edgeprove.model.bounds import check_model
+
+    widths = [
+        b.q_bits
+        for layer, b in zip(model.layers, check_model(model))
+        if layer.requantized and layer.kind != "maxpool"
+    ]
+    chosen = iter(widths)
+    monkeypatch.setattr(requant, "act_bits_for", lambda q: next(chosen))
+    return widths
+
+
 def small_cnn(seed: int = 1) -> Model:
     """Conv (stride 2, pad 1, odd shapes), residual conv, avgpool, global pool, dense, accumulator out."""
     rng = np.random.default_rng(seed)

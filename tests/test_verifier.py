@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_cnn, small_mlp
+from conftest import small_cnn, small_mlp, widest_tables
 from proofedit import altered, leaves, read_sections, replace, rewrite_header, write_sections
 
 from edgeprove import prover, verifier
@@ -282,22 +282,6 @@ def test_commitment_parameters_outside_the_allowed_range_are_rejected(
     rewrite_header(mlp_proof, tmp_path / "p", lambda h: h.update(ligero=ligero_params))
     verdict = verifier.verify(tmp_path / "p", MLP)
     assert not verdict.accepted and reason in verdict.reason, verdict.reason
-
-
-def widest_tables(monkeypatch, model: Model) -> list[int]:
-    """Make the prover pick every activation table as wide as the model's static bound allows (an honest
-    but maximal choice); returns those widths."""
-    from edgeprove.layers import requant
-    from edgeprove.model.bounds import check_model
-
-    widths = [
-        b.q_bits
-        for layer, b in zip(model.layers, check_model(model))
-        if layer.requantized and layer.kind != "maxpool"
-    ]
-    chosen = iter(widths)
-    monkeypatch.setattr(requant, "act_bits_for", lambda q: next(chosen))
-    return widths
 
 
 def test_activation_table_width_is_bounded_by_the_model(tmp_path, mlp_proof, monkeypatch):

@@ -179,6 +179,7 @@ def _report_verdict(
                     "digest": None if model is None else model.digest,
                     "verify_s": round(seconds, 4),
                     "verify_cpu_s": round(cpu_seconds, 4),
+                    "peak_rss_mb": round(own_peak_rss_bytes() / 2**20, 1),
                     "output_int": out,
                 }
             )
