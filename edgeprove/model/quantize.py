@@ -1,4 +1,4 @@
-"""Quantize a float model to the integer IR with power-of-two scales (DESIGN.md section 3).
+"""Quantize a float model to the integer IR with power-of-two scales (docs/design.md, section 1.4).
 
 Weights: int8 with per-layer weight_frac = the largest f with max|w| * 2^f <= 127.  Activations: int8 with a
 per-tensor out_frac from calibration (the largest f with max|y| * 2^f <= 127).  Bias: integer at the

@@ -116,7 +116,7 @@ class _Builder:
 
 
 def _wc50() -> _Builder:
-    """The Worldcoin-scale CNN of BENCHMARKS.md: 48 residual convs, global pool, two dense layers."""
+    """The Worldcoin-scale CNN (README.md): 48 residual convs, global pool, two dense layers."""
     builder = _Builder((1, 128, 128))
     for stage, channels in enumerate(WC50_CHANNELS, start=1):
         indices = [builder.conv(f"s{stage}c1", builder.last, channels, 3, 2, 1)]
@@ -188,7 +188,7 @@ def _paper0(name: str) -> _Builder:
 
 _BUILTIN = {"wc50": _wc50, "lenet5": _lenet5, "tiny_mlp": _tiny_mlp, "tiny_cnn": _tiny_cnn}
 _DESCRIPTIONS = {
-    "wc50": "Worldcoin-scale residual CNN (BENCHMARKS.md)",
+    "wc50": "Worldcoin-scale residual CNN (README.md)",
     "lenet5": "LeNet-5, average pooling",
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
