@@ -4,7 +4,8 @@ streaming: one forward pass; per layer compute a_k, the requant witness, commit,
 later layer needs, free.  Alive at any time: the current layer's tensors, the outputs (and commitment
 states) still awaited by a consumer (the next layer, a residual add), and one section of the proof.
 baseline: every layer's witness and commitment are built first and held, then the same proof is made
-(byte-identical to streaming's); it exists to measure what streaming saves.
+(sections byte-identical to streaming's; only the header names the schedule); it measures what streaming
+saves.
 """
 
 from __future__ import annotations

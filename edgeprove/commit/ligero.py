@@ -29,7 +29,7 @@ from edgeprove.transcript import Transcript
 
 _P = np.uint64(F.P)
 EXT_FIELD_BITS = F.EXT_DEGREE * math.log2(F.P)
-"""log2 |K| (about 123.9)."""
+"""log2 |K| (about 123.6)."""
 MAX_NUM_VARS = 32
 """Largest committed vector (2^32 base elements); ``security_bits`` reports the worst case up to it."""
 _ELEMENT_BYTES = 4
