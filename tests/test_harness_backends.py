@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RUN_CGROUP, require
+from conftest import own_cgroups, require
 
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, RlimitBackend
-from edgeprove.harness.docker_backend import DockerBackend
+from edgeprove.harness.docker_backend import OWNER_LABEL, DockerBackend
 from edgeprove.harness.runner import run_capped
+from edgeprove.lifetime import current_owner
 
 ALLOCATE = (
     "import json, sys, time, numpy\n"
@@ -37,8 +38,8 @@ def allocate(mib: int, events: Path, steps: int = 6) -> list[str]:
 
 
 def leftover_cgroups() -> list[str]:
-    parent = Cgroup1Backend().parent()
-    return [path.name for path in parent.iterdir() if RUN_CGROUP.match(path.name)]
+    """This test process's run cgroups (other edgeprove runs on the machine have their own)."""
+    return own_cgroups(Cgroup1Backend().parent(), os.getpid())
 
 
 @pytest.fixture()
@@ -131,7 +132,9 @@ def docker_backend() -> DockerBackend:
 
 
 def containers_left(backend: DockerBackend) -> list:
-    return backend._client.containers.list(all=True, filters={"label": "edgeprove.run"})
+    """The containers this test process started that Docker still lists."""
+    owner = f"{OWNER_LABEL}={current_owner().token}"
+    return backend._client.containers.list(all=True, filters={"label": owner})
 
 
 def test_docker_fits(docker_backend: DockerBackend, tmp_path: Path) -> None:
