@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeprove.harness.backends import cgroup_owner
+from edgeprove.harness.backends import BackendUnavailable, cgroup_owner
+from edgeprove.harness.docker_backend import DockerBackend
 from edgeprove.model.ir import Layer, Model
 
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
@@ -41,6 +42,18 @@ def require(condition: bool, reason: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide this: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture()
+def docker_backend() -> DockerBackend:
+    """The Docker backend against the daemon .ci/services.sh starts (on CI its absence is a failure)."""
+    require("DOCKER_HOST" in os.environ, "no DOCKER_HOST: source .ci/services.sh to start a local dockerd")
+    backend = DockerBackend()
+    try:
+        backend.probe()
+    except BackendUnavailable as error:
+        require(False, str(error))
+    return backend
 
 
 def own_cgroups(parent: Path, owner_pid: int) -> list[str]:
