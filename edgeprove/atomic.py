@@ -42,11 +42,11 @@ def temp_owner(path: Path) -> Owner | None:
 
 
 def remove_path(path: Path) -> None:
-    """Remove a file or a folder tree; a path already gone is fine."""
+    """Remove a file or a folder tree if it is there (best effort: what stays is reaped later)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
+    elif os.path.lexists(path):
+        with contextlib.suppress(OSError):
             path.unlink()
 
 

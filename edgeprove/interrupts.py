@@ -63,8 +63,12 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def signals_as_interrupt() -> Iterator[None]:
-    """Within the block SIGINT, SIGTERM and SIGHUP raise Interrupted once (no-op off the main thread)."""
+def signals_as_interrupt(then_ignore: bool = False) -> Iterator[None]:
+    """Within the block SIGINT, SIGTERM and SIGHUP raise Interrupted once (no-op off the main thread).
+
+    The previous handlers come back when the block ends; with `then_ignore`, after an interruption the
+    signals stay ignored instead, for a command that exits next (a late Ctrl-C cannot cut its exit short).
+    """
     if _state.installed or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -76,8 +80,9 @@ def signals_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
+        keep_ignoring = then_ignore and _state.raised
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if keep_ignoring else handler)
         _state.installed, _state.raised, _state.deferring, _state.pending = False, False, 0, None
 
 

@@ -119,12 +119,14 @@ def gone(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def small_tmpfs(size: str) -> Iterator[Path]:
-    """A freshly mounted tmpfs of `size` (root only), unmounted and removed afterwards: a disk that fills."""
+def small_tmpfs(size: str, read_only: bool = False) -> Iterator[Path]:
+    """A freshly mounted tmpfs of `size` (root only), unmounted and removed afterwards: a disk that fills,
+    or with `read_only` one that takes nothing."""
     require(os.geteuid() == 0, "mounting a tmpfs needs root")
     mount_point = Path(tempfile.mkdtemp(prefix="edgeprove-tmpfs-"))
+    options = f"size={size},mode=0755" + (",ro" if read_only else "")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mount_point)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
         capture_output=True,
         text=True,
         check=False,

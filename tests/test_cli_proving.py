@@ -192,3 +192,10 @@ def test_bad_out_is_refused_before_proving(tmp_path, monkeypatch, out, message):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_prove_into_a_read_only_folder_is_refused_before_proving():
+    with small_tmpfs("1M", read_only=True) as disk:
+        result = runner.invoke(app, ["prove", "tiny_cnn", "--out", str(disk / "p.proof")])
+        assert result.exit_code == 2
+        assert f"cannot write in {disk}" in result.output and "Traceback" not in result.output

@@ -531,3 +531,10 @@ def test_full_disk_from_the_start_is_one_line_and_leaves_nothing(tmp_path: Path,
             f"error: cannot write the run folder {out}: No space left on device; nothing was kept"
         ]
         assert sorted(entry.name for entry in disk.iterdir()) == before
+
+
+def test_a_read_only_out_is_bad_input_before_anything_runs(stand_in: dict) -> None:
+    with small_tmpfs("1M", read_only=True) as disk:
+        result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(disk / "r"))
+        assert result.exit_code == 2
+        assert one_error_line(result.output) == f"error: --out {disk / 'r'}: cannot write in {disk}"

@@ -52,3 +52,17 @@ def test_an_ignored_signal_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_then_ignore_keeps_a_burst_of_signals_from_cutting_the_exit_short() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(Interrupted), signals_as_interrupt(then_ignore=True):
+            os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # after the block: ignored, the command is exiting
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        with signals_as_interrupt(then_ignore=True):
+            pass
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

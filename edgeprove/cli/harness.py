@@ -190,6 +190,9 @@ def check_run_dir(out: str | None, model: str, schedule: str, force: bool) -> Pa
     run_dir = Path(out).resolve()
     if run_dir.exists() and not run_dir.is_dir():
         raise fail(f"--out {out} is a file, not a folder", EXIT_USAGE)
+    existing = next(folder for folder in [run_dir.parent, *run_dir.parent.parents] if folder.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise fail(f"--out {out}: cannot write in {existing}", EXIT_USAGE)
     entries = sorted(entry.name for entry in run_dir.iterdir()) if run_dir.is_dir() else []
     if entries and not force:
         raise fail(
@@ -350,7 +353,7 @@ def run(
     appears, complete, only when the run ends.
     """
     try:
-        with signals_as_interrupt():
+        with signals_as_interrupt(then_ignore=True):
             code = capped_run(model, ram, device, backend, schedule, memray, out, force, image, json_output)
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)

@@ -8,6 +8,7 @@ or a proof that cannot be written (an existing file is then kept); `prove` inter
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def _proof_target(out: str, events: Path | None) -> Path:
     target = Path(out)
     if target.is_dir():
         raise _fail(f"--out {out} is a folder; give the proof file's path")
-    if not target.resolve().parent.is_dir():
-        raise _fail(f"--out {out}: folder {target.resolve().parent} does not exist")
+    folder = target.resolve().parent
+    if not folder.is_dir():
+        raise _fail(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _fail(f"--out {out}: cannot write in {folder}")
     if events is not None and events.resolve() == target.resolve():
         raise _fail("--events and --out name the same file")
     if events is not None and not events.resolve().parent.is_dir():
@@ -75,7 +79,7 @@ def prove(
     or a full disk leave an existing file as it was.
     """
     try:
-        with signals_as_interrupt():
+        with signals_as_interrupt(then_ignore=True):
             _prove(model, _proof_target(out, events), input, seed, schedule, json_out, events, private_input)
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
