@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,7 @@ def test_memray_writes_flamegraph_and_top_sites(stand_in: dict, tmp_path: Path) 
 
 def test_ctrl_c_exits_130_and_leaves_nothing(stand_in: dict, tmp_path: Path) -> None:
     backend = real_cap_backend()
+    handlers = [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -261,6 +263,8 @@ def test_ctrl_c_exits_130_and_leaves_nothing(stand_in: dict, tmp_path: Path) -> 
         timer.cancel()
     assert result.exit_code == 130, result.output
     assert result.output.strip().splitlines() == [INTERRUPTED.format("SIGINT")]
+    # called in-process, the command gives this process its signal handlers back
+    assert handlers == [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
     if backend == "cgroup1":
         assert own_cgroups(Cgroup1Backend().parent(), os.getpid()) == []
     assert list(tmp_path.iterdir()) == [stand_in["script"]]
@@ -538,3 +542,23 @@ def test_a_read_only_out_is_bad_input_before_anything_runs(stand_in: dict) -> No
         result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(disk / "r"))
         assert result.exit_code == 2
         assert one_error_line(result.output) == f"error: --out {disk / 'r'}: cannot write in {disk}"
+
+
+def test_a_burst_of_ctrl_c_still_exits_130_with_one_line(tmp_path: Path, model_cache: Path) -> None:
+    out = tmp_path / "r"
+    process = edgeprove_process(
+        "run", "tiny_cnn", "--ram", "400M", "--backend", real_cap_backend(), "--out", str(out),
+        env=real_env(model_cache, pausing_env(tmp_path, "prove")),
+    )  # fmt: skip
+    try:
+        paused_pid(tmp_path, "prove")
+        while process.poll() is None:  # a held-down Ctrl-C: signals keep coming while the run cleans up
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == [INTERRUPTED.format("SIGINT")]
+    assert not out.exists()

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgeprove import cli
 from edgeprove.atomic import exchange, reap_stale_temps, remove_path, temp_path
 from edgeprove.cli import EXIT_OK, EXIT_USAGE, app
 from edgeprove.harness.backends import BackendUnavailable, CleanupError
@@ -353,7 +354,7 @@ def run(
     appears, complete, only when the run ends.
     """
     try:
-        with signals_as_interrupt(then_ignore=True):
+        with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
             code = capped_run(model, ram, device, backend, schedule, memray, out, force, image, json_output)
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgeprove import cli
 from edgeprove.cli import EXIT_REJECTED, EXIT_USAGE, app
 from edgeprove.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.model.ir import ModelError
@@ -79,7 +80,7 @@ def prove(
     or a full disk leave an existing file as it was.
     """
     try:
-        with signals_as_interrupt(then_ignore=True):
+        with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
             _prove(model, _proof_target(out, events), input, seed, schedule, json_out, events, private_input)
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
