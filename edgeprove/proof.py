@@ -26,6 +26,7 @@ from typing import BinaryIO
 import numpy as np
 
 from edgeprove import field as F
+from edgeprove.atomic import AtomicFile, reap_stale_temps
 
 MAGIC = b"EDGEPRV1"
 FORMAT_VERSION = 1
@@ -215,14 +216,25 @@ def _conforms(value: object, hint: object) -> bool:
 
 # ------------------------------------------------------------------------------------------ file I/O
 class ProofWriter:
-    """Writes the header, then one section at a time, flushing each so memory holds only one."""
+    """Writes the header, then one section at a time, flushing each so memory holds only one.
+
+    The sections go to a temporary file beside `path` (edgeprove.atomic) that replaces `path` only when
+    close() has written the end section: a failed, interrupted or killed prover never truncates an existing
+    proof. Temporaries left by killed provers in the same folder are removed first.
+    """
 
     def __init__(self, path: str | Path, header: dict) -> None:
         self.path = Path(path)
         self.header = header
-        self._file: BinaryIO = open(self.path, "wb")  # noqa: SIM115  (closed in close())
+        reap_stale_temps(self.path.parent)
+        self._out = AtomicFile(self.path)
+        self._file: BinaryIO = self._out.file
         head = json.dumps(header, sort_keys=True).encode()
-        self._file.write(MAGIC + struct.pack("<HI", FORMAT_VERSION, len(head)) + head)
+        try:
+            self._file.write(MAGIC + struct.pack("<HI", FORMAT_VERSION, len(head)) + head)
+        except BaseException:
+            self._out.discard()
+            raise
         self.bytes_written = len(MAGIC) + 6 + len(head)
 
     def section(self, kind: int, obj) -> int:
@@ -236,14 +248,13 @@ class ProofWriter:
         return size
 
     def close(self) -> None:
-        """Write the end section and close the file."""
+        """Write the end section, sync, and move the complete proof into place."""
         self.section(SECTION_END, [])
-        self._file.close()
+        self._out.commit()
 
     def abort(self) -> None:
-        """Close and delete a partial file (the prover failed)."""
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        """Drop the partial proof (the prover failed); a file already at `path` is untouched."""
+        self._out.discard()
 
 
 class ProofReader:

@@ -1,6 +1,8 @@
 """The run report: report.json (verdict, peaks, the sampled memory timeline, layer events) and timeline.png.
 
-The PNG needs matplotlib, an optional extra (`pip install 'edgeprove[plot]'`); the JSON never does.
+The PNG needs matplotlib, an optional extra (`pip install 'edgeprove[plot]'`); the JSON never does. Both are
+written to a temporary file beside their target and renamed into place (edgeprove.atomic), so a full disk
+or a signal never leaves a partial one.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgeprove.atomic import AtomicFile, write_atomic
 from edgeprove.harness.runner import RunResult
 
 MIB = float(1 << 20)
@@ -77,9 +80,9 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 
 def write_report(report: dict[str, Any], run_dir: Path) -> Path:
     """Write report.json into the run folder."""
-    path = Path(run_dir) / "report.json"
-    path.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    return path
+    return write_atomic(
+        Path(run_dir) / "report.json", (json.dumps(report, indent=1, default=str) + "\n").encode()
+    )
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -115,9 +118,12 @@ def plot_timeline(report: dict[str, Any], png: Path) -> Path:
         where = "killed in" if report["verdict"] == "oom" else "peak in"
         title += f", {where} {report['peak_layer']}"
     panels[0][0].set_title(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(png)
-    plt.close(figure)
+    try:
+        figure.tight_layout()
+        with AtomicFile(png) as handle:
+            figure.savefig(handle, format="png")
+    finally:
+        plt.close(figure)
     return png
 
 

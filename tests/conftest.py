@@ -1,17 +1,39 @@
-"""Shared fixtures: small hand-built integer models covering every layer kind."""
+"""Shared fixtures: small hand-built integer models covering every layer kind; helpers for the harness tests
+(their own cgroups only, a phase-pausing child hook, a small tmpfs)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgeprove.harness.backends import BackendUnavailable, cgroup_owner
+from edgeprove.harness.docker_backend import DockerBackend
 from edgeprove.model.ir import Layer, Model
 
-RUN_CGROUP = re.compile(r"^edgeprove-\d+-[0-9a-f]+$")
-"""Name of the cgroups a capped run creates (tests check none is left behind)."""
+ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PAUSE_HOOK = """
+import os, sys, time
+if len(sys.argv) > 1 and sys.argv[1] in os.environ.get("EDGEPROVE_TEST_PAUSE", "").split(","):
+    try:
+        with open(os.path.join(os.environ["EDGEPROVE_TEST_PAUSE_DIR"], sys.argv[1] + ".pid"), "w") as out:
+            out.write(str(os.getpid()))
+    except OSError:
+        pass
+    time.sleep(120)
+"""
+"""sitecustomize for children `python -c ENTRY_POINT PHASE ...`: listed phases (plan, prove, verify) write
+their pid and sleep, so a test can signal the harness while it waits in that phase."""
 
 
 def require(condition: bool, reason: str) -> None:
@@ -47,6 +69,117 @@ def widest_tables(monkeypatch, model: Model) -> list[int]:
     chosen = iter(widths)
     monkeypatch.setattr(requant, "act_bits_for", lambda q: next(chosen))
     return widths
+
+
+@pytest.fixture()
+def docker_backend() -> DockerBackend:
+    """The Docker backend against the daemon .ci/services.sh starts (on CI its absence is a failure)."""
+    require("DOCKER_HOST" in os.environ, "no DOCKER_HOST: source .ci/services.sh to start a local dockerd")
+    backend = DockerBackend()
+    try:
+        backend.probe()
+    except BackendUnavailable as error:
+        require(False, str(error))
+    return backend
+
+
+def own_cgroups(parent: Path, owner_pid: int) -> list[str]:
+    """Names of the run cgroups under `parent` created by process `owner_pid` (other runs' are not ours)."""
+    names = []
+    for entry in parent.iterdir():
+        owner = cgroup_owner(entry.name)
+        if owner is not None and owner.pid == owner_pid:
+            names.append(entry.name)
+    return names
+
+
+def edgeprove_process(
+    *arguments: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start `edgeprove ARGUMENTS` as a real process (its own signals, exit code and stderr), with SIGINT
+    deliverable even if this test run was started with it ignored."""
+    return subprocess.Popen(
+        [sys.executable, "-c", ENTRY_POINT, *arguments],
+        env=env,
+        cwd=cwd or PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def pausing_env(folder: Path, *phases: str) -> dict[str, str]:
+    """An environment whose edgeprove children in `phases` write FOLDER/PHASE.pid and then sleep."""
+    (folder / "sitecustomize.py").write_text(PAUSE_HOOK)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    env["EDGEPROVE_TEST_PAUSE"] = ",".join(phases)
+    env["EDGEPROVE_TEST_PAUSE_DIR"] = str(folder)
+    return env
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> object:
+    """Poll until `condition()` is truthy (and return it); fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def paused_pid(folder: Path, phase: str, timeout: float = 60.0) -> int:
+    """The pid of the child paused in `phase`, once it has started."""
+    path = folder / f"{phase}.pid"
+    return int(wait_for(lambda: path.exists() and path.read_text(), timeout, f"the {phase} child"))
+
+
+def gone(pid: int) -> bool:
+    """True once `pid` has exited (a zombie left for init to reap counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+@contextlib.contextmanager
+def small_tmpfs(size: str, read_only: bool = False) -> Iterator[Path]:
+    """A freshly mounted tmpfs of `size` (root only), unmounted and removed afterwards: a disk that fills,
+    or with `read_only` one that takes nothing."""
+    require(os.geteuid() == 0, "mounting a tmpfs needs root")
+    mount_point = Path(tempfile.mkdtemp(prefix="edgeprove-tmpfs-"))
+    options = f"size={size},mode=0755" + (",ro" if read_only else "")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        mount_point.rmdir()
+        require(False, f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+        mount_point.rmdir()
+
+
+def fill(folder: Path, name: str = "filler") -> Path:
+    """Write zeros into FOLDER/NAME until the filesystem is full."""
+    path = folder / name
+    with contextlib.suppress(OSError), open(path, "wb") as out:
+        while True:
+            out.write(bytes(1 << 16))
+            out.flush()
+    with contextlib.suppress(OSError), open(folder / f"{name}.tail", "wb") as out:
+        while True:
+            out.write(b"\0")
+            out.flush()
+    return path
 
 
 def small_cnn(seed: int = 1) -> Model:

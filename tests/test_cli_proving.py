@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
+from conftest import edgeprove_process, fill, small_tmpfs, wait_for
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
@@ -115,3 +118,84 @@ def test_plan_json(tmp_path):
     assert plan["peak_bytes"] > 0 and len(plan["layers"]) > 0
     baseline = json.loads(runner.invoke(app, ["plan", "tiny_cnn", "--json", "--schedule", "baseline"]).stdout)
     assert baseline["peak_bytes"] >= plan["peak_bytes"]
+
+
+def prove_process(model: str, out, cache, *extra: str):
+    """`edgeprove prove MODEL --out OUT` as a real process with this module's model cache."""
+    return edgeprove_process(
+        "prove", model, "--out", str(out), *extra, env={**os.environ, "EDGEPROVE_CACHE": str(cache)}
+    )
+
+
+def temporaries(folder):
+    return [path.name for path in folder.iterdir() if ".tmp-" in path.name]
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_mid_proof_keeps_the_old_file(tmp_path, cache, signum):
+    target = tmp_path / "p.proof"
+    target.write_bytes(b"old proof")
+    process = prove_process("wc50", target, cache)
+    try:
+        wait_for(lambda: temporaries(tmp_path), 120, "the prover's temporary file")
+        process.send_signal(signal.Signals[signum])
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 128 + signal.Signals[signum]
+    assert stderr.strip().splitlines() == [f"interrupted ({signum}): no proof written; {target} is as it was"]
+    assert target.read_bytes() == b"old proof" and temporaries(tmp_path) == []
+
+
+def test_sigkill_mid_proof_keeps_the_old_file_and_the_next_prove_removes_the_temporary(tmp_path, cache):
+    target = tmp_path / "p.proof"
+    target.write_bytes(b"old proof")
+    process = prove_process("wc50", target, cache)
+    (left,) = wait_for(lambda: temporaries(tmp_path), 120, "the prover's temporary file")
+    process.kill()
+    process.communicate(timeout=10)
+    assert target.read_bytes() == b"old proof" and temporaries(tmp_path) == [left]
+    result = runner.invoke(app, ["prove", "tiny_cnn", "--out", str(tmp_path / "other.proof")])
+    assert result.exit_code == 0, result.output
+    assert temporaries(tmp_path) == [] and target.read_bytes() == b"old proof"
+
+
+def test_prove_onto_a_full_disk_keeps_the_old_file_in_one_line(cache):
+    with small_tmpfs("512k") as disk:
+        target = disk / "p.proof"
+        target.write_bytes(b"old proof")
+        fill(disk)
+        process = prove_process("tiny_cnn", target, cache)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 2
+        assert stderr.strip().splitlines() == [
+            f"error: cannot write {target}: No space left on device; no proof written, {target} is as it was"
+        ]
+        assert target.read_bytes() == b"old proof"
+        assert sorted(path.name for path in disk.iterdir()) == ["filler", "filler.tail", "p.proof"]
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("", "--out is empty"),
+        (".", "is a folder"),
+        ("no/such/folder/p.proof", "does not exist"),
+        ("same.jsonl", "--events and --out name the same file"),
+    ],
+)
+def test_bad_out_is_refused_before_proving(tmp_path, monkeypatch, out, message):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["prove", "tiny_cnn", "--out", out, "--events", "same.jsonl"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prove_into_a_read_only_folder_is_refused_before_proving():
+    with small_tmpfs("1M", read_only=True) as disk:
+        result = runner.invoke(app, ["prove", "tiny_cnn", "--out", str(disk / "p.proof")])
+        assert result.exit_code == 2
+        assert f"cannot write in {disk}" in result.output and "Traceback" not in result.output

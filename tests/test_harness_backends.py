@@ -4,17 +4,26 @@ Each real backend gets a run that fits and a run past the cap, and leaves no cgr
 On CI (CI=true, root, `.ci/services.sh` sourced) none of these skip.
 """
 
+import contextlib
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import RUN_CGROUP, require
+from conftest import own_cgroups, require, wait_for
 
-from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, RlimitBackend
-from edgeprove.harness.docker_backend import DockerBackend
+from edgeprove.harness.backends import (
+    BackendUnavailable,
+    Cgroup1Backend,
+    RlimitBackend,
+    cgroup_name,
+    remove_cgroup_dir,
+)
+from edgeprove.harness.docker_backend import BOOT_LABEL, OWNER_LABEL, DockerBackend, boot_id
 from edgeprove.harness.runner import run_capped
+from edgeprove.lifetime import Owner, current_owner, pid_namespace, process_stat
 
 ALLOCATE = (
     "import json, sys, time, numpy\n"
@@ -37,8 +46,8 @@ def allocate(mib: int, events: Path, steps: int = 6) -> list[str]:
 
 
 def leftover_cgroups() -> list[str]:
-    parent = Cgroup1Backend().parent()
-    return [path.name for path in parent.iterdir() if RUN_CGROUP.match(path.name)]
+    """This test process's run cgroups (other edgeprove runs on the machine have their own)."""
+    return own_cgroups(Cgroup1Backend().parent(), os.getpid())
 
 
 @pytest.fixture()
@@ -119,19 +128,10 @@ def test_none_measures_and_compares_with_the_cap(tmp_path: Path) -> None:
     assert result.peak_rss_bytes > 400 << 20
 
 
-@pytest.fixture()
-def docker_backend() -> DockerBackend:
-    require("DOCKER_HOST" in os.environ, "no DOCKER_HOST: source .ci/services.sh to start a local dockerd")
-    backend = DockerBackend()
-    try:
-        backend.probe()
-    except BackendUnavailable as error:
-        require(False, str(error))
-    return backend
-
-
 def containers_left(backend: DockerBackend) -> list:
-    return backend._client.containers.list(all=True, filters={"label": "edgeprove.run"})
+    """The containers this test process started that Docker still lists."""
+    owner = f"{OWNER_LABEL}={current_owner().token}"
+    return backend._client.containers.list(all=True, filters={"label": owner})
 
 
 def test_docker_fits(docker_backend: DockerBackend, tmp_path: Path) -> None:
@@ -164,3 +164,65 @@ def test_docker_unreachable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tm
 def test_docker_missing_image(docker_backend: DockerBackend) -> None:
     with pytest.raises(BackendUnavailable, match="not present locally"):
         DockerBackend("edgeprove-no-such-image:none").probe()
+
+
+def exited_owner() -> Owner:
+    """The owner token of a process that has exited (its pid may be reused later: the start time tells)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    stat = wait_for(lambda: process_stat(child.pid), 10, "the child's /proc entry")
+    child.wait()
+    return Owner(child.pid, stat[0], pid_namespace())
+
+
+def test_reap_removes_dead_runs_cgroups_and_kills_their_orphans(cgroup1: Cgroup1Backend) -> None:
+    parent = cgroup1.parent()
+    me, dead = current_owner(), exited_owner()
+    names = {
+        "dead": f"edgeprove-{dead.token}-0000aaaa",
+        "reused": f"edgeprove-{me.pid}-{me.start + 1}-{me.pidns}-0000bbbb",
+        "probe": f"edgeprove-probe-{dead.token}-0000cccc",
+        "live": cgroup_name(),
+        "other-namespace": f"edgeprove-{dead.pid}-{dead.start}-{dead.pidns + 1}-0000dddd",
+        "not-a-run": f"edgeprove-dockerd-{dead.pid}",
+    }
+    for name in names.values():
+        (parent / name).mkdir()
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (parent / names["dead"] / "cgroup.procs").write_text(str(orphan.pid))
+        removed = cgroup1.reap()
+        assert sorted(removed) == sorted([names["dead"], names["reused"], names["probe"]])
+        assert orphan.wait(timeout=10) == -9
+        for kept in ("live", "other-namespace", "not-a-run"):
+            assert (parent / names[kept]).is_dir()
+    finally:
+        orphan.kill()
+        orphan.wait()
+        for name in names.values():
+            if (parent / name).exists():
+                remove_cgroup_dir(parent / name)
+
+
+def test_docker_reap_removes_only_dead_owners_containers_of_this_boot(docker_backend: DockerBackend) -> None:
+    import docker.errors
+
+    me, dead = current_owner(), exited_owner()
+    client = docker_backend._client
+    image = docker_backend.image
+    labels = {
+        "dead": {OWNER_LABEL: dead.token, BOOT_LABEL: boot_id()},
+        "live": {OWNER_LABEL: me.token, BOOT_LABEL: boot_id()},
+        "other-boot": {OWNER_LABEL: dead.token, BOOT_LABEL: "another-boot"},
+    }
+    made = {
+        key: client.containers.create(image, command=["true"], labels={"edgeprove.run": "1", **value})
+        for key, value in labels.items()
+    }
+    try:
+        assert docker_backend.reap() == [f"container {made['dead'].short_id}"]
+        left = {item.id for item in client.containers.list(all=True, filters={"label": "edgeprove.run"})}
+        assert made["dead"].id not in left and {made["live"].id, made["other-boot"].id} <= left
+    finally:
+        for container in made.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)

@@ -1,24 +1,35 @@
 """`edgeprove run` and `edgeprove devices`: verdicts, exit codes, the run folder and one-line errors.
 
-Until the prover's `prove`/`verify` commands land, the capped child is a stand-in prover script that keeps
-their contract (JSON on stdout, layer events, a proof file; verify exits 0 or 1).
+Most tests route the capped child to a stand-in prover script that keeps the real commands' contract (JSON
+on stdout, layer events, a proof file; verify exits 0 or 1). The signal, SIGKILL and full-disk tests run the
+real `edgeprove run` as a process on the tiny zoo models, pausing a chosen phase with a sitecustomize hook.
 """
 
 import importlib.util
 import json
 import os
-import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import (
+    edgeprove_process,
+    fill,
+    gone,
+    own_cgroups,
+    paused_pid,
+    pausing_env,
+    small_tmpfs,
+    wait_for,
+)
 from typer.testing import CliRunner, Result
 
 import edgeprove.cli.harness as harness_cli
 from edgeprove.cli import full_app
-from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend
+from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, cgroup_name
 
 STAND_IN_PROVER = """
 import json, sys, time
@@ -26,6 +37,7 @@ import numpy
 command = sys.argv[1]
 if command == "prove":
     mib, proof, events, verdict = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+    fill = sys.argv[7] if len(sys.argv) > 7 else None
     started = time.time()
     blocks = []
     with open(events, "a") as log:
@@ -40,12 +52,23 @@ if command == "prove":
             log.flush()
         log.write(json.dumps({"event": "done", "t": time.time()}) + "\\n")
     open(proof, "wb").write(verdict.encode() * 64)
+    if fill:  # the disk fills up after the proof: the harness's own files must fail cleanly
+        try:
+            with open(fill, "wb") as out:
+                while True:
+                    out.write(bytes(4096))
+                    out.flush()
+        except OSError:
+            pass
     print(json.dumps({"model": "stand-in", "digest": "0" * 64, "schedule": "streaming", "output": [0.5],
                       "output_int": [1], "prove_s": time.time() - started, "proof_bytes": 64 * len(verdict),
                       "peak_rss_mb": 0}))
 else:
     sys.exit(0 if open(sys.argv[2], "rb").read(4) == b"GOOD" else 1)
 """
+INTERRUPTED = (
+    "interrupted ({}): the prover and its helpers were stopped and the cap removed; no run folder was written"
+)
 SUMMARY_KEYS = {
     "verdict",
     "backend",
@@ -62,7 +85,8 @@ SUMMARY_KEYS = {
 
 @pytest.fixture()
 def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """Route the CLI's prover and verifier commands to the stand-in; MODEL is 'MiB:GOOD|EVIL[:sleep]'."""
+    """Route the CLI's prover and verifier commands to the stand-in; MODEL is 'MiB:GOOD|EVIL[:sleep[:fill]]'
+    (fill: a file the stand-in grows until the disk is full, after writing its proof)."""
     script = tmp_path / "prover.py"
     script.write_text(STAND_IN_PROVER)
 
@@ -72,6 +96,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
 
     monkeypatch.setattr(harness_cli, "prover_command", prover)
+    monkeypatch.setattr(harness_cli, "check_model", lambda model, schedule: None)
     monkeypatch.setattr(
         harness_cli,
         "verify_command",
@@ -229,6 +254,7 @@ def test_memray_writes_flamegraph_and_top_sites(stand_in: dict, tmp_path: Path) 
 
 def test_ctrl_c_exits_130_and_leaves_nothing(stand_in: dict, tmp_path: Path) -> None:
     backend = real_cap_backend()
+    handlers = [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -236,11 +262,12 @@ def test_ctrl_c_exits_130_and_leaves_nothing(stand_in: dict, tmp_path: Path) -> 
     finally:
         timer.cancel()
     assert result.exit_code == 130, result.output
-    assert "interrupted" in result.output
+    assert result.output.strip().splitlines() == [INTERRUPTED.format("SIGINT")]
+    # called in-process, the command gives this process its signal handlers back
+    assert handlers == [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
     if backend == "cgroup1":
-        parent = Cgroup1Backend().parent()
-        assert not [p for p in parent.iterdir() if re.match(r"edgeprove-\d+-", p.name)]
-    assert not (tmp_path / "r" / "report.json").exists()
+        assert own_cgroups(Cgroup1Backend().parent(), os.getpid()) == []
+    assert list(tmp_path.iterdir()) == [stand_in["script"]]
 
 
 def test_devices_lists_the_catalog() -> None:
@@ -251,3 +278,287 @@ def test_devices_lists_the_catalog() -> None:
     listed = json.loads(CliRunner().invoke(full_app(), ["devices", "--json"]).output)
     assert len(listed) >= 12
     assert {"name", "ram_bytes", "budget_bytes", "cores", "arch", "source"} <= set(listed[0])
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A zoo cache shared by this module's real runs (tiny_cnn is compiled once)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def real_env(model_cache: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a real `edgeprove run` process, with this module's model cache."""
+    return {**(base or os.environ), "EDGEPROVE_CACHE": str(model_cache)}
+
+
+def earlier_run(folder: Path) -> Path:
+    """A finished run folder as an earlier run left it."""
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text('{"verdict": "earlier"}\n')
+    (folder / "proof.bin").write_bytes(b"EARLIER")
+    return folder
+
+
+def is_earlier_run(folder: Path) -> bool:
+    """The folder still holds exactly what earlier_run wrote."""
+    return (
+        sorted(entry.name for entry in folder.iterdir()) == ["proof.bin", "report.json"]
+        and (folder / "report.json").read_text() == '{"verdict": "earlier"}\n'
+        and (folder / "proof.bin").read_bytes() == b"EARLIER"
+    )
+
+
+def one_error_line(output: str) -> str:
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), output
+    return lines[0]
+
+
+def test_existing_run_folder_is_refused_without_force(stand_in: dict, tmp_path: Path) -> None:
+    out = earlier_run(tmp_path / "r")
+    result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(out))
+    assert result.exit_code == 2
+    assert "is not empty" in one_error_line(result.output) and "--force" in result.output
+    assert is_earlier_run(out)
+
+
+def test_force_replaces_an_earlier_run_when_the_new_one_ends(stand_in: dict, tmp_path: Path) -> None:
+    out = earlier_run(tmp_path / "r")
+    result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(out), "--force", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["report_dir"] == str(out) and summary["timeline_png"] == str(out / "timeline.png")
+    assert json.loads((out / "report.json").read_text())["verdict"] == "fits"
+    assert (out / "proof.bin").read_bytes() == b"GOOD" * 64
+    assert sorted(tmp_path.iterdir()) == [stand_in["script"], out]
+
+
+def test_force_never_replaces_a_folder_of_other_files(stand_in: dict, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(out), "--force")
+    assert result.exit_code == 2
+    assert "'thesis.tex'" in one_error_line(result.output)
+    assert [entry.name for entry in out.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+def test_empty_out_is_rejected(
+    stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", out)
+    assert result.exit_code == 2
+    assert "--out is empty" in one_error_line(result.output)
+    assert list(tmp_path.iterdir()) == [stand_in["script"]]
+
+
+def test_out_naming_a_file_is_rejected(stand_in: dict, tmp_path: Path) -> None:
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(out))
+    assert result.exit_code == 2
+    assert "is a file" in one_error_line(result.output) and out.read_text() == "mine"
+
+
+def bad_model(kind: str, folder: Path) -> str:
+    """A model argument that cannot be loaded: an unknown zoo name, a broken ONNX file or manifest."""
+    if kind == "unknown":
+        return "no_such_model"
+    if kind == "bad-onnx":
+        (folder / "bad.onnx").write_bytes(b"not onnx")
+        return str(folder / "bad.onnx")
+    (folder / "m").mkdir()
+    (folder / "m" / "manifest.json").write_text("{no")
+    return str(folder / "m")
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("unknown", "unknown model 'no_such_model'"),
+        ("bad-onnx", "not a readable ONNX model"),
+        ("bad-manifest", "unreadable manifest"),
+    ],
+)
+def test_bad_model_exits_2_before_anything_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path, kind: str, message: str
+) -> None:
+    monkeypatch.setenv("EDGEPROVE_CACHE", str(model_cache))
+    model = bad_model(kind, tmp_path)
+    result = invoke(model, "--ram", "400M", "--backend", "none", "--out", str(tmp_path / "deep" / "r"))
+    assert result.exit_code == 2, result.output
+    assert message in one_error_line(result.output)
+    assert not (tmp_path / "deep").exists()
+
+
+@pytest.mark.parametrize(
+    ("phase", "signum"),
+    [
+        pytest.param(phase, signum, id=f"{phase}-{signum.name}")
+        for phase, signum in [
+            ("plan", signal.SIGTERM),
+            ("prove", signal.SIGTERM),
+            ("verify", signal.SIGTERM),
+            ("plan", signal.SIGINT),
+            ("prove", signal.SIGINT),
+            ("verify", signal.SIGHUP),
+        ]
+    ],
+)
+def test_signal_in_every_phase_stops_everything_and_keeps_the_earlier_run(
+    tmp_path: Path, model_cache: Path, phase: str, signum: int
+) -> None:
+    backend = real_cap_backend()
+    runs = tmp_path / "runs"
+    out = earlier_run(runs / "r")
+    env = real_env(model_cache, pausing_env(tmp_path, phase))
+    process = edgeprove_process(
+        "run", "tiny_cnn", "--ram", "400M", "--backend", backend, "--out", str(out), "--force", env=env
+    )
+    try:
+        child = paused_pid(tmp_path, phase)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 128 + signum, stderr
+    assert stderr.strip().splitlines() == [INTERRUPTED.format(signal.Signals(signum).name)]
+    wait_for(lambda: gone(child), 10, f"the {phase} child to exit")
+    if backend == "cgroup1":
+        assert own_cgroups(Cgroup1Backend().parent(), process.pid) == []
+    assert [entry.name for entry in runs.iterdir()] == ["r"] and is_earlier_run(out)
+
+
+def test_sigkill_kills_the_prover_and_the_next_run_reaps_what_was_left(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    backend = real_cap_backend()
+    runs = tmp_path / "runs"
+    killed = edgeprove_process(
+        "run", "tiny_cnn", "--ram", "400M", "--backend", backend, "--out", str(runs / "killed"),
+        env=real_env(model_cache, pausing_env(tmp_path, "prove")),
+    )  # fmt: skip
+    prover = paused_pid(tmp_path, "prove")
+    killed.kill()
+    killed.communicate(timeout=10)
+    wait_for(lambda: gone(prover), 10, "the prover to die with its harness")
+    left = [entry.name for entry in runs.iterdir()]
+    assert len(left) == 1 and left[0].startswith(f".killed.tmp-{killed.pid}-"), left
+    parent = Cgroup1Backend().parent() if backend == "cgroup1" else None
+    if parent is not None:
+        assert len(own_cgroups(parent, killed.pid)) == 1
+        live = parent / cgroup_name()  # a live owner's cgroup (this process): never reaped
+        live.mkdir()
+    try:
+        after = edgeprove_process(
+            "run", "tiny_cnn", "--ram", "400M", "--backend", backend, "--out", str(runs / "next"), "--json",
+            env=real_env(model_cache),
+        )  # fmt: skip
+        stdout, stderr = after.communicate(timeout=180)
+        assert after.returncode == 0, stderr
+        if parent is not None:
+            assert own_cgroups(parent, killed.pid) == [] and live.is_dir()
+            assert any("left behind: edgeprove-" in note for note in json.loads(stdout)["notes"])
+    finally:
+        if parent is not None:
+            live.rmdir()
+    assert [entry.name for entry in runs.iterdir()] == ["next"]
+
+
+def test_sigkill_with_docker_the_watchdog_removes_the_container(tmp_path: Path, model_cache: Path) -> None:
+    require("docker")
+    import docker
+    import psutil
+
+    from edgeprove.harness.docker_backend import OWNER_LABEL, DockerBackend
+
+    try:
+        DockerBackend().probe()
+    except BackendUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide Docker: {error}")
+        pytest.skip(str(error))
+    client = docker.from_env()
+    killed = edgeprove_process(
+        "run", "tiny_cnn", "--ram", "400M", "--backend", "docker", "--out", str(tmp_path / "r"),
+        env=real_env(model_cache, pausing_env(tmp_path, "prove")),
+    )  # fmt: skip
+
+    def ours() -> list:
+        listed = client.containers.list(all=True, filters={"label": OWNER_LABEL})
+        return [item for item in listed if item.labels[OWNER_LABEL].startswith(f"{killed.pid}-")]
+
+    try:
+        (container,) = wait_for(ours, 60, "the run's container")
+        wait_for(lambda: container.reload() or container.status == "running", 30, "the container to start")
+        watchdogs = [
+            item.pid
+            for item in psutil.process_iter(["cmdline"])
+            if container.id in (item.info["cmdline"] or []) and "watchdog" in " ".join(item.info["cmdline"])
+        ]
+        assert len(watchdogs) == 1
+    finally:
+        killed.kill()
+        killed.communicate(timeout=10)
+    wait_for(lambda: not ours(), 30, "the watchdog to remove the container")
+    wait_for(lambda: gone(watchdogs[0]), 10, "the watchdog to exit")
+
+
+def test_full_disk_while_writing_the_report_is_one_line_and_leaves_nothing(stand_in: dict) -> None:
+    with small_tmpfs("4M") as disk:
+        out = disk / "runs" / "r"
+        result = invoke(
+            f"10:GOOD:0.02:{disk / 'filler'}", "--ram", "400M", "--backend", "none", "--out", str(out)
+        )
+        assert result.exit_code == 1, result.output
+        assert one_error_line(result.output) == (
+            f"error: cannot write the run folder {out}: No space left on device; nothing was kept"
+        )
+        assert [entry.name for entry in disk.iterdir()] == ["filler"]
+
+
+def test_full_disk_from_the_start_is_one_line_and_leaves_nothing(tmp_path: Path, model_cache: Path) -> None:
+    with small_tmpfs("1M") as disk:
+        fill(disk)
+        before = sorted(entry.name for entry in disk.iterdir())
+        out = disk / "r"
+        process = edgeprove_process(
+            "run", "tiny_cnn", "--ram", "400M", "--backend", real_cap_backend(), "--out", str(out),
+            env=real_env(model_cache),
+        )  # fmt: skip
+        _, stderr = process.communicate(timeout=180)
+        assert process.returncode == 1, stderr
+        assert stderr.strip().splitlines() == [
+            f"error: cannot write the run folder {out}: No space left on device; nothing was kept"
+        ]
+        assert sorted(entry.name for entry in disk.iterdir()) == before
+
+
+def test_a_read_only_out_is_bad_input_before_anything_runs(stand_in: dict) -> None:
+    with small_tmpfs("1M", read_only=True) as disk:
+        result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(disk / "r"))
+        assert result.exit_code == 2
+        assert one_error_line(result.output) == f"error: --out {disk / 'r'}: cannot write in {disk}"
+
+
+def test_a_burst_of_ctrl_c_still_exits_130_with_one_line(tmp_path: Path, model_cache: Path) -> None:
+    out = tmp_path / "r"
+    process = edgeprove_process(
+        "run", "tiny_cnn", "--ram", "400M", "--backend", real_cap_backend(), "--out", str(out),
+        env=real_env(model_cache, pausing_env(tmp_path, "prove")),
+    )  # fmt: skip
+    try:
+        paused_pid(tmp_path, "prove")
+        while process.poll() is None:  # a held-down Ctrl-C: signals keep coming while the run cleans up
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == [INTERRUPTED.format("SIGINT")]
+    assert not out.exists()

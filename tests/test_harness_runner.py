@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import RUN_CGROUP, require
+from conftest import own_cgroups, require
 
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, NoneBackend
 from edgeprove.harness.runner import (
@@ -117,4 +117,4 @@ def test_interrupt_kills_the_child_and_removes_the_cap(tmp_path: Path, backend: 
     assert driver.wait(timeout=30) == 130
     assert not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
     if parent is not None:
-        assert [p.name for p in parent.iterdir() if RUN_CGROUP.match(p.name)] == []
+        assert own_cgroups(parent, driver.pid) == []

@@ -1,23 +1,33 @@
 """The proof file as hostile input: one encoding per value, canonical headers, section sizes bounded before
-they are read, and a structure-aware fuzz of parser, header checks and verifier (no traceback, no
-acceptance)."""
+they are read, a structure-aware fuzz of parser, header checks and verifier (no traceback, no acceptance);
+and as output: a proof replaces the file at its path only when complete."""
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_mlp
+from conftest import fill, small_mlp, small_tmpfs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proofedit import leaves, read_sections, replace, rewrite_header, write_sections
 
 from edgeprove import field as F
 from edgeprove import prover, verifier
-from edgeprove.proof import SECTION_LAYER, SECTION_OPENING, ProofFormatError, ProofReader, decode, encode
+from edgeprove.proof import (
+    SECTION_INPUT,
+    SECTION_LAYER,
+    SECTION_OPENING,
+    ProofFormatError,
+    ProofReader,
+    ProofWriter,
+    decode,
+    encode,
+)
 
 MODEL = small_mlp(12, (3, 2), "relu")
 FUZZ = settings(
@@ -133,6 +143,52 @@ def test_an_opening_padded_past_its_ceiling_is_refused(tmp_path, proof_path):
     write_sections(tmp_path / "p", prefix, sections)
     verdict = _verdict(tmp_path / "p")
     assert not verdict.accepted and "opening section" in verdict.reason and "is over" in verdict.reason
+
+
+# ------------------------------------------------------------------------------------------- writing
+def test_close_moves_the_complete_proof_into_place(tmp_path: Path) -> None:
+    target = tmp_path / "p.proof"
+    target.write_bytes(b"old proof")
+    writer = ProofWriter(target, {"model": "m"})
+    writer.section(SECTION_INPUT, [1, 2, 3])
+    assert target.read_bytes() == b"old proof"
+    writer.close()
+    assert ProofReader(target).header == {"model": "m"}
+    assert os.listdir(tmp_path) == ["p.proof"]
+
+
+def test_abort_keeps_the_old_file_and_removes_the_partial_one(tmp_path: Path) -> None:
+    target = tmp_path / "p.proof"
+    target.write_bytes(b"old proof")
+    writer = ProofWriter(target, {"model": "m"})
+    writer.section(SECTION_INPUT, [1, 2, 3])
+    writer.abort()
+    assert target.read_bytes() == b"old proof" and os.listdir(tmp_path) == ["p.proof"]
+
+
+def test_an_interrupted_prover_keeps_the_old_proof(tmp_path: Path, cnn) -> None:
+    target = tmp_path / "p.proof"
+    target.write_bytes(b"old proof")
+
+    def interrupt(index: int, name: str) -> None:
+        if index == 2:
+            raise KeyboardInterrupt
+
+    x = np.zeros(cnn.input_shape, dtype=np.int64)
+    with pytest.raises(KeyboardInterrupt):
+        prover.prove(cnn, x, target, on_layer=interrupt)
+    assert target.read_bytes() == b"old proof" and os.listdir(tmp_path) == ["p.proof"]
+
+
+def test_a_full_disk_keeps_the_old_proof(cnn) -> None:
+    with small_tmpfs("256k") as disk:
+        target = disk / "p.proof"
+        target.write_bytes(b"old proof")
+        fill(disk)
+        with pytest.raises(OSError, match="No space left"):
+            prover.prove(cnn, np.zeros(cnn.input_shape, dtype=np.int64), target)
+        assert target.read_bytes() == b"old proof"
+        assert sorted(os.listdir(disk)) == ["filler", "filler.tail", "p.proof"]
 
 
 # --------------------------------------------------------------------------------------------- fuzzing

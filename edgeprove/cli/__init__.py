@@ -21,6 +21,9 @@ EXIT_USAGE = 2
 
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+PROCESS_ENTRY = False
+"""True when the command runs as the process (main()): its exit is the interpreter's, so after an
+interruption its signals stay ignored until then. False when the app is called in-process (tests)."""
 
 
 def main() -> None:
@@ -32,6 +35,8 @@ def main() -> None:
     """
     import os
 
+    global PROCESS_ENTRY
+    PROCESS_ENTRY = True
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
     full_app()()

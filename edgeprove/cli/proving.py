@@ -1,11 +1,14 @@
 """`edgeprove prove`, `verify` and `plan`: thin wrappers over prover, verifier and planner.
 
-Exit codes: 0 success / accepted; 1 proof rejected; 2 usage error, unknown or mismatched model, bad input.
+Exit codes: 0 success / accepted; 1 proof rejected; 2 usage error, unknown or mismatched model, bad input,
+or a proof that cannot be written (an existing file is then kept); `prove` interrupted: 130 Ctrl-C,
+143 SIGTERM, 129 SIGHUP, the old proof kept.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgeprove import cli
 from edgeprove.cli import EXIT_REJECTED, EXIT_USAGE, app
+from edgeprove.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.model.ir import ModelError
 from edgeprove.peak import own_peak_rss_bytes
 from edgeprove.verifier import MIN_SECURITY_BITS
@@ -36,10 +41,31 @@ def _model(spec: str):
         raise _fail(str(exc)) from None
 
 
+def _proof_target(out: str, events: Path | None) -> Path:
+    """The --out path, checked before any work: a file path in an existing folder, not the events file."""
+    if not out.strip():
+        raise _fail("--out is empty; give the proof file's path")
+    target = Path(out)
+    if target.is_dir():
+        raise _fail(f"--out {out} is a folder; give the proof file's path")
+    folder = target.resolve().parent
+    if not folder.is_dir():
+        raise _fail(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _fail(f"--out {out}: cannot write in {folder}")
+    if events is not None and events.resolve() == target.resolve():
+        raise _fail("--events and --out name the same file")
+    if events is not None and not events.resolve().parent.is_dir():
+        raise _fail(f"--events {events}: folder {events.resolve().parent} does not exist")
+    return target
+
+
 @app.command()
 def prove(
     model: str = typer.Argument(..., help="Zoo model name, compiled model folder or .onnx file."),
-    out: Path = typer.Option(..., "--out", help="Where to write the proof."),
+    out: str = typer.Option(
+        ..., "--out", help="Where to write the proof (replaced only once the new proof is complete)."
+    ),
     input: Path | None = typer.Option(None, "--input", help="int8 input tensor (.npy)."),
     seed: int = typer.Option(0, "--seed", help="Seed of a random int8 input (when no --input)."),
     schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
@@ -49,7 +75,33 @@ def prove(
         False, "--private-input", help="Commit to the input (int8 range-checked) instead of publishing it."
     ),
 ) -> None:
-    """Prove the model's integer inference on an input; the proof is written as it is made."""
+    """Prove the model's integer inference on an input; the proof is written as it is made.
+
+    It goes to a temporary file beside --out that replaces it only when complete: Ctrl-C, SIGTERM, SIGKILL
+    or a full disk leave an existing file as it was.
+    """
+    try:
+        with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
+            _prove(model, _proof_target(out, events), input, seed, schedule, json_out, events, private_input)
+    except KeyboardInterrupt as error:
+        interrupted = as_interrupted(error)
+        err.print(
+            f"interrupted ({interrupted.signal_name}): no proof written; {out} is as it was", highlight=False
+        )
+        raise typer.Exit(interrupted.exit_code) from None
+
+
+def _prove(
+    model: str,
+    out: Path,
+    input: Path | None,
+    seed: int,
+    schedule: str,
+    json_out: bool,
+    events: Path | None,
+    private_input: bool,
+) -> None:
+    """The body of `prove`, run with signals raised as Interrupted."""
     from edgeprove import prover
     from edgeprove.model import ops
     from edgeprove.model.resolve import read_input, seeded_input
@@ -85,7 +137,9 @@ def prove(
     except ModelError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc.strerror}") from None
+        what = f"events file {events}" if exc.filename and Path(exc.filename) == events else str(out)
+        reason = exc.strerror or str(exc)
+        raise _fail(f"cannot write {what}: {reason}; no proof written, {out} is as it was") from None
     record = {
         "model": m.name,
         "digest": m.digest,

@@ -2,7 +2,9 @@
 
 Each backend probes whether it can work on this machine (raising BackendUnavailable with the reason and the
 fix) and opens a Session that starts one child under the cap, reports the kernel's own peak counter and
-whether the kernel OOM-killed it, and removes every cgroup or container it made.
+whether the kernel OOM-killed it, and removes every cgroup or container it made. A child dies with the
+harness (PR_SET_PDEATHSIG), and cgroups are named `edgeprove-<owner token>-<random>` (edgeprove.lifetime)
+so that `reap()` can remove those left by a harness that was SIGKILLed, and only those.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeprove.lifetime import OWNER_PATTERN, Owner, current_owner, die_with_parent_hook, owner_gone
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_ROOT = Path("/proc")
 # Text a process prints when an allocation fails under an rlimit (Python, numpy, OpenBLAS, C++, glibc).
@@ -29,6 +33,8 @@ MEMORY_ERROR_PATTERN = re.compile(
     r"|can't start new thread"
 )
 CLEANUP_TIMEOUT_S = 10.0
+CGROUP_NAME = re.compile(rf"^edgeprove-(?:probe-)?(?P<owner>{OWNER_PATTERN})-[0-9a-f]+$")
+"""Name of a cgroup made by a run (or a backend probe), with its owner's token."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -107,11 +113,48 @@ def read_keyed(path: Path) -> dict[str, int]:
     return {pair[0]: int(pair[1]) for pair in pairs if len(pair) == 2 and pair[1].lstrip("-").isdigit()}
 
 
+def cgroup_name(prefix: str = "edgeprove") -> str:
+    """A fresh cgroup name carrying this process's owner token: `PREFIX-PID-START-PIDNS-RANDOM`."""
+    return f"{prefix}-{current_owner().token}-{secrets.token_hex(4)}"
+
+
+def cgroup_owner(name: str) -> Owner | None:
+    """The owner recorded in a run's cgroup name, or None for any other cgroup."""
+    match = CGROUP_NAME.match(name)
+    return Owner.parse(match["owner"]) if match else None
+
+
 def probe_mkdir(parent: Path) -> None:
     """Create and remove a probe child cgroup, proving that `parent` accepts new cgroups."""
-    probe = parent / f"edgeprove-probe-{os.getpid()}-{secrets.token_hex(3)}"
+    probe = parent / cgroup_name("edgeprove-probe")
     probe.mkdir()
     remove_cgroup_dir(probe)
+
+
+def cgroup_members(directory: Path) -> list[int]:
+    """The pids listed in a cgroup's cgroup.procs (empty when it is gone)."""
+    try:
+        return [int(pid) for pid in (directory / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def reap_cgroups(parent: Path) -> list[str]:
+    """Remove the run cgroups under `parent` whose owner is gone (SIGKILLed harnesses), killing any member
+    still in them; cgroups of live owners, and any other cgroup, are left alone. Returns the names removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in sorted(parent.iterdir()):
+            owner = cgroup_owner(entry.name)
+            if owner is None or not entry.is_dir() or not owner_gone(owner):
+                continue
+            for pid in cgroup_members(entry):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(CleanupError):
+                remove_cgroup_dir(entry)
+                removed.append(entry.name)
+    return removed
 
 
 def remove_cgroup_dir(path: Path) -> None:
@@ -183,6 +226,7 @@ class ProcessSession(Session):
 
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
+        self._die_with_parent = die_with_parent_hook()
         self.spec: LaunchSpec | None = None
         self._status: int | None = None
         self._maxrss: int | None = None
@@ -195,13 +239,14 @@ class ProcessSession(Session):
         """Runs in the child between fork and exec: put the child under the cap."""
 
     def _child_setup(self) -> None:
+        self._die_with_parent()
         os.setpgid(0, 0)
         if self.spec is not None and self.spec.cpus:
             os.sched_setaffinity(0, self.spec.cpus)
         self.enter_cap()
 
     def start(self, spec: LaunchSpec) -> None:
-        """Fork, move the child under the cap before exec, and exec the command with output to files."""
+        """Fork (the child dies with this process), move it under the cap, and exec with output to files."""
         self.spec = spec
         with open(spec.stdout_path, "wb") as stdout, open(spec.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
@@ -262,7 +307,7 @@ class CgroupSession(ProcessSession):
 
     def __init__(self, parent: Path) -> None:
         super().__init__()
-        self.directory = parent / f"edgeprove-{os.getpid()}-{secrets.token_hex(4)}"
+        self.directory = parent / cgroup_name()
         self._peak_seen: int | None = None
 
     @abstractmethod
@@ -287,10 +332,7 @@ class CgroupSession(ProcessSession):
 
     def member_pids(self) -> list[int]:
         """Pids in the cgroup other than the already reaped child (a stand-in tree keeps its pid listed)."""
-        try:
-            listed = [int(pid) for pid in (self.directory / "cgroup.procs").read_text().split()]
-        except (OSError, ValueError):
-            return []
+        listed = cgroup_members(self.directory)
         reaped = self.process.pid if self.process is not None and self._status is not None else None
         return [pid for pid in listed if pid != reaped]
 
@@ -481,6 +523,10 @@ class Backend(ABC):
     def session(self) -> Session:
         """A new session for one capped child."""
 
+    def reap(self) -> list[str]:
+        """Remove what runs whose harness was SIGKILLed left behind (cgroups, containers); their names."""
+        return []
+
 
 class Cgroup2Backend(Backend):
     """cgroup v2 where this process's own cgroup has the memory controller and accepts children."""
@@ -542,6 +588,10 @@ class Cgroup2Backend(Backend):
     def session(self) -> Session:
         """A Cgroup2Session inside the own cgroup."""
         return Cgroup2Session(self.parent())
+
+    def reap(self) -> list[str]:
+        """Run cgroups of dead owners in the own cgroup."""
+        return reap_cgroups(self.parent())
 
 
 class SystemdBackend(Backend):
@@ -634,6 +684,10 @@ class Cgroup1Backend(Backend):
     def session(self) -> Session:
         """A Cgroup1Session inside the own memory cgroup."""
         return Cgroup1Session(self.parent())
+
+    def reap(self) -> list[str]:
+        """Run cgroups of dead owners in the own memory cgroup."""
+        return reap_cgroups(self.parent())
 
 
 _BREACH = "A breach is an allocation failure in the child (MemoryError), no kernel kill; peak is ru_maxrss."

@@ -3,16 +3,22 @@
 An image labelled `edgeprove.host-root=/host` is a minimal rootfs (busybox) that chroots into the host
 filesystem mounted read-only at that path, so the host's Python and edgeprove run unchanged inside the cap;
 any other image runs the command as given.
+
+Containers are labelled with their harness's owner token and boot id (edgeprove.lifetime). A watchdog
+process removes the container if the harness dies without doing so (edgeprove.harness.watchdog), and the
+next Docker run removes containers whose owner, on this machine and boot, is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from edgeprove.harness import watchdog
 from edgeprove.harness.backends import (
     PROC_ROOT,
     Backend,
@@ -24,9 +30,46 @@ from edgeprove.harness.backends import (
     own_cgroup_path,
     read_int,
 )
+from edgeprove.lifetime import Owner, current_owner, owner_gone
 
 HOST_ROOT_LABEL = "edgeprove.host-root"
 DEFAULT_IMAGE = "edgeprove-host:local"
+RUN_LABEL = "edgeprove.run"
+OWNER_LABEL = "edgeprove.owner"
+BOOT_LABEL = "edgeprove.boot"
+BOOT_ID_PATH = PROC_ROOT / "sys" / "kernel" / "random" / "boot_id"
+
+
+def boot_id() -> str:
+    """This machine's current boot id: owner tokens are only comparable within one machine and boot."""
+    try:
+        return BOOT_ID_PATH.read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def owner_labels() -> dict[str, str]:
+    """The labels of a container started by this process: run marker, owner token and boot id."""
+    return {RUN_LABEL: "1", OWNER_LABEL: current_owner().token, BOOT_LABEL: boot_id()}
+
+
+def reap_containers(client: Any) -> list[str]:
+    """Remove the run containers whose owner, on this machine and boot, is gone; returns their short ids.
+
+    Containers started on another machine or boot, or by a live harness, are never touched.
+    """
+    import docker.errors
+
+    removed = []
+    here = boot_id()
+    for container in client.containers.list(all=True, filters={"label": [RUN_LABEL, f"{BOOT_LABEL}={here}"]}):
+        owner = Owner.parse(container.labels.get(OWNER_LABEL, ""))
+        if here == "unknown" or owner is None or not owner_gone(owner):
+            continue
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+            removed.append(f"container {container.short_id}")
+    return removed
 
 
 def default_image() -> str:
@@ -63,6 +106,7 @@ class DockerSession(Session):
     def __init__(self, client: Any, image: str, host_root: str | None, proc_root: Path = PROC_ROOT) -> None:
         self.client, self.image, self.host_root, self.proc_root = client, image, host_root, proc_root
         self.container: Any = None
+        self.watchdog: subprocess.Popen[bytes] | None = None
         self.spec: LaunchSpec | None = None
         self._pid: int | None = None
         self._cgroup_dir: Path | None = None
@@ -70,7 +114,7 @@ class DockerSession(Session):
         self._state: dict[str, Any] | None = None
 
     def start(self, spec: LaunchSpec) -> None:
-        """Create and start the container with mem_limit = memswap_limit = cap and no network."""
+        """Create the container (mem_limit = memswap_limit = cap, no network), its watchdog, then start it."""
         self.spec = spec
         env = {**_passed_env(spec.env), "PYTHONDONTWRITEBYTECODE": "1"}
         self.container = self.client.containers.create(
@@ -83,8 +127,9 @@ class DockerSession(Session):
             volumes=container_volumes(self.host_root, spec.writable_dirs),
             working_dir="/" if self.host_root is not None else spec.cwd,
             cpuset_cpus=",".join(map(str, spec.cpus)) if spec.cpus else None,
-            labels={"edgeprove.run": "1"},
+            labels=owner_labels(),
         )
+        self.watchdog = watchdog.spawn(self.container.id)
         self.container.start()
         self.container.reload()
         self._pid = int(self.container.attrs["State"]["Pid"]) or None
@@ -140,10 +185,23 @@ class DockerSession(Session):
                 self.container.kill()
 
     def cleanup(self) -> None:
-        """Kill and remove the container; raise CleanupError if Docker still lists it."""
+        """Kill and remove the container, then release its watchdog; CleanupError if Docker still lists it.
+
+        When the removal fails, the watchdog is released without `done` and tries once more.
+        """
         if self.container is None:
             return
         self.terminate()
+        try:
+            self._remove()
+        except CleanupError:
+            self._release_watchdog(removed=False)
+            raise
+        self._release_watchdog(removed=True)
+        self.container = None
+
+    def _remove(self) -> None:
+        """Remove the container, retrying API errors for up to 30 s."""
         import docker.errors
 
         deadline = time.monotonic() + 30
@@ -151,7 +209,7 @@ class DockerSession(Session):
             try:
                 self.container.remove(force=True)
             except docker.errors.NotFound:
-                break
+                return
             except docker.errors.APIError as error:
                 if time.monotonic() > deadline:
                     raise CleanupError(
@@ -159,8 +217,13 @@ class DockerSession(Session):
                     ) from error
                 time.sleep(0.2)
                 continue
-            break
-        self.container = None
+            return
+
+    def _release_watchdog(self, removed: bool) -> None:
+        """Tell the watchdog whether the container is gone, and reap it."""
+        if self.watchdog is not None:
+            watchdog.release(self.watchdog, removed)
+            self.watchdog = None
 
 
 def _passed_env(env: dict[str, str]) -> dict[str, str]:
@@ -221,3 +284,9 @@ class DockerBackend(Backend):
         if self._client is None:
             self.probe()
         return DockerSession(self._client, self.image, self._host_root)
+
+    def reap(self) -> list[str]:
+        """Run containers of dead owners on this machine."""
+        if self._client is None:
+            self.probe()
+        return reap_containers(self._client)

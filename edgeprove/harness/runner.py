@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeprove.atomic import reap_stale_temps, temp_path
 from edgeprove.harness.backends import (
     Backend,
     BackendUnavailable,
@@ -25,6 +22,7 @@ from edgeprove.harness.backends import (
 )
 from edgeprove.harness.monitor import Monitor, Timeline, last_open_layer, layer_at
 from edgeprove.harness.units import format_size
+from edgeprove.interrupts import deferred_signals, signals_as_interrupt
 
 # Python plus numpy needs about this much just to start; a smaller cap can only measure the interpreter.
 MIN_CAP_BYTES = 64 << 20
@@ -139,23 +137,6 @@ class RunResult:
         return layer_at(self.timeline.events, self.timeline.peak_time())
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread so cleanup runs as for Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def pick_cpus(count: int | None) -> list[int] | None:
     """The first `count` CPUs this process may use (all of them when count is larger or None)."""
     if count is None:
@@ -164,6 +145,15 @@ def pick_cpus(count: int | None) -> list[int] | None:
         raise ValueError("cpus must be at least 1")
     available = sorted(os.sched_getaffinity(0))
     return available[: min(count, len(available))]
+
+
+def scratch_dir() -> Path:
+    """A new folder for a run's output files in the temporary folder, after removing those of dead runs."""
+    parent = Path(tempfile.gettempdir())
+    reap_stale_temps(parent)
+    scratch = temp_path(parent / "edgeprove-run")
+    scratch.mkdir()
+    return scratch
 
 
 def _read_text(path: Path) -> str:
@@ -190,16 +180,19 @@ def run_capped(
 ) -> RunResult:
     """Run argv under a `cap_bytes` memory cap with the given backend, sample it, and clean up on every path.
 
-    The child's stdout/stderr go to `out_dir` (child.stdout / child.stderr) or a temporary folder. Ctrl-C and
-    SIGTERM kill the child, remove its cgroup or container, and re-raise KeyboardInterrupt.
+    The child's stdout/stderr go to `out_dir` (child.stdout / child.stderr) or a temporary folder. Ctrl-C,
+    SIGTERM and SIGHUP kill the child, remove its cgroup or container, and raise edgeprove.interrupts'
+    Interrupted (a KeyboardInterrupt). The child dies with this process even if it is SIGKILLed, and what such
+    a run left (its cgroup or container) is removed by the next run on the same backend.
     """
     check_cap(cap_bytes)
     if isinstance(backend, str):
         chosen, reason = choose_backend(backend, image, rlimit_kind)
     else:
         chosen, reason = backend, backend.probe()
+    reaped = chosen.reap()
     workdir = Path(cwd or os.getcwd()).resolve()
-    scratch = None if out_dir is not None else Path(tempfile.mkdtemp(prefix="edgeprove-run-"))
+    scratch = None if out_dir is not None else scratch_dir()
     output_dir = Path(out_dir or scratch).resolve()  # type: ignore[arg-type]
     output_dir.mkdir(parents=True, exist_ok=True)
     dirs = {str(output_dir), *(str(Path(p).resolve()) for p in writable_dirs or [])}
@@ -220,7 +213,7 @@ def run_capped(
         session.root_pids, session.kernel_sample, Path(events_path) if events_path else None, sample_ms
     )
     try:
-        with sigterm_as_interrupt():
+        with signals_as_interrupt():
             started = time.time()
             try:
                 session.start(spec)
@@ -231,12 +224,14 @@ def run_capped(
                 timeline = monitor.stop()
                 outcome = session.outcome()
             finally:
-                monitor.stop()
-                session.cleanup()
+                with deferred_signals():
+                    monitor.stop()
+                    session.cleanup()
         stdout, stderr = _read_text(spec.stdout_path), _read_text(spec.stderr_path)
     finally:
         if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+            with deferred_signals():
+                shutil.rmtree(scratch, ignore_errors=True)
     result = RunResult(
         argv=list(argv),
         backend=chosen.name,
@@ -254,6 +249,8 @@ def run_capped(
         stderr=stderr,
         notes=list(chosen.notes),
     )
+    if reaped:
+        result.notes.append(f"removed what runs killed earlier left behind: {', '.join(reaped)}")
     if chosen.name in ("rlimit", "none"):
         result.cap_exceeded = result.oom_killed or result.peak_rss_bytes > cap_bytes
         result.oom_killed = False
