@@ -131,7 +131,7 @@ def test_none_measures_and_compares_with_the_cap(tmp_path: Path) -> None:
 def containers_left(backend: DockerBackend) -> list:
     """The containers this test process started that Docker still lists."""
     owner = f"{OWNER_LABEL}={current_owner().token}"
-    return backend._client.containers.list(all=True, filters={"label": owner})
+    return backend._client.containers.list(all=True, filters={"label": owner}, ignore_removed=True)
 
 
 def test_docker_fits(docker_backend: DockerBackend, tmp_path: Path) -> None:
@@ -220,7 +220,12 @@ def test_docker_reap_removes_only_dead_owners_containers_of_this_boot(docker_bac
     }
     try:
         assert docker_backend.reap() == [f"container {made['dead'].short_id}"]
-        left = {item.id for item in client.containers.list(all=True, filters={"label": "edgeprove.run"})}
+        left = {
+            item.id
+            for item in client.containers.list(
+                all=True, filters={"label": "edgeprove.run"}, ignore_removed=True
+            )
+        }
         assert made["dead"].id not in left and {made["live"].id, made["other-boot"].id} <= left
     finally:
         for container in made.values():

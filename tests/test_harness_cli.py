@@ -488,7 +488,7 @@ def test_sigkill_with_docker_the_watchdog_removes_the_container(tmp_path: Path, 
     )  # fmt: skip
 
     def ours() -> list:
-        listed = client.containers.list(all=True, filters={"label": OWNER_LABEL})
+        listed = client.containers.list(all=True, filters={"label": OWNER_LABEL}, ignore_removed=True)
         return [item for item in listed if item.labels[OWNER_LABEL].startswith(f"{killed.pid}-")]
 
     try:

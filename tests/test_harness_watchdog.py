@@ -19,7 +19,7 @@ def test_watchdog_removes_the_container_only_if_the_harness_did_not(
         guard = watchdog.spawn(container.id)
         watchdog.release(guard, removed=done)
         assert guard.returncode == 0
-        listed = client.containers.list(all=True, filters={"id": container.id})
+        listed = client.containers.list(all=True, filters={"id": container.id}, ignore_removed=True)
         assert bool(listed) == done
     finally:
         import docker.errors
@@ -34,5 +34,9 @@ def test_watchdog_acts_on_a_closed_pipe_alone(docker_backend: DockerBackend) -> 
     guard = watchdog.spawn(container.id)
     assert guard.stdin is not None
     guard.stdin.close()
-    wait_for(lambda: not client.containers.list(all=True, filters={"id": container.id}), 30, "the removal")
+    wait_for(
+        lambda: not client.containers.list(all=True, filters={"id": container.id}, ignore_removed=True),
+        30,
+        "the removal",
+    )
     assert guard.wait(timeout=10) == 0

@@ -62,7 +62,9 @@ def reap_containers(client: Any) -> list[str]:
 
     removed = []
     here = boot_id()
-    for container in client.containers.list(all=True, filters={"label": [RUN_LABEL, f"{BOOT_LABEL}={here}"]}):
+    for container in client.containers.list(
+        all=True, filters={"label": [RUN_LABEL, f"{BOOT_LABEL}={here}"]}, ignore_removed=True
+    ):
         owner = Owner.parse(container.labels.get(OWNER_LABEL, ""))
         if here == "unknown" or owner is None or not owner_gone(owner):
             continue
