@@ -29,8 +29,10 @@ def fixed_model(shift: int = 2, weight_delta: int = 0) -> Model:
         Layer("conv1", "conv2d", -1, (1, 3, 3), (2, 3, 3), shift, "relu", 3, 1, 1, weight_frac=5, out_frac=3),
         Layer("fc", "dense", 0, (2, 3, 3), (2, 1, 1), 0, "none", weight_frac=4, out_frac=7),
     ]
-    weights = [np.arange(-9, 9, dtype=np.int8).reshape(2, 1, 3, 3),
-               np.arange(36, dtype=np.int8).reshape(2, 18) + np.int8(weight_delta)]
+    weights = [
+        np.arange(-9, 9, dtype=np.int8).reshape(2, 1, 3, 3),
+        np.arange(36, dtype=np.int8).reshape(2, 18) + np.int8(weight_delta),
+    ]
     biases = [np.array([5, -5], dtype=np.int64), np.array([100, -100], dtype=np.int64)]
     return Model("fixed", (1, 3, 3), 7, layers, weights, biases)
 
@@ -106,18 +108,21 @@ def test_weight_file_of_wrong_shape_is_refused(saved, tiny_cnn):
         compiled.load(saved)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m: m.update(version=99), "version 99"),
-    (lambda m: m.update(format="other"), "not an edgeprove-model manifest"),
-    (lambda m: m.pop("layers"), "'layers'"),
-    (lambda m: m["files"]["0"].update(weight="../escape.npy"), "no valid weight file"),
-    (lambda m: m["files"]["0"].update(weight="missing.npy"), "missing weight file"),
-    (lambda m: m["layers"][0].update(colour="blue"), "unknown field"),
-    (lambda m: m["layers"][0].update(kernel="3"), "bad value for kernel"),
-    (lambda m: m["layers"][0].pop("shift"), "missing field.s. shift"),
-    (lambda m: m["layers"][0].update(in_shape=[3, 9]), "bad value for shape"),
-    (lambda m: m["layers"][0].update(kind="softmax"), "unknown kind"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(version=99), "version 99"),
+        (lambda m: m.update(format="other"), "not an edgeprove-model manifest"),
+        (lambda m: m.pop("layers"), "'layers'"),
+        (lambda m: m["files"]["0"].update(weight="../escape.npy"), "no valid weight file"),
+        (lambda m: m["files"]["0"].update(weight="missing.npy"), "missing weight file"),
+        (lambda m: m["layers"][0].update(colour="blue"), "unknown field"),
+        (lambda m: m["layers"][0].update(kernel="3"), "bad value for kernel"),
+        (lambda m: m["layers"][0].pop("shift"), "missing field.s. shift"),
+        (lambda m: m["layers"][0].update(in_shape=[3, 9]), "bad value for shape"),
+        (lambda m: m["layers"][0].update(kind="softmax"), "unknown kind"),
+    ],
+)
 def test_malformed_manifest_is_refused(saved, change, message):
     edit_manifest(saved, change)
     with pytest.raises(ModelError, match=message):

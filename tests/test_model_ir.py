@@ -46,26 +46,29 @@ def replaced(index: int, **changes) -> list[Layer]:
     return layers
 
 
-@pytest.mark.parametrize("layers, message", [
-    ([], "no layers"),
-    (replaced(1, name="conv1"), "layer conv1: layer names must be non-empty and unique"),
-    (replaced(1, kind="softmax"), "layer pool: unknown kind 'softmax'"),
-    (replaced(1, activation="gelu"), "layer pool: unknown activation"),
-    (replaced(0, activation="none"), "layer conv1: activation 'none' is allowed on the last layer only"),
-    (replaced(2, shift=3), "layer fc: activation 'none' does not requantize"),
-    (replaced(0, shift=-1), "layer conv1: shifts must be >= 0"),
-    (replaced(1, source=1), "layer pool: source 1 is not an earlier layer"),
-    (replaced(1, source=-1), "layer pool: in_shape .* differs"),
-    (replaced(0, out_shape=(3, 4, 4)), "layer conv1: out_shape .* does not match the computed"),
-    (replaced(0, padding=3), "layer conv1: padding must be smaller than the kernel"),
-    (replaced(0, stride=0), "layer conv1: kernel and stride must be >= 1"),
-    (replaced(1, stride=1), "layer pool: avgpool needs stride == kernel"),
-    (replaced(1, kernel=3, stride=3), "layer pool: avgpool kernel 3 is not a power of two"),
-    (replaced(2, kernel=2), "layer fc: dense takes no kernel"),
-    (replaced(2, residual=0), "layer fc: residual source conv1 has shape"),
-    (replaced(2, residual=2), "layer fc: residual 2 does not point to an earlier layer"),
-    (replaced(2, residual_shift=2), "layer fc: residual_shift without a residual"),
-])
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        ([], "no layers"),
+        (replaced(1, name="conv1"), "layer conv1: layer names must be non-empty and unique"),
+        (replaced(1, kind="softmax"), "layer pool: unknown kind 'softmax'"),
+        (replaced(1, activation="gelu"), "layer pool: unknown activation"),
+        (replaced(0, activation="none"), "layer conv1: activation 'none' is allowed on the last layer only"),
+        (replaced(2, shift=3), "layer fc: activation 'none' does not requantize"),
+        (replaced(0, shift=-1), "layer conv1: shifts must be >= 0"),
+        (replaced(1, source=1), "layer pool: source 1 is not an earlier layer"),
+        (replaced(1, source=-1), "layer pool: in_shape .* differs"),
+        (replaced(0, out_shape=(3, 4, 4)), "layer conv1: out_shape .* does not match the computed"),
+        (replaced(0, padding=3), "layer conv1: padding must be smaller than the kernel"),
+        (replaced(0, stride=0), "layer conv1: kernel and stride must be >= 1"),
+        (replaced(1, stride=1), "layer pool: avgpool needs stride == kernel"),
+        (replaced(1, kernel=3, stride=3), "layer pool: avgpool kernel 3 is not a power of two"),
+        (replaced(2, kernel=2), "layer fc: dense takes no kernel"),
+        (replaced(2, residual=0), "layer fc: residual source conv1 has shape"),
+        (replaced(2, residual=2), "layer fc: residual 2 does not point to an earlier layer"),
+        (replaced(2, residual_shift=2), "layer fc: residual_shift without a residual"),
+    ],
+)
 def test_bad_architecture_is_refused(layers, message):
     with pytest.raises(ModelError, match=message):
         make(layers)
@@ -78,18 +81,23 @@ def test_global_pool_needs_power_of_two_positions():
 
 
 def test_reading_an_unrequantized_output_is_refused():
-    layers = [Layer("a", "dense", -1, (2, 1, 1), (2, 1, 1), 0, "none"),
-              Layer("b", "dense", 0, (2, 1, 1), (2, 1, 1), 0, "none")]
+    layers = [
+        Layer("a", "dense", -1, (2, 1, 1), (2, 1, 1), 0, "none"),
+        Layer("b", "dense", 0, (2, 1, 1), (2, 1, 1), 0, "none"),
+    ]
     with pytest.raises(ModelError, match="allowed on the last layer only"):
         make(layers, (2, 1, 1))
 
 
-@pytest.mark.parametrize("which, array, message", [
-    ("weight", np.zeros((3, 2, 3, 3), dtype=np.int16), "layer conv1: weight is int16"),
-    ("weight", np.zeros((3, 2, 2, 2), dtype=np.int8), "layer conv1: weight is int8\\[3, 2, 2, 2\\]"),
-    ("bias", np.zeros(4, dtype=np.int64), "layer conv1: bias is int64\\[4\\]"),
-    ("bias", None, "layer conv1: weights or bias missing"),
-])
+@pytest.mark.parametrize(
+    "which, array, message",
+    [
+        ("weight", np.zeros((3, 2, 3, 3), dtype=np.int16), "layer conv1: weight is int16"),
+        ("weight", np.zeros((3, 2, 2, 2), dtype=np.int8), "layer conv1: weight is int8\\[3, 2, 2, 2\\]"),
+        ("bias", np.zeros(4, dtype=np.int64), "layer conv1: bias is int64\\[4\\]"),
+        ("bias", None, "layer conv1: weights or bias missing"),
+    ],
+)
 def test_bad_weights_are_refused(which, array, message):
     layers = base_layers()
     weights, biases = arrays(layers)

@@ -13,8 +13,10 @@ from edgeprove.model.ir import Layer, ModelError
 from edgeprove.model.quantize import FloatModel, frac_for, quantize, quantize_array, random_calibration
 
 
-@pytest.mark.parametrize("magnitude, frac", [(127.0, 0), (127.5, -1), (1.0, 6), (0.99, 7), (254.0, -1),
-                                             (255.0, -2), (0.0, 0), (1e-3, 16)])
+@pytest.mark.parametrize(
+    "magnitude, frac",
+    [(127.0, 0), (127.5, -1), (1.0, 6), (0.99, 7), (254.0, -1), (255.0, -2), (0.0, 0), (1e-3, 16)],
+)
 def test_frac_for_is_the_largest_fitting_fraction(magnitude, frac):
     assert frac_for(magnitude) == frac
     if magnitude:
@@ -47,8 +49,11 @@ def test_scale_rules_hold(name):
             assert layer.residual_shift == acc_frac - model.layers[layer.residual].out_frac >= 0
         if not layer.requantized:
             assert layer.shift == 0
-    assert all(b.q_bits <= MAX_Q_BITS for b, layer in zip(check_model(model), model.layers, strict=True)
-               if layer.requantized)
+    assert all(
+        b.q_bits <= MAX_Q_BITS
+        for b, layer in zip(check_model(model), model.layers, strict=True)
+        if layer.requantized
+    )
 
 
 def mlp_float_reference(float_model: FloatModel, inputs: np.ndarray) -> np.ndarray:
@@ -75,7 +80,8 @@ def test_agreement_report_is_computed_honestly():
     assert report.max_abs_error == pytest.approx(np.abs(dequantized - expected_float).max())
     assert report.max_abs_output == pytest.approx(np.abs(expected_float).max())
     assert report.top1_agreement == pytest.approx(
-        np.mean(dequantized.argmax(axis=1) == expected_float.argmax(axis=1)))
+        np.mean(dequantized.argmax(axis=1) == expected_float.argmax(axis=1))
+    )
     assert report.max_abs_error < 0.1 * report.max_abs_output
     assert "top-1 agreement" in report.summary()
 
@@ -97,8 +103,9 @@ def test_shift_grows_until_q_fits_the_table():
     rng = np.random.default_rng(1)
     weight = rng.choice([-1.0, 1.0], size=(4, n))
     layers = [dense("wide", -1, n, 4, "clamp"), dense("out", 0, 4, 2, "none")]
-    float_model = FloatModel.from_arrays("wide", (n, 1, 1), layers,
-                                         {0: (weight, np.zeros(4)), 1: (np.eye(2, 4), np.zeros(2))})
+    float_model = FloatModel.from_arrays(
+        "wide", (n, 1, 1), layers, {0: (weight, np.zeros(4)), 1: (np.eye(2, 4), np.zeros(2))}
+    )
     inputs = np.zeros((4, n, 1, 1))
     inputs[np.arange(4), np.arange(4)] = 1.0
     result = quantize(float_model, inputs)
@@ -119,10 +126,16 @@ def q_bits_with_shift(result, shift):
 
 def test_residual_source_scale_is_lowered_to_keep_the_shift_non_negative():
     """Layer 'big' (weights > 127, weight_frac -1) adds the output of 'small', calibrated to a fine scale."""
-    layers = [dense("small", -1, 3, 3, "clamp"), dense("big", -1, 3, 3, "clamp", residual=0),
-              dense("out", 1, 3, 2, "none")]
-    params = {0: (np.full((3, 3), 0.05), np.zeros(3)), 1: (np.full((3, 3), 200.0), np.zeros(3)),
-              2: (np.ones((2, 3)), np.zeros(2))}
+    layers = [
+        dense("small", -1, 3, 3, "clamp"),
+        dense("big", -1, 3, 3, "clamp", residual=0),
+        dense("out", 1, 3, 2, "none"),
+    ]
+    params = {
+        0: (np.full((3, 3), 0.05), np.zeros(3)),
+        1: (np.full((3, 3), 200.0), np.zeros(3)),
+        2: (np.ones((2, 3)), np.zeros(2)),
+    }
     float_model = FloatModel.from_arrays("res", (3, 1, 1), layers, params)
     model = quantize(float_model, random_calibration((3, 1, 1), 8)[0]).model
     small, big = model.layers[0], model.layers[1]
@@ -133,10 +146,16 @@ def test_residual_source_scale_is_lowered_to_keep_the_shift_non_negative():
 
 def test_impossible_residual_scales_are_refused():
     """A residual whose consumer always sits at a coarser scale than its source cannot be fixed."""
-    layers = [dense("a", -1, 3, 3, "clamp"), dense("b", 0, 3, 3, "clamp", residual=0),
-              dense("c", 1, 3, 1, "none")]
-    params = {0: (np.eye(3), np.zeros(3)), 1: (np.full((3, 3), 1000.0), np.zeros(3)),
-              2: (np.ones((1, 3)), np.zeros(1))}
+    layers = [
+        dense("a", -1, 3, 3, "clamp"),
+        dense("b", 0, 3, 3, "clamp", residual=0),
+        dense("c", 1, 3, 1, "none"),
+    ]
+    params = {
+        0: (np.eye(3), np.zeros(3)),
+        1: (np.full((3, 3), 1000.0), np.zeros(3)),
+        2: (np.ones((1, 3)), np.zeros(1)),
+    }
     with pytest.raises(ModelError, match="cannot choose power-of-two scales"):
         quantize(FloatModel.from_arrays("bad", (3, 1, 1), layers, params))
 

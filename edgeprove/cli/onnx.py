@@ -23,8 +23,11 @@ def import_model(
     model: Path = typer.Argument(..., help="The float ONNX model (.onnx)."),
     out: Path = typer.Option(..., "--out", help="Folder to write the compiled integer model to."),
     calibration: Path | None = typer.Option(
-        None, "--calibration", help="Float calibration inputs (.npy, shape (N, *input shape without batch)); "
-        "default: 16 seeded random inputs."),
+        None,
+        "--calibration",
+        help="Float calibration inputs (.npy, shape (N, *input shape without batch)); "
+        "default: 16 seeded random inputs.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the report."),
 ) -> None:
     """Compile an ONNX model to the integer IR and report its agreement with onnxruntime."""
@@ -44,6 +47,8 @@ def import_model(
         }
         typer.echo(json.dumps(payload, indent=1))
         return
-    typer.echo(f"compiled {model} -> {out}: {report.layers} layers, {report.params:,} parameters, "
-               f"digest {report.digest[:16]}")
+    typer.echo(
+        f"compiled {model} -> {out}: {report.layers} layers, {report.params:,} parameters, "
+        f"digest {report.digest[:16]}"
+    )
     typer.echo(report.summary())

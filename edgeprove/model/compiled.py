@@ -54,10 +54,18 @@ def _read_manifest(folder: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ModelError(f"{path}: not an {FORMAT_NAME} manifest")
     if manifest.get("version") != FORMAT_VERSION:
-        raise ModelError(f"{path}: format version {manifest.get('version')!r} is not supported "
-                         f"(this build reads version {FORMAT_VERSION})")
-    for key, kind in (("name", str), ("input_shape", list), ("input_frac", int), ("layers", list),
-                      ("files", dict), ("digest", str)):
+        raise ModelError(
+            f"{path}: format version {manifest.get('version')!r} is not supported "
+            f"(this build reads version {FORMAT_VERSION})"
+        )
+    for key, kind in (
+        ("name", str),
+        ("input_shape", list),
+        ("input_frac", int),
+        ("layers", list),
+        ("files", dict),
+        ("digest", str),
+    ):
         if not isinstance(manifest.get(key), kind):
             raise ModelError(f"{path}: field {key!r} is missing or malformed")
     return manifest
@@ -99,8 +107,10 @@ def load(folder: str | Path) -> Model:
         weight_path = _data_file(folder, manifest["files"], index, "weight")
         weight = _open_npy(weight_path)
         if weight.dtype != np.int8 or tuple(weight.shape) != layer.weight_shape:
-            raise ModelError(f"{weight_path}: holds {weight.dtype}{list(weight.shape)}, the manifest says "
-                             f"int8{list(layer.weight_shape)}")
+            raise ModelError(
+                f"{weight_path}: holds {weight.dtype}{list(weight.shape)}, the manifest says "
+                f"int8{list(layer.weight_shape)}"
+            )
         del weight
         weights[index] = weight_path
         bias = _open_npy(_data_file(folder, manifest["files"], index, "bias"))
@@ -128,8 +138,10 @@ def cached(folder: Path, write: Callable[[Path], None]) -> Model:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     except OSError as exc:
-        raise ModelError(f"cannot write the model cache {folder.parent} ({exc.strerror}); "
-                         "set EDGEPROVE_CACHE to a writable folder") from None
+        raise ModelError(
+            f"cannot write the model cache {folder.parent} ({exc.strerror}); "
+            "set EDGEPROVE_CACHE to a writable folder"
+        ) from None
     try:
         write(staging)
         try:

@@ -195,15 +195,21 @@ def expected_out_shape(layer: Layer) -> Shape:
     """The out_shape implied by the layer's kind, in_shape, kernel/stride/padding and out channels."""
     c, h, w = layer.in_shape
     if layer.kind == "conv2d":
-        return (layer.out_shape[0], conv_out_size(h, layer.kernel, layer.stride, layer.padding),
-                conv_out_size(w, layer.kernel, layer.stride, layer.padding))
+        return (
+            layer.out_shape[0],
+            conv_out_size(h, layer.kernel, layer.stride, layer.padding),
+            conv_out_size(w, layer.kernel, layer.stride, layer.padding),
+        )
     if layer.kind == "dense":
         return (layer.out_shape[0], 1, 1)
     if layer.kind == "avgpool":
         return (c, h // layer.kernel, w // layer.kernel)
     if layer.kind == "maxpool":
-        return (c, conv_out_size(h, layer.kernel, layer.stride, 0),
-                conv_out_size(w, layer.kernel, layer.stride, 0))
+        return (
+            c,
+            conv_out_size(h, layer.kernel, layer.stride, 0),
+            conv_out_size(w, layer.kernel, layer.stride, 0),
+        )
     return (c, 1, 1)
 
 
@@ -245,12 +251,16 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
             if layer.stride != layer.kernel or layer.padding != 0:
                 raise ModelError(f"{where}: avgpool needs stride == kernel and padding 0")
             if not is_pow2(layer.kernel * layer.kernel):
-                raise ModelError(f"{where}: avgpool kernel {layer.kernel} is not a power of two "
-                                 "(its division must be a shift)")
+                raise ModelError(
+                    f"{where}: avgpool kernel {layer.kernel} is not a power of two "
+                    "(its division must be a shift)"
+                )
         if layer.kind == "global_avgpool" and not is_pow2(layer.in_shape[1] * layer.in_shape[2]):
-            raise ModelError(f"{where}: global_avgpool over {layer.in_shape[1]}x{layer.in_shape[2]} "
-                             "positions; "
-                             "H*W must be a power of two (its division must be a shift)")
+            raise ModelError(
+                f"{where}: global_avgpool over {layer.in_shape[1]}x{layer.in_shape[2]} "
+                "positions; "
+                "H*W must be a power of two (its division must be a shift)"
+            )
         if layer.kind == "maxpool":
             _check_maxpool(layers, index)
         window = (layer.kernel, layer.stride, layer.padding)
@@ -263,8 +273,10 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
             if not 0 <= layer.residual < index:
                 raise ModelError(f"{where}: residual {layer.residual} does not point to an earlier layer")
             if layers[layer.residual].out_shape != layer.out_shape:
-                raise ModelError(f"{where}: residual source {layers[layer.residual].name} has shape "
-                                 f"{layers[layer.residual].out_shape}, not {layer.out_shape}")
+                raise ModelError(
+                    f"{where}: residual source {layers[layer.residual].name} has shape "
+                    f"{layers[layer.residual].out_shape}, not {layer.out_shape}"
+                )
         elif layer.residual_shift != 0:
             raise ModelError(f"{where}: residual_shift without a residual")
     for layer in layers:
@@ -283,8 +295,10 @@ def _check_maxpool(layers: list[Layer], index: int) -> None:
         raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
     source_range = value_range(layers, layer.source)
     if activation_range(layer) != source_range:
-        raise ModelError(f"{where}: maxpool range {activation_range(layer)} differs from its source's "
-                         f"{source_range} (set activation and act_max to the source's)")
+        raise ModelError(
+            f"{where}: maxpool range {activation_range(layer)} differs from its source's "
+            f"{source_range} (set activation and act_max to the source's)"
+        )
 
 
 def last_uses(layers: list[Layer]) -> dict[int, int]:
@@ -421,5 +435,7 @@ def _absorb(hasher, data: bytes | np.ndarray) -> None:
 def _check_array(layer: Layer, what: str, array: np.ndarray, dtype, shape) -> None:
     """Refuse an array whose dtype or shape does not match the layer."""
     if array.dtype != np.dtype(dtype) or tuple(array.shape) != tuple(shape):
-        raise ModelError(f"layer {layer.name}: {what} is {array.dtype}{list(array.shape)}, "
-                         f"expected {np.dtype(dtype)}{list(shape)}")
+        raise ModelError(
+            f"layer {layer.name}: {what} is {array.dtype}{list(array.shape)}, "
+            f"expected {np.dtype(dtype)}{list(shape)}"
+        )

@@ -32,9 +32,23 @@ from edgeprove.model.ir import Layer, Model, ModelError, Shape, expected_out_sha
 from edgeprove.model.quantize import FloatModel, QuantizationReport, quantize, random_calibration
 
 OPSET_MIN, OPSET_MAX = 13, 18
-SUPPORTED_OPS = ("Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
-                 "GlobalAveragePool", "Flatten", "Reshape", "BatchNormalization", "Identity", "Dropout",
-                 "Constant")
+SUPPORTED_OPS = (
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Relu",
+    "Clip",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Flatten",
+    "Reshape",
+    "BatchNormalization",
+    "Identity",
+    "Dropout",
+    "Constant",
+)
 FLOAT_TOLERANCE = 1e-3
 """Largest relative difference allowed between the imported float model and onnxruntime (float32 noise)."""
 REPORT_FILE = "import.json"
@@ -59,8 +73,10 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for people: agreement with onnxruntime, error and what the calibration inputs were."""
-        return (f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
-                f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}) on {self.calibration}")
+        return (
+            f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
+            f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}) on {self.calibration}"
+        )
 
 
 @dataclass
@@ -192,8 +208,10 @@ class _Builder:
         if value is None or value.layer == -1:
             raise ModelError(f"graph output {outputs[0].name!r} is not computed by any layer")
         if value.layer != len(self.open) - 1:
-            raise ModelError(f"graph output {outputs[0].name!r} is not the last layer's output "
-                             "(branches that do not reach the output are not supported)")
+            raise ModelError(
+                f"graph output {outputs[0].name!r} is not the last layer's output "
+                "(branches that do not reach the output are not supported)"
+            )
         last = self.open[-1]
         if not last.closed and value.version == last.version:
             last.layer = dataclasses.replace(last.layer, activation="none")
@@ -231,8 +249,10 @@ class _Builder:
             return -1
         entry = self.open[value.layer]
         if value.version != entry.version:
-            raise ModelError(f"{where}: reads layer {entry.layer.name} before a later operation was folded "
-                             "into it (the tensor is used twice)")
+            raise ModelError(
+                f"{where}: reads layer {entry.layer.name} before a later operation was folded "
+                "into it (the tensor is used twice)"
+            )
         if not entry.closed:
             self._close_without_activation(entry)
         return value.layer
@@ -241,8 +261,12 @@ class _Builder:
         """Close an open layer whose float output is used as it is: "relu" for an average pool of a relu
         output (its values are non-negative, so relu is the identity and keeps one more bit), else "clamp"."""
         layer = entry.layer
-        pooled_relu = (layer.kind in ("avgpool", "global_avgpool") and layer.residual is None
-                       and layer.source >= 0 and self.open[layer.source].layer.activation == "relu")
+        pooled_relu = (
+            layer.kind in ("avgpool", "global_avgpool")
+            and layer.residual is None
+            and layer.source >= 0
+            and self.open[layer.source].layer.activation == "relu"
+        )
         entry.layer = dataclasses.replace(layer, activation="relu" if pooled_relu else "clamp")
         entry.closed = True
 
@@ -257,8 +281,9 @@ class _Builder:
         """IR shape of the input (-1) or of a layer's output."""
         return self.input_shape if ref == -1 else self.open[ref].layer.out_shape
 
-    def _new_layer(self, node_name: str, kind: str, source: int, out_channels: int, weight=None, bias=None,
-                   **window) -> int:
+    def _new_layer(
+        self, node_name: str, kind: str, source: int, out_channels: int, weight=None, bias=None, **window
+    ) -> int:
         """Append an open layer reading ``source``; returns its index."""
         base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name) or f"{kind}{len(self.open)}"
         name, suffix = base, 2
@@ -266,8 +291,9 @@ class _Builder:
             name, suffix = f"{base}_{suffix}", suffix + 1
         self.names.add(name)
         in_shape = self._shape_of(source)
-        draft = Layer(name, kind, source, in_shape, (out_channels, 1, 1), shift=0, activation="clamp",
-                      **window)
+        draft = Layer(
+            name, kind, source, in_shape, (out_channels, 1, 1), shift=0, activation="clamp", **window
+        )
         out_shape = expected_out_shape(draft)
         if min(out_shape) < 1:
             raise ModelError(f"node {node_name!r}: window larger than its input {in_shape}")
@@ -277,8 +303,9 @@ class _Builder:
 
     def _identity(self, source: int, tag: str) -> int:
         """An identity layer (average pool of kernel 1) reading ``source``, left open."""
-        return self._new_layer(f"{tag}_identity", "avgpool", source, self._shape_of(source)[0], kernel=1,
-                               stride=1)
+        return self._new_layer(
+            f"{tag}_identity", "avgpool", source, self._shape_of(source)[0], kernel=1, stride=1
+        )
 
     def _set(self, node, value: _Value) -> None:
         """Bind the node's first output to ``value``."""
@@ -341,8 +368,9 @@ class _Builder:
         if bias is not None and bias.size != out_channels:
             raise ModelError(f"{where}: bias has {bias.size} values for {out_channels} output channels")
         bias = np.zeros(out_channels) if bias is None else bias.reshape(out_channels)
-        index = self._new_layer(node.name, "conv2d", source, out_channels, weight, bias, kernel=kh,
-                                stride=stride, padding=padding)
+        index = self._new_layer(
+            node.name, "conv2d", source, out_channels, weight, bias, kernel=kh, stride=stride, padding=padding
+        )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _stride(self, attrs: dict, where: str) -> int:
@@ -362,8 +390,9 @@ class _Builder:
             raise ModelError(f"{where}: auto_pad {auto_pad} is not supported (give explicit pads)")
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
         if len(set(pads)) > 1:
-            raise ModelError(f"{where}: asymmetric pads {pads} are not supported (the IR pads every side "
-                             "equally)")
+            raise ModelError(
+                f"{where}: asymmetric pads {pads} are not supported (the IR pads every side equally)"
+            )
         return int(pads[0]) if pads else 0
 
     def _dense(self, node, value: _Value, weight: np.ndarray, bias: np.ndarray, where: str) -> None:
@@ -371,8 +400,9 @@ class _Builder:
         if len(value.dims) != 2:
             raise ModelError(f"{where}: expects a (1, features) input; flatten the tensor first")
         if weight.shape[1] != value.dims[1]:
-            raise ModelError(f"{where}: weight takes {weight.shape[1]} features, the input has "
-                             f"{value.dims[1]}")
+            raise ModelError(
+                f"{where}: weight takes {weight.shape[1]} features, the input has {value.dims[1]}"
+            )
         source = self._read(value, where)
         index = self._new_layer(node.name, "dense", source, weight.shape[0], weight, bias)
         self._set(node, _Value(index, 0, (1, weight.shape[0])))
@@ -406,8 +436,9 @@ class _Builder:
         if array.size == 1:
             return np.full(channels, float(array.reshape(())))
         if shape not in allowed:
-            raise ModelError(f"{where}: constant of shape {shape} is not a per-channel term for {channels} "
-                             "channels")
+            raise ModelError(
+                f"{where}: constant of shape {shape} is not a per-channel term for {channels} channels"
+            )
         return array.reshape(channels)
 
     def _op_Add(self, node, attrs: dict, where: str) -> None:
@@ -419,8 +450,10 @@ class _Builder:
             return
         first, second = self._value(left, where), self._value(right, where)
         if first.dims != second.dims:
-            raise ModelError(f"{where}: operands of shapes {first.dims} and {second.dims} (residual adds "
-                             "need equal shapes)")
+            raise ModelError(
+                f"{where}: operands of shapes {first.dims} and {second.dims} (residual adds "
+                "need equal shapes)"
+            )
         if -1 in (first.layer, second.layer):
             raise ModelError(f"{where}: the model input cannot be a residual operand")
         consumer, skip = (first, second) if first.layer > second.layer else (second, first)
@@ -440,8 +473,10 @@ class _Builder:
         """Fold ``value + constant`` into the bias of the layer whose open accumulator ``value`` is."""
         entry = self._foldable(value)
         if entry is None or not entry.layer.has_weights:
-            raise ModelError(f"{where}: a constant can only be added to the open output of a Conv, Gemm or "
-                             "MatMul (as its bias)")
+            raise ModelError(
+                f"{where}: a constant can only be added to the open output of a Conv, Gemm or "
+                "MatMul (as its bias)"
+            )
         channels = entry.layer.out_shape[0]
         entry.bias = entry.bias + self._channel_constant(constant, channels, len(value.dims), where)
         entry.version += 1
@@ -456,11 +491,14 @@ class _Builder:
         value = self._value(node.input[0], where)
         entry = self._foldable(value)
         if entry is None or not entry.layer.has_weights or entry.layer.residual is not None:
-            raise ModelError(f"{where}: batch normalization must directly follow a Conv or Gemm whose output "
-                             "nothing else reads")
+            raise ModelError(
+                f"{where}: batch normalization must directly follow a Conv or Gemm whose output "
+                "nothing else reads"
+            )
         channels = entry.layer.out_shape[0]
-        scale, offset, mean, var = (self._channel_constant(self._const(name, where), channels, 2, where)
-                                    for name in node.input[1:5])
+        scale, offset, mean, var = (
+            self._channel_constant(self._const(name, where), channels, 2, where) for name in node.input[1:5]
+        )
         gain = scale / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
         entry.weight = entry.weight * gain.reshape((-1,) + (1,) * (entry.weight.ndim - 1))
         entry.bias = (entry.bias - mean) * gain + offset
@@ -473,8 +511,11 @@ class _Builder:
         entry = self._foldable(value)
         if entry is None and value.layer >= 0:
             produced = self.open[value.layer]
-            if (value.version == produced.version and produced.layer.activation == "relu"
-                    and (clip is None or (produced.clip is not None and produced.clip <= clip))):
+            if (
+                value.version == produced.version
+                and produced.layer.activation == "relu"
+                and (clip is None or (produced.clip is not None and produced.clip <= clip))
+            ):
                 self._set(node, value)
                 return
         if entry is None:
@@ -496,8 +537,9 @@ class _Builder:
         bounds = [float(self._const(name, where).reshape(())) if name else None for name in node.input[1:3]]
         low, high = (bounds + [None, None])[:2]
         if low != 0.0 or (high is not None and not (np.isfinite(high) and high > 0)):
-            raise ModelError(f"{where}: only Clip(min=0, max>0) such as ReLU6 is supported, got "
-                             f"min={low}, max={high}")
+            raise ModelError(
+                f"{where}: only Clip(min=0, max>0) such as ReLU6 is supported, got min={low}, max={high}"
+            )
         self._activate(node, self._value(node.input[0], where), high, where)
 
     def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int]:
@@ -537,12 +579,15 @@ class _Builder:
         """Open an avgpool layer (stride == kernel, power-of-two kernel, no padding)."""
         kernel, stride = self._pool_window(node, attrs, where)
         if stride != kernel or not is_pow2(kernel * kernel):
-            raise ModelError(f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
-                             f"(got kernel {kernel}, stride {stride})")
+            raise ModelError(
+                f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
+                f"(got kernel {kernel}, stride {stride})"
+            )
         value = self._value(node.input[0], where)
         self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
-        index = self._new_layer(node.name, "avgpool", self._read(value, where), value.dims[1], kernel=kernel,
-                                stride=stride)
+        index = self._new_layer(
+            node.name, "avgpool", self._read(value, where), value.dims[1], kernel=kernel, stride=stride
+        )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _op_GlobalAveragePool(self, node, attrs: dict, where: str) -> None:
@@ -551,8 +596,9 @@ class _Builder:
         if len(value.dims) != 4:
             raise ModelError(f"{where}: expects a (N, C, H, W) input")
         if not is_pow2(value.dims[2] * value.dims[3]):
-            raise ModelError(f"{where}: averages {value.dims[2]}x{value.dims[3]} positions; H*W must be a "
-                             "power of two")
+            raise ModelError(
+                f"{where}: averages {value.dims[2]}x{value.dims[3]} positions; H*W must be a power of two"
+            )
         index = self._new_layer(node.name, "global_avgpool", self._read(value, where), value.dims[1])
         self._set(node, _Value(index, 0, (1, value.dims[1], 1, 1)))
 
@@ -578,8 +624,10 @@ class _Builder:
         dims = tuple(target)
         own = (1, *self._shape_of(value.layer))
         if dims not in {(1, total), own, value.dims}:
-            raise ModelError(f"{where}: reshape {value.dims} -> {dims} is not supported (only to (1, "
-                             f"{total}) or to the tensor's own shape {own})")
+            raise ModelError(
+                f"{where}: reshape {value.dims} -> {dims} is not supported (only to (1, "
+                f"{total}) or to the tensor's own shape {own})"
+            )
         self._set(node, _Value(value.layer, value.version, dims))
 
 
@@ -606,8 +654,9 @@ def calibration_batch(calibration: np.ndarray, input_dims: tuple[int, ...]) -> n
     if array.shape == sample:
         array = array[None]
     if array.ndim != len(sample) + 1 or tuple(array.shape[1:]) != sample or not len(array):
-        raise ModelError(f"calibration inputs must have shape (N, {', '.join(map(str, sample))}), "
-                         f"got {tuple(array.shape)}")
+        raise ModelError(
+            f"calibration inputs must have shape (N, {', '.join(map(str, sample))}), got {tuple(array.shape)}"
+        )
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         raise ModelError("calibration inputs contain NaN or infinite values")
@@ -641,8 +690,9 @@ def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(out, dtype=np.float64).reshape(-1) for out in outputs])
 
 
-def import_onnx(path: str | Path, calibration: np.ndarray | None = None,
-                calibration_label: str | None = None) -> ImportResult:
+def import_onnx(
+    path: str | Path, calibration: np.ndarray | None = None, calibration_label: str | None = None
+) -> ImportResult:
     """Compile an ONNX file to an integer Model, quantized on ``calibration`` (N, *input dims without batch;
     ``calibration_label`` says where they come from) or on seeded random inputs, and compare it with
     onnxruntime on those inputs."""
@@ -663,13 +713,16 @@ def import_onnx(path: str | Path, calibration: np.ndarray | None = None,
     reference = onnxruntime_outputs(path, batch)
     ours_float = result.float_outputs.reshape(len(batch), -1)
     if ours_float.shape != reference.shape:
-        raise ModelError(f"{path}: onnxruntime gives {reference.shape[1]} outputs, the import "
-                         f"{ours_float.shape[1]}")
+        raise ModelError(
+            f"{path}: onnxruntime gives {reference.shape[1]} outputs, the import {ours_float.shape[1]}"
+        )
     scale = 1.0 + float(np.max(np.abs(reference)))
     float_diff = float(np.max(np.abs(ours_float - reference)))
     if float_diff > FLOAT_TOLERANCE * scale:
-        raise ModelError(f"{path}: the imported float model differs from onnxruntime by {float_diff:.3g}; "
-                         "the graph uses semantics the importer does not reproduce")
+        raise ModelError(
+            f"{path}: the imported float model differs from onnxruntime by {float_diff:.3g}; "
+            "the graph uses semantics the importer does not reproduce"
+        )
     model = result.model
     ints = quantize_array(ir_batch, model.input_frac)
     ours = dequantize(model, run_batch(model, ints)).reshape(len(batch), -1)
@@ -688,8 +741,12 @@ def import_onnx(path: str | Path, calibration: np.ndarray | None = None,
     return ImportResult(model, report, result.report, result.bounds)
 
 
-def compile_onnx(path: str | Path, out: str | Path, calibration: np.ndarray | None = None,
-                 calibration_label: str | None = None) -> ImportResult:
+def compile_onnx(
+    path: str | Path,
+    out: str | Path,
+    calibration: np.ndarray | None = None,
+    calibration_label: str | None = None,
+) -> ImportResult:
     """``import_onnx`` and save the model as a compiled folder ``out`` with the report in import.json."""
     result = import_onnx(path, calibration, calibration_label)
     out = Path(out)
