@@ -149,3 +149,10 @@ def test_pool_bounds():
     pool, gap = model_bounds(model)
     assert (pool.acc_min, pool.acc_max, pool.q_min, pool.q_max) == (-512, 508, -128, 127)
     assert (gap.acc_min, gap.acc_max) == (-512, 508)
+
+
+@pytest.mark.parametrize("bias", [2**63 - 1, -(2**63), 2**62 + 1])
+def test_a_bias_beyond_two_to_the_62_is_refused_before_it_can_wrap(bias):
+    model = dense_model(np.full((1, 4), 127), np.array([bias]), shift=3, name="wrap")
+    with pytest.raises(ModelOverflowError, match="layer wrap: a bias beyond 2.62"):
+        check_model(model)

@@ -177,3 +177,23 @@ def test_global_pool_over_non_power_of_two_is_refused():
     layers = [Layer("gap", "global_avgpool", -1, (2, 3, 3), (2, 1, 1), 0, "none")]
     with pytest.raises(ModelError, match="H\\*W must be a power of two"):
         FloatModel.from_arrays("gap", (2, 3, 3), layers, {})
+
+
+@pytest.mark.parametrize("magnitude", [5e-324, 1e-300, 1e-80, 1e80, 1e308])
+def test_frac_for_refuses_scales_beyond_the_ceiling_without_overflowing(magnitude):
+    with pytest.raises(ModelError, match=r"its scale 2\^-?\d+ is beyond 2\^\+-256"):
+        frac_for(magnitude)
+
+
+def test_frac_for_keeps_extreme_but_allowed_scales_exact():
+    for magnitude in (1e-70, 1e70):
+        frac = frac_for(magnitude)
+        assert abs(frac) <= 256
+        assert math.ldexp(magnitude, frac) <= 127 < math.ldexp(magnitude, frac + 1)
+
+
+def test_tiny_float_weights_are_one_line_errors():
+    layers = [Layer("fc", "dense", -1, (4, 1, 1), (2, 1, 1), 0, "none")]
+    params = {0: (np.full((2, 4), 1e-200), np.zeros(2))}
+    with pytest.raises(ModelError, match="cannot quantize a tensor whose largest magnitude is 1e-200"):
+        quantize(FloatModel.from_arrays("tiny", (4, 1, 1), layers, params))

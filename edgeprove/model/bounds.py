@@ -22,6 +22,9 @@ MAX_Q_BITS = 16
 """Largest q_bits a requantized layer may need (activation table of 2^16 rows)."""
 MAX_SHIFT = 16
 """Largest requantization shift (remainder range table of 2^16 rows)."""
+MAX_BIAS = 1 << 62
+"""Largest |bias| taken into the bound arithmetic (far beyond the field anyway): with the IR's ceilings on
+weights and shifts it keeps every int64 sum below exact, so a hostile bias cannot wrap the check."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ def bounds_from_sums(
     residual_range: tuple[int, int] | None,
 ) -> LayerBounds:
     """LayerBounds from per-channel weight sign sums, the bias, the input range and the residual's range."""
+    if bias is not None and bias.size and (int(np.min(bias)) < -MAX_BIAS or int(np.max(bias)) > MAX_BIAS):
+        raise ModelOverflowError(f"layer {layer.name}: a bias beyond 2^62 exceeds the field's signed range")
     lo, hi = in_range
     acc_max = positive * hi + negative * lo
     acc_min = positive * lo + negative * hi

@@ -34,10 +34,12 @@ from edgeprove.model.bounds import (
 from edgeprove.model.ir import (
     DEFAULT_ACT_MAX,
     INPUT_RANGE,
+    MAX_FRAC,
     Layer,
     Model,
     ModelError,
     Shape,
+    check_frac,
     last_uses,
     validate_layers,
     value_range,
@@ -143,11 +145,16 @@ def frac_for(magnitude: float) -> int:
         if magnitude == 0:
             return 0
         raise ModelError(f"cannot quantize a tensor whose largest magnitude is {magnitude}")
-    frac = math.floor(math.log2(INT8_MAX / magnitude))
-    while magnitude * 2.0 ** (frac + 1) <= INT8_MAX:
+    frac = math.floor(math.log2(INT8_MAX) - math.log2(magnitude))
+    while math.ldexp(magnitude, frac + 1) <= INT8_MAX:
         frac += 1
-    while magnitude * 2.0**frac > INT8_MAX:
+    while math.ldexp(magnitude, frac) > INT8_MAX:
         frac -= 1
+    if abs(frac) > MAX_FRAC:
+        raise ModelError(
+            f"cannot quantize a tensor whose largest magnitude is {magnitude:.3g}: its scale "
+            f"2^{-frac} is beyond 2^+-{MAX_FRAC}"
+        )
     return frac
 
 
@@ -264,6 +271,7 @@ def _try_fracs(
             acc_frac = in_frac + stat.weight_frac
         else:
             acc_frac = in_frac + _window(layer).bit_length() - 1
+        check_frac(f"layer {layer.name}: accumulator fraction", acc_frac)
         residual_shift = 0
         if layer.residual is not None:
             residual_shift = acc_frac - chosen[layer.residual].out_frac
