@@ -20,16 +20,38 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgeprove.model import compiled
+from edgeprove.model import compiled, npy
 from edgeprove.model.bounds import LayerBounds
-from edgeprove.model.ir import Layer, Model, ModelError, Shape, expected_out_shape, is_pow2
-from edgeprove.model.quantize import FloatModel, QuantizationReport, quantize, random_calibration
+from edgeprove.model.ir import (
+    MAX_CALIBRATION_VALUES,
+    MAX_LAYER_WEIGHTS,
+    MAX_LAYERS,
+    MAX_MODEL_PARAMS,
+    MAX_NAME_CHARS,
+    MAX_ONNX_BYTES,
+    Layer,
+    Model,
+    ModelError,
+    Shape,
+    check_shape,
+    expected_out_shape,
+    is_pow2,
+    short,
+)
+from edgeprove.model.quantize import (
+    DEFAULT_CALIBRATION_INPUTS,
+    FloatModel,
+    QuantizationReport,
+    quantize,
+    random_calibration,
+)
 
 OPSET_MIN, OPSET_MAX = 13, 18
 SUPPORTED_OPS = (
@@ -51,6 +73,8 @@ SUPPORTED_OPS = (
 )
 FLOAT_TOLERANCE = 1e-3
 """Largest relative difference allowed between the imported float model and onnxruntime (float32 noise)."""
+UNSUPPORTED_LISTED = 20
+"""Unsupported nodes named in the error line (the rest are counted)."""
 REPORT_FILE = "import.json"
 """The import report written next to a compiled folder made from an ONNX file."""
 CACHE_SUBDIR = "onnx"
@@ -120,39 +144,134 @@ def _onnx():
     return onnx
 
 
-def load_onnx(path: str | Path):
-    """Parse an ONNX file with its external data (relative to its folder) and check its opset is 13-18."""
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none), cut short."""
+    text = str(exc).strip()
+    if not text:
+        return exc.__class__.__name__
+    line = text.splitlines()[0]
+    return line if len(line) <= 120 else line[:119] + "…"
+
+
+def check_onnx_file(path: str | Path):
+    """Parse an ONNX file without its external data and check it before any tensor data is loaded: a regular
+    file of at most MAX_ONNX_BYTES, opset 13-18, and every tensor within the IR's weight ceilings, its
+    external data (if any) inside the model's folder and exactly the bytes its shape and type declare."""
     onnx = _onnx()
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not an ONNX file")
+    if not path.exists():
         raise ModelError(f"{path}: no such ONNX file")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a regular file, not an ONNX file")
+    size = path.stat().st_size
+    if size > MAX_ONNX_BYTES:
+        raise ModelError(f"{path}: {size:,} bytes, above the ceiling of {MAX_ONNX_BYTES:,} for an ONNX file")
     try:
-        proto = onnx.load(str(path), load_external_data=True)
-    except Exception as exc:  # the protobuf and external-data errors have no common base class
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise ModelError(f"{path}: not a readable ONNX model ({reason})") from None
+        proto = onnx.load(str(path), format="protobuf", load_external_data=False)
+    except Exception as exc:  # the protobuf errors have no common base class
+        raise ModelError(f"{path}: not a readable ONNX model ({_reason(exc)})") from None
     if not proto.graph.node:
         raise ModelError(f"{path}: not a readable ONNX model (the graph has no nodes)")
     opsets = {entry.domain or "ai.onnx": entry.version for entry in proto.opset_import}
     opset = opsets.get("ai.onnx")
     if opset is None or not OPSET_MIN <= opset <= OPSET_MAX:
         raise ModelError(f"{path}: ONNX opset {opset} is not supported (opsets {OPSET_MIN}-{OPSET_MAX})")
+    total = 0
+    for tensor in _tensors(proto.graph):
+        total += _check_tensor(onnx, tensor, path)
+        if total > MAX_MODEL_PARAMS:
+            raise ModelError(f"{path}: the model's tensors hold more than {MAX_MODEL_PARAMS:,} (2^28) values")
+    return proto
+
+
+def _tensors(graph):
+    """Every TensorProto of a graph that the ONNX loader could fill from external data: initializers and
+    node attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _tensors(subgraph)
+
+
+def _check_tensor(onnx, tensor, path: Path) -> int:
+    """The number of values of an ONNX tensor, refusing one beyond MAX_LAYER_WEIGHTS, of a type without a
+    fixed size, or whose external data is not exactly its bytes in a regular file in the model's folder."""
+    where = f"{path}: tensor {short(tensor.name)}"
+    if any(dim < 0 for dim in tensor.dims):
+        raise ModelError(f"{where} has a negative dimension")
+    count = math.prod(tensor.dims)
+    if count > MAX_LAYER_WEIGHTS:
+        raise ModelError(f"{where} has {count:,} values, above the ceiling of {MAX_LAYER_WEIGHTS:,} (2^26)")
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        return count
+    try:
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 0
+    if not itemsize or tensor.data_type == onnx.TensorProto.STRING:
+        raise ModelError(f"{where}: external data of type {tensor.data_type} is not supported")
+    entries = {entry.key: entry.value for entry in tensor.external_data}
+    location = entries.get("location", "")
+    relative = Path(location)
+    data = path.parent / relative
+    unreadable = (
+        f"{path}: not a readable ONNX model (external data {short(location)} of tensor {short(tensor.name)}"
+    )
+    if not location or relative.is_absolute() or ".." in relative.parts:
+        raise ModelError(f"{unreadable}: the location must be a file beside the model)")
+    if not data.resolve().is_relative_to(path.parent.resolve()):
+        raise ModelError(f"{unreadable}: a symbolic link out of the model's folder)")
+    if not data.is_file():
+        raise ModelError(f"{unreadable}: {'not a regular file' if data.exists() else 'no such file'})")
+    try:
+        offset = int(entries.get("offset", 0))
+        length = int(entries["length"]) if "length" in entries else None
+    except ValueError:
+        raise ModelError(f"{unreadable}: malformed offset or length)") from None
+    available = data.stat().st_size - offset
+    expected = count * itemsize
+    if data.stat().st_size > MAX_ONNX_BYTES:
+        raise ModelError(f"{unreadable}: the file is above the ceiling of {MAX_ONNX_BYTES:,} bytes)")
+    if offset < 0 or (length if length is not None else available) != expected or available < expected:
+        raise ModelError(f"{unreadable}: {expected:,} bytes expected at offset {offset:,})")
+    return count
+
+
+def load_onnx(path: str | Path):
+    """Parse an ONNX file with its external data (relative to its folder), after ``check_onnx_file``."""
+    proto = check_onnx_file(path)
+    try:
+        _onnx().external_data_helper.load_external_data_for_model(proto, str(Path(path).parent))
+    except Exception as exc:  # the external-data errors have no common base class
+        raise ModelError(f"{path}: not a readable ONNX model ({_reason(exc)})") from None
     return proto
 
 
 def _node_label(node, position: int) -> str:
     """How an error names a node: its name, or its position and type when it has none."""
-    return f"'{node.name}'" if node.name else f"#{position} ({node.op_type})"
+    return short(node.name) if node.name else f"#{position} ({_op_name(node)})"
+
+
+def _op_name(node) -> str:
+    """A node's operator as 'OpType' or 'domain.OpType', as a short repr when it is not a plain name."""
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    return op if re.fullmatch(r"[A-Za-z0-9_.]{1,60}", op) else short(op)
 
 
 def unsupported_nodes(proto) -> list[str]:
     """Every node whose operator the importer does not handle, as 'OpType (node name)'."""
     bad = []
     for position, node in enumerate(proto.graph.node):
-        domain = node.domain or "ai.onnx"
-        if domain != "ai.onnx" or node.op_type not in SUPPORTED_OPS:
-            op = node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
-            bad.append(f"{op} (node {_node_label(node, position)})")
+        if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
+            bad.append(f"{_op_name(node)} (node {_node_label(node, position)})")
     return bad
 
 
@@ -162,7 +281,7 @@ class _Builder:
     def __init__(self, proto, name: str) -> None:
         self.onnx = _onnx()
         self.graph = proto.graph
-        self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "onnx_model"
+        self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:MAX_NAME_CHARS] or "onnx_model"
         self.constants: dict[str, np.ndarray] = {
             init.name: self._array(init) for init in self.graph.initializer
         }
@@ -173,8 +292,12 @@ class _Builder:
         self.values[self.input_name] = _Value(-1, 0, self.input_dims)
 
     def _array(self, tensor) -> np.ndarray:
-        """A TensorProto as numpy: floating types as float64, integer types unchanged."""
-        array = self.onnx.numpy_helper.to_array(tensor)
+        """A TensorProto as numpy: floating types as float64, integer types unchanged (its size was checked by
+        ``check_onnx_file``)."""
+        try:
+            array = self.onnx.numpy_helper.to_array(tensor)
+        except Exception as exc:  # onnx raises ValueError, TypeError or its own errors for malformed data
+            raise ModelError(f"tensor {short(tensor.name)}: malformed data ({_reason(exc)})") from None
         return array.astype(np.float64) if array.dtype.kind == "f" else array
 
     # ----- graph input and output
@@ -187,16 +310,21 @@ class _Builder:
         inp = inputs[0]
         tensor = inp.type.tensor_type
         if tensor.elem_type != self.onnx.TensorProto.FLOAT:
-            raise ModelError(f"input {inp.name!r}: only float32 inputs are supported")
+            raise ModelError(f"input {short(inp.name)}: only float32 inputs are supported")
         dims = list(tensor.shape.dim)
         if len(dims) not in (2, 4):
-            raise ModelError(f"input {inp.name!r}: rank {len(dims)}; expected (N, C, H, W) or (N, features)")
+            raise ModelError(
+                f"input {short(inp.name)}: rank {len(dims)}; expected (N, C, H, W) or (N, features)"
+            )
         if dims[0].HasField("dim_value") and dims[0].dim_value != 1:
-            raise ModelError(f"input {inp.name!r}: batch size {dims[0].dim_value}; expected 1 or symbolic")
+            raise ModelError(
+                f"input {short(inp.name)}: batch size {dims[0].dim_value}; expected 1 or symbolic"
+            )
         sizes = [d.dim_value if d.HasField("dim_value") else 0 for d in dims[1:]]
         if min(sizes) < 1:
-            raise ModelError(f"input {inp.name!r}: every dimension but the batch must be static")
+            raise ModelError(f"input {short(inp.name)}: every dimension but the batch must be static")
         shape = (sizes[0], 1, 1) if len(sizes) == 1 else (sizes[0], sizes[1], sizes[2])
+        check_shape(f"input {short(inp.name)}", shape)
         return inp.name, (1, *sizes), shape
 
     def finish(self) -> tuple[FloatModel, tuple[int, ...]]:
@@ -206,10 +334,10 @@ class _Builder:
             raise ModelError(f"the graph has {len(outputs)} outputs; exactly one is supported")
         value = self.values.get(outputs[0].name)
         if value is None or value.layer == -1:
-            raise ModelError(f"graph output {outputs[0].name!r} is not computed by any layer")
+            raise ModelError(f"graph output {short(outputs[0].name)} is not computed by any layer")
         if value.layer != len(self.open) - 1:
             raise ModelError(
-                f"graph output {outputs[0].name!r} is not the last layer's output "
+                f"graph output {short(outputs[0].name)} is not the last layer's output "
                 "(branches that do not reach the output are not supported)"
             )
         last = self.open[-1]
@@ -231,15 +359,15 @@ class _Builder:
     def _const(self, name: str, where: str) -> np.ndarray:
         """A constant (initializer or Constant output) by name."""
         if name not in self.constants:
-            raise ModelError(f"{where}: input {name!r} must be a constant (an initializer)")
+            raise ModelError(f"{where}: input {short(name)} must be a constant (an initializer)")
         return self.constants[name]
 
     def _value(self, name: str, where: str) -> _Value:
         """The IR value of a non-constant tensor."""
         if name not in self.values:
             if name in self.constants:
-                raise ModelError(f"{where}: constant input {name!r} where a computed tensor is expected")
-            raise ModelError(f"{where}: input {name!r} is not produced by a supported node")
+                raise ModelError(f"{where}: constant input {short(name)} where a computed tensor is expected")
+            raise ModelError(f"{where}: input {short(name)} is not produced by a supported node")
         return self.values[name]
 
     def _read(self, value: _Value, where: str) -> int:
@@ -285,7 +413,9 @@ class _Builder:
         self, node_name: str, kind: str, source: int, out_channels: int, weight=None, bias=None, **window
     ) -> int:
         """Append an open layer reading ``source``; returns its index."""
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name) or f"{kind}{len(self.open)}"
+        if len(self.open) >= MAX_LAYERS:
+            raise ModelError(f"the graph needs more than {MAX_LAYERS} layers, the ceiling")
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)[: MAX_NAME_CHARS - 6] or f"{kind}{len(self.open)}"
         name, suffix = base, 2
         while name in self.names:
             name, suffix = f"{base}_{suffix}", suffix + 1
@@ -296,7 +426,8 @@ class _Builder:
         )
         out_shape = expected_out_shape(draft)
         if min(out_shape) < 1:
-            raise ModelError(f"node {node_name!r}: window larger than its input {in_shape}")
+            raise ModelError(f"node {short(node_name)}: window larger than its input {in_shape}")
+        check_shape(f"node {short(node_name)}", out_shape)
         layer = dataclasses.replace(draft, out_shape=out_shape)
         self.open.append(_Open(layer, weight, bias))
         return len(self.open) - 1
@@ -638,7 +769,8 @@ def onnx_to_float(proto, name: str) -> tuple[FloatModel, tuple[int, ...], tuple[
     Raises ModelError listing every unsupported node at once, or naming the first unfoldable pattern."""
     bad = unsupported_nodes(proto)
     if bad:
-        raise ModelError(f"unsupported ONNX operator(s): {', '.join(bad)}")
+        more = f" and {len(bad) - UNSUPPORTED_LISTED} more" if len(bad) > UNSUPPORTED_LISTED else ""
+        raise ModelError(f"unsupported ONNX operator(s): {', '.join(bad[:UNSUPPORTED_LISTED])}{more}")
     builder = _Builder(proto, name)
     builder.run()
     float_model, output_dims = builder.finish()
@@ -650,6 +782,11 @@ def calibration_batch(calibration: np.ndarray, input_dims: tuple[int, ...]) -> n
     array = np.asarray(calibration)
     if array.dtype.kind not in "fiu":
         raise ModelError(f"calibration inputs must be numbers, got {array.dtype}")
+    if array.size > MAX_CALIBRATION_VALUES:
+        raise ModelError(
+            f"calibration inputs hold {array.size:,} values, above the ceiling of "
+            f"{MAX_CALIBRATION_VALUES:,} (2^26)"
+        )
     sample = tuple(input_dims[1:])
     if array.shape == sample:
         array = array[None]
@@ -664,11 +801,19 @@ def calibration_batch(calibration: np.ndarray, input_dims: tuple[int, ...]) -> n
 
 
 def read_calibration(path: str | Path) -> np.ndarray:
-    """Float calibration inputs from a .npy file (shape checked later against the model)."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read calibration inputs {path}: {exc}") from None
+    """Float calibration inputs from a .npy file (shape checked later against the model); its header and size
+    are checked, and its values counted against MAX_CALIBRATION_VALUES, before the data is read."""
+    path = Path(path)
+    expected = "a float or integer array (N, *input shape)"
+    header = npy.read_header(path, "calibration inputs", expected)
+    if header.dtype.kind not in "fiu":
+        raise ModelError(f"calibration inputs {path}: hold {header.dtype} values; expected {expected}")
+    if header.count > MAX_CALIBRATION_VALUES:
+        raise ModelError(
+            f"calibration inputs {path}: {header.count:,} values, above the ceiling of "
+            f"{MAX_CALIBRATION_VALUES:,} (2^26)"
+        )
+    return npy.load(path, "calibration inputs")
 
 
 def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
@@ -703,7 +848,8 @@ def import_onnx(
     proto = load_onnx(path)
     float_model, input_dims, _ = onnx_to_float(proto, path.stem)
     if calibration is None:
-        batch, label = random_calibration(float_model.input_shape)
+        count = min(DEFAULT_CALIBRATION_INPUTS, MAX_CALIBRATION_VALUES // math.prod(float_model.input_shape))
+        batch, label = random_calibration(float_model.input_shape, max(count, 1))
         batch = batch.reshape(len(batch), *input_dims[1:])
     else:
         batch = calibration_batch(calibration, input_dims)
@@ -741,6 +887,12 @@ def import_onnx(
     return ImportResult(model, report, result.report, result.bounds)
 
 
+def write_compiled(result: ImportResult, folder: Path) -> None:
+    """Save an imported model as the compiled folder ``folder`` with its report in import.json."""
+    compiled.save(result.model, folder)
+    (folder / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
+
+
 def compile_onnx(
     path: str | Path,
     out: str | Path,
@@ -751,45 +903,38 @@ def compile_onnx(
     result = import_onnx(path, calibration, calibration_label)
     out = Path(out)
     try:
-        compiled.save(result.model, out)
-        (out / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
+        write_compiled(result, out)
     except OSError as exc:
         raise ModelError(f"cannot write the compiled model to {out} ({exc.strerror})") from None
     return result
 
 
-def source_digest(path: str | Path) -> str:
-    """SHA-256 of the ONNX file's bytes, followed by those of its external data files (if any, in order)."""
+def source_digest(path: str | Path, proto=None) -> str:
+    """SHA-256 of the ONNX file's bytes, followed by those of its external data files (if any, in order);
+    ``proto`` is the file's model from ``check_onnx_file``, which bounds every file hashed here."""
     path = Path(path)
+    proto = check_onnx_file(path) if proto is None else proto
     hasher = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                hasher.update(block)
-        proto = _onnx().load(str(path), load_external_data=False)
-    except Exception as exc:  # unreadable files are reported by load_onnx with the same wording
-        raise ModelError(f"{path}: not a readable ONNX model ({exc.__class__.__name__})") from None
     locations = []
-    for tensor in proto.graph.initializer:
+    for tensor in _tensors(proto.graph):
         for entry in tensor.external_data:
             if entry.key == "location" and entry.value not in locations:
                 locations.append(entry.value)
-    for location in locations:
-        data = path.parent / location
-        if data.is_file():
+    try:
+        for data in [path, *(path.parent / location for location in locations)]:
             with data.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
+                while block := handle.read(1 << 20):
                     hasher.update(block)
+    except OSError as exc:
+        raise ModelError(f"{path}: not a readable ONNX model ({exc.strerror})") from None
     return hasher.hexdigest()
 
 
 def cached_import(path: str | Path) -> Model:
     """The compiled model of an ONNX file, from the cache ``$EDGEPROVE_CACHE/onnx/<sha256>`` or compiled
-    there on first use (seeded random calibration inputs)."""
+    there on first use (seeded random calibration inputs); the file is checked before it is hashed."""
     from edgeprove.model.zoo import cache_dir
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such ONNX file")
-    folder = cache_dir() / CACHE_SUBDIR / source_digest(path)
-    return compiled.cached(folder, lambda staging: compile_onnx(path, staging))
+    folder = cache_dir() / CACHE_SUBDIR / source_digest(path, check_onnx_file(path))
+    return compiled.cached(folder, lambda staging: write_compiled(import_onnx(path), staging))

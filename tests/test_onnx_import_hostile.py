@@ -1,0 +1,212 @@
+"""ONNX files and calibration inputs as hostile input: bounded before anything is loaded, one line and exit 2
+for every refusal."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from test_onnx_import import build, const, mlp, node
+from typer.testing import CliRunner
+
+from edgeprove.cli import full_app
+from edgeprove.model.ir import ModelError
+from edgeprove.model.onnx_import import check_onnx_file, import_onnx, read_calibration
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(full_app(), list(args))
+
+
+def one_line_exit_2(result, message: str) -> None:
+    """The CLI refused with exit 2 and one line on stderr containing ``message``."""
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert "Traceback" not in result.output
+
+
+def unchecked(nodes, inits, input_dims, output_dims, path: Path) -> Path:
+    """Save a graph x -> y without the ONNX checker (which would refuse the malformed ones)."""
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_dims))]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(output_dims))]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def external(tmp_path: Path, dims, location: str = "w.bin", **entries) -> Path:
+    """A MatMul model whose weight ``w`` has ``dims`` and lives in external data at ``location``."""
+    weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=list(dims))
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in {"location": location, **entries}.items():
+        weight.external_data.add(key=key, value=str(value))
+    nodes = [node("MatMul", ["x", "w"], "y")]
+    return unchecked(nodes, [weight], (1, dims[0]), (1, dims[1]), tmp_path / "model.onnx")
+
+
+def test_huge_graph_input_is_refused_before_calibration_inputs_are_made(tmp_path):
+    path = build(
+        [node("GlobalAveragePool", ["x"], "y")], [], (1, 64, 8192, 8192), (1, 64, 1, 1), tmp_path / "g.onnx"
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelError, match=r"input 'x': shape \(64, 8192, 8192\) has 4,294,967,296 values"):
+            import_onnx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+def test_external_tensor_beyond_the_ceiling_is_refused_before_loading(tmp_path):
+    path = external(tmp_path, (1 << 15, 1 << 15))
+    (tmp_path / "w.bin").write_bytes(b"\0" * 64)
+    with pytest.raises(
+        ModelError, match="tensor 'w' has 1,073,741,824 values, above the ceiling of 67,108,864"
+    ):
+        check_onnx_file(path)
+
+
+@pytest.mark.parametrize(
+    "location, entries, make, message",
+    [
+        ("w.bin", {}, None, "external data 'w.bin' of tensor 'w': no such file"),
+        ("../w.bin", {}, "../w.bin", "the location must be a file beside the model"),
+        ("/etc/passwd", {}, None, "the location must be a file beside the model"),
+        ("link.bin", {}, "link", "a symbolic link out of the model's folder"),
+        ("w.bin", {}, 4 * 12 + 1, r"48 bytes expected at offset 0"),
+        ("w.bin", {"length": 4}, 48, r"48 bytes expected at offset 0"),
+        ("w.bin", {"offset": 8}, 48, r"48 bytes expected at offset 8"),
+        ("w.bin", {"offset": "x"}, 48, "malformed offset or length"),
+        ("w.bin", {}, 8 << 30, "the file is above the ceiling of"),
+        ("sub", {}, "dir", "not a regular file"),
+    ],
+)
+def test_bad_external_data_is_refused(tmp_path, location, entries, make, message):
+    (tmp_path / "model").mkdir()
+    folder = tmp_path / "model"
+    path = external(folder, (3, 4), location, **entries)
+    if isinstance(make, int):
+        with (folder / location).open("wb") as handle:
+            handle.truncate(make)
+    elif make == "../w.bin":
+        (tmp_path / "w.bin").write_bytes(b"\0" * 48)
+    elif make == "link":
+        (tmp_path / "outside.bin").write_bytes(b"\0" * 48)
+        (folder / location).symlink_to(tmp_path / "outside.bin")
+    elif make == "dir":
+        (folder / location).mkdir()
+    with pytest.raises(ModelError, match=message) as caught:
+        import_onnx(path)
+    assert "not a readable ONNX model" in str(caught.value) or "ceiling" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_exact_external_data_loads(tmp_path):
+    path = external(tmp_path, (3, 4), length=48)
+    (tmp_path / "w.bin").write_bytes(
+        np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32).tobytes()
+    )
+    assert import_onnx(path).model.layers[0].kind == "dense"
+
+
+def test_inline_tensor_whose_data_does_not_match_its_shape(tmp_path):
+    weight = numpy_helper.from_array(np.ones((3, 4), np.float32), "w")
+    weight.raw_data = weight.raw_data[:20]
+    path = unchecked([node("MatMul", ["x", "w"], "y")], [weight], (1, 3), (1, 4), tmp_path / "m.onnx")
+    with pytest.raises(ModelError, match="tensor 'w': malformed data"):
+        import_onnx(path)
+
+
+def test_tiny_calibration_values_are_refused_without_overflow(tmp_path):
+    path = mlp(tmp_path / "mlp.onnx")
+    with pytest.raises(ModelError, match="cannot quantize a tensor whose largest magnitude is 1e-307"):
+        import_onnx(path, np.full((2, 6), 1e-307))
+
+
+def test_long_and_odd_node_names_give_short_messages_and_valid_layer_names(tmp_path):
+    long = "n\n" * 5000
+    weight = const("w", np.random.default_rng(1).normal(size=(3, 4)))
+    path = build(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name=long)],
+        [weight],
+        (1, 3),
+        (1, 4),
+        tmp_path / "m.onnx",
+    )
+    model = import_onnx(path).model
+    assert len(model.layers[0].name) <= 128
+    bad = build(
+        [helper.make_node("Tanh", ["x"], ["y"], name=long) for _ in range(1)],
+        [],
+        (1, 3),
+        (1, 3),
+        tmp_path / "bad.onnx",
+    )
+    with pytest.raises(ModelError) as caught:
+        import_onnx(bad)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_many_unsupported_nodes_are_counted_not_all_listed(tmp_path):
+    nodes = [node("Tanh", ["x" if i == 0 else f"t{i - 1}"], f"t{i}") for i in range(99)]
+    nodes.append(node("Tanh", ["t98"], "y"))
+    path = build(nodes, [], (1, 3), (1, 3), tmp_path / "m.onnx")
+    with pytest.raises(ModelError, match=r"Tanh \(node 't19_node'\) and 80 more$"):
+        import_onnx(path)
+
+
+def test_paths_that_are_not_onnx_files(tmp_path):
+    one_line_exit_2(
+        invoke("import", str(tmp_path), "--out", str(tmp_path / "o")), "is a directory, not an ONNX file"
+    )
+    os.mkfifo(tmp_path / "pipe.onnx")
+    one_line_exit_2(
+        invoke("import", str(tmp_path / "pipe.onnx"), "--out", str(tmp_path / "o")), "not a regular file"
+    )
+    (tmp_path / "big.onnx").write_bytes(b"")
+    with (tmp_path / "big.onnx").open("r+b") as handle:
+        handle.truncate(2 << 30)
+    one_line_exit_2(
+        invoke("import", str(tmp_path / "big.onnx"), "--out", str(tmp_path / "o")), "above the ceiling"
+    )
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda p: p.write_bytes(b"\x00garbage" * 10),
+            "calibration inputs .*: not a valid .npy file (no .npy signature)",
+        ),
+        (lambda p: p.write_bytes(b""), "not a valid .npy file (the file is empty)"),
+        (lambda p: np.save(p, np.array([1, 2], dtype=object), allow_pickle=True), "pickled Python objects"),
+        (lambda p: np.save(p, np.ones((2, 6), complex)), "hold complex128 values"),
+        (lambda p: np.save(p, np.full((2, 6), np.inf)), "NaN or infinite values"),
+        (lambda p: np.save(p, np.zeros((0, 6))), "calibration inputs must have shape (N, 6), got (0, 6)"),
+    ],
+)
+def test_bad_calibration_files_are_one_line_errors(tmp_path, make, message):
+    make(tmp_path / "c.npy")
+    model = mlp(tmp_path / "mlp.onnx")
+    result = invoke(
+        "import", str(model), "--out", str(tmp_path / "o"), "--calibration", str(tmp_path / "c.npy")
+    )
+    one_line_exit_2(result, message.split(" .*")[-1])
+    assert not (tmp_path / "o").exists()
+
+
+def test_calibration_beyond_the_ceiling_is_not_read(tmp_path):
+    path = tmp_path / "c.npy"
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f8", "fortran_order": False, "shape": (1 << 24, 6)}
+        )
+        handle.truncate(handle.tell() + (8 << 24) * 6)
+    with pytest.raises(ModelError, match="100,663,296 values, above the ceiling of 67,108,864"):
+        read_calibration(path)
