@@ -1,21 +1,26 @@
-"""ONNX files and calibration inputs as hostile input: bounded before anything is loaded, one line and exit 2
-for every refusal."""
+"""ONNX files, calibration inputs and `import --out` folders as hostile input: bounded before anything is
+loaded, one line and exit 2 for every refusal, and an output folder that appears whole or not at all."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from onnx import TensorProto, helper, numpy_helper
-from test_onnx_import import build, const, mlp, node
+from test_onnx_import import build, const, conv_bn_relu_cnn, mlp, node
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
+from edgeprove.model import compiled
 from edgeprove.model.ir import ModelError
-from edgeprove.model.onnx_import import check_onnx_file, import_onnx, read_calibration
+from edgeprove.model.onnx_import import check_onnx_file, compile_onnx, import_onnx, read_calibration
 
 
 def invoke(*args: str):
@@ -210,3 +215,116 @@ def test_calibration_beyond_the_ceiling_is_not_read(tmp_path):
         handle.truncate(handle.tell() + (8 << 24) * 6)
     with pytest.raises(ModelError, match="100,663,296 values, above the ceiling of 67,108,864"):
         read_calibration(path)
+
+
+# ----- `import --out`: a new folder, written beside the target and renamed into place when complete
+
+
+def staging_folders(parent: Path) -> list[Path]:
+    return [p for p in parent.iterdir() if compiled.STAGING_SUFFIX in p.name]
+
+
+def test_import_into_a_non_empty_folder_is_refused_and_leaves_it_untouched(tmp_path):
+    model = conv_bn_relu_cnn(tmp_path / "cnn.onnx")
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("the user's own file")
+    result = invoke("import", str(model), "--out", str(target))
+    one_line_exit_2(result, "the folder is not empty; choose a new folder or empty this one")
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
+    assert (target / "notes.txt").read_text() == "the user's own file" and not staging_folders(tmp_path)
+    (tmp_path / "file").write_text("x")
+    one_line_exit_2(invoke("import", str(model), "--out", str(tmp_path / "file")), "is a file, not a folder")
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    one_line_exit_2(invoke("import", str(model), "--out", str(tmp_path / "link")), "is a symbolic link")
+
+
+def test_import_into_an_empty_or_new_folder(tmp_path):
+    model = conv_bn_relu_cnn(tmp_path / "cnn.onnx")
+    (tmp_path / "empty").mkdir()
+    for target in (tmp_path / "empty", tmp_path / "new" / "nested"):
+        result = invoke("import", str(model), "--out", str(target))
+        assert result.exit_code == 0, result.output
+        assert compiled.load(target).name == "cnn" and (target / "import.json").is_file()
+    assert not staging_folders(tmp_path) and not staging_folders(tmp_path / "new")
+
+
+def test_a_failed_write_removes_the_staging_folder(tmp_path, monkeypatch):
+    model = conv_bn_relu_cnn(tmp_path / "cnn.onnx")
+
+    def half_written(model, folder):
+        (folder / "w0000_partial.npy").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(compiled, "save", half_written)
+    with pytest.raises(
+        ModelError, match=r"cannot write the compiled model to .*out \(No space left on device\)"
+    ):
+        compile_onnx(model, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
+
+
+def test_an_interrupted_write_removes_the_staging_folder(tmp_path, monkeypatch):
+    model = conv_bn_relu_cnn(tmp_path / "cnn.onnx")
+
+    def interrupted(model, folder):
+        (folder / "w0000_partial.npy").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compiled, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compile_onnx(model, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
+
+
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``folder`` for the duration (needs root)."""
+    folder.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "none", str(folder)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    require(mounted, "mounting a tmpfs needs root and mount")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_import_onto_a_full_disk_leaves_nothing_behind(tmp_path):
+    model = mlp(tmp_path / "mlp.onnx", features=256, hidden=512)
+    with small_tmpfs(tmp_path / "disk", "96k") as disk:
+        old = disk / "old"
+        old.mkdir()
+        (old / "keep.bin").write_bytes(b"\x07" * 4096)
+        result = invoke("import", str(model), "--out", str(disk / "new"))
+        one_line_exit_2(result, "cannot write the compiled model to")
+        assert "No space left on device" in result.output
+        assert sorted(p.name for p in disk.iterdir()) == ["old"]
+        assert [p.name for p in old.iterdir()] == ["keep.bin"] and (
+            old / "keep.bin"
+        ).read_bytes() == b"\x07" * 4096
+        used = os.statvfs(disk)
+        assert (used.f_blocks - used.f_bfree) * used.f_frsize <= 16 << 10
+
+
+def test_the_command_line_prints_no_traceback(tmp_path):
+    """The real entry point, in a fresh interpreter: one line on stderr, exit 2."""
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("x")
+    model = conv_bn_relu_cnn(tmp_path / "cnn.onnx")
+    for args, message in [
+        ([str(tmp_path), "--out", str(tmp_path / "o")], "is a directory, not an ONNX file"),
+        ([str(model), "--out", str(target)], "the folder is not empty"),
+    ]:
+        code = "import sys; from edgeprove.cli import main; sys.argv = ['edgeprove', *sys.argv[1:]]; main()"
+        done = subprocess.run([sys.executable, "-c", code, "import", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -9,7 +9,9 @@ memory-mapped; it then recomputes the digest from the files and refuses a folder
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -52,12 +54,20 @@ def save(model: Model, folder: str | Path) -> Path:
     files = {}
     for index, weight, bias in model.weight_arrays():
         weight_name, bias_name = file_names(index, model.layers[index])
-        np.save(folder / weight_name, np.ascontiguousarray(weight, dtype=np.int8))
-        np.save(folder / bias_name, np.ascontiguousarray(bias, dtype="<i8"))
+        _write_npy(folder / weight_name, np.ascontiguousarray(weight, dtype=np.int8))
+        _write_npy(folder / bias_name, np.ascontiguousarray(bias, dtype="<i8"))
         files[str(index)] = {"weight": weight_name, "bias": bias_name}
     manifest = model.header() | {"files": files, "digest": model.digest}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return folder
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    """Write a C-order array as a .npy file (the bytes ``np.save`` writes) with plain file writes, so that a
+    full disk is an OSError carrying its errno (numpy's own writer drops it)."""
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, np.lib.format.header_data_from_array_1_0(array))
+        handle.write(array.reshape(-1).view(np.uint8).data)
 
 
 def _inside(folder: Path, name: str, what: str) -> Path:
@@ -186,6 +196,64 @@ def load(folder: str | Path) -> Model:
     if model.digest != manifest["digest"]:
         raise ModelError(f"{folder}: the weight/bias files or manifest do not match the manifest's digest")
     return model
+
+
+STAGING_SUFFIX = ".edgeprove-staging-"
+"""A folder being written is named ``.<target name>.edgeprove-staging-<random>`` beside its target."""
+
+
+def check_new_folder(target: Path) -> None:
+    """Refuse a target for a new folder that is a file or a non-empty folder (ModelError, one line)."""
+    if target.is_symlink():
+        raise ModelError(f"{target}: is a symbolic link; choose a new folder")
+    if target.exists() and not target.is_dir():
+        raise ModelError(f"{target}: is a file, not a folder; choose a new folder")
+    if target.is_dir() and any(target.iterdir()):
+        raise ModelError(f"{target}: the folder is not empty; choose a new folder or empty this one")
+
+
+def create_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """Create the new folder ``target`` (absent or empty): ``write(staging)`` fills a staging folder beside it
+    (same parent, so the rename is atomic), which is synced and renamed into place only once complete.
+
+    A non-empty target is refused; on any failure (a full disk, an interruption) the staging folder is
+    removed and the target is left as it was.
+    """
+    check_new_folder(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_SUFFIX}", dir=target.parent))
+    except OSError as exc:
+        raise ModelError(f"cannot write the compiled model to {target} ({exc.strerror})") from None
+    try:
+        write(staging)
+        _sync_tree(staging)
+        staging.rename(target)
+        _sync(target.parent)
+    except OSError as exc:
+        if target.is_dir() and any(target.iterdir()) and exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise ModelError(
+                f"{target}: the folder is not empty; choose a new folder or empty this one"
+            ) from None
+        raise ModelError(f"cannot write the compiled model to {target} ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sync(path: Path) -> None:
+    """fsync a file or folder, so a rename that publishes it follows its contents to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync every file of a folder and then the folder itself."""
+    for path in folder.iterdir():
+        _sync(path)
+    _sync(folder)
 
 
 def cached(folder: Path, write: Callable[[Path], None]) -> Model:

@@ -888,7 +888,7 @@ def import_onnx(
 
 
 def write_compiled(result: ImportResult, folder: Path) -> None:
-    """Save an imported model as the compiled folder ``folder`` with its report in import.json."""
+    """Save an imported model into the (new, empty) ``folder`` with its report in import.json."""
     compiled.save(result.model, folder)
     (folder / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
 
@@ -899,13 +899,15 @@ def compile_onnx(
     calibration: np.ndarray | None = None,
     calibration_label: str | None = None,
 ) -> ImportResult:
-    """``import_onnx`` and save the model as a compiled folder ``out`` with the report in import.json."""
-    result = import_onnx(path, calibration, calibration_label)
+    """``import_onnx`` and save the model as a new compiled folder ``out`` with the report in import.json.
+
+    ``out`` must not exist or be an empty folder (checked before importing); the folder is written beside
+    it under a staging name and renamed into place only when complete (``compiled.create_folder``).
+    """
     out = Path(out)
-    try:
-        write_compiled(result, out)
-    except OSError as exc:
-        raise ModelError(f"cannot write the compiled model to {out} ({exc.strerror})") from None
+    compiled.check_new_folder(out)
+    result = import_onnx(path, calibration, calibration_label)
+    compiled.create_folder(out, lambda staging: write_compiled(result, staging))
     return result
 
 
