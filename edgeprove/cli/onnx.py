@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edgeprove.cli import EXIT_USAGE, app
 from edgeprove.model.ir import ModelError
@@ -37,7 +38,7 @@ def import_model(
         inputs = read_calibration(calibration) if calibration is not None else None
         result = compile_onnx(model, out, inputs, calibration.name if calibration is not None else None)
     except ModelError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
     report = result.report
     if as_json:
