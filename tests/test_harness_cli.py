@@ -72,6 +72,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
 
     monkeypatch.setattr(harness_cli, "prover_command", prover)
+    monkeypatch.setattr(harness_cli, "check_model_spec", lambda model: None)
     monkeypatch.setattr(
         harness_cli,
         "verify_command",

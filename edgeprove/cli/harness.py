@@ -33,6 +33,8 @@ from edgeprove.harness.runner import (
     run_capped,
 )
 from edgeprove.harness.units import format_size, parse_size
+from edgeprove.model.ir import ModelError
+from edgeprove.model.resolve import check_model_spec
 from edgeprove.report import PlotUnavailable, build_report, plot_timeline, summary, write_report
 
 EXIT_ERROR = 1
@@ -247,6 +249,10 @@ def run(
         raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
     if schedule not in SCHEDULES:
         raise fail(f"unknown schedule {schedule!r}; choose streaming or baseline", EXIT_USAGE)
+    try:
+        check_model_spec(model)
+    except ModelError as error:
+        raise fail(str(error), EXIT_USAGE) from None
     if memray and not memray_available():
         raise fail(
             "--memray needs memray, which is not installed here. Fix: pip install 'edgeprove[memray]'",
