@@ -58,6 +58,7 @@ def test_valid_files_are_read(tmp_path, array, version):
         (header_bytes("{'descr': '<i8'}"), "malformed header"),
         (header_bytes("{'descr': 'zz9', 'fortran_order': False, 'shape': (1,)}"), "malformed header"),
         (header_bytes("(" * 2000 + ")" * 2000), "malformed header"),
+        (header_bytes("{'descr': '|i1'( 'fortran_order': False, 'shape': ()}"), "malformed header"),
         (header_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (-1,)}"), "negative dimension"),
         (header_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,)}"), "pickled Python objects"),
         (

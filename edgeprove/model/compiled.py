@@ -26,6 +26,7 @@ from edgeprove.model.ir import (
     FORMAT_VERSION,
     MAX_LAYERS,
     MAX_MANIFEST_BYTES,
+    MAX_MANIFEST_ITEMS,
     Layer,
     Model,
     ModelError,
@@ -103,6 +104,8 @@ def _read_manifest(folder: Path) -> dict:
             raw = handle.read(size)
     except OSError as exc:
         raise ModelError(f"{path}: unreadable manifest ({exc.strerror})") from None
+    if raw.count(b"{") + raw.count(b"[") > MAX_MANIFEST_ITEMS or raw.count(b",") > MAX_MANIFEST_ITEMS:
+        raise ModelError(f"{path}: the manifest holds more JSON values than a {MAX_LAYERS}-layer model needs")
     try:
         manifest = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:

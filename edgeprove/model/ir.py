@@ -79,8 +79,13 @@ MAX_FRAC = 256
 every float scale finite."""
 MAX_NAME_CHARS = 128
 """Longest model or layer name; names use only A-Z a-z 0-9 _ . - (layer names become file names)."""
-MAX_MANIFEST_BYTES = 16 << 20
-"""Largest manifest.json (a 4096-layer manifest is about 2 MiB)."""
+MAX_MANIFEST_BYTES = 8 << 20
+"""Largest manifest.json: ``save`` writes about 1 KiB per layer, so 4096 layers with 128-character names
+take about 4 MiB."""
+MAX_MANIFEST_ITEMS = 64 * MAX_LAYERS
+"""Most JSON values (commas) and, separately, objects and arrays (brackets) in a manifest; a layer needs
+about 30 and 4.  Counted on the raw bytes before parsing, so that parsing allocates a few tens of MiB at
+most."""
 MAX_NPY_HEADER_BYTES = 4096
 """Largest .npy header read from a weight, input or calibration file (numpy writes under 200 bytes)."""
 MAX_CALIBRATION_VALUES = 1 << 26
@@ -243,10 +248,12 @@ def check_shape(what: str, shape) -> None:
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
     ):
         raise ModelError(f"{what}: shape {short(shape)} is not three positive integers (C, H, W)")
-    if padded_size(shape) > MAX_TENSOR_VALUES:
+    values = padded_size(shape)
+    if values > MAX_TENSOR_VALUES:
+        count = f"{values:,}" if values < 1 << 64 else "more than 2^64"
         raise ModelError(
-            f"{what}: shape {short(tuple(shape), 80)} has {padded_size(shape):,} values on its "
-            f"padded grid, above the ceiling of {MAX_TENSOR_VALUES:,} (2^26)"
+            f"{what}: shape {short(tuple(shape), 80)} has {count} values on its padded grid, above the "
+            f"ceiling of {MAX_TENSOR_VALUES:,} (2^26)"
         )
 
 

@@ -92,7 +92,7 @@ def read_header(path: Path, what: str, expected: str) -> NpyHeader:
         shape, fortran_order, dtype = parse(
             io.BytesIO(length_field + text), max_header_size=MAX_NPY_HEADER_BYTES
         )
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+    except Exception:  # numpy's parser raises ValueError, SyntaxError, tokenize.TokenError, RecursionError...
         raise refuse("malformed header") from None
     if dtype.hasobject:
         raise refuse("it holds pickled Python objects")
