@@ -41,8 +41,9 @@ def study_argv(*arguments: str) -> list[str]:
 
 def run_study(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run `edgeprove study` to completion from the project root."""
-    return subprocess.run(study_argv(*arguments), capture_output=True, text=True, cwd=PROJECT_ROOT,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        study_argv(*arguments), capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout, check=False
+    )
 
 
 def write_suite(folder: Path, body: str, name: str = "custom") -> Path:
@@ -160,15 +161,31 @@ def test_ci_smoke_suite_runs_for_real_and_resumes(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_runs(tmp_path: Path) -> None:
-    suite_file = write_suite(tmp_path, "\n".join([
-        "report = 'runs'",
-        "[[runs]]", "models = ['tiny_mlp']", "rams = ['1G']",
-        "[[runs]]", "models = ['lenet5']", "rams = ['1G']", "repeats = 20",
-    ]), name="interrupt")
+    suite_file = write_suite(
+        tmp_path,
+        "\n".join(
+            [
+                "report = 'runs'",
+                "[[runs]]",
+                "models = ['tiny_mlp']",
+                "rams = ['1G']",
+                "[[runs]]",
+                "models = ['lenet5']",
+                "rams = ['1G']",
+                "repeats = 20",
+            ]
+        ),
+        name="interrupt",
+    )
     out = tmp_path / "out"
-    process = subprocess.Popen(study_argv(str(suite_file), "--out", str(out)), cwd=PROJECT_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        study_argv(str(suite_file), "--out", str(out)),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     first = result_path(out, "tiny_mlp-streaming-1G")
     deadline = time.monotonic() + 120
     while not first.exists() and time.monotonic() < deadline and process.poll() is None:
@@ -206,7 +223,7 @@ def float_reference(name: str, inputs: np.ndarray) -> np.ndarray:
             weight, bias = model.parameters(index)
             acc = linear_map(layer, weight, values[layer.source]) + bias.reshape(-1, 1, 1, 1)
         else:
-            window = layer.kernel ** 2 if layer.kind == "avgpool" else layer.in_shape[1] * layer.in_shape[2]
+            window = layer.kernel**2 if layer.kind == "avgpool" else layer.in_shape[1] * layer.in_shape[2]
             acc = linear_map(layer, None, values[layer.source]) / window
         if layer.residual is not None:
             acc = acc + values[layer.residual]
