@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import os
 import platform
 import re
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,14 @@ INTERRUPT_GRACE_S = 60.0
 VERDICT_OF_EXIT = {0: "fits", 1: "error", 3: "oom", 4: "rejected"}
 """`edgeprove run` exit codes that carry a result; any other code means the run itself could not be done."""
 BULKY_PROVER_KEYS = ("output", "output_int", "proof")
+MAX_SUITE_BYTES = 1 << 20
+"""Largest suite file read (the shipped ones are under 4 KiB)."""
+MAX_SUITE_RUNS = 10_000
+"""Most runs a suite may expand to, over all its [[runs]] tables (paper0 has 52)."""
+MAX_REPEATS = 100
+"""Most repeats of one run."""
+SUITE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+"""A suite's name, which names its results folder profiles/<name>: no separators, no leading dot."""
 
 
 class SuiteError(ValueError):
@@ -155,7 +165,9 @@ def _check_models(models: list[str], kind: str, where: str) -> None:
 
 
 def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> list[RunSpec]:
-    """Expand one [[runs]] table into its models x schedules x caps."""
+    """Expand one [[runs]] table into its models x schedules x caps (at most MAX_SUITE_RUNS)."""
+    if not isinstance(table, dict):
+        raise SuiteError(f"{where}: not a table")
     kind = table.get("kind", "prove")
     if kind not in RUN_KINDS:
         raise SuiteError(f"{where}: kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
@@ -171,12 +183,16 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
     if backend not in BACKEND_NAMES:
         raise SuiteError(f"{where}: unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
     repeats = table.get("repeats", defaults["repeats"])
-    if not isinstance(repeats, int) or repeats < 1:
-        raise SuiteError(f"{where}: repeats must be a positive integer")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise SuiteError(f"{where}: repeats must be an integer from 1 to {MAX_REPEATS}")
     limit = table.get("time_limit_s")
-    if limit is not None and (not isinstance(limit, (int, float)) or limit <= 0):
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit < math.inf
+    ):
         raise SuiteError(f"{where}: time_limit_s must be a positive number of seconds")
     caps = _caps(table, where)
+    if len(models) * len(schedules) * len(caps) > MAX_SUITE_RUNS:
+        raise SuiteError(f"{where}: expands to more than {MAX_SUITE_RUNS:,} runs")
     return [
         RunSpec(
             make_run_id(kind, model, schedule, label),
@@ -200,9 +216,13 @@ def load_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Suite:
     """Read and validate a suite (name in streaming/ or a path); SuiteError with one line on any problem."""
     path = find_suite(name_or_path, directory)
     try:
+        if path.stat().st_size > MAX_SUITE_BYTES:
+            raise SuiteError(f"{path}: larger than {MAX_SUITE_BYTES >> 20} MiB, the ceiling for a suite file")
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise SuiteError(f"{path}: {error}") from error
+    except RecursionError:
+        raise SuiteError(f"{path}: nested too deeply") from None
     report = data.get("report", "runs")
     if report not in REPORT_KINDS:
         raise SuiteError(f"{path}: report must be one of {', '.join(REPORT_KINDS)}")
@@ -210,16 +230,23 @@ def load_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Suite:
     groups = data.get("runs")
     if not isinstance(groups, list) or not groups:
         raise SuiteError(f"{path}: no [[runs]] tables")
-    runs = [
-        spec
-        for number, group in enumerate(groups, 1)
-        for spec in _run_group(group, defaults, f"{path} [[runs]] #{number}")
-    ]
-    duplicates = sorted({spec.run_id for spec in runs if sum(s.run_id == spec.run_id for s in runs) > 1})
+    runs: list[RunSpec] = []
+    for number, group in enumerate(groups, 1):
+        runs += _run_group(group, defaults, f"{path} [[runs]] #{number}")
+        if len(runs) > MAX_SUITE_RUNS:
+            raise SuiteError(f"{path}: expands to more than {MAX_SUITE_RUNS:,} runs")
+    duplicates = sorted(
+        run_id for run_id, count in Counter(spec.run_id for spec in runs).items() if count > 1
+    )
     if duplicates:
         raise SuiteError(f"{path}: run {duplicates[0]} is listed twice")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not SUITE_NAME.fullmatch(name):
+        raise SuiteError(
+            f"{path}: name {name!r} must be a plain folder name (A-Z a-z 0-9 _ . -, no leading dot)"
+        )
     return Suite(
-        name=str(data.get("name", path.stem)),
+        name=name,
         path=path,
         title=str(data.get("title", path.stem)),
         description=str(data.get("description", "")),
@@ -227,8 +254,28 @@ def load_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Suite:
         timelines=bool(data.get("timelines", False)),
         runs=runs,
         notes=_string_list(data, "notes", str(path)),
-        published=data.get("published", {}),
+        published=_published(data, str(path)),
     )
+
+
+def _published(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The [published] table: source and hardware strings, a list of systems, and per group a table of
+    model = [one cell string per system]; {} when absent."""
+    published = data.get("published", {})
+    if not isinstance(published, dict):
+        raise SuiteError(f"{where}: [published] must be a table")
+    systems = _string_list(published, "systems", f"{where} [published]")
+    for key, value in published.items():
+        if key in ("source", "hardware"):
+            if not isinstance(value, str):
+                raise SuiteError(f"{where}: [published] {key} must be a string")
+        elif key != "systems" and (
+            not isinstance(value, dict)
+            or not all(isinstance(cells, list) and len(cells) == len(systems) for cells in value.values())
+            or not all(isinstance(cell, str) for cells in value.values() for cell in cells)
+        ):
+            raise SuiteError(f"{where}: [published.{key}] must map each model to one cell string per system")
+    return published
 
 
 def select_runs(runs: list[RunSpec], only: str | None) -> list[RunSpec]:

@@ -94,11 +94,44 @@ def test_run_ids_are_unique_and_only_selects(tmp_path: Path) -> None:
         ("[[runs]\n", "custom.toml"),
         ("[[runs]]\nmodels = ['no_such_model']\nrams = ['1G']\n", "unknown model"),
         ("[[runs]]\nkind = 'ezkl'\nmodels = ['tests']\nrams = ['1G']\n", "not in the zoo"),
+        ("runs = ['tiny_mlp']\n", "[[runs]] #1: not a table"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\nrepeats = true\n", "repeats must be an integer"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\nrepeats = 1000000\n", "from 1 to 100"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\ntime_limit_s = nan\n", "time_limit_s must be"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\ntime_limit_s = inf\n", "time_limit_s must be"),
+        (
+            "name = '../../etc'\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n",
+            "must be a plain folder name",
+        ),
+        ("name = '.hidden'\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n", "must be a plain folder name"),
+        ("published = 5\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n", "[published] must be a table"),
+        (
+            "[published]\nsystems = ['a', 'b']\n[published.params]\nFC_3_layers = ['1 / 2']\n"
+            "[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n",
+            "[published.params] must map each model to one cell string per system",
+        ),
+        (
+            "[[runs]]\nmodels = ["
+            + ", ".join(["'tiny_mlp'"] * 200)
+            + "]\nrams = ["
+            + ", ".join(f"'{size}M'" for size in range(100, 200))
+            + "]\n",
+            "expands to more than 10,000 runs",
+        ),
+        ("a = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     ],
 )
 def test_malformed_suites_are_refused(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(SuiteError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_suite(str(write_suite(tmp_path, body)))
+
+
+def test_a_suite_file_above_the_ceiling_is_not_read(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, "")
+    with path.open("r+b") as handle:
+        handle.truncate((1 << 20) + 1)
+    with pytest.raises(SuiteError, match="larger than 1 MiB, the ceiling for a suite file"):
+        load_suite(str(path))
 
 
 @pytest.mark.parametrize(
