@@ -68,9 +68,9 @@ allocates): 2x the 64x512x1024 padded grid of a 64x480x640 activation, 512 MiB a
 MAX_LAYER_WEIGHTS = 1 << 26
 """Weights of one layer (64 MiB as int8; the largest zoo layer has 2.9M)."""
 MAX_MODEL_PARAMS = 1 << 28
-"""Weights plus biases of a whole model (18x the 14M target)."""
+"""Weights plus biases of a whole model (19x the 14M target)."""
 MAX_KERNEL = 64
-"""Largest kernel and stride of a window (real networks use up to 11)."""
+"""Largest kernel, stride and padding of a window (real networks use up to 11)."""
 MAX_SHIFT_FIELD = 32
 """Largest shift and residual_shift a manifest may hold, so that 1 << shift and the int64 bound arithmetic
 stay cheap and exact; the proof itself takes shift <= 16 (``edgeprove.model.bounds.MAX_SHIFT``)."""
@@ -80,11 +80,11 @@ every float scale finite."""
 MAX_NAME_CHARS = 128
 """Longest model or layer name; names use only A-Z a-z 0-9 _ . - (layer names become file names)."""
 MAX_MANIFEST_BYTES = 8 << 20
-"""Largest manifest.json: ``save`` writes about 1 KiB per layer, so 4096 layers with 128-character names
-take about 4 MiB."""
+"""Largest manifest.json: ``save`` writes under 1 KiB per layer, so 4096 layers with 128-character names take
+about 3 MiB."""
 MAX_MANIFEST_ITEMS = 64 * MAX_LAYERS
 """Most JSON values (commas) and, separately, objects and arrays (brackets) in a manifest; a layer needs
-about 30 and 4.  Counted on the raw bytes before parsing, so that parsing allocates a few tens of MiB at
+about 20 and 4.  Counted on the raw bytes before parsing, so that parsing allocates a few tens of MiB at
 most."""
 MAX_NPY_HEADER_BYTES = 4096
 """Largest .npy header read from a weight, input or calibration file (numpy writes under 200 bytes)."""
@@ -93,6 +93,7 @@ MAX_CALIBRATION_VALUES = 1 << 26
 MAX_ONNX_BYTES = 4 * MAX_MODEL_PARAMS + (64 << 20)
 """Largest ONNX file or external data file: the float32 bytes of MAX_MODEL_PARAMS plus 64 MiB of graph."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+"""The characters of a model or layer name."""
 
 
 class ModelError(ValueError):
