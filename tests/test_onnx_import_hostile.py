@@ -134,6 +134,60 @@ def test_tiny_calibration_values_are_refused_without_overflow(tmp_path):
         import_onnx(path, np.full((2, 6), 1e-307))
 
 
+WEIGHT = np.ones((2, 1, 3, 3))
+BN = ["s", "b", "m", "v"]
+
+
+def bn_constants(variance: float = 1.0, scale: float = 1.0) -> list:
+    values = [np.full(2, scale), np.zeros(2), np.zeros(2), np.full(2, variance)]
+    return [const(name, value) for name, value in zip(BN, values)]
+
+
+@pytest.mark.parametrize(
+    "nodes, inits, message",
+    [
+        ([node("Conv", ["x", "w"], "y", strides=[0, 0])], [const("w", WEIGHT)], "stride 0 is not positive"),
+        ([node("MaxPool", ["x"], "y", kernel_shape=[2, 2], strides=[0, 0])], [], "stride 0 is not positive"),
+        ([node("MaxPool", ["x"], "y", kernel_shape=[0, 0])], [], r"kernel \[0, 0\] is not positive"),
+        (
+            [node("Conv", ["x", "w"], "y", strides=[2**62, 2**62])],
+            [const("w", WEIGHT)],
+            "above the ceiling of 64",
+        ),
+        (
+            [node("Conv", ["x", "w"], "c"), node("BatchNormalization", ["c", *BN], "y", epsilon=-10.0)],
+            [const("w", WEIGHT), *bn_constants()],
+            "variance . epsilon is not positive for every channel",
+        ),
+        (
+            [node("Conv", ["x", "w"], "c"), node("BatchNormalization", ["c", *BN], "y")],
+            [const("w", WEIGHT), *bn_constants(scale=np.nan)],
+            "cannot quantize a tensor whose largest magnitude is nan",
+        ),
+        (
+            [node("Conv", ["x", "w"], "y")],
+            [const("w", np.full((2, 1, 3, 3), np.inf))],
+            "largest magnitude is inf",
+        ),
+    ],
+)
+def test_attributes_and_constants_beyond_reason_are_one_line_errors(tmp_path, nodes, inits, message):
+    path = unchecked(nodes, inits, (1, 1, 6, 6), (1, 2, 4, 4), tmp_path / "m.onnx")
+    with pytest.raises(ModelError, match=message):
+        import_onnx(path)
+
+
+def test_float_trouble_prints_no_numpy_warning(tmp_path):
+    """alpha = inf times a zero weight is NaN: refused in one line, without numpy's RuntimeWarning lines."""
+    nodes = [node("Flatten", ["x"], "f"), node("Gemm", ["f", "m"], "y", alpha=float("inf"))]
+    path = unchecked(nodes, [const("m", np.eye(36, 2))], (1, 1, 6, 6), (1, 2), tmp_path / "m.onnx")
+    code = "import sys; from edgeprove.cli import main; sys.argv = ['edgeprove', *sys.argv[1:]]; main()"
+    argv = [sys.executable, "-W", "default", "-c", code, "import", str(path), "--out", str(tmp_path / "o")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot quantize a tensor whose largest magnitude is" in done.stderr
+
+
 def test_long_and_odd_node_names_give_short_messages_and_valid_layer_names(tmp_path):
     long = "n\n" * 5000
     weight = const("w", np.random.default_rng(1).normal(size=(3, 4)))

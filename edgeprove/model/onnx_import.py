@@ -509,6 +509,8 @@ class _Builder:
         strides = list(attrs.get("strides", [1, 1]))
         if len(strides) != 2 or strides[0] != strides[1]:
             raise ModelError(f"{where}: strides {strides} differ per axis (the IR has one stride)")
+        if strides[0] < 1:
+            raise ModelError(f"{where}: stride {strides[0]} is not positive")
         return int(strides[0])
 
     def _padding(self, attrs: dict, where: str) -> int:
@@ -630,7 +632,10 @@ class _Builder:
         scale, offset, mean, var = (
             self._channel_constant(self._const(name, where), channels, 2, where) for name in node.input[1:5]
         )
-        gain = scale / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+        spread = var + float(attrs.get("epsilon", 1e-5))
+        if not np.all(spread > 0):
+            raise ModelError(f"{where}: variance + epsilon is not positive for every channel")
+        gain = scale / np.sqrt(spread)
         entry.weight = entry.weight * gain.reshape((-1,) + (1,) * (entry.weight.ndim - 1))
         entry.bias = (entry.bias - mean) * gain + offset
         entry.version += 1
@@ -678,6 +683,8 @@ class _Builder:
         kernel = list(attrs.get("kernel_shape", []))
         if len(kernel) != 2 or kernel[0] != kernel[1]:
             raise ModelError(f"{where}: kernel {kernel} is not square")
+        if kernel[0] < 1:
+            raise ModelError(f"{where}: kernel {kernel} is not positive")
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated pooling is not supported")
         if self._padding(attrs, where) != 0:
@@ -846,7 +853,9 @@ def import_onnx(
 
     path = Path(path)
     proto = load_onnx(path)
-    float_model, input_dims, _ = onnx_to_float(proto, path.stem)
+    # Non-finite values are refused explicitly, in one line: numpy's warnings would add lines to stderr.
+    with np.errstate(all="ignore"):
+        float_model, input_dims, _ = onnx_to_float(proto, path.stem)
     if calibration is None:
         count = min(DEFAULT_CALIBRATION_INPUTS, MAX_CALIBRATION_VALUES // math.prod(float_model.input_shape))
         batch, label = random_calibration(float_model.input_shape, max(count, 1))
@@ -855,7 +864,8 @@ def import_onnx(
         batch = calibration_batch(calibration, input_dims)
         label = f"{len(batch)} inputs from {calibration_label or 'the given calibration'}"
     ir_batch = batch.reshape(len(batch), *float_model.input_shape)
-    result = quantize(float_model, ir_batch, label)
+    with np.errstate(all="ignore"):
+        result = quantize(float_model, ir_batch, label)
     reference = onnxruntime_outputs(path, batch)
     ours_float = result.float_outputs.reshape(len(batch), -1)
     if ours_float.shape != reference.shape:
