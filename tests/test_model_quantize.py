@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -197,3 +198,17 @@ def test_tiny_float_weights_are_one_line_errors():
     params = {0: (np.full((2, 4), 1e-200), np.zeros(2))}
     with pytest.raises(ModelError, match="cannot quantize a tensor whose largest magnitude is 1e-200"):
         quantize(FloatModel.from_arrays("tiny", (4, 1, 1), layers, params))
+
+
+def test_float_models_beyond_the_ceilings_are_refused_before_calibration():
+    """The zoo, random models and ONNX import all build a FloatModel, which checks the IR's ceilings first."""
+    layers = [Layer("gap", "global_avgpool", -1, (64, 8192, 8192), (64, 1, 1), 0, "none")]
+    with pytest.raises(ModelError, match="the model input: shape .* above the ceiling"):
+        FloatModel.from_arrays("huge", (64, 8192, 8192), layers, {})
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelError, match="weights, above the ceiling of 67,108,864"):
+            zoo.random_model(np.random.default_rng(2), max_size=1 << 14)
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()
