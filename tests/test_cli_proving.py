@@ -238,6 +238,12 @@ def test_events_file_errors_name_the_events_file(tmp_path, events, message):
 def test_proof_file_errors_name_the_proof_file(tmp_path):
     result = runner.invoke(app, ["prove", "tiny_mlp", "--out", str(tmp_path)])
     refused(result, f"cannot write the proof file {tmp_path}: Is a directory")
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    result = runner.invoke(
+        app, ["prove", "tiny_mlp", "--out", str(tmp_path / "a"), "--events", str(tmp_path / "b")]
+    )
+    refused(result, "Too many levels of symbolic links")
 
 
 @pytest.mark.parametrize(

@@ -348,6 +348,15 @@ def test_symbolic_links_out_of_the_folder_are_refused(tmp_path):
         compiled.load(folder)
 
 
+def test_a_symbolic_link_loop_is_one_line(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    weight_file(folder).unlink()
+    weight_file(folder).symlink_to("loop.npy")
+    (folder / "loop.npy").symlink_to("w0.npy")
+    with pytest.raises(ModelError, match="w0.npy: cannot read it .Too many levels of symbolic links."):
+        compiled.load(folder)
+
+
 def test_symbolic_links_inside_the_folder_are_followed(tmp_path):
     folder = dense_pair(tmp_path / "m")
     (folder / "sub").mkdir()

@@ -155,6 +155,7 @@ def mutate_file(data: st.DataObject, folder: Path, outside: Path) -> None:
                 "link_dir",
                 "directory",
                 "bitflip",
+                "link_loop",
             ]
         ),
         label="file action",
@@ -180,6 +181,9 @@ def mutate_file(data: st.DataObject, folder: Path, outside: Path) -> None:
     elif action == "link_out":
         path.unlink()
         path.symlink_to(data.draw(st.sampled_from([outside, Path("/dev/zero"), Path("/proc/self/mem")])))
+    elif action == "link_loop":
+        path.unlink()
+        path.symlink_to(path.name)
     elif action == "link_dir":
         path.unlink()
         path.symlink_to(".")

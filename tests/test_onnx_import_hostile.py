@@ -90,6 +90,7 @@ def test_external_tensor_beyond_the_ceiling_is_refused_before_loading(tmp_path):
         ("w.bin", {"offset": "x"}, 48, "malformed offset or length"),
         ("w.bin", {}, 8 << 30, "the file is above the ceiling of"),
         ("sub", {}, "dir", "not a regular file"),
+        ("loop.bin", {}, "loop", "not a regular file"),
     ],
 )
 def test_bad_external_data_is_refused(tmp_path, location, entries, make, message):
@@ -106,6 +107,9 @@ def test_bad_external_data_is_refused(tmp_path, location, entries, make, message
         (folder / location).symlink_to(tmp_path / "outside.bin")
     elif make == "dir":
         (folder / location).mkdir()
+    elif make == "loop":
+        (folder / location).symlink_to("loop2.bin")
+        (folder / "loop2.bin").symlink_to(location)
     with pytest.raises(ModelError, match=message) as caught:
         import_onnx(path)
     assert "not a readable ONNX model" in str(caught.value) or "ceiling" in str(caught.value)

@@ -6,6 +6,7 @@ Exit codes: 0 success / accepted; 1 proof rejected; 2 usage error, unknown or mi
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def prove(
 
     if schedule not in prover.SCHEDULES:
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
-    if events is not None and events.resolve() == out.resolve():
+    if events is not None and os.path.realpath(events) == os.path.realpath(out):
         raise _fail(f"--events and --out both name {out}; give the events their own file")
     try:
         check_seed(seed)

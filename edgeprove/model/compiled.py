@@ -71,12 +71,18 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
         handle.write(array.reshape(-1).view(np.uint8).data)
 
 
+def real_path(path: Path) -> Path:
+    """The path with every symbolic link resolved; unlike Path.resolve, a link loop is not an error (the
+    file checks that follow report it)."""
+    return Path(os.path.realpath(path))
+
+
 def _inside(folder: Path, name: str, what: str) -> Path:
     """``folder / name``, refusing a missing entry and a symbolic link that leads out of the folder."""
     path = folder / name
     if not path.is_symlink() and not path.exists():
         raise ModelError(f"{folder}: missing {what} {name}")
-    if path.is_symlink() and not path.resolve().is_relative_to(folder.resolve()):
+    if path.is_symlink() and not real_path(path).is_relative_to(real_path(folder)):
         raise ModelError(f"{path}: {what} is a symbolic link out of the model folder")
     return path
 

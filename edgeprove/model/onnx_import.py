@@ -227,10 +227,12 @@ def _check_tensor(onnx, tensor, path: Path) -> int:
     )
     if not location or relative.is_absolute() or ".." in relative.parts:
         raise ModelError(f"{unreadable}: the location must be a file beside the model)")
-    if not data.resolve().is_relative_to(path.parent.resolve()):
+    if not compiled.real_path(data).is_relative_to(compiled.real_path(path.parent)):
         raise ModelError(f"{unreadable}: a symbolic link out of the model's folder)")
     if not data.is_file():
-        raise ModelError(f"{unreadable}: {'not a regular file' if data.exists() else 'no such file'})")
+        raise ModelError(
+            f"{unreadable}: {'not a regular file' if data.exists() or data.is_symlink() else 'no such file'})"
+        )
     try:
         offset = int(entries.get("offset", 0))
         length = int(entries["length"]) if "length" in entries else None
