@@ -198,7 +198,7 @@ def load(folder: str | Path) -> Model:
     biases: list = [None] * len(layers)
     for index, (weight_path, bias_path) in paths.items():
         weights[index] = weight_path
-        biases[index] = np.array(npy.load(bias_path, "bias file", mmap=True), dtype=np.int64)
+        biases[index] = npy.load(bias_path, "bias file")
     model = Model(
         manifest["name"], tuple(manifest["input_shape"]), manifest["input_frac"], layers, weights, biases
     )

@@ -113,9 +113,9 @@ def read_header(path: Path, what: str, expected: str) -> NpyHeader:
     return header
 
 
-def load(path: Path, what: str, mmap: bool = False) -> np.ndarray:
-    """Load a .npy file whose header ``read_header`` accepted (memory-mapped read-only when ``mmap``)."""
+def load(path: Path, what: str) -> np.ndarray:
+    """Load a .npy file whose header ``read_header`` accepted (its size is known to be bounded)."""
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise ModelError(f"{what} {path}: cannot read it ({exc.__class__.__name__})") from None
