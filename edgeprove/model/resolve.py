@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprove.model import compiled, npy, zoo
-from edgeprove.model.ir import INPUT_RANGE, Model, ModelError
+from edgeprove.model.ir import INPUT_RANGE, Model, ModelError, short
 
 MAX_SEED = (1 << 63) - 1
 """Seeds of the random input are 0 .. 2^63 - 1 (numpy takes any non-negative int; we keep them int64)."""
@@ -64,7 +64,7 @@ def check_model_spec(spec: str) -> None:
 def check_seed(seed: int) -> None:
     """Refuse a seed outside 0 .. 2^63 - 1."""
     if not 0 <= seed <= MAX_SEED:
-        raise ModelError(f"seed {seed} is outside 0 .. 2^63 - 1")
+        raise ModelError(f"seed {short(seed)} is outside 0 .. 2^63 - 1")
 
 
 def seeded_input(model: Model, seed: int) -> np.ndarray:
