@@ -10,6 +10,7 @@ saves.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -73,21 +74,29 @@ class EventLog:
     """JSON-lines side channel of layer start/end events with time and RSS (for the harness)."""
 
     def __init__(self, path: str | Path | None) -> None:
+        self._path = path
         self._file = open(path, "w", buffering=1) if path else None  # noqa: SIM115
         self._proc = psutil.Process()
 
     def emit(self, event: str, **fields) -> None:
-        """Append one event line (with wall time and this process's RSS), flushed at once."""
+        """Append one event line (with wall time and this process's RSS), flushed at once; a failed write
+        is an OSError naming the events file."""
         if self._file is None:
             return
         record = {"event": event, "t": time.time(), "rss": self._proc.memory_info().rss, **fields}
-        self._file.write(json.dumps(record) + "\n")
+        try:
+            self._file.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self._path)) from None
 
     def close(self) -> None:
-        """Write the final "done" event and close."""
+        """Write the final "done" event and close (the file is closed even when that write fails)."""
         if self._file is not None:
-            self.emit("done")
-            self._file.close()
+            try:
+                self.emit("done")
+            finally:
+                with contextlib.suppress(OSError):
+                    self._file.close()
 
 
 def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _Witness:
@@ -145,7 +154,8 @@ def prove(
         writer.close()
     except BaseException:
         writer.abort()
-        log.close()
+        with contextlib.suppress(OSError):  # the error being raised says more than a failed last event
+            log.close()
         raise
     log.close()
     result.proof_bytes = writer.bytes_written

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import os
 import platform
 import re
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,14 @@ INTERRUPT_GRACE_S = 60.0
 VERDICT_OF_EXIT = {0: "fits", 1: "error", 3: "oom", 4: "rejected"}
 """`edgeprove run` exit codes that carry a result; any other code means the run itself could not be done."""
 BULKY_PROVER_KEYS = ("output", "output_int", "proof")
+MAX_SUITE_BYTES = 1 << 20
+"""Largest suite file read (the shipped ones are under 4 KiB)."""
+MAX_SUITE_RUNS = 10_000
+"""Most runs a suite may expand to, over all its [[runs]] tables (paper0 has 52)."""
+MAX_REPEATS = 100
+"""Most repeats of one run."""
+SUITE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+"""A suite's name, which names its results folder profiles/<name>: no separators, no leading dot."""
 
 
 class SuiteError(ValueError):
@@ -148,12 +158,16 @@ def _check_models(models: list[str], kind: str, where: str) -> None:
     known = set(zoo.names())
     for model in models:
         if model not in known and (kind == "ezkl" or not Path(model).exists()):
-            raise SuiteError(f"{where}: unknown model {model!r} (not in the zoo"
-                             + (")" if kind == "ezkl" else " and no such file)"))
+            raise SuiteError(
+                f"{where}: unknown model {model!r} (not in the zoo"
+                + (")" if kind == "ezkl" else " and no such file)")
+            )
 
 
 def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> list[RunSpec]:
-    """Expand one [[runs]] table into its models x schedules x caps."""
+    """Expand one [[runs]] table into its models x schedules x caps (at most MAX_SUITE_RUNS)."""
+    if not isinstance(table, dict):
+        raise SuiteError(f"{where}: not a table")
     kind = table.get("kind", "prove")
     if kind not in RUN_KINDS:
         raise SuiteError(f"{where}: kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
@@ -169,16 +183,28 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
     if backend not in BACKEND_NAMES:
         raise SuiteError(f"{where}: unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
     repeats = table.get("repeats", defaults["repeats"])
-    if not isinstance(repeats, int) or repeats < 1:
-        raise SuiteError(f"{where}: repeats must be a positive integer")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise SuiteError(f"{where}: repeats must be an integer from 1 to {MAX_REPEATS}")
     limit = table.get("time_limit_s")
-    if limit is not None and (not isinstance(limit, (int, float)) or limit <= 0):
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit < math.inf
+    ):
         raise SuiteError(f"{where}: time_limit_s must be a positive number of seconds")
     caps = _caps(table, where)
+    if len(models) * len(schedules) * len(caps) > MAX_SUITE_RUNS:
+        raise SuiteError(f"{where}: expands to more than {MAX_SUITE_RUNS:,} runs")
     return [
         RunSpec(
             make_run_id(kind, model, schedule, label),
-            kind, model, schedule, cap, device, label, backend, repeats, float(limit) if limit else None,
+            kind,
+            model,
+            schedule,
+            cap,
+            device,
+            label,
+            backend,
+            repeats,
+            float(limit) if limit else None,
         )
         for model in models
         for schedule in (schedules if kind == "prove" else ["ezkl"])
@@ -190,9 +216,13 @@ def load_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Suite:
     """Read and validate a suite (name in streaming/ or a path); SuiteError with one line on any problem."""
     path = find_suite(name_or_path, directory)
     try:
+        if path.stat().st_size > MAX_SUITE_BYTES:
+            raise SuiteError(f"{path}: larger than {MAX_SUITE_BYTES >> 20} MiB, the ceiling for a suite file")
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise SuiteError(f"{path}: {error}") from error
+    except RecursionError:
+        raise SuiteError(f"{path}: nested too deeply") from None
     report = data.get("report", "runs")
     if report not in REPORT_KINDS:
         raise SuiteError(f"{path}: report must be one of {', '.join(REPORT_KINDS)}")
@@ -200,13 +230,23 @@ def load_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Suite:
     groups = data.get("runs")
     if not isinstance(groups, list) or not groups:
         raise SuiteError(f"{path}: no [[runs]] tables")
-    runs = [spec for number, group in enumerate(groups, 1)
-            for spec in _run_group(group, defaults, f"{path} [[runs]] #{number}")]
-    duplicates = sorted({spec.run_id for spec in runs if sum(s.run_id == spec.run_id for s in runs) > 1})
+    runs: list[RunSpec] = []
+    for number, group in enumerate(groups, 1):
+        runs += _run_group(group, defaults, f"{path} [[runs]] #{number}")
+        if len(runs) > MAX_SUITE_RUNS:
+            raise SuiteError(f"{path}: expands to more than {MAX_SUITE_RUNS:,} runs")
+    duplicates = sorted(
+        run_id for run_id, count in Counter(spec.run_id for spec in runs).items() if count > 1
+    )
     if duplicates:
         raise SuiteError(f"{path}: run {duplicates[0]} is listed twice")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not SUITE_NAME.fullmatch(name):
+        raise SuiteError(
+            f"{path}: name {name!r} must be a plain folder name (A-Z a-z 0-9 _ . -, no leading dot)"
+        )
     return Suite(
-        name=str(data.get("name", path.stem)),
+        name=name,
         path=path,
         title=str(data.get("title", path.stem)),
         description=str(data.get("description", "")),
@@ -214,8 +254,28 @@ def load_suite(name_or_path: str, directory: Path = SUITES_DIR) -> Suite:
         timelines=bool(data.get("timelines", False)),
         runs=runs,
         notes=_string_list(data, "notes", str(path)),
-        published=data.get("published", {}),
+        published=_published(data, str(path)),
     )
+
+
+def _published(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The [published] table: source and hardware strings, a list of systems, and per group a table of
+    model = [one cell string per system]; {} when absent."""
+    published = data.get("published", {})
+    if not isinstance(published, dict):
+        raise SuiteError(f"{where}: [published] must be a table")
+    systems = _string_list(published, "systems", f"{where} [published]")
+    for key, value in published.items():
+        if key in ("source", "hardware"):
+            if not isinstance(value, str):
+                raise SuiteError(f"{where}: [published] {key} must be a string")
+        elif key != "systems" and (
+            not isinstance(value, dict)
+            or not all(isinstance(cells, list) and len(cells) == len(systems) for cells in value.values())
+            or not all(isinstance(cell, str) for cells in value.values() for cell in cells)
+        ):
+            raise SuiteError(f"{where}: [published.{key}] must map each model to one cell string per system")
+    return published
 
 
 def select_runs(runs: list[RunSpec], only: str | None) -> list[RunSpec]:
@@ -292,8 +352,16 @@ def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
 
     cap = ["--device", spec.device] if spec.device else ["--ram", str(spec.cap_bytes)]
     argv = edgeprove_argv(
-        "run", spec.model, *cap, "--backend", spec.backend, "--schedule", spec.schedule,
-        "--out", str(run_dir), "--json",
+        "run",
+        spec.model,
+        *cap,
+        "--backend",
+        spec.backend,
+        "--schedule",
+        spec.schedule,
+        "--out",
+        str(run_dir),
+        "--json",
     )
     completed = run_command(argv, child_environment(None))
     summary = last_json_object(completed.stdout)
@@ -481,8 +549,18 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def runs_table(suite: Suite, results: dict[str, dict[str, Any]]) -> str:
     """Every prove run: verdict, median prove time, kernel peak, peak RSS, prediction, proof size."""
-    header = ["run", "model", "schedule", "cap", "verdict", "prove s", "peak MiB", "peak RSS MiB",
-              "predicted MiB", "proof KiB"]
+    header = [
+        "run",
+        "model",
+        "schedule",
+        "cap",
+        "verdict",
+        "prove s",
+        "peak MiB",
+        "peak RSS MiB",
+        "predicted MiB",
+        "proof KiB",
+    ]
     rows = []
     for spec in suite.runs:
         result = results.get(spec.run_id)
@@ -492,12 +570,20 @@ def runs_table(suite: Suite, results: dict[str, dict[str, Any]]) -> str:
             rows.append([spec.run_id, spec.model, spec.schedule, spec.cap_label, "not run", *["–"] * 5])
             continue
         proof = result.get("proof_bytes")
-        rows.append([
-            spec.run_id, spec.model, spec.schedule, spec.cap_label, result["verdict"],
-            _seconds(result.get("prove_s")), _mib(result.get("peak_bytes")),
-            _mib(result.get("peak_rss_bytes")),
-            _mib(result.get("predicted_peak_bytes")), f"{proof / 1024:.0f}" if proof else "–",
-        ])
+        rows.append(
+            [
+                spec.run_id,
+                spec.model,
+                spec.schedule,
+                spec.cap_label,
+                result["verdict"],
+                _seconds(result.get("prove_s")),
+                _mib(result.get("peak_bytes")),
+                _mib(result.get("peak_rss_bytes")),
+                _mib(result.get("predicted_peak_bytes")),
+                f"{proof / 1024:.0f}" if proof else "–",
+            ]
+        )
     return markdown_table(header, rows)
 
 
@@ -508,13 +594,16 @@ def machine_line(results: dict[str, dict[str, Any]]) -> str:
     newest = max(results.values(), key=lambda record: record.get("started_utc", ""))
     machine = newest.get("machine", {})
     ram = machine.get("ram_bytes")
-    return (f"Measured on {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
-            f"{format_size(ram) if ram else '?'} RAM, {machine.get('os', '?')}, Python "
-            f"{machine.get('python', '?')}; harness backend {newest.get('backend', '?')}.")
+    return (
+        f"Measured on {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
+        f"{format_size(ram) if ram else '?'} RAM, {machine.get('os', '?')}, Python "
+        f"{machine.get('python', '?')}; harness backend {newest.get('backend', '?')}."
+    )
 
 
-def write_readme(suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path
-                 ) -> tuple[Path, list[Path], str | None]:
+def write_readme(
+    suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path
+) -> tuple[Path, list[Path], str | None]:
     """Rebuild <out>/README.md (and the charts) from the run JSONs; returns the README, charts and a note
     when the charts could not be drawn."""
     from edgeprove import study_charts
@@ -552,7 +641,8 @@ def conservative_peak(result: dict[str, Any]) -> int | None:
 
 
 def _cell(result: dict[str, Any] | None) -> str:
-    """"time s / peak MiB" of a prove result (conservative peak), its verdict if it did not fit, or a dash."""
+    """The cell "time s / peak MiB" of a prove result (conservative peak), its verdict if it did not fit, or
+    a dash."""
     if result is None:
         return "–"
     if result.get("verdict") != "fits":
@@ -582,22 +672,39 @@ def paper0_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]
         models = list(dict.fromkeys(models))
         if not models:
             continue
-        header = ["model", "params", "layers", "ours streaming s / MiB", "ours baseline s / MiB",
-                  "KB / param",
-                  *[f"{system} s / GB" for system in systems]]
+        header = [
+            "model",
+            "params",
+            "layers",
+            "ours streaming s / MiB",
+            "ours baseline s / MiB",
+            "KB / param",
+            *[f"{system} s / GB" for system in systems],
+        ]
         rows = []
         for model in models:
             facts = zoo.summary(model)
             streaming = _find(suite, results, model=model, schedule="streaming")
             peak = conservative_peak(streaming) if streaming and streaming.get("verdict") == "fits" else None
             per_param = f"{peak / facts.params / 1000:.3f}" if peak else "–"
-            rows.append([model, f"{facts.params:,}", str(facts.weight_layers), _cell(streaming),
-                         _cell(_find(suite, results, model=model, schedule="baseline")), per_param,
-                         *(figures.get(model, [""] * len(systems)))])
+            rows.append(
+                [
+                    model,
+                    f"{facts.params:,}",
+                    str(facts.weight_layers),
+                    _cell(streaming),
+                    _cell(_find(suite, results, model=model, schedule="baseline")),
+                    per_param,
+                    *(figures.get(model, [""] * len(systems))),
+                ]
+            )
         sections += [f"## paper0 {group} suite", "", markdown_table(header, rows), ""]
     if published:
-        sections += [f"Published figures: {published.get('source', '?')}; their hardware: "
-                     f"{published.get('hardware', '?')}. Ours: the machine named above.", ""]
+        sections += [
+            f"Published figures: {published.get('source', '?')}; their hardware: "
+            f"{published.get('hardware', '?')}. Ours: the machine named above.",
+            "",
+        ]
     return sections
 
 
@@ -625,16 +732,21 @@ def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str
     sections = []
     for model in dict.fromkeys(spec.model for spec in suite.runs if spec.kind == "prove"):
         specs = [spec for spec in suite.runs if spec.model == model and spec.kind == "prove"]
-        caps = sorted({(spec.cap_bytes, spec.cap_label, spec.device) for spec in specs},
-                      key=lambda cap: (cap[0], cap[1]))
+        caps = sorted(
+            {(spec.cap_bytes, spec.cap_label, spec.device) for spec in specs},
+            key=lambda cap: (cap[0], cap[1]),
+        )
         schedules = list(dict.fromkeys(spec.schedule for spec in specs))
         header = ["cap", "budget", "cores"]
         for schedule in schedules:
             header += [f"{schedule}", "peak MiB", "peak RSS MiB", "predicted MiB", "pred. vs RSS", "prove s"]
         rows = []
         for cap_bytes, label, device in caps:
-            row = [label if device else f"RAM {label}", format_size(cap_bytes),
-                   cores.get(device or "", "all")]
+            row = [
+                label if device else f"RAM {label}",
+                format_size(cap_bytes),
+                cores.get(device or "", "all"),
+            ]
             for schedule in schedules:
                 result = _find(suite, results, model=model, schedule=schedule, cap_label=label)
                 if result is None:
@@ -644,16 +756,24 @@ def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str
                 verdict = {"fits": "FITS", "oom": "DOES NOT FIT"}.get(result["verdict"], result["verdict"])
                 if result["verdict"] == "oom" and result.get("peak_layer"):
                     verdict += f" (killed in {result['peak_layer']})"
-                row += [verdict, _mib(result.get("peak_bytes")), _mib(result.get("peak_rss_bytes")),
-                        _mib(result.get("predicted_peak_bytes")),
-                        _error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes"))
-                        if fits else "–",
-                        _seconds(result.get("prove_s"))]
+                row += [
+                    verdict,
+                    _mib(result.get("peak_bytes")),
+                    _mib(result.get("peak_rss_bytes")),
+                    _mib(result.get("predicted_peak_bytes")),
+                    _error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes"))
+                    if fits
+                    else "–",
+                    _seconds(result.get("prove_s")),
+                ]
             rows.append(row)
         sections += [f"## {model}: fits / does not fit", "", markdown_table(header, rows), ""]
         if any(results.get(spec.run_id, {}).get("verdict") == "oom" for spec in specs):
-            sections += ["DOES NOT FIT: the kernel OOM-killed the prover at the cap; its peaks are what it "
-                         "reached before dying, in the layer named.", ""]
+            sections += [
+                "DOES NOT FIT: the kernel OOM-killed the prover at the cap; its peaks are what it "
+                "reached before dying, in the layer named.",
+                "",
+            ]
     return sections
 
 
@@ -673,16 +793,30 @@ def peers_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
         header = ["system", "step", "result", "time s", "peak MiB", "peak RSS MiB"]
         rows = []
         if ours:
-            rows.append(["edgeprove (streaming)", "prove (witness + commitments + proof)", ours["verdict"],
-                         _seconds(ours.get("prove_s")), _mib(ours.get("peak_bytes")),
-                         _mib(ours.get("peak_rss_bytes"))])
+            rows.append(
+                [
+                    "edgeprove (streaming)",
+                    "prove (witness + commitments + proof)",
+                    ours["verdict"],
+                    _seconds(ours.get("prove_s")),
+                    _mib(ours.get("peak_bytes")),
+                    _mib(ours.get("peak_rss_bytes")),
+                ]
+            )
         if theirs:
             version = theirs.get("ezkl_version") or "not installed"
             for step in theirs.get("steps", []):
                 note = " (cached SRS)" if step.get("srs_cached") else ""
-                rows.append([f"EZKL {version}", step["step"] + note, step["verdict"],
-                             _seconds(step.get("seconds")), _mib(step.get("peak_bytes")),
-                             _mib(step.get("peak_rss_bytes"))])
+                rows.append(
+                    [
+                        f"EZKL {version}",
+                        step["step"] + note,
+                        step["verdict"],
+                        _seconds(step.get("seconds")),
+                        _mib(step.get("peak_bytes")),
+                        _mib(step.get("peak_rss_bytes")),
+                    ]
+                )
         sections += [f"## {model}: edgeprove and EZKL", "", markdown_table(header, rows), ""]
         if theirs and theirs.get("verdict") == "unavailable":
             sections += [f"EZKL could not run here: {theirs.get('verdict_reason')}", ""]
@@ -691,23 +825,31 @@ def peers_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
             facts = [f"EZKL outcome: **{theirs['verdict']}** — {theirs.get('verdict_reason')}."]
             rows_needed = theirs.get("num_rows")
             if isinstance(rows_needed, int) and rows_needed > 0:
-                calibrated = any(step["step"] == "calibrate_settings" and step["verdict"] == "ok"
-                                 for step in theirs.get("steps", []))
+                calibrated = any(
+                    step["step"] == "calibrate_settings" and step["verdict"] == "ok"
+                    for step in theirs.get("steps", [])
+                )
                 power = max(1, rows_needed - 1).bit_length()
-                facts.append(f"EZKL's circuit has {rows_needed:,} rows (at least 2^{power}); logrows "
-                             f"{theirs.get('logrows')} in its "
-                             + ("calibrated settings." if calibrated else "uncalibrated settings."))
+                facts.append(
+                    f"EZKL's circuit has {rows_needed:,} rows (at least 2^{power}); logrows "
+                    f"{theirs.get('logrows')} in its "
+                    + ("calibrated settings." if calibrated else "uncalibrated settings.")
+                )
             if theirs.get("time_limit_s"):
                 facts.append(f"Time limit {theirs['time_limit_s']:.0f} s, cap {theirs.get('cap')}.")
             sections += [" ".join(facts), ""]
         if ours and theirs and theirs.get("verdict") == "fits":
             ratio_rows = [
-                ["prove time (EZKL prove / edgeprove prove)",
-                 _ratio(theirs.get("prove_s"), ours.get("prove_s"))],
+                [
+                    "prove time (EZKL prove / edgeprove prove)",
+                    _ratio(theirs.get("prove_s"), ours.get("prove_s")),
+                ],
                 ["prove peak (kernel)", _ratio(theirs.get("prove_peak_bytes"), ours.get("peak_bytes"))],
                 ["prove peak RSS", _ratio(theirs.get("prove_peak_rss_bytes"), ours.get("peak_rss_bytes"))],
-                ["setup time (EZKL setup / edgeprove prove)",
-                 _ratio(theirs.get("setup_s"), ours.get("prove_s"))],
+                [
+                    "setup time (EZKL setup / edgeprove prove)",
+                    _ratio(theirs.get("setup_s"), ours.get("prove_s")),
+                ],
                 ["setup peak RSS", _ratio(theirs.get("setup_peak_rss_bytes"), ours.get("peak_rss_bytes"))],
                 ["proof size", _ratio(theirs.get("proof_bytes"), ours.get("proof_bytes"))],
             ]

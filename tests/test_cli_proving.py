@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
+import modelfiles
 import numpy as np
 import pytest
 from conftest import edgeprove_process, fill, small_tmpfs, wait_for
@@ -199,3 +202,188 @@ def test_prove_into_a_read_only_folder_is_refused_before_proving():
         result = runner.invoke(app, ["prove", "tiny_cnn", "--out", str(disk / "p.proof")])
         assert result.exit_code == 2
         assert f"cannot write in {disk}" in result.output and "Traceback" not in result.output
+
+
+# ----- hostile model folders, inputs and arguments: one line on stderr, exit 2, never a traceback
+
+
+def refused(result, message: str) -> None:
+    """Exit 2 with one line containing ``message`` and no traceback or numpy hint."""
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "Traceback" not in result.output and "allow_pickle" not in result.output
+
+
+def huge_folder(tmp_path):
+    shape = (64, 8192, 8192)
+    layer = modelfiles.layer("gap", "global_avgpool", -1, shape, (64, 1, 1))
+    return modelfiles.write_folder(tmp_path / "huge", shape, [layer])
+
+
+def tiny_folder(tmp_path, name: str = "tiny"):
+    from edgeprove.model import compiled, zoo
+
+    return compiled.save(zoo.get("tiny_mlp"), tmp_path / name)
+
+
+@pytest.mark.parametrize("command", ["prove", "plan"])
+def test_a_folder_with_huge_shapes_is_refused_before_allocating(tmp_path, command):
+    extra = ["--out", str(tmp_path / "p")] if command == "prove" else []
+    result = runner.invoke(app, [command, str(huge_folder(tmp_path)), *extra])
+    refused(result, "has 4,294,967,296 values on its padded grid, above the ceiling of 67,108,864")
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (
+            lambda w: w.write_bytes(bytes(range(256))),
+            "not a valid .npy file (no .npy signature); expected int8[8, 10]",
+        ),
+        (lambda w: w.write_bytes(b""), "not a valid .npy file (the file is empty)"),
+        (lambda w: np.save(w, np.zeros(0, np.int8)), "holds int8[0], the manifest says int8[8, 10]"),
+    ],
+)
+@pytest.mark.parametrize("command", ["prove", "plan"])
+def test_broken_weight_files_are_one_line_errors(tmp_path, command, corrupt, message):
+    folder = tiny_folder(tmp_path)
+    corrupt(next(folder.glob("w0000_*.npy")))
+    extra = ["--out", str(tmp_path / "p")] if command == "prove" else []
+    refused(runner.invoke(app, [command, str(folder), *extra]), message)
+
+
+def test_markup_in_a_manifest_or_argument_is_printed_as_text(tmp_path):
+    folder = tiny_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["layers"][0]["kind"] = "[/bold]"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    refused(runner.invoke(app, ["plan", str(folder)]), "unknown kind '[/bold]'")
+    refused(runner.invoke(app, ["plan", "no[/x]such[red]"]), "no[/x]such[red]: no such file or folder")
+    refused(runner.invoke(app, ["plan", "no[bold]such"]), "unknown model 'no[bold]such'")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda p: p.write_bytes(bytes(range(200))),
+            "not a valid .npy file (no .npy signature); expected 10 integer",
+        ),
+        (lambda p: p.write_bytes(b""), "not a valid .npy file (the file is empty)"),
+        (lambda p: np.save(p, np.zeros(0, np.int8)), "holds int8[0], 0 values; the model takes (10, 1, 1)"),
+        (lambda p: np.save(p, np.full(10, np.nan)), "holds float64 values; expected integers"),
+        (lambda p: np.save(p, np.array([1] * 10, dtype=object), allow_pickle=True), "pickled Python objects"),
+        (lambda p: np.save(p, np.full(10, 2**64 - 1, np.uint64)), "values outside int8 [-128, 127]"),
+        (lambda p: p.mkdir(), "is a directory, not a .npy file"),
+        (lambda p: None, "x.npy: no such file"),
+    ],
+)
+def test_bad_input_files_are_one_line_errors(tmp_path, make, message):
+    make(tmp_path / "x.npy")
+    result = runner.invoke(
+        app, ["prove", "tiny_mlp", "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "p")]
+    )
+    refused(result, message)
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**63), "99999999999999999999999"])
+def test_seeds_outside_int64_are_refused(tmp_path, seed):
+    result = runner.invoke(app, ["prove", "tiny_mlp", "--seed", seed, "--out", str(tmp_path / "p")])
+    refused(result, f"--seed: seed {seed} is outside 0 .. 2^63 - 1")
+
+
+def test_the_largest_seed_proves(tmp_path):
+    result = runner.invoke(app, ["prove", "tiny_mlp", "--seed", str(2**63 - 1), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "events, message",
+    [
+        ("{tmp}", "cannot write the events file {tmp}: Is a directory"),
+        (
+            "{tmp}/missing/ev.jsonl",
+            "cannot write the events file {tmp}/missing/ev.jsonl: No such file or directory",
+        ),
+        ("{tmp}/p", "--events and --out both name {tmp}/p"),
+    ],
+)
+def test_events_file_errors_name_the_events_file(tmp_path, events, message):
+    events, message = events.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    result = runner.invoke(app, ["prove", "tiny_mlp", "--out", str(tmp_path / "p"), "--events", events])
+    refused(result, message)
+    assert "proof file" not in result.output
+
+
+def test_proof_file_errors_name_the_proof_file(tmp_path):
+    result = runner.invoke(app, ["prove", "tiny_mlp", "--out", str(tmp_path)])
+    refused(result, f"cannot write the proof file {tmp_path}: Is a directory")
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    result = runner.invoke(
+        app, ["prove", "tiny_mlp", "--out", str(tmp_path / "a"), "--events", str(tmp_path / "b")]
+    )
+    refused(result, "Too many levels of symbolic links")
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("", "empty model name; MODEL is a zoo name"),
+        ("{tmp}/missing", "missing: no such file or folder"),
+        ("{tmp}/x.npy", "x.npy: not a compiled model folder or an .onnx file"),
+        ("{tmp}", "not a compiled model folder (no manifest.json)"),
+        ("{tmp}/m.onnx", "m.onnx: no such ONNX file"),
+    ],
+)
+def test_model_arguments_that_name_nothing(tmp_path, spec, message):
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    result = runner.invoke(app, ["prove", spec.format(tmp=tmp_path), "--out", str(tmp_path / "p")])
+    refused(result, message)
+
+
+def test_plan_refuses_a_model_whose_bias_could_wrap(tmp_path):
+    first = modelfiles.layer("a", "dense", -1, (4, 1, 1), (4, 1, 1), shift=3, activation="clamp")
+    second = modelfiles.layer("b", "dense", 0, (4, 1, 1), (2, 1, 1))
+    arrays = {
+        0: (np.full((4, 4), 127, np.int8), np.full(4, 2**63 - 1, np.int64)),
+        1: (np.ones((2, 4), np.int8), np.zeros(2, np.int64)),
+    }
+    folder = modelfiles.write_folder(tmp_path / "wrap", (4, 1, 1), [first, second], arrays)
+    refused(
+        runner.invoke(app, ["plan", str(folder)]),
+        "layer a: a bias beyond 2^62 exceeds the field's signed range",
+    )
+
+
+def entry_point(*args: str, cache) -> subprocess.CompletedProcess:
+    """The installed command line in a fresh interpreter, as a user runs it."""
+    code = "import sys; from edgeprove.cli import main; sys.argv = ['edgeprove', *sys.argv[1:]]; main()"
+    env = dict(os.environ, EDGEPROVE_CACHE=str(cache))
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_the_real_command_line_prints_one_line_and_no_traceback(tmp_path, cache):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    cases = [
+        (
+            ["prove", str(huge_folder(tmp_path)), "--out", str(tmp_path / "p")],
+            "above the ceiling of 67,108,864",
+        ),
+        (["plan", str(huge_folder(tmp_path))], "above the ceiling of 67,108,864"),
+        (["prove", "tiny_mlp", "--seed", "-1", "--out", str(tmp_path / "p")], "seed -1 is outside"),
+        (
+            ["prove", "tiny_mlp", "--input", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "p")],
+            "is empty",
+        ),
+    ]
+    for args, message in cases:
+        done = entry_point(*args, cache=cache)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "Aborted" not in done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -97,6 +97,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
     monkeypatch.setattr(harness_cli, "prover_command", prover)
     monkeypatch.setattr(harness_cli, "check_model", lambda model, schedule: None)
+    monkeypatch.setattr(harness_cli, "check_model_spec", lambda model: None)
     monkeypatch.setattr(
         harness_cli,
         "verify_command",

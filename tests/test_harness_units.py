@@ -43,3 +43,20 @@ def test_format_size() -> None:
     assert format_size(512) == "512 B"
     assert format_size(3 << 29) == "1.50 GiB"
     assert format_size(5 << 40) == "5.00 TiB"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("0.5", "is less than one byte (a number without a unit counts bytes)"),
+        ("0", "is less than one byte"),
+        ("0.0001K", "is less than one byte"),
+        ("99999999999999999999999T", "is above 8 EiB"),
+        ("8589934592G", "is above 8 EiB"),
+    ],
+)
+def test_parse_size_says_what_is_wrong_and_what_it_accepts(text: str, reason: str) -> None:
+    with pytest.raises(ValueError) as error:
+        parse_size(text)
+    assert reason in str(error.value) and "e.g. 512M, 6G, 1.5GiB" in str(error.value)
+    assert "\n" not in str(error.value)

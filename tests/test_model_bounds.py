@@ -11,10 +11,22 @@ from edgeprove.model.bounds import MAX_Q_BITS, check_model, layer_bounds, model_
 from edgeprove.model.ir import Layer, Model, ModelError, ModelOverflowError
 
 
-@pytest.mark.parametrize("q_min, q_max, bits", [
-    (0, 0, 1), (-1, 0, 1), (0, 1, 2), (-2, 1, 2), (-128, 127, 8), (-129, 0, 9), (0, 128, 9),
-    (-32768, 32767, 16), (0, 32768, 17), (5, 9, 5), (-9, -5, 5),
-])
+@pytest.mark.parametrize(
+    "q_min, q_max, bits",
+    [
+        (0, 0, 1),
+        (-1, 0, 1),
+        (0, 1, 2),
+        (-2, 1, 2),
+        (-128, 127, 8),
+        (-129, 0, 9),
+        (0, 128, 9),
+        (-32768, 32767, 16),
+        (0, 32768, 17),
+        (5, 9, 5),
+        (-9, -5, 5),
+    ],
+)
 def test_q_bits(q_min, q_max, bits):
     assert q_bits_for(q_min, q_max) == bits
     assert -(2 ** (bits - 1)) <= q_min and q_max < 2 ** (bits - 1)
@@ -26,8 +38,12 @@ def test_bounds_contain_every_value_of_real_runs(seed):
     rng = np.random.default_rng(100 + seed)
     model = zoo.random_model(rng)
     bounds = check_model(model)
-    inputs = [rng.integers(-128, 128, model.input_shape), np.full(model.input_shape, 127),
-              np.full(model.input_shape, -128), np.zeros(model.input_shape, dtype=np.int64)]
+    inputs = [
+        rng.integers(-128, 128, model.input_shape),
+        np.full(model.input_shape, 127),
+        np.full(model.input_shape, -128),
+        np.zeros(model.input_shape, dtype=np.int64),
+    ]
     for x in inputs:
         for index, a, q, _, _ in ops.forward(model, x):
             b = bounds[index]
@@ -37,8 +53,9 @@ def test_bounds_contain_every_value_of_real_runs(seed):
                 assert b.q_bits <= MAX_Q_BITS
 
 
-def dense_model(weight: np.ndarray, bias: np.ndarray, shift: int, activation: str = "clamp",
-                name: str = "fc_big") -> Model:
+def dense_model(
+    weight: np.ndarray, bias: np.ndarray, shift: int, activation: str = "clamp", name: str = "fc_big"
+) -> Model:
     """One dense layer reading the int8 model input."""
     out, n = weight.shape
     layer = Layer(name, "dense", -1, (n, 1, 1), (out, 1, 1), shift, activation)
@@ -124,9 +141,18 @@ def test_output_layer_bound_is_the_accumulator():
 
 
 def test_pool_bounds():
-    layers = [Layer("pool", "avgpool", -1, (2, 4, 4), (2, 2, 2), 2, "clamp", 2, 2),
-              Layer("gap", "global_avgpool", 0, (2, 2, 2), (2, 1, 1), 2, "relu")]
+    layers = [
+        Layer("pool", "avgpool", -1, (2, 4, 4), (2, 2, 2), 2, "clamp", 2, 2),
+        Layer("gap", "global_avgpool", 0, (2, 2, 2), (2, 1, 1), 2, "relu"),
+    ]
     model = Model("m", (2, 4, 4), 0, layers, [None, None], [None, None])
     pool, gap = model_bounds(model)
     assert (pool.acc_min, pool.acc_max, pool.q_min, pool.q_max) == (-512, 508, -128, 127)
     assert (gap.acc_min, gap.acc_max) == (-512, 508)
+
+
+@pytest.mark.parametrize("bias", [2**63 - 1, -(2**63), 2**62 + 1])
+def test_a_bias_beyond_two_to_the_62_is_refused_before_it_can_wrap(bias):
+    model = dense_model(np.full((1, 4), 127), np.array([bias]), shift=3, name="wrap")
+    with pytest.raises(ModelOverflowError, match="layer wrap: a bias beyond 2.62"):
+        check_model(model)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
+import tracemalloc
 from pathlib import Path
 
+import modelfiles
 import numpy as np
 import pytest
 
 from edgeprove.model import compiled, ops, zoo
-from edgeprove.model.ir import Layer, Model, ModelError
+from edgeprove.model.bounds import check_model
+from edgeprove.model.ir import MAX_MANIFEST_BYTES, Layer, Model, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +34,10 @@ def fixed_model(shift: int = 2, weight_delta: int = 0) -> Model:
         Layer("conv1", "conv2d", -1, (1, 3, 3), (2, 3, 3), shift, "relu", 3, 1, 1, weight_frac=5, out_frac=3),
         Layer("fc", "dense", 0, (2, 3, 3), (2, 1, 1), 0, "none", weight_frac=4, out_frac=7),
     ]
-    weights = [np.arange(-9, 9, dtype=np.int8).reshape(2, 1, 3, 3),
-               np.arange(36, dtype=np.int8).reshape(2, 18) + np.int8(weight_delta)]
+    weights = [
+        np.arange(-9, 9, dtype=np.int8).reshape(2, 1, 3, 3),
+        np.arange(36, dtype=np.int8).reshape(2, 18) + np.int8(weight_delta),
+    ]
     biases = [np.array([5, -5], dtype=np.int64), np.array([100, -100], dtype=np.int64)]
     return Model("fixed", (1, 3, 3), 7, layers, weights, biases)
 
@@ -106,18 +113,21 @@ def test_weight_file_of_wrong_shape_is_refused(saved, tiny_cnn):
         compiled.load(saved)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m: m.update(version=99), "version 99"),
-    (lambda m: m.update(format="other"), "not an edgeprove-model manifest"),
-    (lambda m: m.pop("layers"), "'layers'"),
-    (lambda m: m["files"]["0"].update(weight="../escape.npy"), "no valid weight file"),
-    (lambda m: m["files"]["0"].update(weight="missing.npy"), "missing weight file"),
-    (lambda m: m["layers"][0].update(colour="blue"), "unknown field"),
-    (lambda m: m["layers"][0].update(kernel="3"), "bad value for kernel"),
-    (lambda m: m["layers"][0].pop("shift"), "missing field.s. shift"),
-    (lambda m: m["layers"][0].update(in_shape=[3, 9]), "bad value for shape"),
-    (lambda m: m["layers"][0].update(kind="softmax"), "unknown kind"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(version=99), "version 99"),
+        (lambda m: m.update(format="other"), "not an edgeprove-model manifest"),
+        (lambda m: m.pop("layers"), "'layers'"),
+        (lambda m: m["files"]["0"].update(weight="../escape.npy"), "no valid weight file"),
+        (lambda m: m["files"]["0"].update(weight="missing.npy"), "missing weight file"),
+        (lambda m: m["layers"][0].update(colour="blue"), "unknown field"),
+        (lambda m: m["layers"][0].update(kernel="3"), "bad value for kernel"),
+        (lambda m: m["layers"][0].pop("shift"), "missing field.s. shift"),
+        (lambda m: m["layers"][0].update(in_shape=[3, 9]), "bad value for shape"),
+        (lambda m: m["layers"][0].update(kind="softmax"), "unknown kind"),
+    ],
+)
 def test_malformed_manifest_is_refused(saved, change, message):
     edit_manifest(saved, change)
     with pytest.raises(ModelError, match=message):
@@ -144,3 +154,298 @@ def test_copied_folder_loads_with_same_digest(saved, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(saved, copy)
     assert compiled.load(copy).digest == compiled.load(saved).digest
+
+
+# ----- hostile folders: a recomputed (valid) digest, so only the ceilings and file checks stand in the way
+
+
+def gap_model(folder: Path, shape) -> Path:
+    """A one-layer global average pool over ``shape``: no weight files at all."""
+    c, h, w = shape
+    return modelfiles.write_folder(
+        folder, shape, [modelfiles.layer("gap", "global_avgpool", -1, shape, (c, 1, 1))]
+    )
+
+
+def dense_pair(folder: Path, **changes) -> Path:
+    """Two dense layers (4 -> 4 -> 2) with their weight files; ``changes`` edit the second layer's entry."""
+    first = modelfiles.layer("a", "dense", -1, (4, 1, 1), (4, 1, 1), shift=3, activation="clamp")
+    second = modelfiles.layer("b", "dense", 0, (4, 1, 1), (2, 1, 1)) | changes
+    arrays = {
+        0: (np.ones((4, 4), np.int8), np.zeros(4, np.int64)),
+        1: (np.ones((2, 4), np.int8), np.zeros(2, np.int64)),
+    }
+    return modelfiles.write_folder(folder, (4, 1, 1), [first, second], arrays)
+
+
+def test_hand_written_folder_loads(tmp_path):
+    model = compiled.load(dense_pair(tmp_path / "m"))
+    assert [layer.name for layer in model.layers] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((64, 8192, 8192), r"the model input: shape \(64, 8192, 8192\) has 4,294,967,296 values .* ceiling"),
+        ((10**30, 1, 1), "the model input: shape .* above the ceiling of 67,108,864"),
+        ((65, 1024, 1024), "values on its padded grid"),
+    ],
+)
+def test_huge_shapes_are_refused_before_anything_is_allocated(tmp_path, shape, message):
+    folder = gap_model(tmp_path / "m", shape)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelError, match=message):
+            compiled.load(folder)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_the_target_input_size_is_within_the_ceilings(tmp_path):
+    compiled.check(gap_model(tmp_path / "m", (64, 512, 1024)))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"in_shape": [1 << 20, 1, 1]}, "in_shape differs|in_shape"),
+        ({"shift": 10**9, "activation": "clamp"}, "shift 1000000000 is above the ceiling of 32"),
+        ({"residual": 0, "residual_shift": 70}, "residual_shift 70 is above the ceiling of 32"),
+        ({"out_frac": -(10**6)}, r"out_frac -1000000 is outside \[-256, 256\]"),
+        ({"weight_frac": 257}, "weight_frac 257 is outside"),
+        ({"name": "../../etc"}, "layer name '../../etc' must be 1-128 characters"),
+        ({"name": "x" * 10**5}, "layer name 'xxx.*… must be"),
+        ({"kind": "[/bold]"}, r"unknown kind '\[/bold\]'"),
+        ({"kind": "k" * 10**5}, "unknown kind 'kkk.*…"),
+    ],
+)
+def test_hostile_layer_fields_are_refused_with_one_line(tmp_path, changes, message):
+    with pytest.raises(ModelError, match=message) as caught:
+        compiled.load(dense_pair(tmp_path / "m", **changes))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_huge_dense_layer_is_refused_before_its_file_is_opened(tmp_path):
+    entry = modelfiles.layer("fc", "dense", -1, (1 << 20, 1, 1), (1 << 20, 1, 1))
+    folder = modelfiles.write_folder(tmp_path / "m", (1 << 20, 1, 1), [entry])
+    with pytest.raises(ModelError, match="1,099,511,627,776 weights, above the ceiling of 67,108,864"):
+        compiled.load(folder)
+
+
+def test_too_many_parameters_in_all_are_refused(tmp_path):
+    layers = [
+        modelfiles.layer(f"fc{i}", "dense", i - 1, (8192, 1, 1), (8192, 1, 1), activation="clamp")
+        for i in range(5)
+    ]
+    layers[-1]["activation"] = "none"
+    folder = modelfiles.write_folder(tmp_path / "m", (8192, 1, 1), layers)
+    with pytest.raises(ModelError, match=r"parameters, above the ceiling of 268,435,456 \(2\^28\)"):
+        compiled.load(folder)
+
+
+def test_too_many_layers_are_refused(tmp_path):
+    layers = [
+        modelfiles.layer(f"p{i}", "avgpool", i - 1, (1, 1, 1), (1, 1, 1), activation="clamp")
+        for i in range(4097)
+    ]
+    folder = modelfiles.write_folder(tmp_path / "m", (1, 1, 1), layers)
+    with pytest.raises(ModelError, match="4,097 layers, above the ceiling of 4096"):
+        compiled.load(folder)
+
+
+def test_a_bias_near_the_int64_limit_cannot_wrap_the_bound_check(tmp_path):
+    first = modelfiles.layer("a", "dense", -1, (4, 1, 1), (4, 1, 1), shift=3, activation="clamp")
+    second = modelfiles.layer("b", "dense", 0, (4, 1, 1), (2, 1, 1))
+    arrays = {
+        0: (np.full((4, 4), 127, np.int8), np.full(4, 2**63 - 1, np.int64)),
+        1: (np.ones((2, 4), np.int8), np.zeros(2, np.int64)),
+    }
+    model = compiled.load(modelfiles.write_folder(tmp_path / "m", (4, 1, 1), [first, second], arrays))
+    with pytest.raises(ModelError, match="layer a: a bias beyond 2.62"):
+        check_model(model)
+
+
+def weight_file(folder: Path) -> Path:
+    return folder / "w0.npy"
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", r"weight file .*w0.npy: not a valid .npy file \(the file is empty\); expected int8\[4, 4\]"),
+        (bytes(range(256)) * 3, r"not a valid .npy file \(no .npy signature\)"),
+        (b"\x93NUMPY\x01\x00\xff", r"header of 255 bytes|truncated"),
+        (
+            b"\x93NUMPY\x02\x00\xff\xff\xff\xff",
+            r"a header of 4,294,967,295 bytes, above the ceiling of 4,096",
+        ),
+        (b"\x93NUMPY\x03\x00\x10\x00\x00\x00{}", r"unsupported .npy version 3.0"),
+        (npy_bytes(np.ones((4, 4), np.int8))[:-3], r"16 bytes of data, but the file holds 13"),
+        (npy_bytes(np.ones((4, 4), np.int8)) + b"trailing", r"16 bytes of data, but the file holds 24"),
+        (
+            npy_bytes(np.ones((4, 4), np.int16)),
+            r"holds int16\[4, 4\], the manifest says int8\[4, 4\] in C order",
+        ),
+        (npy_bytes(np.ones((2, 8), np.int8)), r"holds int8\[2, 8\], the manifest says int8\[4, 4\]"),
+        (npy_bytes(np.zeros(0, np.int8)), r"holds int8\[0\], the manifest says int8\[4, 4\]"),
+        (npy_bytes(np.asfortranarray(np.ones((4, 4), np.int8))), r"int8\[4, 4\] in Fortran order"),
+        (
+            npy_bytes(np.zeros(4, dtype=[("a", "i1"), ("b", "i1"), ("c", "i1"), ("d", "i1")])),
+            "structured dtype",
+        ),
+    ],
+)
+def test_malformed_weight_files_are_refused(tmp_path, content, message):
+    folder = dense_pair(tmp_path / "m")
+    weight_file(folder).write_bytes(content)
+    with pytest.raises(ModelError, match=message) as caught:
+        compiled.load(folder)
+    assert "\n" not in str(caught.value) and "allow_pickle" not in str(caught.value)
+
+
+def test_pickled_bias_is_refused_without_the_numpy_hint(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    np.save(folder / "b0.npy", np.array([object()] * 4, dtype=object), allow_pickle=True)
+    with pytest.raises(ModelError, match="it holds pickled Python objects") as caught:
+        compiled.load(folder)
+    assert "allow_pickle" not in str(caught.value)
+
+
+def test_big_endian_bias_is_refused(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    np.save(folder / "b0.npy", np.zeros(4, ">i8"))
+    with pytest.raises(ModelError, match=r"holds >i8\[4\], the manifest says int64\[4\]"):
+        compiled.load(folder)
+
+
+def test_a_huge_sparse_weight_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    folder = dense_pair(tmp_path / "m")
+    with weight_file(folder).open("r+b") as handle:
+        handle.truncate(8 << 30)
+    monkeypatch.setattr(Model, "digest", property(lambda self: pytest.fail("the weights were hashed")))
+    with pytest.raises(ModelError, match="16 bytes of data, but the file holds 8,589,934,4"):
+        compiled.load(folder)
+
+
+def test_symbolic_links_out_of_the_folder_are_refused(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    outside = tmp_path / "outside.npy"
+    weight_file(folder).rename(outside)
+    weight_file(folder).symlink_to(outside)
+    with pytest.raises(ModelError, match="weight file is a symbolic link out of the model folder"):
+        compiled.load(folder)
+    weight_file(folder).unlink()
+    weight_file(folder).symlink_to("/dev/zero")
+    with pytest.raises(ModelError, match="symbolic link out of the model folder"):
+        compiled.load(folder)
+
+
+def test_a_symbolic_link_loop_is_one_line(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    weight_file(folder).unlink()
+    weight_file(folder).symlink_to("loop.npy")
+    (folder / "loop.npy").symlink_to("w0.npy")
+    with pytest.raises(ModelError, match="w0.npy: cannot read it .Too many levels of symbolic links."):
+        compiled.load(folder)
+
+
+def test_symbolic_links_inside_the_folder_are_followed(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    (folder / "sub").mkdir()
+    weight_file(folder).rename(folder / "sub" / "real.npy")
+    weight_file(folder).symlink_to(Path("sub") / "real.npy")
+    compiled.load(folder)
+    weight_file(folder).unlink()
+    weight_file(folder).symlink_to("sub")
+    with pytest.raises(ModelError, match="is a directory"):
+        compiled.load(folder)
+
+
+@pytest.mark.parametrize(
+    "name", ["/etc/passwd", "../w0.npy", "sub/w0.npy", ".", "..", "w0.npy\x00", "w0", 7, None]
+)
+def test_weight_file_names_must_stay_in_the_folder(tmp_path, name):
+    folder = dense_pair(tmp_path / "m")
+    edit_manifest(folder, lambda m: m["files"]["0"].update(weight=name))
+    with pytest.raises(ModelError, match="manifest lists no valid weight file for layer 0"):
+        compiled.load(folder)
+
+
+def test_special_files_are_refused_without_blocking(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    weight_file(folder).unlink()
+    os.mkfifo(weight_file(folder))
+    with pytest.raises(ModelError, match="not a regular file"):
+        compiled.load(folder)
+    (folder / compiled.MANIFEST).unlink()
+    os.mkfifo(folder / compiled.MANIFEST)
+    with pytest.raises(ModelError, match="manifest .*manifest.json: not a regular file"):
+        compiled.load(folder)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (b"\xff\xfe{}", "not UTF-8 text"),
+        (b"[" * 2000 + b"]" * 2000, "nested too deeply"),
+        (b"[" * 300_000 + b"]" * 300_000, "holds more JSON values than a 4096-layer model needs"),
+        (b"[" + b"0," * 300_000 + b"0]", "holds more JSON values than a 4096-layer model needs"),
+        (b'{"format": "edgeprove-model", "version": ' + b"9" * 5000 + b"}", "not JSON: 'Exceeds the limit"),
+        (b'{"format": "edgeprove-model", "version": NaN}', "not JSON: 'NaN is not JSON'"),
+        (b'{"format": "edgeprove-model", "version": true}', "format version True is not supported"),
+        (b'{"format": "edgeprove-model", "version": "' + b"v" * 10**5 + b'"}', "format version 'vvv.*…"),
+    ],
+)
+def test_hostile_manifest_text_is_refused(tmp_path, text, message):
+    folder = dense_pair(tmp_path / "m")
+    (folder / compiled.MANIFEST).write_bytes(text)
+    with pytest.raises(ModelError, match=message) as caught:
+        compiled.load(folder)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_a_manifest_above_the_ceiling_is_not_read(tmp_path):
+    folder = dense_pair(tmp_path / "m")
+    with (folder / compiled.MANIFEST).open("r+b") as handle:
+        handle.truncate(MAX_MANIFEST_BYTES + 1)
+    with pytest.raises(ModelError, match="larger than the ceiling of 8 MiB"):
+        compiled.load(folder)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(input_frac=True), "field 'input_frac' is missing or malformed"),
+        (lambda m: m.update(input_frac=10**6), r"input_frac 1000000 is outside \[-256, 256\]"),
+        (lambda m: m.update(input_shape=[4.0, 1, 1]), "shape .* is not three positive integers"),
+        (lambda m: m.update(input_shape=["4", 1, 1]), "shape .* is not three positive integers"),
+        (lambda m: m.update(name="a b"), "model name 'a b' must be"),
+        (lambda m: m.update(digest="../" * 30), "field 'digest' is not 64 hex digits"),
+        (lambda m: m.update(layers=[{}] * 5000), "5,000 layers, above the ceiling of 4096"),
+        (
+            lambda m: m["layers"][0].update({f"k{i}": 0 for i in range(100)}),
+            "unknown field.s. 'k0', .* and 95 more",
+        ),
+    ],
+)
+def test_malformed_manifest_fields_are_refused(tmp_path, change, message):
+    folder = dense_pair(tmp_path / "m")
+    edit_manifest(folder, change)
+    with pytest.raises(ModelError, match=message):
+        compiled.load(folder)
+
+
+def test_check_reads_no_weights(tmp_path, monkeypatch):
+    folder = dense_pair(tmp_path / "m")
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: pytest.fail("a weight file was loaded"))
+    compiled.check(folder)
+    flip_data_byte(weight_file(folder))
+    compiled.check(folder)

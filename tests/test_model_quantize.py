@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from edgeprove.model.ir import Layer, ModelError
 from edgeprove.model.quantize import FloatModel, frac_for, quantize, quantize_array, random_calibration
 
 
-@pytest.mark.parametrize("magnitude, frac", [(127.0, 0), (127.5, -1), (1.0, 6), (0.99, 7), (254.0, -1),
-                                             (255.0, -2), (0.0, 0), (1e-3, 16)])
+@pytest.mark.parametrize(
+    "magnitude, frac",
+    [(127.0, 0), (127.5, -1), (1.0, 6), (0.99, 7), (254.0, -1), (255.0, -2), (0.0, 0), (1e-3, 16)],
+)
 def test_frac_for_is_the_largest_fitting_fraction(magnitude, frac):
     assert frac_for(magnitude) == frac
     if magnitude:
@@ -47,8 +50,11 @@ def test_scale_rules_hold(name):
             assert layer.residual_shift == acc_frac - model.layers[layer.residual].out_frac >= 0
         if not layer.requantized:
             assert layer.shift == 0
-    assert all(b.q_bits <= MAX_Q_BITS for b, layer in zip(check_model(model), model.layers, strict=True)
-               if layer.requantized)
+    assert all(
+        b.q_bits <= MAX_Q_BITS
+        for b, layer in zip(check_model(model), model.layers, strict=True)
+        if layer.requantized
+    )
 
 
 def mlp_float_reference(float_model: FloatModel, inputs: np.ndarray) -> np.ndarray:
@@ -75,7 +81,8 @@ def test_agreement_report_is_computed_honestly():
     assert report.max_abs_error == pytest.approx(np.abs(dequantized - expected_float).max())
     assert report.max_abs_output == pytest.approx(np.abs(expected_float).max())
     assert report.top1_agreement == pytest.approx(
-        np.mean(dequantized.argmax(axis=1) == expected_float.argmax(axis=1)))
+        np.mean(dequantized.argmax(axis=1) == expected_float.argmax(axis=1))
+    )
     assert report.max_abs_error < 0.1 * report.max_abs_output
     assert "top-1 agreement" in report.summary()
 
@@ -97,8 +104,9 @@ def test_shift_grows_until_q_fits_the_table():
     rng = np.random.default_rng(1)
     weight = rng.choice([-1.0, 1.0], size=(4, n))
     layers = [dense("wide", -1, n, 4, "clamp"), dense("out", 0, 4, 2, "none")]
-    float_model = FloatModel.from_arrays("wide", (n, 1, 1), layers,
-                                         {0: (weight, np.zeros(4)), 1: (np.eye(2, 4), np.zeros(2))})
+    float_model = FloatModel.from_arrays(
+        "wide", (n, 1, 1), layers, {0: (weight, np.zeros(4)), 1: (np.eye(2, 4), np.zeros(2))}
+    )
     inputs = np.zeros((4, n, 1, 1))
     inputs[np.arange(4), np.arange(4)] = 1.0
     result = quantize(float_model, inputs)
@@ -119,10 +127,16 @@ def q_bits_with_shift(result, shift):
 
 def test_residual_source_scale_is_lowered_to_keep_the_shift_non_negative():
     """Layer 'big' (weights > 127, weight_frac -1) adds the output of 'small', calibrated to a fine scale."""
-    layers = [dense("small", -1, 3, 3, "clamp"), dense("big", -1, 3, 3, "clamp", residual=0),
-              dense("out", 1, 3, 2, "none")]
-    params = {0: (np.full((3, 3), 0.05), np.zeros(3)), 1: (np.full((3, 3), 200.0), np.zeros(3)),
-              2: (np.ones((2, 3)), np.zeros(2))}
+    layers = [
+        dense("small", -1, 3, 3, "clamp"),
+        dense("big", -1, 3, 3, "clamp", residual=0),
+        dense("out", 1, 3, 2, "none"),
+    ]
+    params = {
+        0: (np.full((3, 3), 0.05), np.zeros(3)),
+        1: (np.full((3, 3), 200.0), np.zeros(3)),
+        2: (np.ones((2, 3)), np.zeros(2)),
+    }
     float_model = FloatModel.from_arrays("res", (3, 1, 1), layers, params)
     model = quantize(float_model, random_calibration((3, 1, 1), 8)[0]).model
     small, big = model.layers[0], model.layers[1]
@@ -133,10 +147,16 @@ def test_residual_source_scale_is_lowered_to_keep_the_shift_non_negative():
 
 def test_impossible_residual_scales_are_refused():
     """A residual whose consumer always sits at a coarser scale than its source cannot be fixed."""
-    layers = [dense("a", -1, 3, 3, "clamp"), dense("b", 0, 3, 3, "clamp", residual=0),
-              dense("c", 1, 3, 1, "none")]
-    params = {0: (np.eye(3), np.zeros(3)), 1: (np.full((3, 3), 1000.0), np.zeros(3)),
-              2: (np.ones((1, 3)), np.zeros(1))}
+    layers = [
+        dense("a", -1, 3, 3, "clamp"),
+        dense("b", 0, 3, 3, "clamp", residual=0),
+        dense("c", 1, 3, 1, "none"),
+    ]
+    params = {
+        0: (np.eye(3), np.zeros(3)),
+        1: (np.full((3, 3), 1000.0), np.zeros(3)),
+        2: (np.ones((1, 3)), np.zeros(1)),
+    }
     with pytest.raises(ModelError, match="cannot choose power-of-two scales"):
         quantize(FloatModel.from_arrays("bad", (3, 1, 1), layers, params))
 
@@ -158,3 +178,37 @@ def test_global_pool_over_non_power_of_two_is_refused():
     layers = [Layer("gap", "global_avgpool", -1, (2, 3, 3), (2, 1, 1), 0, "none")]
     with pytest.raises(ModelError, match="H\\*W must be a power of two"):
         FloatModel.from_arrays("gap", (2, 3, 3), layers, {})
+
+
+@pytest.mark.parametrize("magnitude", [5e-324, 1e-300, 1e-80, 1e80, 1e308])
+def test_frac_for_refuses_scales_beyond_the_ceiling_without_overflowing(magnitude):
+    with pytest.raises(ModelError, match=r"its scale 2\^-?\d+ is beyond 2\^\+-256"):
+        frac_for(magnitude)
+
+
+def test_frac_for_keeps_extreme_but_allowed_scales_exact():
+    for magnitude in (1e-70, 1e70):
+        frac = frac_for(magnitude)
+        assert abs(frac) <= 256
+        assert math.ldexp(magnitude, frac) <= 127 < math.ldexp(magnitude, frac + 1)
+
+
+def test_tiny_float_weights_are_one_line_errors():
+    layers = [Layer("fc", "dense", -1, (4, 1, 1), (2, 1, 1), 0, "none")]
+    params = {0: (np.full((2, 4), 1e-200), np.zeros(2))}
+    with pytest.raises(ModelError, match="cannot quantize a tensor whose largest magnitude is 1e-200"):
+        quantize(FloatModel.from_arrays("tiny", (4, 1, 1), layers, params))
+
+
+def test_float_models_beyond_the_ceilings_are_refused_before_calibration():
+    """The zoo, random models and ONNX import all build a FloatModel, which checks the IR's ceilings first."""
+    layers = [Layer("gap", "global_avgpool", -1, (64, 8192, 8192), (64, 1, 1), 0, "none")]
+    with pytest.raises(ModelError, match="the model input: shape .* above the ceiling"):
+        FloatModel.from_arrays("huge", (64, 8192, 8192), layers, {})
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelError, match="weights, above the ceiling of 67,108,864"):
+            zoo.random_model(np.random.default_rng(2), max_size=1 << 14)
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()

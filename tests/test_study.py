@@ -41,8 +41,9 @@ def study_argv(*arguments: str) -> list[str]:
 
 def run_study(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run `edgeprove study` to completion from the project root."""
-    return subprocess.run(study_argv(*arguments), capture_output=True, text=True, cwd=PROJECT_ROOT,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        study_argv(*arguments), capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout, check=False
+    )
 
 
 def write_suite(folder: Path, body: str, name: str = "custom") -> Path:
@@ -93,11 +94,44 @@ def test_run_ids_are_unique_and_only_selects(tmp_path: Path) -> None:
         ("[[runs]\n", "custom.toml"),
         ("[[runs]]\nmodels = ['no_such_model']\nrams = ['1G']\n", "unknown model"),
         ("[[runs]]\nkind = 'ezkl'\nmodels = ['tests']\nrams = ['1G']\n", "not in the zoo"),
+        ("runs = ['tiny_mlp']\n", "[[runs]] #1: not a table"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\nrepeats = true\n", "repeats must be an integer"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\nrepeats = 1000000\n", "from 1 to 100"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\ntime_limit_s = nan\n", "time_limit_s must be"),
+        ("[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\ntime_limit_s = inf\n", "time_limit_s must be"),
+        (
+            "name = '../../etc'\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n",
+            "must be a plain folder name",
+        ),
+        ("name = '.hidden'\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n", "must be a plain folder name"),
+        ("published = 5\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n", "[published] must be a table"),
+        (
+            "[published]\nsystems = ['a', 'b']\n[published.params]\nFC_3_layers = ['1 / 2']\n"
+            "[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n",
+            "[published.params] must map each model to one cell string per system",
+        ),
+        (
+            "[[runs]]\nmodels = ["
+            + ", ".join(["'tiny_mlp'"] * 200)
+            + "]\nrams = ["
+            + ", ".join(f"'{size}M'" for size in range(100, 200))
+            + "]\n",
+            "expands to more than 10,000 runs",
+        ),
+        ("a = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     ],
 )
 def test_malformed_suites_are_refused(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(SuiteError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_suite(str(write_suite(tmp_path, body)))
+
+
+def test_a_suite_file_above_the_ceiling_is_not_read(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, "")
+    with path.open("r+b") as handle:
+        handle.truncate((1 << 20) + 1)
+    with pytest.raises(SuiteError, match="larger than 1 MiB, the ceiling for a suite file"):
+        load_suite(str(path))
 
 
 @pytest.mark.parametrize(
@@ -160,15 +194,31 @@ def test_ci_smoke_suite_runs_for_real_and_resumes(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_runs(tmp_path: Path) -> None:
-    suite_file = write_suite(tmp_path, "\n".join([
-        "report = 'runs'",
-        "[[runs]]", "models = ['tiny_mlp']", "rams = ['1G']",
-        "[[runs]]", "models = ['lenet5']", "rams = ['1G']", "repeats = 20",
-    ]), name="interrupt")
+    suite_file = write_suite(
+        tmp_path,
+        "\n".join(
+            [
+                "report = 'runs'",
+                "[[runs]]",
+                "models = ['tiny_mlp']",
+                "rams = ['1G']",
+                "[[runs]]",
+                "models = ['lenet5']",
+                "rams = ['1G']",
+                "repeats = 20",
+            ]
+        ),
+        name="interrupt",
+    )
     out = tmp_path / "out"
-    process = subprocess.Popen(study_argv(str(suite_file), "--out", str(out)), cwd=PROJECT_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        study_argv(str(suite_file), "--out", str(out)),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     first = result_path(out, "tiny_mlp-streaming-1G")
     deadline = time.monotonic() + 120
     while not first.exists() and time.monotonic() < deadline and process.poll() is None:
@@ -206,7 +256,7 @@ def float_reference(name: str, inputs: np.ndarray) -> np.ndarray:
             weight, bias = model.parameters(index)
             acc = linear_map(layer, weight, values[layer.source]) + bias.reshape(-1, 1, 1, 1)
         else:
-            window = layer.kernel ** 2 if layer.kind == "avgpool" else layer.in_shape[1] * layer.in_shape[2]
+            window = layer.kernel**2 if layer.kind == "avgpool" else layer.in_shape[1] * layer.in_shape[2]
             acc = linear_map(layer, None, values[layer.source]) / window
         if layer.residual is not None:
             acc = acc + values[layer.residual]

@@ -6,6 +6,7 @@ import json
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgeprove.cli import EXIT_USAGE, app
@@ -23,7 +24,10 @@ def bench(
     names = only or list(B.BENCHMARKS)
     unknown = [n for n in names if n not in B.BENCHMARKS]
     if unknown:
-        Console(stderr=True).print(f"[red]error:[/red] unknown benchmark(s) {', '.join(unknown)}")
+        listed = escape(", ".join(unknown))
+        Console(stderr=True).print(
+            f"[red]error:[/red] unknown benchmark(s) {listed}; choose from {', '.join(B.BENCHMARKS)}"
+        )
         raise typer.Exit(EXIT_USAGE)
     results = {}
     console = Console(stderr=True)

@@ -39,6 +39,8 @@ from edgeprove.harness.runner import (
 from edgeprove.harness.units import format_size, parse_size
 from edgeprove.interrupts import as_interrupted, deferred_signals, signals_as_interrupt
 from edgeprove.lifetime import die_with_parent_hook
+from edgeprove.model.ir import ModelError
+from edgeprove.model.resolve import check_model_spec
 from edgeprove.report import PlotUnavailable, build_report, plot_timeline, summary, write_report
 
 EXIT_ERROR = 1
@@ -386,6 +388,10 @@ def capped_run(
         raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
     if schedule not in SCHEDULES:
         raise fail(f"unknown schedule {schedule!r}; choose streaming or baseline", EXIT_USAGE)
+    try:
+        check_model_spec(model)
+    except ModelError as error:
+        raise fail(str(error), EXIT_USAGE) from None
     run_dir = check_run_dir(out, model, schedule, force)
     if memray and not memray_available():
         raise fail(

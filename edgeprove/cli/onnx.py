@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edgeprove.cli import EXIT_USAGE, app
 from edgeprove.model.ir import ModelError
@@ -23,8 +24,11 @@ def import_model(
     model: Path = typer.Argument(..., help="The float ONNX model (.onnx)."),
     out: Path = typer.Option(..., "--out", help="Folder to write the compiled integer model to."),
     calibration: Path | None = typer.Option(
-        None, "--calibration", help="Float calibration inputs (.npy, shape (N, *input shape without batch)); "
-        "default: 16 seeded random inputs."),
+        None,
+        "--calibration",
+        help="Float calibration inputs (.npy, shape (N, *input shape without batch)); "
+        "default: 16 seeded random inputs.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the report."),
 ) -> None:
     """Compile an ONNX model to the integer IR and report its agreement with onnxruntime."""
@@ -34,7 +38,7 @@ def import_model(
         inputs = read_calibration(calibration) if calibration is not None else None
         result = compile_onnx(model, out, inputs, calibration.name if calibration is not None else None)
     except ModelError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
     report = result.report
     if as_json:
@@ -44,6 +48,8 @@ def import_model(
         }
         typer.echo(json.dumps(payload, indent=1))
         return
-    typer.echo(f"compiled {model} -> {out}: {report.layers} layers, {report.params:,} parameters, "
-               f"digest {report.digest[:16]}")
+    typer.echo(
+        f"compiled {model} -> {out}: {report.layers} layers, {report.params:,} parameters, "
+        f"digest {report.digest[:16]}"
+    )
     typer.echo(report.summary())

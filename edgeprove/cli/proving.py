@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -28,7 +29,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    """Print a one-line error on stderr (the message is plain text, never markup) and return the Exit."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -104,10 +106,16 @@ def _prove(
     """The body of `prove`, run with signals raised as Interrupted."""
     from edgeprove import prover
     from edgeprove.model import ops
-    from edgeprove.model.resolve import read_input, seeded_input
+    from edgeprove.model.resolve import check_seed, read_input, seeded_input
 
     if schedule not in prover.SCHEDULES:
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
+    if events is not None and os.path.realpath(events) == os.path.realpath(out):
+        raise _fail(f"--events and --out both name {out}; give the events their own file")
+    try:
+        check_seed(seed)
+    except ModelError as exc:
+        raise _fail(f"--seed: {exc}") from None
     m = _model(model)
     try:
         x = read_input(m, input) if input is not None else seeded_input(m, seed)
@@ -137,9 +145,7 @@ def _prove(
     except ModelError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
-        what = f"events file {events}" if exc.filename and Path(exc.filename) == events else str(out)
-        reason = exc.strerror or str(exc)
-        raise _fail(f"cannot write {what}: {reason}; no proof written, {out} is as it was") from None
+        raise _fail(f"{_os_error(exc, out, events)}; no proof written, {out} is as it was") from None
     record = {
         "model": m.name,
         "digest": m.digest,
@@ -218,6 +224,16 @@ def verify(
         raise typer.Exit(EXIT_REJECTED)
 
 
+def _os_error(exc: OSError, out: Path, events: Path | None) -> str:
+    """One line for an OSError while proving, naming its file: the proof, the events or another."""
+    name = None if exc.filename is None else Path(exc.filename)
+    if events is not None and name == events:
+        return f"cannot write the events file {events}: {exc.strerror}"
+    if name is None or name.parent == out.parent:  # the proof file, or a temporary file beside it
+        return f"cannot write the proof file {out}: {exc.strerror}"
+    return f"{name}: {exc.strerror}"
+
+
 def _report_verdict(
     accepted: bool, reason: str, output, json_out: bool, seconds: float, model, cpu_seconds: float = 0.0
 ) -> None:
@@ -255,10 +271,15 @@ def plan(
 ) -> None:
     """Predict each layer's working set and the peak memory of a proving run, from shapes alone."""
     from edgeprove import plan as planner
+    from edgeprove.model.bounds import check_model
 
-    m = _model(model)
     if schedule not in ("streaming", "baseline"):
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
+    m = _model(model)
+    try:
+        check_model(m)
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
     prediction = planner.predict(m, schedule)
     if json_out:
         print(json.dumps(prediction.to_dict()))

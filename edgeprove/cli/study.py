@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def study(
     if not select_runs(suite.runs, only):
         typer.echo(f"error: no run of suite {suite.name} matches --only {only!r}", err=True)
         raise typer.Exit(EXIT_USAGE)
-    out_dir = (out or Path("profiles") / suite.name).resolve()
+    out_dir = Path(os.path.realpath(out or Path("profiles") / suite.name))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

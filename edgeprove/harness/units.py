@@ -6,6 +6,11 @@ import re
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_FORMS = (
+    "give a number with a unit K, M, G or T (binary), e.g. 512M, 6G, 1.5GiB, or plain bytes, e.g. 1073741824"
+)
+MAX_SIZE = 1 << 63
+"""Sizes from 2^63 bytes up cannot be written to a cgroup or rlimit."""
 
 
 def parse_size(text: str) -> int:
@@ -15,10 +20,14 @@ def parse_size(text: str) -> int:
     """
     match = _SIZE_PATTERN.match(str(text))
     if match is None:
-        raise ValueError(f"cannot parse memory size {text!r}: use a number with K, M, G or T (e.g. 512M, 6G)")
+        raise ValueError(f"cannot parse memory size {text!r}: {_FORMS}")
     value = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if value < 1:
-        raise ValueError(f"memory size {text!r} must be positive")
+        raise ValueError(
+            f"memory size {text!r} is less than one byte (a number without a unit counts bytes): {_FORMS}"
+        )
+    if value >= MAX_SIZE:
+        raise ValueError(f"memory size {text!r} is above 8 EiB, more than any cap can hold: {_FORMS}")
     return int(value)
 
 

@@ -22,6 +22,9 @@ MAX_Q_BITS = 16
 """Largest q_bits a requantized layer may need (activation table of 2^16 rows)."""
 MAX_SHIFT = 16
 """Largest requantization shift (remainder range table of 2^16 rows)."""
+MAX_BIAS = 1 << 62
+"""Largest |bias| taken into the bound arithmetic (far beyond the field anyway): with the IR's ceilings on
+weights and shifts it keeps every int64 sum below exact, so a hostile bias cannot wrap the check."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,10 @@ def weight_sign_sums(layer: Layer, weight: np.ndarray | None) -> tuple[np.ndarra
         return np.ones(layer.out_shape[0], dtype=np.int64), np.zeros(layer.out_shape[0], dtype=np.int64)
     if layer.has_weights:
         rows = np.asarray(weight).reshape(layer.out_shape[0], -1)
-        return (np.maximum(rows, 0).sum(axis=1, dtype=np.int64),
-                np.minimum(rows, 0).sum(axis=1, dtype=np.int64))
+        return (
+            np.maximum(rows, 0).sum(axis=1, dtype=np.int64),
+            np.minimum(rows, 0).sum(axis=1, dtype=np.int64),
+        )
     window = layer.kernel * layer.kernel if layer.kind == "avgpool" else layer.in_shape[1] * layer.in_shape[2]
     channels = layer.out_shape[0]
     return np.full(channels, window, dtype=np.int64), np.zeros(channels, dtype=np.int64)
@@ -54,9 +59,17 @@ def q_bits_for(q_min: int, q_max: int) -> int:
     return 1 + max(max(q_max, 0).bit_length(), max(-q_min - 1, 0).bit_length())
 
 
-def bounds_from_sums(layer: Layer, positive: np.ndarray, negative: np.ndarray, bias: np.ndarray | None,
-                     in_range: tuple[int, int], residual_range: tuple[int, int] | None) -> LayerBounds:
+def bounds_from_sums(
+    layer: Layer,
+    positive: np.ndarray,
+    negative: np.ndarray,
+    bias: np.ndarray | None,
+    in_range: tuple[int, int],
+    residual_range: tuple[int, int] | None,
+) -> LayerBounds:
     """LayerBounds from per-channel weight sign sums, the bias, the input range and the residual's range."""
+    if bias is not None and bias.size and (int(np.min(bias)) < -MAX_BIAS or int(np.max(bias)) > MAX_BIAS):
+        raise ModelOverflowError(f"layer {layer.name}: a bias beyond 2^62 exceeds the field's signed range")
     lo, hi = in_range
     acc_max = positive * hi + negative * lo
     acc_min = positive * lo + negative * hi
@@ -91,13 +104,17 @@ def check_layer(layer: Layer, bounds: LayerBounds) -> None:
     offset = (1 << (layer.shift - 1)) if layer.requantized and layer.shift >= 1 else 0
     magnitude = max(abs(bounds.acc_min), abs(bounds.acc_max)) + offset
     if magnitude > HALF:
-        raise ModelOverflowError(f"layer {layer.name}: accumulator bound 2^{math.log2(magnitude):.1f} "
-                                 f"exceeds the field's signed range (p-1)/2 = {HALF}")
+        raise ModelOverflowError(
+            f"layer {layer.name}: accumulator bound 2^{math.log2(magnitude):.1f} "
+            f"exceeds the field's signed range (p-1)/2 = {HALF}"
+        )
     if layer.requantized and layer.shift > MAX_SHIFT:
         raise ModelOverflowError(f"layer {layer.name}: shift {layer.shift} exceeds the maximum {MAX_SHIFT}")
     if layer.requantized and bounds.q_bits > MAX_Q_BITS:
-        raise ModelOverflowError(f"layer {layer.name}: requantized values need {bounds.q_bits} bits, "
-                                 f"more than the {MAX_Q_BITS}-bit activation table allows")
+        raise ModelOverflowError(
+            f"layer {layer.name}: requantized values need {bounds.q_bits} bits, "
+            f"more than the {MAX_Q_BITS}-bit activation table allows"
+        )
 
 
 def model_bounds(model: Model) -> list[LayerBounds]:

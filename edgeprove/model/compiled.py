@@ -1,13 +1,18 @@
 """Compiled model folders: ``manifest.json`` plus one ``.npy`` file per weight and per bias.
 
 The manifest holds the format name and version, the model name, input shape and fraction bits, the layers
-(every IR field), the weight/bias file names of each weighted layer and the model digest.  Loading opens the
-weights memory-mapped, recomputes the digest from the files and refuses a folder that does not match.
+(every IR field), the weight/bias file names of each weighted layer and the model digest.  A folder is hostile
+input: loading checks the manifest against the IR's ceilings (``edgeprove.model.ir``), keeps every file inside
+the folder and checks each .npy header and file size against the manifest before opening the weights
+memory-mapped; it then recomputes the digest from the files and refuses a folder that does not match.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -15,9 +20,27 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprove.model.ir import FORMAT_NAME, FORMAT_VERSION, Layer, Model, ModelError
+from edgeprove.model import npy
+from edgeprove.model.ir import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_LAYERS,
+    MAX_MANIFEST_BYTES,
+    MAX_MANIFEST_ITEMS,
+    Layer,
+    Model,
+    ModelError,
+    check_frac,
+    check_name,
+    check_shape,
+    short,
+    validate_layers,
+)
 
 MANIFEST = "manifest.json"
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.npy")
+"""A weight or bias file name a manifest may list: a plain name inside the folder (no separators)."""
+DIGEST_PATTERN = re.compile(r"[0-9a-f]{64}")
 
 
 def file_names(index: int, layer: Layer) -> tuple[str, str]:
@@ -32,80 +55,153 @@ def save(model: Model, folder: str | Path) -> Path:
     files = {}
     for index, weight, bias in model.weight_arrays():
         weight_name, bias_name = file_names(index, model.layers[index])
-        np.save(folder / weight_name, np.ascontiguousarray(weight, dtype=np.int8))
-        np.save(folder / bias_name, np.ascontiguousarray(bias, dtype="<i8"))
+        _write_npy(folder / weight_name, np.ascontiguousarray(weight, dtype=np.int8))
+        _write_npy(folder / bias_name, np.ascontiguousarray(bias, dtype="<i8"))
         files[str(index)] = {"weight": weight_name, "bias": bias_name}
     manifest = model.header() | {"files": files, "digest": model.digest}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return folder
 
 
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    """Write a C-order array as a .npy file (the bytes ``np.save`` writes) with plain file writes, so that a
+    full disk is an OSError carrying its errno (numpy's own writer drops it)."""
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, np.lib.format.header_data_from_array_1_0(array))
+        handle.write(array.reshape(-1).view(np.uint8).data)
+
+
+def real_path(path: Path) -> Path:
+    """The path with every symbolic link resolved; unlike Path.resolve, a link loop is not an error (the
+    file checks that follow report it)."""
+    return Path(os.path.realpath(path))
+
+
+def _inside(folder: Path, name: str, what: str) -> Path:
+    """``folder / name``, refusing a missing entry and a symbolic link that leads out of the folder."""
+    path = folder / name
+    if not path.is_symlink() and not path.exists():
+        raise ModelError(f"{folder}: missing {what} {name}")
+    if path.is_symlink() and not real_path(path).is_relative_to(real_path(folder)):
+        raise ModelError(f"{path}: {what} is a symbolic link out of the model folder")
+    return path
+
+
+def _no_constant(name: str):
+    """json.loads hook refusing NaN and Infinity, which are not JSON."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def _read_manifest(folder: Path) -> dict:
-    """Parse and sanity-check manifest.json, raising ModelError with a one-line reason."""
+    """Parse and sanity-check manifest.json (at most MAX_MANIFEST_BYTES), raising ModelError with one line."""
     if not folder.is_dir():
         raise ModelError(f"{folder}: not a compiled model folder (no such directory)")
-    path = folder / MANIFEST
-    if not path.is_file():
+    if not (folder / MANIFEST).is_symlink() and not (folder / MANIFEST).exists():
         raise ModelError(f"{folder}: not a compiled model folder (no {MANIFEST})")
+    path = _inside(folder, MANIFEST, "manifest")
+    npy.regular_file(path, "manifest", "JSON file")
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable manifest ({exc.__class__.__name__})") from None
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ModelError(
+                f"{path}: the manifest is larger than the ceiling of {MAX_MANIFEST_BYTES >> 20} MiB"
+            )
+        with path.open("rb") as handle:
+            raw = handle.read(size)
+    except OSError as exc:
+        raise ModelError(f"{path}: unreadable manifest ({exc.strerror})") from None
+    if raw.count(b"{") + raw.count(b"[") > MAX_MANIFEST_ITEMS or raw.count(b",") > MAX_MANIFEST_ITEMS:
+        raise ModelError(f"{path}: the manifest holds more JSON values than a {MAX_LAYERS}-layer model needs")
+    try:
+        manifest = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: unreadable manifest (not UTF-8 text)") from None
+    except RecursionError:
+        raise ModelError(f"{path}: unreadable manifest (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers of more than 4300 digits
+        raise ModelError(f"{path}: unreadable manifest (not JSON: {short(str(exc), 80)})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ModelError(f"{path}: not an {FORMAT_NAME} manifest")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise ModelError(f"{path}: format version {manifest.get('version')!r} is not supported "
-                         f"(this build reads version {FORMAT_VERSION})")
-    for key, kind in (("name", str), ("input_shape", list), ("input_frac", int), ("layers", list),
-                      ("files", dict), ("digest", str)):
-        if not isinstance(manifest.get(key), kind):
+    version = manifest.get("version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: format version {short(version)} is not supported "
+            f"(this build reads version {FORMAT_VERSION})"
+        )
+    for key, kind in (
+        ("name", str),
+        ("input_shape", list),
+        ("input_frac", int),
+        ("layers", list),
+        ("files", dict),
+        ("digest", str),
+    ):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
             raise ModelError(f"{path}: field {key!r} is missing or malformed")
+    check_name("model", manifest["name"])
+    check_shape("the model input", manifest["input_shape"])
+    check_frac("input_frac", manifest["input_frac"])
+    if len(manifest["layers"]) > MAX_LAYERS:
+        raise ModelError(f"{path}: {len(manifest['layers']):,} layers, above the ceiling of {MAX_LAYERS}")
+    if not DIGEST_PATTERN.fullmatch(manifest["digest"]):
+        raise ModelError(f"{path}: field 'digest' is not 64 hex digits")
     return manifest
 
 
-def _data_file(folder: Path, files: dict, index: int, role: str) -> Path:
-    """The path of a layer's weight or bias file, refusing names that leave the folder or do not exist."""
+def _data_file(folder: Path, files: dict, index: int, role: str, dtype: str, shape: tuple[int, ...]) -> Path:
+    """The path of a layer's weight or bias file, after checking its name stays in the folder and its header
+    and size declare exactly ``dtype`` and ``shape`` in C order (nothing but the header is read)."""
     entry = files.get(str(index))
     name = entry.get(role) if isinstance(entry, dict) else None
-    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".npy"):
+    if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
         raise ModelError(f"{folder}: manifest lists no valid {role} file for layer {index}")
-    if not (folder / name).is_file():
-        raise ModelError(f"{folder}: missing {role} file {name}")
-    return folder / name
+    path = _inside(folder, name, f"{role} file")
+    expected = f"{np.dtype(dtype)}{list(shape)} in C order"
+    header = npy.read_header(path, f"{role} file", expected)
+    if header.dtype != np.dtype(dtype) or header.shape != tuple(shape) or header.fortran_order:
+        order = " in Fortran order" if header.fortran_order else ""
+        raise ModelError(f"{path}: holds {header.describe()}{order}, the manifest says {expected}")
+    return path
 
 
-def _open_npy(path: Path) -> np.ndarray:
-    """Open a .npy file memory-mapped, turning any parse failure into ModelError."""
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a valid .npy array ({exc})") from None
+def _checked(folder: Path) -> tuple[dict, list[Layer], dict[int, tuple[Path, Path]]]:
+    """The manifest, the layers and each weighted layer's (weight, bias) paths, after every check that reads
+    no more than the manifest and the .npy headers."""
+    manifest = _read_manifest(folder)
+    layers = [Layer.from_dict(entry) for entry in manifest["layers"]]
+    validate_layers(tuple(manifest["input_shape"]), layers)
+    paths = {}
+    for index, layer in enumerate(layers):
+        if layer.has_weights:
+            paths[index] = (
+                _data_file(folder, manifest["files"], index, "weight", "|i1", layer.weight_shape),
+                _data_file(folder, manifest["files"], index, "bias", "<i8", (layer.out_shape[0],)),
+            )
+    return manifest, layers, paths
+
+
+def check(folder: str | Path) -> None:
+    """Check a compiled folder as ``load`` does, except the digest: the manifest against the ceilings, and
+    every weight file's name, header and size (no weights are read)."""
+    _checked(Path(folder))
 
 
 def load(folder: str | Path) -> Model:
-    """Load a compiled folder (weights memory-mapped), verifying every file against the manifest digest."""
+    """Load a compiled folder (weights memory-mapped), verifying every file against the manifest digest.
+
+    The manifest is checked against the IR's ceilings and every weight file's header and size against the
+    manifest before anything large is read, mapped or hashed.
+    """
     folder = Path(folder)
-    manifest = _read_manifest(folder)
-    layers = [Layer.from_dict(entry) for entry in manifest["layers"]]
-    try:
-        input_shape = tuple(int(v) for v in manifest["input_shape"])
-    except (TypeError, ValueError):
-        raise ModelError(f"{folder}: malformed input_shape") from None
+    manifest, layers, paths = _checked(folder)
     weights: list = [None] * len(layers)
     biases: list = [None] * len(layers)
-    for index, layer in enumerate(layers):
-        if not layer.has_weights:
-            continue
-        weight_path = _data_file(folder, manifest["files"], index, "weight")
-        weight = _open_npy(weight_path)
-        if weight.dtype != np.int8 or tuple(weight.shape) != layer.weight_shape:
-            raise ModelError(f"{weight_path}: holds {weight.dtype}{list(weight.shape)}, the manifest says "
-                             f"int8{list(layer.weight_shape)}")
-        del weight
+    for index, (weight_path, bias_path) in paths.items():
         weights[index] = weight_path
-        bias = _open_npy(_data_file(folder, manifest["files"], index, "bias"))
-        biases[index] = np.array(bias, dtype=bias.dtype) if bias.dtype == np.int64 else bias
-    model = Model(manifest["name"], input_shape, manifest["input_frac"], layers, weights, biases)
+        biases[index] = npy.load(bias_path, "bias file")
+    model = Model(
+        manifest["name"], tuple(manifest["input_shape"]), manifest["input_frac"], layers, weights, biases
+    )
     if model.digest != manifest["digest"]:
         raise ModelError(f"{folder}: the weight/bias files or manifest do not match the manifest's digest")
     return model
@@ -114,6 +210,64 @@ def load(folder: str | Path) -> Model:
 def discard(folder: Path) -> None:
     """Remove a cache folder (stale or corrupt); a concurrent reader keeps its open memory maps."""
     shutil.rmtree(folder, ignore_errors=True)
+
+
+STAGING_SUFFIX = ".edgeprove-staging-"
+"""A folder being written is named ``.<target name>.edgeprove-staging-<random>`` beside its target."""
+
+
+def check_new_folder(target: Path) -> None:
+    """Refuse a target for a new folder that is a file or a non-empty folder (ModelError, one line)."""
+    if target.is_symlink():
+        raise ModelError(f"{target}: is a symbolic link; choose a new folder")
+    if target.exists() and not target.is_dir():
+        raise ModelError(f"{target}: is a file, not a folder; choose a new folder")
+    if target.is_dir() and any(target.iterdir()):
+        raise ModelError(f"{target}: the folder is not empty; choose a new folder or empty this one")
+
+
+def create_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """Create the new folder ``target`` (absent or empty): ``write(staging)`` fills a staging folder beside it
+    (same parent, so the rename is atomic), which is synced and renamed into place only once complete.
+
+    A non-empty target is refused; on any failure (a full disk, an interruption) the staging folder is
+    removed and the target is left as it was.
+    """
+    check_new_folder(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_SUFFIX}", dir=target.parent))
+    except OSError as exc:
+        raise ModelError(f"cannot write the compiled model to {target} ({exc.strerror})") from None
+    try:
+        write(staging)
+        _sync_tree(staging)
+        staging.rename(target)
+        _sync(target.parent)
+    except OSError as exc:
+        if target.is_dir() and any(target.iterdir()) and exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise ModelError(
+                f"{target}: the folder is not empty; choose a new folder or empty this one"
+            ) from None
+        raise ModelError(f"cannot write the compiled model to {target} ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sync(path: Path) -> None:
+    """fsync a file or folder, so a rename that publishes it follows its contents to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync every file of a folder and then the folder itself."""
+    for path in folder.iterdir():
+        _sync(path)
+    _sync(folder)
 
 
 def cached(folder: Path, write: Callable[[Path], None]) -> Model:
@@ -133,8 +287,10 @@ def cached(folder: Path, write: Callable[[Path], None]) -> Model:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     except OSError as exc:
-        raise ModelError(f"cannot write the model cache {folder.parent} ({exc.strerror}); "
-                         "set EDGEPROVE_CACHE to a writable folder") from None
+        raise ModelError(
+            f"cannot write the model cache {folder.parent} ({exc.strerror}); "
+            "set EDGEPROVE_CACHE to a writable folder"
+        ) from None
     try:
         write(staging)
         try:

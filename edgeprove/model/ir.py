@@ -33,6 +33,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,47 @@ ACTIVATION_RANGE = {"relu": (0, 127), "clamp": (-128, 127)}
 DEFAULT_ACT_MAX = 127
 INPUT_RANGE = (-128, 127)
 """The model input is int8."""
+
+# ----- Ceilings on models from outside
+# Compiled folders, ONNX files and input files are hostile input: every size below is checked before
+# anything is allocated, read or looped over, and a model beyond one is refused with a one-line ModelError.
+# The project targets inputs up to 3x480x640 and activations up to 64x480x640 (19.7M values; 2^25 on the
+# padded grid), 14M parameters and ~140 layers (the deepest zoo model has 500); each ceiling leaves headroom
+# above that.  The README's "Limits" section lists them.
+MAX_LAYERS = 4096
+"""Layers in a model (8x the 500 of the deepest zoo MLP)."""
+MAX_TENSOR_VALUES = 1 << 26
+"""Values of the input or of any layer's output, counted on its power-of-two padded grid (what the prover
+allocates): 2x the 64x512x1024 padded grid of a 64x480x640 activation, 512 MiB as int64."""
+MAX_LAYER_WEIGHTS = 1 << 26
+"""Weights of one layer (64 MiB as int8; the largest zoo layer has 2.9M)."""
+MAX_MODEL_PARAMS = 1 << 28
+"""Weights plus biases of a whole model (19x the 14M target)."""
+MAX_KERNEL = 64
+"""Largest kernel, stride and padding of a window (real networks use up to 11)."""
+MAX_SHIFT_FIELD = 32
+"""Largest shift and residual_shift a manifest may hold, so that 1 << shift and the int64 bound arithmetic
+stay cheap and exact; the proof itself takes shift <= 16 (``edgeprove.model.bounds.MAX_SHIFT``)."""
+MAX_FRAC = 256
+"""Largest |input_frac|, |weight_frac| and |out_frac|: 2^+-256 scales are far beyond any int8 model and keep
+every float scale finite."""
+MAX_NAME_CHARS = 128
+"""Longest model or layer name; names use only A-Z a-z 0-9 _ . - (layer names become file names)."""
+MAX_MANIFEST_BYTES = 8 << 20
+"""Largest manifest.json: ``save`` writes under 1 KiB per layer, so 4096 layers with 128-character names take
+about 3 MiB."""
+MAX_MANIFEST_ITEMS = 64 * MAX_LAYERS
+"""Most JSON values (commas) and, separately, objects and arrays (brackets) in a manifest; a layer needs
+about 20 and 4.  Counted on the raw bytes before parsing, so that parsing allocates a few tens of MiB at
+most."""
+MAX_NPY_HEADER_BYTES = 4096
+"""Largest .npy header read from a weight, input or calibration file (numpy writes under 200 bytes)."""
+MAX_CALIBRATION_VALUES = 1 << 26
+"""Values in a calibration batch (N times the input size; 512 MiB as float64)."""
+MAX_ONNX_BYTES = 4 * MAX_MODEL_PARAMS + (64 << 20)
+"""Largest ONNX file or external data file: the float32 bytes of MAX_MODEL_PARAMS plus 64 MiB of graph."""
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+"""The characters of a model or layer name."""
 
 
 class ModelError(ValueError):
@@ -92,14 +135,14 @@ class Layer:
         if self.kind == "conv2d":
             return (self.out_shape[0], self.in_shape[0], self.kernel, self.kernel)
         if self.kind == "dense":
-            return (self.out_shape[0], int(np.prod(self.in_shape)))
+            return (self.out_shape[0], math.prod(self.in_shape))
         return None
 
     @property
     def num_params(self) -> int:
         """Number of weights plus biases of this layer."""
         shape = self.weight_shape
-        return 0 if shape is None else int(np.prod(shape)) + self.out_shape[0]
+        return 0 if shape is None else math.prod(shape) + self.out_shape[0]
 
     @property
     def num_macs(self) -> int:
@@ -107,7 +150,7 @@ class Layer:
         shape = self.weight_shape
         if shape is None:
             return 0
-        return int(np.prod(shape)) * self.out_shape[1] * self.out_shape[2]
+        return math.prod(shape) * self.out_shape[1] * self.out_shape[2]
 
     @property
     def requantized(self) -> bool:
@@ -128,14 +171,17 @@ class Layer:
         """Rebuild a layer from ``to_dict`` output, refusing unknown or missing fields and wrong types."""
         if not isinstance(data, dict):
             raise ModelError("a layer entry is not a JSON object")
+        where = f"layer {label(data.get('name', '?'))}"
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ModelError(f"layer {data.get('name', '?')}: unknown field(s) {', '.join(unknown)}")
+            listed = ", ".join(short(name) for name in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ModelError(f"{where}: unknown field(s) {listed}{more}")
         required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
         missing = [name for name in required if name not in data]
         if missing:
-            raise ModelError(f"layer {data.get('name', '?')}: missing field(s) {', '.join(missing)}")
+            raise ModelError(f"{where}: missing field(s) {', '.join(missing)}")
         try:
             values = dict(data)
             for key in ("in_shape", "out_shape"):
@@ -155,7 +201,7 @@ class Layer:
                         raise TypeError(f.name)
             return cls(**values)
         except TypeError as exc:
-            raise ModelError(f"layer {data.get('name', '?')}: bad value for {exc.args[0]}") from None
+            raise ModelError(f"{where}: bad value for {exc.args[0]}") from None
 
 
 def _shape(value) -> Shape:
@@ -167,6 +213,93 @@ def _shape(value) -> Shape:
     ):
         raise TypeError("shape")
     return (int(value[0]), int(value[1]), int(value[2]))
+
+
+def short(value, limit: int = 40) -> str:
+    """A one-line repr of an untrusted value cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def label(name) -> str:
+    """A model or layer name for messages: as it is when well-formed, else a short repr."""
+    if isinstance(name, str) and len(name) <= MAX_NAME_CHARS and NAME_PATTERN.fullmatch(name):
+        return name
+    return short(name)
+
+
+def padded_size(shape: Shape) -> int:
+    """Values of a shape's power-of-two padded grid, as an exact Python int whatever the sizes."""
+    return math.prod(1 << (int(size) - 1).bit_length() for size in shape)
+
+
+def check_name(what: str, name) -> None:
+    """Refuse a model or layer name that is not 1 to MAX_NAME_CHARS characters of A-Z a-z 0-9 _ . -."""
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or not NAME_PATTERN.fullmatch(name):
+        raise ModelError(
+            f"{what} name {short(name)} must be 1-{MAX_NAME_CHARS} characters of A-Z a-z 0-9 _ . -"
+        )
+
+
+def check_shape(what: str, shape) -> None:
+    """Refuse a shape that is not three positive ints or whose padded grid exceeds MAX_TENSOR_VALUES."""
+    if (
+        not isinstance(shape, list | tuple)
+        or len(shape) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    ):
+        raise ModelError(f"{what}: shape {short(shape)} is not three positive integers (C, H, W)")
+    values = padded_size(shape)
+    if values > MAX_TENSOR_VALUES:
+        count = f"{values:,}" if values < 1 << 64 else "more than 2^64"
+        raise ModelError(
+            f"{what}: shape {short(tuple(shape), 80)} has {count} values on its padded grid, above the "
+            f"ceiling of {MAX_TENSOR_VALUES:,} (2^26)"
+        )
+
+
+def check_frac(what: str, frac: int) -> None:
+    """Refuse a fraction-bit count beyond +-MAX_FRAC."""
+    if not -MAX_FRAC <= frac <= MAX_FRAC:
+        raise ModelError(f"{what} {short(frac)} is outside [-{MAX_FRAC}, {MAX_FRAC}]")
+
+
+def check_limits(input_shape: Shape, layers: list[Layer]) -> None:
+    """Refuse a model beyond the ceilings at the top of this module, before anything is sized from it: layer
+    count, names, tensor shapes, windows, shifts, fractions, weights per layer and parameters in all."""
+    if len(layers) > MAX_LAYERS:
+        raise ModelError(f"the model has {len(layers):,} layers, above the ceiling of {MAX_LAYERS}")
+    check_shape("the model input", input_shape)
+    params = 0
+    for layer in layers:
+        check_name("layer", layer.name)
+        where = f"layer {layer.name}"
+        check_shape(f"{where} in_shape", layer.in_shape)
+        check_shape(f"{where} out_shape", layer.out_shape)
+        for name in ("kernel", "stride", "padding"):
+            if getattr(layer, name) > MAX_KERNEL:
+                raise ModelError(
+                    f"{where}: {name} {short(getattr(layer, name))} is above the ceiling of {MAX_KERNEL}"
+                )
+        for name in ("shift", "residual_shift"):
+            if getattr(layer, name) > MAX_SHIFT_FIELD:
+                raise ModelError(
+                    f"{where}: {name} {short(getattr(layer, name))} is above the ceiling of {MAX_SHIFT_FIELD}"
+                )
+        check_frac(f"{where}: weight_frac", layer.weight_frac)
+        check_frac(f"{where}: out_frac", layer.out_frac)
+        if layer.kind in WEIGHTED_KINDS:
+            weights = math.prod(layer.weight_shape)
+            if weights > MAX_LAYER_WEIGHTS:
+                raise ModelError(
+                    f"{where}: {weights:,} weights, above the ceiling of {MAX_LAYER_WEIGHTS:,} "
+                    "(2^26) per layer"
+                )
+            params += weights + layer.out_shape[0]
+    if params > MAX_MODEL_PARAMS:
+        raise ModelError(
+            f"the model has {params:,} parameters, above the ceiling of {MAX_MODEL_PARAMS:,} (2^28)"
+        )
 
 
 def activation_range(layer: Layer) -> tuple[int, int]:
@@ -195,15 +328,21 @@ def expected_out_shape(layer: Layer) -> Shape:
     """The out_shape implied by the layer's kind, in_shape, kernel/stride/padding and out channels."""
     c, h, w = layer.in_shape
     if layer.kind == "conv2d":
-        return (layer.out_shape[0], conv_out_size(h, layer.kernel, layer.stride, layer.padding),
-                conv_out_size(w, layer.kernel, layer.stride, layer.padding))
+        return (
+            layer.out_shape[0],
+            conv_out_size(h, layer.kernel, layer.stride, layer.padding),
+            conv_out_size(w, layer.kernel, layer.stride, layer.padding),
+        )
     if layer.kind == "dense":
         return (layer.out_shape[0], 1, 1)
     if layer.kind == "avgpool":
         return (c, h // layer.kernel, w // layer.kernel)
     if layer.kind == "maxpool":
-        return (c, conv_out_size(h, layer.kernel, layer.stride, 0),
-                conv_out_size(w, layer.kernel, layer.stride, 0))
+        return (
+            c,
+            conv_out_size(h, layer.kernel, layer.stride, 0),
+            conv_out_size(w, layer.kernel, layer.stride, 0),
+        )
     return (c, 1, 1)
 
 
@@ -211,6 +350,7 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
     """Check the architecture is consistent (names, kinds, wiring, shapes); ModelError names the layer."""
     if not layers:
         raise ModelError("the model has no layers")
+    check_limits(input_shape, layers)
     seen: set[str] = set()
     for index, layer in enumerate(layers):
         where = f"layer {layer.name}"
@@ -218,9 +358,11 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
             raise ModelError(f"{where}: layer names must be non-empty and unique")
         seen.add(layer.name)
         if layer.kind not in KINDS:
-            raise ModelError(f"{where}: unknown kind {layer.kind!r} (expected one of {', '.join(KINDS)})")
+            raise ModelError(
+                f"{where}: unknown kind {short(layer.kind)} (expected one of {', '.join(KINDS)})"
+            )
         if layer.activation not in ACTIVATIONS:
-            raise ModelError(f"{where}: unknown activation {layer.activation!r}")
+            raise ModelError(f"{where}: unknown activation {short(layer.activation)}")
         if layer.activation == "none" and index != len(layers) - 1:
             raise ModelError(f"{where}: activation 'none' is allowed on the last layer only")
         if layer.activation == "none" and layer.shift != 0:
@@ -245,12 +387,16 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
             if layer.stride != layer.kernel or layer.padding != 0:
                 raise ModelError(f"{where}: avgpool needs stride == kernel and padding 0")
             if not is_pow2(layer.kernel * layer.kernel):
-                raise ModelError(f"{where}: avgpool kernel {layer.kernel} is not a power of two "
-                                 "(its division must be a shift)")
+                raise ModelError(
+                    f"{where}: avgpool kernel {layer.kernel} is not a power of two "
+                    "(its division must be a shift)"
+                )
         if layer.kind == "global_avgpool" and not is_pow2(layer.in_shape[1] * layer.in_shape[2]):
-            raise ModelError(f"{where}: global_avgpool over {layer.in_shape[1]}x{layer.in_shape[2]} "
-                             "positions; "
-                             "H*W must be a power of two (its division must be a shift)")
+            raise ModelError(
+                f"{where}: global_avgpool over {layer.in_shape[1]}x{layer.in_shape[2]} "
+                "positions; "
+                "H*W must be a power of two (its division must be a shift)"
+            )
         if layer.kind == "maxpool":
             _check_maxpool(layers, index)
         window = (layer.kernel, layer.stride, layer.padding)
@@ -263,8 +409,10 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
             if not 0 <= layer.residual < index:
                 raise ModelError(f"{where}: residual {layer.residual} does not point to an earlier layer")
             if layers[layer.residual].out_shape != layer.out_shape:
-                raise ModelError(f"{where}: residual source {layers[layer.residual].name} has shape "
-                                 f"{layers[layer.residual].out_shape}, not {layer.out_shape}")
+                raise ModelError(
+                    f"{where}: residual source {layers[layer.residual].name} has shape "
+                    f"{layers[layer.residual].out_shape}, not {layer.out_shape}"
+                )
         elif layer.residual_shift != 0:
             raise ModelError(f"{where}: residual_shift without a residual")
     for layer in layers:
@@ -283,8 +431,10 @@ def _check_maxpool(layers: list[Layer], index: int) -> None:
         raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
     source_range = value_range(layers, layer.source)
     if activation_range(layer) != source_range:
-        raise ModelError(f"{where}: maxpool range {activation_range(layer)} differs from its source's "
-                         f"{source_range} (set activation and act_max to the source's)")
+        raise ModelError(
+            f"{where}: maxpool range {activation_range(layer)} differs from its source's "
+            f"{source_range} (set activation and act_max to the source's)"
+        )
 
 
 def last_uses(layers: list[Layer]) -> dict[int, int]:
@@ -319,6 +469,8 @@ class Model:
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(self.input_shape)
+        check_name("model", self.name)
+        check_frac("input_frac", self.input_frac)
         validate_layers(self.input_shape, self.layers)
         if len(self.weights) != len(self.layers) or len(self.biases) != len(self.layers):
             raise ModelError(f"model {self.name}: weights/biases lists do not match the number of layers")
@@ -373,8 +525,8 @@ class Model:
     @property
     def largest_activation(self) -> int:
         """Number of values of the largest tensor (the input included)."""
-        sizes = [int(np.prod(layer.out_shape)) for layer in self.layers]
-        return max([int(np.prod(self.input_shape))] + sizes)
+        sizes = [math.prod(layer.out_shape) for layer in self.layers]
+        return max([math.prod(self.input_shape)] + sizes)
 
     def header(self) -> dict:
         """The manifest header that the digest covers (everything but file names and the digest)."""
@@ -421,5 +573,7 @@ def _absorb(hasher, data: bytes | np.ndarray) -> None:
 def _check_array(layer: Layer, what: str, array: np.ndarray, dtype, shape) -> None:
     """Refuse an array whose dtype or shape does not match the layer."""
     if array.dtype != np.dtype(dtype) or tuple(array.shape) != tuple(shape):
-        raise ModelError(f"layer {layer.name}: {what} is {array.dtype}{list(array.shape)}, "
-                         f"expected {np.dtype(dtype)}{list(shape)}")
+        raise ModelError(
+            f"layer {layer.name}: {what} is {array.dtype}{list(array.shape)}, "
+            f"expected {np.dtype(dtype)}{list(shape)}"
+        )

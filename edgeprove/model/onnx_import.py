@@ -20,23 +20,61 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgeprove.model import compiled
+from edgeprove.model import compiled, npy
 from edgeprove.model.bounds import LayerBounds
-from edgeprove.model.ir import Layer, Model, ModelError, Shape, expected_out_shape, is_pow2
-from edgeprove.model.quantize import FloatModel, QuantizationReport, quantize, random_calibration
+from edgeprove.model.ir import (
+    MAX_CALIBRATION_VALUES,
+    MAX_LAYER_WEIGHTS,
+    MAX_LAYERS,
+    MAX_MODEL_PARAMS,
+    MAX_NAME_CHARS,
+    MAX_ONNX_BYTES,
+    Layer,
+    Model,
+    ModelError,
+    Shape,
+    check_shape,
+    expected_out_shape,
+    is_pow2,
+    short,
+)
+from edgeprove.model.quantize import (
+    DEFAULT_CALIBRATION_INPUTS,
+    FloatModel,
+    QuantizationReport,
+    quantize,
+    random_calibration,
+)
 
 OPSET_MIN, OPSET_MAX = 13, 18
-SUPPORTED_OPS = ("Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
-                 "GlobalAveragePool", "Flatten", "Reshape", "BatchNormalization", "Identity", "Dropout",
-                 "Constant")
+SUPPORTED_OPS = (
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Relu",
+    "Clip",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Flatten",
+    "Reshape",
+    "BatchNormalization",
+    "Identity",
+    "Dropout",
+    "Constant",
+)
 FLOAT_TOLERANCE = 1e-3
 """Largest relative difference allowed between the imported float model and onnxruntime (float32 noise)."""
+UNSUPPORTED_LISTED = 20
+"""Unsupported nodes named in the error line (the rest are counted)."""
 REPORT_FILE = "import.json"
 """The import report written next to a compiled folder made from an ONNX file."""
 CACHE_SUBDIR = "onnx"
@@ -59,8 +97,10 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for people: agreement with onnxruntime, error and what the calibration inputs were."""
-        return (f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
-                f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}) on {self.calibration}")
+        return (
+            f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
+            f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}) on {self.calibration}"
+        )
 
 
 @dataclass
@@ -104,39 +144,136 @@ def _onnx():
     return onnx
 
 
-def load_onnx(path: str | Path):
-    """Parse an ONNX file with its external data (relative to its folder) and check its opset is 13-18."""
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none), cut short."""
+    text = str(exc).strip()
+    if not text:
+        return exc.__class__.__name__
+    line = text.splitlines()[0]
+    return line if len(line) <= 120 else line[:119] + "…"
+
+
+def check_onnx_file(path: str | Path):
+    """Parse an ONNX file without its external data and check it before any tensor data is loaded: a regular
+    file of at most MAX_ONNX_BYTES, opset 13-18, and every tensor within the IR's weight ceilings, its
+    external data (if any) inside the model's folder and exactly the bytes its shape and type declare."""
     onnx = _onnx()
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not an ONNX file")
+    if not path.exists():
         raise ModelError(f"{path}: no such ONNX file")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a regular file, not an ONNX file")
+    size = path.stat().st_size
+    if size > MAX_ONNX_BYTES:
+        raise ModelError(f"{path}: {size:,} bytes, above the ceiling of {MAX_ONNX_BYTES:,} for an ONNX file")
     try:
-        proto = onnx.load(str(path), load_external_data=True)
-    except Exception as exc:  # the protobuf and external-data errors have no common base class
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise ModelError(f"{path}: not a readable ONNX model ({reason})") from None
+        proto = onnx.load(str(path), format="protobuf", load_external_data=False)
+    except Exception as exc:  # the protobuf errors have no common base class
+        raise ModelError(f"{path}: not a readable ONNX model ({_reason(exc)})") from None
     if not proto.graph.node:
         raise ModelError(f"{path}: not a readable ONNX model (the graph has no nodes)")
     opsets = {entry.domain or "ai.onnx": entry.version for entry in proto.opset_import}
     opset = opsets.get("ai.onnx")
     if opset is None or not OPSET_MIN <= opset <= OPSET_MAX:
         raise ModelError(f"{path}: ONNX opset {opset} is not supported (opsets {OPSET_MIN}-{OPSET_MAX})")
+    total = 0
+    for tensor in _tensors(proto.graph):
+        total += _check_tensor(onnx, tensor, path)
+        if total > MAX_MODEL_PARAMS:
+            raise ModelError(f"{path}: the model's tensors hold more than {MAX_MODEL_PARAMS:,} (2^28) values")
+    return proto
+
+
+def _tensors(graph):
+    """Every TensorProto of a graph that the ONNX loader could fill from external data: initializers and
+    node attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _tensors(subgraph)
+
+
+def _check_tensor(onnx, tensor, path: Path) -> int:
+    """The number of values of an ONNX tensor, refusing one beyond MAX_LAYER_WEIGHTS, of a type without a
+    fixed size, or whose external data is not exactly its bytes in a regular file in the model's folder."""
+    where = f"{path}: tensor {short(tensor.name)}"
+    if any(dim < 0 for dim in tensor.dims):
+        raise ModelError(f"{where} has a negative dimension")
+    count = math.prod(tensor.dims)
+    if count > MAX_LAYER_WEIGHTS:
+        raise ModelError(f"{where} has {count:,} values, above the ceiling of {MAX_LAYER_WEIGHTS:,} (2^26)")
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        return count
+    try:
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 0
+    if not itemsize or tensor.data_type == onnx.TensorProto.STRING:
+        raise ModelError(f"{where}: external data of type {tensor.data_type} is not supported")
+    entries = {entry.key: entry.value for entry in tensor.external_data}
+    location = entries.get("location", "")
+    relative = Path(location)
+    data = path.parent / relative
+    unreadable = (
+        f"{path}: not a readable ONNX model (external data {short(location)} of tensor {short(tensor.name)}"
+    )
+    if not location or relative.is_absolute() or ".." in relative.parts:
+        raise ModelError(f"{unreadable}: the location must be a file beside the model)")
+    if not compiled.real_path(data).is_relative_to(compiled.real_path(path.parent)):
+        raise ModelError(f"{unreadable}: a symbolic link out of the model's folder)")
+    if not data.is_file():
+        raise ModelError(
+            f"{unreadable}: {'not a regular file' if data.exists() or data.is_symlink() else 'no such file'})"
+        )
+    try:
+        offset = int(entries.get("offset", 0))
+        length = int(entries["length"]) if "length" in entries else None
+    except ValueError:
+        raise ModelError(f"{unreadable}: malformed offset or length)") from None
+    available = data.stat().st_size - offset
+    expected = count * itemsize
+    if data.stat().st_size > MAX_ONNX_BYTES:
+        raise ModelError(f"{unreadable}: the file is above the ceiling of {MAX_ONNX_BYTES:,} bytes)")
+    if offset < 0 or (length if length is not None else available) != expected or available < expected:
+        raise ModelError(f"{unreadable}: {expected:,} bytes expected at offset {offset:,})")
+    return count
+
+
+def load_onnx(path: str | Path):
+    """Parse an ONNX file with its external data (relative to its folder), after ``check_onnx_file``."""
+    proto = check_onnx_file(path)
+    try:
+        _onnx().external_data_helper.load_external_data_for_model(proto, str(Path(path).parent))
+    except Exception as exc:  # the external-data errors have no common base class
+        raise ModelError(f"{path}: not a readable ONNX model ({_reason(exc)})") from None
     return proto
 
 
 def _node_label(node, position: int) -> str:
     """How an error names a node: its name, or its position and type when it has none."""
-    return f"'{node.name}'" if node.name else f"#{position} ({node.op_type})"
+    return short(node.name) if node.name else f"#{position} ({_op_name(node)})"
+
+
+def _op_name(node) -> str:
+    """A node's operator as 'OpType' or 'domain.OpType', as a short repr when it is not a plain name."""
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    return op if re.fullmatch(r"[A-Za-z0-9_.]{1,60}", op) else short(op)
 
 
 def unsupported_nodes(proto) -> list[str]:
     """Every node whose operator the importer does not handle, as 'OpType (node name)'."""
     bad = []
     for position, node in enumerate(proto.graph.node):
-        domain = node.domain or "ai.onnx"
-        if domain != "ai.onnx" or node.op_type not in SUPPORTED_OPS:
-            op = node.op_type if domain == "ai.onnx" else f"{domain}.{node.op_type}"
-            bad.append(f"{op} (node {_node_label(node, position)})")
+        if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
+            bad.append(f"{_op_name(node)} (node {_node_label(node, position)})")
     return bad
 
 
@@ -146,7 +283,7 @@ class _Builder:
     def __init__(self, proto, name: str) -> None:
         self.onnx = _onnx()
         self.graph = proto.graph
-        self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "onnx_model"
+        self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:MAX_NAME_CHARS] or "onnx_model"
         self.constants: dict[str, np.ndarray] = {
             init.name: self._array(init) for init in self.graph.initializer
         }
@@ -157,8 +294,12 @@ class _Builder:
         self.values[self.input_name] = _Value(-1, 0, self.input_dims)
 
     def _array(self, tensor) -> np.ndarray:
-        """A TensorProto as numpy: floating types as float64, integer types unchanged."""
-        array = self.onnx.numpy_helper.to_array(tensor)
+        """A TensorProto as numpy: floating types as float64, integer types unchanged (its size was checked by
+        ``check_onnx_file``)."""
+        try:
+            array = self.onnx.numpy_helper.to_array(tensor)
+        except Exception as exc:  # onnx raises ValueError, TypeError or its own errors for malformed data
+            raise ModelError(f"tensor {short(tensor.name)}: malformed data ({_reason(exc)})") from None
         return array.astype(np.float64) if array.dtype.kind == "f" else array
 
     # ----- graph input and output
@@ -171,16 +312,21 @@ class _Builder:
         inp = inputs[0]
         tensor = inp.type.tensor_type
         if tensor.elem_type != self.onnx.TensorProto.FLOAT:
-            raise ModelError(f"input {inp.name!r}: only float32 inputs are supported")
+            raise ModelError(f"input {short(inp.name)}: only float32 inputs are supported")
         dims = list(tensor.shape.dim)
         if len(dims) not in (2, 4):
-            raise ModelError(f"input {inp.name!r}: rank {len(dims)}; expected (N, C, H, W) or (N, features)")
+            raise ModelError(
+                f"input {short(inp.name)}: rank {len(dims)}; expected (N, C, H, W) or (N, features)"
+            )
         if dims[0].HasField("dim_value") and dims[0].dim_value != 1:
-            raise ModelError(f"input {inp.name!r}: batch size {dims[0].dim_value}; expected 1 or symbolic")
+            raise ModelError(
+                f"input {short(inp.name)}: batch size {dims[0].dim_value}; expected 1 or symbolic"
+            )
         sizes = [d.dim_value if d.HasField("dim_value") else 0 for d in dims[1:]]
         if min(sizes) < 1:
-            raise ModelError(f"input {inp.name!r}: every dimension but the batch must be static")
+            raise ModelError(f"input {short(inp.name)}: every dimension but the batch must be static")
         shape = (sizes[0], 1, 1) if len(sizes) == 1 else (sizes[0], sizes[1], sizes[2])
+        check_shape(f"input {short(inp.name)}", shape)
         return inp.name, (1, *sizes), shape
 
     def finish(self) -> tuple[FloatModel, tuple[int, ...]]:
@@ -190,10 +336,12 @@ class _Builder:
             raise ModelError(f"the graph has {len(outputs)} outputs; exactly one is supported")
         value = self.values.get(outputs[0].name)
         if value is None or value.layer == -1:
-            raise ModelError(f"graph output {outputs[0].name!r} is not computed by any layer")
+            raise ModelError(f"graph output {short(outputs[0].name)} is not computed by any layer")
         if value.layer != len(self.open) - 1:
-            raise ModelError(f"graph output {outputs[0].name!r} is not the last layer's output "
-                             "(branches that do not reach the output are not supported)")
+            raise ModelError(
+                f"graph output {short(outputs[0].name)} is not the last layer's output "
+                "(branches that do not reach the output are not supported)"
+            )
         last = self.open[-1]
         if not last.closed and value.version == last.version:
             last.layer = dataclasses.replace(last.layer, activation="none")
@@ -213,15 +361,15 @@ class _Builder:
     def _const(self, name: str, where: str) -> np.ndarray:
         """A constant (initializer or Constant output) by name."""
         if name not in self.constants:
-            raise ModelError(f"{where}: input {name!r} must be a constant (an initializer)")
+            raise ModelError(f"{where}: input {short(name)} must be a constant (an initializer)")
         return self.constants[name]
 
     def _value(self, name: str, where: str) -> _Value:
         """The IR value of a non-constant tensor."""
         if name not in self.values:
             if name in self.constants:
-                raise ModelError(f"{where}: constant input {name!r} where a computed tensor is expected")
-            raise ModelError(f"{where}: input {name!r} is not produced by a supported node")
+                raise ModelError(f"{where}: constant input {short(name)} where a computed tensor is expected")
+            raise ModelError(f"{where}: input {short(name)} is not produced by a supported node")
         return self.values[name]
 
     def _read(self, value: _Value, where: str) -> int:
@@ -231,8 +379,10 @@ class _Builder:
             return -1
         entry = self.open[value.layer]
         if value.version != entry.version:
-            raise ModelError(f"{where}: reads layer {entry.layer.name} before a later operation was folded "
-                             "into it (the tensor is used twice)")
+            raise ModelError(
+                f"{where}: reads layer {entry.layer.name} before a later operation was folded "
+                "into it (the tensor is used twice)"
+            )
         if not entry.closed:
             self._close_without_activation(entry)
         return value.layer
@@ -241,8 +391,12 @@ class _Builder:
         """Close an open layer whose float output is used as it is: "relu" for an average pool of a relu
         output (its values are non-negative, so relu is the identity and keeps one more bit), else "clamp"."""
         layer = entry.layer
-        pooled_relu = (layer.kind in ("avgpool", "global_avgpool") and layer.residual is None
-                       and layer.source >= 0 and self.open[layer.source].layer.activation == "relu")
+        pooled_relu = (
+            layer.kind in ("avgpool", "global_avgpool")
+            and layer.residual is None
+            and layer.source >= 0
+            and self.open[layer.source].layer.activation == "relu"
+        )
         entry.layer = dataclasses.replace(layer, activation="relu" if pooled_relu else "clamp")
         entry.closed = True
 
@@ -257,28 +411,34 @@ class _Builder:
         """IR shape of the input (-1) or of a layer's output."""
         return self.input_shape if ref == -1 else self.open[ref].layer.out_shape
 
-    def _new_layer(self, node_name: str, kind: str, source: int, out_channels: int, weight=None, bias=None,
-                   **window) -> int:
+    def _new_layer(
+        self, node_name: str, kind: str, source: int, out_channels: int, weight=None, bias=None, **window
+    ) -> int:
         """Append an open layer reading ``source``; returns its index."""
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name) or f"{kind}{len(self.open)}"
+        if len(self.open) >= MAX_LAYERS:
+            raise ModelError(f"the graph needs more than {MAX_LAYERS} layers, the ceiling")
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)[: MAX_NAME_CHARS - 6] or f"{kind}{len(self.open)}"
         name, suffix = base, 2
         while name in self.names:
             name, suffix = f"{base}_{suffix}", suffix + 1
         self.names.add(name)
         in_shape = self._shape_of(source)
-        draft = Layer(name, kind, source, in_shape, (out_channels, 1, 1), shift=0, activation="clamp",
-                      **window)
+        draft = Layer(
+            name, kind, source, in_shape, (out_channels, 1, 1), shift=0, activation="clamp", **window
+        )
         out_shape = expected_out_shape(draft)
         if min(out_shape) < 1:
-            raise ModelError(f"node {node_name!r}: window larger than its input {in_shape}")
+            raise ModelError(f"node {short(node_name)}: window larger than its input {in_shape}")
+        check_shape(f"node {short(node_name)}", out_shape)
         layer = dataclasses.replace(draft, out_shape=out_shape)
         self.open.append(_Open(layer, weight, bias))
         return len(self.open) - 1
 
     def _identity(self, source: int, tag: str) -> int:
         """An identity layer (average pool of kernel 1) reading ``source``, left open."""
-        return self._new_layer(f"{tag}_identity", "avgpool", source, self._shape_of(source)[0], kernel=1,
-                               stride=1)
+        return self._new_layer(
+            f"{tag}_identity", "avgpool", source, self._shape_of(source)[0], kernel=1, stride=1
+        )
 
     def _set(self, node, value: _Value) -> None:
         """Bind the node's first output to ``value``."""
@@ -341,8 +501,9 @@ class _Builder:
         if bias is not None and bias.size != out_channels:
             raise ModelError(f"{where}: bias has {bias.size} values for {out_channels} output channels")
         bias = np.zeros(out_channels) if bias is None else bias.reshape(out_channels)
-        index = self._new_layer(node.name, "conv2d", source, out_channels, weight, bias, kernel=kh,
-                                stride=stride, padding=padding)
+        index = self._new_layer(
+            node.name, "conv2d", source, out_channels, weight, bias, kernel=kh, stride=stride, padding=padding
+        )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _stride(self, attrs: dict, where: str) -> int:
@@ -350,6 +511,8 @@ class _Builder:
         strides = list(attrs.get("strides", [1, 1]))
         if len(strides) != 2 or strides[0] != strides[1]:
             raise ModelError(f"{where}: strides {strides} differ per axis (the IR has one stride)")
+        if strides[0] < 1:
+            raise ModelError(f"{where}: stride {strides[0]} is not positive")
         return int(strides[0])
 
     def _padding(self, attrs: dict, where: str) -> int:
@@ -362,8 +525,9 @@ class _Builder:
             raise ModelError(f"{where}: auto_pad {auto_pad} is not supported (give explicit pads)")
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
         if len(set(pads)) > 1:
-            raise ModelError(f"{where}: asymmetric pads {pads} are not supported (the IR pads every side "
-                             "equally)")
+            raise ModelError(
+                f"{where}: asymmetric pads {pads} are not supported (the IR pads every side equally)"
+            )
         return int(pads[0]) if pads else 0
 
     def _dense(self, node, value: _Value, weight: np.ndarray, bias: np.ndarray, where: str) -> None:
@@ -371,8 +535,9 @@ class _Builder:
         if len(value.dims) != 2:
             raise ModelError(f"{where}: expects a (1, features) input; flatten the tensor first")
         if weight.shape[1] != value.dims[1]:
-            raise ModelError(f"{where}: weight takes {weight.shape[1]} features, the input has "
-                             f"{value.dims[1]}")
+            raise ModelError(
+                f"{where}: weight takes {weight.shape[1]} features, the input has {value.dims[1]}"
+            )
         source = self._read(value, where)
         index = self._new_layer(node.name, "dense", source, weight.shape[0], weight, bias)
         self._set(node, _Value(index, 0, (1, weight.shape[0])))
@@ -406,8 +571,9 @@ class _Builder:
         if array.size == 1:
             return np.full(channels, float(array.reshape(())))
         if shape not in allowed:
-            raise ModelError(f"{where}: constant of shape {shape} is not a per-channel term for {channels} "
-                             "channels")
+            raise ModelError(
+                f"{where}: constant of shape {shape} is not a per-channel term for {channels} channels"
+            )
         return array.reshape(channels)
 
     def _op_Add(self, node, attrs: dict, where: str) -> None:
@@ -419,8 +585,10 @@ class _Builder:
             return
         first, second = self._value(left, where), self._value(right, where)
         if first.dims != second.dims:
-            raise ModelError(f"{where}: operands of shapes {first.dims} and {second.dims} (residual adds "
-                             "need equal shapes)")
+            raise ModelError(
+                f"{where}: operands of shapes {first.dims} and {second.dims} (residual adds "
+                "need equal shapes)"
+            )
         if -1 in (first.layer, second.layer):
             raise ModelError(f"{where}: the model input cannot be a residual operand")
         consumer, skip = (first, second) if first.layer > second.layer else (second, first)
@@ -440,8 +608,10 @@ class _Builder:
         """Fold ``value + constant`` into the bias of the layer whose open accumulator ``value`` is."""
         entry = self._foldable(value)
         if entry is None or not entry.layer.has_weights:
-            raise ModelError(f"{where}: a constant can only be added to the open output of a Conv, Gemm or "
-                             "MatMul (as its bias)")
+            raise ModelError(
+                f"{where}: a constant can only be added to the open output of a Conv, Gemm or "
+                "MatMul (as its bias)"
+            )
         channels = entry.layer.out_shape[0]
         entry.bias = entry.bias + self._channel_constant(constant, channels, len(value.dims), where)
         entry.version += 1
@@ -456,12 +626,18 @@ class _Builder:
         value = self._value(node.input[0], where)
         entry = self._foldable(value)
         if entry is None or not entry.layer.has_weights or entry.layer.residual is not None:
-            raise ModelError(f"{where}: batch normalization must directly follow a Conv or Gemm whose output "
-                             "nothing else reads")
+            raise ModelError(
+                f"{where}: batch normalization must directly follow a Conv or Gemm whose output "
+                "nothing else reads"
+            )
         channels = entry.layer.out_shape[0]
-        scale, offset, mean, var = (self._channel_constant(self._const(name, where), channels, 2, where)
-                                    for name in node.input[1:5])
-        gain = scale / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+        scale, offset, mean, var = (
+            self._channel_constant(self._const(name, where), channels, 2, where) for name in node.input[1:5]
+        )
+        spread = var + float(attrs.get("epsilon", 1e-5))
+        if not np.all(spread > 0):
+            raise ModelError(f"{where}: variance + epsilon is not positive for every channel")
+        gain = scale / np.sqrt(spread)
         entry.weight = entry.weight * gain.reshape((-1,) + (1,) * (entry.weight.ndim - 1))
         entry.bias = (entry.bias - mean) * gain + offset
         entry.version += 1
@@ -473,8 +649,11 @@ class _Builder:
         entry = self._foldable(value)
         if entry is None and value.layer >= 0:
             produced = self.open[value.layer]
-            if (value.version == produced.version and produced.layer.activation == "relu"
-                    and (clip is None or (produced.clip is not None and produced.clip <= clip))):
+            if (
+                value.version == produced.version
+                and produced.layer.activation == "relu"
+                and (clip is None or (produced.clip is not None and produced.clip <= clip))
+            ):
                 self._set(node, value)
                 return
         if entry is None:
@@ -496,8 +675,9 @@ class _Builder:
         bounds = [float(self._const(name, where).reshape(())) if name else None for name in node.input[1:3]]
         low, high = (bounds + [None, None])[:2]
         if low != 0.0 or (high is not None and not (np.isfinite(high) and high > 0)):
-            raise ModelError(f"{where}: only Clip(min=0, max>0) such as ReLU6 is supported, got "
-                             f"min={low}, max={high}")
+            raise ModelError(
+                f"{where}: only Clip(min=0, max>0) such as ReLU6 is supported, got min={low}, max={high}"
+            )
         self._activate(node, self._value(node.input[0], where), high, where)
 
     def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int]:
@@ -505,6 +685,8 @@ class _Builder:
         kernel = list(attrs.get("kernel_shape", []))
         if len(kernel) != 2 or kernel[0] != kernel[1]:
             raise ModelError(f"{where}: kernel {kernel} is not square")
+        if kernel[0] < 1:
+            raise ModelError(f"{where}: kernel {kernel} is not positive")
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated pooling is not supported")
         if self._padding(attrs, where) != 0:
@@ -537,12 +719,15 @@ class _Builder:
         """Open an avgpool layer (stride == kernel, power-of-two kernel, no padding)."""
         kernel, stride = self._pool_window(node, attrs, where)
         if stride != kernel or not is_pow2(kernel * kernel):
-            raise ModelError(f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
-                             f"(got kernel {kernel}, stride {stride})")
+            raise ModelError(
+                f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
+                f"(got kernel {kernel}, stride {stride})"
+            )
         value = self._value(node.input[0], where)
         self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
-        index = self._new_layer(node.name, "avgpool", self._read(value, where), value.dims[1], kernel=kernel,
-                                stride=stride)
+        index = self._new_layer(
+            node.name, "avgpool", self._read(value, where), value.dims[1], kernel=kernel, stride=stride
+        )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _op_GlobalAveragePool(self, node, attrs: dict, where: str) -> None:
@@ -551,8 +736,9 @@ class _Builder:
         if len(value.dims) != 4:
             raise ModelError(f"{where}: expects a (N, C, H, W) input")
         if not is_pow2(value.dims[2] * value.dims[3]):
-            raise ModelError(f"{where}: averages {value.dims[2]}x{value.dims[3]} positions; H*W must be a "
-                             "power of two")
+            raise ModelError(
+                f"{where}: averages {value.dims[2]}x{value.dims[3]} positions; H*W must be a power of two"
+            )
         index = self._new_layer(node.name, "global_avgpool", self._read(value, where), value.dims[1])
         self._set(node, _Value(index, 0, (1, value.dims[1], 1, 1)))
 
@@ -578,8 +764,10 @@ class _Builder:
         dims = tuple(target)
         own = (1, *self._shape_of(value.layer))
         if dims not in {(1, total), own, value.dims}:
-            raise ModelError(f"{where}: reshape {value.dims} -> {dims} is not supported (only to (1, "
-                             f"{total}) or to the tensor's own shape {own})")
+            raise ModelError(
+                f"{where}: reshape {value.dims} -> {dims} is not supported (only to (1, "
+                f"{total}) or to the tensor's own shape {own})"
+            )
         self._set(node, _Value(value.layer, value.version, dims))
 
 
@@ -590,7 +778,8 @@ def onnx_to_float(proto, name: str) -> tuple[FloatModel, tuple[int, ...], tuple[
     Raises ModelError listing every unsupported node at once, or naming the first unfoldable pattern."""
     bad = unsupported_nodes(proto)
     if bad:
-        raise ModelError(f"unsupported ONNX operator(s): {', '.join(bad)}")
+        more = f" and {len(bad) - UNSUPPORTED_LISTED} more" if len(bad) > UNSUPPORTED_LISTED else ""
+        raise ModelError(f"unsupported ONNX operator(s): {', '.join(bad[:UNSUPPORTED_LISTED])}{more}")
     builder = _Builder(proto, name)
     builder.run()
     float_model, output_dims = builder.finish()
@@ -602,12 +791,18 @@ def calibration_batch(calibration: np.ndarray, input_dims: tuple[int, ...]) -> n
     array = np.asarray(calibration)
     if array.dtype.kind not in "fiu":
         raise ModelError(f"calibration inputs must be numbers, got {array.dtype}")
+    if array.size > MAX_CALIBRATION_VALUES:
+        raise ModelError(
+            f"calibration inputs hold {array.size:,} values, above the ceiling of "
+            f"{MAX_CALIBRATION_VALUES:,} (2^26)"
+        )
     sample = tuple(input_dims[1:])
     if array.shape == sample:
         array = array[None]
     if array.ndim != len(sample) + 1 or tuple(array.shape[1:]) != sample or not len(array):
-        raise ModelError(f"calibration inputs must have shape (N, {', '.join(map(str, sample))}), "
-                         f"got {tuple(array.shape)}")
+        raise ModelError(
+            f"calibration inputs must have shape (N, {', '.join(map(str, sample))}), got {tuple(array.shape)}"
+        )
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         raise ModelError("calibration inputs contain NaN or infinite values")
@@ -615,11 +810,19 @@ def calibration_batch(calibration: np.ndarray, input_dims: tuple[int, ...]) -> n
 
 
 def read_calibration(path: str | Path) -> np.ndarray:
-    """Float calibration inputs from a .npy file (shape checked later against the model)."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read calibration inputs {path}: {exc}") from None
+    """Float calibration inputs from a .npy file (shape checked later against the model); its header and size
+    are checked, and its values counted against MAX_CALIBRATION_VALUES, before the data is read."""
+    path = Path(path)
+    expected = "a float or integer array (N, *input shape)"
+    header = npy.read_header(path, "calibration inputs", expected)
+    if header.dtype.kind not in "fiu":
+        raise ModelError(f"calibration inputs {path}: hold {header.dtype} values; expected {expected}")
+    if header.count > MAX_CALIBRATION_VALUES:
+        raise ModelError(
+            f"calibration inputs {path}: {header.count:,} values, above the ceiling of "
+            f"{MAX_CALIBRATION_VALUES:,} (2^26)"
+        )
+    return npy.load(path, "calibration inputs")
 
 
 def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
@@ -641,8 +844,9 @@ def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(out, dtype=np.float64).reshape(-1) for out in outputs])
 
 
-def import_onnx(path: str | Path, calibration: np.ndarray | None = None,
-                calibration_label: str | None = None) -> ImportResult:
+def import_onnx(
+    path: str | Path, calibration: np.ndarray | None = None, calibration_label: str | None = None
+) -> ImportResult:
     """Compile an ONNX file to an integer Model, quantized on ``calibration`` (N, *input dims without batch;
     ``calibration_label`` says where they come from) or on seeded random inputs, and compare it with
     onnxruntime on those inputs."""
@@ -651,25 +855,32 @@ def import_onnx(path: str | Path, calibration: np.ndarray | None = None,
 
     path = Path(path)
     proto = load_onnx(path)
-    float_model, input_dims, _ = onnx_to_float(proto, path.stem)
+    # Non-finite values are refused explicitly, in one line: numpy's warnings would add lines to stderr.
+    with np.errstate(all="ignore"):
+        float_model, input_dims, _ = onnx_to_float(proto, path.stem)
     if calibration is None:
-        batch, label = random_calibration(float_model.input_shape)
+        count = min(DEFAULT_CALIBRATION_INPUTS, MAX_CALIBRATION_VALUES // math.prod(float_model.input_shape))
+        batch, label = random_calibration(float_model.input_shape, max(count, 1))
         batch = batch.reshape(len(batch), *input_dims[1:])
     else:
         batch = calibration_batch(calibration, input_dims)
         label = f"{len(batch)} inputs from {calibration_label or 'the given calibration'}"
     ir_batch = batch.reshape(len(batch), *float_model.input_shape)
-    result = quantize(float_model, ir_batch, label)
+    with np.errstate(all="ignore"):
+        result = quantize(float_model, ir_batch, label)
     reference = onnxruntime_outputs(path, batch)
     ours_float = result.float_outputs.reshape(len(batch), -1)
     if ours_float.shape != reference.shape:
-        raise ModelError(f"{path}: onnxruntime gives {reference.shape[1]} outputs, the import "
-                         f"{ours_float.shape[1]}")
+        raise ModelError(
+            f"{path}: onnxruntime gives {reference.shape[1]} outputs, the import {ours_float.shape[1]}"
+        )
     scale = 1.0 + float(np.max(np.abs(reference)))
     float_diff = float(np.max(np.abs(ours_float - reference)))
     if float_diff > FLOAT_TOLERANCE * scale:
-        raise ModelError(f"{path}: the imported float model differs from onnxruntime by {float_diff:.3g}; "
-                         "the graph uses semantics the importer does not reproduce")
+        raise ModelError(
+            f"{path}: the imported float model differs from onnxruntime by {float_diff:.3g}; "
+            "the graph uses semantics the importer does not reproduce"
+        )
     model = result.model
     ints = quantize_array(ir_batch, model.input_frac)
     ours = dequantize(model, run_batch(model, ints)).reshape(len(batch), -1)
@@ -688,51 +899,56 @@ def import_onnx(path: str | Path, calibration: np.ndarray | None = None,
     return ImportResult(model, report, result.report, result.bounds)
 
 
-def compile_onnx(path: str | Path, out: str | Path, calibration: np.ndarray | None = None,
-                 calibration_label: str | None = None) -> ImportResult:
-    """``import_onnx`` and save the model as a compiled folder ``out`` with the report in import.json."""
-    result = import_onnx(path, calibration, calibration_label)
+def write_compiled(result: ImportResult, folder: Path) -> None:
+    """Save an imported model into the (new, empty) ``folder`` with its report in import.json."""
+    compiled.save(result.model, folder)
+    (folder / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
+
+
+def compile_onnx(
+    path: str | Path,
+    out: str | Path,
+    calibration: np.ndarray | None = None,
+    calibration_label: str | None = None,
+) -> ImportResult:
+    """``import_onnx`` and save the model as a new compiled folder ``out`` with the report in import.json.
+
+    ``out`` must not exist or be an empty folder (checked before importing); the folder is written beside
+    it under a staging name and renamed into place only when complete (``compiled.create_folder``).
+    """
     out = Path(out)
-    try:
-        compiled.save(result.model, out)
-        (out / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(result.report), indent=1) + "\n")
-    except OSError as exc:
-        raise ModelError(f"cannot write the compiled model to {out} ({exc.strerror})") from None
+    compiled.check_new_folder(out)
+    result = import_onnx(path, calibration, calibration_label)
+    compiled.create_folder(out, lambda staging: write_compiled(result, staging))
     return result
 
 
-def source_digest(path: str | Path) -> str:
-    """SHA-256 of the ONNX file's bytes, followed by those of its external data files (if any, in order)."""
+def source_digest(path: str | Path, proto=None) -> str:
+    """SHA-256 of the ONNX file's bytes, followed by those of its external data files (if any, in order);
+    ``proto`` is the file's model from ``check_onnx_file``, which bounds every file hashed here."""
     path = Path(path)
+    proto = check_onnx_file(path) if proto is None else proto
     hasher = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                hasher.update(block)
-        proto = _onnx().load(str(path), load_external_data=False)
-    except Exception as exc:  # unreadable files are reported by load_onnx with the same wording
-        raise ModelError(f"{path}: not a readable ONNX model ({exc.__class__.__name__})") from None
     locations = []
-    for tensor in proto.graph.initializer:
+    for tensor in _tensors(proto.graph):
         for entry in tensor.external_data:
             if entry.key == "location" and entry.value not in locations:
                 locations.append(entry.value)
-    for location in locations:
-        data = path.parent / location
-        if data.is_file():
+    try:
+        for data in [path, *(path.parent / location for location in locations)]:
             with data.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
+                while block := handle.read(1 << 20):
                     hasher.update(block)
+    except OSError as exc:
+        raise ModelError(f"{path}: not a readable ONNX model ({exc.strerror})") from None
     return hasher.hexdigest()
 
 
 def cached_import(path: str | Path) -> Model:
     """The compiled model of an ONNX file, from the cache ``$EDGEPROVE_CACHE/onnx/<sha256>`` or compiled
-    there on first use (seeded random calibration inputs)."""
+    there on first use (seeded random calibration inputs); the file is checked before it is hashed."""
     from edgeprove.model.zoo import cache_dir
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such ONNX file")
-    folder = cache_dir() / CACHE_SUBDIR / source_digest(path)
-    return compiled.cached(folder, lambda staging: compile_onnx(path, staging))
+    folder = cache_dir() / CACHE_SUBDIR / source_digest(path, check_onnx_file(path))
+    return compiled.cached(folder, lambda staging: write_compiled(import_onnx(path), staging))

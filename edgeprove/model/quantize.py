@@ -34,10 +34,12 @@ from edgeprove.model.bounds import (
 from edgeprove.model.ir import (
     DEFAULT_ACT_MAX,
     INPUT_RANGE,
+    MAX_FRAC,
     Layer,
     Model,
     ModelError,
     Shape,
+    check_frac,
     last_uses,
     validate_layers,
     value_range,
@@ -75,13 +77,20 @@ class FloatModel:
             if not 0 <= index < len(self.layers) or self.layers[index].activation != "relu":
                 raise ModelError(f"float model {self.name}: clip_max names {index}, not a relu layer")
             if not (math.isfinite(limit) and limit > 0):
-                raise ModelError(f"float model {self.name}: layer {self.layers[index].name} clips at "
-                                 f"{limit}, expected a positive finite number")
+                raise ModelError(
+                    f"float model {self.name}: layer {self.layers[index].name} clips at "
+                    f"{limit}, expected a positive finite number"
+                )
 
     @classmethod
-    def from_arrays(cls, name: str, input_shape: Shape, layers: list[Layer],
-                    params: dict[int, tuple[np.ndarray, np.ndarray]],
-                    clip_max: dict[int, float] | None = None) -> FloatModel:
+    def from_arrays(
+        cls,
+        name: str,
+        input_shape: Shape,
+        layers: list[Layer],
+        params: dict[int, tuple[np.ndarray, np.ndarray]],
+        clip_max: dict[int, float] | None = None,
+    ) -> FloatModel:
         """A float model whose parameters are held in a dict {layer index: (weight, bias)}."""
         missing = [layer.name for i, layer in enumerate(layers) if layer.has_weights and i not in params]
         if missing:
@@ -101,8 +110,10 @@ class QuantizationReport:
 
     def summary(self) -> str:
         """One line for people: agreement, error and what the calibration inputs were."""
-        return (f"top-1 agreement {self.top1_agreement:.1%}, max abs error {self.max_abs_error:.4g} "
-                f"(float outputs up to {self.max_abs_output:.4g}) on {self.calibration}")
+        return (
+            f"top-1 agreement {self.top1_agreement:.1%}, max abs error {self.max_abs_error:.4g} "
+            f"(float outputs up to {self.max_abs_output:.4g}) on {self.calibration}"
+        )
 
 
 @dataclass
@@ -134,21 +145,27 @@ def frac_for(magnitude: float) -> int:
         if magnitude == 0:
             return 0
         raise ModelError(f"cannot quantize a tensor whose largest magnitude is {magnitude}")
-    frac = math.floor(math.log2(INT8_MAX / magnitude))
-    while magnitude * 2.0 ** (frac + 1) <= INT8_MAX:
+    frac = math.floor(math.log2(INT8_MAX) - math.log2(magnitude))
+    while math.ldexp(magnitude, frac + 1) <= INT8_MAX:
         frac += 1
-    while magnitude * 2.0 ** frac > INT8_MAX:
+    while math.ldexp(magnitude, frac) > INT8_MAX:
         frac -= 1
+    if abs(frac) > MAX_FRAC:
+        raise ModelError(
+            f"cannot quantize a tensor whose largest magnitude is {magnitude:.3g}: its scale "
+            f"2^{-frac} is beyond 2^+-{MAX_FRAC}"
+        )
     return frac
 
 
 def quantize_array(values: np.ndarray, frac: int, lo: int = -128, hi: int = INT8_MAX) -> np.ndarray:
     """round(values * 2^frac) clipped to [lo, hi], as int64."""
-    return np.clip(np.rint(np.asarray(values, dtype=np.float64) * 2.0 ** frac), lo, hi).astype(np.int64)
+    return np.clip(np.rint(np.asarray(values, dtype=np.float64) * 2.0**frac), lo, hi).astype(np.int64)
 
 
-def random_calibration(input_shape: Shape, count: int = DEFAULT_CALIBRATION_INPUTS,
-                       seed: int = DEFAULT_CALIBRATION_SEED) -> tuple[np.ndarray, str]:
+def random_calibration(
+    input_shape: Shape, count: int = DEFAULT_CALIBRATION_INPUTS, seed: int = DEFAULT_CALIBRATION_SEED
+) -> tuple[np.ndarray, str]:
     """Seeded uniform [-1, 1) calibration inputs (count, *input_shape) and a sentence saying what they are."""
     rng = np.random.default_rng(seed)
     inputs = rng.uniform(-1.0, 1.0, size=(count, *input_shape))
@@ -178,8 +195,10 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
             weight = np.asarray(weight, dtype=np.float64)
             bias = np.asarray(bias, dtype=np.float64)
             if weight.shape != layer.weight_shape or bias.shape != (layer.out_shape[0],):
-                raise ModelError(f"layer {layer.name}: float parameters have shapes {weight.shape}/"
-                                 f"{bias.shape}, expected {layer.weight_shape}/({layer.out_shape[0]},)")
+                raise ModelError(
+                    f"layer {layer.name}: float parameters have shapes {weight.shape}/"
+                    f"{bias.shape}, expected {layer.weight_shape}/({layer.out_shape[0]},)"
+                )
             weight_frac = frac_for(float(np.max(np.abs(weight))))
             weight_int = quantize_array(weight, weight_frac).astype(np.int8)
             acc = linear_map(layer, weight, alive[layer.source]) + bias.reshape(-1, 1, 1, 1)
@@ -195,8 +214,9 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
         if not np.all(np.isfinite(y)):
             raise ModelError(f"layer {layer.name}: the float model produced non-finite values")
         positive, negative = weight_sign_sums(layer, weight_int)
-        stats.append(_LayerStats(weight_frac, weight_int, bias, positive, negative,
-                                 frac_for(float(np.max(np.abs(y))))))
+        stats.append(
+            _LayerStats(weight_frac, weight_int, bias, positive, negative, frac_for(float(np.max(np.abs(y)))))
+        )
         for ref in {layer.source, layer.residual} - {None}:
             if last[ref] == index:
                 del alive[ref]
@@ -206,8 +226,9 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
     return stats, np.moveaxis(out, 1, 0)
 
 
-def _choose_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int,
-                  clip_max: dict[int, float]) -> tuple[list[Layer], list[np.ndarray | None]]:
+def _choose_fracs(
+    layers: list[Layer], stats: list[_LayerStats], input_frac: int, clip_max: dict[int, float]
+) -> tuple[list[Layer], list[np.ndarray | None]]:
     """Pass 2: every layer's shift, fractions and integer bias, honouring the residual and table limits."""
     caps: dict[int, int] = {}
     while True:
@@ -218,8 +239,10 @@ def _choose_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int
             while source >= 0 and layers[source].kind == "maxpool":
                 source = layers[source].source
             if source < 0 or conflict.cap >= caps.get(source, conflict.cap + 1):
-                raise ModelError(f"cannot choose power-of-two scales that give the residual add of layer "
-                                 f"{conflict.consumer} a non-negative shift") from None
+                raise ModelError(
+                    f"cannot choose power-of-two scales that give the residual add of layer "
+                    f"{conflict.consumer} a non-negative shift"
+                ) from None
             caps[source] = conflict.cap
 
 
@@ -231,8 +254,13 @@ class _ResidualConflict(Exception):
         self.consumer, self.source, self.cap = consumer, source, cap
 
 
-def _try_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int, caps: dict[int, int],
-               clip_max: dict[int, float]) -> tuple[list[Layer], list[np.ndarray | None]]:
+def _try_fracs(
+    layers: list[Layer],
+    stats: list[_LayerStats],
+    input_frac: int,
+    caps: dict[int, int],
+    clip_max: dict[int, float],
+) -> tuple[list[Layer], list[np.ndarray | None]]:
     """One attempt at pass 2 under the given out_frac caps (raises _ResidualConflict to lower a cap)."""
     chosen: list[Layer] = []
     biases: list[np.ndarray | None] = []
@@ -243,6 +271,7 @@ def _try_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int, c
             acc_frac = in_frac + stat.weight_frac
         else:
             acc_frac = in_frac + _window(layer).bit_length() - 1
+        check_frac(f"layer {layer.name}: accumulator fraction", acc_frac)
         residual_shift = 0
         if layer.residual is not None:
             residual_shift = acc_frac - chosen[layer.residual].out_frac
@@ -270,11 +299,17 @@ def _try_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int, c
             act_max = layer.act_max
             if index in clip_max:
                 act_max = min(int(np.rint(clip_max[index] * 2.0 ** (acc_frac - shift))), DEFAULT_ACT_MAX)
-            candidate = dataclasses.replace(layer, shift=shift, weight_frac=stat.weight_frac,
-                                            out_frac=acc_frac - shift, residual_shift=residual_shift,
-                                            act_max=act_max)
-            layer_bounds = bounds_from_sums(candidate, stat.positive, stat.negative, bias, in_range,
-                                            residual_range)
+            candidate = dataclasses.replace(
+                layer,
+                shift=shift,
+                weight_frac=stat.weight_frac,
+                out_frac=acc_frac - shift,
+                residual_shift=residual_shift,
+                act_max=act_max,
+            )
+            layer_bounds = bounds_from_sums(
+                candidate, stat.positive, stat.negative, bias, in_range, residual_range
+            )
             if not candidate.requantized or layer_bounds.q_bits <= MAX_Q_BITS or shift >= MAX_SHIFT:
                 break
             shift += 1
@@ -283,8 +318,9 @@ def _try_fracs(layers: list[Layer], stats: list[_LayerStats], input_frac: int, c
     return chosen, biases
 
 
-def quantize(float_model: FloatModel, calibration: np.ndarray | None = None,
-             calibration_label: str | None = None) -> QuantizationResult:
+def quantize(
+    float_model: FloatModel, calibration: np.ndarray | None = None, calibration_label: str | None = None
+) -> QuantizationResult:
     """Quantize ``float_model`` with the given float calibration inputs (N, *input_shape), or by default with
     seeded random ones; check its static bounds and report its agreement with the float model."""
     if calibration is None:
@@ -293,8 +329,10 @@ def quantize(float_model: FloatModel, calibration: np.ndarray | None = None,
     calibration = np.asarray(calibration, dtype=np.float64)
     expected = float_model.input_shape
     if calibration.ndim != 4 or tuple(calibration.shape[1:]) != expected or not len(calibration):
-        raise ModelError(f"calibration inputs must have shape (N, {', '.join(map(str, expected))}), "
-                         f"got {tuple(calibration.shape)}")
+        raise ModelError(
+            f"calibration inputs must have shape (N, {', '.join(map(str, expected))}), "
+            f"got {tuple(calibration.shape)}"
+        )
     label = calibration_label or f"{len(calibration)} given calibration inputs"
     input_frac = frac_for(float(np.max(np.abs(calibration))))
     stats, float_out = _calibrate(float_model, calibration)
