@@ -173,7 +173,8 @@ def test_prove_onto_a_full_disk_keeps_the_old_file_in_one_line(cache):
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 2
         assert stderr.strip().splitlines() == [
-            f"error: cannot write {target}: No space left on device; no proof written, {target} is as it was"
+            f"error: cannot write the proof file {target}: No space left on device; no proof written, "
+            f"{target} is as it was"
         ]
         assert target.read_bytes() == b"old proof"
         assert sorted(path.name for path in disk.iterdir()) == ["filler", "filler.tail", "p.proof"]
@@ -185,7 +186,7 @@ def test_prove_onto_a_full_disk_keeps_the_old_file_in_one_line(cache):
         ("", "--out is empty"),
         (".", "is a folder"),
         ("no/such/folder/p.proof", "does not exist"),
-        ("same.jsonl", "--events and --out name the same file"),
+        ("same.jsonl", "--events and --out both name same.jsonl"),
     ],
 )
 def test_bad_out_is_refused_before_proving(tmp_path, monkeypatch, out, message):
@@ -304,10 +305,7 @@ def test_the_largest_seed_proves(tmp_path):
     "events, message",
     [
         ("{tmp}", "cannot write the events file {tmp}: Is a directory"),
-        (
-            "{tmp}/missing/ev.jsonl",
-            "cannot write the events file {tmp}/missing/ev.jsonl: No such file or directory",
-        ),
+        ("{tmp}/missing/ev.jsonl", "--events {tmp}/missing/ev.jsonl: folder {tmp}/missing does not exist"),
         ("{tmp}/p", "--events and --out both name {tmp}/p"),
     ],
 )
@@ -320,7 +318,7 @@ def test_events_file_errors_name_the_events_file(tmp_path, events, message):
 
 def test_proof_file_errors_name_the_proof_file(tmp_path):
     result = runner.invoke(app, ["prove", "tiny_mlp", "--out", str(tmp_path)])
-    refused(result, f"cannot write the proof file {tmp_path}: Is a directory")
+    refused(result, f"--out {tmp_path} is a folder; give the proof file's path")
     (tmp_path / "a").symlink_to("b")
     (tmp_path / "b").symlink_to("a")
     result = runner.invoke(

@@ -50,15 +50,16 @@ def _proof_target(out: str, events: Path | None) -> Path:
     target = Path(out)
     if target.is_dir():
         raise _fail(f"--out {out} is a folder; give the proof file's path")
-    folder = target.resolve().parent
+    resolved = Path(os.path.realpath(target))  # never raises, even on a symbolic link loop
+    folder = resolved.parent
     if not folder.is_dir():
         raise _fail(f"--out {out}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _fail(f"--out {out}: cannot write in {folder}")
-    if events is not None and events.resolve() == target.resolve():
-        raise _fail("--events and --out name the same file")
-    if events is not None and not events.resolve().parent.is_dir():
-        raise _fail(f"--events {events}: folder {events.resolve().parent} does not exist")
+    if events is not None and Path(os.path.realpath(events)) == resolved:
+        raise _fail(f"--events and --out both name {out}; give the events their own file")
+    if events is not None and not Path(os.path.realpath(events)).parent.is_dir():
+        raise _fail(f"--events {events}: folder {Path(os.path.realpath(events)).parent} does not exist")
     return target
 
 
@@ -110,8 +111,6 @@ def _prove(
 
     if schedule not in prover.SCHEDULES:
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
-    if events is not None and os.path.realpath(events) == os.path.realpath(out):
-        raise _fail(f"--events and --out both name {out}; give the events their own file")
     try:
         check_seed(seed)
     except ModelError as exc:
