@@ -563,3 +563,20 @@ def test_a_burst_of_ctrl_c_still_exits_130_with_one_line(tmp_path: Path, model_c
     assert process.returncode == 130
     assert stderr.strip().splitlines() == [INTERRUPTED.format("SIGINT")]
     assert not out.exists()
+
+
+def test_a_symbolic_link_loop_as_out_is_one_line(stand_in: dict, tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    result = invoke("10:GOOD:0.02", "--ram", "400M", "--backend", "none", "--out", str(tmp_path / "a"))
+    assert result.exit_code == 2 and "symbolic link loop" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_zoo_name_reaches_the_children_as_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder named like a zoo model beside the run never replaces the zoo model in prove or verify."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lenet5").mkdir()
+    (tmp_path / "mine").mkdir()
+    assert harness_cli.model_argument("lenet5") == "lenet5"
+    assert harness_cli.model_argument("mine") == str(tmp_path / "mine")

@@ -133,8 +133,13 @@ def check_model(model: str, schedule: str) -> int | None:
 
 
 def model_argument(model: str) -> str:
-    """MODEL as the children get it: an existing path made absolute (they run in the run folder)."""
-    return str(Path(model).resolve()) if Path(model).exists() else model
+    """MODEL as the children get it: a zoo name as it is (it wins over a file of that name), an existing
+    path made absolute (they run in the run folder)."""
+    from edgeprove.model import zoo
+
+    if model in zoo.names() or not Path(model).exists():
+        return model
+    return str(Path(model).resolve())
 
 
 def last_json_object(text: str) -> dict[str, Any]:
@@ -190,7 +195,10 @@ def check_run_dir(out: str | None, model: str, schedule: str, force: bool) -> Pa
         return default_run_dir(model, schedule).resolve()
     if not out.strip():
         raise fail("--out is empty; give the run folder's path", EXIT_USAGE)
-    run_dir = Path(out).resolve()
+    try:
+        run_dir = Path(out).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
+        raise fail(f"--out {out}: a symbolic link loop or an unresolvable path", EXIT_USAGE) from None
     if run_dir.exists() and not run_dir.is_dir():
         raise fail(f"--out {out} is a file, not a folder", EXIT_USAGE)
     existing = next(folder for folder in [run_dir.parent, *run_dir.parent.parents] if folder.exists())
