@@ -1,7 +1,8 @@
 """One module per layer kind: witness, prover, verifier and memory estimate side by side.
 
-``g_table`` / ``g_eval`` dispatch a layer's linear map to its module: every linear map (dense, conv2d,
-average and global pools) reduces a claim on its accumulator to sum_x x(x) G(x) over its input grid.
+``g_table`` / ``g_eval`` dispatch a layer's linear map to its module, each with the same signature: every
+linear map (dense, conv2d, average and global pools) reduces a claim on its accumulator to
+sum_x x(x) G(x) over its input grid.
 """
 
 from __future__ import annotations
@@ -9,34 +10,26 @@ from __future__ import annotations
 import numpy as np
 
 from edgeprove import field as F
-from edgeprove.layers import conv2d, dense, pool
+from edgeprove.layers import avgpool, conv2d, dense, global_avgpool
 from edgeprove.layers.common import Grid, mask_eval, prefix_eq
 
-LINEAR_KINDS = ("conv2d", "dense", "avgpool", "global_avgpool")
+_LINEAR_MAPS = {"conv2d": conv2d, "dense": dense, "avgpool": avgpool, "global_avgpool": global_avgpool}
+
+
+def _linear_map(layer):
+    if layer.kind not in _LINEAR_MAPS:
+        raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}")
+    return _LINEAR_MAPS[layer.kind]
 
 
 def g_table(layer, weight, rho: np.ndarray) -> np.ndarray:
     """The prover's G for ``layer`` at the output point rho."""
-    in_grid, out_grid = Grid(layer.in_shape), Grid(layer.out_shape)
-    if layer.kind == "conv2d":
-        return conv2d.g_table(layer, in_grid, out_grid, weight, rho)
-    if layer.kind == "dense":
-        return dense.g_table(in_grid, out_grid, weight, rho)
-    if layer.kind in ("avgpool", "global_avgpool"):
-        return pool.g_table(layer, in_grid, out_grid, rho)
-    raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}")
+    return _linear_map(layer).g_table(layer, weight, rho)
 
 
 def g_eval(layer, weight, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """The verifier's G~(gamma) for ``layer``, from public weights."""
-    in_grid, out_grid = Grid(layer.in_shape), Grid(layer.out_shape)
-    if layer.kind == "conv2d":
-        return conv2d.g_eval(layer, in_grid, out_grid, weight, rho, gamma)
-    if layer.kind == "dense":
-        return dense.g_eval(in_grid, out_grid, weight, rho, gamma)
-    if layer.kind in ("avgpool", "global_avgpool"):
-        return pool.g_eval(layer, in_grid, out_grid, rho, gamma)
-    raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}")
+    return _linear_map(layer).g_eval(layer, weight, rho, gamma)
 
 
 def bias_eval(layer, bias, rho: np.ndarray) -> np.ndarray:
@@ -52,9 +45,4 @@ def bias_eval(layer, bias, rho: np.ndarray) -> np.ndarray:
 
 def working_bytes(layer) -> int:
     """Predicted bytes of the linear reduction's own tables for ``layer``."""
-    in_grid, out_grid = Grid(layer.in_shape), Grid(layer.out_shape)
-    if layer.kind == "conv2d":
-        return conv2d.working_bytes(in_grid, layer.kernel)
-    if layer.kind == "dense":
-        return dense.working_bytes(in_grid, out_grid)
-    return pool.working_bytes(in_grid)
+    return _linear_map(layer).working_bytes(layer)
