@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 
 from edgeprove import layers as L
 from edgeprove.commit import ligero
-from edgeprove.layers import maxpool
 from edgeprove.layers.common import Grid
 
 INT_BYTES = 8
@@ -98,18 +97,8 @@ def commitment_bytes(vector_len: int, params: ligero.LigeroParams) -> int:
     return INT_BYTES * vector_len + encoded + tree
 
 
-def inference_bytes(layer) -> int:
-    """Transient bytes of computing the accumulator: a dense layer's weights are read as float64 chunks
-    (at most 2^21 values) and its memory-mapped int8 pages are resident while it is folded."""
-    if layer.kind != "dense":
-        return 0
-    weights = layer.out_shape[0] * layer.in_shape[0] * layer.in_shape[1] * layer.in_shape[2]
-    return INT_BYTES * min(weights, 1 << 21) + weights
-
-
 def table_widths(model, x=None) -> list[int]:
-    """The activation-table width b each requantized layer's prover picks for input x (one integer pass)."""
-    from edgeprove.layers import requant
+    """The table width b each committing layer's prover picks for input x (one integer pass)."""
     from edgeprove.model import ops
     from edgeprove.model.resolve import seeded_input
 
@@ -117,10 +106,7 @@ def table_widths(model, x=None) -> list[int]:
     widths = [0] * len(model.layers)
     for index, _, q, _, _ in ops.forward(model, x):
         layer = model.layers[index]
-        if layer.kind == "maxpool":
-            widths[index] = maxpool.RANGE_BITS
-        elif q is not None:
-            widths[index] = requant.act_bits_for(q)
+        widths[index] = L.kind_of(layer).table_bits(layer, q)
     return widths
 
 
@@ -141,9 +127,10 @@ def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | No
         out = Grid(layer.out_shape)
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
         tensors = INT_BYTES * out_values * 4 + 2 * INT_BYTES * out.size  # a, q, r, y and padded copies
-        linear = maxpool.working_bytes(layer) if layer.kind == "maxpool" else L.working_bytes(layer)
+        kind = L.kind_of(layer)
+        linear = kind.working_bytes(layer)
         lookup = encode = table = 0
-        if layer.requantized:  # requantized and max-pool layers commit
+        if kind.commits(layer):
             bits = widths[k]
             vec = 1 << protocol.commitment_layout(model, k, max(bits, 1)).num_vars
             state[k] = commitment_bytes(vec, params)
@@ -152,7 +139,7 @@ def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | No
             lookup = LOOKUP_BYTES_PER_LEAF * leaves
             table = INT_BYTES << bits
         kept[k] = INT_BYTES * out_values + state[k]
-        work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, inference_bytes(layer))
+        work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))
         held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
     rows = []
     for k, layer in enumerate(model.layers):

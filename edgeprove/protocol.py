@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeprove import field as F
+from edgeprove import layers
+from edgeprove.claims import INPUT
 from edgeprove.commit import ligero
-from edgeprove.layers.common import LinearProof
-from edgeprove.layers.requant import RequantProof
+from edgeprove.layers.common import Layout
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
 
@@ -44,33 +45,12 @@ class TensorSection:
     values: np.ndarray
 
 
-@register
-@dataclass
-class LayerProof:
-    """One layer: opened q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
-    the linear map's sumcheck and the requantization lookups (or None)."""
-
-    q_value: np.ndarray | None
-    r_value: np.ndarray | None
-    residual_value: np.ndarray | None
-    linear: LinearProof
-    requant: RequantProof | None
-
-
 def _register_dependencies() -> None:
-    from edgeprove import lookup, sumcheck
-    from edgeprove.layers import maxpool
-
-    for cls in (
-        maxpool.MaxPoolProof,
-        sumcheck.SumcheckProof,
-        LinearProof,
-        RequantProof,
-        lookup.LookupProof,
-        lookup.FractionSumProof,
-        ligero.OpeningProof,
-    ):
-        register(cls)
+    """Every layer kind's proof types and the opening proof may appear in sections."""
+    for kind in layers.KINDS.values():
+        for cls in kind.proof_types:
+            register(cls)
+    register(ligero.OpeningProof)
 
 
 _register_dependencies()
@@ -180,8 +160,6 @@ def tensor_section_bytes(shape) -> int:
     return 256 + 4 * int(np.prod(shape, dtype=np.int64))
 
 
-INPUT = -1
-"""Tensor index of the model input (the source of first layers)."""
 INPUT_MODES = ("public", "committed")
 INPUT_RANGE_BITS = 8
 
@@ -265,17 +243,12 @@ def openings_after(last_use: dict[int, int], open_tensors, k: int, n: int) -> li
     return sorted(t for t in open_tensors if last_use[t] == k or (k == n - 1 and last_use[t] == n))
 
 
-def commitment_layout(model, t: int, table_bits: int):
-    """How tensor t's committed vector is laid out (private input, max pool or requantization)."""
-    from edgeprove.layers import maxpool, requant
-    from edgeprove.layers.common import Grid
-
+def commitment_layout(model, t: int, table_bits: int) -> Layout:
+    """How tensor t's committed vector is laid out: the private input's, or its layer kind's."""
     if t == INPUT:
         return input_layout(model.input_shape)
     layer = model.layers[t]
-    if layer.kind == "maxpool":
-        return maxpool.layout(layer)
-    return requant.layout(Grid(layer.out_shape), layer.shift, table_bits)
+    return layers.kind_of(layer).layout(layer, table_bits)
 
 
 def layer_label(k: int) -> str:

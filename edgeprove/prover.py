@@ -24,8 +24,8 @@ from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
-from edgeprove.layers import maxpool, requant
-from edgeprove.layers.common import Grid, prove_linear
+from edgeprove.layers.common import Grid
+from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.proof import (
@@ -53,20 +53,12 @@ class ProveResult:
 
 
 @dataclass
-class _Witness:
-    """One layer's values and, for requantized layers, its commitment."""
+class _Built:
+    """One layer's witness and, when its kind commits, its commitment and the state to open it."""
 
-    a: np.ndarray
-    y: np.ndarray
-    rq: requant.RequantWitness | None = None
-    mp: maxpool.MaxPoolWitness | None = None
-    commitment: object = None
-    state: object = None
-
-    @property
-    def table_bits(self) -> int:
-        """The width bound in the commitment section: activation table bits, or the max-pool range bits."""
-        return self.rq.act_bits if self.rq is not None else maxpool.RANGE_BITS
+    witness: Witness
+    commitment: ligero.Commitment | None = None
+    state: ligero.CommitState | None = None
 
 
 class EventLog:
@@ -90,21 +82,14 @@ class EventLog:
             self._file.close()
 
 
-def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _Witness:
+def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _Built:
+    """Layer k's accumulator, its kind's witness and the commitment to what the kind commits."""
     layer = model.layers[k]
-    a = ops.linear(model, k, x, skip)
-    if layer.kind == "maxpool":
-        mp = maxpool.witness(layer, x, a)
-        commitment, state = ligero.commit(maxpool.committed_vector(mp, layer), params)
-        return _Witness(a, a, mp=mp, commitment=commitment, state=state)
-    if not layer.requantized:
-        return _Witness(a, a)
-    q, r, y = ops.requantize(layer, a)
-    out_grid = Grid(layer.out_shape)
-    rq = requant.witness(layer, out_grid, q, r, y)
-    vector = requant.committed_vector(rq, out_grid, layer.shift)
+    witness, vector = L.kind_of(layer).witness(layer, x, ops.linear(model, k, x, skip))
+    if vector is None:
+        return _Built(witness)
     commitment, state = ligero.commit(vector, params)
-    return _Witness(a, y, rq, commitment=commitment, state=state)
+    return _Built(witness, commitment, state)
 
 
 def prove(
@@ -159,11 +144,11 @@ class _Alive:
     """What outlives a layer's proof until its last consumer: the output and the commitment to open."""
 
     y: np.ndarray
-    state: object
+    state: ligero.CommitState | None
     act_bits: int
 
 
-def _build_all(model, x, params, log: EventLog) -> Iterator[_Witness]:
+def _build_all(model, x, params, log: EventLog) -> Iterator[_Built]:
     """Baseline: every layer's witness and commitment computed and held before any proof is made.
 
     The build phase emits its own layer events (phase "build"), so a run killed while building still
@@ -175,9 +160,9 @@ def _build_all(model, x, params, log: EventLog) -> Iterator[_Witness]:
         log.emit("start", layer=layer.name, index=k, phase="build")
         src = x if layer.source < 0 else outputs[layer.source]
         skip = None if layer.residual is None else (x if layer.residual < 0 else outputs[layer.residual])
-        w = _compute(model, k, src, skip, params)
-        outputs.append(w.y)
-        built.append(w)
+        b = _compute(model, k, src, skip, params)
+        outputs.append(b.witness.y)
+        built.append(b)
         log.emit("end", layer=layer.name, index=k, phase="build")
     return iter(built)
 
@@ -219,73 +204,33 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
         skip = None
         if layer.residual is not None:
             skip = x if layer.residual < 0 else alive[layer.residual].y
-        w = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, params)
+        b = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, params)
+        w = b.witness
         out_grid = Grid(layer.out_shape)
-        act_bits = w.table_bits if w.commitment is not None else 0
-        if w.commitment is not None:
-            writer.section(SECTION_COMMIT, PR.CommitSection(w.commitment.root, act_bits))
-            transcript.absorb_bytes(f"{label}/root", w.commitment.root)
+        act_bits = w.table_bits if b.commitment is not None else 0
+        if b.commitment is not None:
+            writer.section(SECTION_COMMIT, PR.CommitSection(b.commitment.root, act_bits))
+            transcript.absorb_bytes(f"{label}/root", b.commitment.root)
             transcript.absorb_int(f"{label}/act_bits", act_bits)
         if k == n - 1:
             output = w.y
             section = PR.tensor_section(output)
             writer.section(SECTION_OUTPUT, section)
             transcript.absorb_base("output", section.values)
-        if w.mp is not None:
-            proof, own_claims, (gamma, x_value) = maxpool.prove(
-                layer, Grid(layer.in_shape).pad(src), w.mp, transcript, label
-            )
-            claims[k] += own_claims
-        else:
-            proof, gamma, x_value = _prove_affine(model, k, w, src, skip, transcript, claims)
-        if layer.source >= 0 or private:
-            claims[layer.source].append(("y", gamma, x_value))
-        if k == n - 1 and w.commitment is not None:
+        step = ProverStep(model, k, label, src, skip, transcript, claims, private)
+        proof, gamma, x_value = L.kind_of(layer).prove(step, w)
+        step.claim_read(layer.source, gamma, x_value)
+        if k == n - 1 and b.commitment is not None:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims[k].append(("y", z_out, poly.evaluate(out_grid.pad(w.y), z_out)))
         writer.section(SECTION_LAYER, proof)
-        alive[k] = _Alive(w.y, w.state, act_bits)
-        del w
+        alive[k] = _Alive(w.y, b.state, act_bits)
+        del w, b, step
         for t in PR.openings_after(last_use, list(alive), k, n):
             _open(model, t, alive.pop(t), claims.pop(t), transcript, writer)
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)
     return ProveResult(np.asarray(output), 0, 0.0, seconds)
-
-
-def _prove_affine(model, k: int, w: _Witness, src, skip, transcript, claims) -> tuple:
-    """A linear map (+ bias, + residual) then requantization or an accumulator output; returns
-    (LayerProof, gamma, x~(gamma)) and records the opening claims it creates."""
-    layer = model.layers[k]
-    label = PR.layer_label(k)
-    out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-    z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
-    q_value = r_value = None
-    if w.rq is not None:
-        q_value = poly.evaluate(w.rq.q, z)
-        r_value = poly.evaluate(w.rq.r, z)
-        transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
-        claims[k] += [("q", z, q_value), ("r", z, r_value)]
-        claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
-    else:
-        claim_a = poly.evaluate(out_grid.pad(w.a), z)
-    claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
-    residual_value = None
-    if layer.residual is not None:
-        residual_value = poly.evaluate(out_grid.pad(skip), z)
-        transcript.absorb_ext(f"{label}/residual", residual_value)
-        if layer.residual >= 0 or PR.INPUT in claims:  # a committed input is opened like a layer
-            claims[layer.residual].append(("y", z, residual_value))
-        scale = np.uint64(pow(2, layer.residual_shift, F.P))
-        claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
-    g = L.g_table(layer, model.weight(k) if layer.has_weights else None, z)
-    linear, gamma, x_value = prove_linear(in_grid.pad(src), g, claim, transcript, f"{label}/linear")
-    del g
-    rq_proof = None
-    if w.rq is not None:
-        rq_proof, rq_claims = requant.prove(layer, out_grid, w.rq, transcript, label)
-        claims[k] += rq_claims
-    return PR.LayerProof(q_value, r_value, residual_value, linear, rq_proof), gamma, x_value
 
 
 def _open(model, t: int, kept: _Alive, claims: list, transcript, writer) -> None:

@@ -20,8 +20,9 @@ from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
-from edgeprove.layers import maxpool, requant
-from edgeprove.layers.common import Grid, LinearProof, mask_eval, verify_linear
+from edgeprove.layers import requant
+from edgeprove.layers.common import Grid, mask_eval
+from edgeprove.layers.kind import Rejected, VerifierStep
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import ModelError
 from edgeprove.proof import (
@@ -38,10 +39,6 @@ from edgeprove.sumcheck import SumcheckError
 MIN_SECURITY_BITS = 100
 """Default floor: proofs whose commitment parameters give fewer bits than this are rejected outright
 (``verify --min-security-bits`` changes it)."""
-
-
-class Rejected(Exception):
-    """The proof is wrong; the message says which check failed."""
 
 
 @dataclass
@@ -97,12 +94,6 @@ def verify(path: str | Path, model, min_security_bits: float = MIN_SECURITY_BITS
         return VerifyResult(False, f"malformed proof ({type(exc).__name__}: {exc})", output, header)
 
 
-def _ext(value, what: str) -> np.ndarray:
-    if not isinstance(value, np.ndarray) or value.shape != (F.EXT_DEGREE,):
-        raise Rejected(f"malformed proof: {what} is not an extension element")
-    return value
-
-
 def _tensor(section, shape, what: str) -> np.ndarray:
     if not isinstance(section, PR.TensorSection) or list(section.shape) != list(shape):
         raise Rejected(f"{what} has the wrong shape (expected {tuple(shape)})")
@@ -156,14 +147,14 @@ def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
         if x.min(initial=0) < -128 or x.max(initial=0) > 127:
             raise Rejected("input values are outside int8")
         transcript = PR.start_transcript(header, input_section)
-    x_grid = Grid(model.input_shape)
     n = len(model.layers)
     last_use = PR.last_uses(model)
     output = None
     for k, layer in enumerate(model.layers):
         label = PR.layer_label(k)
         out_grid = Grid(layer.out_shape)
-        committed = layer.requantized or layer.kind == "maxpool"
+        kind = L.kind_of(layer)
+        committed = kind.commits(layer)
         if committed:
             roots[k] = _read_commitment(reader, layer, static[k].q_bits)
             transcript.absorb_bytes(f"{label}/root", roots[k][0])
@@ -177,20 +168,10 @@ def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
                     raise Rejected("output values are outside the activation's range")
             transcript.absorb_base("output", section.values)
         proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
-        if layer.kind == "maxpool":
-            if not isinstance(proof, maxpool.MaxPoolProof):
-                raise Rejected(f"layer {layer.name}: malformed max-pool proof")
-            try:
-                own, (gamma, x_value) = maxpool.verify(layer, proof, transcript, label)
-            except maxpool.MaxPoolError as exc:
-                raise Rejected(f"layer {layer.name}: {exc}") from None
-            claims[k] += own
-        else:
-            gamma, x_value = _verify_affine(model, k, proof, output, x, transcript, claims, roots)
-        if layer.source >= 0 or x is None:
-            claims[layer.source].append(("y", gamma, x_value))
-        elif not F.ext_eq(x_value, poly.evaluate_padded(x, x_grid.shape, gamma)):
-            raise Rejected(f"layer {layer.name}: input value does not match the public input")
+        table_bits = roots[k][1] if committed else 0
+        step = VerifierStep(model, k, label, table_bits, output, x, transcript, claims)
+        gamma, x_value = kind.verify(step, proof)
+        step.claim_read(layer.source, gamma, x_value)
         if k == n - 1 and committed:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
@@ -230,66 +211,14 @@ def _verify_committed_input(reader, header, model, roots, claims):
 
 
 def _read_commitment(reader: ProofReader, layer, static_bits: int) -> tuple[bytes, int]:
-    """A layer's commitment section: its root and table width.  The width is the prover's choice, but
-    never more than the model's static bound on q needs (so the table the verifier evaluates is sized
-    by the model, at most 2^MAX_Q_BITS rows)."""
+    """A layer's commitment section: its root and table width.  The width is the prover's choice, within
+    its kind's rule (for requantized layers never more than the model's static bound on q needs, so the
+    table the verifier evaluates is sized by the model, at most 2^MAX_Q_BITS rows)."""
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected(f"layer {layer.name}: malformed commitment section")
-    bits = commit.act_bits
-    if layer.kind == "maxpool":
-        if bits != maxpool.RANGE_BITS:
-            raise Rejected(f"layer {layer.name}: max-pool range width {bits} is not {maxpool.RANGE_BITS}")
-    elif not 1 <= bits <= min(static_bits, requant.MAX_SPLIT_BITS - layer.shift):
-        raise Rejected(
-            f"layer {layer.name}: activation table width {bits} is outside [1, {static_bits}] (model bound)"
-        )
-    return commit.root, bits
-
-
-def _verify_affine(model, k: int, proof, output, x, transcript, claims, roots) -> tuple:
-    """Check a linear map (+ bias, + residual) and its requantization or accumulator output; returns
-    (gamma, x~(gamma)) and records the opening claims it creates."""
-    layer = model.layers[k]
-    label = PR.layer_label(k)
-    out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-    if not isinstance(proof, PR.LayerProof) or not isinstance(proof.linear, LinearProof):
-        raise Rejected(f"layer {layer.name}: malformed layer proof")
-    z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
-    if layer.requantized:
-        q_value, r_value = _ext(proof.q_value, "q~(z)"), _ext(proof.r_value, "r~(z)")
-        transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
-        claims[k] += [("q", z, q_value), ("r", z, r_value)]
-        claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
-    else:
-        if proof.q_value is not None or proof.r_value is not None:
-            raise Rejected(f"layer {layer.name}: unexpected requantization values")
-        claim_a = poly.evaluate_padded(output, layer.out_shape, z)
-    claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
-    if layer.residual is not None:
-        residual_value = _ext(proof.residual_value, "residual value")
-        transcript.absorb_ext(f"{label}/residual", residual_value)
-        if layer.residual >= 0 or x is None:
-            claims[layer.residual].append(("y", z, residual_value))
-        elif not F.ext_eq(residual_value, poly.evaluate_padded(x, model.input_shape, z)):
-            raise Rejected(f"layer {layer.name}: residual input value does not match the public input")
-        scale = np.uint64(pow(2, layer.residual_shift, F.P))
-        claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
-    elif proof.residual_value is not None:
-        raise Rejected(f"layer {layer.name}: unexpected residual value")
-    gamma, x_value, final = verify_linear(
-        proof.linear, claim, in_grid.num_vars, transcript, f"{label}/linear"
-    )
-    g = L.g_eval(layer, model.weight(k) if layer.has_weights else None, z, gamma)
-    if not F.ext_eq(final, F.ext_mul(x_value, g)):
-        raise Rejected(f"layer {layer.name}: linear map's final check failed")
-    if layer.requantized:
-        if not isinstance(proof.requant, requant.RequantProof):
-            raise Rejected(f"layer {layer.name}: missing requantization proof")
-        claims[k] += requant.verify(layer, out_grid, roots[k][1], proof.requant, transcript, label)
-    elif proof.requant is not None:
-        raise Rejected(f"layer {layer.name}: unexpected requantization proof")
-    return gamma, x_value
+    L.kind_of(layer).check_table_bits(layer, commit.act_bits, static_bits)
+    return commit.root, commit.act_bits
 
 
 def _check_opening(model, t: int, root, claims, reader, transcript, params) -> None:

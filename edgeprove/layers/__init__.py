@@ -1,48 +1,33 @@
-"""One module per layer kind: witness, prover, verifier and memory estimate side by side.
+"""One module per layer kind, its prover and verifier side by side, and the registry the walks use.
 
-``g_table`` / ``g_eval`` dispatch a layer's linear map to its module, each with the same signature: every
-linear map (dense, conv2d, average and global pools) reduces a claim on its accumulator to
-sum_x x(x) G(x) over its input grid.
+``kind.LayerKind`` is what every kind supplies (committed layout, witness, prover, verifier, memory
+estimate, proof types).  The affine kinds share ``affine`` and supply only their linear map's G
+(``dense``, ``conv2d``, ``avgpool``, ``global_avgpool``); ``maxpool`` is a kind of its own.  Shared
+pieces: ``common`` (grids, layouts, the linear sumcheck), ``requant`` (requantization lookups) and
+``committed_input`` (the private input's commitment and range lookup).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from edgeprove import field as F
 from edgeprove.layers import avgpool, conv2d, dense, global_avgpool
-from edgeprove.layers.common import Grid, mask_eval, prefix_eq
+from edgeprove.layers.affine import AffineKind
+from edgeprove.layers.kind import LayerKind
+from edgeprove.layers.maxpool import MaxPoolKind
+from edgeprove.model.ir import Layer
 
-_LINEAR_MAPS = {"conv2d": conv2d, "dense": dense, "avgpool": avgpool, "global_avgpool": global_avgpool}
-
-
-def _linear_map(layer):
-    if layer.kind not in _LINEAR_MAPS:
-        raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}")
-    return _LINEAR_MAPS[layer.kind]
-
-
-def g_table(layer, weight, rho: np.ndarray) -> np.ndarray:
-    """The prover's G for ``layer`` at the output point rho."""
-    return _linear_map(layer).g_table(layer, weight, rho)
-
-
-def g_eval(layer, weight, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """The verifier's G~(gamma) for ``layer``, from public weights."""
-    return _linear_map(layer).g_eval(layer, weight, rho, gamma)
+KINDS: dict[str, LayerKind] = {
+    "conv2d": AffineKind(conv2d),
+    "dense": AffineKind(dense),
+    "avgpool": AffineKind(avgpool),
+    "global_avgpool": AffineKind(global_avgpool),
+    "maxpool": MaxPoolKind(),
+}
+"""Every layer kind the proof supports, by the name a model's layer carries."""
 
 
-def bias_eval(layer, bias, rho: np.ndarray) -> np.ndarray:
-    """MLE at rho of the bias broadcast over the valid output positions: b~(rho_c) V_h(rho_h) V_w(rho_w)."""
-    if bias is None:
-        return F.ext_zeros()
-    out_grid = Grid(layer.out_shape)
-    rho_c, rho_h, rho_w = out_grid.split(rho)
-    b = F.ext_inner(F.asbase(np.asarray(bias, dtype=np.int64)), prefix_eq(rho_c, out_grid.shape[0]))
-    hw = Grid((1, out_grid.shape[1], out_grid.shape[2]))
-    return F.ext_mul(b, mask_eval(hw, np.concatenate([rho_h, rho_w], axis=1)))
-
-
-def working_bytes(layer) -> int:
-    """Predicted bytes of the linear reduction's own tables for ``layer``."""
-    return _linear_map(layer).working_bytes(layer)
+def kind_of(layer: Layer) -> LayerKind:
+    """The implementation of ``layer``'s kind (ValueError for a kind the proof does not support)."""
+    try:
+        return KINDS[layer.kind]
+    except KeyError:
+        raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}") from None

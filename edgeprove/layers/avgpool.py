@@ -59,3 +59,8 @@ def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np
 def working_bytes(layer: Layer) -> int:
     """Bytes of G and its sumcheck folds."""
     return 8 * F.EXT_DEGREE * Grid(layer.in_shape).size * 2
+
+
+def inference_bytes(layer: Layer) -> int:
+    """No transient beyond the tensors the planner already counts."""
+    return 0

@@ -73,3 +73,8 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
 def working_bytes(layer: Layer) -> int:
     """Bytes of G, its sumcheck folds and the per-offset partial products (K tables of 32 bytes/entry)."""
     return 8 * F.EXT_DEGREE * Grid(layer.in_shape).size * (3 + layer.kernel)
+
+
+def inference_bytes(layer: Layer) -> int:
+    """No transient beyond the tensors the planner already counts."""
+    return 0

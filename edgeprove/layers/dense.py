@@ -40,3 +40,10 @@ def working_bytes(layer: Layer) -> int:
     """Bytes the layer's reduction holds beyond the activations: G and its sumcheck folds (K tables)."""
     in_grid = Grid(layer.in_shape)
     return 8 * F.EXT_DEGREE * (2 * in_grid.size + in_grid.shape[0] * in_grid.shape[1] * in_grid.shape[2])
+
+
+def inference_bytes(layer: Layer) -> int:
+    """Transient bytes of computing the accumulator: the weights are read as float64 chunks (at most 2^21
+    values) and their memory-mapped int8 pages are resident while they are folded."""
+    weights = layer.out_shape[0] * layer.in_shape[0] * layer.in_shape[1] * layer.in_shape[2]
+    return 8 * min(weights, 1 << 21) + weights

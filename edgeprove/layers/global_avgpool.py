@@ -26,3 +26,4 @@ def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np
 
 
 working_bytes = avgpool.working_bytes
+inference_bytes = avgpool.inference_bytes
