@@ -20,6 +20,7 @@ from edgeprove import field as F
 from edgeprove import layers
 from edgeprove.claims import INPUT
 from edgeprove.commit import ligero
+from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
@@ -161,7 +162,6 @@ def tensor_section_bytes(shape) -> int:
 
 
 INPUT_MODES = ("public", "committed")
-INPUT_RANGE_BITS = 8
 
 
 def statement_header(model, params, schedule: str, input_shape, input_mode: str = "public") -> dict:
@@ -198,27 +198,6 @@ def start_transcript(header: dict, input_binding: TensorSection | bytes) -> Tran
     return t
 
 
-def input_layout(input_shape):
-    """The committed vector of a private input: the padded tensor and its int8 range multiplicities."""
-    from edgeprove.layers.common import Grid, Layout
-
-    return Layout.of({"y": Grid(tuple(input_shape)).num_vars, "m_rng": INPUT_RANGE_BITS})
-
-
-def input_range_table() -> np.ndarray:
-    """The signed int8 values -128..127 as field elements: the committed input's lookup table."""
-    from edgeprove import lookup
-
-    return lookup.activation_table(INPUT_RANGE_BITS, -128, 127)[0]
-
-
-def input_range_mle(point: np.ndarray) -> list[np.ndarray]:
-    """MLE of ``input_range_table`` (linear: the range MLE shifted by -128)."""
-    from edgeprove import lookup
-
-    return [F.ext_sub(lookup.range_mle(point), F.ext_const(1 << (INPUT_RANGE_BITS - 1)))]
-
-
 def tensor_section(values: np.ndarray) -> TensorSection:
     """A public integer tensor for the proof file."""
     arr = np.asarray(values, dtype=np.int64)
@@ -246,7 +225,7 @@ def openings_after(last_use: dict[int, int], open_tensors, k: int, n: int) -> li
 def commitment_layout(model, t: int, table_bits: int) -> Layout:
     """How tensor t's committed vector is laid out: the private input's, or its layer kind's."""
     if t == INPUT:
-        return input_layout(model.input_shape)
+        return committed_input.layout(model.input_shape)
     layer = model.layers[t]
     return layers.kind_of(layer).layout(layer, table_bits)
 

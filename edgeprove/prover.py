@@ -21,9 +21,10 @@ import psutil
 
 from edgeprove import field as F
 from edgeprove import layers as L
-from edgeprove import lookup, poly
+from edgeprove import poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
+from edgeprove.layers import committed_input
 from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
@@ -169,20 +170,13 @@ def _build_all(model, x, params, log: EventLog) -> Iterator[_Built]:
 
 def _commit_input(model, x, params, writer, alive, claims):
     """Commit the private input and prove its int8 range; returns the transcript that binds its root."""
-    grid = Grid(model.input_shape)
-    values, mask, table = grid.pad(x), grid.mask(), PR.input_range_table()
-    mult = lookup.multiplicities([values], mask, [table])
-    vector = PR.input_layout(model.input_shape).assemble({"y": values, "m_rng": F.asbase(mult)})
+    witness, vector = committed_input.witness(model.input_shape, x)
     commitment, state = ligero.commit(vector, params)
-    writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, PR.INPUT_RANGE_BITS))
+    del vector
+    writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, committed_input.RANGE_BITS))
     transcript = PR.start_transcript(writer.header, commitment.root)
-    proof, rng = lookup.prove_lookup([values], mask, [table], mult, transcript, "input/range")
-    writer.section(SECTION_LAYER, proof)
-    claims[PR.INPUT] = [
-        ("y", rng.witness_point, rng.witness_values[:, 0]),
-        ("m_rng", rng.table_point, rng.multiplicity_value),
-    ]
-    alive[PR.INPUT] = _Alive(x, state, PR.INPUT_RANGE_BITS)
+    writer.section(SECTION_LAYER, committed_input.prove(witness, transcript, claims))
+    alive[PR.INPUT] = _Alive(x, state, committed_input.RANGE_BITS)
     return transcript
 
 

@@ -20,8 +20,8 @@ from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.commit import ligero
-from edgeprove.layers import requant
-from edgeprove.layers.common import Grid, mask_eval
+from edgeprove.layers import committed_input, requant
+from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import Rejected, VerifierStep
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import ModelError
@@ -186,27 +186,12 @@ def _verify_committed_input(reader, header, model, roots, claims):
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected("malformed input commitment")
-    if commit.act_bits != PR.INPUT_RANGE_BITS:
-        raise Rejected(f"input range width {commit.act_bits} is not {PR.INPUT_RANGE_BITS}")
+    if commit.act_bits != committed_input.RANGE_BITS:
+        raise Rejected(f"input range width {commit.act_bits} is not {committed_input.RANGE_BITS}")
     roots[PR.INPUT] = (commit.root, commit.act_bits)
     transcript = PR.start_transcript(header, commit.root)
     proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
-    if not isinstance(proof, lookup.LookupProof):
-        raise Rejected("malformed input range proof")
-    grid = Grid(model.input_shape)
-    rng = lookup.verify_lookup(
-        grid.num_vars,
-        PR.INPUT_RANGE_BITS,
-        proof,
-        transcript,
-        "input/range",
-        lambda z: mask_eval(grid, z),
-        PR.input_range_mle,
-    )
-    claims[PR.INPUT] = [
-        ("y", rng.witness_point, rng.witness_values[:, 0]),
-        ("m_rng", rng.table_point, rng.multiplicity_value),
-    ]
+    committed_input.verify(model.input_shape, proof, transcript, claims)
     return transcript
 
 
