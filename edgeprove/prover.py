@@ -23,6 +23,7 @@ from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import poly
 from edgeprove import protocol as PR
+from edgeprove.claims import Claim, ClaimLedger
 from edgeprove.commit import ligero
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Grid
@@ -120,7 +121,8 @@ def prove(
     writer = ProofWriter(out_path, header)
     try:
         alive: dict[int, _Alive] = {}
-        claims: dict[int, list] = {k: [] for k in range(len(model.layers))}  # INPUT added when committed
+        tensors = ([PR.INPUT] if private_input else []) + list(range(len(model.layers)))
+        claims = ClaimLedger(tensors)
         if private_input:
             transcript = _commit_input(model, x, params, writer, alive, claims)
         else:
@@ -184,7 +186,7 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
     """Prove every layer in order; ``alive`` maps a tensor index to what its consumers still need."""
     n = len(model.layers)
     last_use = PR.last_uses(model)
-    private = PR.INPUT in claims
+    private = claims.tracks(PR.INPUT)
     prebuilt = _build_all(model, x, params, log) if schedule == "baseline" else None
     seconds = []
     output = None
@@ -216,7 +218,7 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
         step.claim_read(layer.source, gamma, x_value)
         if k == n - 1 and b.commitment is not None:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-            claims[k].append(("y", z_out, poly.evaluate(out_grid.pad(w.y), z_out)))
+            claims.add(k, "y", z_out, poly.evaluate(out_grid.pad(w.y), z_out))
         writer.section(SECTION_LAYER, proof)
         alive[k] = _Alive(w.y, b.state, act_bits)
         del w, b, step
@@ -227,15 +229,15 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
     return ProveResult(np.asarray(output), 0, 0.0, seconds)
 
 
-def _open(model, t: int, kept: _Alive, claims: list, transcript, writer) -> None:
+def _open(model, t: int, kept: _Alive, claims: list[Claim], transcript, writer) -> None:
     """Open commitment t at every point collected for it (one Ligero opening), write it, free it."""
     if kept.state is None:
         return
     lay = PR.commitment_layout(model, t, kept.act_bits)
     name = "input" if t == PR.INPUT else model.layers[t].name
-    points = [lay.point(segment, z) for segment, z, _ in claims]
+    points = [lay.point(c.segment, c.point) for c in claims]
     values, proof = ligero.open(kept.state, points, transcript, PR.opening_label(t))
-    for (segment, _, expected), got in zip(claims, values):
-        if not F.ext_eq(expected, got):
-            raise AssertionError(f"{name}: opening of {segment} disagrees with the prover's claim")
+    for claim, got in zip(claims, values):
+        if not F.ext_eq(claim.value, got):
+            raise AssertionError(f"{name}: opening of {claim.segment} disagrees with the prover's claim")
     writer.section(SECTION_OPENING, proof)

@@ -19,6 +19,7 @@ from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
+from edgeprove.claims import Claim, ClaimLedger
 from edgeprove.commit import ligero
 from edgeprove.layers import committed_input, requant
 from edgeprove.layers.common import Grid
@@ -137,7 +138,8 @@ def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
     if mode not in PR.INPUT_MODES:
         raise Rejected(f"unknown input mode {mode!r}")
     roots: dict[int, tuple[bytes, int]] = {}
-    claims: dict[int, list] = {k: [] for k in range(len(model.layers))}
+    tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))
+    claims = ClaimLedger(tensors)
     x = None
     if mode == "committed":
         transcript = _verify_committed_input(reader, header, model, roots, claims)
@@ -174,7 +176,7 @@ def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
         step.claim_read(layer.source, gamma, x_value)
         if k == n - 1 and committed:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-            claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
+            claims.add(k, "y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out))
         for t in PR.openings_after(last_use, list(roots), k, n):
             _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, params)
     reader.finish(PR.END_SECTION_BYTES)
@@ -206,7 +208,7 @@ def _read_commitment(reader: ProofReader, layer, static_bits: int) -> tuple[byte
     return commit.root, commit.act_bits
 
 
-def _check_opening(model, t: int, root, claims, reader, transcript, params) -> None:
+def _check_opening(model, t: int, root, claims: list[Claim], reader, transcript, params) -> None:
     name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
     lay = PR.commitment_layout(model, t, act_bits)
@@ -216,8 +218,8 @@ def _check_opening(model, t: int, root, claims, reader, transcript, params) -> N
     proof = reader.next(SECTION_OPENING, ligero.opening_bytes_ceiling(commitment, params, len(claims)))
     if not isinstance(proof, ligero.OpeningProof):
         raise Rejected(f"{name}: malformed opening")
-    points = [lay.point(segment, z) for segment, z, _ in claims]
-    values = [value for _, _, value in claims]
+    points = [lay.point(c.segment, c.point) for c in claims]
+    values = [c.value for c in claims]
     try:
         ligero.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
     except ligero.LigeroError as exc:

@@ -106,7 +106,8 @@ def _output_point(step: ProverStep | VerifierStep) -> np.ndarray:
 def _requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, r_value) -> np.ndarray:
     """Bind q~(z), r~(z), owe their openings, and derive a~(z) from them."""
     step.transcript.absorb_ext(f"{step.label}/qr", np.stack([q_value, r_value], axis=1))
-    step.claims[step.index] += [("q", z, q_value), ("r", z, r_value)]
+    step.claims.add(step.index, "q", z, q_value)
+    step.claims.add(step.index, "r", z, r_value)
     return requant.accumulator_claim(step.layer.shift, Grid(step.layer.out_shape), z, q_value, r_value)
 
 
@@ -194,8 +195,10 @@ class AffineKind:
         del g
         rq_proof = None
         if w.rq is not None:
-            rq_proof, rq_claims = requant.prove(layer, out_grid, w.rq, step.transcript, step.label)
-            step.claims[step.index] += rq_claims
+            rq_proof, rq_claims = requant.prove(
+                layer, out_grid, w.rq, step.transcript, step.label, step.index
+            )
+            step.claims.extend(rq_claims)
         return LayerProof(q_value, r_value, residual_value, linear, rq_proof), gamma, x_value
 
     def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
@@ -228,8 +231,10 @@ class AffineKind:
         if layer.requantized:
             if not isinstance(proof.requant, RequantProof):
                 raise Rejected(f"layer {layer.name}: missing requantization proof")
-            step.claims[step.index] += requant.verify(
-                layer, out_grid, step.table_bits, proof.requant, step.transcript, step.label
+            step.claims.extend(
+                requant.verify(
+                    layer, out_grid, step.table_bits, proof.requant, step.transcript, step.label, step.index
+                )
             )
         elif proof.requant is not None:
             raise Rejected(f"layer {layer.name}: unexpected requantization proof")

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import lookup
-from edgeprove.claims import INPUT, Claims
+from edgeprove.claims import INPUT, Claim, ClaimLedger
 from edgeprove.layers.common import Grid, Layout, mask_eval
 from edgeprove.layers.kind import Rejected
 from edgeprove.transcript import Transcript
@@ -54,21 +54,21 @@ def witness(input_shape, x: np.ndarray) -> tuple[InputWitness, np.ndarray]:
     return InputWitness(values, mask, mult), vector
 
 
-def _claims(rng: lookup.LookupClaims) -> list:
+def _claims(rng: lookup.LookupClaims) -> list[Claim]:
     return [
-        ("y", rng.witness_point, rng.witness_values[:, 0]),
-        ("m_rng", rng.table_point, rng.multiplicity_value),
+        Claim(INPUT, "y", rng.witness_point, rng.witness_values[:, 0]),
+        Claim(INPUT, "m_rng", rng.table_point, rng.multiplicity_value),
     ]
 
 
-def prove(w: InputWitness, transcript: Transcript, claims: Claims) -> lookup.LookupProof:
+def prove(w: InputWitness, transcript: Transcript, claims: ClaimLedger) -> lookup.LookupProof:
     """The range lookup; records the claims it leaves on the input's commitment."""
     proof, rng = lookup.prove_lookup([w.values], w.mask, [range_table()], w.mult, transcript, _LABEL)
-    claims[INPUT] = _claims(rng)
+    claims.extend(_claims(rng))
     return proof
 
 
-def verify(input_shape, proof: object, transcript: Transcript, claims: Claims) -> None:
+def verify(input_shape, proof: object, transcript: Transcript, claims: ClaimLedger) -> None:
     """Check the range lookup (Rejected / LogUpError on failure); records the claims it leaves."""
     if not isinstance(proof, lookup.LookupProof):
         raise Rejected("malformed input range proof")
@@ -76,4 +76,4 @@ def verify(input_shape, proof: object, transcript: Transcript, claims: Claims) -
     rng = lookup.verify_lookup(
         grid.num_vars, RANGE_BITS, proof, transcript, _LABEL, lambda z: mask_eval(grid, z), range_mle
     )
-    claims[INPUT] = _claims(rng)
+    claims.extend(_claims(rng))

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.claims import Claims
+from edgeprove.claims import ClaimLedger
 from edgeprove.layers.common import Layout
 from edgeprove.model.ir import Layer, Model
 from edgeprove.transcript import Transcript
@@ -58,7 +58,7 @@ class ProverStep:
     source: np.ndarray
     residual: np.ndarray | None
     transcript: Transcript
-    claims: Claims
+    claims: ClaimLedger
     input_committed: bool
 
     @property
@@ -69,7 +69,7 @@ class ProverStep:
     def claim_read(self, tensor: int, point: np.ndarray, value: np.ndarray) -> None:
         """A claim y~(point) = value on a tensor this layer reads; the public input needs no opening."""
         if tensor >= 0 or self.input_committed:
-            self.claims[tensor].append(("y", point, value))
+            self.claims.add(tensor, "y", point, value)
 
 
 @dataclass
@@ -84,7 +84,7 @@ class VerifierStep:
     output: np.ndarray | None
     public_input: np.ndarray | None
     transcript: Transcript
-    claims: Claims
+    claims: ClaimLedger
 
     @property
     def layer(self) -> Layer:
@@ -95,7 +95,7 @@ class VerifierStep:
         """A claim y~(point) = value on a tensor this layer reads: owed to its opening, or checked at once
         against the public input."""
         if tensor >= 0 or self.public_input is None:
-            self.claims[tensor].append(("y", point, value))
+            self.claims.add(tensor, "y", point, value)
         elif not F.ext_eq(value, poly.evaluate_padded(self.public_input, self.model.input_shape, point)):
             raise Rejected(f"layer {self.layer.name}: {what} value does not match the public input")
 

@@ -20,6 +20,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import lookup, poly
 from edgeprove import sumcheck as S
+from edgeprove.claims import Claim
 from edgeprove.layers.common import (
     Grid,
     Layout,
@@ -191,7 +192,7 @@ def prove(step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray
         [w.d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)], w.mult, transcript, f"{label}/range"
     )
     proof = MaxPoolProof(y_value, d_values, linear, product, product_finals, range_proof)
-    step.claims[step.index] += _claims(layer, z, y_value, d_values, rho2, product_finals, rng)
+    step.claims.extend(_claims(step.index, layer, z, y_value, d_values, rho2, product_finals, rng))
     return proof, gamma, x_value
 
 
@@ -239,8 +240,8 @@ def verify(step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
         lambda zeta: _d_mask_eval(layer, zeta),
         lambda zeta: [lookup.range_mle(zeta)],
     )
-    product_finals = proof.product_finals
-    step.claims[step.index] += _claims(layer, z, proof.y_value, proof.d_values, rho2, product_finals, rng)
+    owed = _claims(step.index, layer, z, proof.y_value, proof.d_values, rho2, proof.product_finals, rng)
+    step.claims.extend(owed)
     return gamma, x_value
 
 
@@ -257,13 +258,15 @@ def _linear_claim(y_value, d_values, lam) -> np.ndarray:
     return F.ext_inner(diffs, lam) if lam.shape[1] else F.ext_zeros()
 
 
-def _claims(layer, z, y_value, d_values, rho2, product_finals, rng: lookup.LookupClaims):
-    claims = [("y", z, y_value)]
+def _claims(
+    tensor: int, layer, z, y_value, d_values, rho2, product_finals, rng: lookup.LookupClaims
+) -> list[Claim]:
+    claims = [Claim(tensor, "y", z, y_value)]
     for i in range(d_values.shape[1]):
-        claims.append(("d", _slice_point(layer, i, z), d_values[:, i]))
-        claims.append(("d", _slice_point(layer, i, rho2), product_finals[:, i]))
-    claims.append(("d", rng.witness_point, rng.witness_values[:, 0]))
-    claims.append(("m_rng", rng.table_point, rng.multiplicity_value))
+        claims.append(Claim(tensor, "d", _slice_point(layer, i, z), d_values[:, i]))
+        claims.append(Claim(tensor, "d", _slice_point(layer, i, rho2), product_finals[:, i]))
+    claims.append(Claim(tensor, "d", rng.witness_point, rng.witness_values[:, 0]))
+    claims.append(Claim(tensor, "m_rng", rng.table_point, rng.multiplicity_value))
     return claims
 
 
