@@ -3,8 +3,9 @@
 The model follows what the prover keeps alive (see ``prover``): the interpreter with numpy and edgeprove
 imported (measured once in a child process), the outputs and commitment states still awaited by a
 consumer, and the current layer's tensors plus the largest of its three phases: committing (the
-Reed-Solomon encoding), the linear map's sumcheck (G and its folds), and the lookups (fraction trees).
-The byte counts per element below were fitted to kernel-measured peaks (README, "Memory planner").
+commitment scheme's encoding), the linear map's sumcheck (G and its folds), and the lookups (fraction
+trees).  The byte counts per element below, and the schemes' and layer kinds' estimates, were fitted to
+kernel-measured peaks (README, "Memory planner").
 The activation table width is data-dependent: the planner takes the width the prover would pick for the
 input it is given (default: the seeded input `prove --seed 0` uses), from one integer inference pass.
 """
@@ -17,7 +18,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from edgeprove import layers as L
-from edgeprove.commit import ligero
+from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid
 
 INT_BYTES = 8
@@ -28,8 +30,6 @@ PROCESS_OVERHEAD = 8 << 20
 """What every proving process holds beyond the imports and the layer's own tables: the proof writer,
 transcript, NTT twiddle caches and allocator slack (fitted: small models measure ~8 MiB above the import
 baseline)."""
-ENCODE_TRANSIENT = 2.0
-"""Extra bytes during commit, as a multiple of the encoded matrix (NTT temporaries, column transpose)."""
 
 
 @dataclass
@@ -89,14 +89,6 @@ def interpreter_bytes() -> int:
         return 40 << 20
 
 
-def commitment_bytes(vector_len: int, params: ligero.LigeroParams) -> int:
-    """What a commitment state holds: the committed vector, its encoded columns (u32) and the Merkle tree."""
-    encoded = 4 * vector_len << params.rate_log
-    _, col_bits = params.layout(max(vector_len.bit_length() - 1, 0))
-    tree = 2 * 32 * (1 << (col_bits + params.rate_log))
-    return INT_BYTES * vector_len + encoded + tree
-
-
 def table_widths(model, x=None) -> list[int]:
     """The table width b each committing layer's prover picks for input x (one integer pass)."""
     from edgeprove.model import ops
@@ -110,11 +102,17 @@ def table_widths(model, x=None) -> list[int]:
     return widths
 
 
-def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | None = None, x=None) -> Plan:
+def predict(
+    model,
+    schedule: str = "streaming",
+    params: object | None = None,
+    x=None,
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
+) -> Plan:
     """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``."""
     from edgeprove import protocol
 
-    params = params or protocol.default_params()
+    params = params or scheme.default_params()
     widths = table_widths(model, x)
     last_use = protocol.last_uses(model)
     base = interpreter_bytes()
@@ -133,8 +131,8 @@ def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | No
         if kind.commits(layer):
             bits = widths[k]
             vec = 1 << protocol.commitment_layout(model, k, max(bits, 1)).num_vars
-            state[k] = commitment_bytes(vec, params)
-            encode = int(ENCODE_TRANSIENT * (4 * vec << params.rate_log))
+            state[k] = scheme.state_bytes(vec, params)
+            encode = scheme.commit_bytes(vec, params)
             leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
             lookup = LOOKUP_BYTES_PER_LEAF * leaves
             table = INT_BYTES << bits

@@ -19,7 +19,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import layers
 from edgeprove.claims import INPUT
-from edgeprove.commit import ligero
+from edgeprove.commit import DEFAULT_SCHEME, SCHEMES, CommitmentScheme
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
 from edgeprove.proof import register
@@ -47,44 +47,15 @@ class TensorSection:
 
 
 def _register_dependencies() -> None:
-    """Every layer kind's proof types and the opening proof may appear in sections."""
+    """Every layer kind's proof types and every scheme's opening proof may appear in sections."""
     for kind in layers.KINDS.values():
         for cls in kind.proof_types:
             register(cls)
-    register(ligero.OpeningProof)
+    for scheme in SCHEMES.values():
+        register(scheme.opening_type)
 
 
 _register_dependencies()
-
-
-def default_params() -> ligero.LigeroParams:
-    """Commitment parameters of a proof: rate 1/4, >= 100 bits, layouts sized for ~8 openings per layer."""
-    return ligero.LigeroParams(rate_log=2, security_bits_target=100, expected_points=8)
-
-
-RATE_LOGS = (1, 2, 3)
-"""Code rates a proof may use: 1/2, 1/4 (the default) or 1/8."""
-MAX_QUERIES = 512
-"""Most column queries a proof may ask the verifier to check (the default needs 148 for 100 bits)."""
-MAX_EXPECTED_POINTS = 32
-"""Largest layout hint a proof may name (the default is 8)."""
-LIGERO_KEYS = ("expected_points", "queries", "rate_log")
-
-
-def params_from_header(lig: object) -> ligero.LigeroParams:
-    """The commitment parameters a proof header names, each within the allowed range (ValueError when
-    malformed or out of range): the verifier's work grows with them, so the proof may not pick them freely."""
-    if not isinstance(lig, dict) or sorted(lig) != sorted(LIGERO_KEYS) or not all(map(_is_int, lig.values())):
-        raise ValueError("commitment parameters are not {rate_log, queries, expected_points} integers")
-    if lig["rate_log"] not in RATE_LOGS:
-        raise ValueError(f"rate_log {lig['rate_log']} is not one of {RATE_LOGS}")
-    if not 1 <= lig["queries"] <= MAX_QUERIES:
-        raise ValueError(f"{lig['queries']} column queries is outside [1, {MAX_QUERIES}]")
-    if not 1 <= lig["expected_points"] <= MAX_EXPECTED_POINTS:
-        raise ValueError(f"expected_points {lig['expected_points']} is outside [1, {MAX_EXPECTED_POINTS}]")
-    return ligero.LigeroParams(
-        rate_log=lig["rate_log"], queries=lig["queries"], expected_points=lig["expected_points"]
-    )
 
 
 def _is_int(value: object) -> bool:
@@ -99,13 +70,16 @@ HEADER_KEYS = (
     "input_mode",
     "input_shape",
     "layers",
-    "ligero",
     "model",
     "output_shape",
     "protocol",
     "schedule",
     "security_bits",
 )
+"""The header's keys besides the commitment scheme's parameters (under the scheme's header key)."""
+BOUND_KEYS = ("protocol", "digest", "input_mode", "input_shape", "output_shape")
+"""The header fields the transcript binds, with the commitment parameters (the model name is only
+displayed, the schedule is not part of the statement, and the rest follows from these)."""
 MAX_MODEL_NAME = 128
 """Longest model name a header may carry (it is only ever displayed, or looked up in the zoo)."""
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -119,10 +93,11 @@ def header_model_name(name: str) -> str:
     return _UNPRINTABLE.sub("?", name)[:MAX_MODEL_NAME] or "?"
 
 
-def check_header(header: dict) -> None:
+def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> None:
     """Check every header field's type and range before anything uses it (ValueError with one line)."""
-    if sorted(header) != sorted(HEADER_KEYS):
-        missing, extra = set(HEADER_KEYS) - set(header), set(header) - set(HEADER_KEYS)
+    keys = (*HEADER_KEYS, scheme.header_key)
+    if sorted(header) != sorted(keys):
+        missing, extra = set(keys) - set(header), set(header) - set(keys)
         raise ValueError(f"header keys differ (missing {sorted(missing)}, unexpected {sorted(extra)[:4]})")
     if header["protocol"] != PROTOCOL:
         raise ValueError(f"unsupported protocol {str(header['protocol'])[:40]!r}")
@@ -145,7 +120,7 @@ def check_header(header: dict) -> None:
         raise ValueError("security_bits is not a number")
     if header["schedule"] not in SCHEDULES:
         raise ValueError(f"schedule is not one of {SCHEDULES}")
-    params_from_header(header["ligero"])
+    scheme.params_from_header(header[scheme.header_key])
 
 
 COMMIT_SECTION_BYTES = 256
@@ -164,8 +139,15 @@ def tensor_section_bytes(shape) -> int:
 INPUT_MODES = ("public", "committed")
 
 
-def statement_header(model, params, schedule: str, input_shape, input_mode: str = "public") -> dict:
-    """The proof file's JSON header: what is being proven and with which parameters."""
+def statement_header(
+    model,
+    params,
+    schedule: str,
+    input_shape,
+    input_mode: str = "public",
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
+) -> dict:
+    """The proof file's JSON header: what is being proven and with which commitment parameters."""
     return {
         "protocol": PROTOCOL,
         "model": header_model_name(model.name),
@@ -173,23 +155,20 @@ def statement_header(model, params, schedule: str, input_shape, input_mode: str 
         "input_mode": input_mode,
         "input_shape": list(input_shape),
         "output_shape": list(model.layers[-1].out_shape),
-        "ligero": {
-            "rate_log": params.rate_log,
-            "queries": params.num_queries(),
-            "expected_points": params.expected_points,
-        },
-        "security_bits": round(params.security_bits(), 1),
+        scheme.header_key: scheme.params_header(params),
+        "security_bits": round(scheme.security_bits(params), 1),
         "schedule": schedule,
         "layers": len(model.layers),
     }
 
 
-def start_transcript(header: dict, input_binding: TensorSection | bytes) -> Transcript:
+def start_transcript(
+    header: dict, input_binding: TensorSection | bytes, scheme: CommitmentScheme = DEFAULT_SCHEME
+) -> Transcript:
     """Bind protocol, parameters, model digest and the input: its values when public, its commitment root
     when committed (the schedule is not part of the statement)."""
     t = Transcript(PROTOCOL.encode())
-    keys = ("protocol", "digest", "input_mode", "input_shape", "output_shape", "ligero")
-    bound = {k: header[k] for k in keys}
+    bound = {k: header[k] for k in (*BOUND_KEYS, scheme.header_key)}
     t.absorb_bytes("statement", json.dumps(bound, sort_keys=True).encode())
     if isinstance(input_binding, bytes):
         t.absorb_bytes("input/root", input_binding)

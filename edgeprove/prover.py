@@ -24,7 +24,8 @@ from edgeprove import layers as L
 from edgeprove import poly
 from edgeprove import protocol as PR
 from edgeprove.claims import Claim, ClaimLedger
-from edgeprove.commit import ligero
+from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit.scheme import Commitment, CommitmentScheme, CommitState
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import ProverStep, Witness
@@ -59,8 +60,20 @@ class _Built:
     """One layer's witness and, when its kind commits, its commitment and the state to open it."""
 
     witness: Witness
-    commitment: ligero.Commitment | None = None
-    state: ligero.CommitState | None = None
+    commitment: Commitment | None = None
+    state: CommitState | None = None
+
+
+@dataclass(frozen=True)
+class _Committer:
+    """The commitment scheme and the parameters this proof uses."""
+
+    scheme: CommitmentScheme
+    params: object
+
+    def commit(self, vector: np.ndarray) -> tuple[Commitment, CommitState]:
+        """Commit to a vector under the proof's parameters."""
+        return self.scheme.commit(vector, self.params)
 
 
 class EventLog:
@@ -84,13 +97,13 @@ class EventLog:
             self._file.close()
 
 
-def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _Built:
+def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _Committer) -> _Built:
     """Layer k's accumulator, its kind's witness and the commitment to what the kind commits."""
     layer = model.layers[k]
     witness, vector = L.kind_of(layer).witness(layer, x, ops.linear(model, k, x, skip))
     if vector is None:
         return _Built(witness)
-    commitment, state = ligero.commit(vector, params)
+    commitment, state = committer.commit(vector)
     return _Built(witness, commitment, state)
 
 
@@ -99,37 +112,39 @@ def prove(
     x: np.ndarray,
     out_path: str | Path,
     schedule: str = "streaming",
-    params: ligero.LigeroParams | None = None,
+    params: object | None = None,
     events: str | Path | None = None,
     on_layer: Callable[[int, str], None] | None = None,
     private_input: bool = False,
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
 ) -> ProveResult:
     """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
 
     With ``private_input`` the input is committed (with an int8 range lookup) instead of published; the
-    statement then binds its commitment root.
+    statement then binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
+    scheme's defaults).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    params = params or PR.default_params()
+    committer = _Committer(scheme, params or scheme.default_params())
     check_model(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()
     log = EventLog(events)
     mode = "committed" if private_input else "public"
-    header = PR.statement_header(model, params, schedule, x.shape, mode)
+    header = PR.statement_header(model, committer.params, schedule, x.shape, mode, scheme)
     writer = ProofWriter(out_path, header)
     try:
         alive: dict[int, _Alive] = {}
         tensors = ([PR.INPUT] if private_input else []) + list(range(len(model.layers)))
         claims = ClaimLedger(tensors)
         if private_input:
-            transcript = _commit_input(model, x, params, writer, alive, claims)
+            transcript = _commit_input(model, x, committer, writer, alive, claims)
         else:
             input_section = PR.tensor_section(x)
             writer.section(SECTION_INPUT, input_section)
-            transcript = PR.start_transcript(header, input_section)
-        result = _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, claims)
+            transcript = PR.start_transcript(header, input_section, scheme)
+        result = _walk(model, x, schedule, committer, transcript, writer, log, on_layer, alive, claims)
         writer.close()
     except BaseException:
         writer.abort()
@@ -147,11 +162,11 @@ class _Alive:
     """What outlives a layer's proof until its last consumer: the output and the commitment to open."""
 
     y: np.ndarray
-    state: ligero.CommitState | None
+    state: CommitState | None
     act_bits: int
 
 
-def _build_all(model, x, params, log: EventLog) -> Iterator[_Built]:
+def _build_all(model, x, committer: _Committer, log: EventLog) -> Iterator[_Built]:
     """Baseline: every layer's witness and commitment computed and held before any proof is made.
 
     The build phase emits its own layer events (phase "build"), so a run killed while building still
@@ -163,31 +178,31 @@ def _build_all(model, x, params, log: EventLog) -> Iterator[_Built]:
         log.emit("start", layer=layer.name, index=k, phase="build")
         src = x if layer.source < 0 else outputs[layer.source]
         skip = None if layer.residual is None else (x if layer.residual < 0 else outputs[layer.residual])
-        b = _compute(model, k, src, skip, params)
+        b = _compute(model, k, src, skip, committer)
         outputs.append(b.witness.y)
         built.append(b)
         log.emit("end", layer=layer.name, index=k, phase="build")
     return iter(built)
 
 
-def _commit_input(model, x, params, writer, alive, claims):
+def _commit_input(model, x, committer: _Committer, writer, alive, claims):
     """Commit the private input and prove its int8 range; returns the transcript that binds its root."""
     witness, vector = committed_input.witness(model.input_shape, x)
-    commitment, state = ligero.commit(vector, params)
+    commitment, state = committer.commit(vector)
     del vector
     writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, committed_input.RANGE_BITS))
-    transcript = PR.start_transcript(writer.header, commitment.root)
+    transcript = PR.start_transcript(writer.header, commitment.root, committer.scheme)
     writer.section(SECTION_LAYER, committed_input.prove(witness, transcript, claims))
     alive[PR.INPUT] = _Alive(x, state, committed_input.RANGE_BITS)
     return transcript
 
 
-def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, claims) -> ProveResult:
+def _walk(model, x, schedule, committer, transcript, writer, log, on_layer, alive, claims) -> ProveResult:
     """Prove every layer in order; ``alive`` maps a tensor index to what its consumers still need."""
     n = len(model.layers)
     last_use = PR.last_uses(model)
     private = claims.tracks(PR.INPUT)
-    prebuilt = _build_all(model, x, params, log) if schedule == "baseline" else None
+    prebuilt = _build_all(model, x, committer, log) if schedule == "baseline" else None
     seconds = []
     output = None
     for k, layer in enumerate(model.layers):
@@ -200,7 +215,7 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
         skip = None
         if layer.residual is not None:
             skip = x if layer.residual < 0 else alive[layer.residual].y
-        b = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, params)
+        b = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, committer)
         w = b.witness
         out_grid = Grid(layer.out_shape)
         act_bits = w.table_bits if b.commitment is not None else 0
@@ -223,20 +238,22 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
         alive[k] = _Alive(w.y, b.state, act_bits)
         del w, b, step
         for t in PR.openings_after(last_use, list(alive), k, n):
-            _open(model, t, alive.pop(t), claims.pop(t), transcript, writer)
+            _open(model, t, alive.pop(t), claims.pop(t), committer.scheme, transcript, writer)
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)
     return ProveResult(np.asarray(output), 0, 0.0, seconds)
 
 
-def _open(model, t: int, kept: _Alive, claims: list[Claim], transcript, writer) -> None:
-    """Open commitment t at every point collected for it (one Ligero opening), write it, free it."""
+def _open(
+    model, t: int, kept: _Alive, claims: list[Claim], scheme: CommitmentScheme, transcript, writer
+) -> None:
+    """Open commitment t at every point collected for it (one opening proof), write it, free it."""
     if kept.state is None:
         return
     lay = PR.commitment_layout(model, t, kept.act_bits)
     name = "input" if t == PR.INPUT else model.layers[t].name
     points = [lay.point(c.segment, c.point) for c in claims]
-    values, proof = ligero.open(kept.state, points, transcript, PR.opening_label(t))
+    values, proof = scheme.open(kept.state, points, transcript, PR.opening_label(t))
     for claim, got in zip(claims, values):
         if not F.ext_eq(claim.value, got):
             raise AssertionError(f"{name}: opening of {claim.segment} disagrees with the prover's claim")

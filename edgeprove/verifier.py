@@ -3,8 +3,8 @@
 For every layer it derives the accumulator claim from the opened q~(z), r~(z) (or from the public output),
 subtracts bias and residual terms, checks the linear map's sumcheck against G~(gamma) computed from the
 public weights, checks both lookups against the public tables, and collects every opening claim; each
-commitment is opened once, after its last consumer, and checked by the Ligero verifier.  Any failure,
-including a malformed file, is a rejection with a one-line reason.
+commitment is opened once, after its last consumer, and checked by the commitment scheme's verifier.
+Any failure, including a malformed file, is a rejection with a one-line reason.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.claims import Claim, ClaimLedger
-from edgeprove.commit import ligero
+from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit.scheme import CommitmentError, CommitmentScheme
 from edgeprove.layers import committed_input, requant
 from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import Rejected, VerifierStep
@@ -64,19 +65,25 @@ def read_header(path: str | Path) -> dict:
     return reader.header
 
 
-def verify(path: str | Path, model, min_security_bits: float = MIN_SECURITY_BITS) -> VerifyResult:
-    """Verify the proof file at ``path`` against ``model``; never raises on bad proof bytes."""
+def verify(
+    path: str | Path,
+    model,
+    min_security_bits: float = MIN_SECURITY_BITS,
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
+) -> VerifyResult:
+    """Verify the proof file at ``path`` against ``model`` (made with commitment ``scheme``); never raises
+    on bad proof bytes."""
     header = None
     output = None
     try:
         reader = ProofReader(path)
         header = reader.header
         try:
-            output = _verify(reader, model, min_security_bits)
+            output = _verify(reader, model, min_security_bits, scheme)
         finally:
             reader.close()
         return VerifyResult(True, "accepted", output, header)
-    except (Rejected, ProofFormatError, SumcheckError, lookup.LogUpError, ligero.LigeroError) as exc:
+    except (Rejected, ProofFormatError, SumcheckError, lookup.LogUpError, CommitmentError) as exc:
         return VerifyResult(False, str(exc), output, header)
     except ModelError as exc:
         return VerifyResult(False, f"model: {exc}", output, header)
@@ -104,9 +111,10 @@ def _tensor(section, shape, what: str) -> np.ndarray:
     return F.decode_signed(values).reshape(shape)
 
 
-def _check_header(header: dict, model, min_security_bits: float) -> ligero.LigeroParams:
+def _check_header(header: dict, model, min_security_bits: float, scheme: CommitmentScheme):
+    """The header checked against the model and the security floor; returns the commitment parameters."""
     try:
-        PR.check_header(header)
+        PR.check_header(header, scheme)
     except ValueError as exc:
         raise Rejected(f"bad header: {exc}") from None
     if header["digest"] != model.digest:
@@ -119,8 +127,8 @@ def _check_header(header: dict, model, min_security_bits: float) -> ligero.Liger
         raise Rejected("output shape does not match the model")
     if header["layers"] != len(model.layers):
         raise Rejected("layer count does not match the model")
-    params = PR.params_from_header(header["ligero"])
-    bits = params.security_bits()
+    params = scheme.params_from_header(header[scheme.header_key])
+    bits = scheme.security_bits(params)
     if header["security_bits"] != round(bits, 1):
         raise Rejected(
             f"header claims {header['security_bits']} bits of security; its parameters give {bits:.1f}"
@@ -130,10 +138,10 @@ def _check_header(header: dict, model, min_security_bits: float) -> ligero.Liger
     return params
 
 
-def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
+def _verify(reader: ProofReader, model, min_security_bits: float, scheme: CommitmentScheme) -> np.ndarray:
     header = reader.header
     static = check_model(model)
-    params = _check_header(header, model, min_security_bits)
+    params = _check_header(header, model, min_security_bits, scheme)
     mode = header.get("input_mode")
     if mode not in PR.INPUT_MODES:
         raise Rejected(f"unknown input mode {mode!r}")
@@ -142,13 +150,13 @@ def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
     claims = ClaimLedger(tensors)
     x = None
     if mode == "committed":
-        transcript = _verify_committed_input(reader, header, model, roots, claims)
+        transcript = _verify_committed_input(reader, header, model, roots, claims, scheme)
     else:
         input_section = reader.next(SECTION_INPUT, PR.tensor_section_bytes(model.input_shape))
         x = _tensor(input_section, model.input_shape, "input")
         if x.min(initial=0) < -128 or x.max(initial=0) > 127:
             raise Rejected("input values are outside int8")
-        transcript = PR.start_transcript(header, input_section)
+        transcript = PR.start_transcript(header, input_section, scheme)
     n = len(model.layers)
     last_use = PR.last_uses(model)
     output = None
@@ -178,12 +186,12 @@ def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims.add(k, "y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out))
         for t in PR.openings_after(last_use, list(roots), k, n):
-            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, params)
+            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, scheme, params)
     reader.finish(PR.END_SECTION_BYTES)
     return output
 
 
-def _verify_committed_input(reader, header, model, roots, claims):
+def _verify_committed_input(reader, header, model, roots, claims, scheme: CommitmentScheme):
     """A private input: its commitment, then its int8 range lookup; returns the started transcript."""
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
@@ -191,7 +199,7 @@ def _verify_committed_input(reader, header, model, roots, claims):
     if commit.act_bits != committed_input.RANGE_BITS:
         raise Rejected(f"input range width {commit.act_bits} is not {committed_input.RANGE_BITS}")
     roots[PR.INPUT] = (commit.root, commit.act_bits)
-    transcript = PR.start_transcript(header, commit.root)
+    transcript = PR.start_transcript(header, commit.root, scheme)
     proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
     committed_input.verify(model.input_shape, proof, transcript, claims)
     return transcript
@@ -208,19 +216,20 @@ def _read_commitment(reader: ProofReader, layer, static_bits: int) -> tuple[byte
     return commit.root, commit.act_bits
 
 
-def _check_opening(model, t: int, root, claims: list[Claim], reader, transcript, params) -> None:
+def _check_opening(
+    model, t: int, root, claims: list[Claim], reader, transcript, scheme: CommitmentScheme, params
+) -> None:
+    """Tensor t's opening section, checked at every point owed to it."""
     name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
     lay = PR.commitment_layout(model, t, act_bits)
-    commitment = ligero.Commitment(
-        root=root_bytes, num_vars=lay.num_vars, row_bits=params.layout(lay.num_vars)[0]
-    )
-    proof = reader.next(SECTION_OPENING, ligero.opening_bytes_ceiling(commitment, params, len(claims)))
-    if not isinstance(proof, ligero.OpeningProof):
+    commitment = scheme.commitment(root_bytes, lay.num_vars, params)
+    proof = reader.next(SECTION_OPENING, scheme.opening_bytes_ceiling(commitment, params, len(claims)))
+    if not isinstance(proof, scheme.opening_type):
         raise Rejected(f"{name}: malformed opening")
     points = [lay.point(c.segment, c.point) for c in claims]
     values = [c.value for c in claims]
     try:
-        ligero.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
-    except ligero.LigeroError as exc:
+        scheme.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
+    except CommitmentError as exc:
         raise Rejected(f"{name}: opening rejected: {exc}") from exc

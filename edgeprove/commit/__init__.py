@@ -1,1 +1,12 @@
-"""Polynomial commitment: radix-2 NTT, Merkle trees over columns, and the Ligero-style multilinear PCS."""
+"""Polynomial commitments behind one seam (``scheme.CommitmentScheme``): Ligero (``ligero`` over ``ntt``
+and ``merkle``), the scheme proofs use."""
+
+from __future__ import annotations
+
+from edgeprove.commit.ligero import LIGERO
+from edgeprove.commit.scheme import CommitmentScheme
+
+DEFAULT_SCHEME: CommitmentScheme = LIGERO
+"""The scheme a proof uses unless told otherwise."""
+SCHEMES: dict[str, CommitmentScheme] = {scheme.header_key: scheme for scheme in (LIGERO,)}
+"""Every scheme, by its header key."""
