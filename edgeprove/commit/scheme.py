@@ -3,7 +3,8 @@
 Prover, verifier, planner and protocol reach a scheme only through ``CommitmentScheme``: its parameters
 to and from the proof header (one entry, under the scheme's header key), commit, open at many points with
 one proof, verify, the ceiling of an opening section, security bits, and the memory the planner budgets
-for it.  ``ligero`` is the scheme proofs use.
+for it.  ``ligero`` is the scheme proofs use; ``plain`` (send the vector) shows the seam carries any
+multilinear commitment.
 """
 
 from __future__ import annotations
