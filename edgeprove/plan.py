@@ -17,10 +17,13 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from edgeprove import layers as L
 from edgeprove.commit import DEFAULT_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid
+from edgeprove.model.ir import Model
 
 INT_BYTES = 8
 EXT_BYTES = 32
@@ -89,7 +92,7 @@ def interpreter_bytes() -> int:
         return 40 << 20
 
 
-def table_widths(model, x=None) -> list[int]:
+def table_widths(model: Model, x: np.ndarray | None = None) -> list[int]:
     """The table width b each committing layer's prover picks for input x (one integer pass)."""
     from edgeprove.model import ops
     from edgeprove.model.resolve import seeded_input
@@ -103,10 +106,10 @@ def table_widths(model, x=None) -> list[int]:
 
 
 def predict(
-    model,
+    model: Model,
     schedule: str = "streaming",
     params: object | None = None,
-    x=None,
+    x: np.ndarray | None = None,
     scheme: CommitmentScheme = DEFAULT_SCHEME,
 ) -> Plan:
     """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``."""

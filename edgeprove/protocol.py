@@ -22,6 +22,7 @@ from edgeprove.claims import INPUT
 from edgeprove.commit import DEFAULT_SCHEME, SCHEMES, CommitmentScheme
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
+from edgeprove.model.ir import Model
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
 
@@ -140,7 +141,7 @@ INPUT_MODES = ("public", "committed")
 
 
 def statement_header(
-    model,
+    model: Model,
     params,
     schedule: str,
     input_shape,
@@ -183,7 +184,7 @@ def tensor_section(values: np.ndarray) -> TensorSection:
     return TensorSection(list(arr.shape), F.encode_signed(arr.ravel()))
 
 
-def last_uses(model) -> dict[int, int]:
+def last_uses(model: Model) -> dict[int, int]:
     """For each tensor (INPUT and every layer), the index of the last layer that reads it; len(layers) for
     the output, whose commitment is opened at the end."""
     n = len(model.layers)
@@ -201,7 +202,7 @@ def openings_after(last_use: dict[int, int], open_tensors, k: int, n: int) -> li
     return sorted(t for t in open_tensors if last_use[t] == k or (k == n - 1 and last_use[t] == n))
 
 
-def commitment_layout(model, t: int, table_bits: int) -> Layout:
+def commitment_layout(model: Model, t: int, table_bits: int) -> Layout:
     """How tensor t's committed vector is laid out: the private input's, or its layer kind's."""
     if t == INPUT:
         return committed_input.layout(model.input_shape)

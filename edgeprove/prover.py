@@ -31,6 +31,7 @@ from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
+from edgeprove.model.ir import Model
 from edgeprove.proof import (
     SECTION_COMMIT,
     SECTION_INPUT,
@@ -39,6 +40,7 @@ from edgeprove.proof import (
     SECTION_OUTPUT,
     ProofWriter,
 )
+from edgeprove.transcript import Transcript
 
 SCHEDULES = PR.SCHEDULES
 
@@ -97,7 +99,7 @@ class EventLog:
             self._file.close()
 
 
-def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _Committer) -> _Built:
+def _compute(model: Model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _Committer) -> _Built:
     """Layer k's accumulator, its kind's witness and the commitment to what the kind commits."""
     layer = model.layers[k]
     witness, vector = L.kind_of(layer).witness(layer, x, ops.linear(model, k, x, skip))
@@ -108,7 +110,7 @@ def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _
 
 
 def prove(
-    model,
+    model: Model,
     x: np.ndarray,
     out_path: str | Path,
     schedule: str = "streaming",
@@ -166,7 +168,7 @@ class _Alive:
     act_bits: int
 
 
-def _build_all(model, x, committer: _Committer, log: EventLog) -> Iterator[_Built]:
+def _build_all(model: Model, x: np.ndarray, committer: _Committer, log: EventLog) -> Iterator[_Built]:
     """Baseline: every layer's witness and commitment computed and held before any proof is made.
 
     The build phase emits its own layer events (phase "build"), so a run killed while building still
@@ -185,7 +187,14 @@ def _build_all(model, x, committer: _Committer, log: EventLog) -> Iterator[_Buil
     return iter(built)
 
 
-def _commit_input(model, x, committer: _Committer, writer, alive, claims):
+def _commit_input(
+    model: Model,
+    x: np.ndarray,
+    committer: _Committer,
+    writer: ProofWriter,
+    alive: dict[int, _Alive],
+    claims: ClaimLedger,
+) -> Transcript:
     """Commit the private input and prove its int8 range; returns the transcript that binds its root."""
     witness, vector = committed_input.witness(model.input_shape, x)
     commitment, state = committer.commit(vector)
@@ -197,7 +206,18 @@ def _commit_input(model, x, committer: _Committer, writer, alive, claims):
     return transcript
 
 
-def _walk(model, x, schedule, committer, transcript, writer, log, on_layer, alive, claims) -> ProveResult:
+def _walk(
+    model: Model,
+    x: np.ndarray,
+    schedule: str,
+    committer: _Committer,
+    transcript: Transcript,
+    writer: ProofWriter,
+    log: EventLog,
+    on_layer: Callable[[int, str], None] | None,
+    alive: dict[int, _Alive],
+    claims: ClaimLedger,
+) -> ProveResult:
     """Prove every layer in order; ``alive`` maps a tensor index to what its consumers still need."""
     n = len(model.layers)
     last_use = PR.last_uses(model)
@@ -245,7 +265,13 @@ def _walk(model, x, schedule, committer, transcript, writer, log, on_layer, aliv
 
 
 def _open(
-    model, t: int, kept: _Alive, claims: list[Claim], scheme: CommitmentScheme, transcript, writer
+    model: Model,
+    t: int,
+    kept: _Alive,
+    claims: list[Claim],
+    scheme: CommitmentScheme,
+    transcript: Transcript,
+    writer: ProofWriter,
 ) -> None:
     """Open commitment t at every point collected for it (one opening proof), write it, free it."""
     if kept.state is None:

@@ -26,7 +26,7 @@ from edgeprove.layers import committed_input, requant
 from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import Rejected, VerifierStep
 from edgeprove.model.bounds import check_model
-from edgeprove.model.ir import ModelError
+from edgeprove.model.ir import Layer, Model, ModelError
 from edgeprove.proof import (
     SECTION_COMMIT,
     SECTION_INPUT,
@@ -37,6 +37,7 @@ from edgeprove.proof import (
     ProofReader,
 )
 from edgeprove.sumcheck import SumcheckError
+from edgeprove.transcript import Transcript
 
 MIN_SECURITY_BITS = 100
 """Default floor: proofs whose commitment parameters give fewer bits than this are rejected outright
@@ -67,7 +68,7 @@ def read_header(path: str | Path) -> dict:
 
 def verify(
     path: str | Path,
-    model,
+    model: Model,
     min_security_bits: float = MIN_SECURITY_BITS,
     scheme: CommitmentScheme = DEFAULT_SCHEME,
 ) -> VerifyResult:
@@ -111,7 +112,7 @@ def _tensor(section, shape, what: str) -> np.ndarray:
     return F.decode_signed(values).reshape(shape)
 
 
-def _check_header(header: dict, model, min_security_bits: float, scheme: CommitmentScheme):
+def _check_header(header: dict, model: Model, min_security_bits: float, scheme: CommitmentScheme) -> object:
     """The header checked against the model and the security floor; returns the commitment parameters."""
     try:
         PR.check_header(header, scheme)
@@ -138,7 +139,9 @@ def _check_header(header: dict, model, min_security_bits: float, scheme: Commitm
     return params
 
 
-def _verify(reader: ProofReader, model, min_security_bits: float, scheme: CommitmentScheme) -> np.ndarray:
+def _verify(
+    reader: ProofReader, model: Model, min_security_bits: float, scheme: CommitmentScheme
+) -> np.ndarray:
     header = reader.header
     static = check_model(model)
     params = _check_header(header, model, min_security_bits, scheme)
@@ -191,7 +194,14 @@ def _verify(reader: ProofReader, model, min_security_bits: float, scheme: Commit
     return output
 
 
-def _verify_committed_input(reader, header, model, roots, claims, scheme: CommitmentScheme):
+def _verify_committed_input(
+    reader: ProofReader,
+    header: dict,
+    model: Model,
+    roots: dict[int, tuple[bytes, int]],
+    claims: ClaimLedger,
+    scheme: CommitmentScheme,
+) -> Transcript:
     """A private input: its commitment, then its int8 range lookup; returns the started transcript."""
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
@@ -205,7 +215,7 @@ def _verify_committed_input(reader, header, model, roots, claims, scheme: Commit
     return transcript
 
 
-def _read_commitment(reader: ProofReader, layer, static_bits: int) -> tuple[bytes, int]:
+def _read_commitment(reader: ProofReader, layer: Layer, static_bits: int) -> tuple[bytes, int]:
     """A layer's commitment section: its root and table width.  The width is the prover's choice, within
     its kind's rule (for requantized layers never more than the model's static bound on q needs, so the
     table the verifier evaluates is sized by the model, at most 2^MAX_Q_BITS rows)."""
@@ -217,7 +227,14 @@ def _read_commitment(reader: ProofReader, layer, static_bits: int) -> tuple[byte
 
 
 def _check_opening(
-    model, t: int, root, claims: list[Claim], reader, transcript, scheme: CommitmentScheme, params
+    model: Model,
+    t: int,
+    root: tuple[bytes, int],
+    claims: list[Claim],
+    reader: ProofReader,
+    transcript: Transcript,
+    scheme: CommitmentScheme,
+    params: object,
 ) -> None:
     """Tensor t's opening section, checked at every point owed to it."""
     name = "input" if t == PR.INPUT else model.layers[t].name

@@ -160,10 +160,3 @@ def _claims(tensor: int, act: lookup.LookupClaims, rem: lookup.LookupClaims) -> 
         Claim(tensor, "r", rem.witness_point, rem.witness_values[:, 0]),
         Claim(tensor, "m_rem", rem.table_point, rem.multiplicity_value),
     ]
-
-
-def working_bytes(out_grid: Grid, act_bits: int, shift: int) -> int:
-    """Peak bytes of the lookups: fraction trees (K numerators and denominators, 2x leaves) for the
-    larger of the witness and table trees, plus the int64 witness tensors."""
-    leaves = max(out_grid.size, 1 << act_bits, 1 << shift)
-    return 8 * F.EXT_DEGREE * leaves * 2 * 3 + 8 * 6 * out_grid.size
