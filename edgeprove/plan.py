@@ -3,8 +3,9 @@
 The model follows what the prover keeps alive (see ``prover``): the interpreter with numpy and edgeprove
 imported (measured once in a child process), the outputs and commitment states still awaited by a
 consumer, and the current layer's tensors plus the largest of its three phases: committing (the
-Reed-Solomon encoding), the linear map's sumcheck (G and its folds), and the lookups (fraction trees).
-The byte counts per element below were fitted to kernel-measured peaks (README, "Memory planner").
+commitment scheme's encoding), the linear map's sumcheck (G and its folds), and the lookups (fraction
+trees).  The byte counts per element below, and the schemes' and layer kinds' estimates, were fitted to
+kernel-measured peaks (README, "Memory planner").
 The activation table width is data-dependent: the planner takes the width the prover would pick for the
 input it is given (default: the seeded input `prove --seed 0` uses), from one integer inference pass.
 """
@@ -16,10 +17,13 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from edgeprove import layers as L
-from edgeprove.commit import ligero
-from edgeprove.layers import maxpool
+from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid
+from edgeprove.model.ir import Model
 
 INT_BYTES = 8
 EXT_BYTES = 32
@@ -29,8 +33,6 @@ PROCESS_OVERHEAD = 8 << 20
 """What every proving process holds beyond the imports and the layer's own tables: the proof writer,
 transcript, NTT twiddle caches and allocator slack (fitted: small models measure ~8 MiB above the import
 baseline)."""
-ENCODE_TRANSIENT = 2.0
-"""Extra bytes during commit, as a multiple of the encoded matrix (NTT temporaries, column transpose)."""
 
 
 @dataclass
@@ -90,26 +92,8 @@ def interpreter_bytes() -> int:
         return 40 << 20
 
 
-def commitment_bytes(vector_len: int, params: ligero.LigeroParams) -> int:
-    """What a commitment state holds: the committed vector, its encoded columns (u32) and the Merkle tree."""
-    encoded = 4 * vector_len << params.rate_log
-    _, col_bits = params.layout(max(vector_len.bit_length() - 1, 0))
-    tree = 2 * 32 * (1 << (col_bits + params.rate_log))
-    return INT_BYTES * vector_len + encoded + tree
-
-
-def inference_bytes(layer) -> int:
-    """Transient bytes of computing the accumulator: a dense layer's weights are read as float64 chunks
-    (at most 2^21 values) and its memory-mapped int8 pages are resident while it is folded."""
-    if layer.kind != "dense":
-        return 0
-    weights = layer.out_shape[0] * layer.in_shape[0] * layer.in_shape[1] * layer.in_shape[2]
-    return INT_BYTES * min(weights, 1 << 21) + weights
-
-
-def table_widths(model, x=None) -> list[int]:
-    """The activation-table width b each requantized layer's prover picks for input x (one integer pass)."""
-    from edgeprove.layers import requant
+def table_widths(model: Model, x: np.ndarray | None = None) -> list[int]:
+    """The table width b each committing layer's prover picks for input x (one integer pass)."""
     from edgeprove.model import ops
     from edgeprove.model.resolve import seeded_input
 
@@ -117,18 +101,21 @@ def table_widths(model, x=None) -> list[int]:
     widths = [0] * len(model.layers)
     for index, _, q, _, _ in ops.forward(model, x):
         layer = model.layers[index]
-        if layer.kind == "maxpool":
-            widths[index] = maxpool.RANGE_BITS
-        elif q is not None:
-            widths[index] = requant.act_bits_for(q)
+        widths[index] = L.kind_of(layer).table_bits(layer, q)
     return widths
 
 
-def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | None = None, x=None) -> Plan:
+def predict(
+    model: Model,
+    schedule: str = "streaming",
+    params: object | None = None,
+    x: np.ndarray | None = None,
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
+) -> Plan:
     """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``."""
     from edgeprove import protocol
 
-    params = params or protocol.default_params()
+    params = params or scheme.default_params()
     widths = table_widths(model, x)
     last_use = protocol.last_uses(model)
     base = interpreter_bytes()
@@ -141,18 +128,19 @@ def predict(model, schedule: str = "streaming", params: ligero.LigeroParams | No
         out = Grid(layer.out_shape)
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
         tensors = INT_BYTES * out_values * 4 + 2 * INT_BYTES * out.size  # a, q, r, y and padded copies
-        linear = maxpool.working_bytes(layer) if layer.kind == "maxpool" else L.working_bytes(layer)
+        kind = L.kind_of(layer)
+        linear = kind.working_bytes(layer)
         lookup = encode = table = 0
-        if layer.requantized:  # requantized and max-pool layers commit
+        if kind.commits(layer):
             bits = widths[k]
             vec = 1 << protocol.commitment_layout(model, k, max(bits, 1)).num_vars
-            state[k] = commitment_bytes(vec, params)
-            encode = int(ENCODE_TRANSIENT * (4 * vec << params.rate_log))
+            state[k] = scheme.state_bytes(vec, params)
+            encode = scheme.commit_bytes(vec, params)
             leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
             lookup = LOOKUP_BYTES_PER_LEAF * leaves
             table = INT_BYTES << bits
         kept[k] = INT_BYTES * out_values + state[k]
-        work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, inference_bytes(layer))
+        work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))
         held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
     rows = []
     for k, layer in enumerate(model.layers):

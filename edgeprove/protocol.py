@@ -17,9 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeprove import field as F
-from edgeprove.commit import ligero
-from edgeprove.layers.common import LinearProof
-from edgeprove.layers.requant import RequantProof
+from edgeprove import layers
+from edgeprove.claims import INPUT
+from edgeprove.commit import DEFAULT_SCHEME, SCHEMES, CommitmentScheme
+from edgeprove.layers import committed_input
+from edgeprove.layers.common import Layout
+from edgeprove.model.ir import Model
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
 
@@ -44,66 +47,16 @@ class TensorSection:
     values: np.ndarray
 
 
-@register
-@dataclass
-class LayerProof:
-    """One layer: opened q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
-    the linear map's sumcheck and the requantization lookups (or None)."""
-
-    q_value: np.ndarray | None
-    r_value: np.ndarray | None
-    residual_value: np.ndarray | None
-    linear: LinearProof
-    requant: RequantProof | None
-
-
 def _register_dependencies() -> None:
-    from edgeprove import lookup, sumcheck
-    from edgeprove.layers import maxpool
-
-    for cls in (
-        maxpool.MaxPoolProof,
-        sumcheck.SumcheckProof,
-        LinearProof,
-        RequantProof,
-        lookup.LookupProof,
-        lookup.FractionSumProof,
-        ligero.OpeningProof,
-    ):
-        register(cls)
+    """Every layer kind's proof types and every scheme's opening proof may appear in sections."""
+    for kind in layers.KINDS.values():
+        for cls in kind.proof_types:
+            register(cls)
+    for scheme in SCHEMES.values():
+        register(scheme.opening_type)
 
 
 _register_dependencies()
-
-
-def default_params() -> ligero.LigeroParams:
-    """Commitment parameters of a proof: rate 1/4, >= 100 bits, layouts sized for ~8 openings per layer."""
-    return ligero.LigeroParams(rate_log=2, security_bits_target=100, expected_points=8)
-
-
-RATE_LOGS = (1, 2, 3)
-"""Code rates a proof may use: 1/2, 1/4 (the default) or 1/8."""
-MAX_QUERIES = 512
-"""Most column queries a proof may ask the verifier to check (the default needs 148 for 100 bits)."""
-MAX_EXPECTED_POINTS = 32
-"""Largest layout hint a proof may name (the default is 8)."""
-LIGERO_KEYS = ("expected_points", "queries", "rate_log")
-
-
-def params_from_header(lig: object) -> ligero.LigeroParams:
-    """The commitment parameters a proof header names, each within the allowed range (ValueError when
-    malformed or out of range): the verifier's work grows with them, so the proof may not pick them freely."""
-    if not isinstance(lig, dict) or sorted(lig) != sorted(LIGERO_KEYS) or not all(map(_is_int, lig.values())):
-        raise ValueError("commitment parameters are not {rate_log, queries, expected_points} integers")
-    if lig["rate_log"] not in RATE_LOGS:
-        raise ValueError(f"rate_log {lig['rate_log']} is not one of {RATE_LOGS}")
-    if not 1 <= lig["queries"] <= MAX_QUERIES:
-        raise ValueError(f"{lig['queries']} column queries is outside [1, {MAX_QUERIES}]")
-    if not 1 <= lig["expected_points"] <= MAX_EXPECTED_POINTS:
-        raise ValueError(f"expected_points {lig['expected_points']} is outside [1, {MAX_EXPECTED_POINTS}]")
-    return ligero.LigeroParams(
-        rate_log=lig["rate_log"], queries=lig["queries"], expected_points=lig["expected_points"]
-    )
 
 
 def _is_int(value: object) -> bool:
@@ -118,13 +71,16 @@ HEADER_KEYS = (
     "input_mode",
     "input_shape",
     "layers",
-    "ligero",
     "model",
     "output_shape",
     "protocol",
     "schedule",
     "security_bits",
 )
+"""The header's keys besides the commitment scheme's parameters (under the scheme's header key)."""
+BOUND_KEYS = ("protocol", "digest", "input_mode", "input_shape", "output_shape")
+"""The header fields the transcript binds, with the commitment parameters (the model name is only
+displayed, the schedule is not part of the statement, and the rest follows from these)."""
 MAX_MODEL_NAME = 128
 """Longest model name a header may carry (it is only ever displayed, or looked up in the zoo)."""
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -138,10 +94,11 @@ def header_model_name(name: str) -> str:
     return _UNPRINTABLE.sub("?", name)[:MAX_MODEL_NAME] or "?"
 
 
-def check_header(header: dict) -> None:
+def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> None:
     """Check every header field's type and range before anything uses it (ValueError with one line)."""
-    if sorted(header) != sorted(HEADER_KEYS):
-        missing, extra = set(HEADER_KEYS) - set(header), set(header) - set(HEADER_KEYS)
+    keys = (*HEADER_KEYS, scheme.header_key)
+    if sorted(header) != sorted(keys):
+        missing, extra = set(keys) - set(header), set(header) - set(keys)
         raise ValueError(f"header keys differ (missing {sorted(missing)}, unexpected {sorted(extra)[:4]})")
     if header["protocol"] != PROTOCOL:
         raise ValueError(f"unsupported protocol {str(header['protocol'])[:40]!r}")
@@ -164,7 +121,7 @@ def check_header(header: dict) -> None:
         raise ValueError("security_bits is not a number")
     if header["schedule"] not in SCHEDULES:
         raise ValueError(f"schedule is not one of {SCHEDULES}")
-    params_from_header(header["ligero"])
+    scheme.params_from_header(header[scheme.header_key])
 
 
 COMMIT_SECTION_BYTES = 256
@@ -180,14 +137,18 @@ def tensor_section_bytes(shape) -> int:
     return 256 + 4 * int(np.prod(shape, dtype=np.int64))
 
 
-INPUT = -1
-"""Tensor index of the model input (the source of first layers)."""
 INPUT_MODES = ("public", "committed")
-INPUT_RANGE_BITS = 8
 
 
-def statement_header(model, params, schedule: str, input_shape, input_mode: str = "public") -> dict:
-    """The proof file's JSON header: what is being proven and with which parameters."""
+def statement_header(
+    model: Model,
+    params,
+    schedule: str,
+    input_shape,
+    input_mode: str = "public",
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
+) -> dict:
+    """The proof file's JSON header: what is being proven and with which commitment parameters."""
     return {
         "protocol": PROTOCOL,
         "model": header_model_name(model.name),
@@ -195,23 +156,20 @@ def statement_header(model, params, schedule: str, input_shape, input_mode: str 
         "input_mode": input_mode,
         "input_shape": list(input_shape),
         "output_shape": list(model.layers[-1].out_shape),
-        "ligero": {
-            "rate_log": params.rate_log,
-            "queries": params.num_queries(),
-            "expected_points": params.expected_points,
-        },
-        "security_bits": round(params.security_bits(), 1),
+        scheme.header_key: scheme.params_header(params),
+        "security_bits": round(scheme.security_bits(params), 1),
         "schedule": schedule,
         "layers": len(model.layers),
     }
 
 
-def start_transcript(header: dict, input_binding: TensorSection | bytes) -> Transcript:
+def start_transcript(
+    header: dict, input_binding: TensorSection | bytes, scheme: CommitmentScheme = DEFAULT_SCHEME
+) -> Transcript:
     """Bind protocol, parameters, model digest and the input: its values when public, its commitment root
     when committed (the schedule is not part of the statement)."""
     t = Transcript(PROTOCOL.encode())
-    keys = ("protocol", "digest", "input_mode", "input_shape", "output_shape", "ligero")
-    bound = {k: header[k] for k in keys}
+    bound = {k: header[k] for k in (*BOUND_KEYS, scheme.header_key)}
     t.absorb_bytes("statement", json.dumps(bound, sort_keys=True).encode())
     if isinstance(input_binding, bytes):
         t.absorb_bytes("input/root", input_binding)
@@ -220,34 +178,13 @@ def start_transcript(header: dict, input_binding: TensorSection | bytes) -> Tran
     return t
 
 
-def input_layout(input_shape):
-    """The committed vector of a private input: the padded tensor and its int8 range multiplicities."""
-    from edgeprove.layers.common import Grid, Layout
-
-    return Layout.of({"y": Grid(tuple(input_shape)).num_vars, "m_rng": INPUT_RANGE_BITS})
-
-
-def input_range_table() -> np.ndarray:
-    """The signed int8 values -128..127 as field elements: the committed input's lookup table."""
-    from edgeprove import lookup
-
-    return lookup.activation_table(INPUT_RANGE_BITS, -128, 127)[0]
-
-
-def input_range_mle(point: np.ndarray) -> list[np.ndarray]:
-    """MLE of ``input_range_table`` (linear: the range MLE shifted by -128)."""
-    from edgeprove import lookup
-
-    return [F.ext_sub(lookup.range_mle(point), F.ext_const(1 << (INPUT_RANGE_BITS - 1)))]
-
-
 def tensor_section(values: np.ndarray) -> TensorSection:
     """A public integer tensor for the proof file."""
     arr = np.asarray(values, dtype=np.int64)
     return TensorSection(list(arr.shape), F.encode_signed(arr.ravel()))
 
 
-def last_uses(model) -> dict[int, int]:
+def last_uses(model: Model) -> dict[int, int]:
     """For each tensor (INPUT and every layer), the index of the last layer that reads it; len(layers) for
     the output, whose commitment is opened at the end."""
     n = len(model.layers)
@@ -265,17 +202,12 @@ def openings_after(last_use: dict[int, int], open_tensors, k: int, n: int) -> li
     return sorted(t for t in open_tensors if last_use[t] == k or (k == n - 1 and last_use[t] == n))
 
 
-def commitment_layout(model, t: int, table_bits: int):
-    """How tensor t's committed vector is laid out (private input, max pool or requantization)."""
-    from edgeprove.layers import maxpool, requant
-    from edgeprove.layers.common import Grid
-
+def commitment_layout(model: Model, t: int, table_bits: int) -> Layout:
+    """How tensor t's committed vector is laid out: the private input's, or its layer kind's."""
     if t == INPUT:
-        return input_layout(model.input_shape)
+        return committed_input.layout(model.input_shape)
     layer = model.layers[t]
-    if layer.kind == "maxpool":
-        return maxpool.layout(layer)
-    return requant.layout(Grid(layer.out_shape), layer.shift, table_bits)
+    return layers.kind_of(layer).layout(layer, table_bits)
 
 
 def layer_label(k: int) -> str:

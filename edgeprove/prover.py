@@ -22,13 +22,17 @@ import psutil
 
 from edgeprove import field as F
 from edgeprove import layers as L
-from edgeprove import lookup, poly
+from edgeprove import poly
 from edgeprove import protocol as PR
-from edgeprove.commit import ligero
-from edgeprove.layers import maxpool, requant
-from edgeprove.layers.common import Grid, prove_linear
+from edgeprove.claims import Claim, ClaimLedger
+from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit.scheme import Commitment, CommitmentScheme, CommitState
+from edgeprove.layers import committed_input
+from edgeprove.layers.common import Grid
+from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
+from edgeprove.model.ir import Model
 from edgeprove.proof import (
     SECTION_COMMIT,
     SECTION_INPUT,
@@ -37,6 +41,7 @@ from edgeprove.proof import (
     SECTION_OUTPUT,
     ProofWriter,
 )
+from edgeprove.transcript import Transcript
 
 SCHEDULES = PR.SCHEDULES
 
@@ -54,20 +59,24 @@ class ProveResult:
 
 
 @dataclass
-class _Witness:
-    """One layer's values and, for requantized layers, its commitment."""
+class _Built:
+    """One layer's witness and, when its kind commits, its commitment and the state to open it."""
 
-    a: np.ndarray
-    y: np.ndarray
-    rq: requant.RequantWitness | None = None
-    mp: maxpool.MaxPoolWitness | None = None
-    commitment: object = None
-    state: object = None
+    witness: Witness
+    commitment: Commitment | None = None
+    state: CommitState | None = None
 
-    @property
-    def table_bits(self) -> int:
-        """The width bound in the commitment section: activation table bits, or the max-pool range bits."""
-        return self.rq.act_bits if self.rq is not None else maxpool.RANGE_BITS
+
+@dataclass(frozen=True)
+class _Committer:
+    """The commitment scheme and the parameters this proof uses."""
+
+    scheme: CommitmentScheme
+    params: object
+
+    def commit(self, vector: np.ndarray) -> tuple[Commitment, CommitState]:
+        """Commit to a vector under the proof's parameters."""
+        return self.scheme.commit(vector, self.params)
 
 
 class EventLog:
@@ -99,58 +108,54 @@ class EventLog:
                     self._file.close()
 
 
-def _compute(model, k: int, x: np.ndarray, skip: np.ndarray | None, params) -> _Witness:
+def _compute(model: Model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _Committer) -> _Built:
+    """Layer k's accumulator, its kind's witness and the commitment to what the kind commits."""
     layer = model.layers[k]
-    a = ops.linear(model, k, x, skip)
-    if layer.kind == "maxpool":
-        mp = maxpool.witness(layer, x, a)
-        commitment, state = ligero.commit(maxpool.committed_vector(mp, layer), params)
-        return _Witness(a, a, mp=mp, commitment=commitment, state=state)
-    if not layer.requantized:
-        return _Witness(a, a)
-    q, r, y = ops.requantize(layer, a)
-    out_grid = Grid(layer.out_shape)
-    rq = requant.witness(layer, out_grid, q, r, y)
-    vector = requant.committed_vector(rq, out_grid, layer.shift)
-    commitment, state = ligero.commit(vector, params)
-    return _Witness(a, y, rq, commitment=commitment, state=state)
+    witness, vector = L.kind_of(layer).witness(layer, x, ops.linear(model, k, x, skip))
+    if vector is None:
+        return _Built(witness)
+    commitment, state = committer.commit(vector)
+    return _Built(witness, commitment, state)
 
 
 def prove(
-    model,
+    model: Model,
     x: np.ndarray,
     out_path: str | Path,
     schedule: str = "streaming",
-    params: ligero.LigeroParams | None = None,
+    params: object | None = None,
     events: str | Path | None = None,
     on_layer: Callable[[int, str], None] | None = None,
     private_input: bool = False,
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
 ) -> ProveResult:
     """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
 
     With ``private_input`` the input is committed (with an int8 range lookup) instead of published; the
-    statement then binds its commitment root.
+    statement then binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
+    scheme's defaults).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    params = params or PR.default_params()
+    committer = _Committer(scheme, params or scheme.default_params())
     check_model(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()
     log = EventLog(events)
     mode = "committed" if private_input else "public"
-    header = PR.statement_header(model, params, schedule, x.shape, mode)
+    header = PR.statement_header(model, committer.params, schedule, x.shape, mode, scheme)
     writer = ProofWriter(out_path, header)
     try:
         alive: dict[int, _Alive] = {}
-        claims: dict[int, list] = {k: [] for k in range(len(model.layers))}  # INPUT added when committed
+        tensors = ([PR.INPUT] if private_input else []) + list(range(len(model.layers)))
+        claims = ClaimLedger(tensors)
         if private_input:
-            transcript = _commit_input(model, x, params, writer, alive, claims)
+            transcript = _commit_input(model, x, committer, writer, alive, claims)
         else:
             input_section = PR.tensor_section(x)
             writer.section(SECTION_INPUT, input_section)
-            transcript = PR.start_transcript(header, input_section)
-        result = _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, claims)
+            transcript = PR.start_transcript(header, input_section, scheme)
+        result = _walk(model, x, schedule, committer, transcript, writer, log, on_layer, alive, claims)
         writer.close()
     except BaseException:
         writer.abort()
@@ -169,11 +174,11 @@ class _Alive:
     """What outlives a layer's proof until its last consumer: the output and the commitment to open."""
 
     y: np.ndarray
-    state: object
+    state: CommitState | None
     act_bits: int
 
 
-def _build_all(model, x, params, log: EventLog) -> Iterator[_Witness]:
+def _build_all(model: Model, x: np.ndarray, committer: _Committer, log: EventLog) -> Iterator[_Built]:
     """Baseline: every layer's witness and commitment computed and held before any proof is made.
 
     The build phase emits its own layer events (phase "build"), so a run killed while building still
@@ -185,38 +190,49 @@ def _build_all(model, x, params, log: EventLog) -> Iterator[_Witness]:
         log.emit("start", layer=layer.name, index=k, phase="build")
         src = x if layer.source < 0 else outputs[layer.source]
         skip = None if layer.residual is None else (x if layer.residual < 0 else outputs[layer.residual])
-        w = _compute(model, k, src, skip, params)
-        outputs.append(w.y)
-        built.append(w)
+        b = _compute(model, k, src, skip, committer)
+        outputs.append(b.witness.y)
+        built.append(b)
         log.emit("end", layer=layer.name, index=k, phase="build")
     return iter(built)
 
 
-def _commit_input(model, x, params, writer, alive, claims):
+def _commit_input(
+    model: Model,
+    x: np.ndarray,
+    committer: _Committer,
+    writer: ProofWriter,
+    alive: dict[int, _Alive],
+    claims: ClaimLedger,
+) -> Transcript:
     """Commit the private input and prove its int8 range; returns the transcript that binds its root."""
-    grid = Grid(model.input_shape)
-    values, mask, table = grid.pad(x), grid.mask(), PR.input_range_table()
-    mult = lookup.multiplicities([values], mask, [table])
-    vector = PR.input_layout(model.input_shape).assemble({"y": values, "m_rng": F.asbase(mult)})
-    commitment, state = ligero.commit(vector, params)
-    writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, PR.INPUT_RANGE_BITS))
-    transcript = PR.start_transcript(writer.header, commitment.root)
-    proof, rng = lookup.prove_lookup([values], mask, [table], mult, transcript, "input/range")
-    writer.section(SECTION_LAYER, proof)
-    claims[PR.INPUT] = [
-        ("y", rng.witness_point, rng.witness_values[:, 0]),
-        ("m_rng", rng.table_point, rng.multiplicity_value),
-    ]
-    alive[PR.INPUT] = _Alive(x, state, PR.INPUT_RANGE_BITS)
+    witness, vector = committed_input.witness(model.input_shape, x)
+    commitment, state = committer.commit(vector)
+    del vector
+    writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, committed_input.RANGE_BITS))
+    transcript = PR.start_transcript(writer.header, commitment.root, committer.scheme)
+    writer.section(SECTION_LAYER, committed_input.prove(witness, transcript, claims))
+    alive[PR.INPUT] = _Alive(x, state, committed_input.RANGE_BITS)
     return transcript
 
 
-def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, claims) -> ProveResult:
+def _walk(
+    model: Model,
+    x: np.ndarray,
+    schedule: str,
+    committer: _Committer,
+    transcript: Transcript,
+    writer: ProofWriter,
+    log: EventLog,
+    on_layer: Callable[[int, str], None] | None,
+    alive: dict[int, _Alive],
+    claims: ClaimLedger,
+) -> ProveResult:
     """Prove every layer in order; ``alive`` maps a tensor index to what its consumers still need."""
     n = len(model.layers)
     last_use = PR.last_uses(model)
-    private = PR.INPUT in claims
-    prebuilt = _build_all(model, x, params, log) if schedule == "baseline" else None
+    private = claims.tracks(PR.INPUT)
+    prebuilt = _build_all(model, x, committer, log) if schedule == "baseline" else None
     seconds = []
     output = None
     for k, layer in enumerate(model.layers):
@@ -229,84 +245,52 @@ def _walk(model, x, schedule, params, transcript, writer, log, on_layer, alive, 
         skip = None
         if layer.residual is not None:
             skip = x if layer.residual < 0 else alive[layer.residual].y
-        w = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, params)
+        b = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, committer)
+        w = b.witness
         out_grid = Grid(layer.out_shape)
-        act_bits = w.table_bits if w.commitment is not None else 0
-        if w.commitment is not None:
-            writer.section(SECTION_COMMIT, PR.CommitSection(w.commitment.root, act_bits))
-            transcript.absorb_bytes(f"{label}/root", w.commitment.root)
+        act_bits = w.table_bits if b.commitment is not None else 0
+        if b.commitment is not None:
+            writer.section(SECTION_COMMIT, PR.CommitSection(b.commitment.root, act_bits))
+            transcript.absorb_bytes(f"{label}/root", b.commitment.root)
             transcript.absorb_int(f"{label}/act_bits", act_bits)
         if k == n - 1:
             output = w.y
             section = PR.tensor_section(output)
             writer.section(SECTION_OUTPUT, section)
             transcript.absorb_base("output", section.values)
-        if w.mp is not None:
-            proof, own_claims, (gamma, x_value) = maxpool.prove(
-                layer, Grid(layer.in_shape).pad(src), w.mp, transcript, label
-            )
-            claims[k] += own_claims
-        else:
-            proof, gamma, x_value = _prove_affine(model, k, w, src, skip, transcript, claims)
-        if layer.source >= 0 or private:
-            claims[layer.source].append(("y", gamma, x_value))
-        if k == n - 1 and w.commitment is not None:
+        step = ProverStep(model, k, label, src, skip, transcript, claims, private)
+        proof, gamma, x_value = L.kind_of(layer).prove(step, w)
+        step.claim_read(layer.source, gamma, x_value)
+        if k == n - 1 and b.commitment is not None:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-            claims[k].append(("y", z_out, poly.evaluate(out_grid.pad(w.y), z_out)))
+            claims.add(k, "y", z_out, poly.evaluate(out_grid.pad(w.y), z_out))
         writer.section(SECTION_LAYER, proof)
-        alive[k] = _Alive(w.y, w.state, act_bits)
-        del w
+        alive[k] = _Alive(w.y, b.state, act_bits)
+        del w, b, step
         for t in PR.openings_after(last_use, list(alive), k, n):
-            _open(model, t, alive.pop(t), claims.pop(t), transcript, writer)
+            _open(model, t, alive.pop(t), claims.pop(t), committer.scheme, transcript, writer)
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)
     return ProveResult(np.asarray(output), 0, 0.0, seconds)
 
 
-def _prove_affine(model, k: int, w: _Witness, src, skip, transcript, claims) -> tuple:
-    """A linear map (+ bias, + residual) then requantization or an accumulator output; returns
-    (LayerProof, gamma, x~(gamma)) and records the opening claims it creates."""
-    layer = model.layers[k]
-    label = PR.layer_label(k)
-    out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-    z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
-    q_value = r_value = None
-    if w.rq is not None:
-        q_value = poly.evaluate(w.rq.q, z)
-        r_value = poly.evaluate(w.rq.r, z)
-        transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
-        claims[k] += [("q", z, q_value), ("r", z, r_value)]
-        claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
-    else:
-        claim_a = poly.evaluate(out_grid.pad(w.a), z)
-    claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
-    residual_value = None
-    if layer.residual is not None:
-        residual_value = poly.evaluate(out_grid.pad(skip), z)
-        transcript.absorb_ext(f"{label}/residual", residual_value)
-        if layer.residual >= 0 or PR.INPUT in claims:  # a committed input is opened like a layer
-            claims[layer.residual].append(("y", z, residual_value))
-        scale = np.uint64(pow(2, layer.residual_shift, F.P))
-        claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
-    g = L.g_table(layer, model.weight(k) if layer.has_weights else None, z)
-    linear, gamma, x_value = prove_linear(in_grid.pad(src), g, claim, transcript, f"{label}/linear")
-    del g
-    rq_proof = None
-    if w.rq is not None:
-        rq_proof, rq_claims = requant.prove(layer, out_grid, w.rq, transcript, label)
-        claims[k] += rq_claims
-    return PR.LayerProof(q_value, r_value, residual_value, linear, rq_proof), gamma, x_value
-
-
-def _open(model, t: int, kept: _Alive, claims: list, transcript, writer) -> None:
-    """Open commitment t at every point collected for it (one Ligero opening), write it, free it."""
+def _open(
+    model: Model,
+    t: int,
+    kept: _Alive,
+    claims: list[Claim],
+    scheme: CommitmentScheme,
+    transcript: Transcript,
+    writer: ProofWriter,
+) -> None:
+    """Open commitment t at every point collected for it (one opening proof), write it, free it."""
     if kept.state is None:
         return
     lay = PR.commitment_layout(model, t, kept.act_bits)
     name = "input" if t == PR.INPUT else model.layers[t].name
-    points = [lay.point(segment, z) for segment, z, _ in claims]
-    values, proof = ligero.open(kept.state, points, transcript, PR.opening_label(t))
-    for (segment, _, expected), got in zip(claims, values):
-        if not F.ext_eq(expected, got):
-            raise AssertionError(f"{name}: opening of {segment} disagrees with the prover's claim")
+    points = [lay.point(c.segment, c.point) for c in claims]
+    values, proof = scheme.open(kept.state, points, transcript, PR.opening_label(t))
+    for claim, got in zip(claims, values):
+        if not F.ext_eq(claim.value, got):
+            raise AssertionError(f"{name}: opening of {claim.segment} disagrees with the prover's claim")
     writer.section(SECTION_OPENING, proof)

@@ -3,8 +3,8 @@
 For every layer it derives the accumulator claim from the opened q~(z), r~(z) (or from the public output),
 subtracts bias and residual terms, checks the linear map's sumcheck against G~(gamma) computed from the
 public weights, checks both lookups against the public tables, and collects every opening claim; each
-commitment is opened once, after its last consumer, and checked by the Ligero verifier.  Any failure,
-including a malformed file, is a rejection with a one-line reason.
+commitment is opened once, after its last consumer, and checked by the commitment scheme's verifier.
+Any failure, including a malformed file, is a rejection with a one-line reason.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
-from edgeprove.commit import ligero
-from edgeprove.layers import maxpool, requant
-from edgeprove.layers.common import Grid, LinearProof, mask_eval, verify_linear
+from edgeprove.claims import Claim, ClaimLedger
+from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit.scheme import CommitmentError, CommitmentScheme
+from edgeprove.layers import committed_input, requant
+from edgeprove.layers.common import Grid
+from edgeprove.layers.kind import Rejected, VerifierStep
 from edgeprove.model.bounds import check_model
-from edgeprove.model.ir import ModelError
+from edgeprove.model.ir import Layer, Model, ModelError
 from edgeprove.proof import (
     SECTION_COMMIT,
     SECTION_INPUT,
@@ -34,14 +37,11 @@ from edgeprove.proof import (
     ProofReader,
 )
 from edgeprove.sumcheck import SumcheckError
+from edgeprove.transcript import Transcript
 
 MIN_SECURITY_BITS = 100
 """Default floor: proofs whose commitment parameters give fewer bits than this are rejected outright
 (``verify --min-security-bits`` changes it)."""
-
-
-class Rejected(Exception):
-    """The proof is wrong; the message says which check failed."""
 
 
 @dataclass
@@ -66,19 +66,25 @@ def read_header(path: str | Path) -> dict:
     return reader.header
 
 
-def verify(path: str | Path, model, min_security_bits: float = MIN_SECURITY_BITS) -> VerifyResult:
-    """Verify the proof file at ``path`` against ``model``; never raises on bad proof bytes."""
+def verify(
+    path: str | Path,
+    model: Model,
+    min_security_bits: float = MIN_SECURITY_BITS,
+    scheme: CommitmentScheme = DEFAULT_SCHEME,
+) -> VerifyResult:
+    """Verify the proof file at ``path`` against ``model`` (made with commitment ``scheme``); never raises
+    on bad proof bytes."""
     header = None
     output = None
     try:
         reader = ProofReader(path)
         header = reader.header
         try:
-            output = _verify(reader, model, min_security_bits)
+            output = _verify(reader, model, min_security_bits, scheme)
         finally:
             reader.close()
         return VerifyResult(True, "accepted", output, header)
-    except (Rejected, ProofFormatError, SumcheckError, lookup.LogUpError, ligero.LigeroError) as exc:
+    except (Rejected, ProofFormatError, SumcheckError, lookup.LogUpError, CommitmentError) as exc:
         return VerifyResult(False, str(exc), output, header)
     except ModelError as exc:
         return VerifyResult(False, f"model: {exc}", output, header)
@@ -97,12 +103,6 @@ def verify(path: str | Path, model, min_security_bits: float = MIN_SECURITY_BITS
         return VerifyResult(False, f"malformed proof ({type(exc).__name__}: {exc})", output, header)
 
 
-def _ext(value, what: str) -> np.ndarray:
-    if not isinstance(value, np.ndarray) or value.shape != (F.EXT_DEGREE,):
-        raise Rejected(f"malformed proof: {what} is not an extension element")
-    return value
-
-
 def _tensor(section, shape, what: str) -> np.ndarray:
     if not isinstance(section, PR.TensorSection) or list(section.shape) != list(shape):
         raise Rejected(f"{what} has the wrong shape (expected {tuple(shape)})")
@@ -112,9 +112,10 @@ def _tensor(section, shape, what: str) -> np.ndarray:
     return F.decode_signed(values).reshape(shape)
 
 
-def _check_header(header: dict, model, min_security_bits: float) -> ligero.LigeroParams:
+def _check_header(header: dict, model: Model, min_security_bits: float, scheme: CommitmentScheme) -> object:
+    """The header checked against the model and the security floor; returns the commitment parameters."""
     try:
-        PR.check_header(header)
+        PR.check_header(header, scheme)
     except ValueError as exc:
         raise Rejected(f"bad header: {exc}") from None
     if header["digest"] != model.digest:
@@ -127,8 +128,8 @@ def _check_header(header: dict, model, min_security_bits: float) -> ligero.Liger
         raise Rejected("output shape does not match the model")
     if header["layers"] != len(model.layers):
         raise Rejected("layer count does not match the model")
-    params = PR.params_from_header(header["ligero"])
-    bits = params.security_bits()
+    params = scheme.params_from_header(header[scheme.header_key])
+    bits = scheme.security_bits(params)
     if header["security_bits"] != round(bits, 1):
         raise Rejected(
             f"header claims {header['security_bits']} bits of security; its parameters give {bits:.1f}"
@@ -138,32 +139,35 @@ def _check_header(header: dict, model, min_security_bits: float) -> ligero.Liger
     return params
 
 
-def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
+def _verify(
+    reader: ProofReader, model: Model, min_security_bits: float, scheme: CommitmentScheme
+) -> np.ndarray:
     header = reader.header
     static = check_model(model)
-    params = _check_header(header, model, min_security_bits)
+    params = _check_header(header, model, min_security_bits, scheme)
     mode = header.get("input_mode")
     if mode not in PR.INPUT_MODES:
         raise Rejected(f"unknown input mode {mode!r}")
     roots: dict[int, tuple[bytes, int]] = {}
-    claims: dict[int, list] = {k: [] for k in range(len(model.layers))}
+    tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))
+    claims = ClaimLedger(tensors)
     x = None
     if mode == "committed":
-        transcript = _verify_committed_input(reader, header, model, roots, claims)
+        transcript = _verify_committed_input(reader, header, model, roots, claims, scheme)
     else:
         input_section = reader.next(SECTION_INPUT, PR.tensor_section_bytes(model.input_shape))
         x = _tensor(input_section, model.input_shape, "input")
         if x.min(initial=0) < -128 or x.max(initial=0) > 127:
             raise Rejected("input values are outside int8")
-        transcript = PR.start_transcript(header, input_section)
-    x_grid = Grid(model.input_shape)
+        transcript = PR.start_transcript(header, input_section, scheme)
     n = len(model.layers)
     last_use = PR.last_uses(model)
     output = None
     for k, layer in enumerate(model.layers):
         label = PR.layer_label(k)
         out_grid = Grid(layer.out_shape)
-        committed = layer.requantized or layer.kind == "maxpool"
+        kind = L.kind_of(layer)
+        committed = kind.commits(layer)
         if committed:
             roots[k] = _read_commitment(reader, layer, static[k].q_bits)
             transcript.absorb_bytes(f"{label}/root", roots[k][0])
@@ -177,134 +181,72 @@ def _verify(reader: ProofReader, model, min_security_bits: float) -> np.ndarray:
                     raise Rejected("output values are outside the activation's range")
             transcript.absorb_base("output", section.values)
         proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
-        if layer.kind == "maxpool":
-            if not isinstance(proof, maxpool.MaxPoolProof):
-                raise Rejected(f"layer {layer.name}: malformed max-pool proof")
-            try:
-                own, (gamma, x_value) = maxpool.verify(layer, proof, transcript, label)
-            except maxpool.MaxPoolError as exc:
-                raise Rejected(f"layer {layer.name}: {exc}") from None
-            claims[k] += own
-        else:
-            gamma, x_value = _verify_affine(model, k, proof, output, x, transcript, claims, roots)
-        if layer.source >= 0 or x is None:
-            claims[layer.source].append(("y", gamma, x_value))
-        elif not F.ext_eq(x_value, poly.evaluate_padded(x, x_grid.shape, gamma)):
-            raise Rejected(f"layer {layer.name}: input value does not match the public input")
+        table_bits = roots[k][1] if committed else 0
+        step = VerifierStep(model, k, label, table_bits, output, x, transcript, claims)
+        gamma, x_value = kind.verify(step, proof)
+        step.claim_read(layer.source, gamma, x_value)
         if k == n - 1 and committed:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-            claims[k].append(("y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out)))
+            claims.add(k, "y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out))
         for t in PR.openings_after(last_use, list(roots), k, n):
-            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, params)
+            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, scheme, params)
     reader.finish(PR.END_SECTION_BYTES)
     return output
 
 
-def _verify_committed_input(reader, header, model, roots, claims):
+def _verify_committed_input(
+    reader: ProofReader,
+    header: dict,
+    model: Model,
+    roots: dict[int, tuple[bytes, int]],
+    claims: ClaimLedger,
+    scheme: CommitmentScheme,
+) -> Transcript:
     """A private input: its commitment, then its int8 range lookup; returns the started transcript."""
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected("malformed input commitment")
-    if commit.act_bits != PR.INPUT_RANGE_BITS:
-        raise Rejected(f"input range width {commit.act_bits} is not {PR.INPUT_RANGE_BITS}")
+    if commit.act_bits != committed_input.RANGE_BITS:
+        raise Rejected(f"input range width {commit.act_bits} is not {committed_input.RANGE_BITS}")
     roots[PR.INPUT] = (commit.root, commit.act_bits)
-    transcript = PR.start_transcript(header, commit.root)
+    transcript = PR.start_transcript(header, commit.root, scheme)
     proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
-    if not isinstance(proof, lookup.LookupProof):
-        raise Rejected("malformed input range proof")
-    grid = Grid(model.input_shape)
-    rng = lookup.verify_lookup(
-        grid.num_vars,
-        PR.INPUT_RANGE_BITS,
-        proof,
-        transcript,
-        "input/range",
-        lambda z: mask_eval(grid, z),
-        PR.input_range_mle,
-    )
-    claims[PR.INPUT] = [
-        ("y", rng.witness_point, rng.witness_values[:, 0]),
-        ("m_rng", rng.table_point, rng.multiplicity_value),
-    ]
+    committed_input.verify(model.input_shape, proof, transcript, claims)
     return transcript
 
 
-def _read_commitment(reader: ProofReader, layer, static_bits: int) -> tuple[bytes, int]:
-    """A layer's commitment section: its root and table width.  The width is the prover's choice, but
-    never more than the model's static bound on q needs (so the table the verifier evaluates is sized
-    by the model, at most 2^MAX_Q_BITS rows)."""
+def _read_commitment(reader: ProofReader, layer: Layer, static_bits: int) -> tuple[bytes, int]:
+    """A layer's commitment section: its root and table width.  The width is the prover's choice, within
+    its kind's rule (for requantized layers never more than the model's static bound on q needs, so the
+    table the verifier evaluates is sized by the model, at most 2^MAX_Q_BITS rows)."""
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected(f"layer {layer.name}: malformed commitment section")
-    bits = commit.act_bits
-    if layer.kind == "maxpool":
-        if bits != maxpool.RANGE_BITS:
-            raise Rejected(f"layer {layer.name}: max-pool range width {bits} is not {maxpool.RANGE_BITS}")
-    elif not 1 <= bits <= min(static_bits, requant.MAX_SPLIT_BITS - layer.shift):
-        raise Rejected(
-            f"layer {layer.name}: activation table width {bits} is outside [1, {static_bits}] (model bound)"
-        )
-    return commit.root, bits
+    L.kind_of(layer).check_table_bits(layer, commit.act_bits, static_bits)
+    return commit.root, commit.act_bits
 
 
-def _verify_affine(model, k: int, proof, output, x, transcript, claims, roots) -> tuple:
-    """Check a linear map (+ bias, + residual) and its requantization or accumulator output; returns
-    (gamma, x~(gamma)) and records the opening claims it creates."""
-    layer = model.layers[k]
-    label = PR.layer_label(k)
-    out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-    if not isinstance(proof, PR.LayerProof) or not isinstance(proof.linear, LinearProof):
-        raise Rejected(f"layer {layer.name}: malformed layer proof")
-    z = transcript.challenge_ext_vec(f"{label}/z", out_grid.num_vars)
-    if layer.requantized:
-        q_value, r_value = _ext(proof.q_value, "q~(z)"), _ext(proof.r_value, "r~(z)")
-        transcript.absorb_ext(f"{label}/qr", np.stack([q_value, r_value], axis=1))
-        claims[k] += [("q", z, q_value), ("r", z, r_value)]
-        claim_a = requant.accumulator_claim(layer.shift, out_grid, z, q_value, r_value)
-    else:
-        if proof.q_value is not None or proof.r_value is not None:
-            raise Rejected(f"layer {layer.name}: unexpected requantization values")
-        claim_a = poly.evaluate_padded(output, layer.out_shape, z)
-    claim = F.ext_sub(claim_a, L.bias_eval(layer, model.bias(k) if layer.has_weights else None, z))
-    if layer.residual is not None:
-        residual_value = _ext(proof.residual_value, "residual value")
-        transcript.absorb_ext(f"{label}/residual", residual_value)
-        if layer.residual >= 0 or x is None:
-            claims[layer.residual].append(("y", z, residual_value))
-        elif not F.ext_eq(residual_value, poly.evaluate_padded(x, model.input_shape, z)):
-            raise Rejected(f"layer {layer.name}: residual input value does not match the public input")
-        scale = np.uint64(pow(2, layer.residual_shift, F.P))
-        claim = F.ext_sub(claim, F.ext_scale(residual_value, scale))
-    elif proof.residual_value is not None:
-        raise Rejected(f"layer {layer.name}: unexpected residual value")
-    gamma, x_value, final = verify_linear(
-        proof.linear, claim, in_grid.num_vars, transcript, f"{label}/linear"
-    )
-    g = L.g_eval(layer, model.weight(k) if layer.has_weights else None, z, gamma)
-    if not F.ext_eq(final, F.ext_mul(x_value, g)):
-        raise Rejected(f"layer {layer.name}: linear map's final check failed")
-    if layer.requantized:
-        if not isinstance(proof.requant, requant.RequantProof):
-            raise Rejected(f"layer {layer.name}: missing requantization proof")
-        claims[k] += requant.verify(layer, out_grid, roots[k][1], proof.requant, transcript, label)
-    elif proof.requant is not None:
-        raise Rejected(f"layer {layer.name}: unexpected requantization proof")
-    return gamma, x_value
-
-
-def _check_opening(model, t: int, root, claims, reader, transcript, params) -> None:
+def _check_opening(
+    model: Model,
+    t: int,
+    root: tuple[bytes, int],
+    claims: list[Claim],
+    reader: ProofReader,
+    transcript: Transcript,
+    scheme: CommitmentScheme,
+    params: object,
+) -> None:
+    """Tensor t's opening section, checked at every point owed to it."""
     name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
     lay = PR.commitment_layout(model, t, act_bits)
-    commitment = ligero.Commitment(
-        root=root_bytes, num_vars=lay.num_vars, row_bits=params.layout(lay.num_vars)[0]
-    )
-    proof = reader.next(SECTION_OPENING, ligero.opening_bytes_ceiling(commitment, params, len(claims)))
-    if not isinstance(proof, ligero.OpeningProof):
+    commitment = scheme.commitment(root_bytes, lay.num_vars, params)
+    proof = reader.next(SECTION_OPENING, scheme.opening_bytes_ceiling(commitment, params, len(claims)))
+    if not isinstance(proof, scheme.opening_type):
         raise Rejected(f"{name}: malformed opening")
-    points = [lay.point(segment, z) for segment, z, _ in claims]
-    values = [value for _, _, value in claims]
+    points = [lay.point(c.segment, c.point) for c in claims]
+    values = [c.value for c in claims]
     try:
-        ligero.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
-    except ligero.LigeroError as exc:
+        scheme.verify(commitment, points, values, proof, transcript, PR.opening_label(t), params)
+    except CommitmentError as exc:
         raise Rejected(f"{name}: opening rejected: {exc}") from exc

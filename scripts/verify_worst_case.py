@@ -20,7 +20,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgeprove import protocol as PR
 from edgeprove import prover
 from edgeprove.commit import ligero
 from edgeprove.layers import requant
@@ -28,19 +27,24 @@ from edgeprove.model.bounds import check_model
 from edgeprove.model.resolve import load_model, seeded_input
 
 LIMITS = {
-    "honest (defaults)": (PR.default_params(), False),
-    "widest tables": (PR.default_params(), True),
+    "honest (defaults)": (ligero.LIGERO.default_params(), False),
+    "widest tables": (ligero.LIGERO.default_params(), True),
     "512 queries, rate 1/2": (
-        ligero.LigeroParams(rate_log=1, queries=PR.MAX_QUERIES, expected_points=8),
+        ligero.LigeroParams(rate_log=1, queries=ligero.MAX_QUERIES, expected_points=8),
         False,
     ),
     "512 queries, rate 1/8": (
-        ligero.LigeroParams(rate_log=3, queries=PR.MAX_QUERIES, expected_points=8),
+        ligero.LigeroParams(rate_log=3, queries=ligero.MAX_QUERIES, expected_points=8),
         False,
     ),
-    "all limits, 1 point": (ligero.LigeroParams(rate_log=3, queries=PR.MAX_QUERIES, expected_points=1), True),
+    "all limits, 1 point": (
+        ligero.LigeroParams(rate_log=3, queries=ligero.MAX_QUERIES, expected_points=1),
+        True,
+    ),
     "all limits, 32 points": (
-        ligero.LigeroParams(rate_log=3, queries=PR.MAX_QUERIES, expected_points=PR.MAX_EXPECTED_POINTS),
+        ligero.LigeroParams(
+            rate_log=3, queries=ligero.MAX_QUERIES, expected_points=ligero.MAX_EXPECTED_POINTS
+        ),
         True,
     ),
 }

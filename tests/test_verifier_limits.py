@@ -11,7 +11,6 @@ import pytest
 from conftest import require, widest_tables
 from proofedit import read_sections, replace, rewrite_header, write_sections
 
-from edgeprove import protocol as PR
 from edgeprove import prover
 from edgeprove.commit import ligero
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend
@@ -25,10 +24,10 @@ VERIFY_CAP = 128 << 20
 """The honest lenet5 proof verifies in about 58 MiB; the limits measured up to 1.6x that (see docs)."""
 ENTRY = "import sys; from edgeprove.cli import main; sys.exit(main())"
 LIMITS = {
-    "queries-rate-half": ligero.LigeroParams(rate_log=1, queries=PR.MAX_QUERIES, expected_points=8),
-    "all-one-point": ligero.LigeroParams(rate_log=3, queries=PR.MAX_QUERIES, expected_points=1),
+    "queries-rate-half": ligero.LigeroParams(rate_log=1, queries=ligero.MAX_QUERIES, expected_points=8),
+    "all-one-point": ligero.LigeroParams(rate_log=3, queries=ligero.MAX_QUERIES, expected_points=1),
     "all-most-points": ligero.LigeroParams(
-        rate_log=3, queries=PR.MAX_QUERIES, expected_points=PR.MAX_EXPECTED_POINTS
+        rate_log=3, queries=ligero.MAX_QUERIES, expected_points=ligero.MAX_EXPECTED_POINTS
     ),
 }
 

@@ -1,1 +1,13 @@
-"""Polynomial commitment: radix-2 NTT, Merkle trees over columns, and the Ligero-style multilinear PCS."""
+"""Polynomial commitments behind one seam (``scheme.CommitmentScheme``): Ligero (``ligero`` over ``ntt``
+and ``merkle``), the scheme proofs use, and ``plain`` (send the vector)."""
+
+from __future__ import annotations
+
+from edgeprove.commit.ligero import LIGERO
+from edgeprove.commit.plain import PLAIN
+from edgeprove.commit.scheme import CommitmentScheme
+
+DEFAULT_SCHEME: CommitmentScheme = LIGERO
+"""The scheme a proof uses unless told otherwise."""
+SCHEMES: dict[str, CommitmentScheme] = {scheme.header_key: scheme for scheme in (LIGERO, PLAIN)}
+"""Every scheme, by its header key."""

@@ -24,6 +24,7 @@ from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.commit import merkle
 from edgeprove.commit.ntt import MAX_LOG_SIZE, rs_encode, rs_encode_columns
+from edgeprove.commit.scheme import CommitmentError
 from edgeprove.field import _limb_dot
 from edgeprove.transcript import Transcript
 
@@ -36,7 +37,7 @@ _ELEMENT_BYTES = 4
 _HASH_ELEMENTS = merkle.DIGEST_SIZE // _ELEMENT_BYTES
 
 
-class LigeroError(Exception):
+class LigeroError(CommitmentError):
     """Raised by the verifier when an opening proof is malformed or does not check out."""
 
 
@@ -372,3 +373,111 @@ def _verifier_values(values: object, count: int) -> list[np.ndarray]:
         if np.any(v >= _P):
             raise LigeroError("a claimed value holds an element >= p")
     return values
+
+
+# ------------------------------------------------------------------------------ the commitment seam
+RATE_LOGS = (1, 2, 3)
+"""Code rates a proof may use: 1/2, 1/4 (the default) or 1/8."""
+MAX_QUERIES = 512
+"""Most column queries a proof may ask the verifier to check (the default needs 148 for 100 bits)."""
+MAX_EXPECTED_POINTS = 32
+"""Largest layout hint a proof may name (the default is 8)."""
+HEADER_KEYS = ("expected_points", "queries", "rate_log")
+ENCODE_TRANSIENT = 2.0
+"""Extra bytes during commit, as a multiple of the encoded matrix (NTT temporaries, column transpose;
+fitted to kernel-measured peaks)."""
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+class LigeroScheme:
+    """Ligero behind the commitment seam; its header entry is
+    "ligero": {rate_log, queries, expected_points}."""
+
+    header_key = "ligero"
+    opening_type = OpeningProof
+
+    def default_params(self) -> LigeroParams:
+        """Rate 1/4, >= 100 bits, layouts sized for ~8 openings per layer."""
+        return LigeroParams(rate_log=2, security_bits_target=100, expected_points=8)
+
+    def params_header(self, params: LigeroParams) -> dict:
+        """The rate, the query count and the layout hint."""
+        return {
+            "rate_log": params.rate_log,
+            "queries": params.num_queries(),
+            "expected_points": params.expected_points,
+        }
+
+    def params_from_header(self, entry: object) -> LigeroParams:
+        """The parameters a header names, each within the allowed range: the verifier's work grows with
+        them, so the proof may not pick them freely."""
+        if (
+            not isinstance(entry, dict)
+            or sorted(entry) != sorted(HEADER_KEYS)
+            or not all(map(_is_int, entry.values()))
+        ):
+            raise ValueError("commitment parameters are not {rate_log, queries, expected_points} integers")
+        if entry["rate_log"] not in RATE_LOGS:
+            raise ValueError(f"rate_log {entry['rate_log']} is not one of {RATE_LOGS}")
+        if not 1 <= entry["queries"] <= MAX_QUERIES:
+            raise ValueError(f"{entry['queries']} column queries is outside [1, {MAX_QUERIES}]")
+        if not 1 <= entry["expected_points"] <= MAX_EXPECTED_POINTS:
+            raise ValueError(
+                f"expected_points {entry['expected_points']} is outside [1, {MAX_EXPECTED_POINTS}]"
+            )
+        return LigeroParams(
+            rate_log=entry["rate_log"], queries=entry["queries"], expected_points=entry["expected_points"]
+        )
+
+    def security_bits(self, params: LigeroParams) -> float:
+        """The worst case over every vector size (``LigeroParams.security_bits``)."""
+        return params.security_bits()
+
+    def commit(self, vector: np.ndarray, params: LigeroParams) -> tuple[Commitment, CommitState]:
+        """See ``commit``."""
+        return commit(vector, params)
+
+    def open(
+        self, state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
+    ) -> tuple[list[np.ndarray], OpeningProof]:
+        """See ``open``."""
+        return open(state, points, transcript, label)
+
+    def commitment(self, root: bytes, num_vars: int, params: LigeroParams) -> Commitment:
+        """The matrix shape follows from the vector's size and the parameters."""
+        return Commitment(root=root, num_vars=num_vars, row_bits=params.layout(num_vars)[0])
+
+    def opening_bytes_ceiling(self, commitment: Commitment, params: LigeroParams, num_points: int) -> int:
+        """See ``opening_bytes_ceiling``."""
+        return opening_bytes_ceiling(commitment, params, num_points)
+
+    def verify(
+        self,
+        commitment: Commitment,
+        points: list[np.ndarray],
+        values: list[np.ndarray],
+        proof: object,
+        transcript: Transcript,
+        label: str,
+        params: LigeroParams,
+    ) -> None:
+        """See ``verify``."""
+        verify(commitment, points, values, proof, transcript, label, params)
+
+    def state_bytes(self, vector_len: int, params: LigeroParams) -> int:
+        """The committed vector (int64), its encoded columns (u32) and the Merkle tree."""
+        encoded = 4 * vector_len << params.rate_log
+        _, col_bits = params.layout(max(vector_len.bit_length() - 1, 0))
+        tree = 2 * 32 * (1 << (col_bits + params.rate_log))
+        return 8 * vector_len + encoded + tree
+
+    def commit_bytes(self, vector_len: int, params: LigeroParams) -> int:
+        """The Reed-Solomon encoding's temporaries."""
+        return int(ENCODE_TRANSIENT * (4 * vector_len << params.rate_log))
+
+
+LIGERO = LigeroScheme()
+"""The commitment scheme proofs use."""

@@ -1,60 +1,33 @@
-"""One module per layer kind: witness, prover, verifier and memory estimate side by side.
+"""One module per layer kind, its prover and verifier side by side, and the registry the walks use.
 
-``g_table`` / ``g_eval`` dispatch a layer's linear map to its module: every linear map (dense, conv2d,
-average and global pools) reduces a claim on its accumulator to sum_x x(x) G(x) over its input grid.
+``kind.LayerKind`` is what every kind supplies (committed layout, witness, prover, verifier, memory
+estimate, proof types).  The affine kinds share ``affine`` and supply only their linear map's G
+(``dense``, ``conv2d``, ``avgpool``, ``global_avgpool``); ``maxpool`` is a kind of its own.  Shared
+pieces: ``common`` (grids, layouts, the linear sumcheck), ``requant`` (requantization lookups) and
+``committed_input`` (the private input's commitment and range lookup).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from edgeprove.layers import avgpool, conv2d, dense, global_avgpool
+from edgeprove.layers.affine import AffineKind
+from edgeprove.layers.kind import LayerKind
+from edgeprove.layers.maxpool import MaxPoolKind
+from edgeprove.model.ir import Layer
 
-from edgeprove import field as F
-from edgeprove.layers import conv2d, dense, pool
-from edgeprove.layers.common import Grid, mask_eval, prefix_eq
-
-LINEAR_KINDS = ("conv2d", "dense", "avgpool", "global_avgpool")
-
-
-def g_table(layer, weight, rho: np.ndarray) -> np.ndarray:
-    """The prover's G for ``layer`` at the output point rho."""
-    in_grid, out_grid = Grid(layer.in_shape), Grid(layer.out_shape)
-    if layer.kind == "conv2d":
-        return conv2d.g_table(layer, in_grid, out_grid, weight, rho)
-    if layer.kind == "dense":
-        return dense.g_table(in_grid, out_grid, weight, rho)
-    if layer.kind in ("avgpool", "global_avgpool"):
-        return pool.g_table(layer, in_grid, out_grid, rho)
-    raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}")
+KINDS: dict[str, LayerKind] = {
+    "conv2d": AffineKind(conv2d),
+    "dense": AffineKind(dense),
+    "avgpool": AffineKind(avgpool),
+    "global_avgpool": AffineKind(global_avgpool),
+    "maxpool": MaxPoolKind(),
+}
+"""Every layer kind the proof supports, by the name a model's layer carries."""
 
 
-def g_eval(layer, weight, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """The verifier's G~(gamma) for ``layer``, from public weights."""
-    in_grid, out_grid = Grid(layer.in_shape), Grid(layer.out_shape)
-    if layer.kind == "conv2d":
-        return conv2d.g_eval(layer, in_grid, out_grid, weight, rho, gamma)
-    if layer.kind == "dense":
-        return dense.g_eval(in_grid, out_grid, weight, rho, gamma)
-    if layer.kind in ("avgpool", "global_avgpool"):
-        return pool.g_eval(layer, in_grid, out_grid, rho, gamma)
-    raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}")
-
-
-def bias_eval(layer, bias, rho: np.ndarray) -> np.ndarray:
-    """MLE at rho of the bias broadcast over the valid output positions: b~(rho_c) V_h(rho_h) V_w(rho_w)."""
-    if bias is None:
-        return F.ext_zeros()
-    out_grid = Grid(layer.out_shape)
-    rho_c, rho_h, rho_w = out_grid.split(rho)
-    b = F.ext_inner(F.asbase(np.asarray(bias, dtype=np.int64)), prefix_eq(rho_c, out_grid.shape[0]))
-    hw = Grid((1, out_grid.shape[1], out_grid.shape[2]))
-    return F.ext_mul(b, mask_eval(hw, np.concatenate([rho_h, rho_w], axis=1)))
-
-
-def working_bytes(layer) -> int:
-    """Predicted bytes of the linear reduction's own tables for ``layer``."""
-    in_grid, out_grid = Grid(layer.in_shape), Grid(layer.out_shape)
-    if layer.kind == "conv2d":
-        return conv2d.working_bytes(in_grid, layer.kernel)
-    if layer.kind == "dense":
-        return dense.working_bytes(in_grid, out_grid)
-    return pool.working_bytes(in_grid)
+def kind_of(layer: Layer) -> LayerKind:
+    """The implementation of ``layer``'s kind (ValueError for a kind the proof does not support)."""
+    try:
+        return KINDS[layer.kind]
+    except KeyError:
+        raise ValueError(f"layer {layer.name}: unsupported kind {layer.kind!r}") from None

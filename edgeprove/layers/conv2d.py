@@ -13,6 +13,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.layers.common import Grid, fold_rows, prefix_eq
+from edgeprove.model.ir import Layer
 
 
 def shift_tables(
@@ -32,21 +33,21 @@ def shift_tables(
     return table
 
 
-def _kernel_fold(layer, weight: np.ndarray, out_grid: Grid, rho: np.ndarray):
-    rho_c, rho_h, rho_w = out_grid.split(rho)
+def _kernel_fold(layer: Layer, weight: np.ndarray, rho: np.ndarray):
+    rho_c, rho_h, rho_w = Grid(layer.out_shape).split(rho)
     o, c, k, _ = weight.shape
     w_rho = fold_rows(prefix_eq(rho_c, o), weight.reshape(o, c * k * k)).reshape(F.EXT_DEGREE, c, k, k)
-    in_h, in_w = layer.in_shape[1], layer.in_shape[2]
-    eh = shift_tables(rho_h, out_grid.shape[1], in_h, k, layer.stride, layer.padding)
-    ew = shift_tables(rho_w, out_grid.shape[2], in_w, k, layer.stride, layer.padding)
+    (_, in_h, in_w), (_, out_h, out_w) = layer.in_shape, layer.out_shape
+    eh = shift_tables(rho_h, out_h, in_h, k, layer.stride, layer.padding)
+    ew = shift_tables(rho_w, out_w, in_w, k, layer.stride, layer.padding)
     return w_rho, eh, ew
 
 
-def g_table(layer, in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
+def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """The prover's G on the padded input grid, built in O(C K (K H' + H' W'))."""
-    w_rho, eh, ew = _kernel_fold(layer, weight, out_grid, rho)
+    w_rho, eh, ew = _kernel_fold(layer, weight, rho)
     c = weight.shape[1]
-    cp, hp, wp = in_grid.padded
+    cp, hp, wp = Grid(layer.in_shape).padded
     # A[c, v, h] = sum_u W_rho[c, u, v] Eh[u, h]
     a = F.ext_zeros((c, w_rho.shape[2], hp))
     for u in range(w_rho.shape[2]):
@@ -57,10 +58,10 @@ def g_table(layer, in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.nd
     return g.reshape(F.EXT_DEGREE, -1)
 
 
-def g_eval(layer, in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray):
+def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma) = sum_{u,v} (sum_c eq(gamma_c, c) W_rho[c,u,v]) Eh_u~(gamma_h) Ew_v~(gamma_w)."""
-    w_rho, eh, ew = _kernel_fold(layer, weight, out_grid, rho)
-    g_c, g_h, g_w = in_grid.split(gamma)
+    w_rho, eh, ew = _kernel_fold(layer, weight, rho)
+    g_c, g_h, g_w = Grid(layer.in_shape).split(gamma)
     c = weight.shape[1]
     eq_c = prefix_eq(g_c, c)
     w_g = F.ext_sum(F.ext_mul(w_rho, eq_c[:, :, None, None]), axis=0)  # (4, K, K)
@@ -69,6 +70,11 @@ def g_eval(layer, in_grid: Grid, out_grid: Grid, weight: np.ndarray, rho: np.nda
     return F.ext_sum(F.ext_sum(F.ext_mul(F.ext_mul(w_g, eh_g[:, :, None]), ew_g[:, None, :]), axis=1), axis=0)
 
 
-def working_bytes(in_grid: Grid, kernel: int) -> int:
+def working_bytes(layer: Layer) -> int:
     """Bytes of G, its sumcheck folds and the per-offset partial products (K tables of 32 bytes/entry)."""
-    return 8 * F.EXT_DEGREE * in_grid.size * (3 + kernel)
+    return 8 * F.EXT_DEGREE * Grid(layer.in_shape).size * (3 + layer.kernel)
+
+
+def inference_bytes(layer: Layer) -> int:
+    """No transient beyond the tensors the planner already counts."""
+    return 0

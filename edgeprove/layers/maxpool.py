@@ -13,12 +13,14 @@ to a power of two stay zero) and range-table multiplicities.  Three checks:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from edgeprove import field as F
 from edgeprove import lookup, poly
 from edgeprove import sumcheck as S
+from edgeprove.claims import Claim
 from edgeprove.layers.common import (
     Grid,
     Layout,
@@ -29,13 +31,11 @@ from edgeprove.layers.common import (
     verify_linear,
 )
 from edgeprove.layers.conv2d import shift_tables
+from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep
+from edgeprove.model.ir import Layer
 
 RANGE_BITS = 8
 """y - x_uv lies in [0, 255] for int8 activations."""
-
-
-class MaxPoolError(Exception):
-    """A max-pool proof that does not check out."""
 
 
 def offsets(layer) -> list[tuple[int, int]]:
@@ -65,11 +65,18 @@ def window_values(layer, x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class MaxPoolWitness:
-    """y and the stacked differences as base tables on the padded grid, and the range multiplicities."""
+    """The output y, and y and the stacked differences as base tables on the padded grid, and the range
+    multiplicities."""
 
     y: np.ndarray
+    y_table: np.ndarray
     d_table: np.ndarray
     mult: np.ndarray
+
+    @property
+    def table_bits(self) -> int:
+        """The range table width the commitment section names."""
+        return RANGE_BITS
 
 
 def _d_mask(layer) -> np.ndarray:
@@ -89,12 +96,12 @@ def witness(layer, x: np.ndarray, y: np.ndarray) -> MaxPoolWitness:
         table[i] = out.pad(d)
     d_table = table.ravel()
     mult = lookup.multiplicities([d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)])
-    return MaxPoolWitness(out.pad(y), d_table, mult)
+    return MaxPoolWitness(y, out.pad(y), d_table, mult)
 
 
 def committed_vector(w: MaxPoolWitness, layer) -> np.ndarray:
     """The base-field vector the layer commits to."""
-    return layout(layer).assemble({"y": w.y, "d": w.d_table, "m_rng": F.asbase(w.mult)})
+    return layout(layer).assemble({"y": w.y_table, "d": w.d_table, "m_rng": F.asbase(w.mult)})
 
 
 @dataclass
@@ -125,7 +132,7 @@ def _g_factors(layer, z: np.ndarray, lam: np.ndarray):
     return prefix_eq(z_c, inp.shape[0]), eh, ew, lam.reshape(F.EXT_DEGREE, k, k)
 
 
-def g_table(layer, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
+def window_g_table(layer, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """G[c,h,w] = eq(z_c, c) sum_uv lambda_uv Eh_u[h] Ew_v[w] on the padded input grid."""
     eq_c, eh, ew, lam = _g_factors(layer, z, lam)
     inp = Grid(layer.in_shape)
@@ -141,7 +148,7 @@ def g_table(layer, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return g.reshape(F.EXT_DEGREE, -1)
 
 
-def g_eval(layer, z: np.ndarray, lam: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+def window_g_eval(layer, z: np.ndarray, lam: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma), separable: eq_c~(gamma_c) * sum_uv lambda_uv Eh_u~(gamma_h) Ew_v~(gamma_w)."""
     eq_c, eh, ew, lam = _g_factors(layer, z, lam)
     g_c, g_h, g_w = Grid(layer.in_shape).split(gamma)
@@ -157,19 +164,22 @@ def _product_terms(count: int) -> list[S.Term]:
     return [(1, tuple(range(count + 1)))]
 
 
-def prove(layer, x_table: np.ndarray, w: MaxPoolWitness, transcript, label: str):
-    """Returns (proof, claims on this layer's commitment, (gamma, x~(gamma)) for the input)."""
+def prove(step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray, np.ndarray]:
+    """The three relations; returns the proof, gamma and x~(gamma), and records the claims on this layer's
+    commitment."""
+    layer, transcript, label = step.layer, step.transcript, step.label
     out = Grid(layer.out_shape)
     count = layer.kernel * layer.kernel
     slices = w.d_table.reshape(1 << slice_bits(layer), out.size)
     z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
-    y_value = poly.evaluate(w.y, z)
+    y_value = poly.evaluate(w.y_table, z)
     d_values = np.stack([poly.evaluate(slices[i], z) for i in range(count)], axis=1)
     transcript.absorb_ext(f"{label}/yd", np.concatenate([y_value[:, None], d_values], axis=1))
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
     claim = _linear_claim(y_value, d_values, lam)
+    x_table = Grid(layer.in_shape).pad(step.source)
     linear, gamma, x_value = prove_linear(
-        x_table, g_table(layer, z, lam), claim, transcript, f"{label}/linear"
+        x_table, window_g_table(layer, z, lam), claim, transcript, f"{label}/linear"
     )
     rho = transcript.challenge_ext_vec(f"{label}/rho", out.num_vars)
     tables = [poly.eq_table(rho)] + [slices[i] for i in range(count)]
@@ -182,12 +192,17 @@ def prove(layer, x_table: np.ndarray, w: MaxPoolWitness, transcript, label: str)
         [w.d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)], w.mult, transcript, f"{label}/range"
     )
     proof = MaxPoolProof(y_value, d_values, linear, product, product_finals, range_proof)
-    claims = _claims(layer, z, y_value, d_values, rho2, product_finals, rng)
-    return proof, claims, (gamma, x_value)
+    step.claims.extend(_claims(step.index, layer, z, y_value, d_values, rho2, product_finals, rng))
+    return proof, gamma, x_value
 
 
-def verify(layer, proof: MaxPoolProof, transcript, label: str):
-    """Check the three relations; returns (claims on this layer's commitment, (gamma, x~(gamma)))."""
+def verify(step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
+    """Check the three relations (Rejected on failure); returns gamma and x~(gamma), and records the
+    claims on this layer's commitment."""
+    layer, transcript, label = step.layer, step.transcript, step.label
+    if not isinstance(proof, MaxPoolProof):
+        raise Rejected(f"layer {layer.name}: malformed max-pool proof")
+    where = f"layer {layer.name}: {label}"
     out = Grid(layer.out_shape)
     count = layer.kernel * layer.kernel
     for value, shape, what in (
@@ -196,9 +211,9 @@ def verify(layer, proof: MaxPoolProof, transcript, label: str):
         (proof.product_finals, (F.EXT_DEGREE, count), "product values"),
     ):
         if not isinstance(value, np.ndarray) or value.shape != shape:
-            raise MaxPoolError(f"{label}: malformed {what}")
+            raise Rejected(f"{where}: malformed {what}")
     if not isinstance(proof.linear, LinearProof) or not isinstance(proof.product, S.SumcheckProof):
-        raise MaxPoolError(f"{label}: malformed proof")
+        raise Rejected(f"{where}: malformed proof")
     z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
     transcript.absorb_ext(f"{label}/yd", np.concatenate([proof.y_value[:, None], proof.d_values], axis=1))
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
@@ -206,8 +221,8 @@ def verify(layer, proof: MaxPoolProof, transcript, label: str):
     gamma, x_value, final = verify_linear(
         proof.linear, claim, Grid(layer.in_shape).num_vars, transcript, f"{label}/linear"
     )
-    if not F.ext_eq(final, F.ext_mul(x_value, g_eval(layer, z, lam, gamma))):
-        raise MaxPoolError(f"{label}: window differences do not match the input")
+    if not F.ext_eq(final, F.ext_mul(x_value, window_g_eval(layer, z, lam, gamma))):
+        raise Rejected(f"{where}: window differences do not match the input")
     rho = transcript.challenge_ext_vec(f"{label}/rho", out.num_vars)
     rho2, final = S.verify(
         F.ext_zeros(), out.num_vars, count + 1, proof.product, transcript, f"{label}/product"
@@ -215,7 +230,7 @@ def verify(layer, proof: MaxPoolProof, transcript, label: str):
     transcript.absorb_ext(f"{label}/product_finals", proof.product_finals)
     finals = [poly.eq_eval(rho, rho2)] + [proof.product_finals[:, i] for i in range(count)]
     if not F.ext_eq(final, S.combine_terms(_product_terms(count), finals)):
-        raise MaxPoolError(f"{label}: the maximum is not one of the window's values")
+        raise Rejected(f"{where}: the maximum is not one of the window's values")
     rng = lookup.verify_lookup(
         out.num_vars + slice_bits(layer),
         RANGE_BITS,
@@ -225,8 +240,9 @@ def verify(layer, proof: MaxPoolProof, transcript, label: str):
         lambda zeta: _d_mask_eval(layer, zeta),
         lambda zeta: [lookup.range_mle(zeta)],
     )
-    claims = _claims(layer, z, proof.y_value, proof.d_values, rho2, proof.product_finals, rng)
-    return claims, (gamma, x_value)
+    owed = _claims(step.index, layer, z, proof.y_value, proof.d_values, rho2, proof.product_finals, rng)
+    step.claims.extend(owed)
+    return gamma, x_value
 
 
 def _d_mask_eval(layer, zeta: np.ndarray) -> np.ndarray:
@@ -242,13 +258,15 @@ def _linear_claim(y_value, d_values, lam) -> np.ndarray:
     return F.ext_inner(diffs, lam) if lam.shape[1] else F.ext_zeros()
 
 
-def _claims(layer, z, y_value, d_values, rho2, product_finals, rng: lookup.LookupClaims):
-    claims = [("y", z, y_value)]
+def _claims(
+    tensor: int, layer, z, y_value, d_values, rho2, product_finals, rng: lookup.LookupClaims
+) -> list[Claim]:
+    claims = [Claim(tensor, "y", z, y_value)]
     for i in range(d_values.shape[1]):
-        claims.append(("d", _slice_point(layer, i, z), d_values[:, i]))
-        claims.append(("d", _slice_point(layer, i, rho2), product_finals[:, i]))
-    claims.append(("d", rng.witness_point, rng.witness_values[:, 0]))
-    claims.append(("m_rng", rng.table_point, rng.multiplicity_value))
+        claims.append(Claim(tensor, "d", _slice_point(layer, i, z), d_values[:, i]))
+        claims.append(Claim(tensor, "d", _slice_point(layer, i, rho2), product_finals[:, i]))
+    claims.append(Claim(tensor, "d", rng.witness_point, rng.witness_values[:, 0]))
+    claims.append(Claim(tensor, "m_rng", rng.table_point, rng.multiplicity_value))
     return claims
 
 
@@ -257,3 +275,53 @@ def working_bytes(layer) -> int:
     out = Grid(layer.out_shape)
     stacked = out.size << slice_bits(layer)
     return 8 * stacked + 32 * out.size * (layer.kernel * layer.kernel + 1) * 2 + 6 * 32 * stacked
+
+
+class MaxPoolKind:
+    """Max pooling as a layer kind: it always commits (y, the differences, the range multiplicities)."""
+
+    proof_types: ClassVar[tuple[type, ...]] = (
+        MaxPoolProof,
+        LinearProof,
+        S.SumcheckProof,
+        lookup.LookupProof,
+        lookup.FractionSumProof,
+    )
+
+    def commits(self, layer: Layer) -> bool:
+        """Always: the differences and the output are committed."""
+        return True
+
+    def layout(self, layer: Layer, table_bits: int) -> Layout:
+        """The committed vector (its range table width is fixed)."""
+        return layout(layer)
+
+    def check_table_bits(self, layer: Layer, bits: int, static_bits: int) -> None:
+        """The range table is exactly RANGE_BITS wide."""
+        if bits != RANGE_BITS:
+            raise Rejected(f"layer {layer.name}: max-pool range width {bits} is not {RANGE_BITS}")
+
+    def table_bits(self, layer: Layer, q: np.ndarray | None) -> int:
+        """RANGE_BITS, whatever the values."""
+        return RANGE_BITS
+
+    def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[MaxPoolWitness, np.ndarray]:
+        """Differences and multiplicities, and the vector to commit."""
+        w = witness(layer, x, a)
+        return w, committed_vector(w, layer)
+
+    def prove(self, step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray, np.ndarray]:
+        """See ``prove``."""
+        return prove(step, w)
+
+    def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
+        """See ``verify``."""
+        return verify(step, proof)
+
+    def working_bytes(self, layer: Layer) -> int:
+        """See ``working_bytes``."""
+        return working_bytes(layer)
+
+    def inference_bytes(self, layer: Layer) -> int:
+        """No transient beyond the tensors the planner already counts."""
+        return 0

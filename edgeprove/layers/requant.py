@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import lookup
+from edgeprove.claims import Claim
 from edgeprove.layers.common import Grid, Layout, mask_eval
 
 MAX_SPLIT_BITS = 30
@@ -106,8 +107,10 @@ class RequantProof:
     rem: lookup.LookupProof
 
 
-def prove(layer, out_grid: Grid, w: RequantWitness, transcript, label: str):
-    """Both lookups; returns (proof, claims) with claims = [(segment, point, value), ...] to open."""
+def prove(
+    layer, out_grid: Grid, w: RequantWitness, transcript, label: str, tensor: int
+) -> tuple[RequantProof, list[Claim]]:
+    """Both lookups; returns the proof and the claims they leave on the layer's commitment (``tensor``)."""
     mask = out_grid.mask()
     act_cols = lookup.activation_table(w.act_bits, act_lo(layer.activation), layer.act_max)
     act_proof, act_claims = lookup.prove_lookup(
@@ -116,11 +119,13 @@ def prove(layer, out_grid: Grid, w: RequantWitness, transcript, label: str):
     rem_proof, rem_claims = lookup.prove_lookup(
         [w.r], mask, [lookup.range_table(layer.shift)], w.m_rem, transcript, f"{label}/rem"
     )
-    return RequantProof(act_proof, rem_proof), _claims(act_claims, rem_claims)
+    return RequantProof(act_proof, rem_proof), _claims(tensor, act_claims, rem_claims)
 
 
-def verify(layer, out_grid: Grid, act_bits: int, proof: RequantProof, transcript, label: str):
-    """Check both lookups against the public tables; returns the opening claims still owed."""
+def verify(
+    layer, out_grid: Grid, act_bits: int, proof: RequantProof, transcript, label: str, tensor: int
+) -> list[Claim]:
+    """Check both lookups against the public tables; returns the claims still owed to ``tensor``."""
     n = out_grid.num_vars
 
     def mask_mle(z):
@@ -144,21 +149,14 @@ def verify(layer, out_grid: Grid, act_bits: int, proof: RequantProof, transcript
         mask_mle,
         lambda z: [lookup.range_mle(z)],
     )
-    return _claims(act_claims, rem_claims)
+    return _claims(tensor, act_claims, rem_claims)
 
 
-def _claims(act: lookup.LookupClaims, rem: lookup.LookupClaims) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def _claims(tensor: int, act: lookup.LookupClaims, rem: lookup.LookupClaims) -> list[Claim]:
     return [
-        ("q", act.witness_point, act.witness_values[:, 0]),
-        ("y", act.witness_point, act.witness_values[:, 1]),
-        ("m_act", act.table_point, act.multiplicity_value),
-        ("r", rem.witness_point, rem.witness_values[:, 0]),
-        ("m_rem", rem.table_point, rem.multiplicity_value),
+        Claim(tensor, "q", act.witness_point, act.witness_values[:, 0]),
+        Claim(tensor, "y", act.witness_point, act.witness_values[:, 1]),
+        Claim(tensor, "m_act", act.table_point, act.multiplicity_value),
+        Claim(tensor, "r", rem.witness_point, rem.witness_values[:, 0]),
+        Claim(tensor, "m_rem", rem.table_point, rem.multiplicity_value),
     ]
-
-
-def working_bytes(out_grid: Grid, act_bits: int, shift: int) -> int:
-    """Peak bytes of the lookups: fraction trees (K numerators and denominators, 2x leaves) for the
-    larger of the witness and table trees, plus the int64 witness tensors."""
-    leaves = max(out_grid.size, 1 << act_bits, 1 << shift)
-    return 8 * F.EXT_DEGREE * leaves * 2 * 3 + 8 * 6 * out_grid.size

@@ -1,0 +1,249 @@
+"""Affine layers (dense, conv2d, average and global average pooling): a linear map, plus bias, plus
+residual, then requantization (or, on the last layer, the accumulator as output).
+
+Prover and verifier side by side, sharing their transcript labels and claim helpers.  At a random output
+point z the accumulator claim a~(z) comes from the opened q~(z), r~(z) (``requant.accumulator_claim``) or
+from the public output; bias and residual terms are subtracted, and what is left is sum_x x(x) G(x) over
+the input grid, one sumcheck (``common.prove_linear``).  Each affine kind's module supplies only its G:
+``g_table(layer, weight, rho)`` for the prover, ``g_eval(layer, weight, rho, gamma)`` for the verifier
+(pools take weight None), and its memory estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import lookup, poly
+from edgeprove.layers import requant
+from edgeprove.layers.common import (
+    Grid,
+    Layout,
+    LinearProof,
+    mask_eval,
+    prefix_eq,
+    prove_linear,
+    verify_linear,
+)
+from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
+from edgeprove.layers.requant import RequantProof
+from edgeprove.model import ops
+from edgeprove.model.ir import Layer, Model
+from edgeprove.sumcheck import SumcheckProof
+
+
+class LinearMap(Protocol):
+    """What an affine kind's module supplies: its G, G~(gamma) and memory estimates."""
+
+    def g_table(self, layer: Layer, weight: np.ndarray | None, rho: np.ndarray) -> np.ndarray:
+        """The prover's G on the padded input grid for the output point rho."""
+        ...
+
+    def g_eval(
+        self, layer: Layer, weight: np.ndarray | None, rho: np.ndarray, gamma: np.ndarray
+    ) -> np.ndarray:
+        """The verifier's G~(gamma), from the public weights."""
+        ...
+
+    def working_bytes(self, layer: Layer) -> int:
+        """Bytes of G and its sumcheck folds."""
+        ...
+
+    def inference_bytes(self, layer: Layer) -> int:
+        """Transient bytes of computing the accumulator."""
+        ...
+
+
+@dataclass
+class LayerProof:
+    """One layer: opened q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
+    the linear map's sumcheck and the requantization lookups (or None)."""
+
+    q_value: np.ndarray | None
+    r_value: np.ndarray | None
+    residual_value: np.ndarray | None
+    linear: LinearProof
+    requant: RequantProof | None
+
+
+@dataclass
+class AffineWitness:
+    """The accumulator a, the output y (a when not requantized) and the requantization witness."""
+
+    a: np.ndarray
+    y: np.ndarray
+    rq: requant.RequantWitness | None
+
+    @property
+    def table_bits(self) -> int:
+        """The activation table width (0: nothing committed)."""
+        return self.rq.act_bits if self.rq is not None else 0
+
+
+def bias_eval(layer: Layer, bias: np.ndarray | None, rho: np.ndarray) -> np.ndarray:
+    """MLE at rho of the bias broadcast over the valid output positions: b~(rho_c) V_h(rho_h) V_w(rho_w)."""
+    if bias is None:
+        return F.ext_zeros()
+    out_grid = Grid(layer.out_shape)
+    rho_c, rho_h, rho_w = out_grid.split(rho)
+    b = F.ext_inner(F.asbase(np.asarray(bias, dtype=np.int64)), prefix_eq(rho_c, out_grid.shape[0]))
+    hw = Grid((1, out_grid.shape[1], out_grid.shape[2]))
+    return F.ext_mul(b, mask_eval(hw, np.concatenate([rho_h, rho_w], axis=1)))
+
+
+def _weight(model: Model, k: int) -> np.ndarray | None:
+    return model.weight(k) if model.layers[k].has_weights else None
+
+
+def _output_point(step: ProverStep | VerifierStep) -> np.ndarray:
+    """z: the random point on the output grid every claim of the layer starts from."""
+    return step.transcript.challenge_ext_vec(f"{step.label}/z", Grid(step.layer.out_shape).num_vars)
+
+
+def _requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, r_value) -> np.ndarray:
+    """Bind q~(z), r~(z), owe their openings, and derive a~(z) from them."""
+    step.transcript.absorb_ext(f"{step.label}/qr", np.stack([q_value, r_value], axis=1))
+    step.claims.add(step.index, "q", z, q_value)
+    step.claims.add(step.index, "r", z, r_value)
+    return requant.accumulator_claim(step.layer.shift, Grid(step.layer.out_shape), z, q_value, r_value)
+
+
+def _less_bias(step: ProverStep | VerifierStep, z: np.ndarray, claim_a: np.ndarray) -> np.ndarray:
+    bias = step.model.bias(step.index) if step.layer.has_weights else None
+    return F.ext_sub(claim_a, bias_eval(step.layer, bias, z))
+
+
+def _less_residual(step: ProverStep | VerifierStep, claim: np.ndarray, residual_value) -> np.ndarray:
+    """Bind the residual's y~(z) and subtract 2^residual_shift times it."""
+    step.transcript.absorb_ext(f"{step.label}/residual", residual_value)
+    scale = np.uint64(pow(2, step.layer.residual_shift, F.P))
+    return F.ext_sub(claim, F.ext_scale(residual_value, scale))
+
+
+def _linear_label(step: ProverStep | VerifierStep) -> str:
+    return f"{step.label}/linear"
+
+
+@dataclass(frozen=True)
+class AffineKind:
+    """An affine layer kind: the shared proof around one module's linear map."""
+
+    linear_map: LinearMap
+    proof_types: ClassVar[tuple[type, ...]] = (
+        LayerProof,
+        LinearProof,
+        SumcheckProof,
+        RequantProof,
+        lookup.LookupProof,
+        lookup.FractionSumProof,
+    )
+
+    def commits(self, layer: Layer) -> bool:
+        """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
+        return layer.requantized
+
+    def layout(self, layer: Layer, table_bits: int) -> Layout:
+        """The requantization's committed vector."""
+        return requant.layout(Grid(layer.out_shape), layer.shift, table_bits)
+
+    def check_table_bits(self, layer: Layer, bits: int, static_bits: int) -> None:
+        """1 <= b <= the model's static bound on q, and b + shift within the field (``MAX_SPLIT_BITS``)."""
+        if not 1 <= bits <= min(static_bits, requant.MAX_SPLIT_BITS - layer.shift):
+            raise Rejected(
+                f"layer {layer.name}: activation table width {bits} is outside [1, {static_bits}] "
+                "(model bound)"
+            )
+
+    def table_bits(self, layer: Layer, q: np.ndarray | None) -> int:
+        """The smallest activation table covering q."""
+        return 0 if q is None else requant.act_bits_for(q)
+
+    def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
+        """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
+        if not layer.requantized:
+            return AffineWitness(a, a, None), None
+        q, r, y = ops.requantize(layer, a)
+        out_grid = Grid(layer.out_shape)
+        rq = requant.witness(layer, out_grid, q, r, y)
+        return AffineWitness(a, y, rq), requant.committed_vector(rq, out_grid, layer.shift)
+
+    def prove(self, step: ProverStep, w: AffineWitness) -> tuple[LayerProof, np.ndarray, np.ndarray]:
+        """The layer's proof; returns it with gamma and x~(gamma)."""
+        layer = step.layer
+        out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
+        z = _output_point(step)
+        q_value = r_value = None
+        if w.rq is not None:
+            q_value = poly.evaluate(w.rq.q, z)
+            r_value = poly.evaluate(w.rq.r, z)
+            claim_a = _requantized_claim(step, z, q_value, r_value)
+        else:
+            claim_a = poly.evaluate(out_grid.pad(w.a), z)
+        claim = _less_bias(step, z, claim_a)
+        residual_value = None
+        if layer.residual is not None:
+            residual_value = poly.evaluate(out_grid.pad(step.residual), z)
+            claim = _less_residual(step, claim, residual_value)
+            step.claim_read(layer.residual, z, residual_value)
+        g = self.linear_map.g_table(layer, _weight(step.model, step.index), z)
+        x_table = in_grid.pad(step.source)
+        linear, gamma, x_value = prove_linear(x_table, g, claim, step.transcript, _linear_label(step))
+        del x_table
+        del g
+        rq_proof = None
+        if w.rq is not None:
+            rq_proof, rq_claims = requant.prove(
+                layer, out_grid, w.rq, step.transcript, step.label, step.index
+            )
+            step.claims.extend(rq_claims)
+        return LayerProof(q_value, r_value, residual_value, linear, rq_proof), gamma, x_value
+
+    def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
+        """Check the layer's proof; returns gamma and x~(gamma)."""
+        layer = step.layer
+        out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
+        if not isinstance(proof, LayerProof) or not isinstance(proof.linear, LinearProof):
+            raise Rejected(f"layer {layer.name}: malformed layer proof")
+        z = _output_point(step)
+        if layer.requantized:
+            q_value, r_value = ext_value(proof.q_value, "q~(z)"), ext_value(proof.r_value, "r~(z)")
+            claim_a = _requantized_claim(step, z, q_value, r_value)
+        else:
+            if proof.q_value is not None or proof.r_value is not None:
+                raise Rejected(f"layer {layer.name}: unexpected requantization values")
+            claim_a = poly.evaluate_padded(step.output, layer.out_shape, z)
+        claim = _less_bias(step, z, claim_a)
+        if layer.residual is not None:
+            residual_value = ext_value(proof.residual_value, "residual value")
+            claim = _less_residual(step, claim, residual_value)
+            step.claim_read(layer.residual, z, residual_value, "residual input")
+        elif proof.residual_value is not None:
+            raise Rejected(f"layer {layer.name}: unexpected residual value")
+        gamma, x_value, final = verify_linear(
+            proof.linear, claim, in_grid.num_vars, step.transcript, _linear_label(step)
+        )
+        g = self.linear_map.g_eval(layer, _weight(step.model, step.index), z, gamma)
+        if not F.ext_eq(final, F.ext_mul(x_value, g)):
+            raise Rejected(f"layer {layer.name}: linear map's final check failed")
+        if layer.requantized:
+            if not isinstance(proof.requant, RequantProof):
+                raise Rejected(f"layer {layer.name}: missing requantization proof")
+            step.claims.extend(
+                requant.verify(
+                    layer, out_grid, step.table_bits, proof.requant, step.transcript, step.label, step.index
+                )
+            )
+        elif proof.requant is not None:
+            raise Rejected(f"layer {layer.name}: unexpected requantization proof")
+        return gamma, x_value
+
+    def working_bytes(self, layer: Layer) -> int:
+        """The linear map's tables (the module's estimate)."""
+        return self.linear_map.working_bytes(layer)
+
+    def inference_bytes(self, layer: Layer) -> int:
+        """The accumulator's transient bytes (the module's estimate)."""
+        return self.linear_map.inference_bytes(layer)

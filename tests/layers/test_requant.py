@@ -1,0 +1,87 @@
+"""Requantization, shared by the affine kinds, on random shapes and shifts: the accumulator identity at a
+random point, both lookups proven and verified with the claims they leave holding on the committed
+vector, every value of the proof checked, and the widths the prover may pick."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from proofedit import altered, leaves, replace
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.layers import requant
+from edgeprove.layers.common import Grid
+from edgeprove.lookup import LogUpError
+from edgeprove.model import ops
+from edgeprove.model.ir import Layer
+from edgeprove.sumcheck import SumcheckError
+from edgeprove.transcript import Transcript
+
+
+def requantized(seed: int, shift: int, activation: str):
+    """A layer's requantization witness for random accumulators, and the vector it commits."""
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    act_max = int(rng.integers(0 if activation == "relu" else -128, 128))
+    layer = Layer("rq", "conv2d", -1, shape, shape, shift=shift, activation=activation, act_max=act_max)
+    a = rng.integers(-(1 << (shift + 7)), 1 << (shift + 7), shape)
+    grid = Grid(shape)
+    q, r, y = ops.requantize(layer, a)
+    w = requant.witness(layer, grid, q, r, y)
+    return layer, grid, a, w, requant.committed_vector(w, grid, shift)
+
+
+def holds(claims, layer, grid, w, vector) -> bool:
+    """Every claim is the committed vector's MLE at its point (what the opening would check)."""
+    lay = requant.layout(grid, layer.shift, w.act_bits)
+    return all(F.ext_eq(poly.evaluate(vector, lay.point(c.segment, c.point)), c.value) for c in claims)
+
+
+CASES = [(seed, shift, act) for seed, shift in enumerate((0, 1, 5, 9)) for act in ("relu", "clamp")]
+
+
+@pytest.mark.parametrize("seed, shift, activation", CASES)
+def test_lookups_prove_and_verify_and_their_claims_hold(seed, shift, activation):
+    layer, grid, a, w, vector = requantized(seed, shift, activation)
+    t_prove, t_verify = Transcript(), Transcript()
+    proof, made = requant.prove(layer, grid, w, t_prove, "rq", 3)
+    checked = requant.verify(layer, grid, w.act_bits, proof, t_verify, "rq", 3)
+    assert t_prove.digest() == t_verify.digest()
+    assert [(c.tensor, c.segment) for c in checked] == [(c.tensor, c.segment) for c in made]
+    assert all(c.tensor == 3 for c in checked)
+    assert holds(checked, layer, grid, w, vector)
+
+
+@pytest.mark.parametrize("seed, shift, activation", CASES[::3])
+def test_the_accumulator_follows_from_q_and_r(seed, shift, activation):
+    layer, grid, a, w, _ = requantized(seed, shift, activation)
+    z = F.random_ext(np.random.default_rng(seed), grid.num_vars)
+    derived = requant.accumulator_claim(shift, grid, z, poly.evaluate(w.q, z), poly.evaluate(w.r, z))
+    assert F.ext_eq(derived, poly.evaluate(grid.pad(a), z))
+
+
+def test_every_value_of_a_requantization_proof_is_checked():
+    layer, grid, _, w, vector = requantized(20, 4, "relu")
+    proof, _ = requant.prove(layer, grid, w, Transcript(), "rq", 0)
+    count = 0
+    for trail, value in leaves(proof):
+        edited = replace(proof, trail, altered(value))
+        try:
+            claims = requant.verify(layer, grid, w.act_bits, edited, Transcript(), "rq", 0)
+        except (LogUpError, SumcheckError):
+            count += 1
+            continue
+        assert not holds(claims, layer, grid, w, vector), f"{trail} altered but every claim holds"
+        count += 1
+    assert count > 20
+
+
+def test_table_widths_are_the_smallest_that_fit_and_stay_within_the_field():
+    assert requant.act_bits_for(np.array([0])) == 1
+    assert requant.act_bits_for(np.array([-128, 127])) == 8
+    assert requant.act_bits_for(np.array([128])) == 9
+    layer = Layer("rq", "conv2d", -1, (1, 1, 2), (1, 1, 2), shift=10, activation="clamp")
+    q = np.array([[[1 << 20, 0]]])
+    with pytest.raises(OverflowError, match="over the field"):
+        requant.witness(layer, Grid((1, 1, 2)), q, np.zeros_like(q), np.clip(q, -128, 127))
