@@ -58,7 +58,7 @@ def test_a_proof_at_the_limits_verifies_under_a_fixed_cap(tmp_path, cache, monke
 
 @pytest.mark.parametrize("hostile", ["table-width", "queries"])
 def test_a_proof_past_the_limits_is_refused_under_the_same_cap(tmp_path, cache, monkeypatch, hostile):
-    """What once cost gigabytes (a 2^22-row table, a 100,000-query header) is now a quick rejection."""
+    """A table wider than the model's bound and a 100,000-query header are refused before any work."""
     monkeypatch.setenv(zoo.CACHE_ENV, str(cache))
     model = zoo.get("lenet5")
     prover.prove(model, seeded_input(model, 0), tmp_path / "honest")
