@@ -10,9 +10,10 @@ from conftest import altered_model
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
+from edgeprove.layers import KINDS
 from edgeprove.model import compiled, ops, zoo
 from edgeprove.model.bounds import MAX_Q_BITS, check_model
-from edgeprove.model.ir import KINDS, ModelError
+from edgeprove.model.ir import ModelError
 
 
 @pytest.fixture()

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
+from edgeprove.layers import conv2d
 from edgeprove.model import compiled, ops
 from edgeprove.model.bounds import layer_bounds
 from edgeprove.model.ir import Layer, Model, ModelError
@@ -598,7 +599,7 @@ def test_residual_from_a_maxpool_lowers_the_scale_before_the_pool(tmp_path):
     assert pool.out_frac == stem.out_frac and block.residual_shift == 0
     calibration = np.random.default_rng(0).uniform(-1, 1, (16, 1, 8, 8))
     stem_weight = stem_weight.astype(np.float32)
-    stem_float = np.maximum(ops.conv2d_sum(stem_weight, np.moveaxis(calibration, 0, 1), 1, 1), 0)
+    stem_float = np.maximum(conv2d.conv2d_sum(stem_weight, np.moveaxis(calibration, 0, 1), 1, 1), 0)
     assert stem.out_frac < frac_for(float(stem_float.max()))  # lowered for the residual add
     check_against_onnxruntime(path, result)
 

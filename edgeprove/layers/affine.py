@@ -6,7 +6,7 @@ point z the accumulator claim a~(z) comes from the opened q~(z), r~(z) (``requan
 from the public output; bias and residual terms are subtracted, and what is left is sum_x x(x) G(x) over
 the input grid, one sumcheck (``common.prove_linear``).  Each affine kind's module supplies only its G:
 ``g_table(layer, weight, rho)`` for the prover, ``g_eval(layer, weight, rho, gamma)`` for the verifier
-(pools take weight None), and its memory estimates.
+(pools take weight None), its memory estimates, and its model side (``LinearMap``).
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from edgeprove.layers.common import (
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model import ops
-from edgeprove.model.ir import Layer, Model
+from edgeprove.model.ir import Layer, Model, Shape
 from edgeprove.sumcheck import SumcheckProof
 
 
 class LinearMap(Protocol):
-    """What an affine kind's module supplies: its G, G~(gamma) and memory estimates."""
+    """What an affine kind's module supplies: its G, G~(gamma) and memory estimates, and the model side of
+    ``model.kinds.KindRules`` but ``keeps_range`` (an affine map rescales)."""
 
     def g_table(self, layer: Layer, weight: np.ndarray | None, rho: np.ndarray) -> np.ndarray:
         """The prover's G on the padded input grid for the output point rho."""
@@ -54,6 +55,30 @@ class LinearMap(Protocol):
 
     def inference_bytes(self, layer: Layer) -> int:
         """Transient bytes of computing the accumulator."""
+        ...
+
+    def weight_shape(self, layer: Layer) -> tuple[int, ...] | None:
+        """Shape of the weight array, None without weights."""
+        ...
+
+    def out_shape(self, layer: Layer) -> Shape:
+        """The out_shape implied by the layer's other fields."""
+        ...
+
+    def validate(self, layers: list[Layer], index: int) -> None:
+        """The kind's rules on its fields (ModelError)."""
+        ...
+
+    def evaluate(self, layer: Layer, weight: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+        """The map before bias and residual on a batch x (C, N, H, W), exact in float64."""
+        ...
+
+    def sign_sums(self, layer: Layer, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per output channel: the sums of the positive and of the negative coefficients."""
+        ...
+
+    def scale_bits(self, layer: Layer) -> int:
+        """Fraction bits the map adds beyond the weights' (log2 of an average's window)."""
         ...
 
 
@@ -132,6 +157,7 @@ class AffineKind:
     """An affine layer kind: the shared proof around one module's linear map."""
 
     linear_map: LinearMap
+    keeps_range: ClassVar[bool] = False
     proof_types: ClassVar[tuple[type, ...]] = (
         LayerProof,
         LinearProof,
@@ -247,3 +273,27 @@ class AffineKind:
     def inference_bytes(self, layer: Layer) -> int:
         """The accumulator's transient bytes (the module's estimate)."""
         return self.linear_map.inference_bytes(layer)
+
+    def weight_shape(self, layer: Layer) -> tuple[int, ...] | None:
+        """The module's weight shape."""
+        return self.linear_map.weight_shape(layer)
+
+    def out_shape(self, layer: Layer) -> Shape:
+        """The module's output shape."""
+        return self.linear_map.out_shape(layer)
+
+    def validate(self, layers: list[Layer], index: int) -> None:
+        """The module's rules."""
+        self.linear_map.validate(layers, index)
+
+    def evaluate(self, layer: Layer, weight: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+        """The module's linear map."""
+        return self.linear_map.evaluate(layer, weight, x)
+
+    def sign_sums(self, layer: Layer, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The module's sign sums."""
+        return self.linear_map.sign_sums(layer, weight)
+
+    def scale_bits(self, layer: Layer) -> int:
+        """The module's scale bits."""
+        return self.linear_map.scale_bits(layer)

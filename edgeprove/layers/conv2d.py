@@ -4,6 +4,10 @@ From the claim a~(rho_o, rho_i, rho_j): W_rho[c,u,v] = sum_o eq(rho_o, o) W[o,c,
 shift tables Eh_u[h] = sum_{i valid, s*i+u-p = h} eq(rho_i, i) (likewise Ew_v) give
 G[c,h,w] = sum_{u,v} W_rho[c,u,v] Eh_u[h] Ew_v[w]; then a~(rho) - bias = sum_x x(x) G(x) (one sumcheck,
 no im2col).  With public weights the verifier evaluates G~(gamma) in O(weights + K (H + W)).
+
+Model side: weights (O, C, K, K), out_shape (O, H', W') with H' = (H + 2p - K) // s + 1, padding below K;
+the integer map is the sum over the K*K kernel offsets of a GEMM of W[:, :, u, v] (O x C) with the strided,
+shifted input slice (no im2col matrix is ever built either).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.layers.common import Grid, fold_rows, prefix_eq
-from edgeprove.model.ir import Layer
+from edgeprove.model.bounds import row_sign_sums
+from edgeprove.model.ir import Layer, ModelError, Shape, conv_out_size
 
 
 def shift_tables(
@@ -77,4 +82,58 @@ def working_bytes(layer: Layer) -> int:
 
 def inference_bytes(layer: Layer) -> int:
     """No transient beyond the tensors the planner already counts."""
+    return 0
+
+
+def weight_shape(layer: Layer) -> tuple[int, int, int, int]:
+    """(O, C, K, K): one kernel per output and input channel."""
+    return (layer.out_shape[0], layer.in_shape[0], layer.kernel, layer.kernel)
+
+
+def out_shape(layer: Layer) -> Shape:
+    """(O, H', W') with H' = (H + 2 padding - K) // stride + 1."""
+    _, h, w = layer.in_shape
+    return (
+        layer.out_shape[0],
+        conv_out_size(h, layer.kernel, layer.stride, layer.padding),
+        conv_out_size(w, layer.kernel, layer.stride, layer.padding),
+    )
+
+
+def validate(layers: list[Layer], index: int) -> None:
+    """Padding below the kernel, so that every output reads at least one input value."""
+    layer = layers[index]
+    if layer.padding >= layer.kernel:
+        raise ModelError(f"layer {layer.name}: padding must be smaller than the kernel")
+
+
+def conv2d_sum(weight: np.ndarray, x: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """Bias-free convolution of a batch x (C, N, H, W) with weight (O, C, K, K): float64 (O, N, H', W')."""
+    out_channels, channels, kernel, _ = weight.shape
+    _, batch, height, width = x.shape
+    out_h = (height + 2 * padding - kernel) // stride + 1
+    out_w = (width + 2 * padding - kernel) // stride + 1
+    pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    padded = np.pad(x.astype(np.float64, copy=False), pads)
+    weight64 = np.asarray(weight, dtype=np.float64)
+    acc = np.zeros((out_channels, batch * out_h * out_w), dtype=np.float64)
+    for u in range(kernel):
+        for v in range(kernel):
+            rows = slice(u, u + stride * (out_h - 1) + 1, stride)
+            cols = slice(v, v + stride * (out_w - 1) + 1, stride)
+            window = padded[:, :, rows, cols]
+            acc += weight64[:, :, u, v] @ window.reshape(channels, -1)
+    return acc.reshape(out_channels, batch, out_h, out_w)
+
+
+def evaluate(layer: Layer, weight: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The bias-free convolution of a batch x (C, N, H, W), exact in float64."""
+    return conv2d_sum(weight, x, layer.stride, layer.padding)
+
+
+sign_sums = row_sign_sums
+
+
+def scale_bits(layer: Layer) -> int:
+    """0: the weights' fraction bits carry the scale."""
     return 0

@@ -3,16 +3,66 @@
 G(x) = sum_o eq(rho, o) W[o, i(x)] is the eq-weighted fold of the weight rows, laid out on the padded
 (c, h, w) grid of the input (so a flatten before the layer is free).  The verifier recomputes the same
 fold from the public weights and evaluates it at gamma.
+
+Model side: weights (O, C*H*W), out_shape (O, 1, 1), no window; the integer map is one GEMM over the input
+flattened in C order, the weights converted to float64 in row chunks.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.layers.common import Grid, fold_rows, prefix_eq
-from edgeprove.model.ir import Layer
+from edgeprove.model.bounds import row_sign_sums
+from edgeprove.model.ir import Layer, Shape, check_no_window
+
+CHUNK_ELEMENTS = 1 << 21
+"""Weights are converted to float64 in row chunks of about this many entries (16 MiB)."""
+
+
+def weight_shape(layer: Layer) -> tuple[int, int]:
+    """(O, C*H*W): one row of weights per output."""
+    return (layer.out_shape[0], math.prod(layer.in_shape))
+
+
+def out_shape(layer: Layer) -> Shape:
+    """(O, 1, 1): a vector of outputs."""
+    return (layer.out_shape[0], 1, 1)
+
+
+def validate(layers: list[Layer], index: int) -> None:
+    """No kernel, stride or padding."""
+    check_no_window(layers[index])
+
+
+def dense_sum(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Bias-free dense map of a batch x (C, N, H, W) flattened per sample in C order: float64 (O, N, 1, 1)."""
+    out_features, in_features = weight.shape
+    batch = x.shape[1]
+    flat = np.ascontiguousarray(np.moveaxis(x, 1, 0).reshape(batch, in_features), dtype=np.float64)
+    out = np.empty((out_features, batch), dtype=np.float64)
+    rows = max(1, CHUNK_ELEMENTS // in_features)
+    for start in range(0, out_features, rows):
+        block = np.asarray(weight[start : start + rows], dtype=np.float64)
+        out[start : start + rows] = block @ flat.T
+    return out.reshape(out_features, batch, 1, 1)
+
+
+def evaluate(layer: Layer, weight: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The bias-free dense map of a batch x (C, N, H, W), exact in float64."""
+    return dense_sum(weight, x)
+
+
+sign_sums = row_sign_sums
+
+
+def scale_bits(layer: Layer) -> int:
+    """0: the weights' fraction bits carry the scale."""
+    return 0
 
 
 def _folded(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -46,4 +96,4 @@ def inference_bytes(layer: Layer) -> int:
     """Transient bytes of computing the accumulator: the weights are read as float64 chunks (at most 2^21
     values) and their memory-mapped int8 pages are resident while they are folded."""
     weights = layer.out_shape[0] * layer.in_shape[0] * layer.in_shape[1] * layer.in_shape[2]
-    return 8 * min(weights, 1 << 21) + weights
+    return 8 * min(weights, CHUNK_ELEMENTS) + weights

@@ -19,6 +19,7 @@ from edgeprove import poly
 from edgeprove.claims import ClaimLedger
 from edgeprove.layers.common import Layout
 from edgeprove.model.ir import Layer, Model
+from edgeprove.model.kinds import KindRules
 from edgeprove.transcript import Transcript
 
 
@@ -100,8 +101,9 @@ class VerifierStep:
             raise Rejected(f"layer {self.layer.name}: {what} value does not match the public input")
 
 
-class LayerKind(Protocol):
-    """The proof side of one layer kind: committed layout, witness, prover, verifier, memory estimate."""
+class LayerKind(KindRules, Protocol):
+    """One layer kind: its model side (``KindRules``: shapes, integer map, bound sums, calibration hook)
+    and its proof side (committed layout, witness, prover, verifier, memory estimate)."""
 
     proof_types: tuple[type, ...]
     """Dataclasses its layer sections may hold (registered with the proof file format)."""

@@ -8,6 +8,11 @@ to a power of two stay zero) and range-table multiplicities.  Three checks:
   2. every d_uv is in [0, 2^8) at valid positions (LogUp-GKR), so y >= every x_uv;
   3. prod_uv d_uv = 0 at every position: sum_pos eq(rho, pos) prod_uv d_uv(pos) = 0 (one sumcheck of degree
      k^2 + 1), so y equals one of the x_uv.  Hence y is exactly the window maximum.
+
+Model side: kernel k, stride s, padding 0, no weights, no residual; out_shape (C, H', W') with
+H' = (H - k) // s + 1.  It does not rescale: shift is 0, so q = a, r = 0, and its activation and act_max
+must give exactly its source's value range (the model input's range is that of clamp with act_max 127);
+then y = clamp(q, lo, act_max) = a, and the quantizer gives it its source's out_frac (``keeps_range``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from edgeprove.layers.common import (
 )
 from edgeprove.layers.conv2d import shift_tables
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep
-from edgeprove.model.ir import Layer
+from edgeprove.model.bounds import window_sign_sums
+from edgeprove.model.ir import Layer, ModelError, Shape, activation_range, conv_out_size, value_range
 
 RANGE_BITS = 8
 """y - x_uv lies in [0, 255] for int8 activations."""
@@ -277,8 +283,25 @@ def working_bytes(layer) -> int:
     return 8 * stacked + 32 * out.size * (layer.kernel * layer.kernel + 1) * 2 + 6 * 32 * stacked
 
 
+def window_max(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """Maximum over kernel x kernel windows at the given stride (no padding) of a batch x (C, N, H, W)."""
+    height, width = x.shape[2], x.shape[3]
+    out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+    out = None
+    for u in range(kernel):
+        for v in range(kernel):
+            rows = slice(u, u + stride * (out_h - 1) + 1, stride)
+            cols = slice(v, v + stride * (out_w - 1) + 1, stride)
+            window = x[:, :, rows, cols]
+            out = window.copy() if out is None else np.maximum(out, window, out=out)
+    return out
+
+
 class MaxPoolKind:
     """Max pooling as a layer kind: it always commits (y, the differences, the range multiplicities)."""
+
+    keeps_range: ClassVar[bool] = True
+    """Its outputs are values of its input: the quantizer gives it its source's range and scale."""
 
     proof_types: ClassVar[tuple[type, ...]] = (
         MaxPoolProof,
@@ -324,4 +347,44 @@ class MaxPoolKind:
 
     def inference_bytes(self, layer: Layer) -> int:
         """No transient beyond the tensors the planner already counts."""
+        return 0
+
+    def weight_shape(self, layer: Layer) -> None:
+        """None: max pooling has no weights."""
+        return None
+
+    def out_shape(self, layer: Layer) -> Shape:
+        """(C, H', W') with H' = (H - k) // stride + 1."""
+        c, h, w = layer.in_shape
+        return (
+            c,
+            conv_out_size(h, layer.kernel, layer.stride, 0),
+            conv_out_size(w, layer.kernel, layer.stride, 0),
+        )
+
+    def validate(self, layers: list[Layer], index: int) -> None:
+        """Refuse a max pool that pads, rescales, adds a residual or changes its source's value range."""
+        layer = layers[index]
+        where = f"layer {layer.name}"
+        if layer.padding != 0 or layer.shift != 0 or layer.residual is not None:
+            raise ModelError(f"{where}: maxpool takes no padding, shift or residual")
+        if layer.activation == "none":
+            raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
+        source_range = value_range(layers, layer.source)
+        if activation_range(layer) != source_range:
+            raise ModelError(
+                f"{where}: maxpool range {activation_range(layer)} differs from its source's "
+                f"{source_range} (set activation and act_max to the source's)"
+            )
+
+    def evaluate(self, layer: Layer, weight: None, x: np.ndarray) -> np.ndarray:
+        """The window maxima of a batch x (C, N, H, W), in float64."""
+        return window_max(x.astype(np.float64, copy=False), layer.kernel, layer.stride)
+
+    def sign_sums(self, layer: Layer, weight: None) -> tuple[np.ndarray, np.ndarray]:
+        """An output is one of its inputs, so it counts as a single coefficient 1."""
+        return window_sign_sums(layer, 1)
+
+    def scale_bits(self, layer: Layer) -> int:
+        """0: the maximum keeps its input's scale."""
         return 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeprove.field import HALF
 from edgeprove.model.ir import Layer, Model, ModelOverflowError, value_range
+from edgeprove.model.kinds import rules_of
 
 MAX_Q_BITS = 16
 """Largest q_bits a requantized layer may need (activation table of 2^16 rows)."""
@@ -39,17 +40,22 @@ class LayerBounds:
 
 
 def weight_sign_sums(layer: Layer, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per output channel: the sum of the positive and of the negative coefficients of the linear map (a
-    maxpool output is one of its inputs, so it counts as a single coefficient 1)."""
-    if layer.kind == "maxpool":
-        return np.ones(layer.out_shape[0], dtype=np.int64), np.zeros(layer.out_shape[0], dtype=np.int64)
-    if layer.has_weights:
-        rows = np.asarray(weight).reshape(layer.out_shape[0], -1)
-        return (
-            np.maximum(rows, 0).sum(axis=1, dtype=np.int64),
-            np.minimum(rows, 0).sum(axis=1, dtype=np.int64),
-        )
-    window = layer.kernel * layer.kernel if layer.kind == "avgpool" else layer.in_shape[1] * layer.in_shape[2]
+    """Per output channel: the sum of the positive and of the negative coefficients of the layer's map, as
+    its kind defines them."""
+    return rules_of(layer).sign_sums(layer, weight)
+
+
+def row_sign_sums(layer: Layer, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sign sums of a weighted map: each output channel's weights split into positive and negative parts."""
+    rows = np.asarray(weight).reshape(layer.out_shape[0], -1)
+    return (
+        np.maximum(rows, 0).sum(axis=1, dtype=np.int64),
+        np.minimum(rows, 0).sum(axis=1, dtype=np.int64),
+    )
+
+
+def window_sign_sums(layer: Layer, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sign sums of a map whose every output is the sum of ``window`` inputs (1: one of its inputs)."""
     channels = layer.out_shape[0]
     return np.full(channels, window, dtype=np.int64), np.zeros(channels, dtype=np.int64)
 

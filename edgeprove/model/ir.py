@@ -1,8 +1,9 @@
 """The integer model IR: layers, models and their weights.
 
 A tensor is a (C, H, W) tuple of ints; an MLP vector of n values is (n, 1, 1).  Every layer maps the output
-y of its ``source`` layer (or the model input, source -1) to an int64 accumulator a by a linear map (conv2d,
-dense, average pool, global average pool) or a window maximum (maxpool), optionally adds
+y of its ``source`` layer (or the model input, source -1) to an int64 accumulator a by its kind's map (a
+linear map for conv2d, dense, average pool and global average pool; a window maximum for max pooling),
+optionally adds
 ``y[residual] << residual_shift``, and then requantizes: q = (a + 2^(s-1)) >> s, y = clamp(q, lo, act_max)
 with lo = 0 for "relu" and -128 for "clamp" (see ``edgeprove.model.ops``).  The last layer may use activation
 "none" and output its accumulator unchanged.
@@ -11,11 +12,9 @@ with lo = 0 for "relu" and -128 for "clamp" (see ``edgeprove.model.ops``).  The 
 act_max = round(6 * 2^out_frac).  It is written to the manifest only when it differs from 127, so a model
 without such a layer keeps the manifest and digest it had before the field existed.
 
-Kind "maxpool" (kernel k, stride s, padding 0, no weights, no residual) takes the maximum over each k x k
-window: a[c,i,j] = max_{u,v < k} x[c, s*i+u, s*j+v].  It does not rescale: shift is 0, so q = a, r = 0, and
-its activation and act_max must give exactly its source's value range (the model input's range is that of
-"clamp" with act_max 127); then y = clamp(q, lo, act_max) = a, and the quantizer gives it its source's
-out_frac.
+Each kind's own rules (weights, output shape, the checks on its fields, its map) live in its module under
+``edgeprove.layers`` and are reached through the registry (``edgeprove.model.kinds``); this module holds
+what every layer shares.
 
 Model digest (hex SHA-256), in this order:
   1. the bytes ``b"edgeprove-model\\x00"``;
@@ -41,11 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprove.model.kinds import registry, rules_of
+
 Shape = tuple[int, int, int]
 
-KINDS = ("conv2d", "dense", "avgpool", "global_avgpool", "maxpool")
 ACTIVATIONS = ("relu", "clamp", "none")
-WEIGHTED_KINDS = ("conv2d", "dense")
 FORMAT_NAME = "edgeprove-model"
 FORMAT_VERSION = 1
 ACTIVATION_RANGE = {"relu": (0, 127), "clamp": (-128, 127)}
@@ -126,17 +125,15 @@ class Layer:
 
     @property
     def has_weights(self) -> bool:
-        """True for conv2d and dense layers, which carry a weight and a bias array."""
-        return self.kind in WEIGHTED_KINDS
+        """True when the layer's kind carries a weight and a bias array (conv2d, dense)."""
+        return self.weight_shape is not None
 
     @property
     def weight_shape(self) -> tuple[int, ...] | None:
-        """Shape of the weight array: conv (O, C, K, K), dense (O, C*H*W); None for pools."""
-        if self.kind == "conv2d":
-            return (self.out_shape[0], self.in_shape[0], self.kernel, self.kernel)
-        if self.kind == "dense":
-            return (self.out_shape[0], math.prod(self.in_shape))
-        return None
+        """Shape of the weight array as its kind defines it; None for kinds without weights (and for an
+        unknown kind, which validation refuses)."""
+        rules = registry().get(self.kind)
+        return None if rules is None else rules.weight_shape(self)
 
     @property
     def num_params(self) -> int:
@@ -288,8 +285,9 @@ def check_limits(input_shape: Shape, layers: list[Layer]) -> None:
                 )
         check_frac(f"{where}: weight_frac", layer.weight_frac)
         check_frac(f"{where}: out_frac", layer.out_frac)
-        if layer.kind in WEIGHTED_KINDS:
-            weights = math.prod(layer.weight_shape)
+        shape = layer.weight_shape
+        if shape is not None:
+            weights = math.prod(shape)
             if weights > MAX_LAYER_WEIGHTS:
                 raise ModelError(
                     f"{where}: {weights:,} weights, above the ceiling of {MAX_LAYER_WEIGHTS:,} "
@@ -326,24 +324,13 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 def expected_out_shape(layer: Layer) -> Shape:
     """The out_shape implied by the layer's kind, in_shape, kernel/stride/padding and out channels."""
-    c, h, w = layer.in_shape
-    if layer.kind == "conv2d":
-        return (
-            layer.out_shape[0],
-            conv_out_size(h, layer.kernel, layer.stride, layer.padding),
-            conv_out_size(w, layer.kernel, layer.stride, layer.padding),
-        )
-    if layer.kind == "dense":
-        return (layer.out_shape[0], 1, 1)
-    if layer.kind == "avgpool":
-        return (c, h // layer.kernel, w // layer.kernel)
-    if layer.kind == "maxpool":
-        return (
-            c,
-            conv_out_size(h, layer.kernel, layer.stride, 0),
-            conv_out_size(w, layer.kernel, layer.stride, 0),
-        )
-    return (c, 1, 1)
+    return rules_of(layer).out_shape(layer)
+
+
+def check_no_window(layer: Layer) -> None:
+    """Refuse a kernel, stride or padding on a kind that takes none (it maps the whole input at once)."""
+    if (layer.kernel, layer.stride, layer.padding) != (1, 1, 0):
+        raise ModelError(f"layer {layer.name}: {layer.kind} takes no kernel, stride or padding")
 
 
 def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
@@ -357,9 +344,9 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
         if not layer.name or layer.name in seen:
             raise ModelError(f"{where}: layer names must be non-empty and unique")
         seen.add(layer.name)
-        if layer.kind not in KINDS:
+        if layer.kind not in registry():
             raise ModelError(
-                f"{where}: unknown kind {short(layer.kind)} (expected one of {', '.join(KINDS)})"
+                f"{where}: unknown kind {short(layer.kind)} (expected one of {', '.join(registry())})"
             )
         if layer.activation not in ACTIVATIONS:
             raise ModelError(f"{where}: unknown activation {short(layer.activation)}")
@@ -381,27 +368,7 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
             raise ModelError(f"{where}: in_shape {layer.in_shape} differs from its source's {source_shape}")
         if layer.kernel < 1 or layer.stride < 1 or layer.padding < 0:
             raise ModelError(f"{where}: kernel and stride must be >= 1 and padding >= 0")
-        if layer.kind == "conv2d" and layer.padding >= layer.kernel:
-            raise ModelError(f"{where}: padding must be smaller than the kernel")
-        if layer.kind == "avgpool":
-            if layer.stride != layer.kernel or layer.padding != 0:
-                raise ModelError(f"{where}: avgpool needs stride == kernel and padding 0")
-            if not is_pow2(layer.kernel * layer.kernel):
-                raise ModelError(
-                    f"{where}: avgpool kernel {layer.kernel} is not a power of two "
-                    "(its division must be a shift)"
-                )
-        if layer.kind == "global_avgpool" and not is_pow2(layer.in_shape[1] * layer.in_shape[2]):
-            raise ModelError(
-                f"{where}: global_avgpool over {layer.in_shape[1]}x{layer.in_shape[2]} "
-                "positions; "
-                "H*W must be a power of two (its division must be a shift)"
-            )
-        if layer.kind == "maxpool":
-            _check_maxpool(layers, index)
-        window = (layer.kernel, layer.stride, layer.padding)
-        if layer.kind in ("dense", "global_avgpool") and window != (1, 1, 0):
-            raise ModelError(f"{where}: {layer.kind} takes no kernel, stride or padding")
+        rules_of(layer).validate(layers, index)
         expected = expected_out_shape(layer)
         if min(expected) < 1 or tuple(layer.out_shape) != expected:
             raise ModelError(f"{where}: out_shape {layer.out_shape} does not match the computed {expected}")
@@ -419,22 +386,6 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
         for ref in (layer.source, layer.residual):
             if ref is not None and ref >= 0 and not layers[ref].requantized:
                 raise ModelError(f"layer {layer.name}: reads {layers[ref].name}, whose activation is 'none'")
-
-
-def _check_maxpool(layers: list[Layer], index: int) -> None:
-    """Refuse a maxpool that pads, rescales, adds a residual or changes its source's value range."""
-    layer = layers[index]
-    where = f"layer {layer.name}"
-    if layer.padding != 0 or layer.shift != 0 or layer.residual is not None:
-        raise ModelError(f"{where}: maxpool takes no padding, shift or residual")
-    if layer.activation == "none":
-        raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
-    source_range = value_range(layers, layer.source)
-    if activation_range(layer) != source_range:
-        raise ModelError(
-            f"{where}: maxpool range {activation_range(layer)} differs from its source's "
-            f"{source_range} (set activation and act_max to the source's)"
-        )
 
 
 def last_uses(layers: list[Layer]) -> dict[int, int]:

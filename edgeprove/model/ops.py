@@ -1,10 +1,9 @@
 """Exact integer semantics of the IR, computed with whole-array numpy and at most about one layer in memory.
 
-Linear maps run in float64 on integer-valued arrays, which is exact: every product of an int8 weight and an
-int8 activation is below 2^14 in magnitude and every sum stays far below 2^53.  A convolution is the sum over
-its K*K kernel offsets of a GEMM of W[:, :, u, v] (O x C) with the strided, shifted input slice; no im2col
-matrix is ever built.  Internally activations carry a batch axis in (C, N, H, W) layout so that one GEMM
-serves many inputs (the quantizer's calibration uses this with float weights).
+Each kind's map lives in its module under ``edgeprove.layers`` (``evaluate``) and runs in float64 on
+integer-valued arrays, which is exact: every product of an int8 weight and an int8 activation is below 2^14
+in magnitude and every sum stays far below 2^53.  Internally activations carry a batch axis in (C, N, H, W)
+layout so that one GEMM serves many inputs (the quantizer's calibration uses this with float weights).
 """
 
 from __future__ import annotations
@@ -14,75 +13,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from edgeprove.model.ir import INPUT_RANGE, Layer, Model, ModelError, activation_range, last_uses
-
-DENSE_CHUNK_ELEMENTS = 1 << 21
-"""Dense weights are converted to float64 in row chunks of about this many entries (16 MiB)."""
-
-
-def conv2d_sum(weight: np.ndarray, x: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """Bias-free convolution of a batch x (C, N, H, W) with weight (O, C, K, K): float64 (O, N, H', W')."""
-    out_channels, channels, kernel, _ = weight.shape
-    _, batch, height, width = x.shape
-    out_h = (height + 2 * padding - kernel) // stride + 1
-    out_w = (width + 2 * padding - kernel) // stride + 1
-    pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
-    padded = np.pad(x.astype(np.float64, copy=False), pads)
-    weight64 = np.asarray(weight, dtype=np.float64)
-    acc = np.zeros((out_channels, batch * out_h * out_w), dtype=np.float64)
-    for u in range(kernel):
-        for v in range(kernel):
-            rows = slice(u, u + stride * (out_h - 1) + 1, stride)
-            cols = slice(v, v + stride * (out_w - 1) + 1, stride)
-            window = padded[:, :, rows, cols]
-            acc += weight64[:, :, u, v] @ window.reshape(channels, -1)
-    return acc.reshape(out_channels, batch, out_h, out_w)
-
-
-def dense_sum(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Bias-free dense map of a batch x (C, N, H, W) flattened per sample in C order: float64 (O, N, 1, 1)."""
-    out_features, in_features = weight.shape
-    batch = x.shape[1]
-    flat = np.ascontiguousarray(np.moveaxis(x, 1, 0).reshape(batch, in_features), dtype=np.float64)
-    out = np.empty((out_features, batch), dtype=np.float64)
-    rows = max(1, DENSE_CHUNK_ELEMENTS // in_features)
-    for start in range(0, out_features, rows):
-        block = np.asarray(weight[start:start + rows], dtype=np.float64)
-        out[start:start + rows] = block @ flat.T
-    return out.reshape(out_features, batch, 1, 1)
-
-
-def window_sum(x: np.ndarray, kernel: int) -> np.ndarray:
-    """Sum over non-overlapping kernel x kernel windows (stride == kernel, trailing rows/columns dropped)."""
-    channels, batch, height, width = x.shape
-    out_h, out_w = height // kernel, width // kernel
-    cropped = x[:, :, :out_h * kernel, :out_w * kernel]
-    return cropped.reshape(channels, batch, out_h, kernel, out_w, kernel).sum(axis=(3, 5))
-
-
-def window_max(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
-    """Maximum over kernel x kernel windows at the given stride (no padding) of a batch x (C, N, H, W)."""
-    height, width = x.shape[2], x.shape[3]
-    out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
-    out = None
-    for u in range(kernel):
-        for v in range(kernel):
-            window = x[:, :, u:u + stride * (out_h - 1) + 1:stride, v:v + stride * (out_w - 1) + 1:stride]
-            out = window.copy() if out is None else np.maximum(out, window, out=out)
-    return out
+from edgeprove.model.kinds import rules_of
 
 
 def linear_map(layer: Layer, weight: np.ndarray | None, x: np.ndarray) -> np.ndarray:
-    """The layer's map before bias and residual on a batch x (C, N, H, W), in float64: linear for every kind
-    but maxpool, whose window maximum takes the same place in the pipeline."""
-    if layer.kind == "conv2d":
-        return conv2d_sum(weight, x, layer.stride, layer.padding)
-    if layer.kind == "dense":
-        return dense_sum(weight, x)
-    if layer.kind == "avgpool":
-        return window_sum(x.astype(np.float64, copy=False), layer.kernel)
-    if layer.kind == "maxpool":
-        return window_max(x.astype(np.float64, copy=False), layer.kernel, layer.stride)
-    return x.astype(np.float64, copy=False).sum(axis=(2, 3), keepdims=True)
+    """The layer's map before bias and residual on a batch x (C, N, H, W), in float64, as its kind defines
+    it (a linear map, or max pooling's window maximum, which takes the same place in the pipeline)."""
+    return rules_of(layer).evaluate(layer, weight, x)
 
 
 def linear_batch(model: Model, index: int, x: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
@@ -133,8 +70,9 @@ def check_input(model: Model, x: np.ndarray, batched: bool = False) -> np.ndarra
     return x.astype(np.int64)
 
 
-def forward_batch(model: Model, xs: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray | None,
-                                                                  np.ndarray | None, np.ndarray]]:
+def forward_batch(
+    model: Model, xs: np.ndarray
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]]:
     """``forward`` on a batch xs (C, N, H, W) of int inputs: every yielded tensor has the batch as axis 1."""
     last = last_uses(model.layers)
     alive: dict[int, np.ndarray] = {-1: np.asarray(xs, dtype=np.int64)}
@@ -153,8 +91,9 @@ def forward_batch(model: Model, xs: np.ndarray) -> Iterator[tuple[int, np.ndarra
         yield index, a, q, r, y
 
 
-def forward(model: Model, x: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray | None,
-                                                           np.ndarray | None, np.ndarray]]:
+def forward(
+    model: Model, x: np.ndarray
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]]:
     """Run the model layer by layer, yielding (index, a, q, r, y) and keeping only tensors still needed.
 
     For the last layer with activation "none", q and r are None and y is the accumulator a.

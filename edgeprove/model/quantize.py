@@ -44,6 +44,7 @@ from edgeprove.model.ir import (
     validate_layers,
     value_range,
 )
+from edgeprove.model.kinds import rules_of
 from edgeprove.model.ops import linear_map, run_batch
 
 INT8_MAX = 127
@@ -172,15 +173,6 @@ def random_calibration(
     return inputs, f"{count} seeded random inputs (uniform [-1, 1), seed {seed})"
 
 
-def _window(layer: Layer) -> int:
-    """Number of values an average pool sums (a power of two, checked by the IR); 1 for a maxpool."""
-    if layer.kind == "maxpool":
-        return 1
-    if layer.kind == "avgpool":
-        return layer.kernel * layer.kernel
-    return layer.in_shape[1] * layer.in_shape[2]
-
-
 def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_LayerStats], np.ndarray]:
     """Pass 1: float forward on the calibration batch, one layer's weights at a time; returns the per-layer
     statistics and the float outputs (N, *out_shape)."""
@@ -205,7 +197,7 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
             del weight
         else:
             weight_frac, weight_int, bias = 0, None, None
-            acc = linear_map(layer, None, alive[layer.source]) / _window(layer)
+            acc = linear_map(layer, None, alive[layer.source]) / (1 << rules_of(layer).scale_bits(layer))
         if layer.residual is not None:
             acc += alive[layer.residual]
         y = np.maximum(acc, 0.0) if layer.activation == "relu" else acc
@@ -236,7 +228,7 @@ def _choose_fracs(
             return _try_fracs(layers, stats, input_frac, caps, clip_max)
         except _ResidualConflict as conflict:
             source = conflict.source
-            while source >= 0 and layers[source].kind == "maxpool":
+            while source >= 0 and rules_of(layers[source]).keeps_range:
                 source = layers[source].source
             if source < 0 or conflict.cap >= caps.get(source, conflict.cap + 1):
                 raise ModelError(
@@ -266,11 +258,12 @@ def _try_fracs(
     biases: list[np.ndarray | None] = []
     for index, layer in enumerate(layers):
         stat = stats[index]
+        rules = rules_of(layer)
         in_frac = input_frac if layer.source == -1 else chosen[layer.source].out_frac
         if layer.has_weights:
             acc_frac = in_frac + stat.weight_frac
         else:
-            acc_frac = in_frac + _window(layer).bit_length() - 1
+            acc_frac = in_frac + rules.scale_bits(layer)
         check_frac(f"layer {layer.name}: accumulator fraction", acc_frac)
         residual_shift = 0
         if layer.residual is not None:
@@ -278,7 +271,7 @@ def _try_fracs(
             if residual_shift < 0:
                 raise _ResidualConflict(layer.name, layer.residual, acc_frac)
         bias = quantize_array(stat.bias, acc_frac, -(1 << 62), 1 << 62) if layer.has_weights else None
-        if layer.kind == "maxpool":
+        if rules.keeps_range:
             source_layer = chosen[layer.source] if layer.source >= 0 else None
             layer = dataclasses.replace(
                 layer,
