@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeprove.exitcodes import RUN_VERDICT_EXIT
 from edgeprove.harness.devices import DeviceError, find_device, load_catalog
 from edgeprove.harness.runner import BACKEND_NAMES
 from edgeprove.harness.units import format_size, parse_size
+from edgeprove.protocol import SCHEDULES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,11 +44,10 @@ SUITES_DIR = PROJECT_ROOT / "streaming"
 DEFAULT_PROFILES = Path("profiles")
 RUN_KINDS = ("prove", "ezkl")
 REPORT_KINDS = ("runs", "paper0", "devices", "peers")
-SCHEDULES = ("streaming", "baseline")
 RUN_ID_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
 INTERRUPT_GRACE_S = 60.0
 """How long a child `edgeprove run` gets to kill its prover and remove its cgroup after Ctrl-C."""
-VERDICT_OF_EXIT = {0: "fits", 1: "error", 3: "oom", 4: "rejected"}
+VERDICT_OF_EXIT = {code: verdict for verdict, code in RUN_VERDICT_EXIT.items()}
 """`edgeprove run` exit codes that carry a result; any other code means the run itself could not be done."""
 BULKY_PROVER_KEYS = ("output", "output_int", "proof")
 MAX_SUITE_BYTES = 1 << 20

@@ -18,7 +18,13 @@ from rich.table import Table
 
 from edgeprove import cli
 from edgeprove.atomic import exchange, reap_stale_temps, remove_path, temp_path
-from edgeprove.cli import EXIT_OK, EXIT_USAGE, app
+from edgeprove.cli import app
+from edgeprove.exitcodes import (
+    EXIT_BACKEND_UNAVAILABLE,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    RUN_VERDICT_EXIT,
+)
 from edgeprove.harness.backends import BackendUnavailable, CleanupError
 from edgeprove.harness.devices import Device, DeviceError, find_device, load_catalog
 from edgeprove.harness.memray_tools import (
@@ -41,13 +47,9 @@ from edgeprove.interrupts import as_interrupted, deferred_signals, signals_as_in
 from edgeprove.lifetime import die_with_parent_hook
 from edgeprove.model.ir import ModelError
 from edgeprove.model.resolve import check_model_spec
+from edgeprove.protocol import SCHEDULES
 from edgeprove.report import PlotUnavailable, build_report, plot_timeline, summary, write_report
 
-EXIT_ERROR = 1
-EXIT_DOES_NOT_FIT = 3
-EXIT_PROOF_REJECTED = 4
-EXIT_BACKEND_UNAVAILABLE = 5
-SCHEDULES = ("streaming", "baseline")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
@@ -65,12 +67,6 @@ RUN_FILES = frozenset(
     }
 )
 """Every file a run writes in its folder: --force replaces only a folder holding nothing else."""
-VERDICT_EXIT = {
-    "fits": EXIT_OK,
-    "oom": EXIT_DOES_NOT_FIT,
-    "rejected": EXIT_PROOF_REJECTED,
-    "error": EXIT_ERROR,
-}
 
 
 def edgeprove_argv(*arguments: str) -> list[str]:
@@ -446,7 +442,7 @@ def capped_run(
         typer.echo(json.dumps(summary(report), default=str))
     else:
         print_summary(report, Console())
-    return VERDICT_EXIT[report["verdict"]]
+    return RUN_VERDICT_EXIT[report["verdict"]]
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,10 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from edgeprove.cli import EXIT_OK, EXIT_USAGE, app
+from edgeprove.cli import app
+from edgeprove.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from edgeprove.harness.units import format_size
 
-EXIT_RUN_FAILED = 1
-EXIT_INTERRUPTED = 130
 VERDICT_STYLE = {"fits": "green", "ok": "green", "oom": "red", "timeout": "red", "rejected": "red"}
 
 
@@ -80,4 +79,4 @@ def study(
     )
     if outcome.chart_note:
         console.print(f"[dim]note: {outcome.chart_note}[/]")
-    raise typer.Exit(EXIT_RUN_FAILED if outcome.failed else EXIT_OK)
+    raise typer.Exit(EXIT_ERROR if outcome.failed else EXIT_OK)
