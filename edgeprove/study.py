@@ -326,7 +326,7 @@ def model_facts(model: str) -> dict[str, Any]:
 
 def edgeprove_argv(*arguments: str) -> list[str]:
     """The argv that runs an edgeprove command in a fresh interpreter with the project importable."""
-    from edgeprove.cli.harness import edgeprove_argv as argv
+    from edgeprove.harness.children import edgeprove_argv as argv
 
     return argv(*arguments)
 
@@ -349,7 +349,7 @@ def run_command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPro
 
 def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     """One `edgeprove run` under the spec's cap: its --json summary (verdict, peaks, times, prediction)."""
-    from edgeprove.cli.harness import child_environment, last_json_object
+    from edgeprove.harness.children import child_environment, last_json_object
 
     cap = ["--device", spec.device] if spec.device else ["--ram", str(spec.cap_bytes)]
     argv = edgeprove_argv(
