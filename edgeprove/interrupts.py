@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 
+from edgeprove.exitcodes import EXIT_SIGNAL_BASE
+
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -28,7 +30,7 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         """The shell's convention for death by this signal."""
-        return 128 + self.signum
+        return EXIT_SIGNAL_BASE + self.signum
 
     @property
     def signal_name(self) -> str:

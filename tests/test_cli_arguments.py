@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-import edgeprove.cli.harness as harness_cli
+import edgeprove.harness.pipeline as pipeline
 from edgeprove.cli import full_app
 
 
@@ -14,7 +14,7 @@ from edgeprove.cli import full_app
 def _nothing_runs(monkeypatch, tmp_path):
     """Any capped run reaching the harness is a failure of argument validation."""
     monkeypatch.setenv("EDGEPROVE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(harness_cli, "run_capped", lambda *a, **k: pytest.fail("a capped run was started"))
+    monkeypatch.setattr(pipeline, "run_capped", lambda *a, **k: pytest.fail("a capped run was started"))
 
 
 def refused(arguments: list[str], message: str) -> None:

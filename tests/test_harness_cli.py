@@ -27,7 +27,7 @@ from conftest import (
 )
 from typer.testing import CliRunner, Result
 
-import edgeprove.cli.harness as harness_cli
+import edgeprove.harness.pipeline as pipeline
 from edgeprove.cli import full_app
 from edgeprove.harness.backends import BackendUnavailable, Cgroup1Backend, cgroup_name
 
@@ -95,11 +95,11 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         pause = pause or ["0.02"]
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
 
-    monkeypatch.setattr(harness_cli, "prover_command", prover)
-    monkeypatch.setattr(harness_cli, "check_model", lambda model, schedule: None)
-    monkeypatch.setattr(harness_cli, "check_model_spec", lambda model: None)
+    monkeypatch.setattr(pipeline, "prover_command", prover)
+    monkeypatch.setattr(pipeline, "check_model", lambda model, schedule: None)
+    monkeypatch.setattr(pipeline, "check_model_spec", lambda model: None)
     monkeypatch.setattr(
-        harness_cli,
+        pipeline,
         "verify_command",
         lambda proof, model: [sys.executable, str(script), "verify", str(proof)],
     )
@@ -236,7 +236,7 @@ def test_docker_unreachable_exits_5(stand_in: dict, tmp_path: Path, monkeypatch:
 
 
 def test_memray_missing_exits_5(stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(harness_cli, "memray_available", lambda: False)
+    monkeypatch.setattr(pipeline, "memray_available", lambda: False)
     result = invoke("20:GOOD", "--ram", "1G", "--memray", "--out", str(tmp_path / "r"))
     assert result.exit_code == 5 and "pip install 'edgeprove[memray]'" in result.output
 
@@ -578,5 +578,5 @@ def test_a_zoo_name_reaches_the_children_as_a_name(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "lenet5").mkdir()
     (tmp_path / "mine").mkdir()
-    assert harness_cli.model_argument("lenet5") == "lenet5"
-    assert harness_cli.model_argument("mine") == str(tmp_path / "mine")
+    assert pipeline.model_argument("lenet5") == "lenet5"
+    assert pipeline.model_argument("mine") == str(tmp_path / "mine")

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprove.harness.runner import RunResult, run_capped
-from edgeprove.report import (
+from edgeprove.harness.report import (
     PLOT_INSTALL_HINT,
     SUMMARY_KEYS,
     PlotUnavailable,
@@ -19,6 +18,7 @@ from edgeprove.report import (
     summary,
     write_report,
 )
+from edgeprove.harness.runner import RunResult, run_capped
 
 LAYERED = (
     "import json, sys, time, numpy\n"

@@ -17,17 +17,9 @@ import pytest
 
 from edgeprove.model import zoo
 from edgeprove.model.ops import linear_map
-from edgeprove.study import (
-    SuiteError,
-    is_finished,
-    load_results,
-    load_suite,
-    result_path,
-    select_runs,
-    suite_names,
-    write_result,
-)
-from edgeprove.study_charts import parse_published
+from edgeprove.study.charts import parse_published
+from edgeprove.study.results import is_finished, load_results, result_path, write_result
+from edgeprove.study.suites import SuiteError, load_suite, select_runs, suite_names
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"

@@ -1,6 +1,6 @@
 """The `edgeprove` command line: a thin typer layer over the library.
 
-Each submodule registers its commands on `app`; exit codes are documented in README.md.
+Each submodule registers its commands on `app`; exit codes are in `edgeprove.exitcodes` (and README.md).
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-EXIT_OK = 0
-EXIT_REJECTED = 1
-EXIT_USAGE = 2
-
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PROCESS_ENTRY = False

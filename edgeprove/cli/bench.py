@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edgeprove.cli import EXIT_USAGE, app
+from edgeprove.cli import app
+from edgeprove.exitcodes import EXIT_USAGE
 
 
 @app.command()

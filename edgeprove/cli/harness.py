@@ -1,15 +1,9 @@
-"""`edgeprove run` (prove a model under a real RAM cap, verify outside it, report) and `edgeprove devices`."""
+"""`edgeprove run` (prove a model under a real RAM cap, verify outside it, report) and `edgeprove devices`:
+argument parsing, printing and exit codes over `edgeprove.harness.pipeline`."""
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -17,280 +11,21 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeprove import cli
-from edgeprove.atomic import exchange, reap_stale_temps, remove_path, temp_path
-from edgeprove.cli import EXIT_OK, EXIT_USAGE, app
-from edgeprove.harness.backends import BackendUnavailable, CleanupError
-from edgeprove.harness.devices import Device, DeviceError, find_device, load_catalog
-from edgeprove.harness.memray_tools import (
-    MEMRAY_NOTE,
-    memray_available,
-    top_sites,
-    wrap_with_memray,
-    write_flamegraph,
-)
-from edgeprove.harness.runner import (
-    BACKEND_NAMES,
-    CapTooSmall,
-    RunResult,
-    check_cap,
-    choose_backend,
-    run_capped,
-)
-from edgeprove.harness.units import format_size, parse_size
-from edgeprove.interrupts import as_interrupted, deferred_signals, signals_as_interrupt
-from edgeprove.lifetime import die_with_parent_hook
-from edgeprove.model.ir import ModelError
-from edgeprove.model.resolve import check_model_spec
-from edgeprove.report import PlotUnavailable, build_report, plot_timeline, summary, write_report
-
-EXIT_ERROR = 1
-EXIT_DOES_NOT_FIT = 3
-EXIT_PROOF_REJECTED = 4
-EXIT_BACKEND_UNAVAILABLE = 5
-SCHEDULES = ("streaming", "baseline")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_RUNS_DIR = Path("profiles") / "runs"
-ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
-PLAN_TIMEOUT_S = 600
-RUN_FILES = frozenset(
-    {
-        "report.json",
-        "timeline.png",
-        "proof.bin",
-        "events.jsonl",
-        "child.stdout",
-        "child.stderr",
-        "memray.bin",
-        "flamegraph.html",
-    }
-)
-"""Every file a run writes in its folder: --force replaces only a folder holding nothing else."""
-VERDICT_EXIT = {
-    "fits": EXIT_OK,
-    "oom": EXIT_DOES_NOT_FIT,
-    "rejected": EXIT_PROOF_REJECTED,
-    "error": EXIT_ERROR,
-}
-
-
-def edgeprove_argv(*arguments: str) -> list[str]:
-    """The argv that runs an edgeprove command in a fresh interpreter (this one's executable)."""
-    return [sys.executable, "-c", ENTRY_POINT, *arguments]
-
-
-def prover_command(model: str, schedule: str, proof: Path, events: Path) -> list[str]:
-    """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`."""
-    return edgeprove_argv(
-        "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events)
-    )
-
-
-def verify_command(proof: Path, model: str) -> list[str]:
-    """The uncapped check: `edgeprove verify PROOF --model MODEL --json` (exit 0 accepted, 1 rejected)."""
-    return edgeprove_argv("verify", str(proof), "--model", model, "--json")
-
-
-def child_environment(threads: int | None) -> dict[str, str]:
-    """This environment, with the project importable and the thread pools sized to the device's cores."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    if env.get("EDGEPROVE_CACHE"):
-        env["EDGEPROVE_CACHE"] = str(Path(env["EDGEPROVE_CACHE"]).resolve())  # children run in the run folder
-    if threads is not None:
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = str(threads)
-    return env
-
-
-def run_child(argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    """Run an edgeprove helper command to its end, capturing its output; it dies with this process."""
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=child_environment(None),
-        check=False,
-        preexec_fn=die_with_parent_hook(),
-    )
-
-
-def check_model(model: str, schedule: str) -> int | None:
-    """Check MODEL with the planner in a child process and return its predicted peak (None if unknown).
-
-    The planner exits 2 for an unknown model or an unreadable ONNX file or manifest: that is bad input, and
-    its one-line message is ours. Any other planner failure only loses the prediction.
-    """
-    try:
-        completed = run_child(edgeprove_argv("plan", model, "--schedule", schedule, "--json"), PLAN_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if completed.returncode == EXIT_USAGE:
-        message = (completed.stderr.strip().splitlines() or [f"model {model!r} cannot be loaded"])[-1]
-        raise fail(message.removeprefix("error: "), EXIT_USAGE)
-    peak = last_json_object(completed.stdout).get("peak_bytes") if completed.returncode == 0 else None
-    return peak if isinstance(peak, int) else None
-
-
-def model_argument(model: str) -> str:
-    """MODEL as the children get it: a zoo name as it is (it wins over a file of that name), an existing
-    path made absolute (they run in the run folder)."""
-    from edgeprove.model import zoo
-
-    if model in zoo.names() or not Path(model).exists():
-        return model
-    return str(Path(model).resolve())
-
-
-def last_json_object(text: str) -> dict[str, Any]:
-    """The last line of `text` that parses as a JSON object ({} when none does)."""
-    for line in reversed(text.strip().splitlines()):
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return {}
+from edgeprove.cli import app
+from edgeprove.exitcodes import EXIT_USAGE, RUN_VERDICT_EXIT
+from edgeprove.harness.devices import DeviceError, load_catalog
+from edgeprove.harness.pipeline import RunError, capped_run
+from edgeprove.harness.report import summary
+from edgeprove.harness.runner import BACKEND_NAMES
+from edgeprove.harness.units import format_size
+from edgeprove.interrupts import as_interrupted, signals_as_interrupt
+from edgeprove.protocol import SCHEDULES
 
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print a one-line error on stderr and return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
-
-
-def resolve_cap(ram: str | None, device_name: str | None) -> tuple[int, Device | None]:
-    """The cap in bytes and the device it came from, from exactly one of --ram and --device."""
-    if (ram is None) == (device_name is None):
-        raise fail(
-            "give exactly one of --ram SIZE (e.g. 6G) or --device NAME (see `edgeprove devices`)", EXIT_USAGE
-        )
-    if ram is not None:
-        try:
-            return parse_size(ram), None
-        except ValueError as error:
-            raise fail(str(error), EXIT_USAGE) from error
-    try:
-        device = find_device(str(device_name))
-    except DeviceError as error:
-        raise fail(str(error), EXIT_USAGE) from error
-    return device.budget_bytes, device
-
-
-def default_run_dir(model: str, schedule: str) -> Path:
-    """profiles/runs/<UTC time>-<model>-<schedule>, unique per run."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    name = Path(model).stem.replace(os.sep, "_")
-    return DEFAULT_RUNS_DIR / f"{stamp}-{name}-{schedule}-{os.getpid()}"
-
-
-def check_run_dir(out: str | None, model: str, schedule: str, force: bool) -> Path:
-    """The absolute run folder, checked before anything is created.
-
-    An existing non-empty folder is refused unless --force, and even then unless it holds only files a run
-    writes (RUN_FILES): --force never replaces a folder of anything else.
-    """
-    if out is None:
-        return default_run_dir(model, schedule).resolve()
-    if not out.strip():
-        raise fail("--out is empty; give the run folder's path", EXIT_USAGE)
-    try:
-        run_dir = Path(out).resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
-        raise fail(f"--out {out}: a symbolic link loop or an unresolvable path", EXIT_USAGE) from None
-    if run_dir.exists() and not run_dir.is_dir():
-        raise fail(f"--out {out} is a file, not a folder", EXIT_USAGE)
-    existing = next(folder for folder in [run_dir.parent, *run_dir.parent.parents] if folder.exists())
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise fail(f"--out {out}: cannot write in {existing}", EXIT_USAGE)
-    entries = sorted(entry.name for entry in run_dir.iterdir()) if run_dir.is_dir() else []
-    if entries and not force:
-        raise fail(
-            f"--out {out} is not empty; choose a new folder, or --force to replace the run in it", EXIT_USAGE
-        )
-    foreign = [name for name in entries if name not in RUN_FILES]
-    if foreign:
-        raise fail(f"--out {out} holds {foreign[0]!r}, which is no run's file; not replacing it", EXIT_USAGE)
-    return run_dir
-
-
-def make_parents(run_dir: Path) -> list[Path]:
-    """Create the run folder's missing ancestors; returns those created, deepest first, for undoing."""
-    missing = []
-    for ancestor in run_dir.parents:
-        if ancestor.exists():
-            break
-        missing.append(ancestor)
-    try:
-        for ancestor in reversed(missing):
-            ancestor.mkdir()
-    except OSError as error:
-        remove_empty(missing)
-        raise fail(f"cannot create run folder {run_dir}: {error.strerror}", EXIT_USAGE) from error
-    return missing
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove folders (deepest first) that are still empty; others are kept."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-
-
-def publish(staging: Path, run_dir: Path, replace: bool) -> None:
-    """Move the finished run folder into place in one rename; with `replace`, an earlier run there is swapped
-    out atomically and deleted. Without it, a folder filled meanwhile makes this fail (ENOTEMPTY)."""
-    try:
-        os.rename(staging, run_dir)
-        return
-    except OSError as error:
-        if not replace or error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-    exchange(staging, run_dir)
-    remove_path(staging)
-
-
-def verify_outside_cap(proof: Path, model: str) -> tuple[str, str]:
-    """Verify the proof without a cap: ('fits'|'rejected'|'error', the reason)."""
-    if not proof.exists():
-        return "error", "the prover exited 0 but wrote no proof file"
-    completed = run_child(verify_command(proof, model))
-    detail = (completed.stdout.strip().splitlines() or completed.stderr.strip().splitlines() or [""])[-1]
-    if completed.returncode == 0:
-        return "fits", "the proof verified outside the cap"
-    if completed.returncode == 1:
-        return "rejected", detail
-    return "error", f"verify exited {completed.returncode}: {detail}"
-
-
-def memray_details(work: Path, run_dir: Path) -> dict[str, Any]:
-    """Flamegraph HTML and top allocation sites at the peak, made in `work` and named as in `run_dir`;
-    failures become a note, not a crash."""
-    capture = work / "memray.bin"
-    if not capture.exists():
-        return {"memray_error": "no memray capture was written (the child died before memray started)"}
-    details: dict[str, Any] = {"memray_capture": str(run_dir / capture.name)}
-    try:
-        write_flamegraph(capture, work / "flamegraph.html")
-        details["flamegraph"] = str(run_dir / "flamegraph.html")
-        details["memray_top_sites"] = top_sites(capture)
-    except Exception as error:  # a truncated capture (OOM kill) can fail in many ways
-        details["memray_error"] = f"{type(error).__name__}: {error}"
-    return details
-
-
-def judge(result: RunResult, proof: Path, model: str) -> tuple[str, str]:
-    """The verdict and its one-line reason: oom, error, or (after verifying) fits / rejected."""
-    if result.does_not_fit:
-        how = "OOM-killed by the kernel" if result.oom_killed else "allocation failed at the cap"
-        return "oom", how
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or [""])[-1]
-        return "error", f"prover exited {result.returncode}: {last}"
-    return verify_outside_cap(proof, model)
 
 
 def print_summary(report: dict[str, Any], console: Console) -> None:
@@ -343,8 +78,8 @@ def run(
     device: str | None = typer.Option(
         None, "--device", help="Take the cap and cores from devices/NAME.toml."
     ),
-    backend: str = typer.Option("auto", "--backend", help="auto|cgroup2|systemd|cgroup1|docker|rlimit|none"),
-    schedule: str = typer.Option("streaming", "--schedule", help="streaming|baseline"),
+    backend: str = typer.Option("auto", "--backend", help="|".join(BACKEND_NAMES)),
+    schedule: str = typer.Option("streaming", "--schedule", help="|".join(SCHEDULES)),
     memray: bool = typer.Option(
         False, "--memray", help="Record with memray (slower, heavier) and write a flamegraph."
     ),
@@ -365,7 +100,7 @@ def run(
     """
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
-            code = capped_run(model, ram, device, backend, schedule, memray, out, force, image, json_output)
+            code = print_run(model, ram, device, backend, schedule, memray, out, force, image, json_output)
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
         typer.echo(
@@ -377,7 +112,7 @@ def run(
     raise typer.Exit(code)
 
 
-def capped_run(
+def print_run(
     model: str,
     ram: str | None,
     device: str | None,
@@ -389,134 +124,17 @@ def capped_run(
     image: str | None,
     json_output: bool,
 ) -> int:
-    """`edgeprove run` with signals raised as Interrupted: check every argument, run in a staging folder
-    beside the run folder, publish it, print; returns the exit code."""
-    cap, chosen_device = resolve_cap(ram, device)
-    if backend not in BACKEND_NAMES:
-        raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
-    if schedule not in SCHEDULES:
-        raise fail(f"unknown schedule {schedule!r}; choose streaming or baseline", EXIT_USAGE)
+    """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
+    exit code."""
     try:
-        check_model_spec(model)
-    except ModelError as error:
-        raise fail(str(error), EXIT_USAGE) from None
-    run_dir = check_run_dir(out, model, schedule, force)
-    if memray and not memray_available():
-        raise fail(
-            "--memray needs memray, which is not installed here. Fix: pip install 'edgeprove[memray]'",
-            EXIT_BACKEND_UNAVAILABLE,
-        )
-    try:
-        check_cap(cap)
-        choose_backend(backend, image)
-    except CapTooSmall as error:
-        raise fail(str(error), EXIT_USAGE) from error
-    except BackendUnavailable as error:
-        raise fail(str(error), EXIT_BACKEND_UNAVAILABLE) from error
-    settings = RunSettings(
-        model_argument(model),
-        schedule,
-        cap,
-        chosen_device,
-        backend,
-        memray,
-        image,
-        check_model(model, schedule),
-    )
-    created = make_parents(run_dir)
-    reap_stale_temps(run_dir.parent)
-    staging = temp_path(run_dir)
-    try:
-        staging.mkdir()
-        report = prove_and_report(settings, staging, run_dir)
-        write_report(report, staging)
-        with deferred_signals():
-            publish(staging, run_dir, replace=force)
-    except BaseException as error:
-        with deferred_signals():
-            remove_path(staging)
-            remove_empty(created)
-        if isinstance(error, OSError):
-            reason = error.strerror or str(error)
-            raise fail(
-                f"cannot write the run folder {run_dir}: {reason}; nothing was kept", EXIT_ERROR
-            ) from None
-        raise
+        report = capped_run(model, ram, device, backend, schedule, memray, out, force, image)
+    except RunError as error:
+        raise fail(str(error), error.code) from None
     if json_output:
         typer.echo(json.dumps(summary(report), default=str))
     else:
         print_summary(report, Console())
-    return VERDICT_EXIT[report["verdict"]]
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """A checked `edgeprove run`: model (paths absolute), schedule, cap, device, backend, memray, image, and
-    the planner's predicted peak."""
-
-    model: str
-    schedule: str
-    cap: int
-    device: Device | None
-    backend: str
-    memray: bool
-    image: str | None
-    predicted: int | None
-
-
-def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[str, Any]:
-    """Prove under the cap with `work` as the child's folder, verify, and draw the timeline there; the
-    report names the files as they will be in `run_dir`."""
-    model, schedule, chosen_device = settings.model, settings.schedule, settings.device
-    proof, events = work / "proof.bin", work / "events.jsonl"
-    argv = prover_command(model, schedule, Path(proof.name), Path(events.name))
-    if settings.memray:
-        argv = wrap_with_memray(argv, Path("memray.bin"))
-    cores = chosen_device.cores if chosen_device is not None else None
-    threads = min(cores, len(os.sched_getaffinity(0))) if cores is not None else None
-    try:
-        result = run_capped(
-            argv,
-            settings.cap,
-            backend=settings.backend,
-            events_path=events,
-            cwd=work,
-            out_dir=work,
-            cpus=cores,
-            image=settings.image,
-            env=child_environment(threads),
-        )
-        verdict, reason = judge(result, proof, model)
-    except BackendUnavailable as error:
-        raise fail(str(error), EXIT_BACKEND_UNAVAILABLE) from error
-    except CleanupError as error:
-        raise fail(str(error), EXIT_ERROR) from error
-    prover = last_json_object(result.stdout)
-    finished = result.returncode == 0
-    proof_size = proof.stat().st_size if proof.exists() else None
-    details: dict[str, Any] = {
-        "verdict_reason": reason,
-        "model": model,
-        "schedule": schedule,
-        "device": chosen_device.name if chosen_device else None,
-        "cores": threads,
-        "predicted_peak_bytes": settings.predicted,
-        "prove_s": prover.get("prove_s", round(result.wall_s, 6) if finished else None),
-        "proof_bytes": prover.get("proof_bytes", proof_size if finished else None),
-        "report_dir": str(run_dir),
-        "prover": prover,
-    }
-    if settings.memray:
-        details.update(memray_details(work, run_dir))
-    report = build_report(result, verdict, **details)
-    if settings.memray:
-        report["notes"].append(MEMRAY_NOTE)
-    try:
-        plot_timeline(report, work / "timeline.png")
-        report["timeline_png"] = str(run_dir / "timeline.png")
-    except PlotUnavailable as error:
-        report["notes"].append(str(error))
-    return report
+    return RUN_VERDICT_EXIT[report["verdict"]]
 
 
 @app.command()

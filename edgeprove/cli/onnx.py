@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edgeprove.cli import EXIT_USAGE, app
+from edgeprove.cli import app
+from edgeprove.exitcodes import EXIT_USAGE
 from edgeprove.model.ir import ModelError
 
 err = Console(stderr=True, soft_wrap=True)

@@ -1,8 +1,8 @@
 """`edgeprove prove`, `verify` and `plan`: thin wrappers over prover, verifier and planner.
 
-Exit codes: 0 success / accepted; 1 proof rejected; 2 usage error, unknown or mismatched model, bad input,
-or a proof that cannot be written (an existing file is then kept); `prove` interrupted: 130 Ctrl-C,
-143 SIGTERM, 129 SIGHUP, the old proof kept.
+Exit codes (`edgeprove.exitcodes`): 0 success / accepted; 1 proof rejected; 2 usage error, unknown or
+mismatched model, bad input, or a proof that cannot be written (an existing file is then kept); `prove`
+interrupted: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, the old proof kept.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgeprove import cli
-from edgeprove.cli import EXIT_REJECTED, EXIT_USAGE, app
+from edgeprove.cli import app
+from edgeprove.exitcodes import EXIT_REJECTED, EXIT_USAGE
 from edgeprove.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.model.ir import ModelError
 from edgeprove.peak import own_peak_rss_bytes
+from edgeprove.protocol import SCHEDULES
 from edgeprove.verifier import MIN_SECURITY_BITS
 
 err = Console(stderr=True, soft_wrap=True)
@@ -109,7 +111,7 @@ def _prove(
     from edgeprove.model import ops
     from edgeprove.model.resolve import check_seed, read_input, seeded_input
 
-    if schedule not in prover.SCHEDULES:
+    if schedule not in SCHEDULES:
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
     try:
         check_seed(seed)
@@ -272,7 +274,7 @@ def plan(
     from edgeprove import plan as planner
     from edgeprove.model.bounds import check_model
 
-    if schedule not in ("streaming", "baseline"):
+    if schedule not in SCHEDULES:
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
     m = _model(model)
     try:

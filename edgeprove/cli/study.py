@@ -9,11 +9,10 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from edgeprove.cli import EXIT_OK, EXIT_USAGE, app
+from edgeprove.cli import app
+from edgeprove.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from edgeprove.harness.units import format_size
 
-EXIT_RUN_FAILED = 1
-EXIT_INTERRUPTED = 130
 VERDICT_STYLE = {"fits": "green", "ok": "green", "oom": "red", "timeout": "red", "rejected": "red"}
 
 
@@ -38,7 +37,9 @@ def study(
     Resumable: runs with a JSON are skipped. Exit codes: 0 the suite completed (runs that do not fit are
     results), 1 some runs could not be carried out, 2 usage or bad suite, 130 Ctrl-C (partial results kept).
     """
-    from edgeprove.study import SuiteError, load_suite, run_suite, select_runs
+    from edgeprove.study.results import DEFAULT_PROFILES
+    from edgeprove.study.runner import run_suite
+    from edgeprove.study.suites import SuiteError, load_suite, select_runs
 
     try:
         suite = load_suite(suite_name)
@@ -48,7 +49,7 @@ def study(
     if not select_runs(suite.runs, only):
         typer.echo(f"error: no run of suite {suite.name} matches --only {only!r}", err=True)
         raise typer.Exit(EXIT_USAGE)
-    out_dir = Path(os.path.realpath(out or Path("profiles") / suite.name))
+    out_dir = Path(os.path.realpath(out or DEFAULT_PROFILES / suite.name))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -80,4 +81,4 @@ def study(
     )
     if outcome.chart_note:
         console.print(f"[dim]note: {outcome.chart_note}[/]")
-    raise typer.Exit(EXIT_RUN_FAILED if outcome.failed else EXIT_OK)
+    raise typer.Exit(EXIT_ERROR if outcome.failed else EXIT_OK)

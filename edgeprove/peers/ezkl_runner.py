@@ -154,7 +154,7 @@ def classify(result: Any, step_output: dict[str, Any]) -> tuple[str, str]:
 def run_step(step: str, workdir: Path, srs_dir: Path, cap_bytes: int, backend: str,
              time_limit_s: float | None) -> dict[str, Any]:
     """Run one step as a child under the cap; its verdict, time, kernel peak and peak RSS."""
-    from edgeprove.cli.harness import child_environment, last_json_object
+    from edgeprove.harness.children import child_environment, last_json_object
     from edgeprove.harness.runner import run_capped
 
     logs = Path(workdir) / "logs" / step

@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edgeprove.study.results import conservative_peak
+
 PLOT_INSTALL_HINT = "the charts need matplotlib: pip install 'edgeprove[plot]'"
 GB = 1e9
 MIB = float(1 << 20)
@@ -63,11 +65,10 @@ def _paper0_groups() -> dict[str, list[str]]:
     return {group: [entry["name"] for entry in entries] for group, entries in suites.items()}
 
 
-def _ours(suite: Any, results: dict[str, dict[str, Any]], models: list[str], schedule: str,
-          x_of: dict[str, float]) -> list[tuple[float, float, float]]:
+def _ours(
+    suite: Any, results: dict[str, dict[str, Any]], models: list[str], schedule: str, x_of: dict[str, float]
+) -> list[tuple[float, float, float]]:
     """(x, prove seconds, peak GB) of our fitting runs of `models` under `schedule`, sorted by x."""
-    from edgeprove.study import conservative_peak
-
     points = []
     for spec in suite.runs:
         result = results.get(spec.run_id)
@@ -89,8 +90,10 @@ def paper0_charts(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
         if not any(spec.model in models for spec in suite.runs):
             continue
         facts = {model: zoo.summary(model) for model in models}
-        x_of = {model: float(facts[model].params if group == "params" else facts[model].weight_layers)
-                for model in models}
+        x_of = {
+            model: float(facts[model].params if group == "params" else facts[model].weight_layers)
+            for model in models
+        }
         figure, (time_axes, memory_axes) = plt.subplots(1, 2, figsize=(13, 5), dpi=110)
         for schedule, style in (("streaming", "-o"), ("baseline", "--o")):
             points = _ours(suite, results, models, schedule, x_of)
@@ -99,17 +102,22 @@ def paper0_charts(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
                 time_axes.plot(xs, seconds, style, lw=2, label=f"edgeprove {schedule} (2-core VM)")
                 memory_axes.plot(xs, peaks, style, lw=2, label=f"edgeprove {schedule} (2-core VM)")
         for number, system in enumerate(systems):
-            cells = [(x_of[model], *parse_published(row[number]))
-                     for model, row in published.get(group, {}).items() if model in x_of]
+            cells = [
+                (x_of[model], *parse_published(row[number]))
+                for model, row in published.get(group, {}).items()
+                if model in x_of
+            ]
             timed = [(x, t) for x, t, _ in cells if t is not None]
             sized = [(x, m) for x, _, m in cells if m is not None]
             marker = MARKERS[number % len(MARKERS)]
             if timed:
-                time_axes.plot(*zip(*sorted(timed)), marker=marker, ls=":", alpha=0.8,
-                               label=f"{system} (paper0)")
+                time_axes.plot(
+                    *zip(*sorted(timed)), marker=marker, ls=":", alpha=0.8, label=f"{system} (paper0)"
+                )
             if sized:
-                memory_axes.plot(*zip(*sorted(sized)), marker=marker, ls=":", alpha=0.8,
-                                 label=f"{system} (paper0)")
+                memory_axes.plot(
+                    *zip(*sorted(sized)), marker=marker, ls=":", alpha=0.8, label=f"{system} (paper0)"
+                )
         xlabel = "parameters" if group == "params" else "layers"
         for axes, ylabel in ((time_axes, "prove time (s)"), (memory_axes, "peak prover memory (GB)")):
             axes.set_xscale("log")
@@ -118,8 +126,11 @@ def paper0_charts(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
             axes.set_ylabel(ylabel)
             axes.grid(True, which="both", alpha=0.3)
         memory_axes.legend(fontsize=7)
-        figure.suptitle(f"paper0 {group} suite: edgeprove on a 2-core VM (whole prove step) vs paper0's "
-                        "systems on 64 vCPUs / 128 GB (witness generation excluded)", fontsize=9)
+        figure.suptitle(
+            f"paper0 {group} suite: edgeprove on a 2-core VM (whole prove step) vs paper0's "
+            "systems on 64 vCPUs / 128 GB (witness generation excluded)",
+            fontsize=9,
+        )
         figure.tight_layout()
         path = out_dir / f"{group}.png"
         figure.savefig(path)
@@ -132,16 +143,23 @@ def devices_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
     """devices.png: each cap (device budget or RAM size) as a bar, measured and predicted peaks per schedule
     as markers; a run that did not fit is drawn as a cross at the cap."""
     specs = [spec for spec in suite.runs if spec.kind == "prove"]
-    caps = sorted({(spec.cap_bytes, spec.cap_label, spec.device) for spec in specs},
-                  key=lambda cap: (cap[0], cap[1]))
+    caps = sorted(
+        {(spec.cap_bytes, spec.cap_label, spec.device) for spec in specs}, key=lambda cap: (cap[0], cap[1])
+    )
     figure, axes = plt.subplots(figsize=(11, 0.35 * len(caps) + 2), dpi=110)
     rows = range(len(caps))
     axes.barh(rows, [cap_bytes / MIB for cap_bytes, _, _ in caps], color="#dde5f0", label="cap (app budget)")
     for schedule, color, offset in (("streaming", "tab:blue", -0.18), ("baseline", "tab:orange", 0.18)):
         measured, predicted, killed = [], [], []
         for row, (_, label, _) in zip(rows, caps):
-            result = next((results[spec.run_id] for spec in suite.runs if spec.cap_label == label
-                           and spec.schedule == schedule and spec.run_id in results), None)
+            result = next(
+                (
+                    results[spec.run_id]
+                    for spec in suite.runs
+                    if spec.cap_label == label and spec.schedule == schedule and spec.run_id in results
+                ),
+                None,
+            )
             if result is None:
                 continue
             if result.get("predicted_peak_bytes"):
@@ -150,8 +168,11 @@ def devices_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
                 killed.append((result["peak_bytes"] / MIB, row + offset))
             elif result.get("peak_bytes"):
                 measured.append((result["peak_bytes"] / MIB, row + offset))
-        for points, marker, what in ((measured, "o", "measured peak"), (predicted, "|", "predicted"),
-                                     (killed, "x", "OOM-killed at the cap")):
+        for points, marker, what in (
+            (measured, "o", "measured peak"),
+            (predicted, "|", "predicted"),
+            (killed, "x", "OOM-killed at the cap"),
+        ):
             if points:
                 axes.scatter(*zip(*points), marker=marker, s=60, color=color, label=f"{schedule} {what}")
     names = [label if device else f"RAM {label}" for _, label, device in caps]
@@ -168,13 +189,22 @@ def devices_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
     return [path]
 
 
-def _bars(plt: Any, labels: list[str], seconds: list[float | None], peaks: list[float | None], title: str,
-          path: Path, colors: list[str] | None = None) -> Path:
+def _bars(
+    plt: Any,
+    labels: list[str],
+    seconds: list[float | None],
+    peaks: list[float | None],
+    title: str,
+    path: Path,
+    colors: list[str] | None = None,
+) -> Path:
     """Two log-scale bar panels, time (s) and peak (MiB) per label, each bar annotated with its value."""
     figure, (time_axes, memory_axes) = plt.subplots(1, 2, figsize=(12, 0.4 * len(labels) + 2.5), dpi=110)
     rows = list(range(len(labels)))
-    panels = ((time_axes, seconds, "time (s, log)", "{:.2f} s"), (memory_axes, peaks, "peak (MiB, log)",
-                                                                  "{:.0f} MiB"))
+    panels = (
+        (time_axes, seconds, "time (s, log)", "{:.2f} s"),
+        (memory_axes, peaks, "peak (MiB, log)", "{:.0f} MiB"),
+    )
     for axes, values, xlabel, text in panels:
         axes.barh(rows, [value or 0 for value in values], color=colors or "tab:blue")
         for row, value in zip(rows, values):
@@ -213,15 +243,35 @@ def peers_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_di
                     colors.append("tab:red")
     if not labels:
         return []
-    return [_bars(plt, labels, seconds, peaks, f"{suite.title} (same machine, same harness; kernel peak)",
-                  out_dir / "peers.png", colors)]
+    return [
+        _bars(
+            plt,
+            labels,
+            seconds,
+            peaks,
+            f"{suite.title} (same machine, same harness; kernel peak)",
+            out_dir / "peers.png",
+            colors,
+        )
+    ]
 
 
 def runs_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
     """runs.png: prove time and peak of every run that fit."""
-    fitting = [(spec.run_id, results[spec.run_id]) for spec in suite.runs
-               if spec.run_id in results and results[spec.run_id].get("verdict") == "fits"]
+    fitting = [
+        (spec.run_id, results[spec.run_id])
+        for spec in suite.runs
+        if spec.run_id in results and results[spec.run_id].get("verdict") == "fits"
+    ]
     if not fitting:
         return []
-    return [_bars(plt, [run_id for run_id, _ in fitting], [r.get("prove_s") for _, r in fitting],
-                  [(r.get("peak_bytes") or 0) / MIB for _, r in fitting], suite.title, out_dir / "runs.png")]
+    return [
+        _bars(
+            plt,
+            [run_id for run_id, _ in fitting],
+            [r.get("prove_s") for _, r in fitting],
+            [(r.get("peak_bytes") or 0) / MIB for _, r in fitting],
+            suite.title,
+            out_dir / "runs.png",
+        )
+    ]

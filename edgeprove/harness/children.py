@@ -1,0 +1,57 @@
+"""Edgeprove commands as child processes: their argv, their environment, and the JSON they print."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgeprove.lifetime import die_with_parent_hook
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
+
+
+def edgeprove_argv(*arguments: str) -> list[str]:
+    """The argv that runs an edgeprove command in a fresh interpreter (this one's executable)."""
+    return [sys.executable, "-c", ENTRY_POINT, *arguments]
+
+
+def child_environment(threads: int | None) -> dict[str, str]:
+    """This environment, with the project importable and the thread pools sized to the device's cores."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    if env.get("EDGEPROVE_CACHE"):
+        env["EDGEPROVE_CACHE"] = str(Path(env["EDGEPROVE_CACHE"]).resolve())  # children run in the run folder
+    if threads is not None:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(threads)
+    return env
+
+
+def run_child(argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run an edgeprove helper command to its end, capturing its output; it dies with this process."""
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_environment(None),
+        check=False,
+        preexec_fn=die_with_parent_hook(),
+    )
+
+
+def last_json_object(text: str) -> dict[str, Any]:
+    """The last line of `text` that parses as a JSON object ({} when none does)."""
+    for line in reversed(text.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}

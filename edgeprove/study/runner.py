@@ -1,0 +1,232 @@
+"""Running a suite: each run that has no result yet, as a child `edgeprove run` (or the EZKL pipeline), then
+the README rebuilt; resumable, and Ctrl-C keeps what finished."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeprove.exitcodes import RUN_VERDICT_EXIT
+from edgeprove.harness.children import child_environment, edgeprove_argv, last_json_object
+from edgeprove.study.results import is_finished, load_results, write_result
+from edgeprove.study.suites import RunSpec, Suite, select_runs
+from edgeprove.study.tables import write_readme
+
+INTERRUPT_GRACE_S = 60.0
+"""How long a child `edgeprove run` gets to kill its prover and remove its cgroup after Ctrl-C."""
+VERDICT_OF_EXIT = {code: verdict for verdict, code in RUN_VERDICT_EXIT.items()}
+"""`edgeprove run` exit codes that carry a result; any other code means the run itself could not be done."""
+BULKY_PROVER_KEYS = ("output", "output_int", "proof")
+
+
+class RunFailed(RuntimeError):
+    """A run could not be carried out at all (the harness was unusable); nothing is recorded for it."""
+
+
+def machine_description() -> dict[str, Any]:
+    """This machine: CPU model, cores usable, total RAM, OS and Python, recorded with every run."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        ram = int(psutil.virtual_memory().total)
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        ram = None
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "ram_bytes": ram,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def model_facts(model: str) -> dict[str, Any]:
+    """Parameters and weight layers of a zoo model (empty for a model file)."""
+    from edgeprove.model import zoo
+    from edgeprove.model.ir import ModelError
+
+    try:
+        facts = zoo.summary(model)
+    except ModelError:
+        return {}
+    return {"params": facts.params, "weight_layers": facts.weight_layers}
+
+
+def run_command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a child to completion; on Ctrl-C let it clean up (it gets the same SIGINT), then re-raise."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        stdout, stderr = process.communicate()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(INTERRUPT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """One `edgeprove run` under the spec's cap: its --json summary (verdict, peaks, times, prediction)."""
+    cap = ["--device", spec.device] if spec.device else ["--ram", str(spec.cap_bytes)]
+    argv = edgeprove_argv(
+        "run",
+        spec.model,
+        *cap,
+        "--backend",
+        spec.backend,
+        "--schedule",
+        spec.schedule,
+        "--out",
+        str(run_dir),
+        "--json",
+    )
+    completed = run_command(argv, child_environment(None))
+    summary = last_json_object(completed.stdout)
+    if completed.returncode not in VERDICT_OF_EXIT or "verdict" not in summary:
+        last = (completed.stderr.strip().splitlines() or completed.stdout.strip().splitlines() or [""])[-1]
+        raise RunFailed(f"edgeprove run exited {completed.returncode}: {last}")
+    prover = summary.get("prover") or {}
+    summary["prover"] = {key: value for key, value in prover.items() if key not in BULKY_PROVER_KEYS}
+    return summary
+
+
+def worst_verdict(verdicts: list[str]) -> str:
+    """The verdict that speaks for repeated attempts: any failure outranks fits."""
+    for verdict in ("error", "rejected", "oom"):
+        if verdict in verdicts:
+            return verdict
+    return "fits"
+
+
+def run_prove(spec: RunSpec, scratch: Path, timeline_png: Path | None) -> dict[str, Any]:
+    """Repeat `edgeprove run` for the spec; median prove time, largest peaks, every attempt kept."""
+    attempts = []
+    for attempt in range(spec.repeats):
+        run_dir = scratch / f"attempt{attempt}"
+        attempts.append(prove_once(spec, run_dir))
+        if timeline_png is not None and attempt == 0 and (run_dir / "timeline.png").exists():
+            shutil.copyfile(run_dir / "timeline.png", timeline_png)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if attempts[-1]["verdict"] != "fits":
+            break
+    times = [a["prove_s"] for a in attempts if a["verdict"] == "fits" and isinstance(a.get("prove_s"), float)]
+    first = attempts[0]
+    return {
+        "verdict": worst_verdict([a["verdict"] for a in attempts]),
+        "verdict_reason": attempts[-1].get("verdict_reason"),
+        "backend": first.get("backend"),
+        "prove_s": statistics.median(times) if times else None,
+        "prove_s_all": times,
+        "peak_bytes": max(a.get("peak_bytes") or 0 for a in attempts) or None,
+        "peak_rss_bytes": max(a.get("peak_rss_bytes") or 0 for a in attempts) or None,
+        "predicted_peak_bytes": first.get("predicted_peak_bytes"),
+        "proof_bytes": first.get("proof_bytes"),
+        "peak_layer": attempts[-1].get("peak_layer"),
+        "attempts": attempts,
+    }
+
+
+def run_one(spec: RunSpec, timeline_png: Path | None) -> dict[str, Any]:
+    """Carry out one run in a scratch folder and return its result record (not yet written)."""
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix=f"edgeprove-study-{spec.run_id}-") as scratch:
+        if spec.kind == "ezkl":
+            from edgeprove.peers.ezkl_runner import run_ezkl
+
+            outcome = run_ezkl(spec.model, spec.cap_bytes, spec.backend, spec.time_limit_s, Path(scratch))
+        else:
+            outcome = run_prove(spec, Path(scratch), timeline_png)
+    return {
+        "run_id": spec.run_id,
+        "kind": spec.kind,
+        "model": spec.model,
+        "schedule": spec.schedule,
+        "device": spec.device,
+        "cap_bytes": spec.cap_bytes,
+        "cap": spec.cap_label,
+        "requested_backend": spec.backend,
+        "repeats": spec.repeats,
+        "time_limit_s": spec.time_limit_s,
+        **model_facts(spec.model),
+        **outcome,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "elapsed_s": round(time.time() - started, 3),
+        "machine": machine_description(),
+    }
+
+
+@dataclass
+class StudyOutcome:
+    """What one `study` invocation did: runs done now, skipped as already done, and failed to run."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    readme: Path | None = None
+    charts: list[Path] = field(default_factory=list)
+    chart_note: str | None = None
+
+
+def run_suite(
+    suite: Suite,
+    out_dir: Path,
+    only: str | None = None,
+    force: bool = False,
+    on_start: Callable[[RunSpec, int, int], None] | None = None,
+    on_done: Callable[[RunSpec, dict[str, Any] | None, str | None], None] | None = None,
+) -> StudyOutcome:
+    """Run every selected run that has no result yet (all with force), then rebuild the README and charts.
+
+    Ctrl-C propagates as KeyboardInterrupt after the README is rebuilt from what finished.
+    """
+    selected = select_runs(suite.runs, only)
+    outcome = StudyOutcome()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for position, spec in enumerate(selected, 1):
+            if not force and is_finished(out_dir, spec.run_id):
+                outcome.skipped.append(spec.run_id)
+                continue
+            if on_start:
+                on_start(spec, position, len(selected))
+            keep_png = suite.timelines and spec.kind == "prove"
+            png = out_dir / "runs" / f"{spec.run_id}.png" if keep_png else None
+            if png is not None:
+                png.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                record = run_one(spec, png)
+            except RunFailed as error:
+                outcome.failed[spec.run_id] = str(error)
+                if on_done:
+                    on_done(spec, None, str(error))
+                continue
+            write_result(out_dir, record)
+            outcome.done.append(spec.run_id)
+            if on_done:
+                on_done(spec, record, None)
+    finally:
+        outcome.readme, outcome.charts, outcome.chart_note = write_readme(
+            suite, load_results(out_dir, suite.runs), out_dir
+        )
+    return outcome
