@@ -61,9 +61,11 @@ def _at(lo: np.ndarray, diff: np.ndarray, hi: np.ndarray, t: int) -> np.ndarray:
         return F.add(lo, F.mul(diff, np.uint64(t)))
     return F.ext_add(lo, (diff * np.uint64(t)) % np.uint64(F.P))
 
+
 def round_evaluations(tables: list[np.ndarray], terms: list[Term], degree: int, skip_one: bool) -> list:
     """s(t) for t = 0..degree of the current round (s(1) left as None when ``skip_one``)."""
     return _restricted_sums(tables, terms, degree, None, skip_one)
+
 
 def prove(
     tables: list[np.ndarray],

@@ -69,8 +69,8 @@ def test_layout_splits_every_variable_and_fits_the_ntt(num_vars):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"rate_log": 0}, {"rate_log": 9}, {"queries": 0}, {"expected_points": 0},
-               {"security_bits_target": 0}]
+    "kwargs",
+    [{"rate_log": 0}, {"rate_log": 9}, {"queries": 0}, {"expected_points": 0}, {"security_bits_target": 0}],
 )
 def test_bad_params_refused(kwargs):
     with pytest.raises(ValueError):
@@ -133,8 +133,10 @@ def test_aligned_segments_open_as_sub_vectors():
     check(commitment, points, claimed, proof, label="seg")
 
 
-@pytest.mark.parametrize("params", [L.LigeroParams(rate_log=1), L.LigeroParams(rate_log=3, queries=9),
-                                    L.LigeroParams(expected_points=1)])
+@pytest.mark.parametrize(
+    "params",
+    [L.LigeroParams(rate_log=1), L.LigeroParams(rate_log=3, queries=9), L.LigeroParams(expected_points=1)],
+)
 def test_other_parameters_complete(params):
     _, commitment, _, points, claimed, proof = opened(9, 3, seed=2, params=params)
     check(commitment, points, claimed, proof, params=params)

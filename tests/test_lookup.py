@@ -71,8 +71,13 @@ def _prove(witness, mask, table, mult=None, label=LABEL):
 
 def _verify(proof, witness, mask, table, label=LABEL, mask_mle=None, table_mles=None):
     return verify_lookup(
-        _num_vars(mask.shape[0]), _num_vars(table[0].shape[0]), proof, Transcript(), label,
-        mask_mle or _padded_mask_mle(mask), table_mles or _table_mles(table),
+        _num_vars(mask.shape[0]),
+        _num_vars(table[0].shape[0]),
+        proof,
+        Transcript(),
+        label,
+        mask_mle or _padded_mask_mle(mask),
+        table_mles or _table_mles(table),
     )
 
 
@@ -101,8 +106,13 @@ def test_fraction_sum_completeness(num_vars: int, base_numerators: bool) -> None
     assert F.ext_eq(leaf_n, poly.evaluate(numerators, point))
     assert F.ext_eq(leaf_d, poly.evaluate(denominators, point))
     v_root_n, v_root_d, v_point, v_leaf_n, v_leaf_d = verify_fraction_sum(num_vars, proof, Transcript(), "fs")
-    for mine, theirs in ((root_n, v_root_n), (root_d, v_root_d), (point, v_point),
-                         (leaf_n, v_leaf_n), (leaf_d, v_leaf_d)):
+    for mine, theirs in (
+        (root_n, v_root_n),
+        (root_d, v_root_d),
+        (point, v_point),
+        (leaf_n, v_leaf_n),
+        (leaf_d, v_leaf_d),
+    ):
         assert F.ext_eq(mine, theirs)
 
 
@@ -195,16 +205,19 @@ def test_lookup_completeness(witness_len: int, table_len: int, num_cols: int) ->
     proof, claims = _prove(witness, mask, table)
     verified = _verify(proof, witness, mask, table)
     # the claims equal the real columns' MLEs, so the caller's openings will match
-    padded = [np.concatenate([c, np.zeros(poly.next_pow2(witness_len) - witness_len, np.uint64)])
-              for c in witness]
+    padded = [
+        np.concatenate([c, np.zeros(poly.next_pow2(witness_len) - witness_len, np.uint64)]) for c in witness
+    ]
     for k, col in enumerate(padded):
         assert F.ext_eq(claims.witness_values[:, k], poly.evaluate(col, claims.witness_point))
     mult = multiplicities(witness, mask, table)
     assert F.ext_eq(claims.multiplicity_value, poly.evaluate(mult, claims.table_point))
-    for mine, theirs in ((claims.witness_point, verified.witness_point),
-                         (claims.witness_values, verified.witness_values),
-                         (claims.table_point, verified.table_point),
-                         (claims.multiplicity_value, verified.multiplicity_value)):
+    for mine, theirs in (
+        (claims.witness_point, verified.witness_point),
+        (claims.witness_values, verified.witness_values),
+        (claims.table_point, verified.table_point),
+        (claims.multiplicity_value, verified.multiplicity_value),
+    ):
         assert F.ext_eq(mine, theirs)
 
 
@@ -233,8 +246,11 @@ def test_multiplicities_match_brute_force(table_kind: str) -> None:
     if table_kind == "sparse":
         _, _, table = _random_lookup(rng, 1, 64, 3)
     else:
-        table = {"range": lambda: [range_table(5)], "activation": lambda: list(activation_table(6, -3, 10)),
-                 "grid": _grid_table}[table_kind]()
+        table = {
+            "range": lambda: [range_table(5)],
+            "activation": lambda: list(activation_table(6, -3, 10)),
+            "grid": _grid_table,
+        }[table_kind]()
     rows = table[0].shape[0]
     picks = rng.integers(0, rows, size=300)
     mask = (rng.random(300) < 0.8).astype(np.uint64)
@@ -374,8 +390,9 @@ def test_lookup_rejects_other_label_and_transcript(pair_lookup) -> None:
     moved = Transcript()
     moved.absorb_int("earlier message", 1)
     with pytest.raises(LogUpError, match="does not match"):
-        verify_lookup(_num_vars(37), _num_vars(16), proof, moved, LABEL,
-                      _padded_mask_mle(mask), _table_mles(table))
+        verify_lookup(
+            _num_vars(37), _num_vars(16), proof, moved, LABEL, _padded_mask_mle(mask), _table_mles(table)
+        )
 
 
 def test_lookup_rejects_malformed_proof(pair_lookup) -> None:
@@ -442,11 +459,13 @@ def test_requantization_lookups_end_to_end() -> None:
     activation = [F.encode_signed(q), F.encode_signed(np.clip(q, 0, 127))]
     table = activation_table(10, 0, 127)
     transcript_p, transcript_v = Transcript(), Transcript()
-    proof_act, _ = prove_lookup(activation, mask, table, multiplicities(activation, mask, table),
-                                transcript_p, "act")
+    proof_act, _ = prove_lookup(
+        activation, mask, table, multiplicities(activation, mask, table), transcript_p, "act"
+    )
     rem = [F.asbase(remainder)]
-    proof_rng, _ = prove_lookup(rem, mask, [range_table(6)], multiplicities(rem, mask, [range_table(6)]),
-                                transcript_p, "range")
+    proof_rng, _ = prove_lookup(
+        rem, mask, [range_table(6)], multiplicities(rem, mask, [range_table(6)]), transcript_p, "range"
+    )
     verify_lookup(7, 10, proof_act, transcript_v, "act", _padded_mask_mle(mask), activation_mles(10, 0, 127))
     verify_lookup(7, 6, proof_rng, transcript_v, "range", _padded_mask_mle(mask), lambda z: [range_mle(z)])
     assert transcript_p.digest() == transcript_v.digest()

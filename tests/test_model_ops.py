@@ -37,7 +37,7 @@ def naive_linear(layer: Layer, weight, bias, x, skip) -> np.ndarray:
                 else:
                     total = sum(int(x[o, h, w]) for h in range(h_in) for w in range(w_in))
                 if layer.residual is not None:
-                    total += int(skip[o, i, j]) * 2 ** layer.residual_shift
+                    total += int(skip[o, i, j]) * 2**layer.residual_shift
                 out[o, i, j] = total
     return out
 
@@ -48,8 +48,8 @@ def naive_requant(layer: Layer, a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     offset = 2 ** (s - 1) if s >= 1 else 0
     lo = 0 if layer.activation == "relu" else -128
     flat = [int(v) for v in np.asarray(a).ravel()]
-    q = [(v + offset) // 2 ** s for v in flat]
-    r = [v + offset - qq * 2 ** s for v, qq in zip(flat, q, strict=True)]
+    q = [(v + offset) // 2**s for v in flat]
+    r = [v + offset - qq * 2**s for v, qq in zip(flat, q, strict=True)]
     y = [min(max(qq, lo), 127) for qq in q]
     shape = np.asarray(a).shape
     return tuple(np.array(t, dtype=np.int64).reshape(shape) for t in (q, r, y))
@@ -67,8 +67,18 @@ def naive_run(model: Model, x: np.ndarray) -> np.ndarray:
     return ys[len(model.layers) - 1]
 
 
-def single_layer_model(rng, kind, in_shape, out_channels=3, kernel=1, stride=1, padding=0, shift=None,
-                       activation=None, residual=False) -> Model:
+def single_layer_model(
+    rng,
+    kind,
+    in_shape,
+    out_channels=3,
+    kernel=1,
+    stride=1,
+    padding=0,
+    shift=None,
+    activation=None,
+    residual=False,
+) -> Model:
     """A model of one layer (plus a leading identity-shaped layer when a residual is wanted), random int8."""
     layers: list[Layer] = []
     weights, biases = [], []
@@ -78,8 +88,11 @@ def single_layer_model(rng, kind, in_shape, out_channels=3, kernel=1, stride=1, 
         biases.append(rng.integers(-500, 500, in_shape[0]).astype(np.int64))
     c, h, w = in_shape
     if kind == "conv2d":
-        out = (out_channels, conv_out_size(h, kernel, stride, padding),
-               conv_out_size(w, kernel, stride, padding))
+        out = (
+            out_channels,
+            conv_out_size(h, kernel, stride, padding),
+            conv_out_size(w, kernel, stride, padding),
+        )
     elif kind == "dense":
         out = (out_channels, 1, 1)
     elif kind == "avgpool":
@@ -87,9 +100,20 @@ def single_layer_model(rng, kind, in_shape, out_channels=3, kernel=1, stride=1, 
     else:
         out = (c, 1, 1)
     source = len(layers) - 1
-    layer = Layer("main", kind, source, in_shape, out, int(rng.integers(0, 9)) if shift is None else shift,
-                  activation or str(rng.choice(["relu", "clamp"])), kernel, stride, padding,
-                  residual=0 if residual else None, residual_shift=int(rng.integers(0, 4)) if residual else 0)
+    layer = Layer(
+        "main",
+        kind,
+        source,
+        in_shape,
+        out,
+        int(rng.integers(0, 9)) if shift is None else shift,
+        activation or str(rng.choice(["relu", "clamp"])),
+        kernel,
+        stride,
+        padding,
+        residual=0 if residual else None,
+        residual_shift=int(rng.integers(0, 4)) if residual else 0,
+    )
     layers.append(layer)
     if layer.has_weights:
         weights.append(rng.integers(-128, 128, layer.weight_shape).astype(np.int8))
@@ -118,9 +142,16 @@ CONV_CASES = [
 def test_conv2d_matches_naive(in_shape, out_channels, kernel, stride, padding):
     rng = np.random.default_rng(hash((in_shape, kernel, stride, padding)) % 2**32)
     for residual in (False, True):
-        model = single_layer_model(rng, "conv2d", in_shape, out_channels, kernel, stride, padding,
-                                   residual=residual and out_channels == in_shape[0] and stride == 1
-                                   and 2 * padding == kernel - 1)
+        model = single_layer_model(
+            rng,
+            "conv2d",
+            in_shape,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            residual=residual and out_channels == in_shape[0] and stride == 1 and 2 * padding == kernel - 1,
+        )
         x = rng.integers(-128, 128, in_shape)
         np.testing.assert_array_equal(ops.run(model, x), naive_run(model, x))
 
@@ -145,8 +176,9 @@ def test_avgpool_matches_naive(in_shape, kernel):
 def test_global_avgpool_and_residual_match_naive(in_shape):
     rng = np.random.default_rng(7 + sum(in_shape))
     for residual in (False, True):
-        model = single_layer_model(rng, "global_avgpool", in_shape,
-                                   residual=residual and in_shape[1:] == (1, 1))
+        model = single_layer_model(
+            rng, "global_avgpool", in_shape, residual=residual and in_shape[1:] == (1, 1)
+        )
         x = rng.integers(-128, 128, in_shape)
         np.testing.assert_array_equal(ops.run(model, x), naive_run(model, x))
 
@@ -169,7 +201,7 @@ def test_output_layer_none_returns_accumulator():
 def test_requantize_identity_and_floor(shift, activation):
     rng = np.random.default_rng(shift)
     layer = Layer("l", "dense", -1, (9, 1, 1), (9, 1, 1), shift, activation)
-    a = np.concatenate([rng.integers(-2**30, 2**30, 500), np.arange(-70, 70), [0, 1, -1, 2**30, -2**30]])
+    a = np.concatenate([rng.integers(-(2**30), 2**30, 500), np.arange(-70, 70), [0, 1, -1, 2**30, -(2**30)]])
     q, r, y = ops.requantize(layer, a)
     offset = 2 ** (shift - 1) if shift else 0
     np.testing.assert_array_equal(q * 2**shift + r, a + offset)
@@ -239,12 +271,15 @@ def test_dequantize_uses_output_scale():
     np.testing.assert_allclose(ops.dequantize(model, out), out / 2.0 ** model.layers[-1].out_frac)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((10, 1)), "shape"),
-    (np.zeros((10, 1, 1), dtype=np.float32), "integer"),
-    (np.full((10, 1, 1), 128), r"\[-128, 127\]"),
-    (np.full((10, 1, 1), -129), r"\[-128, 127\]"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((10, 1)), "shape"),
+        (np.zeros((10, 1, 1), dtype=np.float32), "integer"),
+        (np.full((10, 1, 1), 128), r"\[-128, 127\]"),
+        (np.full((10, 1, 1), -129), r"\[-128, 127\]"),
+    ],
+)
 def test_bad_input_is_refused(bad, message):
     model = zoo.build("tiny_mlp").model
     with pytest.raises(ModelError, match=message):

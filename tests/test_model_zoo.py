@@ -35,20 +35,37 @@ def test_wc50_matches_the_benchmark_spec():
         assert [c.stride for c in stage_convs] == [2] + [1] * 11
         assert {c.out_shape[0] for c in stage_convs} == {channels}
         residuals = [None if c.residual is None else layers[c.residual].name for c in stage_convs]
-        assert residuals == [None, None, f"s{stage}c1", None, f"s{stage}c3", None, f"s{stage}c5", None,
-                             f"s{stage}c7", None, f"s{stage}c9", None]
+        assert residuals == [
+            None,
+            None,
+            f"s{stage}c1",
+            None,
+            f"s{stage}c3",
+            None,
+            f"s{stage}c5",
+            None,
+            f"s{stage}c7",
+            None,
+            f"s{stage}c9",
+            None,
+        ]
     assert layers[index["s4c12"]].out_shape == (108, 8, 8)
     assert [(layer.kind, layer.out_shape, layer.activation) for layer in layers[-3:]] == [
-        ("global_avgpool", (108, 1, 1), "relu"), ("dense", (128, 1, 1), "relu"),
-        ("dense", (128, 1, 1), "none")]
+        ("global_avgpool", (108, 1, 1), "relu"),
+        ("dense", (128, 1, 1), "relu"),
+        ("dense", (128, 1, 1), "none"),
+    ]
 
 
 def test_wc50_quantizes_within_the_proof_limits():
     result = zoo.build("wc50")
     model = result.model
     assert model.num_params == 1_805_456 and model.num_macs == 399_368_704
-    assert all(b.q_bits <= MAX_Q_BITS for b, layer in zip(result.bounds, model.layers, strict=True)
-               if layer.requantized)
+    assert all(
+        b.q_bits <= MAX_Q_BITS
+        for b, layer in zip(result.bounds, model.layers, strict=True)
+        if layer.requantized
+    )
     assert all(layer.residual_shift >= 0 for layer in model.layers)
     assert np.isfinite(result.report.max_abs_error)
 
@@ -70,8 +87,13 @@ def test_every_paper0_model_matches_its_json():
     for name, entry in suites.items():
         s = zoo.summary(name)
         assert s.params == entry["params"] and s.weight_layers == len(entry["layers"])
-    explicit = {"FC_3_layers": 43_600, "FC_500_layers": 10_214_200, "FC_48564_params": 49_473,
-                "FC_1195804_params": 1_200_801, "FC_18252933_params": 18_272_201}
+    explicit = {
+        "FC_3_layers": 43_600,
+        "FC_500_layers": 10_214_200,
+        "FC_48564_params": 49_473,
+        "FC_1195804_params": 1_200_801,
+        "FC_18252933_params": 18_272_201,
+    }
     for name, params in explicit.items():
         assert zoo.summary(name).params == params
     layers = zoo.float_model("FC_5_layers").layers

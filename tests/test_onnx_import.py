@@ -47,49 +47,79 @@ def build(nodes, inits, input_dims, output_dims, path: Path, opset: int = 13, **
 
 def bn_inits(rng, prefix: str, channels: int) -> tuple[list[str], list]:
     names = [f"{prefix}_{k}" for k in ("scale", "bias", "mean", "var")]
-    arrays = [rng.uniform(0.5, 1.5, channels), rng.normal(0, 0.1, channels), rng.normal(0, 0.1, channels),
-              rng.uniform(0.5, 2.0, channels)]
+    arrays = [
+        rng.uniform(0.5, 1.5, channels),
+        rng.normal(0, 0.1, channels),
+        rng.normal(0, 0.1, channels),
+        rng.uniform(0.5, 2.0, channels),
+    ]
     return names, [const(n, a) for n, a in zip(names, arrays)]
 
 
-def conv_bn_relu_cnn(path: Path, seed: int = 0, channels: int = 2, size: int = 8, out_channels: int = 4,
-                     stride: int = 1, padding: int = 1, kernel: int = 3, classes: int = 5, opset: int = 13,
-                     **save) -> Path:
+def conv_bn_relu_cnn(
+    path: Path,
+    seed: int = 0,
+    channels: int = 2,
+    size: int = 8,
+    out_channels: int = 4,
+    stride: int = 1,
+    padding: int = 1,
+    kernel: int = 3,
+    classes: int = 5,
+    opset: int = 13,
+    **save,
+) -> Path:
     """Conv -> BatchNorm -> Relu -> MaxPool(2) -> Flatten -> Gemm(transB)."""
     rng = np.random.default_rng(seed)
     conv_size = (size + 2 * padding - kernel) // stride + 1
     pooled = conv_size // 2
     bn_names, bn = bn_inits(rng, "bn", out_channels)
     nodes = [
-        node("Conv", ["x", "w1", "b1"], "c1", pads=[padding] * 4, strides=[stride, stride],
-             kernel_shape=[kernel, kernel]),
+        node(
+            "Conv",
+            ["x", "w1", "b1"],
+            "c1",
+            pads=[padding] * 4,
+            strides=[stride, stride],
+            kernel_shape=[kernel, kernel],
+        ),
         node("BatchNormalization", ["c1", *bn_names], "n1"),
         node("Relu", ["n1"], "r1"),
         node("MaxPool", ["r1"], "p1", kernel_shape=[2, 2], strides=[2, 2]),
         node("Flatten", ["p1"], "f1"),
         node("Gemm", ["f1", "w2", "b2"], "y", transB=1),
     ]
-    inits = [const("w1", rng.normal(0, 0.3, (out_channels, channels, kernel, kernel))),
-             const("b1", rng.normal(0, 0.1, out_channels)), *bn,
-             const("w2", rng.normal(0, 0.3, (classes, out_channels * pooled * pooled))),
-             const("b2", rng.normal(0, 0.1, classes))]
+    inits = [
+        const("w1", rng.normal(0, 0.3, (out_channels, channels, kernel, kernel))),
+        const("b1", rng.normal(0, 0.1, out_channels)),
+        *bn,
+        const("w2", rng.normal(0, 0.3, (classes, out_channels * pooled * pooled))),
+        const("b2", rng.normal(0, 0.1, classes)),
+    ]
     return build(nodes, inits, (1, channels, size, size), (1, classes), path, opset, **save)
 
 
-def mlp(path: Path, seed: int = 1, features: int = 6, hidden: int = 8, classes: int = 3,
-        batch: int | str = 1) -> Path:
+def mlp(
+    path: Path, seed: int = 1, features: int = 6, hidden: int = 8, classes: int = 3, batch: int | str = 1
+) -> Path:
     """Reshape -> MatMul + Add -> Relu -> Dropout -> MatMul + Add (MLP on a (1, features) vector)."""
     rng = np.random.default_rng(seed)
     nodes = [
         node("Reshape", ["x", "shape"], "v"),
-        node("MatMul", ["v", "w1"], "m1"), node("Add", ["m1", "b1"], "a1"), node("Relu", ["a1"], "r1"),
+        node("MatMul", ["v", "w1"], "m1"),
+        node("Add", ["m1", "b1"], "a1"),
+        node("Relu", ["a1"], "r1"),
         node("Dropout", ["r1"], "d1"),
-        node("MatMul", ["d1", "w2"], "m2"), node("Add", ["b2", "m2"], "y"),
+        node("MatMul", ["d1", "w2"], "m2"),
+        node("Add", ["b2", "m2"], "y"),
     ]
-    inits = [numpy_helper.from_array(np.array([1, -1], dtype=np.int64), "shape"),
-             const("w1", rng.normal(0, 0.5, (features, hidden))), const("b1", rng.normal(0, 0.1, hidden)),
-             const("w2", rng.normal(0, 0.5, (hidden, classes))),
-             const("b2", rng.normal(0, 0.1, (1, classes)))]
+    inits = [
+        numpy_helper.from_array(np.array([1, -1], dtype=np.int64), "shape"),
+        const("w1", rng.normal(0, 0.5, (features, hidden))),
+        const("b1", rng.normal(0, 0.1, hidden)),
+        const("w2", rng.normal(0, 0.5, (hidden, classes))),
+        const("b2", rng.normal(0, 0.1, (1, classes))),
+    ]
     return build(nodes, inits, (batch, features), (batch, classes), path)
 
 
@@ -100,23 +130,35 @@ def residual_block(path: Path, seed: int = 2, channels: int = 3, size: int = 4) 
     bn1, bn1_inits = bn_inits(rng, "bn1", channels)
     bn2, bn2_inits = bn_inits(rng, "bn2", channels)
     nodes = [
-        node("Conv", ["x", "w0"], "c0", pads=[1, 1, 1, 1], kernel_shape=[3, 3]), node("Relu", ["c0"], "r0"),
-        node("Conv", ["r0", "w1"], "c1", pads=[1, 1, 1, 1]), node("BatchNormalization", ["c1", *bn1], "n1"),
+        node("Conv", ["x", "w0"], "c0", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        node("Relu", ["c0"], "r0"),
+        node("Conv", ["r0", "w1"], "c1", pads=[1, 1, 1, 1]),
+        node("BatchNormalization", ["c1", *bn1], "n1"),
         node("Relu", ["n1"], "r1"),
-        node("Conv", ["r1", "w2"], "c2", pads=[1, 1, 1, 1]), node("BatchNormalization", ["c2", *bn2], "n2"),
-        node("Add", ["n2", "r0"], "s2"), node("Relu", ["s2"], "r2"),
+        node("Conv", ["r1", "w2"], "c2", pads=[1, 1, 1, 1]),
+        node("BatchNormalization", ["c2", *bn2], "n2"),
+        node("Add", ["n2", "r0"], "s2"),
+        node("Relu", ["s2"], "r2"),
         node("Conv", ["r2", "w3"], "c3", pads=[1, 1, 1, 1], strides=[2, 2]),
         node("Conv", ["r2", "w4"], "c4", strides=[2, 2]),
-        node("Add", ["c4", "c3"], "s3"), node("Identity", ["s3"], "i3"), node("Relu", ["i3"], "r3"),
-        node("GlobalAveragePool", ["r3"], "g"), node("Flatten", ["g"], "f"),
+        node("Add", ["c4", "c3"], "s3"),
+        node("Identity", ["s3"], "i3"),
+        node("Relu", ["i3"], "r3"),
+        node("GlobalAveragePool", ["r3"], "g"),
+        node("Flatten", ["g"], "f"),
         node("Gemm", ["f", "w5", "b5"], "y", transB=1),
     ]
-    inits = [const("w0", rng.normal(0, 0.3, (channels, channels, 3, 3))),
-             const("w1", rng.normal(0, 0.3, (channels, channels, 3, 3))),
-             const("w2", rng.normal(0, 0.3, (channels, channels, 3, 3))), *bn1_inits, *bn2_inits,
-             const("w3", rng.normal(0, 0.3, (4, channels, 3, 3))),
-             const("w4", rng.normal(0, 0.3, (4, channels, 1, 1))),
-             const("w5", rng.normal(0, 0.5, (2, 4))), const("b5", rng.normal(0, 0.1, 2))]
+    inits = [
+        const("w0", rng.normal(0, 0.3, (channels, channels, 3, 3))),
+        const("w1", rng.normal(0, 0.3, (channels, channels, 3, 3))),
+        const("w2", rng.normal(0, 0.3, (channels, channels, 3, 3))),
+        *bn1_inits,
+        *bn2_inits,
+        const("w3", rng.normal(0, 0.3, (4, channels, 3, 3))),
+        const("w4", rng.normal(0, 0.3, (4, channels, 1, 1))),
+        const("w5", rng.normal(0, 0.5, (2, 4))),
+        const("b5", rng.normal(0, 0.1, 2)),
+    ]
     return build(nodes, inits, (1, channels, size, size), (1, 2), path)
 
 
@@ -126,15 +168,24 @@ def relu6_pools(path: Path, seed: int = 3) -> Path:
     nodes = [
         node("MaxPool", ["x"], "p0", kernel_shape=[2, 2], strides=[1, 1]),
         node("Conv", ["p0", "w1", "b1"], "c1", pads=[1, 1, 1, 1]),
-        helper.make_node("Constant", [], ["six"], name="six_node", value=numpy_helper.from_array(
-            np.array(6.0, dtype=np.float32))),
+        helper.make_node(
+            "Constant",
+            [],
+            ["six"],
+            name="six_node",
+            value=numpy_helper.from_array(np.array(6.0, dtype=np.float32)),
+        ),
         node("Clip", ["c1", "zero", "six"], "r1"),
         node("MaxPool", ["r1"], "p1", kernel_shape=[3, 3], strides=[2, 2]),
         node("AveragePool", ["p1"], "a1", kernel_shape=[2, 2], strides=[2, 2]),
         node("Conv", ["a1", "w2"], "y"),
     ]
-    inits = [const("w1", rng.normal(0, 2.0, (3, 2, 3, 3))), const("b1", rng.normal(1.0, 1.0, 3)),
-             const("zero", np.array(0.0)), const("w2", rng.normal(0, 0.5, (2, 3, 1, 1)))]
+    inits = [
+        const("w1", rng.normal(0, 2.0, (3, 2, 3, 3))),
+        const("b1", rng.normal(1.0, 1.0, 3)),
+        const("zero", np.array(0.0)),
+        const("w2", rng.normal(0, 0.5, (2, 3, 1, 1))),
+    ]
     return build(nodes, inits, (1, 2, 10, 10), (1, 2, 2, 2), path)
 
 
@@ -170,13 +221,30 @@ def test_conv_bn_relu_pool_gemm_matches_onnxruntime(tmp_path):
     assert result.report.top1_agreement >= 0.75
 
 
-@pytest.mark.parametrize("seed, channels, size, out_channels, stride, padding, kernel", [
-    (10, 1, 2, 1, 1, 0, 1), (11, 3, 7, 2, 2, 1, 3), (12, 2, 9, 3, 3, 2, 5), (13, 1, 5, 1, 1, 0, 2),
-])
-def test_random_conv_shapes_match_onnxruntime(tmp_path, seed, channels, size, out_channels, stride, padding,
-                                              kernel):
-    path = conv_bn_relu_cnn(tmp_path / "cnn.onnx", seed, channels, size, out_channels, stride, padding,
-                            kernel, classes=3, opset=13 + seed % 6)
+@pytest.mark.parametrize(
+    "seed, channels, size, out_channels, stride, padding, kernel",
+    [
+        (10, 1, 2, 1, 1, 0, 1),
+        (11, 3, 7, 2, 2, 1, 3),
+        (12, 2, 9, 3, 3, 2, 5),
+        (13, 1, 5, 1, 1, 0, 2),
+    ],
+)
+def test_random_conv_shapes_match_onnxruntime(
+    tmp_path, seed, channels, size, out_channels, stride, padding, kernel
+):
+    path = conv_bn_relu_cnn(
+        tmp_path / "cnn.onnx",
+        seed,
+        channels,
+        size,
+        out_channels,
+        stride,
+        padding,
+        kernel,
+        classes=3,
+        opset=13 + seed % 6,
+    )
     result = import_onnx(path)
     conv = result.model.layers[0]
     assert (conv.kernel, conv.stride, conv.padding) == (kernel, stride, padding)
@@ -189,8 +257,10 @@ def test_mlp_with_matmul_add_reshape_and_dropout(tmp_path, batch):
     calibration = np.random.default_rng(5).normal(0, 1, (12, 6))
     result = import_onnx(path, calibration, "normal draws")
     assert result.model.input_shape == (6, 1, 1)
-    assert [(layer.kind, layer.activation) for layer in result.model.layers] == [("dense", "relu"),
-                                                                                 ("dense", "none")]
+    assert [(layer.kind, layer.activation) for layer in result.model.layers] == [
+        ("dense", "relu"),
+        ("dense", "none"),
+    ]
     assert result.report.calibration == "12 inputs from normal draws" and result.report.num_inputs == 12
     check_against_onnxruntime(path, result, calibration)
 
@@ -214,8 +284,13 @@ def test_relu6_and_pools(tmp_path):
     calibration = np.random.default_rng(7).uniform(-2, 2, (8, 2, 10, 10))
     result = import_onnx(path, calibration)
     kinds = [(layer.kind, layer.activation) for layer in result.model.layers]
-    assert kinds == [("maxpool", "clamp"), ("conv2d", "relu"), ("maxpool", "relu"), ("avgpool", "relu"),
-                     ("conv2d", "none")]
+    assert kinds == [
+        ("maxpool", "clamp"),
+        ("conv2d", "relu"),
+        ("maxpool", "relu"),
+        ("avgpool", "relu"),
+        ("conv2d", "none"),
+    ]
     conv, pool = result.model.layers[1], result.model.layers[2]
     assert conv.out_frac <= 4 and conv.act_max == round(6 * 2**conv.out_frac) <= 127
     assert (pool.act_max, pool.out_frac, pool.shift) == (conv.act_max, conv.out_frac, 0)
@@ -228,8 +303,13 @@ def test_relu6_and_pools(tmp_path):
 def test_external_data_and_compiled_folder(tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
-    path = conv_bn_relu_cnn(folder / "cnn.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
-                            location="weights.bin", size_threshold=0)
+    path = conv_bn_relu_cnn(
+        folder / "cnn.onnx",
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
     assert (folder / "weights.bin").stat().st_size > 1000 and path.stat().st_size < 1000
     result = compile_onnx(path, tmp_path / "out")
     inline = import_onnx(conv_bn_relu_cnn(tmp_path / "cnn.onnx"))
@@ -250,10 +330,16 @@ def test_external_data_and_compiled_folder(tmp_path):
 
 def test_unsupported_ops_are_all_listed(tmp_path):
     rng = np.random.default_rng(0)
-    nodes = [node("Conv", ["x", "w"], "c"), node("Sigmoid", ["c"], "s"), node("Mul", ["s", "c"], "m"),
-             node("Flatten", ["m"], "f"), node("Softmax", ["f"], "y")]
-    path = build(nodes, [const("w", rng.normal(0, 1, (2, 1, 1, 1)))], (1, 1, 2, 2), (1, 8),
-                 tmp_path / "bad.onnx")
+    nodes = [
+        node("Conv", ["x", "w"], "c"),
+        node("Sigmoid", ["c"], "s"),
+        node("Mul", ["s", "c"], "m"),
+        node("Flatten", ["m"], "f"),
+        node("Softmax", ["f"], "y"),
+    ]
+    path = build(
+        nodes, [const("w", rng.normal(0, 1, (2, 1, 1, 1)))], (1, 1, 2, 2), (1, 8), tmp_path / "bad.onnx"
+    )
     with pytest.raises(ModelError) as caught:
         import_onnx(path)
     message = str(caught.value)
@@ -281,25 +367,38 @@ def test_malformed_file_is_one_line_error(tmp_path, content):
 
 def single_conv(tmp_path, **attrs) -> Path:
     weight = np.ones(attrs.pop("weight_shape", (2, 1, 3, 3)))
-    return build([node("Conv", ["x", "w"], "y", **attrs)], [const("w", weight)], (1, 1, 6, 6), (1, 2, 4, 4),
-                 tmp_path / "conv.onnx")
+    return build(
+        [node("Conv", ["x", "w"], "y", **attrs)],
+        [const("w", weight)],
+        (1, 1, 6, 6),
+        (1, 2, 4, 4),
+        tmp_path / "conv.onnx",
+    )
 
 
-@pytest.mark.parametrize("attrs, message", [
-    ({"pads": [1, 0, 1, 0]}, "asymmetric pads"),
-    ({"strides": [1, 2]}, "strides .* differ per axis"),
-    ({"weight_shape": (2, 1, 3, 1)}, "kernel 3x1 is not square"),
-    ({"dilations": [2, 2]}, "dilated convolutions"),
-    ({"auto_pad": "SAME_UPPER"}, "auto_pad SAME_UPPER"),
-])
+@pytest.mark.parametrize(
+    "attrs, message",
+    [
+        ({"pads": [1, 0, 1, 0]}, "asymmetric pads"),
+        ({"strides": [1, 2]}, "strides .* differ per axis"),
+        ({"weight_shape": (2, 1, 3, 1)}, "kernel 3x1 is not square"),
+        ({"dilations": [2, 2]}, "dilated convolutions"),
+        ({"auto_pad": "SAME_UPPER"}, "auto_pad SAME_UPPER"),
+    ],
+)
 def test_conv_outside_the_ir_is_refused(tmp_path, attrs, message):
     with pytest.raises(ModelError, match=message):
         import_onnx(single_conv(tmp_path, **attrs))
 
 
 def test_grouped_conv_is_refused(tmp_path):
-    path = build([node("Conv", ["x", "w"], "y", group=2)], [const("w", np.ones((2, 1, 3, 3)))],
-                 (1, 2, 6, 6), (1, 2, 4, 4), tmp_path / "conv.onnx")
+    path = build(
+        [node("Conv", ["x", "w"], "y", group=2)],
+        [const("w", np.ones((2, 1, 3, 3)))],
+        (1, 2, 6, 6),
+        (1, 2, 4, 4),
+        tmp_path / "conv.onnx",
+    )
     with pytest.raises(ModelError, match="group 2 convolutions are not supported"):
         import_onnx(path)
 
@@ -308,21 +407,38 @@ def test_unfoldable_patterns_are_refused(tmp_path):
     rng = np.random.default_rng(0)
     bn, bn_arrays = bn_inits(rng, "bn", 1)
     cases = [
-        ([node("Relu", ["x"], "r"), node("BatchNormalization", ["r", *bn], "y")], bn_arrays,
-         "batch normalization must directly follow a Conv or Gemm"),
-        ([node("Conv", ["x", "w"], "c"), node("Add", ["c", "x"], "y")], [const("w", np.ones((1, 1, 1, 1)))],
-         "the model input cannot be a residual operand"),
-        ([node("Clip", ["x", "lo", "hi"], "y")], [const("lo", np.array(-1.0)), const("hi", np.array(1.0))],
-         "only Clip.min=0, max>0."),
-        ([node("AveragePool", ["x"], "y", kernel_shape=[3, 3], strides=[3, 3])], [],
-         "power-of-two kernel"),
+        (
+            [node("Relu", ["x"], "r"), node("BatchNormalization", ["r", *bn], "y")],
+            bn_arrays,
+            "batch normalization must directly follow a Conv or Gemm",
+        ),
+        (
+            [node("Conv", ["x", "w"], "c"), node("Add", ["c", "x"], "y")],
+            [const("w", np.ones((1, 1, 1, 1)))],
+            "the model input cannot be a residual operand",
+        ),
+        (
+            [node("Clip", ["x", "lo", "hi"], "y")],
+            [const("lo", np.array(-1.0)), const("hi", np.array(1.0))],
+            "only Clip.min=0, max>0.",
+        ),
+        ([node("AveragePool", ["x"], "y", kernel_shape=[3, 3], strides=[3, 3])], [], "power-of-two kernel"),
         ([node("MaxPool", ["x"], "y", kernel_shape=[2, 2], pads=[1, 1, 1, 1])], [], "padded pooling"),
-        ([node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "r"), node("Conv", ["c", "w"], "y")],
-         [const("w", np.ones((1, 1, 1, 1)))], "before a later operation was folded into it"),
-        ([node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "r"), node("Add", ["c", "r"], "y")],
-         [const("w", np.ones((1, 1, 1, 1)))], "adds a layer's output to itself"),
-        ([node("Reshape", ["x", "s"], "y")], [numpy_helper.from_array(np.array([1, 2, 8]), "s")],
-         "reshape .* is not supported"),
+        (
+            [node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "r"), node("Conv", ["c", "w"], "y")],
+            [const("w", np.ones((1, 1, 1, 1)))],
+            "before a later operation was folded into it",
+        ),
+        (
+            [node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "r"), node("Add", ["c", "r"], "y")],
+            [const("w", np.ones((1, 1, 1, 1)))],
+            "adds a layer's output to itself",
+        ),
+        (
+            [node("Reshape", ["x", "s"], "y")],
+            [numpy_helper.from_array(np.array([1, 2, 8]), "s")],
+            "reshape .* is not supported",
+        ),
     ]
     for nodes, inits, message in cases:
         path = build(nodes, inits, (1, 1, 4, 4), (1, 1, 4, 4), tmp_path / "case.onnx")
@@ -366,8 +482,15 @@ def test_cli_import_text_json_and_calibration(tmp_path):
     assert "top-1 agreement" in text.output and "seeded random inputs" in text.output
     calibration = np.random.default_rng(3).uniform(-1, 1, (5, 2, 8, 8)).astype(np.float32)
     np.save(tmp_path / "calib.npy", calibration)
-    out = invoke("import", str(path), "--out", str(tmp_path / "b"), "--calibration",
-                 str(tmp_path / "calib.npy"), "--json")
+    out = invoke(
+        "import",
+        str(path),
+        "--out",
+        str(tmp_path / "b"),
+        "--calibration",
+        str(tmp_path / "calib.npy"),
+        "--json",
+    )
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["num_inputs"] == 5 and data["calibration"] == "5 inputs from calib.npy"
@@ -396,20 +519,45 @@ def test_cli_import_errors_exit_2_with_one_line(tmp_path):
 def maxpool_model(activation: str = "relu", act_max: int = 100, kernel: int = 3, stride: int = 2) -> Model:
     """conv (relu, act_max) -> maxpool -> dense."""
     rng = np.random.default_rng(4)
-    conv = Layer("conv", "conv2d", -1, (2, 7, 6), (3, 7, 6), shift=4, activation=activation, kernel=3,
-                 padding=1, act_max=act_max)
+    conv = Layer(
+        "conv",
+        "conv2d",
+        -1,
+        (2, 7, 6),
+        (3, 7, 6),
+        shift=4,
+        activation=activation,
+        kernel=3,
+        padding=1,
+        act_max=act_max,
+    )
     out = ((7 - kernel) // stride + 1, (6 - kernel) // stride + 1)
-    pool = Layer("pool", "maxpool", 0, (3, 7, 6), (3, *out), shift=0, activation=activation, kernel=kernel,
-                 stride=stride, act_max=act_max)
+    pool = Layer(
+        "pool",
+        "maxpool",
+        0,
+        (3, 7, 6),
+        (3, *out),
+        shift=0,
+        activation=activation,
+        kernel=kernel,
+        stride=stride,
+        act_max=act_max,
+    )
     fc = Layer("fc", "dense", 1, pool.out_shape, (2, 1, 1), shift=0, activation="none")
-    weights = [rng.integers(-50, 50, (3, 2, 3, 3)).astype(np.int8), None,
-               rng.integers(-50, 50, (2, int(np.prod(pool.out_shape)))).astype(np.int8)]
+    weights = [
+        rng.integers(-50, 50, (3, 2, 3, 3)).astype(np.int8),
+        None,
+        rng.integers(-50, 50, (2, int(np.prod(pool.out_shape)))).astype(np.int8),
+    ]
     biases = [rng.integers(-20, 20, 3), None, rng.integers(-20, 20, 2)]
     return Model("pooled", (2, 7, 6), 0, [conv, pool, fc], weights, biases)
 
 
-@pytest.mark.parametrize("activation, act_max, kernel, stride", [("relu", 100, 3, 2), ("clamp", 127, 2, 2),
-                                                                 ("relu", 0, 1, 1), ("clamp", 5, 3, 1)])
+@pytest.mark.parametrize(
+    "activation, act_max, kernel, stride",
+    [("relu", 100, 3, 2), ("clamp", 127, 2, 2), ("relu", 0, 1, 1), ("clamp", 5, 3, 1)],
+)
 def test_maxpool_and_act_max_semantics(activation, act_max, kernel, stride):
     model = maxpool_model(activation, act_max, kernel, stride)
     x = np.random.default_rng(1).integers(-128, 128, model.input_shape)
@@ -420,8 +568,18 @@ def test_maxpool_and_act_max_semantics(activation, act_max, kernel, stride):
     np.testing.assert_array_equal(conv_y, np.clip(outputs[0][1], lo, act_max))
     a, q, r, y = outputs[1]
     out_h, out_w = model.layers[1].out_shape[1:]
-    brute = np.array([[[conv_y[c, i * stride:i * stride + kernel, j * stride:j * stride + kernel].max()
-                        for j in range(out_w)] for i in range(out_h)] for c in range(3)])
+    brute = np.array(
+        [
+            [
+                [
+                    conv_y[c, i * stride : i * stride + kernel, j * stride : j * stride + kernel].max()
+                    for j in range(out_w)
+                ]
+                for i in range(out_h)
+            ]
+            for c in range(3)
+        ]
+    )
     np.testing.assert_array_equal(a, brute)
     np.testing.assert_array_equal(q, brute)
     np.testing.assert_array_equal(y, brute)
@@ -468,8 +626,10 @@ def test_quantizer_carries_scale_through_maxpool_and_clips():
     pool = Layer("pool", "maxpool", 0, (2, 4, 4), (2, 2, 2), shift=0, activation="relu", kernel=2, stride=2)
     fc = Layer("fc", "dense", 1, (2, 2, 2), (2, 1, 1), shift=0, activation="none")
     rng = np.random.default_rng(0)
-    params = {0: (rng.normal(0, 3, (2, 1, 3, 3)), rng.normal(2, 1, 2)), 2: (rng.normal(0, 1, (2, 8)),
-                                                                          np.zeros(2))}
+    params = {
+        0: (rng.normal(0, 3, (2, 1, 3, 3)), rng.normal(2, 1, 2)),
+        2: (rng.normal(0, 1, (2, 8)), np.zeros(2)),
+    }
     result = quantize(FloatModel.from_arrays("q", (1, 4, 4), [conv, pool, fc], params, {0: 6.0}))
     conv_q, pool_q = result.model.layers[:2]
     assert conv_q.act_max == round(6 * 2**conv_q.out_frac) and conv_q.out_frac <= 4
@@ -486,17 +646,25 @@ def identity_layers(path: Path, seed: int = 6) -> Path:
     rng = np.random.default_rng(seed)
     nodes = [
         node("Relu", ["x"], "r0"),
-        node("Conv", ["r0", "w1"], "c1", pads=[1, 1, 1, 1]), node("Relu", ["c1"], "r1"),
-        node("Conv", ["r1", "w2"], "c2", pads=[1, 1, 1, 1]), node("Relu", ["c2"], "r2"),
+        node("Conv", ["r0", "w1"], "c1", pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], "r1"),
+        node("Conv", ["r1", "w2"], "c2", pads=[1, 1, 1, 1]),
+        node("Relu", ["c2"], "r2"),
         node("Add", ["r1", "r2"], "s"),
         node("Conv", ["s", "w3"], "c3"),
         node("MaxPool", ["c3"], "p", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
-        node("Relu", ["p"], "rp"), node("Relu", ["rp"], "rr"),
-        node("GlobalAveragePool", ["rr"], "g"), node("Flatten", ["g"], "f"),
+        node("Relu", ["p"], "rp"),
+        node("Relu", ["rp"], "rr"),
+        node("GlobalAveragePool", ["rr"], "g"),
+        node("Flatten", ["g"], "f"),
         node("Gemm", ["f", "w4"], "y", alpha=0.5),
     ]
-    inits = [const("w1", rng.normal(0, 0.4, (2, 2, 3, 3))), const("w2", rng.normal(0, 0.4, (2, 2, 3, 3))),
-             const("w3", rng.normal(0, 0.4, (3, 2, 1, 1))), const("w4", rng.normal(0, 0.5, (3, 4)))]
+    inits = [
+        const("w1", rng.normal(0, 0.4, (2, 2, 3, 3))),
+        const("w2", rng.normal(0, 0.4, (2, 2, 3, 3))),
+        const("w3", rng.normal(0, 0.4, (3, 2, 1, 1))),
+        const("w4", rng.normal(0, 0.5, (3, 4))),
+    ]
     return build(nodes, inits, (1, 2, 4, 4), (1, 4), path, opset=18)
 
 
@@ -505,71 +673,149 @@ def test_identity_layers_carry_activations_and_adds_on_closed_tensors(tmp_path):
     result = import_onnx(path)
     layers = result.model.layers
     assert [(layer.kind, layer.activation) for layer in layers] == [
-        ("avgpool", "relu"), ("conv2d", "relu"), ("conv2d", "relu"), ("avgpool", "clamp"),
-        ("conv2d", "clamp"), ("maxpool", "clamp"), ("avgpool", "relu"), ("global_avgpool", "relu"),
-        ("dense", "none")]
+        ("avgpool", "relu"),
+        ("conv2d", "relu"),
+        ("conv2d", "relu"),
+        ("avgpool", "clamp"),
+        ("conv2d", "clamp"),
+        ("maxpool", "clamp"),
+        ("avgpool", "relu"),
+        ("global_avgpool", "relu"),
+        ("dense", "none"),
+    ]
     assert layers[3].kernel == 1 and (layers[3].source, layers[3].residual) == (2, 1)
     check_against_onnxruntime(path, result)
 
 
-def graph_case(nodes, inits, input_dims=(1, 1, 4, 4), output_dims=(1, 1, 4, 4), elem=TensorProto.FLOAT,
-               outputs=("y",)):
+def graph_case(
+    nodes, inits, input_dims=(1, 1, 4, 4), output_dims=(1, 1, 4, 4), elem=TensorProto.FLOAT, outputs=("y",)
+):
     """A model proto without the checker (some cases are invalid on purpose)."""
-    graph = helper.make_graph(nodes, "case", [helper.make_tensor_value_info("x", elem, list(input_dims))],
-                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(output_dims))
-                               for name in outputs], inits)
+    graph = helper.make_graph(
+        nodes,
+        "case",
+        [helper.make_tensor_value_info("x", elem, list(input_dims))],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(output_dims)) for name in outputs],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 
 
 W1 = const("w", np.ones((1, 1, 1, 1)))
 
 
-@pytest.mark.parametrize("proto, message", [
-    (graph_case([node("Relu", ["x"], "y")], [], input_dims=(2, 1, 4, 4)), "batch size 2"),
-    (graph_case([node("Relu", ["x"], "y")], [], input_dims=(1, 4, 4)), "rank 3"),
-    (graph_case([node("Relu", ["x"], "y")], [], input_dims=(1, "h", 4, 4)), "must be static"),
-    (graph_case([node("Relu", ["x"], "y")], [], elem=TensorProto.INT8), "only float32 inputs"),
-    (graph_case([node("Identity", ["x"], "y")], []), "graph output 'y' is not computed by any layer"),
-    (graph_case([node("Relu", ["x"], "y"), node("Relu", ["x"], "z")], [], outputs=("y", "z")), "2 outputs"),
-    (graph_case([node("Relu", ["x"], "y"), node("Conv", ["y", "w"], "z")], [W1]),
-     "is not the last layer's output"),
-    (graph_case([node("Conv", ["x", "w"], "y", pads=[1, 1, 1, 1])], [W1]), "padding 1 is not smaller"),
-    (graph_case([node("Conv", ["x", "w"], "y")], [const("w", np.ones((1, 2, 1, 1)))]),
-     "weight has 2 input channels, the input has 1"),
-    (graph_case([node("Conv", ["x", "x"], "y")], []), "must be a constant"),
-    (graph_case([node("Conv", ["x", "w", "b"], "y")], [W1, const("b", np.ones(3))]),
-     "bias has 3 values for 1 output channels"),
-    (graph_case([node("Conv", ["x"], "y")], []), "Conv node 'y_node': malformed node"),
-    (graph_case([node("Gemm", ["x", "w"], "y", transA=1)], [W1]), "transA is not supported"),
-    (graph_case([node("Gemm", ["x", "w"], "y")], [const("w", np.ones((16, 2)))]),
-     "expects a .1, features. input; flatten the tensor first"),
-    (graph_case([node("Flatten", ["x"], "f"), node("MatMul", ["f", "w"], "y")], [const("w", np.ones(16))]),
-     "only a .features, outputs. constant right operand"),
-    (graph_case([node("Flatten", ["x"], "f", axis=2), node("Relu", ["f"], "y")], []),
-     "only flattening everything after the batch axis"),
-    (graph_case([helper.make_node("Constant", [], ["c"], name="k", value_float=1.0),
-                 node("Relu", ["x"], "y")], []), "only tensor-valued Constant nodes"),
-    (graph_case([helper.make_node("Dropout", ["x"], ["y", "mask"], name="d")], []),
-     "the dropout mask output is not supported"),
-    (graph_case([node("Conv", ["x", "w"], "c"), helper.make_node(
-        "BatchNormalization", ["c", "s", "s", "s", "s"], ["y"], name="bn", training_mode=1)],
-        [W1, const("s", np.ones(1))]), "training_mode batch normalization"),
-    (graph_case([node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "r"), node("Add", ["r", "b"], "y")],
-                [W1, const("b", np.ones(1))]), "a constant can only be added to the open output"),
-    (graph_case([node("Conv", ["x", "w"], "c"), node("Add", ["c", "b"], "y")],
-                [W1, const("b", np.ones((1, 2, 1, 1)))]), "is not a per-channel term for 1 channels"),
-    (graph_case([node("Conv", ["x", "w"], "c"), node("GlobalAveragePool", ["c"], "g"),
-                 node("Add", ["c", "g"], "y")], [W1]), "residual adds need equal shapes"),
-    (graph_case([helper.make_node("MaxPool", ["x"], ["y", "i"], name="mp", kernel_shape=[2, 2])], []),
-     "the indices output is not supported"),
-    (graph_case([node("MaxPool", ["x"], "y", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)], []),
-     "ceil_mode with partial windows"),
-    (graph_case([node("MaxPool", ["x"], "y", kernel_shape=[2, 3])], []), "kernel .2, 3. is not square"),
-    (graph_case([node("MaxPool", ["x"], "y", kernel_shape=[5, 5])], [], input_dims=(1, 1, 4, 4)),
-     "window larger than its input"),
-    (graph_case([node("GlobalAveragePool", ["x"], "y")], [], input_dims=(1, 1, 3, 4)),
-     "averages 3x4 positions; H\\*W must be a power of two"),
-])
+@pytest.mark.parametrize(
+    "proto, message",
+    [
+        (graph_case([node("Relu", ["x"], "y")], [], input_dims=(2, 1, 4, 4)), "batch size 2"),
+        (graph_case([node("Relu", ["x"], "y")], [], input_dims=(1, 4, 4)), "rank 3"),
+        (graph_case([node("Relu", ["x"], "y")], [], input_dims=(1, "h", 4, 4)), "must be static"),
+        (graph_case([node("Relu", ["x"], "y")], [], elem=TensorProto.INT8), "only float32 inputs"),
+        (graph_case([node("Identity", ["x"], "y")], []), "graph output 'y' is not computed by any layer"),
+        (
+            graph_case([node("Relu", ["x"], "y"), node("Relu", ["x"], "z")], [], outputs=("y", "z")),
+            "2 outputs",
+        ),
+        (
+            graph_case([node("Relu", ["x"], "y"), node("Conv", ["y", "w"], "z")], [W1]),
+            "is not the last layer's output",
+        ),
+        (graph_case([node("Conv", ["x", "w"], "y", pads=[1, 1, 1, 1])], [W1]), "padding 1 is not smaller"),
+        (
+            graph_case([node("Conv", ["x", "w"], "y")], [const("w", np.ones((1, 2, 1, 1)))]),
+            "weight has 2 input channels, the input has 1",
+        ),
+        (graph_case([node("Conv", ["x", "x"], "y")], []), "must be a constant"),
+        (
+            graph_case([node("Conv", ["x", "w", "b"], "y")], [W1, const("b", np.ones(3))]),
+            "bias has 3 values for 1 output channels",
+        ),
+        (graph_case([node("Conv", ["x"], "y")], []), "Conv node 'y_node': malformed node"),
+        (graph_case([node("Gemm", ["x", "w"], "y", transA=1)], [W1]), "transA is not supported"),
+        (
+            graph_case([node("Gemm", ["x", "w"], "y")], [const("w", np.ones((16, 2)))]),
+            "expects a .1, features. input; flatten the tensor first",
+        ),
+        (
+            graph_case(
+                [node("Flatten", ["x"], "f"), node("MatMul", ["f", "w"], "y")], [const("w", np.ones(16))]
+            ),
+            "only a .features, outputs. constant right operand",
+        ),
+        (
+            graph_case([node("Flatten", ["x"], "f", axis=2), node("Relu", ["f"], "y")], []),
+            "only flattening everything after the batch axis",
+        ),
+        (
+            graph_case(
+                [
+                    helper.make_node("Constant", [], ["c"], name="k", value_float=1.0),
+                    node("Relu", ["x"], "y"),
+                ],
+                [],
+            ),
+            "only tensor-valued Constant nodes",
+        ),
+        (
+            graph_case([helper.make_node("Dropout", ["x"], ["y", "mask"], name="d")], []),
+            "the dropout mask output is not supported",
+        ),
+        (
+            graph_case(
+                [
+                    node("Conv", ["x", "w"], "c"),
+                    helper.make_node(
+                        "BatchNormalization", ["c", "s", "s", "s", "s"], ["y"], name="bn", training_mode=1
+                    ),
+                ],
+                [W1, const("s", np.ones(1))],
+            ),
+            "training_mode batch normalization",
+        ),
+        (
+            graph_case(
+                [node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "r"), node("Add", ["r", "b"], "y")],
+                [W1, const("b", np.ones(1))],
+            ),
+            "a constant can only be added to the open output",
+        ),
+        (
+            graph_case(
+                [node("Conv", ["x", "w"], "c"), node("Add", ["c", "b"], "y")],
+                [W1, const("b", np.ones((1, 2, 1, 1)))],
+            ),
+            "is not a per-channel term for 1 channels",
+        ),
+        (
+            graph_case(
+                [
+                    node("Conv", ["x", "w"], "c"),
+                    node("GlobalAveragePool", ["c"], "g"),
+                    node("Add", ["c", "g"], "y"),
+                ],
+                [W1],
+            ),
+            "residual adds need equal shapes",
+        ),
+        (
+            graph_case([helper.make_node("MaxPool", ["x"], ["y", "i"], name="mp", kernel_shape=[2, 2])], []),
+            "the indices output is not supported",
+        ),
+        (
+            graph_case([node("MaxPool", ["x"], "y", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)], []),
+            "ceil_mode with partial windows",
+        ),
+        (graph_case([node("MaxPool", ["x"], "y", kernel_shape=[2, 3])], []), "kernel .2, 3. is not square"),
+        (
+            graph_case([node("MaxPool", ["x"], "y", kernel_shape=[5, 5])], [], input_dims=(1, 1, 4, 4)),
+            "window larger than its input",
+        ),
+        (
+            graph_case([node("GlobalAveragePool", ["x"], "y")], [], input_dims=(1, 1, 3, 4)),
+            "averages 3x4 positions; H\\*W must be a power of two",
+        ),
+    ],
+)
 def test_graph_shapes_the_ir_cannot_take_are_refused(tmp_path, proto, message):
     path = tmp_path / "case.onnx"
     onnx.save_model(proto, str(path))
@@ -582,16 +828,25 @@ def test_residual_from_a_maxpool_lowers_the_scale_before_the_pool(tmp_path):
     before it (a maxpool keeps its source's scale)."""
     rng = np.random.default_rng(8)
     nodes = [
-        node("Conv", ["x", "w0"], "c0", pads=[1, 1, 1, 1]), node("Relu", ["c0"], "r0"),
+        node("Conv", ["x", "w0"], "c0", pads=[1, 1, 1, 1]),
+        node("Relu", ["c0"], "r0"),
         node("MaxPool", ["r0"], "p0", kernel_shape=[2, 2], strides=[2, 2]),
-        node("Conv", ["p0", "w1"], "c1", pads=[1, 1, 1, 1]), node("Relu", ["c1"], "r1"),
-        node("Conv", ["r1", "w2"], "c2", pads=[1, 1, 1, 1]), node("Add", ["c2", "p0"], "s"),
-        node("Relu", ["s"], "r2"), node("GlobalAveragePool", ["r2"], "g"), node("Flatten", ["g"], "f"),
+        node("Conv", ["p0", "w1"], "c1", pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], "r1"),
+        node("Conv", ["r1", "w2"], "c2", pads=[1, 1, 1, 1]),
+        node("Add", ["c2", "p0"], "s"),
+        node("Relu", ["s"], "r2"),
+        node("GlobalAveragePool", ["r2"], "g"),
+        node("Flatten", ["g"], "f"),
         node("Gemm", ["f", "w3"], "y", transB=1),
     ]
     stem_weight = rng.normal(0, 0.03, (2, 1, 3, 3))
-    inits = [const("w0", stem_weight), const("w1", rng.normal(0, 8.0, (2, 2, 3, 3))),
-             const("w2", rng.normal(0, 8.0, (2, 2, 3, 3))), const("w3", rng.normal(0, 1.0, (3, 2)))]
+    inits = [
+        const("w0", stem_weight),
+        const("w1", rng.normal(0, 8.0, (2, 2, 3, 3))),
+        const("w2", rng.normal(0, 8.0, (2, 2, 3, 3))),
+        const("w3", rng.normal(0, 1.0, (3, 2))),
+    ]
     path = build(nodes, inits, (1, 1, 8, 8), (1, 3), tmp_path / "stem.onnx")
     result = import_onnx(path)
     stem, pool, _, block = result.model.layers[:4]

@@ -30,8 +30,15 @@ def models(
         table.add_column(column, justify="left" if column in ("name", "input") else "right", no_wrap=True)
     table.add_column("description")
     for item in summaries:
-        table.add_row(item.name, f"{item.params:,}", str(item.weight_layers), f"{item.macs:,}",
-                      "x".join(map(str, item.input_shape)), f"{item.largest_activation:,}", item.description)
+        table.add_row(
+            item.name,
+            f"{item.params:,}",
+            str(item.weight_layers),
+            f"{item.macs:,}",
+            "x".join(map(str, item.input_shape)),
+            f"{item.largest_activation:,}",
+            item.description,
+        )
     console = Console()
     if not console.is_terminal:
         console = Console(width=PIPED_WIDTH)

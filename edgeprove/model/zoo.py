@@ -79,19 +79,33 @@ class _Builder:
         self.layers.append(layer)
         return self.last
 
-    def conv(self, name: str, source: int, channels: int, kernel: int, stride: int = 1, padding: int = 0,
-             activation: str = "relu", residual: int | None = None) -> int:
+    def conv(
+        self,
+        name: str,
+        source: int,
+        channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        activation: str = "relu",
+        residual: int | None = None,
+    ) -> int:
         """Append a conv2d layer and return its index."""
         c, h, w = self.shape(source)
         out = (channels, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
-        return self._add(Layer(name, "conv2d", source, (c, h, w), out, 0, activation, kernel, stride, padding,
-                               residual))
+        return self._add(
+            Layer(name, "conv2d", source, (c, h, w), out, 0, activation, kernel, stride, padding, residual)
+        )
 
-    def dense(self, name: str, source: int, features: int, activation: str = "relu",
-              residual: int | None = None) -> int:
+    def dense(
+        self, name: str, source: int, features: int, activation: str = "relu", residual: int | None = None
+    ) -> int:
         """Append a dense layer and return its index."""
-        return self._add(Layer(name, "dense", source, self.shape(source), (features, 1, 1), 0, activation,
-                               residual=residual))
+        return self._add(
+            Layer(
+                name, "dense", source, self.shape(source), (features, 1, 1), 0, activation, residual=residual
+            )
+        )
 
     def avgpool(self, name: str, source: int, kernel: int, activation: str = "relu") -> int:
         """Append an average pool (stride == kernel) and return its index."""
@@ -106,8 +120,9 @@ class _Builder:
         src = self.layers[source] if source >= 0 else None
         activation = src.activation if src is not None else "clamp"
         act_max = src.act_max if src is not None else 127
-        return self._add(Layer(name, "maxpool", source, (c, h, w), out, 0, activation, kernel, stride,
-                               act_max=act_max))
+        return self._add(
+            Layer(name, "maxpool", source, (c, h, w), out, 0, activation, kernel, stride, act_max=act_max)
+        )
 
     def global_pool(self, name: str, source: int, activation: str = "relu") -> int:
         """Append a global average pool and return its index."""
@@ -246,16 +261,23 @@ def summary(name: str) -> ZooSummary:
     layers = builder.layers
     largest = max([int(np.prod(builder.input_shape))] + [int(np.prod(layer.out_shape)) for layer in layers])
     description = _DESCRIPTIONS.get(name, f"paper0 MLP, {len(layers)} dense layers")
-    return ZooSummary(name, sum(layer.num_params for layer in layers),
-                      sum(layer.has_weights for layer in layers), sum(layer.num_macs for layer in layers),
-                      builder.input_shape, largest, description)
+    return ZooSummary(
+        name,
+        sum(layer.num_params for layer in layers),
+        sum(layer.has_weights for layer in layers),
+        sum(layer.num_macs for layer in layers),
+        builder.input_shape,
+        largest,
+        description,
+    )
 
 
 def build(name: str) -> QuantizationResult:
     """Quantize a zoo model from its seeds (no cache involved)."""
     model = float_model(name)
-    inputs, label = random_calibration(model.input_shape, CALIBRATION_INPUTS.get(name, 16),
-                                       name_seed(name) % (1 << 32))
+    inputs, label = random_calibration(
+        model.input_shape, CALIBRATION_INPUTS.get(name, 16), name_seed(name) % (1 << 32)
+    )
     return quantize(model, inputs, label)
 
 
@@ -315,13 +337,21 @@ def quantization_report(name: str) -> QuantizationReport:
     return QuantizationReport(**data)
 
 
-def random_model(rng: np.random.Generator, max_layers: int = 6, max_channels: int = 4, max_size: int = 9,
-                 calibration_inputs: int = 4) -> Model:
+def random_model(
+    rng: np.random.Generator,
+    max_layers: int = 6,
+    max_channels: int = 4,
+    max_size: int = 9,
+    calibration_inputs: int = 4,
+) -> Model:
     """A small random valid integer model for property tests: random kinds, shapes, strides, padding,
     residual adds and activations, He-normal weights, quantized on seeded random calibration inputs."""
     if rng.random() < 0.5:
-        input_shape = (int(rng.integers(1, max_channels + 1)), int(rng.integers(1, max_size + 1)),
-                       int(rng.integers(1, max_size + 1)))
+        input_shape = (
+            int(rng.integers(1, max_channels + 1)),
+            int(rng.integers(1, max_size + 1)),
+            int(rng.integers(1, max_size + 1)),
+        )
     else:
         input_shape = (int(rng.integers(1, 4 * max_channels + 1)), 1, 1)
     builder = _Builder(input_shape)
@@ -336,8 +366,9 @@ def random_model(rng: np.random.Generator, max_layers: int = 6, max_channels: in
     return quantize(model, inputs, label).model
 
 
-def _random_layer(rng: np.random.Generator, builder: _Builder, name: str, source: int, activation: str,
-                  max_channels: int) -> None:
+def _random_layer(
+    rng: np.random.Generator, builder: _Builder, name: str, source: int, activation: str, max_channels: int
+) -> None:
     """Append one random layer reading ``source``, with a residual add when an earlier shape matches."""
     c, h, w = builder.shape(source)
     kinds = ["dense", "conv2d", "conv2d"]
@@ -368,8 +399,9 @@ def _random_layer(rng: np.random.Generator, builder: _Builder, name: str, source
         stride = int(rng.integers(1, 3))
         if min(h, w) + 2 * padding < kernel:
             padding = 1
-        index = builder.conv(name, source, int(rng.integers(1, max_channels + 1)), kernel, stride, padding,
-                             activation)
+        index = builder.conv(
+            name, source, int(rng.integers(1, max_channels + 1)), kernel, stride, padding, activation
+        )
     matches = [j for j in range(index) if builder.layers[j].out_shape == builder.layers[index].out_shape]
     if matches and rng.random() < 0.6:
         builder.layers[index] = dataclasses.replace(builder.layers[index], residual=int(rng.choice(matches)))

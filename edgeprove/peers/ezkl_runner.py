@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 STEPS = (
-    "gen_settings", "calibrate_settings", "compile_circuit", "gen_srs", "setup", "gen_witness", "prove",
+    "gen_settings",
+    "calibrate_settings",
+    "compile_circuit",
+    "gen_srs",
+    "setup",
+    "gen_witness",
+    "prove",
     "verify",
 )
 SETUP_STEPS = ("gen_settings", "calibrate_settings", "compile_circuit", "gen_srs", "setup")
@@ -80,9 +86,19 @@ def perform_step(step: str, workdir: Path, srs_dir: Path) -> dict[str, Any]:
     """Carry out one EZKL step on the files in workdir; return what it measured (seconds, sizes)."""
     import ezkl
 
-    files = {name: str(Path(workdir) / name) for name in (
-        "model.onnx", "input.json", "settings.json", "model.compiled", "vk.key", "pk.key", "witness.json",
-        "proof.json")}
+    files = {
+        name: str(Path(workdir) / name)
+        for name in (
+            "model.onnx",
+            "input.json",
+            "settings.json",
+            "model.compiled",
+            "vk.key",
+            "pk.key",
+            "witness.json",
+            "proof.json",
+        )
+    }
     extra: dict[str, Any] = {}
     started = time.perf_counter()
     if step == "gen_settings":
@@ -90,14 +106,19 @@ def perform_step(step: str, workdir: Path, srs_dir: Path) -> dict[str, Any]:
         arguments.input_visibility = "public"
         arguments.output_visibility = "public"
         arguments.param_visibility = "fixed"
-        outcome = _await(ezkl.gen_settings(files["model.onnx"], files["settings.json"],
-                                           py_run_args=arguments))
+        outcome = _await(
+            ezkl.gen_settings(files["model.onnx"], files["settings.json"], py_run_args=arguments)
+        )
     elif step == "calibrate_settings":
-        outcome = _await(ezkl.calibrate_settings(
-            files["input.json"], files["model.onnx"], files["settings.json"], CALIBRATION_TARGET))
+        outcome = _await(
+            ezkl.calibrate_settings(
+                files["input.json"], files["model.onnx"], files["settings.json"], CALIBRATION_TARGET
+            )
+        )
     elif step == "compile_circuit":
-        outcome = _await(ezkl.compile_circuit(files["model.onnx"], files["model.compiled"],
-                                              files["settings.json"]))
+        outcome = _await(
+            ezkl.compile_circuit(files["model.onnx"], files["model.compiled"], files["settings.json"])
+        )
     elif step == "gen_srs":
         logrows, _ = settings_logrows(workdir)
         path = srs_path(srs_dir, logrows)
@@ -110,21 +131,35 @@ def perform_step(step: str, workdir: Path, srs_dir: Path) -> dict[str, Any]:
         outcome = True
     elif step == "setup":
         logrows, _ = settings_logrows(workdir)
-        outcome = _await(ezkl.setup(files["model.compiled"], files["vk.key"], files["pk.key"],
-                                    str(srs_path(srs_dir, logrows))))
+        outcome = _await(
+            ezkl.setup(
+                files["model.compiled"], files["vk.key"], files["pk.key"], str(srs_path(srs_dir, logrows))
+            )
+        )
         extra["pk_bytes"] = Path(files["pk.key"]).stat().st_size
     elif step == "gen_witness":
-        outcome = _await(ezkl.gen_witness(files["input.json"], files["model.compiled"],
-                                          files["witness.json"]))
+        outcome = _await(
+            ezkl.gen_witness(files["input.json"], files["model.compiled"], files["witness.json"])
+        )
     elif step == "prove":
         logrows, _ = settings_logrows(workdir)
-        outcome = _await(ezkl.prove(files["witness.json"], files["model.compiled"], files["pk.key"],
-                                    files["proof.json"], str(srs_path(srs_dir, logrows))))
+        outcome = _await(
+            ezkl.prove(
+                files["witness.json"],
+                files["model.compiled"],
+                files["pk.key"],
+                files["proof.json"],
+                str(srs_path(srs_dir, logrows)),
+            )
+        )
         extra["proof_bytes"] = Path(files["proof.json"]).stat().st_size
     elif step == "verify":
         logrows, _ = settings_logrows(workdir)
-        outcome = _await(ezkl.verify(files["proof.json"], files["settings.json"], files["vk.key"],
-                                     str(srs_path(srs_dir, logrows))))
+        outcome = _await(
+            ezkl.verify(
+                files["proof.json"], files["settings.json"], files["vk.key"], str(srs_path(srs_dir, logrows))
+            )
+        )
     else:
         raise ValueError(f"unknown EZKL step {step!r}; steps: {', '.join(STEPS)}")
     seconds = time.perf_counter() - started
@@ -151,16 +186,22 @@ def classify(result: Any, step_output: dict[str, Any]) -> tuple[str, str]:
     return "ok", f"took {step_output.get('seconds', result.wall_s):.2f} s"
 
 
-def run_step(step: str, workdir: Path, srs_dir: Path, cap_bytes: int, backend: str,
-             time_limit_s: float | None) -> dict[str, Any]:
+def run_step(
+    step: str, workdir: Path, srs_dir: Path, cap_bytes: int, backend: str, time_limit_s: float | None
+) -> dict[str, Any]:
     """Run one step as a child under the cap; its verdict, time, kernel peak and peak RSS."""
     from edgeprove.harness.children import child_environment, last_json_object
     from edgeprove.harness.runner import run_capped
 
     logs = Path(workdir) / "logs" / step
-    result = run_capped(step_argv(step, workdir, srs_dir, time_limit_s), cap_bytes, backend=backend,
-                        out_dir=logs, env=child_environment(None),
-                        writable_dirs=[Path(workdir), Path(srs_dir)])
+    result = run_capped(
+        step_argv(step, workdir, srs_dir, time_limit_s),
+        cap_bytes,
+        backend=backend,
+        out_dir=logs,
+        env=child_environment(None),
+        writable_dirs=[Path(workdir), Path(srs_dir)],
+    )
     output = last_json_object(result.stdout)
     verdict, reason = classify(result, output)
     return {
@@ -186,7 +227,8 @@ def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
     verdict = "fits" if failed is None else failed["verdict"]
     return {
         "verdict": verdict,
-        "verdict_reason": "every EZKL step succeeded and the proof verified" if failed is None
+        "verdict_reason": "every EZKL step succeeded and the proof verified"
+        if failed is None
         else f"{failed['step']}: {failed['reason']}",
         "failed_step": failed["step"] if failed else None,
         "prove_s": prove.get("seconds"),
@@ -204,8 +246,14 @@ def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_ezkl(model: str, cap_bytes: int, backend: str, time_limit_s: float | None, workdir: Path,
-             srs_dir: Path | None = None) -> dict[str, Any]:
+def run_ezkl(
+    model: str,
+    cap_bytes: int,
+    backend: str,
+    time_limit_s: float | None,
+    workdir: Path,
+    srs_dir: Path | None = None,
+) -> dict[str, Any]:
     """Export the zoo model to ONNX and run every EZKL step under the cap until one fails or time runs out.
 
     Returns the run's result fields; verdict `unavailable` when ezkl cannot be imported here.
@@ -225,10 +273,19 @@ def run_ezkl(model: str, cap_bytes: int, backend: str, time_limit_s: float | Non
     for step in STEPS:
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
-            steps.append({"step": step, "verdict": "timeout",
-                          "reason": "the time limit ran out before this step", "seconds": None,
-                          "wall_s": 0.0, "peak_bytes": None, "peak_rss_bytes": None,
-                          "backend": steps[-1]["backend"] if steps else backend, "backend_reason": ""})
+            steps.append(
+                {
+                    "step": step,
+                    "verdict": "timeout",
+                    "reason": "the time limit ran out before this step",
+                    "seconds": None,
+                    "wall_s": 0.0,
+                    "peak_bytes": None,
+                    "peak_rss_bytes": None,
+                    "backend": steps[-1]["backend"] if steps else backend,
+                    "backend_reason": "",
+                }
+            )
             break
         steps.append(run_step(step, workdir, srs_dir, cap_bytes, backend, remaining))
         if steps[-1]["verdict"] != "ok":
@@ -244,8 +301,10 @@ def run_ezkl(model: str, cap_bytes: int, backend: str, time_limit_s: float | Non
 def main(argv: list[str]) -> int:
     """Child entry point: one step; prints its JSON line; exit 1 with a one-line error when it fails."""
     if len(argv) not in (3, 4) or argv[0] not in STEPS:
-        print(f"usage: python -m edgeprove.peers.ezkl_runner {{{','.join(STEPS)}}} WORKDIR SRS_DIR [SECONDS]",
-              file=sys.stderr)
+        print(
+            f"usage: python -m edgeprove.peers.ezkl_runner {{{','.join(STEPS)}}} WORKDIR SRS_DIR [SECONDS]",
+            file=sys.stderr,
+        )
         return 2
     if len(argv) == 4:
         signal.alarm(int(argv[3]))  # SIGALRM's default action ends the process: the step's time limit

@@ -78,8 +78,11 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
         name = f"l{index}_{layer.name}"
         if layer.kind == "dense":
             weight, bias = (np.asarray(array, dtype=np.float32) for array in model.parameters(index))
-            operands = [graph.flat(source, rank), graph.constant(f"{name}_W", weight),
-                        graph.constant(f"{name}_B", bias)]
+            operands = [
+                graph.flat(source, rank),
+                graph.constant(f"{name}_W", weight),
+                graph.constant(f"{name}_B", bias),
+            ]
             tensor = graph.node("Gemm", operands, f"{name}_gemm", transB=1)
             rank[tensor] = 2
         else:
@@ -87,14 +90,18 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
             if layer.kind == "conv2d":
                 weight, bias = (np.asarray(array, dtype=np.float32) for array in model.parameters(index))
                 tensor = graph.node(
-                    "Conv", [source, graph.constant(f"{name}_W", weight), graph.constant(f"{name}_B", bias)],
-                    f"{name}_conv", kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2,
+                    "Conv",
+                    [source, graph.constant(f"{name}_W", weight), graph.constant(f"{name}_B", bias)],
+                    f"{name}_conv",
+                    kernel_shape=[layer.kernel] * 2,
+                    strides=[layer.stride] * 2,
                     pads=[layer.padding] * 4,
                 )
             elif layer.kind in ("avgpool", "maxpool"):
                 op = "AveragePool" if layer.kind == "avgpool" else "MaxPool"
-                tensor = graph.node(op, [source], f"{name}_pool", kernel_shape=[layer.kernel] * 2,
-                                    strides=[layer.stride] * 2)
+                tensor = graph.node(
+                    op, [source], f"{name}_pool", kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2
+                )
             elif layer.kind == "global_avgpool":
                 tensor = graph.node("GlobalAveragePool", [source], f"{name}_gap")
             else:
@@ -102,8 +109,11 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
             rank[tensor] = 4
         if layer.residual is not None:
             skip = produced[layer.residual]
-            skip = graph.flat(skip, rank) if rank[tensor] == 2 else graph.spatial(
-                skip, model.layers[layer.residual].out_shape, rank)
+            skip = (
+                graph.flat(skip, rank)
+                if rank[tensor] == 2
+                else graph.spatial(skip, model.layers[layer.residual].out_shape, rank)
+            )
             tensor, kept_rank = graph.node("Add", [tensor, skip], f"{name}_add"), rank[tensor]
             rank[tensor] = kept_rank
         if layer.activation == "relu":
@@ -121,7 +131,8 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
     outputs = int(np.prod(model.layers[-1].out_shape))
     proto = helper.make_model(
         helper.make_graph(
-            graph.nodes, model.name,
+            graph.nodes,
+            model.name,
             [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [1, *model.input_shape])],
             [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [1, outputs])],
             graph.initializers,
