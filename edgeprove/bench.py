@@ -18,7 +18,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import sumcheck
-from edgeprove.peak import own_peak_rss_bytes
+from edgeprove.process.peak import own_peak_rss_bytes
 from edgeprove.transcript import Transcript
 
 BENCHMARKS = ("field", "sumcheck", "commit", "lookup")

@@ -74,7 +74,7 @@ def interpreter_bytes() -> int:
     code = (
         "import sys, contextlib, io\n"
         "from edgeprove.cli import main\n"
-        "from edgeprove.peak import own_peak_rss_bytes\n"
+        "from edgeprove.process.peak import own_peak_rss_bytes\n"
         "import edgeprove.prover, edgeprove.verifier\n"
         "sys.argv = ['edgeprove', 'models', '--json']\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 
 from edgeprove import field as F
-from edgeprove.atomic import AtomicFile, reap_stale_temps
+from edgeprove.process.atomic import AtomicFile, reap_stale_temps
 
 MAGIC = b"EDGEPRV1"
 FORMAT_VERSION = 1
@@ -218,7 +218,7 @@ def _conforms(value: object, hint: object) -> bool:
 class ProofWriter:
     """Writes the header, then one section at a time, flushing each so memory holds only one.
 
-    The sections go to a temporary file beside `path` (edgeprove.atomic) that replaces `path` only when
+    The sections go to a temporary file beside `path` (process.atomic) that replaces `path` only when
     close() has written the end section: a failed, interrupted or killed prover never truncates an existing
     proof. Temporaries left by killed provers in the same folder are removed first.
     """

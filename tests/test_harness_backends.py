@@ -23,7 +23,7 @@ from edgeprove.harness.backends import (
 )
 from edgeprove.harness.docker_backend import BOOT_LABEL, OWNER_LABEL, DockerBackend, boot_id
 from edgeprove.harness.runner import run_capped
-from edgeprove.lifetime import Owner, current_owner, pid_namespace, process_stat
+from edgeprove.process.lifetime import Owner, current_owner, pid_namespace, process_stat
 
 ALLOCATE = (
     "import json, sys, time, numpy\n"

@@ -18,7 +18,7 @@ from edgeprove.harness.pipeline import RunError, capped_run
 from edgeprove.harness.report import summary
 from edgeprove.harness.runner import BACKEND_NAMES
 from edgeprove.harness.units import format_size
-from edgeprove.interrupts import as_interrupted, signals_as_interrupt
+from edgeprove.process.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.protocol import SCHEDULES
 
 

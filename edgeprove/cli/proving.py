@@ -21,9 +21,9 @@ from rich.table import Table
 from edgeprove import cli
 from edgeprove.cli import app
 from edgeprove.exitcodes import EXIT_REJECTED, EXIT_USAGE
-from edgeprove.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.model.ir import ModelError
-from edgeprove.peak import own_peak_rss_bytes
+from edgeprove.process.interrupts import as_interrupted, signals_as_interrupt
+from edgeprove.process.peak import own_peak_rss_bytes
 from edgeprove.protocol import SCHEDULES
 from edgeprove.verifier import MIN_SECURITY_BITS
 

@@ -3,7 +3,7 @@
 Each backend probes whether it can work on this machine (raising BackendUnavailable with the reason and the
 fix) and opens a Session that starts one child under the cap, reports the kernel's own peak counter and
 whether the kernel OOM-killed it, and removes every cgroup or container it made. A child dies with the
-harness (PR_SET_PDEATHSIG), and cgroups are named `edgeprove-<owner token>-<random>` (edgeprove.lifetime)
+harness (PR_SET_PDEATHSIG), and cgroups are named `edgeprove-<owner token>-<random>` (process.lifetime)
 so that `reap()` can remove those left by a harness that was SIGKILLed, and only those.
 """
 
@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeprove.lifetime import OWNER_PATTERN, Owner, current_owner, die_with_parent_hook, owner_gone
+from edgeprove.process.lifetime import OWNER_PATTERN, Owner, current_owner, die_with_parent_hook, owner_gone
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_ROOT = Path("/proc")

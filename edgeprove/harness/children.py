@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeprove.lifetime import die_with_parent_hook
+from edgeprove.process.lifetime import die_with_parent_hook
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"

@@ -4,7 +4,7 @@ An image labelled `edgeprove.host-root=/host` is a minimal rootfs (busybox) that
 filesystem mounted read-only at that path, so the host's Python and edgeprove run unchanged inside the cap;
 any other image runs the command as given.
 
-Containers are labelled with their harness's owner token and boot id (edgeprove.lifetime). A watchdog
+Containers are labelled with their harness's owner token and boot id (edgeprove.process.lifetime). A watchdog
 process removes the container if the harness dies without doing so (edgeprove.harness.watchdog), and the
 next Docker run removes containers whose owner, on this machine and boot, is gone.
 """
@@ -30,7 +30,7 @@ from edgeprove.harness.backends import (
     own_cgroup_path,
     read_int,
 )
-from edgeprove.lifetime import Owner, current_owner, owner_gone
+from edgeprove.process.lifetime import Owner, current_owner, owner_gone
 
 HOST_ROOT_LABEL = "edgeprove.host-root"
 DEFAULT_IMAGE = "edgeprove-host:local"

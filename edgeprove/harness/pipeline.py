@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeprove.atomic import exchange, reap_stale_temps, remove_path, temp_path
 from edgeprove.exitcodes import EXIT_BACKEND_UNAVAILABLE, EXIT_ERROR, EXIT_USAGE
 from edgeprove.harness.backends import BackendUnavailable, CleanupError
 from edgeprove.harness.children import child_environment, edgeprove_argv, last_json_object, run_child
@@ -33,9 +32,10 @@ from edgeprove.harness.runner import (
     run_capped,
 )
 from edgeprove.harness.units import parse_size
-from edgeprove.interrupts import deferred_signals
 from edgeprove.model.ir import ModelError
 from edgeprove.model.resolve import check_model_spec
+from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, temp_path
+from edgeprove.process.interrupts import deferred_signals
 from edgeprove.protocol import SCHEDULES
 
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"

@@ -1,7 +1,7 @@
 """The run report: report.json (verdict, peaks, the sampled memory timeline, layer events) and timeline.png.
 
 The PNG needs matplotlib, an optional extra (`pip install 'edgeprove[plot]'`); the JSON never does. Both are
-written to a temporary file beside their target and renamed into place (edgeprove.atomic), so a full disk
+written to a temporary file beside their target and renamed into place (process.atomic), so a full disk
 or a signal never leaves a partial one.
 """
 
@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeprove.atomic import AtomicFile, write_atomic
 from edgeprove.harness.runner import RunResult
+from edgeprove.process.atomic import AtomicFile, write_atomic
 
 MIB = float(1 << 20)
 PLOT_INSTALL_HINT = "timeline.png needs matplotlib: pip install 'edgeprove[plot]'"

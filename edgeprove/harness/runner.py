@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeprove.atomic import reap_stale_temps, temp_path
 from edgeprove.harness.backends import (
     Backend,
     BackendUnavailable,
@@ -22,7 +21,8 @@ from edgeprove.harness.backends import (
 )
 from edgeprove.harness.monitor import Monitor, Timeline, last_open_layer, layer_at
 from edgeprove.harness.units import format_size
-from edgeprove.interrupts import deferred_signals, signals_as_interrupt
+from edgeprove.process.atomic import reap_stale_temps, temp_path
+from edgeprove.process.interrupts import deferred_signals, signals_as_interrupt
 
 # Python plus numpy needs about this much just to start; a smaller cap can only measure the interpreter.
 MIN_CAP_BYTES = 64 << 20
@@ -181,7 +181,7 @@ def run_capped(
     """Run argv under a `cap_bytes` memory cap with the given backend, sample it, and clean up on every path.
 
     The child's stdout/stderr go to `out_dir` (child.stdout / child.stderr) or a temporary folder. Ctrl-C,
-    SIGTERM and SIGHUP kill the child, remove its cgroup or container, and raise edgeprove.interrupts'
+    SIGTERM and SIGHUP kill the child, remove its cgroup or container, and raise edgeprove.process.interrupts'
     Interrupted (a KeyboardInterrupt). The child dies with this process even if it is SIGKILLed, and what such
     a run left (its cgroup or container) is removed by the next run on the same backend.
     """

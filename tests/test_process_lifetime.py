@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from conftest import gone, wait_for
 
-from edgeprove.lifetime import Owner, current_owner, owner_gone, pid_namespace, process_stat
+from edgeprove.process.lifetime import Owner, current_owner, owner_gone, pid_namespace, process_stat
 
 
 def test_token_round_trip_and_junk() -> None:
@@ -41,7 +41,7 @@ def test_a_reused_pid_is_gone_but_another_namespace_never_is() -> None:
 
 MIDDLE = """
 import subprocess, sys
-from edgeprove.lifetime import die_with_parent_hook
+from edgeprove.process.lifetime import die_with_parent_hook
 sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
 child = subprocess.Popen(sleeper, preexec_fn=die_with_parent_hook())
 print(child.pid, flush=True)

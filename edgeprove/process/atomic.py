@@ -4,7 +4,7 @@ A temporary is named `.NAME.tmp-PID-START-PIDNS-RANDOM` in the target's folder (
 rename is atomic) and replaces the target only once it is fully written and synced; on any error or signal
 it is removed and an existing target is left untouched. A SIGKILLed writer cannot remove its temporary, so
 writers call `reap_stale_temps` on the folder first: it removes the temporaries (files or run folders) whose
-owner is provably gone (see edgeprove.lifetime), never those of a live process.
+owner is provably gone (see edgeprove.process.lifetime), never those of a live process.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from edgeprove.lifetime import OWNER_PATTERN, Owner, current_owner, owner_gone
+from edgeprove.process.lifetime import OWNER_PATTERN, Owner, current_owner, owner_gone
 
 TEMP_NAME = re.compile(rf"^\..+\.tmp-(?P<owner>{OWNER_PATTERN})-[0-9a-f]{{8}}$")
 """Name of a temporary file or folder made by temp_path."""

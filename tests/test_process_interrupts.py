@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from edgeprove.interrupts import Interrupted, as_interrupted, deferred_signals, signals_as_interrupt
+from edgeprove.process.interrupts import Interrupted, as_interrupted, deferred_signals, signals_as_interrupt
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 from conftest import fill, small_tmpfs
 
-from edgeprove.atomic import AtomicFile, exchange, reap_stale_temps, temp_owner, temp_path, write_atomic
-from edgeprove.lifetime import Owner, current_owner, pid_namespace, process_stat
+from edgeprove.process.atomic import (
+    AtomicFile,
+    exchange,
+    reap_stale_temps,
+    temp_owner,
+    temp_path,
+    write_atomic,
+)
+from edgeprove.process.lifetime import Owner, current_owner, pid_namespace, process_stat
 
 
 def test_temp_path_is_beside_the_target_and_names_its_owner(tmp_path: Path) -> None:
