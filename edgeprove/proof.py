@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import struct
 import types
@@ -144,7 +145,7 @@ def _decode(r: _Reader, depth: int):
         if ndim > MAX_NDIM:
             raise ProofFormatError("array has too many dimensions")
         shape = r.unpack(f"<{ndim}I")
-        count = int(np.prod(shape, dtype=np.int64)) if ndim else 1
+        count = math.prod(shape)  # exact: a hostile shape cannot wrap
         raw = r.take(4 * count)
         arr = np.frombuffer(raw, dtype="<u4").astype(np.uint64).reshape(shape)
         if arr.size and int(arr.max()) >= F.P:

@@ -22,7 +22,7 @@ from edgeprove.claims import INPUT
 from edgeprove.commit import DEFAULT_SCHEME, SCHEMES, CommitmentScheme
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
-from edgeprove.model.ir import Model
+from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
 
@@ -81,17 +81,8 @@ HEADER_KEYS = (
 BOUND_KEYS = ("protocol", "digest", "input_mode", "input_shape", "output_shape")
 """The header fields the transcript binds, with the commitment parameters (the model name is only
 displayed, the schedule is not part of the statement, and the rest follows from these)."""
-MAX_MODEL_NAME = 128
-"""Longest model name a header may carry (it is only ever displayed, or looked up in the zoo)."""
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_SHAPE_RANK = 4
-
-
-def header_model_name(name: str) -> str:
-    """The model's name as a header carries it: control characters replaced, at most MAX_MODEL_NAME long
-    (the name is only displayed, or looked up in the zoo; the digest identifies the model)."""
-    return _UNPRINTABLE.sub("?", name)[:MAX_MODEL_NAME] or "?"
 
 
 def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> None:
@@ -103,8 +94,10 @@ def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> Non
     if header["protocol"] != PROTOCOL:
         raise ValueError(f"unsupported protocol {str(header['protocol'])[:40]!r}")
     name = header["model"]
-    if not isinstance(name, str) or not name or header_model_name(name) != name:
-        raise ValueError(f"model name is not printable text of at most {MAX_MODEL_NAME} characters")
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"model name is not 1-{MAX_NAME_CHARS} characters of A-Z a-z 0-9 _ . - (as models are)"
+        )
     if not isinstance(header["digest"], str) or not _DIGEST.fullmatch(header["digest"]):
         raise ValueError("model digest is not 64 lowercase hex digits")
     if header["input_mode"] not in INPUT_MODES:
@@ -151,7 +144,7 @@ def statement_header(
     """The proof file's JSON header: what is being proven and with which commitment parameters."""
     return {
         "protocol": PROTOCOL,
-        "model": header_model_name(model.name),
+        "model": model.name,
         "digest": model.digest,
         "input_mode": input_mode,
         "input_shape": list(input_shape),

@@ -88,6 +88,8 @@ def verify(
         return VerifyResult(False, str(exc), output, header)
     except ModelError as exc:
         return VerifyResult(False, f"model: {exc}", output, header)
+    except OSError as exc:  # a weight file of the model vanished or became unreadable mid-verification
+        return VerifyResult(False, f"model: cannot read {exc.filename}: {exc.strerror}", output, header)
     except (
         ValueError,
         TypeError,
@@ -120,7 +122,7 @@ def _check_header(header: dict, model: Model, min_security_bits: float, scheme: 
         raise Rejected(f"bad header: {exc}") from None
     if header["digest"] != model.digest:
         raise Rejected(f"proof is for model digest {header['digest'][:16]}…, not {model.name}'s")
-    if header["model"] != PR.header_model_name(model.name):
+    if header["model"] != model.name:
         raise Rejected(f"proof names model {header['model'][:40]!r}, not {model.name!r}")
     if header["input_shape"] != list(model.input_shape):
         raise Rejected("input shape does not match the model")

@@ -72,12 +72,16 @@ def test_a_folder_named_like_a_zoo_model_never_replaces_it(tmp_path, monkeypatch
 
 
 def test_a_header_never_names_a_path_to_open(tmp_path, tiny_proof):
-    """Without --model only a zoo name in the header is followed; a path there is a usage error."""
+    """Without --model only a zoo name in the header is followed: another model's name is a usage error,
+    and a path cannot even be a header's model name."""
     model_dir = tmp_path / "elsewhere"
     compiled.save(zoo.get("tiny_mlp"), model_dir)
-    rewrite_header(tiny_proof, tmp_path / "p", lambda h: h.update(model=str(model_dir)))
-    result = runner.invoke(app, ["verify", str(tmp_path / "p")])
+    rewrite_header(tiny_proof, tmp_path / "named", lambda h: h.update(model="elsewhere"))
+    result = runner.invoke(app, ["verify", str(tmp_path / "named")])
     assert result.exit_code == 2 and "not a zoo model; pass --model" in _one_line(result.output)
+    rewrite_header(tiny_proof, tmp_path / "pathed", lambda h: h.update(model=str(model_dir)))
+    result = runner.invoke(app, ["verify", str(tmp_path / "pathed")])
+    assert result.exit_code == 1 and "bad header: model name" in _one_line(result.output)
 
 
 @pytest.mark.parametrize(

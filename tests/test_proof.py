@@ -93,6 +93,7 @@ def test_a_header_must_be_canonical(tmp_path, proof_path):
     [
         (lambda h: h.update(model="x" * 5000), "model name"),
         (lambda h: h.update(model="lenet5\x1b[2J"), "model name"),
+        (lambda h: h.update(model="lenet5\u2028accepted (lenet5)\u202e"), "model name"),
         (lambda h: h.update(digest="ab" * 40), "digest"),
         (lambda h: h.update(layers=True), "layer count"),
         (lambda h: h.update(input_shape=[3, -1]), "input_shape"),

@@ -177,10 +177,10 @@ class AffineKind:
 
     def check_table_bits(self, layer: Layer, bits: int, static_bits: int) -> None:
         """1 <= b <= the model's static bound on q, and b + shift within the field (``MAX_SPLIT_BITS``)."""
-        if not 1 <= bits <= min(static_bits, requant.MAX_SPLIT_BITS - layer.shift):
+        bound = min(static_bits, requant.MAX_SPLIT_BITS - layer.shift)
+        if not 1 <= bits <= bound:
             raise Rejected(
-                f"layer {layer.name}: activation table width {bits} is outside [1, {static_bits}] "
-                "(model bound)"
+                f"layer {layer.name}: activation table width {bits} is outside [1, {bound}] (model bound)"
             )
 
     def table_bits(self, layer: Layer, q: np.ndarray | None) -> int:
