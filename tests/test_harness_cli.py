@@ -272,10 +272,27 @@ def test_ctrl_c_exits_130_and_leaves_nothing(stand_in: dict, tmp_path: Path) -> 
 
 
 def test_devices_lists_the_catalog() -> None:
-    result = CliRunner().invoke(full_app(), ["devices"], terminal_width=250)
+    result = CliRunner().invoke(full_app(), ["devices", "--wide"], terminal_width=250)
     assert result.exit_code == 0
     for text in ("iphone-15-pro", "rpi5-16g", "3.00 GiB", "mopro"):
         assert text in result.output
+
+
+def test_devices_is_one_line_per_device_at_80_columns() -> None:
+    catalog = json.loads(CliRunner().invoke(full_app(), ["devices", "--json"]).output)
+    result = CliRunner().invoke(full_app(), ["devices"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    for device in catalog:
+        rows = [line for line in lines if line.split() and line.split()[0] == device["name"]]
+        assert len(rows) == 1, device["name"]
+        assert device["kind"] in rows[0] and str(device["cores"]) in rows[0].split()
+    assert "mopro" not in result.output
+    wide = CliRunner().invoke(full_app(), ["devices", "--wide"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert wide.exit_code == 0
+    for column in ("RAM", "app budget", "arch", "source"):
+        assert column in wide.output
     listed = json.loads(CliRunner().invoke(full_app(), ["devices", "--json"]).output)
     assert len(listed) >= 12
     assert {"name", "ram_bytes", "budget_bytes", "cores", "arch", "source"} <= set(listed[0])

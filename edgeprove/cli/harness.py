@@ -13,7 +13,7 @@ from rich.table import Table
 from edgeprove import cli
 from edgeprove.cli import app
 from edgeprove.exitcodes import EXIT_USAGE, RUN_VERDICT_EXIT
-from edgeprove.harness.devices import DeviceError, load_catalog
+from edgeprove.harness.devices import Device, DeviceError, load_catalog
 from edgeprove.harness.pipeline import RunError, capped_run
 from edgeprove.harness.report import summary
 from edgeprove.harness.runner import BACKEND_NAMES
@@ -138,8 +138,14 @@ def print_run(
 
 
 @app.command()
-def devices(json_output: bool = typer.Option(False, "--json", help="Print the catalog as JSON.")) -> None:
-    """List the device catalog: name, RAM, the app's memory budget, cores, arch and the budget's source."""
+def devices(
+    wide: bool = typer.Option(
+        False, "--wide", help="The full table: also total RAM, arch and where each budget comes from."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
+) -> None:
+    """List the device catalog: one line per device (name, the app's memory budget, cores, kind); `--wide`
+    adds total RAM, arch and the budget's source."""
     try:
         catalog = load_catalog()
     except DeviceError as error:
@@ -147,6 +153,26 @@ def devices(json_output: bool = typer.Option(False, "--json", help="Print the ca
     if json_output:
         typer.echo(json.dumps([vars(device) for device in catalog]))
         return
+    Console().print(wide_device_table(catalog) if wide else device_table(catalog))
+
+
+def device_table(catalog: list[Device]) -> Table:
+    """One line per device, within 80 columns: name, app budget, cores, kind and a short description."""
+    table = Table(title="devices (edgeprove run --device NAME; --wide for sources)", box=None, pad_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("app budget", justify="right", no_wrap=True)
+    table.add_column("cores", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("device", no_wrap=True, overflow="ellipsis", max_width=32)
+    for entry in catalog:
+        table.add_row(
+            entry.name, format_size(entry.budget_bytes), str(entry.cores), entry.kind, entry.display_name
+        )
+    return table
+
+
+def wide_device_table(catalog: list[Device]) -> Table:
+    """The full catalog table: name, RAM, app budget, cores, arch and the budget's source."""
     table = Table(title="devices (edgeprove run --device NAME)")
     for column in ("name", "RAM", "app budget", "cores", "arch", "source"):
         table.add_column(column, overflow="fold")
@@ -159,4 +185,4 @@ def devices(json_output: bool = typer.Option(False, "--json", help="Print the ca
             entry.arch,
             entry.source,
         )
-    Console().print(table)
+    return table
