@@ -73,3 +73,16 @@ def test_study_refuses_a_folder_or_a_non_suite_file(tmp_path):
     (tmp_path / "x.npy").write_bytes(b"\x93NUMPY")
     refused(["study", str(tmp_path)], "unknown suite")
     refused(["study", str(tmp_path / "x.npy")], "unknown suite")
+
+
+def test_help_shows_flags_without_a_value_type() -> None:
+    """A flag takes no value, so `--help` gives it no `<bool>` type, in every command."""
+    app = full_app()
+    commands = [command.name or command.callback.__name__ for command in app.registered_commands]
+    assert {"run", "prove", "verify", "study", "devices", "plan"} <= set(commands)
+    for arguments in [["--help"], *([name, "--help"] for name in commands)]:
+        result = CliRunner().invoke(app, arguments, terminal_width=200)
+        assert result.exit_code == 0, (arguments, result.output)
+        assert "--help" in result.output and "<bool>" not in result.output, (arguments, result.output)
+    run_help = CliRunner().invoke(app, ["run", "--help"], terminal_width=200).output
+    assert "<str>" in run_help or "TEXT" in run_help  # options that take a value keep their type

@@ -6,6 +6,21 @@ Each submodule registers its commands on `app`; exit codes are in `edgeprove.exi
 from __future__ import annotations
 
 import typer
+import typer.core
+
+
+def _flag_type_hidden(display_type_rich):  # type: ignore[no-untyped-def]
+    """Wrap TyperOption.display_type_rich so that a flag (one that takes no value, as `--json` or `--help`)
+    shows no type column in `--help`; some typer releases print `<bool>` there, as if it took a value."""
+
+    def display(self, ctx):  # type: ignore[no-untyped-def]
+        return None if getattr(self, "is_flag", False) else display_type_rich(self, ctx)
+
+    return display
+
+
+if hasattr(typer.core.TyperOption, "display_type_rich"):
+    typer.core.TyperOption.display_type_rich = _flag_type_hidden(typer.core.TyperOption.display_type_rich)
 
 app = typer.Typer(
     name="edgeprove",
