@@ -96,7 +96,7 @@ def write_table(results: dict) -> None:
         "generation included), verify is one `edgeprove verify` of the last proof. CPU columns are the",
         "process's CPU time, steadier than wall time while other work shares the machine.",
         "",
-        "| model | schedule | prove s (median) | prove CPU s | peak MB | predicted MB (err) | proof MB "
+        "| model | schedule | prove s (median) | prove CPU s | peak MiB | predicted MiB (err) | proof MiB "
         "| verify s | verify CPU s | runs |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -123,6 +123,18 @@ def test_plan_json(tmp_path):
     assert baseline["peak_bytes"] >= plan["peak_bytes"]
 
 
+def test_plan_and_prove_print_sizes_in_mib(tmp_path):
+    """The values are 2^20-byte units, so the text says MiB, never MB."""
+    result = runner.invoke(app, ["plan", "tiny_cnn"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(runner.invoke(app, ["plan", "tiny_cnn", "--json"]).stdout)
+    assert f"predicted peak: {plan['peak_bytes'] / 2**20:.1f} MiB" in result.output
+    assert "working set MiB" in result.output and " MB" not in result.output
+    proved = runner.invoke(app, ["prove", "tiny_cnn", "--out", str(tmp_path / "p.bin"), "--seed", "1"])
+    assert proved.exit_code == 0, proved.output
+    assert "MiB" in proved.output and " MB" not in proved.output
+
+
 def prove_process(model: str, out, cache, *extra: str):
     """`edgeprove prove MODEL --out OUT` as a real process with this module's model cache."""
     return edgeprove_process(

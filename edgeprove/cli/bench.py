@@ -39,7 +39,7 @@ def bench(
         print(json.dumps(results))
         return
     table = Table(title="edgeprove core benchmarks" + (" (quick)" if quick else ""))
-    for col in ("benchmark", "result", "peak RSS MB"):
+    for col in ("benchmark", "result", "peak RSS MiB"):
         table.add_column(col)
     for name, r in results.items():
         table.add_row(name, _describe(name, r), f"{r['peak_rss_bytes'] / 2**20:.0f}")

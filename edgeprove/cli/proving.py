@@ -166,7 +166,7 @@ def _prove(
         return
     err.print(
         f"[green]proved[/green] {m.name} ({schedule}) in {result.prove_s:.2f} s; "
-        f"proof {result.proof_bytes:,} bytes -> {out}; peak RSS {record['peak_rss_mb']} MB"
+        f"proof {result.proof_bytes:,} bytes -> {out}; peak RSS {record['peak_rss_mb']} MiB"
     )
 
 
@@ -286,7 +286,7 @@ def plan(
         print(json.dumps(prediction.to_dict()))
         return
     table = Table(title=f"{m.name}: predicted memory ({schedule})")
-    for col in ("#", "layer", "kind", "output", "working set MB", "process MB"):
+    for col in ("#", "layer", "kind", "output", "working set MiB", "process MiB"):
         table.add_column(col, justify="right" if col not in ("layer", "kind", "output") else "left")
     for row in prediction.layers:
         table.add_row(
@@ -299,5 +299,5 @@ def plan(
         )
     Console().print(table)
     Console().print(
-        f"predicted peak: [bold]{prediction.peak_bytes / 2**20:.1f} MB[/bold] at {prediction.peak_layer}"
+        f"predicted peak: [bold]{prediction.peak_bytes / 2**20:.1f} MiB[/bold] at {prediction.peak_layer}"
     )
