@@ -1,14 +1,23 @@
 """memray recording: the wrapped command, the flamegraph and the top sites at the peak, on a real capture."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from edgeprove.harness.memray_tools import attributed_frame, top_sites, wrap_with_memray, write_flamegraph
+from edgeprove.cli import full_app
+from edgeprove.harness.memray_tools import (
+    attributed_frame,
+    memray_stderr_note,
+    top_sites,
+    wrap_with_memray,
+    write_flamegraph,
+)
 
 ALLOCATE = "import numpy\nfirst = numpy.ones(20 << 17)\nsecond = numpy.ones(5 << 17)\n"
 
@@ -58,3 +67,40 @@ def test_flamegraph_of_a_broken_capture_fails_with_one_line(tmp_path: Path) -> N
     with pytest.raises(RuntimeError, match="memray flamegraph failed") as error:
         write_flamegraph(broken, tmp_path / "f.html")
     assert "\n" not in str(error.value)
+
+
+def test_memray_stderr_is_explained_in_one_line() -> None:
+    assert memray_stderr_note("") is None
+    assert memray_stderr_note("Traceback: something else\n") is None
+    stderr = "Memray WARNING: Correcting symbol for malloc from 0x1 to 0x2\n" * 3 + "other\n"
+    note = memray_stderr_note(stderr)
+    assert note is not None and "\n" not in note
+    assert "3 lines from memray" in note and "Correcting symbol" in note and "verdict" in note
+
+
+def test_memray_run_without_a_cap_prints_the_flamegraph(tmp_path: Path, monkeypatch) -> None:
+    """`run --memray` with neither --ram nor --device records on backend none, says there is no cap, and
+    prints where the flamegraph is and the top allocation sites."""
+    require_memray()
+    monkeypatch.setenv("EDGEPROVE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(full_app(), ["run", "tiny_cnn", "--memray", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"flamegraph: {out / 'flamegraph.html'}" in result.output.splitlines()
+    text = " ".join(result.output.split())  # the summary wraps at the terminal's width
+    assert "top allocation sites at the peak (memray)" in text
+    assert "cap none: no --ram or --device" in text and "backend none" in text
+    assert (out / "flamegraph.html").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert report["capped"] is False and report["backend"] == "none" and report["verdict"] == "fits"
+    assert report["flamegraph"] == str(out / "flamegraph.html") and report["memray_top_sites"]
+
+
+def test_a_cap_is_still_needed_without_memray_or_with_a_capping_backend(tmp_path: Path) -> None:
+    plain = CliRunner().invoke(full_app(), ["run", "tiny_cnn", "--out", str(tmp_path / "a")])
+    assert plain.exit_code == 2 and "--memray alone records without a cap" in plain.output
+    capping = CliRunner().invoke(
+        full_app(), ["run", "tiny_cnn", "--memray", "--backend", "rlimit", "--out", str(tmp_path / "b")]
+    )
+    assert capping.exit_code == 2 and "--backend rlimit needs a cap" in capping.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

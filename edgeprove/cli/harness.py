@@ -48,12 +48,16 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         + (f", device {report['device']}" if report.get("device") else ""),
     )
     table.add_row("backend", f"{report['backend']} — {report['backend_reason']}")
-    table.add_row("cap", format_size(cap))
+    capped = report.get("capped", True)
+    if capped:
+        table.add_row("cap", format_size(cap))
+    else:
+        table.add_row("cap", f"none: no --ram or --device (machine RAM {format_size(cap)})")
     headroom = cap - report["peak_bytes"]
     table.add_row(
         "peak (kernel)",
         f"{format_size(report['kernel_peak_bytes'])}"
-        + (f", headroom {format_size(headroom)}" if report["verdict"] == "fits" else ""),
+        + (f", headroom {format_size(headroom)}" if report["verdict"] == "fits" and capped else ""),
     )
     table.add_row("peak RSS", format_size(report["peak_rss_bytes"]))
     table.add_row("layer at peak", str(report.get("peak_layer") or "n/a"))
@@ -62,10 +66,18 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     table.add_row("prove time", f"{prove_s:.2f} s" if isinstance(prove_s, (int, float)) else "n/a")
     table.add_row("proof size", format_size(report.get("proof_bytes")))
     table.add_row("report", str(report["report_dir"]))
+    if report.get("memray_error"):
+        table.add_row("memray", f"no flamegraph: {report['memray_error']}")
     console.print(table)
-    for site in report.get("memray_top_sites", [])[:10]:
+    if report.get("flamegraph"):  # on one line, unwrapped, so that it can be copied
+        console.print(f"flamegraph: {report['flamegraph']}", soft_wrap=True, markup=False, highlight=False)
+    sites = report.get("memray_top_sites", [])[:10]
+    if sites:
+        console.print("[bold]top allocation sites at the peak (memray)[/]")
+    for site in sites:
         console.print(
-            f"  {format_size(site['bytes']):>12}  {site['function']}  {site['file']}:{site['line']}"
+            f"  {format_size(site['bytes']):>12}  {site['function']}  {site['file']}:{site['line']}",
+            highlight=False,
         )
     for note in report["notes"]:
         console.print(f"[dim]note: {note}[/]")

@@ -17,6 +17,20 @@ MEMRAY_NOTE = (
 )
 
 
+def memray_stderr_note(stderr: str) -> str | None:
+    """One line explaining memray's own messages in child.stderr (such as `Memray WARNING: Correcting symbol
+    for ...`), or None when there are none: they come from its tracing, not from the prover."""
+    lines = [line for line in stderr.splitlines() if "memray" in line.lower()]
+    if not lines:
+        return None
+    first = lines[0].strip()
+    first = first if len(first) <= 80 else first[:79] + "…"
+    return (
+        f"child.stderr holds {len(lines)} line{'s' * (len(lines) != 1)} from memray itself ({first!r}): its "
+        "native tracing reporting on symbols and hooks; they do not affect the proof or the verdict."
+    )
+
+
 def memray_available() -> bool:
     """True when the memray package can be imported."""
     return importlib.util.find_spec("memray") is not None

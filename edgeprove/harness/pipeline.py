@@ -18,6 +18,7 @@ from edgeprove.harness.devices import Device, DeviceError, find_device
 from edgeprove.harness.memray_tools import (
     MEMRAY_NOTE,
     memray_available,
+    memray_stderr_note,
     top_sites,
     wrap_with_memray,
     write_flamegraph,
@@ -39,6 +40,10 @@ from edgeprove.process.interrupts import deferred_signals
 from edgeprove.protocol import SCHEDULES
 
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"
+UNCAPPED_NOTE = (
+    "no cap: a memray run without --ram or --device runs on backend none, and cap_bytes is this machine's "
+    "RAM; add --ram or --device for a verdict about a device."
+)
 PLAN_TIMEOUT_S = 600
 RUN_FILES = frozenset(
     {
@@ -106,7 +111,9 @@ def resolve_cap(ram: str | None, device_name: str | None) -> tuple[int, Device |
     """The cap in bytes and the device it came from, from exactly one of --ram and --device."""
     if (ram is None) == (device_name is None):
         raise RunError(
-            "give exactly one of --ram SIZE (e.g. 6G) or --device NAME (see `edgeprove devices`)", EXIT_USAGE
+            "give exactly one of --ram SIZE (e.g. 6G) or --device NAME (see `edgeprove devices`); "
+            "--memray alone records without a cap",
+            EXIT_USAGE,
         )
     if ram is not None:
         try:
@@ -118,6 +125,13 @@ def resolve_cap(ram: str | None, device_name: str | None) -> tuple[int, Device |
     except DeviceError as error:
         raise RunError(str(error), EXIT_USAGE) from error
     return device.budget_bytes, device
+
+
+def machine_ram() -> int:
+    """This machine's physical memory in bytes: the bound of a run without a cap."""
+    import psutil
+
+    return int(psutil.virtual_memory().total)
 
 
 def default_run_dir(model: str, schedule: str) -> Path:
@@ -249,8 +263,21 @@ def capped_run(
     image: str | None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
-    report. Everything is checked before anything is created; RunError otherwise."""
-    cap, chosen_device = resolve_cap(ram, device)
+    report. Everything is checked before anything is created; RunError otherwise.
+
+    A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
+    machine's RAM standing as the cap in the report (`capped` false)."""
+    capped = not (memray and ram is None and device is None)
+    if capped:
+        cap, chosen_device = resolve_cap(ram, device)
+    else:
+        if backend not in ("auto", "none"):
+            raise RunError(
+                f"--backend {backend} needs a cap: give --ram SIZE or --device NAME, or drop --backend to "
+                "record with memray without a cap",
+                EXIT_USAGE,
+            )
+        backend, cap, chosen_device = "none", machine_ram(), None
     if backend not in BACKEND_NAMES:
         raise RunError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
     if schedule not in SCHEDULES:
@@ -281,6 +308,7 @@ def capped_run(
         memray,
         image,
         check_model(model, schedule),
+        capped,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -317,6 +345,7 @@ class RunSettings:
     memray: bool
     image: str | None
     predicted: int | None
+    capped: bool = True
 
 
 def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[str, Any]:
@@ -342,6 +371,8 @@ def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[s
             env=child_environment(threads),
         )
         verdict, reason = judge(result, proof, model)
+        if not settings.capped and verdict == "fits":
+            reason = "the proof verified; nothing was capped"
     except BackendUnavailable as error:
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     except CleanupError as error:
@@ -359,6 +390,7 @@ def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[s
         "prove_s": prover.get("prove_s", round(result.wall_s, 6) if finished else None),
         "proof_bytes": prover.get("proof_bytes", proof_size if finished else None),
         "report_dir": str(run_dir),
+        "capped": settings.capped,
         "prover": prover,
     }
     if settings.memray:
@@ -366,6 +398,12 @@ def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[s
     report = build_report(result, verdict, **details)
     if settings.memray:
         report["notes"].append(MEMRAY_NOTE)
+        stderr_note = memray_stderr_note(result.stderr)
+        if stderr_note:
+            report["notes"].append(stderr_note)
+    if not settings.capped:
+        report["notes"] = [note for note in report["notes"] if not note.startswith("none:")]
+        report["notes"].append(UNCAPPED_NOTE)
     try:
         plot_timeline(report, work / "timeline.png")
         report["timeline_png"] = str(run_dir / "timeline.png")
