@@ -164,6 +164,25 @@ def test_summary_is_human_readable(stand_in: dict, tmp_path: Path) -> None:
         assert label in result.output
 
 
+def test_progress_lines_when_stdout_is_not_a_terminal(stand_in: dict, tmp_path: Path) -> None:
+    """A phase line each for plan, prove and verify, a line per layer with memory against the cap, then the
+    summary; `--json` prints only its object."""
+    result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("plan: checking 20:GOOD (streaming)")
+    assert lines[1] == "prove: proving under cap 400.00 MiB"
+    layers = [line for line in lines if line.startswith("prove: layer ")]
+    assert [line.split(",")[0] for line in layers] == [
+        f"prove: layer {k} (conv{k - 1})" for k in (1, 2, 3, 4)
+    ]
+    assert all("memory" in line and "of cap 400.00 MiB" in line for line in layers)
+    verify = next(index for index, line in enumerate(lines) if line.startswith("verify: "))
+    assert verify > lines.index(layers[-1]) and lines[verify + 1].startswith("verdict")
+    quiet = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(tmp_path / "j"), "--json")
+    assert quiet.exit_code == 0 and json.loads(quiet.output)["verdict"] == "fits"
+
+
 def test_does_not_fit_exits_3(stand_in: dict, tmp_path: Path) -> None:
     backend = real_cap_backend()
     result = invoke("900:GOOD", "--ram", "300M", "--backend", backend, "--out", str(tmp_path / "r"), "--json")
@@ -263,7 +282,11 @@ def test_ctrl_c_exits_130_and_leaves_nothing(stand_in: dict, tmp_path: Path) -> 
     finally:
         timer.cancel()
     assert result.exit_code == 130, result.output
-    assert result.output.strip().splitlines() == [INTERRUPTED.format("SIGINT")]
+    # the progress lines on stdout, then the one line on stderr
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == INTERRUPTED.format("SIGINT") and all(
+        line.startswith(("plan:", "prove:")) for line in lines[:-1]
+    )
     # called in-process, the command gives this process its signal handlers back
     assert handlers == [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
     if backend == "cgroup1":
@@ -326,8 +349,12 @@ def is_earlier_run(folder: Path) -> bool:
     )
 
 
+PROGRESS = ("plan: ", "prove: ", "verify: ")
+
+
 def one_error_line(output: str) -> str:
-    lines = output.strip().splitlines()
+    """The one error line, after any progress lines (stdout is not a terminal here)."""
+    lines = [line for line in output.strip().splitlines() if not line.startswith(PROGRESS)]
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 

@@ -4,6 +4,7 @@ argument parsing, printing and exit codes over `edgeprove.harness.pipeline`."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import typer
@@ -15,6 +16,7 @@ from edgeprove.cli import app
 from edgeprove.exitcodes import EXIT_USAGE, RUN_VERDICT_EXIT
 from edgeprove.harness.devices import Device, DeviceError, load_catalog
 from edgeprove.harness.pipeline import RunError, capped_run
+from edgeprove.harness.progress import ProgressLines
 from edgeprove.harness.report import summary
 from edgeprove.harness.runner import BACKEND_NAMES
 from edgeprove.harness.units import format_size
@@ -139,7 +141,8 @@ def print_run(
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
     try:
-        report = capped_run(model, ram, device, backend, schedule, memray, out, force, image)
+        progress = None if json_output or sys.stdout.isatty() else ProgressLines(sys.stdout)
+        report = capped_run(model, ram, device, backend, schedule, memray, out, force, image, progress)
     except RunError as error:
         raise fail(str(error), error.code) from None
     if json_output:

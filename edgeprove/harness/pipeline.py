@@ -23,6 +23,7 @@ from edgeprove.harness.memray_tools import (
     wrap_with_memray,
     write_flamegraph,
 )
+from edgeprove.harness.progress import ProgressLines
 from edgeprove.harness.report import PlotUnavailable, build_report, plot_timeline, write_report
 from edgeprove.harness.runner import (
     BACKEND_NAMES,
@@ -80,8 +81,9 @@ def verify_command(proof: Path, model: str) -> list[str]:
     return edgeprove_argv("verify", str(proof), "--model", model, "--json")
 
 
-def check_model(model: str, schedule: str) -> int | None:
-    """Check MODEL with the planner in a child process and return its predicted peak (None if unknown).
+def check_model(model: str, schedule: str) -> dict[str, Any]:
+    """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`; empty
+    if unknown).
 
     The planner exits 2 for an unknown model or an unreadable ONNX file or manifest: that is bad input, and
     its one-line message is ours. Any other planner failure only loses the prediction.
@@ -89,12 +91,11 @@ def check_model(model: str, schedule: str) -> int | None:
     try:
         completed = run_child(edgeprove_argv("plan", model, "--schedule", schedule, "--json"), PLAN_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
-        return None
+        return {}
     if completed.returncode == EXIT_USAGE:
         message = (completed.stderr.strip().splitlines() or [f"model {model!r} cannot be loaded"])[-1]
         raise RunError(message.removeprefix("error: "), EXIT_USAGE)
-    peak = last_json_object(completed.stdout).get("peak_bytes") if completed.returncode == 0 else None
-    return peak if isinstance(peak, int) else None
+    return last_json_object(completed.stdout) if completed.returncode == 0 else {}
 
 
 def model_argument(model: str) -> str:
@@ -240,7 +241,9 @@ def memray_details(work: Path, run_dir: Path) -> dict[str, Any]:
     return details
 
 
-def judge(result: RunResult, proof: Path, model: str) -> tuple[str, str]:
+def judge(
+    result: RunResult, proof: Path, model: str, progress: ProgressLines | None = None
+) -> tuple[str, str]:
     """The verdict and its one-line reason: oom, error, or (after verifying) fits / rejected."""
     if result.does_not_fit:
         how = "OOM-killed by the kernel" if result.oom_killed else "allocation failed at the cap"
@@ -248,6 +251,8 @@ def judge(result: RunResult, proof: Path, model: str) -> tuple[str, str]:
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or [""])[-1]
         return "error", f"prover exited {result.returncode}: {last}"
+    if progress is not None:
+        progress.phase("verify", f"prover done in {result.wall_s:.1f} s; verifying the proof outside the cap")
     return verify_outside_cap(proof, model)
 
 
@@ -261,9 +266,11 @@ def capped_run(
     out: str | None,
     force: bool,
     image: str | None,
+    progress: ProgressLines | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
-    report. Everything is checked before anything is created; RunError otherwise.
+    report. Everything is checked before anything is created; RunError otherwise. `progress` gets a line
+    per phase and the prover's progress.
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -299,6 +306,10 @@ def capped_run(
         raise RunError(str(error), EXIT_USAGE) from error
     except BackendUnavailable as error:
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
+    if progress is not None:
+        progress.phase("plan", f"checking {model} ({schedule}) with the planner")
+    plan = check_model(model, schedule) or {}
+    peak, layers = plan.get("peak_bytes"), plan.get("layers")
     settings = RunSettings(
         model_argument(model),
         schedule,
@@ -307,15 +318,16 @@ def capped_run(
         backend,
         memray,
         image,
-        check_model(model, schedule),
+        peak if isinstance(peak, int) else None,
         capped,
+        len(layers) if isinstance(layers, list) else None,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
     staging = temp_path(run_dir)
     try:
         staging.mkdir()
-        report = prove_and_report(settings, staging, run_dir)
+        report = prove_and_report(settings, staging, run_dir, progress)
         write_report(report, staging)
         with deferred_signals():
             publish(staging, run_dir, replace=force)
@@ -346,9 +358,12 @@ class RunSettings:
     image: str | None
     predicted: int | None
     capped: bool = True
+    layers: int | None = None
 
 
-def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[str, Any]:
+def prove_and_report(
+    settings: RunSettings, work: Path, run_dir: Path, progress: ProgressLines | None = None
+) -> dict[str, Any]:
     """Prove under the cap with `work` as the child's folder, verify, and draw the timeline there; the
     report names the files as they will be in `run_dir`."""
     model, schedule, chosen_device = settings.model, settings.schedule, settings.device
@@ -358,6 +373,8 @@ def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[s
         argv = wrap_with_memray(argv, Path("memray.bin"))
     cores = chosen_device.cores if chosen_device is not None else None
     threads = min(cores, len(os.sched_getaffinity(0))) if cores is not None else None
+    if progress is not None:
+        progress.start_proving(settings.cap if settings.capped else None, settings.layers)
     try:
         result = run_capped(
             argv,
@@ -369,8 +386,9 @@ def prove_and_report(settings: RunSettings, work: Path, run_dir: Path) -> dict[s
             cpus=cores,
             image=settings.image,
             env=child_environment(threads),
+            progress=progress.proving if progress is not None else None,
         )
-        verdict, reason = judge(result, proof, model)
+        verdict, reason = judge(result, proof, model, progress)
         if not settings.capped and verdict == "fits":
             reason = "the proof verified; nothing was capped"
     except BackendUnavailable as error:

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,13 +178,15 @@ def run_capped(
     image: str | None = None,
     rlimit_kind: str = "data",
     writable_dirs: list[Path] | None = None,
+    progress: Callable[[Timeline, float], None] | None = None,
 ) -> RunResult:
     """Run argv under a `cap_bytes` memory cap with the given backend, sample it, and clean up on every path.
 
     The child's stdout/stderr go to `out_dir` (child.stdout / child.stderr) or a temporary folder. Ctrl-C,
     SIGTERM and SIGHUP kill the child, remove its cgroup or container, and raise edgeprove.process.interrupts'
     Interrupted (a KeyboardInterrupt). The child dies with this process even if it is SIGKILLed, and what such
-    a run left (its cgroup or container) is removed by the next run on the same backend.
+    a run left (its cgroup or container) is removed by the next run on the same backend. `progress`, if
+    given, is called on every poll with the timeline so far and the seconds since the start.
     """
     check_cap(cap_bytes)
     if isinstance(backend, str):
@@ -219,6 +222,8 @@ def run_capped(
                 session.start(spec)
                 monitor.start()
                 while not session.poll():
+                    if progress is not None:
+                        progress(monitor.timeline, time.time() - started)
                     time.sleep(POLL_INTERVAL_S)
                 wall = time.time() - started
                 timeline = monitor.stop()
