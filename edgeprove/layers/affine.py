@@ -32,12 +32,13 @@ from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model import ops
 from edgeprove.model.ir import Layer, Model, Shape
+from edgeprove.model.kinds import MapRules
 from edgeprove.sumcheck import SumcheckProof
 
 
-class LinearMap(Protocol):
-    """What an affine kind's module supplies: its G, G~(gamma) and memory estimates, and the model side of
-    ``model.kinds.KindRules`` but ``keeps_range`` (an affine map rescales)."""
+class LinearMap(MapRules, Protocol):
+    """What an affine kind's module supplies: its G, G~(gamma) and memory estimates, and the model side's
+    map rules (``keeps_range`` is the kind's: an affine map rescales)."""
 
     def g_table(self, layer: Layer, weight: np.ndarray | None, rho: np.ndarray) -> np.ndarray:
         """The prover's G on the padded input grid for the output point rho."""
@@ -55,30 +56,6 @@ class LinearMap(Protocol):
 
     def inference_bytes(self, layer: Layer) -> int:
         """Transient bytes of computing the accumulator."""
-        ...
-
-    def weight_shape(self, layer: Layer) -> tuple[int, ...] | None:
-        """Shape of the weight array, None without weights."""
-        ...
-
-    def out_shape(self, layer: Layer) -> Shape:
-        """The out_shape implied by the layer's other fields."""
-        ...
-
-    def validate(self, layers: list[Layer], index: int) -> None:
-        """The kind's rules on its fields (ModelError)."""
-        ...
-
-    def evaluate(self, layer: Layer, weight: np.ndarray | None, x: np.ndarray) -> np.ndarray:
-        """The map before bias and residual on a batch x (C, N, H, W), exact in float64."""
-        ...
-
-    def sign_sums(self, layer: Layer, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Per output channel: the sums of the positive and of the negative coefficients."""
-        ...
-
-    def scale_bits(self, layer: Layer) -> int:
-        """Fraction bits the map adds beyond the weights' (log2 of an average's window)."""
         ...
 
 

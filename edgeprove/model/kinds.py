@@ -17,12 +17,9 @@ if TYPE_CHECKING:
     from edgeprove.model.ir import Layer, Shape
 
 
-class KindRules(Protocol):
-    """The model side of one layer kind: shape rules, integer map, static-bound sums, calibration hook."""
-
-    keeps_range: bool
-    """True when the layer outputs values of its input (max pooling): it neither rescales nor changes the
-    range, so the quantizer gives it its source's activation, act_max and scale."""
+class MapRules(Protocol):
+    """The per-layer functions of a kind's model side: shape rules, integer map, static-bound sums and the
+    calibration hook (what an affine kind's module supplies too)."""
 
     def weight_shape(self, layer: Layer) -> tuple[int, ...] | None:
         """Shape of the layer's int8 weight array, None for a kind without weights (nor bias)."""
@@ -48,6 +45,14 @@ class KindRules(Protocol):
         """Fraction bits the integer map adds beyond the weights': log2 of the window an average sums (its
         float map is the mean), else 0."""
         ...
+
+
+class KindRules(MapRules, Protocol):
+    """The model side of one layer kind: its map rules, and whether it keeps its input's range."""
+
+    keeps_range: bool
+    """True when the layer outputs values of its input (max pooling): it neither rescales nor changes the
+    range, so the quantizer gives it its source's activation, act_max and scale."""
 
 
 def registry() -> dict[str, KindRules]:
