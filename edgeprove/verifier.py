@@ -147,9 +147,7 @@ def _verify(
     header = reader.header
     static = check_model(model)
     params = _check_header(header, model, min_security_bits, scheme)
-    mode = header.get("input_mode")
-    if mode not in PR.INPUT_MODES:
-        raise Rejected(f"unknown input mode {mode!r}")
+    mode = header["input_mode"]  # one of PR.INPUT_MODES: checked with the header
     roots: dict[int, tuple[bytes, int]] = {}
     tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))
     claims = ClaimLedger(tensors)

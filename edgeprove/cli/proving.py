@@ -58,10 +58,12 @@ def _proof_target(out: str, events: Path | None) -> Path:
         raise _fail(f"--out {out}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _fail(f"--out {out}: cannot write in {folder}")
-    if events is not None and Path(os.path.realpath(events)) == resolved:
-        raise _fail(f"--events and --out both name {out}; give the events their own file")
-    if events is not None and not Path(os.path.realpath(events)).parent.is_dir():
-        raise _fail(f"--events {events}: folder {Path(os.path.realpath(events)).parent} does not exist")
+    if events is not None:
+        events_resolved = Path(os.path.realpath(events))
+        if events_resolved == resolved:
+            raise _fail(f"--events and --out both name {out}; give the events their own file")
+        if not events_resolved.parent.is_dir():
+            raise _fail(f"--events {events}: folder {events_resolved.parent} does not exist")
     return target
 
 
