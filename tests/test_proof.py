@@ -114,6 +114,24 @@ def test_every_header_field_is_checked(tmp_path, proof_path, edit, reason):
         verifier.read_header(tmp_path / "p")
 
 
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (lambda h: h.update(model="another_model"), "proof names model 'another_model', not 'small_mlp'"),
+        (
+            lambda h: h.update(security_bits=128.0),
+            "header claims 128.0 bits of security; its parameters give",
+        ),
+    ],
+)
+def test_well_formed_header_fields_must_match_the_model(tmp_path, proof_path, edit, reason):
+    """A header that parses but relabels the model or overstates its security is rejected."""
+    rewrite_header(proof_path, tmp_path / "p", edit)
+    verifier.read_header(tmp_path / "p")  # well-formed on its own
+    verdict = _verdict(tmp_path / "p")
+    assert not verdict.accepted and reason in verdict.reason, verdict.reason
+
+
 def test_a_deeply_nested_header_is_a_rejection(tmp_path, proof_path):
     head = b"[" * 100_000 + b"]" * 100_000
     (tmp_path / "p").write_bytes(b"EDGEPRV1" + struct.pack("<HI", 1, len(head)) + head)
