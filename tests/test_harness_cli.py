@@ -143,6 +143,12 @@ def test_fits_writes_report_and_timeline(stand_in: dict, tmp_path: Path) -> None
     assert started == ["conv0", "conv1", "conv2", "conv3"]
     assert report["prover"]["model"] == "stand-in"
     assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [row["layer"] for row in report["layers"]] == ["conv0", "conv1", "conv2", "conv3"]
+    assert all(row["finished"] and row["peak_rss_bytes"] > 0 for row in report["layers"])
+    assert report["command"].startswith("edgeprove run 100:GOOD --ram 400M")
+    assert report["environment"]["numpy"] and report["report_html"] == str(out / "report.html")
+    page = (out / "report.html").read_text()
+    assert ">FITS<" in page and "conv3" in page and "data:image/png;base64," in page
 
 
 def test_summary_is_human_readable(stand_in: dict, tmp_path: Path) -> None:
@@ -179,6 +185,7 @@ def test_progress_lines_when_stdout_is_not_a_terminal(stand_in: dict, tmp_path: 
     assert all("memory" in line and "of cap 400.00 MiB" in line for line in layers)
     verify = next(index for index, line in enumerate(lines) if line.startswith("verify: "))
     assert verify > lines.index(layers[-1]) and lines[verify + 1].startswith("verdict")
+    assert lines[-1] == f"report: {tmp_path / 'r' / 'report.html'}"
     quiet = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", str(tmp_path / "j"), "--json")
     assert quiet.exit_code == 0 and json.loads(quiet.output)["verdict"] == "fits"
 
@@ -190,6 +197,16 @@ def test_does_not_fit_exits_3(stand_in: dict, tmp_path: Path) -> None:
     summary = json.loads(result.output)
     assert summary["verdict"] == "oom" and summary["peak_layer"] in {"conv0", "conv1", "conv2"}
     assert json.loads((tmp_path / "r" / "report.json").read_text())["verdict"] == "oom"
+
+
+def test_does_not_fit_names_the_layer_it_died_in_as_it_happens(stand_in: dict, tmp_path: Path) -> None:
+    result = invoke(
+        "900:GOOD", "--ram", "300M", "--backend", real_cap_backend(), "--out", str(tmp_path / "r")
+    )
+    assert result.exit_code == 3, result.output
+    died = [line for line in result.output.splitlines() if " in layer conv" in line]
+    assert len(died) == 1 and died[0].startswith("prove: ") and " after " in died[0]
+    assert "DOES NOT FIT" in result.output and "died in layer" in result.output
 
 
 def test_rejected_proof_exits_4(stand_in: dict, tmp_path: Path) -> None:

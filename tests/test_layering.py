@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "edgeprove"
 LIBRARY = ("edgeprove.harness.pipeline", "edgeprove.study.runner", "edgeprove.peers.ezkl_runner")
-STUDY_ORDER = ("suites", "results", "charts", "tables", "runner")
+STUDY_ORDER = ("suites", "results", "charts", "tables", "pages", "runner")
 """edgeprove.study's modules from the bottom up, as its docstring lists them."""
 
 

@@ -13,6 +13,7 @@ from edgeprove.harness.report import (
     SUMMARY_KEYS,
     PlotUnavailable,
     build_report,
+    layer_rows,
     load_report,
     plot_timeline,
     summary,
@@ -81,3 +82,53 @@ def test_timeline_without_matplotlib(
     with pytest.raises(PlotUnavailable, match="pip install 'edgeprove\\[plot\\]'"):
         plot_timeline(build_report(measured, "fits"), tmp_path / "timeline.png")
     assert "matplotlib" in PLOT_INSTALL_HINT and not (tmp_path / "timeline.png").exists()
+
+
+def synthetic_report(events: list[dict], samples: list[tuple[float, int, int | None]]) -> dict:
+    """A report with the given (relative) events and (t, rss, kernel) samples."""
+    return {
+        "timeline": {
+            "t": [t for t, _, _ in samples],
+            "rss_bytes": [rss for _, rss, _ in samples],
+            "kernel_peak_bytes": [kernel for _, _, kernel in samples],
+        },
+        "events": events,
+    }
+
+
+def test_layer_rows_put_each_layers_measured_peak_beside_its_prediction() -> None:
+    events = [
+        {"event": "start", "layer": "a", "index": 0, "t_rel": 1.0, "rss": 5},
+        {"event": "end", "layer": "a", "index": 0, "t_rel": 2.0},
+        {"event": "start", "layer": "b", "index": 1, "t_rel": 2.0},
+        {"event": "end", "layer": "b", "index": 1, "t_rel": 3.0},
+        {"event": "start", "layer": "c", "index": 2, "t_rel": 3.0},  # killed here: no end
+    ]
+    samples = [(0.5, 1, None), (1.5, 40, 30), (1.9, 20, 31), (2.5, 60, 50), (3.5, 90, 80), (3.9, 70, None)]
+    predicted = [{"index": 0, "process_bytes": 44}, {"index": 1, "process_bytes": 66}]
+    rows = layer_rows(synthetic_report(events, samples), predicted)
+    assert [(row["layer"], row["start_s"], row["end_s"], row["finished"]) for row in rows] == [
+        ("a", 1.0, 2.0, True),
+        ("b", 2.0, 3.0, True),
+        ("c", 3.0, 3.9, False),
+    ]
+    assert [row["peak_rss_bytes"] for row in rows] == [40, 60, 90]
+    assert [row["kernel_peak_bytes"] for row in rows] == [31, 50, 80]
+    assert [row["predicted_bytes"] for row in rows] == [44, 66, None]
+
+
+def test_layer_rows_of_a_baseline_build_pass_carry_no_prediction() -> None:
+    events = [
+        {"event": "start", "layer": "a", "index": 0, "phase": "build", "t_rel": 0.0},
+        {"event": "end", "layer": "a", "index": 0, "phase": "build", "t_rel": 1.0},
+        {"event": "start", "layer": "a", "index": 0, "t_rel": 1.0},
+        {"event": "done", "t_rel": 2.0},
+    ]
+    rows = layer_rows(
+        synthetic_report(events, [(0.5, 10, None), (1.5, 20, None)]), [{"index": 0, "process_bytes": 7}]
+    )
+    assert [(row["phase"], row["predicted_bytes"], row["peak_rss_bytes"]) for row in rows] == [
+        ("build", None, 10),
+        ("prove", 7, 20),
+    ]
+    assert rows[1]["end_s"] == 2.0 and not rows[1]["finished"]

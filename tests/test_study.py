@@ -168,6 +168,12 @@ def test_ci_smoke_suite_runs_for_real_and_resumes(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     assert (out / "devices.png").stat().st_size > 0
     assert all((out / "runs" / f"{spec.run_id}.png").exists() for spec in suite.runs)
+    index = (out / "index.html").read_text()
+    assert "3 of 3 runs finished" in index and index.count('class="verdict good">FITS<') == 3
+    for spec in suite.runs:  # each run's own page is kept beside its JSON, and the index links it
+        assert f'href="runs/{spec.run_id}.html"' in index
+        assert "the proof verified outside the cap" in (out / "runs" / f"{spec.run_id}.html").read_text()
+    assert "data:image/png;base64," in index and "index: " in first.stdout
 
     stamps = {spec.run_id: result_path(out, spec.run_id).stat().st_mtime_ns for spec in suite.runs}
     removed = suite.runs[0].run_id

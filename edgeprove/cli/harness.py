@@ -4,7 +4,9 @@ argument parsing, printing and exit codes over `edgeprove.harness.pipeline`."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import typer
@@ -13,10 +15,11 @@ from rich.table import Table
 
 from edgeprove import cli
 from edgeprove.cli import app
+from edgeprove.cli.live import LiveProgress
 from edgeprove.exitcodes import EXIT_USAGE, RUN_VERDICT_EXIT
 from edgeprove.harness.devices import Device, DeviceError, load_catalog
 from edgeprove.harness.pipeline import RunError, capped_run
-from edgeprove.harness.progress import ProgressLines
+from edgeprove.harness.progress import ProgressLines, ProgressTracker
 from edgeprove.harness.report import summary
 from edgeprove.harness.runner import BACKEND_NAMES
 from edgeprove.harness.units import format_size
@@ -62,12 +65,13 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         + (f", headroom {format_size(headroom)}" if report["verdict"] == "fits" and capped else ""),
     )
     table.add_row("peak RSS", format_size(report["peak_rss_bytes"]))
-    table.add_row("layer at peak", str(report.get("peak_layer") or "n/a"))
+    died = report["verdict"] == "oom"
+    table.add_row("died in layer" if died else "layer at peak", str(report.get("peak_layer") or "n/a"))
     table.add_row("predicted peak", format_size(report.get("predicted_peak_bytes")))
     prove_s = report.get("prove_s")
     table.add_row("prove time", f"{prove_s:.2f} s" if isinstance(prove_s, (int, float)) else "n/a")
     table.add_row("proof size", format_size(report.get("proof_bytes")))
-    table.add_row("report", str(report["report_dir"]))
+    table.add_row("run folder", str(report["report_dir"]))
     if report.get("memray_error"):
         table.add_row("memray", f"no flamegraph: {report['memray_error']}")
     console.print(table)
@@ -83,6 +87,8 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         )
     for note in report["notes"]:
         console.print(f"[dim]note: {note}[/]")
+    if report.get("report_html"):  # last, on one line, so that it can be copied or clicked
+        console.print(f"report: {report['report_html']}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
@@ -140,15 +146,36 @@ def print_run(
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
+    options = {"--ram": ram, "--device": device, "--backend": backend, "--schedule": schedule, "--out": out}
+    options["--image"] = image
+    command = shlex.join(
+        ["edgeprove", "run", model]
+        + [word for name, value in options.items() if value is not None for word in (name, value)]
+        + [
+            flag
+            for flag, given in (("--memray", memray), ("--force", force), ("--json", json_output))
+            if given
+        ]
+    )
+    console = Console()
+    display: AbstractContextManager[ProgressTracker | None]
+    if json_output:
+        display = nullcontext(None)
+    elif console.is_terminal:
+        display = LiveProgress(console)
+    else:
+        display = nullcontext(ProgressLines(sys.stdout))
     try:
-        progress = None if json_output or sys.stdout.isatty() else ProgressLines(sys.stdout)
-        report = capped_run(model, ram, device, backend, schedule, memray, out, force, image, progress)
+        with display as progress:
+            report = capped_run(
+                model, ram, device, backend, schedule, memray, out, force, image, progress, command
+            )
     except RunError as error:
         raise fail(str(error), error.code) from None
     if json_output:
         typer.echo(json.dumps(summary(report), default=str))
     else:
-        print_summary(report, Console())
+        print_summary(report, console)
     return RUN_VERDICT_EXIT[report["verdict"]]
 
 

@@ -79,6 +79,7 @@ def study(
         f"{len(outcome.done)} run(s) done, {len(outcome.skipped)} skipped (already done), "
         f"{len(outcome.failed)} could not run; README: {outcome.readme}"
     )
+    console.print(f"index: {outcome.index}", soft_wrap=True, markup=False, highlight=False)
     if outcome.chart_note:
         console.print(f"[dim]note: {outcome.chart_note}[/]")
     raise typer.Exit(EXIT_ERROR if outcome.failed else EXIT_OK)

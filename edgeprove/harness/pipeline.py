@@ -15,6 +15,8 @@ from edgeprove.exitcodes import EXIT_BACKEND_UNAVAILABLE, EXIT_ERROR, EXIT_USAGE
 from edgeprove.harness.backends import BackendUnavailable, CleanupError
 from edgeprove.harness.children import child_environment, edgeprove_argv, last_json_object, run_child
 from edgeprove.harness.devices import Device, DeviceError, find_device
+from edgeprove.harness.environment import software_description
+from edgeprove.harness.html_report import write_run_page
 from edgeprove.harness.memray_tools import (
     MEMRAY_NOTE,
     memray_available,
@@ -23,7 +25,7 @@ from edgeprove.harness.memray_tools import (
     wrap_with_memray,
     write_flamegraph,
 )
-from edgeprove.harness.progress import ProgressLines
+from edgeprove.harness.progress import ProgressTracker
 from edgeprove.harness.report import PlotUnavailable, build_report, plot_timeline, write_report
 from edgeprove.harness.runner import (
     BACKEND_NAMES,
@@ -49,6 +51,7 @@ PLAN_TIMEOUT_S = 600
 RUN_FILES = frozenset(
     {
         "report.json",
+        "report.html",
         "timeline.png",
         "proof.bin",
         "events.jsonl",
@@ -242,11 +245,14 @@ def memray_details(work: Path, run_dir: Path) -> dict[str, Any]:
 
 
 def judge(
-    result: RunResult, proof: Path, model: str, progress: ProgressLines | None = None
+    result: RunResult, proof: Path, model: str, progress: ProgressTracker | None = None
 ) -> tuple[str, str]:
     """The verdict and its one-line reason: oom, error, or (after verifying) fits / rejected."""
     if result.does_not_fit:
         how = "OOM-killed by the kernel" if result.oom_killed else "allocation failed at the cap"
+        if progress is not None:
+            where = f" in layer {result.peak_layer}" if result.peak_layer else ""
+            progress.phase("prove", f"{how}{where} after {result.wall_s:.1f} s")
         return "oom", how
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or [""])[-1]
@@ -266,11 +272,12 @@ def capped_run(
     out: str | None,
     force: bool,
     image: str | None,
-    progress: ProgressLines | None = None,
+    progress: ProgressTracker | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
     report. Everything is checked before anything is created; RunError otherwise. `progress` gets a line
-    per phase and the prover's progress.
+    per phase and the prover's progress; `command` (the command line as typed) goes into the report.
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -320,7 +327,7 @@ def capped_run(
         image,
         peak if isinstance(peak, int) else None,
         capped,
-        len(layers) if isinstance(layers, list) else None,
+        tuple(entry for entry in layers if isinstance(entry, dict)) if isinstance(layers, list) else None,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -328,7 +335,12 @@ def capped_run(
     try:
         staging.mkdir()
         report = prove_and_report(settings, staging, run_dir, progress)
+        report["command"] = command
+        report["environment"] = software_description()
+        report["report_html"] = str(run_dir / "report.html")
         write_report(report, staging)
+        timeline = staging / "timeline.png"
+        write_run_page(report, staging, timeline if timeline.exists() else None)
         with deferred_signals():
             publish(staging, run_dir, replace=force)
     except BaseException as error:
@@ -347,7 +359,7 @@ def capped_run(
 @dataclass(frozen=True)
 class RunSettings:
     """A checked `edgeprove run`: model (paths absolute), schedule, cap, device, backend, memray, image, and
-    the planner's predicted peak."""
+    the planner's predicted peak and layers."""
 
     model: str
     schedule: str
@@ -358,11 +370,12 @@ class RunSettings:
     image: str | None
     predicted: int | None
     capped: bool = True
-    layers: int | None = None
+    plan_layers: tuple[dict[str, Any], ...] | None = None
+    """The planner's rows per layer (name, predicted process bytes); None when the plan is unknown."""
 
 
 def prove_and_report(
-    settings: RunSettings, work: Path, run_dir: Path, progress: ProgressLines | None = None
+    settings: RunSettings, work: Path, run_dir: Path, progress: ProgressTracker | None = None
 ) -> dict[str, Any]:
     """Prove under the cap with `work` as the child's folder, verify, and draw the timeline there; the
     report names the files as they will be in `run_dir`."""
@@ -374,7 +387,8 @@ def prove_and_report(
     cores = chosen_device.cores if chosen_device is not None else None
     threads = min(cores, len(os.sched_getaffinity(0))) if cores is not None else None
     if progress is not None:
-        progress.start_proving(settings.cap if settings.capped else None, settings.layers)
+        layers = len(settings.plan_layers) if settings.plan_layers is not None else None
+        progress.start_proving(settings.cap if settings.capped else None, layers)
     try:
         result = run_capped(
             argv,
@@ -413,7 +427,7 @@ def prove_and_report(
     }
     if settings.memray:
         details.update(memray_details(work, run_dir))
-    report = build_report(result, verdict, **details)
+    report = build_report(result, verdict, list(settings.plan_layers or ()), **details)
     if settings.memray:
         report["notes"].append(MEMRAY_NOTE)
         stderr_note = memray_stderr_note(result.stderr)

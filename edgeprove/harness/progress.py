@@ -1,7 +1,9 @@
-"""Plain progress lines for `edgeprove run` when its output is not a terminal (a log, a pipe, CI).
+"""What `edgeprove run` reports while it runs: the phase (plan, prove, verify), the prover's layer k of N,
+and the process tree's current and peak memory against the cap.
 
-One line per phase (plan, prove, verify), one per layer as the prover's start events arrive, and one every
-few seconds in between: elapsed time and the process tree's current and peak memory against the cap.
+`ProgressTracker` follows the prover's timeline; `ProgressLines` shows it as plain lines when stdout is not
+a terminal (a log, a pipe, CI): one per phase, one per layer started, and one every few seconds between.
+The command line's live display (a bar filling toward the cap) is another `ProgressTracker`.
 """
 
 from __future__ import annotations
@@ -14,18 +16,70 @@ from edgeprove.harness.monitor import Timeline
 from edgeprove.harness.units import format_size
 
 
-class ProgressLines:
-    """Writes progress lines to `stream`; `phase` for each phase, `proving` on every poll of the prover."""
+class ProgressTracker:
+    """The state a progress display shows, updated from the monitor's timeline; subclasses show it."""
+
+    def __init__(self) -> None:
+        self.cap: int | None = None
+        self.layers: int | None = None
+        self.layer: dict | None = None
+        self.memory = 0
+        self.peak = 0
+        self._events_seen = 0
+        self._samples_seen = 0
+
+    def phase(self, name: str, detail: str) -> None:
+        """A phase begins (`plan`, `prove`, `verify`) or a phase's outcome is known: `detail` says what."""
+        raise NotImplementedError
+
+    def proving(self, timeline: Timeline, elapsed: float) -> None:
+        """Called on every poll of the prover with the timeline so far and the seconds since it started."""
+        raise NotImplementedError
+
+    def start_proving(self, cap: int | None, layers: int | None) -> None:
+        """The prove phase begins under `cap` (None: no cap), for `layers` layers (None: unknown)."""
+        self.cap, self.layers, self.layer = cap, layers, None
+        self._events_seen = self._samples_seen = self.memory = self.peak = 0
+        self.phase(
+            "prove", f"proving under cap {format_size(cap)}" if cap is not None else "proving without a cap"
+        )
+
+    def track(self, timeline: Timeline) -> list[dict]:
+        """Take in what the timeline gained since the last call; returns the layer starts among it."""
+        samples = timeline.rss[self._samples_seen :]
+        self._samples_seen += len(samples)
+        if samples:
+            self.memory = samples[-1]
+            self.peak = max(self.peak, *samples)
+        events = timeline.events[self._events_seen :]
+        self._events_seen += len(events)
+        starts = [event for event in events if event.get("event") == "start"]
+        if starts:
+            self.layer = starts[-1]
+        return starts
+
+    def layer_text(self, event: dict) -> str:
+        """`layer 3 of 7 (conv2)`, with `, build` for a baseline run's first pass."""
+        index = event.get("index")
+        number = index + 1 if isinstance(index, int) else "?"
+        total = f" of {self.layers}" if self.layers else ""
+        build = ", build" if event.get("phase") == "build" else ""
+        return f"layer {number}{total} ({event.get('layer', '?')}{build})"
+
+    def memory_text(self) -> str:
+        """`memory 88.20 MiB, peak 91.60 MiB of cap 1.00 GiB`."""
+        cap = f" of cap {format_size(self.cap)}" if self.cap is not None else ", no cap"
+        return f"memory {format_size(self.memory)}, peak {format_size(self.peak)}{cap}"
+
+
+class ProgressLines(ProgressTracker):
+    """Writes progress lines to `stream`, flushed as they happen."""
 
     def __init__(
         self, stream: TextIO, every_s: float = 5.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        super().__init__()
         self.stream, self.every_s, self.clock = stream, every_s, clock
-        self.cap: int | None = None
-        self.layers: int | None = None
-        self._events_seen = 0
-        self._samples_seen = 0
-        self._peak = 0
         self._last_line = clock()
 
     def write(self, line: str) -> None:
@@ -38,37 +92,10 @@ class ProgressLines:
         """`NAME: detail`, e.g. `plan: checking lenet5 (streaming)`."""
         self.write(f"{name}: {detail}")
 
-    def start_proving(self, cap: int | None, layers: int | None) -> None:
-        """The prove phase begins under `cap` (None: no cap), for `layers` layers (None: unknown)."""
-        self.cap, self.layers = cap, layers
-        self._events_seen = self._samples_seen = self._peak = 0
-        self.phase(
-            "prove", f"proving under cap {format_size(cap)}" if cap is not None else "proving without a cap"
-        )
-
     def proving(self, timeline: Timeline, elapsed: float) -> None:
         """A line for each layer the prover started since the last call, or one every `every_s` seconds."""
-        samples = timeline.rss[self._samples_seen :]
-        self._samples_seen += len(samples)
-        self._peak = max([self._peak, *samples])
-        events = timeline.events[self._events_seen :]
-        self._events_seen += len(events)
-        starts = [event for event in events if event.get("event") == "start"]
+        starts = self.track(timeline)
         for event in starts:
-            self.write(f"prove: {self.layer_text(event)}, {self.memory_text(timeline, elapsed)}")
+            self.write(f"prove: {self.layer_text(event)}, {elapsed:.1f} s, {self.memory_text()}")
         if not starts and self.clock() - self._last_line >= self.every_s:
-            self.write(f"prove: {self.memory_text(timeline, elapsed)}")
-
-    def layer_text(self, event: dict) -> str:
-        """`layer 3 of 7 (conv2)`, with ` build` for a baseline run's first pass."""
-        index = event.get("index")
-        number = index + 1 if isinstance(index, int) else "?"
-        total = f" of {self.layers}" if self.layers else ""
-        build = ", build" if event.get("phase") == "build" else ""
-        return f"layer {number}{total} ({event.get('layer', '?')}{build})"
-
-    def memory_text(self, timeline: Timeline, elapsed: float) -> str:
-        """`1.4 s, memory 88.20 MiB, peak 91.60 MiB of cap 1.00 GiB`."""
-        current = timeline.rss[-1] if timeline.rss else 0
-        cap = f" of cap {format_size(self.cap)}" if self.cap is not None else ", no cap"
-        return f"{elapsed:.1f} s, memory {format_size(current)}, peak {format_size(self._peak)}{cap}"
+            self.write(f"prove: {elapsed:.1f} s, {self.memory_text()}")

@@ -8,6 +8,7 @@ or a signal never leaves a partial one.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,11 @@ class PlotUnavailable(RuntimeError):
     """matplotlib is not installed, so the PNG timeline cannot be drawn."""
 
 
-def build_report(result: RunResult, verdict: str, **details: Any) -> dict[str, Any]:
-    """The report as a JSON-ready dict: summary keys, `details` (prover output, memray) and the timeline."""
+def build_report(
+    result: RunResult, verdict: str, predicted_layers: list[dict[str, Any]] | None = None, **details: Any
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict: summary keys, `details` (prover output, memray), the timeline and a
+    row per layer run (measured beside the planner's `predicted_layers`, its `layers` list)."""
     start = result.started_at
     timeline = result.timeline
     events = [
@@ -44,7 +48,7 @@ def build_report(result: RunResult, verdict: str, **details: Any) -> dict[str, A
         else event
         for event in timeline.events
     ]
-    return {
+    report = {
         "verdict": verdict,
         "backend": result.backend,
         "backend_reason": result.backend_reason,
@@ -68,6 +72,50 @@ def build_report(result: RunResult, verdict: str, **details: Any) -> dict[str, A
         },
         "events": events,
     }
+    report["layers"] = layer_rows(report, predicted_layers or [])
+    return report
+
+
+def layer_rows(report: dict[str, Any], predicted_layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per layer the prover started, in order: when it ran, the largest RSS and kernel counter
+    sampled while it ran, and the planner's predicted process peak for it (None where the plan has none).
+
+    A layer ends at the next event (its `end`, or another layer's start), else at the last sample: where a
+    killed prover died (`finished` false). A baseline run's first pass has its own rows, phase "build".
+    """
+    timeline = report["timeline"]
+    times, rss, kernel = timeline["t"], timeline["rss_bytes"], timeline["kernel_peak_bytes"]
+    events = [event for event in report["events"] if "t_rel" in event]
+    predicted = {entry.get("index"): entry.get("process_bytes") for entry in predicted_layers}
+    rows: list[dict[str, Any]] = []
+    for position, event in enumerate(events):
+        if event.get("event") != "start":
+            continue
+        following = events[position + 1] if position + 1 < len(events) else None
+        end = following["t_rel"] if following else (times[-1] if times else event["t_rel"])
+        finished = (
+            bool(following)
+            and following.get("event") == "end"
+            and following.get("layer") == event.get("layer")
+        )
+        window = range(bisect_left(times, event["t_rel"]), bisect_right(times, end))
+        sampled = [rss[i] for i in window] + ([event["rss"]] if isinstance(event.get("rss"), int) else [])
+        counted = [kernel[i] for i in window if kernel[i]]
+        phase = event.get("phase", "prove")
+        rows.append(
+            {
+                "index": event.get("index"),
+                "layer": event.get("layer"),
+                "phase": phase,
+                "start_s": event["t_rel"],
+                "end_s": max(end, event["t_rel"]),
+                "finished": finished,
+                "peak_rss_bytes": max(sampled, default=None),
+                "kernel_peak_bytes": max(counted, default=None),
+                "predicted_bytes": predicted.get(event.get("index")) if phase != "build" else None,
+            }
+        )
+    return rows
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -90,11 +138,18 @@ def load_report(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def plot_timeline(report: dict[str, Any], png: Path) -> Path:
-    """Draw RSS and the kernel counter over time with the cap, the predicted peak and layer starts marked.
+COUNTER_NOTE = (
+    "RSS: resident memory of the prover's process tree, shared pages counted in full, so it can sit above "
+    "the kernel counter (or the cap) when some pages are charged elsewhere. Kernel counter: what the cap "
+    "mechanism charges to the run and enforces."
+)
+"""The legend's note on what each memory counter counts."""
 
-    When the cap dwarfs the usage, a second panel zooms in on the usage.
-    """
+
+def plot_timeline(report: dict[str, Any], png: Path) -> Path:
+    """Draw the run's memory over time, scaled to the usage: RSS, the kernel counter, the planner's
+    prediction per layer, the cap (or, when it is far above, its distance from the peak) and a strip of
+    layer labels thinned so that none overlap."""
     try:
         import matplotlib
 
@@ -102,24 +157,19 @@ def plot_timeline(report: dict[str, Any], png: Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise PlotUnavailable(PLOT_INSTALL_HINT) from error
-    usage_top = max(
-        [1, *report["timeline"]["rss_bytes"], *(v for v in report["timeline"]["kernel_peak_bytes"] if v)]
+    figure, (axes, strip) = plt.subplots(
+        2, 1, figsize=(11, 6.2), dpi=110, sharex=True, gridspec_kw={"height_ratios": [5, 0.8], "hspace": 0.05}
     )
-    zoom = report["cap_bytes"] > 3 * usage_top
-    figure, panels = plt.subplots(2 if zoom else 1, 1, figsize=(11, 8 if zoom else 5), dpi=110, squeeze=False)
-    _draw_timeline(panels[0][0], report, max(report["cap_bytes"], usage_top))
-    if zoom:
-        _draw_timeline(panels[1][0], report, usage_top)
-        panels[1][0].set_title(
-            f"zoomed on usage (the cap, {report['cap_bytes'] / MIB:.0f} MiB, is off this scale)", fontsize=9
-        )
-    title = f"{report.get('model') or 'run'}: {report['verdict'].upper()} — backend {report['backend']}"
-    if report.get("peak_layer"):
-        where = "killed in" if report["verdict"] == "oom" else "peak in"
-        title += f", {where} {report['peak_layer']}"
-    panels[0][0].set_title(title, fontsize=10)
     try:
-        figure.tight_layout()
+        _draw_memory(axes, report)
+        _draw_layer_strip(strip, report, figure)
+        title = f"{report.get('model') or 'run'}: {report['verdict'].upper()}, backend {report['backend']}"
+        if report.get("peak_layer"):
+            where = "killed in" if report["verdict"] == "oom" else "peak in"
+            title += f", {where} {report['peak_layer']}"
+        axes.set_title(title, fontsize=10)
+        figure.text(0.01, 0.005, COUNTER_NOTE, fontsize=7, color="dimgrey", wrap=True, va="bottom")
+        figure.subplots_adjust(left=0.07, right=0.98, top=0.94, bottom=0.14)
         with AtomicFile(png) as handle:
             figure.savefig(handle, format="png")
     finally:
@@ -127,40 +177,94 @@ def plot_timeline(report: dict[str, Any], png: Path) -> Path:
     return png
 
 
-def _draw_timeline(axes: Any, report: dict[str, Any], top_bytes: int) -> None:
-    """One panel: RSS, kernel counter, the cap and prediction where they fit, layer starts labelled."""
-    timeline = report["timeline"]
-    top = top_bytes / MIB
-    axes.plot(
-        timeline["t"], [value / MIB for value in timeline["rss_bytes"]], lw=1.2, label="RSS (process tree)"
+def _draw_memory(axes: Any, report: dict[str, Any]) -> None:
+    """The main panel: measured counters and the per-layer prediction, scaled to what was used."""
+    timeline, rows = report["timeline"], report.get("layers", [])
+    times = timeline["t"]
+    rss = [value / MIB for value in timeline["rss_bytes"]]
+    kernel = [(moment, value / MIB) for moment, value in zip(times, timeline["kernel_peak_bytes"]) if value]
+    predicted = [row for row in rows if row.get("predicted_bytes")]
+    top = max(
+        [1.0, *rss, *(value for _, value in kernel), *(row["predicted_bytes"] / MIB for row in predicted)]
     )
-    kernel = [
-        (moment, value / MIB) for moment, value in zip(timeline["t"], timeline["kernel_peak_bytes"]) if value
-    ]
+    for position, row in enumerate(rows):
+        if position % 2:
+            axes.axvspan(row["start_s"], row["end_s"], color="0.94", lw=0)
+    axes.plot(times, rss, lw=1.2, color="tab:blue", label="RSS (process tree)")
     if kernel:
-        axes.plot(*zip(*kernel), lw=1.0, ls="--", label=f"kernel peak counter ({report['backend']})")
+        axes.plot(
+            *zip(*kernel), lw=1.0, ls="--", color="tab:orange", label=f"kernel counter ({report['backend']})"
+        )
+    for position, row in enumerate(predicted):
+        axes.hlines(
+            row["predicted_bytes"] / MIB,
+            row["start_s"],
+            row["end_s"],
+            color="tab:green",
+            lw=1.6,
+            alpha=0.8,
+            label="planner's prediction per layer" if position == 0 else None,
+        )
     cap = report["cap_bytes"] / MIB
-    if cap <= top * 1.25:
-        axes.axhline(cap, color="red", lw=1.5, label=f"cap {cap:.0f} MiB")
-    predicted = (report.get("predicted_peak_bytes") or 0) / MIB
-    if 0 < predicted <= top * 1.25:
-        axes.axhline(predicted, color="green", lw=1, ls=":", label=f"predicted peak {predicted:.0f} MiB")
-    starts = [event for event in report["events"] if event.get("event") == "start" and "t_rel" in event]
-    label_every = max(1, len(starts) // 25)
-    for position, event in enumerate(starts):
-        axes.axvline(event["t_rel"], color="grey", lw=0.4, alpha=0.6)
-        if position % label_every == 0:
-            axes.text(
-                event["t_rel"],
-                top * 1.01,
-                str(event.get("layer", "")),
-                rotation=90,
-                fontsize=6,
-                va="bottom",
-                ha="center",
-                color="dimgrey",
-            )
-    axes.set_xlabel("seconds since start")
+    peak = report["peak_bytes"] / MIB
+    if cap <= top * 1.3:
+        top = max(top, cap)
+        axes.axhline(cap, color="red", lw=1.5, label=f"cap {cap:,.0f} MiB")
+    elif report.get("capped", True):
+        axes.annotate(
+            f"cap {cap:,.0f} MiB is {cap - peak:,.0f} MiB above the peak ({peak / cap:.1%} of the cap used)",
+            xy=(0.99, 0.98),
+            xycoords="axes fraction",
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="red",
+            bbox={"boxstyle": "round", "fc": "white", "ec": "red", "lw": 0.8},
+        )
+    axes.set_ylim(0, top * 1.15)
     axes.set_ylabel("MiB")
-    axes.set_ylim(0, top * 1.25)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    axes.grid(axis="y", lw=0.3, alpha=0.6)
+
+
+def _draw_layer_strip(strip: Any, report: dict[str, Any], figure: Any) -> None:
+    """Layer names under the panel, vertical, dropped where they would touch a neighbour (the peak layer's
+    name always shown)."""
+    rows = report.get("layers", [])
+    times = report["timeline"]["t"]
+    span = max([times[-1] if times else 0.0, *(row["end_s"] for row in rows), 1e-9])
+    strip.set_xlim(0, span)
+    strip.set_ylim(0, 1)
+    strip.set_yticks([])
+    strip.set_xlabel("seconds since start")
+    for side in ("top", "right", "left"):
+        strip.spines[side].set_visible(False)
+    width_px = figure.get_figwidth() * figure.dpi * 0.91
+    min_gap = span * 11.0 / width_px
+    peak_layer = report.get("peak_layer")
+    centres = [(row["start_s"] + row["end_s"]) / 2 for row in rows]
+    shown = {position for position, row in enumerate(rows) if row["layer"] == peak_layer}
+    last = None
+    for position, centre in enumerate(centres):
+        near_kept = any(abs(centres[other] - centre) < min_gap for other in shown if other != position)
+        if position in shown or ((last is None or centre - last >= min_gap) and not near_kept):
+            shown.add(position)
+            last = centre
+    if rows and rows[0]["start_s"] > 4 * min_gap:
+        strip.text(
+            rows[0]["start_s"] / 2, 0.95, "start-up", fontsize=7, va="top", ha="center", color="dimgrey"
+        )
+    for position in sorted(shown):
+        row = rows[position]
+        label = f"{row['layer']} (build)" if row["phase"] == "build" else str(row["layer"])
+        strip.text(
+            centres[position],
+            0.95,
+            label,
+            rotation=90,
+            fontsize=7,
+            va="top",
+            ha="center",
+            color="black" if row["layer"] == peak_layer else "dimgrey",
+            fontweight="bold" if row["layer"] == peak_layer else "normal",
+        )

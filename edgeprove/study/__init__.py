@@ -3,10 +3,10 @@
 A suite names models x schedules x caps (devices or RAM sizes) and the harness backend. Every run is the
 equivalent of `edgeprove run` (prove under the cap, verify outside it) or, for `kind = "ezkl"`, the EZKL
 pipeline with each step under the same harness. One JSON per run goes to `<out>/runs/<run-id>.json`; a run
-whose JSON exists is skipped, so an interrupted study resumes where it stopped. The README is rebuilt from
-the JSONs.
+whose JSON exists is skipped, so an interrupted study resumes where it stopped. The README and index.html
+are rebuilt from the JSONs.
 
 From the bottom up, each module importing only those before it: `suites` (suite files, their validation and
 expansion into runs), `results` (one JSON per run), `charts` (matplotlib), `tables` (the README and its
-markdown tables), `runner` (running and resuming a suite).
+markdown tables), `pages` (index.html), `runner` (running and resuming a suite).
 """

@@ -3,8 +3,6 @@ the README rebuilt; resumable, and Ctrl-C keeps what finished."""
 
 from __future__ import annotations
 
-import os
-import platform
 import shutil
 import signal
 import statistics
@@ -18,6 +16,8 @@ from typing import Any
 
 from edgeprove.exitcodes import RUN_VERDICT_EXIT
 from edgeprove.harness.children import child_environment, edgeprove_argv, last_json_object
+from edgeprove.harness.environment import machine_description
+from edgeprove.study.pages import write_study_page
 from edgeprove.study.results import is_finished, load_results, write_result
 from edgeprove.study.suites import RunSpec, Suite, select_runs
 from edgeprove.study.tables import write_readme
@@ -31,31 +31,6 @@ BULKY_PROVER_KEYS = ("output", "output_int", "proof")
 
 class RunFailed(RuntimeError):
     """A run could not be carried out at all (the harness was unusable); nothing is recorded for it."""
-
-
-def machine_description() -> dict[str, Any]:
-    """This machine: CPU model, cores usable, total RAM, OS and Python, recorded with every run."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        ram = int(psutil.virtual_memory().total)
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        ram = None
-    return {
-        "cpu": cpu,
-        "cores": len(os.sched_getaffinity(0)),
-        "ram_bytes": ram,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
 
 
 def model_facts(model: str) -> dict[str, Any]:
@@ -125,8 +100,13 @@ def run_prove(spec: RunSpec, scratch: Path, timeline_png: Path | None) -> dict[s
     for attempt in range(spec.repeats):
         run_dir = scratch / f"attempt{attempt}"
         attempts.append(prove_once(spec, run_dir))
-        if timeline_png is not None and attempt == 0 and (run_dir / "timeline.png").exists():
-            shutil.copyfile(run_dir / "timeline.png", timeline_png)
+        if timeline_png is not None and attempt == 0:
+            for kept, name in (
+                (timeline_png, "timeline.png"),
+                (timeline_png.with_suffix(".html"), "report.html"),
+            ):
+                if (run_dir / name).exists():
+                    shutil.copyfile(run_dir / name, kept)
         shutil.rmtree(run_dir, ignore_errors=True)
         if attempts[-1]["verdict"] != "fits":
             break
@@ -184,6 +164,7 @@ class StudyOutcome:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     readme: Path | None = None
+    index: Path | None = None
     charts: list[Path] = field(default_factory=list)
     chart_note: str | None = None
 
@@ -226,7 +207,7 @@ def run_suite(
             if on_done:
                 on_done(spec, record, None)
     finally:
-        outcome.readme, outcome.charts, outcome.chart_note = write_readme(
-            suite, load_results(out_dir, suite.runs), out_dir
-        )
+        results = load_results(out_dir, suite.runs)
+        outcome.readme, outcome.charts, outcome.chart_note = write_readme(suite, results, out_dir)
+        outcome.index = write_study_page(suite, results, out_dir, outcome.charts)
     return outcome

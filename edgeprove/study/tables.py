@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprove.harness.devices import load_catalog
+from edgeprove.harness.html_report import error_percent
 from edgeprove.harness.units import format_size
 from edgeprove.study.charts import draw as draw_charts
 from edgeprove.study.results import conservative_peak
@@ -191,13 +192,6 @@ def _paper0_groups() -> dict[str, list[dict[str, Any]]]:
     return json.loads(text)["suites"]
 
 
-def _error_percent(measured: Any, predicted: Any) -> str:
-    """(predicted - measured) / measured in percent, or a dash."""
-    if not (isinstance(measured, (int, float)) and isinstance(predicted, (int, float)) and measured):
-        return "–"
-    return f"{100.0 * (predicted - measured) / measured:+.0f}%"
-
-
 def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
     """The fits / does-not-fit matrix per model: one row per cap (device or RAM size, smallest first), both
     schedules, predicted vs measured."""
@@ -234,7 +228,7 @@ def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str
                     _mib(result.get("peak_bytes")),
                     _mib(result.get("peak_rss_bytes")),
                     _mib(result.get("predicted_peak_bytes")),
-                    _error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes"))
+                    error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes"))
                     if fits
                     else "–",
                     _seconds(result.get("prove_s")),
