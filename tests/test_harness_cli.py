@@ -61,7 +61,8 @@ if command == "prove":
         except OSError:
             pass
     print(json.dumps({"model": "stand-in", "digest": "0" * 64, "schedule": "streaming", "output": [0.5],
-                      "output_int": [1], "prove_s": time.time() - started, "proof_bytes": 64 * len(verdict),
+                      "output_int": [1], "prove_s": time.time() - started, "prove_cpu_s": time.process_time(),
+                      "proof_bytes": 64 * len(verdict),
                       "peak_rss_mb": 0}))
 else:
     sys.exit(0 if open(sys.argv[2], "rb").read(4) == b"GOOD" else 1)
@@ -164,6 +165,7 @@ def test_summary_is_human_readable(stand_in: dict, tmp_path: Path) -> None:
         "layer at peak",
         "predicted peak",
         "prove time",
+        " s CPU)",
         "proof size",
         "RLIMIT_DATA",
     ):

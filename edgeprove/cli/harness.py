@@ -69,7 +69,9 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     table.add_row("died in layer" if died else "layer at peak", str(report.get("peak_layer") or "n/a"))
     table.add_row("predicted peak", format_size(report.get("predicted_peak_bytes")))
     prove_s = report.get("prove_s")
-    table.add_row("prove time", f"{prove_s:.2f} s" if isinstance(prove_s, (int, float)) else "n/a")
+    cpu_s = (report.get("prover") or {}).get("prove_cpu_s")
+    cpu = f" ({cpu_s:.2f} s CPU)" if isinstance(cpu_s, (int, float)) else ""
+    table.add_row("prove time", f"{prove_s:.2f} s{cpu}" if isinstance(prove_s, (int, float)) else "n/a")
     table.add_row("proof size", format_size(report.get("proof_bytes")))
     table.add_row("run folder", str(report["report_dir"]))
     if report.get("memray_error"):

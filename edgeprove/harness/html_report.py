@@ -19,13 +19,15 @@ VERDICT_WORDS = {
     "error": ("ERROR", "warn"),
 }
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 96em; padding: 0 1em; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 .verdict { font-weight: bold; padding: 0.15em 0.5em; border-radius: 0.3em; color: white; }
 .good { background: #2a7d2e; } .bad { background: #b3261e; } .warn { background: #a86b00; }
 table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { padding: 0.2em 0.7em; text-align: left; border-bottom: 1px solid #ddd; vertical-align: top; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td:first-child, table.figures td, table.figures th { white-space: nowrap; }
+table.figures { font-size: 13px; }
 tr.peak td { font-weight: bold; } tr.died td { color: #b3261e; font-weight: bold; }
 code, pre { font: 12.5px ui-monospace, monospace; background: #f4f4f4; }
 pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
@@ -54,10 +56,12 @@ def table(
     rows: list[list[str]],
     numeric: frozenset[int] = frozenset(),
     classes: dict[int, str] | None = None,
+    unbroken: bool = False,
 ) -> str:
     """An HTML table of already-escaped cells (no header row when `header` is None); columns in `numeric`
-    right-aligned; `classes` maps a row's position to its CSS class."""
-    lines = ["<table>"]
+    right-aligned; `classes` maps a row's position to its CSS class; `unbroken` keeps each cell on one
+    line."""
+    lines = ['<table class="figures">' if unbroken else "<table>"]
     if header is not None:
         head = "".join(
             f"<th{' class=n' if i in numeric else ''}>{cell}</th>" for i, cell in enumerate(header)

@@ -17,17 +17,15 @@ def run_cells(run_id: str, result: dict[str, Any] | None, out_dir: Path) -> list
     link = f'<a href="runs/{html.escape(run_id)}.html">{html.escape(run_id)}</a>'
     name = link if (out_dir / "runs" / f"{run_id}.html").exists() else html.escape(run_id)
     if result is None:
-        return [name, "not run", *["–"] * 6]
-    seconds = result.get("prove_s")
+        return [name, "not run", *["–"] * 5]
+    seconds, predicted = result.get("prove_s"), result.get("predicted_peak_bytes")
+    error = error_percent(result.get("peak_rss_bytes"), predicted) if result["verdict"] == "fits" else "–"
     return [
         name,
         verdict_badge(result["verdict"]),
         size(result.get("peak_bytes")),
         size(result.get("peak_rss_bytes")),
-        size(result.get("predicted_peak_bytes")),
-        error_percent(result.get("peak_rss_bytes"), result.get("predicted_peak_bytes"))
-        if result["verdict"] == "fits"
-        else "–",
+        size(predicted) + (f" ({error})" if error != "–" else ""),
         f"{seconds:.2f} s" if isinstance(seconds, (int, float)) else "–",
         size(result.get("proof_bytes")),
     ]
@@ -35,15 +33,13 @@ def run_cells(run_id: str, result: dict[str, Any] | None, out_dir: Path) -> list
 
 def study_page(suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path, charts: list[Path]) -> str:
     """The index page of a study."""
-    rows, specs = [], [spec for spec in suite.runs if spec.kind == "prove"]
-    for spec in specs:
-        cells = run_cells(spec.run_id, results.get(spec.run_id), out_dir)
-        rows.append(
-            [cells[0], html.escape(spec.model), html.escape(spec.schedule), html.escape(spec.cap_label)]
-        )
-        rows[-1] += cells[1:]
-    header = ["run", "model", "schedule", "cap", "verdict", "peak (kernel)", "peak RSS", "predicted"]
-    header += ["predicted vs RSS", "prove time", "proof"]
+    rows = []
+    for spec in suite.runs:
+        name, *figures = run_cells(spec.run_id, results.get(spec.run_id), out_dir)
+        how = spec.schedule if spec.kind == "prove" else spec.kind
+        rows.append([name, html.escape(spec.model), html.escape(how), html.escape(spec.cap_label), *figures])
+    header = ["run", "model", "schedule", "cap", "verdict", "peak (kernel)", "peak RSS", "predicted (vs RSS)"]
+    header += ["prove time", "proof"]
     finished = sum(spec.run_id in results for spec in suite.runs)
     body = [
         f"<h1>{html.escape(suite.title)}</h1>",
@@ -54,7 +50,7 @@ def study_page(suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path, 
     ]
     if suite.notes:
         body += ["<ul>", *[f"<li>{html.escape(note)}</li>" for note in suite.notes], "</ul>"]
-    body += ["<h2>Runs</h2>", table(header, rows, numeric=frozenset(range(5, 11)))]
+    body += ["<h2>Runs</h2>", table(header, rows, numeric=frozenset(range(5, 10)), unbroken=True)]
     for chart in charts:
         image = embedded_png(chart)
         if image:
