@@ -3,6 +3,9 @@ anything is started."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -86,3 +89,28 @@ def test_help_shows_flags_without_a_value_type() -> None:
         assert "--help" in result.output and "<bool>" not in result.output, (arguments, result.output)
     run_help = CliRunner().invoke(app, ["run", "--help"], terminal_width=200).output
     assert "<str>" in run_help or "TEXT" in run_help  # options that take a value keep their type
+
+
+@pytest.mark.parametrize(
+    "arguments, line",
+    [
+        (["run", "--ram"], "error: Option '--ram' requires an argument; see 'edgeprove run --help'"),
+        (["prove"], "error: Missing argument 'model'; see 'edgeprove prove --help'"),
+        (["bogus"], "error: No such command 'bogus'; see 'edgeprove --help'"),
+        (
+            ["verify", "p.bin", "--min-security-bits", "many"],
+            "error: Invalid value for '--min-security-bits'",
+        ),
+    ],
+)
+def test_a_parsing_error_is_one_line_and_exit_2(tmp_path, arguments, line) -> None:
+    """The console command (not the in-process app) turns the parser's boxed error into one line."""
+    completed = subprocess.run(
+        [sys.executable, "-c", "from edgeprove.cli import main; main()", *arguments],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert completed.returncode == 2 and completed.stdout == ""
+    assert completed.stderr.count("\n") == 1 and line in completed.stderr, completed.stderr

@@ -55,7 +55,8 @@ def test_an_ignored_signal_stays_ignored() -> None:
 
 
 def test_then_ignore_keeps_a_burst_of_signals_from_cutting_the_exit_short() -> None:
-    before = signal.getsignal(signal.SIGINT)
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {signum: signal.getsignal(signum) for signum in handled}
     try:
         with pytest.raises(Interrupted), signals_as_interrupt(then_ignore=True):
             os.kill(os.getpid(), signal.SIGINT)
@@ -64,5 +65,6 @@ def test_then_ignore_keeps_a_burst_of_signals_from_cutting_the_exit_short() -> N
         with signals_as_interrupt(then_ignore=True):
             pass
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, before)
+    finally:  # all three: an ignored SIGTERM or SIGHUP would be inherited by later tests' children
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

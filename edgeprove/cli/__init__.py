@@ -5,6 +5,8 @@ Each submodule registers its commands on `app`; exit codes are in `edgeprove.exi
 
 from __future__ import annotations
 
+import sys
+
 import typer
 import typer.core
 
@@ -49,7 +51,32 @@ def main() -> None:
     PROCESS_ENTRY = True
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
-    full_app()()
+    command = typer.main.get_command(full_app())
+    try:
+        code = command.main(prog_name="edgeprove", standalone_mode=False)
+    except Exception as error:
+        if not is_usage_error(error):
+            raise
+        typer.echo(usage_error_line(error, getattr(command, "commands", {}), sys.argv[1:]), err=True)
+        raise SystemExit(error.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def is_usage_error(error: Exception) -> bool:
+    """A command-line parsing error (click's ClickException, whichever click typer carries): it has an exit
+    code and a message to format."""
+    return isinstance(getattr(error, "exit_code", None), int) and callable(
+        getattr(error, "format_message", None)
+    )
+
+
+def usage_error_line(error: Exception, commands: dict, args: list[str]) -> str:
+    """The parsing error as one line, with where to get help: `error: missing argument 'model'; see
+    'edgeprove prove --help'` (the command is the first word of `args` that names one of `commands`)."""
+    message = " ".join(str(error.format_message()).split()).rstrip(".")  # type: ignore[attr-defined]
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    path = f"edgeprove {name}" if name in commands else "edgeprove"
+    return f"error: {message}; see '{path} --help'"
 
 
 def full_app() -> typer.Typer:
