@@ -171,9 +171,19 @@ def test_cli_json_lists_the_zoo():
 
 
 def test_cli_table():
-    result = invoke()
+    wide = invoke("--wide")
+    assert wide.exit_code == 0
+    assert "wc50" in wide.output and "1,805,456" in wide.output and "FC_18252933_params" in wide.output
+
+
+def test_cli_compact_table_is_one_line_per_model_at_80_columns():
+    result = CliRunner().invoke(full_app(), ["models"], terminal_width=80)
     assert result.exit_code == 0
-    assert "wc50" in result.output and "1,805,456" in result.output and "FC_18252933_params" in result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    wc50 = next(line for line in lines if line.startswith("wc50 "))
+    assert wc50.split()[1:5] == ["1.81M", "50", "399M", "1x128x128"]
+    assert sum(line.split()[0] in zoo.names() for line in lines if line.strip()) == len(zoo.names())
 
 
 def test_partial_cache_folder_is_replaced(cache):
