@@ -19,14 +19,16 @@ def naive_linear(layer: Layer, weight, bias, x, skip) -> np.ndarray:
         for i in range(h_n):
             for j in range(w_n):
                 total = 0
-                if layer.kind == "conv2d":
-                    for c in range(c_in):
+                if layer.kind in ("conv2d", "grouped_conv2d"):
+                    per_group = c_in // layer.groups
+                    first = o // (o_n // layer.groups) * per_group
+                    for c in range(per_group):
                         for u in range(layer.kernel):
                             for v in range(layer.kernel):
                                 h = layer.stride * i + u - layer.padding
                                 w = layer.stride * j + v - layer.padding
                                 if 0 <= h < h_in and 0 <= w < w_in:
-                                    total += int(weight[o, c, u, v]) * int(x[c, h, w])
+                                    total += int(weight[o, c, u, v]) * int(x[first + c, h, w])
                     total += int(bias[o])
                 elif layer.kind == "dense":
                     flat = [int(x[c, h, w]) for c in range(c_in) for h in range(h_in) for w in range(w_in)]

@@ -391,15 +391,86 @@ def test_conv_outside_the_ir_is_refused(tmp_path, attrs, message):
         import_onnx(single_conv(tmp_path, **attrs))
 
 
-def test_grouped_conv_is_refused(tmp_path):
-    path = build(
-        [node("Conv", ["x", "w"], "y", group=2)],
-        [const("w", np.ones((2, 1, 3, 3)))],
-        (1, 2, 6, 6),
-        (1, 2, 4, 4),
-        tmp_path / "conv.onnx",
+def inverted_residual(path: Path, seed: int = 9) -> Path:
+    """A MobileNetV2-style block: stem Conv -> Relu; Conv 1x1 -> BN -> Clip(0, 6); depthwise Conv 3x3 ->
+    BN -> Clip(0, 6); Conv 1x1 -> BN; Add to the stem; grouped Conv 5x5 stride 2 (group 2) -> Relu;
+    GlobalAveragePool -> Flatten -> Gemm."""
+    rng = np.random.default_rng(seed)
+    bn1, bn1_inits = bn_inits(rng, "bn1", 8)
+    bn2, bn2_inits = bn_inits(rng, "bn2", 8)
+    bn3, bn3_inits = bn_inits(rng, "bn3", 4)
+    nodes = [
+        node("Conv", ["x", "w0"], "c0", pads=[1, 1, 1, 1]),
+        node("Relu", ["c0"], "r0"),
+        node("Conv", ["r0", "w1"], "c1"),
+        node("BatchNormalization", ["c1", *bn1], "n1"),
+        node("Clip", ["n1", "zero", "six"], "r1"),
+        node("Conv", ["r1", "w2"], "c2", pads=[1, 1, 1, 1], group=8),
+        node("BatchNormalization", ["c2", *bn2], "n2"),
+        node("Clip", ["n2", "zero", "six"], "r2"),
+        node("Conv", ["r2", "w3"], "c3"),
+        node("BatchNormalization", ["c3", *bn3], "n3"),
+        node("Add", ["n3", "r0"], "s"),
+        node("Conv", ["s", "w4", "b4"], "c4", pads=[2, 2, 2, 2], strides=[2, 2], group=2),
+        node("Relu", ["c4"], "r4"),
+        node("GlobalAveragePool", ["r4"], "g"),
+        node("Flatten", ["g"], "f"),
+        node("Gemm", ["f", "w5"], "y", transB=1),
+    ]
+    inits = [
+        const("w0", rng.normal(0, 0.5, (4, 2, 3, 3))),
+        const("w1", rng.normal(0, 0.5, (8, 4, 1, 1))),
+        *bn1_inits,
+        const("zero", np.array(0.0)),
+        const("six", np.array(6.0)),
+        const("w2", rng.normal(0, 0.5, (8, 1, 3, 3))),
+        *bn2_inits,
+        const("w3", rng.normal(0, 0.5, (4, 8, 1, 1))),
+        *bn3_inits,
+        const("w4", rng.normal(0, 0.3, (6, 2, 5, 5))),
+        const("b4", rng.normal(0, 0.1, 6)),
+        const("w5", rng.normal(0, 0.5, (3, 6))),
+    ]
+    return build(nodes, inits, (1, 2, 8, 8), (1, 3), path)
+
+
+def test_depthwise_and_grouped_convs_match_onnxruntime(tmp_path):
+    path = inverted_residual(tmp_path / "block.onnx")
+    result = import_onnx(path)
+    layers = result.model.layers
+    assert [(layer.kind, layer.groups) for layer in layers] == [
+        ("conv2d", 1),
+        ("conv2d", 1),
+        ("grouped_conv2d", 8),
+        ("conv2d", 1),
+        ("grouped_conv2d", 2),
+        ("global_avgpool", 1),
+        ("dense", 1),
+    ]
+    assert layers[2].weight_shape == (8, 1, 3, 3) and layers[4].weight_shape == (6, 2, 5, 5)
+    assert layers[3].residual == 0
+    check_against_onnxruntime(path, result)
+
+
+@pytest.mark.parametrize(
+    "group, weight_shape, message",
+    [
+        (3, (3, 1, 3, 3), "group 3 is not in \\[1, 2\\]"),
+        (2, (3, 1, 3, 3), "does not divide the 2 input and 3 output channels"),
+        (2, (2, 2, 3, 3), "weight has 2 input channels per group, the input has 2 in 2 group"),
+        (0, (2, 1, 3, 3), "group 0 is not in"),
+    ],
+)
+def test_bad_group_counts_are_refused(tmp_path, group, weight_shape, message):
+    proto = graph_case(
+        [node("Conv", ["x", "w"], "y", group=group)],
+        [const("w", np.ones(weight_shape))],
+        input_dims=(1, 2, 6, 6),
+        output_dims=(1, 2, 4, 4),
     )
-    with pytest.raises(ModelError, match="group 2 convolutions are not supported"):
+    path = tmp_path / "conv.onnx"
+    onnx.save_model(proto, str(path))
+    with pytest.raises(ModelError, match=message):
         import_onnx(path)
 
 
@@ -723,7 +794,7 @@ W1 = const("w", np.ones((1, 1, 1, 1)))
         (graph_case([node("Conv", ["x", "w"], "y", pads=[1, 1, 1, 1])], [W1]), "padding 1 is not smaller"),
         (
             graph_case([node("Conv", ["x", "w"], "y")], [const("w", np.ones((1, 2, 1, 1)))]),
-            "weight has 2 input channels, the input has 1",
+            "weight has 2 input channels per group, the input has 1",
         ),
         (graph_case([node("Conv", ["x", "x"], "y")], []), "must be a constant"),
         (
@@ -859,7 +930,7 @@ def test_residual_from_a_maxpool_lowers_the_scale_before_the_pool(tmp_path):
     check_against_onnxruntime(path, result)
 
 
-@pytest.mark.parametrize("builder", [conv_bn_relu_cnn, residual_block, relu6_pools])
+@pytest.mark.parametrize("builder", [conv_bn_relu_cnn, residual_block, relu6_pools, inverted_residual])
 def test_imported_models_prove_and_verify(tmp_path, monkeypatch, builder):
     """An ONNX path goes straight to the prover: import (cached), prove, verify, same output as inference."""
     from edgeprove import prover, verifier

@@ -18,7 +18,7 @@ from edgeprove import poly
 from edgeprove.layers.common import Grid, prefix_eq
 from edgeprove.layers.conv2d import shift_tables
 from edgeprove.model.bounds import window_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, is_pow2
+from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, is_pow2
 
 
 def _factors(layer: Layer, window: tuple[int, int], rho: np.ndarray):
@@ -88,6 +88,7 @@ def validate(layers: list[Layer], index: int) -> None:
     where = f"layer {layer.name}"
     if layer.stride != layer.kernel or layer.padding != 0:
         raise ModelError(f"{where}: avgpool needs stride == kernel and padding 0")
+    check_no_groups(layer)
     if not is_pow2(layer.kernel * layer.kernel):
         raise ModelError(
             f"{where}: avgpool kernel {layer.kernel} is not a power of two (its division must be a shift)"

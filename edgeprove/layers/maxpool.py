@@ -38,7 +38,15 @@ from edgeprove.layers.common import (
 from edgeprove.layers.conv2d import shift_tables
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep
 from edgeprove.model.bounds import window_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, activation_range, conv_out_size, value_range
+from edgeprove.model.ir import (
+    Layer,
+    ModelError,
+    Shape,
+    activation_range,
+    check_no_groups,
+    conv_out_size,
+    value_range,
+)
 
 RANGE_BITS = 8
 """y - x_uv lies in [0, 255] for int8 activations."""
@@ -368,6 +376,7 @@ class MaxPoolKind:
         where = f"layer {layer.name}"
         if layer.padding != 0 or layer.shift != 0 or layer.residual is not None:
             raise ModelError(f"{where}: maxpool takes no padding, shift or residual")
+        check_no_groups(layer)
         if layer.activation == "none":
             raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
         source_range = value_range(layers, layer.source)

@@ -478,15 +478,22 @@ class _Builder:
         self._set(node, self._value(node.input[0], where))
 
     def _op_Conv(self, node, attrs: dict, where: str) -> None:
-        """Open a conv2d layer (group 1, square kernel, one stride, equal pads)."""
+        """Open a conv2d layer, or a grouped_conv2d layer for group > 1 (square kernel, one stride, equal
+        pads)."""
         value = self._value(node.input[0], where)
         weight = self._const(node.input[1], where)
         bias = self._const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
         if len(value.dims) != 4 or weight.ndim != 4:
             raise ModelError(f"{where}: only 2-D convolutions on (N, C, H, W) tensors are supported")
         out_channels, channels, kh, kw = weight.shape
-        if attrs.get("group", 1) != 1:
-            raise ModelError(f"{where}: group {attrs['group']} convolutions are not supported (group 1 only)")
+        groups = attrs.get("group", 1)
+        if not isinstance(groups, int) or not 1 <= groups <= value.dims[1]:
+            raise ModelError(f"{where}: group {short(groups)} is not in [1, {value.dims[1]}]")
+        if value.dims[1] % groups or out_channels % groups:
+            raise ModelError(
+                f"{where}: group {groups} does not divide the {value.dims[1]} input and {out_channels} "
+                "output channels"
+            )
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated convolutions are not supported")
         if kh != kw:
@@ -495,15 +502,22 @@ class _Builder:
         padding = self._padding(attrs, where)
         if padding >= kh:
             raise ModelError(f"{where}: padding {padding} is not smaller than the kernel {kh}")
-        if channels != value.dims[1]:
-            raise ModelError(f"{where}: weight has {channels} input channels, the input has {value.dims[1]}")
+        if channels * groups != value.dims[1]:
+            raise ModelError(
+                f"{where}: weight has {channels} input channels per group, the input has {value.dims[1]} "
+                f"in {groups} group(s)"
+            )
         source = self._read(value, where)
         if bias is not None and bias.size != out_channels:
             raise ModelError(f"{where}: bias has {bias.size} values for {out_channels} output channels")
         bias = np.zeros(out_channels) if bias is None else bias.reshape(out_channels)
-        index = self._new_layer(
-            node.name, "conv2d", source, out_channels, weight, bias, kernel=kh, stride=stride, padding=padding
-        )
+        window = {"kernel": kh, "stride": stride, "padding": padding}
+        if groups == 1:
+            index = self._new_layer(node.name, "conv2d", source, out_channels, weight, bias, **window)
+        else:
+            index = self._new_layer(
+                node.name, "grouped_conv2d", source, out_channels, weight, bias, groups=groups, **window
+            )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _stride(self, attrs: dict, where: str) -> int:

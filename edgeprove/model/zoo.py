@@ -97,6 +97,38 @@ class _Builder:
             Layer(name, "conv2d", source, (c, h, w), out, 0, activation, kernel, stride, padding, residual)
         )
 
+    def grouped_conv(
+        self,
+        name: str,
+        source: int,
+        channels: int,
+        groups: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        activation: str = "relu",
+        residual: int | None = None,
+    ) -> int:
+        """Append a grouped_conv2d layer (depthwise when groups is the input's channel count)."""
+        c, h, w = self.shape(source)
+        out = (channels, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
+        return self._add(
+            Layer(
+                name,
+                "grouped_conv2d",
+                source,
+                (c, h, w),
+                out,
+                0,
+                activation,
+                kernel,
+                stride,
+                padding,
+                residual,
+                groups=groups,
+            )
+        )
+
     def dense(
         self, name: str, source: int, features: int, activation: str = "relu", residual: int | None = None
     ) -> int:
@@ -371,7 +403,7 @@ def _random_layer(
 ) -> None:
     """Append one random layer reading ``source``, with a residual add when an earlier shape matches."""
     c, h, w = builder.shape(source)
-    kinds = ["dense", "conv2d", "conv2d"]
+    kinds = ["dense", "conv2d", "conv2d", "grouped_conv2d"]
     if h >= 2 and w >= 2:
         kinds.append("avgpool")
     if h * w > 1 and is_pow2(h * w):
@@ -388,6 +420,15 @@ def _random_layer(
         index = builder.avgpool(name, source, 2, activation)
     elif kind == "global_avgpool":
         index = builder.global_pool(name, source, activation)
+    elif kind == "grouped_conv2d":
+        divisors = [g for g in range(2, c + 1) if c % g == 0] or [1]
+        groups = int(rng.choice(divisors))
+        kernel = int(rng.choice([3, 5])) if min(h, w) >= 3 else 1
+        padding = kernel // 2
+        out = groups * int(rng.integers(1, 3))
+        index = builder.grouped_conv(
+            name, source, out, groups, kernel, int(rng.integers(1, 3)), padding, activation
+        )
     elif kind == "dense":
         index = builder.dense(name, source, int(rng.integers(1, 2 * max_channels + 1)), activation)
     elif rng.random() < 0.4:
