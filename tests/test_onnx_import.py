@@ -434,6 +434,39 @@ def inverted_residual(path: Path, seed: int = 9) -> Path:
     return build(nodes, inits, (1, 2, 8, 8), (1, 3), path)
 
 
+def resnet_stem(path: Path, seed: int = 10) -> Path:
+    """ResNet's stem on a small image: Conv 7x7 stride 2 pad 3 -> BN -> Relu -> MaxPool 3x3 stride 2 pad 1,
+    then Conv 1x1 -> GlobalAveragePool -> Flatten -> Gemm."""
+    rng = np.random.default_rng(seed)
+    bn, bn_arrays = bn_inits(rng, "bn", 4)
+    nodes = [
+        node("Conv", ["x", "w0"], "c0", pads=[3, 3, 3, 3], strides=[2, 2], kernel_shape=[7, 7]),
+        node("BatchNormalization", ["c0", *bn], "n0"),
+        node("Relu", ["n0"], "r0"),
+        node("MaxPool", ["r0"], "p0", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        node("Conv", ["p0", "w1"], "c1"),
+        node("GlobalAveragePool", ["c1"], "g"),
+        node("Flatten", ["g"], "f"),
+        node("Gemm", ["f", "w2"], "y", transB=1),
+    ]
+    inits = [
+        const("w0", rng.normal(0, 0.2, (4, 3, 7, 7))),
+        *bn_arrays,
+        const("w1", rng.normal(0, 0.5, (4, 4, 1, 1))),
+        const("w2", rng.normal(0, 0.5, (3, 4))),
+    ]
+    return build(nodes, inits, (1, 3, 16, 16), (1, 3), path)
+
+
+def test_padded_max_pooling_matches_onnxruntime(tmp_path):
+    path = resnet_stem(tmp_path / "stem.onnx")
+    result = import_onnx(path)
+    pool = result.model.layers[1]
+    assert (pool.kind, pool.kernel, pool.stride, pool.padding) == ("maxpool", 3, 2, 1)
+    assert pool.out_shape == (4, 4, 4)
+    check_against_onnxruntime(path, result)
+
+
 def test_depthwise_and_grouped_convs_match_onnxruntime(tmp_path):
     path = inverted_residual(tmp_path / "block.onnx")
     result = import_onnx(path)
@@ -494,7 +527,21 @@ def test_unfoldable_patterns_are_refused(tmp_path):
             "only Clip.min=0, max>0.",
         ),
         ([node("AveragePool", ["x"], "y", kernel_shape=[3, 3], strides=[3, 3])], [], "power-of-two kernel"),
-        ([node("MaxPool", ["x"], "y", kernel_shape=[2, 2], pads=[1, 1, 1, 1])], [], "padded pooling"),
+        (
+            [node("AveragePool", ["x"], "y", kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1])],
+            [],
+            "padded average pooling",
+        ),
+        (
+            [node("MaxPool", ["x"], "y", kernel_shape=[2, 2], pads=[2, 2, 2, 2])],
+            [],
+            "padding 2 is not smaller",
+        ),
+        (
+            [node("MaxPool", ["x"], "y", kernel_shape=[2, 2], storage_order=1)],
+            [],
+            "storage_order 1 is not supported",
+        ),
         (
             [node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "r"), node("Conv", ["c", "w"], "y")],
             [const("w", np.ones((1, 1, 1, 1)))],
@@ -671,8 +718,8 @@ def test_maxpool_and_act_max_validation():
 
     refused(1, "maxpool range .* differs from its source's", act_max=127)
     refused(1, "maxpool range .* differs from its source's", activation="clamp")
-    refused(1, "maxpool takes no padding, shift or residual", shift=1)
-    refused(1, "maxpool takes no padding, shift or residual", padding=1)
+    refused(1, "maxpool takes no shift or residual", shift=1)
+    refused(1, "padding must be smaller than the kernel", padding=3)
     refused(1, "does not match the computed", out_shape=(3, 2, 2))
     refused(0, "act_max 128 is outside .0, 127.", act_max=128)
     refused(0, "act_max -1 is outside", act_max=-1)
@@ -930,7 +977,9 @@ def test_residual_from_a_maxpool_lowers_the_scale_before_the_pool(tmp_path):
     check_against_onnxruntime(path, result)
 
 
-@pytest.mark.parametrize("builder", [conv_bn_relu_cnn, residual_block, relu6_pools, inverted_residual])
+@pytest.mark.parametrize(
+    "builder", [conv_bn_relu_cnn, residual_block, relu6_pools, inverted_residual, resnet_stem]
+)
 def test_imported_models_prove_and_verify(tmp_path, monkeypatch, builder):
     """An ONNX path goes straight to the prover: import (cached), prove, verify, same output as inference."""
     from edgeprove import prover, verifier

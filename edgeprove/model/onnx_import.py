@@ -694,8 +694,8 @@ class _Builder:
             )
         self._activate(node, self._value(node.input[0], where), high, where)
 
-    def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int]:
-        """(kernel, stride) of a square, unpadded, undilated pooling window."""
+    def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int, int]:
+        """(kernel, stride, padding) of a square, undilated pooling window padded equally on every side."""
         kernel = list(attrs.get("kernel_shape", []))
         if len(kernel) != 2 or kernel[0] != kernel[1]:
             raise ModelError(f"{where}: kernel {kernel} is not square")
@@ -703,26 +703,34 @@ class _Builder:
             raise ModelError(f"{where}: kernel {kernel} is not positive")
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated pooling is not supported")
-        if self._padding(attrs, where) != 0:
-            raise ModelError(f"{where}: padded pooling is not supported")
         if len(node.output) > 1 and node.output[1]:
             raise ModelError(f"{where}: the indices output is not supported")
-        return int(kernel[0]), self._stride(attrs, where)
+        padding = self._padding(attrs, where)
+        if padding >= kernel[0]:
+            raise ModelError(f"{where}: padding {padding} is not smaller than the kernel {kernel[0]}")
+        return int(kernel[0]), self._stride(attrs, where), padding
 
-    def _pool_input(self, value: _Value, kernel: int, stride: int, ceil_mode: int, where: str) -> None:
+    def _pool_input(
+        self, value: _Value, kernel: int, stride: int, padding: int, ceil_mode: int, where: str
+    ) -> None:
         """Refuse a pooling input that is not (1, C, H, W) or whose ceil_mode would add a partial window."""
         if len(value.dims) != 4:
             raise ModelError(f"{where}: expects a (N, C, H, W) input")
-        if ceil_mode and any((size - kernel) % stride for size in value.dims[2:]):
+        if ceil_mode and any((size + 2 * padding - kernel) % stride for size in value.dims[2:]):
             raise ModelError(f"{where}: ceil_mode with partial windows is not supported")
 
     def _op_MaxPool(self, node, attrs: dict, where: str) -> None:
-        """Open and close a maxpool layer with its source's activation and range."""
-        kernel, stride = self._pool_window(node, attrs, where)
+        """Open and close a maxpool layer with its source's activation and range (padding counts as the
+        int8 minimum, which is ONNX's -inf for every window that holds an input value)."""
+        kernel, stride, padding = self._pool_window(node, attrs, where)
+        if attrs.get("storage_order", 0):
+            raise ModelError(f"{where}: storage_order 1 is not supported")
         value = self._value(node.input[0], where)
-        self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
+        self._pool_input(value, kernel, stride, padding, attrs.get("ceil_mode", 0), where)
         source = self._read(value, where)
-        index = self._new_layer(node.name, "maxpool", source, value.dims[1], kernel=kernel, stride=stride)
+        index = self._new_layer(
+            node.name, "maxpool", source, value.dims[1], kernel=kernel, stride=stride, padding=padding
+        )
         entry = self.open[index]
         source_activation = "clamp" if source == -1 else self.open[source].layer.activation
         entry.layer = dataclasses.replace(entry.layer, activation=source_activation)
@@ -731,14 +739,16 @@ class _Builder:
 
     def _op_AveragePool(self, node, attrs: dict, where: str) -> None:
         """Open an avgpool layer (stride == kernel, power-of-two kernel, no padding)."""
-        kernel, stride = self._pool_window(node, attrs, where)
+        kernel, stride, padding = self._pool_window(node, attrs, where)
+        if padding:
+            raise ModelError(f"{where}: padded average pooling is not supported")
         if stride != kernel or not is_pow2(kernel * kernel):
             raise ModelError(
                 f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
                 f"(got kernel {kernel}, stride {stride})"
             )
         value = self._value(node.input[0], where)
-        self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
+        self._pool_input(value, kernel, stride, 0, attrs.get("ceil_mode", 0), where)
         index = self._new_layer(
             node.name, "avgpool", self._read(value, where), value.dims[1], kernel=kernel, stride=stride
         )

@@ -145,15 +145,27 @@ class _Builder:
         out = (c, h // kernel, w // kernel)
         return self._add(Layer(name, "avgpool", source, (c, h, w), out, 0, activation, kernel, kernel))
 
-    def maxpool(self, name: str, source: int, kernel: int, stride: int) -> int:
+    def maxpool(self, name: str, source: int, kernel: int, stride: int, padding: int = 0) -> int:
         """Append a max pool; its output range is its source's (the model input counts as clamp)."""
         c, h, w = self.shape(source)
-        out = (c, conv_out_size(h, kernel, stride, 0), conv_out_size(w, kernel, stride, 0))
+        out = (c, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
         src = self.layers[source] if source >= 0 else None
         activation = src.activation if src is not None else "clamp"
         act_max = src.act_max if src is not None else 127
         return self._add(
-            Layer(name, "maxpool", source, (c, h, w), out, 0, activation, kernel, stride, act_max=act_max)
+            Layer(
+                name,
+                "maxpool",
+                source,
+                (c, h, w),
+                out,
+                0,
+                activation,
+                kernel,
+                stride,
+                padding,
+                act_max=act_max,
+            )
         )
 
     def global_pool(self, name: str, source: int, activation: str = "relu") -> int:
@@ -414,7 +426,7 @@ def _random_layer(
     kind = str(rng.choice(kinds))
     if kind == "maxpool":
         kernel = int(rng.integers(2, min(3, h, w) + 1))
-        builder.maxpool(name, source, kernel, int(rng.integers(1, kernel + 1)))
+        builder.maxpool(name, source, kernel, int(rng.integers(1, kernel + 1)), int(rng.integers(0, kernel)))
         return
     if kind == "avgpool":
         index = builder.avgpool(name, source, 2, activation)
