@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeprove.layers.avgpool import window_rescale
 from edgeprove.model import ops, zoo
 from edgeprove.model.ir import Layer, Model, ModelError, conv_out_size, last_uses
 
@@ -36,8 +37,10 @@ def naive_linear(layer: Layer, weight, bias, x, skip) -> np.ndarray:
                 elif layer.kind == "avgpool":
                     k = layer.kernel
                     total = sum(int(x[o, k * i + u, k * j + v]) for u in range(k) for v in range(k))
+                    total *= window_rescale(k * k)[0]
                 else:
                     total = sum(int(x[o, h, w]) for h in range(h_in) for w in range(w_in))
+                    total *= window_rescale(h_in * w_in)[0]
                 if layer.residual is not None:
                     total += int(skip[o, i, j]) * 2**layer.residual_shift
                 out[o, i, j] = total

@@ -42,7 +42,6 @@ from edgeprove.model.ir import (
     Shape,
     check_shape,
     expected_out_shape,
-    is_pow2,
     short,
 )
 from edgeprove.model.quantize import (
@@ -738,14 +737,14 @@ class _Builder:
         self._set(node, _Value(index, 0, (1, *entry.layer.out_shape)))
 
     def _op_AveragePool(self, node, attrs: dict, where: str) -> None:
-        """Open an avgpool layer (stride == kernel, power-of-two kernel, no padding)."""
+        """Open an avgpool layer (stride == kernel, no padding; a window that is not a power of two is
+        divided by a fixed-point rescale, see ``edgeprove.layers.avgpool``)."""
         kernel, stride, padding = self._pool_window(node, attrs, where)
         if padding:
             raise ModelError(f"{where}: padded average pooling is not supported")
-        if stride != kernel or not is_pow2(kernel * kernel):
+        if stride != kernel:
             raise ModelError(
-                f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
-                f"(got kernel {kernel}, stride {stride})"
+                f"{where}: average pooling needs stride == kernel (got kernel {kernel}, stride {stride})"
             )
         value = self._value(node.input[0], where)
         self._pool_input(value, kernel, stride, 0, attrs.get("ceil_mode", 0), where)
@@ -755,14 +754,11 @@ class _Builder:
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _op_GlobalAveragePool(self, node, attrs: dict, where: str) -> None:
-        """Open a global_avgpool layer (H*W a power of two)."""
+        """Open a global_avgpool layer (a window that is not a power of two is divided by a fixed-point
+        rescale, see ``edgeprove.layers.avgpool``)."""
         value = self._value(node.input[0], where)
         if len(value.dims) != 4:
             raise ModelError(f"{where}: expects a (N, C, H, W) input")
-        if not is_pow2(value.dims[2] * value.dims[3]):
-            raise ModelError(
-                f"{where}: averages {value.dims[2]}x{value.dims[3]} positions; H*W must be a power of two"
-            )
         index = self._new_layer(node.name, "global_avgpool", self._read(value, where), value.dims[1])
         self._set(node, _Value(index, 0, (1, value.dims[1], 1, 1)))
 

@@ -418,7 +418,7 @@ def _random_layer(
     kinds = ["dense", "conv2d", "conv2d", "grouped_conv2d"]
     if h >= 2 and w >= 2:
         kinds.append("avgpool")
-    if h * w > 1 and is_pow2(h * w):
+    if h * w > 1 and (is_pow2(h * w) or h * w < 64):
         kinds.append("global_avgpool")
     source_range_ok = source < 0 or builder.layers[source].activation in ("relu", "clamp")
     if h >= 2 and w >= 2 and activation != "none" and source_range_ok:
@@ -429,7 +429,7 @@ def _random_layer(
         builder.maxpool(name, source, kernel, int(rng.integers(1, kernel + 1)), int(rng.integers(0, kernel)))
         return
     if kind == "avgpool":
-        index = builder.avgpool(name, source, 2, activation)
+        index = builder.avgpool(name, source, int(rng.integers(2, min(3, h, w) + 1)), activation)
     elif kind == "global_avgpool":
         index = builder.global_pool(name, source, activation)
     elif kind == "grouped_conv2d":
