@@ -220,8 +220,15 @@ def test_conv_bn_relu_pool_gemm_matches_onnxruntime(tmp_path):
     assert [layer.kind for layer in result.model.layers] == ["conv2d", "maxpool", "dense"]
     assert [layer.activation for layer in result.model.layers] == ["relu", "relu", "none"]
     assert "seeded random" in result.report.calibration
-    check_against_onnxruntime(path, result)
+    reference = check_against_onnxruntime(path, result)
     assert result.report.top1_agreement >= 0.75
+    model = result.model
+    calibration = np.random.default_rng(0).uniform(-1.0, 1.0, size=(16, *model.input_shape))
+    ours = ops.dequantize(model, ops.run_batch(model, quantize_array(calibration, model.input_frac)))
+    centred = [a.reshape(16, -1) - a.reshape(16, -1).mean(axis=0) for a in (ours, reference)]
+    expected = float(np.corrcoef(centred[0].ravel(), centred[1].ravel())[0, 1])
+    assert result.report.logit_correlation == pytest.approx(expected) and expected > 0.9
+    assert f"correlation {expected:.4f}" in result.report.summary()
 
 
 @pytest.mark.parametrize(

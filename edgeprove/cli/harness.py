@@ -104,6 +104,12 @@ def run(
         help="Replace an earlier run in --out (only a folder of run files) once this one ends.",
     ),
     image: str | None = typer.Option(None, "--image", help="Docker image for --backend docker."),
+    input: str | None = typer.Option(
+        None,
+        "--input",
+        help="Input tensor (.npy) for the prover: int8 values, or floats quantized with the model's input "
+        "scale (default: a seeded random int8 input).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
 ) -> None:
     """Prove MODEL inside a real RAM cap, verify the proof outside it, and say whether it fits.
@@ -114,7 +120,9 @@ def run(
     """
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
-            code = print_run(model, ram, device, backend, schedule, memray, out, force, image, json_output)
+            code = print_run(
+                model, ram, device, backend, schedule, memray, out, force, image, json_output, input
+            )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
         typer.echo(
@@ -137,12 +145,15 @@ def print_run(
     force: bool,
     image: str | None,
     json_output: bool,
+    input_path: str | None = None,
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
     try:
         progress = None if json_output or sys.stdout.isatty() else ProgressLines(sys.stdout)
-        report = capped_run(model, ram, device, backend, schedule, memray, out, force, image, progress)
+        report = capped_run(
+            model, ram, device, backend, schedule, memray, out, force, image, progress, input_path
+        )
     except RunError as error:
         raise fail(str(error), error.code) from None
     if json_output:

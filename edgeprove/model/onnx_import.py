@@ -93,12 +93,18 @@ class ImportReport:
     layers: int
     params: int
     digest: str
+    logit_correlation: float | None = None
+    """Pearson correlation of the integer model's dequantized outputs with onnxruntime's, over every output
+    of every calibration input (None when there is one value): with random weights a classifier's logits
+    are nearly equal, so top-1 says little and this says how well the outputs follow."""
 
     def summary(self) -> str:
         """One line for people: agreement with onnxruntime, error and what the calibration inputs were."""
+        correlation = "" if self.logit_correlation is None else f", correlation {self.logit_correlation:.4f}"
         return (
             f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
-            f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}) on {self.calibration}"
+            f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}){correlation} on "
+            f"{self.calibration}"
         )
 
 
@@ -864,6 +870,18 @@ def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(out, dtype=np.float64).reshape(-1) for out in outputs])
 
 
+def output_correlation(ours: np.ndarray, reference: np.ndarray) -> float | None:
+    """Pearson correlation of two output batches taken as flat vectors, each output centred on its mean over
+    the batch when there are several inputs (so a shared bias does not inflate it); None when undefined."""
+    ours, reference = np.asarray(ours, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if len(ours) > 1:
+        ours, reference = ours - ours.mean(axis=0), reference - reference.mean(axis=0)
+    ours, reference = ours.ravel(), reference.ravel()
+    if ours.size < 2 or not np.std(ours) > 0 or not np.std(reference) > 0:
+        return None
+    return float(np.corrcoef(ours, reference)[0, 1])
+
+
 def import_onnx(
     path: str | Path, calibration: np.ndarray | None = None, calibration_label: str | None = None
 ) -> ImportResult:
@@ -915,6 +933,7 @@ def import_onnx(
         layers=len(model.layers),
         params=model.num_params,
         digest=model.digest,
+        logit_correlation=output_correlation(ours, reference),
     )
     return ImportResult(model, report, result.report, result.bounds)
 
