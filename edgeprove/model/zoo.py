@@ -44,6 +44,18 @@ BIAS_STD = 0.1
 """Standard deviation of the seeded normal biases (weights are He-normal: std sqrt(2 / fan_in))."""
 WC50_CHANNELS = (16, 32, 64, 108)
 WC50_CONVS_PER_STAGE = 12
+RESNET18_STRIDES = (1, 2, 2, 2)
+"""The stride of the first basic block of ResNet-18's four stages (two blocks each)."""
+MOBILENETV2_BLOCKS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+"""MobileNetV2's inverted residual stages: (expansion t, channels c, blocks n, stride s of the first)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class _Builder:
     def __init__(self, input_shape: Shape) -> None:
         self.input_shape = tuple(input_shape)
         self.layers: list[Layer] = []
+        self.clip_max: dict[int, float] = {}
+        """Float upper clips of relu layers by index (ReLU6: 6.0)."""
 
     def shape(self, index: int) -> Shape:
         """Output shape of layer ``index`` (-1: the model input)."""
@@ -168,6 +182,11 @@ class _Builder:
             )
         )
 
+    def relu6(self, index: int) -> int:
+        """Clip relu layer ``index`` at 6 in float (ReLU6); returns the index."""
+        self.clip_max[index] = 6.0
+        return index
+
     def global_pool(self, name: str, source: int, activation: str = "relu") -> int:
         """Append a global average pool and return its index."""
         c, h, w = self.shape(source)
@@ -186,6 +205,62 @@ def _wc50() -> _Builder:
     builder.global_pool("pool", builder.last)
     builder.dense("fc1", builder.last, 128)
     builder.dense("fc2", builder.last, 128, activation="none")
+    return builder
+
+
+def resnet18(size: int = 224, widths: tuple[int, ...] = (64, 128, 256, 512), classes: int = 1000) -> _Builder:
+    """torchvision's ResNet-18 (at 224x224 with the default widths, ``resnet18`` in the zoo): 7x7 stem,
+    padded 3x3 max pool, four stages of two basic blocks (a 1x1 stride-2 convolution on the shortcut where
+    the shape changes), global pool (7x7), a dense classifier.  Batch normalization is folded away (random
+    weights).  Smaller sizes and widths give the same architecture for tests."""
+    builder = _Builder((3, size, size))
+    builder.conv("conv1", -1, widths[0], 7, 2, 3)
+    block_input = builder.maxpool("maxpool", builder.last, 3, 2, 1)
+    for stage, (channels, stride) in enumerate(zip(widths, RESNET18_STRIDES, strict=True), start=1):
+        for block in range(2):
+            prefix = f"layer{stage}.{block}"
+            first_stride = stride if block == 0 else 1
+            first = builder.conv(f"{prefix}.conv1", block_input, channels, 3, first_stride, 1)
+            shortcut = block_input
+            if first_stride != 1 or builder.shape(block_input)[0] != channels:
+                shortcut = builder.conv(
+                    f"{prefix}.downsample", block_input, channels, 1, first_stride, 0, activation="clamp"
+                )
+            block_input = builder.conv(f"{prefix}.conv2", first, channels, 3, 1, 1, residual=shortcut)
+    builder.global_pool("avgpool", block_input)
+    builder.dense("fc", builder.last, classes, activation="none")
+    return builder
+
+
+def mobilenetv2(size: int = 224, divisor: int = 1, classes: int = 1000) -> _Builder:
+    """torchvision's MobileNetV2 (width 1.0 at 224x224 by default, ``mobilenetv2`` in the zoo): 3x3
+    stride-2 stem, 17 inverted residual blocks (1x1 expansion, 3x3 depthwise, 1x1 linear projection; a
+    residual add where the shape is kept), 1x1 to 1280, global pool (7x7), a dense classifier; ReLU6
+    throughout.  Batch normalization is folded away.  ``divisor`` divides every width (tests)."""
+    builder = _Builder((3, size, size))
+    builder.relu6(builder.conv("features.0", -1, 32 // divisor, 3, 2, 1))
+    block = 1
+    for expansion, full_channels, count, stride in MOBILENETV2_BLOCKS:
+        channels = max(full_channels // divisor, 1)
+        for repeat in range(count):
+            prefix = f"features.{block}"
+            source = builder.last
+            in_channels = builder.shape(source)[0]
+            hidden = in_channels * expansion
+            if expansion != 1:
+                builder.relu6(builder.conv(f"{prefix}.expand", source, hidden, 1))
+            step = stride if repeat == 0 else 1
+            builder.relu6(
+                builder.grouped_conv(f"{prefix}.depthwise", builder.last, hidden, hidden, 3, step, 1)
+            )
+            residual = source if step == 1 and in_channels == channels else None
+            builder.conv(
+                f"{prefix}.project", builder.last, channels, 1, activation="clamp", residual=residual
+            )
+            block += 1
+    builder.relu6(builder.conv(f"features.{block}", builder.last, 1280 // divisor, 1))
+    builder.global_pool("avgpool", builder.last)
+    builder.dense("classifier", builder.last, classes, activation="none")
     return builder
 
 
@@ -245,14 +320,23 @@ def _paper0(name: str) -> _Builder:
     return builder
 
 
-_BUILTIN = {"wc50": _wc50, "lenet5": _lenet5, "tiny_mlp": _tiny_mlp, "tiny_cnn": _tiny_cnn}
+_BUILTIN = {
+    "wc50": _wc50,
+    "resnet18": resnet18,
+    "mobilenetv2": mobilenetv2,
+    "lenet5": _lenet5,
+    "tiny_mlp": _tiny_mlp,
+    "tiny_cnn": _tiny_cnn,
+}
 _DESCRIPTIONS = {
     "wc50": "Worldcoin-scale residual CNN (README.md)",
+    "resnet18": "ResNet-18 at 224x224 (torchvision architecture)",
+    "mobilenetv2": "MobileNetV2 at 224x224 (torchvision architecture), depthwise convs",
     "lenet5": "LeNet-5, average pooling",
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
 }
-CALIBRATION_INPUTS = {"wc50": 8}
+CALIBRATION_INPUTS = {"wc50": 8, "resnet18": 4, "mobilenetv2": 4}
 """Calibration batch sizes that differ from the default of 16."""
 
 
@@ -296,7 +380,7 @@ def float_model(name: str) -> FloatModel:
     """The float zoo model: its architecture with seeded He-normal parameters."""
     builder = _architecture(name)
     parameters = he_parameters(name_seed(name), builder.layers)
-    return FloatModel(name, builder.input_shape, builder.layers, parameters)
+    return FloatModel(name, builder.input_shape, builder.layers, parameters, builder.clip_max)
 
 
 def summary(name: str) -> ZooSummary:
