@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -46,6 +47,11 @@ def test_float_inputs_are_quantized_with_the_model_scale(tmp_path, model):
         assert quantization.to_dict()["scale"] == 2.0**-model.input_frac
         assert "2 of 10 values clamped" in quantization.summary()
     np.testing.assert_array_equal(x, expected)
+    np.save(tmp_path / "big.npy", np.full(10, np.finfo(np.float64).max))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, quantization = resolve.load_input(model, tmp_path / "big.npy")
+    assert (x == 127).all() and quantization.clamped == 10
     np.save(tmp_path / "ints.npy", expected.astype(np.int8))
     assert resolve.load_input(model, tmp_path / "ints.npy")[1] is None
 

@@ -163,7 +163,8 @@ def load_input(model: Model, path: str | Path) -> tuple[np.ndarray, InputQuantiz
         values = np.asarray(arr, dtype=np.float64).reshape(model.input_shape)
         if not np.all(np.isfinite(values)):
             raise ModelError(f"input {path}: holds NaN or infinite values")
-        scaled = np.rint(values * 2.0**model.input_frac)
+        with np.errstate(over="ignore"):  # a huge finite value scales to +-inf, then clamps like any other
+            scaled = np.rint(values * 2.0**model.input_frac)
         clamped = int(np.count_nonzero((scaled < INPUT_RANGE[0]) | (scaled > INPUT_RANGE[1])))
         x = np.clip(scaled, *INPUT_RANGE).astype(np.int64)
         return x, InputQuantization(str(header.dtype), model.input_frac, clamped, count)
