@@ -61,11 +61,10 @@ def _factors(layer: Layer, window: tuple[int, int], rho: np.ndarray):
     return prefix_eq(rho_c, c), eh, ew
 
 
-def window_g_table(layer: Layer, window: tuple[int, int], rho: np.ndarray) -> np.ndarray:
-    """G on the padded input grid of M times a (kernel_h, kernel_w) window sum with stride equal to the
-    window."""
+def window_g_table(layer: Layer, window: tuple[int, int], rho: np.ndarray, multiplier: int = 1) -> np.ndarray:
+    """G on the padded input grid of ``multiplier`` times a (kernel_h, kernel_w) window sum with stride
+    equal to the window."""
     eq_c, eh, ew = _factors(layer, window, rho)
-    multiplier, _ = window_rescale(window[0] * window[1])
     eq_c = F.ext_scale(eq_c, np.uint64(multiplier))
     cp, hp, wp = Grid(layer.in_shape).padded
     g = F.ext_zeros((cp, hp, wp))
@@ -75,10 +74,11 @@ def window_g_table(layer: Layer, window: tuple[int, int], rho: np.ndarray) -> np
     return g.reshape(F.EXT_DEGREE, -1)
 
 
-def window_g_eval(layer: Layer, window: tuple[int, int], rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """G~(gamma) of the same rescaled window sum, separable per axis."""
+def window_g_eval(
+    layer: Layer, window: tuple[int, int], rho: np.ndarray, gamma: np.ndarray, multiplier: int = 1
+) -> np.ndarray:
+    """G~(gamma) of the same scaled window sum, separable per axis."""
     eq_c, eh, ew = _factors(layer, window, rho)
-    multiplier, _ = window_rescale(window[0] * window[1])
     g_c, g_h, g_w = Grid(layer.in_shape).split(gamma)
     out = F.ext_inner(eq_c, prefix_eq(g_c, eq_c.shape[1]))
     out = F.ext_mul(out, F.ext_inner(eh, poly.eq_table(g_h)))
@@ -86,13 +86,15 @@ def window_g_eval(layer: Layer, window: tuple[int, int], rho: np.ndarray, gamma:
 
 
 def g_table(layer: Layer, weight: None, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid (a pool has no weight)."""
-    return window_g_table(layer, (layer.kernel, layer.kernel), rho)
+    """The prover's G on the padded input grid (a pool has no weight): M times the window sum."""
+    window = (layer.kernel, layer.kernel)
+    return window_g_table(layer, window, rho, window_rescale(layer.kernel * layer.kernel)[0])
 
 
 def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma), separable per axis."""
-    return window_g_eval(layer, (layer.kernel, layer.kernel), rho, gamma)
+    window = (layer.kernel, layer.kernel)
+    return window_g_eval(layer, window, rho, gamma, window_rescale(layer.kernel * layer.kernel)[0])
 
 
 def working_bytes(layer: Layer) -> int:

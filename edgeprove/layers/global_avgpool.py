@@ -19,13 +19,13 @@ def _window(layer: Layer) -> tuple[int, int]:
 
 
 def g_table(layer: Layer, weight: None, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid (a pool has no weight)."""
-    return avgpool.window_g_table(layer, _window(layer), rho)
+    """The prover's G on the padded input grid (a pool has no weight): M times the sum."""
+    return avgpool.window_g_table(layer, _window(layer), rho, _rescale(layer)[0])
 
 
 def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma), separable per axis."""
-    return avgpool.window_g_eval(layer, _window(layer), rho, gamma)
+    return avgpool.window_g_eval(layer, _window(layer), rho, gamma, _rescale(layer)[0])
 
 
 working_bytes = avgpool.working_bytes
