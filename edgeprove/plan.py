@@ -59,6 +59,7 @@ class Plan:
     peak_bytes: int
     peak_layer: str
     layers: list[LayerPlan] = field(default_factory=list)
+    input_shape: tuple = ()
 
     def to_dict(self) -> dict:
         """JSON-ready form (``edgeprove plan --json``)."""
@@ -153,4 +154,6 @@ def predict(
             LayerPlan(k, layer.name, layer.kind, tuple(layer.out_shape), state[k], work[k], alive, process)
         )
     peak_row = max(rows, key=lambda r: r.process_bytes)
-    return Plan(model.name, schedule, base, peak_row.process_bytes, peak_row.name, rows)
+    return Plan(
+        model.name, schedule, base, peak_row.process_bytes, peak_row.name, rows, tuple(model.input_shape)
+    )

@@ -114,6 +114,35 @@ def test_input_file_round_trip(tmp_path):
     assert json.loads(result.stdout)["output_int"] == [int(v) for v in ops.run(model, x).ravel()]
 
 
+def test_float_input_is_quantized_with_the_model_scale(tmp_path):
+    from edgeprove.model import ops, zoo
+
+    model = zoo.get("tiny_cnn")
+    values = np.random.default_rng(2).uniform(-1.0, 1.0, (1, *model.input_shape)).astype(np.float32)
+    values[0, 0, 0, 0] = 50.0
+    np.save(tmp_path / "x.npy", values)
+    result = runner.invoke(
+        app, ["prove", "tiny_cnn", "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "p")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "float32 input quantized with the model's input scale" in result.stderr
+    assert "1 of 189 values clamped" in result.stderr
+    result = runner.invoke(
+        app, ["prove", "tiny_cnn", "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "p"), "--json"]
+    )
+    record = json.loads(result.stdout)
+    x = np.clip(np.rint(values[0].astype(np.float64) * 2.0**model.input_frac), -128, 127).astype(np.int64)
+    out = ops.run(model, x)
+    assert record["output_int"] == [int(v) for v in out.ravel()]
+    assert record["output"] == [float(v) for v in ops.dequantize(model, out).ravel()]
+    assert record["input_quantization"] == {
+        "dtype": "float32",
+        "scale": 2.0**-model.input_frac,
+        "clamped": 1,
+        "values": 189,
+    }
+
+
 def test_plan_json(tmp_path):
     result = runner.invoke(app, ["plan", "tiny_cnn", "--json"])
     assert result.exit_code == 0, result.output
@@ -282,11 +311,12 @@ def test_markup_in_a_manifest_or_argument_is_printed_as_text(tmp_path):
     [
         (
             lambda p: p.write_bytes(bytes(range(200))),
-            "not a valid .npy file (no .npy signature); expected 10 integer",
+            "not a valid .npy file (no .npy signature); expected 10 values of shape (10, 1, 1)",
         ),
         (lambda p: p.write_bytes(b""), "not a valid .npy file (the file is empty)"),
         (lambda p: np.save(p, np.zeros(0, np.int8)), "holds int8[0], 0 values; the model takes (10, 1, 1)"),
-        (lambda p: np.save(p, np.full(10, np.nan)), "holds float64 values; expected integers"),
+        (lambda p: np.save(p, np.full(10, np.nan)), "holds NaN or infinite values"),
+        (lambda p: np.save(p, np.ones(10, complex)), "holds complex128 values; expected integers"),
         (lambda p: np.save(p, np.array([1] * 10, dtype=object), allow_pickle=True), "pickled Python objects"),
         (lambda p: np.save(p, np.full(10, 2**64 - 1, np.uint64)), "values outside int8 [-128, 127]"),
         (lambda p: p.mkdir(), "is a directory, not a .npy file"),

@@ -90,8 +90,12 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     (fill: a file the stand-in grows until the disk is full, after writing its proof)."""
     script = tmp_path / "prover.py"
     script.write_text(STAND_IN_PROVER)
+    stand_in_inputs: list[str | None] = []
 
-    def prover(model: str, schedule: str, proof: Path, events: Path) -> list[str]:
+    def prover(
+        model: str, schedule: str, proof: Path, events: Path, input_path: str | None = None
+    ) -> list[str]:
+        stand_in_inputs.append(input_path)
         mib, verdict, *pause = model.split(":")
         pause = pause or ["0.02"]
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
@@ -104,7 +108,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         "verify_command",
         lambda proof, model: [sys.executable, str(script), "verify", str(proof)],
     )
-    return {"script": script}
+    return {"script": script, "inputs": stand_in_inputs}
 
 
 def require(module: str) -> None:
@@ -125,6 +129,35 @@ def real_cap_backend() -> str:
     except BackendUnavailable:
         return "rlimit"
     return "cgroup1"
+
+
+def test_an_input_file_goes_to_the_prover_and_a_bad_one_is_refused_first(
+    stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 4, 4), np.float32))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    result = invoke(
+        "10:GOOD", "--ram", "400M", "--backend", real_cap_backend(), "--out", str(out), "--input", "x.npy"
+    )
+    assert result.exit_code == 0, result.output
+    assert stand_in["inputs"] == [str(tmp_path / "x.npy")]
+    np.save(tmp_path / "b.npy", np.zeros(3, bool))
+    result = invoke("10:GOOD", "--ram", "400M", "--out", str(tmp_path / "run2"), "--input", "b.npy")
+    assert result.exit_code == 2 and "--input: input b.npy: holds bool values" in result.output
+    assert not (tmp_path / "run2").exists() and len(stand_in["inputs"]) == 1
+    with pytest.raises(pipeline.RunError, match=r"the model takes \(3, 4, 5\), 60 values") as caught:
+        pipeline.checked_input("x.npy", [3, 4, 5])
+    assert caught.value.code == 2
+
+
+def test_the_prover_child_gets_the_input_file() -> None:
+    argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), "/in/x.npy")
+    assert argv[-2:] == ["--input", "/in/x.npy"] and "--input" not in pipeline.prover_command(
+        "m", "streaming", Path("p"), Path("e")
+    )
 
 
 def test_fits_writes_report_and_timeline(stand_in: dict, tmp_path: Path) -> None:

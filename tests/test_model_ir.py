@@ -63,7 +63,8 @@ def replaced(index: int, **changes) -> list[Layer]:
         (replaced(0, padding=3), "layer conv1: padding must be smaller than the kernel"),
         (replaced(0, stride=0), "layer conv1: kernel and stride must be >= 1"),
         (replaced(1, stride=1), "layer pool: avgpool needs stride == kernel"),
-        (replaced(1, kernel=3, stride=3), "layer pool: avgpool kernel 3 is not a power of two"),
+        (replaced(1, groups=3), "layer pool: avgpool takes no groups"),
+        (replaced(1, groups=4), "layer pool: groups 4 is outside \\[1, 3\\]"),
         (replaced(2, kernel=2), "layer fc: dense takes no kernel"),
         (replaced(2, residual=0), "layer fc: residual source conv1 has shape"),
         (replaced(2, residual=2), "layer fc: residual 2 does not point to an earlier layer"),
@@ -75,10 +76,15 @@ def test_bad_architecture_is_refused(layers, message):
         make(layers)
 
 
-def test_global_pool_needs_power_of_two_positions():
-    layers = [Layer("gap", "global_avgpool", -1, (2, 3, 2), (2, 1, 1), 0, "clamp")]
-    with pytest.raises(ModelError, match="layer gap: global_avgpool over 3x2 positions"):
-        make(layers, (2, 3, 2))
+def test_pools_over_large_windows_need_power_of_two_positions():
+    make([Layer("gap", "global_avgpool", -1, (2, 3, 2), (2, 1, 1), 0, "clamp")], (2, 3, 2))
+    make([Layer("gap", "global_avgpool", -1, (2, 32, 16), (2, 1, 1), 0, "clamp")], (2, 32, 16))
+    layers = [Layer("gap", "global_avgpool", -1, (2, 13, 5), (2, 1, 1), 0, "clamp")]
+    with pytest.raises(ModelError, match="layer gap: global_avgpool averages 13x5 = 65 positions"):
+        make(layers, (2, 13, 5))
+    layers = [Layer("pool", "avgpool", -1, (2, 9, 9), (2, 1, 1), 0, "clamp", 9, 9)]
+    with pytest.raises(ModelError, match="layer pool: avgpool averages 9x9 = 81 positions"):
+        make(layers, (2, 9, 9))
 
 
 def test_reading_an_unrequantized_output_is_refused():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeprove.layers.avgpool import window_rescale
 from edgeprove.model import ops, zoo
 from edgeprove.model.ir import Layer, Model, ModelError, conv_out_size, last_uses
 
@@ -19,14 +20,16 @@ def naive_linear(layer: Layer, weight, bias, x, skip) -> np.ndarray:
         for i in range(h_n):
             for j in range(w_n):
                 total = 0
-                if layer.kind == "conv2d":
-                    for c in range(c_in):
+                if layer.kind in ("conv2d", "grouped_conv2d"):
+                    per_group = c_in // layer.groups
+                    first = o // (o_n // layer.groups) * per_group
+                    for c in range(per_group):
                         for u in range(layer.kernel):
                             for v in range(layer.kernel):
                                 h = layer.stride * i + u - layer.padding
                                 w = layer.stride * j + v - layer.padding
                                 if 0 <= h < h_in and 0 <= w < w_in:
-                                    total += int(weight[o, c, u, v]) * int(x[c, h, w])
+                                    total += int(weight[o, c, u, v]) * int(x[first + c, h, w])
                     total += int(bias[o])
                 elif layer.kind == "dense":
                     flat = [int(x[c, h, w]) for c in range(c_in) for h in range(h_in) for w in range(w_in)]
@@ -34,8 +37,10 @@ def naive_linear(layer: Layer, weight, bias, x, skip) -> np.ndarray:
                 elif layer.kind == "avgpool":
                     k = layer.kernel
                     total = sum(int(x[o, k * i + u, k * j + v]) for u in range(k) for v in range(k))
+                    total *= window_rescale(k * k)[0]
                 else:
                     total = sum(int(x[o, h, w]) for h in range(h_in) for w in range(w_in))
+                    total *= window_rescale(h_in * w_in)[0]
                 if layer.residual is not None:
                     total += int(skip[o, i, j]) * 2**layer.residual_shift
                 out[o, i, j] = total

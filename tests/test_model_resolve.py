@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -30,12 +31,48 @@ def test_good_inputs_of_any_integer_dtype_and_order(tmp_path, model):
     np.testing.assert_array_equal(resolve.read_input(model, tmp_path / "flat.npy"), np.full((10, 1, 1), 5))
 
 
+def test_float_inputs_are_quantized_with_the_model_scale(tmp_path, model):
+    rng = np.random.default_rng(1)
+    values = rng.uniform(-1.0, 1.0, model.input_shape)
+    values[0, 0, 0], values[1, 0, 0] = 1e6, -1e6
+    scale = 2.0**model.input_frac
+    expected = np.clip(np.rint(values * scale), -128, 127).astype(np.int64)
+    for array in (values.astype(np.float32), values[None], values.reshape(-1)):
+        np.save(tmp_path / "x.npy", array)
+        x, quantization = resolve.load_input(model, tmp_path / "x.npy")
+        np.testing.assert_array_equal(
+            x, np.clip(np.rint(array.astype(np.float64) * scale), -128, 127).reshape(model.input_shape)
+        )
+        assert quantization.clamped == 2 and quantization.count == 10
+        assert quantization.to_dict()["scale"] == 2.0**-model.input_frac
+        assert "2 of 10 values clamped" in quantization.summary()
+    np.testing.assert_array_equal(x, expected)
+    np.save(tmp_path / "big.npy", np.full(10, np.finfo(np.float64).max))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, quantization = resolve.load_input(model, tmp_path / "big.npy")
+    assert (x == 127).all() and quantization.clamped == 10
+    np.save(tmp_path / "ints.npy", expected.astype(np.int8))
+    assert resolve.load_input(model, tmp_path / "ints.npy")[1] is None
+
+
+def test_an_input_header_is_checked_without_the_model(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 4, 4), np.float32))
+    resolve.check_input_header(tmp_path / "x.npy", (3, 4, 4))
+    resolve.check_input_header(tmp_path / "x.npy", None)
+    with pytest.raises(ModelError, match=r"the model takes \(3, 4, 5\), 60 values"):
+        resolve.check_input_header(tmp_path / "x.npy", (3, 4, 5))
+    np.save(tmp_path / "b.npy", np.zeros(3, bool))
+    with pytest.raises(ModelError, match="holds bool values"):
+        resolve.check_input_header(tmp_path / "b.npy", None)
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
         (
             lambda p: p.write_bytes(b""),
-            r"not a valid .npy file \(the file is empty\); expected 10 integer values",
+            r"not a valid .npy file \(the file is empty\); expected 10 values of shape \(10, 1, 1\)",
         ),
         (lambda p: p.write_bytes(os.urandom(300).replace(b"\x93", b"-")), r"\(no .npy signature\)"),
         (
@@ -43,8 +80,9 @@ def test_good_inputs_of_any_integer_dtype_and_order(tmp_path, model):
             r"holds int8\[0\], 0 values; the model takes \(10, 1, 1\)",
         ),
         (lambda p: np.save(p, np.zeros((2, 2), np.int8)), r"holds int8\[2, 2\], 4 values"),
-        (lambda p: np.save(p, np.full(10, np.nan)), "holds float64 values; expected integers"),
-        (lambda p: np.save(p, np.ones(10)), "holds float64 values; expected integers"),
+        (lambda p: np.save(p, np.full(10, np.nan)), "holds NaN or infinite values"),
+        (lambda p: np.save(p, np.full((1, 10, 1, 1), -np.inf, np.float32)), "holds NaN or infinite values"),
+        (lambda p: np.save(p, np.ones(11)), r"holds float64\[11\], 11 values; the model takes"),
         (lambda p: np.save(p, np.ones(10, bool)), "holds bool values; expected integers"),
         (lambda p: np.save(p, np.ones(10, complex)), "holds complex128 values"),
         (lambda p: np.save(p, np.ones(10, "U1")), "holds <U1 values"),

@@ -74,7 +74,8 @@ def test_lenet5_and_tiny_models():
     assert zoo.summary("lenet5").params == 61_706
     assert zoo.summary("tiny_mlp").params < 1000 and zoo.summary("tiny_cnn").params < 1000
     layers = zoo.float_model("tiny_cnn").layers
-    assert {layer.kind for layer in layers} == set(KINDS) - {"maxpool"}  # random models cover max pooling
+    # random models cover max pooling and grouped convolutions
+    assert {layer.kind for layer in layers} == set(KINDS) - {"maxpool", "grouped_conv2d"}
     convs = [layer for layer in layers if layer.kind == "conv2d"]
     assert {c.stride for c in convs} == {1, 2} and {c.padding for c in convs} == {0, 1}
     assert any(layer.residual is not None for layer in layers)
@@ -133,8 +134,39 @@ def test_unknown_name_lists_close_matches():
 
 def test_names_are_unique_and_complete():
     names = zoo.names()
-    assert len(names) == len(set(names)) == 4 + 26
-    assert names[:4] == ["wc50", "lenet5", "tiny_mlp", "tiny_cnn"]
+    assert len(names) == len(set(names)) == 6 + 26
+    assert names[:6] == ["wc50", "resnet18", "mobilenetv2", "lenet5", "tiny_mlp", "tiny_cnn"]
+
+
+@pytest.mark.parametrize(
+    "name, params, weight_layers, classes",
+    [("resnet18", 11_684_712, 21, 1000), ("mobilenetv2", 3_487_816, 53, 1000)],
+)
+def test_mobile_cnns_have_torchvision_shapes(name, params, weight_layers, classes):
+    """torchvision's counts less batch normalization (ResNet-18: 11,689,512 with its 9,600 BN parameters;
+    MobileNetV2: 3,504,872 with 34,112, plus a bias on each of our 52 convolutions, 17,056 in all)."""
+    summary = zoo.summary(name)
+    assert (summary.params, summary.weight_layers, summary.input_shape) == (
+        params,
+        weight_layers,
+        (3, 224, 224),
+    )
+    layers = zoo.float_model(name).layers
+    assert layers[-1].out_shape == (classes, 1, 1)
+    pool = next(layer for layer in layers if layer.kind == "global_avgpool")
+    assert pool.in_shape[1:] == (7, 7)
+    if name == "resnet18":
+        assert [layer.padding for layer in layers if layer.kind == "maxpool"] == [1]
+        shortcuts = [layer for layer in layers if "downsample" in layer.name]
+        assert [(layer.kernel, layer.stride) for layer in shortcuts] == [(1, 2)] * 3
+        assert all(
+            layers[index + 1].residual == index for index, layer in enumerate(layers) if layer in shortcuts
+        )
+    else:
+        depthwise = [layer for layer in layers if layer.kind == "grouped_conv2d"]
+        assert len(depthwise) == 17 and all(layer.groups == layer.in_shape[0] for layer in depthwise)
+        assert sum(layer.residual is not None for layer in layers) == 10
+        assert len(zoo.float_model(name).clip_max) == 35
 
 
 @pytest.mark.parametrize("seed", range(20))

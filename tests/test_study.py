@@ -23,7 +23,7 @@ from edgeprove.study.suites import SuiteError, load_suite, select_runs, suite_na
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
-SHIPPED_SUITES = ("ci-smoke", "paper0", "peers", "wc50-devices")
+SHIPPED_SUITES = ("ci-smoke", "edge-models", "paper0", "peers", "wc50-devices")
 
 
 def study_argv(*arguments: str) -> list[str]:
@@ -51,6 +51,9 @@ def test_shipped_suites_load_and_expand() -> None:
     assert len(paper0.runs) == 2 * len(zoo.paper0_suites())
     assert {spec.schedule for spec in paper0.runs} == {"streaming", "baseline"}
     assert all(spec.cap_bytes == 20 << 30 for spec in paper0.runs)
+    edge = load_suite("edge-models")
+    assert {spec.model for spec in edge.runs} == {"lenet5", "wc50", "mobilenetv2", "resnet18"}
+    assert {spec.schedule for spec in edge.runs if spec.device is not None} == {"streaming"}
     assert set(paper0.published["params"]) <= set(zoo.paper0_suites())
     devices = load_suite("wc50-devices")
     catalog = sorted(path.stem for path in (PROJECT_ROOT / "devices").glob("*.toml"))

@@ -112,6 +112,12 @@ def run(
         help="Replace an earlier run in --out (only a folder of run files) once this one ends.",
     ),
     image: str | None = typer.Option(None, "--image", help="Docker image for --backend docker."),
+    input: str | None = typer.Option(
+        None,
+        "--input",
+        help="Input tensor (.npy) for the prover: int8 values, or floats quantized with the model's input "
+        "scale (default: a seeded random int8 input).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
 ) -> None:
     """Prove MODEL inside a real RAM cap, verify the proof outside it, and say whether it fits.
@@ -122,7 +128,9 @@ def run(
     """
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
-            code = print_run(model, ram, device, backend, schedule, memray, out, force, image, json_output)
+            code = print_run(
+                model, ram, device, backend, schedule, memray, out, force, image, json_output, input
+            )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
         typer.echo(
@@ -145,11 +153,12 @@ def print_run(
     force: bool,
     image: str | None,
     json_output: bool,
+    input_path: str | None = None,
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
     options = {"--ram": ram, "--device": device, "--backend": backend, "--schedule": schedule, "--out": out}
-    options["--image"] = image
+    options.update({"--image": image, "--input": input_path})
     command = shlex.join(
         ["edgeprove", "run", model]
         + [word for name, value in options.items() if value is not None for word in (name, value)]
@@ -170,7 +179,18 @@ def print_run(
     try:
         with display as progress:
             report = capped_run(
-                model, ram, device, backend, schedule, memray, out, force, image, progress, command
+                model,
+                ram,
+                device,
+                backend,
+                schedule,
+                memray,
+                out,
+                force,
+                image,
+                progress,
+                input_path,
+                command,
             )
     except RunError as error:
         raise fail(str(error), error.code) from None

@@ -73,7 +73,12 @@ def prove(
     out: str = typer.Option(
         ..., "--out", help="Where to write the proof (replaced only once the new proof is complete)."
     ),
-    input: Path | None = typer.Option(None, "--input", help="int8 input tensor (.npy)."),
+    input: Path | None = typer.Option(
+        None,
+        "--input",
+        help="Input tensor (.npy) of the model's input shape, with or without a batch axis: int8 values, "
+        "or floats quantized with the model's input scale.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of a random int8 input (when no --input)."),
     schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
@@ -111,7 +116,7 @@ def _prove(
     """The body of `prove`, run with signals raised as Interrupted."""
     from edgeprove import prover
     from edgeprove.model import ops
-    from edgeprove.model.resolve import check_seed, read_input, seeded_input
+    from edgeprove.model.resolve import check_seed, load_input, seeded_input
 
     if schedule not in SCHEDULES:
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
@@ -121,9 +126,11 @@ def _prove(
         raise _fail(f"--seed: {exc}") from None
     m = _model(model)
     try:
-        x = read_input(m, input) if input is not None else seeded_input(m, seed)
+        x, quantization = load_input(m, input) if input is not None else (seeded_input(m, seed), None)
     except ModelError as exc:
         raise _fail(str(exc)) from None
+    if quantization is not None and not json_out:
+        err.print(f"input {input}: {quantization.summary()}", highlight=False)
     show_progress = not json_out and sys.stderr.isatty()
     try:
         if show_progress:
@@ -154,6 +161,7 @@ def _prove(
         "digest": m.digest,
         "schedule": schedule,
         "input_mode": "committed" if private_input else "public",
+        "input_quantization": None if quantization is None else quantization.to_dict(),
         "output": [float(v) for v in ops.dequantize(m, result.output).ravel()],
         "output_int": [int(v) for v in result.output.ravel()],
         "prove_s": round(result.prove_s, 4),

@@ -37,7 +37,7 @@ from edgeprove.harness.runner import (
 )
 from edgeprove.harness.units import parse_size
 from edgeprove.model.ir import ModelError
-from edgeprove.model.resolve import check_model_spec
+from edgeprove.model.resolve import check_input_header, check_model_spec
 from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, temp_path
 from edgeprove.process.interrupts import deferred_signals
 from edgeprove.protocol import SCHEDULES
@@ -72,10 +72,14 @@ class RunError(Exception):
         self.code = code
 
 
-def prover_command(model: str, schedule: str, proof: Path, events: Path) -> list[str]:
-    """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`."""
+def prover_command(
+    model: str, schedule: str, proof: Path, events: Path, input_path: str | None = None
+) -> list[str]:
+    """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
+    `--input PATH` when an input file is given."""
+    extra = ["--input", input_path] if input_path is not None else []
     return edgeprove_argv(
-        "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events)
+        "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events), *extra
     )
 
 
@@ -99,6 +103,18 @@ def check_model(model: str, schedule: str) -> dict[str, Any]:
         message = (completed.stderr.strip().splitlines() or [f"model {model!r} cannot be loaded"])[-1]
         raise RunError(message.removeprefix("error: "), EXIT_USAGE)
     return last_json_object(completed.stdout) if completed.returncode == 0 else {}
+
+
+def checked_input(input_path: str, input_shape: object) -> str:
+    """The input file as the prover child gets it (absolute: it runs in the run folder), its header checked
+    against the model's input shape as the planner reported it (RunError, exit 2, otherwise)."""
+    path = Path(input_path)
+    shape = tuple(input_shape) if isinstance(input_shape, list) else None
+    try:
+        check_input_header(path, shape if shape and all(isinstance(v, int) for v in shape) else None)
+    except ModelError as error:
+        raise RunError(f"--input: {error}", EXIT_USAGE) from None
+    return str(path.resolve())
 
 
 def model_argument(model: str) -> str:
@@ -273,11 +289,14 @@ def capped_run(
     force: bool,
     image: str | None,
     progress: ProgressTracker | None = None,
+    input_path: str | None = None,
     command: str | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
     report. Everything is checked before anything is created; RunError otherwise. `progress` gets a line
-    per phase and the prover's progress; `command` (the command line as typed) goes into the report.
+    per phase and the prover's progress. `input_path` is the prover's --input (a seeded int8 input without
+    it); its header is checked against the model's input shape before the run. `command` (the command line
+    as typed) goes into the report.
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -317,6 +336,8 @@ def capped_run(
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
     plan = check_model(model, schedule) or {}
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
+    if input_path is not None:
+        input_path = checked_input(input_path, plan.get("input_shape"))
     settings = RunSettings(
         model_argument(model),
         schedule,
@@ -328,6 +349,7 @@ def capped_run(
         peak if isinstance(peak, int) else None,
         capped,
         tuple(entry for entry in layers if isinstance(entry, dict)) if isinstance(layers, list) else None,
+        input_path,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -372,6 +394,7 @@ class RunSettings:
     capped: bool = True
     plan_layers: tuple[dict[str, Any], ...] | None = None
     """The planner's rows per layer (name, predicted process bytes); None when the plan is unknown."""
+    input_path: str | None = None
 
 
 def prove_and_report(
@@ -381,7 +404,7 @@ def prove_and_report(
     report names the files as they will be in `run_dir`."""
     model, schedule, chosen_device = settings.model, settings.schedule, settings.device
     proof, events = work / "proof.bin", work / "events.jsonl"
-    argv = prover_command(model, schedule, Path(proof.name), Path(events.name))
+    argv = prover_command(model, schedule, Path(proof.name), Path(events.name), settings.input_path)
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))
     cores = chosen_device.cores if chosen_device is not None else None

@@ -1,12 +1,17 @@
-"""Average pool: a window sum over k x k with stride k (the division by k^2 is part of the requant shift).
+"""Average pool: M times the window sum over k x k with stride k, the division done by the requant shift.
 
-A linear sum with no weights: G[c,h,w] = eq(rho_c, c) [c < C] * Eh[h] * Ew[w] with Eh[h] = sum_u Eh_u[h]
+Dividing by a window of n = k^2 positions is a fixed-point multiply and shift (``window_rescale``): the
+integer map is a = M * sum with the public multiplier M = round(2^t / n), so a / 2^t is the mean up to the
+relative error |M n / 2^t - 1| <= n / 2^(t+1); the requantization q = (a + 2^(s-1)) >> s that follows rounds
+it, and its remainder lookup r in [0, 2^s) proves that rounding (a q off by one needs r outside the range).
+A power-of-two window has M = 1 and t = log2(n): the division is the shift alone.
+
+A linear sum with no weights: G[c,h,w] = M eq(rho_c, c) [c < C] * Eh[h] * Ew[w] with Eh[h] = sum_u Eh_u[h]
 (the conv shift tables summed over the window), so G~(gamma) is separable and the verifier evaluates it in
 O(C + H + W).  ``global_avgpool`` is the same sum with the window covering the whole input.
 
 Model side: no weights, stride equal to the kernel and no padding, out_shape (C, H // k, W // k) (trailing
-rows and columns dropped); k^2 must be a power of two, since the division is a shift: the integer map is the
-window sum, log2(k^2) fraction bits above the float mean.
+rows and columns dropped); a window that is not a power of two holds at most MAX_RESCALED_WINDOW positions.
 """
 
 from __future__ import annotations
@@ -17,8 +22,33 @@ from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.layers.common import Grid, prefix_eq
 from edgeprove.layers.conv2d import shift_tables
-from edgeprove.model.bounds import window_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, is_pow2
+from edgeprove.model.bounds import MAX_SHIFT, window_sign_sums
+from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, is_pow2
+
+RESCALE_BITS = 10
+"""M >= 2^RESCALE_BITS for a window that is not a power of two: the rescale's relative error is at most
+2^-(RESCALE_BITS + 1), below float32 import tolerance and int8 resolution."""
+MAX_RESCALED_WINDOW = 1 << (MAX_SHIFT - RESCALE_BITS)
+"""Most positions a window that is not a power of two may hold: t = ceil(log2 n) + RESCALE_BITS stays within
+the largest requantization shift."""
+
+
+def window_rescale(positions: int) -> tuple[int, int]:
+    """(M, t) with M / 2^t approximating 1 / positions: (1, log2 n) for a power of two, else
+    t = ceil(log2 n) + RESCALE_BITS and M = round(2^t / n)."""
+    if is_pow2(positions):
+        return 1, positions.bit_length() - 1
+    bits = (positions - 1).bit_length() + RESCALE_BITS
+    return ((1 << bits) + positions // 2) // positions, bits
+
+
+def check_window(layer: Layer, positions: int, what: str) -> None:
+    """Refuse a window that is not a power of two and holds more than MAX_RESCALED_WINDOW positions."""
+    if not is_pow2(positions) and positions > MAX_RESCALED_WINDOW:
+        raise ModelError(
+            f"layer {layer.name}: {layer.kind} averages {what} = {positions} positions; a window that is "
+            f"not a power of two may hold at most {MAX_RESCALED_WINDOW}"
+        )
 
 
 def _factors(layer: Layer, window: tuple[int, int], rho: np.ndarray):
@@ -31,9 +61,11 @@ def _factors(layer: Layer, window: tuple[int, int], rho: np.ndarray):
     return prefix_eq(rho_c, c), eh, ew
 
 
-def window_g_table(layer: Layer, window: tuple[int, int], rho: np.ndarray) -> np.ndarray:
-    """G on the padded input grid of a (kernel_h, kernel_w) window sum with stride equal to the window."""
+def window_g_table(layer: Layer, window: tuple[int, int], rho: np.ndarray, multiplier: int = 1) -> np.ndarray:
+    """G on the padded input grid of ``multiplier`` times a (kernel_h, kernel_w) window sum with stride
+    equal to the window."""
     eq_c, eh, ew = _factors(layer, window, rho)
+    eq_c = F.ext_scale(eq_c, np.uint64(multiplier))
     cp, hp, wp = Grid(layer.in_shape).padded
     g = F.ext_zeros((cp, hp, wp))
     g[:, : eq_c.shape[1]] = F.ext_mul(
@@ -42,23 +74,27 @@ def window_g_table(layer: Layer, window: tuple[int, int], rho: np.ndarray) -> np
     return g.reshape(F.EXT_DEGREE, -1)
 
 
-def window_g_eval(layer: Layer, window: tuple[int, int], rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """G~(gamma) of the same window sum, separable per axis."""
+def window_g_eval(
+    layer: Layer, window: tuple[int, int], rho: np.ndarray, gamma: np.ndarray, multiplier: int = 1
+) -> np.ndarray:
+    """G~(gamma) of the same scaled window sum, separable per axis."""
     eq_c, eh, ew = _factors(layer, window, rho)
     g_c, g_h, g_w = Grid(layer.in_shape).split(gamma)
     out = F.ext_inner(eq_c, prefix_eq(g_c, eq_c.shape[1]))
     out = F.ext_mul(out, F.ext_inner(eh, poly.eq_table(g_h)))
-    return F.ext_mul(out, F.ext_inner(ew, poly.eq_table(g_w)))
+    return F.ext_scale(F.ext_mul(out, F.ext_inner(ew, poly.eq_table(g_w))), np.uint64(multiplier))
 
 
 def g_table(layer: Layer, weight: None, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid (a pool has no weight)."""
-    return window_g_table(layer, (layer.kernel, layer.kernel), rho)
+    """The prover's G on the padded input grid (a pool has no weight): M times the window sum."""
+    window = (layer.kernel, layer.kernel)
+    return window_g_table(layer, window, rho, window_rescale(layer.kernel * layer.kernel)[0])
 
 
 def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma), separable per axis."""
-    return window_g_eval(layer, (layer.kernel, layer.kernel), rho, gamma)
+    window = (layer.kernel, layer.kernel)
+    return window_g_eval(layer, window, rho, gamma, window_rescale(layer.kernel * layer.kernel)[0])
 
 
 def working_bytes(layer: Layer) -> int:
@@ -83,15 +119,12 @@ def out_shape(layer: Layer) -> Shape:
 
 
 def validate(layers: list[Layer], index: int) -> None:
-    """Stride equal to the kernel, no padding, and a power-of-two window (its division is a shift)."""
+    """Stride equal to the kernel, no padding, and a window its rescale covers (``check_window``)."""
     layer = layers[index]
-    where = f"layer {layer.name}"
     if layer.stride != layer.kernel or layer.padding != 0:
-        raise ModelError(f"{where}: avgpool needs stride == kernel and padding 0")
-    if not is_pow2(layer.kernel * layer.kernel):
-        raise ModelError(
-            f"{where}: avgpool kernel {layer.kernel} is not a power of two (its division must be a shift)"
-        )
+        raise ModelError(f"layer {layer.name}: avgpool needs stride == kernel and padding 0")
+    check_no_groups(layer)
+    check_window(layer, layer.kernel * layer.kernel, f"{layer.kernel}x{layer.kernel}")
 
 
 def window_sum(x: np.ndarray, kernel: int) -> np.ndarray:
@@ -103,15 +136,17 @@ def window_sum(x: np.ndarray, kernel: int) -> np.ndarray:
 
 
 def evaluate(layer: Layer, weight: None, x: np.ndarray) -> np.ndarray:
-    """The window sums of a batch x (C, N, H, W), in float64."""
-    return window_sum(x.astype(np.float64, copy=False), layer.kernel)
+    """M times the window sums of a batch x (C, N, H, W), in float64."""
+    multiplier, _ = window_rescale(layer.kernel * layer.kernel)
+    return multiplier * window_sum(x.astype(np.float64, copy=False), layer.kernel)
 
 
 def sign_sums(layer: Layer, weight: None) -> tuple[np.ndarray, np.ndarray]:
-    """Every output sums k^2 inputs with coefficient 1."""
-    return window_sign_sums(layer, layer.kernel * layer.kernel)
+    """Every output sums k^2 inputs with coefficient M."""
+    multiplier, _ = window_rescale(layer.kernel * layer.kernel)
+    return window_sign_sums(layer, layer.kernel * layer.kernel * multiplier)
 
 
 def scale_bits(layer: Layer) -> int:
-    """log2(k^2): the window sum is the mean times k^2."""
-    return (layer.kernel * layer.kernel).bit_length() - 1
+    """t: M times the window sum is the mean times 2^t."""
+    return window_rescale(layer.kernel * layer.kernel)[1]

@@ -18,7 +18,7 @@ from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.layers.common import Grid, fold_rows, prefix_eq
 from edgeprove.model.bounds import row_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, conv_out_size
+from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, conv_out_size
 
 
 def shift_tables(
@@ -39,19 +39,26 @@ def shift_tables(
 
 
 def _kernel_fold(layer: Layer, weight: np.ndarray, rho: np.ndarray):
-    rho_c, rho_h, rho_w = Grid(layer.out_shape).split(rho)
+    rho_c, _, _ = Grid(layer.out_shape).split(rho)
     o, c, k, _ = weight.shape
     w_rho = fold_rows(prefix_eq(rho_c, o), weight.reshape(o, c * k * k)).reshape(F.EXT_DEGREE, c, k, k)
+    return (w_rho, *window_shift_tables(layer, rho))
+
+
+def window_shift_tables(layer: Layer, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eh and Ew of a K x K window with the layer's stride and padding at the output point rho."""
+    _, rho_h, rho_w = Grid(layer.out_shape).split(rho)
     (_, in_h, in_w), (_, out_h, out_w) = layer.in_shape, layer.out_shape
+    k = layer.kernel
     eh = shift_tables(rho_h, out_h, in_h, k, layer.stride, layer.padding)
     ew = shift_tables(rho_w, out_w, in_w, k, layer.stride, layer.padding)
-    return w_rho, eh, ew
+    return eh, ew
 
 
-def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid, built in O(C K (K H' + H' W'))."""
-    w_rho, eh, ew = _kernel_fold(layer, weight, rho)
-    c = weight.shape[1]
+def folded_g_table(layer: Layer, w_rho: np.ndarray, eh: np.ndarray, ew: np.ndarray) -> np.ndarray:
+    """G[c,h,w] = sum_{u,v} W_rho[c,u,v] Eh_u[h] Ew_v[w] on the padded input grid, from the per-input-channel
+    kernel fold W_rho (4, C, K, K), in O(C K (K H' + H' W'))."""
+    c = w_rho.shape[1]
     cp, hp, wp = Grid(layer.in_shape).padded
     # A[c, v, h] = sum_u W_rho[c, u, v] Eh[u, h]
     a = F.ext_zeros((c, w_rho.shape[2], hp))
@@ -63,16 +70,26 @@ def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return g.reshape(F.EXT_DEGREE, -1)
 
 
-def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+def folded_g_eval(
+    layer: Layer, w_rho: np.ndarray, eh: np.ndarray, ew: np.ndarray, gamma: np.ndarray
+) -> np.ndarray:
     """G~(gamma) = sum_{u,v} (sum_c eq(gamma_c, c) W_rho[c,u,v]) Eh_u~(gamma_h) Ew_v~(gamma_w)."""
-    w_rho, eh, ew = _kernel_fold(layer, weight, rho)
     g_c, g_h, g_w = Grid(layer.in_shape).split(gamma)
-    c = weight.shape[1]
-    eq_c = prefix_eq(g_c, c)
+    eq_c = prefix_eq(g_c, w_rho.shape[1])
     w_g = F.ext_sum(F.ext_mul(w_rho, eq_c[:, :, None, None]), axis=0)  # (4, K, K)
     eh_g = F.ext_sum(F.ext_mul(eh, poly.eq_table(g_h)[:, None, :]), axis=1)  # (4, K)
     ew_g = F.ext_sum(F.ext_mul(ew, poly.eq_table(g_w)[:, None, :]), axis=1)  # (4, K)
     return F.ext_sum(F.ext_sum(F.ext_mul(F.ext_mul(w_g, eh_g[:, :, None]), ew_g[:, None, :]), axis=1), axis=0)
+
+
+def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """The prover's G on the padded input grid."""
+    return folded_g_table(layer, *_kernel_fold(layer, weight, rho))
+
+
+def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """G~(gamma) from the public weights, in O(weights + K (H + W))."""
+    return folded_g_eval(layer, *_kernel_fold(layer, weight, rho), gamma)
 
 
 def working_bytes(layer: Layer) -> int:
@@ -101,10 +118,11 @@ def out_shape(layer: Layer) -> Shape:
 
 
 def validate(layers: list[Layer], index: int) -> None:
-    """Padding below the kernel, so that every output reads at least one input value."""
+    """Padding below the kernel, so that every output reads at least one input value; no groups."""
     layer = layers[index]
     if layer.padding >= layer.kernel:
         raise ModelError(f"layer {layer.name}: padding must be smaller than the kernel")
+    check_no_groups(layer)
 
 
 def conv2d_sum(weight: np.ndarray, x: np.ndarray, stride: int, padding: int) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""Global average pool: the sum over all H x W positions of each channel (division by H*W in the shift).
+"""Global average pool: M times the sum over all H x W positions of each channel, divided by the shift.
 
-The average pool's window sum with the window covering the whole input (see ``avgpool``).  Model side: no
-weights and no window, out_shape (C, 1, 1), and H*W a power of two (the division is a shift).
+The average pool's rescaled window sum with the window covering the whole input (see ``avgpool``: M = 1 and
+the shift alone for H*W a power of two, else a fixed-point multiplier whose rounding the requantization
+proves).  Model side: no weights and no window, out_shape (C, 1, 1), H*W a window the rescale covers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import numpy as np
 
 from edgeprove.layers import avgpool
 from edgeprove.model.bounds import window_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, check_no_window, is_pow2
+from edgeprove.model.ir import Layer, Shape, check_no_window
 
 
 def _window(layer: Layer) -> tuple[int, int]:
@@ -18,13 +19,13 @@ def _window(layer: Layer) -> tuple[int, int]:
 
 
 def g_table(layer: Layer, weight: None, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid (a pool has no weight)."""
-    return avgpool.window_g_table(layer, _window(layer), rho)
+    """The prover's G on the padded input grid (a pool has no weight): M times the sum."""
+    return avgpool.window_g_table(layer, _window(layer), rho, _rescale(layer)[0])
 
 
 def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma), separable per axis."""
-    return avgpool.window_g_eval(layer, _window(layer), rho, gamma)
+    return avgpool.window_g_eval(layer, _window(layer), rho, gamma, _rescale(layer)[0])
 
 
 working_bytes = avgpool.working_bytes
@@ -38,26 +39,27 @@ def out_shape(layer: Layer) -> Shape:
 
 
 def validate(layers: list[Layer], index: int) -> None:
-    """A power-of-two number of positions (its division is a shift) and no kernel, stride or padding."""
+    """A window its rescale covers (``avgpool.check_window``) and no kernel, stride or padding."""
     layer = layers[index]
-    if not is_pow2(layer.in_shape[1] * layer.in_shape[2]):
-        raise ModelError(
-            f"layer {layer.name}: global_avgpool over {layer.in_shape[1]}x{layer.in_shape[2]} positions; "
-            "H*W must be a power of two (its division must be a shift)"
-        )
+    _, h, w = layer.in_shape
+    avgpool.check_window(layer, h * w, f"{h}x{w}")
     check_no_window(layer)
 
 
+def _rescale(layer: Layer) -> tuple[int, int]:
+    return avgpool.window_rescale(layer.in_shape[1] * layer.in_shape[2])
+
+
 def evaluate(layer: Layer, weight: None, x: np.ndarray) -> np.ndarray:
-    """Each channel's sum over all positions of a batch x (C, N, H, W), in float64."""
-    return x.astype(np.float64, copy=False).sum(axis=(2, 3), keepdims=True)
+    """M times each channel's sum over all positions of a batch x (C, N, H, W), in float64."""
+    return _rescale(layer)[0] * x.astype(np.float64, copy=False).sum(axis=(2, 3), keepdims=True)
 
 
 def sign_sums(layer: Layer, weight: None) -> tuple[np.ndarray, np.ndarray]:
-    """Every output sums H*W inputs with coefficient 1."""
-    return window_sign_sums(layer, layer.in_shape[1] * layer.in_shape[2])
+    """Every output sums H*W inputs with coefficient M."""
+    return window_sign_sums(layer, layer.in_shape[1] * layer.in_shape[2] * _rescale(layer)[0])
 
 
 def scale_bits(layer: Layer) -> int:
-    """log2(H*W): the sum is the mean times H*W."""
-    return (layer.in_shape[1] * layer.in_shape[2]).bit_length() - 1
+    """t: M times the sum is the mean times 2^t."""
+    return _rescale(layer)[1]

@@ -1,16 +1,19 @@
-"""Max pooling y[c,i,j] = max_{u,v<k} x[c, s*i+u, s*j+v], proven without comparisons in the circuit.
+"""Max pooling y[c,i,j] = max_{u,v<k} x[c, s*i+u-p, s*j+v-p], proven without comparisons in the circuit;
+positions in the padding p count as -128, the int8 minimum (ONNX pads with -inf, and every window holds at
+least one input value since p < k, so the maximum is the same).
 
 The prover commits y, the differences d_uv = y - x_uv (one slice per window offset, stacked; slices padded
 to a power of two stay zero) and range-table multiplicities.  Three checks:
   1. linear: at a random z and with random lambda, sum_uv lambda_uv (y~(z) - d_uv~(z)) equals
-     sum_x x(x) G(x) with G = eq(z_c) * sum_uv lambda_uv Eh_u(z_h) Ew_v(z_w) (the conv shift tables), one
-     sumcheck that ends in an opening of the input, as for every linear map;
+     sum_x x(x) G(x) - 128 sum_uv lambda_uv P_uv~(z) with G = eq(z_c) * sum_uv lambda_uv Eh_u(z_h) Ew_v(z_w)
+     (the conv shift tables) and P_uv the public indicator of the output positions whose offset (u, v)
+     falls in the padding; one sumcheck that ends in an opening of the input, as for every linear map;
   2. every d_uv is in [0, 2^8) at valid positions (LogUp-GKR), so y >= every x_uv;
   3. prod_uv d_uv = 0 at every position: sum_pos eq(rho, pos) prod_uv d_uv(pos) = 0 (one sumcheck of degree
      k^2 + 1), so y equals one of the x_uv.  Hence y is exactly the window maximum.
 
-Model side: kernel k, stride s, padding 0, no weights, no residual; out_shape (C, H', W') with
-H' = (H - k) // s + 1.  It does not rescale: shift is 0, so q = a, r = 0, and its activation and act_max
+Model side: kernel k, stride s, padding p < k, no weights, no residual; out_shape (C, H', W') with
+H' = (H + 2p - k) // s + 1.  It does not rescale: shift is 0, so q = a, r = 0, and its activation and act_max
 must give exactly its source's value range (the model input's range is that of clamp with act_max 127);
 then y = clamp(q, lo, act_max) = a, and the quantizer gives it its source's out_frac (``keeps_range``).
 """
@@ -38,10 +41,21 @@ from edgeprove.layers.common import (
 from edgeprove.layers.conv2d import shift_tables
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep
 from edgeprove.model.bounds import window_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, activation_range, conv_out_size, value_range
+from edgeprove.model.ir import (
+    INPUT_RANGE,
+    Layer,
+    ModelError,
+    Shape,
+    activation_range,
+    check_no_groups,
+    conv_out_size,
+    value_range,
+)
 
 RANGE_BITS = 8
 """y - x_uv lies in [0, 255] for int8 activations."""
+PAD_VALUE = INPUT_RANGE[0]
+"""The value a position in the padding counts as: -128, the int8 minimum."""
 
 
 def offsets(layer) -> list[tuple[int, int]]:
@@ -61,9 +75,11 @@ def layout(layer) -> Layout:
 
 
 def window_values(layer, x: np.ndarray) -> np.ndarray:
-    """x_uv[c, i, j] = x[c, s*i+u, s*j+v] for every offset, shape (k*k, C, Ho, Wo)."""
+    """x_uv[c, i, j] = x[c, s*i+u-p, s*j+v-p] for every offset (PAD_VALUE in the padding), shape
+    (k*k, C, Ho, Wo)."""
     _, ho, wo = layer.out_shape
-    s = layer.stride
+    s, p = layer.stride, layer.padding
+    x = np.pad(x, ((0, 0), (p, p), (p, p)), constant_values=PAD_VALUE)
     return np.stack(
         [x[:, u : u + s * (ho - 1) + 1 : s, v : v + s * (wo - 1) + 1 : s] for u, v in offsets(layer)]
     )
@@ -132,9 +148,9 @@ def _slice_point(layer, index: int, z: np.ndarray) -> np.ndarray:
 def _g_factors(layer, z: np.ndarray, lam: np.ndarray):
     out, inp = Grid(layer.out_shape), Grid(layer.in_shape)
     z_c, z_h, z_w = out.split(z)
-    k, s = layer.kernel, layer.stride
-    eh = shift_tables(z_h, out.shape[1], inp.shape[1], k, s, 0)  # (4, k, H')
-    ew = shift_tables(z_w, out.shape[2], inp.shape[2], k, s, 0)  # (4, k, W')
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    eh = shift_tables(z_h, out.shape[1], inp.shape[1], k, s, p)  # (4, k, H')
+    ew = shift_tables(z_w, out.shape[2], inp.shape[2], k, s, p)  # (4, k, W')
     return prefix_eq(z_c, inp.shape[0]), eh, ew, lam.reshape(F.EXT_DEGREE, k, k)
 
 
@@ -166,6 +182,27 @@ def window_g_eval(layer, z: np.ndarray, lam: np.ndarray, gamma: np.ndarray) -> n
     return F.ext_mul(F.ext_inner(eq_c, prefix_eq(g_c, eq_c.shape[1])), inner)
 
 
+def padding_term(layer, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """-PAD_VALUE * sum_uv lambda_uv P_uv~(z), where P_uv marks the valid output positions whose offset (u, v)
+    reads the padding: P_uv~(z) = eq_c(z_c) (V_h(z_h) V_w(z_w) - S_u(z_h) T_v(z_w)), with S_u, T_v the sums
+    of the shift tables (the positions whose offset lands inside the input).  Zero without padding."""
+    if layer.padding == 0:
+        return F.ext_zeros()
+    out, inp = Grid(layer.out_shape), Grid(layer.in_shape)
+    z_c, z_h, z_w = out.split(z)
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    inside_h = F.ext_sum(shift_tables(z_h, out.shape[1], inp.shape[1], k, s, p), axis=1)  # (4, k)
+    inside_w = F.ext_sum(shift_tables(z_w, out.shape[2], inp.shape[2], k, s, p), axis=1)  # (4, k)
+    all_hw = F.ext_mul(F.ext_sum(prefix_eq(z_h, out.shape[1])), F.ext_sum(prefix_eq(z_w, out.shape[2])))
+    padded = F.ext_sub(
+        all_hw.reshape(F.EXT_DEGREE, 1, 1), F.ext_mul(inside_h[:, :, None], inside_w[:, None, :])
+    )
+    lam = lam.reshape(F.EXT_DEGREE, k, k)
+    total = F.ext_sum(F.ext_sum(F.ext_mul(lam, padded), axis=1), axis=0)
+    total = F.ext_mul(total, F.ext_sum(prefix_eq(z_c, out.shape[0])))
+    return F.ext_scale(total, np.uint64(-PAD_VALUE))
+
+
 def _product_terms(count: int) -> list[S.Term]:
     return [(1, tuple(range(count + 1)))]
 
@@ -182,7 +219,7 @@ def prove(step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray
     d_values = np.stack([poly.evaluate(slices[i], z) for i in range(count)], axis=1)
     transcript.absorb_ext(f"{label}/yd", np.concatenate([y_value[:, None], d_values], axis=1))
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
-    claim = _linear_claim(y_value, d_values, lam)
+    claim = F.ext_add(_linear_claim(y_value, d_values, lam), padding_term(layer, z, lam))
     x_table = Grid(layer.in_shape).pad(step.source)
     linear, gamma, x_value = prove_linear(
         x_table, window_g_table(layer, z, lam), claim, transcript, f"{label}/linear"
@@ -223,7 +260,7 @@ def verify(step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
     z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
     transcript.absorb_ext(f"{label}/yd", np.concatenate([proof.y_value[:, None], proof.d_values], axis=1))
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
-    claim = _linear_claim(proof.y_value, proof.d_values, lam)
+    claim = F.ext_add(_linear_claim(proof.y_value, proof.d_values, lam), padding_term(layer, z, lam))
     gamma, x_value, final = verify_linear(
         proof.linear, claim, Grid(layer.in_shape).num_vars, transcript, f"{label}/linear"
     )
@@ -283,8 +320,12 @@ def working_bytes(layer) -> int:
     return 8 * stacked + 32 * out.size * (layer.kernel * layer.kernel + 1) * 2 + 6 * 32 * stacked
 
 
-def window_max(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
-    """Maximum over kernel x kernel windows at the given stride (no padding) of a batch x (C, N, H, W)."""
+def window_max(x: np.ndarray, kernel: int, stride: int, padding: int = 0) -> np.ndarray:
+    """Maximum over kernel x kernel windows at the given stride of a float batch x (C, N, H, W) padded with
+    -inf (every window holds an input value when padding < kernel)."""
+    if padding:
+        pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+        x = np.pad(x, pads, constant_values=-np.inf)
     height, width = x.shape[2], x.shape[3]
     out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
     out = None
@@ -354,20 +395,24 @@ class MaxPoolKind:
         return None
 
     def out_shape(self, layer: Layer) -> Shape:
-        """(C, H', W') with H' = (H - k) // stride + 1."""
+        """(C, H', W') with H' = (H + 2 padding - k) // stride + 1."""
         c, h, w = layer.in_shape
         return (
             c,
-            conv_out_size(h, layer.kernel, layer.stride, 0),
-            conv_out_size(w, layer.kernel, layer.stride, 0),
+            conv_out_size(h, layer.kernel, layer.stride, layer.padding),
+            conv_out_size(w, layer.kernel, layer.stride, layer.padding),
         )
 
     def validate(self, layers: list[Layer], index: int) -> None:
-        """Refuse a max pool that pads, rescales, adds a residual or changes its source's value range."""
+        """Refuse a max pool that pads a whole window, rescales, adds a residual or changes its source's
+        value range."""
         layer = layers[index]
         where = f"layer {layer.name}"
-        if layer.padding != 0 or layer.shift != 0 or layer.residual is not None:
-            raise ModelError(f"{where}: maxpool takes no padding, shift or residual")
+        if layer.shift != 0 or layer.residual is not None:
+            raise ModelError(f"{where}: maxpool takes no shift or residual")
+        if layer.padding >= layer.kernel:
+            raise ModelError(f"{where}: padding must be smaller than the kernel")
+        check_no_groups(layer)
         if layer.activation == "none":
             raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
         source_range = value_range(layers, layer.source)
@@ -379,7 +424,7 @@ class MaxPoolKind:
 
     def evaluate(self, layer: Layer, weight: None, x: np.ndarray) -> np.ndarray:
         """The window maxima of a batch x (C, N, H, W), in float64."""
-        return window_max(x.astype(np.float64, copy=False), layer.kernel, layer.stride)
+        return window_max(x.astype(np.float64, copy=False), layer.kernel, layer.stride, layer.padding)
 
     def sign_sums(self, layer: Layer, weight: None) -> tuple[np.ndarray, np.ndarray]:
         """An output is one of its inputs, so it counts as a single coefficient 1."""

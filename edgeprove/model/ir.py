@@ -10,7 +10,9 @@ with lo = 0 for "relu" and -128 for "clamp" (see ``edgeprove.model.ops``).  The 
 
 ``act_max`` (default 127, lo <= act_max <= 127) is the upper clamp: a float ReLU6 becomes "relu" with
 act_max = round(6 * 2^out_frac).  It is written to the manifest only when it differs from 127, so a model
-without such a layer keeps the manifest and digest it had before the field existed.
+without such a layer keeps the manifest and digest it had before the field existed.  ``groups`` (default 1)
+splits a convolution's channels into independent groups (a depthwise convolution has one per channel); only
+kinds that read it accept a value other than 1, and it too is written only when it differs from its default.
 
 Each kind's own rules (weights, output shape, the checks on its fields, its map) live in its module under
 ``edgeprove.layers`` and are reached through the registry (``edgeprove.model.kinds``); this module holds
@@ -122,6 +124,7 @@ class Layer:
     weight_frac: int = 0
     out_frac: int = 0
     act_max: int = DEFAULT_ACT_MAX
+    groups: int = 1
 
     @property
     def has_weights(self) -> bool:
@@ -155,10 +158,13 @@ class Layer:
         return self.activation != "none"
 
     def to_dict(self) -> dict:
-        """The layer as a JSON-ready dict (shapes as lists; act_max only when it is not the default 127)."""
+        """The layer as a JSON-ready dict (shapes as lists; act_max and groups only when they are not their
+        defaults 127 and 1)."""
         out = dataclasses.asdict(self)
         if self.act_max == DEFAULT_ACT_MAX:
             del out["act_max"]
+        if self.groups == 1:
+            del out["groups"]
         out["in_shape"] = list(self.in_shape)
         out["out_shape"] = list(self.out_shape)
         return out
@@ -278,6 +284,11 @@ def check_limits(input_shape: Shape, layers: list[Layer]) -> None:
                 raise ModelError(
                     f"{where}: {name} {short(getattr(layer, name))} is above the ceiling of {MAX_KERNEL}"
                 )
+        if not 1 <= layer.groups <= layer.in_shape[0]:
+            raise ModelError(
+                f"{where}: groups {short(layer.groups)} is outside [1, {layer.in_shape[0]}], "
+                "its input channels"
+            )
         for name in ("shift", "residual_shift"):
             if getattr(layer, name) > MAX_SHIFT_FIELD:
                 raise ModelError(
@@ -331,6 +342,13 @@ def check_no_window(layer: Layer) -> None:
     """Refuse a kernel, stride or padding on a kind that takes none (it maps the whole input at once)."""
     if (layer.kernel, layer.stride, layer.padding) != (1, 1, 0):
         raise ModelError(f"layer {layer.name}: {layer.kind} takes no kernel, stride or padding")
+    check_no_groups(layer)
+
+
+def check_no_groups(layer: Layer) -> None:
+    """Refuse a group count on a kind that does not split its channels into groups."""
+    if layer.groups != 1:
+        raise ModelError(f"layer {layer.name}: {layer.kind} takes no groups")
 
 
 def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:

@@ -42,7 +42,6 @@ from edgeprove.model.ir import (
     Shape,
     check_shape,
     expected_out_shape,
-    is_pow2,
     short,
 )
 from edgeprove.model.quantize import (
@@ -94,12 +93,18 @@ class ImportReport:
     layers: int
     params: int
     digest: str
+    logit_correlation: float | None = None
+    """Pearson correlation of the integer model's dequantized outputs with onnxruntime's, over every output
+    of every calibration input (None when there is one value): with random weights a classifier's logits
+    are nearly equal, so top-1 says little and this says how well the outputs follow."""
 
     def summary(self) -> str:
         """One line for people: agreement with onnxruntime, error and what the calibration inputs were."""
+        correlation = "" if self.logit_correlation is None else f", correlation {self.logit_correlation:.4f}"
         return (
             f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
-            f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}) on {self.calibration}"
+            f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}){correlation} on "
+            f"{self.calibration}"
         )
 
 
@@ -478,15 +483,22 @@ class _Builder:
         self._set(node, self._value(node.input[0], where))
 
     def _op_Conv(self, node, attrs: dict, where: str) -> None:
-        """Open a conv2d layer (group 1, square kernel, one stride, equal pads)."""
+        """Open a conv2d layer, or a grouped_conv2d layer for group > 1 (square kernel, one stride, equal
+        pads)."""
         value = self._value(node.input[0], where)
         weight = self._const(node.input[1], where)
         bias = self._const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
         if len(value.dims) != 4 or weight.ndim != 4:
             raise ModelError(f"{where}: only 2-D convolutions on (N, C, H, W) tensors are supported")
         out_channels, channels, kh, kw = weight.shape
-        if attrs.get("group", 1) != 1:
-            raise ModelError(f"{where}: group {attrs['group']} convolutions are not supported (group 1 only)")
+        groups = attrs.get("group", 1)
+        if not isinstance(groups, int) or not 1 <= groups <= value.dims[1]:
+            raise ModelError(f"{where}: group {short(groups)} is not in [1, {value.dims[1]}]")
+        if value.dims[1] % groups or out_channels % groups:
+            raise ModelError(
+                f"{where}: group {groups} does not divide the {value.dims[1]} input and {out_channels} "
+                "output channels"
+            )
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated convolutions are not supported")
         if kh != kw:
@@ -495,15 +507,22 @@ class _Builder:
         padding = self._padding(attrs, where)
         if padding >= kh:
             raise ModelError(f"{where}: padding {padding} is not smaller than the kernel {kh}")
-        if channels != value.dims[1]:
-            raise ModelError(f"{where}: weight has {channels} input channels, the input has {value.dims[1]}")
+        if channels * groups != value.dims[1]:
+            raise ModelError(
+                f"{where}: weight has {channels} input channels per group, the input has {value.dims[1]} "
+                f"in {groups} group(s)"
+            )
         source = self._read(value, where)
         if bias is not None and bias.size != out_channels:
             raise ModelError(f"{where}: bias has {bias.size} values for {out_channels} output channels")
         bias = np.zeros(out_channels) if bias is None else bias.reshape(out_channels)
-        index = self._new_layer(
-            node.name, "conv2d", source, out_channels, weight, bias, kernel=kh, stride=stride, padding=padding
-        )
+        window = {"kernel": kh, "stride": stride, "padding": padding}
+        if groups == 1:
+            index = self._new_layer(node.name, "conv2d", source, out_channels, weight, bias, **window)
+        else:
+            index = self._new_layer(
+                node.name, "grouped_conv2d", source, out_channels, weight, bias, groups=groups, **window
+            )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _stride(self, attrs: dict, where: str) -> int:
@@ -680,8 +699,8 @@ class _Builder:
             )
         self._activate(node, self._value(node.input[0], where), high, where)
 
-    def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int]:
-        """(kernel, stride) of a square, unpadded, undilated pooling window."""
+    def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int, int]:
+        """(kernel, stride, padding) of a square, undilated pooling window padded equally on every side."""
         kernel = list(attrs.get("kernel_shape", []))
         if len(kernel) != 2 or kernel[0] != kernel[1]:
             raise ModelError(f"{where}: kernel {kernel} is not square")
@@ -689,26 +708,34 @@ class _Builder:
             raise ModelError(f"{where}: kernel {kernel} is not positive")
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated pooling is not supported")
-        if self._padding(attrs, where) != 0:
-            raise ModelError(f"{where}: padded pooling is not supported")
         if len(node.output) > 1 and node.output[1]:
             raise ModelError(f"{where}: the indices output is not supported")
-        return int(kernel[0]), self._stride(attrs, where)
+        padding = self._padding(attrs, where)
+        if padding >= kernel[0]:
+            raise ModelError(f"{where}: padding {padding} is not smaller than the kernel {kernel[0]}")
+        return int(kernel[0]), self._stride(attrs, where), padding
 
-    def _pool_input(self, value: _Value, kernel: int, stride: int, ceil_mode: int, where: str) -> None:
+    def _pool_input(
+        self, value: _Value, kernel: int, stride: int, padding: int, ceil_mode: int, where: str
+    ) -> None:
         """Refuse a pooling input that is not (1, C, H, W) or whose ceil_mode would add a partial window."""
         if len(value.dims) != 4:
             raise ModelError(f"{where}: expects a (N, C, H, W) input")
-        if ceil_mode and any((size - kernel) % stride for size in value.dims[2:]):
+        if ceil_mode and any((size + 2 * padding - kernel) % stride for size in value.dims[2:]):
             raise ModelError(f"{where}: ceil_mode with partial windows is not supported")
 
     def _op_MaxPool(self, node, attrs: dict, where: str) -> None:
-        """Open and close a maxpool layer with its source's activation and range."""
-        kernel, stride = self._pool_window(node, attrs, where)
+        """Open and close a maxpool layer with its source's activation and range (padding counts as the
+        int8 minimum, which is ONNX's -inf for every window that holds an input value)."""
+        kernel, stride, padding = self._pool_window(node, attrs, where)
+        if attrs.get("storage_order", 0):
+            raise ModelError(f"{where}: storage_order 1 is not supported")
         value = self._value(node.input[0], where)
-        self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
+        self._pool_input(value, kernel, stride, padding, attrs.get("ceil_mode", 0), where)
         source = self._read(value, where)
-        index = self._new_layer(node.name, "maxpool", source, value.dims[1], kernel=kernel, stride=stride)
+        index = self._new_layer(
+            node.name, "maxpool", source, value.dims[1], kernel=kernel, stride=stride, padding=padding
+        )
         entry = self.open[index]
         source_activation = "clamp" if source == -1 else self.open[source].layer.activation
         entry.layer = dataclasses.replace(entry.layer, activation=source_activation)
@@ -716,29 +743,28 @@ class _Builder:
         self._set(node, _Value(index, 0, (1, *entry.layer.out_shape)))
 
     def _op_AveragePool(self, node, attrs: dict, where: str) -> None:
-        """Open an avgpool layer (stride == kernel, power-of-two kernel, no padding)."""
-        kernel, stride = self._pool_window(node, attrs, where)
-        if stride != kernel or not is_pow2(kernel * kernel):
+        """Open an avgpool layer (stride == kernel, no padding; a window that is not a power of two is
+        divided by a fixed-point rescale, see ``edgeprove.layers.avgpool``)."""
+        kernel, stride, padding = self._pool_window(node, attrs, where)
+        if padding:
+            raise ModelError(f"{where}: padded average pooling is not supported")
+        if stride != kernel:
             raise ModelError(
-                f"{where}: average pooling needs stride == kernel and a power-of-two kernel "
-                f"(got kernel {kernel}, stride {stride})"
+                f"{where}: average pooling needs stride == kernel (got kernel {kernel}, stride {stride})"
             )
         value = self._value(node.input[0], where)
-        self._pool_input(value, kernel, stride, attrs.get("ceil_mode", 0), where)
+        self._pool_input(value, kernel, stride, 0, attrs.get("ceil_mode", 0), where)
         index = self._new_layer(
             node.name, "avgpool", self._read(value, where), value.dims[1], kernel=kernel, stride=stride
         )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _op_GlobalAveragePool(self, node, attrs: dict, where: str) -> None:
-        """Open a global_avgpool layer (H*W a power of two)."""
+        """Open a global_avgpool layer (a window that is not a power of two is divided by a fixed-point
+        rescale, see ``edgeprove.layers.avgpool``)."""
         value = self._value(node.input[0], where)
         if len(value.dims) != 4:
             raise ModelError(f"{where}: expects a (N, C, H, W) input")
-        if not is_pow2(value.dims[2] * value.dims[3]):
-            raise ModelError(
-                f"{where}: averages {value.dims[2]}x{value.dims[3]} positions; H*W must be a power of two"
-            )
         index = self._new_layer(node.name, "global_avgpool", self._read(value, where), value.dims[1])
         self._set(node, _Value(index, 0, (1, value.dims[1], 1, 1)))
 
@@ -844,6 +870,18 @@ def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(out, dtype=np.float64).reshape(-1) for out in outputs])
 
 
+def output_correlation(ours: np.ndarray, reference: np.ndarray) -> float | None:
+    """Pearson correlation of two output batches taken as flat vectors, each output centred on its mean over
+    the batch when there are several inputs (so a shared bias does not inflate it); None when undefined."""
+    ours, reference = np.asarray(ours, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if len(ours) > 1:
+        ours, reference = ours - ours.mean(axis=0), reference - reference.mean(axis=0)
+    ours, reference = ours.ravel(), reference.ravel()
+    if ours.size < 2 or not np.std(ours) > 0 or not np.std(reference) > 0:
+        return None
+    return float(np.corrcoef(ours, reference)[0, 1])
+
+
 def import_onnx(
     path: str | Path, calibration: np.ndarray | None = None, calibration_label: str | None = None
 ) -> ImportResult:
@@ -895,6 +933,7 @@ def import_onnx(
         layers=len(model.layers),
         params=model.num_params,
         digest=model.digest,
+        logit_correlation=output_correlation(ours, reference),
     )
     return ImportResult(model, report, result.report, result.bounds)
 

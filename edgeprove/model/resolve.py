@@ -9,6 +9,7 @@ name is a path."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -86,21 +87,92 @@ def seeded_input(model: Model, seed: int) -> np.ndarray:
     return rng.integers(-128, 128, size=model.input_shape, dtype=np.int64)
 
 
-def read_input(model: Model, path: str | Path) -> np.ndarray:
-    """An int8 input tensor from a .npy file: any integer dtype, C or Fortran order, as many values as the
-    model's input shape; its header and size are checked before the data is read."""
+@dataclass(frozen=True)
+class InputQuantization:
+    """How a float input was brought to int8: the model's input scale 2^-input_frac and the values clamped."""
+
+    dtype: str
+    input_frac: int
+    clamped: int
+    count: int
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"{self.dtype} input quantized with the model's input scale 2^{-self.input_frac} "
+            f"(x * {2.0**self.input_frac:g}, rounded); {self.clamped:,} of {self.count:,} values clamped to "
+            "[-128, 127]"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {
+            "dtype": self.dtype,
+            "scale": 2.0**-self.input_frac,
+            "clamped": self.clamped,
+            "values": self.count,
+        }
+
+
+def check_input_header(path: str | Path, input_shape: tuple[int, ...] | None) -> None:
+    """Refuse an input file that is not a .npy array of integers or floats with as many values as
+    ``input_shape`` (a leading batch axis of 1 included; any count when the shape is not known), from its
+    header alone."""
     path = Path(path)
-    count = math.prod(model.input_shape)
-    expected = f"{count} integer values in [-128, 127] (shape {tuple(model.input_shape)})"
+    if input_shape is None:
+        header = npy.read_header(path, "input", "a .npy array of int8 values or floats")
+        if header.dtype.kind not in "iuf":
+            raise ModelError(
+                f"input {path}: holds {header.dtype} values; expected integers (int8 values) or floats"
+            )
+        return
+    input_header(path, math.prod(input_shape), tuple(input_shape))
+
+
+def input_header(path: Path, count: int, shape: tuple[int, ...]) -> npy.NpyHeader:
+    """The checked header of an input file (see ``check_input_header``)."""
+    expected = (
+        f"{count} values of shape {shape}, int8 values or floats at the model's input scale (with or "
+        "without a batch axis)"
+    )
     header = npy.read_header(path, "input", expected)
-    if header.dtype.kind not in "iu":
-        raise ModelError(f"input {path}: holds {header.dtype} values; expected integers (int8 values)")
+    if header.dtype.kind not in "iuf":
+        raise ModelError(
+            f"input {path}: holds {header.dtype} values; expected integers (int8 values) or floats"
+        )
     if header.count != count:
         raise ModelError(
             f"input {path}: holds {header.describe()}, {header.count:,} values; the model takes "
-            f"{tuple(model.input_shape)}, {count:,} values"
+            f"{shape}, {count:,} values"
         )
+    return header
+
+
+def load_input(model: Model, path: str | Path) -> tuple[np.ndarray, InputQuantization | None]:
+    """An input tensor from a .npy file, as many values as the model's input shape (so with or without a
+    batch axis of 1, C or Fortran order), its header and size checked before the data is read.
+
+    Integers are int8 values as they are (refused outside [-128, 127]); floats are quantized with the
+    model's own input scale, round(x * 2^input_frac) clamped to int8, and the quantization says how many
+    values were clamped.  NaN and infinities are refused."""
+    path = Path(path)
+    count = math.prod(model.input_shape)
+    header = input_header(path, count, tuple(model.input_shape))
     arr = npy.load(path, "input")
+    if header.dtype.kind == "f":
+        values = np.asarray(arr, dtype=np.float64).reshape(model.input_shape)
+        if not np.all(np.isfinite(values)):
+            raise ModelError(f"input {path}: holds NaN or infinite values")
+        with np.errstate(over="ignore"):  # a huge finite value scales to +-inf, then clamps like any other
+            scaled = np.rint(values * 2.0**model.input_frac)
+        clamped = int(np.count_nonzero((scaled < INPUT_RANGE[0]) | (scaled > INPUT_RANGE[1])))
+        x = np.clip(scaled, *INPUT_RANGE).astype(np.int64)
+        return x, InputQuantization(str(header.dtype), model.input_frac, clamped, count)
     if int(arr.min()) < INPUT_RANGE[0] or int(arr.max()) > INPUT_RANGE[1]:
         raise ModelError(f"input {path}: values outside int8 [-128, 127]")
-    return arr.astype(np.int64).reshape(model.input_shape)
+    return arr.astype(np.int64).reshape(model.input_shape), None
+
+
+def read_input(model: Model, path: str | Path) -> np.ndarray:
+    """The int8 input tensor ``load_input`` reads (floats quantized with the model's input scale)."""
+    return load_input(model, path)[0]

@@ -44,6 +44,18 @@ BIAS_STD = 0.1
 """Standard deviation of the seeded normal biases (weights are He-normal: std sqrt(2 / fan_in))."""
 WC50_CHANNELS = (16, 32, 64, 108)
 WC50_CONVS_PER_STAGE = 12
+RESNET18_STRIDES = (1, 2, 2, 2)
+"""The stride of the first basic block of ResNet-18's four stages (two blocks each)."""
+MOBILENETV2_BLOCKS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+"""MobileNetV2's inverted residual stages: (expansion t, channels c, blocks n, stride s of the first)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class _Builder:
     def __init__(self, input_shape: Shape) -> None:
         self.input_shape = tuple(input_shape)
         self.layers: list[Layer] = []
+        self.clip_max: dict[int, float] = {}
+        """Float upper clips of relu layers by index (ReLU6: 6.0)."""
 
     def shape(self, index: int) -> Shape:
         """Output shape of layer ``index`` (-1: the model input)."""
@@ -97,6 +111,38 @@ class _Builder:
             Layer(name, "conv2d", source, (c, h, w), out, 0, activation, kernel, stride, padding, residual)
         )
 
+    def grouped_conv(
+        self,
+        name: str,
+        source: int,
+        channels: int,
+        groups: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        activation: str = "relu",
+        residual: int | None = None,
+    ) -> int:
+        """Append a grouped_conv2d layer (depthwise when groups is the input's channel count)."""
+        c, h, w = self.shape(source)
+        out = (channels, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
+        return self._add(
+            Layer(
+                name,
+                "grouped_conv2d",
+                source,
+                (c, h, w),
+                out,
+                0,
+                activation,
+                kernel,
+                stride,
+                padding,
+                residual,
+                groups=groups,
+            )
+        )
+
     def dense(
         self, name: str, source: int, features: int, activation: str = "relu", residual: int | None = None
     ) -> int:
@@ -113,16 +159,33 @@ class _Builder:
         out = (c, h // kernel, w // kernel)
         return self._add(Layer(name, "avgpool", source, (c, h, w), out, 0, activation, kernel, kernel))
 
-    def maxpool(self, name: str, source: int, kernel: int, stride: int) -> int:
+    def maxpool(self, name: str, source: int, kernel: int, stride: int, padding: int = 0) -> int:
         """Append a max pool; its output range is its source's (the model input counts as clamp)."""
         c, h, w = self.shape(source)
-        out = (c, conv_out_size(h, kernel, stride, 0), conv_out_size(w, kernel, stride, 0))
+        out = (c, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
         src = self.layers[source] if source >= 0 else None
         activation = src.activation if src is not None else "clamp"
         act_max = src.act_max if src is not None else 127
         return self._add(
-            Layer(name, "maxpool", source, (c, h, w), out, 0, activation, kernel, stride, act_max=act_max)
+            Layer(
+                name,
+                "maxpool",
+                source,
+                (c, h, w),
+                out,
+                0,
+                activation,
+                kernel,
+                stride,
+                padding,
+                act_max=act_max,
+            )
         )
+
+    def relu6(self, index: int) -> int:
+        """Clip relu layer ``index`` at 6 in float (ReLU6); returns the index."""
+        self.clip_max[index] = 6.0
+        return index
 
     def global_pool(self, name: str, source: int, activation: str = "relu") -> int:
         """Append a global average pool and return its index."""
@@ -142,6 +205,62 @@ def _wc50() -> _Builder:
     builder.global_pool("pool", builder.last)
     builder.dense("fc1", builder.last, 128)
     builder.dense("fc2", builder.last, 128, activation="none")
+    return builder
+
+
+def resnet18(size: int = 224, widths: tuple[int, ...] = (64, 128, 256, 512), classes: int = 1000) -> _Builder:
+    """torchvision's ResNet-18 (at 224x224 with the default widths, ``resnet18`` in the zoo): 7x7 stem,
+    padded 3x3 max pool, four stages of two basic blocks (a 1x1 stride-2 convolution on the shortcut where
+    the shape changes), global pool (7x7), a dense classifier.  Batch normalization is folded away (random
+    weights).  Smaller sizes and widths give the same architecture for tests."""
+    builder = _Builder((3, size, size))
+    builder.conv("conv1", -1, widths[0], 7, 2, 3)
+    block_input = builder.maxpool("maxpool", builder.last, 3, 2, 1)
+    for stage, (channels, stride) in enumerate(zip(widths, RESNET18_STRIDES, strict=True), start=1):
+        for block in range(2):
+            prefix = f"layer{stage}.{block}"
+            first_stride = stride if block == 0 else 1
+            first = builder.conv(f"{prefix}.conv1", block_input, channels, 3, first_stride, 1)
+            shortcut = block_input
+            if first_stride != 1 or builder.shape(block_input)[0] != channels:
+                shortcut = builder.conv(
+                    f"{prefix}.downsample", block_input, channels, 1, first_stride, 0, activation="clamp"
+                )
+            block_input = builder.conv(f"{prefix}.conv2", first, channels, 3, 1, 1, residual=shortcut)
+    builder.global_pool("avgpool", block_input)
+    builder.dense("fc", builder.last, classes, activation="none")
+    return builder
+
+
+def mobilenetv2(size: int = 224, divisor: int = 1, classes: int = 1000) -> _Builder:
+    """torchvision's MobileNetV2 (width 1.0 at 224x224 by default, ``mobilenetv2`` in the zoo): 3x3
+    stride-2 stem, 17 inverted residual blocks (1x1 expansion, 3x3 depthwise, 1x1 linear projection; a
+    residual add where the shape is kept), 1x1 to 1280, global pool (7x7), a dense classifier; ReLU6
+    throughout.  Batch normalization is folded away.  ``divisor`` divides every width (tests)."""
+    builder = _Builder((3, size, size))
+    builder.relu6(builder.conv("features.0", -1, 32 // divisor, 3, 2, 1))
+    block = 1
+    for expansion, full_channels, count, stride in MOBILENETV2_BLOCKS:
+        channels = max(full_channels // divisor, 1)
+        for repeat in range(count):
+            prefix = f"features.{block}"
+            source = builder.last
+            in_channels = builder.shape(source)[0]
+            hidden = in_channels * expansion
+            if expansion != 1:
+                builder.relu6(builder.conv(f"{prefix}.expand", source, hidden, 1))
+            step = stride if repeat == 0 else 1
+            builder.relu6(
+                builder.grouped_conv(f"{prefix}.depthwise", builder.last, hidden, hidden, 3, step, 1)
+            )
+            residual = source if step == 1 and in_channels == channels else None
+            builder.conv(
+                f"{prefix}.project", builder.last, channels, 1, activation="clamp", residual=residual
+            )
+            block += 1
+    builder.relu6(builder.conv(f"features.{block}", builder.last, 1280 // divisor, 1))
+    builder.global_pool("avgpool", builder.last)
+    builder.dense("classifier", builder.last, classes, activation="none")
     return builder
 
 
@@ -201,14 +320,23 @@ def _paper0(name: str) -> _Builder:
     return builder
 
 
-_BUILTIN = {"wc50": _wc50, "lenet5": _lenet5, "tiny_mlp": _tiny_mlp, "tiny_cnn": _tiny_cnn}
+_BUILTIN = {
+    "wc50": _wc50,
+    "resnet18": resnet18,
+    "mobilenetv2": mobilenetv2,
+    "lenet5": _lenet5,
+    "tiny_mlp": _tiny_mlp,
+    "tiny_cnn": _tiny_cnn,
+}
 _DESCRIPTIONS = {
     "wc50": "Worldcoin-scale residual CNN (README.md)",
+    "resnet18": "ResNet-18 at 224x224 (torchvision architecture)",
+    "mobilenetv2": "MobileNetV2 at 224x224 (torchvision architecture), depthwise convs",
     "lenet5": "LeNet-5, average pooling",
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
 }
-CALIBRATION_INPUTS = {"wc50": 8}
+CALIBRATION_INPUTS = {"wc50": 8, "resnet18": 4, "mobilenetv2": 4}
 """Calibration batch sizes that differ from the default of 16."""
 
 
@@ -252,7 +380,7 @@ def float_model(name: str) -> FloatModel:
     """The float zoo model: its architecture with seeded He-normal parameters."""
     builder = _architecture(name)
     parameters = he_parameters(name_seed(name), builder.layers)
-    return FloatModel(name, builder.input_shape, builder.layers, parameters)
+    return FloatModel(name, builder.input_shape, builder.layers, parameters, builder.clip_max)
 
 
 def summary(name: str) -> ZooSummary:
@@ -371,10 +499,10 @@ def _random_layer(
 ) -> None:
     """Append one random layer reading ``source``, with a residual add when an earlier shape matches."""
     c, h, w = builder.shape(source)
-    kinds = ["dense", "conv2d", "conv2d"]
+    kinds = ["dense", "conv2d", "conv2d", "grouped_conv2d"]
     if h >= 2 and w >= 2:
         kinds.append("avgpool")
-    if h * w > 1 and is_pow2(h * w):
+    if h * w > 1 and (is_pow2(h * w) or h * w < 64):
         kinds.append("global_avgpool")
     source_range_ok = source < 0 or builder.layers[source].activation in ("relu", "clamp")
     if h >= 2 and w >= 2 and activation != "none" and source_range_ok:
@@ -382,12 +510,21 @@ def _random_layer(
     kind = str(rng.choice(kinds))
     if kind == "maxpool":
         kernel = int(rng.integers(2, min(3, h, w) + 1))
-        builder.maxpool(name, source, kernel, int(rng.integers(1, kernel + 1)))
+        builder.maxpool(name, source, kernel, int(rng.integers(1, kernel + 1)), int(rng.integers(0, kernel)))
         return
     if kind == "avgpool":
-        index = builder.avgpool(name, source, 2, activation)
+        index = builder.avgpool(name, source, int(rng.integers(2, min(3, h, w) + 1)), activation)
     elif kind == "global_avgpool":
         index = builder.global_pool(name, source, activation)
+    elif kind == "grouped_conv2d":
+        divisors = [g for g in range(2, c + 1) if c % g == 0] or [1]
+        groups = int(rng.choice(divisors))
+        kernel = int(rng.choice([3, 5])) if min(h, w) >= 3 else 1
+        padding = kernel // 2
+        out = groups * int(rng.integers(1, 3))
+        index = builder.grouped_conv(
+            name, source, out, groups, kernel, int(rng.integers(1, 3)), padding, activation
+        )
     elif kind == "dense":
         index = builder.dense(name, source, int(rng.integers(1, 2 * max_channels + 1)), activation)
     elif rng.random() < 0.4:

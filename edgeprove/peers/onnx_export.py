@@ -1,4 +1,5 @@
-"""Export a float zoo model to ONNX with the `onnx` helper API (Conv, Gemm, pools, Relu, Clip, Add, Flatten).
+"""Export a float zoo model to ONNX with the `onnx` helper API (Conv, grouped too, Gemm, pools, Relu, Clip,
+Add, Flatten).
 
 Peer provers such as EZKL take ONNX in; exporting the zoo's own float weights gives them the same network
 edgeprove proves. Needs the `onnx` extra (`pip install 'edgeprove[onnx]'`).
@@ -87,7 +88,7 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
             rank[tensor] = 2
         else:
             source = graph.spatial(source, layer.in_shape, rank)
-            if layer.kind == "conv2d":
+            if layer.kind in ("conv2d", "grouped_conv2d"):
                 weight, bias = (np.asarray(array, dtype=np.float32) for array in model.parameters(index))
                 tensor = graph.node(
                     "Conv",
@@ -96,11 +97,17 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
                     kernel_shape=[layer.kernel] * 2,
                     strides=[layer.stride] * 2,
                     pads=[layer.padding] * 4,
+                    group=layer.groups,
                 )
             elif layer.kind in ("avgpool", "maxpool"):
                 op = "AveragePool" if layer.kind == "avgpool" else "MaxPool"
                 tensor = graph.node(
-                    op, [source], f"{name}_pool", kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2
+                    op,
+                    [source],
+                    f"{name}_pool",
+                    kernel_shape=[layer.kernel] * 2,
+                    strides=[layer.stride] * 2,
+                    pads=[layer.padding] * 4,
                 )
             elif layer.kind == "global_avgpool":
                 tensor = graph.node("GlobalAveragePool", [source], f"{name}_gap")
