@@ -41,11 +41,12 @@ def models(
             console = Console(width=PIPED_WIDTH)
         console.print(wide_table(summaries))
     else:
-        console.print(compact_table(summaries))
+        console.print(compact_table(summaries, console.width))
 
 
-def compact_table(summaries: list[zoo.ZooSummary]) -> Table:
-    """One line per model within 80 columns, counts rounded to three figures."""
+def compact_table(summaries: list[zoo.ZooSummary], width: int = 80) -> Table:
+    """One line per model within `width` columns, counts rounded to three figures, the description cut to
+    what is left."""
     title = f"edgeprove model zoo (v{zoo.ZOO_VERSION}; --wide for exact counts)"
     table = Table(title=title, box=None, pad_edge=False)
     rows = [
@@ -58,11 +59,13 @@ def compact_table(summaries: list[zoo.ZooSummary]) -> Table:
         ]
         for item in summaries
     ]
+    used = 0
     for position, column in enumerate(("name", "params", "layers", "MACs", "input")):
         widest = max(len(column), *(len(row[position]) for row in rows))
         justify = "left" if column in ("name", "input") else "right"
-        table.add_column(column, justify=justify, no_wrap=True, min_width=widest)
-    table.add_column("description", no_wrap=True, overflow="ellipsis")
+        table.add_column(column, justify=justify, no_wrap=True, width=widest)
+        used += widest + 2  # and the gap to the next column
+    table.add_column("description", no_wrap=True, overflow="ellipsis", width=max(12, width - used))
     for row, item in zip(rows, summaries):
         table.add_row(*row, item.description)
     return table
