@@ -24,6 +24,7 @@ from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import poly
 from edgeprove import protocol as PR
+from edgeprove.blas import require_exact_blas
 from edgeprove.claims import Claim, ClaimLedger
 from edgeprove.commit import DEFAULT_SCHEME
 from edgeprove.commit.scheme import Commitment, CommitmentScheme, CommitState
@@ -133,10 +134,11 @@ def prove(
 
     With ``private_input`` the input is committed (with an int8 range lookup) instead of published; the
     statement then binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
-    scheme's defaults).
+    scheme's defaults).  InexactBLAS, before anything is written, where this machine's products are wrong.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    require_exact_blas()
     committer = _Committer(scheme, params or scheme.default_params())
     check_model(model)
     x = ops.check_input(model, x)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeprove.exitcodes import EXIT_BACKEND_UNAVAILABLE, EXIT_ERROR, EXIT_USAGE
+from edgeprove.blas import InexactBLAS, require_exact_blas
+from edgeprove.exitcodes import EXIT_BACKEND_UNAVAILABLE, EXIT_ERROR, EXIT_INEXACT_BLAS, EXIT_USAGE
 from edgeprove.harness.backends import BackendUnavailable, CleanupError
 from edgeprove.harness.children import child_environment, edgeprove_argv, last_json_object, run_child
 from edgeprove.harness.devices import Device, DeviceError, find_device
@@ -269,11 +270,16 @@ def capped_run(
     progress: ProgressLines | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
-    report. Everything is checked before anything is created; RunError otherwise. `progress` gets a line
+    report. Everything is checked before anything is created, starting with this machine's float64 products
+    (`edgeprove.blas`); RunError otherwise. `progress` gets a line
     per phase and the prover's progress.
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
+    try:
+        require_exact_blas()
+    except InexactBLAS as error:
+        raise RunError(str(error), EXIT_INEXACT_BLAS) from None
     capped = not (memray and ram is None and device is None)
     if capped:
         cap, chosen_device = resolve_cap(ram, device)
