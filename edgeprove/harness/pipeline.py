@@ -39,6 +39,7 @@ from edgeprove.model.ir import ModelError
 from edgeprove.model.resolve import check_model_spec
 from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, temp_path
 from edgeprove.process.interrupts import deferred_signals
+from edgeprove.process.peak import physical_memory_bytes
 from edgeprove.protocol import SCHEDULES
 
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"
@@ -131,9 +132,7 @@ def resolve_cap(ram: str | None, device_name: str | None) -> tuple[int, Device |
 
 def machine_ram() -> int:
     """This machine's physical memory in bytes: the bound of a run without a cap."""
-    import psutil
-
-    return int(psutil.virtual_memory().total)
+    return physical_memory_bytes()
 
 
 def default_run_dir(model: str, schedule: str) -> Path:

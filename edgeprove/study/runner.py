@@ -18,6 +18,7 @@ from typing import Any
 
 from edgeprove.exitcodes import RUN_VERDICT_EXIT
 from edgeprove.harness.children import child_environment, edgeprove_argv, last_json_object
+from edgeprove.process.peak import physical_memory_bytes
 from edgeprove.study.results import is_finished, load_results, write_result
 from edgeprove.study.suites import RunSpec, Suite, select_runs
 from edgeprove.study.tables import write_readme
@@ -43,12 +44,7 @@ def machine_description() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
-        import psutil
-
-        ram = int(psutil.virtual_memory().total)
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        ram = None
+    ram = physical_memory_bytes()
     return {
         "cpu": cpu,
         "cores": len(os.sched_getaffinity(0)),
