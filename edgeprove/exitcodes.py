@@ -8,12 +8,14 @@
 | 3 | `EXIT_DOES_NOT_FIT` | – | – | does not fit | – |
 | 4 | `EXIT_PROOF_REJECTED` | – | – | proof rejected | – |
 | 5 | `EXIT_BACKEND_UNAVAILABLE` | – | – | backend unusable | – |
+| 6 | `EXIT_INEXACT_BLAS` | this machine's BLAS is inexact | the same: no verdict | the same | – |
 | 128+N | `EXIT_SIGNAL_BASE` + N | signal N | – | signal N | 130 (Ctrl-C) |
 
 `plan`, `models`, `devices`, `import` and `bench` exit 0 or 2. The signals are SIGINT (130), SIGTERM (143)
 and SIGHUP (129). Code 1 is each command's own failure: `verify`'s rejection, `run`'s error, `study`'s runs
 that could not be done; `run` reports a rejected proof as 4, so that a caller (the study) tells it from an
-error.
+error. Code 6 means the start-up self-test (`edgeprove.blas`) found float64 matrix products of integers
+wrong here: nothing was proven or judged.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ EXIT_DOES_NOT_FIT = 3
 EXIT_PROOF_REJECTED = 4
 """`run`: the proof made under the cap was rejected by `verify`."""
 EXIT_BACKEND_UNAVAILABLE = 5
+EXIT_INEXACT_BLAS = 6
+"""`prove`, `verify`, `run`: numpy's float64 products of integers are wrong on this machine (its BLAS)."""
 EXIT_SIGNAL_BASE = 128
 """A command stopped by signal N exits 128 + N, as a shell reports a death by that signal."""
 EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + signal.SIGINT

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import poly
 from edgeprove import protocol as PR
+from edgeprove.blas import require_exact_blas
 from edgeprove.claims import Claim, ClaimLedger
 from edgeprove.commit import DEFAULT_SCHEME
 from edgeprove.commit.scheme import Commitment, CommitmentScheme, CommitState
@@ -33,6 +34,7 @@ from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Model
+from edgeprove.process.peak import rss_bytes
 from edgeprove.proof import (
     SECTION_COMMIT,
     SECTION_INPUT,
@@ -85,14 +87,14 @@ class EventLog:
     def __init__(self, path: str | Path | None) -> None:
         self._path = path
         self._file = open(path, "w", buffering=1) if path else None  # noqa: SIM115
-        self._proc = psutil.Process()
+        self._pid = os.getpid()
 
     def emit(self, event: str, **fields) -> None:
         """Append one event line (with wall time and this process's RSS), flushed at once; a failed write
         is an OSError naming the events file."""
         if self._file is None:
             return
-        record = {"event": event, "t": time.time(), "rss": self._proc.memory_info().rss, **fields}
+        record = {"event": event, "t": time.time(), "rss": rss_bytes(self._pid) or 0, **fields}
         try:
             self._file.write(json.dumps(record) + "\n")
         except OSError as exc:
@@ -133,10 +135,11 @@ def prove(
 
     With ``private_input`` the input is committed (with an int8 range lookup) instead of published; the
     statement then binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
-    scheme's defaults).
+    scheme's defaults).  InexactBLAS, before anything is written, where this machine's products are wrong.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    require_exact_blas()
     committer = _Committer(scheme, params or scheme.default_params())
     check_model(model)
     x = ops.check_input(model, x)

@@ -19,6 +19,7 @@ from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import lookup, poly
 from edgeprove import protocol as PR
+from edgeprove.blas import require_exact_blas
 from edgeprove.claims import Claim, ClaimLedger
 from edgeprove.commit import DEFAULT_SCHEME
 from edgeprove.commit.scheme import CommitmentError, CommitmentScheme
@@ -73,7 +74,8 @@ def verify(
     scheme: CommitmentScheme = DEFAULT_SCHEME,
 ) -> VerifyResult:
     """Verify the proof file at ``path`` against ``model`` (made with commitment ``scheme``); never raises
-    on bad proof bytes."""
+    on bad proof bytes (InexactBLAS, before reading anything, where this machine's products are wrong)."""
+    require_exact_blas()
     header = None
     output = None
     try:

@@ -22,7 +22,7 @@ from edgeprove.harness.backends import (
     remove_cgroup_dir,
 )
 from edgeprove.harness.docker_backend import BOOT_LABEL, OWNER_LABEL, DockerBackend, boot_id
-from edgeprove.harness.runner import run_capped
+from edgeprove.harness.runner import choose_backend, run_capped
 from edgeprove.process.lifetime import Owner, current_owner, pid_namespace, process_stat
 
 ALLOCATE = (
@@ -231,3 +231,22 @@ def test_docker_reap_removes_only_dead_owners_containers_of_this_boot(docker_bac
         for container in made.values():
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+def test_rlimit_is_refused_where_setrlimit_is_accepted_but_ignored(monkeypatch) -> None:
+    """qemu user-mode emulation accepts setrlimit(RLIMIT_DATA / RLIMIT_AS) and ignores it: a run there would
+    cap nothing, so the backend says it cannot work rather than give a verdict."""
+    import resource
+
+    from edgeprove.harness import backends
+
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    assert backends.rlimit_takes_effect(resource.RLIMIT_DATA)
+    assert resource.getrlimit(resource.RLIMIT_DATA) == before
+    monkeypatch.setattr(backends.resource, "setrlimit", lambda limit, values: None)
+    for kind in ("data", "as"):
+        with pytest.raises(BackendUnavailable, match="accepted but does not take effect"):
+            RlimitBackend(kind).probe()
+    with pytest.raises(BackendUnavailable) as caught:
+        choose_backend("rlimit")
+    assert "qemu" in str(caught.value)

@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgeprove.harness.monitor import EventTail, Monitor, Timeline, last_open_layer, layer_at, tree_rss
+from edgeprove.harness.monitor import EventTail, Monitor, Timeline, last_open_layer, layer_at
+from edgeprove.process.peak import tree_rss_bytes as tree_rss
 
 HOLD_MEMORY = "import numpy, time; block = numpy.ones({mib} << 17); print('ready', flush=True); time.sleep(9)"
 

@@ -122,9 +122,9 @@ def run(
 ) -> None:
     """Prove MODEL inside a real RAM cap, verify the proof outside it, and say whether it fits.
 
-    Exit codes: 0 fits, 3 does not fit, 4 proof rejected, 2 bad input, 5 backend unavailable, 1 error,
-    130 Ctrl-C, 143 SIGTERM, 129 SIGHUP. Everything is checked before anything is created; the run folder
-    appears, complete, only when the run ends.
+    Exit codes: 0 fits, 3 does not fit, 4 proof rejected, 2 bad input, 5 backend unavailable, 6 this
+    machine's float64 products are wrong, 1 error, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP. Everything is
+    checked before anything is created; the run folder appears, complete, only when the run ends.
     """
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):

@@ -1,8 +1,9 @@
 """`edgeprove prove`, `verify` and `plan`: thin wrappers over prover, verifier and planner.
 
 Exit codes (`edgeprove.exitcodes`): 0 success / accepted; 1 proof rejected; 2 usage error, unknown or
-mismatched model, bad input, or a proof that cannot be written (an existing file is then kept); `prove`
-interrupted: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, the old proof kept.
+mismatched model, bad input, or a proof that cannot be written (an existing file is then kept); 6 this
+machine's float64 products are wrong (the start-up self-test, `edgeprove.blas`); `prove` interrupted:
+130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, the old proof kept.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgeprove import cli
+from edgeprove.blas import InexactBLAS, require_exact_blas
 from edgeprove.cli import app
-from edgeprove.exitcodes import EXIT_REJECTED, EXIT_USAGE
+from edgeprove.exitcodes import EXIT_INEXACT_BLAS, EXIT_REJECTED, EXIT_USAGE
 from edgeprove.model.ir import ModelError
 from edgeprove.process.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.process.peak import own_peak_rss_bytes
@@ -34,6 +36,14 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print a one-line error on stderr (the message is plain text, never markup) and return the Exit."""
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
+
+
+def _require_exact_blas() -> None:
+    """The start-up self-test of float64 products: one line and exit 6 where they are wrong."""
+    try:
+        require_exact_blas()
+    except InexactBLAS as exc:
+        raise _fail(str(exc), EXIT_INEXACT_BLAS) from None
 
 
 def _model(spec: str):
@@ -92,6 +102,7 @@ def prove(
     It goes to a temporary file beside --out that replaces it only when complete: Ctrl-C, SIGTERM, SIGKILL
     or a full disk leave an existing file as it was.
     """
+    _require_exact_blas()
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
             _prove(model, _proof_target(out, events), input, seed, schedule, json_out, events, private_input)
@@ -198,7 +209,8 @@ def verify(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the verdict."),
 ) -> None:
-    """Verify a proof: exit 0 accepted, 1 rejected (with the reason), 2 usage or model errors.
+    """Verify a proof: exit 0 accepted, 1 rejected (with the reason), 2 usage or model errors, 6 no verdict:
+    this machine's float64 products are wrong.
 
     The verdict names the model's digest, so it can be compared with the one expected."""
     import time
@@ -207,6 +219,7 @@ def verify(
     from edgeprove.model import zoo
     from edgeprove.proof import ProofFormatError
 
+    _require_exact_blas()
     if not proof.is_file():
         raise _fail(f"no proof file at {proof}")
     start, cpu_start = time.perf_counter(), time.process_time()

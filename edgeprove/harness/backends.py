@@ -699,6 +699,25 @@ RLIMIT_NOTES = {
 }
 
 
+def rlimit_takes_effect(limit: int) -> bool:
+    """Whether lowering `limit`'s soft value in this process shows in getrlimit; the old value is restored
+    (a soft limit may always be raised back up to the hard limit)."""
+    soft, hard = resource.getrlimit(limit)
+    probe = (1 << 62) if hard == resource.RLIM_INFINITY else hard - 1
+    if soft != resource.RLIM_INFINITY and soft <= probe:
+        probe = soft - 1
+    if probe <= 0:
+        return True
+    try:
+        resource.setrlimit(limit, (probe, hard))
+        return resource.getrlimit(limit)[0] == probe
+    except (OSError, ValueError):
+        return False
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(limit, (soft, hard))
+
+
 class RlimitBackend(Backend):
     """setrlimit(RLIMIT_DATA) (or RLIMIT_AS) in the child: the only cap an unrooted Termux user has."""
 
@@ -711,7 +730,17 @@ class RlimitBackend(Backend):
         self.notes = (RLIMIT_NOTES[kind],)
 
     def probe(self) -> str:
-        """Always available on Linux and Android."""
+        """Available where the limit takes effect: Linux and Android do, qemu user-mode emulation does not
+        (it accepts setrlimit for the address-space limits and ignores it, so nothing would be capped)."""
+        limit = resource.RLIMIT_DATA if self.kind == "data" else resource.RLIMIT_AS
+        if not rlimit_takes_effect(limit):
+            raise BackendUnavailable(
+                "rlimit",
+                f"setrlimit(RLIMIT_{self.kind.upper()}) is accepted but does not take effect here (as under "
+                "qemu user-mode emulation), so nothing would be capped",
+                "run on the device itself, or use a cgroup backend (as root) or --backend none to measure "
+                "without a cap",
+            )
         return f"setrlimit RLIMIT_{self.kind.upper()} in the child (no cgroup needed)"
 
     def session(self) -> Session:

@@ -8,6 +8,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from edgeprove.process.peak import physical_memory_bytes
+
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 """Environment variables that change how the prover's numpy runs."""
 
@@ -22,12 +24,7 @@ def machine_description() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
-        import psutil
-
-        ram = int(psutil.virtual_memory().total)
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        ram = None
+    ram = physical_memory_bytes()
     return {
         "cpu": cpu,
         "cores": len(os.sched_getaffinity(0)),

@@ -10,22 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
-
-def tree_rss(root_pids: list[int]) -> int:
-    """Resident set size of the given processes and all their descendants, in bytes (0 once they are gone)."""
-    total = 0
-    for pid in root_pids:
-        try:
-            root = psutil.Process(pid)
-            members = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            continue
-        for process in members:
-            with contextlib.suppress(psutil.Error):
-                total += process.memory_info().rss
-    return total
+from edgeprove.process.peak import tree_rss_bytes
 
 
 class EventTail:
@@ -122,7 +107,7 @@ class Monitor:
     def sample(self) -> None:
         """Take one sample now."""
         self.timeline.times.append(time.time())
-        self.timeline.rss.append(tree_rss(self.pids()))
+        self.timeline.rss.append(tree_rss_bytes(self.pids()))
         self.timeline.kernel.append(self.kernel())
         self.timeline.events.extend(self.tail.read_new())
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeprove.exitcodes import EXIT_BACKEND_UNAVAILABLE, EXIT_ERROR, EXIT_USAGE
+from edgeprove.blas import InexactBLAS, require_exact_blas
+from edgeprove.exitcodes import EXIT_BACKEND_UNAVAILABLE, EXIT_ERROR, EXIT_INEXACT_BLAS, EXIT_USAGE
 from edgeprove.harness.backends import BackendUnavailable, CleanupError
 from edgeprove.harness.children import child_environment, edgeprove_argv, last_json_object, run_child
 from edgeprove.harness.devices import Device, DeviceError, find_device
@@ -40,6 +41,7 @@ from edgeprove.model.ir import ModelError
 from edgeprove.model.resolve import check_input_header, check_model_spec
 from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, temp_path
 from edgeprove.process.interrupts import deferred_signals
+from edgeprove.process.peak import physical_memory_bytes
 from edgeprove.protocol import SCHEDULES
 
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"
@@ -149,9 +151,7 @@ def resolve_cap(ram: str | None, device_name: str | None) -> tuple[int, Device |
 
 def machine_ram() -> int:
     """This machine's physical memory in bytes: the bound of a run without a cap."""
-    import psutil
-
-    return int(psutil.virtual_memory().total)
+    return physical_memory_bytes()
 
 
 def default_run_dir(model: str, schedule: str) -> Path:
@@ -293,13 +293,17 @@ def capped_run(
     command: str | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
-    report. Everything is checked before anything is created; RunError otherwise. `progress` gets a line
-    per phase and the prover's progress. `input_path` is the prover's --input (a seeded int8 input without
-    it); its header is checked against the model's input shape before the run. `command` (the command line
-    as typed) goes into the report.
+    report. Everything is checked before anything is created, starting with this machine's float64 products
+    (`edgeprove.blas`); RunError otherwise. `progress` gets a line per phase and the prover's progress.
+    `input_path` is the prover's --input (a seeded int8 input without it); its header is checked against the
+    model's input shape before the run. `command` (the command line as typed) goes into the report.
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
+    try:
+        require_exact_blas()
+    except InexactBLAS as error:
+        raise RunError(str(error), EXIT_INEXACT_BLAS) from None
     capped = not (memray and ram is None and device is None)
     if capped:
         cap, chosen_device = resolve_cap(ram, device)
