@@ -17,6 +17,7 @@ from edgeprove import prover
 from edgeprove.cli import full_app
 from edgeprove.commit import ligero
 from edgeprove.model import compiled, zoo
+from edgeprove.proof import FORMAT_VERSION
 
 app = full_app()
 runner = CliRunner()
@@ -90,7 +91,7 @@ def test_a_header_never_names_a_path_to_open(tmp_path, tiny_proof):
     ids=["long-name", "deep-nesting", "lone-surrogate"],
 )
 def test_hostile_headers_are_one_line_rejections(tmp_path, header):
-    (tmp_path / "p").write_bytes(b"EDGEPRV1" + struct.pack("<HI", 1, len(header)) + header)
+    (tmp_path / "p").write_bytes(b"EDGEPRV1" + struct.pack("<HI", FORMAT_VERSION, len(header)) + header)
     result = runner.invoke(app, ["verify", str(tmp_path / "p")])
     assert result.exit_code == 1 and _one_line(result.output).startswith("rejected")
 
