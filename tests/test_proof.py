@@ -159,7 +159,7 @@ def test_an_opening_padded_past_its_ceiling_is_refused(tmp_path, proof_path):
     prefix, sections = read_sections(proof_path)
     index = next(i for i, (kind, _) in enumerate(sections) if kind == SECTION_OPENING)
     opening = sections[index][1]
-    sections[index] = (SECTION_OPENING, replace(opening, ("paths",), opening.paths * 3))
+    sections[index] = (SECTION_OPENING, replace(opening, ("paths",), opening.paths + bytes(1 << 20)))
     write_sections(tmp_path / "p", prefix, sections)
     verdict = _verdict(tmp_path / "p")
     assert not verdict.accepted and "opening section" in verdict.reason and "is over" in verdict.reason

@@ -3,8 +3,8 @@
 Leaves are byte strings hashed as H(0x00 || leaf); inner nodes are H(0x01 || left || right).  The leaf
 count is padded to a power of two with a fixed padding digest H(0x02), which no real leaf or node can
 produce without a SHA-256 collision.  A path is the concatenation of the sibling digests from the leaf
-level up to (not including) the root, 32 bytes each.  Columns of a field matrix become leaves as their
-entries in little-endian u32.
+level up to (not including) the root; several leaves are opened together with each needed sibling sent
+once (a multi-path).  Columns of a field matrix become leaves as their entries in little-endian u32.
 """
 
 from __future__ import annotations
@@ -95,36 +95,69 @@ class MerkleTree:
         """Number of sibling digests in every path."""
         return len(self.levels) - 1
 
-    def open(self, indices: Sequence[int] | np.ndarray) -> list[bytes]:
-        """Authentication paths for the given leaf indices (each the concatenated sibling digests)."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.num_leaves):
-            raise ValueError(f"leaf index out of range [0, {self.num_leaves})")
-        if self.depth == 0:
-            return [b"" for _ in range(idx.size)]
-        siblings = np.stack([self.levels[lvl][(idx >> lvl) ^ 1] for lvl in range(self.depth)], axis=1)
-        flat = siblings.reshape(idx.size, self.depth * DIGEST_SIZE)
-        return [row.tobytes() for row in flat]
+    def open(self, indices: Sequence[int] | np.ndarray) -> bytes:
+        """One authentication of several leaves (sorted, distinct): level by level from the leaves up, the
+        sibling digests the verifier cannot compute itself, each once (``multi_path_digests`` of them)."""
+        nodes = _checked_indices(indices, self.num_leaves)
+        if nodes is None:
+            raise ValueError(f"leaf indices must be sorted, distinct and in [0, {self.num_leaves})")
+        out = []
+        for level in range(self.depth):
+            present = set(nodes)
+            out += [self.levels[level][i ^ 1].tobytes() for i in nodes if i ^ 1 not in present]
+            nodes = sorted({i >> 1 for i in nodes})
+        return b"".join(out)
 
 
-def verify_path(root: bytes, index: int, leaf_bytes: bytes, path: bytes, num_leaves: int) -> bool:
-    """True when ``path`` proves that leaf ``index`` of a ``num_leaves``-leaf tree is ``leaf_bytes``.
+def _checked_indices(indices: object, num_leaves: int) -> list[int] | None:
+    """The indices as a strictly increasing list within [0, num_leaves), or None."""
+    try:
+        nodes = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if any(b <= a for a, b in zip(nodes, nodes[1:])) or (nodes and (nodes[0] < 0 or nodes[-1] >= num_leaves)):
+        return None
+    return nodes
 
-    Any malformed argument (index out of range, path of the wrong length, non-bytes) is simply False.
+
+def multi_path_digests(indices: Sequence[int], num_leaves: int) -> int:
+    """How many digests ``MerkleTree.open`` sends for these sorted distinct leaves of a num_leaves tree."""
+    nodes, count = list(indices), 0
+    for _ in range(tree_depth(num_leaves)):
+        present = set(nodes)
+        count += sum(1 for i in nodes if i ^ 1 not in present)
+        nodes = sorted({i >> 1 for i in nodes})
+    return count
+
+
+def verify(
+    root: bytes, indices: Sequence[int], leaves: Sequence[bytes], proof: bytes, num_leaves: int
+) -> bool:
+    """True when ``proof`` (from ``MerkleTree.open``) shows that the leaves at the sorted, distinct
+    ``indices`` of a ``num_leaves``-leaf tree are ``leaves``, consuming the proof exactly.
+
+    Any malformed argument (indices out of order or range, a proof of the wrong length, non-bytes) is False.
     """
-    if not isinstance(path, (bytes, bytearray)) or not isinstance(root, (bytes, bytearray)):
+    if not isinstance(proof, (bytes, bytearray)) or not isinstance(root, (bytes, bytearray)):
         return False
-    if not isinstance(index, (int, np.integer)) or not isinstance(num_leaves, (int, np.integer)):
+    if not isinstance(num_leaves, (int, np.integer)) or num_leaves < 1 or len(root) != DIGEST_SIZE:
         return False
-    if num_leaves < 1 or not 0 <= index < num_leaves:
+    nodes = _checked_indices(indices, num_leaves)
+    if not nodes or len(leaves) != len(nodes):
         return False
-    depth = tree_depth(num_leaves)
-    if len(path) != depth * DIGEST_SIZE or len(root) != DIGEST_SIZE:
+    if len(proof) != DIGEST_SIZE * multi_path_digests(nodes, num_leaves):
         return False
-    node = hash_leaf(leaf_bytes)
-    position = int(index)
-    for level in range(depth):
-        sibling = bytes(path[level * DIGEST_SIZE : (level + 1) * DIGEST_SIZE])
-        node = hash_node(sibling, node) if position & 1 else hash_node(node, sibling)
-        position >>= 1
-    return node == bytes(root)
+    digests = {i: hash_leaf(leaf) for i, leaf in zip(nodes, leaves)}
+    position = 0
+    for _ in range(tree_depth(num_leaves)):
+        parents: dict[int, bytes] = {}
+        for i, digest in digests.items():
+            if i >> 1 in parents:
+                continue
+            sibling = digests.get(i ^ 1)
+            if sibling is None:
+                sibling = bytes(proof[position : position + DIGEST_SIZE])
+                position += DIGEST_SIZE
+            parents[i >> 1] = hash_node(digest, sibling) if i % 2 == 0 else hash_node(sibling, digest)
+        digests = parents
+    return digests == {0: bytes(root)}
