@@ -24,6 +24,8 @@ GENERATOR = 31
 
 _U64 = np.uint64
 _P64 = np.uint64(P)
+_TINY = 4 * 16
+"""K arrays of at most 16 elements are multiplied in Python ints."""
 _SMALL = 1 << 10
 """Below this many elements a K product is computed expression-wise (numpy call overhead dominates)."""
 _LIMB_SAFE_ROWS = 1 << 20
@@ -183,14 +185,26 @@ def ext_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape == (EXT_DEGREE,) and b.shape == (EXT_DEGREE,):
         return np.array(ext_mul_ints(a.tolist(), b.tolist()), dtype=np.uint64)
     shape = np.broadcast_shapes(a.shape[1:], b.shape[1:])
+    if a.shape[1:] == b.shape[1:] and a.size <= _TINY:
+        return _tiny_product(a, b)
     return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), shape)
 
 
 def ext_mul_scalar(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b for an extension array a (4, ...) and one K scalar b: the scalar's limbs stay scalars, which
     saves numpy's broadcasting on every call (eq tables, sumcheck folds)."""
-    limbs = tuple(np.uint64(v) for v in np.asarray(b).reshape(EXT_DEGREE).tolist())
-    return _limb_product((a[0], a[1], a[2], a[3]), limbs, a.shape[1:])
+    b = np.asarray(b, dtype=np.uint64).reshape(EXT_DEGREE)
+    if a.size <= _TINY:
+        return _tiny_product(a, np.broadcast_to(b.reshape(EXT_DEGREE, *([1] * (a.ndim - 1))), a.shape))
+    return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), a.shape[1:])
+
+
+def _tiny_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b for two K arrays of one small shape, element by element in Python ints (a handful of
+    elements: numpy's per-call overhead would be most of the cost)."""
+    left, right = a.reshape(EXT_DEGREE, -1).T.tolist(), b.reshape(EXT_DEGREE, -1).T.tolist()
+    products = [ext_mul_ints(x, y) for x, y in zip(left, right)]
+    return np.array(products, dtype=np.uint64).T.reshape(a.shape)
 
 
 def _limb_product(a: tuple, b: tuple, shape: tuple[int, ...]) -> np.ndarray:

@@ -314,9 +314,11 @@ def verify(
         )
     except SumcheckError as err:
         raise LigeroError(str(err)) from None
-    row_weights = [poly.eq_eval(z[:, :row_bits], row_point) for z in points]
-    at_columns = [F.ext_inner(proof.row, poly.eq_table(z[:, row_bits:])) for z in points]
-    if not F.ext_eq(_combine(powers, [F.ext_mul(w, v) for w, v in zip(row_weights, at_columns)]), final):
+    stacked = np.stack(points, axis=1)  # (4, k, n)
+    row_weights = poly.eq_tables(row_point.reshape(F.EXT_DEGREE, 1, -1))[:, 0]  # eq(s, x) over the rows
+    at_rows = F.ext_inner_rows(poly.eq_tables(stacked[:, :, :row_bits]), row_weights)  # eq(z_j,row; s)
+    at_columns = F.ext_inner_rows(poly.eq_tables(stacked[:, :, row_bits:]), proof.row)  # <u, eq(z_j,col)>
+    if not F.ext_eq(F.ext_sum(F.ext_mul(powers, F.ext_mul(at_rows, at_columns))), final):
         raise LigeroError("the row disagrees with the row sumcheck's last claim")
     transcript.absorb_ext(f"{label}/row", proof.row)
     gamma = transcript.challenge_ext_vec(f"{label}/gamma", num_rows)
@@ -328,7 +330,7 @@ def verify(
     if not merkle.verify(commitment.root, indices.tolist(), leaves, proof.paths, width << params.rate_log):
         raise LigeroError("the Merkle multi-path of the queried columns does not match the root")
 
-    rows = np.stack([poly.eq_table(row_point), gamma], axis=1)
+    rows = np.stack([row_weights, gamma], axis=1)
     expected = combine_rows(rows, proof.columns.T)  # (4, 2, q): <r, column_c> for both combinations
     messages = np.stack([proof.row, proof.proximity_row], axis=1)
     encoded = rs_encode(messages.reshape(-1, width), params.rate_log)[:, indices]
