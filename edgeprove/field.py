@@ -195,7 +195,9 @@ def ext_mul_scalar(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     saves numpy's broadcasting on every call (eq tables, sumcheck folds)."""
     b = np.asarray(b, dtype=np.uint64).reshape(EXT_DEGREE)
     if a.size <= _TINY:
-        return _tiny_product(a, np.broadcast_to(b.reshape(EXT_DEGREE, *([1] * (a.ndim - 1))), a.shape))
+        right = b.tolist()
+        products = [ext_mul_ints(x, right) for x in a.reshape(EXT_DEGREE, -1).T.tolist()]
+        return np.array(products, dtype=np.uint64).T.reshape(a.shape)
     return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), a.shape[1:])
 
 

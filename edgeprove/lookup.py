@@ -79,6 +79,8 @@ TOP_VARS = 4
 sumcheck round costs far more than the few elements it replaces, are never run."""
 
 
+_GEMM_MIN = 64
+"""Entries per tree from which a weighted sum goes through the limb GEMM rather than a product and a sum."""
 _SLICE = 1 << 13
 """Entries per tree a GKR round evaluates or folds at once: bounds its temporaries, not its tables."""
 
@@ -218,8 +220,10 @@ def _fold(table: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def _level_sums(tables: list[np.ndarray], lam: np.ndarray, weights: np.ndarray, x: int) -> np.ndarray:
     """Per open tree, sum_x' eq(x') [n_e d_o + n_o d_e + lambda d_e d_o](x, x'): (4, T), a slice of x' at a
-    time.  Base numerators (the leaves) make the first two products four base multiplications per limb."""
-    n_even, n_odd, d_even, d_odd = tables
+    time.  Base numerators (the leaves) make the first two products four base multiplications per limb; K
+    numerators come as U = n_e + lambda d_e (``_combined``), and the sum as d_o U + n_o d_e."""
+    first, n_odd, d_even, d_odd = tables
+    combined = first.ndim == 3
     half = d_even.shape[-1] // 2
     total = F.ext_zeros(d_even.shape[-2])
     for start in range(0, half, _SLICE):
@@ -229,15 +233,28 @@ def _level_sums(tables: list[np.ndarray], lam: np.ndarray, weights: np.ndarray, 
             return _at(t[..., start:stop], t[..., half + start : half + stop], x)
 
         d_even_x, d_odd_x = at(d_even), at(d_odd)
-        cross = F.ext_add(
-            _times(at(n_even), d_odd_x, n_even.ndim == 2), _times(at(n_odd), d_even_x, n_odd.ndim == 2)
-        )
+        cross = _times(at(n_odd), d_even_x, n_odd.ndim == 2)
         eq = weights[:, start:stop]
-        both = F.ext_inner_rows(cross, eq)
+        if combined:
+            total = F.ext_add(total, _weighted_sums(F.ext_add(F.ext_mul(at(first), d_odd_x), cross), eq))
+            continue
+        both = _weighted_sums(F.ext_add(F.ext_scale(d_odd_x, at(first)), cross), eq)
         del cross
-        products = F.ext_inner_rows(F.ext_mul(d_even_x, d_odd_x), eq)
+        products = _weighted_sums(F.ext_mul(d_even_x, d_odd_x), eq)
         total = F.ext_add(total, F.ext_add(both, F.ext_mul_scalar(products, lam)))
     return total
+
+
+def _combined(n_even: np.ndarray, d_even: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """U = n_e + lambda d_e for K numerators: the level's sum is then d_o U + n_o d_e, two products."""
+    return F.ext_add(n_even, F.ext_mul_scalar(d_even, lam))
+
+
+def _weighted_sums(rows: np.ndarray, eq: np.ndarray) -> np.ndarray:
+    """Per tree, sum_x rows(x) eq(x) for K rows (4, T, m): a limb GEMM, or for small m one product and sum."""
+    if rows.shape[-1] < _GEMM_MIN:
+        return F.ext_sum(F.ext_mul(rows, eq[:, None, :]))
+    return F.ext_inner_rows(rows, eq)
 
 
 def _prove_level(
@@ -256,45 +273,62 @@ def _prove_level(
     caller's level is freed after the first round).  Returns (proof, point, final tables)."""
     num_vars = point.shape[1]
     suffixes = sumcheck.suffix_eq_tables(point)
-    one = F.ext_ones()
-    reduced, prefix = claim, one
+    nonzero = np.any(point != 0, axis=0)
+    inverses = F.ext_zeros(num_vars)
+    if np.any(nonzero):
+        inverses[:, nonzero] = F.ext_inv(point[:, nonzero])
+    coords, inverses = point.T.tolist(), inverses.T.tolist()
+    weights = coefficients.T.tolist()
+    reduced, prefix = claim.tolist(), [1, 0, 0, 0]
     rounds, challenges = [], []
+    combined = False
     for i in range(num_vars):
-        rho = point[:, i]
+        if tables[0].ndim == 3 and not combined:  # K numerators (the leaves' once folded): use U
+            tables[0], combined = _combined(tables[0], tables[2], lam), True
+        rho = coords[i]
+        one_minus = _one_minus(rho)
         q = {}
-        for x in (0, 1, 2) if not np.any(rho) else (0, 2):
-            sums = _level_sums(tables, lam, suffixes[i + 1], x)
-            q[x] = F.ext_sum(F.ext_mul(sums, coefficients.reshape(F.EXT_DEGREE, -1)))
-        if 1 not in q:  # reduced = (1 - rho) q(0) + rho q(1)
-            q[1] = F.ext_mul(F.ext_sub(reduced, F.ext_mul(F.ext_sub(one, rho), q[0])), F.ext_inv(rho))
-        q_evals = np.stack([q[0], q[1], q[2]], axis=1)
-        q_at = [q[0], q[1], q[2], sumcheck.interpolate(q_evals, F.ext_const(3))]
-        slope = F.ext_sub(F.ext_add(rho, rho), one)
-        msg = np.stack(
-            [
-                F.ext_mul(
-                    prefix,
-                    F.ext_mul(F.ext_add(F.ext_sub(one, rho), F.ext_scale(slope, np.uint64(t))), q_at[t]),
-                )
-                for t in range(4)
-            ],
-            axis=1,
-        )  # s(t) = prefix eq(rho, t) q(t), eq(rho, t) = (1 - rho) + t (2 rho - 1)
+        for x in (0, 2) if nonzero[i] else (0, 1, 2):
+            sums = _level_sums(tables, lam, suffixes[i + 1], x).T.tolist()
+            q[x] = _ints_sum(F.ext_mul_ints(c, v) for c, v in zip(weights, sums))
+        if nonzero[i]:  # reduced = (1 - rho) q(0) + rho q(1)
+            rest = [(a - b) % F.P for a, b in zip(reduced, F.ext_mul_ints(one_minus, q[0]))]
+            q[1] = list(F.ext_mul_ints(rest, inverses[i]))
+        q_limbs = [[q[0][k], q[1][k], q[2][k]] for k in range(F.EXT_DEGREE)]
+        q_at = [q[0], q[1], q[2], sumcheck.interpolate_ints(q_limbs, [3, 0, 0, 0])]
+        slope = [(2 * c - (k == 0)) % F.P for k, c in enumerate(rho)]
+        message = []
+        for t in range(4):  # s(t) = prefix eq(rho, t) q(t), eq(rho, t) = (1 - rho) + t (2 rho - 1)
+            eq_t = [(a + t * b) % F.P for a, b in zip(one_minus, slope)]
+            message.append(F.ext_mul_ints(prefix, F.ext_mul_ints(eq_t, q_at[t])))
+        msg = np.array(message, dtype=np.uint64).T.copy()
         transcript.absorb_ext(f"{where}/round", msg)
         r = transcript.challenge_ext(f"{where}/r")
         challenges.append(r)
-        reduced = sumcheck.interpolate(q_evals, r)
-        prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
-        for k in (
-            2,
-            3,
-            0,
-            1,
-        ):  # one at a time, the largest pair first: a level is freed once both halves fold
+        r_ints = r.tolist()
+        reduced = sumcheck.interpolate_ints(q_limbs, r_ints)
+        eq_r = _ints_sum([F.ext_mul_ints(rho, r_ints), F.ext_mul_ints(one_minus, _one_minus(r_ints))])
+        prefix = list(F.ext_mul_ints(prefix, eq_r))
+        for k in (2, 3, 0, 1):  # one at a time, the largest pair first: a level is freed once both fold
             tables[k] = _fold(tables[k], r)
         rounds.append(msg)
     finals = [_as_ext(t, t.ndim == 2)[..., 0] for t in tables]
+    if combined:
+        finals[0] = F.ext_sub(finals[0], F.ext_mul_scalar(finals[2], lam))
     return SumcheckProof(rounds), poly.point(challenges), finals
+
+
+def _one_minus(value: list[int]) -> list[int]:
+    """1 - v for a K scalar as four Python ints."""
+    return [(1 - value[0]) % F.P] + [(F.P - c) % F.P for c in value[1:]]
+
+
+def _ints_sum(values) -> list[int]:
+    """The sum of K scalars given as four Python ints each."""
+    total = [0, 0, 0, 0]
+    for value in values:
+        total = [a + b for a, b in zip(total, value)]
+    return [t % F.P for t in total]
 
 
 def _coefficients(transcript: Transcript, where: str, count: int) -> tuple[np.ndarray, np.ndarray]:

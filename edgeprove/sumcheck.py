@@ -239,7 +239,7 @@ def verify(
         transcript.absorb_ext(f"{label}/round", msg)
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
-        current = _interpolate_ints(limbs, r.tolist())
+        current = interpolate_ints(limbs, r.tolist())
     return poly.point(challenges), np.array(current, dtype=np.uint64)
 
 
@@ -278,10 +278,10 @@ def interpolate(evals: np.ndarray, r: np.ndarray) -> np.ndarray:
     this runs once per sumcheck round on both sides, where numpy's per-call overhead would dominate.
     """
     rr = [int(v) for v in np.asarray(r).reshape(F.EXT_DEGREE)]
-    return np.array(_interpolate_ints(evals.tolist(), rr), dtype=np.uint64)
+    return np.array(interpolate_ints(evals.tolist(), rr), dtype=np.uint64)
 
 
-def _interpolate_ints(limbs: list[list[int]], r: list[int]) -> list[int]:
+def interpolate_ints(limbs: list[list[int]], r: list[int]) -> list[int]:
     """``interpolate`` on Python ints: limbs[l][i] is limb l of s(i), r the point's four limbs."""
     d = len(limbs[0]) - 1
     basis = _monomial_basis(d)

@@ -204,13 +204,7 @@ def open(
     values = [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
     transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
     powers = _powers(transcript.challenge_ext(f"{label}/rho"), len(points))
-    k = len(points)
-    terms = [(powers[:, j], (j, k + j)) for j in range(k)]
-    tables = [row_eqs[:, j] for j in range(k)] + [partial[:, j] for j in range(k)]
-    claim = _combine(powers, values)
-    row_sumcheck, row_point, _, _ = sumcheck.prove(
-        tables, terms, _ROW_SUMCHECK_DEGREE, transcript, f"{label}/rows", claim
-    )
+    row_sumcheck, row_point = _prove_rows(row_eqs, partial, powers, transcript, f"{label}/rows")
     row = combine_rows(poly.eq_table(row_point)[:, None, :], state.matrix)[:, 0, :]
     transcript.absorb_ext(f"{label}/row", row)
     gamma = transcript.challenge_ext_vec(f"{label}/gamma", 1 << commitment.row_bits)
@@ -233,6 +227,30 @@ def absorb_statement(
     transcript.absorb_int(f"{label}/num-points", len(points))
     for z in points:
         transcript.absorb_ext(f"{label}/point", z)
+
+
+def _prove_rows(
+    row_eqs: np.ndarray, partial: np.ndarray, powers: np.ndarray, transcript: Transcript, label: str
+) -> tuple[SumcheckProof, np.ndarray]:
+    """The row sumcheck of sum_x sum_j rho^j eq(z_j,row; x) h_j(x) on the stacked (4, k, R) tables, a few
+    whole-array operations per round; its messages are ``sumcheck.prove``'s on the same sum."""
+    weights = powers[:, :, None]
+    rounds, challenges = [], []
+    eqs, parts = row_eqs, partial
+    for _ in range(poly.num_vars(eqs.shape[-1])):
+        half = eqs.shape[-1] // 2
+        halves = [(t[..., :half], t[..., half:]) for t in (eqs, parts)]
+        evals = []
+        for x in range(_ROW_SUMCHECK_DEGREE + 1):
+            at = [lo if x == 0 else hi if x == 1 else F.ext_add(hi, F.ext_sub(hi, lo)) for lo, hi in halves]
+            evals.append(F.ext_sum(F.ext_sum(F.ext_mul(F.ext_mul(at[0], at[1]), weights)), axis=-1))
+        message = np.stack(evals, axis=1)
+        transcript.absorb_ext(f"{label}/round", message)
+        r = transcript.challenge_ext(f"{label}/r")
+        challenges.append(r)
+        eqs, parts = (F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r)) for lo, hi in halves)
+        rounds.append(message)
+    return SumcheckProof(rounds), poly.point(challenges)
 
 
 def _powers(rho: np.ndarray, count: int) -> np.ndarray:
