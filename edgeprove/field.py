@@ -9,6 +9,8 @@ with ``a[i]``.  Inner products go through float64 BLAS on 16-bit limbs, which is
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 P = 2013265921
@@ -24,8 +26,8 @@ GENERATOR = 31
 
 _U64 = np.uint64
 _P64 = np.uint64(P)
-_TINY = 4 * 16
-"""K arrays of at most 16 elements are multiplied in Python ints."""
+_FEW = 1 << 8
+"""Below this many elements a K product is one broadcast product and a small matrix product."""
 _SMALL = 1 << 10
 """Below this many elements a K product is computed expression-wise (numpy call overhead dominates)."""
 _LIMB_SAFE_ROWS = 1 << 20
@@ -185,8 +187,8 @@ def ext_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape == (EXT_DEGREE,) and b.shape == (EXT_DEGREE,):
         return np.array(ext_mul_ints(a.tolist(), b.tolist()), dtype=np.uint64)
     shape = np.broadcast_shapes(a.shape[1:], b.shape[1:])
-    if a.shape[1:] == b.shape[1:] and a.size <= _TINY:
-        return _tiny_product(a, b)
+    if math.prod(shape) < _FEW:
+        return _few_product(a, b, shape)
     return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), shape)
 
 
@@ -194,19 +196,17 @@ def ext_mul_scalar(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b for an extension array a (4, ...) and one K scalar b: the scalar's limbs stay scalars, which
     saves numpy's broadcasting on every call (eq tables, sumcheck folds)."""
     b = np.asarray(b, dtype=np.uint64).reshape(EXT_DEGREE)
-    if a.size <= _TINY:
-        right = b.tolist()
-        products = [ext_mul_ints(x, right) for x in a.reshape(EXT_DEGREE, -1).T.tolist()]
-        return np.array(products, dtype=np.uint64).T.reshape(a.shape)
+    if math.prod(a.shape[1:]) < _FEW:
+        return _few_product(a, b.reshape(EXT_DEGREE, *([1] * (a.ndim - 1))), a.shape[1:])
     return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), a.shape[1:])
 
 
-def _tiny_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a * b for two K arrays of one small shape, element by element in Python ints (a handful of
-    elements: numpy's per-call overhead would be most of the cost)."""
-    left, right = a.reshape(EXT_DEGREE, -1).T.tolist(), b.reshape(EXT_DEGREE, -1).T.tolist()
-    products = [ext_mul_ints(x, y) for x, y in zip(left, right)]
-    return np.array(products, dtype=np.uint64).T.reshape(a.shape)
+def _few_product(a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """a * b for K arrays of few elements in four numpy calls: all sixteen limb products reduced at once,
+    then mapped to the product's limbs by one small integer matrix (entries 0, 1, NONRESIDUE)."""
+    products = (a[:, None] * b[None, :]) % _P64  # (4, 4, ...): a_i b_j
+    limbs = _PRODUCT_LIMBS.T @ products.reshape(EXT_DEGREE * EXT_DEGREE, -1)
+    return (limbs % _P64).reshape(EXT_DEGREE, *shape)
 
 
 def _limb_product(a: tuple, b: tuple, shape: tuple[int, ...]) -> np.ndarray:

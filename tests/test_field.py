@@ -152,7 +152,7 @@ def test_ext_mul_scalar_matches_ext_mul():
 
 @pytest.mark.parametrize("shape", [(3,), (2, 8), (5, 300), (1 << 12,)])
 def test_ext_products_of_every_size_match_python_ints(shape):
-    """Tiny (Python ints), small (expressions) and large (in-place limbs) products agree with ext_mul_ints,
+    """Few-element (matrix), small (expressions) and large (in-place limbs) products agree with ext_mul_ints,
     including the largest elements, where the limb sums come closest to 2^64."""
     rng = np.random.default_rng(len(shape) + shape[-1])
     a, b = F.random_ext(rng, shape), F.random_ext(rng, shape)
