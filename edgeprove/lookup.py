@@ -81,7 +81,7 @@ sumcheck round costs far more than the few elements it replaces, are never run."
 
 _GEMM_MIN = 64
 """Entries per tree from which a weighted sum goes through the limb GEMM rather than a product and a sum."""
-_SLICE = 1 << 13
+_SLICE = 1 << 11
 """Entries per tree a GKR round evaluates or folds at once: bounds its temporaries, not its tables."""
 
 
@@ -128,21 +128,32 @@ class _Group:
         length = 1 << self.num_vars
         numerators = np.empty((len(self.leaves), length), dtype=np.uint64)
         denominators = np.empty((F.EXT_DEGREE, len(self.leaves), length), dtype=np.uint64)
-        for i, make in enumerate(self.leaves):
-            n, d = make()
-            if n.shape != (length,) or d.shape != (F.EXT_DEGREE, length):
-                raise LogUpError(f"fraction-sum leaves: need base ({length},) and K (4, {length}) tables")
-            numerators[i], denominators[:, i] = n, d
+        for i in range(len(self.leaves)):
+            numerators[i], denominators[:, i] = self.tree_leaves(i)
         return numerators, denominators
+
+    def tree_leaves(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tree ``index``'s leaves, checked: base (2^n,) numerators and K (4, 2^n) denominators."""
+        length = 1 << self.num_vars
+        n, d = self.leaves[index]()
+        if n.shape != (length,) or d.shape != (F.EXT_DEGREE, length):
+            raise LogUpError(f"fraction-sum leaves: need base ({length},) and K (4, {length}) tables")
+        return n, d
 
 
 def _parents(
-    n_even: np.ndarray, n_odd: np.ndarray, d_even: np.ndarray, d_odd: np.ndarray, is_base: bool
+    n_even: np.ndarray,
+    n_odd: np.ndarray,
+    d_even: np.ndarray,
+    d_odd: np.ndarray,
+    is_base: bool,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The level above: n = n_e d_o + n_o d_e, d = d_e d_o (K), a slice at a time."""
+    """The level above: n = n_e d_o + n_o d_e, d = d_e d_o (K), a slice at a time, into ``out`` if given."""
     length = d_even.shape[-1]
-    numerators = np.empty(d_even.shape, dtype=np.uint64)
-    denominators = np.empty(d_even.shape, dtype=np.uint64)
+    if out is None:
+        out = np.empty(d_even.shape, dtype=np.uint64), np.empty(d_even.shape, dtype=np.uint64)
+    numerators, denominators = out
     for start in range(0, length, _SLICE):
         part = slice(start, min(length, start + _SLICE))
         d_e, d_o = d_even[..., part], d_odd[..., part]
@@ -157,16 +168,23 @@ def _build_group(num_vars: int, leaves: list[Leaves]) -> _Group:
     """Build stacked trees of 2^num_vars leaves bottom-up, keeping the levels between the leaves and the
     top: about the leaves' size in all."""
     group = _Group(num_vars, leaves, {}, F.ext_zeros(0), F.ext_zeros(0))
-    numerators, denominators = group.made_leaves()
-    is_base = True
-    for depth in range(num_vars - 1, min(TOP_VARS, num_vars) - 1, -1):
+    if num_vars <= TOP_VARS:  # sent whole: the top is the leaves
+        numerators, denominators = group.made_leaves()
+        group.top_n, group.top_d = _as_ext(numerators, True), denominators
+        return group
+    half = 1 << (num_vars - 1)
+    numerators = np.empty((F.EXT_DEGREE, len(leaves), half), dtype=np.uint64)
+    denominators = np.empty((F.EXT_DEGREE, len(leaves), half), dtype=np.uint64)
+    for i in range(len(leaves)):  # one tree's leaves at a time: they are made again for the last level
+        n, d = group.tree_leaves(i)
+        _parents(n[0::2], n[1::2], d[:, 0::2], d[:, 1::2], True, (numerators[:, i], denominators[:, i]))
+        del n, d
+    for depth in range(num_vars - 2, TOP_VARS - 1, -1):
         n_even, n_odd = _children(numerators)
         d_even, d_odd = _children(denominators)
-        if depth < num_vars - 1:
-            group.levels[depth] = (n_even, n_odd, d_even, d_odd)
-        numerators, denominators = _parents(n_even, n_odd, d_even, d_odd, is_base)
-        is_base = False
-    group.top_n, group.top_d = _as_ext(numerators, is_base), denominators
+        group.levels[depth] = (n_even, n_odd, d_even, d_odd)
+        numerators, denominators = _parents(n_even, n_odd, d_even, d_odd, False)
+    group.top_n, group.top_d = numerators, denominators
     return group
 
 
@@ -268,11 +286,11 @@ def _prove_level(
 ) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray]]:
     """The eq-weighted sumcheck of sum_t c_t sum_x eq(point, x) (n_e d_o + n_o d_e + lambda d_e d_o)_t(x) for
     stacked tables [n_e, n_o, d_e, d_o], with Gruen's factoring as in ``sumcheck.prove_eq_weighted``:
-    q(X) (degree 2) is summed against the remaining eq coordinates only, q(1) follows from the claim.
+    q(X) (degree 2) is summed against the eq table of the remaining coordinates only, q(1) follows from
+    the claim.
     The messages are those of ``sumcheck.prove`` on the same sum.  ``tables`` is folded in place (the
     caller's level is freed after the first round).  Returns (proof, point, final tables)."""
     num_vars = point.shape[1]
-    suffixes = sumcheck.suffix_eq_tables(point)
     nonzero = np.any(point != 0, axis=0)
     inverses = F.ext_zeros(num_vars)
     if np.any(nonzero):
@@ -287,9 +305,10 @@ def _prove_level(
             tables[0], combined = _combined(tables[0], tables[2], lam), True
         rho = coords[i]
         one_minus = _one_minus(rho)
+        suffix = poly.eq_table(point[:, i + 1 :])  # built per round: only one is alive at a time
         q = {}
         for x in (0, 2) if nonzero[i] else (0, 1, 2):
-            sums = _level_sums(tables, lam, suffixes[i + 1], x).T.tolist()
+            sums = _level_sums(tables, lam, suffix, x).T.tolist()
             q[x] = _ints_sum(F.ext_mul_ints(c, v) for c, v in zip(weights, sums))
         if nonzero[i]:  # reduced = (1 - rho) q(0) + rho q(1)
             rest = [(a - b) % F.P for a, b in zip(reduced, F.ext_mul_ints(one_minus, q[0]))]
@@ -720,13 +739,10 @@ def prove_lookups(
     num_vars = [v for witness_vars, table_vars, _ in shapes for v in (witness_vars, table_vars)]
     trees, points, _, _ = prove_fraction_sums(num_vars, leaves, transcript, f"{label}/trees")
     del leaves
-    eq_tables: dict[int, np.ndarray] = {}  # witness points of equal depth coincide
-    witness_values = []
-    for i, (witness, _, _, _) in enumerate(prepared):
-        point = points[2 * i]
-        eq = eq_tables.setdefault(point.shape[1], poly.eq_table(point))
-        witness_values.append(np.stack([F.ext_inner(c, eq) for c in witness], axis=1))
-    del eq_tables
+    witness_values = [
+        np.stack([poly.evaluate(c, points[2 * i]) for c in witness], axis=1)
+        for i, (witness, _, _, _) in enumerate(prepared)
+    ]
     multiplicity_values = np.stack(
         [poly.evaluate(mult, points[2 * i + 1]) for i, (_, _, _, mult) in enumerate(prepared)], axis=1
     )

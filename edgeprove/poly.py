@@ -119,7 +119,19 @@ def evaluate(table: np.ndarray, z: np.ndarray) -> np.ndarray:
     length = table.shape[-1]
     if num_vars(length) != z.shape[1]:
         raise ValueError(f"point has {z.shape[1]} coordinates, table needs {num_vars(length)}")
+    if table.ndim == 1 and z.shape[1] >= 2:  # eq(z) = eq(z_hi) x eq(z_lo): two small tables, not one big
+        split = z.shape[1] // 2
+        rows = table.reshape(1 << split, -1)
+        partial = _rows_dot_ext(rows, eq_table(z[:, split:]))  # (4, 2^split): each row against eq(z_lo)
+        return F.ext_inner(partial, eq_table(z[:, :split]))
     return F.ext_inner(table, eq_table(z))
+
+
+def _rows_dot_ext(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """rows @ vector for base rows (m, n) and a K vector (4, n) -> K (4, m), exactly via limb BLAS."""
+    from edgeprove.field import _limb_dot
+
+    return (_limb_dot(rows, vector) % F.P).astype(np.uint64).T.copy()
 
 
 def evaluate_padded(values: np.ndarray, shape: tuple[int, ...], z: np.ndarray) -> np.ndarray:

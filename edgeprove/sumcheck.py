@@ -140,7 +140,7 @@ def prove_eq_weighted(
         raise ValueError("a term has more factors than the declared degree allows beside eq")
     tables = list(tables)
     rounds, challenges = [], []
-    suffixes = suffix_eq_tables(point)
+    suffixes = _suffix_eq_tables(point)
     nonzero = np.any(point != 0, axis=0)
     inv_rho = F.ext_zeros(n)
     if np.any(nonzero):
@@ -171,7 +171,7 @@ def prove_eq_weighted(
     return SumcheckProof(rounds), poly.point(challenges), finals
 
 
-def suffix_eq_tables(point: np.ndarray) -> list[np.ndarray]:
+def _suffix_eq_tables(point: np.ndarray) -> list[np.ndarray]:
     """eq_table(point[:, i:]) for i = 0..n, built from the back in O(2^n) total."""
     n = point.shape[1]
     tables = [F.ext_ones(1)]

@@ -57,6 +57,15 @@ def test_from_columns_hashes_columns_as_little_endian_u32():
     assert merkle.MerkleTree.from_columns(np.ascontiguousarray(matrix.T, dtype=np.uint32).T).root == tree.root
 
 
+def test_a_column_tree_keeps_no_leaf_digests_and_opens_as_a_leaf_tree():
+    matrix = F.random_base(np.random.default_rng(4), (6, 11))
+    tree = merkle.MerkleTree.from_columns(matrix)
+    manual = merkle.MerkleTree.from_leaves([merkle.column_bytes(matrix[:, c]) for c in range(11)])
+    assert tree.levels[0] is None and manual.levels[0] is not None
+    for indices in ([0], [3, 10], [1, 2, 5, 6, 9], list(range(11))):
+        assert tree.open(indices) == manual.open(indices)
+
+
 def tampered(data: bytes, position: int) -> bytes:
     out = bytearray(data)
     out[position] ^= 1

@@ -515,10 +515,10 @@ class LigeroScheme:
         verify(commitment, points, values, proof, transcript, label, params)
 
     def state_bytes(self, vector_len: int, params: LigeroParams) -> int:
-        """The committed vector (int64), its encoded columns (u32) and the Merkle tree."""
+        """The committed vector (int64), its encoded columns (u32) and the Merkle tree above its leaves."""
         encoded = 4 * vector_len << params.rate_log
         _, col_bits = params.layout(max(vector_len.bit_length() - 1, 0))
-        tree = 2 * 32 * (1 << (col_bits + params.rate_log))
+        tree = 32 * (1 << (col_bits + params.rate_log))
         return 8 * vector_len + encoded + tree
 
     def commit_bytes(self, vector_len: int, params: LigeroParams) -> int:

@@ -10,7 +10,7 @@ once (a multi-path).  Columns of a field matrix become leaves as their entries i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -44,10 +44,15 @@ def tree_depth(num_leaves: int) -> int:
 
 
 class MerkleTree:
-    """A Merkle tree whose every level is kept as a (count, 32) uint8 array, so openings are lookups."""
+    """A Merkle tree whose levels are kept as (count, 32) uint8 arrays, so openings are lookups.  A tree over
+    the columns of a matrix its owner keeps anyway drops its leaf digests (half the tree) and hashes the
+    few leaves an opening needs again."""
 
-    def __init__(self, leaf_digests: np.ndarray, num_leaves: int) -> None:
-        """Build the levels above ``leaf_digests`` (shape (num_leaves, 32)); use the from_* constructors."""
+    def __init__(
+        self, leaf_digests: np.ndarray, num_leaves: int, leaf_bytes: Callable[[int], bytes] | None = None
+    ) -> None:
+        """Build the levels above ``leaf_digests`` (shape (num_leaves, 32)); use the from_* constructors.
+        With ``leaf_bytes`` (leaf index -> its bytes) the leaf level is not kept."""
         if num_leaves < 1:
             raise ValueError("a Merkle tree needs at least one leaf")
         width = 1 << tree_depth(num_leaves)
@@ -55,7 +60,7 @@ class MerkleTree:
         padded[:num_leaves] = leaf_digests
         padded[num_leaves:] = np.frombuffer(PAD_DIGEST, dtype=np.uint8)
         self.num_leaves = int(num_leaves)
-        self.levels: list[np.ndarray] = [padded]
+        self.levels: list[np.ndarray | None] = [padded]
         while self.levels[-1].shape[0] > 1:
             pairs = self.levels[-1].tobytes()
             step = 2 * DIGEST_SIZE
@@ -63,6 +68,16 @@ class MerkleTree:
                 hashlib.sha256(_NODE_TAG + pairs[i : i + step]).digest() for i in range(0, len(pairs), step)
             )
             self.levels.append(np.frombuffer(parents, dtype=np.uint8).reshape(-1, DIGEST_SIZE))
+        self._leaf_bytes = leaf_bytes if len(self.levels) > 1 else None
+        if self._leaf_bytes is not None:
+            self.levels[0] = None
+
+    def _digest(self, level: int, index: int) -> bytes:
+        """The digest of node ``index`` on ``level`` (0: the leaves)."""
+        nodes = self.levels[level]
+        if nodes is not None:
+            return nodes[index].tobytes()
+        return hash_leaf(self._leaf_bytes(index)) if index < self.num_leaves else PAD_DIGEST
 
     @classmethod
     def from_leaves(cls, leaves: Sequence[bytes]) -> MerkleTree:
@@ -82,8 +97,12 @@ class MerkleTree:
         columns = np.ascontiguousarray(matrix.T, dtype="<u4")
         stride = columns.shape[1] * 4
         flat = memoryview(columns).cast("B")
-        digests = b"".join(hash_leaf(flat[c * stride : (c + 1) * stride]) for c in range(columns.shape[0]))
-        return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), columns.shape[0])
+
+        def leaf(c: int) -> memoryview:
+            return flat[c * stride : (c + 1) * stride]
+
+        digests = b"".join(hash_leaf(leaf(c)) for c in range(columns.shape[0]))
+        return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), columns.shape[0], leaf)
 
     @property
     def root(self) -> bytes:
@@ -104,7 +123,7 @@ class MerkleTree:
         out = []
         for level in range(self.depth):
             present = set(nodes)
-            out += [self.levels[level][i ^ 1].tobytes() for i in nodes if i ^ 1 not in present]
+            out += [self._digest(level, i ^ 1) for i in nodes if i ^ 1 not in present]
             nodes = sorted({i >> 1 for i in nodes})
         return b"".join(out)
 
