@@ -21,7 +21,7 @@ from edgeprove.model.resolve import seeded_input
 from edgeprove.proof import SECTION_COMMIT
 
 VERIFY_CAP = 128 << 20
-"""The honest lenet5 proof verifies in about 58 MiB; the limits measured up to 1.6x that (see docs)."""
+"""The honest lenet5 proof verifies in about 55 MiB; the limits measured up to 1.08x that (see docs)."""
 ENTRY = "import sys; from edgeprove.cli import main; sys.exit(main())"
 LIMITS = {
     "queries-rate-half": ligero.LigeroParams(rate_log=1, queries=ligero.MAX_QUERIES),
