@@ -9,6 +9,8 @@ with ``a[i]``.  Inner products go through float64 BLAS on 16-bit limbs, which is
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 P = 2013265921
@@ -24,6 +26,10 @@ GENERATOR = 31
 
 _U64 = np.uint64
 _P64 = np.uint64(P)
+_FEW = 1 << 8
+"""Below this many elements a K product is one broadcast product and a small matrix product."""
+_SMALL = 1 << 10
+"""Below this many elements a K product is computed expression-wise (numpy call overhead dominates)."""
 _LIMB_SAFE_ROWS = 1 << 20
 """Rows per float64 GEMM chunk in ``_limb_dot``: 2^20 * (2^16)^2 * 4 terms < 2^53, so sums are exact."""
 
@@ -180,27 +186,67 @@ def ext_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b in K.  Four products < p^2 < 2^62 sum without overflowing uint64, so only 7 reductions."""
     if a.shape == (EXT_DEGREE,) and b.shape == (EXT_DEGREE,):
         return np.array(ext_mul_ints(a.tolist(), b.tolist()), dtype=np.uint64)
-    a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
-    b0, b1, b2, b3 = b[0], b[1], b[2], b[3]
-    nr = _U64(NONRESIDUE)
-    c3 = (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % _P64
-    c2 = (a0 * b2 + a1 * b1 + a2 * b0 + nr * ((a3 * b3) % _P64)) % _P64
-    c1 = (a0 * b1 + a1 * b0 + nr * ((a2 * b3 + a3 * b2) % _P64)) % _P64
-    c0 = (a0 * b0 + nr * ((a1 * b3 + a2 * b2 + a3 * b1) % _P64)) % _P64
-    return np.stack(np.broadcast_arrays(c0, c1, c2, c3))
+    shape = np.broadcast_shapes(a.shape[1:], b.shape[1:])
+    if math.prod(shape) < _FEW:
+        return _few_product(a, b, shape)
+    return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), shape)
 
 
 def ext_mul_scalar(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a * b for an extension array a (4, ...) and one K scalar b: the scalar's limbs stay Python ints,
-    which saves numpy's broadcasting and stacking on every call (eq tables, sumcheck folds)."""
-    b0, b1, b2, b3 = (np.uint64(v) for v in np.asarray(b).reshape(EXT_DEGREE).tolist())
-    a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
+    """a * b for an extension array a (4, ...) and one K scalar b: the scalar's limbs stay scalars, which
+    saves numpy's broadcasting on every call (eq tables, sumcheck folds)."""
+    b = np.asarray(b, dtype=np.uint64).reshape(EXT_DEGREE)
+    if math.prod(a.shape[1:]) < _FEW:
+        return _few_product(a, b.reshape(EXT_DEGREE, *([1] * (a.ndim - 1))), a.shape[1:])
+    return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), a.shape[1:])
+
+
+def _few_product(a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """a * b for K arrays of few elements in four numpy calls: all sixteen limb products reduced at once,
+    then mapped to the product's limbs by one small integer matrix (entries 0, 1, NONRESIDUE)."""
+    products = (a[:, None] * b[None, :]) % _P64  # (4, 4, ...): a_i b_j
+    limbs = _PRODUCT_LIMBS.T @ products.reshape(EXT_DEGREE * EXT_DEGREE, -1)
+    return (limbs % _P64).reshape(EXT_DEGREE, *shape)
+
+
+def _limb_product(a: tuple, b: tuple, shape: tuple[int, ...]) -> np.ndarray:
+    """The K product of limbs a_i, b_j (arrays or scalars broadcasting to ``shape``) as (4, *shape).  Large
+    products accumulate each limb in place (one temporary for all sixteen products); small ones are a few
+    expressions, since there numpy's per-call overhead dominates."""
+    a0, a1, a2, a3 = a
+    b0, b1, b2, b3 = b
     nr = _U64(NONRESIDUE)
-    out = np.empty(a.shape, dtype=np.uint64)
-    out[0] = (a0 * b0 + nr * ((a1 * b3 + a2 * b2 + a3 * b1) % _P64)) % _P64
-    out[1] = (a0 * b1 + a1 * b0 + nr * ((a2 * b3 + a3 * b2) % _P64)) % _P64
-    out[2] = (a0 * b2 + a1 * b1 + a2 * b0 + nr * ((a3 * b3) % _P64)) % _P64
-    out[3] = (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % _P64
+    out = np.empty((EXT_DEGREE, *shape), dtype=np.uint64)
+    if out[0].size < _SMALL:
+        out[3] = (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % _P64
+        out[2] = (a0 * b2 + a1 * b1 + a2 * b0 + nr * ((a3 * b3) % _P64)) % _P64
+        out[1] = (a0 * b1 + a1 * b0 + nr * ((a2 * b3 + a3 * b2) % _P64)) % _P64
+        out[0] = (a0 * b0 + nr * ((a1 * b3 + a2 * b2 + a3 * b1) % _P64)) % _P64
+        return out
+    tmp = np.empty(shape, dtype=np.uint64)
+
+    def accumulate(target: np.ndarray, pairs, fresh: bool) -> None:
+        for x, y in pairs:
+            if fresh:
+                np.multiply(x, y, out=target)
+                fresh = False
+            else:
+                np.multiply(x, y, out=tmp)
+                target += tmp
+        target %= _P64
+
+    c0, c1, c2, c3 = out[0], out[1], out[2], out[3]
+    for target, wrapped in (
+        (c0, ((a1, b3), (a2, b2), (a3, b1))),
+        (c1, ((a2, b3), (a3, b2))),
+        (c2, ((a3, b3),)),
+    ):
+        accumulate(target, wrapped, True)  # the part past X^3, times NONRESIDUE
+        target *= nr
+    accumulate(c0, ((a0, b0),), False)
+    accumulate(c1, ((a0, b1), (a1, b0)), False)
+    accumulate(c2, ((a0, b2), (a1, b1), (a2, b0)), False)
+    accumulate(c3, ((a0, b3), (a1, b2), (a2, b1), (a3, b0)), True)
     return out
 
 
@@ -266,6 +312,27 @@ def ext_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                 term *= NONRESIDUE
             out[k] += term
     return np.array([v % P for v in out], dtype=np.uint64)
+
+
+def ext_inner_rows(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Sum_x rows[:, r, x] * vector[:, x] in K for every r: K rows (4, R, n) against one K vector (4, n),
+    as one limb GEMM (``_limb_dot``); returns (4, R)."""
+    count, length = rows.shape[1], rows.shape[2]
+    gram = _limb_dot(rows.reshape(EXT_DEGREE * count, length), vector)  # [(i, r), j] = sum a_i b_j
+    by_row = gram.reshape(EXT_DEGREE, count, EXT_DEGREE).transpose(1, 0, 2).reshape(count, -1)
+    return ((by_row @ _PRODUCT_LIMBS) % _P64).T.copy()
+
+
+def _product_limbs() -> np.ndarray:
+    """(16, 4) map from limb products a_i b_j (row 4i + j) to the limbs of a * b: X^4 = NONRESIDUE."""
+    out = np.zeros((EXT_DEGREE * EXT_DEGREE, EXT_DEGREE), dtype=np.uint64)
+    for i in range(EXT_DEGREE):
+        for j in range(EXT_DEGREE):
+            out[EXT_DEGREE * i + j, (i + j) % EXT_DEGREE] = 1 if i + j < EXT_DEGREE else NONRESIDUE
+    return out
+
+
+_PRODUCT_LIMBS = _product_limbs()
 
 
 def random_ext(rng: np.random.Generator, shape=()) -> np.ndarray:

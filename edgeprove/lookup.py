@@ -35,29 +35,31 @@ class LogUpError(Exception):
 
 @dataclass
 class FractionSumProof:
-    """GKR proof that a tree of fractions sums to ``root`` = (N, D) as K elements, shape (4, 2).
+    """Batched GKR proof of several fraction trees, run in lockstep from their tops down.
 
-    ``layers[j]`` is the sumcheck reducing the claim on level j (2^j fractions) to its children, and
-    ``children[j]`` (4, 4) holds the children's MLE values n_e, n_o, d_e, d_o at that sumcheck's point.
+    ``tops[t]`` (4, 2, 2^k) is tree t's level k = min(TOP_VARS, n_t) sent outright (numerators, then
+    denominators); the verifier sums it itself.  ``layers[i]`` is the one sumcheck of depth TOP_VARS + i for
+    every tree deeper than that, taken deepest first (``tree_order``), and ``children[i]`` (4, T_i, 4) holds
+    those trees' n_e, n_o, d_e, d_o at its point.
     """
 
-    root: np.ndarray
+    tops: list[np.ndarray]
     layers: list[SumcheckProof]
     children: list[np.ndarray]
 
 
 @dataclass
 class LookupProof:
-    """Both fraction-sum proofs plus the prover's claimed openings at the leaf points.
+    """The fraction trees of one or more lookups (witness then table tree of each, in order), plus the
+    prover's claimed openings at the leaf points.
 
-    ``witness_values`` (4, c) are the witness columns' MLEs at the witness leaf point, and
-    ``multiplicity_value`` (4,) the multiplicities' MLE at the table leaf point.
+    ``witness_values[i]`` (4, c_i) are lookup i's witness columns' MLEs at its witness leaf point, and
+    ``multiplicity_values[:, i]`` its multiplicities' MLE at its table leaf point.
     """
 
-    witness_tree: FractionSumProof
-    table_tree: FractionSumProof
-    witness_values: np.ndarray
-    multiplicity_value: np.ndarray
+    trees: FractionSumProof
+    witness_values: list[np.ndarray]
+    multiplicity_values: np.ndarray
 
 
 @dataclass
@@ -72,95 +74,359 @@ class LookupClaims:
 
 
 # ------------------------------------------------------------------------------ fraction-sum GKR
-def _times(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator * denominator for a base or K numerator and a K denominator."""
-    if numerator.ndim == 1:
-        return F.ext_scale(denominator, numerator)
-    return F.ext_mul(numerator, denominator)
+TOP_VARS = 4
+"""Each tree's level of 2^min(4, n) fractions goes in the proof as it is: the smallest GKR levels, where a
+sumcheck round costs far more than the few elements it replaces, are never run."""
+
+
+_GEMM_MIN = 64
+"""Entries per tree from which a weighted sum goes through the limb GEMM rather than a product and a sum."""
+_SLICE = 1 << 11
+"""Entries per tree a GKR round evaluates or folds at once: bounds its temporaries, not its tables."""
+
+
+def tree_order(num_vars: Sequence[int]) -> list[int]:
+    """Trees deepest first (stable): the trees still open at any depth are a prefix of this order."""
+    return sorted(range(len(num_vars)), key=lambda t: -num_vars[t])
 
 
 def _children(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous copies of the entries x||0 and x||1 (the least significant variable is the child bit)."""
-    return np.ascontiguousarray(table[..., 0::2]), np.ascontiguousarray(table[..., 1::2])
+    """Views of the entries x||0 and x||1 (the least significant variable is the child bit): a level is
+    kept once, as its parent's children, never copied."""
+    return table[..., 0::2], table[..., 1::2]
 
 
-def _split_levels(numerators: np.ndarray, denominators: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:
-    """Build the fraction tree bottom-up; returns every non-root level split as (n_e, n_o, d_e, d_o),
-    leaves first, and the root (n, d).  Only the split copies are kept: about twice the leaves in all."""
-    levels = []
-    while denominators.shape[-1] > 1:
+def _as_ext(table: np.ndarray, is_base: bool) -> np.ndarray:
+    """A stacked base (T, m) table as K (4, T, m); K tables pass through."""
+    return F.ext_from_base(table) if is_base else table
+
+
+def _times(numerator: np.ndarray, denominator: np.ndarray, is_base: bool) -> np.ndarray:
+    """numerator * denominator for a stacked base or K numerator and a K denominator."""
+    return F.ext_scale(denominator, numerator) if is_base else F.ext_mul(numerator, denominator)
+
+
+Leaves = Callable[[], tuple[np.ndarray, np.ndarray]]
+"""Makes one tree's leaves: base numerators (2^n,) and K denominators (4, 2^n).  Called twice, to build
+the tree and again for its last GKR level, so the leaves (the tree's largest tables) are never kept."""
+
+
+@dataclass
+class _Group:
+    """Trees of equal depth stacked along axis -2: ``levels[j]`` splits level j + 1 into (n_e, n_o, d_e,
+    d_o) for the top depth <= j < n - 1 (the leaves are made again when needed); ``top_n``, ``top_d`` are
+    the sent level (K)."""
+
+    num_vars: int
+    leaves: list[Leaves]
+    levels: dict[int, tuple[np.ndarray, ...]]
+    top_n: np.ndarray
+    top_d: np.ndarray
+
+    def made_leaves(self) -> tuple[np.ndarray, np.ndarray]:
+        """The group's leaves, stacked: base (T, 2^n) numerators and K (4, T, 2^n) denominators."""
+        length = 1 << self.num_vars
+        numerators = np.empty((len(self.leaves), length), dtype=np.uint64)
+        denominators = np.empty((F.EXT_DEGREE, len(self.leaves), length), dtype=np.uint64)
+        for i in range(len(self.leaves)):
+            numerators[i], denominators[:, i] = self.tree_leaves(i)
+        return numerators, denominators
+
+    def tree_leaves(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tree ``index``'s leaves, checked: base (2^n,) numerators and K (4, 2^n) denominators."""
+        length = 1 << self.num_vars
+        n, d = self.leaves[index]()
+        if n.shape != (length,) or d.shape != (F.EXT_DEGREE, length):
+            raise LogUpError(f"fraction-sum leaves: need base ({length},) and K (4, {length}) tables")
+        return n, d
+
+
+def _parents(
+    n_even: np.ndarray,
+    n_odd: np.ndarray,
+    d_even: np.ndarray,
+    d_odd: np.ndarray,
+    is_base: bool,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The level above: n = n_e d_o + n_o d_e, d = d_e d_o (K), a slice at a time, into ``out`` if given."""
+    length = d_even.shape[-1]
+    if out is None:
+        out = np.empty(d_even.shape, dtype=np.uint64), np.empty(d_even.shape, dtype=np.uint64)
+    numerators, denominators = out
+    for start in range(0, length, _SLICE):
+        part = slice(start, min(length, start + _SLICE))
+        d_e, d_o = d_even[..., part], d_odd[..., part]
+        numerators[..., part] = F.ext_add(
+            _times(n_even[..., part], d_o, is_base), _times(n_odd[..., part], d_e, is_base)
+        )
+        denominators[..., part] = F.ext_mul(d_e, d_o)
+    return numerators, denominators
+
+
+def _build_group(num_vars: int, leaves: list[Leaves]) -> _Group:
+    """Build stacked trees of 2^num_vars leaves bottom-up, keeping the levels between the leaves and the
+    top: about the leaves' size in all."""
+    group = _Group(num_vars, leaves, {}, F.ext_zeros(0), F.ext_zeros(0))
+    if num_vars <= TOP_VARS:  # sent whole: the top is the leaves
+        numerators, denominators = group.made_leaves()
+        group.top_n, group.top_d = _as_ext(numerators, True), denominators
+        return group
+    half = 1 << (num_vars - 1)
+    numerators = np.empty((F.EXT_DEGREE, len(leaves), half), dtype=np.uint64)
+    denominators = np.empty((F.EXT_DEGREE, len(leaves), half), dtype=np.uint64)
+    for i in range(len(leaves)):  # one tree's leaves at a time: they are made again for the last level
+        n, d = group.tree_leaves(i)
+        _parents(n[0::2], n[1::2], d[:, 0::2], d[:, 1::2], True, (numerators[:, i], denominators[:, i]))
+        del n, d
+    for depth in range(num_vars - 2, TOP_VARS - 1, -1):
         n_even, n_odd = _children(numerators)
         d_even, d_odd = _children(denominators)
-        levels.append((n_even, n_odd, d_even, d_odd))
-        numerators = F.ext_add(_times(n_even, d_odd), _times(n_odd, d_even))
-        denominators = F.ext_mul(d_even, d_odd)
-    return levels, numerators, denominators
+        group.levels[depth] = (n_even, n_odd, d_even, d_odd)
+        numerators, denominators = _parents(n_even, n_odd, d_even, d_odd, False)
+    group.top_n, group.top_d = numerators, denominators
+    return group
 
 
-def _as_ext_scalar(value: np.ndarray) -> np.ndarray:
-    """A length-1 base or K table as a K scalar (4,)."""
-    return F.ext_from_base(value[0]) if value.ndim == 1 else value.reshape(F.EXT_DEGREE)
+def _level_tables(groups: list[_Group], depth: int) -> tuple[np.ndarray, ...]:
+    """The open trees' (n_e, n_o, d_e, d_o) at ``depth``, stacked; numerators stay base only when every
+    open tree is at its leaves."""
+    open_groups = [g for g in groups if g.num_vars > depth]
+    parts = []
+    for g in open_groups:
+        if g.num_vars == depth + 1:
+            numerators, denominators = g.made_leaves()
+            parts.append(_children(numerators) + _children(denominators))
+            del numerators, denominators
+        else:
+            parts.append(g.levels.pop(depth))
+    if len(parts) == 1:
+        return parts[0]
+    all_base = all(g.num_vars == depth + 1 for g in open_groups)
+    out = []
+    for k in range(4):
+        pieces = [p[k] if (k >= 2 or all_base) else _as_ext(p[k], p[k].ndim == 2) for p in parts]
+        out.append(np.concatenate(pieces, axis=-2))
+    return tuple(out)
 
 
-def _layer_terms(lam: np.ndarray) -> list[sumcheck.Term]:
-    """eq*n_e*d_o + eq*n_o*d_e + lambda*eq*d_e*d_o over tables [eq, n_e, n_o, d_e, d_o]."""
-    return [(1, (0, 1, 4)), (1, (0, 2, 3)), (lam, (0, 3, 4))]
+def _at(lo: np.ndarray, hi: np.ndarray, x: int) -> np.ndarray:
+    """A table's restriction at X = x in {0, 1, 2} on its first variable: lo, hi, or 2 hi - lo."""
+    if x == 0:
+        return lo
+    if x == 1:
+        return hi
+    return (hi + hi + (_P64 - lo)) % _P64
 
 
-def _children_terms(lam: np.ndarray) -> list[sumcheck.Term]:
-    """The same sum without the eq factor, over [n_e, n_o, d_e, d_o] (for the eq-weighted prover)."""
-    return [(1, (0, 3)), (1, (1, 2)), (lam, (2, 3))]
+def _fold(table: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Bind the first variable of a stacked base (T, m) or K (4, T, m) table to r: lo + r (hi - lo), written
+    a slice at a time so the temporaries stay small."""
+    half = table.shape[-1] // 2
+    out = np.empty((F.EXT_DEGREE, table.shape[-2], half), dtype=np.uint64)
+    for start in range(0, half, _SLICE):
+        stop = min(half, start + _SLICE)
+        lo, hi = table[..., start:stop], table[..., half + start : half + stop]
+        if table.ndim == 2:
+            part = F.ext_scale(r.reshape(F.EXT_DEGREE, 1, 1), F.sub(hi, lo))
+            part[0] = (part[0] + lo) % _P64
+        else:
+            part = F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r))
+        out[..., start:stop] = part
+    return out
+
+
+def _level_sums(tables: list[np.ndarray], lam: np.ndarray, weights: np.ndarray, x: int) -> np.ndarray:
+    """Per open tree, sum_x' eq(x') [n_e d_o + n_o d_e + lambda d_e d_o](x, x'): (4, T), a slice of x' at a
+    time.  Base numerators (the leaves) make the first two products four base multiplications per limb; K
+    numerators come as U = n_e + lambda d_e (``_combined``), and the sum as d_o U + n_o d_e."""
+    first, n_odd, d_even, d_odd = tables
+    combined = first.ndim == 3
+    half = d_even.shape[-1] // 2
+    total = F.ext_zeros(d_even.shape[-2])
+    for start in range(0, half, _SLICE):
+        stop = min(half, start + _SLICE)
+
+        def at(t: np.ndarray, start: int = start, stop: int = stop) -> np.ndarray:
+            return _at(t[..., start:stop], t[..., half + start : half + stop], x)
+
+        d_even_x, d_odd_x = at(d_even), at(d_odd)
+        cross = _times(at(n_odd), d_even_x, n_odd.ndim == 2)
+        eq = weights[:, start:stop]
+        if combined:
+            total = F.ext_add(total, _weighted_sums(F.ext_add(F.ext_mul(at(first), d_odd_x), cross), eq))
+            continue
+        both = _weighted_sums(F.ext_add(F.ext_scale(d_odd_x, at(first)), cross), eq)
+        del cross
+        products = _weighted_sums(F.ext_mul(d_even_x, d_odd_x), eq)
+        total = F.ext_add(total, F.ext_add(both, F.ext_mul_scalar(products, lam)))
+    return total
+
+
+def _combined(n_even: np.ndarray, d_even: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """U = n_e + lambda d_e for K numerators: the level's sum is then d_o U + n_o d_e, two products."""
+    return F.ext_add(n_even, F.ext_mul_scalar(d_even, lam))
+
+
+def _weighted_sums(rows: np.ndarray, eq: np.ndarray) -> np.ndarray:
+    """Per tree, sum_x rows(x) eq(x) for K rows (4, T, m): a limb GEMM, or for small m one product and sum."""
+    if rows.shape[-1] < _GEMM_MIN:
+        return F.ext_sum(F.ext_mul(rows, eq[:, None, :]))
+    return F.ext_inner_rows(rows, eq)
+
+
+def _prove_level(
+    tables: list[np.ndarray],
+    lam: np.ndarray,
+    coefficients: np.ndarray,
+    point: np.ndarray,
+    claim: np.ndarray,
+    transcript: Transcript,
+    where: str,
+) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray]]:
+    """The eq-weighted sumcheck of sum_t c_t sum_x eq(point, x) (n_e d_o + n_o d_e + lambda d_e d_o)_t(x) for
+    stacked tables [n_e, n_o, d_e, d_o], with Gruen's factoring as in ``sumcheck.prove_eq_weighted``:
+    q(X) (degree 2) is summed against the eq table of the remaining coordinates only, q(1) follows from
+    the claim.
+    The messages are those of ``sumcheck.prove`` on the same sum.  ``tables`` is folded in place (the
+    caller's level is freed after the first round).  Returns (proof, point, final tables)."""
+    num_vars = point.shape[1]
+    nonzero = np.any(point != 0, axis=0)
+    inverses = F.ext_zeros(num_vars)
+    if np.any(nonzero):
+        inverses[:, nonzero] = F.ext_inv(point[:, nonzero])
+    coords, inverses = point.T.tolist(), inverses.T.tolist()
+    weights = coefficients.T.tolist()
+    reduced, prefix = claim.tolist(), [1, 0, 0, 0]
+    rounds, challenges = [], []
+    combined = False
+    for i in range(num_vars):
+        if tables[0].ndim == 3 and not combined:  # K numerators (the leaves' once folded): use U
+            tables[0], combined = _combined(tables[0], tables[2], lam), True
+        rho = coords[i]
+        one_minus = _one_minus(rho)
+        suffix = poly.eq_table(point[:, i + 1 :])  # built per round: only one is alive at a time
+        q = {}
+        for x in (0, 2) if nonzero[i] else (0, 1, 2):
+            sums = _level_sums(tables, lam, suffix, x).T.tolist()
+            q[x] = _ints_sum(F.ext_mul_ints(c, v) for c, v in zip(weights, sums))
+        if nonzero[i]:  # reduced = (1 - rho) q(0) + rho q(1)
+            rest = [(a - b) % F.P for a, b in zip(reduced, F.ext_mul_ints(one_minus, q[0]))]
+            q[1] = list(F.ext_mul_ints(rest, inverses[i]))
+        q_limbs = [[q[0][k], q[1][k], q[2][k]] for k in range(F.EXT_DEGREE)]
+        q_at = [q[0], q[1], q[2], sumcheck.interpolate_ints(q_limbs, [3, 0, 0, 0])]
+        slope = [(2 * c - (k == 0)) % F.P for k, c in enumerate(rho)]
+        message = []
+        for t in range(4):  # s(t) = prefix eq(rho, t) q(t), eq(rho, t) = (1 - rho) + t (2 rho - 1)
+            eq_t = [(a + t * b) % F.P for a, b in zip(one_minus, slope)]
+            message.append(F.ext_mul_ints(prefix, F.ext_mul_ints(eq_t, q_at[t])))
+        msg = np.array(message, dtype=np.uint64).T.copy()
+        transcript.absorb_ext(f"{where}/round", msg)
+        r = transcript.challenge_ext(f"{where}/r")
+        challenges.append(r)
+        r_ints = r.tolist()
+        reduced = sumcheck.interpolate_ints(q_limbs, r_ints)
+        eq_r = _ints_sum([F.ext_mul_ints(rho, r_ints), F.ext_mul_ints(one_minus, _one_minus(r_ints))])
+        prefix = list(F.ext_mul_ints(prefix, eq_r))
+        for k in (2, 3, 0, 1):  # one at a time, the largest pair first: a level is freed once both fold
+            tables[k] = _fold(tables[k], r)
+        rounds.append(msg)
+    finals = [_as_ext(t, t.ndim == 2)[..., 0] for t in tables]
+    if combined:
+        finals[0] = F.ext_sub(finals[0], F.ext_mul_scalar(finals[2], lam))
+    return SumcheckProof(rounds), poly.point(challenges), finals
+
+
+def _one_minus(value: list[int]) -> list[int]:
+    """1 - v for a K scalar as four Python ints."""
+    return [(1 - value[0]) % F.P] + [(F.P - c) % F.P for c in value[1:]]
+
+
+def _ints_sum(values) -> list[int]:
+    """The sum of K scalars given as four Python ints each."""
+    total = [0, 0, 0, 0]
+    for value in values:
+        total = [a + b for a, b in zip(total, value)]
+    return [t % F.P for t in total]
+
+
+def _coefficients(transcript: Transcript, where: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """lambda (numerator vs denominator) and the trees' weights zeta^t (4, count) of one GKR level."""
+    lam = transcript.challenge_ext(f"{where}/lambda")
+    zeta = transcript.challenge_ext(f"{where}/zeta")
+    powers = [F.ext_ones()]
+    for _ in range(count - 1):
+        powers.append(F.ext_mul(powers[-1], zeta))
+    return lam, np.stack(powers, axis=1)
+
+
+def _top_claims(tops: list[np.ndarray], point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each sent level's n~ and d~ at the first k_t coordinates of ``point``: two (4, T) arrays."""
+    values = [F.ext_inner_rows(top, poly.eq_table(point[:, : poly.num_vars(top.shape[-1])])) for top in tops]
+    return np.stack([v[:, 0] for v in values], axis=1), np.stack([v[:, 1] for v in values], axis=1)
+
+
+def _absorb_shape(transcript: Transcript, label: str, num_vars: Sequence[int]) -> None:
+    transcript.absorb_int(f"{label}/trees", len(num_vars))
+    transcript.absorb_base(f"{label}/num_vars", np.array(num_vars, dtype=np.uint64))
+
+
+def prove_fraction_sums(
+    num_vars: Sequence[int], leaves: Sequence[Leaves], transcript: Transcript, label: str
+) -> tuple[FractionSumProof, list[np.ndarray], np.ndarray, np.ndarray]:
+    """Prove several trees' fraction sums at once, tree t of 2^num_vars[t] leaves made by ``leaves[t]``.
+
+    Returns (proof, each tree's leaf point (4, n_t), leaf n~ and d~ as (4, T)); the caller must tie the
+    leaf values to MLEs it trusts.  Trees of equal depth are built and reduced as one stacked array.
+    """
+    if len(num_vars) == 0 or len(num_vars) != len(leaves):
+        raise LogUpError("fraction sums: need one depth and one leaf maker per tree")
+    order = tree_order(num_vars)
+    groups = []
+    for start in range(len(order)):
+        if start and num_vars[order[start]] == num_vars[order[start - 1]]:
+            continue
+        members = [t for t in order[start:] if num_vars[t] == num_vars[order[start]]]
+        groups.append(_build_group(num_vars[order[start]], [leaves[t] for t in members]))
+    tops_sorted = [
+        np.stack([g.top_n[:, i], g.top_d[:, i]], axis=1) for g in groups for i in range(len(g.leaves))
+    ]
+    tops = [tops_sorted[order.index(t)] for t in range(len(order))]
+    _absorb_shape(transcript, label, num_vars)
+    for top in tops:
+        transcript.absorb_ext(f"{label}/top", top)
+    point = transcript.challenge_ext_vec(f"{label}/top_point", min(TOP_VARS, max(num_vars)))
+    claim_n, claim_d = _top_claims(tops_sorted, point)
+    leaf_points = [point[:, : min(v, TOP_VARS)] for v in num_vars]
+    layers, children = [], []
+    for depth in range(TOP_VARS, max(num_vars)):
+        count = sum(1 for v in num_vars if v > depth)
+        where = f"{label}/L{depth}"
+        lam, coefficients = _coefficients(transcript, where, count)
+        tables = list(_level_tables(groups, depth))
+        claim = F.ext_sum(
+            F.ext_mul(coefficients, F.ext_add(claim_n[:, :count], F.ext_mul_scalar(claim_d[:, :count], lam)))
+        )
+        layer, sub_point, finals = _prove_level(tables, lam, coefficients, point, claim, transcript, where)
+        del tables
+        values = np.stack(finals, axis=2)
+        transcript.absorb_ext(f"{where}/children", values)
+        mu = transcript.challenge_ext(f"{where}/mu")
+        claim_n = np.concatenate([_line(values[:, :, 0], values[:, :, 1], mu), claim_n[:, count:]], axis=1)
+        claim_d = np.concatenate([_line(values[:, :, 2], values[:, :, 3], mu), claim_d[:, count:]], axis=1)
+        point = poly.concat_points(sub_point, mu)
+        for rank in range(count):
+            if num_vars[order[rank]] == depth + 1:
+                leaf_points[order[rank]] = point
+        layers.append(layer)
+        children.append(values)
+    inverse = [order.index(t) for t in range(len(order))]
+    return FractionSumProof(tops, layers, children), leaf_points, claim_n[:, inverse], claim_d[:, inverse]
 
 
 def _line(value_even: np.ndarray, value_odd: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """(1 - mu) * even + mu * odd: the MLE one level down with mu as its last coordinate."""
-    return F.ext_add(value_even, F.ext_mul(F.ext_sub(value_odd, value_even), mu))
-
-
-def prove_fraction_sum(
-    numerators: np.ndarray, denominators: np.ndarray, transcript: Transcript, label: str
-) -> tuple[FractionSumProof, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Prove sum_x n(x)/d(x) = N/D for leaves n (base (2^k,) or K (4, 2^k)) and d (K (4, 2^k)).
-
-    Returns (proof, N, D, leaf point (4, k), n~(leaf point), d~(leaf point)); the caller must tie the two
-    leaf values to MLEs it trusts.  The leaf arrays are released once split, if the caller holds no copy.
-    """
-    length = denominators.shape[-1]
-    if denominators.shape != (F.EXT_DEGREE, length) or numerators.shape not in ((length,), (4, length)):
-        raise LogUpError("fraction-sum leaves: need base (L,) or K (4, L) numerators, K (4, L) denominators")
-    if length == 0 or length & (length - 1):
-        raise LogUpError(f"fraction-sum leaves: length {length} is not a power of two")
-    num_vars = poly.num_vars(length)
-    levels, root_n, root_d = _split_levels(numerators, denominators)
-    del numerators, denominators
-    root_n, root_d = _as_ext_scalar(root_n), _as_ext_scalar(root_d)
-    root = np.stack([root_n, root_d], axis=1)
-    transcript.absorb_int(f"{label}/num_vars", num_vars)
-    transcript.absorb_ext(f"{label}/root", root)
-    claim_n, claim_d = root_n, root_d
-    point = F.ext_zeros(0)
-    layers, children = [], []
-    for depth in range(num_vars):
-        lam = transcript.challenge_ext(f"{label}/L{depth}/lambda")
-        claim = F.ext_add(claim_n, F.ext_mul(lam, claim_d))
-        layer, sub_point, finals = sumcheck.prove_eq_weighted(
-            list(levels.pop()),
-            _children_terms(lam),
-            _GKR_DEGREE,
-            point,
-            claim,
-            transcript,
-            f"{label}/L{depth}",
-        )
-        values = np.stack(finals, axis=1)  # (4, 4): n_e, n_o, d_e, d_o at sub_point
-        transcript.absorb_ext(f"{label}/L{depth}/children", values)
-        mu = transcript.challenge_ext(f"{label}/L{depth}/mu")
-        claim_n = _line(values[:, 0], values[:, 1], mu)
-        claim_d = _line(values[:, 2], values[:, 3], mu)
-        point = poly.concat_points(sub_point, mu)
-        layers.append(layer)
-        children.append(values)
-    return FractionSumProof(root, layers, children), root_n, root_d, point, claim_n, claim_d
+    return F.ext_add(value_even, F.ext_mul_scalar(F.ext_sub(value_odd, value_even), mu))
 
 
 def _check_ext_array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -172,49 +438,89 @@ def _check_ext_array(value: object, shape: tuple[int, ...], what: str) -> np.nda
     return value
 
 
-def verify_fraction_sum(
-    num_vars: int, proof: FractionSumProof, transcript: Transcript, label: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Check a fraction-sum proof over 2^num_vars leaves; returns (N, D, leaf point, claimed n~, claimed d~).
+def level_root(top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The root (N, D) of a sent level (4, 2, 2^k), summed pairwise as the tree does."""
+    n, d = top[:, 0], top[:, 1]
+    while d.shape[-1] > 1:
+        n_even, n_odd, d_even, d_odd = n[:, 0::2], n[:, 1::2], d[:, 0::2], d[:, 1::2]
+        n = F.ext_add(F.ext_mul(n_even, d_odd), F.ext_mul(n_odd, d_even))
+        d = F.ext_mul(d_even, d_odd)
+    return n[:, 0], d[:, 0]
 
-    The claimed leaf values are only as good as the caller's own check of them against trusted MLEs.
-    """
+
+def checked_tops(num_vars: Sequence[int], proof: FractionSumProof, label: str) -> list[np.ndarray]:
+    """The proof's sent levels, each checked to be a canonical (4, 2, 2^min(TOP_VARS, n_t)) array."""
+    if not isinstance(proof, FractionSumProof) or not isinstance(proof.tops, list):
+        raise LogUpError(f"{label}: not a fraction-sum proof")
+    if len(proof.tops) != len(num_vars):
+        raise LogUpError(f"{label}: expected {len(num_vars)} tree tops, got {len(proof.tops)}")
+    return [
+        _check_ext_array(top, (F.EXT_DEGREE, 2, 1 << min(TOP_VARS, v)), f"{label}: tree {t} top")
+        for t, (top, v) in enumerate(zip(proof.tops, num_vars))
+    ]
+
+
+def verify_fraction_sums(
+    num_vars: Sequence[int], proof: FractionSumProof, transcript: Transcript, label: str
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
+    """Check a batched fraction-sum proof of trees of 2^n_t leaves; returns (the sent tops, each tree's leaf
+    point, claimed leaf n~ and d~ as (4, T)).  The tops' roots (``level_root``) are what the trees sum to;
+    the leaf values are only as good as the caller's own check of them against trusted MLEs."""
     if (
         not isinstance(proof, FractionSumProof)
+        or not isinstance(proof.tops, list)
         or not isinstance(proof.layers, list)
         or not isinstance(proof.children, list)
     ):
         raise LogUpError(f"{label}: not a fraction-sum proof")
-    root = _check_ext_array(proof.root, (F.EXT_DEGREE, 2), f"{label}: root")
-    if len(proof.layers) != num_vars or len(proof.children) != num_vars:
-        raise LogUpError(f"{label}: expected {num_vars} GKR layers, got {len(proof.layers)}")
-    transcript.absorb_int(f"{label}/num_vars", num_vars)
-    transcript.absorb_ext(f"{label}/root", root)
-    claim_n, claim_d = root[:, 0], root[:, 1]
-    point = F.ext_zeros(0)
-    for depth in range(num_vars):
-        layer = proof.layers[depth]
-        if not isinstance(layer, SumcheckProof) or not isinstance(layer.rounds, list):
-            raise LogUpError(f"{label}: layer {depth} is not a sumcheck proof")
-        for i, msg in enumerate(layer.rounds):
-            _check_ext_array(msg, (F.EXT_DEGREE, _GKR_DEGREE + 1), f"{label}: layer {depth} round {i}")
+    deepest = max(num_vars)
+    tops = checked_tops(num_vars, proof, label)
+    if len(proof.layers) != max(0, deepest - TOP_VARS) or len(proof.children) != len(proof.layers):
+        raise LogUpError(
+            f"{label}: expected {max(0, deepest - TOP_VARS)} GKR layers, got {len(proof.layers)}"
+        )
+    order = tree_order(num_vars)
+    _absorb_shape(transcript, label, num_vars)
+    for top in tops:
+        transcript.absorb_ext(f"{label}/top", top)
+    point = transcript.challenge_ext_vec(f"{label}/top_point", min(TOP_VARS, deepest))
+    claim_n, claim_d = _top_claims([tops[t] for t in order], point)
+    leaf_points = [point[:, : min(v, TOP_VARS)] for v in num_vars]
+    for index, depth in enumerate(range(TOP_VARS, deepest)):
+        count = sum(1 for v in num_vars if v > depth)
         where = f"{label}/L{depth}"
-        values = _check_ext_array(proof.children[depth], (F.EXT_DEGREE, 4), f"{where}: children")
-        lam = transcript.challenge_ext(f"{where}/lambda")
-        claim = F.ext_add(claim_n, F.ext_mul(lam, claim_d))
+        layer = proof.layers[index]
+        if not isinstance(layer, SumcheckProof) or not isinstance(layer.rounds, list):
+            raise LogUpError(f"{where}: not a sumcheck proof")
+        for i, msg in enumerate(layer.rounds):
+            _check_ext_array(msg, (F.EXT_DEGREE, _GKR_DEGREE + 1), f"{where}: round {i}")
+        values = _check_ext_array(proof.children[index], (F.EXT_DEGREE, count, 4), f"{where}: children")
+        lam, coefficients = _coefficients(transcript, where, count)
+        claim = F.ext_sum(
+            F.ext_mul(coefficients, F.ext_add(claim_n[:, :count], F.ext_mul_scalar(claim_d[:, :count], lam)))
+        )
         try:
             sub_point, final = sumcheck.verify(claim, depth, _GKR_DEGREE, layer, transcript, where)
         except SumcheckError as err:
             raise LogUpError(str(err)) from None
-        finals = [poly.eq_eval(point, sub_point)] + [values[:, i] for i in range(4)]
-        if not F.ext_eq(sumcheck.combine_terms(_layer_terms(lam), finals), final):
+        n_even, n_odd, d_even, d_odd = (values[:, :, k] for k in range(4))
+        per_tree = F.ext_add(
+            F.ext_add(F.ext_mul(n_even, d_odd), F.ext_mul(n_odd, d_even)),
+            F.ext_mul_scalar(F.ext_mul(d_even, d_odd), lam),
+        )
+        expected = F.ext_mul(poly.eq_eval(point, sub_point), F.ext_sum(F.ext_mul(coefficients, per_tree)))
+        if not F.ext_eq(expected, final):
             raise LogUpError(f"{where}: children values do not match the sumcheck's final claim")
         transcript.absorb_ext(f"{where}/children", values)
         mu = transcript.challenge_ext(f"{where}/mu")
-        claim_n = _line(values[:, 0], values[:, 1], mu)
-        claim_d = _line(values[:, 2], values[:, 3], mu)
+        claim_n = np.concatenate([_line(n_even, n_odd, mu), claim_n[:, count:]], axis=1)
+        claim_d = np.concatenate([_line(d_even, d_odd, mu), claim_d[:, count:]], axis=1)
         point = poly.concat_points(sub_point, mu)
-    return root[:, 0].copy(), root[:, 1].copy(), point, claim_n, claim_d
+        for rank in range(count):
+            if num_vars[order[rank]] == depth + 1:
+                leaf_points[order[rank]] = point
+    inverse = [order.index(t) for t in range(len(order))]
+    return tops, leaf_points, claim_n[:, inverse], claim_d[:, inverse]
 
 
 # --------------------------------------------------------------------------------- lookup argument
@@ -341,14 +647,20 @@ def multiplicities(
     return mult
 
 
-def _combine(columns: Sequence[np.ndarray], beta: np.ndarray) -> np.ndarray:
-    """sum_k beta^k * columns[k] as a K array (4, n); each term is a base column times a K scalar."""
-    acc = F.ext_from_base(columns[0])
-    power = F.ext_ones()
-    for col in columns[1:]:
-        power = F.ext_mul(power, beta)
-        acc = F.ext_add(acc, F.ext_scale(power.reshape(F.EXT_DEGREE, 1), col))
-    return acc
+def _denominators(alpha: np.ndarray, beta: np.ndarray, columns: Sequence[np.ndarray]) -> np.ndarray:
+    """alpha - sum_k beta^k columns[k] as a K array (4, n), one limb at a time (no K-sized temporaries)."""
+    powers = [F.ext_ones()]
+    for _ in columns[1:]:
+        powers.append(F.ext_mul(powers[-1], beta))
+    out = np.empty((F.EXT_DEGREE, columns[0].shape[0]), dtype=np.uint64)
+    for limb in range(F.EXT_DEGREE):
+        acc = np.zeros(columns[0].shape[0], dtype=np.uint64)
+        for power, col in zip(powers, columns):
+            if power[limb]:
+                acc += col * power[limb]
+                acc %= _P64
+        out[limb] = (_P64 + np.uint64(alpha[limb]) - acc) % _P64
+    return out
 
 
 def _combine_values(values: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -359,14 +671,89 @@ def _combine_values(values: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return acc
 
 
+@dataclass
+class Lookup:
+    """One lookup for the prover: the masked witness tuples lie in the table; ``multiplicities`` (already
+    committed) counts each padded table row's uses."""
+
+    witness_cols: Sequence[np.ndarray]
+    mask: np.ndarray
+    table_cols: Sequence[np.ndarray]
+    multiplicities: np.ndarray
+
+
+@dataclass
+class LookupStatement:
+    """One lookup for the verifier: its sizes and the public MLEs of its zero-padded mask and of the
+    ``pad_table`` columns, which the verifier evaluates itself."""
+
+    num_vars_witness: int
+    num_vars_table: int
+    mask_mle: Callable[[np.ndarray], np.ndarray]
+    table_mles: Callable[[np.ndarray], list[np.ndarray]]
+
+
 def _draw_lookup_challenges(
-    transcript: Transcript, label: str, num_vars_witness: int, num_vars_table: int, num_cols: int
+    transcript: Transcript, label: str, shapes: Sequence[tuple[int, int, int]]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bind the lookup's shape, then draw (beta, alpha)."""
-    transcript.absorb_int(f"{label}/witness_vars", num_vars_witness)
-    transcript.absorb_int(f"{label}/table_vars", num_vars_table)
-    transcript.absorb_int(f"{label}/columns", num_cols)
+    """Bind every lookup's shape (witness vars, table vars, columns), then draw (beta, alpha)."""
+    transcript.absorb_int(f"{label}/lookups", len(shapes))
+    for witness_vars, table_vars, columns in shapes:
+        transcript.absorb_int(f"{label}/witness_vars", witness_vars)
+        transcript.absorb_int(f"{label}/table_vars", table_vars)
+        transcript.absorb_int(f"{label}/columns", columns)
     return transcript.challenge_ext(f"{label}/beta"), transcript.challenge_ext(f"{label}/alpha")
+
+
+def _prepare(lookup: Lookup) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray]:
+    """Validated and padded (witness columns, mask, table columns, multiplicities)."""
+    witness = _as_columns(lookup.witness_cols, "witness")
+    table = pad_table(lookup.table_cols)
+    if len(witness) != len(table):
+        raise LogUpError(f"witness has {len(witness)} columns, table has {len(table)}")
+    witness, padded_mask = _pad_witness(witness, _as_mask(lookup.mask, witness[0].shape[0]))
+    mult = np.asarray(lookup.multiplicities)
+    if mult.shape != table[0].shape or mult.dtype.kind not in "iu":
+        raise LogUpError(f"multiplicities: expected {table[0].shape[0]} integer counts (the padded table)")
+    return witness, padded_mask, table, F.asbase(mult)
+
+
+def prove_lookups(
+    lookups: Sequence[Lookup], transcript: Transcript, label: str
+) -> tuple[LookupProof, list[LookupClaims]]:
+    """Prove several lookups with one batch of fraction trees (``prove_fraction_sums``).
+
+    Witness columns and masks are zero-padded, tables padded by ``pad_table``; the returned claims are the
+    openings the caller must prove (witness columns at each witness point, m at each table point).
+    """
+    prepared = [_prepare(lookup) for lookup in lookups]
+    shapes = [(poly.num_vars(m.shape[0]), poly.num_vars(t[0].shape[0]), len(w)) for w, m, t, _ in prepared]
+    beta, alpha = _draw_lookup_challenges(transcript, label, shapes)
+
+    def fractions(numerators: np.ndarray, columns: list[np.ndarray]) -> Leaves:
+        return lambda: (numerators, _denominators(alpha, beta, columns))
+
+    leaves = []
+    for witness, padded_mask, table, mult in prepared:
+        leaves += [fractions(padded_mask, witness), fractions(F.neg(mult), table)]
+    num_vars = [v for witness_vars, table_vars, _ in shapes for v in (witness_vars, table_vars)]
+    trees, points, _, _ = prove_fraction_sums(num_vars, leaves, transcript, f"{label}/trees")
+    del leaves
+    witness_values = [
+        np.stack([poly.evaluate(c, points[2 * i]) for c in witness], axis=1)
+        for i, (witness, _, _, _) in enumerate(prepared)
+    ]
+    multiplicity_values = np.stack(
+        [poly.evaluate(mult, points[2 * i + 1]) for i, (_, _, _, mult) in enumerate(prepared)], axis=1
+    )
+    for values in witness_values:
+        transcript.absorb_ext(f"{label}/witness_values", values)
+    transcript.absorb_ext(f"{label}/multiplicity_values", multiplicity_values)
+    claims = [
+        LookupClaims(points[2 * i], witness_values[i], points[2 * i + 1], multiplicity_values[:, i])
+        for i in range(len(prepared))
+    ]
+    return LookupProof(trees, witness_values, multiplicity_values), claims
 
 
 def prove_lookup(
@@ -377,39 +764,79 @@ def prove_lookup(
     transcript: Transcript,
     label: str,
 ) -> tuple[LookupProof, LookupClaims]:
-    """Prove that every masked witness tuple lies in the table, given the already-committed multiplicities.
+    """Prove one lookup (``prove_lookups`` of a single ``Lookup``)."""
+    proof, claims = prove_lookups([Lookup(witness_cols, mask, table_cols, mult)], transcript, label)
+    return proof, claims[0]
 
-    Witness columns and mask are zero-padded, the table padded by ``pad_table``; the returned claims are
-    the openings the caller must prove (witness columns at the witness point, m at the table point).
+
+def _check_lookup_proof(proof: object, count: int, label: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """The claimed witness values (4, c_i >= 1) of each lookup and the multiplicity values (4, count)."""
+    if (
+        not isinstance(proof, LookupProof)
+        or not isinstance(proof.witness_values, list)
+        or len(proof.witness_values) != count
+    ):
+        raise LogUpError(f"{label}: not a lookup proof of {count} lookups")
+    witness_values = []
+    for i, values in enumerate(proof.witness_values):
+        if not isinstance(values, np.ndarray) or values.ndim != 2 or values.shape[1] == 0:
+            raise LogUpError(f"{label}: witness values must be a (4, columns) array with columns >= 1")
+        where = f"{label}: lookup {i} witnesses"
+        witness_values.append(_check_ext_array(values, (F.EXT_DEGREE, values.shape[1]), where))
+    where = f"{label}: multiplicity values"
+    return witness_values, _check_ext_array(proof.multiplicity_values, (F.EXT_DEGREE, count), where)
+
+
+def _lookup_name(label: str, index: int, count: int) -> str:
+    return f"{label}: lookup {index}" if count > 1 else label
+
+
+def verify_lookups(
+    statements: Sequence[LookupStatement], proof: LookupProof, transcript: Transcript, label: str
+) -> list[LookupClaims]:
+    """Verify a batch of lookups against their public masks and tables.
+
+    Raises ``LogUpError`` on any inconsistency; returns the openings the caller must still verify.
     """
-    witness = _as_columns(witness_cols, "witness")
-    table = pad_table(table_cols)
-    if len(witness) != len(table):
-        raise LogUpError(f"witness has {len(witness)} columns, table has {len(table)}")
-    witness, padded_mask = _pad_witness(witness, _as_mask(mask, witness[0].shape[0]))
-    mult = np.asarray(mult)
-    if mult.shape != table[0].shape or mult.dtype.kind not in "iu":
-        raise LogUpError(f"multiplicities: expected {table[0].shape[0]} integer counts (the padded table)")
-    mult = F.asbase(mult)
-    num_vars_witness = poly.num_vars(padded_mask.shape[0])
-    num_vars_table = poly.num_vars(table[0].shape[0])
-    beta, alpha = _draw_lookup_challenges(transcript, label, num_vars_witness, num_vars_table, len(witness))
-    alpha_col = alpha.reshape(F.EXT_DEGREE, 1)
-
-    witness_proof, _, _, witness_point, _, _ = prove_fraction_sum(
-        padded_mask, F.ext_sub(alpha_col, _combine(witness, beta)), transcript, f"{label}/witness"
-    )
-    table_proof, _, _, table_point, _, _ = prove_fraction_sum(
-        F.neg(mult), F.ext_sub(alpha_col, _combine(table, beta)), transcript, f"{label}/table"
-    )
-    witness_eq = poly.eq_table(witness_point)
-    witness_values = np.stack([F.ext_inner(c, witness_eq) for c in witness], axis=1)
-    del witness_eq
-    multiplicity_value = poly.evaluate(mult, table_point)
-    transcript.absorb_ext(f"{label}/witness_values", witness_values)
-    transcript.absorb_ext(f"{label}/multiplicity_value", multiplicity_value)
-    proof = LookupProof(witness_proof, table_proof, witness_values, multiplicity_value)
-    return proof, LookupClaims(witness_point, witness_values, table_point, multiplicity_value)
+    witness_values, multiplicity_values = _check_lookup_proof(proof, len(statements), label)
+    shapes = [(s.num_vars_witness, s.num_vars_table, v.shape[1]) for s, v in zip(statements, witness_values)]
+    num_vars = [v for s in statements for v in (s.num_vars_witness, s.num_vars_table)]
+    tops = checked_tops(num_vars, proof.trees, f"{label}/trees")
+    for i in range(len(statements)):
+        where = _lookup_name(label, i, len(statements))
+        (witness_n, witness_d), (table_n, table_d) = level_root(tops[2 * i]), level_root(tops[2 * i + 1])
+        if not np.any(witness_d != 0) or not np.any(table_d != 0):
+            raise LogUpError(f"{where}: a root denominator is zero")
+        if np.any(F.ext_add(F.ext_mul(witness_n, table_d), F.ext_mul(table_n, witness_d)) != 0):
+            raise LogUpError(f"{where}: witness and table fraction sums do not cancel (a tuple is missing)")
+    beta, alpha = _draw_lookup_challenges(transcript, label, shapes)
+    _, points, leaf_n, leaf_d = verify_fraction_sums(num_vars, proof.trees, transcript, f"{label}/trees")
+    claims = []
+    for i, statement in enumerate(statements):
+        where = _lookup_name(label, i, len(statements))
+        witness_point, table_point = points[2 * i], points[2 * i + 1]
+        if not F.ext_eq(leaf_n[:, 2 * i], np.asarray(statement.mask_mle(witness_point))):
+            raise LogUpError(f"{where}: witness leaf numerator does not match the mask")
+        if not F.ext_eq(leaf_d[:, 2 * i], F.ext_sub(alpha, _combine_values(witness_values[i], beta))):
+            raise LogUpError(f"{where}: witness leaf denominator does not match the claimed column values")
+        table_values = [
+            np.asarray(v, dtype=np.uint64).reshape(F.EXT_DEGREE) for v in statement.table_mles(table_point)
+        ]
+        num_cols = witness_values[i].shape[1]
+        if len(table_values) != num_cols:
+            raise LogUpError(
+                f"{where}: proof has {num_cols} witness columns, the table has {len(table_values)}"
+            )
+        if not F.ext_eq(leaf_n[:, 2 * i + 1], F.ext_neg(multiplicity_values[:, i])):
+            raise LogUpError(f"{where}: table leaf numerator does not match the claimed multiplicity")
+        table_d_leaf = F.ext_sub(alpha, _combine_values(np.stack(table_values, axis=1), beta))
+        if not F.ext_eq(leaf_d[:, 2 * i + 1], table_d_leaf):
+            raise LogUpError(f"{where}: table leaf denominator does not match the table")
+        claims.append(LookupClaims(witness_point, witness_values[i], table_point, multiplicity_values[:, i]))
+    for values in witness_values:
+        transcript.absorb_ext(f"{label}/witness_values", values)
+    transcript.absorb_ext(f"{label}/multiplicity_values", multiplicity_values)
+    return claims
 
 
 def verify_lookup(
@@ -421,56 +848,9 @@ def verify_lookup(
     mask_mle: Callable[[np.ndarray], np.ndarray],
     table_mles: Callable[[np.ndarray], list[np.ndarray]],
 ) -> LookupClaims:
-    """Verify a lookup against the public mask and table (MLEs the verifier evaluates itself).
-
-    ``mask_mle`` evaluates the zero-padded mask, ``table_mles`` the ``pad_table`` columns.  Raises
-    ``LogUpError`` on any inconsistency; returns the openings the caller must still verify.
-    """
-    if (
-        not isinstance(proof.witness_values, np.ndarray)
-        or proof.witness_values.ndim != 2
-        or proof.witness_values.shape[1] == 0
-    ):
-        raise LogUpError(f"{label}: witness values must be a (4, columns) array with columns >= 1")
-    num_cols = proof.witness_values.shape[1]
-    witness_values = _check_ext_array(proof.witness_values, (F.EXT_DEGREE, num_cols), f"{label}: witnesses")
-    multiplicity_value = _check_ext_array(
-        proof.multiplicity_value, (F.EXT_DEGREE,), f"{label}: multiplicity value"
-    )
-    for tree, what in ((proof.witness_tree, "witness"), (proof.table_tree, "table")):
-        if not isinstance(tree, FractionSumProof):
-            raise LogUpError(f"{label}: the {what} tree is not a fraction-sum proof")
-        _check_ext_array(tree.root, (F.EXT_DEGREE, 2), f"{label}: {what} root")
-    witness_root, table_root = proof.witness_tree.root, proof.table_tree.root
-    if not np.any(witness_root[:, 1] != 0) or not np.any(table_root[:, 1] != 0):
-        raise LogUpError(f"{label}: a root denominator is zero")
-    cross = F.ext_add(
-        F.ext_mul(witness_root[:, 0], table_root[:, 1]), F.ext_mul(table_root[:, 0], witness_root[:, 1])
-    )
-    if np.any(cross != 0):
-        raise LogUpError(f"{label}: witness and table fraction sums do not cancel (a tuple is missing)")
-
-    beta, alpha = _draw_lookup_challenges(transcript, label, num_vars_witness, num_vars_table, num_cols)
-    _, _, witness_point, leaf_n, leaf_d = verify_fraction_sum(
-        num_vars_witness, proof.witness_tree, transcript, f"{label}/witness"
-    )
-    _, _, table_point, table_leaf_n, table_leaf_d = verify_fraction_sum(
-        num_vars_table, proof.table_tree, transcript, f"{label}/table"
-    )
-    if not F.ext_eq(leaf_n, np.asarray(mask_mle(witness_point))):
-        raise LogUpError(f"{label}: witness leaf numerator does not match the mask")
-    if not F.ext_eq(leaf_d, F.ext_sub(alpha, _combine_values(witness_values, beta))):
-        raise LogUpError(f"{label}: witness leaf denominator does not match the claimed column values")
-    table_values = [np.asarray(v, dtype=np.uint64).reshape(F.EXT_DEGREE) for v in table_mles(table_point)]
-    if len(table_values) != num_cols:
-        raise LogUpError(f"{label}: proof has {num_cols} witness columns, the table has {len(table_values)}")
-    if not F.ext_eq(table_leaf_n, F.ext_neg(multiplicity_value)):
-        raise LogUpError(f"{label}: table leaf numerator does not match the claimed multiplicity")
-    if not F.ext_eq(table_leaf_d, F.ext_sub(alpha, _combine_values(np.stack(table_values, axis=1), beta))):
-        raise LogUpError(f"{label}: table leaf denominator does not match the table")
-    transcript.absorb_ext(f"{label}/witness_values", witness_values)
-    transcript.absorb_ext(f"{label}/multiplicity_value", multiplicity_value)
-    return LookupClaims(witness_point, witness_values, table_point, multiplicity_value)
+    """Verify one lookup (``verify_lookups`` of a single ``LookupStatement``)."""
+    statement = LookupStatement(num_vars_witness, num_vars_table, mask_mle, table_mles)
+    return verify_lookups([statement], proof, transcript, label)[0]
 
 
 # ------------------------------------------------------------------------------- standard tables

@@ -53,6 +53,40 @@ def eq_table(z: np.ndarray) -> np.ndarray:
     return table
 
 
+def eq_prefix_sum(z: np.ndarray, length: int) -> np.ndarray:
+    """sum_{i < length} eq(z, i) for a point of n coordinates (length <= 2^n), in O(n) Python-int K products:
+    for every set bit k of length (most significant first), the i that agree with length above k and have
+    bit k clear contribute eq of the agreeing prefix times (1 - z_k); free lower bits sum to 1."""
+    limbs = np.asarray(z, dtype=np.uint64).reshape(F.EXT_DEGREE, -1).T.tolist()
+    n = len(limbs)
+    if not 0 <= length <= 1 << n:
+        raise ValueError(f"a prefix of {length} does not fit {n} variables")
+    if length == 1 << n:
+        return F.ext_ones()
+    total, prefix = [0, 0, 0, 0], [1, 0, 0, 0]
+    for k, coord in enumerate(limbs):
+        one_minus = [(1 - coord[0]) % F.P, *((F.P - c) % F.P for c in coord[1:])]
+        if length >> (n - 1 - k) & 1:
+            term = F.ext_mul_ints(prefix, one_minus)
+            total = [(t + u) % F.P for t, u in zip(total, term)]
+            prefix = F.ext_mul_ints(prefix, coord)
+        else:
+            prefix = F.ext_mul_ints(prefix, one_minus)
+    return np.array(total, dtype=np.uint64)
+
+
+def eq_tables(points: np.ndarray) -> np.ndarray:
+    """eq(z_j, x) for several points at once: (4, k, n) -> (4, k, 2^n), one pass per coordinate."""
+    table = F.ext_ones((points.shape[1], 1))
+    for i in range(points.shape[2]):
+        hi = F.ext_mul(table, points[:, :, i : i + 1])
+        out = np.empty((F.EXT_DEGREE, points.shape[1], 2 * table.shape[2]), dtype=np.uint64)
+        out[..., 0::2] = F.ext_sub(table, hi)
+        out[..., 1::2] = hi
+        table = out
+    return table
+
+
 def eq_eval(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """eq(a, b) = prod_k (a_k b_k + (1 - a_k)(1 - b_k)) for two points of equal length, as a K scalar."""
     a = a.reshape(F.EXT_DEGREE, -1)
@@ -85,7 +119,19 @@ def evaluate(table: np.ndarray, z: np.ndarray) -> np.ndarray:
     length = table.shape[-1]
     if num_vars(length) != z.shape[1]:
         raise ValueError(f"point has {z.shape[1]} coordinates, table needs {num_vars(length)}")
+    if table.ndim == 1 and z.shape[1] >= 2:  # eq(z) = eq(z_hi) x eq(z_lo): two small tables, not one big
+        split = z.shape[1] // 2
+        rows = table.reshape(1 << split, -1)
+        partial = _rows_dot_ext(rows, eq_table(z[:, split:]))  # (4, 2^split): each row against eq(z_lo)
+        return F.ext_inner(partial, eq_table(z[:, :split]))
     return F.ext_inner(table, eq_table(z))
+
+
+def _rows_dot_ext(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """rows @ vector for base rows (m, n) and a K vector (4, n) -> K (4, m), exactly via limb BLAS."""
+    from edgeprove.field import _limb_dot
+
+    return (_limb_dot(rows, vector) % F.P).astype(np.uint64).T.copy()
 
 
 def evaluate_padded(values: np.ndarray, shape: tuple[int, ...], z: np.ndarray) -> np.ndarray:

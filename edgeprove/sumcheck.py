@@ -228,18 +228,19 @@ def verify(
     """Check the rounds against ``claim``; returns (challenge point, the claim left for the final check)."""
     if len(proof.rounds) != n:
         raise SumcheckError(f"{label}: expected {n} rounds, got {len(proof.rounds)}")
-    current = np.asarray(claim, dtype=np.uint64).reshape(F.EXT_DEGREE)
+    current = [int(v) % F.P for v in np.asarray(claim, dtype=np.uint64).reshape(F.EXT_DEGREE).tolist()]
     challenges = []
     for i, msg in enumerate(proof.rounds):
         if msg.shape != (F.EXT_DEGREE, degree + 1):
             raise SumcheckError(f"{label}: round {i} polynomial has the wrong degree")
-        if not F.ext_eq(F.ext_add(msg[:, 0], msg[:, 1]), current):
+        limbs = msg.tolist()
+        if any((row[0] + row[1]) % F.P != c for row, c in zip(limbs, current)):
             raise SumcheckError(f"{label}: round {i} sum s(0)+s(1) does not match the claim")
         transcript.absorb_ext(f"{label}/round", msg)
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
-        current = interpolate(msg, r)
-    return poly.point(challenges), current
+        current = interpolate_ints(limbs, r.tolist())
+    return poly.point(challenges), np.array(current, dtype=np.uint64)
 
 
 def combine_terms(terms: list[Term], finals: list[np.ndarray]) -> np.ndarray:
@@ -276,13 +277,17 @@ def interpolate(evals: np.ndarray, r: np.ndarray) -> np.ndarray:
     Coefficients come from a cached inverse Vandermonde matrix, then Horner's rule, all in Python ints:
     this runs once per sumcheck round on both sides, where numpy's per-call overhead would dominate.
     """
-    d = evals.shape[1] - 1
     rr = [int(v) for v in np.asarray(r).reshape(F.EXT_DEGREE)]
-    limbs = evals.tolist()  # limbs[l][i] = limb l of s(i)
+    return np.array(interpolate_ints(evals.tolist(), rr), dtype=np.uint64)
+
+
+def interpolate_ints(limbs: list[list[int]], r: list[int]) -> list[int]:
+    """``interpolate`` on Python ints: limbs[l][i] is limb l of s(i), r the point's four limbs."""
+    d = len(limbs[0]) - 1
     basis = _monomial_basis(d)
     coeffs = [[sum(map(operator.mul, row, limb)) % F.P for limb in limbs] for row in basis]
     acc = coeffs[d]
     for k in range(d - 1, -1, -1):
-        acc = F.ext_mul_ints(acc, rr)
+        acc = F.ext_mul_ints(acc, r)
         acc = [(a + c) % F.P for a, c in zip(acc, coeffs[k])]
-    return np.array(acc, dtype=np.uint64)
+    return list(acc)

@@ -1,5 +1,5 @@
 """How much can a prover make the verifier work?  Proves a model honestly, then with every choice a proof
-may make pushed to its limit (column queries, code rate, layout hint, activation tables as wide as the
+may make pushed to its limit (column queries, code rate, activation tables as wide as the
 model's static bounds allow), and times `edgeprove verify` on each proof in a fresh process: wall and CPU
 seconds and the kernel's peak RSS (VmHWM), medians of several runs, with each figure's ratio to the honest
 proof.  Hostile proofs that are not complete proofs are refused earlier (headers, section ceilings), so a
@@ -29,24 +29,9 @@ from edgeprove.model.resolve import load_model, seeded_input
 LIMITS = {
     "honest (defaults)": (ligero.LIGERO.default_params(), False),
     "widest tables": (ligero.LIGERO.default_params(), True),
-    "512 queries, rate 1/2": (
-        ligero.LigeroParams(rate_log=1, queries=ligero.MAX_QUERIES, expected_points=8),
-        False,
-    ),
-    "512 queries, rate 1/8": (
-        ligero.LigeroParams(rate_log=3, queries=ligero.MAX_QUERIES, expected_points=8),
-        False,
-    ),
-    "all limits, 1 point": (
-        ligero.LigeroParams(rate_log=3, queries=ligero.MAX_QUERIES, expected_points=1),
-        True,
-    ),
-    "all limits, 32 points": (
-        ligero.LigeroParams(
-            rate_log=3, queries=ligero.MAX_QUERIES, expected_points=ligero.MAX_EXPECTED_POINTS
-        ),
-        True,
-    ),
+    "512 queries, rate 1/2": (ligero.LigeroParams(rate_log=1, queries=ligero.MAX_QUERIES), False),
+    "512 queries, rate 1/8": (ligero.LigeroParams(rate_log=3, queries=ligero.MAX_QUERIES), False),
+    "all limits": (ligero.LigeroParams(rate_log=3, queries=ligero.MAX_QUERIES), True),
 }
 
 
@@ -92,7 +77,6 @@ def measure(model_name: str, repeats: int, folder: Path) -> list[dict]:
             "limit": label,
             "queries": params.num_queries(),
             "rate_log": params.rate_log,
-            "expected_points": params.expected_points,
             "widest_tables": wide,
             "proof_bytes": proof.stat().st_size,
             **{

@@ -17,6 +17,7 @@ from edgeprove import prover
 from edgeprove.cli import full_app
 from edgeprove.commit import ligero
 from edgeprove.model import compiled, zoo
+from edgeprove.proof import FORMAT_VERSION
 
 app = full_app()
 runner = CliRunner()
@@ -90,7 +91,7 @@ def test_a_header_never_names_a_path_to_open(tmp_path, tiny_proof):
     ids=["long-name", "deep-nesting", "lone-surrogate"],
 )
 def test_hostile_headers_are_one_line_rejections(tmp_path, header):
-    (tmp_path / "p").write_bytes(b"EDGEPRV1" + struct.pack("<HI", 1, len(header)) + header)
+    (tmp_path / "p").write_bytes(b"EDGEPRV1" + struct.pack("<HI", FORMAT_VERSION, len(header)) + header)
     result = runner.invoke(app, ["verify", str(tmp_path / "p")])
     assert result.exit_code == 1 and _one_line(result.output).startswith("rejected")
 
@@ -98,7 +99,7 @@ def test_hostile_headers_are_one_line_rejections(tmp_path, header):
 def test_security_floor_is_a_flag(tmp_path):
     """A complete proof with 120 column queries (81 bits) fails the default 100-bit floor, passes at 80."""
     model = zoo.get("tiny_mlp")
-    params = ligero.LigeroParams(rate_log=2, queries=120, expected_points=8)
+    params = ligero.LigeroParams(rate_log=2, queries=120)
     prover.prove(model, np.zeros(model.input_shape, dtype=np.int64), tmp_path / "p", params=params)
     result = runner.invoke(app, ["verify", str(tmp_path / "p")])
     assert result.exit_code == 1 and "81.4 bits of security, below 100" in _one_line(result.output)

@@ -148,3 +148,29 @@ def test_ext_mul_scalar_matches_ext_mul():
     assert F.ext_eq(F.ext_mul_scalar(a, b), F.ext_mul(a, b.reshape(4, 1, 1)))
     edge = np.full((4, 2), P - 1, dtype=np.uint64)
     assert F.ext_eq(F.ext_mul_scalar(edge, edge[:, 0]), F.ext_mul(edge, edge))
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 8), (5, 300), (1 << 12,)])
+def test_ext_products_of_every_size_match_python_ints(shape):
+    """Few-element (matrix), small (expressions) and large (in-place limbs) products agree with ext_mul_ints,
+    including the largest elements, where the limb sums come closest to 2^64."""
+    rng = np.random.default_rng(len(shape) + shape[-1])
+    a, b = F.random_ext(rng, shape), F.random_ext(rng, shape)
+    a.reshape(4, -1)[:, 0] = F.P - 1
+    b.reshape(4, -1)[:, 0] = F.P - 1
+    scalar = F.random_ext(rng)
+    flat_a, flat_b = a.reshape(4, -1), b.reshape(4, -1)
+    product, scaled = F.ext_mul(a, b).reshape(4, -1), F.ext_mul_scalar(a, scalar).reshape(4, -1)
+    for i in (0, flat_a.shape[1] // 2, flat_a.shape[1] - 1):
+        left, right = [int(v) for v in flat_a[:, i]], [int(v) for v in flat_b[:, i]]
+        assert tuple(product[:, i].tolist()) == F.ext_mul_ints(left, right)
+        assert tuple(scaled[:, i].tolist()) == F.ext_mul_ints(left, [int(v) for v in scalar])
+
+
+def test_ext_inner_rows_is_a_row_by_row_ext_inner():
+    rng = np.random.default_rng(12)
+    rows, vector = F.random_ext(rng, (3, 257)), F.random_ext(rng, 257)
+    out = F.ext_inner_rows(rows, vector)
+    assert out.shape == (4, 3)
+    for r in range(3):
+        assert F.ext_eq(out[:, r], F.ext_inner(rows[:, r], vector))

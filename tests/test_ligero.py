@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeprove import field as F
-from edgeprove import poly
+from edgeprove import poly, sumcheck
 from edgeprove.commit import ligero as L
 from edgeprove.commit import merkle
 from edgeprove.transcript import Transcript
@@ -70,7 +70,7 @@ def test_layout_splits_every_variable_and_fits_the_ntt(num_vars):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"rate_log": 0}, {"rate_log": 9}, {"queries": 0}, {"expected_points": 0}, {"security_bits_target": 0}],
+    [{"rate_log": 0}, {"rate_log": 9}, {"queries": 0}, {"security_bits_target": 0}],
 )
 def test_bad_params_refused(kwargs):
     with pytest.raises(ValueError):
@@ -87,8 +87,13 @@ def test_opened_values_are_the_mle(num_vars, num_points):
     for z, value in zip(points, claimed):
         assert F.ext_eq(value, poly.evaluate(values, z))
     check(commitment, points, claimed, proof)
-    elements = proof.point_rows.size + proof.proximity_row.size + proof.columns.size
-    assert proof.nbytes() == 4 * elements + 32 * len(proof.paths) * (commitment.col_bits + PARAMS.rate_log)
+    rounds = sum(r.size for r in proof.row_sumcheck.rounds)
+    assert len(proof.row_sumcheck.rounds) == commitment.row_bits
+    elements = rounds + proof.row.size + proof.proximity_row.size + proof.columns.size
+    assert proof.nbytes() == 4 * elements + len(proof.paths)
+    length = 1 << (commitment.col_bits + PARAMS.rate_log)
+    assert proof.columns.shape[0] == min(length, proof.columns.shape[0])
+    assert proof.nbytes() <= L.opening_bytes_ceiling(commitment, PARAMS, num_points)
 
 
 @settings(max_examples=15, deadline=None)
@@ -135,7 +140,7 @@ def test_aligned_segments_open_as_sub_vectors():
 
 @pytest.mark.parametrize(
     "params",
-    [L.LigeroParams(rate_log=1), L.LigeroParams(rate_log=3, queries=9), L.LigeroParams(expected_points=1)],
+    [L.LigeroParams(rate_log=1), L.LigeroParams(rate_log=3, queries=9), L.LigeroParams(queries=1)],
 )
 def test_other_parameters_complete(params):
     _, commitment, _, points, claimed, proof = opened(9, 3, seed=2, params=params)
@@ -211,30 +216,43 @@ def test_honest_proof_accepted(honest):
 
 def test_altered_merkle_path_rejected(honest):
     commitment, _, points, claimed, proof = honest
-    paths = list(proof.paths)
-    paths[1] = bytes([paths[1][0] ^ 1]) + paths[1][1:]
-    rejected("Merkle path", commitment, points, claimed, with_proof(proof, paths=paths))
+    for position in (0, 40, len(proof.paths) - 1):
+        paths = bytearray(proof.paths)
+        paths[position] ^= 1
+        rejected("Merkle multi-path", commitment, points, claimed, with_proof(proof, paths=bytes(paths)))
 
 
 def test_altered_column_entry_rejected(honest):
     commitment, _, points, claimed, proof = honest
     columns = proof.columns.copy()
     columns[0, 3] = (columns[0, 3] + 1) % F.P
-    rejected("Merkle path", commitment, points, claimed, with_proof(proof, columns=columns))
+    rejected("Merkle multi-path", commitment, points, claimed, with_proof(proof, columns=columns))
 
 
 def test_wrong_value_rejected(honest):
     commitment, _, points, claimed, proof = honest
     wrong = list(claimed)
     wrong[2] = F.ext_add(wrong[2], F.ext_ones())
-    rejected("value 2", commitment, points, wrong, proof)
+    rejected("rows: round 0 sum", commitment, points, wrong, proof)
 
 
-def test_altered_point_row_rejected(honest):
+def test_altered_row_sumcheck_rejected(honest):
     commitment, _, points, claimed, proof = honest
-    rows = proof.point_rows.copy()
-    rows[1, 0, 0] = (rows[1, 0, 0] + 5) % F.P
-    rejected("value 0", commitment, points, claimed, with_proof(proof, point_rows=rows))
+    for index in (0, commitment.row_bits - 1):
+        rounds = [r.copy() for r in proof.row_sumcheck.rounds]
+        rounds[index][2, 1] = (rounds[index][2, 1] + 1) % F.P
+        bad = with_proof(proof, row_sumcheck=dataclasses.replace(proof.row_sumcheck, rounds=rounds))
+        with pytest.raises(
+            L.LigeroError, match="does not match the claim|row disagrees with the row sumcheck"
+        ):
+            check(commitment, points, claimed, bad)
+
+
+def test_altered_row_rejected(honest):
+    commitment, _, points, claimed, proof = honest
+    row = proof.row.copy()
+    row[1, 0] = (row[1, 0] + 5) % F.P
+    rejected("row disagrees with the row sumcheck", commitment, points, claimed, with_proof(proof, row=row))
 
 
 def test_altered_proximity_row_rejected(honest):
@@ -253,7 +271,7 @@ def test_wrong_root_rejected(honest):
         check(other, points, claimed, proof)
     # a transcript consistent with the other root: only the Merkle check stands between
     claimed, proof = L.open(dataclasses.replace(state, commitment=other), points, Transcript(), "open")
-    rejected("Merkle path", other, points, claimed, proof)
+    rejected("Merkle multi-path", other, points, claimed, proof)
 
 
 @pytest.mark.parametrize("label, prior", [("other", None), ("open", b"earlier message")])
@@ -281,12 +299,20 @@ def test_different_points_rejected(honest):
         ("columns", lambda a: a[:, :-1], "columns has shape"),
         ("columns", lambda a: a.astype(np.int64), "not a uint64 array"),
         ("columns", lambda a: a.tolist(), "not a uint64 array"),
-        ("paths", lambda p: p[:-1], "Merkle paths"),
-        ("paths", lambda p: p + [p[0]], "Merkle paths"),
-        ("paths", lambda p: tuple(p), "Merkle paths"),
-        ("paths", lambda p: [p[0][:-1]] + p[1:], "Merkle path"),
-        ("point_rows", lambda a: a[:, :-1], "point rows has shape"),
-        ("point_rows", lambda a: a[..., :-1], "point rows has shape"),
+        ("paths", lambda p: p[:-1], "Merkle multi-path"),
+        ("paths", lambda p: p + p[:32], "Merkle multi-path"),
+        ("paths", lambda p: list(p), "Merkle multi-path"),
+        ("paths", lambda p: p[:-32], "Merkle multi-path"),
+        ("row", lambda a: a[:, :-1], "row has shape"),
+        ("row", lambda a: a[:3], "row has shape"),
+        ("row_sumcheck", lambda s: None, "not an OpeningProof"),
+        ("row_sumcheck", lambda s: dataclasses.replace(s, rounds=s.rounds[:-1]), "expected 5 rounds"),
+        ("row_sumcheck", lambda s: dataclasses.replace(s, rounds=tuple(s.rounds)), "not a list"),
+        (
+            "row_sumcheck",
+            lambda s: dataclasses.replace(s, rounds=[r[:, :2] for r in s.rounds]),
+            "round 0 has shape",
+        ),
         ("proximity_row", lambda a: a[:3], "proximity row has shape"),
         ("proximity_row", lambda a: None, "not a uint64 array"),
     ],
@@ -302,7 +328,7 @@ def test_not_a_proof_rejected(honest):
     rejected("not an OpeningProof", commitment, points, claimed, {"columns": []})
 
 
-@pytest.mark.parametrize("field", ["columns", "point_rows", "proximity_row"])
+@pytest.mark.parametrize("field", ["columns", "row", "proximity_row"])
 def test_element_not_below_p_rejected(honest, field):
     commitment, _, points, claimed, proof = honest
     arr = getattr(proof, field).copy()
@@ -323,7 +349,7 @@ def test_non_canonical_value_or_point_rejected(honest):
 @pytest.mark.parametrize(
     "points_of, values_of, message",
     [
-        (lambda p: p[:2], lambda v: v[:2], "point rows has shape"),
+        (lambda p: p[:2], lambda v: v[:2], "rows: round 0 sum"),
         (lambda p: p, lambda v: v[:2], "claimed values"),
         (lambda p: [], lambda v: [], "non-empty"),
         (lambda p: [p[0][:, :-1], *p[1:]], lambda v: v, "shape"),
@@ -341,7 +367,7 @@ def test_malformed_statement_rejected(honest, points_of, values_of, message):
         ({"row_bits": 15}, "impossible matrix shape"),
         ({"num_vars": 40}, "impossible matrix shape"),
         ({"root": b"short"}, "32 bytes"),
-        ({"row_bits": 5}, "shape"),
+        ({"row_bits": 6}, "shape"),
         ({"num_vars": 14.0}, "not integral"),
         ({"root": "text"}, "malformed commitment"),
     ],
@@ -358,15 +384,27 @@ def test_rate_mismatch_rejected(honest):
 
 
 # ------------------------------------------------------------------ cheating provers (consistent transcript)
-def cheating_open(state, points, transcript, label, row_shift=None, proximity_shift=None):
-    """The honest prover's steps, but adding shifts to u_j / u_0 and keeping the transcript consistent."""
+def cheating_open(state, points, transcript, label, row_shift=None, proximity_shift=None, value_shift=None):
+    """The honest prover's steps, but shifting a claimed value, u or u_0 while keeping the transcript
+    consistent (the row sumcheck is run honestly on the shifted claim's combination)."""
     commitment, params = state.commitment, state.params
     L.absorb_statement(transcript, label, commitment, params, points)
-    rows = L.combine_rows(L.row_combinations(points, commitment.row_bits), state.matrix)
+    row_eqs = L.row_combinations(points, commitment.row_bits)
+    col_eqs = np.stack([poly.eq_table(z[:, commitment.row_bits :]) for z in points], axis=1)
+    partial = L.combine_columns(state.matrix, col_eqs)
+    values = [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
+    if value_shift is not None:
+        values[-1] = F.ext_add(values[-1], value_shift)
+    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+    powers = L._powers(transcript.challenge_ext(f"{label}/rho"), len(points))
+    k = len(points)
+    terms = [(powers[:, j], (j, k + j)) for j in range(k)]
+    tables = [row_eqs[:, j] for j in range(k)] + [partial[:, j] for j in range(k)]
+    row_sumcheck, row_point, _, _ = sumcheck.prove(tables, terms, 2, transcript, f"{label}/rows")
+    row = L.combine_rows(poly.eq_table(row_point)[:, None, :], state.matrix)[:, 0, :]
     if row_shift is not None:
-        rows = F.ext_add(rows, row_shift)
-    values = L.evaluations(rows, points, commitment.row_bits)
-    L.absorb_point_rows(transcript, label, rows, values)
+        row = F.ext_add(row, row_shift)
+    transcript.absorb_ext(f"{label}/row", row)
     gamma = transcript.challenge_ext_vec(f"{label}/gamma", 1 << commitment.row_bits)
     proximity = L.combine_rows(gamma[:, None, :], state.matrix)[:, 0, :]
     if proximity_shift is not None:
@@ -374,7 +412,7 @@ def cheating_open(state, points, transcript, label, row_shift=None, proximity_sh
     transcript.absorb_ext(f"{label}/proximity-row", proximity)
     indices = L.query_indices(transcript, label, params, commitment)
     columns = state.encoded_columns[indices].astype(np.uint64)
-    return values, L.OpeningProof(rows, proximity, columns, state.tree.open(indices))
+    return values, L.OpeningProof(row_sumcheck, row, proximity, columns, state.tree.open(indices))
 
 
 @pytest.fixture(scope="module")
@@ -392,14 +430,36 @@ def test_cheating_prover_replica_is_accepted_without_cheating(committed):
     check(commitment, points, claimed, proof, label="cheat")
 
 
-def test_false_value_with_consistent_row_rejected(committed):
-    """u_1 shifted so that <u_1, eq(z_col)> is a false value; the column check for u_1 catches it."""
+def test_false_value_with_an_honest_row_sumcheck_rejected(committed):
+    """A false value makes the sumcheck's claim false: run on the true tables, its first round no longer
+    sums to it."""
     commitment, state, points, rng = committed
-    shift = F.ext_zeros((2, 1 << commitment.col_bits))
-    shift[:, 1, :] = F.random_ext(rng, 1 << commitment.col_bits)
-    claimed, proof = cheating_open(state, points, Transcript(), "cheat", row_shift=shift)
+    claimed, proof = cheating_open(state, points, Transcript(), "cheat", value_shift=F.random_ext(rng))
     assert not F.ext_eq(claimed[1], poly.evaluate(state.matrix.reshape(-1), points[1]))
-    rejected("row u_1 of point 1", commitment, points, claimed, proof, label="cheat")
+    rejected("rows: round 0 sum", commitment, points, claimed, proof, label="cheat")
+
+
+def test_row_off_the_matrix_with_consistent_transcript_rejected(committed):
+    """u shifted by a multiple of a vector orthogonal to every eq(z_j,col) keeps the final sumcheck check,
+    so only the column check stands between: it catches u."""
+    commitment, state, points, rng = committed
+    width = 1 << commitment.col_bits
+    col_eqs = np.stack([poly.eq_table(z[:, commitment.row_bits :]) for z in points], axis=1)
+    shift = F.random_ext(rng, width)
+    # make the shift orthogonal to both eq(z_j,col) by fixing two of its entries
+    for j in range(2):
+        shift[:, j] = 0
+    system = col_eqs[:, :, :2]  # (4, 2, 2): <shift, eq_j> = rest_j + shift_0 eq_j[0] + shift_1 eq_j[1]
+    rest = [F.ext_inner(shift, col_eqs[:, j]) for j in range(2)]
+    det = F.ext_sub(F.ext_mul(system[:, 0, 0], system[:, 1, 1]), F.ext_mul(system[:, 0, 1], system[:, 1, 0]))
+    inv = F.ext_inv(det)
+    s0 = F.ext_mul(inv, F.ext_sub(F.ext_mul(system[:, 0, 1], rest[1]), F.ext_mul(system[:, 1, 1], rest[0])))
+    s1 = F.ext_mul(inv, F.ext_sub(F.ext_mul(system[:, 1, 0], rest[0]), F.ext_mul(system[:, 0, 0], rest[1])))
+    shift[:, 0], shift[:, 1] = s0, s1
+    for j in range(2):
+        assert F.ext_eq(F.ext_inner(shift, col_eqs[:, j]), F.ext_zeros())
+    claimed, proof = cheating_open(state, points, Transcript(), "cheat", row_shift=shift)
+    rejected("row u disagrees with the queried columns", commitment, points, claimed, proof, label="cheat")
 
 
 def test_wrong_proximity_row_with_consistent_transcript_rejected(committed):

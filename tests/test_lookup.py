@@ -14,17 +14,22 @@ from edgeprove import poly
 from edgeprove.lookup import (
     FractionSumProof,
     LogUpError,
+    Lookup,
     LookupProof,
+    LookupStatement,
     activation_mles,
     activation_table,
+    level_root,
     multiplicities,
     pad_table,
-    prove_fraction_sum,
+    prove_fraction_sums,
     prove_lookup,
+    prove_lookups,
     range_mle,
     range_table,
-    verify_fraction_sum,
+    verify_fraction_sums,
     verify_lookup,
+    verify_lookups,
 )
 from edgeprove.transcript import Transcript
 
@@ -91,93 +96,139 @@ def pair_lookup():
 
 
 # ----------------------------------------------------------------------------- fraction-sum GKR
-@pytest.mark.parametrize("num_vars", [0, 1, 2, 5, 9])
-@pytest.mark.parametrize("base_numerators", [True, False])
-def test_fraction_sum_completeness(num_vars: int, base_numerators: bool) -> None:
-    rng = np.random.default_rng(100 + num_vars)
-    length = 1 << num_vars
-    numerators = F.random_base(rng, length) if base_numerators else F.random_ext(rng, length)
-    denominators = F.random_ext(rng, length)
-    proof, root_n, root_d, point, leaf_n, leaf_d = prove_fraction_sum(
-        numerators, denominators, Transcript(), "fs"
+def _makers(numerators: list[np.ndarray], denominators: list[np.ndarray]):
+    return [lambda n=n, d=d: (n, d) for n, d in zip(numerators, denominators)]
+
+
+def _random_trees(rng: np.random.Generator, num_vars: list[int], zero_share: float = 0.0):
+    numerators = [
+        np.where(rng.random(1 << v) < zero_share, 0, F.random_base(rng, 1 << v)).astype(np.uint64)
+        for v in num_vars
+    ]
+    return numerators, [F.random_ext(rng, 1 << v) for v in num_vars]
+
+
+def _check_completeness(num_vars: list[int], numerators, denominators) -> None:
+    proof, points, leaf_n, leaf_d = prove_fraction_sums(
+        num_vars, _makers(numerators, denominators), Transcript(), "fs"
     )
-    assert F.ext_eq(F.ext_mul(root_n, F.ext_inv(root_d)), _fraction_sum_reference(numerators, denominators))
-    assert point.shape == (4, num_vars)
-    assert F.ext_eq(leaf_n, poly.evaluate(numerators, point))
-    assert F.ext_eq(leaf_d, poly.evaluate(denominators, point))
-    v_root_n, v_root_d, v_point, v_leaf_n, v_leaf_d = verify_fraction_sum(num_vars, proof, Transcript(), "fs")
-    for mine, theirs in (
-        (root_n, v_root_n),
-        (root_d, v_root_d),
-        (point, v_point),
-        (leaf_n, v_leaf_n),
-        (leaf_d, v_leaf_d),
-    ):
-        assert F.ext_eq(mine, theirs)
+    tops, v_points, v_leaf_n, v_leaf_d = verify_fraction_sums(num_vars, proof, Transcript(), "fs")
+    for t, v in enumerate(num_vars):
+        root_n, root_d = level_root(tops[t])
+        assert F.ext_eq(
+            F.ext_mul(root_n, F.ext_inv(root_d)), _fraction_sum_reference(numerators[t], denominators[t])
+        )
+        assert points[t].shape == (4, v)
+        assert F.ext_eq(points[t], v_points[t])
+        assert F.ext_eq(leaf_n[:, t], poly.evaluate(numerators[t], points[t]))
+        assert F.ext_eq(leaf_d[:, t], poly.evaluate(denominators[t], points[t]))
+    assert F.ext_eq(leaf_n, v_leaf_n) and F.ext_eq(leaf_d, v_leaf_d)
+
+
+@pytest.mark.parametrize("num_vars", [[0], [2], [5], [9], [9, 3], [3, 9, 9], [6, 0, 5, 6], [4, 5]])
+def test_fraction_sums_completeness(num_vars: list[int]) -> None:
+    rng = np.random.default_rng(100 + sum(num_vars))
+    _check_completeness(num_vars, *_random_trees(rng, num_vars))
 
 
 @settings(max_examples=20, deadline=None)
-@given(num_vars=st.integers(0, 7), seed=st.integers(0, 2**32 - 1), zero_share=st.floats(0, 1))
-def test_fraction_sum_random_sizes(num_vars: int, seed: int, zero_share: float) -> None:
+@given(
+    num_vars=st.lists(st.integers(0, 7), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+    zero_share=st.floats(0, 1),
+)
+def test_fraction_sums_random_sizes(num_vars: list[int], seed: int, zero_share: float) -> None:
     rng = np.random.default_rng(seed)
-    length = 1 << num_vars
-    numerators = np.where(rng.random(length) < zero_share, 0, F.random_base(rng, length)).astype(np.uint64)
-    denominators = F.random_ext(rng, length)
-    transcript = Transcript()
-    _, root_n, root_d, point, leaf_n, leaf_d = prove_fraction_sum(numerators, denominators, transcript, "h")
-    assert F.ext_eq(F.ext_mul(root_n, F.ext_inv(root_d)), _fraction_sum_reference(numerators, denominators))
-    assert F.ext_eq(leaf_n, poly.evaluate(numerators, point))
-    assert F.ext_eq(leaf_d, poly.evaluate(denominators, point))
+    _check_completeness(num_vars, *_random_trees(rng, num_vars, zero_share))
+
+
+FRACTION_VARS = [7, 5, 7, 2]
 
 
 @pytest.fixture(scope="module")
 def fraction_proof():
     rng = np.random.default_rng(11)
-    proof, *_ = prove_fraction_sum(F.random_base(rng, 16), F.random_ext(rng, 16), Transcript(), "fs")
+    proof, *_ = prove_fraction_sums(
+        FRACTION_VARS, _makers(*_random_trees(rng, FRACTION_VARS)), Transcript(), "fs"
+    )
     return proof
 
 
-def _rejects_fraction(proof: FractionSumProof, match: str, num_vars: int = 4, label: str = "fs") -> None:
+def _rejects_fraction(proof: FractionSumProof, match: str, num_vars=None, label: str = "fs") -> None:
     with pytest.raises(LogUpError, match=match):
-        verify_fraction_sum(num_vars, proof, Transcript(), label)
+        verify_fraction_sums(num_vars or FRACTION_VARS, proof, Transcript(), label)
 
 
-@pytest.mark.parametrize("depth, round_index", [(1, 0), (2, 1), (3, 2)])
-def test_fraction_sum_rejects_altered_round_polynomial(fraction_proof, depth: int, round_index: int) -> None:
+def test_fraction_sums_layout(fraction_proof) -> None:
+    assert [top.shape for top in fraction_proof.tops] == [(4, 2, 16), (4, 2, 16), (4, 2, 16), (4, 2, 4)]
+    # depths 4, 5, 6 below the tops: three trees open at depth 4 (both 7s and the 5), two below
+    assert [c.shape for c in fraction_proof.children] == [(4, 3, 4), (4, 2, 4), (4, 2, 4)]
+    assert [len(layer.rounds) for layer in fraction_proof.layers] == [4, 5, 6]
+
+
+@pytest.mark.parametrize("index, round_index", [(0, 0), (1, 3), (2, 5)])
+def test_fraction_sums_reject_altered_round_polynomial(fraction_proof, index: int, round_index: int) -> None:
     bad = copy.deepcopy(fraction_proof)
-    bad.layers[depth].rounds[round_index][1, 3] = (bad.layers[depth].rounds[round_index][1, 3] + 1) % F.P
+    bad.layers[index].rounds[round_index][1, 3] = (bad.layers[index].rounds[round_index][1, 3] + 1) % F.P
     _rejects_fraction(bad, "does not match|children values")
 
 
-@pytest.mark.parametrize("depth", [0, 2, 3])
+@pytest.mark.parametrize("index, tree", [(0, 0), (0, 2), (1, 1), (2, 0)])
 @pytest.mark.parametrize("which", [0, 1, 2, 3])  # n_e, n_o, d_e, d_o
-def test_fraction_sum_rejects_altered_children_value(fraction_proof, depth: int, which: int) -> None:
+def test_fraction_sums_reject_altered_children_value(
+    fraction_proof, index: int, tree: int, which: int
+) -> None:
     bad = copy.deepcopy(fraction_proof)
-    bad.children[depth][0, which] = (bad.children[depth][0, which] + 1) % F.P
-    _rejects_fraction(bad, f"L{depth}: children values do not match")
+    bad.children[index][0, tree, which] = (bad.children[index][0, tree, which] + 1) % F.P
+    _rejects_fraction(bad, f"L{4 + index}: children values do not match")
 
 
-@pytest.mark.parametrize("entry", [0, 1])  # root numerator, root denominator
-def test_fraction_sum_rejects_wrong_root(fraction_proof, entry: int) -> None:
+@pytest.mark.parametrize("tree", [0, 1, 2])
+@pytest.mark.parametrize("entry", [0, 1])  # a numerator, a denominator of the sent level
+def test_fraction_sums_reject_altered_top(fraction_proof, tree: int, entry: int) -> None:
     bad = copy.deepcopy(fraction_proof)
-    bad.root[2, entry] = (bad.root[2, entry] + 5) % F.P
-    _rejects_fraction(bad, "L0: children values do not match")
+    bad.tops[tree][2, entry, 5] = (bad.tops[tree][2, entry, 5] + 5) % F.P
+    _rejects_fraction(bad, r"L4: round 0 sum s\(0\)\+s\(1\) does not match")
 
 
-def test_fraction_sum_rejects_other_label_and_other_size(fraction_proof) -> None:
+def test_fraction_sums_altered_sent_leaves_change_the_leaf_claims() -> None:
+    """Trees sent whole (at most TOP_VARS variables) have no GKR level: their tops are their leaves, so a
+    changed top shows up in the leaf values the caller checks against trusted MLEs."""
+    num_vars = [2, 3]
+    proof, *_ = prove_fraction_sums(
+        num_vars, _makers(*_random_trees(np.random.default_rng(4), num_vars)), Transcript(), "fs"
+    )
+    assert proof.layers == [] and proof.children == []
+    _, _, honest_n, honest_d = verify_fraction_sums(num_vars, proof, Transcript(), "fs")
+    for entry, honest in ((0, honest_n), (1, honest_d)):
+        bad = copy.deepcopy(proof)
+        bad.tops[1][0, entry, 1] = (bad.tops[1][0, entry, 1] + 1) % F.P
+        _, _, leaf_n, leaf_d = verify_fraction_sums(num_vars, bad, Transcript(), "fs")
+        assert not F.ext_eq((leaf_n, leaf_d)[entry][:, 1], honest[:, 1])
+
+
+def test_fraction_sums_reject_other_label_and_other_sizes(fraction_proof) -> None:
     _rejects_fraction(fraction_proof, "does not match", label="other")
-    _rejects_fraction(fraction_proof, "expected 5 GKR layers", num_vars=5)
+    _rejects_fraction(fraction_proof, "expected 4 GKR layers", num_vars=[8, 5, 7, 2])
+    _rejects_fraction(fraction_proof, "expected 3 tree tops", num_vars=[7, 5, 7])
+    _rejects_fraction(
+        fraction_proof, r"tree 3 top: expected a uint64 array of shape \(4, 2, 8\)", num_vars=[7, 5, 7, 3]
+    )
+    _rejects_fraction(fraction_proof, r"children: expected .* shape \(4, 2, 4\)", num_vars=[7, 4, 7, 2])
 
 
-def test_fraction_sum_rejects_malformed_fields(fraction_proof) -> None:
+def test_fraction_sums_reject_malformed_fields(fraction_proof) -> None:
     bad = copy.deepcopy(fraction_proof)
-    bad.children[1][3, 0] = F.P
+    bad.children[1][3, 0, 0] = F.P
+    _rejects_fraction(bad, "not below p")
+    bad = copy.deepcopy(fraction_proof)
+    bad.tops[1][0, 0, 0] = F.P + 1
     _rejects_fraction(bad, "not below p")
     bad = copy.deepcopy(fraction_proof)
     bad.layers[2].rounds[0] = bad.layers[2].rounds[0][:, :3].copy()
     _rejects_fraction(bad, "shape")
     bad = copy.deepcopy(fraction_proof)
-    bad.root = bad.root.astype(np.int64)
+    bad.tops[0] = bad.tops[0].astype(np.int64)
     _rejects_fraction(bad, "uint64")
     bad = copy.deepcopy(fraction_proof)
     bad.layers = tuple(bad.layers)
@@ -187,12 +238,16 @@ def test_fraction_sum_rejects_malformed_fields(fraction_proof) -> None:
     _rejects_fraction(bad, "not a sumcheck proof")
 
 
-def test_fraction_sum_refuses_bad_leaves() -> None:
+def test_fraction_sums_refuse_bad_leaves() -> None:
     rng = np.random.default_rng(3)
-    with pytest.raises(LogUpError, match="power of two"):
-        prove_fraction_sum(F.random_base(rng, 6), F.random_ext(rng, 6), Transcript(), "fs")
-    with pytest.raises(LogUpError, match="numerators"):
-        prove_fraction_sum(F.random_base(rng, 4), F.random_ext(rng, 8), Transcript(), "fs")
+    with pytest.raises(LogUpError, match=r"need base \(8,\)"):
+        prove_fraction_sums([3], _makers([F.random_base(rng, 6)], [F.random_ext(rng, 8)]), Transcript(), "fs")
+    with pytest.raises(LogUpError, match=r"need base \(4,\)"):
+        prove_fraction_sums([2], _makers([F.random_base(rng, 4)], [F.random_ext(rng, 8)]), Transcript(), "fs")
+    with pytest.raises(LogUpError, match="one depth and one leaf maker"):
+        prove_fraction_sums(
+            [2, 3], _makers([F.random_base(rng, 4)], [F.random_ext(rng, 4)]), Transcript(), "fs"
+        )
 
 
 # ------------------------------------------------------------------------------------ lookups
@@ -321,51 +376,50 @@ def test_honest_pair_lookup_verifies(pair_lookup) -> None:
     assert F.ext_eq(_verify(proof, witness, mask, table).witness_values, claims.witness_values)
 
 
-@pytest.mark.parametrize("tree", ["witness_tree", "table_tree"])
-def test_lookup_rejects_altered_gkr_round(pair_lookup, tree: str) -> None:
-    bad = copy.deepcopy(pair_lookup[3])
-    rounds = getattr(bad, tree).layers[-1].rounds
-    rounds[-1][0, 2] = (rounds[-1][0, 2] + 1) % F.P
-    _rejects_lookup(pair_lookup, bad, "does not match|children values")
+def test_lookup_rejects_altered_gkr_round(pair_lookup) -> None:
+    for index in (0, -1):
+        bad = copy.deepcopy(pair_lookup[3])
+        rounds = bad.trees.layers[index].rounds
+        rounds[-1][0, 2] = (rounds[-1][0, 2] + 1) % F.P
+        _rejects_lookup(pair_lookup, bad, "does not match|children values")
 
 
-@pytest.mark.parametrize("tree", ["witness_tree", "table_tree"])
 @pytest.mark.parametrize("which", [0, 1, 2, 3])
-def test_lookup_rejects_altered_leaf_children(pair_lookup, tree: str, which: int) -> None:
+def test_lookup_rejects_altered_leaf_children(pair_lookup, which: int) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    children = getattr(bad, tree).children[-1]
-    children[1, which] = (children[1, which] + 1) % F.P
+    children = bad.trees.children[-1]
+    children[1, 0, which] = (children[1, 0, which] + 1) % F.P
     _rejects_lookup(pair_lookup, bad, "children values do not match")
 
 
-@pytest.mark.parametrize("tree", ["witness_tree", "table_tree"])
-def test_lookup_rejects_wrong_root(pair_lookup, tree: str) -> None:
+@pytest.mark.parametrize("tree", [0, 1])  # the witness tree (6 variables), the table tree (4: sent whole)
+def test_lookup_rejects_wrong_root(pair_lookup, tree: int) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    getattr(bad, tree).root[0, 0] = (getattr(bad, tree).root[0, 0] + 1) % F.P
+    bad.trees.tops[tree][0, 0, 3] = (bad.trees.tops[tree][0, 0, 3] + 1) % F.P
     _rejects_lookup(pair_lookup, bad, "do not cancel")
-    # scaling N and D keeps the fraction (the root check passes) but the GKR catches it
+    # scaling one fraction's n and d keeps the sum (the root check passes) but the GKR catches it
     bad = copy.deepcopy(pair_lookup[3])
-    getattr(bad, tree).root = F.ext_scale(getattr(bad, tree).root, np.uint64(2))
-    _rejects_lookup(pair_lookup, bad, "L0: children values do not match")
+    bad.trees.tops[tree][:, :, 3] = F.ext_scale(bad.trees.tops[tree][:, :, 3], np.uint64(2))
+    _rejects_lookup(pair_lookup, bad, "round 0 sum")
 
 
 def test_lookup_rejects_zero_root_denominators(pair_lookup) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    bad.witness_tree.root[:, 1] = 0
-    bad.table_tree.root[:, 1] = 0  # N_w * 0 + N_t * 0 == 0 would pass the cross-multiplied check
+    bad.trees.tops[0][:, 1, 0] = 0
+    bad.trees.tops[1][:, 1, 0] = 0  # N_w * 0 + N_t * 0 == 0 would pass the cross-multiplied check
     _rejects_lookup(pair_lookup, bad, "denominator is zero")
 
 
 @pytest.mark.parametrize("column", [0, 1])
 def test_lookup_rejects_wrong_claimed_column_value(pair_lookup, column: int) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    bad.witness_values[3, column] = (bad.witness_values[3, column] + 1) % F.P
+    bad.witness_values[0][3, column] = (bad.witness_values[0][3, column] + 1) % F.P
     _rejects_lookup(pair_lookup, bad, "witness leaf denominator")
 
 
 def test_lookup_rejects_wrong_claimed_multiplicity(pair_lookup) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    bad.multiplicity_value[0] = (bad.multiplicity_value[0] + 1) % F.P
+    bad.multiplicity_values[0, 0] = (bad.multiplicity_values[0, 0] + 1) % F.P
     _rejects_lookup(pair_lookup, bad, "table leaf numerator")
 
 
@@ -397,17 +451,67 @@ def test_lookup_rejects_other_label_and_transcript(pair_lookup) -> None:
 
 def test_lookup_rejects_malformed_proof(pair_lookup) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    bad.witness_values = bad.witness_values[:, :0].copy()
+    bad.witness_values[0] = bad.witness_values[0][:, :0].copy()
     _rejects_lookup(pair_lookup, bad, "witness values must be a")
     bad = copy.deepcopy(pair_lookup[3])
-    bad.multiplicity_value[1] = F.P + 3
+    bad.witness_values.append(bad.witness_values[0])
+    _rejects_lookup(pair_lookup, bad, "not a lookup proof of 1 lookups")
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.multiplicity_values[1, 0] = F.P + 3
     _rejects_lookup(pair_lookup, bad, "not below p")
     bad = copy.deepcopy(pair_lookup[3])
-    bad.table_tree.layers.pop()
+    bad.multiplicity_values = bad.multiplicity_values[:, 0].copy()
+    _rejects_lookup(pair_lookup, bad, "multiplicity values: expected")
+    bad = copy.deepcopy(pair_lookup[3])
+    bad.trees.layers.pop()
     _rejects_lookup(pair_lookup, bad, "GKR layers")
     bad = copy.deepcopy(pair_lookup[3])
-    bad.witness_tree = bad.witness_tree.root
-    _rejects_lookup(pair_lookup, bad, "witness tree is not a fraction-sum proof")
+    bad.trees = bad.trees.tops
+    _rejects_lookup(pair_lookup, bad, "not a fraction-sum proof")
+
+
+def _batch(rng: np.random.Generator):
+    """Two lookups of different shapes proven as one batch."""
+    first, second = _random_lookup(rng, 300, 64, 2), _random_lookup(rng, 20, 8, 1)
+    lookups = [Lookup(w, m, t, multiplicities(w, m, t)) for w, m, t in (first, second)]
+    statements = [
+        LookupStatement(_num_vars(m.shape[0]), _num_vars(t[0].shape[0]), _padded_mask_mle(m), _table_mles(t))
+        for w, m, t in (first, second)
+    ]
+    return lookups, statements
+
+
+def test_batched_lookups_complete_and_reject_each_lookups_claims() -> None:
+    lookups, statements = _batch(np.random.default_rng(31))
+    proof, claims = prove_lookups(lookups, Transcript(), LABEL)
+    verified = verify_lookups(statements, proof, Transcript(), LABEL)
+    for lookup, mine, theirs in zip(lookups, claims, verified):
+        assert F.ext_eq(mine.witness_values, theirs.witness_values)
+        padded = np.concatenate(
+            [lookup.mask, np.zeros(poly.next_pow2(lookup.mask.shape[0]) - lookup.mask.shape[0], np.uint64)]
+        )
+        assert F.ext_eq(theirs.multiplicity_value, poly.evaluate(lookup.multiplicities, theirs.table_point))
+        assert padded.shape[0] == 1 << theirs.witness_point.shape[1]
+    bad = copy.deepcopy(proof)
+    bad.witness_values[1][0, 0] = (bad.witness_values[1][0, 0] + 1) % F.P
+    with pytest.raises(LogUpError, match="lookup 1: witness leaf denominator"):
+        verify_lookups(statements, bad, Transcript(), LABEL)
+    bad = copy.deepcopy(proof)
+    bad.multiplicity_values[2, 0] = (bad.multiplicity_values[2, 0] + 1) % F.P
+    with pytest.raises(LogUpError, match="lookup 0: table leaf numerator"):
+        verify_lookups(statements, bad, Transcript(), LABEL)
+    with pytest.raises(LogUpError, match="not a lookup proof of 1 lookups"):
+        verify_lookups(statements[:1], proof, Transcript(), LABEL)
+    with pytest.raises(LogUpError):
+        verify_lookups(statements[::-1], proof, Transcript(), LABEL)
+
+
+def test_batched_lookups_reject_a_missing_tuple_in_either() -> None:
+    lookups, statements = _batch(np.random.default_rng(32))
+    lookups[1].multiplicities[int(np.flatnonzero(lookups[1].multiplicities)[0])] -= 1
+    proof, _ = prove_lookups(lookups, Transcript(), LABEL)
+    with pytest.raises(LogUpError, match="lookup 1: witness and table fraction sums do not cancel"):
+        verify_lookups(statements, proof, Transcript(), LABEL)
 
 
 def test_lookup_refuses_bad_input() -> None:

@@ -14,14 +14,27 @@ def leaves_of(count: int) -> list[bytes]:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 13])
-def test_every_path_verifies(count):
+def test_every_single_path_verifies(count):
     leaves = leaves_of(count)
     tree = merkle.MerkleTree.from_leaves(leaves)
     assert tree.depth == merkle.tree_depth(count)
-    paths = tree.open(range(count))
-    for i, (leaf, path) in enumerate(zip(leaves, paths)):
-        assert len(path) == 32 * tree.depth
-        assert merkle.verify_path(tree.root, i, leaf, path, count)
+    for i, leaf in enumerate(leaves):
+        path = tree.open([i])
+        assert len(path) == 32 * tree.depth == 32 * merkle.multi_path_digests([i], count)
+        assert merkle.verify(tree.root, [i], [leaf], path, count)
+
+
+@pytest.mark.parametrize("count, picks", [(13, [0, 1, 2, 12]), (64, [3, 5, 6, 7, 40, 63]), (8, range(8))])
+def test_multi_paths_verify_and_send_each_sibling_once(count, picks):
+    leaves = leaves_of(count)
+    tree = merkle.MerkleTree.from_leaves(leaves)
+    indices = list(picks)
+    proof = tree.open(indices)
+    assert len(proof) == 32 * merkle.multi_path_digests(indices, count)
+    assert len(proof) < 32 * tree.depth * len(indices) or len(indices) == 1
+    assert merkle.verify(tree.root, indices, [leaves[i] for i in indices], proof, count)
+    if len(indices) == count:
+        assert proof == b""  # every node is computed from the leaves
 
 
 def test_root_matches_hand_computation_with_padding():
@@ -44,6 +57,15 @@ def test_from_columns_hashes_columns_as_little_endian_u32():
     assert merkle.MerkleTree.from_columns(np.ascontiguousarray(matrix.T, dtype=np.uint32).T).root == tree.root
 
 
+def test_a_column_tree_keeps_no_leaf_digests_and_opens_as_a_leaf_tree():
+    matrix = F.random_base(np.random.default_rng(4), (6, 11))
+    tree = merkle.MerkleTree.from_columns(matrix)
+    manual = merkle.MerkleTree.from_leaves([merkle.column_bytes(matrix[:, c]) for c in range(11)])
+    assert tree.levels[0] is None and manual.levels[0] is not None
+    for indices in ([0], [3, 10], [1, 2, 5, 6, 9], list(range(11))):
+        assert tree.open(indices) == manual.open(indices)
+
+
 def tampered(data: bytes, position: int) -> bytes:
     out = bytearray(data)
     out[position] ^= 1
@@ -54,41 +76,47 @@ def tampered(data: bytes, position: int) -> bytes:
 def opened():
     leaves = leaves_of(6)
     tree = merkle.MerkleTree.from_leaves(leaves)
-    return tree, leaves, tree.open([4])[0]
+    return tree, leaves, tree.open([1, 4])
 
 
 def test_altered_leaf_rejected(opened):
-    tree, leaves, path = opened
-    assert not merkle.verify_path(tree.root, 4, leaves[4] + b"x", path, 6)
+    tree, leaves, proof = opened
+    assert not merkle.verify(tree.root, [1, 4], [leaves[1], leaves[4] + b"x"], proof, 6)
 
 
-@pytest.mark.parametrize("position", [0, 40, 95])
-def test_altered_path_rejected(opened, position):
-    tree, leaves, path = opened
-    assert not merkle.verify_path(tree.root, 4, leaves[4], tampered(path, position), 6)
+@pytest.mark.parametrize("position", [0, 40, 95, 127])
+def test_altered_multi_path_rejected(opened, position):
+    tree, leaves, proof = opened
+    assert len(proof) == 128  # 1 and 4 share nothing below the root's children: two siblings each level
+    assert not merkle.verify(tree.root, [1, 4], [leaves[1], leaves[4]], tampered(proof, position), 6)
 
 
 def test_wrong_root_rejected(opened):
-    tree, leaves, path = opened
-    assert not merkle.verify_path(tampered(tree.root, 0), 4, leaves[4], path, 6)
+    tree, leaves, proof = opened
+    assert not merkle.verify(tampered(tree.root, 0), [1, 4], [leaves[1], leaves[4]], proof, 6)
 
 
-@pytest.mark.parametrize("index", [5, 0, -1, 6, 100])
-def test_wrong_or_out_of_range_index_rejected(opened, index):
-    tree, leaves, path = opened
-    assert not merkle.verify_path(tree.root, index, leaves[4], path, 6)
+@pytest.mark.parametrize("indices", [[1, 5], [0, 4], [4, 1], [1, 1], [-1, 4], [1, 6], [1, 100], [1], []])
+def test_wrong_out_of_order_or_out_of_range_indices_rejected(opened, indices):
+    tree, leaves, proof = opened
+    assert not merkle.verify(tree.root, indices, [leaves[1], leaves[4]][: len(indices)], proof, 6)
 
 
 @pytest.mark.parametrize("num_leaves", [0, 3, 16])
 def test_wrong_leaf_count_rejected(opened, num_leaves):
-    tree, leaves, path = opened
-    assert not merkle.verify_path(tree.root, 4, leaves[4], path, num_leaves)
+    tree, leaves, proof = opened
+    assert not merkle.verify(tree.root, [1, 4], [leaves[1], leaves[4]], proof, num_leaves)
 
 
-@pytest.mark.parametrize("bad_path", [b"", b"\x00" * 64, b"\x00" * 128, "not bytes", None])
-def test_malformed_path_rejected(opened, bad_path):
+@pytest.mark.parametrize("bad_proof", [b"", b"\x00" * 96, b"\x00" * 160, "not bytes", None])
+def test_malformed_multi_path_rejected(opened, bad_proof):
     tree, leaves, _ = opened
-    assert not merkle.verify_path(tree.root, 4, leaves[4], bad_path, 6)
+    assert not merkle.verify(tree.root, [1, 4], [leaves[1], leaves[4]], bad_proof, 6)
+
+
+def test_leaf_count_must_match_indices(opened):
+    tree, leaves, proof = opened
+    assert not merkle.verify(tree.root, [1, 4], [leaves[1]], proof, 6)
 
 
 def test_inner_node_cannot_pose_as_leaf():
@@ -97,13 +125,14 @@ def test_inner_node_cannot_pose_as_leaf():
     tree = merkle.MerkleTree.from_leaves(leaves)
     node_preimage = tree.levels[0][0].tobytes() + tree.levels[0][1].tobytes()
     upper_path = tree.levels[1][1].tobytes()
-    assert not merkle.verify_path(tree.root, 0, node_preimage, upper_path, 2)
+    assert not merkle.verify(tree.root, [0], [node_preimage], upper_path, 2)
 
 
-def test_open_out_of_range_raises():
+@pytest.mark.parametrize("indices", [[3], [2, 1], [0, 0]])
+def test_open_bad_indices_raises(indices):
     tree = merkle.MerkleTree.from_leaves(leaves_of(3))
-    with pytest.raises(ValueError, match="out of range"):
-        tree.open([3])
+    with pytest.raises(ValueError, match="sorted, distinct"):
+        tree.open(indices)
 
 
 def test_empty_tree_refused():

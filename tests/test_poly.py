@@ -71,3 +71,24 @@ def test_bad_lengths_raise():
     with pytest.raises(ValueError):
         poly.evaluate(np.zeros(4, dtype=np.uint64), F.ext_zeros(3))
     assert poly.next_pow2(1) == 1 and poly.next_pow2(5) == 8 and poly.next_pow2(0) == 1
+
+
+@pytest.mark.parametrize("num_vars", [0, 1, 3, 6])
+def test_eq_prefix_sum_is_the_sum_of_the_eq_table_prefix(num_vars):
+    z = F.random_ext(np.random.default_rng(num_vars), num_vars)
+    table = poly.eq_table(z)
+    for length in range((1 << num_vars) + 1):
+        assert F.ext_eq(
+            poly.eq_prefix_sum(z, length), F.ext_sum(table[:, :length]) if length else F.ext_zeros()
+        )
+    with pytest.raises(ValueError, match="does not fit"):
+        poly.eq_prefix_sum(z, (1 << num_vars) + 1)
+
+
+def test_eq_tables_are_the_points_eq_tables():
+    points = F.random_ext(np.random.default_rng(8), (3, 5))
+    tables = poly.eq_tables(points)
+    assert tables.shape == (4, 3, 32)
+    for j in range(3):
+        assert F.ext_eq(tables[:, j], poly.eq_table(points[:, j]))
+    assert poly.eq_tables(F.ext_zeros((2, 0))).shape == (4, 2, 1)

@@ -19,6 +19,7 @@ from proofedit import leaves, read_sections, replace, rewrite_header, write_sect
 from edgeprove import field as F
 from edgeprove import prover, verifier
 from edgeprove.proof import (
+    FORMAT_VERSION,
     SECTION_INPUT,
     SECTION_LAYER,
     SECTION_OPENING,
@@ -134,7 +135,7 @@ def test_well_formed_header_fields_must_match_the_model(tmp_path, proof_path, ed
 
 def test_a_deeply_nested_header_is_a_rejection(tmp_path, proof_path):
     head = b"[" * 100_000 + b"]" * 100_000
-    (tmp_path / "p").write_bytes(b"EDGEPRV1" + struct.pack("<HI", 1, len(head)) + head)
+    (tmp_path / "p").write_bytes(b"EDGEPRV1" + struct.pack("<HI", FORMAT_VERSION, len(head)) + head)
     with pytest.raises(ProofFormatError, match="header"):
         ProofReader(tmp_path / "p")
 
@@ -158,7 +159,7 @@ def test_an_opening_padded_past_its_ceiling_is_refused(tmp_path, proof_path):
     prefix, sections = read_sections(proof_path)
     index = next(i for i, (kind, _) in enumerate(sections) if kind == SECTION_OPENING)
     opening = sections[index][1]
-    sections[index] = (SECTION_OPENING, replace(opening, ("paths",), opening.paths * 3))
+    sections[index] = (SECTION_OPENING, replace(opening, ("paths",), opening.paths + bytes(1 << 20)))
     write_sections(tmp_path / "p", prefix, sections)
     verdict = _verdict(tmp_path / "p")
     assert not verdict.accepted and "opening section" in verdict.reason and "is over" in verdict.reason

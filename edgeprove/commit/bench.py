@@ -26,7 +26,7 @@ def bench_commit(log_n: int = 20, repeats: int = 3) -> dict:
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     rng = np.random.default_rng(log_n)
-    params = ligero.LigeroParams(expected_points=_POINTS)
+    params = ligero.LIGERO.default_params()
     values = F.random_base(rng, 1 << log_n)
     points = [F.random_ext(rng, log_n) for _ in range(_POINTS)]
     ligero.commit(values, params)  # warm the twiddle and permutation caches

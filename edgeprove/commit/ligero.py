@@ -4,13 +4,15 @@ A vector f of 2^n base elements is laid out row-major as an R x C matrix M (R = 
 variables are the most significant bits of the index and a point splits as z = (z_row, z_col):
     f~(z) = eq(z_row)^T M eq(z_col).
 Commit: Reed-Solomon encode every row (rate 2^-rate_log), Merkle-hash the encoded columns; the root is
-the commitment.  Open at points z_1..z_k with one set of column queries:
-    1. send u_j = eq(z_j,row)^T M in K^C; the value is f~(z_j) = <u_j, eq(z_j,col)>;
-    2. draw gamma in K^R and send the proximity row u_0 = gamma^T M;
-    3. draw t column indices; send each queried encoded column with its Merkle path.
-The verifier checks every path against the root and, on every queried column c and for every row
-combination r in {eq(z_j,row)} u {gamma}, that enc(u)[c] == <r, column_c>, plus the values above.
-Everything is absorbed under the caller's label, so openings of different commitments share a transcript.
+the commitment.  Open at points z_1..z_k with one row and one set of column queries:
+    1. bind the values v_j = f~(z_j), draw rho, and reduce sum_j rho^j v_j by a sumcheck over the row
+       variables of sum_x sum_j rho^j eq(z_j,row; x) h_j(x), h_j = M eq(z_j,col), to one row point s;
+    2. send u = eq(s)^T M in K^C; the sumcheck's last claim is sum_j rho^j eq(z_j,row; s) <u, eq(z_j,col)>;
+    3. draw gamma in K^R and send the proximity row u_0 = gamma^T M;
+    4. draw t column indices; send the queried encoded columns and one Merkle multi-path for them.
+The verifier checks the sumcheck, the multi-path against the root and, on every queried column c and for
+both row combinations r in {eq(s), gamma}, that enc(u)[c] == <r, column_c>.  Everything is absorbed under
+the caller's label, so openings of different commitments share a transcript.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeprove import field as F
-from edgeprove import poly
+from edgeprove import poly, sumcheck
 from edgeprove.commit import merkle
 from edgeprove.commit.ntt import MAX_LOG_SIZE, rs_encode, rs_encode_columns
 from edgeprove.commit.scheme import CommitmentError
 from edgeprove.field import _limb_dot
+from edgeprove.sumcheck import SumcheckError, SumcheckProof
 from edgeprove.transcript import Transcript
 
 _P = np.uint64(F.P)
@@ -35,6 +38,9 @@ MAX_NUM_VARS = 32
 """Largest committed vector (2^32 base elements); ``security_bits`` reports the worst case up to it."""
 _ELEMENT_BYTES = 4
 _HASH_ELEMENTS = merkle.DIGEST_SIZE // _ELEMENT_BYTES
+_SENT_ROWS = 2
+"""K rows an opening sends: u at the sumcheck's row point and the proximity row u_0."""
+_ROW_SUMCHECK_DEGREE = 2
 
 
 class LigeroError(CommitmentError):
@@ -43,7 +49,7 @@ class LigeroError(CommitmentError):
 
 @dataclass(frozen=True)
 class LigeroParams:
-    """Code rate, security target and (optionally) a fixed query count; expected_points guides the layout.
+    """Code rate, security target and (optionally) a fixed query count.
 
     Soundness (cited bound).  Ligero (Ames, Hazay, Ishai, Venkitasubramaniam, CCS 2017) tests proximity of
     the committed rows to the Reed-Solomon code with a random linear combination and t column queries;
@@ -58,7 +64,6 @@ class LigeroParams:
     rate_log: int = 2
     security_bits_target: int = 100
     queries: int | None = None
-    expected_points: int = 4
 
     def __post_init__(self) -> None:
         """Refuse parameters outside the range the analysis and the NTT support."""
@@ -68,8 +73,6 @@ class LigeroParams:
             raise ValueError(f"security_bits_target must be in [1, 256], got {self.security_bits_target}")
         if self.queries is not None and self.queries < 1:
             raise ValueError(f"queries must be >= 1, got {self.queries}")
-        if self.expected_points < 1:
-            raise ValueError(f"expected_points must be >= 1, got {self.expected_points}")
 
     def bits_per_query(self) -> float:
         """-log2(1 - delta/2) with delta = 1 - 2^-rate_log: the soundness one column query buys."""
@@ -83,21 +86,21 @@ class LigeroParams:
         return math.ceil(self.security_bits_target / self.bits_per_query())
 
     def layout(self, num_vars: int) -> tuple[int, int]:
-        """(row_bits, col_bits) for a 2^num_vars vector, minimising the proof size for expected_points.
+        """(row_bits, col_bits) for a 2^num_vars vector, minimising the opening's size.
 
-        Size in elements: t columns of R entries with Merkle paths, plus (expected_points + 1) K rows of
-        C entries; the codeword length C * 2^rate_log must stay within the NTT's 2^27.
+        Size in elements: t columns of R entries with their share of a multi-path (the top log2 t levels
+        are shared), plus the two K rows u and u_0 of C entries; the codeword length C * 2^rate_log must
+        stay within the NTT's 2^27.
         """
         if not 0 <= num_vars <= MAX_NUM_VARS:
             raise ValueError(f"num_vars must be in [0, {MAX_NUM_VARS}], got {num_vars}")
         t = self.num_queries()
-        sent_rows = self.expected_points + 1
 
         def proof_elements(row_bits: int) -> int:
             col_bits = num_vars - row_bits
             opened = min(t, 1 << (col_bits + self.rate_log))
-            path = _HASH_ELEMENTS * (col_bits + self.rate_log)
-            return opened * ((1 << row_bits) + path) + sent_rows * F.EXT_DEGREE * (1 << col_bits)
+            path = _HASH_ELEMENTS * max(0, col_bits + self.rate_log - opened.bit_length() + 1)
+            return opened * ((1 << row_bits) + path) + _SENT_ROWS * F.EXT_DEGREE * (1 << col_bits)
 
         lowest = max(0, num_vars - (MAX_LOG_SIZE - self.rate_log))
         row_bits = min(range(lowest, num_vars + 1), key=proof_elements)
@@ -139,28 +142,34 @@ class CommitState:
 
 @dataclass
 class OpeningProof:
-    """u_j rows (4, k, C), proximity row u_0 (4, C), queried encoded columns (q, R), Merkle paths (q)."""
+    """The row sumcheck, the row u (4, C) at its point, the proximity row u_0 (4, C), the queried encoded
+    columns (q, R) and their Merkle multi-path."""
 
-    point_rows: np.ndarray
+    row_sumcheck: SumcheckProof
+    row: np.ndarray
     proximity_row: np.ndarray
     columns: np.ndarray
-    paths: list[bytes]
+    paths: bytes
 
     def nbytes(self) -> int:
         """Size on the wire: 4 bytes per field element, 32 per hash."""
-        elements = self.point_rows.size + self.proximity_row.size + self.columns.size
-        return _ELEMENT_BYTES * elements + sum(len(path) for path in self.paths)
+        elements = sum(r.size for r in self.row_sumcheck.rounds)
+        elements += self.row.size + self.proximity_row.size + self.columns.size
+        return _ELEMENT_BYTES * elements + len(self.paths)
 
 
 def opening_bytes_ceiling(commitment: Commitment, params: LigeroParams, num_points: int) -> int:
-    """Most bytes an encoded opening at ``num_points`` points can honestly take: the u rows, every query
-    distinct with its column and Merkle path, and the framing (a longer section is refused unread)."""
+    """Most bytes an encoded opening can honestly take: the row sumcheck, the two rows, every query distinct
+    with its column and a full path, and the framing (a longer section is refused unread).  The number of
+    points only enters the layer sections' claims, not the opening."""
     width, rows = 1 << commitment.col_bits, 1 << commitment.row_bits
     length = width << params.rate_log
     queries = min(params.num_queries(), length)  # distinct columns
     depth = merkle.tree_depth(length)
-    elements = F.EXT_DEGREE * (num_points + 1) * width + queries * rows
-    return 256 + _ELEMENT_BYTES * elements + queries * (5 + merkle.DIGEST_SIZE * depth)
+    rounds = commitment.row_bits * F.EXT_DEGREE * (_ROW_SUMCHECK_DEGREE + 1)
+    elements = rounds + F.EXT_DEGREE * _SENT_ROWS * width + queries * rows
+    framing = 256 + 16 * commitment.row_bits
+    return framing + _ELEMENT_BYTES * elements + queries * merkle.DIGEST_SIZE * depth
 
 
 # ------------------------------------------------------------------------------------------- prover
@@ -182,22 +191,28 @@ def commit(values: np.ndarray, params: LigeroParams) -> tuple[Commitment, Commit
 def open(
     state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
 ) -> tuple[list[np.ndarray], OpeningProof]:
-    """Open the committed vector's MLE at every point (K arrays (4, n)) with one set of column queries."""
+    """Open the committed vector's MLE at every point (K arrays (4, n)) with one row and one set of column
+    queries."""
     commitment, params = state.commitment, state.params
     points = [_prover_point(z, commitment.num_vars) for z in points]
     if not points:
         raise ValueError("open needs at least one point")
     absorb_statement(transcript, label, commitment, params, points)
     row_eqs = row_combinations(points, commitment.row_bits)
-    point_rows = combine_rows(row_eqs, state.matrix)
-    values = evaluations(point_rows, points, commitment.row_bits)
-    absorb_point_rows(transcript, label, point_rows, values)
+    col_eqs = np.stack([poly.eq_table(z[:, commitment.row_bits :]) for z in points], axis=1)
+    partial = combine_columns(state.matrix, col_eqs)  # h_j = M eq(z_j,col): (4, k, R)
+    values = [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
+    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+    powers = _powers(transcript.challenge_ext(f"{label}/rho"), len(points))
+    row_sumcheck, row_point = _prove_rows(row_eqs, partial, powers, transcript, f"{label}/rows")
+    row = combine_rows(poly.eq_table(row_point)[:, None, :], state.matrix)[:, 0, :]
+    transcript.absorb_ext(f"{label}/row", row)
     gamma = transcript.challenge_ext_vec(f"{label}/gamma", 1 << commitment.row_bits)
     proximity_row = combine_rows(gamma[:, None, :], state.matrix)[:, 0, :]
     transcript.absorb_ext(f"{label}/proximity-row", proximity_row)
     indices = query_indices(transcript, label, params, commitment)
     columns = state.encoded_columns[indices].astype(np.uint64)
-    return values, OpeningProof(point_rows, proximity_row, columns, state.tree.open(indices))
+    return values, OpeningProof(row_sumcheck, row, proximity_row, columns, state.tree.open(indices))
 
 
 def absorb_statement(
@@ -214,10 +229,41 @@ def absorb_statement(
         transcript.absorb_ext(f"{label}/point", z)
 
 
-def absorb_point_rows(transcript: Transcript, label: str, point_rows: np.ndarray, values: list) -> None:
-    """Bind the rows u_j and the claimed values (before gamma is drawn)."""
-    transcript.absorb_ext(f"{label}/point-rows", point_rows)
-    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+def _prove_rows(
+    row_eqs: np.ndarray, partial: np.ndarray, powers: np.ndarray, transcript: Transcript, label: str
+) -> tuple[SumcheckProof, np.ndarray]:
+    """The row sumcheck of sum_x sum_j rho^j eq(z_j,row; x) h_j(x) on the stacked (4, k, R) tables, a few
+    whole-array operations per round; its messages are ``sumcheck.prove``'s on the same sum."""
+    weights = powers[:, :, None]
+    rounds, challenges = [], []
+    eqs, parts = row_eqs, partial
+    for _ in range(poly.num_vars(eqs.shape[-1])):
+        half = eqs.shape[-1] // 2
+        halves = [(t[..., :half], t[..., half:]) for t in (eqs, parts)]
+        evals = []
+        for x in range(_ROW_SUMCHECK_DEGREE + 1):
+            at = [lo if x == 0 else hi if x == 1 else F.ext_add(hi, F.ext_sub(hi, lo)) for lo, hi in halves]
+            evals.append(F.ext_sum(F.ext_sum(F.ext_mul(F.ext_mul(at[0], at[1]), weights)), axis=-1))
+        message = np.stack(evals, axis=1)
+        transcript.absorb_ext(f"{label}/round", message)
+        r = transcript.challenge_ext(f"{label}/r")
+        challenges.append(r)
+        eqs, parts = (F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r)) for lo, hi in halves)
+        rounds.append(message)
+    return SumcheckProof(rounds), poly.point(challenges)
+
+
+def _powers(rho: np.ndarray, count: int) -> np.ndarray:
+    """1, rho, ..., rho^(count-1) as (4, count)."""
+    powers = [F.ext_ones()]
+    for _ in range(count - 1):
+        powers.append(F.ext_mul(powers[-1], rho))
+    return np.stack(powers, axis=1)
+
+
+def _combine(powers: np.ndarray, values: list[np.ndarray]) -> np.ndarray:
+    """sum_j rho^j values[j]."""
+    return F.ext_sum(F.ext_mul(powers, np.stack(values, axis=1)))
 
 
 def row_combinations(points: list[np.ndarray], row_bits: int) -> np.ndarray:
@@ -233,9 +279,9 @@ def combine_rows(combinations: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return gram.astype(np.uint64).reshape(F.EXT_DEGREE, m, matrix.shape[1])
 
 
-def evaluations(point_rows: np.ndarray, points: list[np.ndarray], row_bits: int) -> list[np.ndarray]:
-    """f~(z_j) = <u_j, eq(z_j,col)> for every point."""
-    return [F.ext_inner(point_rows[:, j, :], poly.eq_table(z[:, row_bits:])) for j, z in enumerate(points)]
+def combine_columns(matrix: np.ndarray, combinations: np.ndarray) -> np.ndarray:
+    """M c for a base matrix (R, C) and K column combinations (4, m, C) -> (4, m, R)."""
+    return combine_rows(combinations, matrix.T)
 
 
 def query_indices(
@@ -263,40 +309,54 @@ def verify(
     num_rows, width = 1 << row_bits, 1 << col_bits
     points = _verifier_points(points, commitment.num_vars)
     values = _verifier_values(values, len(points))
-    if not isinstance(proof, OpeningProof):
+    if not isinstance(proof, OpeningProof) or not isinstance(proof.row_sumcheck, SumcheckProof):
         raise LigeroError("malformed proof: not an OpeningProof")
-    _check_field_array(proof.point_rows, (F.EXT_DEGREE, len(points), width), "point rows")
+    if not isinstance(proof.row_sumcheck.rounds, list):
+        raise LigeroError("malformed proof: the row sumcheck's rounds are not a list")
+    for i, message in enumerate(proof.row_sumcheck.rounds):
+        _check_field_array(message, (F.EXT_DEGREE, _ROW_SUMCHECK_DEGREE + 1), f"row sumcheck round {i}")
+    _check_field_array(proof.row, (F.EXT_DEGREE, width), "row")
     _check_field_array(proof.proximity_row, (F.EXT_DEGREE, width), "proximity row")
-    claimed = evaluations(proof.point_rows, points, row_bits)
-    for j, (value, expected) in enumerate(zip(values, claimed)):
-        if not F.ext_eq(value, expected):
-            raise LigeroError(f"value {j} differs from <u_{j}, eq(z_col)>")
 
     absorb_statement(transcript, label, commitment, params, points)
-    absorb_point_rows(transcript, label, proof.point_rows, values)
+    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+    powers = _powers(transcript.challenge_ext(f"{label}/rho"), len(points))
+    try:
+        row_point, final = sumcheck.verify(
+            _combine(powers, values),
+            row_bits,
+            _ROW_SUMCHECK_DEGREE,
+            proof.row_sumcheck,
+            transcript,
+            f"{label}/rows",
+        )
+    except SumcheckError as err:
+        raise LigeroError(str(err)) from None
+    stacked = np.stack(points, axis=1)  # (4, k, n)
+    row_weights = poly.eq_tables(row_point.reshape(F.EXT_DEGREE, 1, -1))[:, 0]  # eq(s, x) over the rows
+    at_rows = F.ext_inner_rows(poly.eq_tables(stacked[:, :, :row_bits]), row_weights)  # eq(z_j,row; s)
+    at_columns = F.ext_inner_rows(poly.eq_tables(stacked[:, :, row_bits:]), proof.row)  # <u, eq(z_j,col)>
+    if not F.ext_eq(F.ext_sum(F.ext_mul(powers, F.ext_mul(at_rows, at_columns))), final):
+        raise LigeroError("the row disagrees with the row sumcheck's last claim")
+    transcript.absorb_ext(f"{label}/row", proof.row)
     gamma = transcript.challenge_ext_vec(f"{label}/gamma", num_rows)
     transcript.absorb_ext(f"{label}/proximity-row", proof.proximity_row)
     indices = query_indices(transcript, label, params, commitment)
 
     _check_field_array(proof.columns, (indices.size, num_rows), "columns")
-    if not isinstance(proof.paths, list) or len(proof.paths) != indices.size:
-        raise LigeroError(f"malformed proof: expected {indices.size} Merkle paths")
-    length = width << params.rate_log
-    for position, (index, path) in enumerate(zip(indices.tolist(), proof.paths)):
-        leaf = merkle.column_bytes(proof.columns[position])
-        if not merkle.verify_path(commitment.root, index, leaf, path, length):
-            raise LigeroError(f"Merkle path of column {index} does not match the root")
+    leaves = [merkle.column_bytes(column) for column in proof.columns]
+    if not merkle.verify(commitment.root, indices.tolist(), leaves, proof.paths, width << params.rate_log):
+        raise LigeroError("the Merkle multi-path of the queried columns does not match the root")
 
-    rows = np.concatenate([row_combinations(points, row_bits), gamma[:, None, :]], axis=1)
-    expected = combine_rows(rows, proof.columns.T)  # (4, k+1, q): <r, column_c> for every combination
-    messages = np.concatenate([proof.point_rows, proof.proximity_row[:, None, :]], axis=1)
+    rows = np.stack([row_weights, gamma], axis=1)
+    expected = combine_rows(rows, proof.columns.T)  # (4, 2, q): <r, column_c> for both combinations
+    messages = np.stack([proof.row, proof.proximity_row], axis=1)
     encoded = rs_encode(messages.reshape(-1, width), params.rate_log)[:, indices]
     mismatch = np.any(encoded.reshape(expected.shape) != expected, axis=(0, 2))
-    if mismatch[-1]:
+    if mismatch[1]:
         raise LigeroError("proximity row disagrees with the queried columns")
-    if np.any(mismatch):
-        j = int(np.flatnonzero(mismatch)[0])
-        raise LigeroError(f"row u_{j} of point {j} disagrees with the queried columns")
+    if mismatch[0]:
+        raise LigeroError("row u disagrees with the queried columns")
 
 
 # -------------------------------------------------------------------------------------- validation
@@ -380,9 +440,7 @@ RATE_LOGS = (1, 2, 3)
 """Code rates a proof may use: 1/2, 1/4 (the default) or 1/8."""
 MAX_QUERIES = 512
 """Most column queries a proof may ask the verifier to check (the default needs 148 for 100 bits)."""
-MAX_EXPECTED_POINTS = 32
-"""Largest layout hint a proof may name (the default is 8)."""
-HEADER_KEYS = ("expected_points", "queries", "rate_log")
+HEADER_KEYS = ("queries", "rate_log")
 ENCODE_TRANSIENT = 2.0
 """Extra bytes during commit, as a multiple of the encoded matrix (NTT temporaries, column transpose;
 fitted to kernel-measured peaks)."""
@@ -393,23 +451,18 @@ def _is_int(value: object) -> bool:
 
 
 class LigeroScheme:
-    """Ligero behind the commitment seam; its header entry is
-    "ligero": {rate_log, queries, expected_points}."""
+    """Ligero behind the commitment seam; its header entry is "ligero": {rate_log, queries}."""
 
     header_key = "ligero"
     opening_type = OpeningProof
 
     def default_params(self) -> LigeroParams:
-        """Rate 1/4, >= 100 bits, layouts sized for ~8 openings per layer."""
-        return LigeroParams(rate_log=2, security_bits_target=100, expected_points=8)
+        """Rate 1/4, >= 100 bits."""
+        return LigeroParams(rate_log=2, security_bits_target=100)
 
     def params_header(self, params: LigeroParams) -> dict:
-        """The rate, the query count and the layout hint."""
-        return {
-            "rate_log": params.rate_log,
-            "queries": params.num_queries(),
-            "expected_points": params.expected_points,
-        }
+        """The rate and the query count."""
+        return {"rate_log": params.rate_log, "queries": params.num_queries()}
 
     def params_from_header(self, entry: object) -> LigeroParams:
         """The parameters a header names, each within the allowed range: the verifier's work grows with
@@ -419,18 +472,12 @@ class LigeroScheme:
             or sorted(entry) != sorted(HEADER_KEYS)
             or not all(map(_is_int, entry.values()))
         ):
-            raise ValueError("commitment parameters are not {rate_log, queries, expected_points} integers")
+            raise ValueError("commitment parameters are not {rate_log, queries} integers")
         if entry["rate_log"] not in RATE_LOGS:
             raise ValueError(f"rate_log {entry['rate_log']} is not one of {RATE_LOGS}")
         if not 1 <= entry["queries"] <= MAX_QUERIES:
             raise ValueError(f"{entry['queries']} column queries is outside [1, {MAX_QUERIES}]")
-        if not 1 <= entry["expected_points"] <= MAX_EXPECTED_POINTS:
-            raise ValueError(
-                f"expected_points {entry['expected_points']} is outside [1, {MAX_EXPECTED_POINTS}]"
-            )
-        return LigeroParams(
-            rate_log=entry["rate_log"], queries=entry["queries"], expected_points=entry["expected_points"]
-        )
+        return LigeroParams(rate_log=entry["rate_log"], queries=entry["queries"])
 
     def security_bits(self, params: LigeroParams) -> float:
         """The worst case over every vector size (``LigeroParams.security_bits``)."""
@@ -468,10 +515,10 @@ class LigeroScheme:
         verify(commitment, points, values, proof, transcript, label, params)
 
     def state_bytes(self, vector_len: int, params: LigeroParams) -> int:
-        """The committed vector (int64), its encoded columns (u32) and the Merkle tree."""
+        """The committed vector (int64), its encoded columns (u32) and the Merkle tree above its leaves."""
         encoded = 4 * vector_len << params.rate_log
         _, col_bits = params.layout(max(vector_len.bit_length() - 1, 0))
-        tree = 2 * 32 * (1 << (col_bits + params.rate_log))
+        tree = 32 * (1 << (col_bits + params.rate_log))
         return 8 * vector_len + encoded + tree
 
     def commit_bytes(self, vector_len: int, params: LigeroParams) -> int:

@@ -3,14 +3,14 @@
 Leaves are byte strings hashed as H(0x00 || leaf); inner nodes are H(0x01 || left || right).  The leaf
 count is padded to a power of two with a fixed padding digest H(0x02), which no real leaf or node can
 produce without a SHA-256 collision.  A path is the concatenation of the sibling digests from the leaf
-level up to (not including) the root, 32 bytes each.  Columns of a field matrix become leaves as their
-entries in little-endian u32.
+level up to (not including) the root; several leaves are opened together with each needed sibling sent
+once (a multi-path).  Columns of a field matrix become leaves as their entries in little-endian u32.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -44,10 +44,15 @@ def tree_depth(num_leaves: int) -> int:
 
 
 class MerkleTree:
-    """A Merkle tree whose every level is kept as a (count, 32) uint8 array, so openings are lookups."""
+    """A Merkle tree whose levels are kept as (count, 32) uint8 arrays, so openings are lookups.  A tree over
+    the columns of a matrix its owner keeps anyway drops its leaf digests (half the tree) and hashes the
+    few leaves an opening needs again."""
 
-    def __init__(self, leaf_digests: np.ndarray, num_leaves: int) -> None:
-        """Build the levels above ``leaf_digests`` (shape (num_leaves, 32)); use the from_* constructors."""
+    def __init__(
+        self, leaf_digests: np.ndarray, num_leaves: int, leaf_bytes: Callable[[int], bytes] | None = None
+    ) -> None:
+        """Build the levels above ``leaf_digests`` (shape (num_leaves, 32)); use the from_* constructors.
+        With ``leaf_bytes`` (leaf index -> its bytes) the leaf level is not kept."""
         if num_leaves < 1:
             raise ValueError("a Merkle tree needs at least one leaf")
         width = 1 << tree_depth(num_leaves)
@@ -55,7 +60,7 @@ class MerkleTree:
         padded[:num_leaves] = leaf_digests
         padded[num_leaves:] = np.frombuffer(PAD_DIGEST, dtype=np.uint8)
         self.num_leaves = int(num_leaves)
-        self.levels: list[np.ndarray] = [padded]
+        self.levels: list[np.ndarray | None] = [padded]
         while self.levels[-1].shape[0] > 1:
             pairs = self.levels[-1].tobytes()
             step = 2 * DIGEST_SIZE
@@ -63,6 +68,16 @@ class MerkleTree:
                 hashlib.sha256(_NODE_TAG + pairs[i : i + step]).digest() for i in range(0, len(pairs), step)
             )
             self.levels.append(np.frombuffer(parents, dtype=np.uint8).reshape(-1, DIGEST_SIZE))
+        self._leaf_bytes = leaf_bytes if len(self.levels) > 1 else None
+        if self._leaf_bytes is not None:
+            self.levels[0] = None
+
+    def _digest(self, level: int, index: int) -> bytes:
+        """The digest of node ``index`` on ``level`` (0: the leaves)."""
+        nodes = self.levels[level]
+        if nodes is not None:
+            return nodes[index].tobytes()
+        return hash_leaf(self._leaf_bytes(index)) if index < self.num_leaves else PAD_DIGEST
 
     @classmethod
     def from_leaves(cls, leaves: Sequence[bytes]) -> MerkleTree:
@@ -82,8 +97,12 @@ class MerkleTree:
         columns = np.ascontiguousarray(matrix.T, dtype="<u4")
         stride = columns.shape[1] * 4
         flat = memoryview(columns).cast("B")
-        digests = b"".join(hash_leaf(flat[c * stride : (c + 1) * stride]) for c in range(columns.shape[0]))
-        return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), columns.shape[0])
+
+        def leaf(c: int) -> memoryview:
+            return flat[c * stride : (c + 1) * stride]
+
+        digests = b"".join(hash_leaf(leaf(c)) for c in range(columns.shape[0]))
+        return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), columns.shape[0], leaf)
 
     @property
     def root(self) -> bytes:
@@ -95,36 +114,69 @@ class MerkleTree:
         """Number of sibling digests in every path."""
         return len(self.levels) - 1
 
-    def open(self, indices: Sequence[int] | np.ndarray) -> list[bytes]:
-        """Authentication paths for the given leaf indices (each the concatenated sibling digests)."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.num_leaves):
-            raise ValueError(f"leaf index out of range [0, {self.num_leaves})")
-        if self.depth == 0:
-            return [b"" for _ in range(idx.size)]
-        siblings = np.stack([self.levels[lvl][(idx >> lvl) ^ 1] for lvl in range(self.depth)], axis=1)
-        flat = siblings.reshape(idx.size, self.depth * DIGEST_SIZE)
-        return [row.tobytes() for row in flat]
+    def open(self, indices: Sequence[int] | np.ndarray) -> bytes:
+        """One authentication of several leaves (sorted, distinct): level by level from the leaves up, the
+        sibling digests the verifier cannot compute itself, each once (``multi_path_digests`` of them)."""
+        nodes = _checked_indices(indices, self.num_leaves)
+        if nodes is None:
+            raise ValueError(f"leaf indices must be sorted, distinct and in [0, {self.num_leaves})")
+        out = []
+        for level in range(self.depth):
+            present = set(nodes)
+            out += [self._digest(level, i ^ 1) for i in nodes if i ^ 1 not in present]
+            nodes = sorted({i >> 1 for i in nodes})
+        return b"".join(out)
 
 
-def verify_path(root: bytes, index: int, leaf_bytes: bytes, path: bytes, num_leaves: int) -> bool:
-    """True when ``path`` proves that leaf ``index`` of a ``num_leaves``-leaf tree is ``leaf_bytes``.
+def _checked_indices(indices: object, num_leaves: int) -> list[int] | None:
+    """The indices as a strictly increasing list within [0, num_leaves), or None."""
+    try:
+        nodes = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if any(b <= a for a, b in zip(nodes, nodes[1:])) or (nodes and (nodes[0] < 0 or nodes[-1] >= num_leaves)):
+        return None
+    return nodes
 
-    Any malformed argument (index out of range, path of the wrong length, non-bytes) is simply False.
+
+def multi_path_digests(indices: Sequence[int], num_leaves: int) -> int:
+    """How many digests ``MerkleTree.open`` sends for these sorted distinct leaves of a num_leaves tree."""
+    nodes, count = list(indices), 0
+    for _ in range(tree_depth(num_leaves)):
+        present = set(nodes)
+        count += sum(1 for i in nodes if i ^ 1 not in present)
+        nodes = sorted({i >> 1 for i in nodes})
+    return count
+
+
+def verify(
+    root: bytes, indices: Sequence[int], leaves: Sequence[bytes], proof: bytes, num_leaves: int
+) -> bool:
+    """True when ``proof`` (from ``MerkleTree.open``) shows that the leaves at the sorted, distinct
+    ``indices`` of a ``num_leaves``-leaf tree are ``leaves``, consuming the proof exactly.
+
+    Any malformed argument (indices out of order or range, a proof of the wrong length, non-bytes) is False.
     """
-    if not isinstance(path, (bytes, bytearray)) or not isinstance(root, (bytes, bytearray)):
+    if not isinstance(proof, (bytes, bytearray)) or not isinstance(root, (bytes, bytearray)):
         return False
-    if not isinstance(index, (int, np.integer)) or not isinstance(num_leaves, (int, np.integer)):
+    if not isinstance(num_leaves, (int, np.integer)) or num_leaves < 1 or len(root) != DIGEST_SIZE:
         return False
-    if num_leaves < 1 or not 0 <= index < num_leaves:
+    nodes = _checked_indices(indices, num_leaves)
+    if not nodes or len(leaves) != len(nodes):
         return False
-    depth = tree_depth(num_leaves)
-    if len(path) != depth * DIGEST_SIZE or len(root) != DIGEST_SIZE:
+    if len(proof) != DIGEST_SIZE * multi_path_digests(nodes, num_leaves):
         return False
-    node = hash_leaf(leaf_bytes)
-    position = int(index)
-    for level in range(depth):
-        sibling = bytes(path[level * DIGEST_SIZE : (level + 1) * DIGEST_SIZE])
-        node = hash_node(sibling, node) if position & 1 else hash_node(node, sibling)
-        position >>= 1
-    return node == bytes(root)
+    digests = {i: hash_leaf(leaf) for i, leaf in zip(nodes, leaves)}
+    position = 0
+    for _ in range(tree_depth(num_leaves)):
+        parents: dict[int, bytes] = {}
+        for i, digest in digests.items():
+            if i >> 1 in parents:
+                continue
+            sibling = digests.get(i ^ 1)
+            if sibling is None:
+                sibling = bytes(proof[position : position + DIGEST_SIZE])
+                position += DIGEST_SIZE
+            parents[i >> 1] = hash_node(digest, sibling) if i % 2 == 0 else hash_node(sibling, digest)
+        digests = parents
+    return digests == {0: bytes(root)}

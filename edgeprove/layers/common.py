@@ -80,7 +80,7 @@ def mask_eval(grid: Grid, z: np.ndarray) -> np.ndarray:
     """V(z): MLE of the valid-position mask, separable per axis, O(C + H + W)."""
     out = F.ext_ones()
     for block, size in zip(grid.split(z), grid.shape):
-        out = F.ext_mul(out, F.ext_sum(prefix_eq(block, size)))
+        out = F.ext_mul(out, poly.eq_prefix_sum(block, size))
     return out
 
 

@@ -1,5 +1,5 @@
 """Requantization with ReLU or clamp: a -> (q, r, y) with a + 2^(s-1) = 2^s q + r, r in [0, 2^s),
-y = clamp(q, lo, act_max), proven by an identity at a random point plus two LogUp-GKR lookups.
+y = clamp(q, lo, act_max), proven by an identity at a random point plus two LogUp-GKR lookups (one batch).
 
 The prover commits W = (q, r, y, m_act, m_rem) in one vector (aligned segments, see ``Layout``).  At a
 random z the verifier derives a~(z) = 2^s q~(z) + r~(z) - 2^(s-1) V(z) from two openings; that claim is
@@ -101,10 +101,9 @@ def accumulator_claim(shift: int, out_grid: Grid, z: np.ndarray, q_value, r_valu
 
 @dataclass
 class RequantProof:
-    """The activation and remainder lookups of one layer."""
+    """The activation and remainder lookups of one layer, proven as one batch."""
 
-    act: lookup.LookupProof
-    rem: lookup.LookupProof
+    lookups: lookup.LookupProof
 
 
 def prove(
@@ -113,13 +112,15 @@ def prove(
     """Both lookups; returns the proof and the claims they leave on the layer's commitment (``tensor``)."""
     mask = out_grid.mask()
     act_cols = lookup.activation_table(w.act_bits, act_lo(layer.activation), layer.act_max)
-    act_proof, act_claims = lookup.prove_lookup(
-        [w.q, w.y], mask, list(act_cols), w.m_act, transcript, f"{label}/act"
+    proof, (act_claims, rem_claims) = lookup.prove_lookups(
+        [
+            lookup.Lookup([w.q, w.y], mask, list(act_cols), w.m_act),
+            lookup.Lookup([w.r], mask, [lookup.range_table(layer.shift)], w.m_rem),
+        ],
+        transcript,
+        f"{label}/requant",
     )
-    rem_proof, rem_claims = lookup.prove_lookup(
-        [w.r], mask, [lookup.range_table(layer.shift)], w.m_rem, transcript, f"{label}/rem"
-    )
-    return RequantProof(act_proof, rem_proof), _claims(tensor, act_claims, rem_claims)
+    return RequantProof(proof), _claims(tensor, act_claims, rem_claims)
 
 
 def verify(
@@ -131,23 +132,19 @@ def verify(
     def mask_mle(z):
         return mask_eval(out_grid, z)
 
-    act_claims = lookup.verify_lookup(
-        n,
-        act_bits,
-        proof.act,
+    act_claims, rem_claims = lookup.verify_lookups(
+        [
+            lookup.LookupStatement(
+                n,
+                act_bits,
+                mask_mle,
+                lookup.activation_mles(act_bits, act_lo(layer.activation), layer.act_max),
+            ),
+            lookup.LookupStatement(n, layer.shift, mask_mle, lambda z: [lookup.range_mle(z)]),
+        ],
+        proof.lookups,
         transcript,
-        f"{label}/act",
-        mask_mle,
-        lookup.activation_mles(act_bits, act_lo(layer.activation), layer.act_max),
-    )
-    rem_claims = lookup.verify_lookup(
-        n,
-        layer.shift,
-        proof.rem,
-        transcript,
-        f"{label}/rem",
-        mask_mle,
-        lambda z: [lookup.range_mle(z)],
+        f"{label}/requant",
     )
     return _claims(tensor, act_claims, rem_claims)
 
