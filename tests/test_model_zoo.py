@@ -82,6 +82,21 @@ def test_lenet5_and_tiny_models():
     assert zoo.float_model("tiny_cnn").input_shape == (3, 9, 7)
 
 
+def test_the_classic_lenet5_layout():
+    """1x32x32, unpadded 5x5 convolutions with ReLU and 2x2 max pooling, 120-84-10: LeNet-5's own shapes."""
+    layers = zoo.float_model("lenet5_max32").layers
+    assert [(layer.kind, layer.out_shape) for layer in layers] == [
+        ("conv2d", (6, 28, 28)),
+        ("maxpool", (6, 14, 14)),
+        ("conv2d", (16, 10, 10)),
+        ("maxpool", (16, 5, 5)),
+        ("dense", (120, 1, 1)),
+        ("dense", (84, 1, 1)),
+        ("dense", (10, 1, 1)),
+    ]
+    assert zoo.summary("lenet5_max32").params == 61_706 and layers[0].activation == "relu"
+
+
 def test_every_paper0_model_matches_its_json():
     suites = zoo.paper0_suites()
     assert len(suites) == 26

@@ -277,6 +277,20 @@ def _lenet5() -> _Builder:
     return builder
 
 
+def _lenet5_max32() -> _Builder:
+    """The classic LeNet-5 layout on 1x32x32: two 5x5 convolutions without padding, each followed by ReLU and
+    2x2 max pooling, then 120-84-10 dense layers."""
+    builder = _Builder((1, 32, 32))
+    builder.conv("conv1", -1, 6, 5)
+    builder.maxpool("pool1", builder.last, 2, 2)
+    builder.conv("conv2", builder.last, 16, 5)
+    builder.maxpool("pool2", builder.last, 2, 2)
+    builder.dense("fc1", builder.last, 120)
+    builder.dense("fc2", builder.last, 84)
+    builder.dense("fc3", builder.last, 10, activation="none")
+    return builder
+
+
 def _tiny_mlp() -> _Builder:
     """A 4-layer MLP with a residual add, for fast tests."""
     builder = _Builder((10, 1, 1))
@@ -325,6 +339,7 @@ _BUILTIN = {
     "resnet18": resnet18,
     "mobilenetv2": mobilenetv2,
     "lenet5": _lenet5,
+    "lenet5_max32": _lenet5_max32,
     "tiny_mlp": _tiny_mlp,
     "tiny_cnn": _tiny_cnn,
 }
@@ -333,6 +348,7 @@ _DESCRIPTIONS = {
     "resnet18": "ResNet-18 at 224x224 (torchvision architecture)",
     "mobilenetv2": "MobileNetV2 at 224x224 (torchvision architecture), depthwise convs",
     "lenet5": "LeNet-5, average pooling",
+    "lenet5_max32": "LeNet-5 on 1x32x32 with ReLU and max pooling (the classic layout)",
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
 }
