@@ -48,7 +48,7 @@ def test_a_proof_at_the_limits_verifies_under_a_fixed_cap(tmp_path, cache, monke
         prover.prove(model, seeded_input(model, 0), tmp_path / "p", params=LIMITS[limit])
     argv = [sys.executable, "-c", ENTRY, "verify", str(tmp_path / "p"), "--model", "lenet5", "--json"]
     result = run_capped(argv, VERIFY_CAP, backend="cgroup1", out_dir=tmp_path / "run")
-    assert not result.oom_killed and result.returncode == 0, result.stderr
+    assert not result.oom_killed and result.returncode == 0, result.stdout + result.stderr
     record = json.loads(result.stdout.strip().splitlines()[-1])
     assert record["accepted"] and record["peak_rss_mb"] < VERIFY_CAP / 2**20
 
