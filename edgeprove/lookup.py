@@ -691,6 +691,8 @@ class LookupStatement:
     num_vars_table: int
     mask_mle: Callable[[np.ndarray], np.ndarray]
     table_mles: Callable[[np.ndarray], list[np.ndarray]]
+    name: str = ""
+    """What the lookup checks (`activation`, `remainder range`), for the verifier's messages."""
 
 
 def _draw_lookup_challenges(
@@ -787,8 +789,11 @@ def _check_lookup_proof(proof: object, count: int, label: str) -> tuple[list[np.
     return witness_values, _check_ext_array(proof.multiplicity_values, (F.EXT_DEGREE, count), where)
 
 
-def _lookup_name(label: str, index: int, count: int) -> str:
-    return f"{label}: lookup {index}" if count > 1 else label
+def _lookup_name(label: str, index: int, statements: Sequence[LookupStatement]) -> str:
+    """Where a rejection happened: the batch label, and the lookup by name (else by position in the batch)."""
+    if statements[index].name:
+        return f"{label}: {statements[index].name} lookup"
+    return f"{label}: lookup {index}" if len(statements) > 1 else label
 
 
 def verify_lookups(
@@ -803,7 +808,7 @@ def verify_lookups(
     num_vars = [v for s in statements for v in (s.num_vars_witness, s.num_vars_table)]
     tops = checked_tops(num_vars, proof.trees, f"{label}/trees")
     for i in range(len(statements)):
-        where = _lookup_name(label, i, len(statements))
+        where = _lookup_name(label, i, statements)
         (witness_n, witness_d), (table_n, table_d) = level_root(tops[2 * i]), level_root(tops[2 * i + 1])
         if not np.any(witness_d != 0) or not np.any(table_d != 0):
             raise LogUpError(f"{where}: a root denominator is zero")
@@ -813,7 +818,7 @@ def verify_lookups(
     _, points, leaf_n, leaf_d = verify_fraction_sums(num_vars, proof.trees, transcript, f"{label}/trees")
     claims = []
     for i, statement in enumerate(statements):
-        where = _lookup_name(label, i, len(statements))
+        where = _lookup_name(label, i, statements)
         witness_point, table_point = points[2 * i], points[2 * i + 1]
         if not F.ext_eq(leaf_n[:, 2 * i], np.asarray(statement.mask_mle(witness_point))):
             raise LogUpError(f"{where}: witness leaf numerator does not match the mask")

@@ -149,8 +149,8 @@ def test_unknown_name_lists_close_matches():
 
 def test_names_are_unique_and_complete():
     names = zoo.names()
-    assert len(names) == len(set(names)) == 6 + 26
-    assert names[:6] == ["wc50", "resnet18", "mobilenetv2", "lenet5", "tiny_mlp", "tiny_cnn"]
+    assert len(names) == len(set(names)) == 7 + 26
+    assert names[:7] == ["wc50", "resnet18", "mobilenetv2", "lenet5", "lenet5_max32", "tiny_mlp", "tiny_cnn"]
 
 
 @pytest.mark.parametrize(

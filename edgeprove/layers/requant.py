@@ -139,8 +139,11 @@ def verify(
                 act_bits,
                 mask_mle,
                 lookup.activation_mles(act_bits, act_lo(layer.activation), layer.act_max),
+                "activation",
             ),
-            lookup.LookupStatement(n, layer.shift, mask_mle, lambda z: [lookup.range_mle(z)]),
+            lookup.LookupStatement(
+                n, layer.shift, mask_mle, lambda z: [lookup.range_mle(z)], "remainder range"
+            ),
         ],
         proof.lookups,
         transcript,

@@ -109,4 +109,4 @@ def test_an_average_rounded_off_by_one_is_rejected(tmp_path, monkeypatch, kernel
     assert np.sum(result.output != honest) == 1 and np.sum(result.output - honest) == 1
     verdict = verifier.verify(tmp_path / "p", model)
     assert not verdict.accepted
-    assert "rem" in verdict.reason, verdict.reason
+    assert "remainder range lookup" in verdict.reason, verdict.reason

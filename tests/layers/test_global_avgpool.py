@@ -74,4 +74,4 @@ def test_a_global_average_rounded_off_by_one_is_rejected(tmp_path, monkeypatch):
     result = prover.prove(model, x, tmp_path / "p")
     assert np.sum(result.output != honest) == 1
     verdict = verifier.verify(tmp_path / "p", model)
-    assert not verdict.accepted and "rem" in verdict.reason, verdict.reason
+    assert not verdict.accepted and "remainder range lookup" in verdict.reason, verdict.reason
