@@ -313,11 +313,16 @@ def _claims(
     return claims
 
 
+RANGE_LOOKUP_BYTES_PER_LEAF = 64
+"""The difference range lookup's trees and level tables per stacked leaf (fitted: resnet18's stem pool)."""
+
+
 def working_bytes(layer) -> int:
     """Differences (base) plus the product sumcheck's K tables and the range lookup's trees."""
     out = Grid(layer.out_shape)
     stacked = out.size << slice_bits(layer)
-    return 8 * stacked + 32 * out.size * (layer.kernel * layer.kernel + 1) * 2 + 6 * 32 * stacked
+    tables = 32 * out.size * (layer.kernel * layer.kernel + 1) * 2
+    return 8 * stacked + tables + RANGE_LOOKUP_BYTES_PER_LEAF * stacked
 
 
 def window_max(x: np.ndarray, kernel: int, stride: int, padding: int = 0) -> np.ndarray:
