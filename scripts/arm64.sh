@@ -18,7 +18,8 @@
 # mounted for it alone and disappear with it, as does any process it leaves. /sys is not mounted, so there
 # is no cgroup file system inside. The environment is cleared (env -i) except TERM, CI, QEMU_CPU,
 # OPENBLAS_* and EDGEPROVE_* variables. The exit code is COMMAND's; 2 for bad usage, 5 when the
-# environment cannot be built or entered.
+# environment cannot be built or entered; 130 / 143 / 129 when this script gets SIGINT / SIGTERM / SIGHUP,
+# which ends COMMAND and everything it started.
 set -euo pipefail
 
 usage() {
@@ -208,7 +209,16 @@ printf "#!/usr/bin/python3\nimport sys\nfrom edgeprove.cli import main\nsys.exit
 chmod 755 "$root/usr/local/bin/edgeprove"
 exec chroot "$root" "$@"
 '
-exec unshare --mount --propagation private --pid --fork --kill-child -- \
+stop_namespace() {
+    # unshare ignores SIGINT and SIGTERM while it waits, so a signal to this script kills the namespace's
+    # first process, which takes every process in it along.
+    local first
+    first="$(cat "/proc/$namespace/task/$namespace/children" 2>/dev/null || true)"
+    [ -z "$first" ] || kill -KILL $first 2>/dev/null || true
+    wait "$namespace" 2>/dev/null || true
+    exit "$1"
+}
+unshare --mount --propagation private --pid --fork --kill-child -- \
     bash -c "$inner" inner "$rootfs" "$repo" "$python_version" "$(printf '%s\n' "${binds[@]}")" \
     /usr/bin/env -i "${keep[@]}" HOME="$home" LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin \
     PYTHONPYCACHEPREFIX=/var/cache/edgeprove-pycache \
@@ -216,4 +226,9 @@ exec unshare --mount --propagation private --pid --fork --kill-child -- \
         numpy="$(cd /usr/lib/python3/dist-packages && echo numpy-*.dist-info)"
         numpy="${numpy#numpy-}"
         echo "arm64.sh: $(uname -m), $(. /etc/os-release && echo "$PRETTY_NAME"), $(python3 -V), numpy ${numpy%.dist-info}" >&2
-        exec "$@"' sh "$workdir" "${run_as[@]}" "$@"
+        exec "$@"' sh "$workdir" "${run_as[@]}" "$@" &
+namespace=$!
+trap 'stop_namespace 130' INT
+trap 'stop_namespace 143' TERM
+trap 'stop_namespace 129' HUP
+wait "$namespace"
