@@ -103,33 +103,17 @@ class _Builder:
         padding: int = 0,
         activation: str = "relu",
         residual: int | None = None,
+        groups: int = 1,
     ) -> int:
-        """Append a conv2d layer and return its index."""
+        """Append a convolution and return its index: conv2d, or grouped_conv2d for groups > 1 (depthwise when
+        groups is the input's channel count)."""
         c, h, w = self.shape(source)
         out = (channels, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
-        return self._add(
-            Layer(name, "conv2d", source, (c, h, w), out, 0, activation, kernel, stride, padding, residual)
-        )
-
-    def grouped_conv(
-        self,
-        name: str,
-        source: int,
-        channels: int,
-        groups: int,
-        kernel: int,
-        stride: int = 1,
-        padding: int = 0,
-        activation: str = "relu",
-        residual: int | None = None,
-    ) -> int:
-        """Append a grouped_conv2d layer (depthwise when groups is the input's channel count)."""
-        c, h, w = self.shape(source)
-        out = (channels, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
+        kind, grouping = ("conv2d", {}) if groups == 1 else ("grouped_conv2d", {"groups": groups})
         return self._add(
             Layer(
                 name,
-                "grouped_conv2d",
+                kind,
                 source,
                 (c, h, w),
                 out,
@@ -139,7 +123,7 @@ class _Builder:
                 stride,
                 padding,
                 residual,
-                groups=groups,
+                **grouping,
             )
         )
 
@@ -251,7 +235,7 @@ def mobilenetv2(size: int = 224, divisor: int = 1, classes: int = 1000) -> _Buil
                 builder.relu6(builder.conv(f"{prefix}.expand", source, hidden, 1))
             step = stride if repeat == 0 else 1
             builder.relu6(
-                builder.grouped_conv(f"{prefix}.depthwise", builder.last, hidden, hidden, 3, step, 1)
+                builder.conv(f"{prefix}.depthwise", builder.last, hidden, 3, step, 1, groups=hidden)
             )
             residual = source if step == 1 and in_channels == channels else None
             builder.conv(
@@ -538,8 +522,8 @@ def _random_layer(
         kernel = int(rng.choice([3, 5])) if min(h, w) >= 3 else 1
         padding = kernel // 2
         out = groups * int(rng.integers(1, 3))
-        index = builder.grouped_conv(
-            name, source, out, groups, kernel, int(rng.integers(1, 3)), padding, activation
+        index = builder.conv(
+            name, source, out, kernel, int(rng.integers(1, 3)), padding, activation, groups=groups
         )
     elif kind == "dense":
         index = builder.dense(name, source, int(rng.integers(1, 2 * max_channels + 1)), activation)
