@@ -50,27 +50,105 @@ class FractionSumProof:
 
 @dataclass
 class LookupProof:
-    """The fraction trees of one or more lookups (witness then table tree of each, in order), plus the
-    prover's claimed openings at the leaf points.
+    """The fraction trees of one or more lookups, in passes (``Tiling``), plus the prover's claimed openings
+    at the leaf points.
 
-    ``witness_values[i]`` (4, c_i) are lookup i's witness columns' MLEs at its witness leaf point, and
-    ``multiplicity_values[:, i]`` its multiplicities' MLE at its table leaf point.
+    ``trees[p]`` proves pass p's trees; ``witness_values[i]`` (4, c) are the witness columns' MLEs at the
+    leaf point of witness tree i (every lookup's witness tiles in order), and ``multiplicity_values[:, i]``
+    the multiplicities' MLE at table tree i's leaf point.
     """
 
-    trees: FractionSumProof
+    trees: list[FractionSumProof]
     witness_values: list[np.ndarray]
     multiplicity_values: np.ndarray
 
 
 @dataclass
 class LookupClaims:
-    """What a verified lookup still owes the caller: openings of the committed witness columns at
-    ``witness_point`` equal to ``witness_values`` (4, c), and of the multiplicities at ``table_point``."""
+    """What a verified lookup still owes the caller, one opening per tile: the committed witness columns
+    at ``witness_points[j]`` equal to ``witness_values[j]`` (4, c), and the multiplicities at
+    ``table_points[j]`` equal to ``multiplicity_values[j]``.  Points are on the whole (padded) vectors."""
 
-    witness_point: np.ndarray
-    witness_values: np.ndarray
-    table_point: np.ndarray
-    multiplicity_value: np.ndarray
+    witness_points: list[np.ndarray]
+    witness_values: list[np.ndarray]
+    table_points: list[np.ndarray]
+    multiplicity_values: list[np.ndarray]
+
+    def column_openings(self, column: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(point, value) of witness column ``column`` at every witness tile's leaf point."""
+        return [(z, v[:, column]) for z, v in zip(self.witness_points, self.witness_values)]
+
+    def multiplicity_openings(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(point, value) of the multiplicities at every table tile's leaf point."""
+        return list(zip(self.table_points, self.multiplicity_values))
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How a batch of lookups is cut into trees and passes; the verifier derives the same shapes.
+
+    A vector of more than 2^tile_vars entries is cut into tiles of 2^tile_vars (tile j: the entries whose
+    top bits are j, i.e. the subtree under node j of the whole tree), each its own fraction tree.  Trees
+    are proven in passes of at most ``pass_leaves`` leaves (a larger tree alone), in order: the trees of a
+    pass run in lockstep, passes one after another, so only one pass's trees are ever alive.
+    """
+
+    tile_vars: int = 18
+    pass_leaves: int = 1 << 19
+
+    def tiles(self, num_vars: int) -> tuple[int, int]:
+        """(tile count, tile variables) of a vector of 2^num_vars entries."""
+        tile_vars = min(num_vars, self.tile_vars)
+        return 1 << (num_vars - tile_vars), tile_vars
+
+    def passes(self, num_vars: Sequence[int]) -> list[list[int]]:
+        """Consecutive trees grouped into passes of at most ``pass_leaves`` leaves (at least one tree)."""
+        passes: list[list[int]] = []
+        leaves = 0
+        for t, v in enumerate(num_vars):
+            if not passes or leaves + (1 << v) > self.pass_leaves:
+                passes.append([])
+                leaves = 0
+            passes[-1].append(t)
+            leaves += 1 << v
+        return passes
+
+
+TILING = Tiling()
+"""The tiling proofs use (a protocol constant)."""
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """One fraction tree of a lookup batch: tile ``tile`` of lookup ``lookup``'s witness or table side."""
+
+    lookup: int
+    is_table: bool
+    tile: int
+    tile_bits: int
+    num_vars: int
+
+    def span(self) -> slice:
+        """The tile's entries in the whole vector."""
+        return slice(self.tile << self.num_vars, (self.tile + 1) << self.num_vars)
+
+    def whole_point(self, point: np.ndarray) -> np.ndarray:
+        """The tile's leaf point on the whole vector: the tile's index bits (most significant first) then
+        ``point``."""
+        bits = [(self.tile >> (self.tile_bits - 1 - k)) & 1 for k in range(self.tile_bits)]
+        prefix = F.ext_zeros(self.tile_bits)
+        prefix[0] = np.array(bits, dtype=np.uint64)
+        return poly.concat_points(prefix, point)
+
+
+def _trees(shapes: Sequence[tuple[int, int, int]], tiling: Tiling) -> list[_Tree]:
+    """Every lookup's witness tiles, then its table tiles, lookup by lookup."""
+    trees = []
+    for i, (witness_vars, table_vars, _) in enumerate(shapes):
+        for is_table, num_vars in ((False, witness_vars), (True, table_vars)):
+            count, tile_vars = tiling.tiles(num_vars)
+            trees += [_Tree(i, is_table, j, num_vars - tile_vars, tile_vars) for j in range(count)]
+    return trees
 
 
 # ------------------------------------------------------------------------------ fraction-sum GKR
@@ -525,7 +603,8 @@ def verify_fraction_sums(
 
 # --------------------------------------------------------------------------------- lookup argument
 def _as_columns(columns: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
-    """Validate columns of canonical base elements of one common length; returns them as uint64."""
+    """Validate columns of canonical base elements of one common length; returns them as uint64 (the
+    caller's arrays when they already are: a layer's padded tables are not copied)."""
     if len(columns) == 0:
         raise LogUpError(f"{what}: at least one column is needed")
     out = []
@@ -535,7 +614,7 @@ def _as_columns(columns: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
             raise LogUpError(f"{what} column {k}: expected a 1-D integer array of field elements")
         if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= F.P):
             raise LogUpError(f"{what} column {k}: entries outside [0, p); encode signed values first")
-        out.append(arr.astype(np.uint64))
+        out.append(arr.astype(np.uint64, copy=False))
     if len({c.shape[0] for c in out}) != 1:
         raise LogUpError(f"{what}: columns have different lengths")
     if out[0].shape[0] == 0:
@@ -548,7 +627,7 @@ def _as_mask(mask: np.ndarray, length: int) -> np.ndarray:
     arr = np.asarray(mask)
     if arr.shape != (length,) or arr.dtype.kind not in "iub":
         raise LogUpError(f"mask: expected a 1-D 0/1 array of length {length}")
-    arr = arr.astype(np.uint64)
+    arr = arr.astype(np.uint64, copy=False)
     if np.any(arr > 1):
         raise LogUpError("mask: entries must be 0 or 1")
     return arr
@@ -567,6 +646,8 @@ def _pad_witness(witness_cols: list[np.ndarray], mask: np.ndarray) -> tuple[list
     """Zero-pad the witness columns and the mask to a power-of-two length (padded rows are masked out)."""
     length = mask.shape[0]
     extra = poly.next_pow2(length) - length
+    if not extra:
+        return witness_cols, mask
     zeros = np.zeros(extra, dtype=np.uint64)
     return [np.concatenate([c, zeros]) for c in witness_cols], np.concatenate([mask, zeros])
 
@@ -721,41 +802,77 @@ def _prepare(lookup: Lookup) -> tuple[list[np.ndarray], np.ndarray, list[np.ndar
 
 
 def prove_lookups(
-    lookups: Sequence[Lookup], transcript: Transcript, label: str
+    lookups: Sequence[Lookup], transcript: Transcript, label: str, tiling: Tiling = TILING
 ) -> tuple[LookupProof, list[LookupClaims]]:
-    """Prove several lookups with one batch of fraction trees (``prove_fraction_sums``).
+    """Prove several lookups with their fraction trees cut and batched by ``tiling``.
 
     Witness columns and masks are zero-padded, tables padded by ``pad_table``; the returned claims are the
-    openings the caller must prove (witness columns at each witness point, m at each table point).
+    openings the caller must prove (witness columns at each witness tile's point, m at each table tile's).
     """
     prepared = [_prepare(lookup) for lookup in lookups]
     shapes = [(poly.num_vars(m.shape[0]), poly.num_vars(t[0].shape[0]), len(w)) for w, m, t, _ in prepared]
     beta, alpha = _draw_lookup_challenges(transcript, label, shapes)
+    trees = _trees(shapes, tiling)
 
-    def fractions(numerators: np.ndarray, columns: list[np.ndarray]) -> Leaves:
-        return lambda: (numerators, _denominators(alpha, beta, columns))
+    def fractions(tree: _Tree) -> Leaves:
+        witness, padded_mask, table, mult = prepared[tree.lookup]
+        part = tree.span()
+        if tree.is_table:
+            return lambda: (F.neg(mult[part]), _denominators(alpha, beta, [c[part] for c in table]))
+        return lambda: (padded_mask[part], _denominators(alpha, beta, [c[part] for c in witness]))
 
-    leaves = []
-    for witness, padded_mask, table, mult in prepared:
-        leaves += [fractions(padded_mask, witness), fractions(F.neg(mult), table)]
-    num_vars = [v for witness_vars, table_vars, _ in shapes for v in (witness_vars, table_vars)]
-    trees, points, _, _ = prove_fraction_sums(num_vars, leaves, transcript, f"{label}/trees")
-    del leaves
-    witness_values = [
-        np.stack([poly.evaluate(c, points[2 * i]) for c in witness], axis=1)
-        for i, (witness, _, _, _) in enumerate(prepared)
-    ]
-    multiplicity_values = np.stack(
-        [poly.evaluate(mult, points[2 * i + 1]) for i, (_, _, _, mult) in enumerate(prepared)], axis=1
-    )
+    proofs, points = [], [F.ext_zeros(0)] * len(trees)
+    for p, members in enumerate(tiling.passes([tree.num_vars for tree in trees])):
+        proof, leaf_points, _, _ = prove_fraction_sums(
+            [trees[t].num_vars for t in members],
+            [fractions(trees[t]) for t in members],
+            transcript,
+            f"{label}/pass{p}",
+        )
+        proofs.append(proof)
+        for t, point in zip(members, leaf_points):
+            points[t] = point
+    witness_values, multiplicity_values = [], []
+    for tree, point in zip(trees, points):
+        witness, _, _, mult = prepared[tree.lookup]
+        part = tree.span()
+        if tree.is_table:
+            multiplicity_values.append(poly.evaluate(mult[part], point))
+        else:
+            witness_values.append(np.stack([poly.evaluate(c[part], point) for c in witness], axis=1))
+    multiplicities = np.stack(multiplicity_values, axis=1)
+    _absorb_values(transcript, label, witness_values, multiplicities)
+    claims = _claims(len(prepared), trees, points, witness_values, multiplicities)
+    return LookupProof(proofs, witness_values, multiplicities), claims
+
+
+def _absorb_values(
+    transcript: Transcript, label: str, witness_values: list[np.ndarray], multiplicity_values: np.ndarray
+) -> None:
     for values in witness_values:
         transcript.absorb_ext(f"{label}/witness_values", values)
     transcript.absorb_ext(f"{label}/multiplicity_values", multiplicity_values)
-    claims = [
-        LookupClaims(points[2 * i], witness_values[i], points[2 * i + 1], multiplicity_values[:, i])
-        for i in range(len(prepared))
-    ]
-    return LookupProof(trees, witness_values, multiplicity_values), claims
+
+
+def _claims(
+    count: int,
+    trees: list[_Tree],
+    points: list[np.ndarray],
+    witness_values: list[np.ndarray],
+    multiplicity_values: np.ndarray,
+) -> list[LookupClaims]:
+    """Each lookup's claims, its tiles' points lifted to the whole vectors."""
+    claims = [LookupClaims([], [], [], []) for _ in range(count)]
+    witness, table = iter(witness_values), iter(multiplicity_values.T)
+    for tree, point in zip(trees, points):
+        claim = claims[tree.lookup]
+        if tree.is_table:
+            claim.table_points.append(tree.whole_point(point))
+            claim.multiplicity_values.append(np.ascontiguousarray(next(table)))
+        else:
+            claim.witness_points.append(tree.whole_point(point))
+            claim.witness_values.append(next(witness))
+    return claims
 
 
 def prove_lookup(
@@ -765,28 +882,42 @@ def prove_lookup(
     mult: np.ndarray,
     transcript: Transcript,
     label: str,
+    tiling: Tiling = TILING,
 ) -> tuple[LookupProof, LookupClaims]:
     """Prove one lookup (``prove_lookups`` of a single ``Lookup``)."""
-    proof, claims = prove_lookups([Lookup(witness_cols, mask, table_cols, mult)], transcript, label)
+    proof, claims = prove_lookups([Lookup(witness_cols, mask, table_cols, mult)], transcript, label, tiling)
     return proof, claims[0]
 
 
-def _check_lookup_proof(proof: object, count: int, label: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """The claimed witness values (4, c_i >= 1) of each lookup and the multiplicity values (4, count)."""
+def _check_lookup_proof(
+    proof: object, trees: list[_Tree], passes: int, label: str
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The claimed witness values (4, c >= 1) of each witness tree, equal in c within a lookup, and the
+    multiplicity values (4, table trees)."""
+    witness_trees = [tree for tree in trees if not tree.is_table]
+    table_trees = len(trees) - len(witness_trees)
     if (
         not isinstance(proof, LookupProof)
+        or not isinstance(proof.trees, list)
         or not isinstance(proof.witness_values, list)
-        or len(proof.witness_values) != count
+        or len(proof.witness_values) != len(witness_trees)
     ):
-        raise LogUpError(f"{label}: not a lookup proof of {count} lookups")
-    witness_values = []
-    for i, values in enumerate(proof.witness_values):
+        lookups = len({tree.lookup for tree in trees})
+        raise LogUpError(
+            f"{label}: not a lookup proof of {lookups} lookups ({len(witness_trees)} witness tiles)"
+        )
+    if len(proof.trees) != passes:
+        raise LogUpError(f"{label}: expected {passes} passes of fraction trees, got {len(proof.trees)}")
+    witness_values, columns = [], {}
+    for tree, values in zip(witness_trees, proof.witness_values):
         if not isinstance(values, np.ndarray) or values.ndim != 2 or values.shape[1] == 0:
             raise LogUpError(f"{label}: witness values must be a (4, columns) array with columns >= 1")
-        where = f"{label}: lookup {i} witnesses"
+        if columns.setdefault(tree.lookup, values.shape[1]) != values.shape[1]:
+            raise LogUpError(f"{label}: lookup {tree.lookup}'s tiles claim different column counts")
+        where = f"{label}: lookup {tree.lookup} witnesses"
         witness_values.append(_check_ext_array(values, (F.EXT_DEGREE, values.shape[1]), where))
     where = f"{label}: multiplicity values"
-    return witness_values, _check_ext_array(proof.multiplicity_values, (F.EXT_DEGREE, count), where)
+    return witness_values, _check_ext_array(proof.multiplicity_values, (F.EXT_DEGREE, table_trees), where)
 
 
 def _lookup_name(label: str, index: int, statements: Sequence[LookupStatement]) -> str:
@@ -796,52 +927,87 @@ def _lookup_name(label: str, index: int, statements: Sequence[LookupStatement]) 
     return f"{label}: lookup {index}" if len(statements) > 1 else label
 
 
+def _check_roots(
+    statements: Sequence[LookupStatement], trees: list[_Tree], tops: list[np.ndarray], label: str
+) -> None:
+    """Every tree's root denominator is nonzero and each lookup's roots (witness tiles minus table tiles,
+    the table numerators being -m) sum to zero."""
+    sums = [(F.ext_zeros(), F.ext_ones()) for _ in statements]
+    for tree, top in zip(trees, tops):
+        where = _lookup_name(label, tree.lookup, statements)
+        n, d = level_root(top)
+        if not np.any(d != 0):
+            raise LogUpError(f"{where}: a root denominator is zero")
+        total_n, total_d = sums[tree.lookup]
+        sums[tree.lookup] = F.ext_add(F.ext_mul(total_n, d), F.ext_mul(n, total_d)), F.ext_mul(total_d, d)
+    for i, (total_n, _) in enumerate(sums):
+        if np.any(total_n != 0):
+            where = _lookup_name(label, i, statements)
+            raise LogUpError(f"{where}: witness and table fraction sums do not cancel (a tuple is missing)")
+
+
 def verify_lookups(
-    statements: Sequence[LookupStatement], proof: LookupProof, transcript: Transcript, label: str
+    statements: Sequence[LookupStatement],
+    proof: LookupProof,
+    transcript: Transcript,
+    label: str,
+    tiling: Tiling = TILING,
 ) -> list[LookupClaims]:
     """Verify a batch of lookups against their public masks and tables.
 
     Raises ``LogUpError`` on any inconsistency; returns the openings the caller must still verify.
     """
-    witness_values, multiplicity_values = _check_lookup_proof(proof, len(statements), label)
-    shapes = [(s.num_vars_witness, s.num_vars_table, v.shape[1]) for s, v in zip(statements, witness_values)]
-    num_vars = [v for s in statements for v in (s.num_vars_witness, s.num_vars_table)]
-    tops = checked_tops(num_vars, proof.trees, f"{label}/trees")
-    for i in range(len(statements)):
-        where = _lookup_name(label, i, statements)
-        (witness_n, witness_d), (table_n, table_d) = level_root(tops[2 * i]), level_root(tops[2 * i + 1])
-        if not np.any(witness_d != 0) or not np.any(table_d != 0):
-            raise LogUpError(f"{where}: a root denominator is zero")
-        if np.any(F.ext_add(F.ext_mul(witness_n, table_d), F.ext_mul(table_n, witness_d)) != 0):
-            raise LogUpError(f"{where}: witness and table fraction sums do not cancel (a tuple is missing)")
+    sizes = [(s.num_vars_witness, s.num_vars_table, 1) for s in statements]
+    trees = _trees(sizes, tiling)
+    passes = tiling.passes([tree.num_vars for tree in trees])
+    witness_values, multiplicity_values = _check_lookup_proof(proof, trees, len(passes), label)
+    first_tile = {}
+    for tree, values in zip((t for t in trees if not t.is_table), witness_values):
+        first_tile.setdefault(tree.lookup, values)
+    shapes = [
+        (s.num_vars_witness, s.num_vars_table, first_tile[i].shape[1]) for i, s in enumerate(statements)
+    ]
+    tops = []
+    for p, members in enumerate(passes):
+        tops += checked_tops([trees[t].num_vars for t in members], proof.trees[p], f"{label}/pass{p}")
+    _check_roots(statements, trees, tops, label)
     beta, alpha = _draw_lookup_challenges(transcript, label, shapes)
-    _, points, leaf_n, leaf_d = verify_fraction_sums(num_vars, proof.trees, transcript, f"{label}/trees")
-    claims = []
-    for i, statement in enumerate(statements):
-        where = _lookup_name(label, i, statements)
-        witness_point, table_point = points[2 * i], points[2 * i + 1]
-        if not F.ext_eq(leaf_n[:, 2 * i], np.asarray(statement.mask_mle(witness_point))):
-            raise LogUpError(f"{where}: witness leaf numerator does not match the mask")
-        if not F.ext_eq(leaf_d[:, 2 * i], F.ext_sub(alpha, _combine_values(witness_values[i], beta))):
-            raise LogUpError(f"{where}: witness leaf denominator does not match the claimed column values")
+    points, leaf_n, leaf_d = [], [], []
+    for p, members in enumerate(passes):
+        where = f"{label}/pass{p}"
+        _, pass_points, n, d = verify_fraction_sums(
+            [trees[t].num_vars for t in members], proof.trees[p], transcript, where
+        )
+        points += pass_points
+        leaf_n += list(n.T)
+        leaf_d += list(d.T)
+    witness, table = iter(witness_values), iter(multiplicity_values.T)
+    for tree, point, n, d in zip(trees, points, leaf_n, leaf_d):
+        statement, where = statements[tree.lookup], _lookup_name(label, tree.lookup, statements)
+        whole = tree.whole_point(point)
+        if not tree.is_table:
+            values = next(witness)
+            if not F.ext_eq(n, np.asarray(statement.mask_mle(whole))):
+                raise LogUpError(f"{where}: witness leaf numerator does not match the mask")
+            if not F.ext_eq(d, F.ext_sub(alpha, _combine_values(values, beta))):
+                raise LogUpError(
+                    f"{where}: witness leaf denominator does not match the claimed column values"
+                )
+            continue
         table_values = [
-            np.asarray(v, dtype=np.uint64).reshape(F.EXT_DEGREE) for v in statement.table_mles(table_point)
+            np.asarray(v, dtype=np.uint64).reshape(F.EXT_DEGREE) for v in statement.table_mles(whole)
         ]
-        num_cols = witness_values[i].shape[1]
+        num_cols = shapes[tree.lookup][2]
         if len(table_values) != num_cols:
             raise LogUpError(
                 f"{where}: proof has {num_cols} witness columns, the table has {len(table_values)}"
             )
-        if not F.ext_eq(leaf_n[:, 2 * i + 1], F.ext_neg(multiplicity_values[:, i])):
+        if not F.ext_eq(n, F.ext_neg(next(table))):
             raise LogUpError(f"{where}: table leaf numerator does not match the claimed multiplicity")
-        table_d_leaf = F.ext_sub(alpha, _combine_values(np.stack(table_values, axis=1), beta))
-        if not F.ext_eq(leaf_d[:, 2 * i + 1], table_d_leaf):
+        if not F.ext_eq(d, F.ext_sub(alpha, _combine_values(np.stack(table_values, axis=1), beta))):
             raise LogUpError(f"{where}: table leaf denominator does not match the table")
-        claims.append(LookupClaims(witness_point, witness_values[i], table_point, multiplicity_values[:, i]))
-    for values in witness_values:
-        transcript.absorb_ext(f"{label}/witness_values", values)
-    transcript.absorb_ext(f"{label}/multiplicity_values", multiplicity_values)
-    return claims
+    _absorb_values(transcript, label, witness_values, multiplicity_values)
+    return _claims(len(statements), trees, points, witness_values, multiplicity_values)
 
 
 def verify_lookup(
@@ -852,10 +1018,11 @@ def verify_lookup(
     label: str,
     mask_mle: Callable[[np.ndarray], np.ndarray],
     table_mles: Callable[[np.ndarray], list[np.ndarray]],
+    tiling: Tiling = TILING,
 ) -> LookupClaims:
     """Verify one lookup (``verify_lookups`` of a single ``LookupStatement``)."""
     statement = LookupStatement(num_vars_witness, num_vars_table, mask_mle, table_mles)
-    return verify_lookups([statement], proof, transcript, label)[0]
+    return verify_lookups([statement], proof, transcript, label, tiling)[0]
 
 
 # ------------------------------------------------------------------------------- standard tables

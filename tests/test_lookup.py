@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.lookup import (
+    TILING,
     FractionSumProof,
     LogUpError,
     Lookup,
     LookupProof,
     LookupStatement,
+    Tiling,
     activation_mles,
     activation_table,
     level_root,
@@ -68,13 +70,13 @@ def _num_vars(length: int) -> int:
     return poly.num_vars(poly.next_pow2(length))
 
 
-def _prove(witness, mask, table, mult=None, label=LABEL):
+def _prove(witness, mask, table, mult=None, label=LABEL, tiling=TILING):
     if mult is None:
         mult = multiplicities(witness, mask, table)
-    return prove_lookup(witness, mask, table, mult, Transcript(), label)
+    return prove_lookup(witness, mask, table, mult, Transcript(), label, tiling)
 
 
-def _verify(proof, witness, mask, table, label=LABEL, mask_mle=None, table_mles=None):
+def _verify(proof, witness, mask, table, label=LABEL, mask_mle=None, table_mles=None, tiling=TILING):
     return verify_lookup(
         _num_vars(mask.shape[0]),
         _num_vars(table[0].shape[0]),
@@ -83,7 +85,21 @@ def _verify(proof, witness, mask, table, label=LABEL, mask_mle=None, table_mles=
         label,
         mask_mle or _padded_mask_mle(mask),
         table_mles or _table_mles(table),
+        tiling,
     )
+
+
+def _check_claims(claims, verified, padded_witness, mult) -> None:
+    """The prover's claims are the whole columns' MLEs at every tile's point; the verifier's are the same."""
+    for z, values in zip(claims.witness_points, claims.witness_values):
+        for k, col in enumerate(padded_witness):
+            assert F.ext_eq(values[:, k], poly.evaluate(col, z))
+    padded_mult = np.concatenate([mult, np.zeros(poly.next_pow2(mult.shape[0]) - mult.shape[0], np.uint64)])
+    for z, value in claims.multiplicity_openings():
+        assert F.ext_eq(value, poly.evaluate(padded_mult, z))
+    for field in ("witness_points", "witness_values", "table_points", "multiplicity_values"):
+        mine, theirs = getattr(claims, field), getattr(verified, field)
+        assert len(mine) == len(theirs) and all(F.ext_eq(a, b) for a, b in zip(mine, theirs))
 
 
 @pytest.fixture(scope="module")
@@ -263,17 +279,7 @@ def test_lookup_completeness(witness_len: int, table_len: int, num_cols: int) ->
     padded = [
         np.concatenate([c, np.zeros(poly.next_pow2(witness_len) - witness_len, np.uint64)]) for c in witness
     ]
-    for k, col in enumerate(padded):
-        assert F.ext_eq(claims.witness_values[:, k], poly.evaluate(col, claims.witness_point))
-    mult = multiplicities(witness, mask, table)
-    assert F.ext_eq(claims.multiplicity_value, poly.evaluate(mult, claims.table_point))
-    for mine, theirs in (
-        (claims.witness_point, verified.witness_point),
-        (claims.witness_values, verified.witness_values),
-        (claims.table_point, verified.table_point),
-        (claims.multiplicity_value, verified.multiplicity_value),
-    ):
-        assert F.ext_eq(mine, theirs)
+    _check_claims(claims, verified, padded, multiplicities(witness, mask, table))
 
 
 def test_lookup_non_power_of_two_table_with_repeated_rows() -> None:
@@ -351,7 +357,9 @@ def test_hacked_witness_value_fails_the_opening_check() -> None:
     verified = _verify(proof, [hacked], mask, table)  # the lookup itself is about the hacked column ...
     padded_real = np.concatenate([real, np.zeros(3, np.uint64)])
     # ... so the opening of the committed (real) column at the witness point disagrees with the claim
-    assert not F.ext_eq(verified.witness_values[:, 0], poly.evaluate(padded_real, claims.witness_point))
+    assert not F.ext_eq(
+        verified.witness_values[0][:, 0], poly.evaluate(padded_real, claims.witness_points[0])
+    )
 
 
 def test_wrong_multiplicities_rejected(pair_lookup) -> None:
@@ -373,13 +381,13 @@ def _rejects_lookup(pair_lookup, bad: LookupProof, match: str, **kwargs) -> None
 
 def test_honest_pair_lookup_verifies(pair_lookup) -> None:
     witness, mask, table, proof, claims = pair_lookup
-    assert F.ext_eq(_verify(proof, witness, mask, table).witness_values, claims.witness_values)
+    assert F.ext_eq(_verify(proof, witness, mask, table).witness_values[0], claims.witness_values[0])
 
 
 def test_lookup_rejects_altered_gkr_round(pair_lookup) -> None:
     for index in (0, -1):
         bad = copy.deepcopy(pair_lookup[3])
-        rounds = bad.trees.layers[index].rounds
+        rounds = bad.trees[0].layers[index].rounds
         rounds[-1][0, 2] = (rounds[-1][0, 2] + 1) % F.P
         _rejects_lookup(pair_lookup, bad, "does not match|children values")
 
@@ -387,7 +395,7 @@ def test_lookup_rejects_altered_gkr_round(pair_lookup) -> None:
 @pytest.mark.parametrize("which", [0, 1, 2, 3])
 def test_lookup_rejects_altered_leaf_children(pair_lookup, which: int) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    children = bad.trees.children[-1]
+    children = bad.trees[0].children[-1]
     children[1, 0, which] = (children[1, 0, which] + 1) % F.P
     _rejects_lookup(pair_lookup, bad, "children values do not match")
 
@@ -395,18 +403,18 @@ def test_lookup_rejects_altered_leaf_children(pair_lookup, which: int) -> None:
 @pytest.mark.parametrize("tree", [0, 1])  # the witness tree (6 variables), the table tree (4: sent whole)
 def test_lookup_rejects_wrong_root(pair_lookup, tree: int) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    bad.trees.tops[tree][0, 0, 3] = (bad.trees.tops[tree][0, 0, 3] + 1) % F.P
+    bad.trees[0].tops[tree][0, 0, 3] = (bad.trees[0].tops[tree][0, 0, 3] + 1) % F.P
     _rejects_lookup(pair_lookup, bad, "do not cancel")
     # scaling one fraction's n and d keeps the sum (the root check passes) but the GKR catches it
     bad = copy.deepcopy(pair_lookup[3])
-    bad.trees.tops[tree][:, :, 3] = F.ext_scale(bad.trees.tops[tree][:, :, 3], np.uint64(2))
+    bad.trees[0].tops[tree][:, :, 3] = F.ext_scale(bad.trees[0].tops[tree][:, :, 3], np.uint64(2))
     _rejects_lookup(pair_lookup, bad, "round 0 sum")
 
 
 def test_lookup_rejects_zero_root_denominators(pair_lookup) -> None:
     bad = copy.deepcopy(pair_lookup[3])
-    bad.trees.tops[0][:, 1, 0] = 0
-    bad.trees.tops[1][:, 1, 0] = 0  # N_w * 0 + N_t * 0 == 0 would pass the cross-multiplied check
+    bad.trees[0].tops[0][:, 1, 0] = 0
+    bad.trees[0].tops[1][:, 1, 0] = 0  # N_w * 0 + N_t * 0 == 0 would pass the cross-multiplied check
     _rejects_lookup(pair_lookup, bad, "denominator is zero")
 
 
@@ -457,16 +465,19 @@ def test_lookup_rejects_malformed_proof(pair_lookup) -> None:
     bad.witness_values.append(bad.witness_values[0])
     _rejects_lookup(pair_lookup, bad, "not a lookup proof of 1 lookups")
     bad = copy.deepcopy(pair_lookup[3])
+    bad.trees.append(bad.trees[0])
+    _rejects_lookup(pair_lookup, bad, "expected 1 passes")
+    bad = copy.deepcopy(pair_lookup[3])
     bad.multiplicity_values[1, 0] = F.P + 3
     _rejects_lookup(pair_lookup, bad, "not below p")
     bad = copy.deepcopy(pair_lookup[3])
     bad.multiplicity_values = bad.multiplicity_values[:, 0].copy()
     _rejects_lookup(pair_lookup, bad, "multiplicity values: expected")
     bad = copy.deepcopy(pair_lookup[3])
-    bad.trees.layers.pop()
+    bad.trees[0].layers.pop()
     _rejects_lookup(pair_lookup, bad, "GKR layers")
     bad = copy.deepcopy(pair_lookup[3])
-    bad.trees = bad.trees.tops
+    bad.trees[0] = bad.trees[0].tops
     _rejects_lookup(pair_lookup, bad, "not a fraction-sum proof")
 
 
@@ -486,12 +497,13 @@ def test_batched_lookups_complete_and_reject_each_lookups_claims() -> None:
     proof, claims = prove_lookups(lookups, Transcript(), LABEL)
     verified = verify_lookups(statements, proof, Transcript(), LABEL)
     for lookup, mine, theirs in zip(lookups, claims, verified):
-        assert F.ext_eq(mine.witness_values, theirs.witness_values)
+        assert F.ext_eq(mine.witness_values[0], theirs.witness_values[0])
         padded = np.concatenate(
             [lookup.mask, np.zeros(poly.next_pow2(lookup.mask.shape[0]) - lookup.mask.shape[0], np.uint64)]
         )
-        assert F.ext_eq(theirs.multiplicity_value, poly.evaluate(lookup.multiplicities, theirs.table_point))
-        assert padded.shape[0] == 1 << theirs.witness_point.shape[1]
+        (table_point, value), *_ = theirs.multiplicity_openings()
+        assert F.ext_eq(value, poly.evaluate(lookup.multiplicities, table_point))
+        assert padded.shape[0] == 1 << theirs.witness_points[0].shape[1]
     bad = copy.deepcopy(proof)
     bad.witness_values[1][0, 0] = (bad.witness_values[1][0, 0] + 1) % F.P
     with pytest.raises(LogUpError, match="lookup 1: witness leaf denominator"):
@@ -512,6 +524,120 @@ def test_batched_lookups_reject_a_missing_tuple_in_either() -> None:
     proof, _ = prove_lookups(lookups, Transcript(), LABEL)
     with pytest.raises(LogUpError, match="lookup 1: witness and table fraction sums do not cancel"):
         verify_lookups(statements, proof, Transcript(), LABEL)
+
+
+# ------------------------------------------------------------------------------------ tiling
+SMALL_TILES = Tiling(tile_vars=5, pass_leaves=64)
+"""Tiles of 32 leaves, at most two per pass: a 1000-row witness makes 32 tiles in 16 passes."""
+
+
+def test_tiling_cuts_vectors_and_groups_passes() -> None:
+    assert SMALL_TILES.tiles(10) == (32, 5) and SMALL_TILES.tiles(3) == (1, 3)
+    assert SMALL_TILES.passes([5, 5, 5, 3, 6, 2]) == [[0, 1], [2, 3], [4], [5]]
+    assert TILING.passes([18, 18, 16, 8]) == [[0, 1], [2, 3]]
+
+
+@pytest.mark.parametrize(
+    "witness_len, table_len, tiling",
+    [(1000, 64, SMALL_TILES), (37, 300, Tiling(4, 16)), (512, 64, Tiling(6, 128)), (20, 8, Tiling(5, 1))],
+)
+def test_tiled_lookup_completeness(witness_len: int, table_len: int, tiling: Tiling) -> None:
+    rng = np.random.default_rng(witness_len + table_len)
+    witness, mask, table = _random_lookup(rng, witness_len, table_len, 2)
+    proof, claims = _prove(witness, mask, table, tiling=tiling)
+    verified = _verify(proof, witness, mask, table, tiling=tiling)
+    tiles = tiling.tiles(_num_vars(witness_len))[0], tiling.tiles(_num_vars(table_len))[0]
+    assert (len(claims.witness_points), len(claims.table_points)) == tiles
+    assert len(proof.trees) == len(
+        tiling.passes(
+            [tiling.tiles(_num_vars(witness_len))[1]] * tiles[0]
+            + [tiling.tiles(_num_vars(table_len))[1]] * tiles[1]
+        )
+    )
+    padded = [
+        np.concatenate([c, np.zeros(poly.next_pow2(witness_len) - witness_len, np.uint64)]) for c in witness
+    ]
+    _check_claims(claims, verified, padded, multiplicities(witness, mask, table))
+
+
+@pytest.fixture(scope="module")
+def tiled_lookup():
+    """A 2-column lookup of 1000 rows into 64, cut into 32 witness tiles and 2 table tiles."""
+    rng = np.random.default_rng(17)
+    witness, mask, table = _random_lookup(rng, 1000, 64, 2)
+    proof, claims = _prove(witness, mask, table, tiling=SMALL_TILES)
+    return witness, mask, table, proof, claims
+
+
+def _rejects_tiled(tiled_lookup, bad: LookupProof, match: str, tiling: Tiling = SMALL_TILES) -> None:
+    witness, mask, table, _, _ = tiled_lookup
+    with pytest.raises(LogUpError, match=match):
+        _verify(bad, witness, mask, table, tiling=tiling)
+
+
+@pytest.mark.parametrize("pass_index, tree", [(0, 0), (7, 1), (16, 0)])  # pass 16 holds the table tiles
+def test_tiled_lookup_rejects_altered_tile_root(tiled_lookup, pass_index: int, tree: int) -> None:
+    bad = copy.deepcopy(tiled_lookup[3])
+    top = bad.trees[pass_index].tops[tree]
+    top[0, 0, 3] = (top[0, 0, 3] + 1) % F.P
+    _rejects_tiled(tiled_lookup, bad, "do not cancel")
+
+
+def test_tiled_lookup_rejects_moved_fractions_between_tiles(tiled_lookup) -> None:
+    """Moving one fraction from a tile's sent level to another's keeps the total, but each tile's GKR
+    ties its own top to its own leaves."""
+    bad = copy.deepcopy(tiled_lookup[3])
+    first, second = bad.trees[0].tops[0], bad.trees[0].tops[1]
+    n1, d1, n2, d2 = first[:, 0, 2], first[:, 1, 2], second[:, 0, 2], second[:, 1, 2]
+    first[:, 0, 2], first[:, 1, 2] = F.ext_add(n1, F.ext_mul(n2, F.ext_mul(d1, F.ext_inv(d2)))), d1
+    second[:, 0, 2] = F.ext_zeros()
+    _rejects_tiled(tiled_lookup, bad, "round 0 sum")
+
+
+@pytest.mark.parametrize("tile", [1, 31])
+def test_tiled_lookup_rejects_a_tiles_claimed_column_value(tiled_lookup, tile: int) -> None:
+    bad = copy.deepcopy(tiled_lookup[3])
+    bad.witness_values[tile][2, 1] = (bad.witness_values[tile][2, 1] + 1) % F.P
+    _rejects_tiled(tiled_lookup, bad, "witness leaf denominator")
+
+
+def test_tiled_lookup_rejects_swapped_tile_values(tiled_lookup) -> None:
+    bad = copy.deepcopy(tiled_lookup[3])
+    bad.witness_values[3], bad.witness_values[4] = bad.witness_values[4], bad.witness_values[3]
+    _rejects_tiled(tiled_lookup, bad, "witness leaf denominator")
+
+
+def test_tiled_lookup_rejects_a_table_tiles_multiplicity(tiled_lookup) -> None:
+    bad = copy.deepcopy(tiled_lookup[3])
+    bad.multiplicity_values[1, 1] = (bad.multiplicity_values[1, 1] + 1) % F.P
+    _rejects_tiled(tiled_lookup, bad, "table leaf numerator")
+
+
+def test_tiled_lookup_rejects_malformed_tiles(tiled_lookup) -> None:
+    bad = copy.deepcopy(tiled_lookup[3])
+    bad.witness_values[5] = bad.witness_values[5][:, :1].copy()
+    _rejects_tiled(tiled_lookup, bad, "different column counts")
+    bad = copy.deepcopy(tiled_lookup[3])
+    bad.trees.pop()
+    _rejects_tiled(tiled_lookup, bad, "expected 17 passes")
+    bad = copy.deepcopy(tiled_lookup[3])
+    bad.witness_values.pop()
+    _rejects_tiled(tiled_lookup, bad, "not a lookup proof of 1 lookups")
+    bad = copy.deepcopy(tiled_lookup[3])
+    bad.multiplicity_values = bad.multiplicity_values[:, :1].copy()
+    _rejects_tiled(tiled_lookup, bad, "multiplicity values: expected")
+    _rejects_tiled(tiled_lookup, tiled_lookup[3], "not a lookup proof", tiling=Tiling(6, 64))
+    _rejects_tiled(tiled_lookup, tiled_lookup[3], "passes", tiling=Tiling(5, 128))
+
+
+def test_tiled_lookup_rejects_a_missing_tuple() -> None:
+    rng = np.random.default_rng(19)
+    witness, mask, table = _random_lookup(rng, 1000, 64, 1)
+    mult = multiplicities(witness, mask, table)
+    mult[int(np.flatnonzero(mult)[-1])] -= 1
+    proof, _ = _prove(witness, mask, table, mult, tiling=SMALL_TILES)
+    with pytest.raises(LogUpError, match="do not cancel"):
+        _verify(proof, witness, mask, table, tiling=SMALL_TILES)
 
 
 def test_lookup_refuses_bad_input() -> None:

@@ -55,10 +55,8 @@ def witness(input_shape, x: np.ndarray) -> tuple[InputWitness, np.ndarray]:
 
 
 def _claims(rng: lookup.LookupClaims) -> list[Claim]:
-    return [
-        Claim(INPUT, "y", rng.witness_point, rng.witness_values[:, 0]),
-        Claim(INPUT, "m_rng", rng.table_point, rng.multiplicity_value),
-    ]
+    owed = [("y", rng.column_openings(0)), ("m_rng", rng.multiplicity_openings())]
+    return [Claim(INPUT, segment, z, v) for segment, openings in owed for z, v in openings]
 
 
 def prove(w: InputWitness, transcript: Transcript, claims: ClaimLedger) -> lookup.LookupProof:

@@ -153,10 +153,7 @@ def verify(
 
 
 def _claims(tensor: int, act: lookup.LookupClaims, rem: lookup.LookupClaims) -> list[Claim]:
-    return [
-        Claim(tensor, "q", act.witness_point, act.witness_values[:, 0]),
-        Claim(tensor, "y", act.witness_point, act.witness_values[:, 1]),
-        Claim(tensor, "m_act", act.table_point, act.multiplicity_value),
-        Claim(tensor, "r", rem.witness_point, rem.witness_values[:, 0]),
-        Claim(tensor, "m_rem", rem.table_point, rem.multiplicity_value),
-    ]
+    owed = [("q", act.column_openings(0)), ("y", act.column_openings(1))]
+    owed += [("m_act", act.multiplicity_openings()), ("r", rem.column_openings(0))]
+    owed += [("m_rem", rem.multiplicity_openings())]
+    return [Claim(tensor, segment, z, v) for segment, openings in owed for z, v in openings]
