@@ -23,14 +23,17 @@ from edgeprove import layers as L
 from edgeprove.commit import DEFAULT_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid
+from edgeprove.lookup import TILING
 from edgeprove.model.ir import Model
 
 INT_BYTES = 8
 EXT_BYTES = 32
 LOOKUP_BYTES_PER_LEAF = 112
 """A layer's lookups (activation and remainder range, fraction trees built one at a time, the batched level
-sumchecks' tables) per leaf of the committed vector's half. Fitted to VmHWM peaks with the lockstep lookups:
-wc50 -2%, resnet18 +8%, mobilenetv2 +7%, lenet5 and the paper0 MLPs within 10%."""
+sumchecks' tables) per leaf of the committed vector's half, up to one pass (``lookup.TILING``): larger
+lookups are proven in passes of that many leaves. Fitted to VmHWM peaks of the small models' lookups."""
+MASK_BYTES_PER_LEAF = 4
+"""What every leaf costs beyond the pass: the output grid's mask, shared by a layer's two lookups."""
 PROCESS_OVERHEAD = 8 << 20
 """What every proving process holds beyond the imports and the layer's own tables: the proof writer,
 transcript, NTT twiddle caches and allocator slack (fitted: small models measure ~8 MiB above the import
@@ -140,7 +143,7 @@ def predict(
             state[k] = scheme.state_bytes(vec, params)
             encode = scheme.commit_bytes(vec, params)
             leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
-            lookup = LOOKUP_BYTES_PER_LEAF * leaves
+            lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
             table = INT_BYTES << bits
         kept[k] = INT_BYTES * out_values + state[k]
         work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))

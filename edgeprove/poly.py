@@ -102,15 +102,27 @@ def eq_eval(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def fold(table: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Bind the first (most significant) variable of a base or K table to r in K: lo + r (hi - lo)."""
-    if table.ndim == 1:
-        half = table.shape[0] // 2
-        lo, hi = table[:half], table[half:]
-        return F.ext_add(F.ext_from_base(lo), F.ext_scale(r.reshape(4, 1), F.sub(hi, lo)))
-    half = table.shape[1] // 2
-    lo, hi = table[:, :half], table[:, half:]
-    return F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r))
+FOLD_SLICE = 1 << 16
+"""Entries a fold computes at once, so its temporaries stay a few MiB whatever the table's size."""
+
+
+def fold(table: np.ndarray, r: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """Bind the first (most significant) variable of a base or K table to r in K: lo + r (hi - lo), written
+    a slice at a time into the (4, half) result; ``in_place`` writes a K table's result over its own lower
+    half (a view is returned: no new allocation)."""
+    half = table.shape[-1] // 2
+    if in_place and table.ndim == 2:
+        out = table[:, :half]
+    else:
+        out = np.empty((F.EXT_DEGREE, half), dtype=np.uint64)
+    for start in range(0, half, FOLD_SLICE):
+        stop = min(half, start + FOLD_SLICE)
+        lo, hi = table[..., start:stop], table[..., half + start : half + stop]
+        if table.ndim == 1:
+            out[:, start:stop] = F.ext_add(F.ext_from_base(lo), F.ext_scale(r.reshape(4, 1), F.sub(hi, lo)))
+        else:
+            out[:, start:stop] = F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r))
+    return out
 
 
 def evaluate(table: np.ndarray, z: np.ndarray) -> np.ndarray:

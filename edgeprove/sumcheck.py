@@ -74,10 +74,13 @@ def prove(
     transcript: Transcript,
     label: str,
     claim: np.ndarray | None = None,
+    consume: bool = False,
 ) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray], np.ndarray]:
     """Run the prover; returns (proof, challenge point (4, n), final table values, the proven sum).
 
-    ``claim`` (the sum, if the caller already knows it) saves computing s(1) each round.
+    ``claim`` (the sum, if the caller already knows it) saves computing s(1) each round.  With ``consume``
+    the caller's list is emptied and K tables are folded in place, base ones freed once folded (the
+    caller must hold no other reference to them).
     """
     n = poly.num_vars(tables[0].shape[-1])
     for t in tables:
@@ -85,7 +88,9 @@ def prove(
             raise ValueError("sumcheck tables must have equal length")
     if max((len(idx) for _, idx in terms), default=0) > degree:
         raise ValueError("a term has more factors than the declared degree")
-    tables = list(tables)
+    given, tables = tables, list(tables)
+    if consume:
+        given.clear()
     rounds = []
     challenges = []
     current = claim
@@ -102,9 +107,9 @@ def prove(
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
         current = interpolate(msg, r)
-        tables = [poly.fold(t, r) for t in tables]
+        tables = [poly.fold(t, r, in_place=consume) for t in tables]
         rounds.append(msg)
-    finals = [t.reshape(F.EXT_DEGREE) if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
+    finals = [t.reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
     if total is None:  # zero variables: the sum is the single product
         total = F.ext_zeros()
         for coef, idx in terms:
@@ -140,7 +145,6 @@ def prove_eq_weighted(
         raise ValueError("a term has more factors than the declared degree allows beside eq")
     tables = list(tables)
     rounds, challenges = [], []
-    suffixes = _suffix_eq_tables(point)
     nonzero = np.any(point != 0, axis=0)
     inv_rho = F.ext_zeros(n)
     if np.any(nonzero):
@@ -154,7 +158,8 @@ def prove_eq_weighted(
             F.ext_add(F.ext_sub(one, rho), F.ext_scale(F.ext_sub(F.ext_add(rho, rho), one), np.uint64(t)))
             for t in range(degree + 1)
         ]  # eq(rho, t) = (1 - rho) + t (2 rho - 1)
-        q = _restricted_sums(tables, terms, degree - 1, suffixes[i + 1], skip_one=bool(nonzero[i]))
+        suffix = poly.eq_table(point[:, i + 1 :])  # built per round: only one is alive at a time
+        q = _restricted_sums(tables, terms, degree - 1, suffix, skip_one=bool(nonzero[i]))
         if nonzero[i]:  # reduced claim = (1 - rho) q(0) + rho q(1)
             q[1] = F.ext_mul(F.ext_sub(reduced, F.ext_mul(e_at[0], q[0])), inv_rho[:, i])
         q_evals = np.stack(q, axis=1)
@@ -167,59 +172,57 @@ def prove_eq_weighted(
         prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
         tables = [poly.fold(t, r) for t in tables]
         rounds.append(msg)
-    finals = [t.reshape(F.EXT_DEGREE) if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
+    finals = [t.reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
     return SumcheckProof(rounds), poly.point(challenges), finals
 
 
-def _suffix_eq_tables(point: np.ndarray) -> list[np.ndarray]:
-    """eq_table(point[:, i:]) for i = 0..n, built from the back in O(2^n) total."""
-    n = point.shape[1]
-    tables = [F.ext_ones(1)]
-    for i in range(n - 1, -1, -1):
-        rest = tables[-1]
-        hi = F.ext_mul_scalar(rest, point[:, i])
-        tables.append(np.concatenate([F.ext_sub(rest, hi), hi], axis=1))  # point[:, i] is the top bit
-    return tables[::-1]
+SLICE = 1 << 16
+"""Entries of each half-table a round evaluates at once: bounds its temporaries, not its tables."""
 
 
 def _restricted_sums(tables, terms, degree: int, weights: np.ndarray | None, skip_one: bool) -> list:
     """q(t) = sum_x' weights(x') sum_terms c prod tables(t, x') for t = 0..degree (q(1) None if skipped);
-    no weights means a plain sum over x'."""
+    no weights means a plain sum over x'.  Taken a slice of x' at a time."""
     half = tables[0].shape[-1] // 2
-    los, his, diffs = [], [], []
-    for t in tables:
-        lo, hi = (t[:half], t[half:]) if t.ndim == 1 else (t[:, :half], t[:, half:])
-        los.append(lo)
-        his.append(hi)
-        diffs.append(F.sub(hi, lo) if t.ndim == 1 else F.ext_sub(hi, lo))
-    out: list = []
-    for x in range(degree + 1):
-        if x == 1 and skip_one:
-            out.append(None)
-            continue
-        restricted: dict[int, np.ndarray] = {}
-        combined = None  # sum_t c_t prod_j tables_j(x, .), element-wise, then one inner product
-        for coef, idx in terms:
-            for j in idx:
-                if j not in restricted:
-                    restricted[j] = _at(los[j], diffs[j], his[j], x)
-            term = restricted[idx[0]] if idx else None
-            for j in idx[1:]:
-                term = _mul_any(term, restricted[j])
-            if term is None:
-                term = F.ext_ones(half)
-            if term.ndim == 1:
-                term = F.ext_from_base(term)
-            if not (isinstance(coef, (int, np.integer)) and int(coef) == 1):
-                term = F.ext_mul_scalar(term, _coef(coef))
-            combined = term if combined is None else F.ext_add(combined, term)
-        if combined is None:
-            out.append(F.ext_zeros())
-        elif weights is None:
-            out.append(F.ext_sum(combined))
-        else:
-            out.append(F.ext_inner(combined, weights))
+    out: list = [None if x == 1 and skip_one else F.ext_zeros() for x in range(degree + 1)]
+    for start in range(0, half, SLICE):
+        part = slice(start, min(half, start + SLICE))
+        upper = slice(half + part.start, half + part.stop)
+        los = [t[..., part] for t in tables]
+        his = [t[..., upper] for t in tables]
+        diffs = [F.sub(hi, lo) if lo.ndim == 1 else F.ext_sub(hi, lo) for lo, hi in zip(los, his)]
+        for x in range(degree + 1):
+            if out[x] is None:
+                continue
+            combined = _combined_terms(los, his, diffs, terms, x, part.stop - part.start)
+            if combined is None:
+                continue
+            if weights is None:
+                out[x] = F.ext_add(out[x], F.ext_sum(combined))
+            else:
+                out[x] = F.ext_add(out[x], F.ext_inner(combined, weights[:, part]))
     return out
+
+
+def _combined_terms(los, his, diffs, terms: list[Term], x: int, length: int) -> np.ndarray | None:
+    """sum_t c_t prod_j tables_j(x, .) on one slice, element-wise (K), or None without terms."""
+    restricted: dict[int, np.ndarray] = {}
+    combined = None
+    for coef, idx in terms:
+        for j in idx:
+            if j not in restricted:
+                restricted[j] = _at(los[j], diffs[j], his[j], x)
+        term = restricted[idx[0]] if idx else None
+        for j in idx[1:]:
+            term = _mul_any(term, restricted[j])
+        if term is None:
+            term = F.ext_ones(length)
+        if term.ndim == 1:
+            term = F.ext_from_base(term)
+        if not (isinstance(coef, (int, np.integer)) and int(coef) == 1):
+            term = F.ext_mul_scalar(term, _coef(coef))
+        combined = term if combined is None else F.ext_add(combined, term)
+    return combined
 
 
 def verify(

@@ -191,11 +191,11 @@ class AffineKind:
             residual_value = poly.evaluate(out_grid.pad(step.residual), z)
             claim = _less_residual(step, claim, residual_value)
             step.claim_read(layer.residual, z, residual_value)
-        g = self.linear_map.g_table(layer, _weight(step.model, step.index), z)
-        x_table = in_grid.pad(step.source)
-        linear, gamma, x_value = prove_linear(x_table, g, claim, step.transcript, _linear_label(step))
-        del x_table
-        del g
+        tables = [
+            in_grid.pad(step.source),
+            self.linear_map.g_table(layer, _weight(step.model, step.index), z),
+        ]
+        linear, gamma, x_value = prove_linear(tables, claim, step.transcript, _linear_label(step))
         rq_proof = None
         if w.rq is not None:
             rq_proof, rq_claims = requant.prove(

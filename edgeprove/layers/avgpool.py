@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.layers.common import Grid, prefix_eq
+from edgeprove.layers.common import LINEAR_BYTES_PER_INPUT, Grid, prefix_eq
 from edgeprove.layers.conv2d import shift_tables
 from edgeprove.model.bounds import MAX_SHIFT, window_sign_sums
 from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, is_pow2
@@ -98,8 +98,8 @@ def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np
 
 
 def working_bytes(layer: Layer) -> int:
-    """Bytes of G and its sumcheck folds."""
-    return 8 * F.EXT_DEGREE * Grid(layer.in_shape).size * 2
+    """The linear sumcheck's tables on the padded input grid."""
+    return LINEAR_BYTES_PER_INPUT * Grid(layer.in_shape).size
 
 
 def inference_bytes(layer: Layer) -> int:

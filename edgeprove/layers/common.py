@@ -118,11 +118,18 @@ class LinearProof:
     input_value: np.ndarray
 
 
+LINEAR_BYTES_PER_INPUT = 56
+"""The linear sumcheck's tables per padded input entry: G (K, 32 B), the padded input (8 B) and its first
+fold (K, half: 16 B); K tables fold in place, and a round's temporaries are slices (``sumcheck.SLICE``)."""
+
+
 def prove_linear(
-    x_table: np.ndarray, g_table: np.ndarray, claim: np.ndarray, transcript: Transcript, label: str
+    tables: list[np.ndarray], claim: np.ndarray, transcript: Transcript, label: str
 ) -> tuple[LinearProof, np.ndarray, np.ndarray]:
-    """Prove sum_x x(x) G(x) = claim; returns (proof, gamma, x~(gamma))."""
-    proof, gamma, finals, _ = S.prove([x_table, g_table], [(1, (0, 1))], 2, transcript, label, claim=claim)
+    """Prove sum_x x(x) G(x) = claim for ``tables`` [x, G], which it takes (the list is emptied, so the
+    input's two largest tables are freed as they fold); returns (proof, gamma, x~(gamma))."""
+    terms = [(1, (0, 1))]
+    proof, gamma, finals, _ = S.prove(tables, terms, 2, transcript, label, claim=claim, consume=True)
     transcript.absorb_ext(f"{label}/x", finals[0])
     return LinearProof(proof, finals[0]), gamma, finals[0]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.layers.common import Grid, fold_rows, prefix_eq
+from edgeprove.layers.common import LINEAR_BYTES_PER_INPUT, Grid, fold_rows, prefix_eq
 from edgeprove.model.bounds import row_sign_sums
 from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, conv_out_size
 
@@ -65,8 +65,11 @@ def folded_g_table(layer: Layer, w_rho: np.ndarray, eh: np.ndarray, ew: np.ndarr
     for u in range(w_rho.shape[2]):
         a = F.ext_add(a, F.ext_mul(w_rho[:, :, u, :, None], eh[:, None, u, None, :]))
     g = F.ext_zeros((cp, hp, wp))
-    for v in range(w_rho.shape[3]):
-        g[:, :c] = F.ext_add(g[:, :c], F.ext_mul(a[:, :, v, :, None], ew[:, None, v, None, :]))
+    step = max(1, poly.FOLD_SLICE // (hp * wp))  # channels at a time: temporaries of a few MiB
+    for start in range(0, c, step):
+        part = slice(start, min(c, start + step))
+        for v in range(w_rho.shape[3]):
+            g[:, part] = F.ext_add(g[:, part], F.ext_mul(a[:, part, v, :, None], ew[:, None, v, None, :]))
     return g.reshape(F.EXT_DEGREE, -1)
 
 
@@ -93,8 +96,8 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
 
 
 def working_bytes(layer: Layer) -> int:
-    """Bytes of G, its sumcheck folds and the per-offset partial products (K tables of 32 bytes/entry)."""
-    return 8 * F.EXT_DEGREE * Grid(layer.in_shape).size * (3 + layer.kernel)
+    """The linear sumcheck's tables on the padded input grid (G is built a few channels at a time)."""
+    return LINEAR_BYTES_PER_INPUT * Grid(layer.in_shape).size
 
 
 def inference_bytes(layer: Layer) -> int:

@@ -220,14 +220,18 @@ def prove(step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray
     transcript.absorb_ext(f"{label}/yd", np.concatenate([y_value[:, None], d_values], axis=1))
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
     claim = F.ext_add(_linear_claim(y_value, d_values, lam), padding_term(layer, z, lam))
-    x_table = Grid(layer.in_shape).pad(step.source)
-    linear, gamma, x_value = prove_linear(
-        x_table, window_g_table(layer, z, lam), claim, transcript, f"{label}/linear"
-    )
+    tables = [Grid(layer.in_shape).pad(step.source), window_g_table(layer, z, lam)]
+    linear, gamma, x_value = prove_linear(tables, claim, transcript, f"{label}/linear")
     rho = transcript.challenge_ext_vec(f"{label}/rho", out.num_vars)
     tables = [poly.eq_table(rho)] + [slices[i] for i in range(count)]
     product, rho2, finals, _ = S.prove(
-        tables, _product_terms(count), count + 1, transcript, f"{label}/product", claim=F.ext_zeros()
+        tables,
+        _product_terms(count),
+        count + 1,
+        transcript,
+        f"{label}/product",
+        claim=F.ext_zeros(),
+        consume=True,
     )
     product_finals = np.stack(finals[1:], axis=1)
     transcript.absorb_ext(f"{label}/product_finals", product_finals)
@@ -308,8 +312,8 @@ def _claims(
     for i in range(d_values.shape[1]):
         claims.append(Claim(tensor, "d", _slice_point(layer, i, z), d_values[:, i]))
         claims.append(Claim(tensor, "d", _slice_point(layer, i, rho2), product_finals[:, i]))
-    claims.append(Claim(tensor, "d", rng.witness_point, rng.witness_values[:, 0]))
-    claims.append(Claim(tensor, "m_rng", rng.table_point, rng.multiplicity_value))
+    claims += [Claim(tensor, "d", z, v) for z, v in rng.column_openings(0)]
+    claims += [Claim(tensor, "m_rng", z, v) for z, v in rng.multiplicity_openings()]
     return claims
 
 
@@ -322,7 +326,7 @@ def working_bytes(layer) -> int:
     out = Grid(layer.out_shape)
     stacked = out.size << slice_bits(layer)
     tables = 32 * out.size * (layer.kernel * layer.kernel + 1) * 2
-    return 8 * stacked + tables + RANGE_LOOKUP_BYTES_PER_LEAF * stacked
+    return 8 * stacked + tables + RANGE_LOOKUP_BYTES_PER_LEAF * min(stacked, lookup.TILING.pass_leaves)
 
 
 def window_max(x: np.ndarray, kernel: int, stride: int, padding: int = 0) -> np.ndarray:
