@@ -671,6 +671,10 @@ def _locate(values: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.maximum(position, 0), inside & (position >= 0)
 
 
+_COUNT_CHUNK = 1 << 18
+"""Witness rows keyed at once when counting multiplicities."""
+
+
 def _row_keys(
     witness_cols: list[np.ndarray], table_cols: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -715,14 +719,23 @@ def multiplicities(
     if len(witness) != len(table):
         raise LogUpError(f"witness has {len(witness)} columns, table has {len(table)}")
     used = _as_mask(mask, witness[0].shape[0]).astype(bool)
-    table_key, witness_key, found = _row_keys(witness, table)
-    missing = np.flatnonzero(used & ~found)
-    if missing.size:
-        row = int(missing[0])
-        tuple_text = ", ".join(str(int(c[row])) for c in witness)
-        raise LogUpError(f"witness row {row} ({tuple_text}) is not in the table ({missing.size} such rows)")
+    counts = np.zeros(0, dtype=np.int64)
+    first_missing, total_missing = -1, 0
+    for start in range(0, used.shape[0], _COUNT_CHUNK):  # the keys' temporaries stay a chunk's size
+        part = slice(start, start + _COUNT_CHUNK)
+        table_key, witness_key, found = _row_keys([c[part] for c in witness], table)
+        missing = np.flatnonzero(used[part] & ~found)
+        if missing.size and first_missing < 0:
+            first_missing = start + int(missing[0])
+        total_missing += missing.size
+        chunk_counts = np.bincount(witness_key[used[part]], minlength=int(table_key.max()) + 1)
+        counts = chunk_counts if not counts.size else counts + chunk_counts
+    if total_missing:
+        tuple_text = ", ".join(str(int(c[first_missing])) for c in witness)
+        raise LogUpError(
+            f"witness row {first_missing} ({tuple_text}) is not in the table ({total_missing} such rows)"
+        )
     _, first_row = np.unique(table_key, return_index=True)  # table keys are dense ranks 0..K-1
-    counts = np.bincount(witness_key[used], minlength=first_row.shape[0])
     mult = np.zeros(table[0].shape[0], dtype=np.uint64)
     mult[first_row] = counts.astype(np.uint64)
     return mult

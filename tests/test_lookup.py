@@ -640,6 +640,23 @@ def test_tiled_lookup_rejects_a_missing_tuple() -> None:
         _verify(proof, witness, mask, table, tiling=SMALL_TILES)
 
 
+def test_multiplicities_are_counted_chunk_by_chunk(monkeypatch) -> None:
+    """Counting in chunks gives the whole witness's counts, and a refusal names the first missing row and
+    every missing row in all chunks."""
+    import edgeprove.lookup as lookup_module
+
+    monkeypatch.setattr(lookup_module, "_COUNT_CHUNK", 8)
+    rng = np.random.default_rng(23)
+    values = rng.integers(0, 16, size=100)
+    mask = (rng.random(100) < 0.8).astype(np.uint64)
+    mult = multiplicities([F.asbase(values)], mask, [range_table(4)])
+    assert np.array_equal(mult, np.bincount(values[mask == 1], minlength=16))
+    values[[13, 50, 77]] = 40
+    mask[[13, 50, 77]] = 1
+    with pytest.raises(LogUpError, match=r"witness row 13 \(40\) is not in the table \(3 such rows\)"):
+        multiplicities([F.asbase(values)], mask, [range_table(4)])
+
+
 def test_lookup_refuses_bad_input() -> None:
     table = [range_table(3)]
     witness = [F.asbase(np.array([1, 2, 3]))]
