@@ -33,9 +33,9 @@ from edgeprove import field as F
 from edgeprove import poly, sumcheck
 from edgeprove.commit import merkle
 from edgeprove.commit.ntt import (
-    ENCODE_BLOCK_ELEMENTS,
     MAX_LOG_SIZE,
     encode_rows_into,
+    encode_scratch_elements,
     rs_encode,
     rs_encode_at,
 )
@@ -204,32 +204,54 @@ def opening_bytes_ceiling(commitment: Commitment, params: LigeroParams, num_poin
 def commit(values: np.ndarray, params: LigeroParams) -> tuple[Commitment, CommitState]:
     """Commit to a vector of base elements (zero-padded to a power of two); return commitment and state.
 
-    Rows are encoded a block at a time (``HASH_BLOCK_BYTES``) and fed to one incremental leaf hash per
-    encoded column, so what commit adds to the state is a hash object per column and one block.  The state
-    keeps the non-zero rows as uint32: a view of ``values`` when they are C-contiguous uint32 and those rows
-    are whole in it (do not modify them then: openings would fail), else a compact copy.
+    Rows are encoded a block at a time (``HASH_BLOCK_BYTES``) and hashed column by column, so the encoded
+    matrix never exists whole (``_leaf_digests``).  The state keeps the non-zero rows as uint32: a view of
+    ``values`` when they are C-contiguous uint32 and those rows are whole in it (do not modify them then:
+    openings would fail), else a compact copy.
     """
     num_vars, rows = _committed_rows(values, params)
     row_bits, col_bits = params.layout(num_vars)
-    num_rows, length = 1 << row_bits, 1 << (col_bits + params.rate_log)
-    hashers = [merkle.leaf_hasher() for _ in range(length)]
-    update = type(hashers[0]).update
-    block_rows = max(1, min(rows.shape[0], HASH_BLOCK_BYTES // (_ELEMENT_BYTES * length)))
-    buffer = np.empty(length * block_rows, dtype=np.uint32)
-    for start in range(0, rows.shape[0], block_rows):
-        stop = min(rows.shape[0], start + block_rows)
-        block = buffer[: length * (stop - start)].reshape(length, stop - start)
-        encode_rows_into(rows[start:stop], params.rate_log, block)
-        deque(map(update, hashers, block), maxlen=0)  # leaf c takes encoded column c's entries of the block
-    del buffer
-    if rows.shape[0] < num_rows:
-        deque(map(update, hashers, repeat(bytes(_ELEMENT_BYTES * (num_rows - rows.shape[0])))), maxlen=0)
-    digests = b"".join(map(methodcaller("digest"), hashers))
-    del hashers
+    length = 1 << (col_bits + params.rate_log)
+    digests = _leaf_digests(rows, 1 << row_bits, params.rate_log, length)
     leaf_digests = np.frombuffer(digests, dtype=np.uint8).reshape(length, merkle.DIGEST_SIZE)
     tree = merkle.MerkleTree(leaf_digests, length)
     commitment = Commitment(root=tree.root, num_vars=num_vars, row_bits=row_bits)
     return commitment, CommitState(commitment, params, rows, tree)
+
+
+def _leaf_digests(rows: np.ndarray, num_rows: int, rate_log: int, length: int) -> bytes:
+    """The leaf digest of every encoded column of the matrix whose first rows are ``rows`` and whose other
+    ``num_rows - len(rows)`` rows are zero: those are not encoded, their zero bytes end every leaf.
+
+    When the non-zero rows fit in one block, each leaf is hashed whole, one at a time; otherwise every
+    column gets an incremental hash, updated with the column's share of each block as the block is made.
+    """
+    tail = bytes(_ELEMENT_BYTES * (num_rows - rows.shape[0]))
+    block_rows = max(1, min(rows.shape[0], HASH_BLOCK_BYTES // (_ELEMENT_BYTES * length)))
+    buffer = np.empty(length * block_rows, dtype=np.uint32)
+    if rows.shape[0] <= block_rows:
+        block = buffer[: length * rows.shape[0]].reshape(length, rows.shape[0])
+        encode_rows_into(rows, rate_log, block)
+        return b"".join(_leaf_digest(column, tail) for column in block)
+    hashers = [merkle.leaf_hasher() for _ in range(length)]
+    update = type(hashers[0]).update
+    for start in range(0, rows.shape[0], block_rows):
+        stop = min(rows.shape[0], start + block_rows)
+        block = buffer[: length * (stop - start)].reshape(length, stop - start)
+        encode_rows_into(rows[start:stop], rate_log, block)
+        deque(map(update, hashers, block), maxlen=0)  # leaf c takes encoded column c's entries of the block
+    del buffer
+    if tail:
+        deque(map(update, hashers, repeat(tail)), maxlen=0)
+    return b"".join(map(methodcaller("digest"), hashers))
+
+
+def _leaf_digest(column: np.ndarray, tail: bytes) -> bytes:
+    """The leaf digest of an encoded column followed by zero bytes."""
+    hasher = merkle.leaf_hasher()
+    hasher.update(column)
+    hasher.update(tail)
+    return hasher.digest()
 
 
 def encoded_columns(state: CommitState, indices: np.ndarray) -> np.ndarray:
@@ -527,9 +549,9 @@ RATE_LOGS = (1, 2, 3)
 MAX_QUERIES = 512
 """Most column queries a proof may ask the verifier to check (the default needs 148 for 100 bits)."""
 HEADER_KEYS = ("queries", "rate_log")
-ENCODE_SCRATCH_PER_ELEMENT = 24
-"""Bytes of NTT scratch per codeword element of a block being encoded (its uint64 codewords, the butterflies'
-two half-size temporaries, the gather into column order), on each of the encoder's two threads."""
+ENCODE_SCRATCH_PER_ELEMENT = 28
+"""Bytes of NTT scratch per codeword entry being transformed (its uint64 codeword, the butterflies' two
+half-size temporaries, the gather into column order as uint64 and uint32)."""
 
 
 def _is_int(value: object) -> bool:
@@ -611,15 +633,17 @@ class LigeroScheme:
         return _ELEMENT_BYTES * width * rows + tree
 
     def commit_bytes(self, vector_len: int, params: LigeroParams) -> int:
-        """Commit's transients: a hash object and a leaf digest per encoded column, the block of encoded
-        rows being hashed and the NTT's scratch."""
+        """Commit's transients: a leaf digest per encoded column, the block of encoded rows being hashed,
+        the NTT's scratch while encoding it and, when the rows take several blocks, a hash object per
+        column."""
         num_vars = max(vector_len - 1, 0).bit_length()
         _, col_bits = params.layout(num_vars)
         length = 1 << (col_bits + params.rate_log)
-        encoded = length * -(-vector_len // (1 << col_bits))  # codeword entries of the non-zero rows
-        block = min(encoded, max(length, HASH_BLOCK_BYTES // _ELEMENT_BYTES))
-        scratch = 2 * ENCODE_SCRATCH_PER_ELEMENT * min(block, max(length, ENCODE_BLOCK_ELEMENTS))
-        return (HASHER_BYTES + merkle.DIGEST_SIZE) * length + _ELEMENT_BYTES * block + scratch
+        rows = -(-vector_len // (1 << col_bits))  # the non-zero rows
+        block_rows = max(1, min(rows, HASH_BLOCK_BYTES // (_ELEMENT_BYTES * length)))
+        scratch = ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, length)
+        hashers = HASHER_BYTES * length if rows > block_rows else 0
+        return (hashers + merkle.DIGEST_SIZE * length) + _ELEMENT_BYTES * block_rows * length + scratch
 
 
 LIGERO = LigeroScheme()

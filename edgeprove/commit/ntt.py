@@ -21,7 +21,7 @@ from edgeprove import field as F
 _P = np.uint64(F.P)
 MAX_LOG_SIZE = F.TWO_ADICITY
 """Largest transform size is 2^27: the two-adicity of p - 1."""
-ENCODE_BLOCK_ELEMENTS = 1 << 17
+_BLOCK_ELEMENTS = 1 << 17
 """Rows are transformed in blocks of about this many codeword elements, so scratch stays cache-sized."""
 _MIN_BLOCKS = 16
 """Small matrices still use at least this many blocks, keeping scratch well below the uint32 output."""
@@ -198,20 +198,32 @@ def encode_rows_into(rows: np.ndarray, rate_log: int, out: np.ndarray, workers: 
     num_rows, width = rows.shape
     length = width << rate_log
     bitrev = _bit_reversal(length.bit_length() - 1)
-    block_elements = min(ENCODE_BLOCK_ELEMENTS, max(length, num_rows * length // _MIN_BLOCKS))
-    block_rows = max(1, block_elements // length)
+    block_rows, threads = _encode_blocks(num_rows, length, workers)
 
     def encode_block(start: int) -> None:
         stop = min(num_rows, start + block_rows)
         out[:, start:stop] = _encode_block(rows[start:stop], rate_log).T[bitrev]
 
     starts = range(0, num_rows, block_rows)
-    if workers <= 1 or num_rows * length < 4 * ENCODE_BLOCK_ELEMENTS:
+    if threads == 1:
         for start in starts:
             encode_block(start)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(encode_block, starts))
+
+
+def _encode_blocks(num_rows: int, length: int, workers: int) -> tuple[int, int]:
+    """Rows per cache-sized block, and threads, of ``encode_rows_into`` on R rows of codeword length L."""
+    block_elements = min(_BLOCK_ELEMENTS, max(length, num_rows * length // _MIN_BLOCKS))
+    threads = 1 if workers <= 1 or num_rows * length < 4 * _BLOCK_ELEMENTS else workers
+    return max(1, block_elements // length), threads
+
+
+def encode_scratch_elements(num_rows: int, length: int, workers: int = 2) -> int:
+    """Codeword entries ``encode_rows_into`` transforms at once (a block on each thread), for the planner."""
+    block_rows, threads = _encode_blocks(num_rows, length, workers)
+    return threads * min(block_rows, num_rows) * length
 
 
 def rs_encode_at(rows: np.ndarray, rate_log: int, positions: np.ndarray) -> np.ndarray:
