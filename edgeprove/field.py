@@ -366,11 +366,11 @@ def _sum_mod(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _split16(a: np.ndarray) -> np.ndarray:
-    """Rows of canonical elements -> float64 rows of 16-bit limbs [lo rows..., hi rows...]."""
+    """Rows of canonical elements (any integer dtype) -> float64 rows of 16-bit limbs [lo rows, hi rows]."""
     rows = a.shape[0]
     out = np.empty((2 * rows, a.shape[1]), dtype=np.float64)
     x = out[:rows]
-    np.copyto(x, a.view(np.int64), casting="unsafe")
+    np.copyto(x, a.view(np.int64) if a.dtype == np.uint64 else a, casting="unsafe")
     hi = out[rows:]
     np.multiply(x, 1.0 / 65536.0, out=hi)
     np.floor(hi, out=hi)

@@ -1,7 +1,6 @@
 """Ligero commitment: completeness against poly.evaluate, and a rejection for every verifier check."""
 
 import dataclasses
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 from edgeprove import field as F
 from edgeprove import poly, sumcheck
 from edgeprove.commit import ligero as L
-from edgeprove.commit import merkle
+from edgeprove.commit import merkle, ntt
 from edgeprove.transcript import Transcript
 
 PARAMS = L.LigeroParams()
@@ -165,18 +164,6 @@ def test_openings_of_different_commitments_share_one_transcript():
         L.verify(c0, points[0], proofs[0][0], proofs[0][1], swapped, "layer1", PARAMS)
 
 
-def test_commit_memory_stays_within_four_encoded_matrices():
-    values = F.random_base(np.random.default_rng(1), 1 << 16)
-    L.commit(values, PARAMS)  # warm caches so only the commitment's own buffers are measured
-    tracemalloc.start()
-    base, _ = tracemalloc.get_traced_memory()
-    _, state = L.commit(values, PARAMS)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak - base <= 4 * state.encoded_columns.nbytes
-    assert np.shares_memory(state.matrix, values)  # no copy of power-of-two uint64 data
-
-
 @pytest.mark.parametrize(
     "bad, message",
     [
@@ -265,7 +252,7 @@ def test_altered_proximity_row_rejected(honest):
 
 def test_wrong_root_rejected(honest):
     commitment, state, points, claimed, proof = honest
-    other, _ = L.commit(np.roll(state.matrix.reshape(-1), 1), PARAMS)
+    other, _ = L.commit(np.roll(matrix_of(state).reshape(-1), 1), PARAMS)
     assert other.row_bits == commitment.row_bits
     with pytest.raises(L.LigeroError):
         check(other, points, claimed, proof)
@@ -384,14 +371,26 @@ def test_rate_mismatch_rejected(honest):
 
 
 # ------------------------------------------------------------------ cheating provers (consistent transcript)
-def cheating_open(state, points, transcript, label, row_shift=None, proximity_shift=None, value_shift=None):
-    """The honest prover's steps, but shifting a claimed value, u or u_0 while keeping the transcript
-    consistent (the row sumcheck is run honestly on the shifted claim's combination)."""
+def matrix_of(state) -> np.ndarray:
+    """The committed (R, C) matrix as uint64: the state's rows and the zero rows it leaves implicit."""
+    matrix = np.zeros((1 << state.commitment.row_bits, state.rows.shape[1]), dtype=np.uint64)
+    matrix[: state.rows.shape[0]] = state.rows
+    return matrix
+
+
+def cheating_open(
+    state, points, transcript, label, row_shift=None, proximity_shift=None, value_shift=None, encoded=None
+):
+    """The prover's steps on the whole matrix and its encoded columns (``encoded``, else the honest ones),
+    but shifting a claimed value, u or u_0 while keeping the transcript consistent (the row sumcheck is run
+    honestly on the shifted claim's combination)."""
     commitment, params = state.commitment, state.params
+    matrix = matrix_of(state)
+    encoded = ntt.rs_encode_columns(matrix, params.rate_log) if encoded is None else encoded
     L.absorb_statement(transcript, label, commitment, params, points)
     row_eqs = L.row_combinations(points, commitment.row_bits)
     col_eqs = np.stack([poly.eq_table(z[:, commitment.row_bits :]) for z in points], axis=1)
-    partial = L.combine_columns(state.matrix, col_eqs)
+    partial = L.combine_columns(matrix, col_eqs, matrix.shape[0])
     values = [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
     if value_shift is not None:
         values[-1] = F.ext_add(values[-1], value_shift)
@@ -401,18 +400,19 @@ def cheating_open(state, points, transcript, label, row_shift=None, proximity_sh
     terms = [(powers[:, j], (j, k + j)) for j in range(k)]
     tables = [row_eqs[:, j] for j in range(k)] + [partial[:, j] for j in range(k)]
     row_sumcheck, row_point, _, _ = sumcheck.prove(tables, terms, 2, transcript, f"{label}/rows")
-    row = L.combine_rows(poly.eq_table(row_point)[:, None, :], state.matrix)[:, 0, :]
+    row = L.combine_rows(poly.eq_table(row_point)[:, None, :], matrix)[:, 0, :]
     if row_shift is not None:
         row = F.ext_add(row, row_shift)
     transcript.absorb_ext(f"{label}/row", row)
     gamma = transcript.challenge_ext_vec(f"{label}/gamma", 1 << commitment.row_bits)
-    proximity = L.combine_rows(gamma[:, None, :], state.matrix)[:, 0, :]
+    proximity = L.combine_rows(gamma[:, None, :], matrix)[:, 0, :]
     if proximity_shift is not None:
         proximity = F.ext_add(proximity, proximity_shift)
     transcript.absorb_ext(f"{label}/proximity-row", proximity)
     indices = L.query_indices(transcript, label, params, commitment)
-    columns = state.encoded_columns[indices].astype(np.uint64)
-    return values, L.OpeningProof(row_sumcheck, row, proximity, columns, state.tree.open(indices))
+    columns = encoded[indices].astype(np.uint64)
+    tree = merkle.MerkleTree.from_columns(encoded.T)
+    return values, L.OpeningProof(row_sumcheck, row, proximity, columns, tree.open(indices))
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +435,7 @@ def test_false_value_with_an_honest_row_sumcheck_rejected(committed):
     sums to it."""
     commitment, state, points, rng = committed
     claimed, proof = cheating_open(state, points, Transcript(), "cheat", value_shift=F.random_ext(rng))
-    assert not F.ext_eq(claimed[1], poly.evaluate(state.matrix.reshape(-1), points[1]))
+    assert not F.ext_eq(claimed[1], poly.evaluate(matrix_of(state).reshape(-1), points[1]))
     rejected("rows: round 0 sum", commitment, points, claimed, proof, label="cheat")
 
 
@@ -472,11 +472,10 @@ def test_wrong_proximity_row_with_consistent_transcript_rejected(committed):
 def test_committed_non_codeword_rejected(committed):
     """Columns whose entries are not the encoding of any row pass the Merkle check but fail consistency."""
     commitment, state, points, _ = committed
-    corrupted = state.encoded_columns.copy()
+    corrupted = ntt.rs_encode_columns(matrix_of(state), PARAMS.rate_log)
     corrupted[:, 0] = (corrupted[:, 0].astype(np.uint64) + 1) % F.P  # every column's row-0 entry
-    tree = merkle.MerkleTree.from_columns(corrupted.T)
-    bad_commitment = dataclasses.replace(commitment, root=tree.root)
-    bad_state = dataclasses.replace(state, commitment=bad_commitment, encoded_columns=corrupted, tree=tree)
-    claimed, proof = L.open(bad_state, points, Transcript(), "cheat")
+    bad_commitment = dataclasses.replace(commitment, root=merkle.MerkleTree.from_columns(corrupted.T).root)
+    bad_state = dataclasses.replace(state, commitment=bad_commitment)
+    claimed, proof = cheating_open(bad_state, points, Transcript(), "cheat", encoded=corrupted)
     with pytest.raises(L.LigeroError, match="disagrees with the queried columns"):
         check(bad_commitment, points, claimed, proof, label="cheat")

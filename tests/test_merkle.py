@@ -138,3 +138,21 @@ def test_open_bad_indices_raises(indices):
 def test_empty_tree_refused():
     with pytest.raises(ValueError, match="at least one leaf"):
         merkle.MerkleTree.from_leaves([])
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 8])
+def test_a_tree_tells_its_own_leaves(count):
+    leaves = leaves_of(count)
+    for tree in (merkle.MerkleTree.from_leaves(leaves), merkle.MerkleTree.from_leaves(leaves + [b"x"])):
+        assert tree.holds_leaves(range(count), leaves)
+        assert tree.holds_leaves([count - 1], [leaves[-1]])
+        assert not tree.holds_leaves([0], [leaves[-1] + b"!"])
+    assert merkle.MerkleTree.from_leaves(leaves).nbytes() == 32 * (2 * (1 << merkle.tree_depth(count)) - 1)
+
+
+def test_incremental_leaf_hash_is_hash_leaf():
+    data = bytes(range(256)) * 5
+    hasher = merkle.leaf_hasher()
+    for start in range(0, len(data), 100):
+        hasher.update(data[start : start + 100])
+    assert hasher.digest() == merkle.hash_leaf(data)

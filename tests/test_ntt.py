@@ -80,6 +80,38 @@ def test_rs_encode_columns_is_the_transposed_encoding(shape, workers):
     assert np.array_equal(columns.T.astype(np.uint64), ntt.rs_encode(matrix, 2))
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (7, 8), (40, 256), (0, 16)])
+@pytest.mark.parametrize("rate_log", [1, 2, 3])
+def test_rs_encode_at_gives_the_codeword_entries_at_those_positions(shape, rate_log):
+    rng = np.random.default_rng(shape[0] + 31 * shape[1] + rate_log)
+    rows = F.random_base(rng, shape)
+    length = shape[1] << rate_log
+    positions = np.unique(rng.integers(0, length, 9))
+    expected = ntt.rs_encode(rows, rate_log)[:, positions].T if shape[0] else np.zeros((positions.size, 0))
+    for data in (rows, rows.astype(np.uint32)):  # the commitment keeps its rows as uint32
+        got = ntt.rs_encode_at(data, rate_log, positions)
+        assert got.dtype == np.uint64 and got.shape == (positions.size, shape[0])
+        assert np.array_equal(got, expected)
+
+
+def test_rs_encode_at_takes_many_coefficient_blocks(monkeypatch):
+    """Blocks of the coefficients smaller than a row: the partial sums over blocks add up exactly."""
+    monkeypatch.setattr(ntt, "_EVAL_BLOCK_ELEMENTS", 8)
+    rng = np.random.default_rng(4)
+    rows = F.random_base(rng, (3, 64))
+    positions = np.array([0, 1, 2, 100, 255])
+    assert np.array_equal(ntt.rs_encode_at(rows, 2, positions), ntt.rs_encode(rows, 2)[:, positions].T)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 64])
+def test_encode_rows_into_fills_a_column_block_from_uint32_rows(rows):
+    rng = np.random.default_rng(rows)
+    matrix = F.random_base(rng, (rows, 1 << 12))
+    out = np.empty(((1 << 12) << 2, rows), dtype=np.uint32)
+    ntt.encode_rows_into(matrix.astype(np.uint32), 2, out)
+    assert np.array_equal(out, ntt.rs_encode_columns(matrix, 2))
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

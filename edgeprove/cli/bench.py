@@ -67,7 +67,8 @@ def _describe(name: str, r: dict) -> str:
             f"2^{r['log_n']} elements: commit {r['commit_seconds']:.3f} s{target}, "
             f"open at 4 points {r['open_seconds']:.3f} s, verify {r['verify_seconds']:.3f} s, "
             f"proof {r['proof_bytes'] / 1024:.0f} KiB, {r['security_bits']:.0f} bits, commit extra "
-            f"{r['commit_peak_extra_bytes'] / r['encoded_matrix_bytes']:.2f}x the encoded matrix"
+            f"{r['commit_peak_extra_bytes'] / 2**20:.1f} MiB, state {r['state_bytes'] / 2**20:.1f} MiB "
+            f"({r['state_bytes'] / 2 ** r['log_n']:.1f} B per element)"
         )
     return (
         f"2^{r['log_n']} lookups into 2^{r['log_table']}: prove {r['prove_seconds']:.3f} s{target}, "

@@ -4,7 +4,11 @@ A vector f of 2^n base elements is laid out row-major as an R x C matrix M (R = 
 variables are the most significant bits of the index and a point splits as z = (z_row, z_col):
     f~(z) = eq(z_row)^T M eq(z_col).
 Commit: Reed-Solomon encode every row (rate 2^-rate_log), Merkle-hash the encoded columns; the root is
-the commitment.  Open at points z_1..z_k with one row and one set of column queries:
+the commitment.  The prover streams: rows are encoded a block at a time into per-column incremental leaf
+hashes, so the encoded matrix never exists whole, and an opening evaluates the rows' codewords again at
+the queried positions only.  Trailing all-zero rows (the
+power-of-two padding) are neither encoded nor kept.
+Open at points z_1..z_k with one row and one set of column queries:
     1. bind the values v_j = f~(z_j), draw rho, and reduce sum_j rho^j v_j by a sumcheck over the row
        variables of sum_x sum_j rho^j eq(z_j,row; x) h_j(x), h_j = M eq(z_j,col), to one row point s;
     2. send u = eq(s)^T M in K^C; the sumcheck's last claim is sum_j rho^j eq(z_j,row; s) <u, eq(z_j,col)>;
@@ -18,14 +22,23 @@ the caller's label, so openings of different commitments share a transcript.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
+from itertools import repeat
+from operator import methodcaller
 
 import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly, sumcheck
 from edgeprove.commit import merkle
-from edgeprove.commit.ntt import MAX_LOG_SIZE, rs_encode, rs_encode_columns
+from edgeprove.commit.ntt import (
+    MAX_LOG_SIZE,
+    encode_rows_into,
+    encode_scratch_elements,
+    rs_encode,
+    rs_encode_at,
+)
 from edgeprove.commit.scheme import CommitmentError
 from edgeprove.field import _limb_dot
 from edgeprove.sumcheck import SumcheckError, SumcheckProof
@@ -41,6 +54,16 @@ _HASH_ELEMENTS = merkle.DIGEST_SIZE // _ELEMENT_BYTES
 _SENT_ROWS = 2
 """K rows an opening sends: u at the sumcheck's row point and the proximity row u_0."""
 _ROW_SUMCHECK_DEGREE = 2
+HASH_BLOCK_BYTES = 8 << 20
+"""Commit encodes this many bytes of uint32 codeword entries (a block of rows) before hashing them into the
+column leaves: per-column hash updates cost about 0.1 us each, so for 2^23 elements (65,536 columns) an
+8 MiB block of 32 rows takes 1M updates, 0.12 s of hashing against 0.10 s for the whole column at once."""
+HASHER_BYTES = 248
+"""Bytes of one SHA-256 object (OpenSSL's, as hashlib gives it), measured: commit holds one per column."""
+_COMBINE_BLOCK_ELEMENTS = 1 << 18
+"""Matrix entries per limb GEMM in ``combine_rows`` / ``combine_columns``: their float64 limbs take 4 MiB."""
+_SCAN_ELEMENTS = 1 << 16
+"""Elements checked at a time when finding where a committed vector's zero tail starts."""
 
 
 class LigeroError(CommitmentError):
@@ -130,14 +153,19 @@ class Commitment:
 
 @dataclass
 class CommitState:
-    """What opening needs: the (R, C) matrix (a view of the committed values when they needed no padding
-    or conversion), the encoded columns as contiguous uint32 rows (L, R), and the Merkle tree over them."""
+    """What opening needs: the matrix's non-zero prefix of rows as uint32 ``rows`` (k, C), k <= R (the other
+    R - k rows are zero and implicit), and the Merkle tree over the encoded columns (32 bytes a column on
+    each of its two halves: leaf digests and inner nodes).  No encoded column is kept: an opening evaluates
+    the columns it sends again from the rows, and checks them against their leaf digests."""
 
     commitment: Commitment
     params: LigeroParams
-    matrix: np.ndarray
-    encoded_columns: np.ndarray
+    rows: np.ndarray
     tree: merkle.MerkleTree
+
+    def nbytes(self) -> int:
+        """Bytes the state holds: the non-zero rows and the tree."""
+        return self.rows.nbytes + self.tree.nbytes()
 
 
 @dataclass
@@ -176,23 +204,69 @@ def opening_bytes_ceiling(commitment: Commitment, params: LigeroParams, num_poin
 def commit(values: np.ndarray, params: LigeroParams) -> tuple[Commitment, CommitState]:
     """Commit to a vector of base elements (zero-padded to a power of two); return commitment and state.
 
-    The state keeps a view of ``values`` when no padding or conversion was needed: do not modify it.
+    Rows are encoded a block at a time (``HASH_BLOCK_BYTES``) and hashed column by column, so the encoded
+    matrix never exists whole (``_leaf_digests``).  The state keeps the non-zero rows as uint32: a view of
+    ``values`` when they are C-contiguous uint32 and those rows are whole in it (do not modify them then:
+    openings would fail), else a compact copy.
     """
-    vector = _as_committed_vector(values)
-    num_vars = vector.shape[0].bit_length() - 1
+    num_vars, rows = _committed_rows(values, params)
     row_bits, col_bits = params.layout(num_vars)
-    matrix = vector.reshape(1 << row_bits, 1 << col_bits)
-    encoded_columns = rs_encode_columns(matrix, params.rate_log)
-    tree = merkle.MerkleTree.from_columns(encoded_columns.T)
+    length = 1 << (col_bits + params.rate_log)
+    digests = _leaf_digests(rows, 1 << row_bits, params.rate_log, length)
+    leaf_digests = np.frombuffer(digests, dtype=np.uint8).reshape(length, merkle.DIGEST_SIZE)
+    tree = merkle.MerkleTree(leaf_digests, length)
     commitment = Commitment(root=tree.root, num_vars=num_vars, row_bits=row_bits)
-    return commitment, CommitState(commitment, params, matrix, encoded_columns, tree)
+    return commitment, CommitState(commitment, params, rows, tree)
+
+
+def _leaf_digests(rows: np.ndarray, num_rows: int, rate_log: int, length: int) -> bytes:
+    """The leaf digest of every encoded column of the matrix whose first rows are ``rows`` and whose other
+    ``num_rows - len(rows)`` rows are zero: those are not encoded, their zero bytes end every leaf.
+
+    When the non-zero rows fit in one block, each leaf is hashed whole, one at a time; otherwise every
+    column gets an incremental hash, updated with the column's share of each block as the block is made.
+    """
+    tail = bytes(_ELEMENT_BYTES * (num_rows - rows.shape[0]))
+    block_rows = max(1, min(rows.shape[0], HASH_BLOCK_BYTES // (_ELEMENT_BYTES * length)))
+    buffer = np.empty(length * block_rows, dtype=np.uint32)
+    if rows.shape[0] <= block_rows:
+        block = buffer[: length * rows.shape[0]].reshape(length, rows.shape[0])
+        encode_rows_into(rows, rate_log, block)
+        return b"".join(_leaf_digest(column, tail) for column in block)
+    hashers = [merkle.leaf_hasher() for _ in range(length)]
+    update = type(hashers[0]).update
+    for start in range(0, rows.shape[0], block_rows):
+        stop = min(rows.shape[0], start + block_rows)
+        block = buffer[: length * (stop - start)].reshape(length, stop - start)
+        encode_rows_into(rows[start:stop], rate_log, block)
+        deque(map(update, hashers, block), maxlen=0)  # leaf c takes encoded column c's entries of the block
+    del buffer
+    if tail:
+        deque(map(update, hashers, repeat(tail)), maxlen=0)
+    return b"".join(map(methodcaller("digest"), hashers))
+
+
+def _leaf_digest(column: np.ndarray, tail: bytes) -> bytes:
+    """The leaf digest of an encoded column followed by zero bytes."""
+    hasher = merkle.leaf_hasher()
+    hasher.update(column)
+    hasher.update(tail)
+    return hasher.digest()
+
+
+def encoded_columns(state: CommitState, indices: np.ndarray) -> np.ndarray:
+    """The encoded columns at codeword positions ``indices`` as uint64 (len(indices), R), evaluated from the
+    state's non-zero rows (``ntt.rs_encode_at``); the zero rows contribute zeros."""
+    columns = np.zeros((indices.size, 1 << state.commitment.row_bits), dtype=np.uint64)
+    columns[:, : state.rows.shape[0]] = rs_encode_at(state.rows, state.params.rate_log, indices)
+    return columns
 
 
 def open(
     state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
 ) -> tuple[list[np.ndarray], OpeningProof]:
     """Open the committed vector's MLE at every point (K arrays (4, n)) with one row and one set of column
-    queries."""
+    queries; the queried columns are evaluated again from the state's rows."""
     commitment, params = state.commitment, state.params
     points = [_prover_point(z, commitment.num_vars) for z in points]
     if not points:
@@ -200,19 +274,22 @@ def open(
     absorb_statement(transcript, label, commitment, params, points)
     row_eqs = row_combinations(points, commitment.row_bits)
     col_eqs = np.stack([poly.eq_table(z[:, commitment.row_bits :]) for z in points], axis=1)
-    partial = combine_columns(state.matrix, col_eqs)  # h_j = M eq(z_j,col): (4, k, R)
+    partial = combine_columns(state.rows, col_eqs, 1 << commitment.row_bits)  # h_j = M eq(z_j,col)
     values = [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
     transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
     powers = _powers(transcript.challenge_ext(f"{label}/rho"), len(points))
     row_sumcheck, row_point = _prove_rows(row_eqs, partial, powers, transcript, f"{label}/rows")
-    row = combine_rows(poly.eq_table(row_point)[:, None, :], state.matrix)[:, 0, :]
+    row = combine_rows(poly.eq_table(row_point)[:, None, :], state.rows)[:, 0, :]
     transcript.absorb_ext(f"{label}/row", row)
     gamma = transcript.challenge_ext_vec(f"{label}/gamma", 1 << commitment.row_bits)
-    proximity_row = combine_rows(gamma[:, None, :], state.matrix)[:, 0, :]
+    proximity_row = combine_rows(gamma[:, None, :], state.rows)[:, 0, :]
     transcript.absorb_ext(f"{label}/proximity-row", proximity_row)
     indices = query_indices(transcript, label, params, commitment)
-    columns = state.encoded_columns[indices].astype(np.uint64)
-    return values, OpeningProof(row_sumcheck, row, proximity_row, columns, state.tree.open(indices))
+    columns = encoded_columns(state, indices)
+    if not state.tree.holds_leaves(indices, [merkle.column_bytes(column) for column in columns]):
+        raise ValueError("the state's rows are not the committed ones (were the committed values changed?)")
+    paths = state.tree.open(indices)
+    return values, OpeningProof(row_sumcheck, row, proximity_row, columns, paths)
 
 
 def absorb_statement(
@@ -271,17 +348,31 @@ def row_combinations(points: list[np.ndarray], row_bits: int) -> np.ndarray:
     return np.stack([poly.eq_table(z[:, :row_bits]) for z in points], axis=1)
 
 
-def combine_rows(combinations: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """r^T M for K row combinations (4, m, R) and a base matrix (R, C) -> (4, m, C), exactly via limb BLAS."""
-    _, m, num_rows = combinations.shape
-    limb_rows = combinations.reshape(F.EXT_DEGREE * m, num_rows)
-    gram = _limb_dot(limb_rows, matrix.T) % F.P
-    return gram.astype(np.uint64).reshape(F.EXT_DEGREE, m, matrix.shape[1])
+def combine_rows(combinations: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """r^T M for K row combinations (4, m, R) and a base matrix given by its first k <= R rows (k, C), the
+    rest zero -> (4, m, C), exactly via limb BLAS a block of rows at a time."""
+    _, m, _ = combinations.shape
+    limb_rows = combinations.reshape(F.EXT_DEGREE * m, -1)
+    total = np.zeros((F.EXT_DEGREE * m, rows.shape[1]), dtype=np.uint64)
+    step = max(1, _COMBINE_BLOCK_ELEMENTS // max(1, rows.shape[1]))
+    for start in range(0, rows.shape[0], step):
+        stop = min(rows.shape[0], start + step)
+        total += _limb_dot(limb_rows[:, start:stop], rows[start:stop].T)
+        total %= _P
+    return total.reshape(F.EXT_DEGREE, m, rows.shape[1])
 
 
-def combine_columns(matrix: np.ndarray, combinations: np.ndarray) -> np.ndarray:
-    """M c for a base matrix (R, C) and K column combinations (4, m, C) -> (4, m, R)."""
-    return combine_rows(combinations, matrix.T)
+def combine_columns(rows: np.ndarray, combinations: np.ndarray, num_rows: int) -> np.ndarray:
+    """M c for a base matrix of ``num_rows`` rows given by its first k (k, C), the rest zero, and K column
+    combinations (4, m, C) -> (4, m, num_rows), a block of rows at a time."""
+    _, m, width = combinations.shape
+    limb_columns = combinations.reshape(F.EXT_DEGREE * m, width)
+    out = np.zeros((F.EXT_DEGREE * m, num_rows), dtype=np.uint64)
+    step = max(1, _COMBINE_BLOCK_ELEMENTS // max(1, width))
+    for start in range(0, rows.shape[0], step):
+        stop = min(rows.shape[0], start + step)
+        out[:, start:stop] = _limb_dot(limb_columns, rows[start:stop])
+    return out.reshape(F.EXT_DEGREE, m, num_rows)
 
 
 def query_indices(
@@ -360,8 +451,9 @@ def verify(
 
 
 # -------------------------------------------------------------------------------------- validation
-def _as_committed_vector(values: np.ndarray) -> np.ndarray:
-    """Validate and zero-pad the committed data to a power of two (copying only when needed)."""
+def _committed_rows(values: np.ndarray, params: LigeroParams) -> tuple[int, np.ndarray]:
+    """Validate the committed data; return log2 of its padded length and the matrix's non-zero prefix of
+    rows as uint32 (a view when ``values`` are C-contiguous uint32 holding those rows whole)."""
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"commit needs a non-empty 1-D vector, got shape {arr.shape}")
@@ -372,11 +464,27 @@ def _as_committed_vector(values: np.ndarray) -> np.ndarray:
     length = poly.next_pow2(arr.size)
     if length.bit_length() - 1 > MAX_NUM_VARS:
         raise ValueError(f"vector of {arr.size} elements exceeds 2^{MAX_NUM_VARS}")
-    if length == arr.size:
-        return arr.astype(np.uint64, copy=False)
-    padded = np.zeros(length, dtype=np.uint64)
-    padded[: arr.size] = arr
-    return padded
+    num_vars = length.bit_length() - 1
+    width = 1 << params.layout(num_vars)[1]
+    used = _nonzero_length(arr)
+    num_rows = -(-used // width)
+    if arr.dtype == np.uint32 and arr.flags.c_contiguous and num_rows * width <= arr.size:
+        return num_vars, arr[: num_rows * width].reshape(num_rows, width)
+    rows = np.zeros((num_rows, width), dtype=np.uint32)
+    rows.reshape(-1)[:used] = arr[:used]
+    return num_vars, rows
+
+
+def _nonzero_length(arr: np.ndarray) -> int:
+    """One past the last non-zero entry of a 1-D array (0 when all are zero), scanning from the end."""
+    stop = arr.size
+    while stop > 0:
+        start = max(0, stop - _SCAN_ELEMENTS)
+        chunk = arr[start:stop]
+        if chunk.any():
+            return stop - int(np.argmax(chunk[::-1] != 0))
+        stop = start
+    return 0
 
 
 def _prover_point(z: np.ndarray, num_vars: int) -> np.ndarray:
@@ -441,9 +549,9 @@ RATE_LOGS = (1, 2, 3)
 MAX_QUERIES = 512
 """Most column queries a proof may ask the verifier to check (the default needs 148 for 100 bits)."""
 HEADER_KEYS = ("queries", "rate_log")
-ENCODE_TRANSIENT = 2.0
-"""Extra bytes during commit, as a multiple of the encoded matrix (NTT temporaries, column transpose;
-fitted to kernel-measured peaks)."""
+ENCODE_SCRATCH_PER_ELEMENT = 28
+"""Bytes of NTT scratch per codeword entry being transformed (its uint64 codeword, the butterflies' two
+half-size temporaries, the gather into column order as uint64 and uint32)."""
 
 
 def _is_int(value: object) -> bool:
@@ -515,15 +623,27 @@ class LigeroScheme:
         verify(commitment, points, values, proof, transcript, label, params)
 
     def state_bytes(self, vector_len: int, params: LigeroParams) -> int:
-        """The committed vector (int64), its encoded columns (u32) and the Merkle tree above its leaves."""
-        encoded = 4 * vector_len << params.rate_log
-        _, col_bits = params.layout(max(vector_len.bit_length() - 1, 0))
-        tree = 32 * (1 << (col_bits + params.rate_log))
-        return 8 * vector_len + encoded + tree
+        """The rows holding the first ``vector_len`` elements (uint32; the zero rows after them are not
+        kept) and the Merkle tree over the encoded columns (leaf digests and inner nodes)."""
+        num_vars = max(vector_len - 1, 0).bit_length()
+        _, col_bits = params.layout(num_vars)
+        width = 1 << col_bits
+        rows = -(-vector_len // width)
+        tree = merkle.DIGEST_SIZE * ((2 << (col_bits + params.rate_log)) - 1)
+        return _ELEMENT_BYTES * width * rows + tree
 
     def commit_bytes(self, vector_len: int, params: LigeroParams) -> int:
-        """The Reed-Solomon encoding's temporaries."""
-        return int(ENCODE_TRANSIENT * (4 * vector_len << params.rate_log))
+        """Commit's transients: a leaf digest per encoded column, the block of encoded rows being hashed,
+        the NTT's scratch while encoding it and, when the rows take several blocks, a hash object per
+        column."""
+        num_vars = max(vector_len - 1, 0).bit_length()
+        _, col_bits = params.layout(num_vars)
+        length = 1 << (col_bits + params.rate_log)
+        rows = -(-vector_len // (1 << col_bits))  # the non-zero rows
+        block_rows = max(1, min(rows, HASH_BLOCK_BYTES // (_ELEMENT_BYTES * length)))
+        scratch = ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, length)
+        hashers = HASHER_BYTES * length if rows > block_rows else 0
+        return (hashers + merkle.DIGEST_SIZE * length) + _ELEMENT_BYTES * block_rows * length + scratch
 
 
 LIGERO = LigeroScheme()

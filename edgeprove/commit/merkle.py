@@ -28,6 +28,11 @@ def hash_leaf(leaf: bytes | memoryview) -> bytes:
     return h.digest()
 
 
+def leaf_hasher() -> hashlib._Hash:
+    """An incremental leaf hash: update it with a leaf's bytes in pieces; its digest is ``hash_leaf``'s."""
+    return hashlib.sha256(_LEAF_TAG)
+
+
 def hash_node(left: bytes, right: bytes) -> bytes:
     """The inner-node digest H(0x01 || left || right)."""
     return hashlib.sha256(_NODE_TAG + left + right).digest()
@@ -103,6 +108,16 @@ class MerkleTree:
 
         digests = b"".join(hash_leaf(leaf(c)) for c in range(columns.shape[0]))
         return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), columns.shape[0], leaf)
+
+    def nbytes(self) -> int:
+        """Bytes of the stored digests."""
+        return sum(level.nbytes for level in self.levels if level is not None)
+
+    def holds_leaves(self, indices: Sequence[int] | np.ndarray, leaves: Sequence[bytes | memoryview]) -> bool:
+        """Whether ``leaves`` (one per index) are the leaves this tree was built over at ``indices``."""
+        return all(
+            hash_leaf(leaf) == self._digest(0, int(i)) for i, leaf in zip(indices, leaves, strict=True)
+        )
 
     @property
     def root(self) -> bytes:

@@ -25,6 +25,8 @@ _BLOCK_ELEMENTS = 1 << 17
 """Rows are transformed in blocks of about this many codeword elements, so scratch stays cache-sized."""
 _MIN_BLOCKS = 16
 """Small matrices still use at least this many blocks, keeping scratch well below the uint32 output."""
+_EVAL_BLOCK_ELEMENTS = 1 << 18
+"""Coefficients (or Vandermonde entries) per limb GEMM in ``rs_encode_at``: a few MiB of float64 limbs."""
 
 
 def root_of_unity(log_n: int) -> int:
@@ -181,24 +183,72 @@ def rs_encode_columns(matrix: np.ndarray, rate_log: int, workers: int = 2) -> np
         raise ValueError("rs_encode_columns: expected a 2-D (rows, cols) matrix")
     num_rows, width = arr.shape
     _check_rate(rate_log, width)
+    out = np.empty((width << rate_log, num_rows), dtype=np.uint32)
+    encode_rows_into(arr, rate_log, out, workers=workers)
+    return out
+
+
+def encode_rows_into(rows: np.ndarray, rate_log: int, out: np.ndarray, workers: int = 2) -> None:
+    """Write the RS codewords of ``rows`` (R, C), transposed, into ``out`` (L, R): out[c, r] is row r's
+    codeword entry c.
+
+    ``rows`` must hold canonical elements (uint32 or uint64, not checked: internal to the commitment).  Rows
+    are encoded in cache-sized blocks on ``workers`` threads; scratch is a few blocks whatever R is.
+    """
+    num_rows, width = rows.shape
     length = width << rate_log
     bitrev = _bit_reversal(length.bit_length() - 1)
-    out = np.empty((length, num_rows), dtype=np.uint32)
-    block_elements = min(_BLOCK_ELEMENTS, out.size // _MIN_BLOCKS)
-    block_rows = max(1, block_elements // length)
+    block_rows, threads = _encode_blocks(num_rows, length, workers)
 
-    def encode_rows(start: int) -> None:
+    def encode_block(start: int) -> None:
         stop = min(num_rows, start + block_rows)
-        codewords = _encode_block(arr[start:stop], rate_log)
-        out[:, start:stop] = codewords.T[bitrev]
+        out[:, start:stop] = _encode_block(rows[start:stop], rate_log).T[bitrev]
 
     starts = range(0, num_rows, block_rows)
-    if workers <= 1 or out.size < 4 * _BLOCK_ELEMENTS:
+    if threads == 1:
         for start in starts:
-            encode_rows(start)
+            encode_block(start)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(encode_rows, starts))
+            list(pool.map(encode_block, starts))
+
+
+def _encode_blocks(num_rows: int, length: int, workers: int) -> tuple[int, int]:
+    """Rows per cache-sized block, and threads, of ``encode_rows_into`` on R rows of codeword length L."""
+    block_elements = min(_BLOCK_ELEMENTS, max(length, num_rows * length // _MIN_BLOCKS))
+    threads = 1 if workers <= 1 or num_rows * length < 4 * _BLOCK_ELEMENTS else workers
+    return max(1, block_elements // length), threads
+
+
+def encode_scratch_elements(num_rows: int, length: int, workers: int = 2) -> int:
+    """Codeword entries ``encode_rows_into`` transforms at once (a block on each thread), for the planner."""
+    block_rows, threads = _encode_blocks(num_rows, length, workers)
+    return threads * min(block_rows, num_rows) * length
+
+
+def rs_encode_at(rows: np.ndarray, rate_log: int, positions: np.ndarray) -> np.ndarray:
+    """Only the codeword entries at natural ``positions`` of every row's RS encoding, transposed:
+    out[j, r] = f_r(w^positions[j]) as uint64 (len(positions), R).
+
+    Direct evaluation, sum_i rows[r, i] w^(i k), as exact limb GEMMs against the needed Vandermonde columns a
+    block of coefficients at a time: for a few hundred positions about half the work of encoding whole rows,
+    with scratch of a few MiB.  ``rows`` must hold canonical elements (uint32 or uint64, not checked).
+    """
+    num_rows, width = rows.shape
+    length = width << rate_log
+    half = _powers(length.bit_length() - 1)  # w^e for e < L/2; w^(e + L/2) = -w^e
+    powers = np.concatenate([half, (_P - half) % _P])[:length]
+    ks = np.asarray(positions, dtype=np.int64)
+    out = np.zeros((ks.size, num_rows), dtype=np.uint64)
+    if num_rows == 0 or ks.size == 0:
+        return out
+    step = max(1, _EVAL_BLOCK_ELEMENTS // max(num_rows, ks.size))
+    for start in range(0, width, step):
+        stop = min(width, start + step)
+        exponents = np.multiply.outer(ks, np.arange(start, stop, dtype=np.int64))  # < 2^52
+        exponents &= length - 1
+        out += F._limb_dot(powers[exponents], rows[:, start:stop])
+        out %= _P
     return out
 
 

@@ -142,12 +142,12 @@ class PlainScheme:
         _absorb(transcript, label, commitment, points, values)
 
     def state_bytes(self, vector_len: int, params: PlainParams) -> int:
-        """The vector."""
-        return 8 * vector_len
+        """The vector, padded to a power of two."""
+        return 8 * poly.next_pow2(vector_len)
 
     def commit_bytes(self, vector_len: int, params: PlainParams) -> int:
-        """Hashing needs a 4-byte copy of the vector."""
-        return 4 * vector_len
+        """Hashing needs a 4-byte copy of the padded vector."""
+        return 4 * poly.next_pow2(vector_len)
 
 
 PLAIN = PlainScheme()

@@ -109,9 +109,10 @@ class CommitmentScheme(Protocol[P, C, S]):
         ...
 
     def state_bytes(self, vector_len: int, params: P) -> int:
-        """What the prover's state of a commitment to ``vector_len`` elements holds (for the planner)."""
+        """What the prover's state of a commitment holds (for the planner): ``vector_len`` is where the
+        vector's data ends, before its zero padding to a power of two."""
         ...
 
     def commit_bytes(self, vector_len: int, params: P) -> int:
-        """Transient bytes of committing to ``vector_len`` elements (for the planner)."""
+        """Transient bytes of committing to such a vector beyond the vector itself (for the planner)."""
         ...
