@@ -177,8 +177,9 @@ class Layout:
         return poly.num_vars(poly.next_pow2(total))
 
     def assemble(self, parts: dict[str, np.ndarray]) -> np.ndarray:
-        """The committed base vector with each part (already padded to its segment) in place."""
-        out = np.zeros(1 << self.num_vars, dtype=np.uint64)
+        """The committed base vector with each part (already padded to its segment) in place, as uint32 (the
+        elements are below p < 2^31; half the bytes, and what the commitment keeps)."""
+        out = np.zeros(1 << self.num_vars, dtype=np.uint32)
         for name, offset in self.offsets().items():
             part = parts[name]
             if part.shape[0] != 1 << dict(self.segments)[name]:
