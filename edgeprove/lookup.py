@@ -623,14 +623,14 @@ def _as_columns(columns: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
 
 
 def _as_mask(mask: np.ndarray, length: int) -> np.ndarray:
-    """Validate a 0/1 mask of the witness length; returns it as uint64."""
+    """Validate a 0/1 mask of the witness length; returns it as uint8 (a byte per row; the trees convert a
+    tile at a time)."""
     arr = np.asarray(mask)
     if arr.shape != (length,) or arr.dtype.kind not in "iub":
         raise LogUpError(f"mask: expected a 1-D 0/1 array of length {length}")
-    arr = arr.astype(np.uint64, copy=False)
-    if np.any(arr > 1):
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 1):
         raise LogUpError("mask: entries must be 0 or 1")
-    return arr
+    return arr.astype(np.uint8, copy=False)
 
 
 def pad_table(table_cols: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -649,7 +649,9 @@ def _pad_witness(witness_cols: list[np.ndarray], mask: np.ndarray) -> tuple[list
     if not extra:
         return witness_cols, mask
     zeros = np.zeros(extra, dtype=np.uint64)
-    return [np.concatenate([c, zeros]) for c in witness_cols], np.concatenate([mask, zeros])
+    return [np.concatenate([c, zeros]) for c in witness_cols], np.concatenate(
+        [mask, zeros.astype(mask.dtype)]
+    )
 
 
 def _locate(values: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -832,7 +834,10 @@ def prove_lookups(
         part = tree.span()
         if tree.is_table:
             return lambda: (F.neg(mult[part]), _denominators(alpha, beta, [c[part] for c in table]))
-        return lambda: (padded_mask[part], _denominators(alpha, beta, [c[part] for c in witness]))
+        return lambda: (
+            padded_mask[part].astype(np.uint64),
+            _denominators(alpha, beta, [c[part] for c in witness]),
+        )
 
     proofs, points = [], [F.ext_zeros(0)] * len(trees)
     for p, members in enumerate(tiling.passes([tree.num_vars for tree in trees])):

@@ -108,21 +108,27 @@ FOLD_SLICE = 1 << 16
 
 def fold(table: np.ndarray, r: np.ndarray, in_place: bool = False) -> np.ndarray:
     """Bind the first (most significant) variable of a base or K table to r in K: lo + r (hi - lo), written
-    a slice at a time into the (4, half) result; ``in_place`` writes a K table's result over its own lower
-    half (a view is returned: no new allocation)."""
+    a slice at a time into the (4, half) result.  ``in_place`` writes a K table's result over its own lower
+    half (a view is returned: no new allocation) and gives a base table's result compact uint32 storage.
+    Tables may be stored as uint32 (canonical elements); the arithmetic is on uint64 slices."""
     half = table.shape[-1] // 2
     if in_place and table.ndim == 2:
         out = table[:, :half]
     else:
-        out = np.empty((F.EXT_DEGREE, half), dtype=np.uint64)
+        out = np.empty((F.EXT_DEGREE, half), dtype=np.uint32 if in_place else np.uint64)
     for start in range(0, half, FOLD_SLICE):
         stop = min(half, start + FOLD_SLICE)
-        lo, hi = table[..., start:stop], table[..., half + start : half + stop]
+        lo, hi = as_u64(table[..., start:stop]), as_u64(table[..., half + start : half + stop])
         if table.ndim == 1:
             out[:, start:stop] = F.ext_add(F.ext_from_base(lo), F.ext_scale(r.reshape(4, 1), F.sub(hi, lo)))
         else:
             out[:, start:stop] = F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r))
     return out
+
+
+def as_u64(table: np.ndarray) -> np.ndarray:
+    """A table (or slice) for arithmetic: uint64, converted from compact uint32 storage when needed."""
+    return table if table.dtype == np.uint64 else table.astype(np.uint64)
 
 
 def evaluate(table: np.ndarray, z: np.ndarray) -> np.ndarray:

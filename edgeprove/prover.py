@@ -34,6 +34,7 @@ from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Model
+from edgeprove.process.heap import release_free_memory
 from edgeprove.process.peak import rss_bytes
 from edgeprove.proof import (
     SECTION_COMMIT,
@@ -249,6 +250,7 @@ def _walk(
         if layer.residual is not None:
             skip = x if layer.residual < 0 else alive[layer.residual].y
         b = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, committer)
+        release_free_memory()  # the witness and encoding transients are gone: return their pages
         w = b.witness
         out_grid = Grid(layer.out_shape)
         act_bits = w.table_bits if b.commitment is not None else 0
@@ -272,6 +274,7 @@ def _walk(
         del w, b, step
         for t in PR.openings_after(last_use, list(alive), k, n):
             _open(model, t, alive.pop(t), claims.pop(t), committer.scheme, transcript, writer)
+        release_free_memory()
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)
     return ProveResult(np.asarray(output), 0, 0.0, seconds)

@@ -79,8 +79,8 @@ def prove(
     """Run the prover; returns (proof, challenge point (4, n), final table values, the proven sum).
 
     ``claim`` (the sum, if the caller already knows it) saves computing s(1) each round.  With ``consume``
-    the caller's list is emptied and K tables are folded in place, base ones freed once folded (the
-    caller must hold no other reference to them).
+    the caller's list is emptied, K tables (which may be stored as uint32) are folded in place and base
+    ones into uint32 storage, freed once folded (the caller must hold no other reference to them).
     """
     n = poly.num_vars(tables[0].shape[-1])
     for t in tables:
@@ -109,7 +109,9 @@ def prove(
         current = interpolate(msg, r)
         tables = [poly.fold(t, r, in_place=consume) for t in tables]
         rounds.append(msg)
-    finals = [t.reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
+    finals = [
+        poly.as_u64(t).reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables
+    ]
     if total is None:  # zero variables: the sum is the single product
         total = F.ext_zeros()
         for coef, idx in terms:
@@ -172,7 +174,9 @@ def prove_eq_weighted(
         prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
         tables = [poly.fold(t, r) for t in tables]
         rounds.append(msg)
-    finals = [t.reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables]
+    finals = [
+        poly.as_u64(t).reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables
+    ]
     return SumcheckProof(rounds), poly.point(challenges), finals
 
 
@@ -188,8 +192,8 @@ def _restricted_sums(tables, terms, degree: int, weights: np.ndarray | None, ski
     for start in range(0, half, SLICE):
         part = slice(start, min(half, start + SLICE))
         upper = slice(half + part.start, half + part.stop)
-        los = [t[..., part] for t in tables]
-        his = [t[..., upper] for t in tables]
+        los = [poly.as_u64(t[..., part]) for t in tables]
+        his = [poly.as_u64(t[..., upper]) for t in tables]
         diffs = [F.sub(hi, lo) if lo.ndim == 1 else F.ext_sub(hi, lo) for lo, hi in zip(los, his)]
         for x in range(degree + 1):
             if out[x] is None:

@@ -55,9 +55,9 @@ class Grid:
     def pad(self, values: np.ndarray) -> np.ndarray:
         """Signed integer tensor -> flat base-field table on the padded grid (zeros at padding)."""
         c, h, w = self.shape
-        out = np.zeros(self.padded, dtype=np.int64)
-        out[:c, :h, :w] = np.asarray(values).reshape(self.shape)
-        return F.asbase(out.ravel())
+        out = np.zeros(self.padded, dtype=np.uint64)
+        out[:c, :h, :w] = F.asbase(np.asarray(values).reshape(self.shape))  # only the values are converted
+        return out.ravel()
 
     def flat_index(self) -> np.ndarray:
         """Padded flat index of every unpadded position, in unpadded C order."""
@@ -67,8 +67,11 @@ class Grid:
         return (cc * hp * wp + hh * wp + ww).ravel()
 
     def mask(self) -> np.ndarray:
-        """0/1 base table of the valid positions on the padded grid."""
-        return self.pad(np.ones(self.shape, dtype=np.int64))
+        """0/1 table (uint8: a byte per entry) of the valid positions on the padded grid."""
+        c, h, w = self.shape
+        out = np.zeros(self.padded, dtype=np.uint8)
+        out[:c, :h, :w] = 1
+        return out.ravel()
 
 
 def prefix_eq(z: np.ndarray, length: int) -> np.ndarray:

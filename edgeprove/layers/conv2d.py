@@ -64,12 +64,14 @@ def folded_g_table(layer: Layer, w_rho: np.ndarray, eh: np.ndarray, ew: np.ndarr
     a = F.ext_zeros((c, w_rho.shape[2], hp))
     for u in range(w_rho.shape[2]):
         a = F.ext_add(a, F.ext_mul(w_rho[:, :, u, :, None], eh[:, None, u, None, :]))
-    g = F.ext_zeros((cp, hp, wp))
+    g = np.zeros((F.EXT_DEGREE, cp, hp, wp), dtype=np.uint32)  # compact storage (``sumcheck.prove``)
     step = max(1, poly.FOLD_SLICE // (hp * wp))  # channels at a time: temporaries of a few MiB
     for start in range(0, c, step):
         part = slice(start, min(c, start + step))
         for v in range(w_rho.shape[3]):
-            g[:, part] = F.ext_add(g[:, part], F.ext_mul(a[:, part, v, :, None], ew[:, None, v, None, :]))
+            g[:, part] = F.ext_add(
+                poly.as_u64(g[:, part]), F.ext_mul(a[:, part, v, :, None], ew[:, None, v, None, :])
+            )
     return g.reshape(F.EXT_DEGREE, -1)
 
 
