@@ -2,10 +2,10 @@
 
 The model follows what the prover keeps alive (see ``prover``): the interpreter with numpy and edgeprove
 imported (measured once in a child process), the outputs and commitment states still awaited by a
-consumer, and the current layer's tensors plus the largest of its three phases: committing (the
-commitment scheme's encoding), the linear map's sumcheck (G and its folds), and the lookups (fraction
-trees).  The byte counts per element below, and the schemes' and layer kinds' estimates, were fitted to
-kernel-measured peaks (README, "Memory planner").
+consumer, and the current layer's tensors plus the largest of its three phases: committing (the commitment
+scheme's transients; the assembled vector is what its state keeps), the linear map's sumcheck (G and its
+folds), and the lookups (fraction trees, one pass at a time).  The byte counts per element below, and the
+schemes' and layer kinds' estimates, were fitted to kernel-measured peaks (README, "Memory planner").
 The activation table width is data-dependent: the planner takes the width the prover would pick for the
 input it is given (default: the seeded input `prove --seed 0` uses), from one integer inference pass.
 """
@@ -139,9 +139,11 @@ def predict(
         lookup = encode = table = 0
         if kind.commits(layer):
             bits = widths[k]
-            vec = 1 << protocol.commitment_layout(model, k, max(bits, 1)).num_vars
-            state[k] = scheme.state_bytes(vec, params)
-            encode = scheme.commit_bytes(vec, params)
+            lay = protocol.commitment_layout(model, k, max(bits, 1))
+            vec = 1 << lay.num_vars
+            used = sum(1 << nv for _, nv in lay.segments)  # where the data ends; zero padding after it
+            state[k] = scheme.state_bytes(vec, params)  # the assembled uint32 vector is what the state keeps
+            encode = scheme.commit_bytes(used, params)
             leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
             lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
             table = INT_BYTES << bits

@@ -6,8 +6,7 @@ variables are the most significant bits of the index and a point splits as z = (
 Commit: Reed-Solomon encode every row (rate 2^-rate_log), Merkle-hash the encoded columns; the root is
 the commitment.  The prover streams: rows are encoded a block at a time into per-column incremental leaf
 hashes, so the encoded matrix never exists whole, and an opening evaluates the rows' codewords again at
-the queried positions only.  Trailing all-zero rows (the
-power-of-two padding) are neither encoded nor kept.
+the queried positions only.  Trailing all-zero rows (the power-of-two padding) are neither encoded nor kept.
 Open at points z_1..z_k with one row and one set of column queries:
     1. bind the values v_j = f~(z_j), draw rho, and reduce sum_j rho^j v_j by a sumcheck over the row
        variables of sum_x sum_j rho^j eq(z_j,row; x) h_j(x), h_j = M eq(z_j,col), to one row point s;
@@ -56,8 +55,9 @@ _SENT_ROWS = 2
 _ROW_SUMCHECK_DEGREE = 2
 HASH_BLOCK_BYTES = 8 << 20
 """Commit encodes this many bytes of uint32 codeword entries (a block of rows) before hashing them into the
-column leaves: per-column hash updates cost about 0.1 us each, so for 2^23 elements (65,536 columns) an
-8 MiB block of 32 rows takes 1M updates, 0.12 s of hashing against 0.10 s for the whole column at once."""
+column leaves.  Each column's update costs about 0.1 us beyond hashing its bytes: for 384 non-zero rows of
+65,536 columns (2^23 elements, a quarter zero) 8 MiB blocks of 32 rows take 786,432 updates and 0.12 s of
+CPU, 2 MiB blocks 0.33 s, the whole matrix at once 0.06 s, beside about 1.7 s of encoding (measured)."""
 HASHER_BYTES = 248
 """Bytes of one SHA-256 object (OpenSSL's, as hashlib gives it), measured: commit holds one per column."""
 _COMBINE_BLOCK_ELEMENTS = 1 << 18
