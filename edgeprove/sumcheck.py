@@ -181,7 +181,9 @@ def prove_eq_weighted(
 
 
 SLICE = 1 << 16
-"""Entries of each half-table a round evaluates at once: bounds its temporaries, not its tables."""
+"""Entries of each half-table a round evaluates at once for two tables (fewer per table when there are
+more): bounds the round's temporaries, not its tables."""
+_MIN_SLICE = 1 << 10
 
 
 def _restricted_sums(tables, terms, degree: int, weights: np.ndarray | None, skip_one: bool) -> list:
@@ -189,8 +191,9 @@ def _restricted_sums(tables, terms, degree: int, weights: np.ndarray | None, ski
     no weights means a plain sum over x'.  Taken a slice of x' at a time."""
     half = tables[0].shape[-1] // 2
     out: list = [None if x == 1 and skip_one else F.ext_zeros() for x in range(degree + 1)]
-    for start in range(0, half, SLICE):
-        part = slice(start, min(half, start + SLICE))
+    step = max(_MIN_SLICE, 2 * SLICE // max(len(tables), 1))  # many tables: shorter slices, same bytes
+    for start in range(0, half, step):
+        part = slice(start, min(half, start + step))
         upper = slice(half + part.start, half + part.stop)
         los = [poly.as_u64(t[..., part]) for t in tables]
         his = [poly.as_u64(t[..., upper]) for t in tables]

@@ -102,9 +102,10 @@ class MaxPoolWitness:
 
 
 def _d_mask(layer) -> np.ndarray:
+    """The stacked differences' valid positions (uint8): every window slice's output mask, then zeros."""
     out = Grid(layer.out_shape)
     slices = 1 << slice_bits(layer)
-    mask = np.zeros((slices, out.size), dtype=np.uint64)
+    mask = np.zeros((slices, out.size), dtype=np.uint8)
     mask[: layer.kernel * layer.kernel] = out.mask()
     return mask.ravel()
 
