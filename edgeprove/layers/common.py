@@ -121,9 +121,10 @@ class LinearProof:
     input_value: np.ndarray
 
 
-LINEAR_BYTES_PER_INPUT = 56
-"""The linear sumcheck's tables per padded input entry: G (K, 32 B), the padded input (8 B) and its first
-fold (K, half: 16 B); K tables fold in place, and a round's temporaries are slices (``sumcheck.SLICE``)."""
+LINEAR_BYTES_PER_INPUT = 36
+"""The linear sumcheck's tables per padded input entry: G (K as uint32, 16 B), the padded input (8 B) and
+its first fold (K as uint32, half: 8 B), and a round's slices (``sumcheck.SLICE``); K tables fold in place.
+Fitted to mobilenetv2's depthwise layers (VmHWM)."""
 
 
 def prove_linear(

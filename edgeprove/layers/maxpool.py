@@ -30,6 +30,7 @@ from edgeprove import lookup, poly
 from edgeprove import sumcheck as S
 from edgeprove.claims import Claim
 from edgeprove.layers.common import (
+    LINEAR_BYTES_PER_INPUT,
     Grid,
     Layout,
     LinearProof,
@@ -323,11 +324,15 @@ RANGE_LOOKUP_BYTES_PER_LEAF = 64
 
 
 def working_bytes(layer) -> int:
-    """Differences (base) plus the product sumcheck's K tables and the range lookup's trees."""
+    """The differences (base) and their mask (a byte each), plus the largest of the three sequential phases:
+    the window sumcheck on the input, the product sumcheck (eq in K, the slices' first folds in compact K)
+    and one pass of the range lookup."""
     out = Grid(layer.out_shape)
     stacked = out.size << slice_bits(layer)
-    tables = 32 * out.size * (layer.kernel * layer.kernel + 1) * 2
-    return 8 * stacked + tables + RANGE_LOOKUP_BYTES_PER_LEAF * min(stacked, lookup.TILING.pass_leaves)
+    linear = LINEAR_BYTES_PER_INPUT * Grid(layer.in_shape).size
+    product = (32 + 8 * layer.kernel * layer.kernel) * out.size
+    lookup_pass = RANGE_LOOKUP_BYTES_PER_LEAF * min(stacked, lookup.TILING.pass_leaves)
+    return 9 * stacked + max(linear, product, lookup_pass)
 
 
 def window_max(x: np.ndarray, kernel: int, stride: int, padding: int = 0) -> np.ndarray:
