@@ -32,8 +32,8 @@ LOOKUP_BYTES_PER_LEAF = 112
 """A layer's lookups (activation and remainder range, fraction trees built one at a time, the batched level
 sumchecks' tables) per leaf of the committed vector's half, up to one pass (``lookup.TILING``): larger
 lookups are proven in passes of that many leaves. Fitted to VmHWM peaks of the small models' lookups."""
-MASK_BYTES_PER_LEAF = 4
-"""What every leaf costs beyond the pass: the output grid's mask, shared by a layer's two lookups."""
+MASK_BYTES_PER_LEAF = 1
+"""What every leaf costs beyond the pass: the mask (a byte per entry of the output grid)."""
 PROCESS_OVERHEAD = 8 << 20
 """What every proving process holds beyond the imports and the layer's own tables: the proof writer,
 transcript, NTT twiddle caches and allocator slack (fitted: small models measure ~8 MiB above the import
