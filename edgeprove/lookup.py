@@ -867,6 +867,7 @@ def prove_lookups(
 def _absorb_values(
     transcript: Transcript, label: str, witness_values: list[np.ndarray], multiplicity_values: np.ndarray
 ) -> None:
+    """Bind the claimed leaf openings (every witness tile's, then the multiplicities) after the passes."""
     for values in witness_values:
         transcript.absorb_ext(f"{label}/witness_values", values)
     transcript.absorb_ext(f"{label}/multiplicity_values", multiplicity_values)
