@@ -175,9 +175,9 @@ def test_bad_calibration_and_parameters_are_refused():
 
 
 def test_global_pool_over_a_large_window_that_is_not_a_power_of_two_is_refused():
-    layers = [Layer("gap", "global_avgpool", -1, (2, 9, 9), (2, 1, 1), 0, "none")]
-    with pytest.raises(ModelError, match="averages 9x9 = 81 positions; .* at most 64"):
-        FloatModel.from_arrays("gap", (2, 9, 9), layers, {})
+    layers = [Layer("gap", "global_avgpool", -1, (2, 23, 23), (2, 1, 1), 0, "none")]
+    with pytest.raises(ModelError, match="averages 23x23 = 529 positions; .* at most 512"):
+        FloatModel.from_arrays("gap", (2, 23, 23), layers, {})
 
 
 @pytest.mark.parametrize("magnitude", [5e-324, 1e-300, 1e-80, 1e80, 1e308])

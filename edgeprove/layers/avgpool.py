@@ -26,19 +26,22 @@ from edgeprove.model.bounds import MAX_SHIFT, window_sign_sums
 from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, is_pow2
 
 RESCALE_BITS = 10
-"""M >= 2^RESCALE_BITS for a window that is not a power of two: the rescale's relative error is at most
-2^-(RESCALE_BITS + 1), below float32 import tolerance and int8 resolution."""
-MAX_RESCALED_WINDOW = 1 << (MAX_SHIFT - RESCALE_BITS)
-"""Most positions a window that is not a power of two may hold: t = ceil(log2 n) + RESCALE_BITS stays within
-the largest requantization shift."""
+"""M >= 2^RESCALE_BITS for a window that is not a power of two, where the shift allows it: the rescale's
+relative error is then at most 2^-(RESCALE_BITS + 1), below float32 import tolerance."""
+MIN_RESCALE_BITS = 7
+"""Fewest bits M keeps for the largest windows (t capped at the largest requantization shift): a relative
+error of at most 2^-8, half an int8 step on the largest mean."""
+MAX_RESCALED_WINDOW = 1 << (MAX_SHIFT - MIN_RESCALE_BITS)
+"""Most positions a window that is not a power of two may hold (512): t = ceil(log2 n) + MIN_RESCALE_BITS
+stays within the largest requantization shift."""
 
 
 def window_rescale(positions: int) -> tuple[int, int]:
     """(M, t) with M / 2^t approximating 1 / positions: (1, log2 n) for a power of two, else
-    t = ceil(log2 n) + RESCALE_BITS and M = round(2^t / n)."""
+    t = min(ceil(log2 n) + RESCALE_BITS, MAX_SHIFT) and M = round(2^t / n)."""
     if is_pow2(positions):
         return 1, positions.bit_length() - 1
-    bits = (positions - 1).bit_length() + RESCALE_BITS
+    bits = min((positions - 1).bit_length() + RESCALE_BITS, MAX_SHIFT)
     return ((1 << bits) + positions // 2) // positions, bits
 
 

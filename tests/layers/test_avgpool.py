@@ -10,9 +10,10 @@ import pytest
 from kindcheck import assert_every_value_checked, model_of, prove_and_verify, random_input
 
 from edgeprove import lookup, prover, verifier
-from edgeprove.layers.avgpool import MAX_RESCALED_WINDOW, RESCALE_BITS, window_rescale
+from edgeprove.layers.avgpool import MAX_RESCALED_WINDOW, MIN_RESCALE_BITS, RESCALE_BITS, window_rescale
 from edgeprove.lookup import LogUpError
 from edgeprove.model import ops
+from edgeprove.model.bounds import MAX_SHIFT
 from edgeprove.model.ir import Layer
 
 
@@ -61,15 +62,16 @@ def test_every_value_of_an_average_pool_is_checked(tmp_path):
     assert assert_every_value_checked(tmp_path, model, proof, 0) > 10
 
 
-@pytest.mark.parametrize("positions", [3, 9, 25, 49, 63, 4, 64])
+@pytest.mark.parametrize("positions", [3, 9, 25, 49, 63, 4, 64, 100, 196, 225, 441, 511, 512])
 def test_the_rescale_is_within_its_error_bound_of_the_mean(positions):
     multiplier, bits = window_rescale(positions)
     error = abs(multiplier * positions / 2**bits - 1)
     if positions & (positions - 1) == 0:
         assert (multiplier, error) == (1, 0)
-    else:
-        assert multiplier >= 1 << RESCALE_BITS and error <= 2.0 ** -(RESCALE_BITS + 1)
-        assert positions <= MAX_RESCALED_WINDOW and bits <= 16
+        return
+    kept = min(RESCALE_BITS, MAX_SHIFT - (positions - 1).bit_length())  # M's bits beyond the window's
+    assert kept >= MIN_RESCALE_BITS and multiplier >= 1 << kept and error <= 2.0 ** -(kept + 1)
+    assert positions <= MAX_RESCALED_WINDOW == 512 and bits <= MAX_SHIFT
 
 
 def off_by_one_prover(monkeypatch) -> None:

@@ -65,9 +65,21 @@ def test_a_seven_by_seven_global_pool_proves_and_verifies(tmp_path):
     assert assert_every_value_checked(tmp_path, model, proof, 1) > 10
 
 
-def test_a_global_average_rounded_off_by_one_is_rejected(tmp_path, monkeypatch):
+@pytest.mark.parametrize("plane", [(10, 10), (14, 14), (21, 21)])
+def test_a_global_pool_over_more_than_64_positions_proves_and_verifies(tmp_path, plane):
+    """100, 196 and 441 positions: t is capped at the largest shift and M keeps 9, 8 and 7 bits."""
+    rng = np.random.default_rng(plane[0])
+    in_shape = (3, *plane)
+    model = model_of(in_shape, [global_pool("gap", -1, in_shape, "relu")], rng)
+    assert model.layers[0].shift == 16
+    proof = prove_and_verify(tmp_path / "p", model, random_input(model, rng))
+    assert assert_every_value_checked(tmp_path, model, proof, 0) > 10
+
+
+@pytest.mark.parametrize("in_shape", [(4, 7, 7), (2, 14, 14)])
+def test_a_global_average_rounded_off_by_one_is_rejected(tmp_path, monkeypatch, in_shape):
     rng = np.random.default_rng(12)
-    model = model_of((4, 7, 7), [global_pool("gap", -1, (4, 7, 7), "relu")], rng)
+    model = model_of(in_shape, [global_pool("gap", -1, in_shape, "relu")], rng)
     x = random_input(model, rng)
     honest = ops.run(model, x)
     off_by_one_prover(monkeypatch)
