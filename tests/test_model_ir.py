@@ -79,12 +79,13 @@ def test_bad_architecture_is_refused(layers, message):
 def test_pools_over_large_windows_need_power_of_two_positions():
     make([Layer("gap", "global_avgpool", -1, (2, 3, 2), (2, 1, 1), 0, "clamp")], (2, 3, 2))
     make([Layer("gap", "global_avgpool", -1, (2, 32, 16), (2, 1, 1), 0, "clamp")], (2, 32, 16))
-    layers = [Layer("gap", "global_avgpool", -1, (2, 13, 5), (2, 1, 1), 0, "clamp")]
-    with pytest.raises(ModelError, match="layer gap: global_avgpool averages 13x5 = 65 positions"):
-        make(layers, (2, 13, 5))
-    layers = [Layer("pool", "avgpool", -1, (2, 9, 9), (2, 1, 1), 0, "clamp", 9, 9)]
-    with pytest.raises(ModelError, match="layer pool: avgpool averages 9x9 = 81 positions"):
-        make(layers, (2, 9, 9))
+    make([Layer("gap", "global_avgpool", -1, (2, 13, 5), (2, 1, 1), 0, "clamp")], (2, 13, 5))  # 65: rescaled
+    layers = [Layer("gap", "global_avgpool", -1, (2, 103, 5), (2, 1, 1), 0, "clamp")]
+    with pytest.raises(ModelError, match="layer gap: global_avgpool averages 103x5 = 515 positions"):
+        make(layers, (2, 103, 5))
+    layers = [Layer("pool", "avgpool", -1, (2, 23, 23), (2, 1, 1), 0, "clamp", 23, 23)]
+    with pytest.raises(ModelError, match="layer pool: avgpool averages 23x23 = 529 positions"):
+        make(layers, (2, 23, 23))
 
 
 def test_reading_an_unrequantized_output_is_refused():
