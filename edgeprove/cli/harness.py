@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgeprove import cli
@@ -46,13 +47,15 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("verdict", f"[{style}]{word}[/] — {report.get('verdict_reason', '')}")
+    table.add_row("verdict", f"[{style}]{word}[/] — {escape(str(report.get('verdict_reason', '')))}")
     table.add_row(
         "model",
-        f"{report.get('model')} ({report.get('schedule')})"
-        + (f", device {report['device']}" if report.get("device") else ""),
+        escape(
+            f"{report.get('model')} ({report.get('schedule')})"
+            + (f", device {report['device']}" if report.get("device") else "")
+        ),
     )
-    table.add_row("backend", f"{report['backend']} — {report['backend_reason']}")
+    table.add_row("backend", escape(f"{report['backend']} — {report['backend_reason']}"))
     capped = report.get("capped", True)
     if capped:
         table.add_row("cap", format_size(cap))
@@ -66,16 +69,18 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     )
     table.add_row("peak RSS", format_size(report["peak_rss_bytes"]))
     died = report["verdict"] == "oom"
-    table.add_row("died in layer" if died else "layer at peak", str(report.get("peak_layer") or "n/a"))
+    table.add_row(
+        "died in layer" if died else "layer at peak", escape(str(report.get("peak_layer") or "n/a"))
+    )
     table.add_row("predicted peak", format_size(report.get("predicted_peak_bytes")))
     prove_s = report.get("prove_s")
     cpu_s = (report.get("prover") or {}).get("prove_cpu_s")
     cpu = f" ({cpu_s:.2f} s CPU)" if isinstance(cpu_s, (int, float)) else ""
     table.add_row("prove time", f"{prove_s:.2f} s{cpu}" if isinstance(prove_s, (int, float)) else "n/a")
     table.add_row("proof size", format_size(report.get("proof_bytes")))
-    table.add_row("run folder", str(report["report_dir"]))
+    table.add_row("run folder", escape(str(report["report_dir"])))
     if report.get("memray_error"):
-        table.add_row("memray", f"no flamegraph: {report['memray_error']}")
+        table.add_row("memray", escape(f"no flamegraph: {report['memray_error']}"))
     console.print(table)
     if report.get("flamegraph"):  # on one line, unwrapped, so that it can be copied
         console.print(f"flamegraph: {report['flamegraph']}", soft_wrap=True, markup=False, highlight=False)
@@ -85,10 +90,11 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     for site in sites:
         console.print(
             f"  {format_size(site['bytes']):>12}  {site['function']}  {site['file']}:{site['line']}",
+            markup=False,
             highlight=False,
         )
     for note in report["notes"]:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     if report.get("report_html"):  # last, on one line, so that it can be copied or clicked
         console.print(f"report: {report['report_html']}", soft_wrap=True, markup=False, highlight=False)
 

@@ -141,7 +141,7 @@ def _prove(
     except ModelError as exc:
         raise _fail(str(exc)) from None
     if quantization is not None and not json_out:
-        err.print(f"input {input}: {quantization.summary()}", highlight=False)
+        err.print(f"input {escape(str(input))}: {escape(quantization.summary())}", highlight=False)
     show_progress = not json_out and sys.stderr.isatty()
     try:
         if show_progress:
@@ -279,7 +279,9 @@ def _report_verdict(
             )
         )
     elif accepted:
-        err.print(f"[green]accepted[/green] ({model.name}, digest {model.digest[:16]}…, {seconds:.2f} s)")
+        err.print(
+            f"[green]accepted[/green] ({escape(model.name)}, digest {model.digest[:16]}…, {seconds:.2f} s)"
+        )
     else:
         text = reason if reason.startswith("rejected") else f"rejected: {reason}"
         if model is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edgeprove.cli import app
 from edgeprove.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -22,7 +23,9 @@ def describe(record: dict[str, Any]) -> str:
     style = VERDICT_STYLE.get(verdict, "yellow")
     prove_s = record.get("prove_s")
     time_text = f"{prove_s:.2f} s" if isinstance(prove_s, (int, float)) else "–"
-    return f"[{style}]{verdict}[/]  prove {time_text}  peak {format_size(record.get('peak_bytes'))}"
+    return (
+        f"[{style}]{escape(str(verdict))}[/]  prove {time_text}  peak {format_size(record.get('peak_bytes'))}"
+    )
 
 
 @app.command()
@@ -56,18 +59,24 @@ def study(
         typer.echo(f"error: cannot create {out_dir}: {error.strerror}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     console = Console()
-    console.print(f"[bold]{suite.title}[/] — {len(suite.runs)} runs, results in {out_dir}")
+    console.print(
+        f"[bold]{escape(suite.title)}[/] — {len(suite.runs)} runs, results in {escape(str(out_dir))}"
+    )
 
     status = console.status("checking which runs are done", spinner="dots")
     counter = {"position": ""}
 
     def on_start(spec: Any, position: int, total: int) -> None:
         counter["position"] = f"[{position}/{total}]"
-        status.update(f"{counter['position']} {spec.run_id} (model {spec.model}, cap {spec.cap_label})")
+        status.update(
+            f"{counter['position']} {escape(f'{spec.run_id} (model {spec.model}, cap {spec.cap_label})')}"
+        )
 
     def on_done(spec: Any, record: dict[str, Any] | None, error: str | None) -> None:
-        result = describe(record) if record is not None else f"[bold yellow]could not run[/]: {error}"
-        console.print(f"[dim]{counter['position']}[/] {spec.run_id}  {result}")
+        result = (
+            describe(record) if record is not None else f"[bold yellow]could not run[/]: {escape(str(error))}"
+        )
+        console.print(f"[dim]{counter['position']}[/] {escape(spec.run_id)}  {result}")
 
     try:
         with status:
@@ -81,5 +90,5 @@ def study(
     )
     console.print(f"index: {outcome.index}", soft_wrap=True, markup=False, highlight=False)
     if outcome.chart_note:
-        console.print(f"[dim]note: {outcome.chart_note}[/]")
+        console.print(f"[dim]note: {escape(outcome.chart_note)}[/]")
     raise typer.Exit(EXIT_ERROR if outcome.failed else EXIT_OK)
