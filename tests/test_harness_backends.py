@@ -116,7 +116,7 @@ def test_rlimit_address_space_counts_reservations() -> None:
     backend = RlimitBackend("as")
     assert "137 MiB" in backend.notes[0]
     result = run_capped([sys.executable, "-c", "import numpy"], 96 << 20, backend=backend)
-    assert result.does_not_fit
+    assert result.does_not_fit and result.overrun == "allocation failed at the cap"
     with pytest.raises(ValueError, match="'data' or 'as'"):
         RlimitBackend("rss")
 
@@ -126,6 +126,7 @@ def test_none_measures_and_compares_with_the_cap(tmp_path: Path) -> None:
     result = run_capped(allocate(400, events, steps=2), CAP, backend="none", events_path=events)
     assert result.returncode == 0 and result.cap_exceeded and not result.fits
     assert result.peak_rss_bytes > 400 << 20
+    assert result.overrun == "peak RSS above the cap (measured; nothing was capped)"
 
 
 def containers_left(backend: DockerBackend) -> list:
@@ -149,6 +150,7 @@ def test_docker_oom_kill(docker_backend: DockerBackend, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     result = run_capped(allocate(900, events), CAP, backend="docker", events_path=events, out_dir=tmp_path)
     assert result.oom_killed and result.returncode == -9 and not result.fits
+    assert result.overrun == "OOM-killed by the kernel"
     assert result.peak_layer is not None and result.peak_layer.startswith("layer")
     assert containers_left(docker_backend) == []
 

@@ -265,7 +265,7 @@ def judge(
 ) -> tuple[str, str]:
     """The verdict and its one-line reason: oom, error, or (after verifying) fits / rejected."""
     if result.does_not_fit:
-        how = "OOM-killed by the kernel" if result.oom_killed else "allocation failed at the cap"
+        how = result.overrun
         if progress is not None:
             where = f" in layer {result.peak_layer}" if result.peak_layer else ""
             progress.phase("prove", f"{how}{where} after {result.wall_s:.1f} s")

@@ -124,6 +124,16 @@ class RunResult:
         return self.oom_killed or self.cap_exceeded
 
     @property
+    def overrun(self) -> str:
+        """How a run that does not fit went past the cap, in words: killed by the kernel, an allocation the
+        rlimit refused, or (``none``, which caps nothing) a measured peak above the cap."""
+        if self.oom_killed:
+            return "OOM-killed by the kernel"
+        if self.backend == "none":
+            return "peak RSS above the cap (measured; nothing was capped)"
+        return "allocation failed at the cap"
+
+    @property
     def fits(self) -> bool:
         """The command ran to a clean exit within the cap."""
         return self.returncode == 0 and not self.does_not_fit

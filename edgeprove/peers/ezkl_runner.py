@@ -177,7 +177,7 @@ def step_argv(step: str, workdir: Path, srs_dir: Path, time_limit_s: float | Non
 def classify(result: Any, step_output: dict[str, Any]) -> tuple[str, str]:
     """A step's verdict and reason: ok, oom, timeout or error (from the harness's RunResult)."""
     if result.does_not_fit:
-        return "oom", "OOM-killed by the kernel" if result.oom_killed else "allocation failed at the cap"
+        return "oom", result.overrun
     if result.returncode in TIMEOUT_CODES:
         return "timeout", "the time limit ran out during this step"
     if result.returncode != 0:
