@@ -47,6 +47,24 @@ def test_auto_prefers_cgroup1_over_later_backends_as_root() -> None:
     assert "skipped cgroup2: " in reason or backend.name == "cgroup2"
 
 
+def test_auto_without_a_working_backend_suggests_measuring_without_a_cap(monkeypatch) -> None:
+    from edgeprove.harness import runner
+
+    class Refusing:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def probe(self) -> str:
+            raise BackendUnavailable(self.name, f"{self.name} is not here", "nothing")
+
+    monkeypatch.setattr(runner, "make_backend", lambda name, image=None, rlimit_kind="data": Refusing(name))
+    with pytest.raises(BackendUnavailable) as raised:
+        choose_backend("auto")
+    message = str(raised.value)
+    assert all(f"{name}: {name} is not here" in message for name in AUTO_ORDER)
+    assert "--backend none" in message
+
+
 def test_named_backends_and_unknown_names() -> None:
     backend, reason = choose_backend("none")
     assert backend.name == "none" and "no cap" in reason

@@ -85,7 +85,12 @@ def choose_backend(
         return backend, f"auto chose {candidate}: {why}" + (
             f" (skipped {'; '.join(skipped)})" if skipped else ""
         )
-    raise BackendUnavailable("auto", "; ".join(skipped), "install Docker or run as root")
+    raise BackendUnavailable(
+        "auto",
+        "; ".join(skipped),
+        "install Docker or run as root; or measure without a cap, --backend none (the verdict then compares "
+        "the measured peak RSS with the cap)",
+    )
 
 
 @dataclass
