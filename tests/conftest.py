@@ -277,3 +277,18 @@ def maxpool_cnn(seed: int = 5, final: str = "none") -> Model:
     ]
     biases = [None, rng.integers(-100, 100, 3), None, rng.integers(-100, 100, 4)]
     return Model("maxpool_cnn", (2, 6, 7), 0, layers, weights, biases)
+
+
+def reference_encoding(matrix: np.ndarray, rate_log: int) -> np.ndarray:
+    """Every row's Reed-Solomon codeword at once, column-major uint32 (L, R): row c is encoded column c.
+    What a commitment computed whole before it streamed, kept as the tests' reference."""
+    from edgeprove.commit import ntt
+
+    return np.ascontiguousarray(ntt.rs_encode(matrix, rate_log).T, dtype=np.uint32)
+
+
+def reference_tree(encoded: np.ndarray):
+    """The Merkle tree over the columns of a whole encoded matrix (``reference_encoding``'s rows)."""
+    from edgeprove.commit import merkle
+
+    return merkle.MerkleTree.from_leaves([merkle.column_bytes(column) for column in encoded])

@@ -4,13 +4,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import reference_encoding, reference_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeprove import field as F
 from edgeprove import poly, sumcheck
 from edgeprove.commit import ligero as L
-from edgeprove.commit import merkle, ntt
 from edgeprove.transcript import Transcript
 
 PARAMS = L.LigeroParams()
@@ -386,7 +386,7 @@ def cheating_open(
     honestly on the shifted claim's combination)."""
     commitment, params = state.commitment, state.params
     matrix = matrix_of(state)
-    encoded = ntt.rs_encode_columns(matrix, params.rate_log) if encoded is None else encoded
+    encoded = reference_encoding(matrix, params.rate_log) if encoded is None else encoded
     L.absorb_statement(transcript, label, commitment, params, points)
     row_eqs = L.row_combinations(points, commitment.row_bits)
     col_eqs = np.stack([poly.eq_table(z[:, commitment.row_bits :]) for z in points], axis=1)
@@ -411,7 +411,7 @@ def cheating_open(
     transcript.absorb_ext(f"{label}/proximity-row", proximity)
     indices = L.query_indices(transcript, label, params, commitment)
     columns = encoded[indices].astype(np.uint64)
-    tree = merkle.MerkleTree.from_columns(encoded.T)
+    tree = reference_tree(encoded)
     return values, L.OpeningProof(row_sumcheck, row, proximity, columns, tree.open(indices))
 
 
@@ -472,9 +472,9 @@ def test_wrong_proximity_row_with_consistent_transcript_rejected(committed):
 def test_committed_non_codeword_rejected(committed):
     """Columns whose entries are not the encoding of any row pass the Merkle check but fail consistency."""
     commitment, state, points, _ = committed
-    corrupted = ntt.rs_encode_columns(matrix_of(state), PARAMS.rate_log)
+    corrupted = reference_encoding(matrix_of(state), PARAMS.rate_log)
     corrupted[:, 0] = (corrupted[:, 0].astype(np.uint64) + 1) % F.P  # every column's row-0 entry
-    bad_commitment = dataclasses.replace(commitment, root=merkle.MerkleTree.from_columns(corrupted.T).root)
+    bad_commitment = dataclasses.replace(commitment, root=reference_tree(corrupted).root)
     bad_state = dataclasses.replace(state, commitment=bad_commitment)
     claimed, proof = cheating_open(bad_state, points, Transcript(), "cheat", encoded=corrupted)
     with pytest.raises(L.LigeroError, match="disagrees with the queried columns"):

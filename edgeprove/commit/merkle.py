@@ -10,7 +10,7 @@ once (a multi-path).  Columns of a field matrix become leaves as their entries i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,15 +49,10 @@ def tree_depth(num_leaves: int) -> int:
 
 
 class MerkleTree:
-    """A Merkle tree whose levels are kept as (count, 32) uint8 arrays, so openings are lookups.  A tree over
-    the columns of a matrix its owner keeps anyway drops its leaf digests (half the tree) and hashes the
-    few leaves an opening needs again."""
+    """A Merkle tree whose levels are kept as (count, 32) uint8 arrays, so openings are lookups."""
 
-    def __init__(
-        self, leaf_digests: np.ndarray, num_leaves: int, leaf_bytes: Callable[[int], bytes] | None = None
-    ) -> None:
-        """Build the levels above ``leaf_digests`` (shape (num_leaves, 32)); use the from_* constructors.
-        With ``leaf_bytes`` (leaf index -> its bytes) the leaf level is not kept."""
+    def __init__(self, leaf_digests: np.ndarray, num_leaves: int) -> None:
+        """Build the levels above ``leaf_digests`` (shape (num_leaves, 32))."""
         if num_leaves < 1:
             raise ValueError("a Merkle tree needs at least one leaf")
         width = 1 << tree_depth(num_leaves)
@@ -65,7 +60,7 @@ class MerkleTree:
         padded[:num_leaves] = leaf_digests
         padded[num_leaves:] = np.frombuffer(PAD_DIGEST, dtype=np.uint8)
         self.num_leaves = int(num_leaves)
-        self.levels: list[np.ndarray | None] = [padded]
+        self.levels: list[np.ndarray] = [padded]
         while self.levels[-1].shape[0] > 1:
             pairs = self.levels[-1].tobytes()
             step = 2 * DIGEST_SIZE
@@ -73,16 +68,10 @@ class MerkleTree:
                 hashlib.sha256(_NODE_TAG + pairs[i : i + step]).digest() for i in range(0, len(pairs), step)
             )
             self.levels.append(np.frombuffer(parents, dtype=np.uint8).reshape(-1, DIGEST_SIZE))
-        self._leaf_bytes = leaf_bytes if len(self.levels) > 1 else None
-        if self._leaf_bytes is not None:
-            self.levels[0] = None
 
     def _digest(self, level: int, index: int) -> bytes:
         """The digest of node ``index`` on ``level`` (0: the leaves)."""
-        nodes = self.levels[level]
-        if nodes is not None:
-            return nodes[index].tobytes()
-        return hash_leaf(self._leaf_bytes(index)) if index < self.num_leaves else PAD_DIGEST
+        return self.levels[level][index].tobytes()
 
     @classmethod
     def from_leaves(cls, leaves: Sequence[bytes]) -> MerkleTree:
@@ -90,28 +79,9 @@ class MerkleTree:
         digests = b"".join(hash_leaf(leaf) for leaf in leaves)
         return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), len(leaves))
 
-    @classmethod
-    def from_columns(cls, matrix: np.ndarray) -> MerkleTree:
-        """A tree whose leaf c is column c of a (rows, cols) field matrix as little-endian u32 bytes.
-
-        A transposed view of a C-contiguous '<u4' array (what ``ntt.rs_encode_columns`` returns, ``.T``)
-        is hashed without any copy.
-        """
-        if matrix.ndim != 2 or matrix.shape[1] == 0:
-            raise ValueError("from_columns needs a 2-D matrix with at least one column")
-        columns = np.ascontiguousarray(matrix.T, dtype="<u4")
-        stride = columns.shape[1] * 4
-        flat = memoryview(columns).cast("B")
-
-        def leaf(c: int) -> memoryview:
-            return flat[c * stride : (c + 1) * stride]
-
-        digests = b"".join(hash_leaf(leaf(c)) for c in range(columns.shape[0]))
-        return cls(np.frombuffer(digests, dtype=np.uint8).reshape(-1, DIGEST_SIZE), columns.shape[0], leaf)
-
     def nbytes(self) -> int:
         """Bytes of the stored digests."""
-        return sum(level.nbytes for level in self.levels if level is not None)
+        return sum(level.nbytes for level in self.levels)
 
     def holds_leaves(self, indices: Sequence[int] | np.ndarray, leaves: Sequence[bytes | memoryview]) -> bool:
         """Whether ``leaves`` (one per index) are the leaves this tree was built over at ``indices``."""

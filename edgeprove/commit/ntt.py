@@ -171,23 +171,6 @@ def rs_encode(rows: np.ndarray, rate_log: int) -> np.ndarray:
     return out.reshape(*np.shape(rows)[:-1], length)
 
 
-def rs_encode_columns(matrix: np.ndarray, rate_log: int, workers: int = 2) -> np.ndarray:
-    """RS-encode every row of a (R, C) matrix and return the codeword matrix TRANSPOSED as uint32 (L, R).
-
-    Row c of the result is encoded column c, contiguous, ready for Merkle hashing and column opening.
-    Rows are encoded in cache-sized blocks on ``workers`` threads (numpy releases the GIL), so scratch
-    memory is a few blocks on top of the uint32 output; the uint64 codeword matrix never exists whole.
-    """
-    arr = _check_rows(matrix, "rs_encode_columns")
-    if np.ndim(matrix) != 2:
-        raise ValueError("rs_encode_columns: expected a 2-D (rows, cols) matrix")
-    num_rows, width = arr.shape
-    _check_rate(rate_log, width)
-    out = np.empty((width << rate_log, num_rows), dtype=np.uint32)
-    encode_rows_into(arr, rate_log, out, workers=workers)
-    return out
-
-
 def encode_rows_into(rows: np.ndarray, rate_log: int, out: np.ndarray, workers: int = 2) -> None:
     """Write the RS codewords of ``rows`` (R, C), transposed, into ``out`` (L, R): out[c, r] is row r's
     codeword entry c.

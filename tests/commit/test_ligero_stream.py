@@ -6,6 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import reference_encoding, reference_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,8 +34,8 @@ def reference_commit(values: np.ndarray, params: L.LigeroParams) -> Reference:
     padded[: values.size] = values
     row_bits, col_bits = params.layout(poly.num_vars(padded.size))
     matrix = padded.reshape(1 << row_bits, 1 << col_bits)
-    encoded = ntt.rs_encode_columns(matrix, params.rate_log)
-    return Reference(matrix, encoded, merkle.MerkleTree.from_columns(encoded.T), row_bits)
+    encoded = reference_encoding(matrix, params.rate_log)
+    return Reference(matrix, encoded, reference_tree(encoded), row_bits)
 
 
 def reference_open(ref: Reference, commitment, params, points, transcript, label):
