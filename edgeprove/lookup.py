@@ -649,9 +649,8 @@ def _pad_witness(witness_cols: list[np.ndarray], mask: np.ndarray) -> tuple[list
     if not extra:
         return witness_cols, mask
     zeros = np.zeros(extra, dtype=np.uint64)
-    return [np.concatenate([c, zeros]) for c in witness_cols], np.concatenate(
-        [mask, zeros.astype(mask.dtype)]
-    )
+    padded_mask = np.concatenate([mask, np.zeros(extra, dtype=mask.dtype)])
+    return [np.concatenate([c, zeros]) for c in witness_cols], padded_mask
 
 
 def _locate(values: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
