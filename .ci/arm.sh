@@ -10,7 +10,9 @@
 #     proof files, and each platform accepts the other's proof;
 #  3. the same core tests and lenet5 check under 32-bit ARM (armhf: BabyBear's uint64 products on a 32-bit
 #     machine);
-#  4. the Termux situation under aarch64: an unprivileged user without cgroups runs `edgeprove run --ram 2G`.
+#  4. a study with an emulated run (.ci/arm-study.toml): tiny_cnn under aarch64 beside x86-64, whose README
+#     gives the prover's peak above python + numpy under qemu and the device budgets it fits;
+#  5. the Termux situation under aarch64: an unprivileged user without cgroups runs `edgeprove run --ram 2G`.
 #     auto skips every cgroup backend and Docker and would take rlimit, but qemu user-mode emulation accepts
 #     setrlimit and ignores it, so the run must refuse (exit 5) rather than give a verdict on an uncapped
 #     run; measured without a cap (--backend none) it gives its verdict, FITS at 2 GiB.
@@ -80,6 +82,17 @@ portability() {
         fail "$model: $arch rejects the x86-64 proof"
 }
 
+emulated_study() {
+    # The study runs tiny_cnn natively and under aarch64, and its README reports the emulated peak memory.
+    local readme="$work/arm-study/README.md" row
+    edgeprove study .ci/arm-study.toml --out "$work/arm-study" >/dev/null || fail "the emulated study did not finish"
+    row="$(grep '| tiny_cnn | streaming | aarch64 under qemu |' "$readme")" ||
+        fail "the study's README has no aarch64 row"
+    echo "$row"
+    grep -Eq '\| [0-9]+\.[0-9] \| [0-9]+ of [0-9]+ \|$' <<<"$row" ||
+        fail "the aarch64 row has no estimated peak or budget count"
+}
+
 termux() {
     # No root, no cgroup file system: auto skips the cgroup backends and Docker, and rlimit is refused
     # because qemu ignores setrlimit; measuring without a cap still gives verdicts.
@@ -98,6 +111,7 @@ termux() {
 total=$SECONDS
 timed "aarch64 core tests" "$arm" --arch arm64 python3 -m pytest -q -p no:cacheprovider "${quick_core_tests[@]}"
 timed "aarch64 portability (lenet5)" portability arm64 lenet5
+timed "aarch64 emulated study" emulated_study
 timed "aarch64 Termux simulation" termux
 timed "armhf core tests" "$arm" --arch armhf python3 -m pytest -q -p no:cacheprovider "${core_tests[@]}"
 timed "armhf portability (lenet5)" portability armhf lenet5

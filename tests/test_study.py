@@ -11,18 +11,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from edgeprove.harness.devices import load_catalog
 from edgeprove.model import zoo
 from edgeprove.model.ops import linear_map
 from edgeprove.study.charts import parse_published
 from edgeprove.study.results import is_finished, load_results, result_path, write_result
 from edgeprove.study.suites import SuiteError, load_suite, select_runs, suite_names
+from edgeprove.study.tables import emulated_tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
+MIB = 1 << 20
 SHIPPED_SUITES = ("ci-smoke", "edge-models", "paper0", "peers", "wc50-devices")
 
 
@@ -63,6 +67,64 @@ def test_shipped_suites_load_and_expand() -> None:
     assert {spec.kind for spec in peers.runs} == {"prove", "ezkl"}
     limits = [spec.time_limit_s for spec in peers.runs if spec.model == "wc50" and spec.kind == "ezkl"]
     assert limits == [1200]
+
+
+def test_emulated_runs_expand_per_architecture(tmp_path: Path) -> None:
+    body = "[[runs]]\nkind = 'emulated'\narches = ['arm64', 'armhf']\nmodels = ['tiny_mlp']\nrams = ['2G']\n"
+    suite = load_suite(str(write_suite(tmp_path, body)))
+    assert [spec.run_id for spec in suite.runs] == [
+        "arm64-tiny_mlp-streaming-2G",
+        "armhf-tiny_mlp-streaming-2G",
+    ]
+    assert {(spec.kind, spec.backend) for spec in suite.runs} == {("emulated", "none")}
+    default = load_suite(str(write_suite(tmp_path, body.replace("arches = ['arm64', 'armhf']\n", ""))))
+    assert [spec.arch for spec in default.runs] == ["arm64"]
+    edge = load_suite("edge-models")
+    emulated = {(spec.arch, spec.model) for spec in edge.runs if spec.kind == "emulated"}
+    assert emulated == {(arch, model) for arch in ("arm64", "armhf") for model in ("lenet5", "wc50")}
+
+
+def emulated_record(run_id: str, peak_mib: float, qemu_mib: float, native_mib: float) -> dict[str, Any]:
+    """A finished emulated run's result as the runner records it (sizes in MiB)."""
+    peak, qemu, native = (int(value * MIB) for value in (peak_mib, qemu_mib, native_mib))
+    return {
+        "run_id": run_id,
+        "verdict": "fits",
+        "peak_rss_bytes": peak,
+        "emulated_machine": "aarch64",
+        "emulated_python_numpy_bytes": qemu,
+        "native_python_numpy_bytes": native,
+        "prover_above_python_numpy_bytes": peak - qemu,
+        "estimated_device_peak_bytes": peak - qemu + native,
+    }
+
+
+def test_emulated_table_subtracts_the_interpreter_and_counts_budgets(tmp_path: Path) -> None:
+    body = (
+        "report = 'devices'\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n"
+        "[[runs]]\nkind = 'emulated'\narches = ['arm64', 'armhf']\nmodels = ['tiny_mlp']\nrams = ['2G']\n"
+    )
+    suite = load_suite(str(write_suite(tmp_path, body)))
+    results = {
+        "tiny_mlp-streaming-1G": {
+            "run_id": "tiny_mlp-streaming-1G",
+            "verdict": "fits",
+            "peak_rss_bytes": 60 * MIB,
+        },
+        "arm64-tiny_mlp-streaming-2G": emulated_record("arm64-tiny_mlp-streaming-2G", 400.0, 60.0, 25.0),
+    }
+    section = "\n".join(emulated_tables(suite, results))
+    budgets = sorted(device.budget_bytes for device in load_catalog())
+    below_smallest = sum(budget >= 365 * MIB for budget in budgets)
+    assert "| tiny_mlp | streaming | x86-64, native | 60.0 | 25.0 | 35.0 | 60.0 |" in section
+    assert (
+        f"| tiny_mlp | streaming | aarch64 under qemu | 400.0 | 60.0 | 340.0 | 365.0 | {below_smallest} of"
+        in section
+    )
+    assert "| tiny_mlp | streaming | armhf under qemu | not run |" in section
+    assert "not device times" in section
+    assert section.count("x86-64, native") == 1
+    assert emulated_tables(load_suite("ci-smoke"), {}) == []
 
 
 def test_run_ids_are_unique_and_only_selects(tmp_path: Path) -> None:
@@ -114,6 +176,19 @@ def test_run_ids_are_unique_and_only_selects(tmp_path: Path) -> None:
             "expands to more than 10,000 runs",
         ),
         ("a = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        (
+            "[[runs]]\nkind = 'emulated'\narches = ['riscv64']\nmodels = ['tiny_mlp']\nrams = ['1G']\n",
+            "riscv64",
+        ),
+        (
+            "[[runs]]\nkind = 'emulated'\nmodels = ['tiny_mlp']\nrams = ['1G']\nbackend = 'auto'\n",
+            "measured without a cap",
+        ),
+        (
+            "[[runs]]\narches = ['arm64']\nmodels = ['tiny_mlp']\nrams = ['1G']\n",
+            'for kind = "emulated" only',
+        ),
+        ("[[runs]]\nkind = 'emulated'\nmodels = ['tests']\nrams = ['1G']\n", "not in the zoo"),
     ],
 )
 def test_malformed_suites_are_refused(tmp_path: Path, body: str, message: str) -> None:

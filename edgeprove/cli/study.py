@@ -23,8 +23,10 @@ def describe(record: dict[str, Any]) -> str:
     style = VERDICT_STYLE.get(verdict, "yellow")
     prove_s = record.get("prove_s")
     time_text = f"{prove_s:.2f} s" if isinstance(prove_s, (int, float)) else "–"
+    where = f" (under {escape(str(record['arch']))} emulation)" if record.get("arch") else ""
     return (
-        f"[{style}]{escape(str(verdict))}[/]  prove {time_text}  peak {format_size(record.get('peak_bytes'))}"
+        f"[{style}]{escape(str(verdict))}[/]  prove {time_text}{where}  "
+        f"peak {format_size(record.get('peak_bytes'))}"
     )
 
 

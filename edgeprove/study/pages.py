@@ -36,7 +36,9 @@ def study_page(suite: Suite, results: dict[str, dict[str, Any]], out_dir: Path, 
     rows = []
     for spec in suite.runs:
         name, *figures = run_cells(spec.run_id, results.get(spec.run_id), out_dir)
-        how = spec.schedule if spec.kind == "prove" else spec.kind
+        how = {"prove": spec.schedule, "emulated": f"{spec.schedule} under {spec.arch}"}.get(
+            spec.kind, spec.kind
+        )
         rows.append([name, html.escape(spec.model), html.escape(how), html.escape(spec.cap_label), *figures])
     header = ["run", "model", "schedule", "cap", "verdict", "peak (kernel)", "peak RSS", "predicted (vs RSS)"]
     header += ["prove time", "proof"]

@@ -7,6 +7,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from edgeprove.harness.children import child_environment, edgeprove_argv, last_j
 from edgeprove.harness.environment import machine_description
 from edgeprove.study.pages import write_study_page
 from edgeprove.study.results import is_finished, load_results, write_result
-from edgeprove.study.suites import RunSpec, Suite, select_runs
+from edgeprove.study.suites import EMULATOR, RunSpec, Suite, select_runs
 from edgeprove.study.tables import write_readme
 
 INTERRUPT_GRACE_S = 60.0
@@ -27,6 +28,10 @@ INTERRUPT_GRACE_S = 60.0
 VERDICT_OF_EXIT = {code: verdict for verdict, code in RUN_VERDICT_EXIT.items()}
 """`edgeprove run` exit codes that carry a result; any other code means the run itself could not be done."""
 BULKY_PROVER_KEYS = ("output", "output_int", "proof")
+PYTHON_NUMPY_PEAK = (
+    "import numpy; print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+)
+"""Prints the VmHWM (KiB) of an interpreter that has imported numpy."""
 
 
 class RunFailed(RuntimeError):
@@ -61,21 +66,21 @@ def run_command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
+def emulated_argv(arch: str, bind: Path, *command: str) -> list[str]:
+    """The argv that runs `command` in the emulated ARM root file system, with `bind` visible inside."""
+    return [str(EMULATOR), "--arch", arch, "--bind", str(bind), "--", *command]
+
+
 def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """One `edgeprove run` under the spec's cap: its --json summary (verdict, peaks, times, prediction)."""
+    """One `edgeprove run` under the spec's cap (under ARM emulation for an emulated spec): its --json
+    summary (verdict, peaks, times, prediction)."""
     cap = ["--device", spec.device] if spec.device else ["--ram", str(spec.cap_bytes)]
-    argv = edgeprove_argv(
-        "run",
-        spec.model,
-        *cap,
-        "--backend",
-        spec.backend,
-        "--schedule",
-        spec.schedule,
-        "--out",
-        str(run_dir),
-        "--json",
-    )
+    arguments = ["run", spec.model, *cap, "--backend", spec.backend, "--schedule", spec.schedule]
+    arguments += ["--out", str(run_dir), "--json"]
+    if spec.arch is None:
+        argv = edgeprove_argv(*arguments)
+    else:
+        argv = emulated_argv(spec.arch, run_dir.parent, "edgeprove", *arguments)
     completed = run_command(argv, child_environment(None))
     summary = last_json_object(completed.stdout)
     if completed.returncode not in VERDICT_OF_EXIT or "verdict" not in summary:
@@ -127,6 +132,39 @@ def run_prove(spec: RunSpec, scratch: Path, timeline_png: Path | None) -> dict[s
     }
 
 
+def python_numpy_peak(argv: list[str]) -> int:
+    """VmHWM in bytes of the interpreter `argv` importing numpy and exiting: what any prover process holds
+    before its own work (under emulation, qemu's footprint included); RunFailed when it cannot be run."""
+    completed = run_command([*argv, "-c", PYTHON_NUMPY_PEAK], child_environment(None))
+    lines = completed.stdout.split()
+    if completed.returncode != 0 or not lines or not lines[-1].isdigit():
+        last = (completed.stderr.strip().splitlines() or [""])[-1]
+        raise RunFailed(
+            f"{' '.join(argv)} could not measure python + numpy (exit {completed.returncode}): {last}"
+        )
+    return int(lines[-1]) * 1024
+
+
+def run_emulated(spec: RunSpec, scratch: Path) -> dict[str, Any]:
+    """The prove runs of `run_prove` under ARM emulation, with the interpreter baselines that separate the
+    prover's own memory from qemu's: python + numpy alone, measured under the same emulation and natively."""
+    outcome = run_prove(spec, scratch, None)
+    emulated_baseline = python_numpy_peak(emulated_argv(str(spec.arch), scratch, "python3"))
+    native_baseline = python_numpy_peak([sys.executable])
+    environment = outcome["attempts"][0].get("environment") or {}
+    peak = outcome.get("peak_rss_bytes")
+    above = peak - emulated_baseline if peak else None
+    return {
+        **outcome,
+        "emulated_machine": environment.get("machine"),
+        "emulated_numpy": environment.get("numpy"),
+        "emulated_python_numpy_bytes": emulated_baseline,
+        "native_python_numpy_bytes": native_baseline,
+        "prover_above_python_numpy_bytes": above,
+        "estimated_device_peak_bytes": above + native_baseline if above else None,
+    }
+
+
 def run_one(spec: RunSpec, timeline_png: Path | None) -> dict[str, Any]:
     """Carry out one run in a scratch folder and return its result record (not yet written)."""
     started = time.time()
@@ -135,6 +173,8 @@ def run_one(spec: RunSpec, timeline_png: Path | None) -> dict[str, Any]:
             from edgeprove.peers.ezkl_runner import run_ezkl
 
             outcome = run_ezkl(spec.model, spec.cap_bytes, spec.backend, spec.time_limit_s, Path(scratch))
+        elif spec.kind == "emulated":
+            outcome = run_emulated(spec, Path(scratch))
         else:
             outcome = run_prove(spec, Path(scratch), timeline_png)
     return {
@@ -148,6 +188,7 @@ def run_one(spec: RunSpec, timeline_png: Path | None) -> dict[str, Any]:
         "requested_backend": spec.backend,
         "repeats": spec.repeats,
         "time_limit_s": spec.time_limit_s,
+        "arch": spec.arch,
         **model_facts(spec.model),
         **outcome,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),

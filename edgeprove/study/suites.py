@@ -23,7 +23,11 @@ else:  # pragma: no cover - Python 3.10 only
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUITES_DIR = PROJECT_ROOT / "streaming"
-RUN_KINDS = ("prove", "ezkl")
+RUN_KINDS = ("prove", "ezkl", "emulated")
+EMULATED_ARCHES = ("arm64", "armhf")
+"""What `kind = "emulated"` runs can emulate (scripts/arm64.sh --arch): 64-bit and 32-bit ARM."""
+EMULATOR = PROJECT_ROOT / "scripts" / "arm64.sh"
+"""Runs an `edgeprove` command in an ARM Debian root file system through qemu user-mode emulation."""
 REPORT_KINDS = ("runs", "paper0", "devices", "peers")
 RUN_ID_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_SUITE_BYTES = 1 << 20
@@ -54,6 +58,8 @@ class RunSpec:
     backend: str
     repeats: int
     time_limit_s: float | None
+    arch: str | None = None
+    """The emulated architecture of a `kind = "emulated"` run; None for runs on this machine."""
 
 
 @dataclass
@@ -118,22 +124,29 @@ def _caps(table: dict[str, Any], where: str) -> list[tuple[int, str | None, str]
     return caps
 
 
-def make_run_id(kind: str, model: str, schedule: str, cap_label: str) -> str:
-    """A file-name-safe id: model-schedule-cap for proofs, ezkl-model-cap for EZKL runs."""
-    parts = [kind, model, cap_label] if kind == "ezkl" else [model, schedule, cap_label]
+def make_run_id(kind: str, model: str, schedule: str, cap_label: str, arch: str | None = None) -> str:
+    """A file-name-safe id: model-schedule-cap for proofs, ezkl-model-cap for EZKL runs and
+    arch-model-schedule-cap for emulated proofs."""
+    if kind == "ezkl":
+        parts = [kind, model, cap_label]
+    elif kind == "emulated":
+        parts = [str(arch), model, schedule, cap_label]
+    else:
+        parts = [model, schedule, cap_label]
     return RUN_ID_PATTERN.sub("_", "-".join(parts).replace(" ", ""))
 
 
 def _check_models(models: list[str], kind: str, where: str) -> None:
-    """Every model must be a zoo name (EZKL runs export zoo models) or, for proofs, an existing model path."""
+    """Every model must be a zoo name (EZKL runs export zoo models, emulated runs build them inside the
+    emulated root) or, for proofs on this machine, an existing model path."""
     from edgeprove.model import zoo
 
     known = set(zoo.names())
     for model in models:
-        if model not in known and (kind == "ezkl" or not Path(model).exists()):
+        if model not in known and (kind != "prove" or not Path(model).exists()):
             raise SuiteError(
                 f"{where}: unknown model {model!r} (not in the zoo"
-                + (")" if kind == "ezkl" else " and no such file)")
+                + (")" if kind != "prove" else " and no such file)")
             )
 
 
@@ -152,7 +165,20 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
     unknown = sorted(set(schedules) - set(SCHEDULES))
     if unknown:
         raise SuiteError(f"{where}: unknown schedule {unknown[0]!r}; choose streaming or baseline")
-    backend = table.get("backend", defaults["backend"])
+    backend = table.get("backend", "none" if kind == "emulated" else defaults["backend"])
+    if kind == "emulated" and backend != "none":
+        raise SuiteError(
+            f'{where}: emulated runs are measured without a cap (backend = "none"): qemu user-mode '
+            "emulation has no cgroups and ignores setrlimit"
+        )
+    arches = _string_list(table, "arches", where) or (["arm64"] if kind == "emulated" else [])
+    if kind != "emulated" and arches:
+        raise SuiteError(f'{where}: arches = [...] is for kind = "emulated" only')
+    unknown_arches = sorted(set(arches) - set(EMULATED_ARCHES))
+    if unknown_arches:
+        raise SuiteError(
+            f"{where}: unknown arch {unknown_arches[0]!r}; choose from {', '.join(EMULATED_ARCHES)}"
+        )
     if backend not in BACKEND_NAMES:
         raise SuiteError(f"{where}: unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
     repeats = table.get("repeats", defaults["repeats"])
@@ -164,11 +190,11 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
     ):
         raise SuiteError(f"{where}: time_limit_s must be a positive number of seconds")
     caps = _caps(table, where)
-    if len(models) * len(schedules) * len(caps) > MAX_SUITE_RUNS:
+    if len(models) * len(schedules) * len(caps) * max(1, len(arches)) > MAX_SUITE_RUNS:
         raise SuiteError(f"{where}: expands to more than {MAX_SUITE_RUNS:,} runs")
     return [
         RunSpec(
-            make_run_id(kind, model, schedule, label),
+            make_run_id(kind, model, schedule, label, arch),
             kind,
             model,
             schedule,
@@ -178,9 +204,11 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
             backend,
             repeats,
             float(limit) if limit else None,
+            arch,
         )
+        for arch in arches or [None]
         for model in models
-        for schedule in (schedules if kind == "prove" else ["ezkl"])
+        for schedule in (["ezkl"] if kind == "ezkl" else schedules)
         for cap, device, label in caps
     ]
 

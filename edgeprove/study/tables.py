@@ -160,7 +160,7 @@ def paper0_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]
         rows = []
         for model in models:
             facts = zoo.summary(model)
-            streaming = _find(suite, results, model=model, schedule="streaming")
+            streaming = _find(suite, results, kind="prove", model=model, schedule="streaming")
             peak = conservative_peak(streaming) if streaming and streaming.get("verdict") == "fits" else None
             per_param = f"{peak / facts.params / 1000:.3f}" if peak else "–"
             rows.append(
@@ -169,7 +169,7 @@ def paper0_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]
                     f"{facts.params:,}",
                     str(facts.weight_layers),
                     _cell(streaming),
-                    _cell(_find(suite, results, model=model, schedule="baseline")),
+                    _cell(_find(suite, results, kind="prove", model=model, schedule="baseline")),
                     per_param,
                     *(figures.get(model, [""] * len(systems))),
                 ]
@@ -215,7 +215,7 @@ def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str
                 cores.get(device or "", "all"),
             ]
             for schedule in schedules:
-                result = _find(suite, results, model=model, schedule=schedule, cap_label=label)
+                result = _find(suite, results, kind="prove", model=model, schedule=schedule, cap_label=label)
                 if result is None:
                     row += ["not run", "–", "–", "–", "–", "–"]
                     continue
@@ -242,6 +242,76 @@ def devices_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str
                 "",
             ]
     return sections
+
+
+def emulated_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[str]:
+    """Peak memory under ARM emulation beside this machine's: the prover's own part (its peak RSS above an
+    interpreter that only imports numpy, both measured the same way) and the device budgets it fits."""
+    specs = [spec for spec in suite.runs if spec.kind == "emulated"]
+    if not specs:
+        return []
+    budgets = [device.budget_bytes for device in load_catalog()]
+    header = ["model", "schedule", "platform", "peak RSS MiB", "python + numpy MiB", "prover above it MiB"]
+    header += ["est. device peak MiB", "budgets it fits"]
+    rows = []
+    shown_natively = set()
+    for spec in specs:
+        native = _find(suite, results, kind="prove", model=spec.model, schedule=spec.schedule)
+        emulated = results.get(spec.run_id)
+        if emulated is None or emulated.get("verdict") != "fits":
+            verdict = emulated["verdict"] if emulated else "not run"
+            rows.append([spec.model, spec.schedule, f"{spec.arch} under qemu", verdict, *["–"] * 4])
+            continue
+        native_baseline = emulated.get("native_python_numpy_bytes")
+        if native and native.get("verdict") == "fits" and (spec.model, spec.schedule) not in shown_natively:
+            shown_natively.add((spec.model, spec.schedule))
+            native_peak = native.get("peak_rss_bytes")
+            native_above = native_peak - native_baseline if native_peak and native_baseline else None
+            rows.append(
+                [
+                    spec.model,
+                    spec.schedule,
+                    "x86-64, native",
+                    _mib(native_peak),
+                    _mib(native_baseline),
+                    _mib(native_above),
+                    _mib(native_peak),
+                    _fitting(native_peak, budgets),
+                ]
+            )
+        estimate = emulated.get("estimated_device_peak_bytes")
+        rows.append(
+            [
+                spec.model,
+                spec.schedule,
+                f"{emulated.get('emulated_machine') or spec.arch} under qemu",
+                _mib(emulated.get("peak_rss_bytes")),
+                _mib(emulated.get("emulated_python_numpy_bytes")),
+                _mib(emulated.get("prover_above_python_numpy_bytes")),
+                _mib(estimate),
+                _fitting(estimate, budgets),
+            ]
+        )
+    return [
+        "## ARM under emulation: peak memory",
+        "",
+        markdown_table(header, rows),
+        "",
+        "Each emulated row is one `edgeprove run` inside an ARM Debian userland under qemu user-mode "
+        "emulation (`scripts/arm64.sh`), measured without a cap (qemu has no cgroups and ignores "
+        "setrlimit). Its peak RSS includes qemu's own footprint, so beside it is an interpreter that only "
+        "imports numpy, under the same emulation; the prover's own part is the difference. The estimated "
+        "device peak adds that part to python + numpy measured natively on this machine (numpy builds "
+        "differ: Debian's under emulation). Emulated times are not device times and are not reported here.",
+        "",
+    ]
+
+
+def _fitting(peak: Any, budgets: list[int]) -> str:
+    """How many device budgets (of devices/) hold `peak`: "20 of 20", or a dash."""
+    if not isinstance(peak, (int, float)) or not peak or not budgets:
+        return "–"
+    return f"{sum(peak <= budget for budget in budgets)} of {len(budgets)}"
 
 
 def _ratio(numerator: Any, denominator: Any) -> str:
@@ -328,5 +398,6 @@ def report_sections(suite: Suite, results: dict[str, dict[str, Any]]) -> list[st
     """The README's tables for the suite's report kind, then every prove run."""
     builders = {"paper0": paper0_tables, "devices": devices_tables, "peers": peers_tables}
     sections = builders[suite.report](suite, results) if suite.report in builders else []
+    sections += emulated_tables(suite, results)
     sections += ["## All runs", "", runs_table(suite, results)]
     return sections
