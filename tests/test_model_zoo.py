@@ -149,8 +149,34 @@ def test_unknown_name_lists_close_matches():
 
 def test_names_are_unique_and_complete():
     names = zoo.names()
-    assert len(names) == len(set(names)) == 7 + 26
-    assert names[:7] == ["wc50", "resnet18", "mobilenetv2", "lenet5", "lenet5_max32", "tiny_mlp", "tiny_cnn"]
+    assert len(names) == len(set(names)) == 9 + 26
+    assert names[:9] == [
+        "wc50",
+        "resnet18",
+        "mobilenetv2",
+        "lenet5",
+        "lenet5_max32",
+        "vgg11_cifar",
+        "vgg16_cifar",
+        "tiny_mlp",
+        "tiny_cnn",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, params, convs", [("vgg11_cifar", 9_750_922, 8), ("vgg16_cifar", 15_245_130, 13)]
+)
+def test_vgg_cifar_has_zkcnn_benchmark_shapes(name, params, convs):
+    """3x3 convolutions with padding 1 and 2x2 max pools take 3x32x32 down to 512x1x1; 512-512-10 on top."""
+    layers = zoo.float_model(name).layers
+    assert zoo.summary(name).params == params
+    assert [layer.kind for layer in layers].count("conv2d") == convs
+    assert [layer.kind for layer in layers].count("maxpool") == 5
+    assert [(layer.in_shape, layer.out_shape) for layer in layers[-3:]] == [
+        ((512, 1, 1), (512, 1, 1)),
+        ((512, 1, 1), (512, 1, 1)),
+        ((512, 1, 1), (10, 1, 1)),
+    ]
 
 
 @pytest.mark.parametrize(

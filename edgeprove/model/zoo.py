@@ -275,6 +275,31 @@ def _lenet5_max32() -> _Builder:
     return builder
 
 
+VGG_CIFAR_WIDTHS = {
+    11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+}
+"""VGG's convolution widths by depth, "M" a 2x2 max pool (Simonyan and Zisserman, configurations A and D)."""
+
+
+def vgg_cifar(depth: int) -> _Builder:
+    """VGG on CIFAR's 3x32x32: 3x3 convolutions (padding 1) with ReLU, 2x2 max pools, then a 512-512-10
+    classifier, as zkCNN's benchmarks define it."""
+    builder = _Builder((3, 32, 32))
+    convs = pools = 0
+    for width in VGG_CIFAR_WIDTHS[depth]:
+        if width == "M":
+            pools += 1
+            builder.maxpool(f"pool{pools}", builder.last, 2, 2)
+        else:
+            convs += 1
+            builder.conv(f"conv{convs}", builder.last, int(width), 3, 1, 1)
+    builder.dense("fc1", builder.last, 512)
+    builder.dense("fc2", builder.last, 512)
+    builder.dense("fc3", builder.last, 10, activation="none")
+    return builder
+
+
 def _tiny_mlp() -> _Builder:
     """A 4-layer MLP with a residual add, for fast tests."""
     builder = _Builder((10, 1, 1))
@@ -324,6 +349,8 @@ _BUILTIN = {
     "mobilenetv2": mobilenetv2,
     "lenet5": _lenet5,
     "lenet5_max32": _lenet5_max32,
+    "vgg11_cifar": lambda: vgg_cifar(11),
+    "vgg16_cifar": lambda: vgg_cifar(16),
     "tiny_mlp": _tiny_mlp,
     "tiny_cnn": _tiny_cnn,
 }
@@ -333,6 +360,8 @@ _DESCRIPTIONS = {
     "mobilenetv2": "MobileNetV2 at 224x224 (torchvision architecture), depthwise convs",
     "lenet5": "LeNet-5, average pooling",
     "lenet5_max32": "LeNet-5 on 1x32x32 with ReLU and max pooling (the classic layout)",
+    "vgg11_cifar": "VGG11 on CIFAR's 3x32x32, 512-512-10 classifier",
+    "vgg16_cifar": "VGG16 on CIFAR's 3x32x32, 512-512-10 classifier",
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
 }
