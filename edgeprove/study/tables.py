@@ -250,6 +250,8 @@ def emulated_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[st
     specs = [spec for spec in suite.runs if spec.kind == "emulated"]
     if not specs:
         return []
+    models = list(dict.fromkeys(spec.model for spec in specs))
+    specs.sort(key=lambda spec: (models.index(spec.model), spec.schedule))
     budgets = [device.budget_bytes for device in load_catalog()]
     header = ["model", "schedule", "platform", "peak RSS MiB", "python + numpy MiB", "prover above it MiB"]
     header += ["est. device peak MiB", "budgets it fits"]
@@ -302,7 +304,9 @@ def emulated_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[st
         "setrlimit). Its peak RSS includes qemu's own footprint, so beside it is an interpreter that only "
         "imports numpy, under the same emulation; the prover's own part is the difference. The estimated "
         "device peak adds that part to python + numpy measured natively on this machine (numpy builds "
-        "differ: Debian's under emulation). Emulated times are not device times and are not reported here.",
+        "differ: Debian's under emulation). It is an upper bound: qemu's translated-code cache grows with "
+        "the code a process runs, more in a prover than in an import, and stays in the prover's part. "
+        "Emulated times are not device times and are not reported here.",
         "",
     ]
 
