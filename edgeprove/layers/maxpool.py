@@ -167,8 +167,12 @@ def window_g_table(layer, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
         for v in range(k):
             row = F.ext_add(row, F.ext_mul(ew[:, v], lam[:, u, v].reshape(F.EXT_DEGREE, 1)))
         plane = F.ext_add(plane, F.ext_mul(eh[:, u, :, None], row[:, None, :]))
-    g = F.ext_zeros(inp.padded)
-    g[:, : inp.shape[0]] = F.ext_mul(eq_c[:, :, None, None], plane[:, None, :, :])
+    cp, hp, wp = inp.padded
+    g = np.zeros((F.EXT_DEGREE, cp, hp, wp), dtype=np.uint32)  # compact storage (``sumcheck.prove``)
+    step = max(1, poly.FOLD_SLICE // (hp * wp))  # channels at a time: temporaries of a few MiB
+    for start in range(0, inp.shape[0], step):
+        part = slice(start, min(inp.shape[0], start + step))
+        g[:, part] = F.ext_mul(eq_c[:, part, None, None], plane[:, None, :, :])
     return g.reshape(F.EXT_DEGREE, -1)
 
 
