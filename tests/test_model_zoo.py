@@ -74,8 +74,8 @@ def test_lenet5_and_tiny_models():
     assert zoo.summary("lenet5").params == 61_706
     assert zoo.summary("tiny_mlp").params < 1000 and zoo.summary("tiny_cnn").params < 1000
     layers = zoo.float_model("tiny_cnn").layers
-    # random models cover max pooling and grouped convolutions
-    assert {layer.kind for layer in layers} == set(KINDS) - {"maxpool", "grouped_conv2d"}
+    # random models cover max pooling, grouped and probe convolutions
+    assert {layer.kind for layer in layers} == set(KINDS) - {"maxpool", "grouped_conv2d", "probe_conv2d"}
     convs = [layer for layer in layers if layer.kind == "conv2d"]
     assert {c.stride for c in convs} == {1, 2} and {c.padding for c in convs} == {0, 1}
     assert any(layer.residual is not None for layer in layers)
@@ -149,8 +149,18 @@ def test_unknown_name_lists_close_matches():
 
 def test_names_are_unique_and_complete():
     names = zoo.names()
-    assert len(names) == len(set(names)) == 7 + 26
-    assert names[:7] == ["wc50", "resnet18", "mobilenetv2", "lenet5", "lenet5_max32", "tiny_mlp", "tiny_cnn"]
+    assert len(names) == len(set(names)) == 8 + 26
+    builtin = [
+        "wc50",
+        "resnet18",
+        "mobilenetv2",
+        "lenet5",
+        "lenet5_max32",
+        "tiny_mlp",
+        "tiny_cnn",
+        "iriscode",
+    ]
+    assert names[:8] == builtin
 
 
 @pytest.mark.parametrize(
