@@ -201,6 +201,39 @@ def float_responses(images: np.ndarray) -> np.ndarray:
     return np.moveaxis(probe_sum(kernels, batch, rows, cols), 1, 0)
 
 
+FRAGILE_THRESHOLDS = (0.0001, 0.275, 0.08726646259971647)
+"""open-iris's FragileBitRefinement (polar): |z| in [t0, t1] and the phase at least t2 (5 degrees) from the
+axis of the other part (``nodes/iris_response_refinement/fragile_bits_refinement.py``)."""
+
+
+def normalized_responses(images: np.ndarray) -> np.ndarray:
+    """open-iris's complex responses z (N, 2 filters, 16, 256): the filter sums divided by the clipped
+    window's size (rows times the filter's own columns) and by the fix-point kernel's norm, per part."""
+    sums = float_responses(images)
+    rows = probe_sources(IMAGE_SHAPE[0], KERNEL_ROWS, PROBE_STRIDES[0], "clip")
+    window_rows = (rows >= 0).sum(axis=1)[:, None]
+    out = np.empty((sums.shape[0], len(FILTERS), *sums.shape[2:]), dtype=complex)
+    for index, params in enumerate(FILTERS):
+        kernel = gabor(params)
+        size = window_rows * params.kernel_size[0]
+        real = sums[:, 2 * index] / size / np.linalg.norm(kernel.real)
+        imag = sums[:, 2 * index + 1] / size / np.linalg.norm(kernel.imag)
+        out[:, index] = real + 1j * imag
+    return out
+
+
+def fragile_keep(images: np.ndarray) -> np.ndarray:
+    """Which code bits open-iris's fragile-bit refinement keeps, for a fully valid segmentation mask (every
+    mask weight 1): bool (N, 4, 16, 256) in the model's channel order.  A float reference, not proven."""
+    z = normalized_responses(images)
+    low, high, angle = FRAGILE_THRESHOLDS
+    radius, phase = np.abs(z), np.angle(z)
+    in_band = (radius >= low) & (radius <= high)
+    keep_real = in_band & (np.abs(np.sin(phase)) <= np.abs(np.cos(angle)))
+    keep_imag = in_band & (np.abs(np.cos(phase)) <= np.abs(np.cos(angle)))
+    return np.stack([keep_real[:, 0], keep_imag[:, 0], keep_real[:, 1], keep_imag[:, 1]], axis=1)
+
+
 def float_code(images: np.ndarray) -> np.ndarray:
     """open-iris's code bits (response > 0) for a batch of images: bool (N, 4, 16, 256)."""
     return float_responses(images) > 0
