@@ -100,9 +100,18 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
     return conv2d.folded_g_eval(layer, *_kernel_fold(layer, weight, rho), gamma)
 
 
+G_BUILD_BYTES_PER_ENTRY = 240
+"""Temporaries of building G per entry of the channels built at once (extension products on uint64 limbs):
+15.0 MiB for iriscode's one 128 x 512 plane (tracemalloc)."""
+
+
 def working_bytes(layer: Layer) -> int:
-    """The linear sumcheck's tables on the padded input grid."""
-    return LINEAR_BYTES_PER_INPUT * Grid(layer.in_shape).size
+    """The linear sumcheck's tables on the padded input grid, and the temporaries of building G a few
+    channels (at least one plane) at a time."""
+    grid = Grid(layer.in_shape)
+    _, hp, wp = grid.padded
+    built_at_once = min(grid.size, max(1, poly.FOLD_SLICE // (hp * wp)) * hp * wp)
+    return LINEAR_BYTES_PER_INPUT * grid.size + G_BUILD_BYTES_PER_ENTRY * built_at_once
 
 
 def inference_bytes(layer: Layer) -> int:
