@@ -425,7 +425,7 @@ def he_parameters(seed: int, layers: list[Layer]):
 
 def float_model(name: str) -> FloatModel:
     """The float zoo model: its architecture with seeded He-normal parameters (the iris code: open-iris's
-    fix-point Gabor kernels, its filter responses before the sign)."""
+    fix-point Gabor kernels, so its float map is open-iris's filter sums)."""
     builder = _architecture(name)
     parameters = he_parameters(name_seed(name), builder.layers)
     if name == "iriscode":
