@@ -110,28 +110,32 @@ def kernel_parts() -> np.ndarray:
     return np.stack([_centred(part) for kernel in kernels for part in (kernel.real, kernel.imag)])
 
 
-def zero_sum_rows(values: np.ndarray) -> np.ndarray:
-    """Round each row of ``values`` (each summing to 0) to integers summing to exactly 0: round to nearest,
-    then move the entries nearest their other rounding by one until the row sums to 0."""
-    out = np.round(values).astype(np.int64)
-    for row in range(values.shape[0]):
+def zero_sum_rows(numerators: np.ndarray, denominator: int) -> np.ndarray:
+    """Round each row of the exact rationals numerators / denominator (each row summing to 0) to integers
+    summing to exactly 0, in integer arithmetic (so every platform rounds alike): round half up, then move
+    the entries nearest their other rounding by one until the row sums to 0."""
+    out = (2 * numerators + denominator) // (2 * denominator)
+    for row in range(out.shape[0]):
         excess = int(out[row].sum())
-        if excess == 0:
-            continue
-        error = out[row] - values[row]  # > 0: rounded up
-        order = np.argsort(-error if excess > 0 else error, kind="stable")
-        out[row, order[: abs(excess)]] -= np.sign(excess)
+        if excess:
+            error = out[row] * denominator - numerators[row]  # > 0: rounded up
+            order = np.argsort(-error if excess > 0 else error, kind="stable")
+            out[row, order[: abs(excess)]] -= np.sign(excess)
     return out
 
 
 def int8_kernels() -> np.ndarray:
-    """The four kernels as int8 (4, 1, 21, 41): each scaled so its largest |value| is 127, its rows made
-    zero-sum (the fix-point rows sum to a few units, not 0) and rounded keeping that sum."""
+    """The four kernels as int8 (4, 1, 21, 41): each fix-point part scaled so its largest |value| is 127,
+    its rows made zero-sum (the fix-point rows sum to a few units, not 0) and rounded keeping that sum."""
     weights = np.zeros((4, 1, KERNEL_ROWS, KERNEL_COLS), dtype=np.int8)
     kernels = [gabor(params) for params in FILTERS]
     for index, part in enumerate(part for kernel in kernels for part in (kernel.real, kernel.imag)):
-        scaled = part * (127 / np.abs(part).max())
-        rounded = zero_sum_rows(scaled - scaled.mean(axis=1, keepdims=True))
+        values = part.astype(np.int64)  # fix-point integers
+        cols = values.shape[1]
+        largest = int(np.abs(values).max())
+        # 127 (v - row mean) / largest = 127 (cols v - row sum) / (largest cols), exactly
+        numerators = 127 * (cols * values - values.sum(axis=1, keepdims=True))
+        rounded = zero_sum_rows(numerators, largest * cols)
         if np.abs(rounded).max() > 127:
             raise AssertionError("an iris kernel left the int8 range")
         weights[index, 0] = _centred(rounded)
