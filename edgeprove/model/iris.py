@@ -20,10 +20,11 @@ Followed from the public open-iris package (https://github.com/worldcoin/open-ir
 The integer model ``iriscode`` is one ``probe_conv2d`` layer: input (1, 128, 512) = pixel - 128 (int8),
 output (4, 16, 256) = the bits of filter 1 real, filter 1 imaginary, filter 2 real, filter 2 imaginary, so
 open-iris's ``iris_codes[f][i, j, part]`` is ``y[2 f + part, i, j]``.  Each of the four kernels is scaled to
-int8 (largest |value| 127) and rounded with every kernel row summing to exactly zero (largest remainder),
-as the DC correction makes each real row zero-mean and each imaginary row is odd; so the map of pixel - 128
-equals the map of the pixel itself, windows being whole kernel rows.  The sign is the requantization's
-activation lookup: with bias 2^(s-1) - 1, q = ceil(a / 2^s) and y = clamp(q, 0, 1) = [a > 0] exactly.
+int8 (largest |value| 127) and rounded, in exact integer arithmetic, with every kernel row summing to
+exactly zero, as the DC correction makes each real row zero-mean and each imaginary row is odd; so the map
+of pixel - 128 equals the map of the pixel itself, windows being whole kernel rows.  The sign is the
+requantization's activation lookup: with bias 2^(s-1) - 1, q = ceil(a / 2^s) and y = clamp(q, 0, 1) =
+[a > 0] exactly.
 
 Not in the model: open-iris's mask bits (from the segmentation mask, and the fragile-bit refinement that
 thresholds |response| and its phase).  See README "The iris code".
