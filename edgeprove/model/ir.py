@@ -13,9 +13,9 @@ act_max = round(6 * 2^out_frac).  It is written to the manifest only when it dif
 without such a layer keeps the manifest and digest it had before the field existed.  ``groups`` (default 1)
 splits a convolution's channels into independent groups (a depthwise convolution has one per channel); only
 kinds that read it accept a value other than 1, and it too is written only when it differs from its default.
-So are ``kernel_w``, ``stride_w`` (a kernel width and a column stride of their own; 0: the square
-``kernel`` and ``stride``), ``border_h`` and ``border_w`` (what a window does at the image's edges), which
-only ``probe_conv2d`` reads.
+So are ``kernel_w``, ``stride_w`` (a kernel width and a column stride of their own; default 0, unset,
+for the kinds whose window is square) and ``border_h``, ``border_w`` (what a window does at the image's
+edges; default "zeros"), which only ``probe_conv2d`` reads and every other kind refuses when set.
 
 Each kind's own rules (weights, output shape, the checks on its fields, its map) live in its module under
 ``edgeprove.layers`` and are reached through the registry (``edgeprove.model.kinds``); this module holds
