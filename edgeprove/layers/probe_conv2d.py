@@ -91,8 +91,23 @@ def _kernel_fold(layer: Layer, weight: np.ndarray, rho: np.ndarray):
 
 
 def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid."""
-    return conv2d.folded_g_table(layer, *_kernel_fold(layer, weight, rho))
+    """The prover's G on the padded input grid: A[c, v, h] = sum_u W_rho[c,u,v] Eh_u[h], then each column w
+    of G is one limb GEMM, G[:, :, w] = A^T Ew[:, w] over the Kw offsets (``field.ext_inner_rows``), so no
+    plane-sized extension product is ever formed."""
+    w_rho, eh, ew = _kernel_fold(layer, weight, rho)
+    _, channels, kh, kw = w_rho.shape
+    cp, hp, wp = Grid(layer.in_shape).padded
+    a = F.ext_zeros((channels, kw, hp))
+    for u in range(kh):
+        a = F.ext_add(a, F.ext_mul(w_rho[:, :, u, :, None], eh[:, None, u, None, :]))
+    rows = np.ascontiguousarray(a.transpose(0, 1, 3, 2).reshape(F.EXT_DEGREE, channels * hp, kw))
+    g = np.zeros((F.EXT_DEGREE, cp, hp, wp), dtype=np.uint32)  # compact storage (``sumcheck.prove``)
+    for column in range(wp):
+        offsets = np.flatnonzero(ew[:, :, column].any(axis=0))
+        if offsets.size:
+            part = F.ext_inner_rows(rows[:, :, offsets], ew[:, offsets, column])
+            g[:, :channels, :, column] = part.reshape(F.EXT_DEGREE, channels, hp)
+    return g.reshape(F.EXT_DEGREE, -1)
 
 
 def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -100,18 +115,12 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
     return conv2d.folded_g_eval(layer, *_kernel_fold(layer, weight, rho), gamma)
 
 
-G_BUILD_BYTES_PER_ENTRY = 240
-"""Temporaries of building G per entry of the channels built at once (extension products on uint64 limbs):
-15.0 MiB for iriscode's one 128 x 512 plane (tracemalloc)."""
-
-
 def working_bytes(layer: Layer) -> int:
-    """The linear sumcheck's tables on the padded input grid, and the temporaries of building G a few
-    channels (at least one plane) at a time."""
+    """The linear sumcheck's tables on the padded input grid, and A (C x Kw x H' extension elements) with
+    the temporaries of building it."""
     grid = Grid(layer.in_shape)
-    _, hp, wp = grid.padded
-    built_at_once = min(grid.size, max(1, poly.FOLD_SLICE // (hp * wp)) * hp * wp)
-    return LINEAR_BYTES_PER_INPUT * grid.size + G_BUILD_BYTES_PER_ENTRY * built_at_once
+    _, hp, _ = grid.padded
+    return LINEAR_BYTES_PER_INPUT * grid.size + 3 * 32 * layer.in_shape[0] * layer.kernel_w * hp
 
 
 def inference_bytes(layer: Layer) -> int:
