@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from kindcheck import assert_every_value_checked, model_of, prove_and_verify, random_input
 
+from edgeprove import field as F
 from edgeprove import verifier
-from edgeprove.layers import conv2d
+from edgeprove.layers import conv2d, probe_conv2d
+from edgeprove.layers.common import Grid
 from edgeprove.layers.probe_conv2d import probe_count, probe_sources, probe_sum
 from edgeprove.model.ir import Layer, Model, ModelError
 
@@ -203,3 +205,13 @@ def test_probe_fields_round_trip_and_are_bounded():
     wide = dataclasses.replace(layer, kernel_w=65)
     with pytest.raises(ModelError, match="kernel_w 65 is above the ceiling"):
         Model("m", (1, 8, 9), 0, [wide], [np.zeros(wide.weight_shape, np.int8)], [np.zeros(2, np.int64)])
+
+
+@pytest.mark.parametrize("border_h,border_w", BORDER_PAIRS)
+def test_g_built_a_column_at_a_time_equals_the_plane_products(border_h, border_w):
+    model, rng = random_probe(len(border_h) * 5 + len(border_w), border_h, border_w)
+    layer = model.layers[0]
+    rho = F.random_ext(rng, Grid(layer.out_shape).num_vars)
+    weight = model.weight(0)
+    reference = conv2d.folded_g_table(layer, *probe_conv2d._kernel_fold(layer, weight, rho))
+    assert np.array_equal(probe_conv2d.g_table(layer, weight, rho), reference)
