@@ -427,3 +427,35 @@ def test_the_real_command_line_prints_one_line_and_no_traceback(tmp_path, cache)
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and "Aborted" not in done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_iriscode_proves_a_private_image_from_the_command_line(tmp_path):
+    """The README's iris-code commands: an image as `pixel - 128`, proven privately, verified by zoo name;
+    the proof holds the image's commitment, not the image."""
+    from edgeprove.model import iris
+
+    image = iris.textures(1, 0)[0]
+    np.save(tmp_path / "iris.npy", iris.model_input(image))
+    proof = tmp_path / "iris.proof"
+    argv = [
+        "prove",
+        "iriscode",
+        "--input",
+        str(tmp_path / "iris.npy"),
+        "--private-input",
+        "--out",
+        str(proof),
+    ]
+    result = runner.invoke(app, [*argv, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["input_mode"] == "committed" and len(report["output_int"]) == 16_384
+    bits = np.array(report["output_int"], dtype=bool).reshape(4, 16, 256)
+    assert np.mean(bits != iris.float_code(image[None])[0]) < 0.005
+    from proofedit import read_sections
+
+    from edgeprove.proof import SECTION_INPUT
+
+    assert SECTION_INPUT not in [kind for kind, _ in read_sections(proof)[1]]
+    verdict = runner.invoke(app, ["verify", str(proof), "--json"])
+    assert verdict.exit_code == 0 and json.loads(verdict.stdout)["accepted"], verdict.output

@@ -449,3 +449,30 @@ def test_check_reads_no_weights(tmp_path, monkeypatch):
     compiled.check(folder)
     flip_data_byte(weight_file(folder))
     compiled.check(folder)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"kernel_w": -5}, "kernel_w and stride_w of at least 1"),
+        ({"kernel_w": 10**9}, "kernel_w 1000000000 is above the ceiling of 64"),
+        ({"stride_w": 0}, "kernel_w and stride_w of at least 1"),
+        ({"border_h": "x" * 10**5}, "border_h must be one of zeros, wrap, clip"),
+        ({"border_w": 7}, "bad value for border_w"),
+        ({"border_w": "wrap", "kernel_w": 63}, "at least as long as the kernel"),
+    ],
+)
+def test_hostile_probe_fields_are_refused_with_one_line(tmp_path, changes, message):
+    entry = modelfiles.layer("p", "probe_conv2d", -1, (1, 8, 9), (2, 4, 5)) | {
+        "kernel": 3,
+        "kernel_w": 3,
+        "stride": 2,
+        "stride_w": 2,
+        "border_h": "clip",
+    }
+    arrays = {0: (np.ones((2, 1, 3, 3), np.int8), np.zeros(2, np.int64))}
+    folder = modelfiles.write_folder(tmp_path / "m", (1, 8, 9), [entry | changes], arrays)
+    with pytest.raises(ModelError, match=message) as caught:
+        compiled.load(folder)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+    compiled.load(modelfiles.write_folder(tmp_path / "ok", (1, 8, 9), [entry], arrays))

@@ -11,6 +11,19 @@ from edgeprove.model.ir import Layer, Model, ModelError, conv_out_size, last_use
 
 
 # ------------------------------------------------------------------ naive reference (loops, tiny shapes only)
+def naive_source(size: int, kernel: int, stride: int, border: str, i: int, u: int) -> int | None:
+    """The position kernel offset u of probe i reads along one axis of a probe convolution (None: nothing)."""
+    r, half = stride * i, kernel // 2
+    if border == "clip":
+        top, bottom = max(0, r - half), min(r + half + 1, size)
+        ktop = half - (bottom - top) // 2
+        return top + u - ktop if ktop <= u < ktop + bottom - top else None
+    h = r + u - half
+    if border == "wrap":
+        return h % size
+    return h if 0 <= h < size else None
+
+
 def naive_linear(layer: Layer, weight, bias, x, skip) -> np.ndarray:
     """Python-int reference of the linear map, written straight from the spec."""
     c_in, h_in, w_in = layer.in_shape
@@ -30,6 +43,13 @@ def naive_linear(layer: Layer, weight, bias, x, skip) -> np.ndarray:
                                 w = layer.stride * j + v - layer.padding
                                 if 0 <= h < h_in and 0 <= w < w_in:
                                     total += int(weight[o, c, u, v]) * int(x[first + c, h, w])
+                    total += int(bias[o])
+                elif layer.kind == "probe_conv2d":
+                    for c, u, v in np.ndindex(c_in, layer.kernel, layer.kernel_w):
+                        h = naive_source(h_in, layer.kernel, layer.stride, layer.border_h, i, u)
+                        w = naive_source(w_in, layer.kernel_w, layer.stride_w, layer.border_w, j, v)
+                        if h is not None and w is not None:
+                            total += int(weight[o, c, u, v]) * int(x[c, h, w])
                     total += int(bias[o])
                 elif layer.kind == "dense":
                     flat = [int(x[c, h, w]) for c in range(c_in) for h in range(h_in) for w in range(w_in)]

@@ -74,8 +74,8 @@ def test_lenet5_and_tiny_models():
     assert zoo.summary("lenet5").params == 61_706
     assert zoo.summary("tiny_mlp").params < 1000 and zoo.summary("tiny_cnn").params < 1000
     layers = zoo.float_model("tiny_cnn").layers
-    # random models cover max pooling and grouped convolutions
-    assert {layer.kind for layer in layers} == set(KINDS) - {"maxpool", "grouped_conv2d"}
+    # random models cover max pooling, grouped and probe convolutions
+    assert {layer.kind for layer in layers} == set(KINDS) - {"maxpool", "grouped_conv2d", "probe_conv2d"}
     convs = [layer for layer in layers if layer.kind == "conv2d"]
     assert {c.stride for c in convs} == {1, 2} and {c.padding for c in convs} == {0, 1}
     assert any(layer.residual is not None for layer in layers)
@@ -149,8 +149,8 @@ def test_unknown_name_lists_close_matches():
 
 def test_names_are_unique_and_complete():
     names = zoo.names()
-    assert len(names) == len(set(names)) == 9 + 26
-    assert names[:9] == [
+    assert len(names) == len(set(names)) == 10 + 26
+    assert names[:10] == [
         "wc50",
         "resnet18",
         "mobilenetv2",
@@ -160,6 +160,7 @@ def test_names_are_unique_and_complete():
         "vgg16_cifar",
         "tiny_mlp",
         "tiny_cnn",
+        "iriscode",
     ]
 
 

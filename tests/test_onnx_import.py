@@ -394,8 +394,10 @@ def single_conv(tmp_path, **attrs) -> Path:
     "attrs, message",
     [
         ({"pads": [1, 0, 1, 0]}, "asymmetric pads"),
-        ({"strides": [1, 2]}, "strides .* differ per axis"),
-        ({"weight_shape": (2, 1, 3, 1)}, "kernel 3x1 is not square"),
+        ({"strides": [1, 2]}, r"3x3 kernel with strides \[1, 2\] is supported with odd sides and pads"),
+        ({"weight_shape": (2, 1, 3, 1)}, r"pads \[1, 0, 1, 0\] \(windows centred"),
+        ({"weight_shape": (2, 1, 3, 2), "pads": [1, 1, 1, 1]}, "with odd sides"),
+        ({"weight_shape": (2, 1, 3, 1), "pads": [1, 0, 1, 0], "auto_pad": "SAME_UPPER"}, "with odd sides"),
         ({"dilations": [2, 2]}, "dilated convolutions"),
         ({"auto_pad": "SAME_UPPER"}, "auto_pad SAME_UPPER"),
     ],
@@ -403,6 +405,38 @@ def single_conv(tmp_path, **attrs) -> Path:
 def test_conv_outside_the_ir_is_refused(tmp_path, attrs, message):
     with pytest.raises(ModelError, match=message):
         import_onnx(single_conv(tmp_path, **attrs))
+
+
+@pytest.mark.parametrize(
+    "kernel, strides", [((3, 5), [1, 1]), ((1, 3), [2, 1]), ((5, 3), [2, 3]), ((3, 3), [1, 2])]
+)
+def test_non_square_and_per_axis_strided_convs_match_onnxruntime(tmp_path, kernel, strides):
+    """A Conv with a non-square kernel or a stride per axis (pads K // 2) imports as a probe_conv2d layer
+    with zero borders, and its integer model follows onnxruntime within int8 quantization."""
+    rng = np.random.default_rng(sum(kernel) + sum(strides))
+    kh, kw = kernel
+    size = (9, 11)
+    out = (3, (size[0] - 1) // strides[0] + 1, (size[1] - 1) // strides[1] + 1)
+    path = build(
+        [
+            node("Conv", ["x", "w", "b"], "c", pads=[kh // 2, kw // 2] * 2, strides=strides),
+            node("Relu", ["c"], "y"),
+        ],
+        [const("w", rng.normal(0, 0.5, (3, 2, kh, kw))), const("b", rng.normal(0, 0.1, 3))],
+        (1, 2, *size),
+        (1, *out),
+        tmp_path / "probe.onnx",
+    )
+    result = import_onnx(path)
+    (layer,) = result.model.layers
+    assert (layer.kind, layer.kernel, layer.kernel_w, layer.stride, layer.stride_w) == (
+        "probe_conv2d",
+        kh,
+        kw,
+        *strides,
+    )
+    assert (layer.border_h, layer.border_w, layer.out_shape) == ("zeros", "zeros", out)
+    check_against_onnxruntime(path, result)
 
 
 def inverted_residual(path: Path, seed: int = 9) -> Path:
@@ -1094,3 +1128,33 @@ def test_small_zoo_architectures_from_onnx_match_onnxruntime(
         result.quantization.max_abs_error, abs=result.report.float_max_abs_diff + 1e-6
     )
     assert result.report.logit_correlation > correlation
+
+
+def test_a_zero_bordered_probe_convolution_exports_and_imports_back(tmp_path):
+    from edgeprove.model import zoo
+    from edgeprove.peers.onnx_export import ExportError
+
+    builder = zoo._Builder((2, 9, 12))
+    builder.probe("p", -1, 3, (3, 5), (2, 3), ("zeros", "zeros"))
+    builder.dense("fc", 0, 4, "none")
+    path, layers = zoo_equivalent(builder, tmp_path / "p.onnx")
+    result = import_onnx(path)
+    fields = (
+        "kind",
+        "in_shape",
+        "out_shape",
+        "kernel",
+        "kernel_w",
+        "stride",
+        "stride_w",
+        "border_h",
+        "border_w",
+    )
+    assert [getattr(result.model.layers[0], name) for name in fields] == [
+        getattr(layers[0], name) for name in fields
+    ]
+    check_against_onnxruntime(path, result)
+    wrapped = zoo._Builder((2, 9, 12))
+    wrapped.probe("p", -1, 3, (3, 5), (2, 3), ("clip", "wrap"))
+    with pytest.raises(ExportError, match="clip/wrap borders have no Conv equivalent"):
+        zoo_equivalent(wrapped, tmp_path / "w.onnx")

@@ -23,7 +23,7 @@ from edgeprove import poly
 from edgeprove.layers.common import LINEAR_BYTES_PER_INPUT, Grid, prefix_eq
 from edgeprove.layers.conv2d import shift_tables
 from edgeprove.model.bounds import MAX_SHIFT, window_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, is_pow2
+from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, check_square_window, is_pow2
 
 RESCALE_BITS = 10
 """M >= 2^RESCALE_BITS for a window that is not a power of two, where the shift allows it: the rescale's
@@ -127,6 +127,7 @@ def validate(layers: list[Layer], index: int) -> None:
     if layer.stride != layer.kernel or layer.padding != 0:
         raise ModelError(f"layer {layer.name}: avgpool needs stride == kernel and padding 0")
     check_no_groups(layer)
+    check_square_window(layer)
     check_window(layer, layer.kernel * layer.kernel, f"{layer.kernel}x{layer.kernel}")
 
 

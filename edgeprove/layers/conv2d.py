@@ -18,7 +18,7 @@ from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.layers.common import LINEAR_BYTES_PER_INPUT, Grid, fold_rows, prefix_eq
 from edgeprove.model.bounds import row_sign_sums
-from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, conv_out_size
+from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, check_square_window, conv_out_size
 
 
 def shift_tables(
@@ -61,7 +61,7 @@ def folded_g_table(layer: Layer, w_rho: np.ndarray, eh: np.ndarray, ew: np.ndarr
     c = w_rho.shape[1]
     cp, hp, wp = Grid(layer.in_shape).padded
     # A[c, v, h] = sum_u W_rho[c, u, v] Eh[u, h]
-    a = F.ext_zeros((c, w_rho.shape[2], hp))
+    a = F.ext_zeros((c, w_rho.shape[3], hp))
     for u in range(w_rho.shape[2]):
         a = F.ext_add(a, F.ext_mul(w_rho[:, :, u, :, None], eh[:, None, u, None, :]))
     g = np.zeros((F.EXT_DEGREE, cp, hp, wp), dtype=np.uint32)  # compact storage (``sumcheck.prove``)
@@ -128,6 +128,7 @@ def validate(layers: list[Layer], index: int) -> None:
     if layer.padding >= layer.kernel:
         raise ModelError(f"layer {layer.name}: padding must be smaller than the kernel")
     check_no_groups(layer)
+    check_square_window(layer)
 
 
 def conv2d_sum(weight: np.ndarray, x: np.ndarray, stride: int, padding: int) -> np.ndarray:

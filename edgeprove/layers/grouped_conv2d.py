@@ -21,7 +21,7 @@ from edgeprove import field as F
 from edgeprove.layers import conv2d
 from edgeprove.layers.common import FOLD_CHUNK_VALUES, Grid, prefix_eq
 from edgeprove.model.bounds import row_sign_sums
-from edgeprove.model.ir import Layer, ModelError
+from edgeprove.model.ir import Layer, ModelError, check_square_window
 
 
 def fold_groups(eq: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -89,6 +89,7 @@ def validate(layers: list[Layer], index: int) -> None:
         )
     if layer.padding >= layer.kernel:
         raise ModelError(f"{where}: padding must be smaller than the kernel")
+    check_square_window(layer)
 
 
 def grouped_conv2d_sum(

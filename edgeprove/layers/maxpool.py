@@ -49,6 +49,7 @@ from edgeprove.model.ir import (
     Shape,
     activation_range,
     check_no_groups,
+    check_square_window,
     conv_out_size,
     value_range,
 )
@@ -432,6 +433,7 @@ class MaxPoolKind:
         if layer.padding >= layer.kernel:
             raise ModelError(f"{where}: padding must be smaller than the kernel")
         check_no_groups(layer)
+        check_square_window(layer)
         if layer.activation == "none":
             raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
         source_range = value_range(layers, layer.source)

@@ -13,6 +13,9 @@ act_max = round(6 * 2^out_frac).  It is written to the manifest only when it dif
 without such a layer keeps the manifest and digest it had before the field existed.  ``groups`` (default 1)
 splits a convolution's channels into independent groups (a depthwise convolution has one per channel); only
 kinds that read it accept a value other than 1, and it too is written only when it differs from its default.
+So are ``kernel_w``, ``stride_w`` (a kernel width and a column stride of their own; default 0, unset,
+for the kinds whose window is square) and ``border_h``, ``border_w`` (what a window does at the image's
+edges; default "zeros"), which only ``probe_conv2d`` reads and every other kind refuses when set.
 
 Each kind's own rules (weights, output shape, the checks on its fields, its map) live in its module under
 ``edgeprove.layers`` and are reached through the registry (``edgeprove.model.kinds``); this module holds
@@ -95,6 +98,9 @@ MAX_ONNX_BYTES = 4 * MAX_MODEL_PARAMS + (64 << 20)
 """Largest ONNX file or external data file: the float32 bytes of MAX_MODEL_PARAMS plus 64 MiB of graph."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 """The characters of a model or layer name."""
+OPTIONAL_DEFAULTS = {"groups": 1, "kernel_w": 0, "stride_w": 0, "border_h": "zeros", "border_w": "zeros"}
+"""Fields only some kinds read, with the default that ``to_dict`` leaves out of the manifest (so models
+without them keep their digests)."""
 
 
 class ModelError(ValueError):
@@ -125,6 +131,10 @@ class Layer:
     out_frac: int = 0
     act_max: int = DEFAULT_ACT_MAX
     groups: int = 1
+    kernel_w: int = 0
+    stride_w: int = 0
+    border_h: str = "zeros"
+    border_w: str = "zeros"
 
     @property
     def has_weights(self) -> bool:
@@ -158,13 +168,14 @@ class Layer:
         return self.activation != "none"
 
     def to_dict(self) -> dict:
-        """The layer as a JSON-ready dict (shapes as lists; act_max and groups only when they are not their
-        defaults 127 and 1)."""
+        """The layer as a JSON-ready dict (shapes as lists; act_max, groups and the probe-grid fields only
+        when they are not their defaults)."""
         out = dataclasses.asdict(self)
         if self.act_max == DEFAULT_ACT_MAX:
             del out["act_max"]
-        if self.groups == 1:
-            del out["groups"]
+        for name, default in OPTIONAL_DEFAULTS.items():
+            if out[name] == default:
+                del out[name]
         out["in_shape"] = list(self.in_shape)
         out["out_shape"] = list(self.out_shape)
         return out
@@ -193,7 +204,7 @@ class Layer:
                 if f.name not in values:
                     continue
                 value = values[f.name]
-                if f.name in ("name", "kind", "activation"):
+                if f.name in ("name", "kind", "activation", "border_h", "border_w"):
                     if not isinstance(value, str):
                         raise TypeError(f.name)
                 elif f.name == "residual":
@@ -279,7 +290,7 @@ def check_limits(input_shape: Shape, layers: list[Layer]) -> None:
         where = f"layer {layer.name}"
         check_shape(f"{where} in_shape", layer.in_shape)
         check_shape(f"{where} out_shape", layer.out_shape)
-        for name in ("kernel", "stride", "padding"):
+        for name in ("kernel", "stride", "padding", "kernel_w", "stride_w"):
             if getattr(layer, name) > MAX_KERNEL:
                 raise ModelError(
                     f"{where}: {name} {short(getattr(layer, name))} is above the ceiling of {MAX_KERNEL}"
@@ -343,6 +354,15 @@ def check_no_window(layer: Layer) -> None:
     if (layer.kernel, layer.stride, layer.padding) != (1, 1, 0):
         raise ModelError(f"layer {layer.name}: {layer.kind} takes no kernel, stride or padding")
     check_no_groups(layer)
+    check_square_window(layer)
+
+
+def check_square_window(layer: Layer) -> None:
+    """Refuse the probe-grid fields (a kernel width or stride of its own, border rules) on a kind whose
+    window is square and zero-padded."""
+    for name, default in OPTIONAL_DEFAULTS.items():
+        if name != "groups" and getattr(layer, name) != default:
+            raise ModelError(f"layer {layer.name}: {layer.kind} takes no {name}")
 
 
 def check_no_groups(layer: Layer) -> None:

@@ -484,7 +484,7 @@ class _Builder:
 
     def _op_Conv(self, node, attrs: dict, where: str) -> None:
         """Open a conv2d layer, or a grouped_conv2d layer for group > 1 (square kernel, one stride, equal
-        pads)."""
+        pads), or a probe_conv2d layer for a non-square kernel or a stride per axis (``_probe_window``)."""
         value = self._value(node.input[0], where)
         weight = self._const(node.input[1], where)
         bias = self._const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
@@ -501,8 +501,18 @@ class _Builder:
             )
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated convolutions are not supported")
+        strides = list(attrs.get("strides", [1, 1]))
+        if groups == 1 and (kh != kw or (len(strides) == 2 and strides[0] != strides[1])):
+            window = self._probe_window(attrs, kh, kw, strides, where)
+            source = self._read(value, where)
+            bias = self._conv_bias(bias, out_channels, where)
+            index = self._new_layer(node.name, "probe_conv2d", source, out_channels, weight, bias, **window)
+            self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
+            return
         if kh != kw:
-            raise ModelError(f"{where}: kernel {kh}x{kw} is not square (the IR has square kernels)")
+            raise ModelError(
+                f"{where}: kernel {kh}x{kw} is not square (grouped convolutions need square ones)"
+            )
         stride = self._stride(attrs, where)
         padding = self._padding(attrs, where)
         if padding >= kh:
@@ -513,9 +523,7 @@ class _Builder:
                 f"in {groups} group(s)"
             )
         source = self._read(value, where)
-        if bias is not None and bias.size != out_channels:
-            raise ModelError(f"{where}: bias has {bias.size} values for {out_channels} output channels")
-        bias = np.zeros(out_channels) if bias is None else bias.reshape(out_channels)
+        bias = self._conv_bias(bias, out_channels, where)
         window = {"kernel": kh, "stride": stride, "padding": padding}
         if groups == 1:
             index = self._new_layer(node.name, "conv2d", source, out_channels, weight, bias, **window)
@@ -524,6 +532,33 @@ class _Builder:
                 node.name, "grouped_conv2d", source, out_channels, weight, bias, groups=groups, **window
             )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
+
+    @staticmethod
+    def _conv_bias(bias: np.ndarray | None, out_channels: int, where: str) -> np.ndarray:
+        """The convolution's bias, zeros when it has none."""
+        if bias is not None and bias.size != out_channels:
+            raise ModelError(f"{where}: bias has {bias.size} values for {out_channels} output channels")
+        return np.zeros(out_channels) if bias is None else bias.reshape(out_channels)
+
+    def _probe_window(self, attrs: dict, kh: int, kw: int, strides: list, where: str) -> dict:
+        """The fields of a probe_conv2d layer for a Conv with a non-square kernel or a stride per axis: odd
+        kernels centred by pads K // 2 on each side (zero borders), positive strides."""
+        if len(strides) != 2 or min(strides) < 1:
+            raise ModelError(f"{where}: strides {strides} are not two positive integers")
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        centred = [kh // 2, kw // 2, kh // 2, kw // 2]
+        if kh % 2 == 0 or kw % 2 == 0 or auto_pad != "NOTSET" or list(attrs.get("pads", [0] * 4)) != centred:
+            raise ModelError(
+                f"{where}: a {kh}x{kw} kernel with strides {strides} is supported with odd sides and pads "
+                f"{centred} (windows centred on the output positions)"
+            )
+        return {
+            "kernel": kh,
+            "kernel_w": kw,
+            "stride": int(strides[0]),
+            "stride_w": int(strides[1]),
+        }
 
     def _stride(self, attrs: dict, where: str) -> int:
         """The single stride of a square window."""

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprove.model import compiled
+from edgeprove.layers.probe_conv2d import BORDERS, probe_count
+from edgeprove.model import compiled, iris
+from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Layer, Model, ModelError, Shape, conv_out_size, is_pow2
 from edgeprove.model.quantize import (
     FloatModel,
@@ -124,6 +126,38 @@ class _Builder:
                 padding,
                 residual,
                 **grouping,
+            )
+        )
+
+    def probe(
+        self,
+        name: str,
+        source: int,
+        channels: int,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        borders: tuple[str, str],
+        activation: str = "relu",
+    ) -> int:
+        """Append a probe convolution (kernel, stride and borders per axis, height first) and return its
+        index."""
+        c, h, w = self.shape(source)
+        out = (channels, probe_count(h, stride[0]), probe_count(w, stride[1]))
+        return self._add(
+            Layer(
+                name,
+                "probe_conv2d",
+                source,
+                (c, h, w),
+                out,
+                0,
+                activation,
+                kernel=kernel[0],
+                stride=stride[0],
+                kernel_w=kernel[1],
+                stride_w=stride[1],
+                border_h=borders[0],
+                border_w=borders[1],
             )
         )
 
@@ -282,7 +316,7 @@ VGG_CIFAR_WIDTHS = {
 """VGG's convolution widths by depth, "M" a 2x2 max pool (Simonyan and Zisserman, configurations A and D)."""
 
 
-def vgg_cifar(depth: int) -> _Builder:
+def _vgg_cifar(depth: int) -> _Builder:
     """VGG on CIFAR's 3x32x32: 3x3 convolutions (padding 1) with ReLU, 2x2 max pools, then a 512-512-10
     classifier, as zkCNN's benchmarks define it."""
     builder = _Builder((3, 32, 32))
@@ -297,6 +331,14 @@ def vgg_cifar(depth: int) -> _Builder:
     builder.dense("fc1", builder.last, 512)
     builder.dense("fc2", builder.last, 512)
     builder.dense("fc3", builder.last, 10, activation="none")
+    return builder
+
+
+def _iriscode() -> _Builder:
+    """open-iris's encoder: one probe convolution of the normalized iris image (its weights are fixed,
+    ``iris.int8_kernels``)."""
+    builder = _Builder((1, *iris.IMAGE_SHAPE))
+    builder._add(iris.layer())
     return builder
 
 
@@ -349,11 +391,15 @@ _BUILTIN = {
     "mobilenetv2": mobilenetv2,
     "lenet5": _lenet5,
     "lenet5_max32": _lenet5_max32,
-    "vgg11_cifar": lambda: vgg_cifar(11),
-    "vgg16_cifar": lambda: vgg_cifar(16),
+    "vgg11_cifar": lambda: _vgg_cifar(11),
+    "vgg16_cifar": lambda: _vgg_cifar(16),
     "tiny_mlp": _tiny_mlp,
     "tiny_cnn": _tiny_cnn,
+    "iriscode": _iriscode,
 }
+_FIXED_WEIGHTS = {"iriscode"}
+"""Models whose weights are computed, not drawn: built by their own module, never quantized from a float
+model."""
 _DESCRIPTIONS = {
     "wc50": "Worldcoin-scale residual CNN (README.md)",
     "resnet18": "ResNet-18 at 224x224 (torchvision architecture)",
@@ -364,6 +410,7 @@ _DESCRIPTIONS = {
     "vgg16_cifar": "VGG16 on CIFAR's 3x32x32, 512-512-10 classifier",
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
+    "iriscode": "open-iris's iris code: 2 Gabor filters at 16x256 probes, 16,384 bits",
 }
 CALIBRATION_INPUTS = {"wc50": 8, "resnet18": 4, "mobilenetv2": 4}
 """Calibration batch sizes that differ from the default of 16."""
@@ -406,9 +453,15 @@ def he_parameters(seed: int, layers: list[Layer]):
 
 
 def float_model(name: str) -> FloatModel:
-    """The float zoo model: its architecture with seeded He-normal parameters."""
+    """The float zoo model: its architecture with seeded He-normal parameters (the iris code: open-iris's
+    fix-point Gabor kernels, so its float map is open-iris's filter sums)."""
     builder = _architecture(name)
     parameters = he_parameters(name_seed(name), builder.layers)
+    if name == "iriscode":
+
+        def parameters(index: int) -> tuple[np.ndarray, np.ndarray]:
+            return iris.kernel_parts()[:, None], np.zeros(4)
+
     return FloatModel(name, builder.input_shape, builder.layers, parameters, builder.clip_max)
 
 
@@ -430,12 +483,31 @@ def summary(name: str) -> ZooSummary:
 
 
 def build(name: str) -> QuantizationResult:
-    """Quantize a zoo model from its seeds (no cache involved)."""
+    """Quantize a zoo model from its seeds (no cache involved); a model with computed weights is built by
+    its own module."""
+    if name in _FIXED_WEIGHTS:
+        return _iris_build(name)
     model = float_model(name)
     inputs, label = random_calibration(
         model.input_shape, CALIBRATION_INPUTS.get(name, 16), name_seed(name) % (1 << 32)
     )
     return quantize(model, inputs, label)
+
+
+def _iris_build(name: str) -> QuantizationResult:
+    """The iris-code model and its agreement with open-iris's float code bits on seeded synthetic iris
+    textures (the report's top-1 figure is the fraction of code bits that agree)."""
+    model = iris.integer_model(name)
+    images = iris.textures(4, name_seed(name) % (1 << 32))
+    code = iris.agreement(model, images)
+    report = QuantizationReport(
+        f"{len(images)} seeded synthetic iris textures; agreement: code bits equal to open-iris's float ones",
+        len(images),
+        1.0 - code.fraction,
+        float(code.differing > 0),
+        1.0,
+    )
+    return QuantizationResult(model, report, check_model(model), iris.float_code(images).astype(np.float64))
 
 
 def cache_dir() -> Path:
@@ -528,7 +600,7 @@ def _random_layer(
 ) -> None:
     """Append one random layer reading ``source``, with a residual add when an earlier shape matches."""
     c, h, w = builder.shape(source)
-    kinds = ["dense", "conv2d", "conv2d", "grouped_conv2d"]
+    kinds = ["dense", "conv2d", "conv2d", "grouped_conv2d", "probe_conv2d"]
     if h >= 2 and w >= 2:
         kinds.append("avgpool")
     if h * w > 1 and (is_pow2(h * w) or h * w < 64):
@@ -553,6 +625,17 @@ def _random_layer(
         out = groups * int(rng.integers(1, 3))
         index = builder.conv(
             name, source, out, kernel, int(rng.integers(1, 3)), padding, activation, groups=groups
+        )
+    elif kind == "probe_conv2d":
+        kernel = (int(rng.choice([1, 3])), int(rng.choice([1, 3, 5])))
+        borders = tuple(str(border) for border in rng.choice(BORDERS, 2))
+        borders = tuple(
+            "zeros" if border == "wrap" and k > size else border
+            for border, k, size in zip(borders, kernel, (h, w), strict=True)
+        )
+        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        index = builder.probe(
+            name, source, int(rng.integers(1, max_channels + 1)), kernel, stride, borders, activation
         )
     elif kind == "dense":
         index = builder.dense(name, source, int(rng.integers(1, 2 * max_channels + 1)), activation)

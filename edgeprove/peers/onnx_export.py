@@ -99,6 +99,22 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
                     pads=[layer.padding] * 4,
                     group=layer.groups,
                 )
+            elif layer.kind == "probe_conv2d":
+                if (layer.border_h, layer.border_w) != ("zeros", "zeros"):
+                    raise ExportError(
+                        f"layer {layer.name}: ONNX's Conv pads with zeros; {layer.border_h}/{layer.border_w} "
+                        "borders have no Conv equivalent"
+                    )
+                weight, bias = (np.asarray(array, dtype=np.float32) for array in model.parameters(index))
+                half = [layer.kernel // 2, layer.kernel_w // 2]
+                tensor = graph.node(
+                    "Conv",
+                    [source, graph.constant(f"{name}_W", weight), graph.constant(f"{name}_B", bias)],
+                    f"{name}_conv",
+                    kernel_shape=[layer.kernel, layer.kernel_w],
+                    strides=[layer.stride, layer.stride_w],
+                    pads=half * 2,
+                )
             elif layer.kind in ("avgpool", "maxpool"):
                 op = "AveragePool" if layer.kind == "avgpool" else "MaxPool"
                 tensor = graph.node(
