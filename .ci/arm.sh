@@ -86,11 +86,11 @@ emulated_study() {
     # The study runs tiny_cnn natively and under aarch64, and its README reports the emulated peak memory.
     local readme="$work/arm-study/README.md" row
     edgeprove study .ci/arm-study.toml --out "$work/arm-study" >/dev/null || fail "the emulated study did not finish"
-    row="$(grep '| tiny_cnn | streaming | aarch64 under qemu |' "$readme")" ||
-        fail "the study's README has no aarch64 row"
+    row="$(grep '| tiny_cnn | streaming | arm64 under qemu |' "$readme")" ||
+        fail "the study's README has no arm64 row"
     echo "$row"
     grep -Eq '\| [0-9]+\.[0-9] \| [0-9]+ of [0-9]+ \|$' <<<"$row" ||
-        fail "the aarch64 row has no estimated peak or budget count"
+        fail "the arm64 row has no estimated peak or budget count"
 }
 
 termux() {

@@ -129,6 +129,11 @@ build_rootfs() {
     local staging
     rm -rf "$cache/.$arch-"*.building "$cache/.$arch-"*.building.log
     staging="$(mktemp -d --suffix=.building "$cache/.$arch-$suite-$spec.XXXXXX")"
+    # Interrupted (the signal reaches debootstrap too when sent to the process group): remove the staging
+    # folder at once; a build killed outright leaves it to the next build's clean-up above.
+    trap 'rm -rf "$staging" "$staging.log"; exit 130' INT
+    trap 'rm -rf "$staging" "$staging.log"; exit 143' TERM
+    trap 'rm -rf "$staging" "$staging.log"; exit 129' HUP
     chmod 755 "$staging"
     log "building the $arch Debian $suite root filesystem in $staging (about 15 minutes under emulation)"
     # debootstrap mounts /proc and /sys inside the target; a private mount namespace drops them with it.
@@ -147,6 +152,7 @@ build_rootfs() {
         { rm -rf "$staging" "$staging.log"; fail "python3 does not start in the new root filesystem"; }
     rm -rf "$staging/var/cache/apt/archives/"*.deb "$staging.log"
     mv -T "$staging" "$rootfs"
+    trap - INT TERM HUP
     log "cached $rootfs ($(du -sh "$rootfs" | cut -f1))"
 }
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +26,7 @@ from edgeprove.study.tables import emulated_tables
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
 MIB = 1 << 20
-SHIPPED_SUITES = ("ci-smoke", "edge-models", "paper0", "peers", "wc50-devices")
+SHIPPED_SUITES = ("arm-models", "ci-smoke", "edge-models", "paper0", "peers", "wc50-devices")
 
 
 def study_argv(*arguments: str) -> list[str]:
@@ -79,52 +78,109 @@ def test_emulated_runs_expand_per_architecture(tmp_path: Path) -> None:
     assert {(spec.kind, spec.backend) for spec in suite.runs} == {("emulated", "none")}
     default = load_suite(str(write_suite(tmp_path, body.replace("arches = ['arm64', 'armhf']\n", ""))))
     assert [spec.arch for spec in default.runs] == ["arm64"]
-    edge = load_suite("edge-models")
-    emulated = {(spec.arch, spec.model) for spec in edge.runs if spec.kind == "emulated"}
+    arm = load_suite("arm-models")
+    emulated = {(spec.arch, spec.model) for spec in arm.runs if spec.kind == "emulated"}
     assert emulated == {(arch, model) for arch in ("arm64", "armhf") for model in ("lenet5", "wc50")}
+    assert {spec.model for spec in arm.runs if spec.kind == "prove"} == {"lenet5", "wc50"}
+    assert all(spec.kind == "prove" for spec in load_suite("edge-models").runs)
 
 
-def emulated_record(run_id: str, peak_mib: float, qemu_mib: float, native_mib: float) -> dict[str, Any]:
-    """A finished emulated run's result as the runner records it (sizes in MiB)."""
-    peak, qemu, native = (int(value * MIB) for value in (peak_mib, qemu_mib, native_mib))
-    return {
-        "run_id": run_id,
-        "verdict": "fits",
-        "peak_rss_bytes": peak,
-        "emulated_machine": "aarch64",
-        "emulated_python_numpy_bytes": qemu,
-        "native_python_numpy_bytes": native,
-        "prover_above_python_numpy_bytes": peak - qemu,
-        "estimated_device_peak_bytes": peak - qemu + native,
-    }
+def fake_emulated_run(monkeypatch: pytest.MonkeyPatch, peak_mib: float, qemu_mib: float, native_mib: float):
+    """run_emulated with the emulator, the interpreter baselines and the prove runs replaced by fixed peaks
+    (sizes in MiB): what the runner computes from them."""
+    from edgeprove.study import runner
+
+    baselines = iter([int(qemu_mib * MIB), int(native_mib * MIB)])
+    monkeypatch.setattr(runner, "check_emulator", lambda: None)
+    monkeypatch.setattr(runner, "python_numpy_peak", lambda argv: next(baselines))
+    outcome = {"verdict": "fits", "peak_rss_bytes": int(peak_mib * MIB), "attempts": [{"environment": {}}]}
+    monkeypatch.setattr(runner, "run_prove", lambda spec, scratch, png: dict(outcome))
+    suite_text = "[[runs]]\nkind = 'emulated'\nmodels = ['tiny_mlp']\nrams = ['2G']\n"
+    return suite_text, runner
+
+
+def test_emulated_run_takes_the_interpreter_out_and_adds_the_native_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, runner = fake_emulated_run(monkeypatch, 400.0, 60.0, 25.0)
+    spec = load_suite(str(write_suite(tmp_path, body))).runs[0]
+    record = runner.run_emulated(spec, tmp_path)
+    assert record["prover_above_python_numpy_bytes"] == 340 * MIB
+    assert record["estimated_device_peak_bytes"] == 365 * MIB
+    body, runner = fake_emulated_run(monkeypatch, 50.0, 60.0, 25.0)  # a peak below the baseline: no estimate
+    record = runner.run_emulated(spec, tmp_path)
+    assert record["prover_above_python_numpy_bytes"] is None
+    assert record["estimated_device_peak_bytes"] is None
+
+
+def test_python_numpy_peak_of_this_interpreter_is_plausible() -> None:
+    from edgeprove.study.runner import python_numpy_peak
+
+    assert 5 * MIB < python_numpy_peak([sys.executable]) < 1 << 30
+
+
+def test_emulated_runs_need_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeprove.study import runner
+
+    monkeypatch.setattr(runner.os, "geteuid", lambda: 1000)
+    with pytest.raises(runner.RunFailed, match="emulated runs need root"):
+        runner.check_emulator()
 
 
 def test_emulated_table_subtracts_the_interpreter_and_counts_budgets(tmp_path: Path) -> None:
     body = (
-        "report = 'devices'\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n"
-        "[[runs]]\nkind = 'emulated'\narches = ['arm64', 'armhf']\nmodels = ['tiny_mlp']\nrams = ['2G']\n"
+        "report = 'devices'\n[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G', '3G']\n"
+        "[[runs]]\nkind = 'emulated'\narches = ['arm64', 'armhf']\nmodels = ['tiny_mlp', 'tiny_cnn']\n"
+        "rams = ['2G']\n"
     )
     suite = load_suite(str(write_suite(tmp_path, body)))
+    arm64 = {
+        "verdict": "fits",
+        "kind": "emulated",
+        "peak_rss_bytes": 400 * MIB,
+        "emulated_python_numpy_bytes": 60 * MIB,
+        "native_python_numpy_bytes": 25 * MIB,
+        "prover_above_python_numpy_bytes": 340 * MIB,
+        "estimated_device_peak_bytes": 365 * MIB,
+    }
     results = {
-        "tiny_mlp-streaming-1G": {
-            "run_id": "tiny_mlp-streaming-1G",
-            "verdict": "fits",
-            "peak_rss_bytes": 60 * MIB,
-        },
-        "arm64-tiny_mlp-streaming-2G": emulated_record("arm64-tiny_mlp-streaming-2G", 400.0, 60.0, 25.0),
+        "tiny_mlp-streaming-1G": {"verdict": "fits", "peak_rss_bytes": 60 * MIB},
+        "tiny_mlp-streaming-3G": {"verdict": "fits", "peak_rss_bytes": 62 * MIB},
+        "arm64-tiny_mlp-streaming-2G": arm64,
+        "arm64-tiny_cnn-streaming-2G": {"verdict": "error"},
+        "armhf-tiny_cnn-streaming-2G": {},
     }
     section = "\n".join(emulated_tables(suite, results))
-    budgets = sorted(device.budget_bytes for device in load_catalog())
-    below_smallest = sum(budget >= 365 * MIB for budget in budgets)
-    assert "| tiny_mlp | streaming | x86-64, native | 60.0 | 25.0 | 35.0 | 60.0 |" in section
-    assert (
-        f"| tiny_mlp | streaming | aarch64 under qemu | 400.0 | 60.0 | 340.0 | 365.0 | {below_smallest} of"
-        in section
+    budgets = [device.budget_bytes for device in load_catalog()]
+    holding = sum(budget >= 365 * MIB for budget in budgets)
+    lines = section.splitlines()
+    native = lines.index(
+        "| tiny_mlp | streaming | x86-64, native | 62.0 | 25.0 | 37.0 | 62.0 | "
+        f"{len(budgets)} of {len(budgets)} |"
     )
-    assert "| tiny_mlp | streaming | armhf under qemu | not run |" in section
-    assert "not device times" in section
+    assert lines[native + 1] == (
+        "| tiny_mlp | streaming | arm64 under qemu | 400.0 | 60.0 | 340.0 | 365.0 | "
+        f"{holding} of {len(budgets)} |"
+    )
+    assert lines[native + 2] == "| tiny_mlp | streaming | armhf under qemu | not run | – | – | – | – |"
+    assert "| tiny_cnn | streaming | arm64 under qemu | error | – | – | – | – |" in lines
+    assert "| tiny_cnn | streaming | armhf under qemu | no verdict | – | – | – | – |" in lines
     assert section.count("x86-64, native") == 1
+    assert "not device times" in section
     assert emulated_tables(load_suite("ci-smoke"), {}) == []
+
+
+def test_emulated_results_stay_out_of_native_charts_and_pages(tmp_path: Path) -> None:
+    from edgeprove.study.charts import _ours
+    from edgeprove.study.pages import run_cells
+
+    body = "[[runs]]\nkind = 'emulated'\nmodels = ['tiny_mlp']\nrams = ['2G']\n"
+    suite = load_suite(str(write_suite(tmp_path, body)))
+    record = {"kind": "emulated", "verdict": "fits", "prove_s": 700.0, "peak_rss_bytes": 138 * MIB}
+    record["predicted_peak_bytes"] = 80 * MIB
+    assert _ours(suite, {suite.runs[0].run_id: record}, ["tiny_mlp"], "streaming", {"tiny_mlp": 1.0}) == []
+    cells = run_cells(suite.runs[0].run_id, record, tmp_path)
+    assert "700" not in " ".join(cells) and cells[2] == cells[4] == cells[5] == "–"
 
 
 def test_run_ids_are_unique_and_only_selects(tmp_path: Path) -> None:
@@ -189,6 +245,18 @@ def test_run_ids_are_unique_and_only_selects(tmp_path: Path) -> None:
             'for kind = "emulated" only',
         ),
         ("[[runs]]\nkind = 'emulated'\nmodels = ['tests']\nrams = ['1G']\n", "not in the zoo"),
+        (
+            "[[runs]]\nkind = 'emulated'\narches = []\nmodels = ['tiny_mlp']\nrams = ['1G']\n",
+            "arches = [] is empty",
+        ),
+        (
+            "[[runs]]\nkind = 'emulated'\nmodels = ['tiny_mlp']\ndevices = ['*']\n",
+            "no devices or time_limit_s",
+        ),
+        (
+            "[[runs]]\nkind = 'emulated'\nmodels = ['tiny_mlp']\nrams = ['1G']\ntime_limit_s = 60\n",
+            "no devices or time_limit_s",
+        ),
     ],
 )
 def test_malformed_suites_are_refused(tmp_path: Path, body: str, message: str) -> None:

@@ -72,7 +72,9 @@ def _ours(
     points = []
     for spec in suite.runs:
         result = results.get(spec.run_id)
-        if spec.model in models and spec.schedule == schedule and result and result.get("verdict") == "fits":
+        if spec.kind != "prove" or spec.model not in models or spec.schedule != schedule:
+            continue
+        if result and result.get("verdict") == "fits":
             peak = conservative_peak(result)
             if isinstance(result.get("prove_s"), (int, float)) and peak:
                 points.append((x_of[spec.model], result["prove_s"], peak / GB))
@@ -156,7 +158,10 @@ def devices_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
                 (
                     results[spec.run_id]
                     for spec in suite.runs
-                    if spec.cap_label == label and spec.schedule == schedule and spec.run_id in results
+                    if spec.kind == "prove"
+                    and spec.cap_label == label
+                    and spec.schedule == schedule
+                    and spec.run_id in results
                 ),
                 None,
             )
@@ -257,11 +262,13 @@ def peers_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_di
 
 
 def runs_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
-    """runs.png: prove time and peak of every run that fit."""
+    """runs.png: prove time and peak of every run on this machine that fit."""
     fitting = [
         (spec.run_id, results[spec.run_id])
         for spec in suite.runs
-        if spec.run_id in results and results[spec.run_id].get("verdict") == "fits"
+        if spec.kind != "emulated"
+        and spec.run_id in results
+        and results[spec.run_id].get("verdict") == "fits"
     ]
     if not fitting:
         return []

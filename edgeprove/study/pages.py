@@ -18,6 +18,9 @@ def run_cells(run_id: str, result: dict[str, Any] | None, out_dir: Path) -> list
     name = link if (out_dir / "runs" / f"{run_id}.html").exists() else html.escape(run_id)
     if result is None:
         return [name, "not run", *["–"] * 5]
+    if result.get("kind") == "emulated":  # qemu's footprint is in its peak, and its time is not a device's
+        peak_rss, proof = size(result.get("peak_rss_bytes")), size(result.get("proof_bytes"))
+        return [name, verdict_badge(result.get("verdict", "?")), "–", peak_rss, "–", "–", proof]
     seconds, predicted = result.get("prove_s"), result.get("predicted_peak_bytes")
     error = error_percent(result.get("peak_rss_bytes"), predicted) if result["verdict"] == "fits" else "–"
     return [

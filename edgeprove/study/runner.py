@@ -3,6 +3,7 @@ the README rebuilt; resumable, and Ctrl-C keeps what finished."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import statistics
@@ -20,7 +21,7 @@ from edgeprove.harness.children import child_environment, edgeprove_argv, last_j
 from edgeprove.harness.environment import machine_description
 from edgeprove.study.pages import write_study_page
 from edgeprove.study.results import is_finished, load_results, write_result
-from edgeprove.study.suites import EMULATOR, RunSpec, Suite, select_runs
+from edgeprove.study.suites import PROJECT_ROOT, RunSpec, Suite, select_runs
 from edgeprove.study.tables import write_readme
 
 INTERRUPT_GRACE_S = 60.0
@@ -32,6 +33,8 @@ PYTHON_NUMPY_PEAK = (
     "import numpy; print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
 )
 """Prints the VmHWM (KiB) of an interpreter that has imported numpy."""
+EMULATOR = PROJECT_ROOT / "scripts" / "arm64.sh"
+"""Runs a command in an ARM Debian root file system through qemu user-mode emulation (emulated runs)."""
 
 
 class RunFailed(RuntimeError):
@@ -51,24 +54,52 @@ def model_facts(model: str) -> dict[str, Any]:
 
 
 def run_command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run a child to completion; on Ctrl-C let it clean up (it gets the same SIGINT), then re-raise."""
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    """Run a child in a process group of its own to completion; on Ctrl-C (or SIGTERM turned into one) send
+    SIGINT to that whole group, so whatever the child started stops too, give it time to clean up, kill what
+    is left, then re-raise."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     try:
         stdout, stderr = process.communicate()
     except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
+        _signal_group(process, signal.SIGINT)
         try:
             process.wait(INTERRUPT_GRACE_S)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            pass
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
         raise
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+    """Send `signum` to the child's process group (gone already: nothing to do)."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def last_line(completed: subprocess.CompletedProcess[str]) -> str:
+    """The child's last line of stderr (or else stdout): its reason when it failed."""
+    return (completed.stderr.strip().splitlines() or completed.stdout.strip().splitlines() or [""])[-1]
 
 
 def emulated_argv(arch: str, bind: Path, *command: str) -> list[str]:
     """The argv that runs `command` in the emulated ARM root file system, with `bind` visible inside."""
     return [str(EMULATOR), "--arch", arch, "--bind", str(bind), "--", *command]
+
+
+def check_emulator() -> None:
+    """RunFailed unless this process can run the emulator: it needs root (chroot, mounts) and the script."""
+    if not os.access(EMULATOR, os.X_OK):
+        raise RunFailed(
+            f"{EMULATOR} is missing or not executable; emulated runs need the repository's scripts/"
+        )
+    if os.geteuid() != 0:
+        raise RunFailed(f"emulated runs need root ({EMULATOR.name} builds and enters a chroot); run as root")
 
 
 def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
@@ -78,14 +109,14 @@ def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     arguments = ["run", spec.model, *cap, "--backend", spec.backend, "--schedule", spec.schedule]
     arguments += ["--out", str(run_dir), "--json"]
     if spec.arch is None:
-        argv = edgeprove_argv(*arguments)
+        argv, what = edgeprove_argv(*arguments), "edgeprove run"
     else:
         argv = emulated_argv(spec.arch, run_dir.parent, "edgeprove", *arguments)
+        what = f"{EMULATOR.name} --arch {spec.arch} edgeprove run"
     completed = run_command(argv, child_environment(None))
     summary = last_json_object(completed.stdout)
     if completed.returncode not in VERDICT_OF_EXIT or "verdict" not in summary:
-        last = (completed.stderr.strip().splitlines() or completed.stdout.strip().splitlines() or [""])[-1]
-        raise RunFailed(f"edgeprove run exited {completed.returncode}: {last}")
+        raise RunFailed(f"{what} exited {completed.returncode}: {last_line(completed)}")
     prover = summary.get("prover") or {}
     summary["prover"] = {key: value for key, value in prover.items() if key not in BULKY_PROVER_KEYS}
     return summary
@@ -136,24 +167,25 @@ def python_numpy_peak(argv: list[str]) -> int:
     """VmHWM in bytes of the interpreter `argv` importing numpy and exiting: what any prover process holds
     before its own work (under emulation, qemu's footprint included); RunFailed when it cannot be run."""
     completed = run_command([*argv, "-c", PYTHON_NUMPY_PEAK], child_environment(None))
-    lines = completed.stdout.split()
-    if completed.returncode != 0 or not lines or not lines[-1].isdigit():
-        last = (completed.stderr.strip().splitlines() or [""])[-1]
+    words = completed.stdout.split()
+    if completed.returncode != 0 or not words or not words[-1].isdigit() or int(words[-1]) <= 0:
         raise RunFailed(
-            f"{' '.join(argv)} could not measure python + numpy (exit {completed.returncode}): {last}"
+            f"{' '.join(argv)} could not measure python + numpy (exit {completed.returncode}): "
+            f"{last_line(completed)}"
         )
-    return int(lines[-1]) * 1024
+    return int(words[-1]) * 1024
 
 
 def run_emulated(spec: RunSpec, scratch: Path) -> dict[str, Any]:
-    """The prove runs of `run_prove` under ARM emulation, with the interpreter baselines that separate the
+    """The prove runs of `run_prove` under ARM emulation, after the interpreter baselines that separate the
     prover's own memory from qemu's: python + numpy alone, measured under the same emulation and natively."""
-    outcome = run_prove(spec, scratch, None)
+    check_emulator()
     emulated_baseline = python_numpy_peak(emulated_argv(str(spec.arch), scratch, "python3"))
     native_baseline = python_numpy_peak([sys.executable])
+    outcome = run_prove(spec, scratch, None)
     environment = outcome["attempts"][0].get("environment") or {}
     peak = outcome.get("peak_rss_bytes")
-    above = peak - emulated_baseline if peak else None
+    above = peak - emulated_baseline if peak is not None and peak > emulated_baseline else None
     return {
         **outcome,
         "emulated_machine": environment.get("machine"),
@@ -161,7 +193,7 @@ def run_emulated(spec: RunSpec, scratch: Path) -> dict[str, Any]:
         "emulated_python_numpy_bytes": emulated_baseline,
         "native_python_numpy_bytes": native_baseline,
         "prover_above_python_numpy_bytes": above,
-        "estimated_device_peak_bytes": above + native_baseline if above else None,
+        "estimated_device_peak_bytes": above + native_baseline if above is not None else None,
     }
 
 

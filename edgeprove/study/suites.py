@@ -26,8 +26,6 @@ SUITES_DIR = PROJECT_ROOT / "streaming"
 RUN_KINDS = ("prove", "ezkl", "emulated")
 EMULATED_ARCHES = ("arm64", "armhf")
 """What `kind = "emulated"` runs can emulate (scripts/arm64.sh --arch): 64-bit and 32-bit ARM."""
-EMULATOR = PROJECT_ROOT / "scripts" / "arm64.sh"
-"""Runs an `edgeprove` command in an ARM Debian root file system through qemu user-mode emulation."""
 REPORT_KINDS = ("runs", "paper0", "devices", "peers")
 RUN_ID_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_SUITE_BYTES = 1 << 20
@@ -171,9 +169,18 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
             f'{where}: emulated runs are measured without a cap (backend = "none"): qemu user-mode '
             "emulation has no cgroups and ignores setrlimit"
         )
-    arches = _string_list(table, "arches", where) or (["arm64"] if kind == "emulated" else [])
-    if kind != "emulated" and arches:
+    arches = _string_list(table, "arches", where)
+    if kind != "emulated" and "arches" in table:
         raise SuiteError(f'{where}: arches = [...] is for kind = "emulated" only')
+    if kind == "emulated":
+        if "arches" in table and not arches:
+            raise SuiteError(f"{where}: arches = [] is empty; leave it out for arm64")
+        if "devices" in table or "time_limit_s" in table:
+            raise SuiteError(
+                f"{where}: emulated runs are measured once, without a cap: give rams = [...] (the cap the "
+                "verdict is taken against), no devices or time_limit_s"
+            )
+        arches = arches or ["arm64"]
     unknown_arches = sorted(set(arches) - set(EMULATED_ARCHES))
     if unknown_arches:
         raise SuiteError(

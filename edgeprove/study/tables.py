@@ -73,16 +73,19 @@ def runs_table(suite: Suite, results: dict[str, dict[str, Any]]) -> str:
 
 
 def machine_line(results: dict[str, dict[str, Any]]) -> str:
-    """One sentence naming the machine the results were measured on (from the newest result)."""
+    """One sentence naming the machine the results were measured on (from the newest result; the backend
+    from the newest run on this machine, emulated runs being measured without one)."""
     if not results:
         return "No run has finished yet."
     newest = max(results.values(), key=lambda record: record.get("started_utc", ""))
+    native = [record for record in results.values() if record.get("kind") != "emulated"]
+    measured = max(native, key=lambda record: record.get("started_utc", "")) if native else newest
     machine = newest.get("machine", {})
     ram = machine.get("ram_bytes")
     return (
         f"Measured on {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
         f"{format_size(ram) if ram else '?'} RAM, {machine.get('os', '?')}, Python "
-        f"{machine.get('python', '?')}; harness backend {newest.get('backend', '?')}."
+        f"{machine.get('python', '?')}; harness backend {measured.get('backend', '?')}."
     )
 
 
@@ -250,50 +253,44 @@ def emulated_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[st
     specs = [spec for spec in suite.runs if spec.kind == "emulated"]
     if not specs:
         return []
-    models = list(dict.fromkeys(spec.model for spec in specs))
-    specs.sort(key=lambda spec: (models.index(spec.model), spec.schedule))
     budgets = [device.budget_bytes for device in load_catalog()]
     header = ["model", "schedule", "platform", "peak RSS MiB", "python + numpy MiB", "prover above it MiB"]
-    header += ["est. device peak MiB", "budgets it fits"]
+    header += ["est. device peak MiB", "budgets it holds"]
     rows = []
-    shown_natively = set()
-    for spec in specs:
-        native = _find(suite, results, kind="prove", model=spec.model, schedule=spec.schedule)
-        emulated = results.get(spec.run_id)
-        if emulated is None or emulated.get("verdict") != "fits":
-            verdict = emulated["verdict"] if emulated else "not run"
-            rows.append([spec.model, spec.schedule, f"{spec.arch} under qemu", verdict, *["–"] * 4])
-            continue
-        native_baseline = emulated.get("native_python_numpy_bytes")
-        if native and native.get("verdict") == "fits" and (spec.model, spec.schedule) not in shown_natively:
-            shown_natively.add((spec.model, spec.schedule))
-            native_peak = native.get("peak_rss_bytes")
-            native_above = native_peak - native_baseline if native_peak and native_baseline else None
+    for model, schedule in dict.fromkeys((spec.model, spec.schedule) for spec in specs):
+        group = [spec for spec in specs if (spec.model, spec.schedule) == (model, schedule)]
+        finished = [
+            results[spec.run_id] for spec in group if results.get(spec.run_id, {}).get("verdict") == "fits"
+        ]
+        native_peak = _largest_native_peak(suite, results, model, schedule)
+        baselines = [r["native_python_numpy_bytes"] for r in finished if r.get("native_python_numpy_bytes")]
+        if native_peak is not None:
+            baseline = max(baselines) if baselines else None
+            above = native_peak - baseline if baseline is not None and native_peak > baseline else None
+            rows.append(
+                [model, schedule, "x86-64, native", _mib(native_peak), _mib(baseline), _mib(above)]
+                + [_mib(native_peak), _fitting(native_peak, budgets)]
+            )
+        for spec in group:
+            emulated = results.get(spec.run_id)
+            platform = f"{spec.arch} under qemu"
+            if emulated is None or emulated.get("verdict") != "fits":
+                verdict = "not run" if emulated is None else emulated.get("verdict", "no verdict")
+                rows.append([model, schedule, platform, verdict, *["–"] * 4])
+                continue
+            estimate = emulated.get("estimated_device_peak_bytes")
             rows.append(
                 [
-                    spec.model,
-                    spec.schedule,
-                    "x86-64, native",
-                    _mib(native_peak),
-                    _mib(native_baseline),
-                    _mib(native_above),
-                    _mib(native_peak),
-                    _fitting(native_peak, budgets),
+                    model,
+                    schedule,
+                    platform,
+                    _mib(emulated.get("peak_rss_bytes")),
+                    _mib(emulated.get("emulated_python_numpy_bytes")),
+                    _mib(emulated.get("prover_above_python_numpy_bytes")),
+                    _mib(estimate),
+                    _fitting(estimate, budgets),
                 ]
             )
-        estimate = emulated.get("estimated_device_peak_bytes")
-        rows.append(
-            [
-                spec.model,
-                spec.schedule,
-                f"{emulated.get('emulated_machine') or spec.arch} under qemu",
-                _mib(emulated.get("peak_rss_bytes")),
-                _mib(emulated.get("emulated_python_numpy_bytes")),
-                _mib(emulated.get("prover_above_python_numpy_bytes")),
-                _mib(estimate),
-                _fitting(estimate, budgets),
-            ]
-        )
     return [
         "## ARM under emulation: peak memory",
         "",
@@ -302,13 +299,31 @@ def emulated_tables(suite: Suite, results: dict[str, dict[str, Any]]) -> list[st
         "Each emulated row is one `edgeprove run` inside an ARM Debian userland under qemu user-mode "
         "emulation (`scripts/arm64.sh`), measured without a cap (qemu has no cgroups and ignores "
         "setrlimit). Its peak RSS includes qemu's own footprint, so beside it is an interpreter that only "
-        "imports numpy, under the same emulation; the prover's own part is the difference. The estimated "
-        "device peak adds that part to python + numpy measured natively on this machine (numpy builds "
-        "differ: Debian's under emulation). It is an upper bound: qemu's translated-code cache grows with "
-        "the code a process runs, more in a prover than in an import, and stays in the prover's part. "
-        "Emulated times are not device times and are not reported here.",
+        "imports numpy, under the same emulation; the prover's own part is the difference. The x86-64 row "
+        "is the largest peak RSS of the suite's native runs of the model. The estimated device peak adds "
+        "the prover's part to python + numpy measured natively on this machine. It is an estimate, not a "
+        "device measurement: qemu's translated-code cache grows with the code a process runs and stays in "
+        "the prover's part (it overstates), while a device's page size (16 KiB on some), its allocator "
+        "(Android's), its numpy build (Debian's here under emulation, PyPI's natively) and its own python + "
+        "numpy footprint can move it either way. Emulated times are not device times and are not reported.",
         "",
     ]
+
+
+def _largest_native_peak(
+    suite: Suite, results: dict[str, dict[str, Any]], model: str, schedule: str
+) -> int | None:
+    """The largest peak RSS among the suite's native runs of `model` under `schedule` that fit."""
+    peaks = [
+        results[spec.run_id].get("peak_rss_bytes")
+        for spec in suite.runs
+        if spec.kind == "prove"
+        and (spec.model, spec.schedule) == (model, schedule)
+        and spec.run_id in results
+        if results[spec.run_id].get("verdict") == "fits"
+    ]
+    peaks = [peak for peak in peaks if isinstance(peak, int) and peak > 0]
+    return max(peaks) if peaks else None
 
 
 def _fitting(peak: Any, budgets: list[int]) -> str:
