@@ -117,8 +117,10 @@ def predict(
     params: object | None = None,
     x: np.ndarray | None = None,
     scheme: CommitmentScheme = DEFAULT_SCHEME,
+    private_input: bool = False,
 ) -> Plan:
-    """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``."""
+    """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``; with
+    ``private_input`` the input's commitment and range lookup too (``prove --private-input``)."""
     from edgeprove import protocol
 
     params = params or scheme.default_params()
@@ -150,13 +152,20 @@ def predict(
         kept[k] = INT_BYTES * out_values + state[k]
         work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))
         held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
+    input_state, input_phase, input_last = 0, 0, -1
+    if private_input:
+        input_state, input_phase = _committed_input_bytes(model, params, scheme)
+        input_last = max(k for k, layer in enumerate(model.layers) if -1 in (layer.source, layer.residual))
     rows = []
     for k, layer in enumerate(model.layers):
         if schedule == "baseline":
-            alive = sum(held_baseline)
+            alive = sum(held_baseline) + input_state
         else:
             alive = sum(kept[t] for t in range(k) if last_use[t] >= k) + state[k]
+            alive += input_state if k <= input_last else 0
         process = int(base + alive + work[k])
+        if k == 0:  # the input is committed and range-checked before layer 0, within its row of the run
+            process = max(process, int(base + input_phase))
         rows.append(
             LayerPlan(k, layer.name, layer.kind, tuple(layer.out_shape), state[k], work[k], alive, process)
         )
@@ -164,3 +173,18 @@ def predict(
     return Plan(
         model.name, schedule, base, peak_row.process_bytes, peak_row.name, rows, tuple(model.input_shape)
     )
+
+
+def _committed_input_bytes(model: Model, params: object, scheme: CommitmentScheme) -> tuple[int, int]:
+    """A private input's commitment state, kept until its last reader, and the working set of committing it
+    and proving its int8 range: the input, the commit transients or one pass of the range lookup."""
+    from edgeprove.layers import committed_input
+
+    lay = committed_input.layout(model.input_shape)
+    vec = 1 << lay.num_vars
+    used = sum(1 << nv for _, nv in lay.segments)
+    state = scheme.state_bytes(vec, params)
+    leaves = max(vec // 2, 1 << committed_input.RANGE_BITS)
+    lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
+    inputs = INT_BYTES * int(np.prod(model.input_shape)) * 2  # the input and its padded copy
+    return state, PROCESS_OVERHEAD + inputs + state + max(scheme.commit_bytes(used, params), lookup)

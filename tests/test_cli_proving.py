@@ -152,6 +152,14 @@ def test_plan_json(tmp_path):
     assert baseline["peak_bytes"] >= plan["peak_bytes"]
 
 
+def test_plan_of_a_private_input_counts_its_commitment():
+    public = json.loads(runner.invoke(app, ["plan", "iriscode", "--json"]).stdout)
+    private = json.loads(runner.invoke(app, ["plan", "iriscode", "--json", "--private-input"]).stdout)
+    assert len(private["layers"]) == len(public["layers"])
+    assert private["layers"][0]["alive_bytes"] > public["layers"][0]["alive_bytes"]
+    assert private["peak_bytes"] > public["peak_bytes"]
+
+
 def test_plan_and_prove_print_sizes_in_mib(tmp_path):
     """The values are 2^20-byte units, so the text says MiB, never MB."""
     result = runner.invoke(app, ["plan", "tiny_cnn"], terminal_width=200)

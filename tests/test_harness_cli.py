@@ -676,3 +676,20 @@ def test_a_zoo_name_reaches_the_children_as_a_name(tmp_path: Path, monkeypatch: 
     (tmp_path / "mine").mkdir()
     assert pipeline.model_argument("lenet5") == "lenet5"
     assert pipeline.model_argument("mine") == str(tmp_path / "mine")
+
+
+def test_a_private_input_run_commits_the_input_and_plans_for_it(tmp_path: Path, model_cache: Path) -> None:
+    out = tmp_path / "r"
+    process = edgeprove_process(
+        "run", "tiny_cnn", "--ram", "400M", "--backend", real_cap_backend(), "--private-input",
+        "--out", str(out), "--json", env=real_env(model_cache),
+    )  # fmt: skip
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    report = json.loads(stdout.strip().splitlines()[-1])
+    assert report["verdict"] == "fits" and report["prover"]["input_mode"] == "committed"
+    assert "--private-input" in report["command"]
+    argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), private_input=True)
+    assert argv[-1] == "--private-input" and "--private-input" not in pipeline.prover_command(
+        "m", "streaming", Path("p"), Path("e")
+    )

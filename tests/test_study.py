@@ -113,6 +113,26 @@ def test_emulated_run_takes_the_interpreter_out_and_adds_the_native_one(
     assert record["estimated_device_peak_bytes"] is None
 
 
+def test_private_input_runs_have_their_own_ids(tmp_path: Path) -> None:
+    body = "[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\n"
+    suite = load_suite(
+        str(
+            write_suite(
+                tmp_path, body + "[[runs]]\nmodels = ['tiny_mlp']\nrams = ['1G']\nprivate_input = true\n"
+            )
+        )
+    )
+    assert [(spec.run_id, spec.private_input) for spec in suite.runs] == [
+        ("tiny_mlp-streaming-1G", False),
+        ("tiny_mlp-streaming-1G-private", True),
+    ]
+    for bad in ("private_input = 'yes'\n", "kind = 'ezkl'\nprivate_input = true\n"):
+        with pytest.raises(SuiteError, match="private_input must be true or false"):
+            load_suite(str(write_suite(tmp_path, body + bad)))
+    edge = load_suite("edge-models")
+    assert {spec.model for spec in edge.runs if spec.private_input} == {"iriscode"}
+
+
 def test_python_numpy_peak_of_this_interpreter_is_plausible() -> None:
     from edgeprove.study.runner import python_numpy_peak
 

@@ -124,6 +124,9 @@ def run(
         help="Input tensor (.npy) for the prover: int8 values, or floats quantized with the model's input "
         "scale (default: a seeded random int8 input).",
     ),
+    private_input: bool = typer.Option(
+        False, "--private-input", help="Commit to the input (int8 range-checked) instead of publishing it."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
 ) -> None:
     """Prove MODEL inside a real RAM cap, verify the proof outside it, and say whether it fits.
@@ -135,7 +138,18 @@ def run(
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
             code = print_run(
-                model, ram, device, backend, schedule, memray, out, force, image, json_output, input
+                model,
+                ram,
+                device,
+                backend,
+                schedule,
+                memray,
+                out,
+                force,
+                image,
+                json_output,
+                input,
+                private_input,
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -160,6 +174,7 @@ def print_run(
     image: str | None,
     json_output: bool,
     input_path: str | None = None,
+    private_input: bool = False,
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
@@ -170,7 +185,12 @@ def print_run(
         + [word for name, value in options.items() if value is not None for word in (name, value)]
         + [
             flag
-            for flag, given in (("--memray", memray), ("--force", force), ("--json", json_output))
+            for flag, given in (
+                ("--memray", memray),
+                ("--force", force),
+                ("--private-input", private_input),
+                ("--json", json_output),
+            )
             if given
         ]
     )
@@ -197,6 +217,7 @@ def print_run(
                 progress,
                 input_path,
                 command,
+                private_input,
             )
     except RunError as error:
         raise fail(str(error), error.code) from None

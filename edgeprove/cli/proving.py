@@ -294,6 +294,11 @@ def plan(
     model: str = typer.Argument(..., help="Zoo model name, compiled model folder or .onnx file."),
     schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
     json_out: bool = typer.Option(False, "--json", help="Print the prediction as JSON."),
+    private_input: bool = typer.Option(
+        False,
+        "--private-input",
+        help="Predict `prove --private-input`: the input committed and range-checked.",
+    ),
 ) -> None:
     """Predict each layer's working set and the peak memory of a proving run, from shapes alone."""
     from edgeprove import plan as planner
@@ -306,7 +311,7 @@ def plan(
         check_model(m)
     except ModelError as exc:
         raise _fail(str(exc)) from None
-    prediction = planner.predict(m, schedule)
+    prediction = planner.predict(m, schedule, private_input=private_input)
     if json_out:
         print(json.dumps(prediction.to_dict()))
         return

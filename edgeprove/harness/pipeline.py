@@ -75,11 +75,17 @@ class RunError(Exception):
 
 
 def prover_command(
-    model: str, schedule: str, proof: Path, events: Path, input_path: str | None = None
+    model: str,
+    schedule: str,
+    proof: Path,
+    events: Path,
+    input_path: str | None = None,
+    private_input: bool = False,
 ) -> list[str]:
     """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
-    `--input PATH` when an input file is given."""
+    `--input PATH` when an input file is given and `--private-input` when the input is committed."""
     extra = ["--input", input_path] if input_path is not None else []
+    extra += ["--private-input"] if private_input else []
     return edgeprove_argv(
         "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events), *extra
     )
@@ -90,7 +96,7 @@ def verify_command(proof: Path, model: str) -> list[str]:
     return edgeprove_argv("verify", str(proof), "--model", model, "--json")
 
 
-def check_model(model: str, schedule: str) -> dict[str, Any]:
+def check_model(model: str, schedule: str, private_input: bool = False) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`; empty
     if unknown).
 
@@ -98,7 +104,10 @@ def check_model(model: str, schedule: str) -> dict[str, Any]:
     its one-line message is ours. Any other planner failure only loses the prediction.
     """
     try:
-        completed = run_child(edgeprove_argv("plan", model, "--schedule", schedule, "--json"), PLAN_TIMEOUT_S)
+        arguments = ["plan", model, "--schedule", schedule, "--json"] + (
+            ["--private-input"] if private_input else []
+        )
+        completed = run_child(edgeprove_argv(*arguments), PLAN_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
         return {}
     if completed.returncode == EXIT_USAGE:
@@ -291,12 +300,14 @@ def capped_run(
     progress: ProgressTracker | None = None,
     input_path: str | None = None,
     command: str | None = None,
+    private_input: bool = False,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
     report. Everything is checked before anything is created, starting with this machine's float64 products
     (`edgeprove.blas`); RunError otherwise. `progress` gets a line per phase and the prover's progress.
     `input_path` is the prover's --input (a seeded int8 input without it); its header is checked against the
-    model's input shape before the run. `command` (the command line as typed) goes into the report.
+    model's input shape before the run. `private_input` commits the input instead of publishing it.
+    `command` (the command line as typed) goes into the report.
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -338,7 +349,7 @@ def capped_run(
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
-    plan = check_model(model, schedule) or {}
+    plan = check_model(model, schedule, private_input) or {}
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -354,6 +365,7 @@ def capped_run(
         capped,
         tuple(entry for entry in layers if isinstance(entry, dict)) if isinstance(layers, list) else None,
         input_path,
+        private_input,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -399,6 +411,7 @@ class RunSettings:
     plan_layers: tuple[dict[str, Any], ...] | None = None
     """The planner's rows per layer (name, predicted process bytes); None when the plan is unknown."""
     input_path: str | None = None
+    private_input: bool = False
 
 
 def prove_and_report(
@@ -408,7 +421,9 @@ def prove_and_report(
     report names the files as they will be in `run_dir`."""
     model, schedule, chosen_device = settings.model, settings.schedule, settings.device
     proof, events = work / "proof.bin", work / "events.jsonl"
-    argv = prover_command(model, schedule, Path(proof.name), Path(events.name), settings.input_path)
+    argv = prover_command(
+        model, schedule, Path(proof.name), Path(events.name), settings.input_path, settings.private_input
+    )
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))
     cores = chosen_device.cores if chosen_device is not None else None

@@ -107,6 +107,7 @@ def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     summary (verdict, peaks, times, prediction)."""
     cap = ["--device", spec.device] if spec.device else ["--ram", str(spec.cap_bytes)]
     arguments = ["run", spec.model, *cap, "--backend", spec.backend, "--schedule", spec.schedule]
+    arguments += ["--private-input"] if spec.private_input else []
     arguments += ["--out", str(run_dir), "--json"]
     if spec.arch is None:
         argv, what = edgeprove_argv(*arguments), "edgeprove run"
@@ -221,6 +222,7 @@ def run_one(spec: RunSpec, timeline_png: Path | None) -> dict[str, Any]:
         "repeats": spec.repeats,
         "time_limit_s": spec.time_limit_s,
         "arch": spec.arch,
+        "private_input": spec.private_input,
         **model_facts(spec.model),
         **outcome,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),

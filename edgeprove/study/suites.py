@@ -58,6 +58,8 @@ class RunSpec:
     time_limit_s: float | None
     arch: str | None = None
     """The emulated architecture of a `kind = "emulated"` run; None for runs on this machine."""
+    private_input: bool = False
+    """Prove with the input committed (`--private-input`) instead of published."""
 
 
 @dataclass
@@ -122,15 +124,18 @@ def _caps(table: dict[str, Any], where: str) -> list[tuple[int, str | None, str]
     return caps
 
 
-def make_run_id(kind: str, model: str, schedule: str, cap_label: str, arch: str | None = None) -> str:
+def make_run_id(
+    kind: str, model: str, schedule: str, cap_label: str, arch: str | None = None, private: bool = False
+) -> str:
     """A file-name-safe id: model-schedule-cap for proofs, ezkl-model-cap for EZKL runs and
-    arch-model-schedule-cap for emulated proofs."""
+    arch-model-schedule-cap for emulated proofs; "-private" ends the id of a proof of a private input."""
     if kind == "ezkl":
         parts = [kind, model, cap_label]
     elif kind == "emulated":
         parts = [str(arch), model, schedule, cap_label]
     else:
         parts = [model, schedule, cap_label]
+    parts += ["private"] if private else []
     return RUN_ID_PATTERN.sub("_", "-".join(parts).replace(" ", ""))
 
 
@@ -196,12 +201,15 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
         isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit < math.inf
     ):
         raise SuiteError(f"{where}: time_limit_s must be a positive number of seconds")
+    private = table.get("private_input", False)
+    if not isinstance(private, bool) or (private and kind == "ezkl"):
+        raise SuiteError(f"{where}: private_input must be true or false, and is for edgeprove's runs only")
     caps = _caps(table, where)
     if len(models) * len(schedules) * len(caps) * max(1, len(arches)) > MAX_SUITE_RUNS:
         raise SuiteError(f"{where}: expands to more than {MAX_SUITE_RUNS:,} runs")
     return [
         RunSpec(
-            make_run_id(kind, model, schedule, label, arch),
+            make_run_id(kind, model, schedule, label, arch, private),
             kind,
             model,
             schedule,
@@ -212,6 +220,7 @@ def _run_group(table: dict[str, Any], defaults: dict[str, Any], where: str) -> l
             repeats,
             float(limit) if limit else None,
             arch,
+            private,
         )
         for arch in arches or [None]
         for model in models
