@@ -369,9 +369,14 @@ def combine_columns(rows: np.ndarray, combinations: np.ndarray, num_rows: int) -
     limb_columns = combinations.reshape(F.EXT_DEGREE * m, width)
     out = np.zeros((F.EXT_DEGREE * m, num_rows), dtype=np.uint64)
     step = max(1, _COMBINE_BLOCK_ELEMENTS // max(1, width))
+    # columns a slice at a time too: with many points the combinations' limbs would take tens of MiB
+    span = max(1, min(width, _COMBINE_BLOCK_ELEMENTS // (F.EXT_DEGREE * m)))
     for start in range(0, rows.shape[0], step):
         stop = min(rows.shape[0], start + step)
-        out[:, start:stop] = _limb_dot(limb_columns, rows[start:stop])
+        for first in range(0, width, span):
+            last = min(width, first + span)
+            out[:, start:stop] += _limb_dot(limb_columns[:, first:last], rows[start:stop, first:last])
+            out[:, start:stop] %= _P
     return out.reshape(F.EXT_DEGREE, m, num_rows)
 
 
