@@ -93,7 +93,12 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     stand_in_inputs: list[str | None] = []
 
     def prover(
-        model: str, schedule: str, proof: Path, events: Path, input_path: str | None = None
+        model: str,
+        schedule: str,
+        proof: Path,
+        events: Path,
+        input_path: str | None = None,
+        private_input: bool = False,
     ) -> list[str]:
         stand_in_inputs.append(input_path)
         mib, verdict, *pause = model.split(":")
@@ -101,7 +106,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
 
     monkeypatch.setattr(pipeline, "prover_command", prover)
-    monkeypatch.setattr(pipeline, "check_model", lambda model, schedule: None)
+    monkeypatch.setattr(pipeline, "check_model", lambda model, schedule, private_input=False: None)
     monkeypatch.setattr(pipeline, "check_model_spec", lambda model: None)
     monkeypatch.setattr(
         pipeline,

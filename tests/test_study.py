@@ -55,7 +55,7 @@ def test_shipped_suites_load_and_expand() -> None:
     assert {spec.schedule for spec in paper0.runs} == {"streaming", "baseline"}
     assert all(spec.cap_bytes == 20 << 30 for spec in paper0.runs)
     edge = load_suite("edge-models")
-    assert {spec.model for spec in edge.runs} == {"lenet5", "wc50", "mobilenetv2", "resnet18"}
+    assert {spec.model for spec in edge.runs} == {"lenet5", "wc50", "mobilenetv2", "resnet18", "iriscode"}
     assert {spec.schedule for spec in edge.runs if spec.device is not None} == {"streaming"}
     assert set(paper0.published["params"]) <= set(zoo.paper0_suites())
     devices = load_suite("wc50-devices")
