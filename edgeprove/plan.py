@@ -25,6 +25,7 @@ from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid
 from edgeprove.lookup import TILING
 from edgeprove.model.ir import Model
+from edgeprove.threads import check_threads
 
 INT_BYTES = 8
 EXT_BYTES = 32
@@ -60,6 +61,7 @@ class Plan:
 
     model: str
     schedule: str
+    threads: int
     base_bytes: int
     peak_bytes: int
     peak_layer: str
@@ -117,10 +119,14 @@ def predict(
     params: object | None = None,
     x: np.ndarray | None = None,
     scheme: CommitmentScheme = DEFAULT_SCHEME,
+    threads: int = 1,
 ) -> Plan:
-    """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``."""
+    """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule`` on
+    ``threads`` threads.  More than one thread costs the encoding's scratch per thread and, streaming, the
+    next layer's build (its tensors, commitment transients and state) beside each layer's proof."""
     from edgeprove import protocol
 
+    check_threads(threads)
     params = params or scheme.default_params()
     widths = table_widths(model, x)
     last_use = protocol.last_uses(model)
@@ -129,6 +135,7 @@ def predict(
     state = [0] * n  # commitment state bytes of each layer
     kept = [0] * n  # what outlives a layer: its output tensor and its commitment state
     work = [0] * n
+    build = [0] * n  # streaming on several threads: what layer k's build holds while layer k - 1 is proven
     held_baseline = [0] * n  # baseline: everything a layer's witness holds until the end
     for k, layer in enumerate(model.layers):
         out = Grid(layer.out_shape)
@@ -143,12 +150,13 @@ def predict(
             vec = 1 << lay.num_vars
             used = sum(1 << nv for _, nv in lay.segments)  # where the data ends; zero padding after it
             state[k] = scheme.state_bytes(vec, params)  # the assembled uint32 vector is what the state keeps
-            encode = scheme.commit_bytes(used, params)
+            encode = scheme.commit_bytes(used, params, threads)
             leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
             lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
             table = INT_BYTES << bits
         kept[k] = INT_BYTES * out_values + state[k]
         work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))
+        build[k] = tensors + max(encode, kind.inference_bytes(layer)) + state[k] + INT_BYTES * out_values
         held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
     rows = []
     for k, layer in enumerate(model.layers):
@@ -156,11 +164,19 @@ def predict(
             alive = sum(held_baseline)
         else:
             alive = sum(kept[t] for t in range(k) if last_use[t] >= k) + state[k]
-        process = int(base + alive + work[k])
+        ahead = build[k + 1] if schedule == "streaming" and threads > 1 and k + 1 < n else 0
+        process = int(base + alive + work[k] + ahead)
         rows.append(
             LayerPlan(k, layer.name, layer.kind, tuple(layer.out_shape), state[k], work[k], alive, process)
         )
     peak_row = max(rows, key=lambda r: r.process_bytes)
     return Plan(
-        model.name, schedule, base, peak_row.process_bytes, peak_row.name, rows, tuple(model.input_shape)
+        model.name,
+        schedule,
+        threads,
+        base,
+        peak_row.process_bytes,
+        peak_row.name,
+        rows,
+        tuple(model.input_shape),
     )

@@ -125,6 +125,11 @@ def run(
         "scale (default: a seeded random int8 input).",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="The prover's threads (default: the device's cores with --device, else the cores available).",
+    ),
 ) -> None:
     """Prove MODEL inside a real RAM cap, verify the proof outside it, and say whether it fits.
 
@@ -135,7 +140,7 @@ def run(
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
             code = print_run(
-                model, ram, device, backend, schedule, memray, out, force, image, json_output, input
+                model, ram, device, backend, schedule, memray, out, force, image, json_output, input, threads
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -160,11 +165,13 @@ def print_run(
     image: str | None,
     json_output: bool,
     input_path: str | None = None,
+    threads: int | None = None,
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
     options = {"--ram": ram, "--device": device, "--backend": backend, "--schedule": schedule, "--out": out}
     options.update({"--image": image, "--input": input_path})
+    options["--threads"] = None if threads is None else str(threads)
     command = shlex.join(
         ["edgeprove", "run", model]
         + [word for name, value in options.items() if value is not None for word in (name, value)]
@@ -197,6 +204,7 @@ def print_run(
                 progress,
                 input_path,
                 command,
+                threads,
             )
     except RunError as error:
         raise fail(str(error), error.code) from None

@@ -43,6 +43,7 @@ from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, te
 from edgeprove.process.interrupts import deferred_signals
 from edgeprove.process.peak import physical_memory_bytes
 from edgeprove.protocol import SCHEDULES
+from edgeprove.threads import available_cores, check_threads
 
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"
 UNCAPPED_NOTE = (
@@ -75,11 +76,17 @@ class RunError(Exception):
 
 
 def prover_command(
-    model: str, schedule: str, proof: Path, events: Path, input_path: str | None = None
+    model: str,
+    schedule: str,
+    proof: Path,
+    events: Path,
+    input_path: str | None = None,
+    threads: int | None = None,
 ) -> list[str]:
     """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
-    `--input PATH` when an input file is given."""
+    `--input PATH` when an input file is given and `--threads N` when a thread count is."""
     extra = ["--input", input_path] if input_path is not None else []
+    extra += ["--threads", str(threads)] if threads is not None else []
     return edgeprove_argv(
         "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events), *extra
     )
@@ -90,15 +97,18 @@ def verify_command(proof: Path, model: str) -> list[str]:
     return edgeprove_argv("verify", str(proof), "--model", model, "--json")
 
 
-def check_model(model: str, schedule: str) -> dict[str, Any]:
+def check_model(model: str, schedule: str, threads: int | None = None) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`; empty
-    if unknown).
+    if unknown), for the prover's `threads` when given.
 
     The planner exits 2 for an unknown model or an unreadable ONNX file or manifest: that is bad input, and
     its one-line message is ours. Any other planner failure only loses the prediction.
     """
     try:
-        completed = run_child(edgeprove_argv("plan", model, "--schedule", schedule, "--json"), PLAN_TIMEOUT_S)
+        extra = ["--threads", str(threads)] if threads is not None else []
+        completed = run_child(
+            edgeprove_argv("plan", model, "--schedule", schedule, "--json", *extra), PLAN_TIMEOUT_S
+        )
     except (OSError, subprocess.TimeoutExpired):
         return {}
     if completed.returncode == EXIT_USAGE:
@@ -291,12 +301,15 @@ def capped_run(
     progress: ProgressTracker | None = None,
     input_path: str | None = None,
     command: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
     report. Everything is checked before anything is created, starting with this machine's float64 products
     (`edgeprove.blas`); RunError otherwise. `progress` gets a line per phase and the prover's progress.
     `input_path` is the prover's --input (a seeded int8 input without it); its header is checked against the
     model's input shape before the run. `command` (the command line as typed) goes into the report.
+    `threads` is the prover's --threads (default: the device's cores when --device names one, else the
+    cores available).
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -319,6 +332,7 @@ def capped_run(
         raise RunError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
     if schedule not in SCHEDULES:
         raise RunError(f"unknown schedule {schedule!r}; choose streaming or baseline", EXIT_USAGE)
+    threads = prover_threads(threads, chosen_device)
     try:
         check_model_spec(model)
     except ModelError as error:
@@ -338,7 +352,7 @@ def capped_run(
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
-    plan = check_model(model, schedule) or {}
+    plan = check_model(model, schedule, threads) or {}
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -354,6 +368,7 @@ def capped_run(
         capped,
         tuple(entry for entry in layers if isinstance(entry, dict)) if isinstance(layers, list) else None,
         input_path,
+        threads,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -399,6 +414,20 @@ class RunSettings:
     plan_layers: tuple[dict[str, Any], ...] | None = None
     """The planner's rows per layer (name, predicted process bytes); None when the plan is unknown."""
     input_path: str | None = None
+    threads: int | None = None
+    """The prover's --threads (None: its own default)."""
+
+
+def prover_threads(threads: int | None, device: Device | None) -> int:
+    """The prover's threads: as given (checked; RunError, exit 2, otherwise), else the device's cores
+    (those this machine has), else the cores this process may run on."""
+    available = available_cores()
+    if threads is None:
+        return min(device.cores, available) if device is not None else available
+    try:
+        return check_threads(threads)
+    except ValueError as error:
+        raise RunError(f"--threads: {error}", EXIT_USAGE) from None
 
 
 def prove_and_report(
@@ -408,11 +437,12 @@ def prove_and_report(
     report names the files as they will be in `run_dir`."""
     model, schedule, chosen_device = settings.model, settings.schedule, settings.device
     proof, events = work / "proof.bin", work / "events.jsonl"
-    argv = prover_command(model, schedule, Path(proof.name), Path(events.name), settings.input_path)
+    argv = prover_command(
+        model, schedule, Path(proof.name), Path(events.name), settings.input_path, settings.threads
+    )
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))
     cores = chosen_device.cores if chosen_device is not None else None
-    threads = min(cores, len(os.sched_getaffinity(0))) if cores is not None else None
     if progress is not None:
         layers = len(settings.plan_layers) if settings.plan_layers is not None else None
         progress.start_proving(settings.cap if settings.capped else None, layers)
@@ -426,7 +456,7 @@ def prove_and_report(
             out_dir=work,
             cpus=cores,
             image=settings.image,
-            env=child_environment(threads),
+            env=child_environment(),
             progress=progress.proving if progress is not None else None,
         )
         verdict, reason = judge(result, proof, model, progress)
@@ -444,7 +474,8 @@ def prove_and_report(
         "model": model,
         "schedule": schedule,
         "device": chosen_device.name if chosen_device else None,
-        "cores": threads,
+        "cores": min(cores, available_cores()) if cores is not None else None,
+        "threads": settings.threads,
         "predicted_peak_bytes": settings.predicted,
         "prove_s": prover.get("prove_s", round(result.wall_s, 6) if finished else None),
         "proof_bytes": prover.get("proof_bytes", proof_size if finished else None),

@@ -81,7 +81,7 @@ def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         argv = edgeprove_argv(*arguments)
     else:
         argv = emulated_argv(spec.arch, run_dir.parent, "edgeprove", *arguments)
-    completed = run_command(argv, child_environment(None))
+    completed = run_command(argv, child_environment())
     summary = last_json_object(completed.stdout)
     if completed.returncode not in VERDICT_OF_EXIT or "verdict" not in summary:
         last = (completed.stderr.strip().splitlines() or completed.stdout.strip().splitlines() or [""])[-1]
@@ -135,7 +135,7 @@ def run_prove(spec: RunSpec, scratch: Path, timeline_png: Path | None) -> dict[s
 def python_numpy_peak(argv: list[str]) -> int:
     """VmHWM in bytes of the interpreter `argv` importing numpy and exiting: what any prover process holds
     before its own work (under emulation, qemu's footprint included); RunFailed when it cannot be run."""
-    completed = run_command([*argv, "-c", PYTHON_NUMPY_PEAK], child_environment(None))
+    completed = run_command([*argv, "-c", PYTHON_NUMPY_PEAK], child_environment())
     lines = completed.stdout.split()
     if completed.returncode != 0 or not lines or not lines[-1].isdigit():
         last = (completed.stderr.strip().splitlines() or [""])[-1]
