@@ -411,7 +411,9 @@ def _limb_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Gram matrix sum_x a_i(x) b_j(x) mod p (uint64) for canonical rows, via float64 GEMM on 16-bit limbs.
 
     Each limb product is < 2^32 and a chunk sums at most 2^20 of them per limb pair, so every float64
-    partial sum stays below 2^53 and converts to int64 exactly; the limb pairs are recombined mod p.
+    partial sum stays below 2^53 and converts to int64 exactly; the limb pairs are recombined mod p.  Rows
+    need only entries below 2^32 (both limbs below 2^16), so sums of two canonical elements may come as
+    they are.
     """
     ra, rb = a.shape[0], b.shape[0]
     n = a.shape[1]

@@ -311,19 +311,50 @@ def _stacked(tables: list[np.ndarray], lam: np.ndarray, part: slice) -> np.ndarr
     return out
 
 
-def _round_sums(lo: np.ndarray, hi: np.ndarray, eq: np.ndarray, with_one: bool) -> np.ndarray:
+def _difference(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """hi - lo for canonical arrays, canonical: the wrapped uint64 difference or it plus p, whichever is
+    smaller (no division)."""
+    diff = np.subtract(hi, lo)
+    np.minimum(diff, diff + _P64, out=diff)
+    return diff
+
+
+def _round_sums(
+    lo: np.ndarray, hi: np.ndarray, eq: np.ndarray, with_one: bool, keep_difference: bool
+) -> np.ndarray:
     """Per open tree, sum_x eq(x) (d_o U + n_o d_e)(X, x) at X = 0, at infinity (q's leading coefficient)
-    and, when ``with_one``, at X = 1, from the halves of stacked tables (4, 4, T, s): (4, 2 or 3, T)."""
-    diff = F.ext_sub(hi, lo)
+    and, when ``with_one``, at X = 1, from the halves of stacked tables (4, 4, T, s): (4, 2 or 3, T).
+    With ``keep_difference`` hi - lo is written over ``hi``, where the fold takes it."""
+    diff = _difference(hi, lo)
     points = np.stack([lo, diff, hi] if with_one else [lo, diff], axis=1)  # (4, k, 4, T, s)
+    if keep_difference:
+        hi[...] = diff
+    del diff
     products = F.ext_mul(points[:, :, 0:2], points[:, :, 2:4])  # d_o U and n_o d_e
-    sums = F.ext_add(products[:, :, 0], products[:, :, 1])  # (4, k, T, s)
+    del points
+    sums = np.add(products[:, :, 0], products[:, :, 1])  # (4, k, T, s), below 2p: the limb GEMM is exact
     count, trees, length = sums.shape[1:]
     if length < _GEMM_MIN:
-        weighted = F.ext_sum(F.ext_mul(sums, eq[:, None, None, :]))
+        weighted = F.ext_sum(F.ext_mul(sums % _P64, eq[:, None, None, :]))
     else:
         weighted = F.ext_inner_rows(sums.reshape(F.EXT_DEGREE, count * trees, length), eq)
     return weighted.reshape(F.EXT_DEGREE, count, trees)
+
+
+def _plus_times(lo: np.ndarray, diff: np.ndarray, matrix: list[list[np.uint64]]) -> np.ndarray:
+    """lo + r diff for canonical K arrays, r given by its ``field.scalar_matrix``: each limb of the result
+    is lo's plus four products below p^2, a sum below 2^64 reduced once."""
+    out = np.empty(lo.shape, dtype=np.uint64)
+    term = np.empty(lo.shape[1:], dtype=np.uint64)
+    for k in range(F.EXT_DEGREE):
+        limb = out[k]
+        np.multiply(diff[0], matrix[k][0], out=limb)
+        for j in range(1, F.EXT_DEGREE):
+            np.multiply(diff[j], matrix[k][j], out=term)
+            limb += term
+        limb += lo[k]
+        F.reduce_in_place(limb)
+    return out
 
 
 def _fold_stacked(
@@ -331,9 +362,10 @@ def _fold_stacked(
 ) -> np.ndarray:
     """Bind the first variable to r: lo + r (hi - lo) on every table.  The first round's separate tables
     fold into a new stacked array of half their length; later rounds fold the stacked array in place (its
-    lower half, returned as a view)."""
+    lower half, returned as a view), their upper half already holding hi - lo (``_round_sums``)."""
     half = (level[2] if stacked is None else stacked).shape[-1] // 2
     out = stacked[..., :half] if stacked is not None else None
+    matrix = [[np.uint64(v) for v in row] for row in F.scalar_matrix(r).tolist()]
     for start in range(0, half, step):
         low, high = (
             slice(start, min(half, start + step)),
@@ -343,9 +375,9 @@ def _fold_stacked(
             lo, hi = _stacked(level, lam, low), _stacked(level, lam, high)
             if out is None:
                 out = np.empty((*lo.shape[:-1], half), dtype=np.uint64)
+            out[..., low] = _plus_times(lo, _difference(hi, lo), matrix)
         else:
-            lo, hi = stacked[..., low], stacked[..., high]
-        out[..., low] = F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r))
+            out[..., low] = _plus_times(stacked[..., low], stacked[..., high], matrix)
     return out
 
 
@@ -392,7 +424,7 @@ def _prove_level(
                 lo, hi = _stacked(level, lam, low), _stacked(level, lam, high)
             else:
                 lo, hi = stacked[..., low], stacked[..., high]
-            sums = _round_sums(lo, hi, eq[:, low], with_one)
+            sums = _round_sums(lo, hi, eq[:, low], with_one, stacked is not None)
             totals = sums if totals is None else F.ext_add(totals, sums)
         q0, lead, *one = (
             _ints_sum(F.ext_mul_ints(c, v) for c, v in zip(weights, row))
