@@ -288,9 +288,13 @@ def _level_tables(groups: list[_Group], depth: int) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-_ROUND_ENTRIES = 1 << 13
+_ROUND_ENTRIES = 1 << 11
 """Entries (over all open trees) a GKR round evaluates or folds at once: bounds its scratch, not its
 tables."""
+_STACK_ENTRIES = 1 << 12
+"""A level's four tables are stacked into one array (one set of operations per round for all of them) once
+their halves hold at most this many entries over all open trees: where rounds are short enough for numpy's
+per-call overhead to dominate, and the copy is small."""
 
 
 def _stacked(tables: list[np.ndarray], lam: np.ndarray, part: slice) -> np.ndarray:
@@ -357,28 +361,44 @@ def _plus_times(lo: np.ndarray, diff: np.ndarray, matrix: list[list[np.uint64]])
     return out
 
 
-def _fold_stacked(
+def _fold(
     level: list[np.ndarray], stacked: np.ndarray | None, lam: np.ndarray, r: np.ndarray, step: int
-) -> np.ndarray:
-    """Bind the first variable to r: lo + r (hi - lo) on every table.  The first round's separate tables
-    fold into a new stacked array of half their length; later rounds fold the stacked array in place (its
-    lower half, returned as a view), their upper half already holding hi - lo (``_round_sums``)."""
-    half = (level[2] if stacked is None else stacked).shape[-1] // 2
-    out = stacked[..., :half] if stacked is not None else None
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Bind the first variable to r: lo + r (hi - lo) on every table; returns the folded (level, stacked).
+
+    While the separate tables [n_e, n_o, d_e, d_o] are large they fold one at a time into their own halves
+    (denominators first), so an array of the level is freed as soon as both tables viewing it are folded,
+    as the trees' memory bound assumes; once the halves hold at most ``_STACK_ENTRIES`` entries they are
+    stacked (``_stacked``).  A stacked array folds in place (its lower half, returned as a view), its upper
+    half already holding hi - lo (``_round_sums``)."""
     matrix = [[np.uint64(v) for v in row] for row in F.scalar_matrix(r).tolist()]
-    for start in range(0, half, step):
-        low, high = (
-            slice(start, min(half, start + step)),
-            slice(half + start, min(2 * half, half + start + step)),
-        )
-        if stacked is None:
-            lo, hi = _stacked(level, lam, low), _stacked(level, lam, high)
-            if out is None:
-                out = np.empty((*lo.shape[:-1], half), dtype=np.uint64)
-            out[..., low] = _plus_times(lo, _difference(hi, lo), matrix)
-        else:
-            out[..., low] = _plus_times(stacked[..., low], stacked[..., high], matrix)
-    return out
+    if stacked is not None:
+        half = stacked.shape[-1] // 2
+        for start in range(0, half, step):
+            part = slice(start, min(half, start + step))
+            stacked[..., part] = _plus_times(
+                stacked[..., part], stacked[..., half + part.start : half + part.stop], matrix
+            )
+        return [], stacked[..., :half]
+    limbs = r.reshape(F.EXT_DEGREE, 1, 1)
+    for k in (2, 3, 0, 1):  # the largest pair first: the level's denominators are freed once both fold
+        table = level[k]
+        half = table.shape[-1] // 2
+        folded = np.empty((F.EXT_DEGREE, *table.shape[-2:-1], half), dtype=np.uint64)
+        for start in range(0, half, step):
+            part = slice(start, min(half, start + step))
+            lo, hi = table[..., part], table[..., half + part.start : half + part.stop]
+            if table.ndim == 2:  # base numerators: lo + r (hi - lo) takes four products
+                values = limbs * _difference(hi, lo)
+                values[0] += lo
+                folded[..., part] = F.reduce_in_place(values)
+            else:
+                folded[..., part] = _plus_times(lo, _difference(hi, lo), matrix)
+        level[k] = folded
+        del table
+    if level[2].shape[-1] * level[2].shape[-2] > _STACK_ENTRIES:
+        return level, None
+    return [], _stacked(level, lam, slice(0, level[2].shape[-1]))
 
 
 def _prove_level(
@@ -410,6 +430,8 @@ def _prove_level(
     rounds, challenges = [], []
     level, stacked = list(tables), None
     tables.clear()
+    if level[2].shape[-1] * level[2].shape[-2] <= 2 * _STACK_ENTRIES:  # small from the start
+        level, stacked = [], _stacked(level, lam, slice(0, level[2].shape[-1]))
     eq = poly.eq_table(point[:, 1:])  # eq over the coordinates after round i's
     for i in range(num_vars):
         half = 1 << (num_vars - 1 - i)
@@ -455,8 +477,7 @@ def _prove_level(
         reduced = [(a + b) % F.P for a, b in zip(q0, tail)]  # q(r)
         eq_r = _ints_sum([F.ext_mul_ints(rho, r_ints), F.ext_mul_ints(one_minus, _one_minus(r_ints))])
         prefix = list(F.ext_mul_ints(prefix, eq_r))
-        stacked = _fold_stacked(level, stacked, lam, r, step)
-        level = []
+        level, stacked = _fold(level, stacked, lam, r, step)
         if half > 1:  # eq(rho_{i+1}, .) sums to 1 over its bit: halves added drop that coordinate
             eq = F.ext_add(eq[:, : half // 2], eq[:, half // 2 :])
         rounds.append(msg)
