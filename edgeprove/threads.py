@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,10 @@ R = TypeVar("R")
 
 MAX_THREADS = 256
 """Most threads a prover may be asked for (the pool is sized by it; more would only cost memory)."""
+SWITCH_INTERVAL_S = 2e-4
+"""The interpreter's thread switch interval while workers run (Python's default is 5 ms): a worker coming
+back from a long numpy operation waits at most this long for the GIL held by a thread running many short
+ones, instead of up to 5 ms each time."""
 
 _state = threading.local()
 """The pool of the prover running in this thread (``using``), if any."""
@@ -52,13 +57,17 @@ def using(threads: int) -> Iterator[None]:
         ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="edgeprove") if threads > 1 else None
     )
     previous = getattr(_state, "pool", None)
+    interval = sys.getswitchinterval()
     _state.pool = (threads, executor)
+    if executor is not None:
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
     try:
         yield
     finally:
         _state.pool = previous
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+            sys.setswitchinterval(interval)
 
 
 def count() -> int:

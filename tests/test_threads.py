@@ -44,6 +44,18 @@ def test_map_keeps_the_items_order_and_workers_end_with_the_pool(count):
     assert len(seen) <= count
 
 
+def test_workers_shorten_the_switch_interval_only_while_they_run():
+    import sys
+
+    before = sys.getswitchinterval()
+    with threads.using(1):
+        assert sys.getswitchinterval() == before
+    with pytest.raises(KeyError), threads.using(2):
+        assert sys.getswitchinterval() == pytest.approx(min(before, threads.SWITCH_INTERVAL_S))
+        raise KeyError("inside")
+    assert sys.getswitchinterval() == before
+
+
 def test_a_failing_item_raises_in_the_caller_after_every_helper_stopped():
     before = threading.active_count()
 
