@@ -6,6 +6,8 @@ prediction is recorded beside the measurement.  Results go to profiles/prover/re
 table profiles/prover/README.md.  Usage:
     python scripts/bench_prover.py wc50 lenet5 --schedules streaming baseline --repeats 3
     python scripts/bench_prover.py --paper0 --repeats 3
+    python scripts/bench_prover.py wc50 --threads 1 2 --repeats 3
+Without --threads the prover takes its default (the cores available); with it, each count is its own row.
 """
 
 from __future__ import annotations
@@ -30,22 +32,24 @@ def run_json(argv: list[str]) -> dict:
     return json.loads(proc.stdout)
 
 
-def measure(model: str, schedule: str, repeats: int, workdir: Path) -> dict:
+def measure(model: str, schedule: str, repeats: int, workdir: Path, threads: int | None = None) -> dict:
     proof = workdir / f"{model}.{schedule}.proof"
+    count = [] if threads is None else ["--threads", str(threads)]
     runs = []
     for _ in range(repeats):
-        argv = ["edgeprove", "prove", model, "--schedule", schedule, "--out", str(proof), "--json"]
+        argv = ["edgeprove", "prove", model, "--schedule", schedule, "--out", str(proof), "--json", *count]
         runs.append(run_json(argv))
     start = time.perf_counter()
     verdict = run_json(["edgeprove", "verify", str(proof), "--model", model, "--json"])
     verify_wall = time.perf_counter() - start
     if not verdict["accepted"]:
         raise RuntimeError(f"{model}/{schedule}: the proof was rejected: {verdict['reason']}")
-    plan = run_json(["edgeprove", "plan", model, "--schedule", schedule, "--json"])
+    plan = run_json(["edgeprove", "plan", model, "--schedule", schedule, "--json", *count])
     peaks = [r["peak_rss_mb"] for r in runs]
     return {
         "model": model,
         "schedule": schedule,
+        "threads": runs[-1].get("threads"),
         "repeats": repeats,
         "prove_s": statistics.median(r["prove_s"] for r in runs),
         "prove_s_runs": [r["prove_s"] for r in runs],
@@ -68,6 +72,7 @@ def main() -> None:
     parser.add_argument("--paper0", action="store_true", help="add every paper0 model")
     parser.add_argument("--schedules", nargs="+", default=["streaming"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[None], help="the prover's thread counts")
     args = parser.parse_args()
     models = list(args.models)
     if args.paper0:
@@ -80,10 +85,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
             for schedule in args.schedules:
-                record = measure(model, schedule, args.repeats, Path(tmp))
-                results[f"{model}/{schedule}"] = record
-                results_path.write_text(json.dumps(results, indent=1))
-                print(json.dumps(record), flush=True)
+                for threads in args.threads:
+                    record = measure(model, schedule, args.repeats, Path(tmp), threads)
+                    key = f"{model}/{schedule}" + ("" if threads is None else f"/{threads}t")
+                    results[key] = record
+                    results_path.write_text(json.dumps(results, indent=1))
+                    print(json.dumps(record), flush=True)
     write_table(results)
 
 
@@ -96,13 +103,14 @@ def write_table(results: dict) -> None:
         "generation included), verify is one `edgeprove verify` of the last proof. CPU columns are the",
         "process's CPU time, steadier than wall time while other work shares the machine.",
         "",
-        "| model | schedule | prove s (median) | prove CPU s | peak MiB | predicted MiB (err) | proof MiB "
-        "| verify s | verify CPU s | runs |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | schedule | threads | prove s (median) | prove CPU s | peak MiB | predicted MiB (err) "
+        "| proof MiB | verify s | verify CPU s | runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results.values():
         lines.append(
-            f"| {r['model']} | {r['schedule']} | {r['prove_s']:.2f} | {r['prove_cpu_s']:.2f} | "
+            f"| {r['model']} | {r['schedule']} | {r.get('threads') or '–'} | {r['prove_s']:.2f} | "
+            f"{r['prove_cpu_s']:.2f} | "
             f"{r['peak_mb']:.1f} | {r['predicted_peak_mb']:.1f} ({r['prediction_error']:+.0%}) | "
             f"{r['proof_bytes'] / 2**20:.2f} | {r['verify_s']:.2f} | {r['verify_cpu_s']:.2f} | "
             f"{r['repeats']} |"
