@@ -414,10 +414,10 @@ def _prove_level(
     the tables [n_e, n_o, d_e, d_o] (numerators base or K), with Gruen's factoring as in
     ``sumcheck.prove_eq_weighted``: q(X) (degree 2) is summed against the eq table of the remaining
     coordinates only; q(0) and q's leading coefficient are evaluated, q(1) follows from the claim.
-    The sum is d_o U + n_o d_e with U = n_e + lambda d_e; from the second round the four tables are one
-    stacked array folded in place, so a round is a fixed handful of whole-array operations.  The messages
-    are those of ``sumcheck.prove`` on the same sum.  ``tables`` is emptied (the caller's level is freed
-    after the first round).  Returns (proof, point, final tables)."""
+    The sum is d_o U + n_o d_e with U = n_e + lambda d_e; once small (``_STACK_ENTRIES``) the four tables
+    are one stacked array folded in place, so a short round is a fixed handful of whole-array operations.
+    The messages are those of ``sumcheck.prove`` on the same sum.  ``tables`` is emptied (the caller's level
+    is freed during the first round).  Returns (proof, point, final tables)."""
     num_vars = point.shape[1]
     nonzero = np.any(point != 0, axis=0)
     inverses = F.ext_zeros(num_vars)
