@@ -30,6 +30,9 @@ _FEW = 1 << 8
 """Below this many elements a K product is one broadcast product and a small matrix product."""
 _SMALL = 1 << 10
 """Below this many elements a K product is computed expression-wise (numpy call overhead dominates)."""
+_LARGE = 1 << 12
+"""From this many elements a reduction mod p is a floor division by p (numpy divides by a scalar with a
+multiply-and-shift, several times faster than its remainder), a product and a subtraction."""
 _LIMB_SAFE_ROWS = 1 << 20
 """Rows per float64 GEMM chunk in ``_limb_dot``: 2^20 * (2^16)^2 * 4 terms < 2^53, so sums are exact."""
 
@@ -47,14 +50,31 @@ def asbase(values) -> np.ndarray:
     raise TypeError(f"cannot convert dtype {arr.dtype} to field elements")
 
 
+def reduce_in_place(x: np.ndarray) -> np.ndarray:
+    """x mod p, written over the uint64 array x (any values) and returned."""
+    if x.size < _LARGE:
+        return np.remainder(x, _P64, out=x)
+    quotient = x // _P64
+    quotient *= _P64
+    x -= quotient
+    return x
+
+
+def _reduced(x):
+    """x mod p for a fresh result x: in place when it is a large uint64 array."""
+    if isinstance(x, np.ndarray) and x.dtype == np.uint64 and x.size >= _LARGE:
+        return reduce_in_place(x)
+    return x % _P64
+
+
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a + b in F_p."""
-    return (a + b) % _P64
+    return _reduced(a + b)
 
 
 def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a - b in F_p."""
-    return (a + (_P64 - b)) % _P64
+    return _reduced(a + (_P64 - b))
 
 
 def neg(a: np.ndarray) -> np.ndarray:
@@ -193,12 +213,21 @@ def ext_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def ext_mul_scalar(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a * b for an extension array a (4, ...) and one K scalar b: the scalar's limbs stay scalars, which
-    saves numpy's broadcasting on every call (eq tables, sumcheck folds)."""
+    """a * b for an extension array a (4, ...) and one K scalar b: a 4x4 matrix of the scalar's limbs
+    (``scalar_matrix``) times a's limbs, one contraction whose four-term sums stay below 2^64, for small
+    arrays; the scalar's limbs stay scalars in the limb products for large ones (eq tables, folds)."""
     b = np.asarray(b, dtype=np.uint64).reshape(EXT_DEGREE)
-    if math.prod(a.shape[1:]) < _FEW:
-        return _few_product(a, b.reshape(EXT_DEGREE, *([1] * (a.ndim - 1))), a.shape[1:])
+    if math.prod(a.shape[1:]) < _LARGE:
+        return reduce_in_place(np.einsum("kj,j...->k...", scalar_matrix(b), a))
     return _limb_product((a[0], a[1], a[2], a[3]), (b[0], b[1], b[2], b[3]), a.shape[1:])
+
+
+def scalar_matrix(b: np.ndarray) -> np.ndarray:
+    """The 4x4 matrix M of a K scalar b with limbs(a * b) = M @ limbs(a): X^4 = NONRESIDUE folded in, every
+    entry below p, so each output limb is a sum of four products below p^2 < 2^62."""
+    b0, b1, b2, b3 = (int(v) for v in b)
+    w1, w2, w3 = (NONRESIDUE * v % P for v in (b1, b2, b3))
+    return np.array([[b0, w3, w2, w1], [b1, b0, w3, w2], [b2, b1, b0, w3], [b3, b2, b1, b0]], dtype=np.uint64)
 
 
 def _few_product(a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -233,7 +262,7 @@ def _limb_product(a: tuple, b: tuple, shape: tuple[int, ...]) -> np.ndarray:
             else:
                 np.multiply(x, y, out=tmp)
                 target += tmp
-        target %= _P64
+        reduce_in_place(target)
 
     c0, c1, c2, c3 = out[0], out[1], out[2], out[3]
     for target, wrapped in (
@@ -382,7 +411,9 @@ def _limb_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Gram matrix sum_x a_i(x) b_j(x) mod p (uint64) for canonical rows, via float64 GEMM on 16-bit limbs.
 
     Each limb product is < 2^32 and a chunk sums at most 2^20 of them per limb pair, so every float64
-    partial sum stays below 2^53 and converts to int64 exactly; the limb pairs are recombined mod p.
+    partial sum stays below 2^53 and converts to int64 exactly; the limb pairs are recombined mod p.  Rows
+    need only entries below 2^32 (both limbs below 2^16), so sums of two canonical elements may come as
+    they are.
     """
     ra, rb = a.shape[0], b.shape[0]
     n = a.shape[1]

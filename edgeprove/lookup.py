@@ -288,69 +288,117 @@ def _level_tables(groups: list[_Group], depth: int) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def _at(lo: np.ndarray, hi: np.ndarray, x: int) -> np.ndarray:
-    """A table's restriction at X = x in {0, 1, 2} on its first variable: lo, hi, or 2 hi - lo."""
-    if x == 0:
-        return lo
-    if x == 1:
-        return hi
-    return (hi + hi + (_P64 - lo)) % _P64
+_ROUND_ENTRIES = 1 << 11
+"""Entries (over all open trees) a GKR round evaluates or folds at once: bounds its scratch, not its
+tables."""
+_STACK_ENTRIES = 1 << 12
+"""A level's four tables are stacked into one array (one set of operations per round for all of them) once
+their halves hold at most this many entries over all open trees: where rounds are short enough for numpy's
+per-call overhead to dominate, and the copy is small."""
 
 
-def _fold(table: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Bind the first variable of a stacked base (T, m) or K (4, T, m) table to r: lo + r (hi - lo), written
-    a slice at a time so the temporaries stay small."""
-    half = table.shape[-1] // 2
-    out = np.empty((F.EXT_DEGREE, table.shape[-2], half), dtype=np.uint64)
-    for start in range(0, half, _SLICE):
-        stop = min(half, start + _SLICE)
-        lo, hi = table[..., start:stop], table[..., half + start : half + stop]
-        if table.ndim == 2:
-            part = F.ext_scale(r.reshape(F.EXT_DEGREE, 1, 1), F.sub(hi, lo))
-            part[0] = (part[0] + lo) % _P64
-        else:
-            part = F.ext_add(lo, F.ext_mul_scalar(F.ext_sub(hi, lo), r))
-        out[..., start:stop] = part
+def _stacked(tables: list[np.ndarray], lam: np.ndarray, part: slice) -> np.ndarray:
+    """The level's tables [n_e, n_o, d_e, d_o] on ``part`` of their last axis as one K array (4, 4, T, s)
+    in the order [d_o, n_o, U, d_e], U = n_e + lambda d_e, so that the level's sum d_o U + n_o d_e pairs
+    the first two with the last two (base numerators are lifted to K)."""
+    n_even, n_odd, d_even, d_odd = (t[..., part] for t in tables)
+    out = np.empty((F.EXT_DEGREE, 4, *d_even.shape[1:]), dtype=np.uint64)
+    out[:, 0], out[:, 3] = d_odd, d_even
+    out[:, 2] = F.ext_mul_scalar(d_even, lam)
+    if n_even.ndim == 2:  # base numerators: the first limb only
+        out[0, 2] = F.add(out[0, 2], n_even)
+        out[:, 1] = 0
+        out[0, 1] = n_odd
+    else:
+        out[:, 2] = F.ext_add(out[:, 2], n_even)
+        out[:, 1] = n_odd
     return out
 
 
-def _level_sums(tables: list[np.ndarray], lam: np.ndarray, weights: np.ndarray, x: int) -> np.ndarray:
-    """Per open tree, sum_x' eq(x') [n_e d_o + n_o d_e + lambda d_e d_o](x, x'): (4, T), a slice of x' at a
-    time.  Base numerators (the leaves) make the first two products four base multiplications per limb; K
-    numerators come as U = n_e + lambda d_e (``_combined``), and the sum as d_o U + n_o d_e."""
-    first, n_odd, d_even, d_odd = tables
-    combined = first.ndim == 3
-    half = d_even.shape[-1] // 2
-    total = F.ext_zeros(d_even.shape[-2])
-    for start in range(0, half, _SLICE):
-        stop = min(half, start + _SLICE)
-
-        def at(t: np.ndarray, start: int = start, stop: int = stop) -> np.ndarray:
-            return _at(t[..., start:stop], t[..., half + start : half + stop], x)
-
-        d_even_x, d_odd_x = at(d_even), at(d_odd)
-        cross = _times(at(n_odd), d_even_x, n_odd.ndim == 2)
-        eq = weights[:, start:stop]
-        if combined:
-            total = F.ext_add(total, _weighted_sums(F.ext_add(F.ext_mul(at(first), d_odd_x), cross), eq))
-            continue
-        both = _weighted_sums(F.ext_add(F.ext_scale(d_odd_x, at(first)), cross), eq)
-        del cross
-        products = _weighted_sums(F.ext_mul(d_even_x, d_odd_x), eq)
-        total = F.ext_add(total, F.ext_add(both, F.ext_mul_scalar(products, lam)))
-    return total
+def _difference(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """hi - lo for canonical arrays, canonical: the wrapped uint64 difference or it plus p, whichever is
+    smaller (no division)."""
+    diff = np.subtract(hi, lo)
+    np.minimum(diff, diff + _P64, out=diff)
+    return diff
 
 
-def _combined(n_even: np.ndarray, d_even: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """U = n_e + lambda d_e for K numerators: the level's sum is then d_o U + n_o d_e, two products."""
-    return F.ext_add(n_even, F.ext_mul_scalar(d_even, lam))
+def _round_sums(
+    lo: np.ndarray, hi: np.ndarray, eq: np.ndarray, with_one: bool, keep_difference: bool
+) -> np.ndarray:
+    """Per open tree, sum_x eq(x) (d_o U + n_o d_e)(X, x) at X = 0, at infinity (q's leading coefficient)
+    and, when ``with_one``, at X = 1, from the halves of stacked tables (4, 4, T, s): (4, 2 or 3, T).
+    With ``keep_difference`` hi - lo is written over ``hi``, where the fold takes it."""
+    diff = _difference(hi, lo)
+    points = np.stack([lo, diff, hi] if with_one else [lo, diff], axis=1)  # (4, k, 4, T, s)
+    if keep_difference:
+        hi[...] = diff
+    del diff
+    products = F.ext_mul(points[:, :, 0:2], points[:, :, 2:4])  # d_o U and n_o d_e
+    del points
+    sums = np.add(products[:, :, 0], products[:, :, 1])  # (4, k, T, s), below 2p: the limb GEMM is exact
+    count, trees, length = sums.shape[1:]
+    if length < _GEMM_MIN:
+        weighted = F.ext_sum(F.ext_mul(sums % _P64, eq[:, None, None, :]))
+    else:
+        weighted = F.ext_inner_rows(sums.reshape(F.EXT_DEGREE, count * trees, length), eq)
+    return weighted.reshape(F.EXT_DEGREE, count, trees)
 
 
-def _weighted_sums(rows: np.ndarray, eq: np.ndarray) -> np.ndarray:
-    """Per tree, sum_x rows(x) eq(x) for K rows (4, T, m): a limb GEMM, or for small m one product and sum."""
-    if rows.shape[-1] < _GEMM_MIN:
-        return F.ext_sum(F.ext_mul(rows, eq[:, None, :]))
-    return F.ext_inner_rows(rows, eq)
+def _plus_times(lo: np.ndarray, diff: np.ndarray, matrix: list[list[np.uint64]]) -> np.ndarray:
+    """lo + r diff for canonical K arrays, r given by its ``field.scalar_matrix``: each limb of the result
+    is lo's plus four products below p^2, a sum below 2^64 reduced once."""
+    out = np.empty(lo.shape, dtype=np.uint64)
+    term = np.empty(lo.shape[1:], dtype=np.uint64)
+    for k in range(F.EXT_DEGREE):
+        limb = out[k]
+        np.multiply(diff[0], matrix[k][0], out=limb)
+        for j in range(1, F.EXT_DEGREE):
+            np.multiply(diff[j], matrix[k][j], out=term)
+            limb += term
+        limb += lo[k]
+        F.reduce_in_place(limb)
+    return out
+
+
+def _fold(
+    level: list[np.ndarray], stacked: np.ndarray | None, lam: np.ndarray, r: np.ndarray, step: int
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Bind the first variable to r: lo + r (hi - lo) on every table; returns the folded (level, stacked).
+
+    While the separate tables [n_e, n_o, d_e, d_o] are large they fold one at a time into their own halves
+    (denominators first), so an array of the level is freed as soon as both tables viewing it are folded,
+    as the trees' memory bound assumes; once the halves hold at most ``_STACK_ENTRIES`` entries they are
+    stacked (``_stacked``).  A stacked array folds in place (its lower half, returned as a view), its upper
+    half already holding hi - lo (``_round_sums``)."""
+    matrix = [[np.uint64(v) for v in row] for row in F.scalar_matrix(r).tolist()]
+    if stacked is not None:
+        half = stacked.shape[-1] // 2
+        for start in range(0, half, step):
+            part = slice(start, min(half, start + step))
+            stacked[..., part] = _plus_times(
+                stacked[..., part], stacked[..., half + part.start : half + part.stop], matrix
+            )
+        return [], stacked[..., :half]
+    limbs = r.reshape(F.EXT_DEGREE, 1, 1)
+    for k in (2, 3, 0, 1):  # the largest pair first: the level's denominators are freed once both fold
+        table = level[k]
+        half = table.shape[-1] // 2
+        folded = np.empty((F.EXT_DEGREE, *table.shape[-2:-1], half), dtype=np.uint64)
+        for start in range(0, half, step):
+            part = slice(start, min(half, start + step))
+            lo, hi = table[..., part], table[..., half + part.start : half + part.stop]
+            if table.ndim == 2:  # base numerators: lo + r (hi - lo) takes four products
+                values = limbs * _difference(hi, lo)
+                values[0] += lo
+                folded[..., part] = F.reduce_in_place(values)
+            else:
+                folded[..., part] = _plus_times(lo, _difference(hi, lo), matrix)
+        level[k] = folded
+        del table
+    if level[2].shape[-1] * level[2].shape[-2] > _STACK_ENTRIES:
+        return level, None
+    return [], _stacked(level, lam, slice(0, level[2].shape[-1]))
 
 
 def _prove_level(
@@ -363,11 +411,13 @@ def _prove_level(
     where: str,
 ) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray]]:
     """The eq-weighted sumcheck of sum_t c_t sum_x eq(point, x) (n_e d_o + n_o d_e + lambda d_e d_o)_t(x) for
-    stacked tables [n_e, n_o, d_e, d_o], with Gruen's factoring as in ``sumcheck.prove_eq_weighted``:
-    q(X) (degree 2) is summed against the eq table of the remaining coordinates only, q(1) follows from
-    the claim.
-    The messages are those of ``sumcheck.prove`` on the same sum.  ``tables`` is folded in place (the
-    caller's level is freed after the first round).  Returns (proof, point, final tables)."""
+    the tables [n_e, n_o, d_e, d_o] (numerators base or K), with Gruen's factoring as in
+    ``sumcheck.prove_eq_weighted``: q(X) (degree 2) is summed against the eq table of the remaining
+    coordinates only; q(0) and q's leading coefficient are evaluated, q(1) follows from the claim.
+    The sum is d_o U + n_o d_e with U = n_e + lambda d_e; once small (``_STACK_ENTRIES``) the four tables
+    are one stacked array folded in place, so a short round is a fixed handful of whole-array operations.
+    The messages are those of ``sumcheck.prove`` on the same sum.  ``tables`` is emptied (the caller's level
+    is freed during the first round).  Returns (proof, point, final tables)."""
     num_vars = point.shape[1]
     nonzero = np.any(point != 0, axis=0)
     inverses = F.ext_zeros(num_vars)
@@ -375,24 +425,44 @@ def _prove_level(
         inverses[:, nonzero] = F.ext_inv(point[:, nonzero])
     coords, inverses = point.T.tolist(), inverses.T.tolist()
     weights = coefficients.T.tolist()
+    step = max(1, _ROUND_ENTRIES // coefficients.shape[1])
     reduced, prefix = claim.tolist(), [1, 0, 0, 0]
     rounds, challenges = [], []
-    combined = False
+    level, stacked = list(tables), None
+    tables.clear()
+    if level[2].shape[-1] * level[2].shape[-2] <= 2 * _STACK_ENTRIES:  # small from the start
+        level, stacked = [], _stacked(level, lam, slice(0, level[2].shape[-1]))
+    eq = poly.eq_table(point[:, 1:])  # eq over the coordinates after round i's
     for i in range(num_vars):
-        if tables[0].ndim == 3 and not combined:  # K numerators (the leaves' once folded): use U
-            tables[0], combined = _combined(tables[0], tables[2], lam), True
+        half = 1 << (num_vars - 1 - i)
+        with_one = not nonzero[i]
+        totals = None
+        for start in range(0, half, step):
+            low, high = (
+                slice(start, min(half, start + step)),
+                slice(half + start, half + min(half, start + step)),
+            )
+            if stacked is None:
+                lo, hi = _stacked(level, lam, low), _stacked(level, lam, high)
+            else:
+                lo, hi = stacked[..., low], stacked[..., high]
+            sums = _round_sums(lo, hi, eq[:, low], with_one, stacked is not None)
+            totals = sums if totals is None else F.ext_add(totals, sums)
+        q0, lead, *one = (
+            _ints_sum(F.ext_mul_ints(c, v) for c, v in zip(weights, row))
+            for row in totals.transpose(1, 2, 0).tolist()
+        )
         rho = coords[i]
         one_minus = _one_minus(rho)
-        suffix = poly.eq_table(point[:, i + 1 :])  # built per round: only one is alive at a time
-        q = {}
-        for x in (0, 2) if nonzero[i] else (0, 1, 2):
-            sums = _level_sums(tables, lam, suffix, x).T.tolist()
-            q[x] = _ints_sum(F.ext_mul_ints(c, v) for c, v in zip(weights, sums))
-        if nonzero[i]:  # reduced = (1 - rho) q(0) + rho q(1)
-            rest = [(a - b) % F.P for a, b in zip(reduced, F.ext_mul_ints(one_minus, q[0]))]
-            q[1] = list(F.ext_mul_ints(rest, inverses[i]))
-        q_limbs = [[q[0][k], q[1][k], q[2][k]] for k in range(F.EXT_DEGREE)]
-        q_at = [q[0], q[1], q[2], sumcheck.interpolate_ints(q_limbs, [3, 0, 0, 0])]
+        if with_one:
+            q1 = one[0]
+        else:  # reduced = (1 - rho) q(0) + rho q(1)
+            rest = [(a - b) % F.P for a, b in zip(reduced, F.ext_mul_ints(one_minus, q0))]
+            q1 = list(F.ext_mul_ints(rest, inverses[i]))
+        linear = [(b - a - c) % F.P for a, b, c in zip(q0, q1, lead)]  # q(X) = q0 + linear X + lead X^2
+        q_at = [q0, q1] + [
+            [(a + t * b + t * t * c) % F.P for a, b, c in zip(q0, linear, lead)] for t in (2, 3)
+        ]
         slope = [(2 * c - (k == 0)) % F.P for k, c in enumerate(rho)]
         message = []
         for t in range(4):  # s(t) = prefix eq(rho, t) q(t), eq(rho, t) = (1 - rho) + t (2 rho - 1)
@@ -403,16 +473,17 @@ def _prove_level(
         r = transcript.challenge_ext(f"{where}/r")
         challenges.append(r)
         r_ints = r.tolist()
-        reduced = sumcheck.interpolate_ints(q_limbs, r_ints)
+        tail = F.ext_mul_ints([(b + c) % F.P for b, c in zip(linear, F.ext_mul_ints(lead, r_ints))], r_ints)
+        reduced = [(a + b) % F.P for a, b in zip(q0, tail)]  # q(r)
         eq_r = _ints_sum([F.ext_mul_ints(rho, r_ints), F.ext_mul_ints(one_minus, _one_minus(r_ints))])
         prefix = list(F.ext_mul_ints(prefix, eq_r))
-        for k in (2, 3, 0, 1):  # one at a time, the largest pair first: a level is freed once both fold
-            tables[k] = _fold(tables[k], r)
+        level, stacked = _fold(level, stacked, lam, r, step)
+        if half > 1:  # eq(rho_{i+1}, .) sums to 1 over its bit: halves added drop that coordinate
+            eq = F.ext_add(eq[:, : half // 2], eq[:, half // 2 :])
         rounds.append(msg)
-    finals = [_as_ext(t, t.ndim == 2)[..., 0] for t in tables]
-    if combined:
-        finals[0] = F.ext_sub(finals[0], F.ext_mul_scalar(finals[2], lam))
-    return SumcheckProof(rounds), poly.point(challenges), finals
+    d_odd, n_odd, combined, d_even = (stacked[:, k, :, 0] for k in range(4))
+    n_even = F.ext_sub(combined, F.ext_mul_scalar(d_even, lam))
+    return SumcheckProof(rounds), poly.point(challenges), [n_even, n_odd, d_even, d_odd]
 
 
 def _one_minus(value: list[int]) -> list[int]:

@@ -25,6 +25,7 @@ from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid
 from edgeprove.lookup import TILING
 from edgeprove.model.ir import Model
+from edgeprove.threads import check_threads
 
 INT_BYTES = 8
 EXT_BYTES = 32
@@ -60,6 +61,7 @@ class Plan:
 
     model: str
     schedule: str
+    threads: int
     base_bytes: int
     peak_bytes: int
     peak_layer: str
@@ -117,12 +119,16 @@ def predict(
     params: object | None = None,
     x: np.ndarray | None = None,
     scheme: CommitmentScheme = DEFAULT_SCHEME,
+    threads: int = 1,
     private_input: bool = False,
 ) -> Plan:
-    """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule``; with
-    ``private_input`` the input's commitment and range lookup too (``prove --private-input``)."""
+    """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule`` on
+    ``threads`` threads; with ``private_input`` the input's commitment and range lookup too (``prove
+    --private-input``).  More than one thread costs the encoding's scratch per thread and, streaming, the
+    next layer's build (its tensors, commitment transients and state) beside each layer's proof."""
     from edgeprove import protocol
 
+    check_threads(threads)
     params = params or scheme.default_params()
     widths = table_widths(model, x)
     last_use = protocol.last_uses(model)
@@ -131,6 +137,7 @@ def predict(
     state = [0] * n  # commitment state bytes of each layer
     kept = [0] * n  # what outlives a layer: its output tensor and its commitment state
     work = [0] * n
+    build = [0] * n  # streaming on several threads: what layer k's build holds while layer k - 1 is proven
     held_baseline = [0] * n  # baseline: everything a layer's witness holds until the end
     for k, layer in enumerate(model.layers):
         out = Grid(layer.out_shape)
@@ -145,16 +152,17 @@ def predict(
             vec = 1 << lay.num_vars
             used = sum(1 << nv for _, nv in lay.segments)  # where the data ends; zero padding after it
             state[k] = scheme.state_bytes(vec, params)  # the assembled uint32 vector is what the state keeps
-            encode = scheme.commit_bytes(used, params)
+            encode = scheme.commit_bytes(used, params, threads)
             leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
             lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
             table = INT_BYTES << bits
         kept[k] = INT_BYTES * out_values + state[k]
         work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))
+        build[k] = tensors + max(encode, kind.inference_bytes(layer)) + state[k] + INT_BYTES * out_values
         held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
-        input_state, input_phase = _committed_input_bytes(model, params, scheme)
+        input_state, input_phase = _committed_input_bytes(model, params, scheme, threads)
         input_last = max(k for k, layer in enumerate(model.layers) if -1 in (layer.source, layer.residual))
     rows = []
     for k, layer in enumerate(model.layers):
@@ -163,19 +171,30 @@ def predict(
         else:
             alive = sum(kept[t] for t in range(k) if last_use[t] >= k) + state[k]
             alive += input_state if k <= input_last else 0
-        process = int(base + alive + work[k])
+        ahead = build[k + 1] if schedule == "streaming" and threads > 1 and k + 1 < n else 0
+        process = int(base + alive + work[k] + ahead)
         if k == 0:  # the input is committed and range-checked before layer 0, within its row of the run
-            process = max(process, int(base + input_phase))
+            beside = build[0] if schedule == "streaming" and threads > 1 else 0
+            process = max(process, int(base + input_phase + beside))
         rows.append(
             LayerPlan(k, layer.name, layer.kind, tuple(layer.out_shape), state[k], work[k], alive, process)
         )
     peak_row = max(rows, key=lambda r: r.process_bytes)
     return Plan(
-        model.name, schedule, base, peak_row.process_bytes, peak_row.name, rows, tuple(model.input_shape)
+        model.name,
+        schedule,
+        threads,
+        base,
+        peak_row.process_bytes,
+        peak_row.name,
+        rows,
+        tuple(model.input_shape),
     )
 
 
-def _committed_input_bytes(model: Model, params: object, scheme: CommitmentScheme) -> tuple[int, int]:
+def _committed_input_bytes(
+    model: Model, params: object, scheme: CommitmentScheme, threads: int
+) -> tuple[int, int]:
     """A private input's commitment state, kept until its last reader, and the working set of committing it
     and proving its int8 range: the input, the commit transients or one pass of the range lookup."""
     from edgeprove.layers import committed_input
@@ -187,4 +206,4 @@ def _committed_input_bytes(model: Model, params: object, scheme: CommitmentSchem
     leaves = max(vec // 2, 1 << committed_input.RANGE_BITS)
     lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
     inputs = INT_BYTES * int(np.prod(model.input_shape)) * 2  # the input and its padded copy
-    return state, PROCESS_OVERHEAD + inputs + state + max(scheme.commit_bytes(used, params), lookup)
+    return state, PROCESS_OVERHEAD + inputs + state + max(scheme.commit_bytes(used, params, threads), lookup)

@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import poly
 from edgeprove import protocol as PR
+from edgeprove import threads as TH
 from edgeprove.blas import require_exact_blas
 from edgeprove.claims import Claim, ClaimLedger
 from edgeprove.commit import DEFAULT_SCHEME
@@ -59,6 +61,8 @@ class ProveResult:
     layer_seconds: list[float] = field(default_factory=list)
     prove_cpu_s: float = 0.0
     """CPU time of the proving process (a steadier figure than wall time on a shared machine)."""
+    threads: int = 1
+    """Threads the prover ran on."""
 
 
 @dataclass
@@ -131,15 +135,19 @@ def prove(
     on_layer: Callable[[int, str], None] | None = None,
     private_input: bool = False,
     scheme: CommitmentScheme = DEFAULT_SCHEME,
+    threads: int | None = None,
 ) -> ProveResult:
     """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
 
     With ``private_input`` the input is committed (with an int8 range lookup) instead of published; the
     statement then binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
-    scheme's defaults).  InexactBLAS, before anything is written, where this machine's products are wrong.
+    scheme's defaults).  ``threads`` (default: the cores this process may run on) share independent work
+    (``edgeprove.threads``); the proof is the same for any count.  InexactBLAS, before anything is written,
+    where this machine's products are wrong.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    threads = TH.check_threads(TH.available_cores() if threads is None else threads)
     require_exact_blas()
     committer = _Committer(scheme, params or scheme.default_params())
     check_model(model)
@@ -159,7 +167,8 @@ def prove(
             input_section = PR.tensor_section(x)
             writer.section(SECTION_INPUT, input_section)
             transcript = PR.start_transcript(header, input_section, scheme)
-        result = _walk(model, x, schedule, committer, transcript, writer, log, on_layer, alive, claims)
+        with TH.using(threads):
+            result = _walk(model, x, schedule, committer, transcript, writer, log, on_layer, alive, claims)
         writer.close()
     except BaseException:
         writer.abort()
@@ -170,6 +179,7 @@ def prove(
     result.proof_bytes = writer.bytes_written
     result.prove_s = time.perf_counter() - start
     result.prove_cpu_s = time.process_time() - cpu_start
+    result.threads = threads
     return result
 
 
@@ -232,13 +242,19 @@ def _walk(
     alive: dict[int, _Alive],
     claims: ClaimLedger,
 ) -> ProveResult:
-    """Prove every layer in order; ``alive`` maps a tensor index to what its consumers still need."""
+    """Prove every layer in order; ``alive`` maps a tensor index to what its consumers still need.
+
+    Streaming on more than one thread, layer k + 1's accumulator, witness and commitment are computed on a
+    worker while layer k is proven (they need only layer k's output; the commitment is bound in the
+    transcript when its turn comes, so the proof does not change).
+    """
     n = len(model.layers)
     last_use = PR.last_uses(model)
     private = claims.tracks(PR.INPUT)
     prebuilt = _build_all(model, x, committer, log) if schedule == "baseline" else None
     seconds = []
     output = None
+    ahead: Future[_Built] | None = None  # layer k's build, started while layer k - 1 was proven
     for k, layer in enumerate(model.layers):
         t0 = time.perf_counter()
         log.emit("start", layer=layer.name, index=k)
@@ -249,7 +265,14 @@ def _walk(
         skip = None
         if layer.residual is not None:
             skip = x if layer.residual < 0 else alive[layer.residual].y
-        b = next(prebuilt) if prebuilt is not None else _compute(model, k, src, skip, committer)
+        if prebuilt is not None:
+            b = next(prebuilt)
+        elif ahead is not None:
+            b, ahead = ahead.result(), None
+        else:
+            b = _compute(model, k, src, skip, committer)
+        if prebuilt is None and k + 1 < n:
+            ahead = _start_next(model, k + 1, x, b.witness.y, alive, committer)
         release_free_memory()  # the witness and encoding transients are gone: return their pages
         w = b.witness
         out_grid = Grid(layer.out_shape)
@@ -278,6 +301,26 @@ def _walk(
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)
     return ProveResult(np.asarray(output), 0, 0.0, seconds)
+
+
+def _start_next(
+    model: Model,
+    k: int,
+    x: np.ndarray,
+    previous_y: np.ndarray,
+    alive: dict[int, _Alive],
+    committer: _Committer,
+) -> Future[_Built] | None:
+    """Layer k's build started on a worker (None with one thread): its source and residual are the model
+    input, layer k - 1's output ``previous_y`` or an output still alive."""
+    layer = model.layers[k]
+
+    def tensor(index: int | None) -> np.ndarray | None:
+        if index is None:
+            return None
+        return x if index < 0 else previous_y if index == k - 1 else alive[index].y
+
+    return TH.submit(_compute, model, k, tensor(layer.source), tensor(layer.residual), committer)
 
 
 def _open(

@@ -7,6 +7,8 @@ table profiles/prover/README.md.  Usage:
     python scripts/bench_prover.py wc50 lenet5 --schedules streaming baseline --repeats 3
     python scripts/bench_prover.py --paper0 --repeats 3
     python scripts/bench_prover.py iriscode --private-input --input iris.npy --repeats 5
+    python scripts/bench_prover.py wc50 --threads 1 2 --repeats 3
+Without --threads the prover takes its default (the cores available); with it, each count is its own row.
 """
 
 from __future__ import annotations
@@ -32,15 +34,24 @@ def run_json(argv: list[str]) -> dict:
 
 
 def measure(
-    model: str, schedule: str, repeats: int, workdir: Path, private: bool = False, given: Path | None = None
+    model: str,
+    schedule: str,
+    repeats: int,
+    workdir: Path,
+    private: bool = False,
+    given: Path | None = None,
+    threads: int | None = None,
 ) -> dict:
     proof = workdir / f"{model}.{schedule}.proof"
     extra = (["--private-input"] if private else []) + (["--input", str(given)] if given else [])
+    count = [] if threads is None else ["--threads", str(threads)]
     # planning first builds a zoo model into its cache, so no measured run includes the build
-    plan = run_json(["edgeprove", "plan", model, "--schedule", schedule, "--json"])
+    planned = ["--private-input"] if private else []
+    plan = run_json(["edgeprove", "plan", model, "--schedule", schedule, "--json", *count, *planned])
     runs = []
     for _ in range(repeats):
-        argv = ["edgeprove", "prove", model, "--schedule", schedule, "--out", str(proof), "--json", *extra]
+        argv = ["edgeprove", "prove", model, "--schedule", schedule, "--out", str(proof), "--json"]
+        runs.append(run_json([*argv, *extra, *count]))
         runs.append(run_json(argv))
     start = time.perf_counter()
     verdict = run_json(["edgeprove", "verify", str(proof), "--model", model, "--json"])
@@ -52,6 +63,7 @@ def measure(
         "model": model,
         "schedule": schedule,
         "input": ("private" if private else "public") + (f" {given.name}" if given else " seeded"),
+        "threads": runs[-1].get("threads"),
         "repeats": repeats,
         "prove_s": statistics.median(r["prove_s"] for r in runs),
         "prove_s_runs": [r["prove_s"] for r in runs],
@@ -76,6 +88,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--private-input", action="store_true", help="prove with a committed input")
     parser.add_argument("--input", type=Path, help="an input .npy (default: the seeded int8 input)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[None], help="the prover's thread counts")
     args = parser.parse_args()
     models = list(args.models)
     if args.paper0:
@@ -88,11 +101,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
             for schedule in args.schedules:
-                record = measure(model, schedule, args.repeats, Path(tmp), args.private_input, args.input)
-                key = f"{model}/{schedule}" + ("/private" if args.private_input else "")
-                results[key] = record
-                results_path.write_text(json.dumps(results, indent=1))
-                print(json.dumps(record), flush=True)
+                for threads in args.threads:
+                    record = measure(
+                        model, schedule, args.repeats, Path(tmp), args.private_input, args.input, threads
+                    )
+                    key = f"{model}/{schedule}" + ("/private" if args.private_input else "")
+                    key += "" if threads is None else f"/{threads}t"
+                    results[key] = record
+                    results_path.write_text(json.dumps(results, indent=1))
+                    print(json.dumps(record), flush=True)
     write_table(results)
 
 
@@ -105,13 +122,14 @@ def write_table(results: dict) -> None:
         "generation included), verify is one `edgeprove verify` of the last proof. CPU columns are the",
         "process's CPU time, steadier than wall time while other work shares the machine.",
         "",
-        "| model | schedule | input | prove s (median) | prove CPU s | peak MiB | predicted MiB (err) "
-        "| proof MiB | verify s | verify CPU s | runs |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | schedule | input | threads | prove s (median) | prove CPU s | peak MiB "
+        "| predicted MiB (err) | proof MiB | verify s | verify CPU s | runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results.values():
         lines.append(
-            f"| {r['model']} | {r['schedule']} | {r.get('input', 'public seeded')} | {r['prove_s']:.2f} | "
+            f"| {r['model']} | {r['schedule']} | {r.get('input', 'public seeded')} | "
+            f"{r.get('threads') or '–'} | {r['prove_s']:.2f} | "
             f"{r['prove_cpu_s']:.2f} | "
             f"{r['peak_mb']:.1f} | {r['predicted_peak_mb']:.1f} ({r['prediction_error']:+.0%}) | "
             f"{r['proof_bytes'] / 2**20:.2f} | {r['verify_s']:.2f} | {r['verify_cpu_s']:.2f} | "

@@ -153,11 +153,57 @@ def test_plan_json(tmp_path):
 
 
 def test_plan_of_a_private_input_counts_its_commitment():
-    public = json.loads(runner.invoke(app, ["plan", "iriscode", "--json"]).stdout)
-    private = json.loads(runner.invoke(app, ["plan", "iriscode", "--json", "--private-input"]).stdout)
+    public = json.loads(runner.invoke(app, ["plan", "iriscode", "--json", "--threads", "1"]).stdout)
+    private = json.loads(
+        runner.invoke(app, ["plan", "iriscode", "--json", "--private-input", "--threads", "1"]).stdout
+    )
     assert len(private["layers"]) == len(public["layers"])
     assert private["layers"][0]["alive_bytes"] > public["layers"][0]["alive_bytes"]
     assert private["peak_bytes"] > public["peak_bytes"]
+
+
+def test_prove_on_threads_gives_the_same_proof_and_says_how_many(tmp_path):
+    records = []
+    for threads in ("1", "2"):
+        path = tmp_path / f"{threads}.proof"
+        result = runner.invoke(app, ["prove", "tiny_cnn", "--out", str(path), "--threads", threads, "--json"])
+        assert result.exit_code == 0, result.output
+        records.append(json.loads(result.stdout))
+    assert [r["threads"] for r in records] == [1, 2]
+    assert (tmp_path / "1.proof").read_bytes() == (tmp_path / "2.proof").read_bytes()
+    default = runner.invoke(app, ["prove", "tiny_cnn", "--out", str(tmp_path / "d.proof"), "--json"])
+    assert json.loads(default.stdout)["threads"] == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("command", ["prove", "plan"])
+@pytest.mark.parametrize("threads", ["0", "257"])
+def test_bad_thread_counts_are_one_line_and_exit_2(tmp_path, command, threads):
+    extra = ["--out", str(tmp_path / "p")] if command == "prove" else []
+    result = runner.invoke(app, [command, "tiny_cnn", *extra, "--threads", threads])
+    assert result.exit_code == 2, result.output
+    assert "--threads" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_plan_predicts_what_more_threads_hold():
+    """Streaming on two threads holds the next layer's build beside each proof; baseline does not."""
+
+    def plan(*arguments):
+        result = runner.invoke(app, ["plan", "tiny_cnn", "--json", *arguments])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    one, two = plan("--threads", "1"), plan("--threads", "2")
+    assert one["threads"] == 1 and two["threads"] == 2
+    assert two["peak_bytes"] > one["peak_bytes"]
+    rows = zip(one["layers"][:-1], two["layers"][:-1])
+    assert all(b["process_bytes"] > a["process_bytes"] for a, b in rows)
+    assert one["layers"][-1]["process_bytes"] == two["layers"][-1]["process_bytes"]  # nothing after the last
+    base_one, base_two = (
+        plan("--threads", "1", "--schedule", "baseline"),
+        plan("--threads", "2", "--schedule", "baseline"),
+    )
+    assert base_one["peak_bytes"] == base_two["peak_bytes"]
 
 
 def test_plan_and_prove_print_sizes_in_mib(tmp_path):

@@ -91,6 +91,8 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     script = tmp_path / "prover.py"
     script.write_text(STAND_IN_PROVER)
     stand_in_inputs: list[str | None] = []
+    stand_in_threads: list[int | None] = []
+    planned_threads: list[int | None] = []
 
     def prover(
         model: str,
@@ -99,21 +101,32 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         events: Path,
         input_path: str | None = None,
         private_input: bool = False,
+        threads: int | None = None,
     ) -> list[str]:
         stand_in_inputs.append(input_path)
+        stand_in_threads.append(threads)
         mib, verdict, *pause = model.split(":")
         pause = pause or ["0.02"]
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
 
     monkeypatch.setattr(pipeline, "prover_command", prover)
-    monkeypatch.setattr(pipeline, "check_model", lambda model, schedule, private_input=False: None)
+    monkeypatch.setattr(
+        pipeline,
+        "check_model",
+        lambda model, schedule, threads=None, private_input=False: planned_threads.append(threads),
+    )
     monkeypatch.setattr(pipeline, "check_model_spec", lambda model: None)
     monkeypatch.setattr(
         pipeline,
         "verify_command",
         lambda proof, model: [sys.executable, str(script), "verify", str(proof)],
     )
-    return {"script": script, "inputs": stand_in_inputs}
+    return {
+        "script": script,
+        "inputs": stand_in_inputs,
+        "threads": stand_in_threads,
+        "planned": planned_threads,
+    }
 
 
 def require(module: str) -> None:
@@ -269,7 +282,28 @@ def test_device_sets_cap_and_cores(stand_in: dict, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["cap_bytes"] == 362 << 20 and summary["device"] == "rpi-zero-2w"
-    assert summary["cores"] == min(4, len(os.sched_getaffinity(0)))
+    assert summary["cores"] == summary["threads"] == min(4, len(os.sched_getaffinity(0)))
+    assert stand_in["threads"] == stand_in["planned"] == [summary["threads"]]
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [(["--threads", "3"], 3), ([], None)])
+def test_the_prover_and_the_planner_get_the_threads(
+    stand_in: dict, tmp_path: Path, arguments: list[str], expected: int | None
+) -> None:
+    """--threads as given, else the cores this process may run on (no device names any)."""
+    result = invoke(
+        "20:GOOD", "--ram", "1G", "--backend", "none", "--out", str(tmp_path / "r"), "--json", *arguments
+    )
+    assert result.exit_code == 0, result.output
+    threads = expected or len(os.sched_getaffinity(0))
+    assert json.loads(result.output)["threads"] == threads
+    assert stand_in["threads"] == stand_in["planned"] == [threads]
+
+
+def test_the_thread_count_reaches_the_child_commands() -> None:
+    argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), None, 3)
+    assert argv[-2:] == ["--threads", "3"]
+    assert "--threads" not in pipeline.prover_command("m", "streaming", Path("p"), Path("e"))
 
 
 @pytest.mark.parametrize(
@@ -282,6 +316,7 @@ def test_device_sets_cap_and_cores(stand_in: dict, tmp_path: Path) -> None:
         (["--ram", "10M"], "below the 64.00 MiB"),
         (["--ram", "1G", "--backend", "zram"], "unknown backend 'zram'"),
         (["--ram", "1G", "--schedule", "eager"], "unknown schedule 'eager'"),
+        (["--ram", "1G", "--threads", "0"], "--threads: threads must be an integer in [1, 256]"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

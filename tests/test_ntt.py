@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeprove import field as F
+from edgeprove import threads
 from edgeprove.commit import ntt
 
 
@@ -75,7 +76,8 @@ def test_encode_rows_into_writes_the_transposed_encoding(shape, workers):
     rng = np.random.default_rng(shape[0] * shape[1])
     matrix = F.random_base(rng, shape)
     columns = np.empty((shape[1] * 4, shape[0]), dtype=np.uint32)
-    ntt.encode_rows_into(matrix, 2, columns, workers=workers)
+    with threads.using(workers):
+        ntt.encode_rows_into(matrix, 2, columns)
     assert np.array_equal(columns.T.astype(np.uint64), ntt.rs_encode(matrix, 2))
 
 

@@ -128,6 +128,11 @@ def run(
         False, "--private-input", help="Commit to the input (int8 range-checked) instead of publishing it."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="The prover's threads (default: the device's cores with --device, else the cores available).",
+    ),
 ) -> None:
     """Prove MODEL inside a real RAM cap, verify the proof outside it, and say whether it fits.
 
@@ -150,6 +155,7 @@ def run(
                 json_output,
                 input,
                 private_input,
+                threads,
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -175,11 +181,13 @@ def print_run(
     json_output: bool,
     input_path: str | None = None,
     private_input: bool = False,
+    threads: int | None = None,
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
     options = {"--ram": ram, "--device": device, "--backend": backend, "--schedule": schedule, "--out": out}
     options.update({"--image": image, "--input": input_path})
+    options["--threads"] = None if threads is None else str(threads)
     command = shlex.join(
         ["edgeprove", "run", model]
         + [word for name, value in options.items() if value is not None for word in (name, value)]
@@ -217,7 +225,8 @@ def print_run(
                 progress,
                 input_path,
                 command,
-                private_input,
+                private_input=private_input,
+                threads=threads,
             )
     except RunError as error:
         raise fail(str(error), error.code) from None

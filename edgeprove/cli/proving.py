@@ -46,6 +46,16 @@ def _require_exact_blas() -> None:
         raise _fail(str(exc), EXIT_INEXACT_BLAS) from None
 
 
+def _threads(threads: int | None) -> int:
+    """--threads as given (checked), or the cores this process may run on."""
+    from edgeprove import threads as TH
+
+    try:
+        return TH.check_threads(TH.available_cores() if threads is None else threads)
+    except ValueError as exc:
+        raise _fail(f"--threads: {exc}") from None
+
+
 def _model(spec: str):
     from edgeprove.model.resolve import load_model
 
@@ -96,6 +106,12 @@ def prove(
     private_input: bool = typer.Option(
         False, "--private-input", help="Commit to the input (int8 range-checked) instead of publishing it."
     ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="Threads for independent work (encoding, the next layer's commitment); default: the cores "
+        "available. The proof is the same for any count.",
+    ),
 ) -> None:
     """Prove the model's integer inference on an input; the proof is written as it is made.
 
@@ -103,9 +119,20 @@ def prove(
     or a full disk leave an existing file as it was.
     """
     _require_exact_blas()
+    threads = _threads(threads)
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
-            _prove(model, _proof_target(out, events), input, seed, schedule, json_out, events, private_input)
+            _prove(
+                model,
+                _proof_target(out, events),
+                input,
+                seed,
+                schedule,
+                json_out,
+                events,
+                private_input,
+                threads,
+            )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
         err.print(
@@ -123,6 +150,7 @@ def _prove(
     json_out: bool,
     events: Path | None,
     private_input: bool,
+    threads: int,
 ) -> None:
     """The body of `prove`, run with signals raised as Interrupted."""
     from edgeprove import prover
@@ -159,10 +187,19 @@ def _prove(
                     bar.update(task, completed=k, description=f"proving {name}")
 
                 result = prover.prove(
-                    m, x, out, schedule=schedule, events=events, on_layer=step, private_input=private_input
+                    m,
+                    x,
+                    out,
+                    schedule=schedule,
+                    events=events,
+                    on_layer=step,
+                    private_input=private_input,
+                    threads=threads,
                 )
         else:
-            result = prover.prove(m, x, out, schedule=schedule, events=events, private_input=private_input)
+            result = prover.prove(
+                m, x, out, schedule=schedule, events=events, private_input=private_input, threads=threads
+            )
     except ModelError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
@@ -177,6 +214,7 @@ def _prove(
         "output_int": [int(v) for v in result.output.ravel()],
         "prove_s": round(result.prove_s, 4),
         "prove_cpu_s": round(result.prove_cpu_s, 4),
+        "threads": result.threads,
         "proof_bytes": result.proof_bytes,
         "peak_rss_mb": round(own_peak_rss_bytes() / 2**20, 1),
         "layers": len(m.layers),
@@ -299,6 +337,9 @@ def plan(
         "--private-input",
         help="Predict `prove --private-input`: the input committed and range-checked.",
     ),
+    threads: int | None = typer.Option(
+        None, "--threads", help="The prover's threads (default: the cores available, as `prove` takes)."
+    ),
 ) -> None:
     """Predict each layer's working set and the peak memory of a proving run, from shapes alone."""
     from edgeprove import plan as planner
@@ -306,16 +347,17 @@ def plan(
 
     if schedule not in SCHEDULES:
         raise _fail(f"unknown schedule {schedule!r}; choose streaming or baseline")
+    threads = _threads(threads)
     m = _model(model)
     try:
         check_model(m)
     except ModelError as exc:
         raise _fail(str(exc)) from None
-    prediction = planner.predict(m, schedule, private_input=private_input)
+    prediction = planner.predict(m, schedule, threads=threads, private_input=private_input)
     if json_out:
         print(json.dumps(prediction.to_dict()))
         return
-    table = Table(title=f"{m.name}: predicted memory ({schedule})")
+    table = Table(title=f"{m.name}: predicted memory ({schedule}, {threads} thread{'s' * (threads > 1)})")
     for col in ("#", "layer", "kind", "output", "working set MiB", "process MiB"):
         table.add_column(col, justify="right" if col not in ("layer", "kind", "output") else "left")
     for row in prediction.layers:

@@ -637,16 +637,16 @@ class LigeroScheme:
         tree = merkle.DIGEST_SIZE * ((2 << (col_bits + params.rate_log)) - 1)
         return _ELEMENT_BYTES * width * rows + tree
 
-    def commit_bytes(self, vector_len: int, params: LigeroParams) -> int:
+    def commit_bytes(self, vector_len: int, params: LigeroParams, threads: int = 1) -> int:
         """Commit's transients: a leaf digest per encoded column, the block of encoded rows being hashed,
-        the NTT's scratch while encoding it and, when the rows take several blocks, a hash object per
-        column."""
+        the NTT's scratch while encoding it (a sub-block on each of ``threads`` threads) and, when the rows
+        take several blocks, a hash object per column."""
         num_vars = max(vector_len - 1, 0).bit_length()
         _, col_bits = params.layout(num_vars)
         length = 1 << (col_bits + params.rate_log)
         rows = -(-vector_len // (1 << col_bits))  # the non-zero rows
         block_rows = max(1, min(rows, HASH_BLOCK_BYTES // (_ELEMENT_BYTES * length)))
-        scratch = ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, length)
+        scratch = ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, length, threads)
         hashers = HASHER_BYTES * length if rows > block_rows else 0
         return (hashers + merkle.DIGEST_SIZE * length) + _ELEMENT_BYTES * block_rows * length + scratch
 

@@ -11,12 +11,12 @@ only a twiddle multiply.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 
 from edgeprove import field as F
+from edgeprove import threads as TH
 
 _P = np.uint64(F.P)
 MAX_LOG_SIZE = F.TWO_ADICITY
@@ -171,17 +171,18 @@ def rs_encode(rows: np.ndarray, rate_log: int) -> np.ndarray:
     return out.reshape(*np.shape(rows)[:-1], length)
 
 
-def encode_rows_into(rows: np.ndarray, rate_log: int, out: np.ndarray, workers: int = 2) -> None:
+def encode_rows_into(rows: np.ndarray, rate_log: int, out: np.ndarray) -> None:
     """Write the RS codewords of ``rows`` (R, C), transposed, into ``out`` (L, R): out[c, r] is row r's
     codeword entry c.
 
     ``rows`` must hold canonical elements (uint32 or uint64, not checked: internal to the commitment).  Rows
-    are encoded in cache-sized blocks on ``workers`` threads; scratch is a few blocks whatever R is.
+    are encoded in cache-sized blocks, on the prover's threads (``threads``) when there are enough of them;
+    scratch is a block per thread whatever R is.
     """
     num_rows, width = rows.shape
     length = width << rate_log
     bitrev = _bit_reversal(length.bit_length() - 1)
-    block_rows, threads = _encode_blocks(num_rows, length, workers)
+    block_rows, threads = _encode_blocks(num_rows, length, TH.count())
 
     def encode_block(start: int) -> None:
         stop = min(num_rows, start + block_rows)
@@ -192,8 +193,7 @@ def encode_rows_into(rows: np.ndarray, rate_log: int, out: np.ndarray, workers: 
         for start in starts:
             encode_block(start)
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(encode_block, starts))
+        TH.map_ordered(encode_block, starts)
 
 
 def _encode_blocks(num_rows: int, length: int, workers: int) -> tuple[int, int]:
@@ -203,7 +203,7 @@ def _encode_blocks(num_rows: int, length: int, workers: int) -> tuple[int, int]:
     return max(1, block_elements // length), threads
 
 
-def encode_scratch_elements(num_rows: int, length: int, workers: int = 2) -> int:
+def encode_scratch_elements(num_rows: int, length: int, workers: int) -> int:
     """Codeword entries ``encode_rows_into`` transforms at once (a block on each thread), for the planner."""
     block_rows, threads = _encode_blocks(num_rows, length, workers)
     return threads * min(block_rows, num_rows) * length

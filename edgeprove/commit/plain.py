@@ -145,8 +145,8 @@ class PlainScheme:
         """The vector, padded to a power of two."""
         return 8 * poly.next_pow2(vector_len)
 
-    def commit_bytes(self, vector_len: int, params: PlainParams) -> int:
-        """Hashing needs a 4-byte copy of the padded vector."""
+    def commit_bytes(self, vector_len: int, params: PlainParams, threads: int = 1) -> int:
+        """Hashing needs a 4-byte copy of the padded vector (on one thread, whatever ``threads``)."""
         return 4 * poly.next_pow2(vector_len)
 
 

@@ -113,6 +113,7 @@ class CommitmentScheme(Protocol[P, C, S]):
         vector's data ends, before its zero padding to a power of two."""
         ...
 
-    def commit_bytes(self, vector_len: int, params: P) -> int:
-        """Transient bytes of committing to such a vector beyond the vector itself (for the planner)."""
+    def commit_bytes(self, vector_len: int, params: P, threads: int = 1) -> int:
+        """Transient bytes of committing to such a vector beyond the vector itself, on ``threads`` threads
+        (for the planner)."""
         ...

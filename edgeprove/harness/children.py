@@ -20,15 +20,13 @@ def edgeprove_argv(*arguments: str) -> list[str]:
     return [sys.executable, "-c", ENTRY_POINT, *arguments]
 
 
-def child_environment(threads: int | None) -> dict[str, str]:
-    """This environment, with the project importable and the thread pools sized to the device's cores."""
+def child_environment() -> dict[str, str]:
+    """This environment, with the project importable.  BLAS's thread variables pass through as they are:
+    a prover's cores go to its own threads (`prove --threads`), and its BLAS runs as configured."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     if env.get("EDGEPROVE_CACHE"):
         env["EDGEPROVE_CACHE"] = str(Path(env["EDGEPROVE_CACHE"]).resolve())  # children run in the run folder
-    if threads is not None:
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = str(threads)
     return env
 
 
@@ -39,7 +37,7 @@ def run_child(argv: list[str], timeout: float | None = None) -> subprocess.Compl
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=child_environment(None),
+        env=child_environment(),
         check=False,
         preexec_fn=die_with_parent_hook(),
     )

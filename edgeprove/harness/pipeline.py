@@ -43,6 +43,7 @@ from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, te
 from edgeprove.process.interrupts import deferred_signals
 from edgeprove.process.peak import physical_memory_bytes
 from edgeprove.protocol import SCHEDULES
+from edgeprove.threads import available_cores, check_threads
 
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"
 UNCAPPED_NOTE = (
@@ -81,11 +82,14 @@ def prover_command(
     events: Path,
     input_path: str | None = None,
     private_input: bool = False,
+    threads: int | None = None,
 ) -> list[str]:
     """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
-    `--input PATH` when an input file is given and `--private-input` when the input is committed."""
+    `--input PATH` when an input file is given, `--private-input` when the input is committed and
+    `--threads N` when a thread count is."""
     extra = ["--input", input_path] if input_path is not None else []
     extra += ["--private-input"] if private_input else []
+    extra += ["--threads", str(threads)] if threads is not None else []
     return edgeprove_argv(
         "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events), *extra
     )
@@ -96,18 +100,21 @@ def verify_command(proof: Path, model: str) -> list[str]:
     return edgeprove_argv("verify", str(proof), "--model", model, "--json")
 
 
-def check_model(model: str, schedule: str, private_input: bool = False) -> dict[str, Any]:
+def check_model(
+    model: str, schedule: str, threads: int | None = None, private_input: bool = False
+) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`; empty
-    if unknown).
+    if unknown), for the prover's `threads` when given.
 
     The planner exits 2 for an unknown model or an unreadable ONNX file or manifest: that is bad input, and
     its one-line message is ours. Any other planner failure only loses the prediction.
     """
     try:
-        arguments = ["plan", model, "--schedule", schedule, "--json"] + (
-            ["--private-input"] if private_input else []
+        extra = ["--threads", str(threads)] if threads is not None else []
+        extra += ["--private-input"] if private_input else []
+        completed = run_child(
+            edgeprove_argv("plan", model, "--schedule", schedule, "--json", *extra), PLAN_TIMEOUT_S
         )
-        completed = run_child(edgeprove_argv(*arguments), PLAN_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
         return {}
     if completed.returncode == EXIT_USAGE:
@@ -301,13 +308,15 @@ def capped_run(
     input_path: str | None = None,
     command: str | None = None,
     private_input: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
     report. Everything is checked before anything is created, starting with this machine's float64 products
     (`edgeprove.blas`); RunError otherwise. `progress` gets a line per phase and the prover's progress.
     `input_path` is the prover's --input (a seeded int8 input without it); its header is checked against the
     model's input shape before the run. `private_input` commits the input instead of publishing it.
-    `command` (the command line as typed) goes into the report.
+    `command` (the command line as typed) goes into the report. `threads` is the prover's --threads
+    (default: the device's cores when --device names one, else the cores available).
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -330,6 +339,7 @@ def capped_run(
         raise RunError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
     if schedule not in SCHEDULES:
         raise RunError(f"unknown schedule {schedule!r}; choose streaming or baseline", EXIT_USAGE)
+    threads = prover_threads(threads, chosen_device)
     try:
         check_model_spec(model)
     except ModelError as error:
@@ -349,7 +359,7 @@ def capped_run(
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
-    plan = check_model(model, schedule, private_input) or {}
+    plan = check_model(model, schedule, threads, private_input) or {}
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -365,6 +375,7 @@ def capped_run(
         capped,
         tuple(entry for entry in layers if isinstance(entry, dict)) if isinstance(layers, list) else None,
         input_path,
+        threads,
         private_input,
     )
     created = make_parents(run_dir)
@@ -411,7 +422,21 @@ class RunSettings:
     plan_layers: tuple[dict[str, Any], ...] | None = None
     """The planner's rows per layer (name, predicted process bytes); None when the plan is unknown."""
     input_path: str | None = None
+    threads: int | None = None
+    """The prover's --threads (None: its own default)."""
     private_input: bool = False
+
+
+def prover_threads(threads: int | None, device: Device | None) -> int:
+    """The prover's threads: as given (checked; RunError, exit 2, otherwise), else the device's cores
+    (those this machine has), else the cores this process may run on."""
+    available = available_cores()
+    if threads is None:
+        return min(device.cores, available) if device is not None else available
+    try:
+        return check_threads(threads)
+    except ValueError as error:
+        raise RunError(f"--threads: {error}", EXIT_USAGE) from None
 
 
 def prove_and_report(
@@ -422,12 +447,17 @@ def prove_and_report(
     model, schedule, chosen_device = settings.model, settings.schedule, settings.device
     proof, events = work / "proof.bin", work / "events.jsonl"
     argv = prover_command(
-        model, schedule, Path(proof.name), Path(events.name), settings.input_path, settings.private_input
+        model,
+        schedule,
+        Path(proof.name),
+        Path(events.name),
+        settings.input_path,
+        private_input=settings.private_input,
+        threads=settings.threads,
     )
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))
     cores = chosen_device.cores if chosen_device is not None else None
-    threads = min(cores, len(os.sched_getaffinity(0))) if cores is not None else None
     if progress is not None:
         layers = len(settings.plan_layers) if settings.plan_layers is not None else None
         progress.start_proving(settings.cap if settings.capped else None, layers)
@@ -441,7 +471,7 @@ def prove_and_report(
             out_dir=work,
             cpus=cores,
             image=settings.image,
-            env=child_environment(threads),
+            env=child_environment(),
             progress=progress.proving if progress is not None else None,
         )
         verdict, reason = judge(result, proof, model, progress)
@@ -459,7 +489,8 @@ def prove_and_report(
         "model": model,
         "schedule": schedule,
         "device": chosen_device.name if chosen_device else None,
-        "cores": threads,
+        "cores": min(cores, available_cores()) if cores is not None else None,
+        "threads": settings.threads,
         "predicted_peak_bytes": settings.predicted,
         "prove_s": prover.get("prove_s", round(result.wall_s, 6) if finished else None),
         "proof_bytes": prover.get("proof_bytes", proof_size if finished else None),

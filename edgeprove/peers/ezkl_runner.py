@@ -199,7 +199,7 @@ def run_step(
         cap_bytes,
         backend=backend,
         out_dir=logs,
-        env=child_environment(None),
+        env=child_environment(),
         writable_dirs=[Path(workdir), Path(srs_dir)],
     )
     output = last_json_object(result.stdout)

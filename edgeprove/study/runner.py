@@ -114,7 +114,7 @@ def prove_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     else:
         argv = emulated_argv(spec.arch, run_dir.parent, "edgeprove", *arguments)
         what = f"{EMULATOR.name} --arch {spec.arch} edgeprove run"
-    completed = run_command(argv, child_environment(None))
+    completed = run_command(argv, child_environment())
     summary = last_json_object(completed.stdout)
     if completed.returncode not in VERDICT_OF_EXIT or "verdict" not in summary:
         raise RunFailed(f"{what} exited {completed.returncode}: {last_line(completed)}")
@@ -167,7 +167,7 @@ def run_prove(spec: RunSpec, scratch: Path, timeline_png: Path | None) -> dict[s
 def python_numpy_peak(argv: list[str]) -> int:
     """VmHWM in bytes of the interpreter `argv` importing numpy and exiting: what any prover process holds
     before its own work (under emulation, qemu's footprint included); RunFailed when it cannot be run."""
-    completed = run_command([*argv, "-c", PYTHON_NUMPY_PEAK], child_environment(None))
+    completed = run_command([*argv, "-c", PYTHON_NUMPY_PEAK], child_environment())
     words = completed.stdout.split()
     if completed.returncode != 0 or not words or not words[-1].isdigit() or int(words[-1]) <= 0:
         raise RunFailed(

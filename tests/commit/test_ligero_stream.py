@@ -179,9 +179,9 @@ def test_state_holds_the_non_zero_rows_and_the_tree_only():
 def test_zero_rows_are_not_encoded(monkeypatch):
     encoded_rows = []
 
-    def counting(rows, rate_log, out, workers=2):
+    def counting(rows, rate_log, out):
         encoded_rows.append(rows.shape[0])
-        return ntt.encode_rows_into(rows, rate_log, out, workers)
+        return ntt.encode_rows_into(rows, rate_log, out)
 
     monkeypatch.setattr(L, "encode_rows_into", counting)
     commitment, state = L.commit(vector(1 << 16, 1 << 14, seed=8), PARAMS)
