@@ -100,6 +100,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         proof: Path,
         events: Path,
         input_path: str | None = None,
+        *,
         private_input: bool = False,
         threads: int | None = None,
     ) -> list[str]:
@@ -301,7 +302,7 @@ def test_the_prover_and_the_planner_get_the_threads(
 
 
 def test_the_thread_count_reaches_the_child_commands() -> None:
-    argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), None, 3)
+    argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), None, threads=3)
     assert argv[-2:] == ["--threads", "3"]
     assert "--threads" not in pipeline.prover_command("m", "streaming", Path("p"), Path("e"))
 

@@ -81,6 +81,7 @@ def prover_command(
     proof: Path,
     events: Path,
     input_path: str | None = None,
+    *,
     private_input: bool = False,
     threads: int | None = None,
 ) -> list[str]:
@@ -101,7 +102,7 @@ def verify_command(proof: Path, model: str) -> list[str]:
 
 
 def check_model(
-    model: str, schedule: str, threads: int | None = None, private_input: bool = False
+    model: str, schedule: str, *, threads: int | None = None, private_input: bool = False
 ) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`; empty
     if unknown), for the prover's `threads` when given.
@@ -359,7 +360,7 @@ def capped_run(
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
-    plan = check_model(model, schedule, threads, private_input) or {}
+    plan = check_model(model, schedule, threads=threads, private_input=private_input) or {}
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
