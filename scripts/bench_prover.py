@@ -52,7 +52,6 @@ def measure(
     for _ in range(repeats):
         argv = ["edgeprove", "prove", model, "--schedule", schedule, "--out", str(proof), "--json"]
         runs.append(run_json([*argv, *extra, *count]))
-        runs.append(run_json(argv))
     start = time.perf_counter()
     verdict = run_json(["edgeprove", "verify", str(proof), "--model", model, "--json"])
     verify_wall = time.perf_counter() - start

@@ -317,7 +317,8 @@ def capped_run(
     `input_path` is the prover's --input (a seeded int8 input without it); its header is checked against the
     model's input shape before the run. `private_input` commits the input instead of publishing it.
     `command` (the command line as typed) goes into the report. `threads` is the prover's --threads
-    (default: the device's cores when --device names one, else the cores available).
+    (default: the device's cores when --device names one, else the cores available; one when the planner
+    predicts that more would not fit the cap).
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -340,6 +341,7 @@ def capped_run(
         raise RunError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
     if schedule not in SCHEDULES:
         raise RunError(f"unknown schedule {schedule!r}; choose streaming or baseline", EXIT_USAGE)
+    chosen_threads = threads is not None
     threads = prover_threads(threads, chosen_device)
     try:
         check_model_spec(model)
@@ -361,6 +363,9 @@ def capped_run(
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
     plan = check_model(model, schedule, threads=threads, private_input=private_input) or {}
+    if not chosen_threads and threads > 1 and capped and plan.get("peak_bytes", 0) > cap:
+        threads = 1  # more threads would not fit the cap: the default keeps to the one that should
+        plan = check_model(model, schedule, threads=threads, private_input=private_input) or {}
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
