@@ -22,7 +22,7 @@ import numpy as np
 from edgeprove import layers as L
 from edgeprove.commit import DEFAULT_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
-from edgeprove.layers.common import Grid
+from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
 from edgeprove.model.ir import Model
 from edgeprove.threads import check_threads
@@ -149,12 +149,8 @@ def predict(
         if kind.commits(layer):
             bits = widths[k]
             lay = protocol.commitment_layout(model, k, max(bits, 1))
-            vec = 1 << lay.num_vars
-            used = sum(1 << nv for _, nv in lay.segments)  # where the data ends; zero padding after it
-            state[k] = scheme.state_bytes(vec, params)  # the assembled uint32 vector is what the state keeps
-            encode = scheme.commit_bytes(used, params, threads)
-            leaves = max(vec // 2, 1 << bits, 1 << layer.shift)
-            lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
+            min_leaves = max(1 << bits, 1 << layer.shift)
+            state[k], encode, lookup = _commitment_bytes(lay, min_leaves, params, scheme, threads)
             table = INT_BYTES << bits
         kept[k] = INT_BYTES * out_values + state[k]
         work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))
@@ -192,6 +188,19 @@ def predict(
     )
 
 
+def _commitment_bytes(
+    lay: Layout, min_leaves: int, params: object, scheme: CommitmentScheme, threads: int
+) -> tuple[int, int, int]:
+    """A committed vector's state (the assembled uint32 vector is what it keeps), the transients of
+    committing it (up to where its data ends; zero padding after it) and one pass of its lookups, whose
+    leaves are at least half the vector and ``min_leaves``."""
+    vec = 1 << lay.num_vars
+    used = sum(1 << nv for _, nv in lay.segments)
+    leaves = max(vec // 2, min_leaves)
+    lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
+    return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
+
+
 def _committed_input_bytes(
     model: Model, params: object, scheme: CommitmentScheme, threads: int
 ) -> tuple[int, int]:
@@ -200,10 +209,6 @@ def _committed_input_bytes(
     from edgeprove.layers import committed_input
 
     lay = committed_input.layout(model.input_shape)
-    vec = 1 << lay.num_vars
-    used = sum(1 << nv for _, nv in lay.segments)
-    state = scheme.state_bytes(vec, params)
-    leaves = max(vec // 2, 1 << committed_input.RANGE_BITS)
-    lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
+    state, encode, lookup = _commitment_bytes(lay, 1 << committed_input.RANGE_BITS, params, scheme, threads)
     inputs = INT_BYTES * int(np.prod(model.input_shape)) * 2  # the input and its padded copy
-    return state, PROCESS_OVERHEAD + inputs + state + max(scheme.commit_bytes(used, params, threads), lookup)
+    return state, PROCESS_OVERHEAD + inputs + state + max(encode, lookup)

@@ -147,7 +147,7 @@ def prove(
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    threads = TH.check_threads(TH.available_cores() if threads is None else threads)
+    threads = TH.resolve(threads)
     require_exact_blas()
     committer = _Committer(scheme, params or scheme.default_params())
     check_model(model)

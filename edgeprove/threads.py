@@ -48,6 +48,11 @@ def check_threads(threads: int) -> int:
     return threads
 
 
+def resolve(threads: int | None) -> int:
+    """The prover's thread count: ``threads`` checked (``check_threads``), or the cores available."""
+    return check_threads(available_cores() if threads is None else threads)
+
+
 @contextlib.contextmanager
 def using(threads: int) -> Iterator[None]:
     """Run the enclosed proving work with ``threads`` threads (this one and ``threads - 1`` workers); the

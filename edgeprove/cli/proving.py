@@ -51,7 +51,7 @@ def _threads(threads: int | None) -> int:
     from edgeprove import threads as TH
 
     try:
-        return TH.check_threads(TH.available_cores() if threads is None else threads)
+        return TH.resolve(threads)
     except ValueError as exc:
         raise _fail(f"--threads: {exc}") from None
 

@@ -43,7 +43,8 @@ from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, te
 from edgeprove.process.interrupts import deferred_signals
 from edgeprove.process.peak import physical_memory_bytes
 from edgeprove.protocol import SCHEDULES
-from edgeprove.threads import available_cores, check_threads
+from edgeprove.threads import available_cores
+from edgeprove.threads import resolve as resolve_threads
 
 DEFAULT_RUNS_DIR = Path("profiles") / "runs"
 UNCAPPED_NOTE = (
@@ -436,11 +437,10 @@ class RunSettings:
 def prover_threads(threads: int | None, device: Device | None) -> int:
     """The prover's threads: as given (checked; RunError, exit 2, otherwise), else the device's cores
     (those this machine has), else the cores this process may run on."""
-    available = available_cores()
-    if threads is None:
-        return min(device.cores, available) if device is not None else available
+    if threads is None and device is not None:
+        return min(device.cores, available_cores())
     try:
-        return check_threads(threads)
+        return resolve_threads(threads)
     except ValueError as error:
         raise RunError(f"--threads: {error}", EXIT_USAGE) from None
 
