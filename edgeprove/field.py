@@ -352,6 +352,17 @@ def ext_inner_rows(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return ((by_row @ _PRODUCT_LIMBS) % _P64).T.copy()
 
 
+def ext_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The matrix product in K of a (4, n, k) and b (4, k, m), as one limb GEMM (``_limb_dot``) of their
+    rows and columns; returns (4, n, m).  Scratch is about 1.5 KiB per output entry (64 limb products in
+    float64, then int64): callers block n."""
+    n, k = a.shape[1], a.shape[2]
+    m = b.shape[2]
+    gram = _limb_dot(a.reshape(EXT_DEGREE * n, k), b.transpose(0, 2, 1).reshape(EXT_DEGREE * m, k))
+    pairs = gram.reshape(EXT_DEGREE, n, EXT_DEGREE, m).transpose(1, 3, 0, 2).reshape(n * m, -1)
+    return ((pairs @ _PRODUCT_LIMBS) % _P64).T.reshape(EXT_DEGREE, n, m)
+
+
 def _product_limbs() -> np.ndarray:
     """(16, 4) map from limb products a_i b_j (row 4i + j) to the limbs of a * b: X^4 = NONRESIDUE."""
     out = np.zeros((EXT_DEGREE * EXT_DEGREE, EXT_DEGREE), dtype=np.uint64)

@@ -91,24 +91,7 @@ def prove(
     given, tables = tables, list(tables)
     if consume:
         given.clear()
-    rounds = []
-    challenges = []
-    current = claim
-    total = claim
-    for _ in range(n):
-        evals = round_evaluations(tables, terms, degree, skip_one=current is not None)
-        if current is None:
-            current = F.ext_add(evals[0], evals[1])
-            total = current
-        elif evals[1] is None:
-            evals[1] = F.ext_sub(current, evals[0])
-        msg = np.stack(evals, axis=1)
-        transcript.absorb_ext(f"{label}/round", msg)
-        r = transcript.challenge_ext(f"{label}/r")
-        challenges.append(r)
-        current = interpolate(msg, r)
-        tables = [poly.fold(t, r, in_place=consume) for t in tables]
-        rounds.append(msg)
+    rounds, challenges, total, _ = prove_rounds(tables, terms, degree, n, transcript, label, claim, consume)
     finals = [
         poly.as_u64(t).reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables
     ]
@@ -120,6 +103,41 @@ def prove(
                 prod = F.ext_mul(prod, finals[j])
             total = F.ext_add(total, F.ext_mul(_coef(coef), prod))
     return SumcheckProof(rounds), poly.point(challenges), finals, total
+
+
+def prove_rounds(
+    tables: list[np.ndarray],
+    terms: list[Term],
+    degree: int,
+    count: int,
+    transcript: Transcript,
+    label: str,
+    claim: np.ndarray | None = None,
+    consume: bool = False,
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None, np.ndarray | None]:
+    """The first ``count`` rounds of ``prove`` (its messages, transcript labels and folds) on ``tables``,
+    which are replaced in the list by their folds (so a table is freed once folded); returns (messages,
+    challenges, the sum, the claim left for the next round).  A sumcheck may thus run in parts, each on
+    tables of its own that give the same round sums."""
+    rounds: list[np.ndarray] = []
+    challenges: list[np.ndarray] = []
+    current = claim
+    total = claim
+    for _ in range(count):
+        evals = round_evaluations(tables, terms, degree, skip_one=current is not None)
+        if current is None:
+            current = F.ext_add(evals[0], evals[1])
+            total = current
+        elif evals[1] is None:
+            evals[1] = F.ext_sub(current, evals[0])
+        msg = np.stack(evals, axis=1)
+        transcript.absorb_ext(f"{label}/round", msg)
+        r = transcript.challenge_ext(f"{label}/r")
+        challenges.append(r)
+        current = interpolate(msg, r)
+        tables[:] = [poly.fold(t, r, in_place=consume) for t in tables]
+        rounds.append(msg)
+    return rounds, challenges, total, current
 
 
 def prove_eq_weighted(

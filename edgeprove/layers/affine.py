@@ -4,9 +4,9 @@ residual, then requantization (or, on the last layer, the accumulator as output)
 Prover and verifier side by side, sharing their transcript labels and claim helpers.  At a random output
 point z the accumulator claim a~(z) comes from the opened q~(z), r~(z) (``requant.accumulator_claim``) or
 from the public output; bias and residual terms are subtracted, and what is left is sum_x x(x) G(x) over
-the input grid, one sumcheck (``common.prove_linear``).  Each affine kind's module supplies only its G:
-``g_table(layer, weight, rho)`` for the prover, ``g_eval(layer, weight, rho, gamma)`` for the verifier
-(pools take weight None), its memory estimates, and its model side (``LinearMap``).
+the input grid, one sumcheck (``common.prove_linear_separable``).  Each affine kind's module supplies only
+its G: ``g_factors(layer, weight, rho)`` for the prover, ``g_eval(layer, weight, rho, gamma)`` for the
+verifier (pools take weight None), its memory estimates, and its model side (``LinearMap``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from edgeprove.layers.common import (
     LinearProof,
     mask_eval,
     prefix_eq,
-    prove_linear,
+    prove_linear_separable,
     verify_linear,
 )
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
@@ -40,8 +40,11 @@ class LinearMap(MapRules, Protocol):
     """What an affine kind's module supplies: its G, G~(gamma) and memory estimates, and the model side's
     map rules (``keeps_range`` is the kind's: an affine map rescales)."""
 
-    def g_table(self, layer: Layer, weight: np.ndarray | None, rho: np.ndarray) -> np.ndarray:
-        """The prover's G on the padded input grid for the output point rho."""
+    def g_factors(
+        self, layer: Layer, weight: np.ndarray | None, rho: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The prover's G for the output point rho as its factors (A, Ew), G[c,h,w] = sum_v A[c,v,h] Ew[v,w]
+        on the padded input grid: the sumcheck never builds G (``common.prove_linear_separable``)."""
         ...
 
     def g_eval(
@@ -191,11 +194,12 @@ class AffineKind:
             residual_value = poly.evaluate(out_grid.pad(step.residual), z)
             claim = _less_residual(step, claim, residual_value)
             step.claim_read(layer.residual, z, residual_value)
-        tables = [
-            in_grid.pad(step.source),
-            self.linear_map.g_table(layer, _weight(step.model, step.index), z),
-        ]
-        linear, gamma, x_value = prove_linear(tables, claim, step.transcript, _linear_label(step))
+        weight = _weight(step.model, step.index)
+        label = _linear_label(step)
+        a, ew = self.linear_map.g_factors(layer, weight, z)
+        linear, gamma, x_value = prove_linear_separable(
+            step.source, in_grid, a, ew, claim, step.transcript, label
+        )
         rq_proof = None
         if w.rq is not None:
             rq_proof, rq_claims = requant.prove(

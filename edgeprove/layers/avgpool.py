@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.layers.common import LINEAR_BYTES_PER_INPUT, Grid, prefix_eq
+from edgeprove.layers.common import Grid, prefix_eq, separable_linear_bytes
 from edgeprove.layers.conv2d import shift_tables
 from edgeprove.model.bounds import MAX_SHIFT, window_sign_sums
 from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, check_square_window, is_pow2
@@ -64,17 +64,14 @@ def _factors(layer: Layer, window: tuple[int, int], rho: np.ndarray):
     return prefix_eq(rho_c, c), eh, ew
 
 
-def window_g_table(layer: Layer, window: tuple[int, int], rho: np.ndarray, multiplier: int = 1) -> np.ndarray:
-    """G on the padded input grid of ``multiplier`` times a (kernel_h, kernel_w) window sum with stride
-    equal to the window."""
+def window_g_factors(
+    layer: Layer, window: tuple[int, int], rho: np.ndarray, multiplier: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """G of ``multiplier`` times a (kernel_h, kernel_w) window sum with stride equal to the window, as its
+    factors (``common.prove_linear_separable``): A[c, 0, h] = M eq(rho_c, c) Eh[h] and Ew[0, w]."""
     eq_c, eh, ew = _factors(layer, window, rho)
-    eq_c = F.ext_scale(eq_c, np.uint64(multiplier))
-    cp, hp, wp = Grid(layer.in_shape).padded
-    g = F.ext_zeros((cp, hp, wp))
-    g[:, : eq_c.shape[1]] = F.ext_mul(
-        F.ext_mul(eq_c[:, :, None, None], eh[:, None, :, None]), ew[:, None, None, :]
-    )
-    return g.reshape(F.EXT_DEGREE, -1)
+    a = F.ext_mul(F.ext_scale(eq_c, np.uint64(multiplier))[:, :, None], eh[:, None, :])
+    return a[:, :, None, :], ew[:, None, :]
 
 
 def window_g_eval(
@@ -88,10 +85,10 @@ def window_g_eval(
     return F.ext_scale(F.ext_mul(out, F.ext_inner(ew, poly.eq_table(g_w))), np.uint64(multiplier))
 
 
-def g_table(layer: Layer, weight: None, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid (a pool has no weight): M times the window sum."""
+def g_factors(layer: Layer, weight: None, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prover's G as its factors (a pool has no weight): M times the window sum."""
     window = (layer.kernel, layer.kernel)
-    return window_g_table(layer, window, rho, window_rescale(layer.kernel * layer.kernel)[0])
+    return window_g_factors(layer, window, rho, window_rescale(layer.kernel * layer.kernel)[0])
 
 
 def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -101,8 +98,8 @@ def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np
 
 
 def working_bytes(layer: Layer) -> int:
-    """The linear sumcheck's tables on the padded input grid."""
-    return LINEAR_BYTES_PER_INPUT * Grid(layer.in_shape).size
+    """The separable linear sumcheck's tables (``common.separable_linear_bytes``)."""
+    return separable_linear_bytes(Grid(layer.in_shape), 1)
 
 
 def inference_bytes(layer: Layer) -> int:

@@ -138,6 +138,124 @@ def prove_linear(
     return LinearProof(proof, finals[0]), gamma, finals[0]
 
 
+def separable_linear_bytes(grid: Grid, kernel_w: int) -> int:
+    """Bytes of ``prove_linear_separable``'s tables: A and B over (C, K_w, H), then x and G folded at the
+    channel challenges over (H, W), all in compact storage, with a round's slices."""
+    cp, hp, wp = grid.padded
+    entries = max(cp * poly.next_pow2(kernel_w) * hp, hp * wp)
+    slices = _SLICE_TEMPORARIES * K_BYTES * min(entries // 2, S.SLICE)
+    return 2 * COMPACT_K_BYTES * entries + max(slices, _G_BLOCK_SCRATCH)
+
+
+K_BYTES = 32
+"""Bytes of one extension element in uint64 limbs."""
+COMPACT_K_BYTES = 16
+"""Bytes of one extension element in compact uint32 storage."""
+_SLICE_TEMPORARIES = 6
+"""K slices a sumcheck round holds at once (each table's low and high halves and their difference)."""
+
+
+def prove_linear_separable(
+    x: np.ndarray,
+    in_grid: Grid,
+    a: np.ndarray,
+    ew: np.ndarray,
+    claim: np.ndarray,
+    transcript: Transcript,
+    label: str,
+) -> tuple[LinearProof, np.ndarray, np.ndarray]:
+    """``prove_linear`` for a G that factors as G[c,h,w] = sum_v A[c,v,h] Ew[v,w], without building G.
+
+    The channel variables are bound first.  For every assignment of them, and so for their multilinear
+    extension, sum_{h,w} x G = sum_{v,h} A B with B[c,v,h] = sum_w x[c,h,w] Ew[v,w]; the channel rounds run
+    on A and B (C K_w H entries instead of C H W), then x and G folded at the channel challenges (H W
+    entries each) carry the spatial rounds.  The messages are those of ``prove_linear`` on (x, G), so the
+    proof and the verifier are the same.  ``x`` is the unpadded input (C, H, W) of small signed integers,
+    ``a`` (4, C, K_w, H_p) and ``ew`` (4, K_w, W_p)."""
+    c, h, w = in_grid.shape
+    cp, hp, wp = in_grid.padded
+    kw = ew.shape[1]
+    vp = poly.next_pow2(kw)
+    values = np.asarray(x).reshape(c, h, w)
+    b = np.zeros((F.EXT_DEGREE, cp, vp, hp), dtype=np.uint32)  # compact storage (``sumcheck.prove``)
+    b[:, :c, :kw, :h] = (
+        _contract_columns(values.reshape(c * h, w), ew[:, :, :w])
+        .reshape(F.EXT_DEGREE, c, h, kw)
+        .transpose(0, 1, 3, 2)
+    )
+    a_table = np.zeros((F.EXT_DEGREE, cp, vp, hp), dtype=np.uint32)
+    a_table[:, : a.shape[1], :kw] = a
+    terms = [(1, (0, 1))]
+    channel_bits = poly.num_vars(cp)
+    folded = [b.reshape(F.EXT_DEGREE, -1), a_table.reshape(F.EXT_DEGREE, -1)]
+    del b, a_table
+    rounds, challenges, _, current = S.prove_rounds(
+        folded, terms, 2, channel_bits, transcript, label, claim=claim, consume=True
+    )
+    a_folded = poly.as_u64(folded[1].reshape(F.EXT_DEGREE, vp, hp)[:, :kw])
+    del folded
+    if channel_bits == 0:  # nothing folded: x stays a base table, whose first round is cheaper
+        x_table = Grid((1, h, w)).pad(values)
+    else:
+        x_table = _fold_channels(poly.eq_table(poly.point(challenges))[:, :c], values, hp, wp)
+    g_table = np.zeros((F.EXT_DEGREE, hp, wp), dtype=np.uint32)
+    a_rows = np.ascontiguousarray(a_folded.transpose(0, 2, 1))  # (4, H, K_w)
+    step = max(1, _G_BLOCK_ENTRIES // wp)  # G[h, :] = A(r_c, :, h)^T Ew, a few MiB of scratch at a time
+    for row in range(0, hp, step):
+        g_table[:, row : row + step] = F.ext_matmul(a_rows[:, row : row + step], ew)
+    tables = [
+        x_table if x_table.ndim == 1 else x_table.reshape(F.EXT_DEGREE, -1),
+        g_table.reshape(F.EXT_DEGREE, -1),
+    ]
+    del x_table, g_table
+    spatial, point, finals, _ = S.prove(tables, terms, 2, transcript, label, claim=current, consume=True)
+    gamma = poly.concat_points(poly.point(challenges), point)
+    transcript.absorb_ext(f"{label}/x", finals[0])
+    return LinearProof(S.SumcheckProof(rounds + spatial.rounds), finals[0]), gamma, finals[0]
+
+
+def _fold_channels(eq_c: np.ndarray, values: np.ndarray, hp: int, wp: int) -> np.ndarray:
+    """x~(r_c, h, w) = sum_c eq(r_c, c) x[c, h, w] on the padded (H, W) grid in compact storage, folded a
+    band of rows at a time so that ``fold_rows``' scratch stays small."""
+    c, h, w = values.shape
+    out = np.zeros((F.EXT_DEGREE, hp, wp), dtype=np.uint32)
+    step = max(1, _G_BLOCK_ENTRIES // max(w, 1))
+    for row in range(0, h, step):
+        rows = slice(row, min(h, row + step))
+        out[:, rows, :w] = fold_rows(eq_c, values[:, rows].reshape(c, -1)).reshape(F.EXT_DEGREE, -1, w)
+    return out
+
+
+def _contract_columns(values: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """sum_w values[r, w] E[v, w] mod p as (4, R, K_w) for small signed integer values (R, W) and a K table E
+    (4, K_w, W): exact float64 GEMMs on E's 16-bit limbs, a block of rows at a time."""
+    rows, width = values.shape
+    if width > _CONTRACT_MAX_WIDTH or (values.size and int(np.abs(values).max()) >= _CONTRACT_MAX_VALUE):
+        raise ValueError("values too wide or too large for an exact float64 contraction")
+    kw = e.shape[1]
+    limbs = np.concatenate([(e & np.uint64(0xFFFF)), (e >> np.uint64(16))]).astype(np.float64)
+    limbs = limbs.reshape(2 * F.EXT_DEGREE * kw, width).T  # (W, 2 * 4 * K_w)
+    out = np.empty((F.EXT_DEGREE, rows, kw), dtype=np.uint64)
+    step = max(1, FOLD_CHUNK_VALUES // max(width, 1))
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        prod = (np.asarray(values[start:stop], dtype=np.float64) @ limbs).astype(np.int64) % F.P
+        prod = prod.reshape(stop - start, 2, F.EXT_DEGREE, kw)
+        combined = (prod[:, 0] + prod[:, 1] * (1 << 16)) % F.P  # (rows, 4, K_w)
+        out[:, start:stop] = combined.transpose(1, 0, 2).astype(np.uint64)
+    return out
+
+
+_G_BLOCK_ENTRIES = 1 << 10
+"""Entries of G built per limb GEMM in ``prove_linear_separable``."""
+_G_BLOCK_SCRATCH = 1536 * _G_BLOCK_ENTRIES
+"""``field.ext_matmul``'s scratch for one block: about 1.5 KiB per entry."""
+_CONTRACT_MAX_WIDTH = 1 << 16
+_CONTRACT_MAX_VALUE = 1 << 20
+"""Bounds of ``_contract_columns``: each product is below 2^16 * 2^20 and a row sums at most 2^16 of them,
+so every float64 partial sum is an exact integer below 2^52."""
+
+
 def verify_linear(
     proof: LinearProof, claim: np.ndarray, num_vars: int, transcript: Transcript, label: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.layers.common import LINEAR_BYTES_PER_INPUT, Grid, fold_rows, prefix_eq
+from edgeprove.layers.common import Grid, fold_rows, prefix_eq, separable_linear_bytes
 from edgeprove.model.bounds import row_sign_sums
 from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, check_square_window, conv_out_size
 
@@ -55,24 +55,15 @@ def window_shift_tables(layer: Layer, rho: np.ndarray) -> tuple[np.ndarray, np.n
     return eh, ew
 
 
-def folded_g_table(layer: Layer, w_rho: np.ndarray, eh: np.ndarray, ew: np.ndarray) -> np.ndarray:
-    """G[c,h,w] = sum_{u,v} W_rho[c,u,v] Eh_u[h] Ew_v[w] on the padded input grid, from the per-input-channel
-    kernel fold W_rho (4, C, K, K), in O(C K (K H' + H' W'))."""
-    c = w_rho.shape[1]
-    cp, hp, wp = Grid(layer.in_shape).padded
-    # A[c, v, h] = sum_u W_rho[c, u, v] Eh[u, h]
-    a = F.ext_zeros((c, w_rho.shape[3], hp))
+def window_factors(
+    layer: Layer, w_rho: np.ndarray, eh: np.ndarray, ew: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """G's factors G[c,h,w] = sum_v A[c,v,h] Ew[v,w] with A[c,v,h] = sum_u W_rho[c,u,v] Eh[u,h], from the
+    per-input-channel kernel fold W_rho (4, C, K, K): A (4, C, K, H_p) and Ew, in O(C K^2 H')."""
+    a = F.ext_zeros((w_rho.shape[1], w_rho.shape[3], eh.shape[2]))
     for u in range(w_rho.shape[2]):
         a = F.ext_add(a, F.ext_mul(w_rho[:, :, u, :, None], eh[:, None, u, None, :]))
-    g = np.zeros((F.EXT_DEGREE, cp, hp, wp), dtype=np.uint32)  # compact storage (``sumcheck.prove``)
-    step = max(1, poly.FOLD_SLICE // (hp * wp))  # channels at a time: temporaries of a few MiB
-    for start in range(0, c, step):
-        part = slice(start, min(c, start + step))
-        for v in range(w_rho.shape[3]):
-            g[:, part] = F.ext_add(
-                poly.as_u64(g[:, part]), F.ext_mul(a[:, part, v, :, None], ew[:, None, v, None, :])
-            )
-    return g.reshape(F.EXT_DEGREE, -1)
+    return a, ew
 
 
 def folded_g_eval(
@@ -87,9 +78,9 @@ def folded_g_eval(
     return F.ext_sum(F.ext_sum(F.ext_mul(F.ext_mul(w_g, eh_g[:, :, None]), ew_g[:, None, :]), axis=1), axis=0)
 
 
-def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid."""
-    return folded_g_table(layer, *_kernel_fold(layer, weight, rho))
+def g_factors(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prover's G as its factors A and Ew (``window_factors``): G itself is never built."""
+    return window_factors(layer, *_kernel_fold(layer, weight, rho))
 
 
 def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -98,8 +89,8 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
 
 
 def working_bytes(layer: Layer) -> int:
-    """The linear sumcheck's tables on the padded input grid (G is built a few channels at a time)."""
-    return LINEAR_BYTES_PER_INPUT * Grid(layer.in_shape).size
+    """The separable linear sumcheck's tables (``common.separable_linear_bytes``)."""
+    return separable_linear_bytes(Grid(layer.in_shape), layer.kernel)
 
 
 def inference_bytes(layer: Layer) -> int:

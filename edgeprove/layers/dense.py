@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.layers.common import Grid, fold_rows, prefix_eq
+from edgeprove.layers.common import K_BYTES, Grid, fold_rows, prefix_eq, separable_linear_bytes
 from edgeprove.model.bounds import row_sign_sums
 from edgeprove.model.ir import Layer, Shape, check_no_window
 
@@ -72,12 +72,16 @@ def _folded(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return fold_rows(prefix_eq(rho_c, out_grid.shape[0]), weight)
 
 
-def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid for the output point rho (output grid is (O, 1, 1))."""
-    in_grid = Grid(layer.in_shape)
-    table = F.ext_zeros(in_grid.size)
-    table[:, in_grid.flat_index()] = _folded(layer, weight, rho)
-    return table
+def g_factors(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prover's G for the output point rho (output grid (O, 1, 1)) as factors with the identity for Ew:
+    A[c, v, h] = G[c, h, v] (the eq-weighted fold of the weight rows) and Ew[v, w] = [v == w]."""
+    c, h, w = layer.in_shape
+    _, hp, wp = Grid(layer.in_shape).padded
+    a = F.ext_zeros((c, w, hp))
+    a[..., :h] = _folded(layer, weight, rho).reshape(F.EXT_DEGREE, c, h, w).transpose(0, 1, 3, 2)
+    identity = F.ext_zeros((w, wp))
+    identity[0, np.arange(w), np.arange(w)] = 1
+    return a, identity
 
 
 def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -87,9 +91,11 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
 
 
 def working_bytes(layer: Layer) -> int:
-    """Bytes the layer's reduction holds beyond the activations: G and its sumcheck folds (K tables)."""
+    """The separable linear sumcheck's tables (``common.separable_linear_bytes``, K_w the input's width)
+    and the folded weight rows."""
     in_grid = Grid(layer.in_shape)
-    return 8 * F.EXT_DEGREE * (2 * in_grid.size + in_grid.shape[0] * in_grid.shape[1] * in_grid.shape[2])
+    values = in_grid.shape[0] * in_grid.shape[1] * in_grid.shape[2]
+    return separable_linear_bytes(in_grid, in_grid.shape[2]) + K_BYTES * values
 
 
 def inference_bytes(layer: Layer) -> int:

@@ -18,9 +18,9 @@ def _window(layer: Layer) -> tuple[int, int]:
     return layer.in_shape[1], layer.in_shape[2]
 
 
-def g_table(layer: Layer, weight: None, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid (a pool has no weight): M times the sum."""
-    return avgpool.window_g_table(layer, _window(layer), rho, _rescale(layer)[0])
+def g_factors(layer: Layer, weight: None, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prover's G as its factors (a pool has no weight): M times the sum."""
+    return avgpool.window_g_factors(layer, _window(layer), rho, _rescale(layer)[0])
 
 
 def g_eval(layer: Layer, weight: None, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:

@@ -58,9 +58,9 @@ def _kernel_fold(layer: Layer, weight: np.ndarray, rho: np.ndarray):
     return (w_rho, *conv2d.window_shift_tables(layer, rho))
 
 
-def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid, in O(C K (K H' + H' W'))."""
-    return conv2d.folded_g_table(layer, *_kernel_fold(layer, weight, rho))
+def g_factors(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prover's G as its factors (``conv2d.window_factors``): G itself is never built."""
+    return conv2d.window_factors(layer, *_kernel_fold(layer, weight, rho))
 
 
 def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:

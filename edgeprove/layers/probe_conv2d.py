@@ -27,7 +27,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.layers import conv2d
-from edgeprove.layers.common import LINEAR_BYTES_PER_INPUT, Grid, fold_rows, prefix_eq
+from edgeprove.layers.common import Grid, fold_rows, prefix_eq, separable_linear_bytes
 from edgeprove.model.bounds import row_sign_sums
 from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups
 
@@ -90,24 +90,9 @@ def _kernel_fold(layer: Layer, weight: np.ndarray, rho: np.ndarray):
     return w_rho, shift_table(rho_h, rows, height), shift_table(rho_w, cols, width)
 
 
-def g_table(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """The prover's G on the padded input grid: A[c, v, h] = sum_u W_rho[c,u,v] Eh_u[h], then each column w
-    of G is one limb GEMM, G[:, :, w] = A^T Ew[:, w] over the Kw offsets (``field.ext_inner_rows``), so no
-    plane-sized extension product is ever formed."""
-    w_rho, eh, ew = _kernel_fold(layer, weight, rho)
-    _, channels, kh, kw = w_rho.shape
-    cp, hp, wp = Grid(layer.in_shape).padded
-    a = F.ext_zeros((channels, kw, hp))
-    for u in range(kh):
-        a = F.ext_add(a, F.ext_mul(w_rho[:, :, u, :, None], eh[:, None, u, None, :]))
-    rows = np.ascontiguousarray(a.transpose(0, 1, 3, 2).reshape(F.EXT_DEGREE, channels * hp, kw))
-    g = np.zeros((F.EXT_DEGREE, cp, hp, wp), dtype=np.uint32)  # compact storage (``sumcheck.prove``)
-    for column in range(wp):
-        offsets = np.flatnonzero(ew[:, :, column].any(axis=0))
-        if offsets.size:
-            part = F.ext_inner_rows(rows[:, :, offsets], ew[:, offsets, column])
-            g[:, :channels, :, column] = part.reshape(F.EXT_DEGREE, channels, hp)
-    return g.reshape(F.EXT_DEGREE, -1)
+def g_factors(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prover's G as its factors (``conv2d.window_factors``): G itself is never built."""
+    return conv2d.window_factors(layer, *_kernel_fold(layer, weight, rho))
 
 
 def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -116,11 +101,8 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
 
 
 def working_bytes(layer: Layer) -> int:
-    """The linear sumcheck's tables on the padded input grid, and A (C x Kw x H' extension elements) with
-    the temporaries of building it."""
-    grid = Grid(layer.in_shape)
-    _, hp, _ = grid.padded
-    return LINEAR_BYTES_PER_INPUT * grid.size + 3 * 32 * layer.in_shape[0] * layer.kernel_w * hp
+    """The separable linear sumcheck's tables (``common.separable_linear_bytes``)."""
+    return separable_linear_bytes(Grid(layer.in_shape), layer.kernel_w)
 
 
 def inference_bytes(layer: Layer) -> int:

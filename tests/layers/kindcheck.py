@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 from proofedit import altered, leaves, read_sections, replace, write_sections
 
+from edgeprove import field as F
 from edgeprove import prover, verifier
+from edgeprove.layers.common import Grid
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Layer, Model, ModelOverflowError
@@ -75,3 +77,14 @@ def assert_every_value_checked(tmp_path: Path, model: Model, proof: Path, k: int
             assert not verdict.accepted, f"section {index} {trail} altered but accepted"
             checked += 1
     return checked
+
+
+def g_from_factors(grid: Grid, a: np.ndarray, ew: np.ndarray) -> np.ndarray:
+    """G on the padded grid, built whole from its factors (the reference)."""
+    cp, hp, wp = grid.padded
+    g = F.ext_zeros((cp, hp, wp))
+    for v in range(ew.shape[1]):
+        g[:, : a.shape[1]] = F.ext_add(
+            g[:, : a.shape[1]], F.ext_mul(a[:, :, v, :, None], ew[:, None, v, None, :])
+        )
+    return g.reshape(F.EXT_DEGREE, -1)

@@ -9,10 +9,10 @@ import itertools
 
 import numpy as np
 import pytest
-from kindcheck import assert_every_value_checked, model_of, prove_and_verify, random_input
+from kindcheck import assert_every_value_checked, g_from_factors, model_of, prove_and_verify, random_input
 
 from edgeprove import field as F
-from edgeprove import verifier
+from edgeprove import poly, verifier
 from edgeprove.layers import conv2d, probe_conv2d
 from edgeprove.layers.common import Grid
 from edgeprove.layers.probe_conv2d import probe_count, probe_sources, probe_sum
@@ -208,10 +208,12 @@ def test_probe_fields_round_trip_and_are_bounded():
 
 
 @pytest.mark.parametrize("border_h,border_w", BORDER_PAIRS)
-def test_g_built_a_column_at_a_time_equals_the_plane_products(border_h, border_w):
+def test_the_provers_g_factors_agree_with_the_verifiers_g(border_h, border_w):
     model, rng = random_probe(len(border_h) * 5 + len(border_w), border_h, border_w)
     layer = model.layers[0]
     rho = F.random_ext(rng, Grid(layer.out_shape).num_vars)
     weight = model.weight(0)
-    reference = conv2d.folded_g_table(layer, *probe_conv2d._kernel_fold(layer, weight, rho))
-    assert np.array_equal(probe_conv2d.g_table(layer, weight, rho), reference)
+    grid = Grid(layer.in_shape)
+    gamma = F.random_ext(rng, grid.num_vars)
+    g = g_from_factors(grid, *probe_conv2d.g_factors(layer, weight, rho))
+    assert F.ext_eq(poly.evaluate(g, gamma), probe_conv2d.g_eval(layer, weight, rho, gamma))
