@@ -510,9 +510,11 @@ def test_a_sigmoid_layer_loads_with_q_frac_in_its_manifest(tmp_path):
     ],
 )
 def test_hostile_sigmoid_fields_are_refused_with_one_line(tmp_path, changes, message):
-    with pytest.raises(ModelError, match=message) as caught:
-        compiled.load(dense_pair(tmp_path / "m", **(SIGMOID_FIELDS | changes)))
-    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+    folder = dense_pair(tmp_path / "m", **(SIGMOID_FIELDS | changes))
+    for read in (compiled.load, compiled.check):
+        with pytest.raises(ModelError, match=message) as caught:
+            read(folder)
+        assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
 
 
 def test_a_max_pool_cannot_apply_a_sigmoid(tmp_path):

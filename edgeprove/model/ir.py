@@ -394,11 +394,11 @@ def check_sigmoid_fields(layer: Layer) -> None:
         raise ModelError(f"{where}: sigmoid q_frac {short(layer.q_frac)} is outside [{low}, {high}]")
 
 
-def check_sigmoid_scales(model: Model) -> None:
+def check_sigmoid_scales(input_frac: int, layers: list[Layer]) -> None:
     """An integer model's sigmoid layers: out_frac in [0, 7], act_max = min(2^out_frac, 127), and q_frac the
     accumulator's fraction less the shift (what the fractions say q's scale is).  A float model's layers
-    carry no scales yet, so only ``Model`` checks this."""
-    for index, layer in enumerate(model.layers):
+    carry no scales yet, so only integer models (``Model``, compiled folders) are checked."""
+    for layer in layers:
         if layer.activation != "sigmoid":
             continue
         where = f"layer {layer.name}"
@@ -411,7 +411,8 @@ def check_sigmoid_scales(model: Model) -> None:
                 f"{where}: sigmoid at out_frac {layer.out_frac} needs act_max "
                 f"{sigmoid.act_max_for(layer.out_frac)}, got {layer.act_max}"
             )
-        scale = model.in_frac(index) + layer.weight_frac + rules_of(layer).scale_bits(layer) - layer.shift
+        in_frac = input_frac if layer.source == -1 else layers[layer.source].out_frac
+        scale = in_frac + layer.weight_frac + rules_of(layer).scale_bits(layer) - layer.shift
         if layer.q_frac != scale:
             raise ModelError(
                 f"{where}: sigmoid q_frac {layer.q_frac} differs from its accumulator's fraction less the "
@@ -529,7 +530,7 @@ class Model:
             if isinstance(weight, np.ndarray):
                 _check_array(layer, "weight", weight, np.int8, layer.weight_shape)
             _check_array(layer, "bias", bias, np.int64, (layer.out_shape[0],))
-        check_sigmoid_scales(self)
+        check_sigmoid_scales(self.input_frac, self.layers)
 
     def weight(self, index: int) -> np.ndarray:
         """The int8 weight array of layer ``index`` (memory-mapped for a model loaded from disk)."""

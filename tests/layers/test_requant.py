@@ -21,15 +21,15 @@ from edgeprove.sumcheck import SumcheckError
 from edgeprove.transcript import Transcript
 
 
-def requantized(seed: int, shift: int, activation: str):
+def requantized(seed: int, shift: int, activation: str, out_frac: int = 7):
     """A layer's requantization witness for random accumulators, and the vector it commits (a sigmoid reads
-    q at a random q_frac and outputs at out_frac 7)."""
+    q at a random q_frac and outputs at ``out_frac``)."""
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 6)))
     act_max = int(rng.integers(0 if activation == "relu" else -128, 128))
     fields = {"act_max": act_max}
     if activation == "sigmoid":
-        fields = {"act_max": 127, "out_frac": 7, "q_frac": int(rng.integers(0, 9))}
+        fields = {"act_max": min(1 << out_frac, 127), "out_frac": out_frac, "q_frac": int(rng.integers(0, 9))}
     layer = Layer("rq", "conv2d", -1, shape, shape, shift=shift, activation=activation, **fields)
     a = rng.integers(-(1 << (shift + 7)), 1 << (shift + 7), shape)
     grid = Grid(shape)
@@ -59,6 +59,16 @@ def test_lookups_prove_and_verify_and_their_claims_hold(seed, shift, activation)
     assert [(c.tensor, c.segment) for c in checked] == [(c.tensor, c.segment) for c in made]
     assert all(c.tensor == 3 for c in checked)
     assert holds(checked, layer, grid, w, vector)
+
+
+@pytest.mark.parametrize("out_frac", range(7))
+def test_sigmoids_at_every_output_scale_prove_and_verify(out_frac):
+    layer, grid, _, w, vector = requantized(60 + out_frac, 2, "sigmoid", out_frac)
+    assert int(F.decode_signed(w.y).max()) <= 1 << out_frac
+    proof, _ = requant.prove(layer, grid, w, Transcript(), "rq", 1)
+    assert holds(
+        requant.verify(layer, grid, w.act_bits, proof, Transcript(), "rq", 1), layer, grid, w, vector
+    )
 
 
 @pytest.mark.parametrize("seed, shift, activation", CASES[::3])
