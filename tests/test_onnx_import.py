@@ -1231,3 +1231,24 @@ def test_a_sigmoid_model_exports_and_imports_back(tmp_path):
         (layer.kind, layer.activation) for layer in layers
     ]
     check_against_onnxruntime(path, result, relative_error=0.05)
+
+
+def test_an_average_of_sigmoid_outputs_is_closed_as_relu(tmp_path):
+    """A pool of sigmoid outputs is non-negative, so it is closed as relu (one more bit than clamp)."""
+    rng = np.random.default_rng(31)
+    nodes = [
+        node("Conv", ["x", "w1"], "c1"),
+        node("Sigmoid", ["c1"], "s1"),
+        node("GlobalAveragePool", ["s1"], "g"),
+        node("Flatten", ["g"], "f"),
+        node("Gemm", ["f", "w2"], "y"),
+    ]
+    inits = [const("w1", rng.normal(0, 1, (4, 2, 1, 1))), const("w2", rng.normal(0, 1, (4, 3)))]
+    path = build(nodes, inits, (1, 2, 4, 4), (1, 3), tmp_path / "pool.onnx")
+    result = import_onnx(path)
+    assert [(layer.kind, layer.activation) for layer in result.model.layers] == [
+        ("conv2d", "sigmoid"),
+        ("global_avgpool", "relu"),
+        ("dense", "none"),
+    ]
+    check_against_onnxruntime(path, result)

@@ -396,14 +396,15 @@ class _Builder:
         return value.layer
 
     def _close_without_activation(self, entry: _Open) -> None:
-        """Close an open layer whose float output is used as it is: "relu" for an average pool of a relu
-        output (its values are non-negative, so relu is the identity and keeps one more bit), else "clamp"."""
+        """Close an open layer whose float output is used as it is: "relu" for an average pool of a relu or
+        sigmoid output (its values are non-negative, so relu is the identity and keeps one more bit), else
+        "clamp"."""
         layer = entry.layer
         pooled_relu = (
             layer.kind in ("avgpool", "global_avgpool")
             and layer.residual is None
             and layer.source >= 0
-            and self.open[layer.source].layer.activation == "relu"
+            and self.open[layer.source].layer.activation in ("relu", "sigmoid")
         )
         entry.layer = dataclasses.replace(layer, activation="relu" if pooled_relu else "clamp")
         entry.closed = True
