@@ -12,6 +12,7 @@ b + s <= 30, so 2^s q + r cannot wrap the field and (q, r) is unique for every a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,7 @@ def act_lo(activation: str) -> int:
     return ACTIVATION_RANGE.get(activation, ACTIVATION_RANGE["clamp"])[0]
 
 
-def _act(layer):
+def _act(layer) -> Callable[[np.ndarray], np.ndarray]:
     """The layer's activation as a map of int64 arrays (the table's second column)."""
     return lambda values: ops.activate(layer, values)
 

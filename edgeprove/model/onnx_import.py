@@ -6,11 +6,11 @@ layer; the nodes after it are folded into that layer while its accumulator is st
 output of the same shape (the layer's ``residual``), and finally Relu or Clip(0, c) (activation relu, float
 clip c; ReLU6 is c = 6) or Sigmoid (activation sigmoid).  A layer whose open accumulator is read by anything
 else is closed as "clamp" (the identity in float, int8 saturation in the integer model; "relu" for an average
-pool of relu outputs); the graph's output layer, if still open, keeps its accumulator (activation "none").
-Where an activation or a residual add meets an already closed tensor, an identity layer (an average pool of
-kernel 1) carries it.
-Flatten, Reshape (static, to a vector or back to the tensor's own shape), Identity and Dropout only relabel
-tensors.  A maxpool keeps its source's activation and range (see ``edgeprove.model.ir``).
+pool of relu or sigmoid outputs); the graph's output layer, if still open, keeps its accumulator
+(activation "none").  Where an activation or a residual add meets an already closed tensor, an identity
+layer (an average pool of kernel 1) carries it.  Flatten, Reshape (static, to a vector or back to the
+tensor's own shape), Identity and Dropout only relabel tensors.  A maxpool keeps its source's activation and
+range (see ``edgeprove.model.ir``; relu after a sigmoid).
 
 The float model is then quantized (``edgeprove.model.quantize``) on the calibration inputs, or on seeded
 random ones, and both the float interpretation and the integer model are compared with onnxruntime on them.
