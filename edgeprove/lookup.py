@@ -1128,27 +1128,44 @@ def range_mle(point: np.ndarray) -> np.ndarray:
     return F.ext_sum(F.ext_scale(point, weights))
 
 
+def mapped_table(bits: int, mapping: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Columns (v, mapping(v)) for v = -2^(bits-1) ... 2^(bits-1) - 1 in order, encoded mod p; ``mapping``
+    takes and returns int64 arrays."""
+    if bits < 1:
+        raise LogUpError(f"a mapped table needs bits >= 1 (got {bits})")
+    values = np.arange(-(1 << (bits - 1)), 1 << (bits - 1), dtype=np.int64)
+    return F.encode_signed(values), F.encode_signed(np.asarray(mapping(values), dtype=np.int64))
+
+
+def mapped_mles(
+    bits: int, mapping: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """A verifier-side evaluator of both ``mapped_table`` column MLEs at a point of ``bits`` coordinates.
+
+    The input column is linear (range MLE minus 2^(bits-1)); the mapped column is evaluated from the
+    materialised table, O(2^bits).
+    """
+    _, mapped = mapped_table(bits, mapping)
+    offset = F.ext_const(-(1 << (bits - 1)))
+
+    def evaluate(point: np.ndarray) -> list[np.ndarray]:
+        return [F.ext_add(range_mle(point), offset), poly.evaluate(mapped, point)]
+
+    return evaluate
+
+
 def activation_table(bits: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Columns (v, clamp(v, lo, hi)) for v = -2^(bits-1) ... 2^(bits-1) - 1 in order, encoded mod p."""
     if bits < 1 or lo > hi:
         raise LogUpError(f"activation table needs bits >= 1 and lo <= hi (got bits={bits}, [{lo}, {hi}])")
-    values = np.arange(-(1 << (bits - 1)), 1 << (bits - 1), dtype=np.int64)
-    return F.encode_signed(values), F.encode_signed(np.clip(values, lo, hi))
+    return mapped_table(bits, lambda values: np.clip(values, lo, hi))
 
 
 def activation_mles(bits: int, lo: int, hi: int) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """A verifier-side evaluator of both ``activation_table`` column MLEs at a point of ``bits`` coordinates.
-
-    The input column is linear (range MLE minus 2^(bits-1)); the clamp column is evaluated from the
-    materialised table, O(2^bits).
-    """
-    _, clamped = activation_table(bits, lo, hi)
-    offset = F.ext_const(-(1 << (bits - 1)))
-
-    def evaluate(point: np.ndarray) -> list[np.ndarray]:
-        return [F.ext_add(range_mle(point), offset), poly.evaluate(clamped, point)]
-
-    return evaluate
+    """``mapped_mles`` of the clamp table ``activation_table(bits, lo, hi)``."""
+    if bits < 1 or lo > hi:
+        raise LogUpError(f"activation table needs bits >= 1 and lo <= hi (got bits={bits}, [{lo}, {hi}])")
+    return mapped_mles(bits, lambda values: np.clip(values, lo, hi))
 
 
 # --------------------------------------------------------------------------------------- benchmark

@@ -22,6 +22,8 @@ from edgeprove.lookup import (
     activation_mles,
     activation_table,
     level_root,
+    mapped_mles,
+    mapped_table,
     multiplicities,
     pad_table,
     prove_fraction_sums,
@@ -695,6 +697,26 @@ def test_activation_table_and_mles(bits: int, lo: int, hi: int) -> None:
     assert F.ext_eq(mles[1], poly.evaluate(clamped, z))
     with pytest.raises(LogUpError, match="lo <= hi"):
         activation_table(bits, 5, 4)
+
+
+@pytest.mark.parametrize("bits", [1, 5, 11])
+def test_mapped_tables_and_mles_for_any_map(bits: int) -> None:
+    """Any map of integers (a sigmoid's, here a map with no closed form) gives the columns (v, map(v)), and
+    the verifier's evaluator is the MLE of both; the clamp table is the mapped table of a clip."""
+
+    def odd(values):
+        return (values * values) % 7 - 3
+
+    values, mapped = mapped_table(bits, odd)
+    signed = F.decode_signed(values)
+    assert np.array_equal(F.decode_signed(mapped), odd(signed))
+    z = F.random_ext(np.random.default_rng(bits), bits)
+    mles = mapped_mles(bits, odd)(z)
+    assert F.ext_eq(mles[0], poly.evaluate(values, z)) and F.ext_eq(mles[1], poly.evaluate(mapped, z))
+    clip = mapped_table(bits, lambda v: np.clip(v, -2, 9))
+    assert all(np.array_equal(a, b) for a, b in zip(clip, activation_table(bits, -2, 9)))
+    with pytest.raises(LogUpError, match="bits >= 1"):
+        mapped_table(0, odd)
 
 
 def test_requantization_lookups_end_to_end() -> None:

@@ -476,3 +476,61 @@ def test_hostile_probe_fields_are_refused_with_one_line(tmp_path, changes, messa
         compiled.load(folder)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
     compiled.load(modelfiles.write_folder(tmp_path / "ok", (1, 8, 9), [entry], arrays))
+
+
+SIGMOID_FIELDS = {"activation": "sigmoid", "shift": 1, "weight_frac": 5, "out_frac": 7, "q_frac": 4}
+"""A sigmoid on dense_pair's second layer: q's scale is 0 (input) + 5 (weights) - 1 (shift) = 4 bits."""
+
+
+def test_a_sigmoid_layer_loads_with_q_frac_in_its_manifest(tmp_path):
+    model = compiled.load(dense_pair(tmp_path / "m", **SIGMOID_FIELDS))
+    assert model.layers[1].to_dict()["q_frac"] == 4 and "act_max" not in model.layers[1].to_dict()
+    assert np.array_equal(ops.run(model, np.full((4, 1, 1), 100)), np.full((2, 1, 1), 127))
+    assert np.array_equal(ops.run(model, np.full((4, 1, 1), -100)), np.zeros((2, 1, 1)))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"act_max": 100}, "sigmoid at out_frac 7 needs act_max 127, got 100"),
+        ({"out_frac": 6}, "sigmoid at out_frac 6 needs act_max 64, got 127"),
+        ({"out_frac": 8, "act_max": 127}, r"sigmoid needs out_frac in \[0, 7\], got 8"),
+        ({"out_frac": -(10**6)}, r"out_frac -1000000 is outside \[-256, 256\]"),
+        ({"q_frac": 17}, r"sigmoid q_frac 17 is outside \[0, 16\]"),
+        ({"q_frac": -(10**40)}, r"sigmoid q_frac -1000000000.*… is outside"),
+        ({"q_frac": 3}, "sigmoid q_frac 3 differs from its accumulator's fraction less the shift, 4"),
+        ({"q_frac": "4"}, "bad value for q_frac"),
+        ({"q_frac": True}, "bad value for q_frac"),
+        ({"activation": "relu"}, "activation 'relu' takes no q_frac"),
+        ({"activation": "Sigmoid"}, "unknown activation 'Sigmoid'"),
+        (
+            {"activation": "sigmoid", "shift": 0, "q_frac": 5, "act_max": -3},
+            r"act_max -3 is outside \[0, 127\]",
+        ),
+    ],
+)
+def test_hostile_sigmoid_fields_are_refused_with_one_line(tmp_path, changes, message):
+    folder = dense_pair(tmp_path / "m", **(SIGMOID_FIELDS | changes))
+    for read in (compiled.load, compiled.check):
+        with pytest.raises(ModelError, match=message) as caught:
+            read(folder)
+        assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_a_max_pool_cannot_apply_a_sigmoid(tmp_path):
+    conv = modelfiles.layer("c", "conv2d", -1, (1, 4, 4), (1, 4, 4)) | {
+        "kernel": 1,
+        "activation": "sigmoid",
+        "out_frac": 7,
+    }
+    pool = modelfiles.layer("p", "maxpool", 0, (1, 4, 4), (1, 2, 2)) | {"kernel": 2, "stride": 2}
+    arrays = {0: (np.ones((1, 1, 1, 1), np.int8), np.zeros(1, np.int64))}
+    for activation, message in (("sigmoid", "maxpool needs activation relu or clamp"), ("relu", None)):
+        folder = modelfiles.write_folder(
+            tmp_path / activation, (1, 4, 4), [conv, pool | {"activation": activation}], arrays
+        )
+        if message is None:
+            assert compiled.load(folder).layers[1].activation == "relu"
+            continue
+        with pytest.raises(ModelError, match=message):
+            compiled.load(folder)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -233,6 +235,26 @@ def test_requantize_identity_and_floor(shift, activation):
     assert r.min() >= 0 and r.max() < 2**shift
     for got, want in zip((q, r, y), naive_requant(layer, a), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shift, out_frac, q_frac", [(0, 7, 0), (3, 7, 6), (9, 5, 7), (1, 0, 2)])
+def test_requantize_sigmoid_is_float_sigmoid_of_q_rounded(shift, out_frac, q_frac):
+    """A sigmoid layer's y is min(act_max, round(2^out_frac sigma(q / 2^q_frac))) of the floor-divided q,
+    against Python's math.exp on every q (none of these lands near a rounding tie)."""
+    import math
+
+    act_max = min(1 << out_frac, 127)
+    layer = Layer("l", "dense", -1, (9, 1, 1), (9, 1, 1), shift, "sigmoid", out_frac=out_frac)
+    layer = dataclasses.replace(layer, act_max=act_max, q_frac=q_frac)
+    a = np.arange(-(1 << (shift + 10)), 1 << (shift + 10), 1 + (1 << shift) // 3)
+    q, r, y = ops.requantize(layer, a)
+    naive_q, naive_r, _ = naive_requant(dataclasses.replace(layer, activation="clamp"), a)
+    np.testing.assert_array_equal(q, naive_q)
+    np.testing.assert_array_equal(r, naive_r)
+    sigma = [1 / (1 + math.exp(min(-v / 2**q_frac, 700))) for v in q.tolist()]
+    want = [min(act_max, math.floor(2**out_frac * s + 0.5)) for s in sigma]
+    np.testing.assert_array_equal(y, want)
+    assert y.min() == 0 and y.max() == act_max
 
 
 def test_exact_at_large_accumulators():

@@ -212,3 +212,54 @@ def test_float_models_beyond_the_ceilings_are_refused_before_calibration():
         assert tracemalloc.get_traced_memory()[1] < 1 << 20
     finally:
         tracemalloc.stop()
+
+
+def test_a_float_sigmoid_quantizes_to_the_integer_sigmoid_within_half_a_step_of_its_accumulator():
+    """A dense gate sigma(W x + b): the quantizer gives it out_frac 7, act_max 127 and q_frac 6, the model's
+    output is the integer sigmoid of q exactly, and within 1/128 of the float sigmoid of the same
+    (quantized) accumulator: half an output step, a quarter more for rounding q, and the clamp at 127."""
+    from edgeprove.model import sigmoid
+
+    rng = np.random.default_rng(5)
+    layers = [dense("h", -1, 6, 5, "relu"), dense("gate", 0, 5, 4, "sigmoid")]
+    params = {
+        0: (rng.normal(0, 1, (5, 6)), rng.normal(0, 0.2, 5)),
+        1: (rng.normal(0, 2, (4, 5)), np.zeros(4)),
+    }
+    float_model = FloatModel.from_arrays("gate", (6, 1, 1), layers, params)
+    inputs = random_calibration((6, 1, 1), 32, seed=3)[0]
+    result = quantize(float_model, inputs)
+    gate = result.model.layers[1]
+    assert (gate.activation, gate.out_frac, gate.act_max, gate.q_frac) == ("sigmoid", 7, 127, 6)
+    assert gate.shift == result.model.in_frac(1) + gate.weight_frac - 6
+    assert result.report.max_abs_error < 0.1 and result.report.max_abs_output <= 1.0
+    x = quantize_array(inputs[0], result.model.input_frac)
+    a = [a for index, a, _, _, _ in ops.forward(result.model, x) if index == 1][0]
+    q, _, y = ops.requantize(gate, a)
+    assert np.array_equal(y, sigmoid.sigmoid(q, 7, 6))
+    exact = 1.0 / (1.0 + np.exp(-a / 2.0 ** (gate.q_frac + gate.shift)))
+    assert np.max(np.abs(y / 128.0 - exact)) <= 1 / 128
+
+
+def test_a_residual_add_of_sigmoid_outputs_lowers_its_output_scale():
+    """'big' (weights > 127, weight_frac -1) adds a sigmoid's output: the sigmoid's out_frac is lowered to
+    the consumer's accumulator fraction, and its act_max with it (2^out_frac is sigma = 1)."""
+    layers = [
+        dense("gate", -1, 3, 3, "sigmoid"),
+        dense("big", -1, 3, 3, "clamp", residual=0),
+        dense("out", 1, 3, 2, "none"),
+    ]
+    params = {
+        0: (np.full((3, 3), 0.5), np.zeros(3)),
+        1: (np.full((3, 3), 200.0), np.zeros(3)),
+        2: (np.ones((2, 3)), np.zeros(2)),
+    }
+    float_model = FloatModel.from_arrays("gated", (3, 1, 1), layers, params)
+    model = quantize(float_model, random_calibration((3, 1, 1), 8)[0]).model
+    gate, big = model.layers[0], model.layers[1]
+    assert big.weight_frac == -1 and gate.out_frac == model.input_frac - 1 < 7
+    assert gate.act_max == 1 << gate.out_frac
+    assert big.residual_shift == model.input_frac + big.weight_frac - gate.out_frac == 0
+    x = np.zeros((3, 1, 1), dtype=np.int64)
+    gate_y = [y for index, _, _, _, y in ops.forward(model, x) if index == 0][0]
+    assert gate_y.ravel().tolist() == [1 << (gate.out_frac - 1)] * 3  # sigma(0) = 1/2

@@ -346,7 +346,7 @@ def test_unsupported_ops_are_all_listed(tmp_path):
     rng = np.random.default_rng(0)
     nodes = [
         node("Conv", ["x", "w"], "c"),
-        node("Sigmoid", ["c"], "s"),
+        node("Tanh", ["c"], "s"),
         node("Mul", ["s", "c"], "m"),
         node("Flatten", ["m"], "f"),
         node("Softmax", ["f"], "y"),
@@ -358,7 +358,7 @@ def test_unsupported_ops_are_all_listed(tmp_path):
         import_onnx(path)
     message = str(caught.value)
     assert "\n" not in message
-    for expected in ("Sigmoid (node 's_node')", "Mul (node 'm_node')", "Softmax (node 'y_node')"):
+    for expected in ("Tanh (node 's_node')", "Mul (node 'm_node')", "Softmax (node 'y_node')"):
         assert expected in message
     assert "Conv" not in message and "Flatten" not in message
 
@@ -934,6 +934,11 @@ W1 = const("w", np.ones((1, 1, 1, 1)))
             "bias has 3 values for 1 output channels",
         ),
         (graph_case([node("Conv", ["x"], "y")], []), "Conv node 'y_node': malformed node"),
+        (graph_case([node("Sigmoid", [], "y")], []), "Sigmoid node 'y_node': malformed node"),
+        (
+            graph_case([node("Conv", ["x", "w"], "c"), node("Sigmoid", ["w"], "y")], [W1]),
+            "Sigmoid node 'y_node': constant input 'w' where a computed tensor is expected",
+        ),
         (graph_case([node("Gemm", ["x", "w"], "y", transA=1)], [W1]), "transA is not supported"),
         (
             graph_case([node("Gemm", ["x", "w"], "y")], [const("w", np.ones((16, 2)))]),
@@ -1158,3 +1163,92 @@ def test_a_zero_bordered_probe_convolution_exports_and_imports_back(tmp_path):
     wrapped.probe("p", -1, 3, (3, 5), (2, 3), ("clip", "wrap"))
     with pytest.raises(ExportError, match="clip/wrap borders have no Conv equivalent"):
         zoo_equivalent(wrapped, tmp_path / "w.onnx")
+
+
+def sigmoid_gates(path: Path, seed: int = 30) -> Path:
+    """scSE-like gates: Conv -> Relu -> Conv 1x1 -> Sigmoid -> MaxPool, a Sigmoid on the closed max pool
+    (an identity layer), and Gemm -> Sigmoid as per-class probabilities at the output."""
+    rng = np.random.default_rng(seed)
+    nodes = [
+        node("Conv", ["x", "w1", "b1"], "c1", pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], "r1"),
+        node("Conv", ["r1", "w2", "b2"], "c2"),
+        node("Sigmoid", ["c2"], "s2"),
+        node("MaxPool", ["s2"], "p2", kernel_shape=[2, 2], strides=[2, 2]),
+        node("Sigmoid", ["p2"], "s3"),
+        node("Flatten", ["s3"], "f"),
+        node("Gemm", ["f", "w4", "b4"], "g"),
+        node("Sigmoid", ["g"], "y"),
+    ]
+    inits = [
+        const("w1", rng.normal(0, 0.6, (3, 2, 3, 3))),
+        const("b1", rng.normal(0, 0.1, 3)),
+        const("w2", rng.normal(0, 1.5, (2, 3, 1, 1))),
+        const("b2", rng.normal(0, 0.5, 2)),
+        const("w4", rng.normal(0, 2.0, (8, 3))),
+        const("b4", rng.normal(0, 0.5, 3)),
+    ]
+    return build(nodes, inits, (1, 2, 4, 4), (1, 3), path)
+
+
+def test_sigmoids_after_conv_and_gemm_match_onnxruntime_and_prove(tmp_path, monkeypatch):
+    from edgeprove import prover, verifier
+
+    path = sigmoid_gates(tmp_path / "gates.onnx")
+    result = import_onnx(path)
+    layers = result.model.layers
+    assert [(layer.kind, layer.activation) for layer in layers] == [
+        ("conv2d", "relu"),
+        ("conv2d", "sigmoid"),
+        ("maxpool", "relu"),
+        ("avgpool", "sigmoid"),
+        ("dense", "sigmoid"),
+    ]
+    assert [(layer.out_frac, layer.act_max) for layer in layers if layer.activation == "sigmoid"] == [
+        (7, 127)
+    ] * 3
+    assert layers[2].act_max == 127 and layers[2].out_frac == 7
+    # outputs in [0, 1]: int8 steps of 2^-7 plus the sigmoid's own rounding
+    check_against_onnxruntime(path, result, relative_error=0.05)
+    monkeypatch.setenv("EDGEPROVE_CACHE", str(tmp_path / "cache"))
+    model = load_model(str(path))
+    x = np.random.default_rng(1).integers(-128, 128, model.input_shape)
+    proven = prover.prove(model, x, tmp_path / "p")
+    verdict = verifier.verify(tmp_path / "p", model)
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(proven.output, ops.run(model, x))
+
+
+def test_a_sigmoid_model_exports_and_imports_back(tmp_path):
+    builder = zoo._Builder((2, 6, 6))
+    builder.conv("c", -1, 3, 3, 1, 1, "relu")
+    builder.conv("gate", 0, 3, 1, activation="sigmoid")
+    builder.dense("fc", 1, 4, "sigmoid")
+    path, layers = zoo_equivalent(builder, tmp_path / "s.onnx")
+    assert [n.op_type for n in onnx.load(str(path)).graph.node].count("Sigmoid") == 2
+    result = import_onnx(path)
+    assert [(layer.kind, layer.activation) for layer in result.model.layers] == [
+        (layer.kind, layer.activation) for layer in layers
+    ]
+    check_against_onnxruntime(path, result, relative_error=0.05)
+
+
+def test_an_average_of_sigmoid_outputs_is_closed_as_relu(tmp_path):
+    """A pool of sigmoid outputs is non-negative, so it is closed as relu (one more bit than clamp)."""
+    rng = np.random.default_rng(31)
+    nodes = [
+        node("Conv", ["x", "w1"], "c1"),
+        node("Sigmoid", ["c1"], "s1"),
+        node("GlobalAveragePool", ["s1"], "g"),
+        node("Flatten", ["g"], "f"),
+        node("Gemm", ["f", "w2"], "y"),
+    ]
+    inits = [const("w1", rng.normal(0, 1, (4, 2, 1, 1))), const("w2", rng.normal(0, 1, (4, 3)))]
+    path = build(nodes, inits, (1, 2, 4, 4), (1, 3), tmp_path / "pool.onnx")
+    result = import_onnx(path)
+    assert [(layer.kind, layer.activation) for layer in result.model.layers] == [
+        ("conv2d", "sigmoid"),
+        ("global_avgpool", "relu"),
+        ("dense", "none"),
+    ]
+    check_against_onnxruntime(path, result)

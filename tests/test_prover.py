@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import small_cnn, small_mlp
@@ -159,3 +161,85 @@ def test_private_input_proof_verifies_without_revealing_the_input(tmp_path, make
     assert np.array_equal(result.output, ops.run(model, x))
     _, sections = read_sections(tmp_path / "p")
     assert SECTION_INPUT not in [kind for kind, _ in sections]
+
+
+SIGMOID = ("relu", "clamp", "sigmoid")
+
+
+def sigmoid_model(seed: int):
+    """A random model with at least one sigmoid layer (the generator's seed advanced until it has one)."""
+    from edgeprove.model import zoo
+
+    rng = np.random.default_rng(seed)
+    while True:
+        model = zoo.random_model(rng, activations=SIGMOID)
+        if any(layer.activation == "sigmoid" for layer in model.layers):
+            return model, rng
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_models_with_sigmoids_prove_and_verify(tmp_path, seed):
+    """Completeness with sigmoid layers anywhere (the last one included); both schedules write the same
+    sections, and a private input proves too."""
+    model, rng = sigmoid_model(400 + seed)
+    x = rng.integers(-128, 128, model.input_shape)
+    private = seed % 2 == 1
+    result = prover.prove(model, x, tmp_path / "s", private_input=private)
+    prover.prove(model, x, tmp_path / "b", schedule="baseline", private_input=private)
+    verdict = verifier.verify(tmp_path / "s", model)
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(result.output, ops.run(model, x))
+
+    def body(path):
+        data = path.read_bytes()
+        return data[14 + int.from_bytes(data[10:14], "little") :]
+
+    assert body(tmp_path / "s") == body(tmp_path / "b")
+    assert verifier.verify(tmp_path / "b", model).accepted
+
+
+def test_a_prover_with_another_sigmoid_is_rejected(tmp_path, monkeypatch):
+    """A prover whose sigmoid reads q at another scale (its own table, its own outputs, a complete proof
+    of that other model) is rejected by a verifier evaluating the model's table."""
+    from edgeprove.model import sigmoid
+
+    model, rng = sigmoid_model(7)
+    x = rng.integers(-128, 128, model.input_shape)
+    honest = sigmoid.sigmoid
+    monkeypatch.setattr(sigmoid, "sigmoid", lambda q, f, g: honest(q, f, g + 1))
+    prover.prove(model, x, tmp_path / "p")
+    monkeypatch.setattr(sigmoid, "sigmoid", honest)
+    verdict = verifier.verify(tmp_path / "p", model)
+    assert not verdict.accepted
+    assert "layer4/requant: activation lookup: table leaf" in verdict.reason, verdict.reason
+
+
+def test_a_wrong_sigmoid_output_in_the_proof_is_rejected(tmp_path, monkeypatch):
+    """One sigmoid output off by one, committed and read by the next layer alike, with the lookup's
+    multiplicities those of the honest output: the activation lookup fails."""
+    from edgeprove.layers import requant
+
+    model, rng = sigmoid_model(8)
+    k = next(i for i, layer in enumerate(model.layers) if layer.activation == "sigmoid")
+    x = rng.integers(-128, 128, model.input_shape)
+    honest_requantize, honest_witness = ops.requantize, requant.witness
+
+    def requantize(layer, a):
+        q, r, y = honest_requantize(layer, a)
+        if layer.name == model.layers[k].name:
+            y = y.copy()
+            y.flat[0] ^= 1
+        return q, r, y
+
+    def witness(layer, grid, q, r, y):
+        w = honest_witness(layer, grid, q, r, ops.activate(layer, q))
+        return dataclasses.replace(w, y=grid.pad(y))
+
+    monkeypatch.setattr(ops, "requantize", requantize)
+    monkeypatch.setattr(requant, "witness", witness)
+    prover.prove(model, x, tmp_path / "p")
+    monkeypatch.setattr(ops, "requantize", honest_requantize)
+    monkeypatch.setattr(requant, "witness", honest_witness)
+    verdict = verifier.verify(tmp_path / "p", model)
+    assert not verdict.accepted
+    assert f"layer{k}/requant: activation lookup" in verdict.reason, verdict.reason

@@ -434,8 +434,10 @@ class MaxPoolKind:
             raise ModelError(f"{where}: padding must be smaller than the kernel")
         check_no_groups(layer)
         check_square_window(layer)
-        if layer.activation == "none":
-            raise ModelError(f"{where}: maxpool needs activation relu or clamp (its source's range)")
+        if layer.activation not in ("relu", "clamp"):
+            raise ModelError(
+                f"{where}: maxpool needs activation relu or clamp (its source's range; relu after a sigmoid)"
+            )
         source_range = value_range(layers, layer.source)
         if activation_range(layer) != source_range:
             raise ModelError(

@@ -1,9 +1,10 @@
-"""Requantization with ReLU or clamp: a -> (q, r, y) with a + 2^(s-1) = 2^s q + r, r in [0, 2^s),
-y = clamp(q, lo, act_max), proven by an identity at a random point plus two LogUp-GKR lookups (one batch).
+"""Requantization with ReLU, clamp or sigmoid: a -> (q, r, y) with a + 2^(s-1) = 2^s q + r, r in [0, 2^s),
+y = act(q) (clamp(q, lo, act_max), or ``model.sigmoid``), proven by an identity at a random point plus two
+LogUp-GKR lookups (one batch).
 
 The prover commits W = (q, r, y, m_act, m_rem) in one vector (aligned segments, see ``Layout``).  At a
 random z the verifier derives a~(z) = 2^s q~(z) + r~(z) - 2^(s-1) V(z) from two openings; that claim is
-what the linear map must then prove.  Lookups show (q_i, y_i) in {(v, clamp(v))} for v in
+what the linear map must then prove.  Lookups show (q_i, y_i) in {(v, act(v))} for v in
 [-2^(b-1), 2^(b-1)) and r_i in [0, 2^s) at every valid position.  The table width b is the prover's
 choice (the smallest that covers its q), bound in the commitment section; the verifier only requires
 b + s <= 30, so 2^s q + r cannot wrap the field and (q, r) is unique for every accumulator.
@@ -11,6 +12,7 @@ b + s <= 30, so 2^s q + r cannot wrap the field and (q, r) is unique for every a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,14 +21,21 @@ from edgeprove import field as F
 from edgeprove import lookup
 from edgeprove.claims import Claim
 from edgeprove.layers.common import Grid, Layout, mask_eval
+from edgeprove.model import ops
+from edgeprove.model.ir import ACTIVATION_RANGE
 
 MAX_SPLIT_BITS = 30
 """b + s may not exceed this: |2^s q + r| < 2^(b+s-1) <= 2^29 < (p-1)/2."""
 
 
 def act_lo(activation: str) -> int:
-    """Lower clamp bound: 0 after ReLU, -128 otherwise."""
-    return 0 if activation == "relu" else -128
+    """Lowest output: 0 after ReLU and sigmoid, -128 otherwise."""
+    return ACTIVATION_RANGE.get(activation, ACTIVATION_RANGE["clamp"])[0]
+
+
+def _act(layer) -> Callable[[np.ndarray], np.ndarray]:
+    """The layer's activation as a map of int64 arrays (the table's second column)."""
+    return lambda values: ops.activate(layer, values)
 
 
 def rounding_offset(shift: int) -> int:
@@ -73,7 +82,7 @@ def witness(layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray) 
         )
     mask = out_grid.mask()
     q_table, r_table, y_table = out_grid.pad(q), out_grid.pad(r), out_grid.pad(y)
-    act_cols = lookup.activation_table(b, act_lo(layer.activation), layer.act_max)
+    act_cols = lookup.mapped_table(b, _act(layer))
     m_act = lookup.multiplicities([q_table, y_table], mask, list(act_cols))
     m_rem = lookup.multiplicities([r_table], mask, [lookup.range_table(layer.shift)])
     return RequantWitness(q_table, r_table, y_table, b, m_act, m_rem)
@@ -111,7 +120,7 @@ def prove(
 ) -> tuple[RequantProof, list[Claim]]:
     """Both lookups; returns the proof and the claims they leave on the layer's commitment (``tensor``)."""
     mask = out_grid.mask()
-    act_cols = lookup.activation_table(w.act_bits, act_lo(layer.activation), layer.act_max)
+    act_cols = lookup.mapped_table(w.act_bits, _act(layer))
     proof, (act_claims, rem_claims) = lookup.prove_lookups(
         [
             lookup.Lookup([w.q, w.y], mask, list(act_cols), w.m_act),
@@ -138,7 +147,7 @@ def verify(
                 n,
                 act_bits,
                 mask_mle,
-                lookup.activation_mles(act_bits, act_lo(layer.activation), layer.act_max),
+                lookup.mapped_mles(act_bits, _act(layer)),
                 "activation",
             ),
             lookup.LookupStatement(

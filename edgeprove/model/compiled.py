@@ -33,6 +33,7 @@ from edgeprove.model.ir import (
     check_frac,
     check_name,
     check_shape,
+    check_sigmoid_scales,
     short,
     validate_layers,
 )
@@ -170,6 +171,7 @@ def _checked(folder: Path) -> tuple[dict, list[Layer], dict[int, tuple[Path, Pat
     manifest = _read_manifest(folder)
     layers = [Layer.from_dict(entry) for entry in manifest["layers"]]
     validate_layers(tuple(manifest["input_shape"]), layers)
+    check_sigmoid_scales(manifest["input_frac"], layers)
     paths = {}
     for index, layer in enumerate(layers):
         if layer.has_weights:

@@ -5,7 +5,8 @@ y of its ``source`` layer (or the model input, source -1) to an int64 accumulato
 linear map for conv2d, dense, average pool and global average pool; a window maximum for max pooling),
 optionally adds
 ``y[residual] << residual_shift``, and then requantizes: q = (a + 2^(s-1)) >> s, y = clamp(q, lo, act_max)
-with lo = 0 for "relu" and -128 for "clamp" (see ``edgeprove.model.ops``).  The last layer may use activation
+with lo = 0 for "relu" and -128 for "clamp", or y = min(act_max, round(2^out_frac sigma(q / 2^q_frac))) for
+"sigmoid" (``edgeprove.model.sigmoid``; see ``edgeprove.model.ops``).  The last layer may use activation
 "none" and output its accumulator unchanged.
 
 ``act_max`` (default 127, lo <= act_max <= 127) is the upper clamp: a float ReLU6 becomes "relu" with
@@ -16,6 +17,9 @@ kinds that read it accept a value other than 1, and it too is written only when 
 So are ``kernel_w``, ``stride_w`` (a kernel width and a column stride of their own; default 0, unset,
 for the kinds whose window is square) and ``border_h``, ``border_w`` (what a window does at the image's
 edges; default "zeros"), which only ``probe_conv2d`` reads and every other kind refuses when set.
+``q_frac`` (default 0) is the fraction bits of q where a sigmoid reads it; it must equal the accumulator's
+fraction less the shift (in_frac + weight_frac + the kind's scale bits - shift), and only sigmoid layers
+may set it.
 
 Each kind's own rules (weights, output shape, the checks on its fields, its map) live in its module under
 ``edgeprove.layers`` and are reached through the registry (``edgeprove.model.kinds``); this module holds
@@ -45,14 +49,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprove.model import sigmoid
 from edgeprove.model.kinds import registry, rules_of
 
 Shape = tuple[int, int, int]
 
-ACTIVATIONS = ("relu", "clamp", "none")
+ACTIVATIONS = ("relu", "clamp", "sigmoid", "none")
 FORMAT_NAME = "edgeprove-model"
 FORMAT_VERSION = 1
-ACTIVATION_RANGE = {"relu": (0, 127), "clamp": (-128, 127)}
+ACTIVATION_RANGE = {"relu": (0, 127), "clamp": (-128, 127), "sigmoid": (0, 127)}
 """The value range of y for each requantizing activation with the default act_max 127."""
 DEFAULT_ACT_MAX = 127
 INPUT_RANGE = (-128, 127)
@@ -98,7 +103,14 @@ MAX_ONNX_BYTES = 4 * MAX_MODEL_PARAMS + (64 << 20)
 """Largest ONNX file or external data file: the float32 bytes of MAX_MODEL_PARAMS plus 64 MiB of graph."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 """The characters of a model or layer name."""
-OPTIONAL_DEFAULTS = {"groups": 1, "kernel_w": 0, "stride_w": 0, "border_h": "zeros", "border_w": "zeros"}
+OPTIONAL_DEFAULTS = {
+    "groups": 1,
+    "kernel_w": 0,
+    "stride_w": 0,
+    "border_h": "zeros",
+    "border_w": "zeros",
+    "q_frac": 0,
+}
 """Fields only some kinds read, with the default that ``to_dict`` leaves out of the manifest (so models
 without them keep their digests)."""
 
@@ -135,6 +147,7 @@ class Layer:
     stride_w: int = 0
     border_h: str = "zeros"
     border_w: str = "zeros"
+    q_frac: int = 0
 
     @property
     def has_weights(self) -> bool:
@@ -329,6 +342,12 @@ def activation_range(layer: Layer) -> tuple[int, int]:
     return ACTIVATION_RANGE[layer.activation][0], layer.act_max
 
 
+def clamp_activation(activation: str) -> str:
+    """The clamp activation whose outputs span the same range: relu for sigmoid (both from 0), else itself;
+    what a max pool, which outputs values of its source, takes."""
+    return "relu" if activation == "sigmoid" else activation
+
+
 def value_range(layers: list[Layer], ref: int) -> tuple[int, int]:
     """Range of the y tensor produced by layer ``ref`` (-1: the model input)."""
     return INPUT_RANGE if ref == -1 else activation_range(layers[ref])
@@ -361,8 +380,44 @@ def check_square_window(layer: Layer) -> None:
     """Refuse the probe-grid fields (a kernel width or stride of its own, border rules) on a kind whose
     window is square and zero-padded."""
     for name, default in OPTIONAL_DEFAULTS.items():
-        if name != "groups" and getattr(layer, name) != default:
+        if name not in ("groups", "q_frac") and getattr(layer, name) != default:
             raise ModelError(f"layer {layer.name}: {layer.kind} takes no {name}")
+
+
+def check_sigmoid_fields(layer: Layer) -> None:
+    """q_frac belongs to sigmoid layers alone, within the range the sigmoid's table is defined for."""
+    where = f"layer {layer.name}"
+    low, high = sigmoid.Q_FRAC_RANGE
+    if layer.activation != "sigmoid" and layer.q_frac != 0:
+        raise ModelError(f"{where}: activation {layer.activation!r} takes no q_frac")
+    if not low <= layer.q_frac <= high:
+        raise ModelError(f"{where}: sigmoid q_frac {short(layer.q_frac)} is outside [{low}, {high}]")
+
+
+def check_sigmoid_scales(input_frac: int, layers: list[Layer]) -> None:
+    """An integer model's sigmoid layers: out_frac in [0, 7], act_max = min(2^out_frac, 127), and q_frac the
+    accumulator's fraction less the shift (what the fractions say q's scale is).  A float model's layers
+    carry no scales yet, so only integer models (``Model``, compiled folders) are checked."""
+    for layer in layers:
+        if layer.activation != "sigmoid":
+            continue
+        where = f"layer {layer.name}"
+        if not 0 <= layer.out_frac <= sigmoid.MAX_OUT_FRAC:
+            raise ModelError(
+                f"{where}: sigmoid needs out_frac in [0, {sigmoid.MAX_OUT_FRAC}], got {short(layer.out_frac)}"
+            )
+        if layer.act_max != sigmoid.act_max_for(layer.out_frac):
+            raise ModelError(
+                f"{where}: sigmoid at out_frac {layer.out_frac} needs act_max "
+                f"{sigmoid.act_max_for(layer.out_frac)}, got {layer.act_max}"
+            )
+        in_frac = input_frac if layer.source == -1 else layers[layer.source].out_frac
+        scale = in_frac + layer.weight_frac + rules_of(layer).scale_bits(layer) - layer.shift
+        if layer.q_frac != scale:
+            raise ModelError(
+                f"{where}: sigmoid q_frac {layer.q_frac} differs from its accumulator's fraction less the "
+                f"shift, {scale}"
+            )
 
 
 def check_no_groups(layer: Layer) -> None:
@@ -397,6 +452,7 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
         low = ACTIVATION_RANGE.get(layer.activation, (0, 0))[0]
         if layer.activation != "none" and not low <= layer.act_max <= DEFAULT_ACT_MAX:
             raise ModelError(f"{where}: act_max {layer.act_max} is outside [{low}, {DEFAULT_ACT_MAX}]")
+        check_sigmoid_fields(layer)
         if layer.shift < 0 or layer.residual_shift < 0:
             raise ModelError(f"{where}: shifts must be >= 0")
         if not -1 <= layer.source < index:
@@ -474,6 +530,7 @@ class Model:
             if isinstance(weight, np.ndarray):
                 _check_array(layer, "weight", weight, np.int8, layer.weight_shape)
             _check_array(layer, "bias", bias, np.int64, (layer.out_shape[0],))
+        check_sigmoid_scales(self.input_frac, self.layers)
 
     def weight(self, index: int) -> np.ndarray:
         """The int8 weight array of layer ``index`` (memory-mapped for a model loaded from disk)."""

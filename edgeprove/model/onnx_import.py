@@ -4,12 +4,13 @@ The graph is walked once in its (topological) node order.  Every weighted or poo
 layer; the nodes after it are folded into that layer while its accumulator is still open: BatchNormalization
 (into the preceding Conv or Gemm's weights and bias), Add of a constant (bias), Add of an earlier layer's
 output of the same shape (the layer's ``residual``), and finally Relu or Clip(0, c) (activation relu, float
-clip c; ReLU6 is c = 6).  A layer whose open accumulator is read by anything else is closed as "clamp" (the
-identity in float, int8 saturation in the integer model; "relu" for an average pool of relu outputs); the
-graph's output layer, if still open, keeps its accumulator (activation "none").  Where an activation or a
-residual add meets an already closed tensor, an identity layer (an average pool of kernel 1) carries it.
-Flatten, Reshape (static, to a vector or back to the tensor's own shape), Identity and Dropout only relabel
-tensors.  A maxpool keeps its source's activation and range (see ``edgeprove.model.ir``).
+clip c; ReLU6 is c = 6) or Sigmoid (activation sigmoid).  A layer whose open accumulator is read by anything
+else is closed as "clamp" (the identity in float, int8 saturation in the integer model; "relu" for an average
+pool of relu or sigmoid outputs); the graph's output layer, if still open, keeps its accumulator
+(activation "none").  Where an activation or a residual add meets an already closed tensor, an identity
+layer (an average pool of kernel 1) carries it.  Flatten, Reshape (static, to a vector or back to the
+tensor's own shape), Identity and Dropout only relabel tensors.  A maxpool keeps its source's activation and
+range (see ``edgeprove.model.ir``; relu after a sigmoid).
 
 The float model is then quantized (``edgeprove.model.quantize``) on the calibration inputs, or on seeded
 random ones, and both the float interpretation and the integer model are compared with onnxruntime on them.
@@ -41,6 +42,7 @@ from edgeprove.model.ir import (
     ModelError,
     Shape,
     check_shape,
+    clamp_activation,
     expected_out_shape,
     short,
 )
@@ -60,6 +62,7 @@ SUPPORTED_OPS = (
     "Add",
     "Relu",
     "Clip",
+    "Sigmoid",
     "MaxPool",
     "AveragePool",
     "GlobalAveragePool",
@@ -393,14 +396,15 @@ class _Builder:
         return value.layer
 
     def _close_without_activation(self, entry: _Open) -> None:
-        """Close an open layer whose float output is used as it is: "relu" for an average pool of a relu
-        output (its values are non-negative, so relu is the identity and keeps one more bit), else "clamp"."""
+        """Close an open layer whose float output is used as it is: "relu" for an average pool of a relu or
+        sigmoid output (its values are non-negative, so relu is the identity and keeps one more bit), else
+        "clamp"."""
         layer = entry.layer
         pooled_relu = (
             layer.kind in ("avgpool", "global_avgpool")
             and layer.residual is None
             and layer.source >= 0
-            and self.open[layer.source].layer.activation == "relu"
+            and self.open[layer.source].layer.activation in ("relu", "sigmoid")
         )
         entry.layer = dataclasses.replace(layer, activation="relu" if pooled_relu else "clamp")
         entry.closed = True
@@ -734,6 +738,19 @@ class _Builder:
             )
         self._activate(node, self._value(node.input[0], where), high, where)
 
+    def _op_Sigmoid(self, node, attrs: dict, where: str) -> None:
+        """Close the open layer with sigmoid, or add an identity layer that applies it to a closed tensor."""
+        value = self._value(node.input[0], where)
+        entry = self._foldable(value)
+        if entry is None:
+            index = self._identity(self._read(value, where), node.name or "sigmoid")
+            entry = self.open[index]
+            value = _Value(index, 0, value.dims)
+        entry.layer = dataclasses.replace(entry.layer, activation="sigmoid")
+        entry.closed = True
+        entry.version += 1
+        self._set(node, _Value(value.layer, entry.version, value.dims))
+
     def _pool_window(self, node, attrs: dict, where: str) -> tuple[int, int, int]:
         """(kernel, stride, padding) of a square, undilated pooling window padded equally on every side."""
         kernel = list(attrs.get("kernel_shape", []))
@@ -772,7 +789,7 @@ class _Builder:
             node.name, "maxpool", source, value.dims[1], kernel=kernel, stride=stride, padding=padding
         )
         entry = self.open[index]
-        source_activation = "clamp" if source == -1 else self.open[source].layer.activation
+        source_activation = "clamp" if source == -1 else clamp_activation(self.open[source].layer.activation)
         entry.layer = dataclasses.replace(entry.layer, activation=source_activation)
         entry.closed = True
         self._set(node, _Value(index, 0, (1, *entry.layer.out_shape)))

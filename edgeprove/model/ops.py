@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from edgeprove.model import sigmoid
 from edgeprove.model.ir import INPUT_RANGE, Layer, Model, ModelError, activation_range, last_uses
 from edgeprove.model.kinds import rules_of
 
@@ -42,8 +43,16 @@ def linear(model: Model, index: int, x: np.ndarray, skip: np.ndarray | None = No
     return linear_batch(model, index, np.asarray(x)[:, None], batch_skip)[:, 0]
 
 
+def activate(layer: Layer, q: np.ndarray) -> np.ndarray:
+    """y from the requantized q: clamp(q, lo, act_max), or the integer sigmoid (``model.sigmoid``)."""
+    if layer.activation == "sigmoid":
+        return sigmoid.sigmoid(q, layer.out_frac, layer.q_frac)
+    lo, hi = activation_range(layer)
+    return np.clip(q, lo, hi)
+
+
 def requantize(layer: Layer, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Requantize: (q, r, y) with a + 2^(s-1) = q*2^s + r, 0 <= r < 2^s and y = clamp(q, lo, act_max)."""
+    """Requantize: (q, r, y) with a + 2^(s-1) = q*2^s + r, 0 <= r < 2^s and y = ``activate(layer, q)``."""
     if not layer.requantized:
         raise ModelError(f"layer {layer.name}: activation 'none' has no requantization")
     shift = layer.shift
@@ -51,8 +60,7 @@ def requantize(layer: Layer, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     shifted = np.asarray(a, dtype=np.int64) + offset
     q = shifted >> shift
     r = shifted - (q << shift)
-    lo, hi = activation_range(layer)
-    return q, r, np.clip(q, lo, hi)
+    return q, r, activate(layer, q)
 
 
 def check_input(model: Model, x: np.ndarray, batched: bool = False) -> np.ndarray:

@@ -6,7 +6,9 @@ accumulator scale 2^-(in_frac + weight_frac).  shift = acc_frac - out_frac, kept
 acc_frac - out_frac(residual source) must be >= 0, so a residual source's out_frac is lowered when needed
 (through a maxpool, which keeps its source's scale and range, to the layer before it); and a layer whose
 static q bound would need more than 16 bits gets a smaller out_frac (larger shift).  A float clip at c (ReLU6:
-c = 6) caps out_frac so that act_max = round(c * 2^out_frac) is at most 127.
+c = 6) caps out_frac so that act_max = round(c * 2^out_frac) is at most 127.  A sigmoid layer outputs at
+out_frac 7 (act_max 127; lower only where a residual add needs it) and reads q at q_frac = min(acc_frac,
+SIGMOID_Q_FRAC) (the shift takes the rest), so rounding q moves 2^7 sigma by at most 2^(4 - q_frac) steps.
 
 The quantizer works in three passes so that at most one layer's float weights are in memory: (1) float
 calibration layer by layer, quantizing each weight array as soon as it is produced; (2) the choice of every
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeprove.model import sigmoid
 from edgeprove.model.bounds import (
     MAX_Q_BITS,
     MAX_SHIFT,
@@ -40,6 +43,7 @@ from edgeprove.model.ir import (
     ModelError,
     Shape,
     check_frac,
+    clamp_activation,
     last_uses,
     validate_layers,
     value_range,
@@ -50,6 +54,10 @@ from edgeprove.model.ops import linear_map, run_batch
 INT8_MAX = 127
 DEFAULT_CALIBRATION_INPUTS = 16
 DEFAULT_CALIBRATION_SEED = 0
+SIGMOID_Q_FRAC = 6
+"""The q_frac a sigmoid layer is given when its accumulator has that many fraction bits: sigma' <= 1/4, so
+half a step of q (2^-7) moves 2^7 sigma by at most 2^(4 - 6) = 1/4 of an output step, and the table's
+saturation points (|x| < 5.55) lie within |q| < 2^9."""
 
 FloatParameters = Callable[[int], tuple[np.ndarray, np.ndarray]]
 """parameters(i) -> (float weight, float bias) of weighted layer i; the quantizer calls it once per layer."""
@@ -61,8 +69,8 @@ class FloatModel:
     parameters produced on demand, so a large model never needs all its float weights in memory.
 
     Float semantics: relu is max(0, .), then min(., c) for a layer with ``clip_max[i] = c`` (ReLU6: c = 6);
-    clamp and none are the identity (int8 saturation only exists in the integer model); avgpool and
-    global_avgpool are means, maxpool the window maximum; a residual adds the source's y.
+    sigmoid is 1 / (1 + e^-x); clamp and none are the identity (int8 saturation only exists in the integer
+    model); avgpool and global_avgpool are means, maxpool the window maximum; a residual adds the source's y.
     """
 
     name: str
@@ -164,6 +172,11 @@ def quantize_array(values: np.ndarray, frac: int, lo: int = -128, hi: int = INT8
     return np.clip(np.rint(np.asarray(values, dtype=np.float64) * 2.0**frac), lo, hi).astype(np.int64)
 
 
+def float_sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) in float64 without overflow warnings (e^-x is capped where sigma is 0 anyway)."""
+    return 1.0 / (1.0 + np.exp(np.minimum(-np.asarray(x, dtype=np.float64), 700.0)))
+
+
 def random_calibration(
     input_shape: Shape, count: int = DEFAULT_CALIBRATION_INPUTS, seed: int = DEFAULT_CALIBRATION_SEED
 ) -> tuple[np.ndarray, str]:
@@ -201,6 +214,8 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
         if layer.residual is not None:
             acc += alive[layer.residual]
         y = np.maximum(acc, 0.0) if layer.activation == "relu" else acc
+        if layer.activation == "sigmoid":
+            y = float_sigmoid(acc)
         if index in float_model.clip_max:
             y = np.minimum(y, float_model.clip_max[index])
         if not np.all(np.isfinite(y)):
@@ -275,10 +290,12 @@ def _try_fracs(
             source_layer = chosen[layer.source] if layer.source >= 0 else None
             layer = dataclasses.replace(
                 layer,
-                activation="clamp" if source_layer is None else source_layer.activation,
+                activation="clamp" if source_layer is None else clamp_activation(source_layer.activation),
                 act_max=INPUT_RANGE[1] if source_layer is None else source_layer.act_max,
             )
             shift = 0
+        elif layer.activation == "sigmoid":
+            shift = min(max(acc_frac - SIGMOID_Q_FRAC, 0), MAX_SHIFT)
         elif layer.requantized:
             target = min(stat.calibrated_frac, caps.get(index, stat.calibrated_frac))
             if index in clip_max:
@@ -290,15 +307,20 @@ def _try_fracs(
         in_range = value_range(chosen, layer.source)
         while True:
             act_max = layer.act_max
+            out_frac, q_frac = acc_frac - shift, 0
             if index in clip_max:
                 act_max = min(int(np.rint(clip_max[index] * 2.0 ** (acc_frac - shift))), DEFAULT_ACT_MAX)
+            if layer.activation == "sigmoid":
+                out_frac, q_frac = _sigmoid_fracs(layer, acc_frac - shift, caps.get(index))
+                act_max = sigmoid.act_max_for(out_frac)
             candidate = dataclasses.replace(
                 layer,
                 shift=shift,
                 weight_frac=stat.weight_frac,
-                out_frac=acc_frac - shift,
+                out_frac=out_frac,
                 residual_shift=residual_shift,
                 act_max=act_max,
+                q_frac=q_frac,
             )
             layer_bounds = bounds_from_sums(
                 candidate, stat.positive, stat.negative, bias, in_range, residual_range
@@ -309,6 +331,18 @@ def _try_fracs(
         chosen.append(candidate)
         biases.append(bias)
     return chosen, biases
+
+
+def _sigmoid_fracs(layer: Layer, q_frac: int, cap: int | None) -> tuple[int, int]:
+    """A sigmoid layer's (out_frac, q_frac): output at 2^-7 unless a residual add caps it lower."""
+    out_frac = sigmoid.MAX_OUT_FRAC if cap is None else min(sigmoid.MAX_OUT_FRAC, cap)
+    low, high = sigmoid.Q_FRAC_RANGE
+    if out_frac < 0 or not low <= q_frac <= high:
+        raise ModelError(
+            f"layer {layer.name}: cannot quantize its sigmoid: q_frac {q_frac} (within [{low}, {high}]) and "
+            f"out_frac {out_frac} (at least 0) are out of reach"
+        )
+    return out_frac, q_frac
 
 
 def quantize(

@@ -29,7 +29,7 @@ import numpy as np
 from edgeprove.layers.probe_conv2d import BORDERS, probe_count
 from edgeprove.model import compiled, iris
 from edgeprove.model.bounds import check_model
-from edgeprove.model.ir import Layer, Model, ModelError, Shape, conv_out_size, is_pow2
+from edgeprove.model.ir import Layer, Model, ModelError, Shape, clamp_activation, conv_out_size, is_pow2
 from edgeprove.model.quantize import (
     FloatModel,
     QuantizationReport,
@@ -182,7 +182,7 @@ class _Builder:
         c, h, w = self.shape(source)
         out = (c, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
         src = self.layers[source] if source >= 0 else None
-        activation = src.activation if src is not None else "clamp"
+        activation = clamp_activation(src.activation) if src is not None else "clamp"
         act_max = src.act_max if src is not None else 127
         return self._add(
             Layer(
@@ -572,9 +572,12 @@ def random_model(
     max_channels: int = 4,
     max_size: int = 9,
     calibration_inputs: int = 4,
+    activations: tuple[str, ...] = ("relu", "clamp"),
 ) -> Model:
     """A small random valid integer model for property tests: random kinds, shapes, strides, padding,
-    residual adds and activations, He-normal weights, quantized on seeded random calibration inputs."""
+    residual adds and activations (drawn from ``activations``; with "sigmoid" among them the last layer is
+    a sigmoid or keeps its accumulator), He-normal weights, quantized on seeded random calibration
+    inputs."""
     if rng.random() < 0.5:
         input_shape = (
             int(rng.integers(1, max_channels + 1)),
@@ -586,7 +589,10 @@ def random_model(
     builder = _Builder(input_shape)
     count = int(rng.integers(1, max_layers + 1))
     for step in range(count):
-        activation = "none" if step == count - 1 else str(rng.choice(["relu", "clamp"]))
+        if step < count - 1:
+            activation = str(rng.choice(list(activations)))
+        else:
+            activation = str(rng.choice(["none", "sigmoid"])) if "sigmoid" in activations else "none"
         source = builder.last if rng.random() < 0.8 else int(rng.integers(-1, builder.last + 1))
         _random_layer(rng, builder, f"l{step}", source, activation, max_channels)
     seed = int(rng.integers(0, 1 << 32))

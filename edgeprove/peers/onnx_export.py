@@ -1,5 +1,5 @@
 """Export a float zoo model to ONNX with the `onnx` helper API (Conv, grouped too, Gemm, pools, Relu, Clip,
-Add, Flatten).
+Sigmoid, Add, Flatten).
 
 Peer provers such as EZKL take ONNX in; exporting the zoo's own float weights gives them the same network
 edgeprove proves. Needs the `onnx` extra (`pip install 'edgeprove[onnx]'`).
@@ -147,6 +147,10 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
                 tensor = graph.node("Clip", [tensor, low, high], f"{name}_clip")
             else:
                 tensor = graph.node("Relu", [tensor], f"{name}_relu")
+            rank[tensor] = kept_rank
+        elif layer.activation == "sigmoid":
+            kept_rank = rank[tensor]
+            tensor = graph.node("Sigmoid", [tensor], f"{name}_sigmoid")
             rank[tensor] = kept_rank
         produced[index] = tensor
     last = graph.flat(produced[len(model.layers) - 1], rank)

@@ -4,6 +4,8 @@ vector, every value of the proof checked, and the widths the prover may pick."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from proofedit import altered, leaves, replace
@@ -19,12 +21,16 @@ from edgeprove.sumcheck import SumcheckError
 from edgeprove.transcript import Transcript
 
 
-def requantized(seed: int, shift: int, activation: str):
-    """A layer's requantization witness for random accumulators, and the vector it commits."""
+def requantized(seed: int, shift: int, activation: str, out_frac: int = 7):
+    """A layer's requantization witness for random accumulators, and the vector it commits (a sigmoid reads
+    q at a random q_frac and outputs at ``out_frac``)."""
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 6)))
     act_max = int(rng.integers(0 if activation == "relu" else -128, 128))
-    layer = Layer("rq", "conv2d", -1, shape, shape, shift=shift, activation=activation, act_max=act_max)
+    fields = {"act_max": act_max}
+    if activation == "sigmoid":
+        fields = {"act_max": min(1 << out_frac, 127), "out_frac": out_frac, "q_frac": int(rng.integers(0, 9))}
+    layer = Layer("rq", "conv2d", -1, shape, shape, shift=shift, activation=activation, **fields)
     a = rng.integers(-(1 << (shift + 7)), 1 << (shift + 7), shape)
     grid = Grid(shape)
     q, r, y = ops.requantize(layer, a)
@@ -38,7 +44,9 @@ def holds(claims, layer, grid, w, vector) -> bool:
     return all(F.ext_eq(poly.evaluate(vector, lay.point(c.segment, c.point)), c.value) for c in claims)
 
 
-CASES = [(seed, shift, act) for seed, shift in enumerate((0, 1, 5, 9)) for act in ("relu", "clamp")]
+CASES = [
+    (seed, shift, act) for seed, shift in enumerate((0, 1, 5, 9)) for act in ("relu", "clamp", "sigmoid")
+]
 
 
 @pytest.mark.parametrize("seed, shift, activation", CASES)
@@ -53,6 +61,16 @@ def test_lookups_prove_and_verify_and_their_claims_hold(seed, shift, activation)
     assert holds(checked, layer, grid, w, vector)
 
 
+@pytest.mark.parametrize("out_frac", range(7))
+def test_sigmoids_at_every_output_scale_prove_and_verify(out_frac):
+    layer, grid, _, w, vector = requantized(60 + out_frac, 2, "sigmoid", out_frac)
+    assert int(F.decode_signed(w.y).max()) <= 1 << out_frac
+    proof, _ = requant.prove(layer, grid, w, Transcript(), "rq", 1)
+    assert holds(
+        requant.verify(layer, grid, w.act_bits, proof, Transcript(), "rq", 1), layer, grid, w, vector
+    )
+
+
 @pytest.mark.parametrize("seed, shift, activation", CASES[::3])
 def test_the_accumulator_follows_from_q_and_r(seed, shift, activation):
     layer, grid, a, w, _ = requantized(seed, shift, activation)
@@ -61,8 +79,9 @@ def test_the_accumulator_follows_from_q_and_r(seed, shift, activation):
     assert F.ext_eq(derived, poly.evaluate(grid.pad(a), z))
 
 
-def test_every_value_of_a_requantization_proof_is_checked():
-    layer, grid, _, w, vector = requantized(20, 4, "relu")
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_every_value_of_a_requantization_proof_is_checked(activation):
+    layer, grid, _, w, vector = requantized(20, 4, activation)
     proof, _ = requant.prove(layer, grid, w, Transcript(), "rq", 0)
     count = 0
     for trail, value in leaves(proof):
@@ -85,3 +104,40 @@ def test_table_widths_are_the_smallest_that_fit_and_stay_within_the_field():
     q = np.array([[[1 << 20, 0]]])
     with pytest.raises(OverflowError, match="over the field"):
         requant.witness(layer, Grid((1, 1, 2)), q, np.zeros_like(q), np.clip(q, -128, 127))
+
+
+def sigmoid_witness(seed: int = 45):
+    """A sigmoid layer whose q spans the whole curve (both saturations), its accumulator and witness."""
+    layer, grid, a, w, _ = requantized(seed, 3, "sigmoid")
+    y = F.decode_signed(w.y)[grid.mask().astype(bool)]
+    assert int(y.min()) == 0 and int(y.max()) == 127
+    return layer, grid, a, w
+
+
+def test_a_wrong_sigmoid_output_is_rejected():
+    """A prover that commits y off by one at one position (keeping the honest multiplicities, since the
+    tuple is in no table) fails the activation lookup."""
+    layer, grid, _, w = sigmoid_witness()
+    at = int(np.flatnonzero(grid.mask())[3])
+    y = w.y.copy()
+    y[at] = F.asbase(F.decode_signed(y[at : at + 1]) ^ 1)[0]
+    proof, _ = requant.prove(layer, grid, dataclasses.replace(w, y=y), Transcript(), "rq", 0)
+    with pytest.raises(LogUpError):
+        requant.verify(layer, grid, w.act_bits, proof, Transcript(), "rq", 0)
+
+
+def test_a_sigmoid_proven_against_another_table_is_rejected():
+    """The verifier evaluates the table of the layer it trusts: a proof made against the sigmoid of another
+    q_frac (or a clamp) is rejected, though it is a complete proof of its own table."""
+    layer, grid, a, _ = sigmoid_witness()
+    for other in (
+        dataclasses.replace(layer, q_frac=layer.q_frac + 1),
+        dataclasses.replace(layer, activation="relu"),
+    ):
+        q, r, y = ops.requantize(other, a)
+        assert not np.array_equal(y, ops.requantize(layer, a)[2])
+        theirs = requant.witness(other, grid, q, r, y)
+        proof, _ = requant.prove(other, grid, theirs, Transcript(), "rq", 0)
+        assert requant.verify(other, grid, theirs.act_bits, proof, Transcript(), "rq", 0)
+        with pytest.raises(LogUpError):
+            requant.verify(layer, grid, theirs.act_bits, proof, Transcript(), "rq", 0)
