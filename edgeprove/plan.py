@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from edgeprove import layers as L
-from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
@@ -158,7 +158,7 @@ def predict(
         held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
-        input_state, input_phase = _committed_input_bytes(model, params, scheme, threads)
+        input_state, input_phase = _committed_input_bytes(model, HIDING_SCHEME, threads)
         input_last = max(k for k, layer in enumerate(model.layers) if -1 in (layer.source, layer.residual))
     rows = []
     for k, layer in enumerate(model.layers):
@@ -201,14 +201,13 @@ def _commitment_bytes(
     return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
 
 
-def _committed_input_bytes(
-    model: Model, params: object, scheme: CommitmentScheme, threads: int
-) -> tuple[int, int]:
+def _committed_input_bytes(model: Model, scheme: CommitmentScheme, threads: int) -> tuple[int, int]:
     """A private input's commitment state, kept until its last reader, and the working set of committing it
     and proving its int8 range: the input, the commit transients or one pass of the range lookup."""
     from edgeprove.layers import committed_input
 
     lay = committed_input.layout(model.input_shape)
+    params = scheme.default_params()
     state, encode, lookup = _commitment_bytes(lay, 1 << committed_input.RANGE_BITS, params, scheme, threads)
     inputs = INT_BYTES * int(np.prod(model.input_shape)) * 2  # the input and its padded copy
     return state, PROCESS_OVERHEAD + inputs + state + max(encode, lookup)

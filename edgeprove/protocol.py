@@ -19,7 +19,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import layers
 from edgeprove.claims import INPUT
-from edgeprove.commit import DEFAULT_SCHEME, SCHEMES, CommitmentScheme
+from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME, SCHEMES, CommitmentScheme
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
 from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model
@@ -85,9 +85,28 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_SHAPE_RANK = 4
 
 
+def scheme_keys(header: dict, scheme: CommitmentScheme) -> tuple[str, ...]:
+    """The header keys of the commitment parameters: the layers' scheme, and with a committed input the
+    hiding scheme its commitment uses."""
+    if header.get("input_mode") == "committed" and HIDING_SCHEME.header_key != scheme.header_key:
+        return (scheme.header_key, HIDING_SCHEME.header_key)
+    return (scheme.header_key,)
+
+
+def tensor_scheme(t: int, scheme: CommitmentScheme) -> CommitmentScheme:
+    """The scheme tensor t is committed with: the hiding one for the private input, else the proof's."""
+    return HIDING_SCHEME if t == INPUT else scheme
+
+
+def security_bits(scheme: CommitmentScheme, params, input_params=None) -> float:
+    """The proof's security figure: the least over its commitment schemes (the input's when committed)."""
+    bits = scheme.security_bits(params)
+    return bits if input_params is None else min(bits, HIDING_SCHEME.security_bits(input_params))
+
+
 def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> None:
     """Check every header field's type and range before anything uses it (ValueError with one line)."""
-    keys = (*HEADER_KEYS, scheme.header_key)
+    keys = (*HEADER_KEYS, *scheme_keys(header, scheme))
     if sorted(header) != sorted(keys):
         missing, extra = set(keys) - set(header), set(header) - set(keys)
         raise ValueError(f"header keys differ (missing {sorted(missing)}, unexpected {sorted(extra)[:4]})")
@@ -114,7 +133,8 @@ def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> Non
         raise ValueError("security_bits is not a number")
     if header["schedule"] not in SCHEDULES:
         raise ValueError(f"schedule is not one of {SCHEDULES}")
-    scheme.params_from_header(header[scheme.header_key])
+    for key in scheme_keys(header, scheme):
+        (scheme if key == scheme.header_key else HIDING_SCHEME).params_from_header(header[key])
 
 
 COMMIT_SECTION_BYTES = 256
@@ -140,8 +160,11 @@ def statement_header(
     input_shape,
     input_mode: str = "public",
     scheme: CommitmentScheme = DEFAULT_SCHEME,
+    input_params=None,
 ) -> dict:
-    """The proof file's JSON header: what is being proven and with which commitment parameters."""
+    """The proof file's JSON header: what is being proven and with which commitment parameters (with a
+    committed input, ``input_params`` of the hiding scheme its commitment uses)."""
+    hiding = {HIDING_SCHEME.header_key: HIDING_SCHEME.params_header(input_params)} if input_params else {}
     return {
         "protocol": PROTOCOL,
         "model": model.name,
@@ -150,7 +173,8 @@ def statement_header(
         "input_shape": list(input_shape),
         "output_shape": list(model.layers[-1].out_shape),
         scheme.header_key: scheme.params_header(params),
-        "security_bits": round(scheme.security_bits(params), 1),
+        **hiding,
+        "security_bits": round(security_bits(scheme, params, input_params), 1),
         "schedule": schedule,
         "layers": len(model.layers),
     }
@@ -162,7 +186,7 @@ def start_transcript(
     """Bind protocol, parameters, model digest and the input: its values when public, its commitment root
     when committed (the schedule is not part of the statement)."""
     t = Transcript(PROTOCOL.encode())
-    bound = {k: header[k] for k in (*BOUND_KEYS, scheme.header_key)}
+    bound = {k: header[k] for k in (*BOUND_KEYS, *scheme_keys(header, scheme))}
     t.absorb_bytes("statement", json.dumps(bound, sort_keys=True).encode())
     if isinstance(input_binding, bytes):
         t.absorb_bytes("input/root", input_binding)

@@ -76,10 +76,12 @@ class _Built:
 
 @dataclass(frozen=True)
 class _Committer:
-    """The commitment scheme and the parameters this proof uses."""
+    """The commitment scheme and the parameters this proof uses, and those of the private input's hiding
+    commitment (``protocol.tensor_scheme``)."""
 
     scheme: CommitmentScheme
     params: object
+    input_params: object = None
 
     def commit(self, vector: np.ndarray) -> tuple[Commitment, CommitState]:
         """Commit to a vector under the proof's parameters."""
@@ -139,8 +141,9 @@ def prove(
 ) -> ProveResult:
     """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
 
-    With ``private_input`` the input is committed (with an int8 range lookup) instead of published; the
-    statement then binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
+    With ``private_input`` the input is committed (with an int8 range lookup) instead of published, with the
+    hiding scheme (``commit.HIDING_SCHEME``, fresh randomness from the operating system); the statement then
+    binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
     scheme's defaults).  ``threads`` (default: the cores this process may run on) share independent work
     (``edgeprove.threads``); the proof is the same for any count.  InexactBLAS, before anything is written,
     where this machine's products are wrong.
@@ -149,13 +152,16 @@ def prove(
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     threads = TH.resolve(threads)
     require_exact_blas()
-    committer = _Committer(scheme, params or scheme.default_params())
+    params = params or scheme.default_params()
+    hiding = PR.tensor_scheme(PR.INPUT, scheme)
+    input_params = (params if hiding is scheme else hiding.default_params()) if private_input else None
+    committer = _Committer(scheme, params, input_params)
     check_model(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()
     log = EventLog(events)
     mode = "committed" if private_input else "public"
-    header = PR.statement_header(model, committer.params, schedule, x.shape, mode, scheme)
+    header = PR.statement_header(model, params, schedule, x.shape, mode, scheme, input_params)
     writer = ProofWriter(out_path, header)
     try:
         alive: dict[int, _Alive] = {}
@@ -221,7 +227,7 @@ def _commit_input(
 ) -> Transcript:
     """Commit the private input and prove its int8 range; returns the transcript that binds its root."""
     witness, vector = committed_input.witness(model.input_shape, x)
-    commitment, state = committer.commit(vector)
+    commitment, state = PR.tensor_scheme(PR.INPUT, committer.scheme).commit(vector, committer.input_params)
     del vector
     writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, committed_input.RANGE_BITS))
     transcript = PR.start_transcript(writer.header, commitment.root, committer.scheme)
@@ -296,7 +302,8 @@ def _walk(
         alive[k] = _Alive(w.y, b.state, act_bits)
         del w, b, step
         for t in PR.openings_after(last_use, list(alive), k, n):
-            _open(model, t, alive.pop(t), claims.pop(t), committer.scheme, transcript, writer)
+            scheme = PR.tensor_scheme(t, committer.scheme)
+            _open(model, t, alive.pop(t), claims.pop(t), scheme, transcript, writer)
         release_free_memory()
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)

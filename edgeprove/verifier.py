@@ -116,8 +116,11 @@ def _tensor(section, shape, what: str) -> np.ndarray:
     return F.decode_signed(values).reshape(shape)
 
 
-def _check_header(header: dict, model: Model, min_security_bits: float, scheme: CommitmentScheme) -> object:
-    """The header checked against the model and the security floor; returns the commitment parameters."""
+def _check_header(
+    header: dict, model: Model, min_security_bits: float, scheme: CommitmentScheme
+) -> tuple[object, object]:
+    """The header checked against the model and the security floor; returns the commitment parameters and
+    those of a committed input's hiding commitment (None for a public input)."""
     try:
         PR.check_header(header, scheme)
     except ValueError as exc:
@@ -133,14 +136,18 @@ def _check_header(header: dict, model: Model, min_security_bits: float, scheme: 
     if header["layers"] != len(model.layers):
         raise Rejected("layer count does not match the model")
     params = scheme.params_from_header(header[scheme.header_key])
-    bits = scheme.security_bits(params)
+    hiding = PR.tensor_scheme(PR.INPUT, scheme)
+    input_params = (
+        hiding.params_from_header(header[hiding.header_key]) if header["input_mode"] == "committed" else None
+    )
+    bits = PR.security_bits(scheme, params, input_params)
     if header["security_bits"] != round(bits, 1):
         raise Rejected(
             f"header claims {header['security_bits']} bits of security; its parameters give {bits:.1f}"
         )
     if bits < min_security_bits:
         raise Rejected(f"commitment parameters give {bits:.1f} bits of security, below {min_security_bits:g}")
-    return params
+    return params, input_params
 
 
 def _verify(
@@ -148,7 +155,7 @@ def _verify(
 ) -> np.ndarray:
     header = reader.header
     static = check_model(model)
-    params = _check_header(header, model, min_security_bits, scheme)
+    params, input_params = _check_header(header, model, min_security_bits, scheme)
     mode = header["input_mode"]  # one of PR.INPUT_MODES: checked with the header
     roots: dict[int, tuple[bytes, int]] = {}
     tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))
@@ -191,7 +198,8 @@ def _verify(
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims.add(k, "y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out))
         for t in PR.openings_after(last_use, list(roots), k, n):
-            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, scheme, params)
+            opened = (PR.tensor_scheme(t, scheme), input_params if t == PR.INPUT else params)
+            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, *opened)
     reader.finish(PR.END_SECTION_BYTES)
     return output
 

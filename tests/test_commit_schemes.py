@@ -10,17 +10,18 @@ from proofedit import altered, leaves, read_sections, replace, write_sections
 
 from edgeprove import field as F
 from edgeprove import poly, prover, verifier
-from edgeprove.commit import DEFAULT_SCHEME, SCHEMES
+from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME, SCHEMES
 from edgeprove.commit.ligero import LIGERO
 from edgeprove.commit.plain import PLAIN, PlainOpening
 from edgeprove.commit.scheme import CommitmentError
+from edgeprove.commit.zk_ligero import ZK_LIGERO
 from edgeprove.proof import SECTION_OPENING
 from edgeprove.transcript import Transcript
 
 
 def test_registry_names_every_scheme_by_its_header_key():
-    assert SCHEMES == {"ligero": LIGERO, "plain": PLAIN}
-    assert DEFAULT_SCHEME is LIGERO
+    assert SCHEMES == {"ligero": LIGERO, "ligero_zk": ZK_LIGERO, "plain": PLAIN}
+    assert DEFAULT_SCHEME is LIGERO and HIDING_SCHEME is ZK_LIGERO
 
 
 @pytest.mark.parametrize("scheme", SCHEMES.values(), ids=SCHEMES.keys())

@@ -88,17 +88,20 @@ def test_the_proof_is_the_same_for_every_thread_count(tmp_path, schedule):
 
 
 def test_large_commitments_encode_on_threads_with_the_same_proof(tmp_path, monkeypatch):
-    """A layer whose rows take several encoding blocks (blocks made small) on 1 and 2 threads, with a
-    private input too."""
+    """A layer whose rows take several encoding blocks (blocks made small) on 1 and 2 threads gives the same
+    proof; with a private input (whose hiding commitment draws fresh randomness, so no two proofs are
+    alike) the proof made on 2 threads is accepted."""
     from edgeprove.commit import ntt
 
     monkeypatch.setattr(ntt, "_BLOCK_ELEMENTS", 1 << 8)
     model = small_cnn(5)
     x = np.random.default_rng(5).integers(-128, 128, model.input_shape)
-    one, two = tmp_path / "1", tmp_path / "2"
-    prover.prove(model, x, one, threads=1, private_input=True)
-    prover.prove(model, x, two, threads=2, private_input=True)
+    one, two, private = tmp_path / "1", tmp_path / "2", tmp_path / "private"
+    prover.prove(model, x, one, threads=1)
+    prover.prove(model, x, two, threads=2)
     assert one.read_bytes() == two.read_bytes()
+    prover.prove(model, x, private, threads=2, private_input=True)
+    assert verifier.verify(private, model).accepted
 
 
 def test_a_failing_layer_build_on_a_worker_stops_the_proof(tmp_path, monkeypatch):

@@ -240,6 +240,65 @@ def test_committed_input_out_of_int8_is_rejected(tmp_path, monkeypatch):
     assert not verdict.accepted and "input" in verdict.reason, verdict.reason
 
 
+@pytest.fixture(scope="module")
+def private_proof(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("private") / "proof"
+    prover.prove(MLP, np.random.default_rng(8).integers(-128, 128, MLP.input_shape), path, private_input=True)
+    return path
+
+
+def test_private_input_header_names_the_hiding_commitment(private_proof):
+    """The input's commitment is hiding: its parameters are in the header under "ligero_zk", the security
+    figure is the least of both schemes', and nothing claims the proof is zero-knowledge."""
+    from edgeprove.commit.zk_ligero import ZkLigeroParams
+
+    header = verifier.verify(private_proof, MLP).header
+    assert header["ligero_zk"] == {"queries": 171, "rate_log": 3}
+    bits = min(ZkLigeroParams().security_bits(), ligero.LigeroParams().security_bits())
+    assert header["security_bits"] == round(bits, 1) >= 100
+    assert not any("zero" in key or key == "zk" for key in header)
+
+
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (lambda h: h["ligero_zk"].update(queries=120), "bits"),
+        (lambda h: h["ligero_zk"].update(rate_log=4), "bits"),
+        (lambda h: h["ligero_zk"].update(rate_log=2), "rate_log"),
+        (lambda h: h["ligero_zk"].update(queries=10**6), "queries"),
+        (lambda h: h.pop("ligero_zk"), "header keys"),
+        (lambda h: h.update(ligero_zk=[3, 171]), "hiding commitment parameters"),
+    ],
+    ids=["fewer queries", "other rate", "rate out of range", "too many queries", "missing", "malformed"],
+)
+def test_hiding_commitment_parameters_are_checked(tmp_path, private_proof, edit, reason):
+    rewrite_header(private_proof, tmp_path / "p", edit)
+    verdict = verifier.verify(tmp_path / "p", MLP)
+    assert not verdict.accepted and reason in verdict.reason, verdict.reason
+
+
+def test_public_proof_names_no_hiding_commitment(tmp_path, mlp_proof):
+    rewrite_header(mlp_proof, tmp_path / "p", lambda h: h.update(ligero_zk={"queries": 171, "rate_log": 3}))
+    verdict = verifier.verify(tmp_path / "p", MLP)
+    assert not verdict.accepted and "header keys" in verdict.reason, verdict.reason
+
+
+def test_two_proofs_of_the_same_private_statement_differ(tmp_path):
+    """The hiding commitment draws fresh randomness: the same input proven twice gives two different proofs
+    (roots, salts, openings), both accepted; a public-input proof stays byte for byte reproducible."""
+    x = np.random.default_rng(9).integers(-128, 128, MLP.input_shape)
+    paths = [tmp_path / f"p{i}" for i in range(2)]
+    for path in paths:
+        prover.prove(MLP, x, path, private_input=True)
+        assert verifier.verify(path, MLP).accepted
+    assert paths[0].read_bytes() != paths[1].read_bytes()
+    (first, *_), (second, *_) = (read_sections(p)[1] for p in paths)
+    assert first[1].root != second[1].root
+    for path in paths:
+        prover.prove(MLP, x, path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
 def test_public_proof_cannot_pass_as_committed(tmp_path, mlp_proof):
     data = mlp_proof.read_bytes()
     forged = data.replace(b'"input_mode": "public"', b'"input_mode": "commit"')

@@ -209,16 +209,19 @@ def encode_scratch_elements(num_rows: int, length: int, workers: int) -> int:
     return threads * min(block_rows, num_rows) * length
 
 
-def rs_encode_at(rows: np.ndarray, rate_log: int, positions: np.ndarray) -> np.ndarray:
+def rs_encode_at(
+    rows: np.ndarray, rate_log: int, positions: np.ndarray, length: int | None = None
+) -> np.ndarray:
     """Only the codeword entries at natural ``positions`` of every row's RS encoding, transposed:
-    out[j, r] = f_r(w^positions[j]) as uint64 (len(positions), R).
+    out[j, r] = f_r(w^positions[j]) as uint64 (len(positions), R); w has order ``length`` when given (rows
+    holding fewer coefficients than a power of two), else C * 2^rate_log.
 
     Direct evaluation, sum_i rows[r, i] w^(i k), as exact limb GEMMs against the needed Vandermonde columns a
     block of coefficients at a time: for a few hundred positions about half the work of encoding whole rows,
     with scratch of a few MiB.  ``rows`` must hold canonical elements (uint32 or uint64, not checked).
     """
     num_rows, width = rows.shape
-    length = width << rate_log
+    length = length or width << rate_log
     half = _powers(length.bit_length() - 1)  # w^e for e < L/2; w^(e + L/2) = -w^e
     powers = np.concatenate([half, (_P - half) % _P])[:length]
     ks = np.asarray(positions, dtype=np.int64)

@@ -1,0 +1,711 @@
+"""Hiding Ligero commitment with a zero-knowledge opening (design.md sections 10.2 and 10.3).
+
+A vector f of 2^n base elements is laid out row-major as an R x C matrix M, as in ``ligero``, so
+f~(z) = eq(z_row)^T M eq(z_col).  The tableau adds column hiding and blinding rows:
+  - row r is the polynomial P_r(X) = sum_{i<C} M[r,i] X^i + X^C m_r(X), m_r uniform of degree < t (t = the
+    query count), so the t opened entries of every row are uniform whatever the data;
+  - four base rows B_ldt (one K polynomial, uniform of degree < D, D = 2C + t - 1) and four base rows
+    B_dot (uniform of degree < D with coefficient C - 1 zero);
+  - every row is encoded on L = 2^rate_log * max(C, next_pow2(t)) points (so D <= 3L/8 at rate_log 3), and
+    leaf c is H(0x00 || salt_c || column_c) with 16 random bytes salt_c.
+Randomness comes from the operating system (``secrets``), expanded with SHAKE-256 and reduced to F by
+rejection sampling; it never enters the transcript.
+Open at points z_1..z_k (the linear test): bind the values v_j, draw alpha and u in K^(R+4); the claims
+combine into A = sum_j alpha^j eq(z_j) (j from 1), b = sum_j alpha^j v_j.  Send
+    ldt = B_ldt + sum_r u_r P_r + sum_i u_{R+i} B_dot_i            (degree < D),
+    dot = B_dot + sum_j alpha^j E_j(X) U_j(X),  U_j = sum_r eq(z_j,row)_r P_r,
+E_j(X) = sum_i eq(z_j,col)_i X^(C-1-i) = prod_k (z_k + (1 - z_k) X^(2^(c-1-k))), so coefficient C - 1 of
+dot is <A, M> (the masks reach only degrees >= C).  Then t column indices; send the queried columns, their
+salts and one Merkle multi-path.  The verifier checks dot[C-1] = b and, on every queried column, ldt and dot
+against the column's entries (A's row weights at a query point cost O(k (R + log C))).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import secrets
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.commit import ligero, merkle
+from edgeprove.commit.ntt import (
+    MAX_LOG_SIZE,
+    encode_rows_into,
+    encode_scratch_elements,
+    root_of_unity,
+    rs_encode_at,
+)
+from edgeprove.commit.scheme import CommitmentError
+from edgeprove.transcript import Transcript
+
+_P = np.uint64(F.P)
+_ELEMENT_BYTES = 4
+_HASH_ELEMENTS = merkle.DIGEST_SIZE // _ELEMENT_BYTES
+SALT_BYTES = 16
+"""Random bytes in front of every leaf, so an unopened leaf says nothing about its column."""
+BLINDING_ROWS = 2 * F.EXT_DEGREE
+"""Base rows after the data rows: B_ldt's four components, then B_dot's four."""
+_SENT_ROWS = 2
+"""K polynomials of D coefficients an opening sends: ldt and dot."""
+RATE_LOGS = (3, 4)
+"""Rates a proof may use: L = 2^rate_log * max(C, next_pow2(t)), so dot's degree D stays below 3L/8 (3/16)."""
+MAX_QUERIES = 512
+"""Most column queries (and column masks) a proof may name."""
+HEADER_KEYS = ("queries", "rate_log")
+_SEED_BYTES = 32
+
+
+class ZkLigeroError(CommitmentError):
+    """Raised by the verifier when a hiding opening is malformed or does not check out."""
+
+
+@dataclass(frozen=True)
+class ZkLigeroParams:
+    """Rate, security target and (optionally) a fixed query count, which is also the number of column masks.
+
+    Soundness.  The low-degree test covers every row (data and blinding) at degree < D = 2C + t - 1, so with
+    delta = 1 - D/L a prover survives a column query with probability at most 1 - delta/2 = (1 + D/L)/2
+    (unique decoding, as ``ligero.LigeroParams``).  The linear test compares dot (degree < D) with the
+    decoded rows' combination: a wrong dot agrees with it on fewer than D points, and up to delta/2 of the
+    columns may be corrupted, so a query passes it with probability at most delta/2 + D/L = (1 + D/L)/2
+    too.  Both tests share the queries: security bits = min(t * -log2((1 + D/L)/2), log2|K| - log2 L), the
+    worst case over every vector size.  Batching the claims with alpha^1..alpha^k adds k/|K| (B_dot is
+    committed before alpha, so its coefficient C - 1 is a constant the batched claim cannot cancel).
+    """
+
+    rate_log: int = 3
+    security_bits_target: int = 100
+    queries: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse parameters outside the range the analysis supports."""
+        if self.rate_log not in RATE_LOGS:
+            raise ValueError(f"rate_log must be one of {RATE_LOGS}, got {self.rate_log}")
+        if not 1 <= self.security_bits_target <= 256:
+            raise ValueError(f"security_bits_target must be in [1, 256], got {self.security_bits_target}")
+        if self.queries is not None and not 1 <= self.queries <= MAX_QUERIES:
+            raise ValueError(f"queries must be in [1, {MAX_QUERIES}], got {self.queries}")
+
+    def num_queries(self) -> int:
+        """t: the override if given, else the fewest queries whose worst case reaches the target."""
+        if self.queries is not None:
+            return self.queries
+        return _queries_for(self.rate_log, self.security_bits_target)
+
+    def layout(self, num_vars: int) -> tuple[int, int]:
+        """(row_bits, col_bits) minimising the opening's size (see ``_layout``)."""
+        return _layout(self.rate_log, self.num_queries(), num_vars)
+
+    def security_bits(self, num_vars: int | None = None) -> float:
+        """min(query term, field term) for a 2^num_vars vector, or the worst case over all sizes if None."""
+        return _security_bits(self.rate_log, self.num_queries(), num_vars)
+
+
+def _shape(rate_log: int, t: int, num_vars: int, row_bits: int) -> tuple[int, int, int]:
+    """(C, D, log2 L) of a tableau: C columns of data, dot's length D, the codeword length L."""
+    col_bits = num_vars - row_bits
+    width = 1 << col_bits
+    domain_bits = rate_log + max(col_bits, (t - 1).bit_length())
+    return width, 2 * width + t - 1, domain_bits
+
+
+def _layout(rate_log: int, t: int, num_vars: int) -> tuple[int, int]:
+    """(row_bits, col_bits) of a 2^num_vars vector (``_row_bits``)."""
+    if not 0 <= num_vars <= ligero.MAX_NUM_VARS:
+        raise ValueError(f"num_vars must be in [0, {ligero.MAX_NUM_VARS}], got {num_vars}")
+    row_bits = int(_row_bits(rate_log, t)[num_vars])
+    return row_bits, num_vars - row_bits
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_bits(rate_log: int, t: int) -> np.ndarray:
+    """For every vector size 2^n, n <= 32, the split minimising t columns of R + 8 entries, a salt and their
+    multi-path share, plus the two K rows of D entries, with the codeword within the NTT (all at once)."""
+    num_vars = np.arange(ligero.MAX_NUM_VARS + 1, dtype=np.int64)[:, None]
+    row_bits = np.arange(ligero.MAX_NUM_VARS + 1, dtype=np.int64)[None, :]
+    col_bits = num_vars - row_bits
+    domain_bits = rate_log + np.maximum(col_bits, (t - 1).bit_length())
+    opened = np.minimum(t, np.left_shift(1, np.clip(domain_bits, 0, 62)))
+    path = _HASH_ELEMENTS * np.maximum(0, domain_bits - np.floor(np.log2(opened)).astype(np.int64))
+    per_column = np.left_shift(1, row_bits) + BLINDING_ROWS + SALT_BYTES // _ELEMENT_BYTES + path
+    rows = _SENT_ROWS * F.EXT_DEGREE * (2 * np.left_shift(1, np.clip(col_bits, 0, 62)) + t - 1)
+    valid = (col_bits >= 0) & (domain_bits <= MAX_LOG_SIZE)
+    size = np.where(valid, opened * per_column + rows, np.iinfo(np.int64).max)
+    return np.argmin(size, axis=1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _security_bits(rate_log: int, t: int, num_vars: int | None) -> float:
+    """The least of the query term (both tests, ``ZkLigeroParams``) and the field term."""
+    sizes = np.arange(ligero.MAX_NUM_VARS + 1) if num_vars is None else np.array([num_vars])
+    row_bits = _row_bits(rate_log, t)[sizes]
+    col_bits = sizes - row_bits
+    domain_bits = rate_log + np.maximum(col_bits, (t - 1).bit_length())
+    passing = (1 + (2.0**col_bits * 2 + t - 1) / 2.0**domain_bits) / 2
+    return min(t * -math.log2(float(passing.max())), ligero.EXT_FIELD_BITS - int(domain_bits.max()))
+
+
+@functools.lru_cache(maxsize=64)
+def _queries_for(rate_log: int, target: int) -> int:
+    """The fewest t whose worst case reaches the target.  A query buys less than one bit, so t >= target;
+    the scan goes up from there (bits per query are not monotone in t: L doubles as t passes a power of
+    two)."""
+    for t in range(target, MAX_QUERIES + 1):
+        if _security_bits(rate_log, t, None) >= target:
+            return t
+    raise ValueError(f"no query count up to {MAX_QUERIES} reaches {target} bits at rate 2^-{rate_log}")
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """The public commitment: the Merkle root over the salted encoded columns and the matrix shape."""
+
+    root: bytes
+    num_vars: int
+    row_bits: int
+
+    @property
+    def col_bits(self) -> int:
+        """log2 of the number of data columns C."""
+        return self.num_vars - self.row_bits
+
+
+@dataclass
+class CommitState:
+    """What opening needs: the data rows (R, C), their masks (R, t), the blinding rows (8, D), the salts
+    (L, 16) and the Merkle tree."""
+
+    commitment: Commitment
+    params: ZkLigeroParams
+    rows: np.ndarray
+    masks: np.ndarray
+    blinding: np.ndarray
+    salts: np.ndarray
+    tree: merkle.MerkleTree
+
+    def nbytes(self) -> int:
+        """Bytes the state holds."""
+        held = (self.rows, self.masks, self.blinding, self.salts)
+        return sum(a.nbytes for a in held) + self.tree.nbytes()
+
+
+@dataclass
+class ZkOpeningProof:
+    """The low-degree row ldt (4, D), the linear-test row dot (4, D), the queried columns (q, R + 8), their
+    salts (16 bytes each, in query order) and one Merkle multi-path."""
+
+    ldt: np.ndarray
+    dot: np.ndarray
+    columns: np.ndarray
+    salts: bytes
+    paths: bytes
+
+    def nbytes(self) -> int:
+        """Size on the wire: 4 bytes per field element, the salts and 32 per hash."""
+        elements = self.ldt.size + self.dot.size + self.columns.size
+        return _ELEMENT_BYTES * elements + len(self.salts) + len(self.paths)
+
+
+@dataclass(frozen=True)
+class Challenges:
+    """The verifier's coins of one opening: alpha (4,), u (4, R + 4) and the distinct sorted queries."""
+
+    alpha: np.ndarray
+    u: np.ndarray
+    indices: np.ndarray
+
+
+# ----------------------------------------------------------------------------------- randomness
+class OsRandomness:
+    """Field elements and bytes from a 32-byte seed of ``secrets.token_bytes`` expanded with SHAKE-256;
+    each draw has its own domain-separated stream."""
+
+    def __init__(self) -> None:
+        self._seed = secrets.token_bytes(_SEED_BYTES)
+        self._draws = 0
+
+    def _stream(self, nbytes: int, draw: int) -> bytes:
+        return hashlib.shake_256(self._seed + draw.to_bytes(8, "little")).digest(nbytes)
+
+    def bytes(self, nbytes: int) -> bytes:
+        """nbytes uniform bytes."""
+        self._draws += 1
+        return self._stream(nbytes, self._draws)
+
+    def field(self, count: int) -> np.ndarray:
+        """count uniform elements of F as uint64: 31-bit words below p kept (rejection sampling)."""
+        self._draws += 1
+        want = count + count // 8 + 64
+        while True:
+            words = np.frombuffer(self._stream(4 * want, self._draws), dtype="<u4") & np.uint32(0x7FFFFFFF)
+            kept = words[words < F.P]
+            if kept.size >= count:
+                return kept[:count].astype(np.uint64)
+            want *= 2
+
+
+# ------------------------------------------------------------------------------------------- prover
+def commit(values: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, CommitState]:
+    """Commit to a vector of base elements (zero-padded to a power of two) with fresh masks, blinding rows
+    and salts; every row of the matrix is masked, zero or not."""
+    num_vars, prefix = ligero._committed_rows(values, params)
+    row_bits, col_bits = params.layout(num_vars)
+    num_rows, width, t = 1 << row_bits, 1 << col_bits, params.num_queries()
+    _, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
+    rows = np.zeros((num_rows, width), dtype=np.uint32)
+    rows[: prefix.shape[0]] = prefix
+    rng = OsRandomness()
+    masks = rng.field(num_rows * t).astype(np.uint32).reshape(num_rows, t)
+    blinding = rng.field(BLINDING_ROWS * length).astype(np.uint32).reshape(BLINDING_ROWS, length)
+    blinding[F.EXT_DEGREE :, width - 1] = 0  # B_dot's coefficient C - 1
+    salts = np.frombuffer(rng.bytes(SALT_BYTES << domain_bits), dtype=np.uint8).reshape(-1, SALT_BYTES)
+    digests = _leaf_digests(rows, masks, blinding, salts, domain_bits)
+    tree = merkle.MerkleTree(
+        np.frombuffer(digests, dtype=np.uint8).reshape(-1, merkle.DIGEST_SIZE), len(salts)
+    )
+    commitment = Commitment(root=tree.root, num_vars=num_vars, row_bits=row_bits)
+    return commitment, CommitState(commitment, params, rows, masks, blinding, salts, tree)
+
+
+def _coefficient_rows(rows: np.ndarray, masks: np.ndarray, blinding: np.ndarray, start: int, stop: int):
+    """Rows start..stop of the tableau (data rows with their masks, then the blinding rows) as coefficient
+    vectors of dot's length D, uint32."""
+    num_rows, width = rows.shape
+    length = blinding.shape[1]
+    out = np.zeros((stop - start, length), dtype=np.uint32)
+    data = range(start, min(stop, num_rows))
+    if len(data):
+        out[: len(data), :width] = rows[data.start : data.stop]
+        out[: len(data), width : width + masks.shape[1]] = masks[data.start : data.stop]
+    if stop > num_rows:
+        out[len(data) :] = blinding[max(0, start - num_rows) : stop - num_rows]
+    return out
+
+
+def _encoding(length: int, domain_bits: int) -> tuple[int, int]:
+    """(message width, rate_log) that encodes D coefficients on the 2^domain_bits points."""
+    width = poly.next_pow2(length)
+    return width, domain_bits - (width.bit_length() - 1)
+
+
+def _leaf_digests(rows, masks, blinding, salts, domain_bits: int) -> bytes:
+    """The salted leaf digests H(0x00 || salt_c || column_c) of the encoded tableau: each leaf hashed whole
+    when the tableau's codewords fit one block, else a block of rows at a time into one incremental hash
+    per column."""
+    num_rows = rows.shape[0]
+    total = num_rows + BLINDING_ROWS
+    codeword = 1 << domain_bits
+    block_rows = max(1, min(total, ligero.HASH_BLOCK_BYTES // (_ELEMENT_BYTES * codeword)))
+    buffer = np.empty(codeword * block_rows, dtype=np.uint32)
+
+    def encoded(start: int, stop: int) -> np.ndarray:
+        """Rows start..stop encoded into the buffer (L, stop - start); the data rows from their C + t
+        coefficients, the blinding rows from their D."""
+        block = buffer[: codeword * (stop - start)].reshape(codeword, stop - start)
+        split = min(max(num_rows, start), stop)
+        for first, last, used in (
+            (start, split, rows.shape[1] + masks.shape[1]),
+            (split, stop, blinding.shape[1]),
+        ):
+            if last > first:
+                width, rate = _encoding(used, domain_bits)
+                coefficients = np.zeros((last - first, width), dtype=np.uint32)
+                coefficients[:, :used] = _coefficient_rows(rows, masks, blinding, first, last)[:, :used]
+                encode_rows_into(coefficients, rate, block[:, first - start : last - start])
+        return block
+
+    if total <= block_rows:
+        block = encoded(0, total)
+        return b"".join(_salted_digest(salt, column) for salt, column in zip(salts, block))
+    hashers = [merkle.leaf_hasher() for _ in range(codeword)]
+    update = type(hashers[0]).update
+    deque(map(update, hashers, salts), maxlen=0)
+    for start in range(0, total, block_rows):
+        deque(map(update, hashers, encoded(start, min(total, start + block_rows))), maxlen=0)
+    return b"".join(h.digest() for h in hashers)
+
+
+def _salted_digest(salt: np.ndarray, column: np.ndarray) -> bytes:
+    hasher = merkle.leaf_hasher()
+    hasher.update(salt)
+    hasher.update(column)
+    return hasher.digest()
+
+
+def open(
+    state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
+) -> tuple[list[np.ndarray], ZkOpeningProof]:
+    """Open the committed vector's MLE at every point with the linear test; returns the values and proof."""
+    commitment, params = state.commitment, state.params
+    points = [ligero._prover_point(z, commitment.num_vars) for z in points]
+    if not points:
+        raise ValueError("open needs at least one point")
+    ligero.absorb_statement(transcript, label, commitment, params, points)
+    values = mle_values(state, points)
+    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+    alpha, u = _draw_combinations(transcript, label, commitment)
+    ldt, dot = prove_rows(state, points, alpha, u)
+    transcript.absorb_ext(f"{label}/ldt", ldt)
+    transcript.absorb_ext(f"{label}/dot", dot)
+    indices = query_indices(transcript, label, params, commitment)
+    columns, salts, paths = open_columns(state, indices)
+    return values, ZkOpeningProof(ldt, dot, columns, salts, paths)
+
+
+def mle_values(state: CommitState, points: list[np.ndarray]) -> list[np.ndarray]:
+    """f~(z) for every point: eq(z_row)^T M eq(z_col)."""
+    row_bits = state.commitment.row_bits
+    col_eqs = np.stack([poly.eq_table(z[:, row_bits:]) for z in points], axis=1)
+    partial = ligero.combine_columns(state.rows, col_eqs, state.rows.shape[0])
+    row_eqs = ligero.row_combinations(points, row_bits)
+    return [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
+
+
+def _draw_combinations(
+    transcript: Transcript, label: str, commitment: Commitment
+) -> tuple[np.ndarray, np.ndarray]:
+    """alpha, which batches the claims, and u in K^(R+4), the low-degree test's row weights."""
+    alpha = transcript.challenge_ext(f"{label}/alpha")
+    u = transcript.challenge_ext_vec(f"{label}/u", (1 << commitment.row_bits) + F.EXT_DEGREE)
+    return alpha, u
+
+
+def prove_rows(
+    state: CommitState, points: list[np.ndarray], alpha: np.ndarray, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two K rows of the opening, ldt and dot (4, D each), for combination challenges alpha and u."""
+    rows, masks, blinding = state.rows, state.masks, state.blinding
+    num_rows = rows.shape[0]
+    row_bits = state.commitment.row_bits
+    coefficients = np.concatenate([rows, masks], axis=1)  # (R, C + t): the data rows' polynomials
+    weights = np.concatenate([u[:, None, :num_rows], ligero.row_combinations(points, row_bits)], axis=1)
+    combined = ligero.combine_rows(weights, coefficients)  # (4, 1 + k, C + t): sum_r u_r P_r, then U_j
+    span = combined.shape[2]
+    ldt = F.ext_add(
+        blinding[: F.EXT_DEGREE].astype(np.uint64),
+        _base_combination(u[:, num_rows:], blinding[F.EXT_DEGREE :]),
+    )
+    ldt[:, :span] = F.ext_add(ldt[:, :span], combined[:, 0])
+    dot = blinding[F.EXT_DEGREE :].astype(np.uint64)
+    for power, j in zip(_powers(alpha, len(points)).T, range(len(points))):
+        term = F.ext_mul_scalar(times_reversed_eq(combined[:, 1 + j], points[j][:, row_bits:]), power)
+        dot = F.ext_add(dot, term)
+    return ldt, dot
+
+
+def _base_combination(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """sum_i weights[i] * rows[i] for K weights (4, m) and base rows (m, n) -> (4, n)."""
+    return ligero.combine_rows(weights[:, None, :], rows)[:, 0]
+
+
+def times_reversed_eq(values: np.ndarray, z_col: np.ndarray) -> np.ndarray:
+    """values(X) * E(X), E(X) = sum_i eq(z_col, i) X^(C-1-i) = prod_k (z_k + (1 - z_k) X^(2^(c-1-k))): one
+    shift-and-add per variable, (4, m) -> (4, m + C - 1)."""
+    out = values
+    bits = z_col.shape[1]
+    for k in range(bits):
+        shift = 1 << (bits - 1 - k)
+        z = z_col[:, k]
+        grown = np.zeros((F.EXT_DEGREE, out.shape[1] + shift), dtype=np.uint64)
+        grown[:, : out.shape[1]] = F.ext_mul_scalar(out, z)
+        grown[:, shift:] = F.ext_add(grown[:, shift:], F.ext_mul_scalar(out, F.ext_sub(F.ext_ones(), z)))
+        out = grown
+    return out
+
+
+def reversed_eq_at(z_col: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """E(x) = prod_k (z_k + (1 - z_k) x^(2^(c-1-k))) at base points xs (q,) -> (4, q), O(c) per point."""
+    out = F.ext_ones(xs.shape)
+    bits = z_col.shape[1]
+    square = xs.astype(np.uint64) % _P
+    powers = []
+    for _ in range(bits):
+        powers.append(square)
+        square = F.mul(square, square)
+    for k in range(bits):
+        z = z_col[:, k : k + 1]
+        factor = F.ext_add(
+            np.broadcast_to(z, (F.EXT_DEGREE, xs.size)),
+            F.ext_scale(F.ext_sub(F.ext_ones(1), z), powers[bits - 1 - k]),
+        )
+        out = F.ext_mul(out, factor)
+    return out
+
+
+def query_indices(
+    transcript: Transcript, label: str, params: ZkLigeroParams, commitment: Commitment
+) -> np.ndarray:
+    """The distinct queried codeword positions, sorted: t draws with replacement from the transcript."""
+    domain_bits = _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
+    draws = transcript.challenge_indices(f"{label}/columns", params.num_queries(), 1 << domain_bits)
+    return np.unique(np.asarray(draws, dtype=np.int64))
+
+
+def tableau_columns(state: CommitState, indices: np.ndarray) -> np.ndarray:
+    """The encoded tableau's columns at ``indices``, (q, R + 8) uint64, evaluated directly: the data rows
+    from their C + t coefficients, the blinding rows from their D."""
+    params, commitment = state.params, state.commitment
+    domain_bits = _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
+    data = np.concatenate([state.rows, state.masks], axis=1)
+    return np.concatenate(
+        [evaluate_at(data, domain_bits, indices), evaluate_at(state.blinding, domain_bits, indices)], axis=1
+    )
+
+
+def evaluate_at(coefficients: np.ndarray, domain_bits: int, indices: np.ndarray) -> np.ndarray:
+    """Base polynomials (k, n), n <= 2^domain_bits, at w^c for the codeword positions c -> (q, k) uint64."""
+    return rs_encode_at(coefficients, 0, indices, length=1 << domain_bits)
+
+
+def open_columns(state: CommitState, indices: np.ndarray) -> tuple[np.ndarray, bytes, bytes]:
+    """The queried columns, their salts and the multi-path, each column checked against its leaf."""
+    columns = tableau_columns(state, indices)
+    salts = state.salts[indices]
+    leaves = [salt.tobytes() + merkle.column_bytes(column) for salt, column in zip(salts, columns)]
+    if not state.tree.holds_leaves(indices, leaves):
+        raise ValueError("the state's rows are not the committed ones (were the committed values changed?)")
+    return columns, salts.tobytes(), state.tree.open(indices)
+
+
+# ----------------------------------------------------------------------------------------- verifier
+def dot_length(commitment: Commitment, params: ZkLigeroParams) -> int:
+    """D = 2C + t - 1: the coefficients of ldt and dot, fixed by the commitment's shape and the parameters."""
+    return _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[1]
+
+
+def verify(
+    commitment: Commitment,
+    points: list[np.ndarray],
+    values: list[np.ndarray],
+    proof: ZkOpeningProof,
+    transcript: Transcript,
+    label: str,
+    params: ZkLigeroParams,
+) -> None:
+    """Check a hiding opening of ``commitment`` at ``points`` to ``values``; ZkLigeroError on any failure."""
+    _check_commitment(commitment, params)
+    points = _verifier_points(points, commitment.num_vars)
+    values = _verifier_values(values, len(points))
+    length = dot_length(commitment, params)
+    if not isinstance(proof, ZkOpeningProof):
+        raise ZkLigeroError("malformed proof: not a ZkOpeningProof")
+    _check_field_array(proof.ldt, (F.EXT_DEGREE, length), "ldt row")
+    _check_field_array(proof.dot, (F.EXT_DEGREE, length), "dot row")
+    ligero.absorb_statement(transcript, label, commitment, params, points)
+    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+    alpha, u = _draw_combinations(transcript, label, commitment)
+    transcript.absorb_ext(f"{label}/ldt", proof.ldt)
+    transcript.absorb_ext(f"{label}/dot", proof.dot)
+    indices = query_indices(transcript, label, params, commitment)
+    check(commitment, params, points, values, proof, Challenges(alpha, u, indices))
+
+
+def check(
+    commitment: Commitment,
+    params: ZkLigeroParams,
+    points: list[np.ndarray],
+    values: list[np.ndarray],
+    proof: ZkOpeningProof,
+    challenges: Challenges,
+) -> None:
+    """The opening's checks for given challenges: dot[C-1] = b, the salted multi-path, and ldt and dot on
+    every queried column.  Sizes are checked against the commitment before anything is allocated."""
+    num_rows, width = 1 << commitment.row_bits, 1 << commitment.col_bits
+    length = dot_length(commitment, params)
+    indices = challenges.indices
+    _check_field_array(proof.ldt, (F.EXT_DEGREE, length), "ldt row")
+    _check_field_array(proof.dot, (F.EXT_DEGREE, length), "dot row")
+    _check_field_array(proof.columns, (indices.size, num_rows + BLINDING_ROWS), "columns")
+    if not isinstance(proof.salts, bytes) or len(proof.salts) != SALT_BYTES * indices.size:
+        raise ZkLigeroError(f"malformed proof: expected {SALT_BYTES} bytes of salt per queried column")
+    if not isinstance(proof.paths, bytes):
+        raise ZkLigeroError("malformed proof: the multi-path is not bytes")
+    powers = _powers(challenges.alpha, len(points))
+    claimed = F.ext_sum(F.ext_mul(powers, np.stack(values, axis=1)))
+    if not F.ext_eq(proof.dot[:, width - 1], claimed):
+        raise ZkLigeroError("the dot row's coefficient C-1 is not the batched claim")
+
+    domain_bits = _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
+    salts = [proof.salts[SALT_BYTES * i : SALT_BYTES * (i + 1)] for i in range(indices.size)]
+    leaves = [salt + merkle.column_bytes(column) for salt, column in zip(salts, proof.columns)]
+    if not merkle.verify(commitment.root, indices.tolist(), leaves, proof.paths, 1 << domain_bits):
+        raise ZkLigeroError("the Merkle multi-path of the queried columns does not match the root")
+
+    at_queries = evaluate_at(np.concatenate([proof.ldt, proof.dot]), domain_bits, indices).T  # (8, q)
+    data = proof.columns[:, :num_rows].T  # (R, q)
+    blind_ldt = proof.columns[:, num_rows : num_rows + F.EXT_DEGREE].T  # B_ldt at the queries, as K
+    blind_dot = proof.columns[:, num_rows + F.EXT_DEGREE :].T
+    expected_ldt = F.ext_add(blind_ldt, ligero.combine_rows(challenges.u[:, None, :num_rows], data)[:, 0])
+    expected_ldt = F.ext_add(expected_ldt, _base_combination(challenges.u[:, num_rows:], blind_dot))
+    if np.any(expected_ldt != at_queries[: F.EXT_DEGREE]):
+        raise ZkLigeroError("the ldt row disagrees with the queried columns")
+    xs = domain_points(domain_bits, indices)
+    at_rows = ligero.combine_rows(ligero.row_combinations(points, commitment.row_bits), data)  # (4, k, q)
+    expected_dot = blind_dot
+    for j, z in enumerate(points):  # sum_r A_r^rev(x) column[r] = sum_j alpha^j E_j(x) <eq(z_j,row), column>
+        weight = F.ext_mul(reversed_eq_at(z[:, commitment.row_bits :], xs), powers[:, j : j + 1])
+        expected_dot = F.ext_add(expected_dot, F.ext_mul(weight, at_rows[:, j]))
+    if np.any(expected_dot != at_queries[F.EXT_DEGREE :]):
+        raise ZkLigeroError("the dot row disagrees with the queried columns")
+
+
+def domain_points(domain_bits: int, indices: np.ndarray) -> np.ndarray:
+    """w^c for the codeword positions c, w the NTT's root of order 2^domain_bits (uint64)."""
+    root = root_of_unity(domain_bits)
+    return np.array([pow(root, int(c), F.P) for c in indices], dtype=np.uint64)
+
+
+def _powers(alpha: np.ndarray, count: int) -> np.ndarray:
+    """alpha^1 .. alpha^count as (4, count): the first power is alpha, so one false claim alone cannot be
+    cancelled by a constant committed before alpha."""
+    powers = [alpha]
+    for _ in range(count - 1):
+        powers.append(F.ext_mul(powers[-1], alpha))
+    return np.stack(powers, axis=1)
+
+
+# -------------------------------------------------------------------------------------- validation
+def _check_field_array(arr: object, shape: tuple[int, ...], what: str) -> None:
+    try:
+        ligero._check_field_array(arr, shape, what)
+    except ligero.LigeroError as exc:
+        raise ZkLigeroError(str(exc)) from None
+
+
+def _check_commitment(commitment: object, params: ZkLigeroParams) -> None:
+    """The commitment's shape must be the one the parameters give its size."""
+    if not isinstance(commitment, Commitment) or not isinstance(commitment.root, bytes):
+        raise ZkLigeroError("malformed commitment")
+    if not all(type(v) is int for v in (commitment.num_vars, commitment.row_bits)):
+        raise ZkLigeroError("malformed commitment: shape is not integral")
+    if len(commitment.root) != merkle.DIGEST_SIZE:
+        raise ZkLigeroError("malformed commitment: root is not 32 bytes")
+    if not 0 <= commitment.num_vars <= ligero.MAX_NUM_VARS:
+        raise ZkLigeroError("malformed commitment: impossible vector size")
+    if commitment.row_bits != params.layout(commitment.num_vars)[0]:
+        raise ZkLigeroError("malformed commitment: matrix shape differs from the parameters' layout")
+
+
+def _verifier_points(points: object, num_vars: int) -> list[np.ndarray]:
+    try:
+        return ligero._verifier_points(points, num_vars)
+    except ligero.LigeroError as exc:
+        raise ZkLigeroError(str(exc)) from None
+
+
+def _verifier_values(values: object, count: int) -> list[np.ndarray]:
+    try:
+        return ligero._verifier_values(values, count)
+    except ligero.LigeroError as exc:
+        raise ZkLigeroError(str(exc)) from None
+
+
+def opening_bytes_ceiling(commitment: Commitment, params: ZkLigeroParams, num_points: int) -> int:
+    """Most bytes an honest opening can take: the two rows, every query distinct with its column of R + 8
+    entries, its salt and a full path, and the framing."""
+    t = params.num_queries()
+    _, length, domain_bits = _shape(params.rate_log, t, commitment.num_vars, commitment.row_bits)
+    queries = min(t, 1 << domain_bits)
+    columns = queries * ((1 << commitment.row_bits) + BLINDING_ROWS)
+    elements = _SENT_ROWS * F.EXT_DEGREE * length + columns
+    per_query = SALT_BYTES + merkle.DIGEST_SIZE * domain_bits
+    return 256 + _ELEMENT_BYTES * elements + queries * per_query
+
+
+# ------------------------------------------------------------------------------ the commitment seam
+class ZkLigeroScheme:
+    """Hiding Ligero behind the commitment seam; its header entry is "ligero_zk": {rate_log, queries}."""
+
+    header_key = "ligero_zk"
+    opening_type = ZkOpeningProof
+
+    def default_params(self) -> ZkLigeroParams:
+        """Rate 1/8 (of max(C, t)), >= 100 bits for the low-degree and the linear test."""
+        return ZkLigeroParams(rate_log=3, security_bits_target=100)
+
+    def params_header(self, params: ZkLigeroParams) -> dict:
+        """The rate and the query count (also the number of column masks)."""
+        return {"rate_log": params.rate_log, "queries": params.num_queries()}
+
+    def params_from_header(self, entry: object) -> ZkLigeroParams:
+        """The parameters a header names, each within the allowed range."""
+        if (
+            not isinstance(entry, dict)
+            or sorted(entry) != sorted(HEADER_KEYS)
+            or not all(type(v) is int for v in entry.values())
+        ):
+            raise ValueError("hiding commitment parameters are not {rate_log, queries} integers")
+        if entry["rate_log"] not in RATE_LOGS:
+            raise ValueError(f"hiding rate_log {entry['rate_log']} is not one of {RATE_LOGS}")
+        if not 1 <= entry["queries"] <= MAX_QUERIES:
+            raise ValueError(f"{entry['queries']} hiding column queries is outside [1, {MAX_QUERIES}]")
+        return ZkLigeroParams(rate_log=entry["rate_log"], queries=entry["queries"])
+
+    def security_bits(self, params: ZkLigeroParams) -> float:
+        """The worst case over every vector size (``ZkLigeroParams.security_bits``)."""
+        return params.security_bits()
+
+    def commit(self, vector: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, CommitState]:
+        """See ``commit``."""
+        return commit(vector, params)
+
+    def open(
+        self, state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
+    ) -> tuple[list[np.ndarray], ZkOpeningProof]:
+        """See ``open``."""
+        return open(state, points, transcript, label)
+
+    def commitment(self, root: bytes, num_vars: int, params: ZkLigeroParams) -> Commitment:
+        """The matrix shape follows from the vector's size and the parameters."""
+        return Commitment(root=root, num_vars=num_vars, row_bits=params.layout(num_vars)[0])
+
+    def opening_bytes_ceiling(self, commitment: Commitment, params: ZkLigeroParams, num_points: int) -> int:
+        """See ``opening_bytes_ceiling``."""
+        return opening_bytes_ceiling(commitment, params, num_points)
+
+    def verify(
+        self,
+        commitment: Commitment,
+        points: list[np.ndarray],
+        values: list[np.ndarray],
+        proof: object,
+        transcript: Transcript,
+        label: str,
+        params: ZkLigeroParams,
+    ) -> None:
+        """See ``verify``."""
+        verify(commitment, points, values, proof, transcript, label, params)
+
+    def state_bytes(self, vector_len: int, params: ZkLigeroParams) -> int:
+        """Every data row (zero or not, all masked), the masks, the blinding rows, the salts and the tree."""
+        num_vars = max(vector_len - 1, 0).bit_length()
+        t = params.num_queries()
+        row_bits, _ = params.layout(num_vars)
+        width, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
+        held = (width + t) * (1 << row_bits) + BLINDING_ROWS * length
+        tree = merkle.DIGEST_SIZE * ((2 << domain_bits) - 1)
+        return _ELEMENT_BYTES * held + (SALT_BYTES << domain_bits) + tree
+
+    def commit_bytes(self, vector_len: int, params: ZkLigeroParams, threads: int = 1) -> int:
+        """Commit's transients: the block of encoded rows and its coefficients, the NTT's scratch and, when
+        the rows take several blocks, a hash object per column."""
+        num_vars = max(vector_len - 1, 0).bit_length()
+        t = params.num_queries()
+        row_bits, _ = params.layout(num_vars)
+        _, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
+        codeword = 1 << domain_bits
+        total = (1 << row_bits) + BLINDING_ROWS
+        block_rows = max(1, min(total, ligero.HASH_BLOCK_BYTES // (_ELEMENT_BYTES * codeword)))
+        scratch = ligero.ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, codeword, threads)
+        hashers = ligero.HASHER_BYTES * codeword if total > block_rows else 0
+        return hashers + _ELEMENT_BYTES * block_rows * (codeword + poly.next_pow2(length)) + scratch
+
+
+ZK_LIGERO = ZkLigeroScheme()
+"""The hiding commitment a private input uses."""

@@ -1,0 +1,516 @@
+"""Hiding Ligero: parameters, completeness on random sizes, a rejection for every check of the linear test,
+a simulator the verifier accepts, and on tiny tableaux the exact and statistical evidence that an opening
+reveals nothing but the claimed values."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from edgeprove import field as F
+from edgeprove import poly
+from edgeprove.commit import merkle
+from edgeprove.commit import zk_ligero as Z
+from edgeprove.transcript import Transcript
+
+PARAMS = Z.ZkLigeroParams()
+
+
+def opened(num_vars: int, num_points: int, seed: int = 0, params: Z.ZkLigeroParams = PARAMS, length=None):
+    """Commit to random data (``length`` elements, zero-padded), open it at random points."""
+    rng = np.random.default_rng(seed)
+    values = F.random_base(rng, length or 1 << num_vars)
+    commitment, state = Z.commit(values, params)
+    points = [F.random_ext(rng, num_vars) for _ in range(num_points)]
+    claimed, proof = Z.open(state, points, Transcript(), "open")
+    return values, commitment, state, points, claimed, proof
+
+
+def check(commitment, points, claimed, proof, params=PARAMS, transcript=None, label="open"):
+    Z.verify(commitment, points, claimed, proof, transcript or Transcript(), label, params)
+
+
+def challenges(commitment, params, rng, distinct=None) -> Z.Challenges:
+    """Verifier coins drawn independently of the transcript (honest-verifier view)."""
+    length = 1 << Z._shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
+    count = distinct or min(params.num_queries(), length)
+    indices = np.sort(rng.choice(length, size=count, replace=False)).astype(np.int64)
+    u = F.random_ext(rng, (1 << commitment.row_bits) + F.EXT_DEGREE)
+    return Z.Challenges(F.random_ext(rng), u, indices)
+
+
+def respond(state, points, coins: Z.Challenges) -> Z.ZkOpeningProof:
+    """The prover's opening for given coins."""
+    ldt, dot = Z.prove_rows(state, points, coins.alpha, coins.u)
+    columns, salts, paths = Z.open_columns(state, coins.indices)
+    return Z.ZkOpeningProof(ldt, dot, columns, salts, paths)
+
+
+# ------------------------------------------------------------------------------------ parameters
+def test_default_parameters_reach_100_bits_for_both_tests_at_every_size():
+    t = PARAMS.num_queries()
+    assert t == 171
+    assert PARAMS.security_bits() >= 100
+    assert Z.ZkLigeroParams(queries=t - 1).security_bits() < 100  # the fewest queries that reach it
+    for n in range(0, 33):
+        row_bits, col_bits = PARAMS.layout(n)
+        width, length, domain_bits = Z._shape(3, t, n, row_bits)
+        assert row_bits + col_bits == n and domain_bits <= 27
+        assert width + t <= length <= 3 * (1 << domain_bits) // 8  # D fits, at rate <= 3/8
+        assert PARAMS.security_bits(n) >= PARAMS.security_bits()
+
+
+def test_lower_rate_needs_fewer_queries():
+    assert Z.ZkLigeroParams(rate_log=4).num_queries() < PARAMS.num_queries()
+    assert Z.ZkLigeroParams(rate_log=4).security_bits() >= 100
+
+
+def test_fewer_queries_lower_security():
+    assert Z.ZkLigeroParams(queries=85).security_bits() < 60
+
+
+@pytest.mark.parametrize("kwargs", [{"rate_log": 2}, {"rate_log": 1}, {"queries": 0}, {"queries": 513}])
+def test_bad_params_refused(kwargs):
+    with pytest.raises(ValueError):
+        Z.ZkLigeroParams(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"rate_log": 3},
+        {"rate_log": 2, "queries": 171},
+        {"rate_log": 3, "queries": 0},
+        {"rate_log": 3, "queries": 1 << 20},
+        {"rate_log": 3, "queries": True},
+        {"rate_log": "3", "queries": 171},
+        [3, 171],
+    ],
+)
+def test_header_parameters_are_bounded(entry):
+    with pytest.raises(ValueError):
+        Z.ZK_LIGERO.params_from_header(entry)
+
+
+# ------------------------------------------------------------------------------------ algebra
+def test_reversed_eq_closed_forms_match_the_definition():
+    rng = np.random.default_rng(1)
+    bits = 4
+    z = F.random_ext(rng, bits)
+    table = poly.eq_table(z)  # eq(z, i), i MSB first
+    reversed_coefficients = table[:, ::-1]  # coefficient C-1-i is eq(z, i)
+    values = F.random_ext(rng, 5)
+    product = Z.times_reversed_eq(values, z)
+    expected = np.zeros((4, 5 + 15), dtype=np.uint64)
+    for i in range(5):
+        for j in range(16):
+            expected[:, i + j] = F.ext_add(
+                expected[:, i + j], F.ext_mul(values[:, i], reversed_coefficients[:, j])
+            )
+    assert np.array_equal(product, expected)
+    xs = F.random_base(rng, 7)
+    direct = [
+        F.ext_sum(
+            F.ext_scale(reversed_coefficients, np.array([pow(int(x), k, F.P) for k in range(16)], np.uint64))
+        )
+        for x in xs
+    ]
+    assert np.array_equal(Z.reversed_eq_at(z, xs), np.stack(direct, axis=1))
+
+
+def test_masks_make_t_opened_entries_of_a_row_a_bijection():
+    """The premise of column hiding: for t distinct query points x_j, the t x t matrix [x_j^(C+i)] is
+    invertible, so the masks map one-to-one onto the opened entries."""
+    rng = np.random.default_rng(2)
+    t, width, domain_bits = 6, 8, 7
+    xs = Z.domain_points(domain_bits, np.sort(rng.choice(1 << domain_bits, size=t, replace=False)))
+    matrix = np.array([[pow(int(x), width + i, F.P) for i in range(t)] for x in xs], dtype=np.int64)
+    assert rank_mod_p(matrix) == t
+
+
+# ------------------------------------------------------------------------------------ completeness
+@pytest.mark.parametrize(
+    "num_vars, num_points, length",
+    [(0, 1, None), (1, 2, None), (5, 3, 29), (9, 1, None), (12, 4, 3000), (14, 2, None)],
+)
+def test_random_sizes_open_to_the_mle_and_verify(num_vars, num_points, length):
+    values, commitment, _, points, claimed, proof = opened(num_vars, num_points, seed=num_vars, length=length)
+    padded = np.zeros(1 << num_vars, dtype=np.uint64)
+    padded[: values.size] = values
+    assert all(F.ext_eq(v, poly.evaluate(padded, z)) for v, z in zip(claimed, points))
+    check(commitment, points, claimed, proof)
+    assert len(proof.salts) == Z.SALT_BYTES * proof.columns.shape[0]
+    assert proof.nbytes() <= Z.opening_bytes_ceiling(commitment, PARAMS, num_points)
+
+
+def test_rate_one_sixteenth_completes():
+    params = Z.ZkLigeroParams(rate_log=4)
+    _, commitment, _, points, claimed, proof = opened(10, 2, params=params)
+    check(commitment, points, claimed, proof, params=params)
+
+
+def test_two_commitments_to_the_same_vector_differ():
+    """Randomness from the operating system: roots, salts and both rows differ between two openings of the
+    same vector at the same points."""
+    rng = np.random.default_rng(3)
+    values = F.random_base(rng, 1 << 8)
+    points = [F.random_ext(rng, 8)]
+    runs = []
+    for _ in range(2):
+        commitment, state = Z.commit(values, PARAMS)
+        claimed, proof = Z.open(state, points, Transcript(), "o")
+        runs.append((commitment.root, claimed, proof))
+    (root_a, claimed_a, a), (root_b, claimed_b, b) = runs
+    assert root_a != root_b and F.ext_eq(claimed_a[0], claimed_b[0])
+    assert not np.array_equal(a.ldt, b.ldt) and not np.array_equal(a.dot, b.dot) and a.salts != b.salts
+
+
+def test_changed_state_is_caught_by_the_prover():
+    _, _, state, points, _, _ = opened(6, 1)
+    state.rows[0, 0] ^= 1
+    with pytest.raises(ValueError, match="not the committed ones"):
+        Z.open(state, points, Transcript(), "again")
+
+
+# ------------------------------------------------------------------------------------ soundness: every check
+@pytest.fixture(scope="module")
+def fixed():
+    """An honest opening for fixed coins, checked with ``zk_ligero.check`` so each tamper hits one check."""
+    rng = np.random.default_rng(4)
+    values = F.random_base(rng, 1 << 10)
+    commitment, state = Z.commit(values, PARAMS)
+    points = [F.random_ext(rng, 10) for _ in range(2)]
+    claimed = Z.mle_values(state, points)
+    coins = challenges(commitment, PARAMS, rng)
+    proof = respond(state, points, coins)
+    Z.check(commitment, PARAMS, points, claimed, proof, coins)
+    return commitment, points, claimed, proof, coins
+
+
+def tampered(proof, **changes):
+    return dataclasses.replace(proof, **changes)
+
+
+def bumped(arr, *index):
+    out = arr.copy()
+    out[index] = (out[index] + 1) % F.P
+    return out
+
+
+def rejected_by_check(match, fixed, proof=None, claimed=None, params=PARAMS, commitment=None):
+    c, points, honest_claims, honest_proof, coins = fixed
+    with pytest.raises(Z.ZkLigeroError, match=match):
+        Z.check(commitment or c, params, points, claimed or honest_claims, proof or honest_proof, coins)
+
+
+def test_altered_ldt_row_rejected(fixed):
+    rejected_by_check("ldt row disagrees", fixed, proof=tampered(fixed[3], ldt=bumped(fixed[3].ldt, 2, 5)))
+
+
+def test_altered_dot_row_rejected(fixed):
+    rejected_by_check("dot row disagrees", fixed, proof=tampered(fixed[3], dot=bumped(fixed[3].dot, 1, 0)))
+
+
+def test_dot_coefficient_not_the_batched_claim_rejected(fixed):
+    commitment, _, claimed, proof, _ = fixed
+    width = 1 << commitment.col_bits
+    rejected_by_check("coefficient C-1", fixed, proof=tampered(proof, dot=bumped(proof.dot, 0, width - 1)))
+    wrong = [F.ext_add(claimed[0], F.ext_ones()), claimed[1]]
+    rejected_by_check("coefficient C-1", fixed, claimed=wrong)
+
+
+def test_false_claim_with_a_matching_dot_coefficient_rejected_by_the_columns(fixed):
+    """A prover that claims a wrong value and patches coefficient C-1 to the batched claim is caught on the
+    columns: dot is then not the committed rows' combination."""
+    commitment, points, claimed, proof, coins = fixed
+    wrong = [F.ext_add(claimed[0], F.ext_const(5)), claimed[1]]
+    width = 1 << commitment.col_bits
+    dot = proof.dot.copy()
+    dot[:, width - 1] = F.ext_add(dot[:, width - 1], F.ext_mul(coins.alpha, F.ext_const(5)))
+    rejected_by_check("dot row disagrees", fixed, proof=tampered(proof, dot=dot), claimed=wrong)
+
+
+def test_altered_salt_rejected(fixed):
+    salts = bytearray(fixed[3].salts)
+    salts[17] ^= 1
+    rejected_by_check("Merkle", fixed, proof=tampered(fixed[3], salts=bytes(salts)))
+
+
+@pytest.mark.parametrize("row", [0, -8, -1], ids=["data row", "B_ldt row", "B_dot row"])
+def test_altered_column_entry_rejected(fixed, row):
+    rejected_by_check("Merkle", fixed, proof=tampered(fixed[3], columns=bumped(fixed[3].columns, 3, row)))
+
+
+def test_altered_merkle_path_rejected(fixed):
+    paths = bytearray(fixed[3].paths)
+    paths[40] ^= 1
+    rejected_by_check("Merkle", fixed, proof=tampered(fixed[3], paths=bytes(paths)))
+    rejected_by_check("Merkle", fixed, proof=tampered(fixed[3], paths=fixed[3].paths[:-32]))
+
+
+def test_wrong_root_rejected(fixed):
+    commitment = dataclasses.replace(fixed[0], root=bytes(32))
+    rejected_by_check("Merkle", fixed, commitment=commitment)
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("ldt", np.zeros((4, 3), np.uint64), "ldt row has shape"),
+        ("dot", np.zeros((4, 3), np.uint64), "dot row has shape"),
+        ("columns", np.zeros((2, 2), np.uint64), "columns has shape"),
+        ("salts", b"\x00" * 15, "salt"),
+        ("paths", "not bytes", "multi-path"),
+        ("ldt", np.full((4, 1), F.P, np.uint64), "shape|>= p"),
+    ],
+)
+def test_malformed_opening_rejected_before_use(fixed, field, value, match):
+    rejected_by_check(match, fixed, proof=tampered(fixed[3], **{field: value}))
+
+
+def test_element_not_below_p_rejected(fixed):
+    ldt = fixed[3].ldt.copy()
+    ldt[0, 0] = F.P
+    rejected_by_check(">= p", fixed, proof=tampered(fixed[3], ldt=ldt))
+
+
+@pytest.fixture(scope="module")
+def honest():
+    _, commitment, _, points, claimed, proof = opened(9, 2, seed=5)
+    check(commitment, points, claimed, proof)
+    return commitment, points, claimed, proof
+
+
+def test_transcript_level_tampering_rejected(honest):
+    commitment, points, claimed, proof = honest
+    for changed in (
+        tampered(proof, ldt=bumped(proof.ldt, 0, 0)),
+        tampered(proof, dot=bumped(proof.dot, 3, 7)),
+        tampered(proof, columns=bumped(proof.columns, 0, 0)),
+    ):
+        with pytest.raises(Z.ZkLigeroError):
+            check(commitment, points, claimed, changed)
+    with pytest.raises(Z.ZkLigeroError):
+        check(commitment, points, claimed, proof, label="other")
+    with pytest.raises(Z.ZkLigeroError):
+        check(commitment, points[::-1], claimed[::-1][:1] + claimed[:1], proof)
+
+
+@pytest.mark.parametrize("params", [Z.ZkLigeroParams(queries=170), Z.ZkLigeroParams(rate_log=4)])
+def test_other_header_parameters_rejected(honest, params):
+    """An opening checked under parameters other than it was made with (the header's) is refused."""
+    commitment, points, claimed, proof = honest
+    with pytest.raises(Z.ZkLigeroError):
+        check(commitment, points, claimed, proof, params=params)
+
+
+def test_malformed_commitment_rejected(honest):
+    commitment, points, claimed, proof = honest
+    for bad in (
+        dataclasses.replace(commitment, row_bits=commitment.row_bits + 1),
+        "root",
+        dataclasses.replace(commitment, root=b"x"),
+    ):
+        with pytest.raises(Z.ZkLigeroError, match="malformed commitment"):
+            check(bad, points, claimed, proof)
+
+
+def test_not_an_opening_rejected(honest):
+    commitment, points, claimed, _ = honest
+    with pytest.raises(Z.ZkLigeroError, match="not a ZkOpeningProof"):
+        check(commitment, points, claimed, object())
+
+
+def test_ceiling_bounds_an_opening_with_every_query_distinct():
+    _, commitment, _, points, _, proof = opened(3, 1)
+    ceiling = Z.opening_bytes_ceiling(commitment, PARAMS, 1)
+    assert proof.nbytes() < ceiling
+
+
+# ------------------------------------------------------------------------------------ zero knowledge
+def simulate(num_vars: int, params: Z.ZkLigeroParams, points, claimed, coins: Z.Challenges):
+    """The simulator: from the public shape, the points, the claimed values and the verifier's coins only,
+    a root and an opening.  Data columns uniform; ldt uniform of degree < D; dot uniform with coefficient
+    C-1 the batched claim; the blinding rows' opened entries solved from the two checks; opened leaves hash
+    fresh salts, every other leaf is a uniform digest."""
+    row_bits, col_bits = params.layout(num_vars)
+    rng = Z.OsRandomness()
+    num_rows, width = 1 << row_bits, 1 << col_bits
+    _, length, domain_bits = Z._shape(params.rate_log, params.num_queries(), num_vars, row_bits)
+    q = coins.indices.size
+    data = rng.field(q * num_rows).reshape(q, num_rows)
+    ldt = rng.field(4 * length).reshape(4, length)
+    dot = rng.field(4 * length).reshape(4, length)
+    powers = Z._powers(coins.alpha, len(points))
+    dot[:, width - 1] = F.ext_sum(F.ext_mul(powers, np.stack(claimed, axis=1)))
+    at = Z.evaluate_at(np.concatenate([ldt, dot]), domain_bits, coins.indices).T
+    xs = Z.domain_points(domain_bits, coins.indices)
+    rows_at = Z.ligero.combine_rows(Z.ligero.row_combinations(points, row_bits), data.T)
+    blind_dot = at[4:]
+    for j, z in enumerate(points):
+        weight = F.ext_mul(Z.reversed_eq_at(z[:, row_bits:], xs), powers[:, j : j + 1])
+        blind_dot = F.ext_sub(blind_dot, F.ext_mul(weight, rows_at[:, j]))
+    blind_ldt = F.ext_sub(at[:4], Z.ligero.combine_rows(coins.u[:, None, :num_rows], data.T)[:, 0])
+    blind_ldt = F.ext_sub(blind_ldt, Z._base_combination(coins.u[:, num_rows:], blind_dot))
+    columns = np.concatenate([data, blind_ldt.T, blind_dot.T], axis=1)
+    salts = rng.bytes(Z.SALT_BYTES * q)
+    leaves = (
+        np.frombuffer(rng.bytes(merkle.DIGEST_SIZE << domain_bits), dtype=np.uint8).reshape(-1, 32).copy()
+    )
+    for i, (c, column) in enumerate(zip(coins.indices, columns)):
+        digest = merkle.hash_leaf(salts[16 * i : 16 * (i + 1)] + merkle.column_bytes(column))
+        leaves[c] = np.frombuffer(digest, dtype=np.uint8)
+    tree = merkle.MerkleTree(leaves, 1 << domain_bits)
+    commitment = Z.Commitment(tree.root, num_vars, row_bits)
+    return commitment, Z.ZkOpeningProof(ldt, dot, columns, salts, tree.open(coins.indices))
+
+
+@pytest.mark.parametrize("num_vars, num_points", [(3, 1), (10, 3), (13, 2)])
+def test_simulated_opening_is_accepted(num_vars, num_points):
+    rng = np.random.default_rng(num_vars)
+    points = [F.random_ext(rng, num_vars) for _ in range(num_points)]
+    claimed = [F.random_ext(rng) for _ in range(num_points)]  # any values: the simulator knows no data
+    row_bits = PARAMS.layout(num_vars)[0]
+    coins = challenges(Z.Commitment(bytes(32), num_vars, row_bits), PARAMS, rng)
+    commitment, proof = simulate(num_vars, PARAMS, points, claimed, coins)
+    Z.check(commitment, PARAMS, points, claimed, proof, coins)
+    real = opened(num_vars, num_points)[5]
+    assert all(getattr(proof, f).shape == getattr(real, f).shape for f in ("ldt", "dot"))
+    assert proof.columns.shape[1] == real.columns.shape[1] and len(proof.salts) == 16 * coins.indices.size
+
+
+def rank_mod_p(matrix: np.ndarray) -> int:
+    """Rank over F_p by Gaussian elimination on int64 (entries < p, products < 2^62)."""
+    m = np.array(matrix, dtype=np.int64) % F.P
+    rank = 0
+    for col in range(m.shape[1]):
+        rows = np.nonzero(m[rank:, col])[0]
+        if rows.size == 0:
+            continue
+        pivot = rank + rows[0]
+        m[[rank, pivot]] = m[[pivot, rank]]
+        m[rank] = m[rank] * pow(int(m[rank, col]), F.P - 2, F.P) % F.P
+        factors = m[:, col].copy()
+        factors[rank] = 0
+        m = (m - (factors[:, None] * m[rank][None, :]) % F.P) % F.P
+        rank += 1
+        if rank == m.shape[0]:
+            break
+    return rank
+
+
+def affine_dimension(samples: np.ndarray) -> int:
+    """Dimension of the affine hull of the rows of ``samples``."""
+    return rank_mod_p((samples[1:].astype(np.int64) - samples[0].astype(np.int64)) % F.P)
+
+
+def view(proof: Z.ZkOpeningProof) -> np.ndarray:
+    """Everything an opening shows as one vector of field elements (the salts are fresh bytes, hashed)."""
+    return np.concatenate([proof.ldt.ravel(), proof.dot.ravel(), proof.columns.ravel()])
+
+
+TINY = Z.ZkLigeroParams(queries=4)
+"""On 2^5 elements: R = 8, C = 4, t = 4, D = 11, L = 32; a view of 152 field elements."""
+TINY_VARS = 5
+
+
+@pytest.fixture(scope="module")
+def tiny_views():
+    """Real openings of two vectors with the same claimed value at one point, and simulated ones, all for
+    the same coins: 160 of each."""
+    rng = np.random.default_rng(6)
+    num_vars = TINY_VARS
+    assert TINY.layout(num_vars) == (3, 2)
+    z = F.ext_from_base(F.random_base(rng, num_vars))  # a base point, so equal values are easy to arrange
+    weights = poly.eq_table(z)[0]
+    first = F.random_base(rng, 1 << num_vars)
+    second = F.random_base(rng, 1 << num_vars)
+    # make <eq(z), second> equal <eq(z), first> by adjusting its last entry
+    gap = (F.inner(weights, first) - F.inner(weights, second)) % F.P
+    second[-1] = (int(second[-1]) + gap * pow(int(weights[-1]), F.P - 2, F.P)) % F.P
+    assert F.inner(weights, first) == F.inner(weights, second)
+    row_bits = TINY.layout(num_vars)[0]
+    coins = challenges(Z.Commitment(bytes(32), num_vars, row_bits), TINY, rng, distinct=4)
+    out = {}
+    for name, vector in (("first", first), ("second", second)):
+        samples = []
+        for _ in range(160):
+            _, state = Z.commit(vector, TINY)
+            claimed = Z.mle_values(state, [z])
+            samples.append(view(respond(state, [z], coins)))
+        out[name] = np.stack(samples)
+    claimed = Z.mle_values(Z.commit(first, TINY)[1], [z])
+    out["simulated"] = np.stack([view(simulate(num_vars, TINY, [z], claimed, coins)[1]) for _ in range(160)])
+    out["first_vector"], out["second_vector"], out["point"], out["coins"] = first, second, z, coins
+    return out
+
+
+def test_real_and_simulated_openings_span_the_same_affine_space(tiny_views):
+    """A view is an affine function of uniform randomness, so it is uniform on its affine hull; the hulls
+    of real openings of two vectors with the same claim and of simulated ones are one and the same space:
+    4 x 8 data entries (masked) + 44 of ldt + 40 of dot (4 fixed to the claim) = 116 free coordinates of
+    152 (the 4 x 2 x 4 blinding entries follow from the rest)."""
+    first, second, simulated = tiny_views["first"], tiny_views["second"], tiny_views["simulated"]
+    assert first.shape == (160, 152)
+    for samples in (first, second, simulated):
+        assert affine_dimension(samples) == 116
+    assert affine_dimension(np.concatenate([first, second, simulated])) == 116
+
+
+def test_the_affine_test_sees_a_leak_when_more_columns_open_than_there_are_masks():
+    """Positive control: with t + 1 distinct columns on a tableau masked for t, the opened data entries of
+    two different vectors lie in different affine spaces (the union's hull is one dimension larger)."""
+    rng = np.random.default_rng(7)
+    params = Z.ZkLigeroParams(queries=2)  # on 2^3 elements: R = 8, C = 1, L = 16
+    indices = np.sort(rng.choice(16, size=3, replace=False))
+    hulls = []
+    for vector in (F.random_base(rng, 8), F.random_base(rng, 8)):
+        samples = np.stack([Z.tableau_columns(Z.commit(vector, params)[1], indices)[:, 0] for _ in range(12)])
+        hulls.append(samples)
+    assert affine_dimension(hulls[0]) == affine_dimension(hulls[1]) == 2
+    assert affine_dimension(np.concatenate(hulls)) == 3
+
+
+def test_opened_values_are_uniform(tiny_views):
+    """Chi-square of every free coordinate's top three bits, summed over coordinates, for real openings of
+    both vectors and for simulated ones; and two-sample tests real against real and real against simulated
+    (a p-value below 1e-6 fails; a correct implementation fails one run in millions)."""
+    first, second, simulated = tiny_views["first"], tiny_views["second"], tiny_views["simulated"]
+    fixed = np.all(first == first[0], axis=0)
+    assert np.flatnonzero(fixed).tolist() == [44 + 3, 44 + 11 + 3, 44 + 22 + 3, 44 + 33 + 3]  # dot[:, C-1]
+    for samples in (first, second, simulated):
+        assert uniform_chi2_p(samples[:, ~fixed]) > 1e-6
+    assert two_sample_chi2_p(first[:, ~fixed], second[:, ~fixed]) > 1e-6
+    assert two_sample_chi2_p(first[:, ~fixed], simulated[:, ~fixed]) > 1e-6
+
+
+BUCKETS = 8
+
+
+def buckets(samples: np.ndarray) -> np.ndarray:
+    return (samples.astype(np.float64) * BUCKETS / F.P).astype(np.int64)
+
+
+def uniform_chi2_p(samples: np.ndarray) -> float:
+    counts = np.stack([np.bincount(col, minlength=BUCKETS) for col in buckets(samples).T])
+    expected = samples.shape[0] / BUCKETS
+    statistic = float(((counts - expected) ** 2 / expected).sum())
+    return chi2_upper_tail(statistic, counts.shape[0] * (BUCKETS - 1))
+
+
+def two_sample_chi2_p(a: np.ndarray, b: np.ndarray) -> float:
+    ca = np.stack([np.bincount(col, minlength=BUCKETS) for col in buckets(a).T]).astype(np.float64)
+    cb = np.stack([np.bincount(col, minlength=BUCKETS) for col in buckets(b).T]).astype(np.float64)
+    total = ca + cb
+    keep = total > 0
+    statistic = float((((ca - cb) ** 2)[keep] / total[keep]).sum())
+    return chi2_upper_tail(statistic, ca.shape[0] * (BUCKETS - 1))
+
+
+def chi2_upper_tail(statistic: float, dof: int) -> float:
+    """P(chi2_dof >= statistic) by the Wilson-Hilferty normal approximation (dof in the hundreds)."""
+    z = ((statistic / dof) ** (1 / 3) - (1 - 2 / (9 * dof))) / math.sqrt(2 / (9 * dof))
+    return 0.5 * math.erfc(z / math.sqrt(2))
