@@ -180,7 +180,7 @@ def sigmoid_model(seed: int):
 @pytest.mark.parametrize("seed", range(6))
 def test_random_models_with_sigmoids_prove_and_verify(tmp_path, seed):
     """Completeness with sigmoid layers anywhere (the last one included); both schedules write the same
-    sections, and a private input proves too."""
+    sections for a public input (a private input's hiding commitment draws fresh randomness: both verify)."""
     model, rng = sigmoid_model(400 + seed)
     x = rng.integers(-128, 128, model.input_shape)
     private = seed % 2 == 1
@@ -194,7 +194,7 @@ def test_random_models_with_sigmoids_prove_and_verify(tmp_path, seed):
         data = path.read_bytes()
         return data[14 + int.from_bytes(data[10:14], "little") :]
 
-    assert body(tmp_path / "s") == body(tmp_path / "b")
+    assert private or body(tmp_path / "s") == body(tmp_path / "b")
     assert verifier.verify(tmp_path / "b", model).accepted
 
 
