@@ -143,6 +143,8 @@ def predict(
         out = Grid(layer.out_shape)
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
         tensors = INT_BYTES * out_values * 4 + 2 * INT_BYTES * out.size  # a, q, r, y and padded copies
+        if layer.extra_sources or layer.upsample:  # its input, gathered from its sources
+            tensors += INT_BYTES * int(np.prod(layer.in_shape))
         kind = L.kind_of(layer)
         linear = kind.working_bytes(layer)
         lookup = encode = table = 0
@@ -159,7 +161,7 @@ def predict(
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
         input_state, input_phase = _committed_input_bytes(model, params, scheme, threads)
-        input_last = max(k for k, layer in enumerate(model.layers) if -1 in (layer.source, layer.residual))
+        input_last = max(k for k, layer in enumerate(model.layers) if -1 in layer.reads)
     rows = []
     for k, layer in enumerate(model.layers):
         if schedule == "baseline":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tracemalloc
 
@@ -172,6 +173,14 @@ def test_bad_calibration_and_parameters_are_refused():
         quantize(FloatModel.from_arrays("p", (3, 1, 1), layers, {0: (np.ones((3, 3)), np.zeros(2))}))
     with pytest.raises(ModelError, match="no parameters for layer"):
         FloatModel.from_arrays("p", (3, 1, 1), layers, {})
+
+
+def test_a_float_model_over_several_sources_is_refused_in_one_line():
+    layers = [dense("a", -1, 3, 3, "clamp"), dense("b", 0, 6, 2, "none")]
+    layers[1] = dataclasses.replace(layers[1], extra_sources=(-1,))
+    params = {0: (np.eye(3), np.zeros(3)), 1: (np.ones((2, 6)), np.zeros(2))}
+    with pytest.raises(ModelError, match="layer b: quantizing a layer that concatenates several sources"):
+        quantize(FloatModel.from_arrays("cat", (3, 1, 1), layers, params))
 
 
 def test_global_pool_over_a_large_window_that_is_not_a_power_of_two_is_refused():

@@ -11,6 +11,7 @@ the input grid, one sumcheck (``common.prove_linear``).  Each affine kind's modu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -31,7 +32,7 @@ from edgeprove.layers.common import (
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model import ops
-from edgeprove.model.ir import Layer, Model, Shape
+from edgeprove.model.ir import Layer, Model, Shape, channel_offsets, source_views
 from edgeprove.model.kinds import MapRules
 from edgeprove.sumcheck import SumcheckProof
 
@@ -62,13 +63,27 @@ class LinearMap(MapRules, Protocol):
 @dataclass
 class LayerProof:
     """One layer: opened q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
-    the linear map's sumcheck and the requantization lookups (or None)."""
+    the linear map's sumcheck (one per source when it reads several) and the requantization lookups (or
+    None)."""
 
     q_value: np.ndarray | None
     r_value: np.ndarray | None
     residual_value: np.ndarray | None
-    linear: LinearProof
+    linear: LinearProof | SourcesProof
     requant: RequantProof | None
+
+
+@dataclass
+class SourcesProof:
+    """A linear map over several concatenated sources: per source, the partial sum
+    sum_x x_s(x) G_s(x) (its share of the claim) and the sumcheck proving it."""
+
+    sums: list[np.ndarray]
+    parts: list[LinearProof]
+
+
+SourcePart = Callable[[Layer, np.ndarray | None, int, int], tuple[Layer, np.ndarray | None]]
+"""A module's map restricted to input channels [lo, hi): the part's layer and weights."""
 
 
 @dataclass
@@ -129,20 +144,41 @@ def _linear_label(step: ProverStep | VerifierStep) -> str:
     return f"{step.label}/linear"
 
 
+def _part_label(step: ProverStep | VerifierStep, position: int) -> str:
+    return f"{step.label}/linear{position}"
+
+
+def _parts(step: ProverStep | VerifierStep, source_part: SourcePart) -> list[tuple[int, int, Layer, object]]:
+    """Per source: its channel range in the layer's input, and the map's part over it (layer, weights)."""
+    layer = step.layer
+    offsets = channel_offsets(source_views(step.model.input_shape, step.model.layers, layer))
+    weight = _weight(step.model, step.index)
+    ranges = zip(offsets[:-1], offsets[1:], strict=True)
+    return [(lo, hi, *source_part(layer, weight, lo, hi)) for lo, hi in ranges]
+
+
 @dataclass(frozen=True)
 class AffineKind:
     """An affine layer kind: the shared proof around one module's linear map."""
 
     linear_map: LinearMap
+    source_part: SourcePart | None = None
+    """The map over one source's channels, for a map that splits over input channels (None: one source)."""
     keeps_range: ClassVar[bool] = False
     proof_types: ClassVar[tuple[type, ...]] = (
         LayerProof,
+        SourcesProof,
         LinearProof,
         SumcheckProof,
         RequantProof,
         lookup.LookupProof,
         lookup.FractionSumProof,
     )
+
+    @property
+    def concat_sources(self) -> bool:
+        """Whether the layer may read several sources (its module splits the map over channels)."""
+        return self.source_part is not None
 
     def commits(self, layer: Layer) -> bool:
         """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
@@ -191,11 +227,14 @@ class AffineKind:
             residual_value = poly.evaluate(out_grid.pad(step.residual), z)
             claim = _less_residual(step, claim, residual_value)
             step.claim_read(layer.residual, z, residual_value)
-        tables = [
-            in_grid.pad(step.source),
-            self.linear_map.g_table(layer, _weight(step.model, step.index), z),
-        ]
-        linear, gamma, x_value = prove_linear(tables, claim, step.transcript, _linear_label(step))
+        if len(layer.sources) > 1:
+            linear, gamma, x_value = self._prove_sources(step, z)
+        else:
+            tables = [
+                in_grid.pad(step.source),
+                self.linear_map.g_table(layer, _weight(step.model, step.index), z),
+            ]
+            linear, gamma, x_value = prove_linear(tables, claim, step.transcript, _linear_label(step))
         rq_proof = None
         if w.rq is not None:
             rq_proof, rq_claims = requant.prove(
@@ -208,7 +247,7 @@ class AffineKind:
         """Check the layer's proof; returns gamma and x~(gamma)."""
         layer = step.layer
         out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-        if not isinstance(proof, LayerProof) or not isinstance(proof.linear, LinearProof):
+        if not isinstance(proof, LayerProof):
             raise Rejected(f"layer {layer.name}: malformed layer proof")
         z = _output_point(step)
         if layer.requantized:
@@ -225,12 +264,17 @@ class AffineKind:
             step.claim_read(layer.residual, z, residual_value, "residual input")
         elif proof.residual_value is not None:
             raise Rejected(f"layer {layer.name}: unexpected residual value")
-        gamma, x_value, final = verify_linear(
-            proof.linear, claim, in_grid.num_vars, step.transcript, _linear_label(step)
-        )
-        g = self.linear_map.g_eval(layer, _weight(step.model, step.index), z, gamma)
-        if not F.ext_eq(final, F.ext_mul(x_value, g)):
-            raise Rejected(f"layer {layer.name}: linear map's final check failed")
+        if len(layer.sources) > 1:
+            gamma, x_value = self._verify_sources(step, z, claim, proof.linear)
+        else:
+            if not isinstance(proof.linear, LinearProof):
+                raise Rejected(f"layer {layer.name}: malformed layer proof")
+            gamma, x_value, final = verify_linear(
+                proof.linear, claim, in_grid.num_vars, step.transcript, _linear_label(step)
+            )
+            g = self.linear_map.g_eval(layer, _weight(step.model, step.index), z, gamma)
+            if not F.ext_eq(final, F.ext_mul(x_value, g)):
+                raise Rejected(f"layer {layer.name}: linear map's final check failed")
         if layer.requantized:
             if not isinstance(proof.requant, RequantProof):
                 raise Rejected(f"layer {layer.name}: missing requantization proof")
@@ -242,6 +286,60 @@ class AffineKind:
         elif proof.requant is not None:
             raise Rejected(f"layer {layer.name}: unexpected requantization proof")
         return gamma, x_value
+
+    def _prove_sources(self, step: ProverStep, z: np.ndarray) -> tuple[SourcesProof, np.ndarray, np.ndarray]:
+        """One linear sumcheck per source over its own channels, after binding its partial sum; records the
+        claims on sources 1.. and returns source 0's point and value."""
+        sums, parts, first = [], [], None
+        for position, (lo, hi, part, weight) in enumerate(_parts(step, self.source_part)):
+            x_table = Grid(part.in_shape).pad(step.source[lo:hi])
+            g = self.linear_map.g_table(part, weight, z)
+            partial = F.ext_inner(x_table, poly.as_u64(g))
+            label = _part_label(step, position)
+            step.transcript.absorb_ext(f"{label}/sum", partial)
+            linear, gamma, x_value = prove_linear([x_table, g], partial, step.transcript, label)
+            del x_table, g
+            sums.append(partial)
+            parts.append(linear)
+            if position == 0:
+                first = (gamma, x_value)
+            else:
+                step.claim_source(position, gamma, x_value)
+        return SourcesProof(sums, parts), *first
+
+    def _verify_sources(
+        self, step: VerifierStep, z: np.ndarray, claim: np.ndarray, proof: object
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Check every source's sumcheck and that the partial sums add up to the claim; records the claims
+        on sources 1.. and returns source 0's point and value."""
+        layer = step.layer
+        count = len(layer.sources)
+        if (
+            not isinstance(proof, SourcesProof)
+            or len(proof.sums) != count
+            or len(proof.parts) != count
+            or not all(isinstance(part, LinearProof) for part in proof.parts)
+        ):
+            raise Rejected(f"layer {layer.name}: malformed proof of a map over {count} sources")
+        total, first = F.ext_zeros(), None
+        for position, (_, _, part, weight) in enumerate(_parts(step, self.source_part)):
+            partial = ext_value(proof.sums[position], f"source {position}'s partial sum")
+            label = _part_label(step, position)
+            step.transcript.absorb_ext(f"{label}/sum", partial)
+            gamma, x_value, final = verify_linear(
+                proof.parts[position], partial, Grid(part.in_shape).num_vars, step.transcript, label
+            )
+            g = self.linear_map.g_eval(part, weight, z, gamma)
+            if not F.ext_eq(final, F.ext_mul(x_value, g)):
+                raise Rejected(f"layer {layer.name}: source {position}'s linear map's final check failed")
+            total = F.ext_add(total, partial)
+            if position == 0:
+                first = (gamma, x_value)
+            else:
+                step.claim_source(position, gamma, x_value, f"source {position}")
+        if not F.ext_eq(total, claim):
+            raise Rejected(f"layer {layer.name}: the sources' partial sums do not add up to the claim")
+        return first
 
     def working_bytes(self, layer: Layer) -> int:
         """The linear map's tables (the module's estimate)."""

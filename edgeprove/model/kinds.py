@@ -54,6 +54,10 @@ class KindRules(MapRules, Protocol):
     """True when the layer outputs values of its input (max pooling): it neither rescales nor changes the
     range, so the quantizer gives it its source's activation, act_max and scale."""
 
+    concat_sources: bool
+    """True when the layer may read several sources concatenated along channels (its map splits into one
+    map per source's channels); a kind without it reads exactly one source."""
+
 
 def registry() -> dict[str, KindRules]:
     """Every layer kind by name (``edgeprove.layers.KINDS``), imported on first use to avoid a cycle."""

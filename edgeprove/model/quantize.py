@@ -45,7 +45,7 @@ from edgeprove.model.ir import (
     value_range,
 )
 from edgeprove.model.kinds import rules_of
-from edgeprove.model.ops import linear_map, run_batch
+from edgeprove.model.ops import gather, linear_map, run_batch
 
 INT8_MAX = 127
 DEFAULT_CALIBRATION_INPUTS = 16
@@ -173,6 +173,11 @@ def random_calibration(
     return inputs, f"{count} seeded random inputs (uniform [-1, 1), seed {seed})"
 
 
+def _input(layer: Layer, alive: dict[int, np.ndarray]) -> np.ndarray:
+    """A layer's float input in (C, N, H, W) layout from the tensors still alive."""
+    return gather(layer, [alive[ref] for ref in layer.sources])
+
+
 def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_LayerStats], np.ndarray]:
     """Pass 1: float forward on the calibration batch, one layer's weights at a time; returns the per-layer
     statistics and the float outputs (N, *out_shape)."""
@@ -193,11 +198,11 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
                 )
             weight_frac = frac_for(float(np.max(np.abs(weight))))
             weight_int = quantize_array(weight, weight_frac).astype(np.int8)
-            acc = linear_map(layer, weight, alive[layer.source]) + bias.reshape(-1, 1, 1, 1)
+            acc = linear_map(layer, weight, _input(layer, alive)) + bias.reshape(-1, 1, 1, 1)
             del weight
         else:
             weight_frac, weight_int, bias = 0, None, None
-            acc = linear_map(layer, None, alive[layer.source]) / (1 << rules_of(layer).scale_bits(layer))
+            acc = linear_map(layer, None, _input(layer, alive)) / (1 << rules_of(layer).scale_bits(layer))
         if layer.residual is not None:
             acc += alive[layer.residual]
         y = np.maximum(acc, 0.0) if layer.activation == "relu" else acc
@@ -209,7 +214,7 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
         stats.append(
             _LayerStats(weight_frac, weight_int, bias, positive, negative, frac_for(float(np.max(np.abs(y)))))
         )
-        for ref in {layer.source, layer.residual} - {None}:
+        for ref in set(layer.reads):
             if last[ref] == index:
                 del alive[ref]
         if last[index] > index:
@@ -326,6 +331,12 @@ def quantize(
             f"calibration inputs must have shape (N, {', '.join(map(str, expected))}), "
             f"got {tuple(calibration.shape)}"
         )
+    for layer in float_model.layers:
+        if layer.extra_sources:
+            raise ModelError(
+                f"layer {layer.name}: quantizing a layer that concatenates several sources is not supported "
+                "(their scales would have to agree)"
+            )
     label = calibration_label or f"{len(calibration)} given calibration inputs"
     input_frac = frac_for(float(np.max(np.abs(calibration))))
     stats, float_out = _calibrate(float_model, calibration)
