@@ -115,17 +115,28 @@ def _weight(model: Model, k: int) -> np.ndarray | None:
     return model.weight(k) if model.layers[k].has_weights else None
 
 
-def _output_point(step: ProverStep | VerifierStep) -> np.ndarray:
+def output_point(step: ProverStep | VerifierStep) -> np.ndarray:
     """z: the random point on the output grid every claim of the layer starts from."""
     return step.transcript.challenge_ext_vec(f"{step.label}/z", Grid(step.layer.out_shape).num_vars)
 
 
-def _requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, r_value) -> np.ndarray:
+def requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, r_value) -> np.ndarray:
     """Bind q~(z), r~(z), owe their openings, and derive a~(z) from them."""
     step.transcript.absorb_ext(f"{step.label}/qr", np.stack([q_value, r_value], axis=1))
     step.claims.add(step.index, "q", z, q_value)
     step.claims.add(step.index, "r", z, r_value)
     return requant.accumulator_claim(step.layer.shift, Grid(step.layer.out_shape), z, q_value, r_value)
+
+
+def requantize_witness(layer: Layer, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
+    """Requantize a and build the lookups' multiplicities; the committed vector when requantized (shared
+    by every kind whose output is a requantized accumulator)."""
+    if not layer.requantized:
+        return AffineWitness(a, a, None), None
+    q, r, y = ops.requantize(layer, a)
+    out_grid = Grid(layer.out_shape)
+    rq = requant.witness(layer, out_grid, q, r, y)
+    return AffineWitness(a, y, rq), requant.committed_vector(rq, out_grid, layer.shift)
 
 
 def _less_bias(step: ProverStep | VerifierStep, z: np.ndarray, claim_a: np.ndarray) -> np.ndarray:
@@ -176,9 +187,9 @@ class AffineKind:
     )
 
     @property
-    def concat_sources(self) -> bool:
-        """Whether the layer may read several sources (its module splits the map over channels)."""
-        return self.source_part is not None
+    def source_rule(self) -> str:
+        """The rule "concat" when the module splits the map over channels (several sources), else "one"."""
+        return "one" if self.source_part is None else "concat"
 
     def commits(self, layer: Layer) -> bool:
         """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
@@ -202,23 +213,18 @@ class AffineKind:
 
     def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
         """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
-        if not layer.requantized:
-            return AffineWitness(a, a, None), None
-        q, r, y = ops.requantize(layer, a)
-        out_grid = Grid(layer.out_shape)
-        rq = requant.witness(layer, out_grid, q, r, y)
-        return AffineWitness(a, y, rq), requant.committed_vector(rq, out_grid, layer.shift)
+        return requantize_witness(layer, a)
 
     def prove(self, step: ProverStep, w: AffineWitness) -> tuple[LayerProof, np.ndarray, np.ndarray]:
         """The layer's proof; returns it with gamma and x~(gamma)."""
         layer = step.layer
         out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-        z = _output_point(step)
+        z = output_point(step)
         q_value = r_value = None
         if w.rq is not None:
             q_value = poly.evaluate(w.rq.q, z)
             r_value = poly.evaluate(w.rq.r, z)
-            claim_a = _requantized_claim(step, z, q_value, r_value)
+            claim_a = requantized_claim(step, z, q_value, r_value)
         else:
             claim_a = poly.evaluate(out_grid.pad(w.a), z)
         claim = _less_bias(step, z, claim_a)
@@ -249,10 +255,10 @@ class AffineKind:
         out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
         if not isinstance(proof, LayerProof):
             raise Rejected(f"layer {layer.name}: malformed layer proof")
-        z = _output_point(step)
+        z = output_point(step)
         if layer.requantized:
             q_value, r_value = ext_value(proof.q_value, "q~(z)"), ext_value(proof.r_value, "r~(z)")
-            claim_a = _requantized_claim(step, z, q_value, r_value)
+            claim_a = requantized_claim(step, z, q_value, r_value)
         else:
             if proof.q_value is not None or proof.r_value is not None:
                 raise Rejected(f"layer {layer.name}: unexpected requantization values")

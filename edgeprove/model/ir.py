@@ -21,9 +21,11 @@ A layer may read several tensors: ``extra_sources`` (default empty) lists earlie
 ``source``, and ``upsample`` (default empty: all 1) gives each of ``source``, then each extra source, a
 nearest-neighbour upsampling factor of 1 or 2 along H and W (x_up[c, 2i+a, 2j+b] = x[c, i, j]).  The
 layer's input is the channel concatenation of its sources, each upsampled by its factor; ``in_shape`` is
-that concatenation's shape.  Only kinds whose map splits over input channels (``KindRules.concat_sources``)
-read more than one source; any kind may read one upsampled source.  Both fields are written to the
-manifest only when set.
+that concatenation's shape.  Only kinds whose map splits over input channels (``KindRules.source_rule``
+"concat") read more than one source that way; a "broadcast" kind (the gated product) reads a first source
+(C, H, W) and gates of shape (C, 1, 1) or (1, H, W), its input being every source broadcast to (C, H, W)
+and stacked along channels, while ``in_shape`` is (C, H, W).  Any kind may read one upsampled source.  Both
+fields are written to the manifest only when set.
 
 Each kind's own rules (weights, output shape, the checks on its fields, its map) live in its module under
 ``edgeprove.layers`` and are reached through the registry (``edgeprove.model.kinds``); this module holds
@@ -520,9 +522,19 @@ def _check_sources(input_shape: Shape, layers: list[Layer], index: int) -> None:
     if layer.upsample == (1,) * len(layer.sources):
         raise ModelError(f"{where}: upsample factors all 1 must be left unset")
     views = source_views(input_shape, layers, layer)
+    rule = rules_of(layer).source_rule
+    if len(views) > 1 and rule == "one":
+        raise ModelError(f"{where}: {layer.kind} reads one source, not {len(views)}")
+    if len(views) > 1 and rule == "broadcast":
+        c, h, w = views[0]
+        for ref, view in zip(layer.sources[1:], views[1:], strict=True):
+            if view not in ((c, 1, 1), (1, h, w)):
+                name = "the input" if ref == -1 else layers[ref].name
+                raise ModelError(
+                    f"{where}: gate {name} has shape {view}, neither ({c}, 1, 1) nor (1, {h}, {w})"
+                )
+        views = views[:1]
     if len(views) > 1:
-        if not rules_of(layer).concat_sources:
-            raise ModelError(f"{where}: {layer.kind} reads one source, not {len(views)}")
         for ref, view in zip(layer.sources, views, strict=True):
             if view[1:] != views[0][1:]:
                 name = "the input" if ref == -1 else layers[ref].name

@@ -32,9 +32,14 @@ def upsampled(x: np.ndarray, factor: int) -> np.ndarray:
 
 def gather(layer: Layer, tensors: list[np.ndarray]) -> np.ndarray:
     """The layer's input from its sources' tensors (in ``layer.sources`` order, channels first, batched or
-    not): each upsampled by its factor, then concatenated along channels."""
+    not): each upsampled by its factor, then concatenated along channels; for a kind that broadcasts its
+    sources, each broadcast to the first one's shape first."""
     parts = [upsampled(np.asarray(t), f) for t, f in zip(tensors, layer.factors, strict=True)]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+    if len(parts) == 1:
+        return parts[0]
+    if rules_of(layer).source_rule == "broadcast":
+        parts = [parts[0]] + [np.broadcast_to(part, parts[0].shape) for part in parts[1:]]
+    return np.concatenate(parts, axis=0)
 
 
 def linear_batch(model: Model, index: int, x: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
