@@ -520,3 +520,22 @@ def test_a_model_over_several_sources_round_trips_with_its_digest(tmp_path):
     y = np.clip((a + 4) >> 3, -128, 127)
     expected = np.arange(16).reshape(2, 8) @ np.concatenate([y, x.reshape(4)])
     np.testing.assert_array_equal(ops.run(model, x).reshape(2), expected)
+
+
+@pytest.mark.parametrize(
+    "gates, message",
+    [
+        ([-1], r"layer g: gate the input has shape \(2, 1, 1\), neither|gate the input is not a relu layer"),
+        ([0], "layer g: gate a is not a relu layer"),
+        ([], "layer g: gated_mul needs at least one gate"),
+        ([7], "layer g: source 7 is not an earlier layer"),
+    ],
+)
+def test_hostile_gated_products_are_refused_with_one_line(tmp_path, gates, message):
+    first = modelfiles.layer("a", "dense", -1, (2, 1, 1), (2, 1, 1), shift=3, activation="clamp")
+    gated = modelfiles.layer("g", "gated_mul", 0, (2, 1, 1), (2, 1, 1), extra_sources=gates)
+    arrays = {0: (np.ones((2, 2), np.int8), np.zeros(2, np.int64))}
+    folder = modelfiles.write_folder(tmp_path / "m", (2, 1, 1), [first, gated], arrays)
+    with pytest.raises(ModelError, match=message) as caught:
+        compiled.load(folder)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300

@@ -4,7 +4,9 @@ Weights: int8 with per-layer weight_frac = the largest f with max|w| * 2^f <= 12
 per-tensor out_frac from calibration (the largest f with max|y| * 2^f <= 127).  Bias: integer at the
 accumulator scale 2^-(in_frac + weight_frac).  shift = acc_frac - out_frac, kept in [0, 16]; residual_shift =
 acc_frac - out_frac(residual source) must be >= 0, so a residual source's out_frac is lowered when needed
-(through a maxpool, which keeps its source's scale and range, to the layer before it); and a layer whose
+(through a maxpool, which keeps its source's scale and range, to the layer before it); a layer concatenating
+several sources needs them at one scale, so the finer ones' out_frac is lowered to the coarsest's the same
+way (the model input's cannot be); and a layer whose
 static q bound would need more than 16 bits gets a smaller out_frac (larger shift).  A float clip at c (ReLU6:
 c = 6) caps out_frac so that act_max = round(c * 2^out_frac) is at most 127.
 
@@ -40,6 +42,7 @@ from edgeprove.model.ir import (
     ModelError,
     Shape,
     check_frac,
+    input_range,
     last_uses,
     validate_layers,
     value_range,
@@ -238,13 +241,14 @@ def _choose_fracs(
             if source < 0 or conflict.cap >= caps.get(source, conflict.cap + 1):
                 raise ModelError(
                     f"cannot choose power-of-two scales that give the residual add of layer "
-                    f"{conflict.consumer} a non-negative shift"
+                    f"{conflict.consumer} a non-negative shift, or its sources one scale"
                 ) from None
             caps[source] = conflict.cap
 
 
 class _ResidualConflict(Exception):
-    """Raised inside pass 2 when a residual add needs its source's out_frac lowered to ``cap``."""
+    """Raised inside pass 2 when a residual add needs its source's out_frac lowered to ``cap``, or a
+    concatenation needs one of its sources at the scale of the coarsest."""
 
     def __init__(self, consumer: str, source: int, cap: int) -> None:
         super().__init__(consumer)
@@ -264,7 +268,11 @@ def _try_fracs(
     for index, layer in enumerate(layers):
         stat = stats[index]
         rules = rules_of(layer)
-        in_frac = input_frac if layer.source == -1 else chosen[layer.source].out_frac
+        fracs = [input_frac if ref == -1 else chosen[ref].out_frac for ref in layer.sources]
+        in_frac = min(fracs)
+        for ref, frac in zip(layer.sources, fracs, strict=True):
+            if frac != in_frac:  # concatenated values must share one scale: lower the finer source's
+                raise _ResidualConflict(layer.name, ref, in_frac)
         if layer.has_weights:
             acc_frac = in_frac + stat.weight_frac
         else:
@@ -292,7 +300,7 @@ def _try_fracs(
         else:
             shift = 0
         residual_range = value_range(chosen, layer.residual) if layer.residual is not None else None
-        in_range = value_range(chosen, layer.source)
+        in_range = input_range(chosen, layer)
         while True:
             act_max = layer.act_max
             if index in clip_max:
@@ -332,11 +340,8 @@ def quantize(
             f"got {tuple(calibration.shape)}"
         )
     for layer in float_model.layers:
-        if layer.extra_sources:
-            raise ModelError(
-                f"layer {layer.name}: quantizing a layer that concatenates several sources is not supported "
-                "(their scales would have to agree)"
-            )
+        if layer.extra_sources and rules_of(layer).source_rule != "concat":
+            raise ModelError(f"layer {layer.name}: quantizing a {layer.kind} layer is not supported")
     label = calibration_label or f"{len(calibration)} given calibration inputs"
     input_frac = frac_for(float(np.max(np.abs(calibration))))
     stats, float_out = _calibrate(float_model, calibration)
