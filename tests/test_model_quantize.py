@@ -190,12 +190,15 @@ def test_concatenated_sources_get_one_scale():
     assert result.report.max_abs_error <= 0.05 * result.report.max_abs_output
 
 
-def test_a_gated_product_is_not_quantized_in_one_line():
-    layers = [dense("x", -1, 3, 3, "clamp"), dense("g", 0, 3, 3, "relu")]
-    layers.append(Layer("gate", "gated_mul", 0, (3, 1, 1), (3, 1, 1), 0, "none", extra_sources=(1,)))
-    params = {0: (np.eye(3), np.zeros(3)), 1: (np.eye(3), np.zeros(3))}
-    with pytest.raises(ModelError, match="layer gate: quantizing a gated_mul layer is not supported"):
-        quantize(FloatModel.from_arrays("gated", (3, 1, 1), layers, params))
+def test_a_gated_product_takes_the_scale_of_x_times_its_gates():
+    layers = [dense("x", -1, 3, 3, "clamp"), dense("g", 0, 3, 3, "relu"), dense("h", 0, 3, 3, "relu")]
+    layers.append(Layer("gate", "gated_mul", 0, (3, 1, 1), (3, 1, 1), 0, "clamp", extra_sources=(1, 2)))
+    params = {0: (np.eye(3), np.zeros(3)), 1: (np.eye(3) * 0.01, np.zeros(3)), 2: (np.eye(3), np.zeros(3))}
+    result = quantize(FloatModel.from_arrays("gated", (3, 1, 1), layers, params))
+    x, g, h, gate = result.model.layers
+    assert g.out_frac == h.out_frac  # the gates share one scale: g's finer one is lowered
+    assert gate.out_frac == x.out_frac + g.out_frac - gate.shift
+    assert result.report.max_abs_error <= 0.05 * result.report.max_abs_output
 
 
 def test_global_pool_over_a_large_window_that_is_not_a_power_of_two_is_refused():

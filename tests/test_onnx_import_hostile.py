@@ -470,3 +470,43 @@ def test_hostile_concat_and_resize_nodes_are_one_line_errors(tmp_path, middle, k
     with pytest.raises(ModelError, match=message) as caught:
         import_onnx(joined_graph(tmp_path, middle, **kwargs))
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def mul_graph(tmp_path: Path, mul_inputs: list[str], extra: list | None = None) -> Path:
+    """x -> r = Relu(Conv 1x1) (1, 2, 4, 4); p = Relu(GlobalAveragePool(r)) (1, 2, 1, 1); c = Conv 1x1 of r,
+    not activated (1, 1, 4, 4); then Mul of ``mul_inputs``."""
+    inits = [
+        numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w"),
+        numpy_helper.from_array(np.ones((1, 2, 1, 1), np.float32), "w1"),
+        numpy_helper.from_array(np.ones((1, 2, 4, 4), np.float32), "k"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["cr"]),
+        helper.make_node("Relu", ["cr"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["gp"]),
+        helper.make_node("Relu", ["gp"], ["p"]),
+        helper.make_node("Conv", ["r", "w1"], ["c"]),
+        *(extra or []),
+        helper.make_node("Mul", mul_inputs, ["y"]),
+    ]
+    return unchecked(nodes, inits, (1, 2, 4, 4), (1, 2, 4, 4), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize(
+    "mul_inputs, extra, message",
+    [
+        (["r", "k"], None, "products with a constant are not supported"),
+        (["r", "r"], None, r"operands of shapes \(1, 2, 4, 4\) and \(1, 2, 4, 4\): only a tensor times a"),
+        (["p", "p"], None, r"operands of shapes \(1, 2, 1, 1\) and \(1, 2, 1, 1\)"),
+        (["r", "c"], None, "gate conv2d2 is not a relu layer"),
+        (
+            ["r", "t"],
+            [helper.make_node("Transpose", ["c"], ["t"], perm=[0, 1, 3, 2])],
+            "Transpose",
+        ),
+    ],
+)
+def test_hostile_mul_nodes_are_one_line_errors(tmp_path, mul_inputs, extra, message):
+    with pytest.raises(ModelError, match=message) as caught:
+        import_onnx(mul_graph(tmp_path, mul_inputs, extra))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300

@@ -144,7 +144,7 @@ def _less_bias(step: ProverStep | VerifierStep, z: np.ndarray, claim_a: np.ndarr
     return F.ext_sub(claim_a, bias_eval(step.layer, bias, z))
 
 
-def _less_residual(step: ProverStep | VerifierStep, claim: np.ndarray, residual_value) -> np.ndarray:
+def less_residual(step: ProverStep | VerifierStep, claim: np.ndarray, residual_value) -> np.ndarray:
     """Bind the residual's y~(z) and subtract 2^residual_shift times it."""
     step.transcript.absorb_ext(f"{step.label}/residual", residual_value)
     scale = np.uint64(pow(2, step.layer.residual_shift, F.P))
@@ -231,7 +231,7 @@ class AffineKind:
         residual_value = None
         if layer.residual is not None:
             residual_value = poly.evaluate(out_grid.pad(step.residual), z)
-            claim = _less_residual(step, claim, residual_value)
+            claim = less_residual(step, claim, residual_value)
             step.claim_read(layer.residual, z, residual_value)
         if len(layer.sources) > 1:
             linear, gamma, x_value = self._prove_sources(step, z)
@@ -266,7 +266,7 @@ class AffineKind:
         claim = _less_bias(step, z, claim_a)
         if layer.residual is not None:
             residual_value = ext_value(proof.residual_value, "residual value")
-            claim = _less_residual(step, claim, residual_value)
+            claim = less_residual(step, claim, residual_value)
             step.claim_read(layer.residual, z, residual_value, "residual input")
         elif proof.residual_value is not None:
             raise Rejected(f"layer {layer.name}: unexpected residual value")

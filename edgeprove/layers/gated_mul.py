@@ -3,16 +3,17 @@ per-channel (C, 1, 1) or per-pixel (1, H, W) tensor broadcast to (C, H, W) — s
 x * (sigmoid(c) + sigmoid(s)), or cSE's x * sigmoid(c) with one gate.
 
 Model side: ``source`` is x and ``extra_sources`` the gates (layers with activation relu, so every gate is
-non-negative); no weights, window, residual or upsampling; out_shape = in_shape = x's shape.  The
-accumulator is a = x * sum_g g, requantized as every layer is (a shift of about the gates' fraction bits
-brings it back to int8).
+non-negative); no weights, window or upsampling; out_shape = in_shape = x's shape.  The accumulator is
+a = x * sum_g g (plus a residual, as for any layer: ONNX's x * g_c + x * g_s imports as a second gated
+product adding the first), requantized as every layer is.
 
 Proof: at the output point z the requantization gives a~(z); since a is zero at padded positions (x is),
 a~(z) = sum_p eq(z, p) x(p) S(p) with S = sum_g g broadcast over the whole padded grid, one eq-weighted
 sumcheck of degree 3 ending at gamma with x~(gamma) and each gate's value: a (C, 1, 1) gate broadcast over
 (h, w) has the MLE g~(gamma_c) (the eq weights of the other variables sum to 1), a (1, H, W) gate
 g~(gamma_h, gamma_w).  The verifier checks final = eq(z, gamma) x~(gamma) sum_g g~(.), and every value
-becomes a claim on its tensor's commitment (or the public input).
+becomes a claim on its tensor's commitment (or the public input).  A residual's y~(z) is sent and
+subtracted first, as in ``affine``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from edgeprove import field as F
 from edgeprove import lookup, poly
 from edgeprove import sumcheck as S
 from edgeprove.layers import requant
-from edgeprove.layers.affine import AffineWitness, output_point, requantize_witness, requantized_claim
+from edgeprove.layers.affine import (
+    AffineWitness,
+    less_residual,
+    output_point,
+    requantize_witness,
+    requantized_claim,
+)
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
 from edgeprove.layers.requant import RequantProof
@@ -40,11 +47,13 @@ frees; a round's slices on top."""
 
 @dataclass
 class GatedProof:
-    """One gated product: q~(z), r~(z) (None for an accumulator output), the product sumcheck, x~(gamma)
-    and every gate's value at its part of gamma, and the requantization lookups (or None)."""
+    """One gated product: q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
+    the product sumcheck, x~(gamma) and every gate's value at its part of gamma, and the requantization
+    lookups (or None)."""
 
     q_value: np.ndarray | None
     r_value: np.ndarray | None
+    residual_value: np.ndarray | None
     product: S.SumcheckProof
     x_value: np.ndarray
     gate_values: np.ndarray
@@ -137,6 +146,11 @@ class GatedMulKind:
             claim = requantized_claim(step, z, q_value, r_value)
         else:
             claim = poly.evaluate(grid.pad(w.a), z)
+        residual_value = None
+        if layer.residual is not None:
+            residual_value = poly.evaluate(grid.pad(step.residual), z)
+            claim = less_residual(step, claim, residual_value)
+            step.claim_read(layer.residual, z, residual_value)
         shapes = _gate_shapes(step)
         gates = []
         for i, shape in enumerate(shapes):
@@ -162,7 +176,8 @@ class GatedMulKind:
         if w.rq is not None:
             rq_proof, rq_claims = requant.prove(layer, grid, w.rq, step.transcript, step.label, step.index)
             step.claims.extend(rq_claims)
-        return GatedProof(q_value, r_value, product, finals[0], gate_values, rq_proof), gamma, finals[0]
+        proof = GatedProof(q_value, r_value, residual_value, product, finals[0], gate_values, rq_proof)
+        return proof, gamma, finals[0]
 
     def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
         """Check the product sumcheck against x~(gamma) and the gates' values, then the requantization;
@@ -184,6 +199,12 @@ class GatedMulKind:
             if proof.q_value is not None or proof.r_value is not None:
                 raise Rejected(f"layer {layer.name}: unexpected requantization values")
             claim = poly.evaluate_padded(step.output, layer.out_shape, z)
+        if layer.residual is not None:
+            residual_value = ext_value(proof.residual_value, "residual value")
+            claim = less_residual(step, claim, residual_value)
+            step.claim_read(layer.residual, z, residual_value, "residual input")
+        elif proof.residual_value is not None:
+            raise Rejected(f"layer {layer.name}: unexpected residual value")
         try:
             gamma, final = S.verify(claim, grid.num_vars, 3, proof.product, step.transcript, _label(step))
         except S.SumcheckError as exc:
@@ -224,14 +245,14 @@ class GatedMulKind:
         return tuple(layer.in_shape)
 
     def validate(self, layers: list[Layer], index: int) -> None:
-        """At least one gate, each a relu layer (non-negative); no window, groups, residual or upsampling."""
+        """At least one gate, each a relu layer (non-negative); no window, groups or upsampling."""
         layer = layers[index]
         where = f"layer {layer.name}"
         check_no_window(layer)
         if not layer.extra_sources:
             raise ModelError(f"{where}: gated_mul needs at least one gate in extra_sources")
-        if layer.residual is not None or layer.upsample:
-            raise ModelError(f"{where}: gated_mul takes no residual or upsample")
+        if layer.upsample:
+            raise ModelError(f"{where}: gated_mul takes no upsample")
         for ref in layer.extra_sources:
             if ref < 0 or layers[ref].activation != "relu":
                 name = "the input" if ref < 0 else layers[ref].name
@@ -251,5 +272,5 @@ class GatedMulKind:
         return np.full(channels, bound, dtype=np.int64), np.zeros(channels, dtype=np.int64)
 
     def scale_bits(self, layer: Layer) -> int:
-        """0 beyond the gates' own fraction bits (the quantizer does not take gated products)."""
+        """0: the accumulator's fraction bits are x's plus the gates' (the quantizer adds them)."""
         return 0

@@ -12,6 +12,8 @@ Flatten, Reshape (static, to a vector or back to the tensor's own shape), Identi
 tensors.  A maxpool keeps its source's activation and range (see ``edgeprove.model.ir``).  Concat along
 channels and a nearest 2x Resize compute nothing: they record which tensors (each upsampled or not) the Conv
 reading them takes as its sources (``extra_sources``, ``upsample``); anything else reading them is refused.
+Mul of a tensor by a per-channel or per-pixel gate opens a gated_mul layer (its gate a relu layer), so
+scSE's x * g_c + x * g_s is two gated products, the second adding the first as its residual.
 
 The float model is then quantized (``edgeprove.model.quantize``) on the calibration inputs, or on seeded
 random ones, and both the float interpretation and the integer model are compared with onnxruntime on them.
@@ -47,6 +49,7 @@ from edgeprove.model.ir import (
     expected_out_shape,
     short,
 )
+from edgeprove.model.kinds import registry
 from edgeprove.model.quantize import (
     DEFAULT_CALIBRATION_INPUTS,
     FloatModel,
@@ -74,6 +77,7 @@ SUPPORTED_OPS = (
     "Constant",
     "Concat",
     "Resize",
+    "Mul",
 )
 FLOAT_TOLERANCE = 1e-3
 """Largest relative difference allowed between the imported float model and onnxruntime (float32 noise)."""
@@ -468,7 +472,9 @@ class _Builder:
             name, suffix = f"{base}_{suffix}", suffix + 1
         self.names.add(name)
         in_shape = self._shape_of(source)
-        if window.get("extra_sources") or window.get("upsample"):
+        if registry()[kind].source_rule == "broadcast":
+            pass  # gates broadcast to the first source's shape, which is the layer's in_shape
+        elif window.get("extra_sources") or window.get("upsample"):
             sources = (source, *window.get("extra_sources", ()))
             factors = window.get("upsample") or (1,) * len(sources)
             in_shape = (
@@ -774,6 +780,34 @@ class _Builder:
         entry.layer = dataclasses.replace(entry.layer, residual=skip_ref)
         entry.version += 1
         self._set(node, _Value(index, entry.version, consumer.dims))
+
+    def _op_Mul(self, node, attrs: dict, where: str) -> None:
+        """x times a gate broadcast per channel (1, C, 1, 1) or per pixel (1, 1, H, W): a gated_mul layer
+        (scSE's x * g_c + x * g_s becomes a second one adding the first as its residual)."""
+        left, right = node.input[0], node.input[1]
+        if left in self.constants or right in self.constants:
+            raise ModelError(f"{where}: products with a constant are not supported")
+        first, second = self._value(left, where), self._value(right, where)
+
+        def gates(gate: _Value, x: _Value) -> bool:
+            if len(x.dims) != 4 or len(gate.dims) != 4 or gate.dims == x.dims:
+                return False
+            return gate.dims in ((1, x.dims[1], 1, 1), (1, 1, *x.dims[2:]))
+
+        if gates(second, first):
+            x, gate = first, second
+        elif gates(first, second):
+            x, gate = second, first
+        else:
+            raise ModelError(
+                f"{where}: operands of shapes {first.dims} and {second.dims}: only a tensor times a "
+                "per-channel (1, C, 1, 1) or per-pixel (1, 1, H, W) gate is supported"
+            )
+        x_ref, gate_ref = self._read(x, where), self._read(gate, where)
+        if x_ref == gate_ref:
+            raise ModelError(f"{where}: multiplies a tensor by itself")
+        index = self._new_layer(node.name, "gated_mul", x_ref, x.dims[1], extra_sources=(gate_ref,))
+        self._set(node, _Value(index, 0, x.dims))
 
     def _add_bias(self, node, value: _Value, constant: np.ndarray, where: str) -> None:
         """Fold ``value + constant`` into the bias of the layer whose open accumulator ``value`` is."""

@@ -6,7 +6,8 @@ accumulator scale 2^-(in_frac + weight_frac).  shift = acc_frac - out_frac, kept
 acc_frac - out_frac(residual source) must be >= 0, so a residual source's out_frac is lowered when needed
 (through a maxpool, which keeps its source's scale and range, to the layer before it); a layer concatenating
 several sources needs them at one scale, so the finer ones' out_frac is lowered to the coarsest's the same
-way (the model input's cannot be); and a layer whose
+way (the model input's cannot be); a gated product's gates share one scale too, and its accumulator's
+fraction is x's plus theirs; and a layer whose
 static q bound would need more than 16 bits gets a smaller out_frac (larger shift).  A float clip at c (ReLU6:
 c = 6) caps out_frac so that act_max = round(c * 2^out_frac) is at most 127.
 
@@ -269,10 +270,12 @@ def _try_fracs(
         stat = stats[index]
         rules = rules_of(layer)
         fracs = [input_frac if ref == -1 else chosen[ref].out_frac for ref in layer.sources]
-        in_frac = min(fracs)
-        for ref, frac in zip(layer.sources, fracs, strict=True):
-            if frac != in_frac:  # concatenated values must share one scale: lower the finer source's
-                raise _ResidualConflict(layer.name, ref, in_frac)
+        shared = 1 if rules.source_rule == "broadcast" else 0  # gates (or concatenated sources) share a scale
+        common = min(fracs[shared:])
+        for ref, frac in zip(layer.sources[shared:], fracs[shared:], strict=True):
+            if frac != common:  # lower the finer one's scale to the coarsest's
+                raise _ResidualConflict(layer.name, ref, common)
+        in_frac = fracs[0] + common if shared else common  # a gated product multiplies x by the gates
         if layer.has_weights:
             acc_frac = in_frac + stat.weight_frac
         else:
@@ -339,9 +342,6 @@ def quantize(
             f"calibration inputs must have shape (N, {', '.join(map(str, expected))}), "
             f"got {tuple(calibration.shape)}"
         )
-    for layer in float_model.layers:
-        if layer.extra_sources and rules_of(layer).source_rule != "concat":
-            raise ModelError(f"layer {layer.name}: quantizing a {layer.kind} layer is not supported")
     label = calibration_label or f"{len(calibration)} given calibration inputs"
     input_frac = frac_for(float(np.max(np.abs(calibration))))
     stats, float_out = _calibrate(float_model, calibration)

@@ -4,6 +4,8 @@ malformed gated layers are refused."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from kindcheck import assert_every_value_checked, model_of, prove_and_verify, random_input
@@ -68,6 +70,25 @@ def test_a_gated_product_as_the_output_and_on_two_threads(tmp_path):
     assert body(prove_and_verify(tmp_path / "two", model, x, threads=2)) == body(one)
 
 
+def test_a_second_gated_product_adding_the_first_as_its_residual(tmp_path):
+    """scSE as x * g_c + x * g_s: the pixel-gated product adds the channel-gated one (2^2 times)."""
+    model = scse((3, 4, 4), gates=("channel",))
+    layers = [
+        *model.layers,
+        Layer("pix", "gated_mul", 0, (3, 4, 4), (3, 4, 4), 0, "clamp", extra_sources=(3,), residual=4),
+    ]
+    layers[5] = dataclasses.replace(layers[5], residual_shift=2)
+    model = model_of((3, 4, 4), layers, np.random.default_rng(8))
+    x = random_input(model, np.random.default_rng(8))
+    for private in (False, True):
+        prove_and_verify(tmp_path / f"p{private}", model, x, private_input=private)
+    ys = {index: y for index, _, _, _, y in ops.forward(model, x)}
+    a = ys[0] * ys[3].reshape(1, 4, 4) + (ys[4] << 2)
+    np.testing.assert_array_equal(ys[5], ops.requantize(model.layers[5], a)[2])
+    proof = tmp_path / "pFalse"
+    assert assert_every_value_checked(tmp_path, model, proof, 5) > 40
+
+
 def test_the_map_is_x_times_the_sum_of_its_gates():
     model = scse((3, 4, 5))
     x = random_input(model, np.random.default_rng(2))
@@ -129,19 +150,16 @@ def test_a_gate_value_of_the_wrong_shape_is_rejected(tmp_path):
         (2, {"activation": "clamp"}, "layer scse: gate cgate is not a relu layer"),
         (4, {"extra_sources": (-1,)}, r"layer scse: gate the input has shape \(3, 4, 5\), neither"),
         (4, {"extra_sources": (0,)}, r"gate x has shape \(3, 4, 5\), neither \(3, 1, 1\) nor \(1, 4, 5\)"),
-        (4, {"residual": 0}, "layer scse: gated_mul takes no residual or upsample"),
         (4, {"kernel": 3}, "layer scse: gated_mul takes no kernel"),
         (4, {"upsample": (1, 2, 1)}, r"gate cgate has shape \(3, 2, 2\), neither"),
         (
             4,
             {"extra_sources": (3,), "upsample": (2, 2), "in_shape": (3, 8, 10), "out_shape": (3, 8, 10)},
-            "layer scse: gated_mul takes no residual or upsample",
+            "layer scse: gated_mul takes no upsample",
         ),
     ],
 )
 def test_malformed_gated_products_are_refused(index, changes, message):
-    import dataclasses
-
     model = scse((3, 4, 5))
     layers = list(model.layers)
     layers[index] = dataclasses.replace(layers[index], **changes)
