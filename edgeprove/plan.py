@@ -24,7 +24,7 @@ from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
-from edgeprove.model.ir import Model
+from edgeprove.model.ir import Layer, Model, source_views
 from edgeprove.threads import check_threads
 
 INT_BYTES = 8
@@ -100,6 +100,15 @@ def interpreter_bytes() -> int:
         return 40 << 20
 
 
+def gathered_views(model: Model, layer: Layer) -> list[tuple[int, int, int]]:
+    """The shape each of a layer's sources takes in its gathered input (broadcast gates take the first
+    source's)."""
+    views = source_views(model.input_shape, model.layers, layer)
+    if L.kind_of(layer).source_rule == "broadcast":
+        return [views[0]] * len(views)
+    return views
+
+
 def table_widths(model: Model, x: np.ndarray | None = None) -> list[int]:
     """The table width b each committing layer's prover picks for input x (one integer pass)."""
     from edgeprove.model import ops
@@ -143,6 +152,8 @@ def predict(
         out = Grid(layer.out_shape)
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
         tensors = INT_BYTES * out_values * 4 + 2 * INT_BYTES * out.size  # a, q, r, y and padded copies
+        if layer.extra_sources or layer.upsample:  # its input, gathered from its sources
+            tensors += INT_BYTES * sum(int(np.prod(view)) for view in gathered_views(model, layer))
         kind = L.kind_of(layer)
         linear = kind.working_bytes(layer)
         lookup = encode = table = 0
@@ -159,7 +170,7 @@ def predict(
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
         input_state, input_phase = _committed_input_bytes(model, HIDING_SCHEME, threads)
-        input_last = max(k for k, layer in enumerate(model.layers) if -1 in (layer.source, layer.residual))
+        input_last = max(k for k, layer in enumerate(model.layers) if -1 in layer.reads)
     rows = []
     for k, layer in enumerate(model.layers):
         if schedule == "baseline":

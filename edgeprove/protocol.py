@@ -207,9 +207,8 @@ def last_uses(model: Model) -> dict[int, int]:
     n = len(model.layers)
     last = {INPUT: 0, **{k: k for k in range(n)}}  # an unread tensor is opened right after its own layer
     for j, layer in enumerate(model.layers):
-        for src in (layer.source, layer.residual):
-            if src is not None:
-                last[src] = max(last[src], j)
+        for src in layer.reads:
+            last[src] = max(last[src], j)
     last[n - 1] = n
     return last
 

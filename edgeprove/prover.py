@@ -208,7 +208,7 @@ def _build_all(model: Model, x: np.ndarray, committer: _Committer, log: EventLog
     built = []
     for k, layer in enumerate(model.layers):
         log.emit("start", layer=layer.name, index=k, phase="build")
-        src = x if layer.source < 0 else outputs[layer.source]
+        src = ops.gather(layer, [x if ref < 0 else outputs[ref] for ref in layer.sources])
         skip = None if layer.residual is None else (x if layer.residual < 0 else outputs[layer.residual])
         b = _compute(model, k, src, skip, committer)
         outputs.append(b.witness.y)
@@ -267,7 +267,7 @@ def _walk(
         if on_layer:
             on_layer(k, layer.name)
         label = PR.layer_label(k)
-        src = x if layer.source < 0 else alive[layer.source].y
+        src = ops.gather(layer, [x if ref < 0 else alive[ref].y for ref in layer.sources])
         skip = None
         if layer.residual is not None:
             skip = x if layer.residual < 0 else alive[layer.residual].y
@@ -294,7 +294,7 @@ def _walk(
             transcript.absorb_base("output", section.values)
         step = ProverStep(model, k, label, src, skip, transcript, claims, private)
         proof, gamma, x_value = L.kind_of(layer).prove(step, w)
-        step.claim_read(layer.source, gamma, x_value)
+        step.claim_source(0, gamma, x_value)
         if k == n - 1 and b.commitment is not None:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims.add(k, "y", z_out, poly.evaluate(out_grid.pad(w.y), z_out))
@@ -318,16 +318,24 @@ def _start_next(
     alive: dict[int, _Alive],
     committer: _Committer,
 ) -> Future[_Built] | None:
-    """Layer k's build started on a worker (None with one thread): its source and residual are the model
-    input, layer k - 1's output ``previous_y`` or an output still alive."""
+    """Layer k's build started on a worker (None with one thread): its sources and residual are the model
+    input, layer k - 1's output ``previous_y`` or outputs still alive."""
     layer = model.layers[k]
 
-    def tensor(index: int | None) -> np.ndarray | None:
-        if index is None:
-            return None
+    def tensor(index: int) -> np.ndarray:
         return x if index < 0 else previous_y if index == k - 1 else alive[index].y
 
-    return TH.submit(_compute, model, k, tensor(layer.source), tensor(layer.residual), committer)
+    src = [tensor(ref) for ref in layer.sources]
+    skip = None if layer.residual is None else tensor(layer.residual)
+    return TH.submit(_gathered_compute, model, k, src, skip, committer)
+
+
+def _gathered_compute(
+    model: Model, k: int, sources: list[np.ndarray], skip: np.ndarray | None, committer: _Committer
+) -> _Built:
+    """``_compute`` on layer k's input gathered from its sources (upsampled and concatenated on the
+    worker)."""
+    return _compute(model, k, ops.gather(model.layers[k], sources), skip, committer)
 
 
 def _open(

@@ -193,7 +193,7 @@ def _verify(
         table_bits = roots[k][1] if committed else 0
         step = VerifierStep(model, k, label, table_bits, output, x, transcript, claims)
         gamma, x_value = kind.verify(step, proof)
-        step.claim_read(layer.source, gamma, x_value)
+        step.claim_source(0, gamma, x_value)
         if k == n - 1 and committed:
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims.add(k, "y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out))

@@ -156,3 +156,18 @@ def test_a_bias_beyond_two_to_the_62_is_refused_before_it_can_wrap(bias):
     model = dense_model(np.full((1, 4), 127), np.array([bias]), shift=3, name="wrap")
     with pytest.raises(ModelOverflowError, match="layer wrap: a bias beyond 2.62"):
         check_model(model)
+
+
+def test_a_concatenation_takes_the_union_of_its_sources_ranges():
+    """A relu source [0, 127] beside the int8 input: every channel of the input may be as low as -128."""
+    layers = [
+        Layer("a", "conv2d", -1, (1, 2, 2), (1, 2, 2), 0, "relu", 1),
+        Layer("b", "conv2d", 0, (2, 2, 2), (1, 2, 2), 0, "none", 1, extra_sources=(-1,)),
+    ]
+    weights = [np.ones((1, 1, 1, 1), np.int8), np.ones((1, 2, 1, 1), np.int8)]
+    model = Model("cat", (1, 2, 2), 0, layers, weights, [np.zeros(1, np.int64)] * 2)
+    bounds = layer_bounds(model, 1)
+    assert (bounds.acc_min, bounds.acc_max) == (-256, 254)
+    for x in (np.full((1, 2, 2), -128), np.full((1, 2, 2), 127)):
+        out = ops.run(model, x)
+        assert bounds.acc_min <= out.min() and out.max() <= bounds.acc_max

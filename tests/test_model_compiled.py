@@ -534,3 +534,69 @@ def test_a_max_pool_cannot_apply_a_sigmoid(tmp_path):
             continue
         with pytest.raises(ModelError, match=message):
             compiled.load(folder)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"extra_sources": [5]}, "layer b: source 5 is not an earlier layer or the input"),
+        ({"extra_sources": [1]}, "layer b: source 1 is not an earlier layer or the input"),
+        ({"extra_sources": [-7]}, "layer b: source -7 is not an earlier layer or the input"),
+        ({"extra_sources": "0"}, "layer b: bad value for extra_sources"),
+        ({"extra_sources": [0.5]}, "layer b: bad value for extra_sources"),
+        ({"extra_sources": [0] * 10**4}, "layer b: bad value for extra_sources"),
+        ({"upsample": [3]}, "layer b: upsample factor 3 is not 1 or 2"),
+        ({"upsample": [10**30]}, "layer b: upsample factor 1000000000000000000000000000000 is not 1"),
+        ({"upsample": [True]}, "layer b: bad value for upsample"),
+        ({"upsample": [2]}, r"layer b: in_shape \(4, 1, 1\) differs from its source's \(4, 2, 2\)"),
+        (
+            {"extra_sources": [-1], "upsample": [1, 2], "in_shape": [8, 1, 1]},
+            "source the input is 2x2 as read, not 1x1: concatenated sources must agree in H and W",
+        ),
+        ({"extra_sources": [-1]}, r"in_shape \(4, 1, 1\) differs from its sources' concatenation \(8"),
+    ],
+)
+def test_hostile_source_fields_are_refused_with_one_line(tmp_path, changes, message):
+    with pytest.raises(ModelError, match=message) as caught:
+        compiled.load(dense_pair(tmp_path / "m", **changes))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_a_model_over_several_sources_round_trips_with_its_digest(tmp_path):
+    entry = modelfiles.layer("b", "dense", 0, (8, 1, 1), (2, 1, 1), extra_sources=[-1])
+    first = modelfiles.layer("a", "dense", -1, (4, 1, 1), (4, 1, 1), shift=3, activation="clamp")
+    arrays = {
+        0: (np.ones((4, 4), np.int8), np.zeros(4, np.int64)),
+        1: (np.arange(16, dtype=np.int8).reshape(2, 8), np.zeros(2, np.int64)),
+    }
+    model = compiled.load(modelfiles.write_folder(tmp_path / "m", (4, 1, 1), [first, entry], arrays))
+    assert model.layers[1].sources == (0, -1)
+    again = compiled.load(compiled.save(model, tmp_path / "again"))
+    assert again.digest == model.digest and again.layers == model.layers
+    x = np.arange(-2, 2).reshape(4, 1, 1)
+    a = np.ones((4, 4), np.int64) @ x.reshape(4)
+    y = np.clip((a + 4) >> 3, -128, 127)
+    expected = np.arange(16).reshape(2, 8) @ np.concatenate([y, x.reshape(4)])
+    np.testing.assert_array_equal(ops.run(model, x).reshape(2), expected)
+
+
+@pytest.mark.parametrize(
+    "gates, message",
+    [
+        (
+            [-1],
+            r"layer g: gate the input has shape \(2, 1, 1\), neither|gate the input is not a relu or sigmoid",
+        ),
+        ([0], "layer g: gate a is not a relu or sigmoid layer"),
+        ([], "layer g: gated_mul needs at least one gate"),
+        ([7], "layer g: source 7 is not an earlier layer"),
+    ],
+)
+def test_hostile_gated_products_are_refused_with_one_line(tmp_path, gates, message):
+    first = modelfiles.layer("a", "dense", -1, (2, 1, 1), (2, 1, 1), shift=3, activation="clamp")
+    gated = modelfiles.layer("g", "gated_mul", 0, (2, 1, 1), (2, 1, 1), extra_sources=gates)
+    arrays = {0: (np.ones((2, 2), np.int8), np.zeros(2, np.int64))}
+    folder = modelfiles.write_folder(tmp_path / "m", (2, 1, 1), [first, gated], arrays)
+    with pytest.raises(ModelError, match=message) as caught:
+        compiled.load(folder)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300

@@ -208,3 +208,64 @@ def test_error_values_are_short_and_on_one_line():
     assert ir.short("a\nb") == "'a\\nb'"
     assert len(ir.short("x" * 1000)) == 40 and ir.short("x" * 1000).endswith("…")
     assert ir.label("fc1") == "fc1" and ir.label("a\nb") == "'a\\nb'"
+
+
+def concat_layers(**changes) -> list[Layer]:
+    """conv1 (stride 2) -> conv2; fc reads conv2 upsampled 2x beside the input: in_shape (3 + 2, 4, 4)."""
+    layers = [
+        Layer("conv1", "conv2d", -1, (2, 4, 4), (3, 2, 2), 4, "relu", 3, 2, 1),
+        Layer("conv2", "conv2d", 0, (3, 2, 2), (3, 2, 2), 4, "clamp", 1),
+        Layer("cat", "conv2d", 1, (5, 4, 4), (2, 4, 4), 4, "relu", 3, 1, 1, extra_sources=(-1,)),
+        Layer("fc", "dense", 2, (2, 4, 4), (4, 1, 1), 0, "none"),
+    ]
+    layers[2] = dataclasses.replace(layers[2], **({"upsample": (2, 1)} | changes))
+    return layers
+
+
+def test_layers_over_several_sources_keep_their_fields_and_every_other_manifest():
+    model = make(concat_layers(), (2, 4, 4))
+    cat = model.layers[2]
+    assert cat.sources == (1, -1) and cat.factors == (2, 1) and cat.reads == (1, -1)
+    entry = cat.to_dict()
+    assert entry["extra_sources"] == [-1] and entry["upsample"] == [2, 1]
+    assert Layer.from_dict(entry) == cat
+    assert "extra_sources" not in model.layers[0].to_dict() and "upsample" not in model.layers[0].to_dict()
+    assert last_uses(model.layers) == {-1: 2, 0: 1, 1: 2, 2: 3, 3: 3}
+    assert ir.input_range(model.layers, cat) == (-128, 127)
+    assert ir.source_views((2, 4, 4), model.layers, cat) == [(3, 4, 4), (2, 4, 4)]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"extra_sources": (3,)}, "layer cat: source 3 is not an earlier layer or the input"),
+        ({"extra_sources": (2,)}, "layer cat: source 2 is not an earlier layer"),
+        ({"extra_sources": (-2,)}, "layer cat: source -2 is not an earlier layer"),
+        (
+            {"extra_sources": (0,), "upsample": (2, 1)},
+            "layer cat: source conv1 is 2x2 as read, not 4x4: concatenated sources must agree in H and W",
+        ),
+        ({"upsample": (2, 3)}, "layer cat: upsample factor 3 is not 1 or 2"),
+        ({"upsample": (0, 1)}, "layer cat: upsample factor 0 is not 1 or 2"),
+        ({"upsample": (2,)}, "layer cat: upsample lists 1 factors for 2 sources"),
+        ({"upsample": (1, 1), "in_shape": (5, 2, 2)}, "factors all 1 must be left unset"),
+        ({"in_shape": (4, 4, 4)}, r"in_shape \(4, 4, 4\) differs from its sources' concatenation \(5, 4"),
+        ({"extra_sources": tuple([-1] * 16)}, "reads 17 sources, above the ceiling of 16"),
+    ],
+)
+def test_bad_sources_are_refused(changes, message):
+    with pytest.raises(ModelError, match=message) as caught:
+        make(concat_layers(**changes), (2, 4, 4))
+    assert "\n" not in str(caught.value)
+
+
+def test_only_kinds_that_split_over_channels_read_several_sources():
+    pool = Layer("pool", "maxpool", 0, (5, 2, 2), (5, 1, 1), 0, "relu", 2, 2, extra_sources=(0,))
+    layers = [Layer("conv1", "conv2d", -1, (2, 4, 4), (3, 2, 2), 4, "relu", 3, 2, 1)]
+    with pytest.raises(ModelError, match="layer pool: maxpool reads one source, not 2"):
+        make([*layers, dataclasses.replace(pool, in_shape=(6, 2, 2), out_shape=(6, 1, 1))], (2, 4, 4))
+    gap = Layer("gap", "global_avgpool", 0, (6, 2, 2), (6, 1, 1), 0, "relu", extra_sources=(0,))
+    with pytest.raises(ModelError, match="layer gap: global_avgpool reads one source, not 2"):
+        make([*layers, gap], (2, 4, 4))
+    upsampled_pool = Layer("pool", "maxpool", 0, (3, 4, 4), (3, 2, 2), 0, "relu", 2, 2, upsample=(2,))
+    make([*layers, upsampled_pool], (2, 4, 4))  # one upsampled source: any kind

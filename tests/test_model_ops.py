@@ -82,6 +82,18 @@ def naive_requant(layer: Layer, a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.array(t, dtype=np.int64).reshape(shape) for t in (q, r, y))
 
 
+def naive_input(layer: Layer, ys: dict[int, np.ndarray]) -> np.ndarray:
+    """A layer's input from the spec: source after source along channels, position (i, j) of a source
+    upsampled by f reading its (i // f, j // f)."""
+    out = np.zeros(layer.in_shape, dtype=np.int64)
+    channel = 0
+    for ref, factor in zip(layer.sources, layer.factors, strict=True):
+        for c, i, j in np.ndindex(ys[ref].shape[0], *layer.in_shape[1:]):
+            out[channel + c, i, j] = ys[ref][c, i // factor, j // factor]
+        channel += ys[ref].shape[0]
+    return out
+
+
 def naive_run(model: Model, x: np.ndarray) -> np.ndarray:
     """Whole-model reference keeping every tensor."""
     ys = {-1: x}
@@ -89,7 +101,7 @@ def naive_run(model: Model, x: np.ndarray) -> np.ndarray:
         weight = model.weight(index) if layer.has_weights else None
         bias = model.bias(index) if layer.has_weights else None
         skip = ys[layer.residual] if layer.residual is not None else None
-        a = naive_linear(layer, weight, bias, ys[layer.source], skip)
+        a = naive_linear(layer, weight, bias, naive_input(layer, ys), skip)
         ys[index] = naive_requant(layer, a)[2] if layer.requantized else a.astype(np.int64)
     return ys[len(model.layers) - 1]
 
@@ -310,6 +322,38 @@ def test_last_uses_keeps_residual_sources_alive():
     assert last[names["pool1"]] == names["fc1"]  # read by gap and, later, by fc1
     assert last[names["gap"]] == names["fc1"]  # fc1's residual
     assert last[names["fc2"]] == names["fc2"]
+
+
+def concat_model(rng) -> Model:
+    """conv a (stride 2); conv c over a upsampled 2x beside the input; dense over c and a upsampled."""
+    layers = [
+        Layer("a", "conv2d", -1, (2, 4, 6), (3, 2, 3), 9, "relu", 3, 2, 1),
+        Layer("c", "conv2d", 0, (5, 4, 6), (2, 4, 6), 9, "clamp", 3, 1, 1, extra_sources=(-1,)),
+        Layer("d", "dense", 1, (5, 4, 6), (3, 1, 1), 0, "none", extra_sources=(0,), upsample=(1, 2)),
+    ]
+    layers[1] = dataclasses.replace(layers[1], upsample=(2, 1))
+    weights = [rng.integers(-128, 128, layer.weight_shape).astype(np.int8) for layer in layers]
+    biases = [rng.integers(-500, 500, layer.out_shape[0]) for layer in layers]
+    return Model("concat", (2, 4, 6), 0, layers, weights, biases)
+
+
+def test_layers_over_concatenated_upsampled_sources_match_the_reference():
+    rng = np.random.default_rng(11)
+    model = concat_model(rng)
+    for _ in range(3):
+        x = rng.integers(-128, 128, model.input_shape)
+        np.testing.assert_array_equal(ops.run(model, x), naive_run(model, x))
+    assert last_uses(model.layers) == {-1: 1, 0: 2, 1: 2, 2: 2}
+
+
+def test_gather_upsamples_batches_too():
+    rng = np.random.default_rng(12)
+    layer = concat_model(rng).layers[1]
+    a, x = rng.integers(-9, 9, (3, 4, 2, 3)), rng.integers(-9, 9, (2, 4, 4, 6))
+    batched = ops.gather(layer, [a, x])
+    for n in range(4):
+        np.testing.assert_array_equal(batched[:, n], ops.gather(layer, [a[:, n], x[:, n]]))
+        np.testing.assert_array_equal(batched[:, n], naive_input(layer, {0: a[:, n], -1: x[:, n]}))
 
 
 def test_dequantize_uses_output_scale():

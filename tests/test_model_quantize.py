@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tracemalloc
 
@@ -172,6 +173,32 @@ def test_bad_calibration_and_parameters_are_refused():
         quantize(FloatModel.from_arrays("p", (3, 1, 1), layers, {0: (np.ones((3, 3)), np.zeros(2))}))
     with pytest.raises(ModelError, match="no parameters for layer"):
         FloatModel.from_arrays("p", (3, 1, 1), layers, {})
+
+
+def test_concatenated_sources_get_one_scale():
+    """b's outputs are 100x a's: its finer scale is lowered to a's so their concatenation shares one."""
+    layers = [dense("a", -1, 3, 3, "relu"), dense("b", -1, 3, 3, "relu"), dense("c", 0, 6, 2, "none")]
+    layers[2] = dataclasses.replace(layers[2], extra_sources=(1,))
+    params = {
+        0: (np.eye(3) * 100.0, np.zeros(3)),
+        1: (np.eye(3), np.zeros(3)),
+        2: (np.ones((2, 6)), np.zeros(2)),
+    }
+    result = quantize(FloatModel.from_arrays("cat", (3, 1, 1), layers, params))
+    a, b, _ = result.model.layers
+    assert a.out_frac == b.out_frac
+    assert result.report.max_abs_error <= 0.05 * result.report.max_abs_output
+
+
+def test_a_gated_product_takes_the_scale_of_x_times_its_gates():
+    layers = [dense("x", -1, 3, 3, "clamp"), dense("g", 0, 3, 3, "relu"), dense("h", 0, 3, 3, "relu")]
+    layers.append(Layer("gate", "gated_mul", 0, (3, 1, 1), (3, 1, 1), 0, "clamp", extra_sources=(1, 2)))
+    params = {0: (np.eye(3), np.zeros(3)), 1: (np.eye(3) * 0.01, np.zeros(3)), 2: (np.eye(3), np.zeros(3))}
+    result = quantize(FloatModel.from_arrays("gated", (3, 1, 1), layers, params))
+    x, g, h, gate = result.model.layers
+    assert g.out_frac == h.out_frac  # the gates share one scale: g's finer one is lowered
+    assert gate.out_frac == x.out_frac + g.out_frac - gate.shift
+    assert result.report.max_abs_error <= 0.05 * result.report.max_abs_output
 
 
 def test_global_pool_over_a_large_window_that_is_not_a_power_of_two_is_refused():

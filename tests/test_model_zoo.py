@@ -74,8 +74,10 @@ def test_lenet5_and_tiny_models():
     assert zoo.summary("lenet5").params == 61_706
     assert zoo.summary("tiny_mlp").params < 1000 and zoo.summary("tiny_cnn").params < 1000
     layers = zoo.float_model("tiny_cnn").layers
-    # random models cover max pooling, grouped and probe convolutions
-    assert {layer.kind for layer in layers} == set(KINDS) - {"maxpool", "grouped_conv2d", "probe_conv2d"}
+    # random models cover max pooling, grouped and probe convolutions; gated products are built in
+    # tests/layers/test_gated_mul.py and imported from ONNX in tests/test_onnx_import.py
+    others = {"maxpool", "grouped_conv2d", "probe_conv2d", "gated_mul"}
+    assert {layer.kind for layer in layers} == set(KINDS) - others
     convs = [layer for layer in layers if layer.kind == "conv2d"]
     assert {c.stride for c in convs} == {1, 2} and {c.padding for c in convs} == {0, 1}
     assert any(layer.residual is not None for layer in layers)
@@ -226,7 +228,7 @@ def test_random_models_cover_every_kind_and_residuals():
     rng = np.random.default_rng(0)
     models = [zoo.random_model(rng) for _ in range(40)]
     kinds = {layer.kind for model in models for layer in model.layers}
-    assert kinds == set(KINDS)
+    assert kinds == set(KINDS) - {"gated_mul"}  # built in tests/layers/test_gated_mul.py
     assert any(layer.residual is not None for model in models for layer in model.layers)
 
 

@@ -386,3 +386,127 @@ def test_the_command_line_prints_no_traceback(tmp_path):
         done = subprocess.run([sys.executable, "-c", code, "import", *args], capture_output=True, text=True)
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def joined_graph(tmp_path: Path, middle: list, conv_input: str = "j", group: int = 1) -> Path:
+    """x -> r = Relu(Conv 1x1) -> ``middle`` nodes -> Conv 1x1 over ``conv_input``."""
+    inits = [
+        numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w"),
+        numpy_helper.from_array(np.ones((2, 4 // group, 1, 1), np.float32), "w2"),
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+        numpy_helper.from_array(np.array([1, 1, 3, 3], np.float32), "scales3"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        *middle,
+        helper.make_node("Conv", [conv_input, "w2"], ["y"], group=group),
+    ]
+    return unchecked(nodes, inits, (1, 2, 4, 4), (1, 2, 8, 8), tmp_path / "m.onnx")
+
+
+def resize(inputs: list[str], output: str, **attrs):
+    attrs = {
+        "mode": "nearest",
+        "coordinate_transformation_mode": "asymmetric",
+        "nearest_mode": "floor",
+    } | attrs
+    return helper.make_node("Resize", inputs, [output], **attrs)
+
+
+@pytest.mark.parametrize(
+    "middle, kwargs, message",
+    [
+        (
+            [resize(["r", "", "scales3"], "u"), helper.make_node("Concat", ["u", "u"], ["j"], axis=1)],
+            {},
+            "only a 2x",
+        ),
+        ([resize(["r", ""], "j")], {}, "only a 2x upsampling of H and W"),
+        ([resize(["r", "", "scales"], "j", mode="linear")], {}, "only nearest upsampling .*mode 'linear'"),
+        (
+            [resize(["r", "", "scales"], "j", coordinate_transformation_mode="align_corners")],
+            {},
+            "coordinate_transformation_mode 'align_corners'",
+        ),
+        ([resize(["r", "", "scales"], "j", nearest_mode="ceil")], {}, "nearest_mode 'ceil'"),
+        ([resize(["r", "", "scales"], "j", antialias=1)], {}, "antialias and axes are not supported"),
+        (
+            [resize(["r", "", "scales"], "u"), resize(["u", "", "scales"], "j")],
+            {},
+            "upsamples an upsampled tensor",
+        ),
+        (
+            [helper.make_node("Concat", ["r", "r"], ["j"], axis=2)],
+            {},
+            "only concatenation along the channels",
+        ),
+        (
+            [resize(["r", "", "scales"], "u"), helper.make_node("Concat", ["u", "r"], ["j"], axis=1)],
+            {},
+            r"operands of shapes \(1, 2, 8, 8\), \(1, 2, 4, 4\) differ in H or W",
+        ),
+        (
+            [
+                helper.make_node("Concat", ["r", "r"], ["cat"], axis=1),
+                helper.make_node("Relu", ["cat"], ["j"]),
+            ],
+            {},
+            "Relu node .* reads the output of a Concat or Resize, which only a Conv",
+        ),
+        (
+            [helper.make_node("Concat", ["r", "r"], ["j"], axis=1)],
+            {"group": 2},
+            "a Conv reading a Concat or Resize must be ungrouped",
+        ),
+        (
+            [helper.make_node("Concat", ["r"] * 17, ["j"], axis=1)],
+            {},
+            "joins 17 tensors, above the ceiling of 16",
+        ),
+    ],
+)
+def test_hostile_concat_and_resize_nodes_are_one_line_errors(tmp_path, middle, kwargs, message):
+    with pytest.raises(ModelError, match=message) as caught:
+        import_onnx(joined_graph(tmp_path, middle, **kwargs))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def mul_graph(tmp_path: Path, mul_inputs: list[str], extra: list | None = None) -> Path:
+    """x -> r = Relu(Conv 1x1) (1, 2, 4, 4); p = Relu(GlobalAveragePool(r)) (1, 2, 1, 1); c = Conv 1x1 of r,
+    not activated (1, 1, 4, 4); then Mul of ``mul_inputs``."""
+    inits = [
+        numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w"),
+        numpy_helper.from_array(np.ones((1, 2, 1, 1), np.float32), "w1"),
+        numpy_helper.from_array(np.ones((1, 2, 4, 4), np.float32), "k"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["cr"]),
+        helper.make_node("Relu", ["cr"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["gp"]),
+        helper.make_node("Relu", ["gp"], ["p"]),
+        helper.make_node("Conv", ["r", "w1"], ["c"]),
+        *(extra or []),
+        helper.make_node("Mul", mul_inputs, ["y"]),
+    ]
+    return unchecked(nodes, inits, (1, 2, 4, 4), (1, 2, 4, 4), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize(
+    "mul_inputs, extra, message",
+    [
+        (["r", "k"], None, "products with a constant are not supported"),
+        (["r", "r"], None, r"operands of shapes \(1, 2, 4, 4\) and \(1, 2, 4, 4\): only a tensor times a"),
+        (["p", "p"], None, r"operands of shapes \(1, 2, 1, 1\) and \(1, 2, 1, 1\)"),
+        (["r", "c"], None, "gate conv2d2 is not a relu or sigmoid layer"),
+        (
+            ["r", "t"],
+            [helper.make_node("Transpose", ["c"], ["t"], perm=[0, 1, 3, 2])],
+            "Transpose",
+        ),
+    ],
+)
+def test_hostile_mul_nodes_are_one_line_errors(tmp_path, mul_inputs, extra, message):
+    with pytest.raises(ModelError, match=message) as caught:
+        import_onnx(mul_graph(tmp_path, mul_inputs, extra))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300

@@ -11,6 +11,7 @@ verifier (pools take weight None), its memory estimates, and its model side (``L
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -31,7 +32,7 @@ from edgeprove.layers.common import (
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model import ops
-from edgeprove.model.ir import Layer, Model, Shape
+from edgeprove.model.ir import Layer, Model, Shape, channel_offsets, source_views
 from edgeprove.model.kinds import MapRules
 from edgeprove.sumcheck import SumcheckProof
 
@@ -65,13 +66,27 @@ class LinearMap(MapRules, Protocol):
 @dataclass
 class LayerProof:
     """One layer: opened q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
-    the linear map's sumcheck and the requantization lookups (or None)."""
+    the linear map's sumcheck (one per source when it reads several) and the requantization lookups (or
+    None)."""
 
     q_value: np.ndarray | None
     r_value: np.ndarray | None
     residual_value: np.ndarray | None
-    linear: LinearProof
+    linear: LinearProof | SourcesProof
     requant: RequantProof | None
+
+
+@dataclass
+class SourcesProof:
+    """A linear map over several concatenated sources: per source, the partial sum
+    sum_x x_s(x) G_s(x) (its share of the claim) and the sumcheck proving it."""
+
+    sums: list[np.ndarray]
+    parts: list[LinearProof]
+
+
+SourcePart = Callable[[Layer, np.ndarray | None, int, int], tuple[Layer, np.ndarray | None]]
+"""A module's map restricted to input channels [lo, hi): the part's layer and weights."""
 
 
 @dataclass
@@ -103,12 +118,12 @@ def _weight(model: Model, k: int) -> np.ndarray | None:
     return model.weight(k) if model.layers[k].has_weights else None
 
 
-def _output_point(step: ProverStep | VerifierStep) -> np.ndarray:
+def output_point(step: ProverStep | VerifierStep) -> np.ndarray:
     """z: the random point on the output grid every claim of the layer starts from."""
     return step.transcript.challenge_ext_vec(f"{step.label}/z", Grid(step.layer.out_shape).num_vars)
 
 
-def _requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, r_value) -> np.ndarray:
+def requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, r_value) -> np.ndarray:
     """Bind q~(z), r~(z), owe their openings, and derive a~(z) from them."""
     step.transcript.absorb_ext(f"{step.label}/qr", np.stack([q_value, r_value], axis=1))
     step.claims.add(step.index, "q", z, q_value)
@@ -116,12 +131,23 @@ def _requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, 
     return requant.accumulator_claim(step.layer.shift, Grid(step.layer.out_shape), z, q_value, r_value)
 
 
+def requantize_witness(layer: Layer, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
+    """Requantize a and build the lookups' multiplicities; the committed vector when requantized (shared
+    by every kind whose output is a requantized accumulator)."""
+    if not layer.requantized:
+        return AffineWitness(a, a, None), None
+    q, r, y = ops.requantize(layer, a)
+    out_grid = Grid(layer.out_shape)
+    rq = requant.witness(layer, out_grid, q, r, y)
+    return AffineWitness(a, y, rq), requant.committed_vector(rq, out_grid, layer.shift)
+
+
 def _less_bias(step: ProverStep | VerifierStep, z: np.ndarray, claim_a: np.ndarray) -> np.ndarray:
     bias = step.model.bias(step.index) if step.layer.has_weights else None
     return F.ext_sub(claim_a, bias_eval(step.layer, bias, z))
 
 
-def _less_residual(step: ProverStep | VerifierStep, claim: np.ndarray, residual_value) -> np.ndarray:
+def less_residual(step: ProverStep | VerifierStep, claim: np.ndarray, residual_value) -> np.ndarray:
     """Bind the residual's y~(z) and subtract 2^residual_shift times it."""
     step.transcript.absorb_ext(f"{step.label}/residual", residual_value)
     scale = np.uint64(pow(2, step.layer.residual_shift, F.P))
@@ -132,20 +158,41 @@ def _linear_label(step: ProverStep | VerifierStep) -> str:
     return f"{step.label}/linear"
 
 
+def _part_label(step: ProverStep | VerifierStep, position: int) -> str:
+    return f"{step.label}/linear{position}"
+
+
+def _parts(step: ProverStep | VerifierStep, source_part: SourcePart) -> list[tuple[int, int, Layer, object]]:
+    """Per source: its channel range in the layer's input, and the map's part over it (layer, weights)."""
+    layer = step.layer
+    offsets = channel_offsets(source_views(step.model.input_shape, step.model.layers, layer))
+    weight = _weight(step.model, step.index)
+    ranges = zip(offsets[:-1], offsets[1:], strict=True)
+    return [(lo, hi, *source_part(layer, weight, lo, hi)) for lo, hi in ranges]
+
+
 @dataclass(frozen=True)
 class AffineKind:
     """An affine layer kind: the shared proof around one module's linear map."""
 
     linear_map: LinearMap
+    source_part: SourcePart | None = None
+    """The map over one source's channels, for a map that splits over input channels (None: one source)."""
     keeps_range: ClassVar[bool] = False
     proof_types: ClassVar[tuple[type, ...]] = (
         LayerProof,
+        SourcesProof,
         LinearProof,
         SumcheckProof,
         RequantProof,
         lookup.LookupProof,
         lookup.FractionSumProof,
     )
+
+    @property
+    def source_rule(self) -> str:
+        """The rule "concat" when the module splits the map over channels (several sources), else "one"."""
+        return "one" if self.source_part is None else "concat"
 
     def commits(self, layer: Layer) -> bool:
         """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
@@ -169,37 +216,34 @@ class AffineKind:
 
     def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
         """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
-        if not layer.requantized:
-            return AffineWitness(a, a, None), None
-        q, r, y = ops.requantize(layer, a)
-        out_grid = Grid(layer.out_shape)
-        rq = requant.witness(layer, out_grid, q, r, y)
-        return AffineWitness(a, y, rq), requant.committed_vector(rq, out_grid, layer.shift)
+        return requantize_witness(layer, a)
 
     def prove(self, step: ProverStep, w: AffineWitness) -> tuple[LayerProof, np.ndarray, np.ndarray]:
         """The layer's proof; returns it with gamma and x~(gamma)."""
         layer = step.layer
         out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-        z = _output_point(step)
+        z = output_point(step)
         q_value = r_value = None
         if w.rq is not None:
             q_value = poly.evaluate(w.rq.q, z)
             r_value = poly.evaluate(w.rq.r, z)
-            claim_a = _requantized_claim(step, z, q_value, r_value)
+            claim_a = requantized_claim(step, z, q_value, r_value)
         else:
             claim_a = poly.evaluate(out_grid.pad(w.a), z)
         claim = _less_bias(step, z, claim_a)
         residual_value = None
         if layer.residual is not None:
             residual_value = poly.evaluate(out_grid.pad(step.residual), z)
-            claim = _less_residual(step, claim, residual_value)
+            claim = less_residual(step, claim, residual_value)
             step.claim_read(layer.residual, z, residual_value)
         weight = _weight(step.model, step.index)
-        label = _linear_label(step)
-        a, ew = self.linear_map.g_factors(layer, weight, z)
-        linear, gamma, x_value = prove_linear_separable(
-            step.source, in_grid, a, ew, claim, step.transcript, label
-        )
+        if len(layer.sources) > 1:
+            linear, gamma, x_value = self._prove_sources(step, z, weight)
+        else:
+            a, ew = self.linear_map.g_factors(layer, weight, z)
+            linear, gamma, x_value, _ = prove_linear_separable(
+                step.source, in_grid, a, ew, claim, step.transcript, _linear_label(step)
+            )
         rq_proof = None
         if w.rq is not None:
             rq_proof, rq_claims = requant.prove(
@@ -212,12 +256,12 @@ class AffineKind:
         """Check the layer's proof; returns gamma and x~(gamma)."""
         layer = step.layer
         out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
-        if not isinstance(proof, LayerProof) or not isinstance(proof.linear, LinearProof):
+        if not isinstance(proof, LayerProof):
             raise Rejected(f"layer {layer.name}: malformed layer proof")
-        z = _output_point(step)
+        z = output_point(step)
         if layer.requantized:
             q_value, r_value = ext_value(proof.q_value, "q~(z)"), ext_value(proof.r_value, "r~(z)")
-            claim_a = _requantized_claim(step, z, q_value, r_value)
+            claim_a = requantized_claim(step, z, q_value, r_value)
         else:
             if proof.q_value is not None or proof.r_value is not None:
                 raise Rejected(f"layer {layer.name}: unexpected requantization values")
@@ -225,16 +269,21 @@ class AffineKind:
         claim = _less_bias(step, z, claim_a)
         if layer.residual is not None:
             residual_value = ext_value(proof.residual_value, "residual value")
-            claim = _less_residual(step, claim, residual_value)
+            claim = less_residual(step, claim, residual_value)
             step.claim_read(layer.residual, z, residual_value, "residual input")
         elif proof.residual_value is not None:
             raise Rejected(f"layer {layer.name}: unexpected residual value")
-        gamma, x_value, final = verify_linear(
-            proof.linear, claim, in_grid.num_vars, step.transcript, _linear_label(step)
-        )
-        g = self.linear_map.g_eval(layer, _weight(step.model, step.index), z, gamma)
-        if not F.ext_eq(final, F.ext_mul(x_value, g)):
-            raise Rejected(f"layer {layer.name}: linear map's final check failed")
+        if len(layer.sources) > 1:
+            gamma, x_value = self._verify_sources(step, z, claim, proof.linear)
+        else:
+            if not isinstance(proof.linear, LinearProof):
+                raise Rejected(f"layer {layer.name}: malformed layer proof")
+            gamma, x_value, final = verify_linear(
+                proof.linear, claim, in_grid.num_vars, step.transcript, _linear_label(step)
+            )
+            g = self.linear_map.g_eval(layer, _weight(step.model, step.index), z, gamma)
+            if not F.ext_eq(final, F.ext_mul(x_value, g)):
+                raise Rejected(f"layer {layer.name}: linear map's final check failed")
         if layer.requantized:
             if not isinstance(proof.requant, RequantProof):
                 raise Rejected(f"layer {layer.name}: missing requantization proof")
@@ -246,6 +295,60 @@ class AffineKind:
         elif proof.requant is not None:
             raise Rejected(f"layer {layer.name}: unexpected requantization proof")
         return gamma, x_value
+
+    def _prove_sources(
+        self, step: ProverStep, z: np.ndarray, weight: np.ndarray | None
+    ) -> tuple[SourcesProof, np.ndarray, np.ndarray]:
+        """One linear sumcheck per source over its own channels, after binding its partial sum; records the
+        claims on sources 1.. and returns source 0's point and value."""
+        sums, parts, first = [], [], None
+        for position, (lo, hi, part, part_weight) in enumerate(_parts(step, self.source_part)):
+            a, ew = self.linear_map.g_factors(part, part_weight, z)
+            label = _part_label(step, position)
+            linear, gamma, x_value, partial = prove_linear_separable(
+                step.source[lo:hi], Grid(part.in_shape), a, ew, None, step.transcript, label
+            )
+            sums.append(partial)
+            parts.append(linear)
+            if position == 0:
+                first = (gamma, x_value)
+            else:
+                step.claim_source(position, gamma, x_value)
+        return SourcesProof(sums, parts), *first
+
+    def _verify_sources(
+        self, step: VerifierStep, z: np.ndarray, claim: np.ndarray, proof: object
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Check every source's sumcheck and that the partial sums add up to the claim; records the claims
+        on sources 1.. and returns source 0's point and value."""
+        layer = step.layer
+        count = len(layer.sources)
+        if (
+            not isinstance(proof, SourcesProof)
+            or len(proof.sums) != count
+            or len(proof.parts) != count
+            or not all(isinstance(part, LinearProof) for part in proof.parts)
+        ):
+            raise Rejected(f"layer {layer.name}: malformed proof of a map over {count} sources")
+        total, first = F.ext_zeros(), None
+        for position, (_, _, part, weight) in enumerate(_parts(step, self.source_part)):
+            partial = ext_value(proof.sums[position], f"source {position}'s partial sum")
+            label = _part_label(step, position)
+            step.transcript.absorb_ext(f"{label}/sum", partial)
+            gamma, x_value, final = verify_linear(
+                proof.parts[position], partial, Grid(part.in_shape).num_vars, step.transcript, label
+            )
+            g = self.linear_map.g_eval(part, weight, z, gamma)
+            if not F.ext_eq(final, F.ext_mul(x_value, g)):
+                raise Rejected(f"layer {layer.name}: source {position}'s linear map's final check failed")
+            total = F.ext_add(total, partial)
+            if position == 0:
+                first = (gamma, x_value)
+            else:
+                step.claim_source(position, gamma, x_value, f"source {position}")
+        if not F.ext_eq(total, claim):
+            raise Rejected(f"layer {layer.name}: the sources' partial sums do not add up to the claim")
+        return first
 
     def working_bytes(self, layer: Layer) -> int:
         """The linear map's tables (the module's estimate)."""

@@ -8,6 +8,7 @@ consumer (every linear map has zero coefficients there), so only valid positions
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove import sumcheck as S
+from edgeprove.model.ir import Layer, Shape
 from edgeprove.transcript import Transcript
 
 FOLD_CHUNK_VALUES = 1 << 19
@@ -72,6 +74,26 @@ class Grid:
         out = np.zeros(self.padded, dtype=np.uint8)
         out[:c, :h, :w] = 1
         return out.ravel()
+
+
+def source_point(view: Shape, factor: int, gamma: np.ndarray) -> np.ndarray:
+    """The point on a source's own grid where its MLE equals its upsampled view's MLE at gamma (a point on
+    the view's grid).  On power-of-two padded grids x_up[c, 2i+a, 2j+b] = x[c, i, j] everywhere, padding
+    included (next_pow2(2n) = 2 next_pow2(n), and both pad with zeros), so summing eq over a and b leaves
+    x~ at gamma with each spatial axis's least significant variable dropped."""
+    if factor == 1:
+        return gamma
+    g_c, g_h, g_w = Grid(view).split(gamma)
+    return np.concatenate([g_c, g_h[:, :-1], g_w[:, :-1]], axis=1)
+
+
+def channel_part(layer: Layer, lo: int, hi: int) -> Layer:
+    """The layer restricted to input channels [lo, hi) of its concatenated input (one source's share of a
+    map over several sources): same output and window, one source, no residual."""
+    _, h, w = layer.in_shape
+    return dataclasses.replace(
+        layer, in_shape=(hi - lo, h, w), extra_sources=(), upsample=(), residual=None, residual_shift=0
+    )
 
 
 def prefix_eq(z: np.ndarray, length: int) -> np.ndarray:
@@ -160,11 +182,13 @@ def prove_linear_separable(
     in_grid: Grid,
     a: np.ndarray,
     ew: np.ndarray,
-    claim: np.ndarray,
+    claim: np.ndarray | None,
     transcript: Transcript,
     label: str,
-) -> tuple[LinearProof, np.ndarray, np.ndarray]:
-    """``prove_linear`` for a G that factors as G[c,h,w] = sum_v A[c,v,h] Ew[v,w], without building G.
+) -> tuple[LinearProof, np.ndarray, np.ndarray, np.ndarray]:
+    """``prove_linear`` for a G that factors as G[c,h,w] = sum_v A[c,v,h] Ew[v,w], without building G;
+    returns (proof, gamma, x~(gamma), the sum).  Without a ``claim`` the sum is computed and bound first
+    (``{label}/sum``): one source's share of a map over several.
 
     The channel variables are bound first.  For every assignment of them, and so for their multilinear
     extension, sum_{h,w} x G = sum_{v,h} A B with B[c,v,h] = sum_w x[c,h,w] Ew[v,w]; the channel rounds run
@@ -189,6 +213,9 @@ def prove_linear_separable(
     channel_bits = poly.num_vars(cp)
     folded = [b.reshape(F.EXT_DEGREE, -1), a_table.reshape(F.EXT_DEGREE, -1)]
     del b, a_table
+    if claim is None:
+        claim = F.ext_inner(poly.as_u64(folded[0]), poly.as_u64(folded[1]))
+        transcript.absorb_ext(f"{label}/sum", claim)
     rounds, challenges, _, current = S.prove_rounds(
         folded, terms, 2, channel_bits, transcript, label, claim=claim, consume=True
     )
@@ -211,7 +238,7 @@ def prove_linear_separable(
     spatial, point, finals, _ = S.prove(tables, terms, 2, transcript, label, claim=current, consume=True)
     gamma = poly.concat_points(poly.point(challenges), point)
     transcript.absorb_ext(f"{label}/x", finals[0])
-    return LinearProof(S.SumcheckProof(rounds + spatial.rounds), finals[0]), gamma, finals[0]
+    return LinearProof(S.SumcheckProof(rounds + spatial.rounds), finals[0]), gamma, finals[0], claim
 
 
 def _fold_channels(eq_c: np.ndarray, values: np.ndarray, hp: int, wp: int) -> np.ndarray:

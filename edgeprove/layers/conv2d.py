@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.layers.common import Grid, fold_rows, prefix_eq, separable_linear_bytes
+from edgeprove.layers.common import Grid, channel_part, fold_rows, prefix_eq, separable_linear_bytes
 from edgeprove.model.bounds import row_sign_sums
 from edgeprove.model.ir import Layer, ModelError, Shape, check_no_groups, check_square_window, conv_out_size
 
@@ -86,6 +86,11 @@ def g_factors(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> tuple[np.nda
 def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma) from the public weights, in O(weights + K (H + W))."""
     return folded_g_eval(layer, *_kernel_fold(layer, weight, rho), gamma)
+
+
+def source_part(layer: Layer, weight: np.ndarray, lo: int, hi: int) -> tuple[Layer, np.ndarray]:
+    """The convolution over input channels [lo, hi) alone: its layer and its weights W[:, lo:hi]."""
+    return channel_part(layer, lo, hi), weight[:, lo:hi]
 
 
 def working_bytes(layer: Layer) -> int:

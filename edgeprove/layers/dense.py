@@ -16,7 +16,14 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
-from edgeprove.layers.common import K_BYTES, Grid, fold_rows, prefix_eq, separable_linear_bytes
+from edgeprove.layers.common import (
+    K_BYTES,
+    Grid,
+    channel_part,
+    fold_rows,
+    prefix_eq,
+    separable_linear_bytes,
+)
 from edgeprove.model.bounds import row_sign_sums
 from edgeprove.model.ir import Layer, Shape, check_no_window
 
@@ -88,6 +95,13 @@ def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray)
     """G~(gamma) from the public weights, O(weights)."""
     in_grid = Grid(layer.in_shape)
     return F.ext_inner(_folded(layer, weight, rho), poly.eq_table(gamma)[:, in_grid.flat_index()])
+
+
+def source_part(layer: Layer, weight: np.ndarray, lo: int, hi: int) -> tuple[Layer, np.ndarray]:
+    """The dense map over input channels [lo, hi) alone: its layer and the weight columns of those
+    channels (the input is flattened channel-major, so they are contiguous)."""
+    _, h, w = layer.in_shape
+    return channel_part(layer, lo, hi), weight[:, lo * h * w : hi * h * w]
 
 
 def working_bytes(layer: Layer) -> int:

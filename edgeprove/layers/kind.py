@@ -17,8 +17,8 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.claims import ClaimLedger
-from edgeprove.layers.common import Layout
-from edgeprove.model.ir import Layer, Model
+from edgeprove.layers.common import Layout, source_point
+from edgeprove.model.ir import Layer, Model, source_views
 from edgeprove.model.kinds import KindRules
 from edgeprove.transcript import Transcript
 
@@ -50,8 +50,8 @@ class Witness(Protocol):
 
 @dataclass
 class ProverStep:
-    """One layer as the prover's walk hands it to its kind: the tensors it reads, the transcript and the
-    claims."""
+    """One layer as the prover's walk hands it to its kind: its input (``source``: its sources upsampled
+    and concatenated, ``ops.gather``), its residual, the transcript and the claims."""
 
     model: Model
     index: int
@@ -71,6 +71,11 @@ class ProverStep:
         """A claim y~(point) = value on a tensor this layer reads; the public input needs no opening."""
         if tensor >= 0 or self.input_committed:
             self.claims.add(tensor, "y", point, value)
+
+    def claim_source(self, position: int, point: np.ndarray, value: np.ndarray) -> None:
+        """A claim on the layer's source number ``position`` at a point of its view (the grid the layer
+        reads it on, upsampled or not), moved to the source's own grid."""
+        self.claim_read(*_on_source(self.model, self.layer, position, point), value)
 
 
 @dataclass
@@ -99,6 +104,17 @@ class VerifierStep:
             self.claims.add(tensor, "y", point, value)
         elif not F.ext_eq(value, poly.evaluate_padded(self.public_input, self.model.input_shape, point)):
             raise Rejected(f"layer {self.layer.name}: {what} value does not match the public input")
+
+    def claim_source(self, position: int, point: np.ndarray, value: np.ndarray, what: str = "input") -> None:
+        """A claim on the layer's source number ``position`` at a point of its view (the grid the layer
+        reads it on, upsampled or not), moved to the source's own grid."""
+        self.claim_read(*_on_source(self.model, self.layer, position, point), value, what)
+
+
+def _on_source(model: Model, layer: Layer, position: int, point: np.ndarray) -> tuple[int, np.ndarray]:
+    """The tensor of source ``position`` and the point on its own grid matching ``point`` on its view."""
+    view = source_views(model.input_shape, model.layers, layer)[position]
+    return layer.sources[position], source_point(view, layer.factors[position], point)
 
 
 class LayerKind(KindRules, Protocol):
@@ -130,12 +146,13 @@ class LayerKind(KindRules, Protocol):
         ...
 
     def prove(self, step: ProverStep, witness: Witness) -> tuple[object, np.ndarray, np.ndarray]:
-        """The layer's proof section, the input point gamma and x~(gamma); records the claims it makes."""
+        """The layer's proof section, the point gamma on its first source's view and that view's value
+        there; records the claims it makes (those on its other sources too)."""
         ...
 
     def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
-        """Check the layer's proof section (Rejected on failure); returns gamma and x~(gamma) and records
-        the claims it makes."""
+        """Check the layer's proof section (Rejected on failure); returns gamma and the value on the first
+        source's view, and records the claims it makes (those on its other sources too)."""
         ...
 
     def working_bytes(self, layer: Layer) -> int:

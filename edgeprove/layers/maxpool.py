@@ -362,6 +362,7 @@ class MaxPoolKind:
     """Max pooling as a layer kind: it always commits (y, the differences, the range multiplicities)."""
 
     keeps_range: ClassVar[bool] = True
+    source_rule: ClassVar[str] = "one"
     """Its outputs are values of its input: the quantizer gives it its source's range and scale."""
 
     proof_types: ClassVar[tuple[type, ...]] = (

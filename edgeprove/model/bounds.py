@@ -2,7 +2,8 @@
 
 Signed integers live in BabyBear as v mod p, which is only sound while every accumulator (plus the rounding
 offset 2^(s-1)) stays within (p-1)/2 in magnitude.  Input ranges come from the activations (model input
-[-128, 127], relu [0, act_max], clamp [-128, act_max]; a maxpool keeps its input's range); per output
+[-128, 127], relu [0, act_max], clamp [-128, act_max]; a maxpool keeps its input's range; a layer reading
+several sources takes the union of their ranges); per output
 channel the accumulator is bounded by the positive and negative weight parts separately, plus the bias and
 the residual term.  The proof's activation lookup
 table has 2^q_bits rows and its remainder table 2^shift rows, so both are capped at 16 bits.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeprove.field import HALF
-from edgeprove.model.ir import Layer, Model, ModelOverflowError, value_range
+from edgeprove.model.ir import Layer, Model, ModelOverflowError, input_range, value_range
 from edgeprove.model.kinds import rules_of
 
 MAX_Q_BITS = 16
@@ -101,7 +102,7 @@ def layer_bounds(model: Model, index: int) -> LayerBounds:
     positive, negative = weight_sign_sums(layer, weight)
     bias = model.bias(index) if layer.has_weights else None
     residual = value_range(model.layers, layer.residual) if layer.residual is not None else None
-    in_range = value_range(model.layers, layer.source)
+    in_range = input_range(model.layers, layer)
     return bounds_from_sums(layer, positive, negative, bias, in_range, residual)
 
 

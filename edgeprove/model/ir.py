@@ -21,6 +21,16 @@ edges; default "zeros"), which only ``probe_conv2d`` reads and every other kind 
 fraction less the shift (in_frac + weight_frac + the kind's scale bits - shift), and only sigmoid layers
 may set it.
 
+A layer may read several tensors: ``extra_sources`` (default empty) lists earlier tensors read after
+``source``, and ``upsample`` (default empty: all 1) gives each of ``source``, then each extra source, a
+nearest-neighbour upsampling factor of 1 or 2 along H and W (x_up[c, 2i+a, 2j+b] = x[c, i, j]).  The
+layer's input is the channel concatenation of its sources, each upsampled by its factor; ``in_shape`` is
+that concatenation's shape.  Only kinds whose map splits over input channels (``KindRules.source_rule``
+"concat") read more than one source that way; a "broadcast" kind (the gated product) reads a first source
+(C, H, W) and gates of shape (C, 1, 1) or (1, H, W), its input being every source broadcast to (C, H, W)
+and stacked along channels, while ``in_shape`` is (C, H, W).  Any kind may read one upsampled source.  Both
+fields are written to the manifest only when set.
+
 Each kind's own rules (weights, output shape, the checks on its fields, its map) live in its module under
 ``edgeprove.layers`` and are reached through the registry (``edgeprove.model.kinds``); this module holds
 what every layer shares.
@@ -103,6 +113,10 @@ MAX_ONNX_BYTES = 4 * MAX_MODEL_PARAMS + (64 << 20)
 """Largest ONNX file or external data file: the float32 bytes of MAX_MODEL_PARAMS plus 64 MiB of graph."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 """The characters of a model or layer name."""
+MAX_SOURCES = 16
+"""Most tensors one layer may read as its input (a UNet++ decoder block concatenates up to 5)."""
+UPSAMPLE_FACTORS = (1, 2)
+"""Nearest-neighbour upsampling factors a source may take."""
 OPTIONAL_DEFAULTS = {
     "groups": 1,
     "kernel_w": 0,
@@ -110,9 +124,13 @@ OPTIONAL_DEFAULTS = {
     "border_h": "zeros",
     "border_w": "zeros",
     "q_frac": 0,
+    "extra_sources": (),
+    "upsample": (),
 }
-"""Fields only some kinds read, with the default that ``to_dict`` leaves out of the manifest (so models
+"""Fields only some layers use, with the default that ``to_dict`` leaves out of the manifest (so models
 without them keep their digests)."""
+WINDOW_FIELDS = ("kernel_w", "stride_w", "border_h", "border_w")
+"""The probe-grid fields, which only kinds with a non-square or bordered window read."""
 
 
 class ModelError(ValueError):
@@ -148,6 +166,27 @@ class Layer:
     border_h: str = "zeros"
     border_w: str = "zeros"
     q_frac: int = 0
+    extra_sources: tuple[int, ...] = ()
+    upsample: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("extra_sources", "upsample"):  # lists from JSON or callers become tuples
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def sources(self) -> tuple[int, ...]:
+        """Every tensor the layer's input is made of, in concatenation order: ``source``, then the extras."""
+        return (self.source, *self.extra_sources)
+
+    @property
+    def factors(self) -> tuple[int, ...]:
+        """The upsampling factor of each source (1 for all when ``upsample`` is unset)."""
+        return self.upsample or (1,) * len(self.sources)
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        """Every tensor the layer reads: its sources and its residual."""
+        return self.sources if self.residual is None else (*self.sources, self.residual)
 
     @property
     def has_weights(self) -> bool:
@@ -189,6 +228,9 @@ class Layer:
         for name, default in OPTIONAL_DEFAULTS.items():
             if out[name] == default:
                 del out[name]
+        for name in ("extra_sources", "upsample"):
+            if name in out:
+                out[name] = list(out[name])
         out["in_shape"] = list(self.in_shape)
         out["out_shape"] = list(self.out_shape)
         return out
@@ -222,6 +264,13 @@ class Layer:
                         raise TypeError(f.name)
                 elif f.name == "residual":
                     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                        raise TypeError(f.name)
+                elif f.name in ("extra_sources", "upsample"):
+                    if (
+                        not isinstance(value, list)
+                        or len(value) > MAX_SOURCES
+                        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                    ):
                         raise TypeError(f.name)
                 elif f.name not in ("in_shape", "out_shape"):
                     if not isinstance(value, int) or isinstance(value, bool):
@@ -308,6 +357,10 @@ def check_limits(input_shape: Shape, layers: list[Layer]) -> None:
                 raise ModelError(
                     f"{where}: {name} {short(getattr(layer, name))} is above the ceiling of {MAX_KERNEL}"
                 )
+        if len(layer.extra_sources) >= MAX_SOURCES:
+            raise ModelError(
+                f"{where}: reads {len(layer.sources)} sources, above the ceiling of {MAX_SOURCES}"
+            )
         if not 1 <= layer.groups <= layer.in_shape[0]:
             raise ModelError(
                 f"{where}: groups {short(layer.groups)} is outside [1, {layer.in_shape[0]}], "
@@ -353,6 +406,29 @@ def value_range(layers: list[Layer], ref: int) -> tuple[int, int]:
     return INPUT_RANGE if ref == -1 else activation_range(layers[ref])
 
 
+def input_range(layers: list[Layer], layer: Layer) -> tuple[int, int]:
+    """Range of a layer's input: the union of its sources' ranges (upsampling copies values)."""
+    ranges = [value_range(layers, ref) for ref in layer.sources]
+    return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
+
+
+def source_views(input_shape: Shape, layers: list[Layer], layer: Layer) -> list[Shape]:
+    """The shape of each of the layer's sources as it reads it: (C, f*H, f*W) for upsampling factor f."""
+    views = []
+    for ref, factor in zip(layer.sources, layer.factors, strict=True):
+        c, h, w = input_shape if ref == -1 else layers[ref].out_shape
+        views.append((c, factor * h, factor * w))
+    return views
+
+
+def channel_offsets(views: list[Shape]) -> list[int]:
+    """Where each source's channels start in the concatenation (one more entry: the total)."""
+    offsets = [0]
+    for c, _, _ in views:
+        offsets.append(offsets[-1] + c)
+    return offsets
+
+
 def is_pow2(n: int) -> bool:
     """True when n is a positive power of two (1 included)."""
     return n >= 1 and n & (n - 1) == 0
@@ -379,8 +455,8 @@ def check_no_window(layer: Layer) -> None:
 def check_square_window(layer: Layer) -> None:
     """Refuse the probe-grid fields (a kernel width or stride of its own, border rules) on a kind whose
     window is square and zero-padded."""
-    for name, default in OPTIONAL_DEFAULTS.items():
-        if name not in ("groups", "q_frac") and getattr(layer, name) != default:
+    for name in WINDOW_FIELDS:
+        if getattr(layer, name) != OPTIONAL_DEFAULTS[name]:
             raise ModelError(f"layer {layer.name}: {layer.kind} takes no {name}")
 
 
@@ -455,11 +531,7 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
         check_sigmoid_fields(layer)
         if layer.shift < 0 or layer.residual_shift < 0:
             raise ModelError(f"{where}: shifts must be >= 0")
-        if not -1 <= layer.source < index:
-            raise ModelError(f"{where}: source {layer.source} is not an earlier layer or the input (-1)")
-        source_shape = input_shape if layer.source == -1 else layers[layer.source].out_shape
-        if tuple(layer.in_shape) != tuple(source_shape):
-            raise ModelError(f"{where}: in_shape {layer.in_shape} differs from its source's {source_shape}")
+        _check_sources(input_shape, layers, index)
         if layer.kernel < 1 or layer.stride < 1 or layer.padding < 0:
             raise ModelError(f"{where}: kernel and stride must be >= 1 and padding >= 0")
         rules_of(layer).validate(layers, index)
@@ -477,18 +549,61 @@ def validate_layers(input_shape: Shape, layers: list[Layer]) -> None:
         elif layer.residual_shift != 0:
             raise ModelError(f"{where}: residual_shift without a residual")
     for layer in layers:
-        for ref in (layer.source, layer.residual):
-            if ref is not None and ref >= 0 and not layers[ref].requantized:
+        for ref in layer.reads:
+            if ref >= 0 and not layers[ref].requantized:
                 raise ModelError(f"layer {layer.name}: reads {layers[ref].name}, whose activation is 'none'")
+
+
+def _check_sources(input_shape: Shape, layers: list[Layer], index: int) -> None:
+    """Every source an earlier tensor, one upsampling factor of 1 or 2 per source, several sources only for
+    a kind that concatenates them, and in_shape the (upsampled) concatenation of their shapes."""
+    layer = layers[index]
+    where = f"layer {layer.name}"
+    for ref in layer.sources:
+        if not isinstance(ref, int) or not -1 <= ref < index:
+            raise ModelError(f"{where}: source {short(ref)} is not an earlier layer or the input (-1)")
+    if layer.upsample and len(layer.upsample) != len(layer.sources):
+        raise ModelError(
+            f"{where}: upsample lists {len(layer.upsample)} factors for {len(layer.sources)} sources"
+        )
+    for factor in layer.upsample:
+        if factor not in UPSAMPLE_FACTORS:
+            raise ModelError(f"{where}: upsample factor {short(factor)} is not 1 or 2")
+    if layer.upsample == (1,) * len(layer.sources):
+        raise ModelError(f"{where}: upsample factors all 1 must be left unset")
+    views = source_views(input_shape, layers, layer)
+    rule = rules_of(layer).source_rule
+    if len(views) > 1 and rule == "one":
+        raise ModelError(f"{where}: {layer.kind} reads one source, not {len(views)}")
+    if len(views) > 1 and rule == "broadcast":
+        c, h, w = views[0]
+        for ref, view in zip(layer.sources[1:], views[1:], strict=True):
+            if view not in ((c, 1, 1), (1, h, w)):
+                name = "the input" if ref == -1 else layers[ref].name
+                raise ModelError(
+                    f"{where}: gate {name} has shape {view}, neither ({c}, 1, 1) nor (1, {h}, {w})"
+                )
+        views = views[:1]
+    if len(views) > 1:
+        for ref, view in zip(layer.sources, views, strict=True):
+            if view[1:] != views[0][1:]:
+                name = "the input" if ref == -1 else layers[ref].name
+                raise ModelError(
+                    f"{where}: source {name} is {view[1]}x{view[2]} as read, not "
+                    f"{views[0][1]}x{views[0][2]}: concatenated sources must agree in H and W"
+                )
+    expected = (channel_offsets(views)[-1], *views[0][1:])
+    if tuple(layer.in_shape) != expected:
+        what = "its source's" if len(views) == 1 else "its sources' concatenation"
+        raise ModelError(f"{where}: in_shape {layer.in_shape} differs from {what} {expected}")
 
 
 def last_uses(layers: list[Layer]) -> dict[int, int]:
     """For the input (-1) and every layer: the index of the last layer reading its output (itself if none)."""
     last = {index: index for index in range(-1, len(layers))}
     for index, layer in enumerate(layers):
-        last[layer.source] = index
-        if layer.residual is not None:
-            last[layer.residual] = index
+        for ref in layer.reads:
+            last[ref] = index
     return last
 
 

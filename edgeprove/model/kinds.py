@@ -54,6 +54,15 @@ class KindRules(MapRules, Protocol):
     """True when the layer outputs values of its input (max pooling): it neither rescales nor changes the
     range, so the quantizer gives it its source's activation, act_max and scale."""
 
+    source_rule: str
+    """How a layer of the kind reads its sources (``SOURCE_RULES``): "one" source only; "concat", several
+    concatenated along channels (its map splits into one map per source's channels); "broadcast", the first
+    source and gates broadcast to its shape, each (C, 1, 1) or (1, H, W), stacked along channels."""
+
+
+SOURCE_RULES = ("one", "concat", "broadcast")
+"""The ways a kind may read its sources (``KindRules.source_rule``)."""
+
 
 def registry() -> dict[str, KindRules]:
     """Every layer kind by name (``edgeprove.layers.KINDS``), imported on first use to avoid a cycle."""

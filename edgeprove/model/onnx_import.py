@@ -10,7 +10,11 @@ pool of relu or sigmoid outputs); the graph's output layer, if still open, keeps
 (activation "none").  Where an activation or a residual add meets an already closed tensor, an identity
 layer (an average pool of kernel 1) carries it.  Flatten, Reshape (static, to a vector or back to the
 tensor's own shape), Identity and Dropout only relabel tensors.  A maxpool keeps its source's activation and
-range (see ``edgeprove.model.ir``; relu after a sigmoid).
+range (see ``edgeprove.model.ir``; relu after a sigmoid).  Concat along channels and a nearest 2x Resize
+compute nothing: they record which tensors (each upsampled or not) the Conv reading them takes as its sources
+(``extra_sources``, ``upsample``); anything else reading them is refused.  Mul of a tensor by a per-channel or
+per-pixel gate opens a gated_mul layer (its gate a relu or sigmoid layer), so scSE's x * g_c + x * g_s is two
+gated products, the second adding the first as its residual.
 
 The float model is then quantized (``edgeprove.model.quantize``) on the calibration inputs, or on seeded
 random ones, and both the float interpretation and the integer model are compared with onnxruntime on them.
@@ -37,6 +41,7 @@ from edgeprove.model.ir import (
     MAX_MODEL_PARAMS,
     MAX_NAME_CHARS,
     MAX_ONNX_BYTES,
+    MAX_SOURCES,
     Layer,
     Model,
     ModelError,
@@ -46,6 +51,7 @@ from edgeprove.model.ir import (
     expected_out_shape,
     short,
 )
+from edgeprove.model.kinds import registry
 from edgeprove.model.quantize import (
     DEFAULT_CALIBRATION_INPUTS,
     FloatModel,
@@ -72,6 +78,9 @@ SUPPORTED_OPS = (
     "Identity",
     "Dropout",
     "Constant",
+    "Concat",
+    "Resize",
+    "Mul",
 )
 FLOAT_TOLERANCE = 1e-3
 """Largest relative difference allowed between the imported float model and onnxruntime (float32 noise)."""
@@ -141,6 +150,27 @@ class _Value:
     layer: int
     version: int
     dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Joined:
+    """The output of Concat (along channels) and nearest 2x Resize nodes: tensors not computed by a layer of
+    their own but read by the next Conv as its sources, each with its upsampling factor."""
+
+    parts: tuple[tuple[_Value, int], ...]
+    dims: tuple[int, ...]
+
+
+NEAREST_FLOOR = {
+    ("asymmetric", "floor"),
+    ("asymmetric", "round_prefer_floor"),
+    ("half_pixel", "round_prefer_floor"),
+    ("half_pixel", "round_prefer_ceil"),
+    ("pytorch_half_pixel", "round_prefer_floor"),
+    ("pytorch_half_pixel", "round_prefer_ceil"),
+}
+"""Resize coordinate modes and nearest-rounding modes under which a 2x nearest upsampling reads input
+position floor(i / 2) (PyTorch's F.interpolate(scale_factor=2, mode="nearest") exports the first)."""
 
 
 def _onnx():
@@ -296,6 +326,7 @@ class _Builder:
             init.name: self._array(init) for init in self.graph.initializer
         }
         self.values: dict[str, _Value] = {}
+        self.joined: dict[str, _Joined] = {}
         self.open: list[_Open] = []
         self.names: set[str] = set()
         self.input_name, self.input_dims, self.input_shape = self._graph_input()
@@ -374,11 +405,23 @@ class _Builder:
 
     def _value(self, name: str, where: str) -> _Value:
         """The IR value of a non-constant tensor."""
+        if name in self.joined:
+            raise ModelError(
+                f"{where}: reads the output of a Concat or Resize, which only a Conv (or another Concat "
+                "or Resize) may read"
+            )
         if name not in self.values:
             if name in self.constants:
                 raise ModelError(f"{where}: constant input {short(name)} where a computed tensor is expected")
             raise ModelError(f"{where}: input {short(name)} is not produced by a supported node")
         return self.values[name]
+
+    def _joined_or_value(self, name: str, where: str) -> _Joined:
+        """A tensor as a Concat, Resize or Conv reads it: its parts (one, factor 1, for a layer's output)."""
+        if name in self.joined:
+            return self.joined[name]
+        value = self._value(name, where)
+        return _Joined(((value, 1),), value.dims)
 
     def _read(self, value: _Value, where: str) -> int:
         """Use a value as a finished tensor (another layer's input or residual): close its layer without an
@@ -423,7 +466,8 @@ class _Builder:
     def _new_layer(
         self, node_name: str, kind: str, source: int, out_channels: int, weight=None, bias=None, **window
     ) -> int:
-        """Append an open layer reading ``source``; returns its index."""
+        """Append an open layer reading ``source`` (and the ``extra_sources`` and ``upsample`` factors in
+        ``window``, if any); returns its index."""
         if len(self.open) >= MAX_LAYERS:
             raise ModelError(f"the graph needs more than {MAX_LAYERS} layers, the ceiling")
         base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)[: MAX_NAME_CHARS - 6] or f"{kind}{len(self.open)}"
@@ -432,6 +476,16 @@ class _Builder:
             name, suffix = f"{base}_{suffix}", suffix + 1
         self.names.add(name)
         in_shape = self._shape_of(source)
+        if registry()[kind].source_rule == "broadcast":
+            pass  # gates broadcast to the first source's shape, which is the layer's in_shape
+        elif window.get("extra_sources") or window.get("upsample"):
+            sources = (source, *window.get("extra_sources", ()))
+            factors = window.get("upsample") or (1,) * len(sources)
+            in_shape = (
+                sum(self._shape_of(ref)[0] for ref in sources),
+                factors[0] * in_shape[1],
+                factors[0] * in_shape[2],
+            )
         draft = Layer(
             name, kind, source, in_shape, (out_channels, 1, 1), shift=0, activation="clamp", **window
         )
@@ -486,10 +540,67 @@ class _Builder:
             raise ModelError(f"{where}: the dropout mask output is not supported")
         self._set(node, self._value(node.input[0], where))
 
+    def _op_Concat(self, node, attrs: dict, where: str) -> None:
+        """Join tensors along channels for the Conv that reads them (nothing is computed here)."""
+        inputs = [self._joined_or_value(name, where) for name in node.input]
+        rank = len(inputs[0].dims)
+        if attrs.get("axis") not in (1, 1 - rank) or rank != 4:
+            raise ModelError(f"{where}: only concatenation along the channels of (N, C, H, W) tensors")
+        if any(len(j.dims) != 4 or j.dims[2:] != inputs[0].dims[2:] for j in inputs):
+            shapes = ", ".join(str(tuple(j.dims)) for j in inputs[:4])
+            raise ModelError(f"{where}: operands of shapes {shapes} differ in H or W")
+        parts = tuple(part for j in inputs for part in j.parts)
+        if len(parts) > MAX_SOURCES:
+            raise ModelError(f"{where}: joins {len(parts)} tensors, above the ceiling of {MAX_SOURCES}")
+        channels = sum(j.dims[1] for j in inputs)
+        self.joined[node.output[0]] = _Joined(parts, (1, channels, *inputs[0].dims[2:]))
+
+    def _op_Resize(self, node, attrs: dict, where: str) -> None:
+        """A nearest 2x upsampling of H and W, read by the next Conv at no cost of its own."""
+        joined = self._joined_or_value(node.input[0], where)
+        mode = attrs.get("mode", b"nearest")
+        transform = attrs.get("coordinate_transformation_mode", b"half_pixel")
+        rounding = attrs.get("nearest_mode", b"round_prefer_floor")
+        texts = [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for v in (mode, transform, rounding)
+        ]
+        if texts[0] != "nearest" or (texts[1], texts[2]) not in NEAREST_FLOOR:
+            raise ModelError(
+                f"{where}: only nearest upsampling reading floor(i / 2) is supported (mode "
+                f"{short(texts[0])}, coordinate_transformation_mode {short(texts[1])}, nearest_mode "
+                f"{short(texts[2])})"
+            )
+        if attrs.get("antialias", 0) or "axes" in attrs:
+            raise ModelError(f"{where}: antialias and axes are not supported")
+        dims = joined.dims
+        doubled = (dims[0], dims[1], 2 * dims[2], 2 * dims[3]) if len(dims) == 4 else None
+        scales = node.input[2] if len(node.input) > 2 else ""
+        sizes = node.input[3] if len(node.input) > 3 else ""
+        if scales:
+            factor = self._const(scales, where).astype(np.float64).ravel().tolist()
+            ok = doubled is not None and factor == [1.0, 1.0, 2.0, 2.0]
+        elif sizes:
+            target = self._const(sizes, where).ravel().tolist()
+            ok = doubled is not None and [int(v) for v in target] == list(doubled)
+        else:
+            ok = False
+        if not ok:
+            raise ModelError(
+                f"{where}: only a 2x upsampling of H and W of an (N, C, H, W) tensor is supported"
+            )
+        if any(factor != 1 for _, factor in joined.parts):
+            raise ModelError(f"{where}: upsamples an upsampled tensor (only one 2x step before a Conv)")
+        self.joined[node.output[0]] = _Joined(tuple((value, 2) for value, _ in joined.parts), doubled)
+
     def _op_Conv(self, node, attrs: dict, where: str) -> None:
         """Open a conv2d layer, or a grouped_conv2d layer for group > 1 (square kernel, one stride, equal
-        pads), or a probe_conv2d layer for a non-square kernel or a stride per axis (``_probe_window``)."""
-        value = self._value(node.input[0], where)
+        pads), or a probe_conv2d layer for a non-square kernel or a stride per axis (``_probe_window``); a
+        conv2d may read a Concat or Resize output (its sources, each upsampled or not)."""
+        joined = self._joined_or_value(node.input[0], where)
+        value = joined.parts[0][0] if len(joined.parts) == 1 and joined.parts[0][1] == 1 else None
+        if value is None:
+            value = _Value(-2, 0, joined.dims)  # several sources: read below, once the window is checked
         weight = self._const(node.input[1], where)
         bias = self._const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
         if len(value.dims) != 4 or weight.ndim != 4:
@@ -506,6 +617,11 @@ class _Builder:
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ModelError(f"{where}: dilated convolutions are not supported")
         strides = list(attrs.get("strides", [1, 1]))
+        if value.layer == -2 and (groups != 1 or kh != kw or len(set(strides)) > 1):
+            raise ModelError(
+                f"{where}: a Conv reading a Concat or Resize must be ungrouped, with a square kernel and "
+                "one stride"
+            )
         if groups == 1 and (kh != kw or (len(strides) == 2 and strides[0] != strides[1])):
             window = self._probe_window(attrs, kh, kw, strides, where)
             source = self._read(value, where)
@@ -526,9 +642,16 @@ class _Builder:
                 f"{where}: weight has {channels} input channels per group, the input has {value.dims[1]} "
                 f"in {groups} group(s)"
             )
-        source = self._read(value, where)
-        bias = self._conv_bias(bias, out_channels, where)
         window = {"kernel": kh, "stride": stride, "padding": padding}
+        if value.layer == -2:
+            refs = [self._read(part, where) for part, _ in joined.parts]
+            factors = tuple(factor for _, factor in joined.parts)
+            window["extra_sources"] = tuple(refs[1:])
+            window["upsample"] = factors if any(f != 1 for f in factors) else ()
+            source = refs[0]
+        else:
+            source = self._read(value, where)
+        bias = self._conv_bias(bias, out_channels, where)
         if groups == 1:
             index = self._new_layer(node.name, "conv2d", source, out_channels, weight, bias, **window)
         else:
@@ -661,6 +784,34 @@ class _Builder:
         entry.layer = dataclasses.replace(entry.layer, residual=skip_ref)
         entry.version += 1
         self._set(node, _Value(index, entry.version, consumer.dims))
+
+    def _op_Mul(self, node, attrs: dict, where: str) -> None:
+        """x times a gate broadcast per channel (1, C, 1, 1) or per pixel (1, 1, H, W): a gated_mul layer
+        (scSE's x * g_c + x * g_s becomes a second one adding the first as its residual)."""
+        left, right = node.input[0], node.input[1]
+        if left in self.constants or right in self.constants:
+            raise ModelError(f"{where}: products with a constant are not supported")
+        first, second = self._value(left, where), self._value(right, where)
+
+        def gates(gate: _Value, x: _Value) -> bool:
+            if len(x.dims) != 4 or len(gate.dims) != 4 or gate.dims == x.dims:
+                return False
+            return gate.dims in ((1, x.dims[1], 1, 1), (1, 1, *x.dims[2:]))
+
+        if gates(second, first):
+            x, gate = first, second
+        elif gates(first, second):
+            x, gate = second, first
+        else:
+            raise ModelError(
+                f"{where}: operands of shapes {first.dims} and {second.dims}: only a tensor times a "
+                "per-channel (1, C, 1, 1) or per-pixel (1, 1, H, W) gate is supported"
+            )
+        x_ref, gate_ref = self._read(x, where), self._read(gate, where)
+        if x_ref == gate_ref:
+            raise ModelError(f"{where}: multiplies a tensor by itself")
+        index = self._new_layer(node.name, "gated_mul", x_ref, x.dims[1], extra_sources=(gate_ref,))
+        self._set(node, _Value(index, 0, x.dims))
 
     def _add_bias(self, node, value: _Value, constant: np.ndarray, where: str) -> None:
         """Fold ``value + constant`` into the bias of the layer whose open accumulator ``value`` is."""

@@ -23,8 +23,29 @@ def linear_map(layer: Layer, weight: np.ndarray | None, x: np.ndarray) -> np.nda
     return rules_of(layer).evaluate(layer, weight, x)
 
 
+def upsampled(x: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upsampling of the last two axes (H, W) by ``factor``: x_up[.., f*i+a, f*j+b] =
+    x[.., i, j]."""
+    if factor == 1:
+        return x
+    return np.repeat(np.repeat(x, factor, axis=-2), factor, axis=-1)
+
+
+def gather(layer: Layer, tensors: list[np.ndarray]) -> np.ndarray:
+    """The layer's input from its sources' tensors (in ``layer.sources`` order, channels first, batched or
+    not): each upsampled by its factor, then concatenated along channels; for a kind that broadcasts its
+    sources, each broadcast to the first one's shape first."""
+    parts = [upsampled(np.asarray(t), f) for t, f in zip(tensors, layer.factors, strict=True)]
+    if len(parts) == 1:
+        return parts[0]
+    if rules_of(layer).source_rule == "broadcast":
+        parts = [parts[0]] + [np.broadcast_to(part, parts[0].shape) for part in parts[1:]]
+    return np.concatenate(parts, axis=0)
+
+
 def linear_batch(model: Model, index: int, x: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
-    """Accumulators (int64, (O, N, H', W')) of layer ``index`` for a batch x in (C, N, H, W) layout."""
+    """Accumulators (int64, (O, N, H', W')) of layer ``index`` for a batch x in (C, N, H, W) layout (its
+    input as ``gather`` makes it from its sources)."""
     layer = model.layers[index]
     weight = model.weight(index) if layer.has_weights else None
     acc = np.rint(linear_map(layer, weight, x)).astype(np.int64)
@@ -86,12 +107,12 @@ def forward_batch(
     alive: dict[int, np.ndarray] = {-1: np.asarray(xs, dtype=np.int64)}
     for index, layer in enumerate(model.layers):
         skip = alive[layer.residual] if layer.residual is not None else None
-        a = linear_batch(model, index, alive[layer.source], skip)
+        a = linear_batch(model, index, gather(layer, [alive[ref] for ref in layer.sources]), skip)
         if layer.requantized:
             q, r, y = requantize(layer, a)
         else:
             q, r, y = None, None, a
-        for ref in {layer.source, layer.residual} - {None}:
+        for ref in set(layer.reads):
             if last[ref] == index:
                 del alive[ref]
         if last[index] > index:

@@ -4,7 +4,10 @@ Weights: int8 with per-layer weight_frac = the largest f with max|w| * 2^f <= 12
 per-tensor out_frac from calibration (the largest f with max|y| * 2^f <= 127).  Bias: integer at the
 accumulator scale 2^-(in_frac + weight_frac).  shift = acc_frac - out_frac, kept in [0, 16]; residual_shift =
 acc_frac - out_frac(residual source) must be >= 0, so a residual source's out_frac is lowered when needed
-(through a maxpool, which keeps its source's scale and range, to the layer before it); and a layer whose
+(through a maxpool, which keeps its source's scale and range, to the layer before it); a layer concatenating
+several sources needs them at one scale, so the finer ones' out_frac is lowered to the coarsest's the same
+way (the model input's cannot be); a gated product's gates share one scale too, and its accumulator's
+fraction is x's plus theirs; and a layer whose
 static q bound would need more than 16 bits gets a smaller out_frac (larger shift).  A float clip at c (ReLU6:
 c = 6) caps out_frac so that act_max = round(c * 2^out_frac) is at most 127.  A sigmoid layer outputs at
 out_frac 7 (act_max 127; lower only where a residual add needs it) and reads q at q_frac = min(acc_frac,
@@ -44,12 +47,13 @@ from edgeprove.model.ir import (
     Shape,
     check_frac,
     clamp_activation,
+    input_range,
     last_uses,
     validate_layers,
     value_range,
 )
 from edgeprove.model.kinds import rules_of
-from edgeprove.model.ops import linear_map, run_batch
+from edgeprove.model.ops import gather, linear_map, run_batch
 
 INT8_MAX = 127
 DEFAULT_CALIBRATION_INPUTS = 16
@@ -186,6 +190,11 @@ def random_calibration(
     return inputs, f"{count} seeded random inputs (uniform [-1, 1), seed {seed})"
 
 
+def _input(layer: Layer, alive: dict[int, np.ndarray]) -> np.ndarray:
+    """A layer's float input in (C, N, H, W) layout from the tensors still alive."""
+    return gather(layer, [alive[ref] for ref in layer.sources])
+
+
 def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_LayerStats], np.ndarray]:
     """Pass 1: float forward on the calibration batch, one layer's weights at a time; returns the per-layer
     statistics and the float outputs (N, *out_shape)."""
@@ -206,11 +215,11 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
                 )
             weight_frac = frac_for(float(np.max(np.abs(weight))))
             weight_int = quantize_array(weight, weight_frac).astype(np.int8)
-            acc = linear_map(layer, weight, alive[layer.source]) + bias.reshape(-1, 1, 1, 1)
+            acc = linear_map(layer, weight, _input(layer, alive)) + bias.reshape(-1, 1, 1, 1)
             del weight
         else:
             weight_frac, weight_int, bias = 0, None, None
-            acc = linear_map(layer, None, alive[layer.source]) / (1 << rules_of(layer).scale_bits(layer))
+            acc = linear_map(layer, None, _input(layer, alive)) / (1 << rules_of(layer).scale_bits(layer))
         if layer.residual is not None:
             acc += alive[layer.residual]
         y = np.maximum(acc, 0.0) if layer.activation == "relu" else acc
@@ -224,7 +233,7 @@ def _calibrate(float_model: FloatModel, inputs: np.ndarray) -> tuple[list[_Layer
         stats.append(
             _LayerStats(weight_frac, weight_int, bias, positive, negative, frac_for(float(np.max(np.abs(y)))))
         )
-        for ref in {layer.source, layer.residual} - {None}:
+        for ref in set(layer.reads):
             if last[ref] == index:
                 del alive[ref]
         if last[index] > index:
@@ -248,13 +257,14 @@ def _choose_fracs(
             if source < 0 or conflict.cap >= caps.get(source, conflict.cap + 1):
                 raise ModelError(
                     f"cannot choose power-of-two scales that give the residual add of layer "
-                    f"{conflict.consumer} a non-negative shift"
+                    f"{conflict.consumer} a non-negative shift, or its sources one scale"
                 ) from None
             caps[source] = conflict.cap
 
 
 class _ResidualConflict(Exception):
-    """Raised inside pass 2 when a residual add needs its source's out_frac lowered to ``cap``."""
+    """Raised inside pass 2 when a residual add needs its source's out_frac lowered to ``cap``, or a
+    concatenation needs one of its sources at the scale of the coarsest."""
 
     def __init__(self, consumer: str, source: int, cap: int) -> None:
         super().__init__(consumer)
@@ -274,7 +284,13 @@ def _try_fracs(
     for index, layer in enumerate(layers):
         stat = stats[index]
         rules = rules_of(layer)
-        in_frac = input_frac if layer.source == -1 else chosen[layer.source].out_frac
+        fracs = [input_frac if ref == -1 else chosen[ref].out_frac for ref in layer.sources]
+        shared = 1 if rules.source_rule == "broadcast" else 0  # gates (or concatenated sources) share a scale
+        common = min(fracs[shared:])
+        for ref, frac in zip(layer.sources[shared:], fracs[shared:], strict=True):
+            if frac != common:  # lower the finer one's scale to the coarsest's
+                raise _ResidualConflict(layer.name, ref, common)
+        in_frac = fracs[0] + common if shared else common  # a gated product multiplies x by the gates
         if layer.has_weights:
             acc_frac = in_frac + stat.weight_frac
         else:
@@ -304,7 +320,7 @@ def _try_fracs(
         else:
             shift = 0
         residual_range = value_range(chosen, layer.residual) if layer.residual is not None else None
-        in_range = value_range(chosen, layer.source)
+        in_range = input_range(chosen, layer)
         while True:
             act_max = layer.act_max
             out_frac, q_frac = acc_frac - shift, 0

@@ -75,6 +75,8 @@ def export_onnx(model: FloatModel, path: Path) -> Path:
     rank: dict[str, int] = {INPUT_NAME: 4}
     produced: dict[int, str] = {-1: INPUT_NAME}
     for index, layer in enumerate(model.layers):
+        if layer.extra_sources or layer.upsample:
+            raise ExportError(f"layer {layer.name}: reading several or upsampled sources is not exported")
         source = produced[layer.source]
         name = f"l{index}_{layer.name}"
         if layer.kind == "dense":

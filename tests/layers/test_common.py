@@ -26,7 +26,7 @@ def both_ways(grid: Grid, x: np.ndarray, a: np.ndarray, ew: np.ndarray):
     for separable in (False, True):
         transcript = Transcript()
         if separable:
-            proof, gamma, value = prove_linear_separable(x, grid, a, ew, claim, transcript, "lin")
+            proof, gamma, value, _ = prove_linear_separable(x, grid, a, ew, claim, transcript, "lin")
         else:
             proof, gamma, value = prove_linear(
                 [grid.pad(x), g_from_factors(grid, a, ew)], claim, transcript, "lin"
@@ -84,6 +84,20 @@ def test_every_affine_kind_factors_its_g(index):
     assert F.ext_eq(poly.evaluate(g_from_factors(grid, a, ew), gamma), kind.g_eval(layer, weight, rho, gamma))
     _, (whole, split) = both_ways(grid, x, a, ew)
     assert all(np.array_equal(p, q) for p, q in zip(whole[0].sumcheck.rounds, split[0].sumcheck.rounds))
+
+
+def test_without_a_claim_the_sum_is_computed_and_bound_first():
+    rng = np.random.default_rng(5)
+    grid = Grid((3, 4, 5))
+    x = rng.integers(-128, 128, size=grid.shape)
+    a, ew = F.random_ext(rng, (3, 2, 4)), F.random_ext(rng, (2, 8))
+    claim = F.ext_inner(grid.pad(x), g_from_factors(grid, a, ew))
+    given, bound = Transcript(), Transcript()
+    bound.absorb_ext("lin/sum", claim)
+    _, _, _, total = prove_linear_separable(x, grid, a, ew, None, given, "lin")
+    _, _, _, same = prove_linear_separable(x, grid, a, ew, claim, bound, "lin")
+    assert F.ext_eq(total, claim) and F.ext_eq(same, claim)
+    assert np.array_equal(given.challenge_ext("after"), bound.challenge_ext("after"))
 
 
 def test_values_beyond_an_exact_contraction_are_refused():

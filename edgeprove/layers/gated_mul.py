@@ -1,0 +1,280 @@
+"""Gated product y = requant(x * sum_g broadcast(g)): x (C, H, W) times the sum of its gates, each a
+per-channel (C, 1, 1) or per-pixel (1, H, W) tensor broadcast to (C, H, W) — scSE attention's
+x * (sigmoid(c) + sigmoid(s)), or cSE's x * sigmoid(c) with one gate.
+
+Model side: ``source`` is x and ``extra_sources`` the gates (layers with activation relu or sigmoid, so every
+gate is non-negative); no weights, window or upsampling; out_shape = in_shape = x's shape.  The accumulator is
+a = x * sum_g g (plus a residual, as for any layer: ONNX's x * g_c + x * g_s imports as a second gated
+product adding the first), requantized as every layer is.
+
+Proof: at the output point z the requantization gives a~(z); since a is zero at padded positions (x is),
+a~(z) = sum_p eq(z, p) x(p) S(p) with S = sum_g g broadcast over the whole padded grid, one eq-weighted
+sumcheck of degree 3 ending at gamma with x~(gamma) and each gate's value: a (C, 1, 1) gate broadcast over
+(h, w) has the MLE g~(gamma_c) (the eq weights of the other variables sum to 1), a (1, H, W) gate
+g~(gamma_h, gamma_w).  The verifier checks final = eq(z, gamma) x~(gamma) sum_g g~(.), and every value
+becomes a claim on its tensor's commitment (or the public input).  A residual's y~(z) is sent and
+subtracted first, as in ``affine``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove import lookup, poly
+from edgeprove import sumcheck as S
+from edgeprove.layers import requant
+from edgeprove.layers.affine import (
+    AffineWitness,
+    less_residual,
+    output_point,
+    requantize_witness,
+    requantized_claim,
+)
+from edgeprove.layers.common import Grid, Layout
+from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
+from edgeprove.layers.requant import RequantProof
+from edgeprove.model.ir import DEFAULT_ACT_MAX, Layer, ModelError, Shape, check_no_window
+
+NON_NEGATIVE_ACTIVATIONS = ("relu", "sigmoid")
+"""Activations a gate may have: their outputs lie in [0, act_max], act_max <= 127."""
+PRODUCT_BYTES_PER_ENTRY = 56
+"""The product sumcheck's tables per padded entry: x and S as base (16 B), their first folds in K (32 B)
+and the eq table of the remaining coordinates (half the grid in K: 16 B, shrinking), less what folding
+frees; a round's slices on top."""
+
+
+@dataclass
+class GatedProof:
+    """One gated product: q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
+    the product sumcheck, x~(gamma) and every gate's value at its part of gamma, and the requantization
+    lookups (or None)."""
+
+    q_value: np.ndarray | None
+    r_value: np.ndarray | None
+    residual_value: np.ndarray | None
+    product: S.SumcheckProof
+    x_value: np.ndarray
+    gate_values: np.ndarray
+    requant: RequantProof | None
+
+
+def is_channel_gate(layer: Layer, view: Shape) -> bool:
+    """Whether a gate of this shape is per channel (C, 1, 1) rather than per pixel (1, H, W)."""
+    return tuple(view) == (layer.in_shape[0], 1, 1)
+
+
+def _gate_shapes(step: ProverStep | VerifierStep) -> list[Shape]:
+    model = step.model
+    return [model.input_shape if ref == -1 else model.layers[ref].out_shape for ref in step.layer.sources[1:]]
+
+
+def gate_point(layer: Layer, view: Shape, gamma: np.ndarray) -> np.ndarray:
+    """The point on a gate's own grid that its broadcast's MLE reads: gamma's channel part for a channel
+    gate, its spatial part for a pixel gate."""
+    g_c, g_h, g_w = Grid(layer.in_shape).split(gamma)
+    return g_c if is_channel_gate(layer, view) else np.concatenate([g_h, g_w], axis=1)
+
+
+def gate_sum_table(layer: Layer, gates: list[np.ndarray]) -> np.ndarray:
+    """S = sum_g g broadcast over the whole padded grid (padded positions included), as base elements."""
+    grid = Grid(layer.in_shape)
+    c, h, w = layer.in_shape
+    total = np.zeros(grid.padded, dtype=np.int64)
+    for gate in gates:
+        if is_channel_gate(layer, gate.shape):
+            total[:c] += gate.reshape(c, 1, 1)
+        else:
+            total[:, :h, :w] += gate.reshape(1, h, w)
+    return F.asbase(total.ravel())
+
+
+def _product_terms() -> list[S.Term]:
+    return [(1, (0, 1))]
+
+
+def _label(step: ProverStep | VerifierStep) -> str:
+    return f"{step.label}/gate"
+
+
+class GatedMulKind:
+    """The gated product as a layer kind: a degree-3 sumcheck, then requantization."""
+
+    keeps_range: ClassVar[bool] = False
+    source_rule: ClassVar[str] = "broadcast"
+    proof_types: ClassVar[tuple[type, ...]] = (
+        GatedProof,
+        S.SumcheckProof,
+        RequantProof,
+        lookup.LookupProof,
+        lookup.FractionSumProof,
+    )
+
+    def commits(self, layer: Layer) -> bool:
+        """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
+        return layer.requantized
+
+    def layout(self, layer: Layer, table_bits: int) -> Layout:
+        """The requantization's committed vector."""
+        return requant.layout(Grid(layer.out_shape), layer.shift, table_bits)
+
+    def check_table_bits(self, layer: Layer, bits: int, static_bits: int) -> None:
+        """1 <= b <= the model's static bound on q, and b + shift within the field."""
+        bound = min(static_bits, requant.MAX_SPLIT_BITS - layer.shift)
+        if not 1 <= bits <= bound:
+            raise Rejected(
+                f"layer {layer.name}: activation table width {bits} is outside [1, {bound}] (model bound)"
+            )
+
+    def table_bits(self, layer: Layer, q: np.ndarray | None) -> int:
+        """The smallest activation table covering q."""
+        return 0 if q is None else requant.act_bits_for(q)
+
+    def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
+        """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
+        return requantize_witness(layer, a)
+
+    def prove(self, step: ProverStep, w: AffineWitness) -> tuple[GatedProof, np.ndarray, np.ndarray]:
+        """The product sumcheck and the requantization; returns the proof, gamma and x~(gamma)."""
+        layer = step.layer
+        grid, c = Grid(layer.in_shape), layer.in_shape[0]
+        z = output_point(step)
+        q_value = r_value = None
+        if w.rq is not None:
+            q_value, r_value = poly.evaluate(w.rq.q, z), poly.evaluate(w.rq.r, z)
+            claim = requantized_claim(step, z, q_value, r_value)
+        else:
+            claim = poly.evaluate(grid.pad(w.a), z)
+        residual_value = None
+        if layer.residual is not None:
+            residual_value = poly.evaluate(grid.pad(step.residual), z)
+            claim = less_residual(step, claim, residual_value)
+            step.claim_read(layer.residual, z, residual_value)
+        shapes = _gate_shapes(step)
+        gates = []
+        for i, shape in enumerate(shapes):
+            view = step.source[(i + 1) * c : (i + 2) * c]
+            gates.append(view[:, :1, :1] if is_channel_gate(layer, shape) else view[:1])
+        tables = [grid.pad(step.source[:c]), gate_sum_table(layer, gates)]
+        product, gamma, finals = S.prove_eq_weighted(
+            tables, _product_terms(), 3, z, claim, step.transcript, _label(step)
+        )
+        del tables
+        gate_values = np.stack(
+            [
+                poly.evaluate(Grid(shape).pad(gate), gate_point(layer, shape, gamma))
+                for shape, gate in zip(shapes, gates, strict=True)
+            ],
+            axis=1,
+        )
+        step.transcript.absorb_ext(f"{_label(step)}/x", finals[0])
+        step.transcript.absorb_ext(f"{_label(step)}/gates", gate_values)
+        for i, shape in enumerate(shapes):
+            step.claim_read(layer.sources[i + 1], gate_point(layer, shape, gamma), gate_values[:, i])
+        rq_proof = None
+        if w.rq is not None:
+            rq_proof, rq_claims = requant.prove(layer, grid, w.rq, step.transcript, step.label, step.index)
+            step.claims.extend(rq_claims)
+        proof = GatedProof(q_value, r_value, residual_value, product, finals[0], gate_values, rq_proof)
+        return proof, gamma, finals[0]
+
+    def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
+        """Check the product sumcheck against x~(gamma) and the gates' values, then the requantization;
+        returns gamma and x~(gamma)."""
+        layer = step.layer
+        grid = Grid(layer.in_shape)
+        shapes = _gate_shapes(step)
+        if not isinstance(proof, GatedProof) or not isinstance(proof.product, S.SumcheckProof):
+            raise Rejected(f"layer {layer.name}: malformed gated product proof")
+        gate_values = proof.gate_values
+        if not isinstance(gate_values, np.ndarray) or gate_values.shape != (F.EXT_DEGREE, len(shapes)):
+            raise Rejected(f"layer {layer.name}: malformed gate values")
+        x_value = ext_value(proof.x_value, "x~(gamma)")
+        z = output_point(step)
+        if layer.requantized:
+            q_value, r_value = ext_value(proof.q_value, "q~(z)"), ext_value(proof.r_value, "r~(z)")
+            claim = requantized_claim(step, z, q_value, r_value)
+        else:
+            if proof.q_value is not None or proof.r_value is not None:
+                raise Rejected(f"layer {layer.name}: unexpected requantization values")
+            claim = poly.evaluate_padded(step.output, layer.out_shape, z)
+        if layer.residual is not None:
+            residual_value = ext_value(proof.residual_value, "residual value")
+            claim = less_residual(step, claim, residual_value)
+            step.claim_read(layer.residual, z, residual_value, "residual input")
+        elif proof.residual_value is not None:
+            raise Rejected(f"layer {layer.name}: unexpected residual value")
+        try:
+            gamma, final = S.verify(claim, grid.num_vars, 3, proof.product, step.transcript, _label(step))
+        except S.SumcheckError as exc:
+            raise Rejected(f"layer {layer.name}: {exc}") from None
+        step.transcript.absorb_ext(f"{_label(step)}/x", x_value)
+        step.transcript.absorb_ext(f"{_label(step)}/gates", gate_values)
+        gate_sum = F.ext_sum(gate_values)
+        if not F.ext_eq(final, F.ext_mul(poly.eq_eval(z, gamma), F.ext_mul(x_value, gate_sum))):
+            raise Rejected(f"layer {layer.name}: the gated product's final check failed")
+        for i, shape in enumerate(shapes):
+            step.claim_read(layer.sources[i + 1], gate_point(layer, shape, gamma), gate_values[:, i], "gate")
+        if layer.requantized:
+            if not isinstance(proof.requant, RequantProof):
+                raise Rejected(f"layer {layer.name}: missing requantization proof")
+            step.claims.extend(
+                requant.verify(
+                    layer, grid, step.table_bits, proof.requant, step.transcript, step.label, step.index
+                )
+            )
+        elif proof.requant is not None:
+            raise Rejected(f"layer {layer.name}: unexpected requantization proof")
+        return gamma, x_value
+
+    def working_bytes(self, layer: Layer) -> int:
+        """The product sumcheck's tables on the padded grid."""
+        return PRODUCT_BYTES_PER_ENTRY * Grid(layer.in_shape).size
+
+    def inference_bytes(self, layer: Layer) -> int:
+        """The float64 gate sum and product beside the gathered input."""
+        return 16 * int(np.prod(layer.in_shape))
+
+    def weight_shape(self, layer: Layer) -> None:
+        """None: a gated product has no weights."""
+        return None
+
+    def out_shape(self, layer: Layer) -> Shape:
+        """x's shape."""
+        return tuple(layer.in_shape)
+
+    def validate(self, layers: list[Layer], index: int) -> None:
+        """At least one gate, each a relu or sigmoid layer (non-negative); no window, groups or upsampling."""
+        layer = layers[index]
+        where = f"layer {layer.name}"
+        check_no_window(layer)
+        if not layer.extra_sources:
+            raise ModelError(f"{where}: gated_mul needs at least one gate in extra_sources")
+        if layer.upsample:
+            raise ModelError(f"{where}: gated_mul takes no upsample")
+        for ref in layer.extra_sources:
+            if ref < 0 or layers[ref].activation not in NON_NEGATIVE_ACTIVATIONS:
+                name = "the input" if ref < 0 else layers[ref].name
+                raise ModelError(
+                    f"{where}: gate {name} is not a relu or sigmoid layer (gates must be non-negative)"
+                )
+
+    def evaluate(self, layer: Layer, weight: None, x: np.ndarray) -> np.ndarray:
+        """x times the sum of its broadcast gates, on a batch (sources stacked along channels), in float64."""
+        c = layer.in_shape[0]
+        parts = np.asarray(x, dtype=np.float64).reshape(-1, c, *x.shape[1:])
+        return parts[0] * parts[1:].sum(axis=0)
+
+    def sign_sums(self, layer: Layer, weight: None) -> tuple[np.ndarray, np.ndarray]:
+        """Each output is x times a sum of n gates in [0, 127]: with the input range [lo, hi] (the union of
+        x's and the gates', so lo <= 0 <= hi), a = x S lies in [n 127 lo, n 127 hi]."""
+        channels = layer.out_shape[0]
+        bound = len(layer.extra_sources) * DEFAULT_ACT_MAX
+        return np.full(channels, bound, dtype=np.int64), np.zeros(channels, dtype=np.int64)
+
+    def scale_bits(self, layer: Layer) -> int:
+        """0: the accumulator's fraction bits are x's plus the gates' (the quantizer adds them)."""
+        return 0
