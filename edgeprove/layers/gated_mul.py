@@ -3,9 +3,10 @@ per-channel (C, 1, 1) or per-pixel (1, H, W) tensor broadcast to (C, H, W) — s
 x * (sigmoid(c) + sigmoid(s)), or cSE's x * sigmoid(c) with one gate.
 
 Model side: ``source`` is x and ``extra_sources`` the gates (layers with activation relu or sigmoid, so every
-gate is non-negative); no weights, window or upsampling; out_shape = in_shape = x's shape.  The accumulator is
-a = x * sum_g g (plus a residual, as for any layer: ONNX's x * g_c + x * g_s imports as a second gated
-product adding the first), requantized as every layer is.
+gate is non-negative) read at their own size; no weights or window; x may be read upsampled 2x (its claim
+moves to its own grid as for any upsampled source); out_shape = in_shape = x's shape as read.  The
+accumulator is a = x * sum_g g (plus a residual, as for any layer: ONNX's x * g_c + x * g_s imports as a
+second gated product adding the first), requantized as every layer is.
 
 Proof: at the output point z the requantization gives a~(z); since a is zero at padded positions (x is),
 a~(z) = sum_p eq(z, p) x(p) S(p) with S = sum_g g broadcast over the whole padded grid, one eq-weighted
@@ -247,14 +248,15 @@ class GatedMulKind:
         return tuple(layer.in_shape)
 
     def validate(self, layers: list[Layer], index: int) -> None:
-        """At least one gate, each a relu or sigmoid layer (non-negative); no window, groups or upsampling."""
+        """At least one gate, each a relu or sigmoid layer (non-negative) read at its own size; no window or
+        groups.  x may be upsampled (a UNet++ decoder gates the upsampled deeper tensor beside its skips)."""
         layer = layers[index]
         where = f"layer {layer.name}"
         check_no_window(layer)
         if not layer.extra_sources:
             raise ModelError(f"{where}: gated_mul needs at least one gate in extra_sources")
-        if layer.upsample:
-            raise ModelError(f"{where}: gated_mul takes no upsample")
+        if any(factor != 1 for factor in layer.factors[1:]):
+            raise ModelError(f"{where}: gated_mul may upsample x, not its gates")
         for ref in layer.extra_sources:
             if ref < 0 or layers[ref].activation not in NON_NEGATIVE_ACTIVATIONS:
                 name = "the input" if ref < 0 else layers[ref].name

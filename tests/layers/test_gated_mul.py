@@ -89,6 +89,36 @@ def test_a_second_gated_product_adding_the_first_as_its_residual(tmp_path):
     assert assert_every_value_checked(tmp_path, model, proof, 5) > 40
 
 
+def upsampled_scse(rng) -> Model:
+    """A UNet++ decoder's attention on its upsampled part: x (3, 2, 3) read upsampled to (3, 4, 6) and gated
+    per channel and per pixel at the upsampled size."""
+    layers = [
+        Layer("x", "conv2d", -1, (2, 4, 6), (3, 2, 3), 6, "clamp", 3, 2, 1),
+        Layer("pool", "global_avgpool", 0, (3, 2, 3), (3, 1, 1), 0, "relu"),
+        Layer(
+            "cgate", "conv2d", 1, (3, 1, 1), (3, 1, 1), 6, "sigmoid", 1, weight_frac=6, out_frac=7, q_frac=0
+        ),
+        Layer("pgate", "conv2d", -1, (2, 4, 6), (1, 4, 6), 6, "relu", 1),
+        Layer(
+            "scse", "gated_mul", 0, (3, 4, 6), (3, 4, 6), 0, "clamp", extra_sources=(2, 3), upsample=(2, 1, 1)
+        ),
+    ]
+    return model_of((2, 4, 6), layers, rng)
+
+
+def test_a_gated_product_of_an_upsampled_x_proves_and_its_claim_moves_to_x(tmp_path):
+    rng = np.random.default_rng(12)
+    model = upsampled_scse(rng)
+    x = random_input(model, rng)
+    ys = {index: y for index, _, _, _, y in ops.forward(model, x)}
+    up = ys[0].repeat(2, axis=1).repeat(2, axis=2)
+    a = up * (ys[2].reshape(3, 1, 1) + ys[3].reshape(1, 4, 6))
+    np.testing.assert_array_equal(ys[4], ops.requantize(model.layers[4], a)[2])
+    for private in (False, True):
+        proof = prove_and_verify(tmp_path / f"p{private}", model, x, private_input=private)
+    assert assert_every_value_checked(tmp_path, model, proof, 4) > 40
+
+
 def test_the_map_is_x_times_the_sum_of_its_gates():
     model = scse((3, 4, 5))
     x = random_input(model, np.random.default_rng(2))
@@ -155,7 +185,7 @@ def test_a_gate_value_of_the_wrong_shape_is_rejected(tmp_path):
         (
             4,
             {"extra_sources": (3,), "upsample": (2, 2), "in_shape": (3, 8, 10), "out_shape": (3, 8, 10)},
-            "layer scse: gated_mul takes no upsample",
+            "layer scse: gated_mul may upsample x, not its gates",
         ),
     ],
 )
