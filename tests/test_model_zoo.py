@@ -151,8 +151,8 @@ def test_unknown_name_lists_close_matches():
 
 def test_names_are_unique_and_complete():
     names = zoo.names()
-    assert len(names) == len(set(names)) == 10 + 26
-    assert names[:10] == [
+    assert len(names) == len(set(names)) == 12 + 26
+    assert names[:12] == [
         "wc50",
         "resnet18",
         "mobilenetv2",
@@ -163,6 +163,8 @@ def test_names_are_unique_and_complete():
         "tiny_mlp",
         "tiny_cnn",
         "iriscode",
+        "iris-seg",
+        "iris-seg-small",
     ]
 
 
@@ -294,3 +296,41 @@ def test_a_tampered_cache_is_replaced_by_the_pinned_model(cache):
     compiled.save(impostor, folder)
     assert compiled.load(folder).digest == impostor.digest != genuine.digest
     assert zoo.get("tiny_mlp").digest == zoo.pinned_digests()["tiny_mlp"]
+
+
+def test_iris_seg_has_the_published_unetplusplus_shapes():
+    """segmentation-models-pytorch's UnetPlusPlus(mobilenet_v2, decoder 512-256-128-64-32, scSE, 4 classes):
+    55.17 GMACs at 3x480x640 and about 14.0M parameters (its 14,016,742 less the folded batch norms' scales
+    and shifts, plus the biases of cSE's split squeeze); every decoder block reads its deeper tensor
+    upsampled and its skips as smp concatenates them."""
+    full, small = zoo.summary("iris-seg"), zoo.summary("iris-seg-small")
+    assert (full.macs, small.macs) == (55_171_544_096, 3_678_424_096)
+    assert full.params == small.params and abs(full.params - 14_016_742) < 40_000
+    assert full.input_shape == (3, 480, 640) and small.input_shape == (3, 128, 160)
+    layers = zoo.float_model("iris-seg-small").layers
+    by_name = {layer.name: layer for layer in layers}
+    conv_inputs = {
+        name: by_name[f"{name}.conv1"].in_shape[0] for name in ("x_0_0", "x_1_1", "x_0_3", "x_0_4")
+    }
+    assert conv_inputs == {"x_0_0": 1280 + 96, "x_1_1": 96 + 32, "x_0_3": 128 + 4 * 16, "x_0_4": 64}
+    assert by_name["x_0_4.conv1"].factors == (2,) and by_name["head"].out_shape == (4, 128, 160)
+    assert by_name["head"].activation == "sigmoid"
+    gated = [layer for layer in layers if layer.kind == "gated_mul"]
+    assert all(layers[g].activation == "sigmoid" for layer in gated for g in layer.extra_sources)
+    assert any(layer.factors[0] == 2 for layer in gated)
+
+
+def test_a_narrow_iris_seg_proves_and_verifies(tmp_path):
+    """The whole graph (concatenations, upsampling, scSE gates, sigmoids) at 3x64x64 with widths / 16."""
+    from edgeprove import prover, verifier
+    from edgeprove.model.quantize import FloatModel, quantize, random_calibration
+
+    builder = zoo.iris_seg(64, 64, divisor=16)
+    parameters = zoo.he_parameters(5, builder.layers)
+    float_model = FloatModel("narrow", builder.input_shape, builder.layers, parameters, builder.clip_max)
+    model = quantize(float_model, *random_calibration(builder.input_shape, 2, 5)).model
+    x = np.random.default_rng(5).integers(-128, 128, model.input_shape)
+    result = prover.prove(model, x, tmp_path / "p", threads=1)
+    verdict = verifier.verify(tmp_path / "p", model)
+    assert verdict.accepted, verdict.reason
+    assert np.array_equal(result.output, ops.run(model, x))

@@ -58,6 +58,10 @@ MOBILENETV2_BLOCKS = (
     (6, 320, 1, 1),
 )
 """MobileNetV2's inverted residual stages: (expansion t, channels c, blocks n, stride s of the first)."""
+MOBILENETV2_FEATURES = (1, 3, 6, 13)
+"""Inverted residual blocks whose outputs (and the last 1x1 convolution's) a segmentation decoder reads."""
+MAX_POOLED_PLANE = 512
+"""Largest plane a global average pool takes at once unless its size is a power of two (``_Builder.mean``)."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,13 @@ class _Builder:
         activation: str = "relu",
         residual: int | None = None,
         groups: int = 1,
+        extra_sources: tuple[int, ...] = (),
+        upsample: tuple[int, ...] = (),
     ) -> int:
         """Append a convolution and return its index: conv2d, or grouped_conv2d for groups > 1 (depthwise when
-        groups is the input's channel count)."""
-        c, h, w = self.shape(source)
+        groups is the input's channel count); a conv2d may read ``extra_sources`` concatenated after its
+        source, each source upsampled by its factor in ``upsample`` (empty: none is)."""
+        c, h, w = self.view((source, *extra_sources), upsample)
         out = (channels, conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding))
         kind, grouping = ("conv2d", {}) if groups == 1 else ("grouped_conv2d", {"groups": groups})
         return self._add(
@@ -126,8 +133,39 @@ class _Builder:
                 padding,
                 residual,
                 **grouping,
+                extra_sources=tuple(extra_sources),
+                upsample=tuple(upsample),
             )
         )
+
+    def view(self, sources: tuple[int, ...], upsample: tuple[int, ...] = ()) -> Shape:
+        """The shape a layer reads from ``sources`` concatenated along channels, each upsampled by its factor
+        (the first source's size as read is every source's)."""
+        factor = upsample[0] if upsample else 1
+        _, h, w = self.shape(sources[0])
+        return (sum(self.shape(ref)[0] for ref in sources), factor * h, factor * w)
+
+    def gated(self, name: str, source: int, gates: tuple[int, ...], upsample: int = 1) -> int:
+        """Append a gated product: ``source`` (read upsampled by ``upsample``) times the sum of its gates."""
+        shape = self.view((source,), (upsample,))
+        factors = (upsample, *(1,) * len(gates)) if upsample != 1 else ()
+        return self._add(
+            Layer(name, "gated_mul", source, shape, shape, 0, "clamp", extra_sources=gates, upsample=factors)
+        )
+
+    def mean(self, name: str, source: int) -> int:
+        """Append the mean of each channel of ``source``: a global average pool, after square power-of-two
+        windows when the plane is larger than ``MAX_POOLED_PLANE`` and not a power of two (the mean of equal
+        windows' means is the plane's mean, and each rescale stays exact to ``avgpool.RESCALE_BITS``)."""
+        _, h, w = self.shape(source)
+        window = 1
+        while h * w // window**2 > MAX_POOLED_PLANE and not is_pow2(h * w // window**2):
+            if h % (2 * window) or w % (2 * window):
+                raise ModelError(f"{name}: cannot split a {h}x{w} plane into power-of-two windows")
+            window *= 2
+        if window > 1:
+            source = self.avgpool(f"{name}.window", source, window, activation="clamp")
+        return self.global_pool(name, source, activation="clamp")
 
     def probe(
         self,
@@ -256,6 +294,17 @@ def mobilenetv2(size: int = 224, divisor: int = 1, classes: int = 1000) -> _Buil
     residual add where the shape is kept), 1x1 to 1280, global pool (7x7), a dense classifier; ReLU6
     throughout.  Batch normalization is folded away.  ``divisor`` divides every width (tests)."""
     builder = _Builder((3, size, size))
+    mobilenetv2_features(builder, divisor)
+    builder.global_pool("avgpool", builder.last)
+    builder.dense("classifier", builder.last, classes, activation="none")
+    return builder
+
+
+def mobilenetv2_features(builder: _Builder, divisor: int = 1) -> list[int]:
+    """Append MobileNetV2's feature layers (``features.0`` to ``features.18``) to ``builder`` reading its
+    input; returns the layers after features 1, 3, 6, 13 and 18, the stride 2, 4, 8, 16 and 32 features a
+    segmentation decoder takes (segmentation-models-pytorch's ``_out_indexes``)."""
+    outputs = []
     builder.relu6(builder.conv("features.0", -1, 32 // divisor, 3, 2, 1))
     block = 1
     for expansion, full_channels, count, stride in MOBILENETV2_BLOCKS:
@@ -275,11 +324,93 @@ def mobilenetv2(size: int = 224, divisor: int = 1, classes: int = 1000) -> _Buil
             builder.conv(
                 f"{prefix}.project", builder.last, channels, 1, activation="clamp", residual=residual
             )
+            if block in MOBILENETV2_FEATURES:
+                outputs.append(builder.last)
             block += 1
-    builder.relu6(builder.conv(f"features.{block}", builder.last, 1280 // divisor, 1))
-    builder.global_pool("avgpool", builder.last)
-    builder.dense("classifier", builder.last, classes, activation="none")
+    outputs.append(builder.relu6(builder.conv(f"features.{block}", builder.last, 1280 // divisor, 1)))
+    return outputs
+
+
+IRIS_SEG_DECODER = (512, 256, 128, 64, 32)
+"""The UNet++ decoder widths of open-iris's segmentation model (about 14.0M parameters with its encoder)."""
+IRIS_SEG_CLASSES = 4
+"""Its output classes (eyeball, iris, pupil, eyelashes)."""
+SCSE_REDUCTION = 16
+"""scSE's channel squeeze ratio."""
+
+
+def iris_seg(height: int = 480, width: int = 640, divisor: int = 1) -> _Builder:
+    """open-iris's segmentation network: segmentation-models-pytorch's UNet++ over a MobileNetV2 encoder with
+    scSE attention in every decoder block (``iris-seg`` at 3x480x640, ``iris-seg-small`` at 3x128x160),
+    batch normalization folded away, a sigmoid per class on the 3x3 head.  ``divisor`` divides every width
+    (tests).  Block ``x_d_l`` follows smp's ``UnetPlusPlusDecoder.forward`` (``_decoder_block``)."""
+    builder = _Builder((3, height, width))
+    features = mobilenetv2_features(builder, divisor)[::-1]  # the deepest first, as the decoder reads them
+    widths = tuple(max(c // divisor, 1) for c in IRIS_SEG_DECODER)
+    depth = len(widths) - 1
+    dense: dict[tuple[int, int], int] = {}
+    for level in range(depth):
+        for d in range(depth - level):
+            last = d + level
+            if level == 0:
+                prev, skips = features[d], [features[d + 1]]
+            else:
+                prev = dense[(d, last - 1)]
+                skips = [dense[(i, last)] for i in range(d + 1, last + 1)] + [features[last + 1]]
+            out = widths[last] if d == 0 else builder.shape(features[last + 1])[0]
+            dense[(d, last)] = _decoder_block(builder, f"x_{d}_{last}", prev, skips, out)
+    top = _decoder_block(builder, f"x_0_{depth}", dense[(0, depth - 1)], [], widths[-1])
+    builder.conv("head", top, IRIS_SEG_CLASSES, 3, 1, 1, activation="sigmoid")
     return builder
+
+
+def _decoder_block(builder: _Builder, name: str, deeper: int, skips: list[int], channels: int) -> int:
+    """smp's UNet++ DecoderBlock: the deeper tensor upsampled 2x (nearest), its skips concatenated and
+    gated by scSE (when there are skips), two 3x3 convolutions with ReLU, scSE again."""
+    parts, factors = [deeper, *skips], (2, *(1,) * len(skips))
+    if skips:
+        parts, factors = _scse(builder, f"{name}.attention1", parts, factors), ()
+    first = builder.conv(
+        f"{name}.conv1", parts[0], channels, 3, 1, 1, extra_sources=tuple(parts[1:]), upsample=factors
+    )
+    second = builder.conv(f"{name}.conv2", first, channels, 3, 1, 1)
+    return _scse(builder, f"{name}.attention2", [second], ())[0]
+
+
+def _scse(builder: _Builder, name: str, parts: list[int], factors: tuple[int, ...]) -> list[int]:
+    """scSE on the concatenation of ``parts`` (each read upsampled by its factor): x * (cSE + sSE) with
+    cSE = sigmoid(conv1x1(relu(conv1x1(mean(x))))) per channel and sSE = sigmoid(conv1x1(x)) per pixel.
+    Returns one gated tensor per part: cSE's first convolution is split by the parts' channels into a chain
+    of partial sums (each part's mean keeps its own scale) and its last by output channels (both the same
+    map), and a part's mean is its source's (upsampling keeps a mean)."""
+    total = sum(builder.shape(part)[0] for part in parts)
+    squeeze = None
+    for i, part in enumerate(parts):  # W mean(x) = sum_i W_i mean(part_i), each mean at its own scale
+        mean = builder.mean(f"{name}.pool{i}", part)
+        activation = "relu" if i == len(parts) - 1 else "clamp"
+        squeeze = builder.conv(
+            f"{name}.squeeze{i}",
+            mean,
+            max(total // SCSE_REDUCTION, 1),
+            1,
+            activation=activation,
+            residual=squeeze,
+        )
+    spatial = builder.conv(
+        f"{name}.spatial",
+        parts[0],
+        1,
+        1,
+        activation="sigmoid",
+        extra_sources=tuple(parts[1:]),
+        upsample=factors,
+    )
+    gated = []
+    for i, part in enumerate(parts):
+        channel = builder.conv(f"{name}.channel{i}", squeeze, builder.shape(part)[0], 1, activation="sigmoid")
+        upsample = factors[i] if factors else 1
+        gated.append(builder.gated(f"{name}.gate{i}", part, (channel, spatial), upsample))
+    return gated
 
 
 def _lenet5() -> _Builder:
@@ -396,6 +527,8 @@ _BUILTIN = {
     "tiny_mlp": _tiny_mlp,
     "tiny_cnn": _tiny_cnn,
     "iriscode": _iriscode,
+    "iris-seg": iris_seg,
+    "iris-seg-small": lambda: iris_seg(128, 160),
 }
 _FIXED_WEIGHTS = {"iriscode"}
 """Models whose weights are computed, not drawn: built by their own module, never quantized from a float
@@ -411,8 +544,10 @@ _DESCRIPTIONS = {
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
     "iriscode": "open-iris's iris code: 2 Gabor filters at 16x256 probes, 16,384 bits",
+    "iris-seg": "open-iris's segmentation CNN: UNet++ over MobileNetV2 with scSE, 3x480x640",
+    "iris-seg-small": "the iris segmentation CNN at 3x128x160 (tests and CI)",
 }
-CALIBRATION_INPUTS = {"wc50": 8, "resnet18": 4, "mobilenetv2": 4}
+CALIBRATION_INPUTS = {"wc50": 8, "resnet18": 4, "mobilenetv2": 4, "iris-seg": 1, "iris-seg-small": 4}
 """Calibration batch sizes that differ from the default of 16."""
 
 
