@@ -148,6 +148,7 @@ def prove_eq_weighted(
     claim: np.ndarray,
     transcript: Transcript,
     label: str,
+    consume: bool = False,
 ) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray]]:
     """Prove sum_x eq(eq_point, x) P(x) = claim, P = sum_t c_t prod tables, without folding an eq table.
 
@@ -155,7 +156,8 @@ def prove_eq_weighted(
     degree ``degree - 1`` (Gruen's trick): q is evaluated against the eq table of the remaining
     coordinates only (it halves every round), and q(1) follows from the claim.  The messages are exactly
     those of ``prove`` with eq_table(eq_point) as one more factor of every term, so ``verify`` is
-    unchanged.  Returns (proof, point, final table values).
+    unchanged.  Returns (proof, point, final table values).  With ``consume`` the caller's list is emptied
+    and tables fold as in ``prove`` (in place, or into compact storage), each freed once folded.
     """
     n = poly.num_vars(tables[0].shape[-1])
     point = eq_point.reshape(F.EXT_DEGREE, -1)
@@ -163,7 +165,9 @@ def prove_eq_weighted(
         raise ValueError("eq point and tables have different numbers of variables")
     if max((len(idx) for _, idx in terms), default=0) > degree - 1:
         raise ValueError("a term has more factors than the declared degree allows beside eq")
-    tables = list(tables)
+    given, tables = tables, list(tables)
+    if consume:
+        given.clear()
     rounds, challenges = [], []
     nonzero = np.any(point != 0, axis=0)
     inv_rho = F.ext_zeros(n)
@@ -180,6 +184,7 @@ def prove_eq_weighted(
         ]  # eq(rho, t) = (1 - rho) + t (2 rho - 1)
         suffix = poly.eq_table(point[:, i + 1 :])  # built per round: only one is alive at a time
         q = _restricted_sums(tables, terms, degree - 1, suffix, skip_one=bool(nonzero[i]))
+        del suffix  # not alive beside the folds
         if nonzero[i]:  # reduced claim = (1 - rho) q(0) + rho q(1)
             q[1] = F.ext_mul(F.ext_sub(reduced, F.ext_mul(e_at[0], q[0])), inv_rho[:, i])
         q_evals = np.stack(q, axis=1)
@@ -190,7 +195,7 @@ def prove_eq_weighted(
         challenges.append(r)
         reduced = interpolate(q_evals, r)  # s(r) / (prefix * eq(rho, r)) = q(r)
         prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
-        tables = [poly.fold(t, r) for t in tables]
+        tables[:] = [poly.fold(t, r, in_place=consume) for t in tables]
         rounds.append(msg)
     finals = [
         poly.as_u64(t).reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables

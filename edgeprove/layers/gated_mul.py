@@ -42,10 +42,10 @@ from edgeprove.model.ir import DEFAULT_ACT_MAX, Layer, ModelError, Shape, check_
 
 NON_NEGATIVE_ACTIVATIONS = ("relu", "sigmoid")
 """Activations a gate may have: their outputs lie in [0, act_max], act_max <= 127."""
-PRODUCT_BYTES_PER_ENTRY = 56
-"""The product sumcheck's tables per padded entry: x and S as base (16 B), their first folds in K (32 B)
-and the eq table of the remaining coordinates (half the grid in K: 16 B, shrinking), less what folding
-frees; a round's slices on top."""
+PRODUCT_BYTES_PER_ENTRY = 32
+"""The product sumcheck's tables per padded entry at their largest: x and S as base (16 B) beside either
+the eq table of the remaining coordinates (half the grid in K: 16 B) or their first folds in compact K
+(16 B; the sumcheck drops the eq table before folding and each table once folded)."""
 
 
 @dataclass
@@ -161,7 +161,7 @@ class GatedMulKind:
             gates.append(view[:, :1, :1] if is_channel_gate(layer, shape) else view[:1])
         tables = [grid.pad(step.source[:c]), gate_sum_table(layer, gates)]
         product, gamma, finals = S.prove_eq_weighted(
-            tables, _product_terms(), 3, z, claim, step.transcript, _label(step)
+            tables, _product_terms(), 3, z, claim, step.transcript, _label(step), consume=True
         )
         del tables
         gate_values = np.stack(
