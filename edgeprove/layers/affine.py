@@ -171,28 +171,9 @@ def _parts(step: ProverStep | VerifierStep, source_part: SourcePart) -> list[tup
     return [(lo, hi, *source_part(layer, weight, lo, hi)) for lo, hi in ranges]
 
 
-@dataclass(frozen=True)
-class AffineKind:
-    """An affine layer kind: the shared proof around one module's linear map."""
-
-    linear_map: LinearMap
-    source_part: SourcePart | None = None
-    """The map over one source's channels, for a map that splits over input channels (None: one source)."""
-    keeps_range: ClassVar[bool] = False
-    proof_types: ClassVar[tuple[type, ...]] = (
-        LayerProof,
-        SourcesProof,
-        LinearProof,
-        SumcheckProof,
-        RequantProof,
-        lookup.LookupProof,
-        lookup.FractionSumProof,
-    )
-
-    @property
-    def source_rule(self) -> str:
-        """The rule "concat" when the module splits the map over channels (several sources), else "one"."""
-        return "one" if self.source_part is None else "concat"
+class RequantizedOutput:
+    """What every kind whose output is its requantized accumulator shares: the committed layout, the table
+    width rules and the witness (``AffineKind``, ``gated_mul.GatedMulKind``)."""
 
     def commits(self, layer: Layer) -> bool:
         """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
@@ -217,6 +198,30 @@ class AffineKind:
     def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
         """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
         return requantize_witness(layer, a)
+
+
+@dataclass(frozen=True)
+class AffineKind(RequantizedOutput):
+    """An affine layer kind: the shared proof around one module's linear map."""
+
+    linear_map: LinearMap
+    source_part: SourcePart | None = None
+    """The map over one source's channels, for a map that splits over input channels (None: one source)."""
+    keeps_range: ClassVar[bool] = False
+    proof_types: ClassVar[tuple[type, ...]] = (
+        LayerProof,
+        SourcesProof,
+        LinearProof,
+        SumcheckProof,
+        RequantProof,
+        lookup.LookupProof,
+        lookup.FractionSumProof,
+    )
+
+    @property
+    def source_rule(self) -> str:
+        """The rule "concat" when the module splits the map over channels (several sources), else "one"."""
+        return "one" if self.source_part is None else "concat"
 
     def prove(self, step: ProverStep, w: AffineWitness) -> tuple[LayerProof, np.ndarray, np.ndarray]:
         """The layer's proof; returns it with gamma and x~(gamma)."""

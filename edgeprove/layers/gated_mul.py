@@ -30,12 +30,12 @@ from edgeprove import sumcheck as S
 from edgeprove.layers import requant
 from edgeprove.layers.affine import (
     AffineWitness,
+    RequantizedOutput,
     less_residual,
     output_point,
-    requantize_witness,
     requantized_claim,
 )
-from edgeprove.layers.common import Grid, Layout
+from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model.ir import DEFAULT_ACT_MAX, Layer, ModelError, Shape, check_no_window
@@ -101,7 +101,7 @@ def _label(step: ProverStep | VerifierStep) -> str:
     return f"{step.label}/gate"
 
 
-class GatedMulKind:
+class GatedMulKind(RequantizedOutput):
     """The gated product as a layer kind: a degree-3 sumcheck, then requantization."""
 
     keeps_range: ClassVar[bool] = False
@@ -113,30 +113,6 @@ class GatedMulKind:
         lookup.LookupProof,
         lookup.FractionSumProof,
     )
-
-    def commits(self, layer: Layer) -> bool:
-        """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
-        return layer.requantized
-
-    def layout(self, layer: Layer, table_bits: int) -> Layout:
-        """The requantization's committed vector."""
-        return requant.layout(Grid(layer.out_shape), layer.shift, table_bits)
-
-    def check_table_bits(self, layer: Layer, bits: int, static_bits: int) -> None:
-        """1 <= b <= the model's static bound on q, and b + shift within the field."""
-        bound = min(static_bits, requant.MAX_SPLIT_BITS - layer.shift)
-        if not 1 <= bits <= bound:
-            raise Rejected(
-                f"layer {layer.name}: activation table width {bits} is outside [1, {bound}] (model bound)"
-            )
-
-    def table_bits(self, layer: Layer, q: np.ndarray | None) -> int:
-        """The smallest activation table covering q."""
-        return 0 if q is None else requant.act_bits_for(q)
-
-    def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
-        """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
-        return requantize_witness(layer, a)
 
     def prove(self, step: ProverStep, w: AffineWitness) -> tuple[GatedProof, np.ndarray, np.ndarray]:
         """The product sumcheck and the requantization; returns the proof, gamma and x~(gamma)."""
