@@ -173,7 +173,8 @@ def _parts(step: ProverStep | VerifierStep, source_part: SourcePart) -> list[tup
 
 class RequantizedOutput:
     """What every kind whose output is its requantized accumulator shares: the committed layout, the table
-    width rules and the witness (``AffineKind``, ``gated_mul.GatedMulKind``)."""
+    width rules, the witness and the check of its requantization (``AffineKind``,
+    ``gated_mul.GatedMulKind``)."""
 
     def commits(self, layer: Layer) -> bool:
         """A requantized layer commits (q, r, y) and its multiplicities; an accumulator output nothing."""
@@ -198,6 +199,22 @@ class RequantizedOutput:
     def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
         """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
         return requantize_witness(layer, a)
+
+    def verify_requantization(self, step: VerifierStep, proof: object) -> None:
+        """Check the layer's requantization lookups (present exactly when it requantizes) and record the
+        claims they leave on its commitment."""
+        layer = step.layer
+        if layer.requantized:
+            if not isinstance(proof, RequantProof):
+                raise Rejected(f"layer {layer.name}: missing requantization proof")
+            out_grid = Grid(layer.out_shape)
+            step.claims.extend(
+                requant.verify(
+                    layer, out_grid, step.table_bits, proof, step.transcript, step.label, step.index
+                )
+            )
+        elif proof is not None:
+            raise Rejected(f"layer {layer.name}: unexpected requantization proof")
 
 
 @dataclass(frozen=True)
@@ -260,7 +277,7 @@ class AffineKind(RequantizedOutput):
     def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
         """Check the layer's proof; returns gamma and x~(gamma)."""
         layer = step.layer
-        out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
+        in_grid = Grid(layer.in_shape)
         if not isinstance(proof, LayerProof):
             raise Rejected(f"layer {layer.name}: malformed layer proof")
         z = output_point(step)
@@ -289,16 +306,7 @@ class AffineKind(RequantizedOutput):
             g = self.linear_map.g_eval(layer, _weight(step.model, step.index), z, gamma)
             if not F.ext_eq(final, F.ext_mul(x_value, g)):
                 raise Rejected(f"layer {layer.name}: linear map's final check failed")
-        if layer.requantized:
-            if not isinstance(proof.requant, RequantProof):
-                raise Rejected(f"layer {layer.name}: missing requantization proof")
-            step.claims.extend(
-                requant.verify(
-                    layer, out_grid, step.table_bits, proof.requant, step.transcript, step.label, step.index
-                )
-            )
-        elif proof.requant is not None:
-            raise Rejected(f"layer {layer.name}: unexpected requantization proof")
+        self.verify_requantization(step, proof.requant)
         return gamma, x_value
 
     def _prove_sources(

@@ -195,16 +195,7 @@ class GatedMulKind(RequantizedOutput):
             raise Rejected(f"layer {layer.name}: the gated product's final check failed")
         for i, shape in enumerate(shapes):
             step.claim_read(layer.sources[i + 1], gate_point(layer, shape, gamma), gate_values[:, i], "gate")
-        if layer.requantized:
-            if not isinstance(proof.requant, RequantProof):
-                raise Rejected(f"layer {layer.name}: missing requantization proof")
-            step.claims.extend(
-                requant.verify(
-                    layer, grid, step.table_bits, proof.requant, step.transcript, step.label, step.index
-                )
-            )
-        elif proof.requant is not None:
-            raise Rejected(f"layer {layer.name}: unexpected requantization proof")
+        self.verify_requantization(step, proof.requant)
         return gamma, x_value
 
     def working_bytes(self, layer: Layer) -> int:
