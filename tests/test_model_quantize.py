@@ -12,7 +12,15 @@ import pytest
 from edgeprove.model import ops, zoo
 from edgeprove.model.bounds import MAX_Q_BITS, MAX_SHIFT, check_model
 from edgeprove.model.ir import Layer, ModelError
-from edgeprove.model.quantize import FloatModel, frac_for, quantize, quantize_array, random_calibration
+from edgeprove.model.quantize import (
+    FloatModel,
+    QuantizationReport,
+    class_agreement,
+    frac_for,
+    quantize,
+    quantize_array,
+    random_calibration,
+)
 
 
 @pytest.mark.parametrize(
@@ -144,6 +152,43 @@ def test_residual_source_scale_is_lowered_to_keep_the_shift_non_negative():
     assert big.weight_frac == -1
     assert big.residual_shift == model.input_frac + big.weight_frac - small.out_frac >= 0
     assert small.out_frac <= model.input_frac - 1
+
+
+def test_a_sigmoid_reading_too_fine_an_input_gets_a_coarser_one():
+    """'tiny' outputs about 1e-4 (a fine scale) and 'gate' has weights about 1e-3: their accumulator's
+    fraction is beyond what the largest shift can bring to a sigmoid's q_frac, so 'tiny' is made coarser."""
+    layers = [dense("tiny", -1, 3, 3, "relu"), dense("gate", 0, 3, 3, "sigmoid")]
+    params = {0: (np.full((3, 3), 1e-4), np.zeros(3)), 1: (np.full((3, 3), 1e-3), np.zeros(3))}
+    float_model = FloatModel.from_arrays("fine", (3, 1, 1), layers, params)
+    calibration = random_calibration((3, 1, 1), 8)[0]
+    model = quantize(float_model, calibration).model
+    tiny, gate = model.layers
+    calibrated = frac_for(float(np.max(np.abs(calibration))) * 3e-4)
+    assert tiny.out_frac < calibrated
+    assert 0 <= gate.q_frac <= 16 and gate.shift == 16
+    assert tiny.out_frac + gate.weight_frac - gate.shift == gate.q_frac
+
+
+def test_a_cap_beyond_the_largest_shift_lowers_the_scale_of_the_layer_before():
+    """'big' (weight_frac -1) reads the input and adds 'tiny', whose accumulator has about 28 fraction
+    bits: the cap the residual puts on 'tiny' needs more than the largest shift, so 'fine' is coarsened."""
+    layers = [
+        dense("fine", -1, 3, 3, "clamp"),
+        dense("tiny", 0, 3, 3, "clamp"),
+        dense("big", -1, 3, 3, "clamp", residual=1),
+        dense("out", 2, 3, 2, "none"),
+    ]
+    params = {
+        0: (np.full((3, 3), 1e-2), np.zeros(3)),
+        1: (np.full((3, 3), 1e-3), np.zeros(3)),
+        2: (np.full((3, 3), 200.0), np.zeros(3)),
+        3: (np.ones((2, 3)), np.zeros(2)),
+    }
+    float_model = FloatModel.from_arrays("capped", (3, 1, 1), layers, params)
+    model = quantize(float_model, random_calibration((3, 1, 1), 8)[0]).model
+    fine, tiny, big, _ = model.layers
+    assert tiny.shift == 16 and fine.out_frac + tiny.weight_frac - 16 == tiny.out_frac
+    assert big.residual_shift == model.input_frac + big.weight_frac - tiny.out_frac == 0
 
 
 def test_impossible_residual_scales_are_refused():
@@ -290,3 +335,15 @@ def test_a_residual_add_of_sigmoid_outputs_lowers_its_output_scale():
     x = np.zeros((3, 1, 1), dtype=np.int64)
     gate_y = [y for index, _, _, _, y in ops.forward(model, x) if index == 0][0]
     assert gate_y.ravel().tolist() == [1 << (gate.out_frac - 1)] * 3  # sigma(0) = 1/2
+
+
+def test_class_agreement_counts_one_decision_per_pixel_of_a_map_and_per_input_of_a_vector():
+    reference = np.array([[[0.9, 0.1, 0.5], [0.1, 0.8, 0.4]], [[0.2, 0.3, 0.0], [0.6, 0.1, 0.9]]])
+    ours = np.array([[[0.9, 0.1, 0.3], [0.1, 0.8, 0.4]], [[0.7, 0.3, 0.0], [0.6, 0.1, 0.9]]])
+    # per pixel, class 0 vs 1: each input agrees on 2 of 3 (input 0's last pixel flips, input 1's first)
+    assert class_agreement(reference, ours, (2, 1, 3)) == (pytest.approx(4 / 6), "pixel")
+    # the same numbers as vectors: input 0's argmax (position 0) agrees, input 1's (position 5) too
+    assert class_agreement(reference, ours, (6, 1, 1)) == (1.0, "input")
+    assert class_agreement(reference, ours, (1, 2, 3)) == (1.0, "input")  # one channel: no classes per pixel
+    report = QuantizationReport("inputs", 2, 4 / 6, 0.5, 0.9, agreement_per="pixel")
+    assert report.summary().startswith("per-pixel class agreement 66.7%")

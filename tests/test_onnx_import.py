@@ -213,7 +213,14 @@ def check_against_onnxruntime(
     assert result.report.max_abs_output == pytest.approx(float(np.max(np.abs(reference))))
     assert error <= relative_error * result.report.max_abs_output
     assert result.report.float_max_abs_diff < float_tolerance
-    top1 = float(np.mean(ours.argmax(axis=1) == reference.argmax(axis=1)))
+    channels, height, width = model.layers[-1].out_shape
+    if channels > 1 and height * width > 1:  # a class decision per pixel
+        shape = (len(calibration), channels, height * width)
+        top1 = float(np.mean(ours.reshape(shape).argmax(axis=1) == reference.reshape(shape).argmax(axis=1)))
+        assert result.report.agreement_per == "pixel"
+    else:
+        top1 = float(np.mean(ours.argmax(axis=1) == reference.argmax(axis=1)))
+        assert result.report.agreement_per == "input"
     assert result.report.top1_agreement == top1
     return reference
 
@@ -1020,7 +1027,7 @@ W1 = const("w", np.ones((1, 1, 1, 1)))
         ),
         (
             graph_case([node("GlobalAveragePool", ["x"], "y")], [], input_dims=(1, 1, 23, 24)),
-            "averages 23x24 = 552 positions; a window that is not a power of two may hold at most 512",
+            "cannot average a 23x24 plane: a plane that is not a power of two may hold at most 512",
         ),
     ],
 )
@@ -1348,11 +1355,136 @@ def test_scse_attention_matches_onnxruntime_and_proves(tmp_path, order):
     result = import_onnx(path)
     model = result.model
     kinds = [layer.kind for layer in model.layers]
-    assert kinds == ["conv2d", "global_avgpool", "conv2d", "gated_mul", "conv2d", "gated_mul"]
-    assert model.layers[3].sources == (0, 2) and model.layers[5].sources == (0, 4)
-    assert model.layers[5].residual == 3
+    assert kinds == ["conv2d", "global_avgpool", "conv2d", "conv2d", "gated_mul"]
+    assert model.layers[4].sources == (0, 2, 3)  # x * (g_c + g_s): one product
     check_against_onnxruntime(path, result)
     assert result.report.logit_correlation > 0.95
     x = np.random.default_rng(1).integers(-128, 128, model.input_shape)
     prover.prove(model, x, tmp_path / "p")
     assert verifier.verify(tmp_path / "p", model).accepted
+
+
+def scse_decoder_graph(
+    path: Path, seed: int = 0, gate_first: bool = False, read_gate_twice: bool = False
+) -> Path:
+    """A UNet++ decoder block as segmentation-models-pytorch exports it, on a 24x32 plane (768 positions,
+    averaged through 2x2 windows): c0 = Relu(Conv 3x3), c1 = Relu(Conv 3x3 stride 2), cat = Concat(Resize
+    2x(c1), c0), scSE on cat (GlobalAveragePool -> Conv 1x1 -> Relu -> Conv 1x1 -> Sigmoid per channel, Conv
+    1x1 -> Sigmoid per pixel, cat * g_c + cat * g_s), f = Relu(Conv 3x3), and scSE again on f."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        const("w0", rng.normal(0, 0.4, (3, 2, 3, 3))),
+        const("b0", rng.normal(0, 0.1, 3)),
+        const("w1", rng.normal(0, 0.3, (4, 3, 3, 3))),
+        const("b1", rng.normal(0, 0.1, 4)),
+        const("scales", [1.0, 1.0, 2.0, 2.0]),
+        const("w2", rng.normal(0, 0.3, (3, 7, 3, 3))),
+        const("b2", rng.normal(0, 0.1, 3)),
+    ]
+    attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    nodes = [
+        node("Conv", ["x", "w0", "b0"], "c0", pads=[1, 1, 1, 1]),
+        node("Relu", ["c0"], "r0"),
+        node("Conv", ["r0", "w1", "b1"], "c1", pads=[1, 1, 1, 1], strides=[2, 2]),
+        node("Relu", ["c1"], "r1"),
+        node("Resize", ["r1", "", "scales"], "up", **attrs),
+        node("Concat", ["up", "r0"], "cat", axis=1),
+    ]
+
+    def scse(x: str, channels: int, out: str) -> None:
+        inits.extend(
+            [
+                const(f"{out}_wr", rng.normal(0, 0.5, (2, channels, 1, 1))),
+                const(f"{out}_br", rng.normal(0, 0.1, 2)),
+                const(f"{out}_we", rng.normal(0, 0.5, (channels, 2, 1, 1))),
+                const(f"{out}_be", rng.normal(0, 0.1, channels)),
+                const(f"{out}_ws", rng.normal(0, 0.5, (1, channels, 1, 1))),
+                const(f"{out}_bs", rng.normal(0, 0.1, 1)),
+            ]
+        )
+        channel_gate = [x, f"{out}_gc"]
+        nodes.extend(
+            [
+                node("GlobalAveragePool", [x], f"{out}_mean"),
+                node("Conv", [f"{out}_mean", f"{out}_wr", f"{out}_br"], f"{out}_cr"),
+                node("Relu", [f"{out}_cr"], f"{out}_rr"),
+                node("Conv", [f"{out}_rr", f"{out}_we", f"{out}_be"], f"{out}_ce"),
+                node("Sigmoid", [f"{out}_ce"], f"{out}_gc"),
+                node("Mul", channel_gate[::-1] if gate_first else channel_gate, f"{out}_m1"),
+                node("Conv", [x, f"{out}_ws", f"{out}_bs"], f"{out}_cs"),
+                node("Sigmoid", [f"{out}_cs"], f"{out}_gs"),
+                node("Mul", [x, f"{out}_gs"], f"{out}_m2"),
+                node("Add", [f"{out}_m1", f"{out}_m2"], out),
+            ]
+        )
+
+    scse("cat", 7, "att1")
+    if read_gate_twice:
+        nodes.append(node("Add", ["att1_gc", "att1_gc"], "twice"))
+    nodes.extend([node("Conv", ["att1", "w2", "b2"], "c2", pads=[1, 1, 1, 1]), node("Relu", ["c2"], "f")])
+    scse("f", 3, "y")
+    return build(nodes, inits, (1, 2, 24, 32), (1, 3, 24, 32), path, opset=17)
+
+
+@pytest.mark.parametrize("gate_first", [False, True])
+def test_scse_over_a_concat_of_a_resized_tensor_matches_onnxruntime_and_proves(tmp_path, gate_first):
+    from edgeprove import prover, verifier
+
+    path = scse_decoder_graph(tmp_path / "block.onnx", gate_first=gate_first)
+    result = import_onnx(path)
+    model = result.model
+    layers = {layer.name: layer for layer in model.layers}
+    index = {layer.name: i for i, layer in enumerate(model.layers)}
+    # Each part's mean: the resized part averages its 12x16 source; the 24x32 part goes through 2x2 windows.
+    windows = [layer for layer in model.layers if layer.kind == "avgpool"]
+    assert [(w.in_shape, w.kernel) for w in windows] == [((3, 24, 32), 2), ((3, 24, 32), 2)]
+    squeeze = [layer for layer in model.layers if layer.name.startswith("att1_cr_node.part")]
+    assert [s.in_shape[0] for s in squeeze] == [4, 3] and squeeze[1].residual == index[squeeze[0].name]
+    assert squeeze[0].activation == "clamp" and squeeze[1].activation == "relu"
+    gated = [layer for layer in model.layers if layer.kind == "gated_mul"]
+    assert len(gated) == 3
+    up, skip, last = gated
+    assert up.factors == (2, 1, 1) and up.in_shape == (4, 24, 32) and up.source == 1
+    assert skip.factors == (1, 1, 1) and skip.in_shape == (3, 24, 32) and skip.source == 0
+    channel_gates = [model.layers[up.sources[1]], model.layers[skip.sources[1]]]
+    assert [g.out_shape for g in channel_gates] == [(4, 1, 1), (3, 1, 1)]
+    assert all(g.activation == "sigmoid" for g in channel_gates)
+    assert up.sources[2] == skip.sources[2] == index["att1_cs_node"]
+    assert layers["c2_node"].sources == (index[up.name], index[skip.name])
+    assert len(last.sources) == 3 and last is model.layers[-1]
+    check_against_onnxruntime(path, result)
+    assert result.report.logit_correlation > 0.9
+    x = np.random.default_rng(1).integers(-128, 128, model.input_shape)
+    prover.prove(model, x, tmp_path / "p")
+    assert verifier.verify(tmp_path / "p", model).accepted
+
+
+def test_averages_and_gates_of_a_concat_read_otherwise_are_refused(tmp_path):
+    path = scse_decoder_graph(tmp_path / "twice.onnx", read_gate_twice=True)
+    with pytest.raises(ModelError, match="per-channel gate of a Concat must be a Conv's output that nothing"):
+        import_onnx(path)
+    rng = np.random.default_rng(0)
+    for reader, message in (
+        (node("Relu", ["mean"], "y"), "reads the average of a Concat or Resize"),
+        (node("Conv", ["mean", "w3"], "y", pads=[1, 1, 1, 1]), "only an ungrouped, unpadded 1x1 Conv"),
+    ):
+        nodes = [
+            node("Conv", ["x", "w0"], "c0", pads=[1, 1, 1, 1]),
+            node("Relu", ["c0"], "r0"),
+            node("Conv", ["x", "w0"], "c1", pads=[1, 1, 1, 1]),
+            node("Relu", ["c1"], "r1"),
+            node("Concat", ["r0", "r1"], "cat", axis=1),
+            node("GlobalAveragePool", ["cat"], "mean"),
+            reader,
+        ]
+        inits = [const("w0", rng.normal(0, 0.4, (2, 2, 3, 3))), const("w3", rng.normal(0, 0.4, (2, 4, 3, 3)))]
+        bad = build(
+            nodes,
+            inits,
+            (1, 2, 8, 8),
+            (1, 2, 1, 1) if reader.op_type == "Conv" else (1, 4, 1, 1),
+            tmp_path / f"{reader.op_type}.onnx",
+            opset=17,
+        )
+        with pytest.raises(ModelError, match=message):
+            import_onnx(bad)

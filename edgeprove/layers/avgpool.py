@@ -45,6 +45,22 @@ def window_rescale(positions: int) -> tuple[int, int]:
     return ((1 << bits) + positions // 2) // positions, bits
 
 
+def mean_window(height: int, width: int, where: str) -> int:
+    """The side of the square power-of-two windows a plane's mean first averages over (1: none), so that the
+    global pool after them takes a power of two or at most MAX_RESCALED_WINDOW positions (the mean of equal
+    windows' means is the plane's mean, and each rescale stays exact to RESCALE_BITS)."""
+    window = 1
+    while (height * width) // window**2 > MAX_RESCALED_WINDOW and not is_pow2((height * width) // window**2):
+        if height % (2 * window) or width % (2 * window):
+            raise ModelError(
+                f"{where}: cannot average a {height}x{width} plane: a plane that is not a power of two may "
+                f"hold at most {MAX_RESCALED_WINDOW} positions, and this one does not split into "
+                "power-of-two windows that would"
+            )
+        window *= 2
+    return window
+
+
 def check_window(layer: Layer, positions: int, what: str) -> None:
     """Refuse a window that is not a power of two and holds more than MAX_RESCALED_WINDOW positions."""
     if not is_pow2(positions) and positions > MAX_RESCALED_WINDOW:

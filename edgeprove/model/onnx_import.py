@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprove.layers.avgpool import mean_window
 from edgeprove.model import compiled, npy
 from edgeprove.model.bounds import LayerBounds
 from edgeprove.model.ir import (
@@ -56,6 +57,8 @@ from edgeprove.model.quantize import (
     DEFAULT_CALIBRATION_INPUTS,
     FloatModel,
     QuantizationReport,
+    agreement_label,
+    class_agreement,
     quantize,
     random_calibration,
 )
@@ -109,13 +112,15 @@ class ImportReport:
     """Pearson correlation of the integer model's dequantized outputs with onnxruntime's, over every output
     of every calibration input (None when there is one value): with random weights a classifier's logits
     are nearly equal, so top-1 says little and this says how well the outputs follow."""
+    agreement_per: str = "input"
+    """What top1_agreement counts: one class decision per "input", or per "pixel" of a segmentation map."""
 
     def summary(self) -> str:
         """One line for people: agreement with onnxruntime, error and what the calibration inputs were."""
         correlation = "" if self.logit_correlation is None else f", correlation {self.logit_correlation:.4f}"
         return (
-            f"against onnxruntime: top-1 agreement {self.top1_agreement:.1%}, max abs error "
-            f"{self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}){correlation} on "
+            f"against onnxruntime: {agreement_label(self.agreement_per)} {self.top1_agreement:.1%}, max abs "
+            f"error {self.max_abs_error:.4g} (outputs up to {self.max_abs_output:.4g}){correlation} on "
             f"{self.calibration}"
         )
 
@@ -159,6 +164,27 @@ class _Joined:
 
     parts: tuple[tuple[_Value, int], ...]
     dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Means:
+    """GlobalAveragePool of a Concat: one mean layer per part (a part read upsampled has its source's mean),
+    read by a 1x1 Conv as a chain of partial sums, one per part, so each mean keeps its own scale."""
+
+    parts: tuple[_Value, ...]
+    dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Gated:
+    """x times the sum of gates, not yet built: one gated_mul layer per part of x (each read upsampled by its
+    factor), with that part's gates (a per-channel gate split by the parts' channels), built when read, so
+    that scSE's x * g_c + x * g_s becomes one product x * (g_c + g_s) per part."""
+
+    parts: tuple[tuple[_Value, int], ...]
+    gates: tuple[tuple[int, ...], ...]
+    dims: tuple[int, ...]
+    name: str
 
 
 NEAREST_FLOOR = {
@@ -327,6 +353,12 @@ class _Builder:
         }
         self.values: dict[str, _Value] = {}
         self.joined: dict[str, _Joined] = {}
+        self.means: dict[str, _Means] = {}
+        self.gated: dict[str, _Gated] = {}
+        self.readers: dict[str, int] = {}
+        """How many node inputs (and graph outputs) read each tensor."""
+        for name in [i for n in self.graph.node for i in n.input] + [o.name for o in self.graph.output]:
+            self.readers[name] = self.readers.get(name, 0) + 1
         self.open: list[_Open] = []
         self.names: set[str] = set()
         self.input_name, self.input_dims, self.input_shape = self._graph_input()
@@ -373,6 +405,8 @@ class _Builder:
         outputs = list(self.graph.output)
         if len(outputs) != 1:
             raise ModelError(f"the graph has {len(outputs)} outputs; exactly one is supported")
+        if outputs[0].name in self.gated:
+            self._build_gated(outputs[0].name)
         value = self.values.get(outputs[0].name)
         if value is None or value.layer == -1:
             raise ModelError(f"graph output {short(outputs[0].name)} is not computed by any layer")
@@ -404,7 +438,13 @@ class _Builder:
         return self.constants[name]
 
     def _value(self, name: str, where: str) -> _Value:
-        """The IR value of a non-constant tensor."""
+        """The IR value of a non-constant tensor (a pending gated product is built first)."""
+        if name in self.gated:
+            self._build_gated(name)
+        if name in self.means:
+            raise ModelError(
+                f"{where}: reads the average of a Concat or Resize, which only a 1x1 Conv may read"
+            )
         if name in self.joined:
             raise ModelError(
                 f"{where}: reads the output of a Concat or Resize, which only a Conv (or another Concat "
@@ -417,7 +457,10 @@ class _Builder:
         return self.values[name]
 
     def _joined_or_value(self, name: str, where: str) -> _Joined:
-        """A tensor as a Concat, Resize or Conv reads it: its parts (one, factor 1, for a layer's output)."""
+        """A tensor as a Concat, Resize, Mul or Conv reads it: its parts (one, factor 1, for a layer's
+        output)."""
+        if name in self.gated:
+            self._build_gated(name)
         if name in self.joined:
             return self.joined[name]
         value = self._value(name, where)
@@ -468,16 +511,11 @@ class _Builder:
     ) -> int:
         """Append an open layer reading ``source`` (and the ``extra_sources`` and ``upsample`` factors in
         ``window``, if any); returns its index."""
-        if len(self.open) >= MAX_LAYERS:
-            raise ModelError(f"the graph needs more than {MAX_LAYERS} layers, the ceiling")
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)[: MAX_NAME_CHARS - 6] or f"{kind}{len(self.open)}"
-        name, suffix = base, 2
-        while name in self.names:
-            name, suffix = f"{base}_{suffix}", suffix + 1
-        self.names.add(name)
+        name = self._unique_name(node_name, kind)
         in_shape = self._shape_of(source)
-        if registry()[kind].source_rule == "broadcast":
-            pass  # gates broadcast to the first source's shape, which is the layer's in_shape
+        if registry()[kind].source_rule == "broadcast":  # gates broadcast to x's shape as read
+            factor = window["upsample"][0] if window.get("upsample") else 1
+            in_shape = (in_shape[0], factor * in_shape[1], factor * in_shape[2])
         elif window.get("extra_sources") or window.get("upsample"):
             sources = (source, *window.get("extra_sources", ()))
             factors = window.get("upsample") or (1,) * len(sources)
@@ -493,7 +531,21 @@ class _Builder:
         if min(out_shape) < 1:
             raise ModelError(f"node {short(node_name)}: window larger than its input {in_shape}")
         check_shape(f"node {short(node_name)}", out_shape)
-        layer = dataclasses.replace(draft, out_shape=out_shape)
+        return self._append(dataclasses.replace(draft, out_shape=out_shape), weight, bias)
+
+    def _unique_name(self, node_name: str, kind: str) -> str:
+        """A layer name made from a node's name, unique in the model."""
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)[: MAX_NAME_CHARS - 6] or f"{kind}{len(self.open)}"
+        name, suffix = base, 2
+        while name in self.names:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        self.names.add(name)
+        return name
+
+    def _append(self, layer: Layer, weight=None, bias=None) -> int:
+        """Append an open layer; returns its index."""
+        if len(self.open) >= MAX_LAYERS:
+            raise ModelError(f"the graph needs more than {MAX_LAYERS} layers, the ceiling")
         self.open.append(_Open(layer, weight, bias))
         return len(self.open) - 1
 
@@ -596,7 +648,11 @@ class _Builder:
     def _op_Conv(self, node, attrs: dict, where: str) -> None:
         """Open a conv2d layer, or a grouped_conv2d layer for group > 1 (square kernel, one stride, equal
         pads), or a probe_conv2d layer for a non-square kernel or a stride per axis (``_probe_window``); a
-        conv2d may read a Concat or Resize output (its sources, each upsampled or not)."""
+        conv2d may read a Concat or Resize output (its sources, each upsampled or not), a 1x1 conv2d the
+        average of one (``_means_conv``)."""
+        if node.input[0] in self.means:
+            self._means_conv(node, attrs, where)
+            return
         joined = self._joined_or_value(node.input[0], where)
         value = joined.parts[0][0] if len(joined.parts) == 1 and joined.parts[0][1] == 1 else None
         if value is None:
@@ -659,6 +715,49 @@ class _Builder:
                 node.name, "grouped_conv2d", source, out_channels, weight, bias, groups=groups, **window
             )
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
+
+    def _means_conv(self, node, attrs: dict, where: str) -> None:
+        """A 1x1 Conv of a Concat's average: one 1x1 conv2d per part, on that part's mean with the weight's
+        columns for its channels, each adding the one before as its residual (the partial sums before the
+        last are closed as "clamp"); the last is left open for the activation that follows."""
+        means = self.means[node.input[0]]
+        weight = self._const(node.input[1], where)
+        bias = self._const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
+        if (
+            weight.ndim != 4
+            or weight.shape[1:] != (means.dims[1], 1, 1)
+            or attrs.get("group", 1) != 1
+            or any(
+                attrs.get(key, [default] * count) != [default] * count
+                for key, default, count in (("strides", 1, 2), ("dilations", 1, 2), ("pads", 0, 4))
+            )
+        ):
+            raise ModelError(
+                f"{where}: only an ungrouped, unpadded 1x1 Conv with {means.dims[1]} input channels may read "
+                "the average of a Concat or Resize"
+            )
+        out_channels = weight.shape[0]
+        bias = self._conv_bias(bias, out_channels, where)
+        start, partial = 0, None
+        for i, part in enumerate(means.parts):
+            channels = part.dims[1]
+            columns = weight[:, start : start + channels]
+            index = self._new_layer(
+                f"{node.name}.part{i}",
+                "conv2d",
+                self._read(part, where),
+                out_channels,
+                columns,
+                bias if i == 0 else np.zeros(out_channels),
+                kernel=1,
+                stride=1,
+                padding=0,
+                residual=partial,
+            )
+            if partial is not None:
+                self._close_without_activation(self.open[partial])
+            start, partial = start + channels, index
+        self._set(node, _Value(partial, 0, (1, out_channels, 1, 1)))
 
     @staticmethod
     def _conv_bias(bias: np.ndarray | None, out_channels: int, where: str) -> np.ndarray:
@@ -758,8 +857,19 @@ class _Builder:
         return array.reshape(channels)
 
     def _op_Add(self, node, attrs: dict, where: str) -> None:
-        """Fold a constant as bias, or another branch as the residual of the later layer."""
+        """Fold a constant as bias, sum two products of the same tensor (``_Gated``) into one, or fold another
+        branch as the residual of the later layer."""
         left, right = node.input[0], node.input[1]
+        if left in self.gated and right in self.gated:
+            first, second = self.gated[left], self.gated[right]
+            if first.parts == second.parts and first.gates and second.gates:
+                gates = tuple(a + b for a, b in zip(first.gates, second.gates))
+                if len(gates[0]) >= MAX_SOURCES:
+                    raise ModelError(
+                        f"{where}: sums {len(gates[0])} gates, above the ceiling of {MAX_SOURCES - 1}"
+                    )
+                self.gated[node.output[0]] = _Gated(first.parts, gates, first.dims, node.name or "gated")
+                return
         if left in self.constants or right in self.constants:
             constant, other = (left, right) if left in self.constants else (right, left)
             self._add_bias(node, self._value(other, where), self.constants[constant], where)
@@ -786,32 +896,84 @@ class _Builder:
         self._set(node, _Value(index, entry.version, consumer.dims))
 
     def _op_Mul(self, node, attrs: dict, where: str) -> None:
-        """x times a gate broadcast per channel (1, C, 1, 1) or per pixel (1, 1, H, W): a gated_mul layer
-        (scSE's x * g_c + x * g_s becomes a second one adding the first as its residual)."""
+        """x times a gate broadcast per channel (1, C, 1, 1) or per pixel (1, 1, H, W), x a tensor or a
+        Concat or Resize output: a pending product (``_Gated``), built as one gated_mul layer per part of x
+        when read, its gates relu or sigmoid layers; a per-channel gate of a Concat is split by the parts'
+        channels (``_split_gate``)."""
         left, right = node.input[0], node.input[1]
         if left in self.constants or right in self.constants:
             raise ModelError(f"{where}: products with a constant are not supported")
-        first, second = self._value(left, where), self._value(right, where)
+        first, second = self._joined_or_value(left, where), self._joined_or_value(right, where)
 
-        def gates(gate: _Value, x: _Value) -> bool:
-            if len(x.dims) != 4 or len(gate.dims) != 4 or gate.dims == x.dims:
+        def gates(gate: _Joined, x: _Joined) -> bool:
+            if len(x.dims) != 4 or len(gate.dims) != 4 or gate.dims == x.dims or len(gate.parts) != 1:
                 return False
-            return gate.dims in ((1, x.dims[1], 1, 1), (1, 1, *x.dims[2:]))
+            return gate.parts[0][1] == 1 and gate.dims in ((1, x.dims[1], 1, 1), (1, 1, *x.dims[2:]))
 
         if gates(second, first):
-            x, gate = first, second
+            x, gate, gate_name = first, second, right
         elif gates(first, second):
-            x, gate = second, first
+            x, gate, gate_name = second, first, left
         else:
             raise ModelError(
                 f"{where}: operands of shapes {first.dims} and {second.dims}: only a tensor times a "
                 "per-channel (1, C, 1, 1) or per-pixel (1, 1, H, W) gate is supported"
             )
-        x_ref, gate_ref = self._read(x, where), self._read(gate, where)
-        if x_ref == gate_ref:
+        for value, _ in x.parts:
+            self._read(value, where)
+        parts = x.parts
+        gate_ref = self._read(gate.parts[0][0], where)
+        if any(value.layer == gate_ref for value, _ in parts):
             raise ModelError(f"{where}: multiplies a tensor by itself")
-        index = self._new_layer(node.name, "gated_mul", x_ref, x.dims[1], extra_sources=(gate_ref,))
-        self._set(node, _Value(index, 0, x.dims))
+        if gate.dims[1] > 1 and len(parts) > 1:
+            per_part = self._split_gate(gate_ref, gate_name, [value.dims[1] for value, _ in parts], where)
+        else:
+            per_part = [gate_ref] * len(parts)
+        gated = tuple((ref,) for ref in per_part)
+        self.gated[node.output[0]] = _Gated(parts, gated, x.dims, node.name or "gated")
+
+    def _split_gate(self, gate: int, name: str, channels: list[int], where: str) -> list[int]:
+        """Split a per-channel gate (a conv2d's output read by this product alone) into one layer per part of
+        the tensor it gates, each with the rows of its part's channels: the first in place, the rest
+        appended."""
+        entry = self.open[gate]
+        layer = entry.layer
+        if self.readers.get(name, 0) != 1 or layer.kind != "conv2d" or layer.residual is not None:
+            raise ModelError(
+                f"{where}: a per-channel gate of a Concat must be a Conv's output that nothing else reads"
+            )
+        refs, start, whole = [], 0, (entry.weight, entry.bias)
+        for i, count in enumerate(channels):
+            rows = slice(start, start + count)
+            part = dataclasses.replace(layer, out_shape=(count, *layer.out_shape[1:]))
+            weight, bias = whole[0][rows], whole[1][rows]
+            if i == 0:
+                entry.layer, entry.weight, entry.bias = part, weight, bias
+                refs.append(gate)
+            else:
+                part = dataclasses.replace(part, name=self._unique_name(f"{layer.name}.part{i}", layer.kind))
+                index = self._append(part, weight, bias)
+                self.open[index].clip, self.open[index].closed = entry.clip, True
+                refs.append(index)
+            start += count
+        return refs
+
+    def _build_gated(self, name: str) -> None:
+        """Build a pending product as one gated_mul layer per part of x (read upsampled by its factor) with
+        that part's gates; its output is then a tensor, or a Concat of the parts' products."""
+        gated = self.gated.pop(name)
+        values = []
+        for i, ((value, factor), gates) in enumerate(zip(gated.parts, gated.gates)):
+            upsample = (factor, *(1,) * len(gates)) if factor != 1 else ()
+            label = gated.name if len(gated.parts) == 1 else f"{gated.name}.part{i}"
+            index = self._new_layer(
+                label, "gated_mul", value.layer, value.dims[1], extra_sources=gates, upsample=upsample
+            )
+            values.append(_Value(index, 0, (1, *self.open[index].layer.out_shape)))
+        if len(values) == 1:
+            self.values[name] = values[0]
+        else:
+            self.joined[name] = _Joined(tuple((value, 1) for value in values), gated.dims)
 
     def _add_bias(self, node, value: _Value, constant: np.ndarray, where: str) -> None:
         """Fold ``value + constant`` into the bias of the layer whose open accumulator ``value`` is."""
@@ -963,13 +1125,31 @@ class _Builder:
         self._set(node, _Value(index, 0, (1, *self.open[index].layer.out_shape)))
 
     def _op_GlobalAveragePool(self, node, attrs: dict, where: str) -> None:
-        """Open a global_avgpool layer (a window that is not a power of two is divided by a fixed-point
-        rescale, see ``edgeprove.layers.avgpool``)."""
-        value = self._value(node.input[0], where)
+        """The mean of each channel (``_mean``); of a Concat, one mean per part (``_Means``), of a nearest
+        upsampled tensor its source's mean."""
+        joined = self._joined_or_value(node.input[0], where)
+        if len(joined.dims) != 4:
+            raise ModelError(f"{where}: expects a (N, C, H, W) input")
+        means = tuple(self._mean(node.name or "mean", value, where) for value, _ in joined.parts)
+        dims = (1, joined.dims[1], 1, 1)
+        if len(means) == 1:
+            self._set(node, means[0])
+        else:
+            self.means[node.output[0]] = _Means(means, dims)
+
+    def _mean(self, name: str, value: _Value, where: str) -> _Value:
+        """A global_avgpool layer over ``value``, after an avgpool over the power-of-two windows that
+        ``avgpool.mean_window`` asks for on a plane too large to average at once."""
         if len(value.dims) != 4:
             raise ModelError(f"{where}: expects a (N, C, H, W) input")
-        index = self._new_layer(node.name, "global_avgpool", self._read(value, where), value.dims[1])
-        self._set(node, _Value(index, 0, (1, value.dims[1], 1, 1)))
+        source = self._read(value, where)
+        window = mean_window(*value.dims[2:], where)
+        if window > 1:
+            source = self._new_layer(
+                f"{name}.window", "avgpool", source, value.dims[1], kernel=window, stride=window
+            )
+        index = self._new_layer(name, "global_avgpool", source, value.dims[1])
+        return _Value(index, 0, (1, value.dims[1], 1, 1))
 
     def _op_Flatten(self, node, attrs: dict, where: str) -> None:
         """View a (1, C, H, W) tensor as (1, C*H*W); the IR's dense layer flattens in the same order."""
@@ -1125,11 +1305,12 @@ def import_onnx(
     model = result.model
     ints = quantize_array(ir_batch, model.input_frac)
     ours = dequantize(model, run_batch(model, ints)).reshape(len(batch), -1)
+    agreement, per = class_agreement(reference, ours, model.layers[-1].out_shape)
     report = ImportReport(
         source=path.name,
         calibration=label,
         num_inputs=len(batch),
-        top1_agreement=float(np.mean(ours.argmax(axis=1) == reference.argmax(axis=1))),
+        top1_agreement=agreement,
         max_abs_error=float(np.max(np.abs(ours - reference))),
         max_abs_output=float(np.max(np.abs(reference))),
         float_max_abs_diff=float_diff,
@@ -1137,6 +1318,7 @@ def import_onnx(
         params=model.num_params,
         digest=model.digest,
         logit_correlation=output_correlation(ours, reference),
+        agreement_per=per,
     )
     return ImportResult(model, report, result.report, result.bounds)
 

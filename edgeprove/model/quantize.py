@@ -120,13 +120,34 @@ class QuantizationReport:
     top1_agreement: float
     max_abs_error: float
     max_abs_output: float
+    agreement_per: str = "input"
+    """What top1_agreement counts: one class decision per "input", or per "pixel" (``class_agreement``)."""
 
     def summary(self) -> str:
         """One line for people: agreement, error and what the calibration inputs were."""
         return (
-            f"top-1 agreement {self.top1_agreement:.1%}, max abs error {self.max_abs_error:.4g} "
-            f"(float outputs up to {self.max_abs_output:.4g}) on {self.calibration}"
+            f"{agreement_label(self.agreement_per)} {self.top1_agreement:.1%}, max abs error "
+            f"{self.max_abs_error:.4g} (float outputs up to {self.max_abs_output:.4g}) on {self.calibration}"
         )
+
+
+def class_agreement(reference: np.ndarray, ours: np.ndarray, out_shape: Shape) -> tuple[float, str]:
+    """The share of class decisions (argmax) two output batches (N, ...) agree on, and what one decision is:
+    one per "input" for a vector output, one per "pixel" over the channels of a (C, H, W) output with several
+    channels and positions (a segmentation map, whose single argmax would say nothing)."""
+    count = len(reference)
+    channels, height, width = out_shape
+    if channels > 1 and height * width > 1:
+        shape = (count, channels, height * width)
+        same = reference.reshape(shape).argmax(axis=1) == ours.reshape(shape).argmax(axis=1)
+        return float(np.mean(same)), "pixel"
+    same = reference.reshape(count, -1).argmax(axis=1) == ours.reshape(count, -1).argmax(axis=1)
+    return float(np.mean(same)), "input"
+
+
+def agreement_label(per: str) -> str:
+    """How a summary names an agreement counted per input or per pixel."""
+    return "per-pixel class agreement" if per == "pixel" else "top-1 agreement"
 
 
 @dataclass
@@ -257,14 +278,16 @@ def _choose_fracs(
             if source < 0 or conflict.cap >= caps.get(source, conflict.cap + 1):
                 raise ModelError(
                     f"cannot choose power-of-two scales that give the residual add of layer "
-                    f"{conflict.consumer} a non-negative shift, or its sources one scale"
+                    f"{conflict.consumer} a non-negative shift, its sources one scale, or its sigmoid an "
+                    "input within reach of the largest shift"
                 ) from None
             caps[source] = conflict.cap
 
 
 class _ResidualConflict(Exception):
-    """Raised inside pass 2 when a residual add needs its source's out_frac lowered to ``cap``, or a
-    concatenation needs one of its sources at the scale of the coarsest."""
+    """Raised inside pass 2 when a residual add needs its source's out_frac lowered to ``cap``, a
+    concatenation needs one of its sources at the scale of the coarsest, or a sigmoid or a capped layer an
+    input coarse enough for its q_frac or cap to be reached by the largest shift."""
 
     def __init__(self, consumer: str, source: int, cap: int) -> None:
         super().__init__(consumer)
@@ -311,11 +334,17 @@ def _try_fracs(
             )
             shift = 0
         elif layer.activation == "sigmoid":
+            excess = acc_frac - MAX_SHIFT - sigmoid.Q_FRAC_RANGE[1]
+            if excess > 0 and not shared:  # an input too fine for the largest shift: coarsen it
+                raise _ResidualConflict(layer.name, layer.source, fracs[0] - excess)
             shift = min(max(acc_frac - SIGMOID_Q_FRAC, 0), MAX_SHIFT)
         elif layer.requantized:
             target = min(stat.calibrated_frac, caps.get(index, stat.calibrated_frac))
             if index in clip_max:
                 target = min(target, frac_for(clip_max[index]))
+            excess = acc_frac - MAX_SHIFT - target
+            if excess > 0 and index in caps and layer.source >= 0:  # the cap is beyond the largest shift
+                raise _ResidualConflict(layer.name, layer.source, fracs[0] - excess)
             shift = min(max(acc_frac - target, 0), MAX_SHIFT)
         else:
             shift = 0
@@ -387,11 +416,13 @@ def quantize(
     int_out = run_batch(model, int_inputs) * 2.0 ** -layers[-1].out_frac
     flat_float = float_out.reshape(len(calibration), -1)
     flat_int = int_out.reshape(len(calibration), -1)
+    agreement, per = class_agreement(flat_float, flat_int, layers[-1].out_shape)
     report = QuantizationReport(
         calibration=label,
         num_inputs=len(calibration),
-        top1_agreement=float(np.mean(flat_float.argmax(axis=1) == flat_int.argmax(axis=1))),
+        top1_agreement=agreement,
         max_abs_error=float(np.max(np.abs(flat_float - flat_int))),
         max_abs_output=float(np.max(np.abs(flat_float))),
+        agreement_per=per,
     )
     return QuantizationResult(model, report, bounds, float_out)

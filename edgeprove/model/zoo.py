@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprove.layers.avgpool import mean_window
 from edgeprove.layers.probe_conv2d import BORDERS, probe_count
 from edgeprove.model import compiled, iris
 from edgeprove.model.bounds import check_model
@@ -60,8 +61,6 @@ MOBILENETV2_BLOCKS = (
 """MobileNetV2's inverted residual stages: (expansion t, channels c, blocks n, stride s of the first)."""
 MOBILENETV2_FEATURES = (1, 3, 6, 13)
 """Inverted residual blocks whose outputs (and the last 1x1 convolution's) a segmentation decoder reads."""
-MAX_POOLED_PLANE = 512
-"""Largest plane a global average pool takes at once unless its size is a power of two (``_Builder.mean``)."""
 
 
 @dataclass(frozen=True)
@@ -154,15 +153,10 @@ class _Builder:
         )
 
     def mean(self, name: str, source: int) -> int:
-        """Append the mean of each channel of ``source``: a global average pool, after square power-of-two
-        windows when the plane is larger than ``MAX_POOLED_PLANE`` and not a power of two (the mean of equal
-        windows' means is the plane's mean, and each rescale stays exact to ``avgpool.RESCALE_BITS``)."""
+        """Append the mean of each channel of ``source``: a global average pool, after the power-of-two
+        windows ``avgpool.mean_window`` asks for on a plane too large to average at once."""
         _, h, w = self.shape(source)
-        window = 1
-        while h * w // window**2 > MAX_POOLED_PLANE and not is_pow2(h * w // window**2):
-            if h % (2 * window) or w % (2 * window):
-                raise ModelError(f"{name}: cannot split a {h}x{w} plane into power-of-two windows")
-            window *= 2
+        window = mean_window(h, w, name)
         if window > 1:
             source = self.avgpool(f"{name}.window", source, window, activation="clamp")
         return self.global_pool(name, source, activation="clamp")
