@@ -11,10 +11,12 @@ pool of relu or sigmoid outputs); the graph's output layer, if still open, keeps
 layer (an average pool of kernel 1) carries it.  Flatten, Reshape (static, to a vector or back to the
 tensor's own shape), Identity and Dropout only relabel tensors.  A maxpool keeps its source's activation and
 range (see ``edgeprove.model.ir``; relu after a sigmoid).  Concat along channels and a nearest 2x Resize
-compute nothing: they record which tensors (each upsampled or not) the Conv reading them takes as its sources
-(``extra_sources``, ``upsample``); anything else reading them is refused.  Mul of a tensor by a per-channel or
-per-pixel gate opens a gated_mul layer (its gate a relu or sigmoid layer), so scSE's x * g_c + x * g_s is two
-gated products, the second adding the first as its residual.
+compute nothing: they record which tensors (each upsampled or not) are read: a Conv takes them as its sources
+(``extra_sources``, ``upsample``), a GlobalAveragePool averages each (a 1x1 Conv then reads the means as a
+chain of partial sums), and a Mul gates each; anything else reading them is refused.  Mul of a tensor by a
+per-channel or per-pixel gate is a pending gated product (its gate a relu or sigmoid layer), and an Add of two
+products of the same tensor sums their gates, so scSE's x * g_c + x * g_s is one gated_mul layer per part.
+A GlobalAveragePool of a plane too large to average at once first averages power-of-two windows.
 
 The float model is then quantized (``edgeprove.model.quantize``) on the calibration inputs, or on seeded
 random ones, and both the float interpretation and the integer model are compared with onnxruntime on them.
