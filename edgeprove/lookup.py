@@ -674,8 +674,9 @@ def verify_fraction_sums(
 
 # --------------------------------------------------------------------------------- lookup argument
 def _as_columns(columns: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
-    """Validate columns of canonical base elements of one common length; returns them as uint64 (the
-    caller's arrays when they already are: a layer's padded tables are not copied)."""
+    """Validate columns of canonical base elements of one common length; returns them as uint64, or as the
+    caller's arrays when they already are uint64 or uint32 (a layer's padded tables, views of its committed
+    vector, are not copied: every use widens a tile or chunk at a time)."""
     if len(columns) == 0:
         raise LogUpError(f"{what}: at least one column is needed")
     out = []
@@ -685,7 +686,7 @@ def _as_columns(columns: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
             raise LogUpError(f"{what} column {k}: expected a 1-D integer array of field elements")
         if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= F.P):
             raise LogUpError(f"{what} column {k}: entries outside [0, p); encode signed values first")
-        out.append(arr.astype(np.uint64, copy=False))
+        out.append(arr if arr.dtype == np.uint32 else arr.astype(np.uint64, copy=False))
     if len({c.shape[0] for c in out}) != 1:
         raise LogUpError(f"{what}: columns have different lengths")
     if out[0].shape[0] == 0:

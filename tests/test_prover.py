@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from conftest import small_cnn, small_mlp
@@ -232,8 +230,9 @@ def test_a_wrong_sigmoid_output_in_the_proof_is_rejected(tmp_path, monkeypatch):
         return q, r, y
 
     def witness(layer, grid, q, r, y):
-        w = honest_witness(layer, grid, q, r, ops.activate(layer, q))
-        return dataclasses.replace(w, y=grid.pad(y))
+        w, vector = honest_witness(layer, grid, q, r, ops.activate(layer, q))
+        grid.pad(y, w.y)  # the committed vector's y segment, which w.y is a view of
+        return w, vector
 
     monkeypatch.setattr(ops, "requantize", requantize)
     monkeypatch.setattr(requant, "witness", witness)

@@ -138,8 +138,8 @@ def requantize_witness(layer: Layer, a: np.ndarray) -> tuple[AffineWitness, np.n
         return AffineWitness(a, a, None), None
     q, r, y = ops.requantize(layer, a)
     out_grid = Grid(layer.out_shape)
-    rq = requant.witness(layer, out_grid, q, r, y)
-    return AffineWitness(a, y, rq), requant.committed_vector(rq, out_grid, layer.shift)
+    rq, vector = requant.witness(layer, out_grid, q, r, y)
+    return AffineWitness(a, y, rq), vector
 
 
 def _less_bias(step: ProverStep | VerifierStep, z: np.ndarray, claim_a: np.ndarray) -> np.ndarray:

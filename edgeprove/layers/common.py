@@ -54,12 +54,13 @@ class Grid:
         bc, bh, _ = self.bits
         return z[:, :bc], z[:, bc : bc + bh], z[:, bc + bh :]
 
-    def pad(self, values: np.ndarray) -> np.ndarray:
-        """Signed integer tensor -> flat base-field table on the padded grid (zeros at padding)."""
+    def pad(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Signed integer tensor -> flat base-field table on the padded grid (zeros at padding), written into
+        ``out`` (a zeroed flat segment of that length, e.g. of a committed vector) when given."""
         c, h, w = self.shape
-        out = np.zeros(self.padded, dtype=np.uint64)
-        out[:c, :h, :w] = F.asbase(np.asarray(values).reshape(self.shape))  # only the values are converted
-        return out.ravel()
+        table = np.zeros(self.padded, dtype=np.uint64) if out is None else out.reshape(self.padded)
+        table[:c, :h, :w] = F.asbase(np.asarray(values).reshape(self.shape))  # only the values are converted
+        return table.ravel()
 
     def flat_index(self) -> np.ndarray:
         """Padded flat index of every unpadded position, in unpadded C order."""
@@ -328,13 +329,22 @@ class Layout:
     def assemble(self, parts: dict[str, np.ndarray]) -> np.ndarray:
         """The committed base vector with each part (already padded to its segment) in place, as uint32 (the
         elements are below p < 2^31; half the bytes, and what the commitment keeps)."""
-        out = np.zeros(1 << self.num_vars, dtype=np.uint32)
-        for name, offset in self.offsets().items():
-            part = parts[name]
-            if part.shape[0] != 1 << dict(self.segments)[name]:
+        out = self.zeros()
+        segments = self.views(out)
+        for name, part in parts.items():
+            if part.shape != segments[name].shape:
                 raise ValueError(f"segment {name} has the wrong length")
-            out[offset : offset + part.shape[0]] = part
+            segments[name][:] = part
         return out
+
+    def zeros(self) -> np.ndarray:
+        """An all-zero committed vector (uint32), to be filled segment by segment through ``views``."""
+        return np.zeros(1 << self.num_vars, dtype=np.uint32)
+
+    def views(self, vector: np.ndarray) -> dict[str, np.ndarray]:
+        """Every segment of a committed vector as a view into it: a witness written there is not copied."""
+        sizes = dict(self.segments)
+        return {name: vector[offset : offset + (1 << sizes[name])] for name, offset in self.offsets().items()}
 
     def point(self, name: str, z: np.ndarray) -> np.ndarray:
         """The point on the whole vector whose value is segment ``name``'s MLE at z."""

@@ -63,7 +63,8 @@ def layout(out_grid: Grid, shift: int, act_bits: int) -> Layout:
 @dataclass
 class RequantWitness:
     """Everything the prover commits for one requantized layer: q, r, y as base tables on the padded output
-    grid (padded once, used by the commitment, the opened values and the lookups), and the multiplicities."""
+    grid (uint32 views of the committed vector's segments, used by the commitment, the opened values and
+    the lookups without a copy), and the multiplicities."""
 
     q: np.ndarray
     r: np.ndarray
@@ -73,32 +74,27 @@ class RequantWitness:
     m_rem: np.ndarray
 
 
-def witness(layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray) -> RequantWitness:
-    """Multiplicities for both lookups (the prover refuses if some value is outside its table)."""
+def witness(
+    layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray
+) -> tuple[RequantWitness, np.ndarray]:
+    """The committed vector, with q, r and y padded straight into their segments, and the multiplicities of
+    both lookups (the prover refuses if some value is outside its table)."""
     b = act_bits_for(q)
     if b + layer.shift > MAX_SPLIT_BITS:
         raise OverflowError(
             f"layer {layer.name}: quotient needs {b} bits with shift {layer.shift}; over the field"
         )
+    committed = layout(out_grid, layer.shift, b)
+    vector = committed.zeros()
+    segments = committed.views(vector)
+    q_table, r_table, y_table = (out_grid.pad(v, segments[n]) for n, v in (("q", q), ("r", r), ("y", y)))
     mask = out_grid.mask()
-    q_table, r_table, y_table = out_grid.pad(q), out_grid.pad(r), out_grid.pad(y)
     act_cols = lookup.mapped_table(b, _act(layer))
     m_act = lookup.multiplicities([q_table, y_table], mask, list(act_cols))
     m_rem = lookup.multiplicities([r_table], mask, [lookup.range_table(layer.shift)])
-    return RequantWitness(q_table, r_table, y_table, b, m_act, m_rem)
-
-
-def committed_vector(w: RequantWitness, out_grid: Grid, shift: int) -> np.ndarray:
-    """The base-field vector the layer commits to."""
-    return layout(out_grid, shift, w.act_bits).assemble(
-        {
-            "q": w.q,
-            "r": w.r,
-            "y": w.y,
-            "m_act": F.asbase(w.m_act),
-            "m_rem": F.asbase(w.m_rem),
-        }
-    )
+    segments["m_act"][:] = F.asbase(m_act)
+    segments["m_rem"][:] = F.asbase(m_rem)
+    return RequantWitness(q_table, r_table, y_table, b, m_act, m_rem), vector
 
 
 def accumulator_claim(shift: int, out_grid: Grid, z: np.ndarray, q_value, r_value) -> np.ndarray:

@@ -34,8 +34,8 @@ def requantized(seed: int, shift: int, activation: str, out_frac: int = 7):
     a = rng.integers(-(1 << (shift + 7)), 1 << (shift + 7), shape)
     grid = Grid(shape)
     q, r, y = ops.requantize(layer, a)
-    w = requant.witness(layer, grid, q, r, y)
-    return layer, grid, a, w, requant.committed_vector(w, grid, shift)
+    w, vector = requant.witness(layer, grid, q, r, y)
+    return layer, grid, a, w, vector
 
 
 def holds(claims, layer, grid, w, vector) -> bool:
@@ -136,8 +136,21 @@ def test_a_sigmoid_proven_against_another_table_is_rejected():
     ):
         q, r, y = ops.requantize(other, a)
         assert not np.array_equal(y, ops.requantize(layer, a)[2])
-        theirs = requant.witness(other, grid, q, r, y)
+        theirs, _ = requant.witness(other, grid, q, r, y)
         proof, _ = requant.prove(other, grid, theirs, Transcript(), "rq", 0)
         assert requant.verify(other, grid, theirs.act_bits, proof, Transcript(), "rq", 0)
         with pytest.raises(LogUpError):
             requant.verify(layer, grid, theirs.act_bits, proof, Transcript(), "rq", 0)
+
+
+def test_q_r_and_y_are_the_committed_vectors_segments_not_copies():
+    """The witness's tables are views of the committed vector (no second copy of a layer's output at the
+    peak), holding exactly the padded q, r and y."""
+    layer, grid, a, w, vector = requantized(46, 4, "relu")
+    segments = requant.layout(grid, layer.shift, w.act_bits).views(vector)
+    q, r, y = ops.requantize(layer, a)
+    for name, table, values in (("q", w.q, q), ("r", w.r, r), ("y", w.y, y)):
+        assert np.shares_memory(table, vector) and table.dtype == np.uint32
+        np.testing.assert_array_equal(table, segments[name])
+        np.testing.assert_array_equal(table, grid.pad(values))
+    np.testing.assert_array_equal(segments["m_act"], F.asbase(w.m_act))
