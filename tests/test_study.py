@@ -55,8 +55,11 @@ def test_shipped_suites_load_and_expand() -> None:
     assert {spec.schedule for spec in paper0.runs} == {"streaming", "baseline"}
     assert all(spec.cap_bytes == 20 << 30 for spec in paper0.runs)
     edge = load_suite("edge-models")
-    assert {spec.model for spec in edge.runs} == {"lenet5", "wc50", "mobilenetv2", "resnet18", "iriscode"}
+    models = {"lenet5", "wc50", "mobilenetv2", "resnet18", "iriscode", "iris-seg-small", "iris-seg"}
+    assert {spec.model for spec in edge.runs} == models
     assert {spec.schedule for spec in edge.runs if spec.device is not None} == {"streaming"}
+    full_size = sorted(spec.device for spec in edge.runs if spec.model == "iris-seg")
+    assert full_size == ["android-go-3gb", "iphone-15-pro"]  # about 20 minutes a run: two budgets only
     assert set(paper0.published["params"]) <= set(zoo.paper0_suites())
     devices = load_suite("wc50-devices")
     catalog = sorted(path.stem for path in (PROJECT_ROOT / "devices").glob("*.toml"))

@@ -5,6 +5,7 @@ malformed gated layers are refused."""
 from __future__ import annotations
 
 import dataclasses
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -12,11 +13,15 @@ from kindcheck import assert_every_value_checked, model_of, prove_and_verify, ra
 from proofedit import read_sections, write_sections
 
 from edgeprove import field as F
+from edgeprove import layers as L
+from edgeprove import sumcheck as S
 from edgeprove import verifier
+from edgeprove.layers.common import Grid
 from edgeprove.model import ops
 from edgeprove.model.bounds import layer_bounds
 from edgeprove.model.ir import Layer, Model, ModelError
 from edgeprove.proof import SECTION_LAYER
+from edgeprove.transcript import Transcript
 
 
 def scse(shape, gates=("channel", "pixel"), activation="clamp", rng=None) -> Model:
@@ -196,3 +201,24 @@ def test_malformed_gated_products_are_refused(index, changes, message):
     with pytest.raises(ModelError, match=message) as caught:
         Model("bad", model.input_shape, 0, layers, model.weights, model.biases)
     assert "\n" not in str(caught.value)
+
+
+def test_the_planner_holds_the_product_sumchecks_peak():
+    """The planner's estimate of the product sumcheck covers its traced peak on a 2^20-entry grid (x, S, the
+    first round's eq table while it is built, the folds), and is not a loose bound."""
+    shape = (32, 128, 256)
+    layer = Layer("g", "gated_mul", 0, shape, shape, 0, "clamp", extra_sources=(1,))
+    grid = Grid(shape)
+    rng = np.random.default_rng(0)
+    z = rng.integers(0, F.P, size=(F.EXT_DEGREE, grid.num_vars), dtype=np.uint64)
+    tracemalloc.start()
+    try:
+        tables = [F.asbase(rng.integers(-128, 128, grid.size)), F.asbase(rng.integers(0, 255, grid.size))]
+        claim = F.ext_zeros()  # the messages' values do not matter here, only the tables' bytes
+        tracemalloc.reset_peak()  # from x and S as the sumcheck is handed them
+        S.prove_eq_weighted(tables, [(1, (0, 1))], 3, z, claim, Transcript(), "g", consume=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = L.kind_of(layer).working_bytes(layer)
+    assert peak <= estimate + (1 << 20) and estimate <= 1.25 * peak  # beside the messages' few KiB
