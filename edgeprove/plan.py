@@ -151,7 +151,7 @@ def predict(
     for k, layer in enumerate(model.layers):
         out = Grid(layer.out_shape)
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
-        tensors = INT_BYTES * out_values * 4 + 2 * INT_BYTES * out.size  # a, q, r, y and padded copies
+        tensors = INT_BYTES * out_values * 4  # a, q, r, y (padded only into the committed vector, the state)
         if layer.extra_sources or layer.upsample:  # its input, gathered from its sources
             tensors += INT_BYTES * sum(int(np.prod(view)) for view in gathered_views(model, layer))
         kind = L.kind_of(layer)
