@@ -41,16 +41,22 @@ def concat_points(*points: np.ndarray) -> np.ndarray:
 
 
 def eq_table(z: np.ndarray) -> np.ndarray:
-    """eq(z, x) for all x in {0,1}^n, as a K array of shape (4, 2^n); O(2^n) work."""
+    """eq(z, x) for all x in {0,1}^n, as a K array of shape (4, 2^n); O(2^n) work.  Built in place in its
+    output, the last coordinate first (the first is the index's top bit): the table of coordinates k+1.. is
+    split into its (1 - z_k) and z_k halves a slice at a time, so nothing but the output is table-sized."""
     z = z.reshape(F.EXT_DEGREE, -1)
-    table = F.ext_ones(1)
-    for k in range(z.shape[1]):
-        hi = F.ext_mul_scalar(table, z[:, k])
-        out = np.empty((F.EXT_DEGREE, 2 * table.shape[1]), dtype=np.uint64)
-        out[:, 0::2] = F.ext_sub(table, hi)
-        out[:, 1::2] = hi
-        table = out
-    return table
+    out = np.empty((F.EXT_DEGREE, 1 << z.shape[1]), dtype=np.uint64)
+    out[:, :1] = F.ext_ones(1)
+    size = 1
+    for k in range(z.shape[1] - 1, -1, -1):
+        for start in range(0, size, FOLD_SLICE):
+            stop = min(size, start + FOLD_SLICE)
+            low = out[:, start:stop]
+            high = F.ext_mul_scalar(low, z[:, k])
+            out[:, size + start : size + stop] = high
+            out[:, start:stop] = F.ext_sub(low, high)
+        size *= 2
+    return out
 
 
 def eq_prefix_sum(z: np.ndarray, length: int) -> np.ndarray:

@@ -35,22 +35,21 @@ from edgeprove.layers.affine import (
     output_point,
     requantized_claim,
 )
-from edgeprove.layers.common import K_BYTES, SLICE_TEMPORARIES, Grid
+from edgeprove.layers.common import K_BYTES, Grid
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model.ir import DEFAULT_ACT_MAX, Layer, ModelError, Shape, check_no_window
 
 NON_NEGATIVE_ACTIVATIONS = ("relu", "sigmoid")
 """Activations a gate may have: their outputs lie in [0, act_max], act_max <= 127."""
-PRODUCT_BYTES_PER_ENTRY = 64
-"""The product sumcheck's bytes per padded entry while its first round builds the eq table of the
-remaining coordinates: x and S as base (16 B) beside that table's build, whose last doubling holds the
-previous half, its products, their difference and the new table: three times the table (48 B, traced at
-2^20 to 2^24 entries; the resident rise measures 39-48 B)."""
 ROUND_BYTES_PER_ENTRY = 32
-"""Per padded entry once that table is built: x and S (16 B) beside the eq table (16 B) while the round's
+"""The product sumcheck's bytes per padded entry: x and S (16 B) beside the eq table of the remaining
+coordinates (16 B; ``poly.eq_table`` builds it in place, so its first round holds no more) while the round's
 sums run a slice at a time, or beside their first folds in compact K (the sumcheck drops the eq table before
 folding and each table once folded)."""
+PRODUCT_SLICE_TEMPORARIES = 8
+"""K slices a round of the degree-3 product holds at once (traced: 48 B per entry at 2^20 entries, 35 at
+2^22, 32 of them the tables)."""
 
 
 @dataclass
@@ -204,11 +203,10 @@ class GatedMulKind(RequantizedOutput):
         return gamma, x_value
 
     def working_bytes(self, layer: Layer) -> int:
-        """The product sumcheck's tables on the padded grid at their largest: while the first round's eq table
-        is built, or beside the round's slices."""
+        """The product sumcheck's tables on the padded grid beside the round's slices."""
         entries = Grid(layer.in_shape).size
-        slices = SLICE_TEMPORARIES * K_BYTES * min(entries // 2, S.SLICE)
-        return max(PRODUCT_BYTES_PER_ENTRY * entries, ROUND_BYTES_PER_ENTRY * entries + slices)
+        slices = PRODUCT_SLICE_TEMPORARIES * K_BYTES * min(entries // 2, S.SLICE)
+        return ROUND_BYTES_PER_ENTRY * entries + slices
 
     def inference_bytes(self, layer: Layer) -> int:
         """The float64 gate sum and product beside the gathered input."""

@@ -205,7 +205,7 @@ def test_malformed_gated_products_are_refused(index, changes, message):
 
 def test_the_planner_holds_the_product_sumchecks_peak():
     """The planner's estimate of the product sumcheck covers its traced peak on a 2^20-entry grid (x, S, the
-    first round's eq table while it is built, the folds), and is not a loose bound."""
+    first round's eq table, built in place, the folds), and is not a loose bound."""
     shape = (32, 128, 256)
     layer = Layer("g", "gated_mul", 0, shape, shape, 0, "clamp", extra_sources=(1,))
     grid = Grid(shape)
