@@ -166,7 +166,7 @@ def separable_linear_bytes(grid: Grid, kernel_w: int) -> int:
     channel challenges over (H, W), all in compact storage, with a round's slices."""
     cp, hp, wp = grid.padded
     entries = max(cp * poly.next_pow2(kernel_w) * hp, hp * wp)
-    slices = SLICE_TEMPORARIES * K_BYTES * min(entries // 2, S.SLICE)
+    slices = _SLICE_TEMPORARIES * K_BYTES * min(entries // 2, S.SLICE)
     return 2 * COMPACT_K_BYTES * entries + max(slices, _G_BLOCK_SCRATCH)
 
 
@@ -174,7 +174,7 @@ K_BYTES = 32
 """Bytes of one extension element in uint64 limbs."""
 COMPACT_K_BYTES = 16
 """Bytes of one extension element in compact uint32 storage."""
-SLICE_TEMPORARIES = 6
+_SLICE_TEMPORARIES = 6
 """K slices a sumcheck round holds at once (each table's low and high halves and their difference)."""
 
 
