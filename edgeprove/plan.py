@@ -24,7 +24,7 @@ from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
-from edgeprove.model.ir import Layer, Model, source_views
+from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views
 from edgeprove.threads import check_threads
 
 INT_BYTES = 8
@@ -109,6 +109,22 @@ def gathered_views(model: Model, layer: Layer) -> list[tuple[int, int, int]]:
     return views
 
 
+def gathered_bytes(model: Model, layer: Layer) -> int:
+    """Bytes of a layer's gathered input: int64 from one (upsampled) source, and from several the narrowest
+    integer type their static value ranges fit (``ops.gather``)."""
+    views = gathered_views(model, layer)
+    itemsize = INT_BYTES
+    if len(views) > 1:
+        try:
+            lo, hi = input_range(model.layers, layer)
+        except ModelError:  # a source without a bounded activation: its values are only known at run time
+            lo, hi = -(1 << 63), (1 << 63) - 1
+        itemsize = next(
+            size for size in (1, 2, 4, 8) if -(1 << (8 * size - 1)) <= lo and hi < 1 << (8 * size - 1)
+        )
+    return itemsize * sum(int(np.prod(view)) for view in views)
+
+
 def table_widths(model: Model, x: np.ndarray | None = None) -> list[int]:
     """The table width b each committing layer's prover picks for input x (one integer pass)."""
     from edgeprove.model import ops
@@ -153,7 +169,7 @@ def predict(
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
         tensors = INT_BYTES * out_values * 4  # a, q, r, y (padded only into the committed vector, the state)
         if layer.extra_sources or layer.upsample:  # its input, gathered from its sources
-            tensors += INT_BYTES * sum(int(np.prod(view)) for view in gathered_views(model, layer))
+            tensors += gathered_bytes(model, layer)
         kind = L.kind_of(layer)
         linear = kind.working_bytes(layer)
         lookup = encode = table = 0

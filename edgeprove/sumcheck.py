@@ -135,7 +135,7 @@ def prove_rounds(
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
         current = interpolate(msg, r)
-        tables[:] = [poly.fold(t, r, in_place=consume) for t in tables]
+        _fold_each(tables, r, consume)
         rounds.append(msg)
     return rounds, challenges, total, current
 
@@ -153,11 +153,12 @@ def prove_eq_weighted(
     """Prove sum_x eq(eq_point, x) P(x) = claim, P = sum_t c_t prod tables, without folding an eq table.
 
     Each round polynomial factors as s(X) = e * eq(rho_i, X) * q(X) with e the bound prefix of eq and q of
-    degree ``degree - 1`` (Gruen's trick): q is evaluated against the eq table of the remaining
-    coordinates only (it halves every round), and q(1) follows from the claim.  The messages are exactly
-    those of ``prove`` with eq_table(eq_point) as one more factor of every term, so ``verify`` is
-    unchanged.  Returns (proof, point, final table values).  With ``consume`` the caller's list is emptied
-    and tables fold as in ``prove`` (in place, or into compact storage), each freed once folded.
+    degree ``degree - 1`` (Gruen's trick): q is evaluated against the eq weights of the remaining
+    coordinates, as the product of two small tables (``SplitEq``), and q(1) follows from the claim.  The
+    messages are exactly those of ``prove`` with eq_table(eq_point) as one more factor of every term, so
+    ``verify`` is unchanged.  Returns (proof, point, final table values).  With ``consume`` the caller's
+    list is emptied and tables fold as in ``prove`` (in place, or into compact storage), each freed once
+    folded.
     """
     n = poly.num_vars(tables[0].shape[-1])
     point = eq_point.reshape(F.EXT_DEGREE, -1)
@@ -176,15 +177,16 @@ def prove_eq_weighted(
     reduced = np.asarray(claim, dtype=np.uint64).reshape(F.EXT_DEGREE)  # the claim divided by the prefix
     prefix = F.ext_ones()  # prod_{j < i} eq(rho_j, r_j)
     one = F.ext_ones()
+    low = None  # the suffix's low eq table, kept while the rounds leave its coordinates unbound
     for i in range(n):
         rho = point[:, i]
         e_at = [
             F.ext_add(F.ext_sub(one, rho), F.ext_scale(F.ext_sub(F.ext_add(rho, rho), one), np.uint64(t)))
             for t in range(degree + 1)
         ]  # eq(rho, t) = (1 - rho) + t (2 rho - 1)
-        suffix = poly.eq_table(point[:, i + 1 :])  # built per round: only one is alive at a time
+        suffix = SplitEq(point[:, i + 1 :], low)
         q = _restricted_sums(tables, terms, degree - 1, suffix, skip_one=bool(nonzero[i]))
-        del suffix  # not alive beside the folds
+        low = suffix.low
         if nonzero[i]:  # reduced claim = (1 - rho) q(0) + rho q(1)
             q[1] = F.ext_mul(F.ext_sub(reduced, F.ext_mul(e_at[0], q[0])), inv_rho[:, i])
         q_evals = np.stack(q, axis=1)
@@ -195,7 +197,7 @@ def prove_eq_weighted(
         challenges.append(r)
         reduced = interpolate(q_evals, r)  # s(r) / (prefix * eq(rho, r)) = q(r)
         prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
-        tables[:] = [poly.fold(t, r, in_place=consume) for t in tables]
+        _fold_each(tables, r, consume)
         rounds.append(msg)
     finals = [
         poly.as_u64(t).reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables
@@ -203,18 +205,54 @@ def prove_eq_weighted(
     return SumcheckProof(rounds), poly.point(challenges), finals
 
 
+def _fold_each(tables: list[np.ndarray], r: np.ndarray, consume: bool) -> None:
+    """Replace each table in the list by its fold at r, one at a time, so a consumed table is freed before
+    the next is folded."""
+    for j in range(len(tables)):
+        tables[j] = poly.fold(tables[j], r, in_place=consume)
+
+
 SLICE = 1 << 16
 """Entries of each half-table a round evaluates at once for two tables (fewer per table when there are
-more): bounds the round's temporaries, not its tables."""
+more, a power of two): bounds the round's temporaries, not its tables."""
 _MIN_SLICE = 1 << 10
 
 
-def _restricted_sums(tables, terms, degree: int, weights: np.ndarray | None, skip_one: bool) -> list:
+class SplitEq:
+    """eq(z, x) for all x as the outer product of two tables, eq(z_high, x_high) * eq(z_low, x_low), the low
+    part at least a round's longest slice: the weights of a table of any length in a few MiB, never built
+    whole.  ``low`` may pass in the low table of an earlier round whose last coordinates were the same."""
+
+    def __init__(self, z: np.ndarray, low: np.ndarray | None = None) -> None:
+        z = z.reshape(F.EXT_DEGREE, -1)
+        n = z.shape[1]
+        low_bits = min(n, max(poly.num_vars(_slice_step(1)), (n + 1) // 2))
+        if low is None or low.shape[1] != 1 << low_bits:
+            low = poly.eq_table(z[:, n - low_bits :])
+        self.low = low
+        self.high = poly.eq_table(z[:, : n - low_bits])
+
+    def inner(self, values: np.ndarray, part: slice) -> np.ndarray:
+        """sum_x values[x] eq(z, x) over x in ``part``, a slice of ``_slice_step`` (so within one row of the
+        outer product)."""
+        row, offset = divmod(part.start, self.low.shape[1])
+        partial = F.ext_inner(values, self.low[:, offset : offset + part.stop - part.start])
+        return partial if self.high.shape[1] == 1 else F.ext_mul(partial, self.high[:, row])
+
+
+def _slice_step(count: int) -> int:
+    """Entries of a round's slice for ``count`` tables: a power of two, so slices never straddle a row of
+    ``SplitEq``'s outer product."""
+    step = max(_MIN_SLICE, 2 * SLICE // max(count, 1))  # many tables: shorter slices, same bytes
+    return 1 << (step.bit_length() - 1)
+
+
+def _restricted_sums(tables, terms, degree: int, weights: SplitEq | None, skip_one: bool) -> list:
     """q(t) = sum_x' weights(x') sum_terms c prod tables(t, x') for t = 0..degree (q(1) None if skipped);
     no weights means a plain sum over x'.  Taken a slice of x' at a time."""
     half = tables[0].shape[-1] // 2
     out: list = [None if x == 1 and skip_one else F.ext_zeros() for x in range(degree + 1)]
-    step = max(_MIN_SLICE, 2 * SLICE // max(len(tables), 1))  # many tables: shorter slices, same bytes
+    step = _slice_step(len(tables))
     for start in range(0, half, step):
         part = slice(start, min(half, start + step))
         upper = slice(half + part.start, half + part.stop)
@@ -230,7 +268,7 @@ def _restricted_sums(tables, terms, degree: int, weights: np.ndarray | None, ski
             if weights is None:
                 out[x] = F.ext_add(out[x], F.ext_sum(combined))
             else:
-                out[x] = F.ext_add(out[x], F.ext_inner(combined, weights[:, part]))
+                out[x] = F.ext_add(out[x], weights.inner(combined, part))
     return out
 
 

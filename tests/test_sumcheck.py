@@ -149,6 +149,25 @@ def test_eq_weighted_prover_sends_the_same_messages(n):
     assert F.ext_eq(final_claim, S.combine_terms(explicit, [poly.eq_eval(rho, point), *fast_finals]))
 
 
+@pytest.mark.parametrize("tables", [1, 2, 3])
+def test_eq_weighted_prover_splits_its_eq_weights(monkeypatch, tables):
+    """With slices shorter than the table, the eq weights are two tables' outer product (each slice in
+    one of its rows) and the messages are still those of the explicit eq factor."""
+    monkeypatch.setattr(S, "SLICE", 1 << 3)
+    monkeypatch.setattr(S, "_MIN_SLICE", 1 << 2)
+    n = 11
+    rng = np.random.default_rng(40 + tables)
+    data = [F.random_base(rng, 1 << n)] + [F.random_ext(rng, 1 << n) for _ in range(tables - 1)]
+    rho = F.random_ext(rng, n)
+    terms = [(1, tuple(range(tables)))]
+    explicit = [(1, (0, *(j + 1 for j in range(tables))))]
+    proof, point, _, total = S.prove([poly.eq_table(rho), *data], explicit, tables + 1, Transcript(), "sc")
+    assert S.SplitEq(rho[:, 1:]).high.shape[1] > 1  # the split is exercised
+    fast, fast_point, _ = S.prove_eq_weighted(data, terms, tables + 1, rho, total, Transcript(), "sc")
+    assert all(np.array_equal(x, y) for x, y in zip(proof.rounds, fast.rounds))
+    assert F.ext_eq(point, fast_point)
+
+
 def test_eq_weighted_prover_handles_a_zero_coordinate():
     """rho_i = 0 cannot be divided by: q(1) is then computed directly, and the messages still agree."""
     rng = np.random.default_rng(3)

@@ -42,14 +42,13 @@ from edgeprove.model.ir import DEFAULT_ACT_MAX, Layer, ModelError, Shape, check_
 
 NON_NEGATIVE_ACTIVATIONS = ("relu", "sigmoid")
 """Activations a gate may have: their outputs lie in [0, act_max], act_max <= 127."""
-ROUND_BYTES_PER_ENTRY = 32
-"""The product sumcheck's bytes per padded entry: x and S (16 B) beside the eq table of the remaining
-coordinates (16 B; ``poly.eq_table`` builds it in place, so its first round holds no more) while the round's
-sums run a slice at a time, or beside their first folds in compact K (the sumcheck drops the eq table before
-folding and each table once folded)."""
-PRODUCT_SLICE_TEMPORARIES = 8
-"""K slices a round of the degree-3 product holds at once (traced: 48 B per entry at 2^20 entries, 35 at
-2^22, 32 of them the tables)."""
+ROUND_BYTES_PER_ENTRY = 20
+"""The product sumcheck's bytes per padded entry at its first fold: x folded into compact K (8 B), S as it
+is handed over (compact base, 4 B) and S folded (8 B); x was freed once folded, and the eq weights are two
+small tables (``sumcheck.SplitEq``)."""
+PRODUCT_SLICE_TEMPORARIES = 14
+"""K slices (of ``sumcheck.SLICE`` entries) a round of the degree-3 product holds at once beside its
+tables, the eq weights' low table among them (traced at 2^20 entries: 27 MiB beside 16 MiB of folds)."""
 
 
 @dataclass
@@ -85,16 +84,17 @@ def gate_point(layer: Layer, view: Shape, gamma: np.ndarray) -> np.ndarray:
 
 
 def gate_sum_table(layer: Layer, gates: list[np.ndarray]) -> np.ndarray:
-    """S = sum_g g broadcast over the whole padded grid (padded positions included), as base elements."""
+    """S = sum_g g broadcast over the whole padded grid (padded positions included), as base elements in
+    compact uint32 storage (gates are non-negative and small, so the sum is its own canonical element)."""
     grid = Grid(layer.in_shape)
     c, h, w = layer.in_shape
-    total = np.zeros(grid.padded, dtype=np.int64)
+    total = np.zeros(grid.padded, dtype=np.uint32)
     for gate in gates:
         if is_channel_gate(layer, gate.shape):
-            total[:c] += gate.reshape(c, 1, 1)
+            total[:c] += gate.reshape(c, 1, 1).astype(np.uint32)
         else:
-            total[:, :h, :w] += gate.reshape(1, h, w)
-    return F.asbase(total.ravel())
+            total[:, :h, :w] += gate.reshape(1, h, w).astype(np.uint32)
+    return total.ravel()
 
 
 def _product_terms() -> list[S.Term]:
@@ -139,7 +139,9 @@ class GatedMulKind(RequantizedOutput):
         for i, shape in enumerate(shapes):
             view = step.source[(i + 1) * c : (i + 2) * c]
             gates.append(view[:, :1, :1] if is_channel_gate(layer, shape) else view[:1])
-        tables = [grid.pad(step.source[:c]), gate_sum_table(layer, gates)]
+        x_table = grid.pad(step.source[:c], out=np.zeros(grid.size, dtype=np.uint32))
+        tables = [x_table, gate_sum_table(layer, gates)]
+        del x_table
         product, gamma, finals = S.prove_eq_weighted(
             tables, _product_terms(), 3, z, claim, step.transcript, _label(step), consume=True
         )

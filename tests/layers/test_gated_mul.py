@@ -16,6 +16,7 @@ from edgeprove import field as F
 from edgeprove import layers as L
 from edgeprove import sumcheck as S
 from edgeprove import verifier
+from edgeprove.layers import gated_mul
 from edgeprove.layers.common import Grid
 from edgeprove.model import ops
 from edgeprove.model.bounds import layer_bounds
@@ -204,8 +205,9 @@ def test_malformed_gated_products_are_refused(index, changes, message):
 
 
 def test_the_planner_holds_the_product_sumchecks_peak():
-    """The planner's estimate of the product sumcheck covers its traced peak on a 2^20-entry grid (x, S, the
-    first round's eq table, built in place, the folds), and is not a loose bound."""
+    """The planner's estimate of the product sumcheck covers its traced peak on a 2^20-entry grid (x and S
+    in compact storage as the prover hands them over, their folds, the split eq weights), and is not a
+    loose bound."""
     shape = (32, 128, 256)
     layer = Layer("g", "gated_mul", 0, shape, shape, 0, "clamp", extra_sources=(1,))
     grid = Grid(shape)
@@ -213,7 +215,10 @@ def test_the_planner_holds_the_product_sumchecks_peak():
     z = rng.integers(0, F.P, size=(F.EXT_DEGREE, grid.num_vars), dtype=np.uint64)
     tracemalloc.start()
     try:
-        tables = [F.asbase(rng.integers(-128, 128, grid.size)), F.asbase(rng.integers(0, 255, grid.size))]
+        x = grid.pad(rng.integers(-128, 128, shape), out=np.zeros(grid.size, dtype=np.uint32))
+        gate = rng.integers(0, 128, (1, *shape[1:]))
+        tables = [x, gated_mul.gate_sum_table(layer, [gate])]
+        del x
         claim = F.ext_zeros()  # the messages' values do not matter here, only the tables' bytes
         tracemalloc.reset_peak()  # from x and S as the sumcheck is handed them
         S.prove_eq_weighted(tables, [(1, (0, 1))], 3, z, claim, Transcript(), "g", consume=True)
