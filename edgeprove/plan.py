@@ -24,7 +24,7 @@ from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
-from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views
+from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views, value_range
 from edgeprove.threads import check_threads
 
 INT_BYTES = 8
@@ -110,19 +110,34 @@ def gathered_views(model: Model, layer: Layer) -> list[tuple[int, int, int]]:
 
 
 def gathered_bytes(model: Model, layer: Layer) -> int:
-    """Bytes of a layer's gathered input: int64 from one (upsampled) source, and from several the narrowest
-    integer type their static value ranges fit (``ops.gather``)."""
+    """Bytes of a layer's gathered input (``ops.gather``): none from one source read as it is (the source's
+    kept output), else the sources' views in the narrowest integer type their static ranges fit (int64 for
+    the model input read alone)."""
     views = gathered_views(model, layer)
-    itemsize = INT_BYTES
-    if len(views) > 1:
-        try:
-            lo, hi = input_range(model.layers, layer)
-        except ModelError:  # a source without a bounded activation: its values are only known at run time
-            lo, hi = -(1 << 63), (1 << 63) - 1
-        itemsize = next(
-            size for size in (1, 2, 4, 8) if -(1 << (8 * size - 1)) <= lo and hi < 1 << (8 * size - 1)
-        )
-    return itemsize * sum(int(np.prod(view)) for view in views)
+    if len(views) == 1 and not layer.upsample:
+        return 0
+    if len(views) == 1 and layer.source < 0:
+        return INT_BYTES * int(np.prod(views[0]))
+    try:
+        lo, hi = input_range(model.layers, layer)
+    except ModelError:  # a source without a bounded activation
+        return INT_BYTES * sum(int(np.prod(view)) for view in views)
+    return _itemsize(lo, hi) * sum(int(np.prod(view)) for view in views)
+
+
+def output_bytes(model: Model, index: int) -> int:
+    """Bytes of a layer's output as the prover keeps it: the narrowest integer type of its static range
+    (``ops.compact``), int64 without one."""
+    layer = model.layers[index]
+    try:
+        lo, hi = value_range(model.layers, index)
+    except ModelError:
+        lo, hi = -(1 << 63), (1 << 63) - 1
+    return _itemsize(lo, hi) * int(np.prod(layer.out_shape))
+
+
+def _itemsize(lo: int, hi: int) -> int:
+    return next(size for size in (1, 2, 4, 8) if -(1 << (8 * size - 1)) <= lo and hi < 1 << (8 * size - 1))
 
 
 def table_widths(model: Model, x: np.ndarray | None = None) -> list[int]:
@@ -167,10 +182,10 @@ def predict(
     for k, layer in enumerate(model.layers):
         out = Grid(layer.out_shape)
         out_values = out.shape[0] * out.shape[1] * out.shape[2]
-        tensors = INT_BYTES * out_values * 4  # a, q, r, y (padded only into the committed vector, the state)
-        if layer.extra_sources or layer.upsample:  # its input, gathered from its sources
-            tensors += gathered_bytes(model, layer)
+        gathered, kept_y = gathered_bytes(model, layer), output_bytes(model, k)
         kind = L.kind_of(layer)
+        # the witness's build: the map's transients, then a, q, r, y in int64 (padded only into the vector)
+        witness = max(kind.inference_bytes(layer), INT_BYTES * out_values * 4)
         linear = kind.working_bytes(layer)
         lookup = encode = table = 0
         if kind.commits(layer):
@@ -179,10 +194,10 @@ def predict(
             min_leaves = max(1 << bits, 1 << layer.shift)
             state[k], encode, lookup = _commitment_bytes(lay, min_leaves, params, scheme, threads)
             table = INT_BYTES << bits
-        kept[k] = INT_BYTES * out_values + state[k]
-        work[k] = PROCESS_OVERHEAD + tensors + max(encode, linear, lookup, kind.inference_bytes(layer))
-        build[k] = tensors + max(encode, kind.inference_bytes(layer)) + state[k] + INT_BYTES * out_values
-        held_baseline[k] = INT_BYTES * out_values * 5 + state[k] + table
+        kept[k] = kept_y + state[k]
+        work[k] = PROCESS_OVERHEAD + gathered + max(witness, kept_y + max(encode, linear, lookup))
+        build[k] = gathered + max(witness, kept_y + encode) + state[k]
+        held_baseline[k] = kept_y + state[k] + table
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
         input_state, input_phase = _committed_input_bytes(model, HIDING_SCHEME, threads)

@@ -299,7 +299,7 @@ def _walk(
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims.add(k, "y", z_out, poly.evaluate(out_grid.pad(w.y), z_out))
         writer.section(SECTION_LAYER, proof)
-        alive[k] = _Alive(w.y, b.state, act_bits)
+        alive[k] = _Alive(ops.compact(w.y), b.state, act_bits)
         del w, b, step
         for t in PR.openings_after(last_use, list(alive), k, n):
             scheme = PR.tensor_scheme(t, committer.scheme)

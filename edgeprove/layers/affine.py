@@ -91,9 +91,10 @@ SourcePart = Callable[[Layer, np.ndarray | None, int, int], tuple[Layer, np.ndar
 
 @dataclass
 class AffineWitness:
-    """The accumulator a, the output y (a when not requantized) and the requantization witness."""
+    """The accumulator a (None when requantized: the committed q and r stand for it), the output y (a when
+    not requantized, else in its narrowest integer type) and the requantization witness."""
 
-    a: np.ndarray
+    a: np.ndarray | None
     y: np.ndarray
     rq: requant.RequantWitness | None
 
@@ -139,7 +140,7 @@ def requantize_witness(layer: Layer, a: np.ndarray) -> tuple[AffineWitness, np.n
     q, r, y = ops.requantize(layer, a)
     out_grid = Grid(layer.out_shape)
     rq, vector = requant.witness(layer, out_grid, q, r, y)
-    return AffineWitness(a, y, rq), vector
+    return AffineWitness(None, ops.compact(y), rq), vector
 
 
 def _less_bias(step: ProverStep | VerifierStep, z: np.ndarray, claim_a: np.ndarray) -> np.ndarray:

@@ -45,6 +45,11 @@ def gather(layer: Layer, tensors: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=0, dtype=dtype)
 
 
+def compact(values: np.ndarray) -> np.ndarray:
+    """Integers in the narrowest type that holds them (the array itself when it already is)."""
+    return values.astype(narrowest_type([values]), copy=False)
+
+
 def narrowest_type(arrays: list[np.ndarray]) -> np.dtype:
     """The smallest signed integer type holding every value of integer arrays (their common type
     otherwise)."""
@@ -94,9 +99,9 @@ def requantize(layer: Layer, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         raise ModelError(f"layer {layer.name}: activation 'none' has no requantization")
     shift = layer.shift
     offset = (1 << (shift - 1)) if shift >= 1 else 0
-    shifted = np.asarray(a, dtype=np.int64) + offset
-    q = shifted >> shift
-    r = shifted - (q << shift)
+    r = np.asarray(a, dtype=np.int64) + offset
+    q = r >> shift
+    r -= q << shift
     return q, r, activate(layer, q)
 
 
