@@ -753,3 +753,20 @@ def test_default_threads_fall_back_to_one_when_more_would_not_fit_the_cap(
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["threads"] == stand_in["threads"][-1] == expected
+
+
+def test_a_prover_record_longer_than_the_kept_output_is_read_from_its_file(tmp_path: Path) -> None:
+    """A segmentation output makes the prover's JSON line megabytes long: the kept tail of stdout does not
+    parse, so the line is read from the child's file, bounded by the output the plan implies, and kept
+    without the output's values."""
+    values = 4 * 120 * 160
+    record = {"output": [0.5] * values, "output_int": [64] * values, "prove_s": 3.0, "prove_cpu_s": 2.5}
+    line = json.dumps(record) + "\n"
+    path = tmp_path / "child.stdout"
+    path.write_text(line)
+    plan = ({"out_shape": [4, 120, 160]},)
+    assert pipeline.prover_record(line[-1000:], path, plan) == {"prove_s": 3.0, "prove_cpu_s": 2.5}
+    assert pipeline.prover_record(line[-1000:], path, ({"out_shape": [4, 1, 1]},)) == {}  # too long for it
+    assert pipeline.prover_record(line[-1000:], path, None) == {}
+    short = json.dumps({"prove_s": 1.0}) + "\n"
+    assert pipeline.prover_record(short, path, plan) == {"prove_s": 1.0}

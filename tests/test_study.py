@@ -58,8 +58,8 @@ def test_shipped_suites_load_and_expand() -> None:
     models = {"lenet5", "wc50", "mobilenetv2", "resnet18", "iriscode", "iris-seg-small", "iris-seg"}
     assert {spec.model for spec in edge.runs} == models
     assert {spec.schedule for spec in edge.runs if spec.device is not None} == {"streaming"}
-    full_size = sorted(spec.device for spec in edge.runs if spec.model == "iris-seg")
-    assert full_size == ["android-go-3gb", "iphone-15-pro"]  # about 20 minutes a run: two budgets only
+    full_size = sorted(spec.cap_label for spec in edge.runs if spec.model == "iris-seg")
+    assert full_size == ["1G", "android-go-3gb", "iphone-se-3"]  # about 20 minutes a run: three caps only
     assert set(paper0.published["params"]) <= set(zoo.paper0_suites())
     devices = load_suite("wc50-devices")
     catalog = sorted(path.stem for path in (PROJECT_ROOT / "devices").glob("*.toml"))

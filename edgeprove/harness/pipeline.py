@@ -445,6 +445,28 @@ def prover_threads(threads: int | None, device: Device | None) -> int:
         raise RunError(f"--threads: {error}", EXIT_USAGE) from None
 
 
+PROVER_RECORD_BYTES = 1 << 16
+"""What the prover's JSON line takes beside its output values."""
+BYTES_PER_OUTPUT_VALUE = 48
+"""Most characters one output value takes in that line: dequantized, as an integer and separators."""
+
+
+def prover_record(stdout: str, path: Path, plan_layers: tuple[dict[str, Any], ...] | None) -> dict[str, Any]:
+    """The prover's JSON line: from the kept tail of its stdout or, when a large output made the line longer
+    than that tail, from the whole file, read only if its size is what the model's output can take (and
+    kept without the output's values: the proof holds them)."""
+    record = last_json_object(stdout)
+    if record or not plan_layers or not path.is_file():
+        return record
+    values = 1
+    for size in plan_layers[-1].get("out_shape", ()):
+        values *= int(size)
+    if path.stat().st_size > PROVER_RECORD_BYTES + BYTES_PER_OUTPUT_VALUE * values:
+        return {}
+    record = last_json_object(path.read_text(errors="replace"))
+    return {key: value for key, value in record.items() if key not in ("output", "output_int")}
+
+
 def prove_and_report(
     settings: RunSettings, work: Path, run_dir: Path, progress: ProgressTracker | None = None
 ) -> dict[str, Any]:
@@ -487,7 +509,7 @@ def prove_and_report(
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     except CleanupError as error:
         raise RunError(str(error), EXIT_ERROR) from error
-    prover = last_json_object(result.stdout)
+    prover = prover_record(result.stdout, work / "child.stdout", settings.plan_layers)
     finished = result.returncode == 0
     proof_size = proof.stat().st_size if proof.exists() else None
     details: dict[str, Any] = {

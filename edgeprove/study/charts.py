@@ -142,50 +142,48 @@ def paper0_charts(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_
 
 
 def devices_chart(plt: Any, suite: Any, results: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
-    """devices.png: each cap (device budget or RAM size) as a bar, measured and predicted peaks per schedule
-    as markers; a run that did not fit is drawn as a cross at the cap."""
-    specs = [spec for spec in suite.runs if spec.kind == "prove"]
+    """devices.png: each cap (device budget or RAM size) as a bar, and every model's measured and predicted
+    peak under it as markers (a colour per model, a shape per schedule); a run that did not fit is drawn as
+    a cross at its peak."""
+    specs = [spec for spec in suite.runs if spec.kind == "prove" and spec.run_id in results]
     caps = sorted(
         {(spec.cap_bytes, spec.cap_label, spec.device) for spec in specs}, key=lambda cap: (cap[0], cap[1])
     )
-    figure, axes = plt.subplots(figsize=(11, 0.35 * len(caps) + 2), dpi=110)
-    rows = range(len(caps))
-    axes.barh(rows, [cap_bytes / MIB for cap_bytes, _, _ in caps], color="#dde5f0", label="cap (app budget)")
-    for schedule, color, offset in (("streaming", "tab:blue", -0.18), ("baseline", "tab:orange", 0.18)):
+    series = list(dict.fromkeys((spec.model, spec.schedule) for spec in specs))
+    figure, axes = plt.subplots(figsize=(11, 2 + 0.07 * len(caps) * max(len(series), 5)), dpi=110)
+    rows = {label: row for row, (_, label, _) in enumerate(caps)}
+    axes.barh(
+        list(rows.values()), [cap / MIB for cap, _, _ in caps], color="#dde5f0", label="cap (app budget)"
+    )
+    models = list(dict.fromkeys(model for model, _ in series))
+    colors = {model: f"C{i % 10}" for i, model in enumerate(models)}
+    shapes = {"streaming": "o", "baseline": "s"}
+    for index, (model, schedule) in enumerate(series):
+        offset = 0.7 * ((index + 0.5) / len(series) - 0.5)
         measured, predicted, killed = [], [], []
-        for row, (_, label, _) in zip(rows, caps):
-            result = next(
-                (
-                    results[spec.run_id]
-                    for spec in suite.runs
-                    if spec.kind == "prove"
-                    and spec.cap_label == label
-                    and spec.schedule == schedule
-                    and spec.run_id in results
-                ),
-                None,
-            )
-            if result is None:
+        for spec in specs:
+            if (spec.model, spec.schedule) != (model, schedule):
                 continue
+            result, row = results[spec.run_id], rows[spec.cap_label] + offset
             if result.get("predicted_peak_bytes"):
-                predicted.append((result["predicted_peak_bytes"] / MIB, row + offset))
+                predicted.append((result["predicted_peak_bytes"] / MIB, row))
             if result.get("verdict") == "oom" and result.get("peak_bytes"):
-                killed.append((result["peak_bytes"] / MIB, row + offset))
+                killed.append((result["peak_bytes"] / MIB, row))
             elif result.get("peak_bytes"):
-                measured.append((result["peak_bytes"] / MIB, row + offset))
+                measured.append((result["peak_bytes"] / MIB, row))
         for points, marker, what in (
-            (measured, "o", "measured peak"),
-            (predicted, "|", "predicted"),
-            (killed, "x", "OOM-killed at the cap"),
+            (measured, shapes.get(schedule, "o"), f"{model} {schedule}"),
+            (predicted, "|", None),
+            (killed, "x", f"{model} {schedule} OOM-killed"),
         ):
             if points:
-                axes.scatter(*zip(*points), marker=marker, s=60, color=color, label=f"{schedule} {what}")
+                axes.scatter(*zip(*points), marker=marker, s=40, color=colors[model], label=what)
     names = [label if device else f"RAM {label}" for _, label, device in caps]
-    axes.set_yticks(list(rows), names, fontsize=8)
+    axes.set_yticks(list(rows.values()), names, fontsize=8)
     axes.set_xscale("log")
-    axes.set_xlabel("MiB (log)")
+    axes.set_xlabel("MiB (log); | marks the planner's prediction")
     axes.grid(True, axis="x", which="both", alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right")
+    axes.legend(fontsize=7, loc="lower right")
     axes.set_title(f"{suite.title} — caps and measured peaks (kernel counter)", fontsize=10)
     figure.tight_layout()
     path = out_dir / "devices.png"
