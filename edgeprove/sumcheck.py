@@ -230,14 +230,14 @@ class SplitEq:
         if low is None or low.shape[1] != 1 << low_bits:
             low = poly.eq_table(z[:, n - low_bits :])
         self.low = low
-        self.high = poly.eq_table(z[:, : n - low_bits])
+        self.high = poly.eq_table(z[:, : n - low_bits]) if low_bits < n else None  # None: the weight 1
 
     def inner(self, values: np.ndarray, part: slice) -> np.ndarray:
         """sum_x values[x] eq(z, x) over x in ``part``, a slice of ``_slice_step`` (so within one row of the
         outer product)."""
         row, offset = divmod(part.start, self.low.shape[1])
         partial = F.ext_inner(values, self.low[:, offset : offset + part.stop - part.start])
-        return partial if self.high.shape[1] == 1 else F.ext_mul(partial, self.high[:, row])
+        return partial if self.high is None else F.ext_mul(partial, self.high[:, row])
 
 
 def _slice_step(count: int) -> int:
