@@ -24,6 +24,7 @@ from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
+from edgeprove.model import ops
 from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views, value_range
 from edgeprove.threads import check_threads
 
@@ -137,12 +138,11 @@ def output_bytes(model: Model, index: int) -> int:
 
 
 def _itemsize(lo: int, hi: int) -> int:
-    return next(size for size in (1, 2, 4, 8) if -(1 << (8 * size - 1)) <= lo and hi < 1 << (8 * size - 1))
+    return ops.integer_type(lo, hi).itemsize
 
 
 def table_widths(model: Model, x: np.ndarray | None = None) -> list[int]:
     """The table width b each committing layer's prover picks for input x (one integer pass)."""
-    from edgeprove.model import ops
     from edgeprove.model.resolve import seeded_input
 
     x = seeded_input(model, 0) if x is None else x

@@ -4,6 +4,7 @@ verify outside it, judge the verdict and write the run folder (published complet
 from __future__ import annotations
 
 import errno
+import math
 import os
 import subprocess
 import time
@@ -458,9 +459,7 @@ def prover_record(stdout: str, path: Path, plan_layers: tuple[dict[str, Any], ..
     record = last_json_object(stdout)
     if record or not plan_layers or not path.is_file():
         return record
-    values = 1
-    for size in plan_layers[-1].get("out_shape", ()):
-        values *= int(size)
+    values = math.prod(int(size) for size in plan_layers[-1].get("out_shape", ()))
     if path.stat().st_size > PROVER_RECORD_BYTES + BYTES_PER_OUTPUT_VALUE * values:
         return {}
     record = last_json_object(path.read_text(errors="replace"))

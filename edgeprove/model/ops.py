@@ -47,6 +47,8 @@ def gather(layer: Layer, tensors: list[np.ndarray]) -> np.ndarray:
 
 def compact(values: np.ndarray) -> np.ndarray:
     """Integers in the narrowest type that holds them (the array itself when it already is)."""
+    if values.dtype == np.int8:
+        return values
     return values.astype(narrowest_type([values]), copy=False)
 
 
@@ -56,12 +58,17 @@ def narrowest_type(arrays: list[np.ndarray]) -> np.dtype:
     common = np.result_type(*arrays)
     if common.kind not in "iu" or not all(a.size for a in arrays):
         return common
-    lo, hi = min(int(a.min()) for a in arrays), max(int(a.max()) for a in arrays)
+    return integer_type(min(int(a.min()) for a in arrays), max(int(a.max()) for a in arrays), common)
+
+
+def integer_type(lo: int, hi: int, wider: np.dtype = np.dtype(np.int64)) -> np.dtype:
+    """The smallest of int8, int16, int32 holding [lo, hi], else ``wider``: the type the prover keeps such
+    values in, and the planner counts."""
     for candidate in (np.int8, np.int16, np.int32):
         info = np.iinfo(candidate)
         if info.min <= lo and hi <= info.max:
             return np.dtype(candidate)
-    return common
+    return wider
 
 
 def linear_batch(model: Model, index: int, x: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
