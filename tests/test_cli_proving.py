@@ -484,12 +484,12 @@ def test_the_real_command_line_prints_one_line_and_no_traceback(tmp_path, cache)
 
 
 def test_iriscode_proves_a_private_image_from_the_command_line(tmp_path):
-    """The README's iris-code commands: an image as `pixel - 128`, proven privately, verified by zoo name;
-    the proof holds the image's commitment, not the image."""
+    """The README's iris-code commands: an image as `pixel - 128` and its mask, proven privately, verified
+    by zoo name; the proof holds the input's commitment, not the image."""
     from edgeprove.model import iris
 
-    image = iris.textures(1, 0)[0]
-    np.save(tmp_path / "iris.npy", iris.model_input(image))
+    image, mask = iris.textures(1, 0)[0], iris.occlusion_masks(1, 0)[0]
+    np.save(tmp_path / "iris.npy", iris.model_input(image, mask))
     proof = tmp_path / "iris.proof"
     argv = [
         "prove",
@@ -503,9 +503,10 @@ def test_iriscode_proves_a_private_image_from_the_command_line(tmp_path):
     result = runner.invoke(app, [*argv, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["input_mode"] == "committed" and len(report["output_int"]) == 16_384
-    bits = np.array(report["output_int"], dtype=bool).reshape(4, 16, 256)
-    assert np.mean(bits != iris.float_code(image[None])[0]) < 0.005
+    assert report["input_mode"] == "committed" and len(report["output_int"]) == 2 * 16_384
+    bits = np.array(report["output_int"], dtype=bool).reshape(8, 16, 256)
+    assert np.mean(bits[:4] != iris.float_code(image[None])[0]) < 0.005
+    assert np.mean(bits[4:] != iris.float_mask(image[None], mask[None])[0]) < 0.01
     from proofedit import read_sections
 
     from edgeprove.proof import SECTION_INPUT

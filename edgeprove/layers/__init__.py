@@ -20,7 +20,7 @@ from edgeprove.model.ir import Layer
 KINDS: dict[str, LayerKind] = {
     "conv2d": AffineKind(conv2d, conv2d.source_part),
     "grouped_conv2d": AffineKind(grouped_conv2d),
-    "probe_conv2d": AffineKind(probe_conv2d),
+    "probe_conv2d": AffineKind(probe_conv2d, probe_conv2d.source_part),
     "dense": AffineKind(dense, dense.source_part),
     "avgpool": AffineKind(avgpool),
     "global_avgpool": AffineKind(global_avgpool),

@@ -17,7 +17,8 @@ W_rho[c,u,v] = sum_o eq(rho_o, o) W[o,c,u,v] and the shift tables E_u[h] = sum_{
 and the verifier evaluates G~(gamma) from the public weights in O(weights + Kh H + Kw W).
 
 Fields: ``kernel`` / ``kernel_w`` (Kh, Kw), ``stride`` / ``stride_w``, ``border_h`` / ``border_w``;
-``padding`` stays 0 (windows are centred) and there are no groups.
+``padding`` stays 0 (windows are centred) and there are no groups.  Several sources are read concatenated
+along channels, the map splitting into one per source (``source_part``), as a convolution's does.
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def g_factors(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> tuple[np.nda
 def g_eval(layer: Layer, weight: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """G~(gamma) from the public weights, in O(weights + Kh H + Kw W)."""
     return conv2d.folded_g_eval(layer, *_kernel_fold(layer, weight, rho), gamma)
+
+
+def source_part(layer: Layer, weight: np.ndarray, lo: int, hi: int) -> tuple[Layer, np.ndarray]:
+    """The probe map over input channels [lo, hi) alone (``conv2d.source_part``: the same window fields)."""
+    return conv2d.source_part(layer, weight, lo, hi)
 
 
 def working_bytes(layer: Layer) -> int:

@@ -460,10 +460,11 @@ def _vgg_cifar(depth: int) -> _Builder:
 
 
 def _iriscode() -> _Builder:
-    """open-iris's encoder: one probe convolution of the normalized iris image (its weights are fixed,
-    ``iris.int8_kernels``)."""
-    builder = _Builder((1, *iris.IMAGE_SHAPE))
-    builder._add(iris.layer())
+    """open-iris's encoder: code and mask bits from the normalized iris image and its mask, two probe
+    convolutions between 1x1 ones (its weights are fixed and computed, ``iris.integer_model``)."""
+    builder = _Builder((iris.INPUT_CHANNELS, *iris.IMAGE_SHAPE))
+    for layer in iris.layers():
+        builder._add(layer)
     return builder
 
 
@@ -537,7 +538,7 @@ _DESCRIPTIONS = {
     "vgg16_cifar": "VGG16 on CIFAR's 3x32x32, 512-512-10 classifier",
     "tiny_mlp": "4-layer MLP with a residual add (tests)",
     "tiny_cnn": "every layer kind on odd shapes (tests)",
-    "iriscode": "open-iris's iris code: 2 Gabor filters at 16x256 probes, 16,384 bits",
+    "iriscode": "open-iris's iris code: 2 Gabor filters at 16x256 probes, 16,384 code + 16,384 mask bits",
     "iris-seg": "open-iris's segmentation CNN: UNet++ over MobileNetV2 with scSE, 3x480x640",
     "iris-seg-small": "the iris segmentation CNN at 3x128x160 (tests and CI)",
 }
@@ -582,14 +583,15 @@ def he_parameters(seed: int, layers: list[Layer]):
 
 
 def float_model(name: str) -> FloatModel:
-    """The float zoo model: its architecture with seeded He-normal parameters (the iris code: open-iris's
-    fix-point Gabor kernels, so its float map is open-iris's filter sums)."""
+    """The float zoo model: its architecture with seeded He-normal parameters (the iris code: its integer
+    weights and biases, so its float map is the integer model's before requantization)."""
     builder = _architecture(name)
     parameters = he_parameters(name_seed(name), builder.layers)
     if name == "iriscode":
+        integer = iris.integer_model()
 
         def parameters(index: int) -> tuple[np.ndarray, np.ndarray]:
-            return iris.kernel_parts()[:, None], np.zeros(4)
+            return integer.weight(index).astype(np.float64), integer.biases[index].astype(np.float64)
 
     return FloatModel(name, builder.input_shape, builder.layers, parameters, builder.clip_max)
 
@@ -624,19 +626,23 @@ def build(name: str) -> QuantizationResult:
 
 
 def _iris_build(name: str) -> QuantizationResult:
-    """The iris-code model and its agreement with open-iris's float code bits on seeded synthetic iris
-    textures (the report's top-1 figure is the fraction of code bits that agree)."""
+    """The iris-code model and its agreement with open-iris's float code and mask bits on seeded synthetic
+    iris textures under seeded occlusion masks (the report's agreement is the share of all its bits, code and
+    mask, equal to open-iris's)."""
     model = iris.integer_model(name)
-    images = iris.textures(4, name_seed(name) % (1 << 32))
-    code = iris.agreement(model, images)
+    seed = name_seed(name) % (1 << 32)
+    images, masks = iris.textures(4, seed), iris.occlusion_masks(4, seed + 1)
+    code, mask = iris.agreement(model, images, masks)
     report = QuantizationReport(
-        f"{len(images)} seeded synthetic iris textures; agreement: code bits equal to open-iris's float ones",
+        f"{len(images)} seeded synthetic iris textures and occlusion masks; agreement: code and mask bits "
+        "equal to open-iris's float ones",
         len(images),
-        1.0 - code.fraction,
-        float(code.differing > 0),
+        1.0 - (code.differing + mask.differing) / (code.bits + mask.bits),
+        float(code.differing + mask.differing > 0),
         1.0,
     )
-    return QuantizationResult(model, report, check_model(model), iris.float_code(images).astype(np.float64))
+    reference = np.concatenate([iris.float_code(images), iris.float_mask(images, masks)], axis=1)
+    return QuantizationResult(model, report, check_model(model), reference.astype(np.float64))
 
 
 def cache_dir() -> Path:

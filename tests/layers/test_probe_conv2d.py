@@ -10,13 +10,16 @@ import itertools
 import numpy as np
 import pytest
 from kindcheck import assert_every_value_checked, g_from_factors, model_of, prove_and_verify, random_input
+from proofedit import read_sections
 
 from edgeprove import field as F
 from edgeprove import poly, verifier
 from edgeprove.layers import conv2d, probe_conv2d
+from edgeprove.layers.affine import SourcesProof
 from edgeprove.layers.common import Grid
 from edgeprove.layers.probe_conv2d import probe_count, probe_sources, probe_sum
 from edgeprove.model.ir import Layer, Model, ModelError
+from edgeprove.proof import SECTION_LAYER
 
 BORDERS = ("zeros", "wrap", "clip")
 BORDER_PAIRS = list(itertools.product(BORDERS, BORDERS))
@@ -148,6 +151,21 @@ def test_a_probe_layer_after_a_convolution_proves_and_verifies(tmp_path):
     layers = [first, probe("p", 0, (2, 6, 8), 3, 3, 5, 2, 2, "clip", "wrap")]
     model = model_of((1, 6, 8), layers, rng)
     prove_and_verify(tmp_path / "p", model, random_input(model, rng))
+
+
+def test_a_probe_layer_over_two_sources_proves_and_every_value_is_checked(tmp_path):
+    """The input and a 1x1 convolution's output concatenated (the iris code's layout): one sumcheck per
+    source, on a private input, and every value of the layer's section checked."""
+    rng = np.random.default_rng(12)
+    first = Layer("c", "conv2d", -1, (2, 6, 8), (2, 6, 8), 6, "relu", kernel=1)
+    layers = [first, probe("p", -1, (4, 6, 8), 3, 3, 5, 2, 2, "clip", "wrap", extra_sources=(0,))]
+    model = model_of((2, 6, 8), layers, rng)
+    x = random_input(model, rng)
+    proof = prove_and_verify(tmp_path / "p", model, x, private_input=True)
+    _, sections = read_sections(proof)
+    linear = [obj.linear for kind, obj in sections if kind == SECTION_LAYER and hasattr(obj, "linear")]
+    assert isinstance(linear[-1], SourcesProof) and len(linear[-1].sums) == 2
+    assert assert_every_value_checked(tmp_path, model, proof, 1) > 20
 
 
 def test_every_value_of_a_probe_layer_is_checked(tmp_path):
