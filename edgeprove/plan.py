@@ -22,6 +22,7 @@ import numpy as np
 from edgeprove import layers as L
 from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME
 from edgeprove.commit.scheme import CommitmentScheme
+from edgeprove.commit.spill import SPILL_MIN_BYTES
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
 from edgeprove.model import ops
@@ -161,11 +162,14 @@ def predict(
     scheme: CommitmentScheme = DEFAULT_SCHEME,
     threads: int = 1,
     private_input: bool = False,
+    spill: bool = False,
 ) -> Plan:
     """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule`` on
     ``threads`` threads; with ``private_input`` the input's commitment and range lookup too (``prove
     --private-input``).  More than one thread costs the encoding's scratch per thread and, streaming, the
-    next layer's build (its tensors, commitment transients and state) beside each layer's proof."""
+    next layer's build (its tensors, commitment transients and state) beside each layer's proof.  With
+    ``spill`` (``prove --spill``) a state that waits for a later layer holds only what ``spill`` leaves in
+    memory, and comes back whole while it is opened."""
     from edgeprove import protocol
 
     check_threads(threads)
@@ -175,6 +179,7 @@ def predict(
     base = interpreter_bytes()
     n = len(model.layers)
     state = [0] * n  # commitment state bytes of each layer
+    waiting = [0] * n  # what a state holds while it waits for its opening (less than state when spilled)
     kept = [0] * n  # what outlives a layer: its output tensor and its commitment state
     work = [0] * n
     build = [0] * n  # streaming on several threads: what layer k's build holds while layer k - 1 is proven
@@ -194,7 +199,10 @@ def predict(
             min_leaves = max(1 << bits, 1 << layer.shift)
             state[k], encode, lookup = _commitment_bytes(lay, min_leaves, params, scheme, threads)
             table = INT_BYTES << bits
-        kept[k] = kept_y + state[k]
+            waiting[k] = state[k]
+            if spill and schedule == "streaming" and k < last_use[k] < n:  # read by a later layer
+                waiting[k] = _spilled_bytes(lay, params, scheme)
+        kept[k] = kept_y + waiting[k]
         work[k] = PROCESS_OVERHEAD + gathered + max(witness, kept_y + max(encode, linear, lookup))
         build[k] = gathered + max(witness, kept_y + encode) + state[k]
         held_baseline[k] = kept_y + state[k] + table
@@ -211,6 +219,10 @@ def predict(
             alive += input_state if k <= input_last else 0
         ahead = build[k + 1] if schedule == "streaming" and threads > 1 and k + 1 < n else 0
         process = int(base + alive + work[k] + ahead)
+        opened = [t for t in protocol.openings_after(last_use, range(k), k, n) if waiting[t] < state[t]]
+        if opened:  # a spilled state read back while it is opened, after layer k's own work is freed
+            after = alive - state[k] + kept[k]
+            process = max(process, int(base + after + max(state[t] - waiting[t] for t in opened)))
         if k == 0:  # the input is committed and range-checked before layer 0, within its row of the run
             beside = build[0] if schedule == "streaming" and threads > 1 else 0
             process = max(process, int(base + input_phase + beside))
@@ -241,6 +253,14 @@ def _commitment_bytes(
     leaves = max(vec // 2, min_leaves)
     lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
     return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
+
+
+def _spilled_bytes(lay: Layout, params: object, scheme: CommitmentScheme) -> int:
+    """What a committed vector's state keeps in memory once ``spill`` has put its rows on disk (all of it
+    when they are smaller than ``spill.SPILL_MIN_BYTES``, which stay)."""
+    vec = 1 << lay.num_vars
+    whole, resident = scheme.state_bytes(vec, params), scheme.state_bytes(vec, params, spilled=True)
+    return resident if whole - resident >= SPILL_MIN_BYTES else whole
 
 
 def _committed_input_bytes(model: Model, scheme: CommitmentScheme, threads: int) -> tuple[int, int]:

@@ -82,10 +82,18 @@ class _Committer:
     scheme: CommitmentScheme
     params: object
     input_params: object = None
+    spill_dir: Path | None = None
+    """Where states that wait for a later layer's opening go (``commit.spill``); None keeps them in memory."""
 
     def commit(self, vector: np.ndarray) -> tuple[Commitment, CommitState]:
         """Commit to a vector under the proof's parameters."""
         return self.scheme.commit(vector, self.params)
+
+    def keep(self, state: CommitState | None, scheme: CommitmentScheme) -> CommitState | None:
+        """A state that waits for a later layer: on disk when spilling, else as it is."""
+        if state is None or self.spill_dir is None:
+            return state
+        return scheme.spill(state, self.spill_dir)
 
 
 class EventLog:
@@ -138,6 +146,7 @@ def prove(
     private_input: bool = False,
     scheme: CommitmentScheme = DEFAULT_SCHEME,
     threads: int | None = None,
+    spill: bool = False,
 ) -> ProveResult:
     """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
 
@@ -145,8 +154,10 @@ def prove(
     hiding scheme (``commit.HIDING_SCHEME``, fresh randomness from the operating system); the statement then
     binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
     scheme's defaults).  ``threads`` (default: the cores this process may run on) share independent work
-    (``edgeprove.threads``); the proof is the same for any count.  InexactBLAS, before anything is written,
-    where this machine's products are wrong.
+    (``edgeprove.threads``); the proof is the same for any count.  With ``spill`` a commitment that waits
+    for a later layer keeps its rows in an unlinked file beside the proof (``commit.spill``): a lower peak
+    for some disk traffic, the same proof.  InexactBLAS, before anything is written, where this machine's
+    products are wrong.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
@@ -155,7 +166,8 @@ def prove(
     params = params or scheme.default_params()
     hiding = PR.tensor_scheme(PR.INPUT, scheme)
     input_params = (params if hiding is scheme else hiding.default_params()) if private_input else None
-    committer = _Committer(scheme, params, input_params)
+    spill_dir = Path(out_path).resolve().parent if spill else None
+    committer = _Committer(scheme, params, input_params, spill_dir)
     check_model(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -232,6 +244,8 @@ def _commit_input(
     writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, committed_input.RANGE_BITS))
     transcript = PR.start_transcript(writer.header, commitment.root, committer.scheme)
     writer.section(SECTION_LAYER, committed_input.prove(witness, transcript, claims))
+    if PR.last_uses(model)[PR.INPUT] > 0:  # read after layer 0: it waits
+        state = committer.keep(state, PR.tensor_scheme(PR.INPUT, committer.scheme))
     alive[PR.INPUT] = _Alive(x, state, committed_input.RANGE_BITS)
     return transcript
 
@@ -299,8 +313,10 @@ def _walk(
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             claims.add(k, "y", z_out, poly.evaluate(out_grid.pad(w.y), z_out))
         writer.section(SECTION_LAYER, proof)
-        alive[k] = _Alive(ops.compact(w.y), b.state, act_bits)
-        del w, b, step
+        waits = k not in PR.openings_after(last_use, [k], k, n)  # read by a later layer
+        state = committer.keep(b.state, committer.scheme) if waits else b.state
+        alive[k] = _Alive(ops.compact(w.y), state, act_bits)
+        del w, b, step, state
         for t in PR.openings_after(last_use, list(alive), k, n):
             scheme = PR.tensor_scheme(t, committer.scheme)
             _open(model, t, alive.pop(t), claims.pop(t), scheme, transcript, writer)

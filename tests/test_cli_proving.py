@@ -162,6 +162,22 @@ def test_plan_of_a_private_input_counts_its_commitment():
     assert private["peak_bytes"] > public["peak_bytes"]
 
 
+def test_spill_gives_the_same_proof_and_plans_no_more_memory(tmp_path):
+    """`prove --spill` (waiting commitments on disk, here too small to go) and `plan --spill`."""
+    argv = ["prove", "tiny_cnn", "--seed", "2", "--json"]
+    kept = runner.invoke(app, [*argv, "--out", str(tmp_path / "k.proof")])
+    spilled = runner.invoke(app, [*argv, "--out", str(tmp_path / "s.proof"), "--spill"])
+    assert kept.exit_code == spilled.exit_code == 0, spilled.output
+    assert json.loads(spilled.stdout)["spill"] and not json.loads(kept.stdout)["spill"]
+    assert (tmp_path / "k.proof").read_bytes() == (tmp_path / "s.proof").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.proof", "s.proof"]
+    plans = [
+        json.loads(runner.invoke(app, ["plan", "iris-seg-small", "--json", *extra]).stdout)
+        for extra in ([], ["--spill"])
+    ]
+    assert plans[1]["peak_bytes"] < plans[0]["peak_bytes"]
+
+
 def test_prove_on_threads_gives_the_same_proof_and_says_how_many(tmp_path):
     records = []
     for threads in ("1", "2"):

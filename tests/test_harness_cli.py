@@ -92,6 +92,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     script.write_text(STAND_IN_PROVER)
     stand_in_inputs: list[str | None] = []
     stand_in_threads: list[int | None] = []
+    stand_in_spill: list[bool] = []
     planned_threads: list[int | None] = []
 
     def prover(
@@ -103,9 +104,11 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         *,
         private_input: bool = False,
         threads: int | None = None,
+        spill: bool = False,
     ) -> list[str]:
         stand_in_inputs.append(input_path)
         stand_in_threads.append(threads)
+        stand_in_spill.append(spill)
         mib, verdict, *pause = model.split(":")
         pause = pause or ["0.02"]
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
@@ -114,7 +117,9 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setattr(
         pipeline,
         "check_model",
-        lambda model, schedule, threads=None, private_input=False: planned_threads.append(threads),
+        lambda model, schedule, threads=None, private_input=False, spill=False: planned_threads.append(
+            threads
+        ),
     )
     monkeypatch.setattr(pipeline, "check_model_spec", lambda model: None)
     monkeypatch.setattr(
@@ -126,6 +131,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         "script": script,
         "inputs": stand_in_inputs,
         "threads": stand_in_threads,
+        "spill": stand_in_spill,
         "planned": planned_threads,
     }
 
@@ -743,7 +749,13 @@ def test_default_threads_fall_back_to_one_when_more_would_not_fit_the_cap(
     """The planner predicts 2 GiB on more than one thread and 1 MiB on one: under a 1 GiB cap the default
     takes one thread; a count the user gives is kept."""
 
-    def plan(model: str, schedule: str, threads: int | None = None, private_input: bool = False) -> dict:
+    def plan(
+        model: str,
+        schedule: str,
+        threads: int | None = None,
+        private_input: bool = False,
+        spill: bool = False,
+    ) -> dict:
         stand_in["planned"].append(threads)
         return {"peak_bytes": 2 << 30 if threads and threads > 1 else 1 << 20}
 
@@ -753,6 +765,55 @@ def test_default_threads_fall_back_to_one_when_more_would_not_fit_the_cap(
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["threads"] == stand_in["threads"][-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("peaks", "arguments", "expected"),
+    [
+        ({(2, False): 2 << 30, (2, True): 512 << 20}, [], (2, True)),  # spilling fits: threads kept
+        ({(2, False): 2 << 30, (2, True): 2 << 30, (1, False): 512 << 20}, [], (1, False)),
+        ({(2, False): 2 << 30, (2, True): 2 << 30, (1, False): 2 << 30, (1, True): 512 << 20}, [], (1, True)),
+        ({}, [], (1, True)),  # nothing fits: the least memory
+        ({(2, False): 2 << 30, (2, True): 2 << 30}, ["--threads", "2"], (2, True)),  # given threads kept
+        ({(2, False): 512 << 20}, [], (2, False)),  # fits as it is
+    ],
+)
+def test_a_run_that_would_not_fit_spills_or_takes_one_thread(
+    stand_in: dict,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    peaks: dict,
+    arguments: list[str],
+    expected: tuple[int, bool],
+) -> None:
+    """Under a 1 GiB cap the first of (threads, spill), (1 thread), (1 thread, spill) the planner says fits
+    runs, else the last; the child gets --spill when it spills, and the report says so."""
+    monkeypatch.setattr(pipeline, "prover_threads", lambda threads, device: threads or 2)
+
+    def plan(
+        model: str,
+        schedule: str,
+        threads: int | None = None,
+        private_input: bool = False,
+        spill: bool = False,
+    ) -> dict:
+        return {"peak_bytes": peaks.get((threads, spill), 2 << 30)}
+
+    monkeypatch.setattr(pipeline, "check_model", plan)
+    result = invoke(
+        "20:GOOD", "--ram", "1G", "--backend", "none", "--out", str(tmp_path / "r"), "--json", *arguments
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (
+        (report["threads"], report["spill"]) == (stand_in["threads"][-1], stand_in["spill"][-1]) == expected
+    )
+
+
+def test_spilling_reaches_the_child_commands() -> None:
+    argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), None, spill=True)
+    assert argv[-1] == "--spill"
+    assert "--spill" not in pipeline.prover_command("m", "streaming", Path("p"), Path("e"))
 
 
 def test_a_prover_record_longer_than_the_kept_output_is_read_from_its_file(tmp_path: Path) -> None:

@@ -52,3 +52,19 @@ def test_a_gathered_input_counts_in_its_layer():
         [np.zeros(2, np.int64)] * 2,
     )
     assert plan.predict(model).layers[1].working_bytes > plan.predict(plain).layers[1].working_bytes
+
+
+def test_spilled_states_count_only_what_stays_in_memory(monkeypatch):
+    """With ``spill`` (every state large enough here), a's state waits for c on disk: from b on, only its
+    tree counts; a state comes back whole while it is opened; with states too small to spill nothing
+    changes."""
+    model = chain(0)
+    kept = plan.predict(model)
+    assert plan.predict(model, spill=True).layers == kept.layers  # a state of a few KiB stays
+    monkeypatch.setattr(plan, "SPILL_MIN_BYTES", 0)
+    spilled = plan.predict(model, spill=True)
+    rows = [k.alive_bytes - s.alive_bytes for k, s in zip(kept.layers, spilled.layers, strict=True)]
+    assert rows[0] == 0 and 0 < rows[1] < kept.layers[0].commit_bytes  # a's rows, not its tree
+    assert rows[2] > rows[1]  # b's rows too: it waits for c as well
+    assert spilled.peak_bytes <= kept.peak_bytes
+    assert all(s.process_bytes >= plan.interpreter_bytes() for s in spilled.layers)

@@ -77,6 +77,9 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     cpu_s = (report.get("prover") or {}).get("prove_cpu_s")
     cpu = f" ({cpu_s:.2f} s CPU)" if isinstance(cpu_s, (int, float)) else ""
     table.add_row("prove time", f"{prove_s:.2f} s{cpu}" if isinstance(prove_s, (int, float)) else "n/a")
+    threads = report.get("threads")
+    spilled = ", waiting commitments on disk (--spill)" if report.get("spill") else ""
+    table.add_row("prover", f"{threads} thread{'s' * (threads != 1)}{spilled}" if threads else "n/a")
     table.add_row("proof size", format_size(report.get("proof_bytes")))
     table.add_row("run folder", escape(str(report["report_dir"])))
     if report.get("memray_error"):
@@ -135,6 +138,10 @@ def run(
     ),
 ) -> None:
     """Prove MODEL inside a real RAM cap, verify the proof outside it, and say whether it fits.
+
+    Where the planner says the proof would not fit the cap, the prover keeps commitments that wait for a
+    later layer on disk (`prove --spill`) and, unless --threads is given, takes one thread: the first of
+    these that fits.
 
     Exit codes: 0 fits, 3 does not fit, 4 proof rejected, 2 bad input, 5 backend unavailable, 6 this
     machine's float64 products are wrong, 1 error, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP. Everything is

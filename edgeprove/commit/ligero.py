@@ -20,11 +20,13 @@ the caller's label, so openings of different commitments share a transcript.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass
 from itertools import repeat
 from operator import methodcaller
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from edgeprove.commit.ntt import (
     rs_encode_at,
 )
 from edgeprove.commit.scheme import CommitmentError
+from edgeprove.commit.spill import spill
 from edgeprove.field import _limb_dot
 from edgeprove.sumcheck import SumcheckError, SumcheckProof
 from edgeprove.transcript import Transcript
@@ -600,6 +603,10 @@ class LigeroScheme:
         """See ``commit``."""
         return commit(vector, params)
 
+    def spill(self, state: CommitState, directory: str | Path) -> CommitState:
+        """The state with its rows on disk (``spill.spill``); the Merkle tree stays in memory."""
+        return dataclasses.replace(state, rows=spill(state.rows, directory))
+
     def open(
         self, state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
     ) -> tuple[list[np.ndarray], OpeningProof]:
@@ -627,13 +634,14 @@ class LigeroScheme:
         """See ``verify``."""
         verify(commitment, points, values, proof, transcript, label, params)
 
-    def state_bytes(self, vector_len: int, params: LigeroParams) -> int:
+    def state_bytes(self, vector_len: int, params: LigeroParams, spilled: bool = False) -> int:
         """The rows holding the first ``vector_len`` elements (uint32; the zero rows after them are not
-        kept) and the Merkle tree over the encoded columns (leaf digests and inner nodes)."""
+        kept; none once ``spilled``) and the Merkle tree over the encoded columns (leaf digests and inner
+        nodes)."""
         num_vars = max(vector_len - 1, 0).bit_length()
         _, col_bits = params.layout(num_vars)
         width = 1 << col_bits
-        rows = -(-vector_len // width)
+        rows = 0 if spilled else -(-vector_len // width)
         tree = merkle.DIGEST_SIZE * ((2 << (col_bits + params.rate_log)) - 1)
         return _ELEMENT_BYTES * width * rows + tree
 

@@ -8,15 +8,18 @@ scheme behind ``scheme.CommitmentScheme``; proofs use Ligero.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.commit.scheme import CommitmentError
+from edgeprove.commit.spill import spill
 from edgeprove.transcript import Transcript
 
 SECURITY_BITS = 128.0
@@ -102,6 +105,10 @@ class PlainScheme:
         commitment = PlainCommitment(_digest(padded), poly.num_vars(padded.size))
         return commitment, PlainState(commitment, padded)
 
+    def spill(self, state: PlainState, directory: str | Path) -> PlainState:
+        """The state with its vector on disk (``spill.spill``)."""
+        return dataclasses.replace(state, vector=spill(state.vector, directory))
+
     def open(
         self, state: PlainState, points: list[np.ndarray], transcript: Transcript, label: str
     ) -> tuple[list[np.ndarray], PlainOpening]:
@@ -141,9 +148,9 @@ class PlainScheme:
                 raise PlainError(f"value {j} differs from the vector's MLE at its point")
         _absorb(transcript, label, commitment, points, values)
 
-    def state_bytes(self, vector_len: int, params: PlainParams) -> int:
-        """The vector, padded to a power of two."""
-        return 8 * poly.next_pow2(vector_len)
+    def state_bytes(self, vector_len: int, params: PlainParams, spilled: bool = False) -> int:
+        """The vector, padded to a power of two (nothing once ``spilled``)."""
+        return 0 if spilled else 8 * poly.next_pow2(vector_len)
 
     def commit_bytes(self, vector_len: int, params: PlainParams, threads: int = 1) -> int:
         """Hashing needs a 4-byte copy of the padded vector (on one thread, whatever ``threads``)."""

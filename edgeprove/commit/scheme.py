@@ -9,6 +9,7 @@ multilinear commitment.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -80,6 +81,11 @@ class CommitmentScheme(Protocol[P, C, S]):
         """Commit to a vector of base elements (zero-padded to a power of two)."""
         ...
 
+    def spill(self, state: S, directory: str | Path) -> S:
+        """The same state with its bulk (the committed rows) in an unlinked temporary file in ``directory``,
+        mapped read-only (``spill.spill``): for a state that waits for a later layer's opening."""
+        ...
+
     def open(
         self, state: S, points: list[np.ndarray], transcript: Transcript, label: str
     ) -> tuple[list[np.ndarray], object]:
@@ -108,9 +114,10 @@ class CommitmentScheme(Protocol[P, C, S]):
         """Check an opening of ``commitment`` at ``points`` to ``values`` (CommitmentError on failure)."""
         ...
 
-    def state_bytes(self, vector_len: int, params: P) -> int:
-        """What the prover's state of a commitment holds (for the planner): ``vector_len`` is where the
-        vector's data ends, before its zero padding to a power of two."""
+    def state_bytes(self, vector_len: int, params: P, spilled: bool = False) -> int:
+        """What the prover's state of a commitment holds in memory (for the planner): ``vector_len`` is where
+        the vector's data ends, before its zero padding to a power of two; ``spilled``, once ``spill`` has
+        put its bulk on disk."""
         ...
 
     def commit_bytes(self, vector_len: int, params: P, threads: int = 1) -> int:

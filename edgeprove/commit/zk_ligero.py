@@ -22,12 +22,14 @@ against the column's entries (A's row weights at a query point cost O(k (R + log
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
 import secrets
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +44,7 @@ from edgeprove.commit.ntt import (
     rs_encode_at,
 )
 from edgeprove.commit.scheme import CommitmentError
+from edgeprove.commit.spill import spill
 from edgeprove.transcript import Transcript
 
 _P = np.uint64(F.P)
@@ -655,6 +658,11 @@ class ZkLigeroScheme:
         """See ``commit``."""
         return commit(vector, params)
 
+    def spill(self, state: CommitState, directory: str | Path) -> CommitState:
+        """The state with its data rows on disk (``spill.spill``); masks, blinding rows, salts and the tree
+        stay in memory."""
+        return dataclasses.replace(state, rows=spill(state.rows, directory))
+
     def open(
         self, state: CommitState, points: list[np.ndarray], transcript: Transcript, label: str
     ) -> tuple[list[np.ndarray], ZkOpeningProof]:
@@ -682,13 +690,14 @@ class ZkLigeroScheme:
         """See ``verify``."""
         verify(commitment, points, values, proof, transcript, label, params)
 
-    def state_bytes(self, vector_len: int, params: ZkLigeroParams) -> int:
-        """Every data row (zero or not, all masked), the masks, the blinding rows, the salts and the tree."""
+    def state_bytes(self, vector_len: int, params: ZkLigeroParams, spilled: bool = False) -> int:
+        """Every data row (zero or not, all masked; none once ``spilled``), the masks, the blinding rows, the
+        salts and the tree."""
         num_vars = max(vector_len - 1, 0).bit_length()
         t = params.num_queries()
         row_bits, _ = params.layout(num_vars)
         width, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
-        held = (width + t) * (1 << row_bits) + BLINDING_ROWS * length
+        held = ((0 if spilled else width) + t) * (1 << row_bits) + BLINDING_ROWS * length
         tree = merkle.DIGEST_SIZE * ((2 << domain_bits) - 1)
         return _ELEMENT_BYTES * held + (SALT_BYTES << domain_bits) + tree
 

@@ -86,13 +86,15 @@ def prover_command(
     *,
     private_input: bool = False,
     threads: int | None = None,
+    spill: bool = False,
 ) -> list[str]:
     """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
-    `--input PATH` when an input file is given, `--private-input` when the input is committed and
-    `--threads N` when a thread count is."""
+    `--input PATH` when an input file is given, `--private-input` when the input is committed,
+    `--threads N` when a thread count is and `--spill` when waiting states go to disk."""
     extra = ["--input", input_path] if input_path is not None else []
     extra += ["--private-input"] if private_input else []
     extra += ["--threads", str(threads)] if threads is not None else []
+    extra += ["--spill"] if spill else []
     return edgeprove_argv(
         "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events), *extra
     )
@@ -104,10 +106,10 @@ def verify_command(proof: Path, model: str) -> list[str]:
 
 
 def check_model(
-    model: str, schedule: str, *, threads: int | None = None, private_input: bool = False
+    model: str, schedule: str, *, threads: int | None = None, private_input: bool = False, spill: bool = False
 ) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`; empty
-    if unknown), for the prover's `threads` when given.
+    if unknown), for the prover's `threads` when given and with waiting states on disk when `spill`.
 
     The planner exits 2 for an unknown model or an unreadable ONNX file or manifest: that is bad input, and
     its one-line message is ours. Any other planner failure only loses the prediction.
@@ -115,6 +117,7 @@ def check_model(
     try:
         extra = ["--threads", str(threads)] if threads is not None else []
         extra += ["--private-input"] if private_input else []
+        extra += ["--spill"] if spill else []
         completed = run_child(
             edgeprove_argv("plan", model, "--schedule", schedule, "--json", *extra), PLAN_TIMEOUT_S
         )
@@ -365,9 +368,9 @@ def capped_run(
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
     plan = check_model(model, schedule, threads=threads, private_input=private_input) or {}
-    if not chosen_threads and threads > 1 and capped and plan.get("peak_bytes", 0) > cap:
-        threads = 1  # more threads would not fit the cap: the default keeps to the one that should
-        plan = check_model(model, schedule, threads=threads, private_input=private_input) or {}
+    spill = False
+    if capped and plan.get("peak_bytes", 0) > cap:
+        threads, spill, plan = fitting_settings(model, schedule, threads, chosen_threads, private_input, cap)
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -385,6 +388,7 @@ def capped_run(
         input_path,
         threads,
         private_input,
+        spill,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -433,6 +437,24 @@ class RunSettings:
     threads: int | None = None
     """The prover's --threads (None: its own default)."""
     private_input: bool = False
+    spill: bool = False
+    """The prover's --spill: states that wait for a later layer kept on disk."""
+
+
+def fitting_settings(
+    model: str, schedule: str, threads: int, chosen_threads: bool, private_input: bool, cap: int
+) -> tuple[int, bool, dict[str, Any]]:
+    """Threads, spilling and plan for a run whose plan does not fit the cap as it is: the first of these the
+    planner says fits, else the last (the least memory): waiting states on disk at the same threads, then,
+    unless --threads was given, one thread, then one thread with states on disk."""
+    tries = [(threads, True)]
+    if not chosen_threads and threads > 1:
+        tries += [(1, False), (1, True)]
+    for count, spill in tries:
+        plan = check_model(model, schedule, threads=count, private_input=private_input, spill=spill) or {}
+        if plan.get("peak_bytes", 0) <= cap:
+            break
+    return count, spill, plan
 
 
 def prover_threads(threads: int | None, device: Device | None) -> int:
@@ -481,6 +503,7 @@ def prove_and_report(
         settings.input_path,
         private_input=settings.private_input,
         threads=settings.threads,
+        spill=settings.spill,
     )
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))
@@ -518,6 +541,7 @@ def prove_and_report(
         "device": chosen_device.name if chosen_device else None,
         "cores": min(cores, available_cores()) if cores is not None else None,
         "threads": settings.threads,
+        "spill": settings.spill,
         "predicted_peak_bytes": settings.predicted,
         "prove_s": prover.get("prove_s", round(result.wall_s, 6) if finished else None),
         "proof_bytes": prover.get("proof_bytes", proof_size if finished else None),
