@@ -742,31 +742,6 @@ def test_a_private_input_run_commits_the_input_and_plans_for_it(tmp_path: Path, 
     )
 
 
-@pytest.mark.parametrize(("arguments", "expected"), [([], 1), (["--threads", "2"], 2)])
-def test_default_threads_fall_back_to_one_when_more_would_not_fit_the_cap(
-    stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: list[str], expected: int
-) -> None:
-    """The planner predicts 2 GiB on more than one thread and 1 MiB on one: under a 1 GiB cap the default
-    takes one thread; a count the user gives is kept."""
-
-    def plan(
-        model: str,
-        schedule: str,
-        threads: int | None = None,
-        private_input: bool = False,
-        spill: bool = False,
-    ) -> dict:
-        stand_in["planned"].append(threads)
-        return {"peak_bytes": 2 << 30 if threads and threads > 1 else 1 << 20}
-
-    monkeypatch.setattr(pipeline, "check_model", plan)
-    result = invoke(
-        "20:GOOD", "--ram", "1G", "--backend", "none", "--out", str(tmp_path / "r"), "--json", *arguments
-    )
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["threads"] == stand_in["threads"][-1] == expected
-
-
 @pytest.mark.parametrize(
     ("peaks", "arguments", "expected"),
     [
@@ -787,7 +762,8 @@ def test_a_run_that_would_not_fit_spills_or_takes_one_thread(
     expected: tuple[int, bool],
 ) -> None:
     """Under a 1 GiB cap the first of (threads, spill), (1 thread), (1 thread, spill) the planner says fits
-    runs, else the last; the child gets --spill when it spills, and the report says so."""
+    runs, else the last; a thread count the user gives is kept; the child gets --spill when it spills, and
+    the report says so."""
     monkeypatch.setattr(pipeline, "prover_threads", lambda threads, device: threads or 2)
 
     def plan(

@@ -220,7 +220,9 @@ def _filter_columns(params: GaborFilter) -> np.ndarray:
     return _centred(np.ones((KERNEL_ROWS, params.kernel_size[0]), dtype=np.int64))
 
 
-def _probe_channel(params: GaborFilter, image=None, mask: int = 0, one: int = 0) -> np.ndarray:
+def _probe_channel(
+    params: GaborFilter, image: np.ndarray | None = None, mask: int = 0, one: int = 0
+) -> np.ndarray:
     """One output channel's kernel over PROBE_INPUT: ``image`` (the filter's own size, or None) on the
     pixels, ``mask`` and ``one`` on every pixel of the filter's window."""
     kernel = np.zeros((len(PROBE_INPUT), KERNEL_ROWS, KERNEL_COLS), dtype=np.int64)
