@@ -156,8 +156,8 @@ def prove(
     scheme's defaults).  ``threads`` (default: the cores this process may run on) share independent work
     (``edgeprove.threads``); the proof is the same for any count.  With ``spill`` a commitment that waits
     for a later layer keeps its rows in an unlinked file beside the proof (``commit.spill``): a lower peak
-    for some disk traffic, the same proof.  InexactBLAS, before anything is written, where this machine's
-    products are wrong.
+    for some disk traffic, the same proof (streaming only: the baseline holds everything by design).
+    InexactBLAS, before anything is written, where this machine's products are wrong.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
@@ -166,7 +166,7 @@ def prove(
     params = params or scheme.default_params()
     hiding = PR.tensor_scheme(PR.INPUT, scheme)
     input_params = (params if hiding is scheme else hiding.default_params()) if private_input else None
-    spill_dir = Path(out_path).resolve().parent if spill else None
+    spill_dir = Path(out_path).resolve().parent if spill and schedule == "streaming" else None
     committer = _Committer(scheme, params, input_params, spill_dir)
     check_model(model)
     x = ops.check_input(model, x)

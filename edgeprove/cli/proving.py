@@ -89,7 +89,7 @@ def _proof_target(out: str, events: Path | None) -> Path:
 
 SPILL_HELP = (
     "Keep each commitment that waits for a later layer's opening in an unlinked temporary file beside the "
-    "proof instead of in memory: a lower peak for some disk writes, the same proof."
+    "proof instead of in memory: a lower peak for some disk writes, the same proof (streaming schedule)."
 )
 """What --spill does (`prove` and `plan`)."""
 

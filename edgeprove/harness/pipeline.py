@@ -370,7 +370,9 @@ def capped_run(
     plan = check_model(model, schedule, threads=threads, private_input=private_input) or {}
     spill = False
     if capped and plan.get("peak_bytes", 0) > cap:
-        threads, spill, plan = fitting_settings(model, schedule, threads, chosen_threads, private_input, cap)
+        threads, spill, plan = fitting_settings(
+            model, schedule, threads, chosen_threads, private_input, cap, plan
+        )
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -442,15 +444,24 @@ class RunSettings:
 
 
 def fitting_settings(
-    model: str, schedule: str, threads: int, chosen_threads: bool, private_input: bool, cap: int
+    model: str,
+    schedule: str,
+    threads: int,
+    chosen_threads: bool,
+    private_input: bool,
+    cap: int,
+    unfitting: dict[str, Any],
 ) -> tuple[int, bool, dict[str, Any]]:
-    """Threads, spilling and plan for a run whose plan does not fit the cap as it is: the first of these the
-    planner says fits, else the last (the least memory): waiting states on disk at the same threads, then,
-    unless --threads was given, one thread, then one thread with states on disk."""
-    tries = [(threads, True)]
-    if not chosen_threads and threads > 1:
-        tries += [(1, False), (1, True)]
-    for count, spill in tries:
+    """Threads, spilling and plan for a run whose plan (``unfitting``) does not fit the cap as it is: the
+    first of these the planner says fits, else the last (the least memory): waiting states on disk at the
+    same threads, then, unless --threads was given, one thread, then one thread with states on disk (states
+    go to disk on the streaming schedule only)."""
+    spills = (False, True) if schedule == "streaming" else (False,)
+    tries = [(count, spill) for count in dict.fromkeys((threads, 1)) for spill in spills]
+    if chosen_threads:
+        tries = [(count, spill) for count, spill in tries if count == threads]
+    count, spill, plan = threads, False, unfitting
+    for count, spill in tries[1:]:  # the first is the plan that does not fit
         plan = check_model(model, schedule, threads=count, private_input=private_input, spill=spill) or {}
         if plan.get("peak_bytes", 0) <= cap:
             break
