@@ -201,7 +201,7 @@ def predict(
             table = INT_BYTES << bits
             waiting[k] = state[k]
             if spill and schedule == "streaming" and k < last_use[k] < n:  # read by a later layer
-                waiting[k] = _spilled_bytes(lay, params, scheme)
+                waiting[k] = _spilled_bytes(lay, state[k], params, scheme)
         kept[k] = kept_y + waiting[k]
         work[k] = PROCESS_OVERHEAD + gathered + max(witness, kept_y + max(encode, linear, lookup))
         build[k] = gathered + max(witness, kept_y + encode) + state[k]
@@ -255,11 +255,10 @@ def _commitment_bytes(
     return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
 
 
-def _spilled_bytes(lay: Layout, params: object, scheme: CommitmentScheme) -> int:
-    """What a committed vector's state keeps in memory once ``spill`` has put its rows on disk (all of it
-    when they are smaller than ``spill.SPILL_MIN_BYTES``, which stay)."""
-    vec = 1 << lay.num_vars
-    whole, resident = scheme.state_bytes(vec, params), scheme.state_bytes(vec, params, spilled=True)
+def _spilled_bytes(lay: Layout, whole: int, params: object, scheme: CommitmentScheme) -> int:
+    """What a committed vector's state (``whole`` bytes) keeps in memory once ``spill`` has put its rows on
+    disk (all of it when they are smaller than ``spill.SPILL_MIN_BYTES``, which stay)."""
+    resident = scheme.state_bytes(1 << lay.num_vars, params, spilled=True)
     return resident if whole - resident >= SPILL_MIN_BYTES else whole
 
 

@@ -183,6 +183,9 @@ RADIUS_LAYERS = 2
 layer's 14 pad to)."""
 SHARE_CHANNEL = 2
 """The share test's channel within a filter's block of the probe layer (after the two code bits)."""
+PHASE_CHANNEL = 3
+"""The first phase form's channel within that block: cot(5) Re - Im, cot(5) Re + Im, then the imaginary
+part's two."""
 FRAGILE_ANGLE_SLOPE = 1 / np.tan(0.08726646259971647)
 """cot(5 degrees): |sin phi| <= cos(5 degrees)  <=>  |Im z| <= cot(5 degrees) |Re z| (the real bit's test)."""
 PROBE_BLOCK = 7
@@ -317,13 +320,13 @@ def layers(shifts: tuple[int, ...] = (1,) * (1 + len(FILTERS) * RADIUS_LAYERS)) 
     fragile = len(FILTERS) * FRAGILE_BLOCK
     count, size = len(FILTERS) * RADIUS_LAYERS, DIRECTIONS // RADIUS_LAYERS
     radii = [_probe_layer(f"radius{index + 1}", size, shifts[1 + index]) for index in range(count)]
-    tests = len(radii) + 2
+    fragile_index = len(radii) + 2  # after the mask, probe and radius layers
     return [
         _pointwise("mask", (-1,), INPUT_CHANNELS, 2, IMAGE_SHAPE),
         _probe_layer("gabor", probes, shifts[0]),
         *radii,
-        _pointwise("fragile", tuple(range(1, tests)), probes + directions, fragile, grid),
-        _pointwise("template", (1, tests), probes + fragile, 8, grid),
+        _pointwise("fragile", tuple(range(1, fragile_index)), probes + directions, fragile, grid),
+        _pointwise("template", (1, fragile_index), probes + fragile, 8, grid),
     ]
 
 
@@ -344,12 +347,13 @@ def _fragile_weights() -> tuple[np.ndarray, np.ndarray]:
     bias = np.zeros(len(weight), dtype=np.int64)
     for index in range(len(FILTERS)):
         base, out = index * PROBE_BLOCK, index * FRAGILE_BLOCK
-        weight[out, base : base + 2], weight[out, base + 4], bias[out] = 1, -1, 1  # z != 0
+        real_sum = base + PHASE_CHANNEL + 1  # cot(5) Re + Im >= 0
+        weight[out, base : base + 2], weight[out, real_sum], bias[out] = 1, -1, 1  # z != 0
         directions = probes + index * DIRECTIONS
         weight[out + 1, directions : directions + DIRECTIONS] = 1  # and
         bias[out + 1] = 1 - DIRECTIONS
         for part in range(2):
-            forms = slice(base + 3 + 2 * part, base + 5 + 2 * part)
+            forms = slice(base + PHASE_CHANNEL + 2 * part, base + PHASE_CHANNEL + 2 + 2 * part)
             weight[out + 2 + 2 * part, forms], bias[out + 2 + 2 * part] = 1, -1  # both >= 0
             weight[out + 3 + 2 * part, forms], bias[out + 3 + 2 * part] = -1, 1  # both < 0
     return weight.astype(np.int8)[:, :, None, None], bias
