@@ -352,15 +352,69 @@ def ext_inner_rows(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return ((by_row @ _PRODUCT_LIMBS) % _P64).T.copy()
 
 
-def ext_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The matrix product in K of a (4, n, k) and b (4, k, m), as one limb GEMM (``_limb_dot``) of their
-    rows and columns; returns (4, n, m).  Scratch is about 1.5 KiB per output entry (64 limb products in
-    float64, then int64): callers block n."""
+def ext_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The matrix product in K of a (4, n, k) and b (4, k, m), written into ``out`` (4, n, m) of any
+    unsigned dtype wide enough (a new uint64 array if None), which it returns.
+
+    Multiplication by each entry of b is a 4x4 matrix over F_p, so one column block of b becomes a float64
+    matrix (4k, 4m_b) that turns a's rows, split into three 11-bit limbs, into the four limbs of each product
+    by one GEMM: every output is a sum of at most 4 * 511 terms below 2^11 * 2^31, exact in float64, and
+    only twelve sums per entry are reduced mod p.  Scratch stays under ``EXT_MATMUL_SCRATCH`` bytes."""
     n, k = a.shape[1], a.shape[2]
     m = b.shape[2]
-    gram = _limb_dot(a.reshape(EXT_DEGREE * n, k), b.transpose(0, 2, 1).reshape(EXT_DEGREE * m, k))
-    pairs = gram.reshape(EXT_DEGREE, n, EXT_DEGREE, m).transpose(1, 3, 0, 2).reshape(n * m, -1)
-    return ((pairs @ _PRODUCT_LIMBS) % _P64).T.reshape(EXT_DEGREE, n, m)
+    if out is None:
+        out = np.empty((EXT_DEGREE, n, m), dtype=np.uint64)
+    col_step = max(1, _MATMUL_BLOCK_BYTES // (128 * min(k, _MATMUL_MAX_INNER)))
+    for col in range(0, m, col_step):
+        cols = slice(col, min(m, col + col_step))
+        width = cols.stop - col
+        row_step = max(1, _MATMUL_BLOCK_BYTES // (256 * width))
+        for inner in range(0, k, _MATMUL_MAX_INNER):
+            part = slice(inner, min(k, inner + _MATMUL_MAX_INNER))
+            right = _multiplication_matrices(b[:, part, cols])  # (4 k_b, 4 m_b)
+            for row in range(0, n, row_step):
+                rows = slice(row, min(n, row + row_step))
+                left = _limbs11(a[:, rows, part])
+                sums = (left.reshape(-1, left.shape[2]) @ right).astype(np.int64) % np.int64(P)
+                sums = sums.reshape(3, rows.stop - row, width, EXT_DEGREE)
+                product = (sums[0] + (sums[1] << 11) + (sums[2] << 22)) % np.int64(P)
+                if inner:
+                    product = (product + out[:, rows, cols].transpose(1, 2, 0)) % np.int64(P)
+                out[:, rows, cols] = product.transpose(2, 0, 1)
+    return out
+
+
+_MATMUL_MAX_INNER = 511
+"""Inner length of one ``ext_matmul`` GEMM: 4 * 511 * 2^42 < 2^53 keeps every float64 sum exact."""
+_MATMUL_BLOCK_BYTES = 1 << 20
+"""Bytes of ``ext_matmul``'s multiplication matrices, and of its per-row-block sums, at a time (larger
+blocks gain under 10% at this size)."""
+EXT_MATMUL_SCRATCH = 3 * _MATMUL_BLOCK_BYTES
+"""Bound on ``ext_matmul``'s scratch: the matrices, the float and integer sums and one product block
+(2.5 MiB at most measured by tracemalloc on convolution shapes)."""
+
+
+def _limbs11(a: np.ndarray) -> np.ndarray:
+    """Canonical K entries a (4, n, k) as float64 11-bit limbs (3, n, 4k): [l, r, 4v + i] is limb l of
+    a_i[r, v]."""
+    by_entry = np.ascontiguousarray(np.asarray(a, dtype=np.uint64).transpose(1, 2, 0)).reshape(a.shape[1], -1)
+    out = np.empty((3, *by_entry.shape), dtype=np.float64)
+    for limb in range(3):
+        out[limb] = (by_entry >> np.uint64(11 * limb)) & np.uint64(0x7FF)
+    return out
+
+
+def _multiplication_matrices(b: np.ndarray) -> np.ndarray:
+    """For K entries b (4, k, m): float64 (4k, 4m) whose block (v, j) maps a's limbs to those of a * b[v, j]:
+    row 4v + i, column 4j + o holds b_(o-i) if o >= i, else NONRESIDUE * b_(o-i+4), mod p."""
+    k, m = b.shape[1], b.shape[2]
+    values = np.asarray(b, dtype=np.uint64)
+    wrapped = values * np.uint64(NONRESIDUE) % _P64
+    out = np.empty((k, EXT_DEGREE, m, EXT_DEGREE), dtype=np.float64)
+    for i in range(EXT_DEGREE):
+        for o in range(EXT_DEGREE):
+            out[:, i, :, o] = values[o - i] if o >= i else wrapped[o - i + EXT_DEGREE]
+    return out.reshape(EXT_DEGREE * k, EXT_DEGREE * m)
 
 
 def _product_limbs() -> np.ndarray:

@@ -174,3 +174,32 @@ def test_ext_inner_rows_is_a_row_by_row_ext_inner():
     assert out.shape == (4, 3)
     for r in range(3):
         assert F.ext_eq(out[:, r], F.ext_inner(rows[:, r], vector))
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "m"),
+    [(1, 1, 1), (3, 5, 7), (2, 600, 3), (5, 41, 900), (700, 2, 3)],
+    ids=["scalar", "small", "inner-over-511", "column-blocks", "row-blocks"],
+)
+def test_ext_matmul_matches_python_ints(n, k, m):
+    """a @ b in K, with the largest elements present, into a new and a compact array: every entry against
+    ext_mul term by term, a few against Python ints."""
+    rng = np.random.default_rng(n * 1000 + k + m)
+    a, b = F.random_ext(rng, (n, k)), F.random_ext(rng, (k, m))
+    a[:, 0, :] = P - 1
+    b[:, :, 0] = P - 1
+    compact = np.zeros((4, n, m), dtype=np.uint32)
+    assert F.ext_matmul(a, b, out=compact) is compact
+    product = F.ext_matmul(a, b)
+    assert product.dtype == np.uint64 and np.array_equal(product, compact)
+    by_terms = np.zeros((4, n, m), dtype=np.uint64)
+    for v in range(k):
+        by_terms = F.add(by_terms, F.ext_mul(a[:, :, v, None], b[:, None, v, :]))
+    assert np.array_equal(product, by_terms)
+    checked = [(0, 0), (n - 1, m - 1), (n // 2, m // 3)]
+    for row, col in checked:
+        expected = [0, 0, 0, 0]
+        for v in range(k):
+            term = ref_ext_mul(tuple(int(x) for x in a[:, row, v]), tuple(int(x) for x in b[:, v, col]))
+            expected = [(e + t) % P for e, t in zip(expected, term)]
+        assert tuple(product[:, row, col].tolist()) == tuple(expected)

@@ -167,7 +167,7 @@ def separable_linear_bytes(grid: Grid, kernel_w: int) -> int:
     cp, hp, wp = grid.padded
     entries = max(cp * poly.next_pow2(kernel_w) * hp, hp * wp)
     slices = _SLICE_TEMPORARIES * K_BYTES * min(entries // 2, S.SLICE)
-    return 2 * COMPACT_K_BYTES * entries + max(slices, _G_BLOCK_SCRATCH)
+    return 2 * COMPACT_K_BYTES * entries + max(slices, F.EXT_MATMUL_SCRATCH)
 
 
 K_BYTES = 32
@@ -226,11 +226,8 @@ def prove_linear_separable(
         x_table = Grid((1, h, w)).pad(values)
     else:
         x_table = _fold_channels(poly.eq_table(poly.point(challenges))[:, :c], values, hp, wp)
-    g_table = np.zeros((F.EXT_DEGREE, hp, wp), dtype=np.uint32)
-    a_rows = np.ascontiguousarray(a_folded.transpose(0, 2, 1))  # (4, H, K_w)
-    step = max(1, _G_BLOCK_ENTRIES // wp)  # G[h, :] = A(r_c, :, h)^T Ew, a few MiB of scratch at a time
-    for row in range(0, hp, step):
-        g_table[:, row : row + step] = F.ext_matmul(a_rows[:, row : row + step], ew)
+    g_table = np.empty((F.EXT_DEGREE, hp, wp), dtype=np.uint32)
+    F.ext_matmul(a_folded.transpose(0, 2, 1), ew, out=g_table)  # G[h, :] = A(r_c, :, h)^T Ew
     tables = [
         x_table if x_table.ndim == 1 else x_table.reshape(F.EXT_DEGREE, -1),
         g_table.reshape(F.EXT_DEGREE, -1),
@@ -247,7 +244,7 @@ def _fold_channels(eq_c: np.ndarray, values: np.ndarray, hp: int, wp: int) -> np
     band of rows at a time so that ``fold_rows``' scratch stays small."""
     c, h, w = values.shape
     out = np.zeros((F.EXT_DEGREE, hp, wp), dtype=np.uint32)
-    step = max(1, _G_BLOCK_ENTRIES // max(w, 1))
+    step = max(1, _FOLD_BLOCK_ENTRIES // max(w, 1))
     for row in range(0, h, step):
         rows = slice(row, min(h, row + step))
         out[:, rows, :w] = fold_rows(eq_c, values[:, rows].reshape(c, -1)).reshape(F.EXT_DEGREE, -1, w)
@@ -274,10 +271,8 @@ def _contract_columns(values: np.ndarray, e: np.ndarray) -> np.ndarray:
     return out
 
 
-_G_BLOCK_ENTRIES = 1 << 10
-"""Entries of G built per limb GEMM in ``prove_linear_separable``."""
-_G_BLOCK_SCRATCH = 1536 * _G_BLOCK_ENTRIES
-"""``field.ext_matmul``'s scratch for one block: about 1.5 KiB per entry."""
+_FOLD_BLOCK_ENTRIES = 1 << 10
+"""Entries of x folded at the channel challenges per ``fold_rows`` call in ``_fold_channels``."""
 _CONTRACT_MAX_WIDTH = 1 << 16
 _CONTRACT_MAX_VALUE = 1 << 20
 """Bounds of ``_contract_columns``: each product is below 2^16 * 2^20 and a row sums at most 2^16 of them,
