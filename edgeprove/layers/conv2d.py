@@ -135,14 +135,14 @@ def conv2d_sum(weight: np.ndarray, x: np.ndarray, stride: int, padding: int) -> 
     out_w = (width + 2 * padding - kernel) // stride + 1
     pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
     padded = np.pad(x.astype(np.float64, copy=False), pads)
-    weight64 = np.asarray(weight, dtype=np.float64)
     acc = np.zeros((out_channels, batch * out_h * out_w), dtype=np.float64)
     for u in range(kernel):
         for v in range(kernel):
             rows = slice(u, u + stride * (out_h - 1) + 1, stride)
             cols = slice(v, v + stride * (out_w - 1) + 1, stride)
             window = padded[:, :, rows, cols]
-            acc += weight64[:, :, u, v] @ window.reshape(channels, -1)
+            tap = np.asarray(weight[:, :, u, v], dtype=np.float64)  # one tap at a time: O x C floats
+            acc += tap @ window.reshape(channels, -1)
     return acc.reshape(out_channels, batch, out_h, out_w)
 
 

@@ -104,17 +104,18 @@ def grouped_conv2d_sum(
     per_group = out_channels // groups
     pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
     padded = np.pad(x.astype(np.float64, copy=False), pads)
-    weight64 = np.asarray(weight, dtype=np.float64).reshape(groups, per_group, group_channels, kernel, kernel)
+    grouped = weight.reshape(groups, per_group, group_channels, kernel, kernel)
     acc = np.zeros((groups, per_group, batch * out_h * out_w), dtype=np.float64)
     for u in range(kernel):
         for v in range(kernel):
             rows = slice(u, u + stride * (out_h - 1) + 1, stride)
             cols = slice(v, v + stride * (out_w - 1) + 1, stride)
             window = padded[:, :, rows, cols].reshape(groups, group_channels, -1)
+            tap = np.asarray(grouped[:, :, :, u, v], dtype=np.float64)  # one tap at a time
             if group_channels == 1:
-                acc += weight64[:, :, 0, u, v, None] * window
+                acc += tap[:, :, 0, None] * window
             else:
-                acc += np.matmul(weight64[:, :, :, u, v], window)
+                acc += np.matmul(tap, window)
     return acc.reshape(out_channels, batch, out_h, out_w)
 
 
