@@ -133,6 +133,7 @@ def fold_rows(eq: np.ndarray, weights: np.ndarray) -> np.ndarray:
         hi_acc += (hi @ chunk).astype(np.int64)
         lo_acc %= F.P
         hi_acc %= F.P
+        del chunk  # one float chunk at a time: the next is not built beside it
     return ((lo_acc + (hi_acc << 16)) % F.P).astype(np.uint64)
 
 

@@ -56,6 +56,7 @@ def dense_sum(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
     for start in range(0, out_features, rows):
         block = np.asarray(weight[start : start + rows], dtype=np.float64)
         out[start : start + rows] = block @ flat.T
+        del block  # one float chunk at a time: the next is not built beside it
     return out.reshape(out_features, batch, 1, 1)
 
 
