@@ -275,11 +275,19 @@ class ProofReader:
             raise
         self._ended = False
 
+    def _read(self, size: int) -> bytes:
+        """Up to ``size`` bytes; a failed read (a bad disk, a file the kernel will not read) is a format
+        error naming the file, not a crash."""
+        try:
+            return self._file.read(size)
+        except OSError as exc:
+            raise ProofFormatError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+
     def _read_header(self) -> dict:
         """Magic, version and the canonical JSON header, every length checked before it is read."""
-        if self._file.read(len(MAGIC)) != MAGIC:
+        if self._read(len(MAGIC)) != MAGIC:
             raise ProofFormatError("not an edgeprove proof file (bad magic)")
-        fixed = self._file.read(6)
+        fixed = self._read(6)
         if len(fixed) != 6:
             raise ProofFormatError("truncated header")
         version, head_len = struct.unpack("<HI", fixed)
@@ -287,7 +295,7 @@ class ProofReader:
             raise ProofFormatError(f"unsupported proof format version {version}")
         if head_len > MAX_HEADER:
             raise ProofFormatError("header too large")
-        head = self._file.read(head_len)
+        head = self._read(head_len)
         if len(head) != head_len:
             raise ProofFormatError("truncated header")
         try:
@@ -303,7 +311,7 @@ class ProofReader:
     def next(self, expected: int, limit: int | None = None):
         """Read the next section, which must be of kind ``expected`` and at most ``limit`` bytes long (the
         size the statement allows, checked before the payload is read); returns its decoded object."""
-        fixed = self._file.read(9)
+        fixed = self._read(9)
         if len(fixed) != 9:
             raise ProofFormatError(f"truncated file: expected a {SECTION_NAMES.get(expected)} section")
         kind, length = struct.unpack("<BQ", fixed)
@@ -318,9 +326,11 @@ class ProofReader:
             )
         if length > remaining:
             raise ProofFormatError("truncated file: section longer than what is left")
-        payload = self._file.read(length)
+        payload = self._read(length)
         obj = decode(payload)
         if kind == SECTION_END:
+            if not (isinstance(obj, list) and not obj):  # nothing may ride in the end section
+                raise ProofFormatError("the end section is not empty")
             self._ended = True
         return obj
 
@@ -328,7 +338,7 @@ class ProofReader:
         """Require the end section (at most ``limit`` bytes) and no trailing bytes."""
         if not self._ended:
             self.next(SECTION_END, limit)
-        if self._file.read(1):
+        if self._read(1):
             raise ProofFormatError("trailing bytes after the end section")
         self._file.close()
 

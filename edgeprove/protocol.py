@@ -129,8 +129,8 @@ def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> Non
             raise ValueError(f"{key} holds a size that is not a positive integer")
     if not _is_int(header["layers"]) or header["layers"] < 1:
         raise ValueError("layer count is not a positive integer")
-    if type(header["security_bits"]) not in (int, float):
-        raise ValueError("security_bits is not a number")
+    if type(header["security_bits"]) is not float:  # written as the writer writes it: 101.0, never 101
+        raise ValueError("security_bits is not a decimal number")
     if header["schedule"] not in SCHEDULES:
         raise ValueError(f"schedule is not one of {SCHEDULES}")
     for key in scheme_keys(header, scheme):

@@ -85,6 +85,25 @@ def test_a_header_never_names_a_path_to_open(tmp_path, tiny_proof):
     assert result.exit_code == 1 and "bad header: model name" in _one_line(result.output)
 
 
+def test_a_zoo_name_with_another_digest_is_refused_before_the_model_is_built(
+    tmp_path, tiny_proof, monkeypatch
+):
+    """A tiny proof relabelled as a large zoo model is refused against the pinned digest, so it cannot make
+    the verifier build (minutes, hundreds of MiB) and cache that model first."""
+    from edgeprove.cli import proving
+
+    def never(spec):
+        raise AssertionError(f"{spec} was built")
+
+    monkeypatch.setattr(proving, "_model", never)
+    rewrite_header(tiny_proof, tmp_path / "p", lambda h: h.update(model="iris-seg"))
+    for extra in ([], ["--model", "iris-seg"]):
+        result = runner.invoke(app, ["verify", str(tmp_path / "p"), *extra])
+        pinned = zoo.pinned_digests()["iris-seg"]
+        assert result.exit_code == 2, result.output
+        assert f"not iris-seg (digest {pinned[:16]}…)" in _one_line(result.output)
+
+
 @pytest.mark.parametrize(
     "header",
     [json.dumps({"model": "x" * 5000}).encode(), b"[" * 50_000 + b"]" * 50_000, b'{"model": "\\ud800"}'],

@@ -898,7 +898,13 @@ def test_identity_layers_carry_activations_and_adds_on_closed_tensors(tmp_path):
 
 
 def graph_case(
-    nodes, inits, input_dims=(1, 1, 4, 4), output_dims=(1, 1, 4, 4), elem=TensorProto.FLOAT, outputs=("y",)
+    nodes,
+    inits,
+    input_dims=(1, 1, 4, 4),
+    output_dims=(1, 1, 4, 4),
+    elem=TensorProto.FLOAT,
+    outputs=("y",),
+    opset=13,
 ):
     """A model proto without the checker (some cases are invalid on purpose)."""
     graph = helper.make_graph(
@@ -908,7 +914,7 @@ def graph_case(
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(output_dims)) for name in outputs],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
 
 
 W1 = const("w", np.ones((1, 1, 1, 1)))
@@ -984,6 +990,7 @@ W1 = const("w", np.ones((1, 1, 1, 1)))
                     ),
                 ],
                 [W1, const("s", np.ones(1))],
+                opset=14,  # the first BatchNormalization with a training mode
             ),
             "training_mode batch normalization",
         ),

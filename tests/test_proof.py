@@ -5,6 +5,7 @@ and as output: a proof replaces the file at its path only when complete."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -20,6 +21,7 @@ from edgeprove import field as F
 from edgeprove import prover, verifier
 from edgeprove.proof import (
     FORMAT_VERSION,
+    SECTION_END,
     SECTION_INPUT,
     SECTION_LAYER,
     SECTION_OPENING,
@@ -66,6 +68,51 @@ def test_a_value_has_one_encoding(tmp_path, proof_path):
     assert not verdict.accepted and "LinearProof.input_value is not of its declared type" in verdict.reason
 
 
+def test_every_array_has_one_shape(tmp_path, proof_path):
+    """Every array of every section, its values kept but given another shape of the same size (a leading
+    axis, or the extension axis split), is refused: an element has one encoding."""
+    prefix, sections = read_sections(proof_path)
+    checked = 0
+    for index, (kind, obj) in enumerate(sections):
+        for trail, value in leaves(obj):
+            if not isinstance(value, np.ndarray):
+                continue
+            for shape in {(1, *value.shape), (*value.shape[:-1], 2, value.shape[-1] // 2)}:
+                if math.prod(shape) != value.size:
+                    continue
+                edited = list(sections)
+                edited[index] = (kind, replace(obj, trail, value.reshape(shape)))
+                write_sections(tmp_path / "p", prefix, edited)
+                verdict = _verdict(tmp_path / "p")
+                assert not verdict.accepted, f"section {index} {trail} reshaped to {shape} but accepted"
+                checked += 1
+    assert checked > 50
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [[None], [0], b"X" * 40, [[]]],
+    ids=["none", "integer", "bytes", "nested-list"],
+)
+def test_the_end_section_carries_nothing(tmp_path, proof_path, payload):
+    """An end section that decodes but is not the empty list (bytes smuggled inside an accepted proof) is
+    refused."""
+    data = proof_path.read_bytes()
+    honest_end = struct.pack("<BQ", SECTION_END, len(encode([]))) + encode([])
+    assert data.endswith(honest_end)
+    body = encode(payload)
+    (tmp_path / "p").write_bytes(data[: -len(honest_end)] + struct.pack("<BQ", SECTION_END, len(body)) + body)
+    verdict = _verdict(tmp_path / "p")
+    assert not verdict.accepted and "end section is not empty" in verdict.reason, verdict.reason
+
+
+def test_a_failed_read_is_a_format_error():
+    """A file the kernel refuses to read (here the process's own memory, at an unmapped address) is a one
+    line error naming the file, not a crash."""
+    with pytest.raises(ProofFormatError, match="cannot read /proc/self/mem"):
+        ProofReader("/proc/self/mem")
+
+
 @pytest.mark.parametrize(
     "value",
     [b"\x01", "7", None, [7], np.array([7], dtype=np.uint64)],
@@ -102,6 +149,7 @@ def test_a_header_must_be_canonical(tmp_path, proof_path):
         (lambda h: h.update(input_mode=["public"]), "input mode"),
         (lambda h: h.update(schedule=None), "schedule"),
         (lambda h: h.update(security_bits="100"), "security_bits"),
+        (lambda h: h.update(security_bits=100), "security_bits is not a decimal number"),
         (lambda h: h.update(extra=1), "unexpected ['extra']"),
         (lambda h: h.pop("ligero"), "missing ['ligero']"),
         (lambda h: h.update(protocol="edgeprove/v0"), "protocol"),

@@ -285,18 +285,18 @@ def verify(
     except ProofFormatError as exc:
         _report_verdict(False, f"rejected: {exc}", None, json_out, 0.0, None)
         raise typer.Exit(EXIT_REJECTED) from None
-    if model is None:
-        named = header["model"]
-        if named not in zoo.names():
-            raise _fail(
-                f"the proof names model {named[:60]!r}, which is not a zoo model; "
-                "pass --model with its compiled folder or .onnx file"
-            )
-        m = _model(named)
-    else:
-        m = _model(model)
+    claimed = f"{header['model'][:60]} (digest {header['digest'][:16]}…)"
+    spec = header["model"] if model is None else model
+    if model is None and spec not in zoo.names():
+        raise _fail(
+            f"the proof names model {spec[:60]!r}, which is not a zoo model; "
+            "pass --model with its compiled folder or .onnx file"
+        )
+    pinned = zoo.pinned_digests().get(spec) if spec in zoo.names() else None
+    if pinned is not None and header["digest"] != pinned:  # refused before the model is built
+        raise _fail(f"the proof is for model {claimed}, not {spec} (digest {pinned[:16]}…)")
+    m = _model(spec)
     if header["digest"] != m.digest:
-        claimed = f"{header['model'][:60]} (digest {header['digest'][:16]}…)"
         raise _fail(f"the proof is for model {claimed}, not {m.name} (digest {m.digest[:16]}…)")
     result = verifier.verify(proof, m, min_security_bits=min_security_bits)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start

@@ -288,7 +288,9 @@ def verify_linear(
     The caller finishes with ``final == x~(gamma) * G~(gamma)`` once it has computed G~(gamma).
     """
     gamma, final = S.verify(claim, num_vars, 2, proof.sumcheck, transcript, label)
-    value = np.asarray(proof.input_value, dtype=np.uint64).reshape(F.EXT_DEGREE)
+    value = proof.input_value
+    if not isinstance(value, np.ndarray) or value.shape != (F.EXT_DEGREE,):  # one encoding per value
+        raise S.SumcheckError(f"{label}: the claimed input value is not one extension element")
     transcript.absorb_ext(f"{label}/x", value)
     return gamma, value, final
 

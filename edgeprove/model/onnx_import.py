@@ -293,12 +293,16 @@ def _check_tensor(onnx, tensor, path: Path) -> int:
     )
     if not location or relative.is_absolute() or ".." in relative.parts:
         raise ModelError(f"{unreadable}: the location must be a file beside the model)")
-    if not compiled.real_path(data).is_relative_to(compiled.real_path(path.parent)):
-        raise ModelError(f"{unreadable}: a symbolic link out of the model's folder)")
-    if not data.is_file():
-        raise ModelError(
-            f"{unreadable}: {'not a regular file' if data.exists() or data.is_symlink() else 'no such file'})"
-        )
+    try:
+        if not compiled.real_path(data).is_relative_to(compiled.real_path(path.parent)):
+            raise ModelError(f"{unreadable}: a symbolic link out of the model's folder)")
+        if not data.is_file():
+            missing = not (data.exists() or data.is_symlink())
+            raise ModelError(f"{unreadable}: {'no such file' if missing else 'not a regular file'})")
+    except ModelError:
+        raise
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of links
+        raise ModelError(f"{unreadable}: {getattr(exc, 'strerror', None) or exc})") from None
     try:
         offset = int(entries.get("offset", 0))
         length = int(entries["length"]) if "length" in entries else None
@@ -349,6 +353,8 @@ class _Builder:
     def __init__(self, proto, name: str) -> None:
         self.onnx = _onnx()
         self.graph = proto.graph
+        opsets = {entry.domain or "ai.onnx": entry.version for entry in proto.opset_import}
+        self.opset = opsets.get("ai.onnx", OPSET_MAX)
         self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:MAX_NAME_CHARS] or "onnx_model"
         self.constants: dict[str, np.ndarray] = {
             init.name: self._array(init) for init in self.graph.initializer
@@ -567,13 +573,34 @@ class _Builder:
         """Translate every node in order."""
         for position, node in enumerate(self.graph.node):
             where = f"{node.op_type} node {_node_label(node, position)}"
-            attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+            attrs = self._attributes(node, where)
             try:
                 getattr(self, f"_op_{node.op_type}")(node, attrs, where)
             except ModelError:
                 raise
-            except (IndexError, ValueError) as exc:  # missing inputs or mismatched constant shapes
+            except (IndexError, ValueError, OverflowError) as exc:  # missing inputs, bad constants
                 raise ModelError(f"{where}: malformed node ({exc})") from None
+
+    def _attributes(self, node, where: str) -> dict:
+        """The node's attributes by name, each of the type the operator's schema declares (at the model's
+        opset): an INTS attribute given as one INT, a float given as a list or a value of no type would
+        otherwise reach the translation as something it does not expect."""
+        try:
+            schema = self.onnx.defs.get_schema(node.op_type, self.opset, "")
+        except self.onnx.defs.SchemaError:
+            raise ModelError(f"{where}: no schema for {node.op_type} at opset {self.opset}") from None
+        attrs = {}
+        for attribute in node.attribute:
+            spec = schema.attributes.get(attribute.name)
+            if spec is None:
+                raise ModelError(f"{where}: {node.op_type} has no attribute {short(attribute.name)}")
+            if attribute.type != spec.type.value:
+                wanted = self.onnx.AttributeProto.AttributeType.Name(spec.type.value)
+                raise ModelError(f"{where}: attribute {attribute.name} must be of type {wanted}")
+            if attribute.name in attrs:
+                raise ModelError(f"{where}: attribute {attribute.name} is given twice")
+            attrs[attribute.name] = self.onnx.helper.get_attribute_value(attribute)
+        return attrs
 
     def _op_Constant(self, node, attrs: dict, where: str) -> None:
         """Record a tensor-valued Constant."""
@@ -1356,7 +1383,10 @@ def source_digest(path: str | Path, proto=None) -> str:
     proto = check_onnx_file(path) if proto is None else proto
     hasher = hashlib.sha256()
     locations = []
+    external = _onnx().TensorProto.EXTERNAL
     for tensor in _tensors(proto.graph):
+        if tensor.data_location != external:  # the loader ignores the entries of any other tensor
+            continue
         for entry in tensor.external_data:
             if entry.key == "location" and entry.value not in locations:
                 locations.append(entry.value)
@@ -1365,8 +1395,10 @@ def source_digest(path: str | Path, proto=None) -> str:
             with data.open("rb") as handle:
                 while block := handle.read(1 << 20):
                     hasher.update(block)
-    except OSError as exc:
-        raise ModelError(f"{path}: not a readable ONNX model ({exc.strerror})") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"{path}: not a readable ONNX model ({getattr(exc, 'strerror', None) or exc})"
+        ) from None
     return hasher.hexdigest()
 
 
