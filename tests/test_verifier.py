@@ -170,6 +170,26 @@ def test_every_value_of_a_maxpool_layer_is_checked(tmp_path):
             _assert_rejected(tmp_path, model, prefix, sections, index, trail, value)
 
 
+def test_every_array_of_conv_and_maxpool_proofs_has_one_shape(tmp_path, cnn_proof):
+    """Every array of a residual CNN's and a max-pool network's proofs, given a leading axis (the same
+    values, another encoding), is refused."""
+    model = _maxpool_model()
+    maxpool_proof = tmp_path / "mp.proof"
+    prover.prove(model, np.random.default_rng(4).integers(-128, 128, model.input_shape), maxpool_proof)
+    checked = 0
+    for path, which in ((cnn_proof, CNN), (maxpool_proof, model)):
+        for index, kind, trail, prefix, sections, value in _all_alterations(path):
+            if not isinstance(value, np.ndarray):
+                continue
+            edited = list(sections)
+            edited[index] = (kind, replace(sections[index][1], trail, value[None]))
+            write_sections(tmp_path / "reshaped", prefix, edited)
+            verdict = verifier.verify(tmp_path / "reshaped", which)
+            assert not verdict.accepted, f"section {index} {trail} given a leading axis but accepted"
+            checked += 1
+    assert checked > 100
+
+
 @pytest.mark.parametrize("delta", [1, -1])
 def test_maxpool_output_off_by_one_is_rejected(tmp_path, monkeypatch, delta):
     """y = max + 1 breaks the product check; y = max - 1 breaks the range check (forced past the prover)."""
