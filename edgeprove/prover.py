@@ -37,6 +37,7 @@ from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Model
 from edgeprove.process.heap import release_free_memory
+from edgeprove.process.interrupts import deferred_signals
 from edgeprove.process.peak import rss_bytes
 from edgeprove.proof import (
     SECTION_COMMIT,
@@ -174,8 +175,10 @@ def prove(
     log = EventLog(events)
     mode = "committed" if private_input else "public"
     header = PR.statement_header(model, params, schedule, x.shape, mode, scheme, input_params)
-    writer = ProofWriter(out_path, header)
+    writer = None
     try:
+        with deferred_signals():  # a signal raised once `writer` exists, so its temporary file goes too
+            writer = ProofWriter(out_path, header)
         alive: dict[int, _Alive] = {}
         tensors = ([PR.INPUT] if private_input else []) + list(range(len(model.layers)))
         claims = ClaimLedger(tensors)
@@ -189,7 +192,8 @@ def prove(
             result = _walk(model, x, schedule, committer, transcript, writer, log, on_layer, alive, claims)
         writer.close()
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         with contextlib.suppress(OSError):  # the error being raised says more than a failed last event
             log.close()
         raise

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 from conftest import small_cnn, small_mlp
@@ -242,3 +245,22 @@ def test_a_wrong_sigmoid_output_in_the_proof_is_rejected(tmp_path, monkeypatch):
     verdict = verifier.verify(tmp_path / "p", model)
     assert not verdict.accepted
     assert f"layer{k}/requant: activation lookup" in verdict.reason, verdict.reason
+
+
+def test_a_signal_as_the_proof_file_is_created_leaves_no_temporary(tmp_path, monkeypatch):
+    """SIGTERM arriving right after the temporary proof file exists (before the prover holds its writer)
+    still removes it: the signal is raised once the writer can clean up."""
+    from edgeprove.process.atomic import AtomicFile
+    from edgeprove.process.interrupts import Interrupted, signals_as_interrupt
+
+    created = AtomicFile.__init__
+
+    def created_then_signalled(self, target):
+        created(self, target)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(AtomicFile, "__init__", created_then_signalled)
+    model = small_mlp(3, (4, 2), "relu")
+    with pytest.raises(Interrupted), signals_as_interrupt():
+        prover.prove(model, np.zeros(model.input_shape, dtype=np.int64), tmp_path / "p.proof")
+    assert list(tmp_path.iterdir()) == []
