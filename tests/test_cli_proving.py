@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from conftest import edgeprove_process, fill, small_tmpfs, wait_for
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
+from edgeprove.model import compiled, zoo
 
 app = full_app()
 
@@ -307,6 +309,38 @@ def test_bad_out_is_refused_before_proving(tmp_path, monkeypatch, out, message):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("made", ["fifo", "device", "input", "model-folder", "long-name"])
+def test_out_never_replaces_a_device_a_fifo_or_what_prove_reads(tmp_path, monkeypatch, made):
+    """As root, `--out /dev/null` would have replaced the system's /dev/null with a regular file; the
+    input and the model's own files are not replaced either, by the proof or by the events."""
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", np.zeros(zoo.get("tiny_cnn").input_shape, dtype=np.int8))
+    compiled.save(zoo.get("tiny_cnn"), tmp_path / "model")
+    arguments, message = {
+        "fifo": (["--out", "f"], "--out f is not a regular file"),
+        "device": (["--out", "null"], "--out null is not a regular file"),
+        "input": (["--out", "p", "--events", "x.npy"], "--events x.npy would overwrite x.npy"),
+        "model-folder": (
+            ["--out", "model/manifest.json"],
+            "would overwrite ./model, which this command reads",
+        ),
+        "long-name": (["--out", "a" * 300], "File name too long"),
+    }[made]
+    os.mkfifo("f")
+    os.mknod("null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    before = {path.name: path.stat() for path in tmp_path.rglob("*")}
+    result = runner.invoke(app, ["prove", "./model", "--input", "x.npy", *arguments])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, result.output
+    assert {path.name: path.stat() for path in tmp_path.rglob("*")} == before
+    if made == "input":
+        result = runner.invoke(app, ["prove", "./model", "--input", "x.npy", "--out", "x.npy"])
+        assert (
+            result.exit_code == 2 and "--out " in result.output and "would overwrite x.npy" in result.output
+        )
 
 
 def test_prove_into_a_read_only_folder_is_refused_before_proving():

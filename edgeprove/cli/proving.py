@@ -65,26 +65,50 @@ def _model(spec: str):
         raise _fail(str(exc)) from None
 
 
-def _proof_target(out: str, events: Path | None) -> Path:
-    """The --out path, checked before any work: a file path in an existing folder, not the events file."""
+def _proof_target(out: str, events: Path | None, reads: list[str]) -> Path:
+    """The --out path, checked before any work: a new or regular file in an existing folder, neither the
+    events file nor anything the command reads (``reads``: the model's file or folder and the input), so a
+    proof never replaces a device, a FIFO or the user's own input."""
     if not out.strip():
         raise _fail("--out is empty; give the proof file's path")
     target = Path(out)
-    if target.is_dir():
-        raise _fail(f"--out {out} is a folder; give the proof file's path")
-    resolved = Path(os.path.realpath(target))  # never raises, even on a symbolic link loop
-    folder = resolved.parent
-    if not folder.is_dir():
-        raise _fail(f"--out {out}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise _fail(f"--out {out}: cannot write in {folder}")
-    if events is not None:
-        events_resolved = Path(os.path.realpath(events))
-        if events_resolved == resolved:
-            raise _fail(f"--events and --out both name {out}; give the events their own file")
-        if not events_resolved.parent.is_dir():
-            raise _fail(f"--events {events}: folder {events_resolved.parent} does not exist")
+    try:
+        if target.is_dir():
+            raise _fail(f"--out {out} is a folder; give the proof file's path")
+        resolved = Path(os.path.realpath(target))  # never raises, even on a symbolic link loop
+        if resolved.exists() and not resolved.is_file():
+            raise _fail(f"--out {out} is not a regular file (a device, FIFO or socket); give a file's path")
+        folder = resolved.parent
+        if not folder.is_dir():
+            raise _fail(f"--out {out}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise _fail(f"--out {out}: cannot write in {folder}")
+        for name, path in (("--out", resolved), ("--events", events)):
+            if path is None:
+                continue
+            resolved_path = Path(os.path.realpath(path))
+            for source in reads:
+                read = Path(os.path.realpath(source))
+                if resolved_path == read or (read.is_dir() and resolved_path.is_relative_to(read)):
+                    raise _fail(f"{name} {path} would overwrite {source}, which this command reads")
+        if events is not None:
+            events_resolved = Path(os.path.realpath(events))
+            if events_resolved == resolved:
+                raise _fail(f"--events and --out both name {out}; give the events their own file")
+            if not events_resolved.parent.is_dir():
+                raise _fail(f"--events {events}: folder {events_resolved.parent} does not exist")
+    except OSError as exc:  # a name too long for the file system, and the like
+        raise _fail(f"--out {out[:80]}: {exc.strerror}") from None
     return target
+
+
+def _read_paths(model: str, input: Path | None) -> list[str]:
+    """What `prove` reads from disk: the model's file or folder (a zoo name is none) and the input."""
+    from edgeprove.model import zoo
+
+    paths = [] if model in zoo.names() else [model]
+    paths += [] if input is None else [str(input)]
+    return [path for path in paths if os.path.lexists(path)]
 
 
 SPILL_HELP = (
@@ -132,7 +156,7 @@ def prove(
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
             _prove(
                 model,
-                _proof_target(out, events),
+                _proof_target(out, events, _read_paths(model, input)),
                 input,
                 seed,
                 schedule,
