@@ -11,19 +11,22 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from conftest import require
 from onnx import TensorProto, helper, numpy_helper
-from test_onnx_import import build, const, conv_bn_relu_cnn, mlp, node
+from test_onnx_import import build, const, conv_bn_relu_cnn, mlp, node, residual_block
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
 from edgeprove.model import compiled
 from edgeprove.model.ir import ModelError
 from edgeprove.model.onnx_import import (
+    MAX_ONNX_NODES,
     check_onnx_file,
     compile_onnx,
     import_onnx,
+    load_onnx,
     read_calibration,
     source_digest,
 )
@@ -566,3 +569,99 @@ def test_hostile_mul_nodes_are_one_line_errors(tmp_path, mul_inputs, extra, mess
     with pytest.raises(ModelError, match=message) as caught:
         import_onnx(mul_graph(tmp_path, mul_inputs, extra))
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_initializers_no_node_reads_are_never_loaded(tmp_path):
+    """A tiny file may name gigabytes of external tensors it does not use: they are dropped before loading
+    (here 2^24 values in a sparse file), and the import sees only what its nodes read."""
+    path = external(tmp_path, (3, 4), length=48)
+    (tmp_path / "w.bin").write_bytes(np.ones((3, 4), np.float32).tobytes())
+    model = onnx.load(str(path), load_external_data=False)
+    unused = TensorProto(name="unused", data_type=TensorProto.FLOAT, dims=[1 << 12, 1 << 12])
+    unused.data_location = TensorProto.EXTERNAL
+    unused.external_data.add(key="location", value="big.bin")
+    model.graph.initializer.append(unused)
+    with (tmp_path / "big.bin").open("wb") as handle:
+        handle.truncate(4 << 24)
+    path.write_bytes(model.SerializeToString())
+    assert [init.name for init in load_onnx(path).graph.initializer] == ["w"]
+    assert import_onnx(path).model.layers[0].kind == "dense"
+
+
+def if_node():
+    """An If node whose branches are graphs (control flow)."""
+    out = helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 2])
+    branch = helper.make_graph([node("Relu", ["x"], "z")], "b", [], [out])
+    return helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)
+
+
+def rename(path: Path, old: bytes, new: bytes) -> Path:
+    """The saved model with one byte string replaced (here: a name made invalid UTF-8)."""
+    data = path.read_bytes()
+    assert old in data
+    path.write_bytes(data.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize("case", ["function", "subgraph", "too-many-nodes", "repeated-entry", "not-utf8"])
+def test_graphs_beyond_the_import_are_refused_before_loading(tmp_path, case):
+    """Local functions (whose tensors the loader would fill too), control flow, more nodes than the ceiling,
+    a repeated external-data entry (the first location hashed, the last one checked) and names protobuf
+    cannot decode are each one line."""
+    message = {
+        "function": "model-local functions are not supported",
+        "subgraph": "holds a subgraph; control flow is not supported",
+        "too-many-nodes": f"above the ceiling of {MAX_ONNX_NODES:,}",
+        "repeated-entry": "an external data entry is repeated",
+        "not-utf8": "names are not UTF-8 text",
+    }[case]
+    if case == "repeated-entry":
+        path = external(tmp_path, (3, 4), "/dev/zero")
+        model = onnx.load(str(path), load_external_data=False)
+        model.graph.initializer[0].external_data.add(key="location", value="w.bin")
+        (tmp_path / "w.bin").write_bytes(b"\0" * 48)
+        path.write_bytes(model.SerializeToString())
+    elif case == "subgraph":
+        path = unchecked([if_node()], [], (1, 2), (1, 2), tmp_path / "m.onnx")
+    elif case == "too-many-nodes":
+        relus = [node("Relu", [f"r{i}"], f"r{i + 1}") for i in range(MAX_ONNX_NODES)]
+        relus = [node("Relu", ["x"], "r0"), *relus[:-1], node("Relu", [f"r{MAX_ONNX_NODES - 1}"], "y")]
+        path = unchecked(relus, [], (1, 2), (1, 2), tmp_path / "m.onnx")
+    else:
+        relu = helper.make_node("Relu", ["x"], ["y"], name="NAMEX")
+        path = unchecked([relu], [], (1, 2), (1, 2), tmp_path / "m.onnx")
+        if case == "function":
+            model = onnx.load(str(path))
+            model.functions.append(helper.make_function("local", "f", ["a"], ["b"], [], []))
+            path.write_bytes(model.SerializeToString())
+        else:
+            rename(path, b"NAMEX", b"\xffAMEX")
+    with pytest.raises(ModelError, match=message) as caught:
+        check_onnx_file(path)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("weight, value, message", [("w3", -1e38, "exceeds"), ("w0", -2.77e38, "not finite")])
+def test_weights_at_the_float_limit_are_one_line_errors(tmp_path, weight, value, message):
+    """One weight near float32's largest value: the shifted residual leaves the field's range, or onnxruntime
+    overflows to infinity (which would have passed the agreement check, infinity being within any
+    tolerance scaled by it)."""
+    path = residual_block(tmp_path / "m.onnx")
+    model = onnx.load(str(path))
+    index = next(i for i, init in enumerate(model.graph.initializer) if init.name == weight)
+    array = numpy_helper.to_array(model.graph.initializer[index]).copy()
+    array.reshape(-1)[0 if weight == "w3" else 5] = value
+    model.graph.initializer[index].CopyFrom(numpy_helper.from_array(array, weight))
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelError, match=message) as caught:
+        import_onnx(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_string_tensor_is_not_a_weight(tmp_path):
+    weight = helper.make_tensor("w", TensorProto.STRING, [2, 1, 3, 3], [b"a"] * 18)
+    path = unchecked(
+        [node("Conv", ["x", "w"], "y")], [weight], (1, 1, 6, 6), (1, 2, 4, 4), tmp_path / "m.onnx"
+    )
+    with pytest.raises(ModelError, match="tensor 'w': holds object values, not numbers"):
+        import_onnx(path)

@@ -84,8 +84,11 @@ def bounds_from_sums(
         acc_max = acc_max + bias
         acc_min = acc_min + bias
     if residual_range is not None:
-        acc_min = acc_min + (residual_range[0] << layer.residual_shift)
-        acc_max = acc_max + (residual_range[1] << layer.residual_shift)
+        low_skip, high_skip = (value << layer.residual_shift for value in residual_range)
+        if max(-low_skip, high_skip) > MAX_BIAS:
+            raise ModelOverflowError(f"layer {layer.name}: the shifted residual exceeds the field's range")
+        acc_min = acc_min + low_skip
+        acc_max = acc_max + high_skip
     low, high = int(np.min(acc_min)), int(np.max(acc_max))
     if layer.requantized:
         offset = (1 << (layer.shift - 1)) if layer.shift >= 1 else 0

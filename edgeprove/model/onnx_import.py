@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,11 +236,20 @@ def check_onnx_file(path: str | Path):
     if size > MAX_ONNX_BYTES:
         raise ModelError(f"{path}: {size:,} bytes, above the ceiling of {MAX_ONNX_BYTES:,} for an ONNX file")
     try:
-        proto = onnx.load(str(path), format="protobuf", load_external_data=False)
+        proto = onnx.load_model_from_string(_read_bounded(path))
+    except ModelError:
+        raise
     except Exception as exc:  # the protobuf errors have no common base class
         raise ModelError(f"{path}: not a readable ONNX model ({_reason(exc)})") from None
     if not proto.graph.node:
         raise ModelError(f"{path}: not a readable ONNX model (the graph has no nodes)")
+    if len(proto.graph.node) > MAX_ONNX_NODES:
+        raise ModelError(
+            f"{path}: the graph has {len(proto.graph.node):,} nodes, above the ceiling of {MAX_ONNX_NODES:,}"
+        )
+    if proto.functions:
+        raise ModelError(f"{path}: model-local functions are not supported")
+    _check_names(proto, path)
     opsets = {entry.domain or "ai.onnx": entry.version for entry in proto.opset_import}
     opset = opsets.get("ai.onnx")
     if opset is None or not OPSET_MIN <= opset <= OPSET_MAX:
@@ -250,6 +260,51 @@ def check_onnx_file(path: str | Path):
         if total > MAX_MODEL_PARAMS:
             raise ModelError(f"{path}: the model's tensors hold more than {MAX_MODEL_PARAMS:,} (2^28) values")
     return proto
+
+
+MAX_ONNX_NODES = 8 * MAX_LAYERS
+"""Nodes an ONNX graph may have: several per layer (convolution, normalization, activation, ...), and a
+bound on what parsing, translating and onnxruntime's session cost before any layer is counted."""
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, at most MAX_ONNX_BYTES, read without blocking: a file whose size the kernel does not
+    report (a /proc file, a device behind a link) can neither stall nor flood the import."""
+    chunks, total = [], 0
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            while chunk := os.read(descriptor, 1 << 20):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > MAX_ONNX_BYTES:
+                    raise ModelError(
+                        f"{path}: above the ceiling of {MAX_ONNX_BYTES:,} bytes for an ONNX file"
+                    )
+        finally:
+            os.close(descriptor)
+    except OSError as exc:
+        raise ModelError(f"{path}: not a readable ONNX model ({exc.strerror})") from None
+    return b"".join(chunks)
+
+
+def _check_names(proto, path: Path) -> None:
+    """Every name the import reads is text: protobuf hands back bytes for a string that is not UTF-8, and no
+    graph takes a subgraph (control flow is not supported, and its nodes would escape the node ceiling)."""
+    for position, node in enumerate(proto.graph.node):
+        names = [node.name, node.op_type, node.domain, *node.input, *node.output]
+        names += [attribute.name for attribute in node.attribute]
+        if not all(isinstance(name, str) for name in names):
+            raise ModelError(f"{path}: not a readable ONNX model (a node's names are not UTF-8 text)")
+        if any(attribute.HasField("g") or attribute.graphs for attribute in node.attribute):
+            raise ModelError(
+                f"{path}: node {_node_label(node, position)} holds a subgraph; control flow is not supported"
+            )
+    for tensor in _tensors(proto.graph):
+        texts = [tensor.name, *(entry.key for entry in tensor.external_data)]
+        texts += [entry.value for entry in tensor.external_data]
+        if not all(isinstance(text, str) for text in texts):
+            raise ModelError(f"{path}: not a readable ONNX model (a tensor's names are not UTF-8 text)")
 
 
 def _tensors(graph):
@@ -285,6 +340,8 @@ def _check_tensor(onnx, tensor, path: Path) -> int:
     if not itemsize or tensor.data_type == onnx.TensorProto.STRING:
         raise ModelError(f"{where}: external data of type {tensor.data_type} is not supported")
     entries = {entry.key: entry.value for entry in tensor.external_data}
+    if len(entries) != len(tensor.external_data):
+        raise ModelError(f"{where}: an external data entry is repeated")
     location = entries.get("location", "")
     relative = Path(location)
     data = path.parent / relative
@@ -318,13 +375,29 @@ def _check_tensor(onnx, tensor, path: Path) -> int:
 
 
 def load_onnx(path: str | Path):
-    """Parse an ONNX file with its external data (relative to its folder), after ``check_onnx_file``."""
+    """Parse an ONNX file with its external data (relative to its folder), after ``check_onnx_file``; tensors
+    no node reads are dropped first, so they are never loaded (a file may name gigabytes it does not use)."""
     proto = check_onnx_file(path)
+    _drop_unused_initializers(proto.graph)
     try:
         _onnx().external_data_helper.load_external_data_for_model(proto, str(Path(path).parent))
     except Exception as exc:  # the external-data errors have no common base class
         raise ModelError(f"{path}: not a readable ONNX model ({_reason(exc)})") from None
     return proto
+
+
+def _drop_unused_initializers(graph) -> None:
+    """Remove the initializers no node or graph output reads, and their graph inputs (older exporters list
+    initializers among the inputs)."""
+    read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
+    unused = {init.name for init in graph.initializer} - read
+    if not unused:
+        return
+    kept = [init for init in graph.initializer if init.name not in unused]
+    inputs = [value for value in graph.input if value.name not in unused]
+    del graph.initializer[:], graph.input[:]
+    graph.initializer.extend(kept)
+    graph.input.extend(inputs)
 
 
 def _node_label(node, position: int) -> str:
@@ -379,6 +452,8 @@ class _Builder:
             array = self.onnx.numpy_helper.to_array(tensor)
         except Exception as exc:  # onnx raises ValueError, TypeError or its own errors for malformed data
             raise ModelError(f"tensor {short(tensor.name)}: malformed data ({_reason(exc)})") from None
+        if array.dtype.kind not in "fiu":
+            raise ModelError(f"tensor {short(tensor.name)}: holds {array.dtype} values, not numbers")
         return array.astype(np.float64) if array.dtype.kind == "f" else array
 
     # ----- graph input and output
@@ -1263,18 +1338,22 @@ def read_calibration(path: str | Path) -> np.ndarray:
     return npy.load(path, "calibration inputs")
 
 
-def onnxruntime_outputs(path: str | Path, inputs: np.ndarray) -> np.ndarray:
+def onnxruntime_outputs(path: str | Path, inputs: np.ndarray, proto=None) -> np.ndarray:
     """onnxruntime's float output, flattened per sample (N, outputs), on ``inputs`` (N, *input dims without
-    batch), one sample a run (the batch axis of the model may be fixed at 1)."""
+    batch), one sample a run (the batch axis of the model may be fixed at 1); of ``proto`` (the model as
+    ``load_onnx`` gives it, unused tensors dropped) when given, else of the file.  Its own log stays off
+    stderr: a failure is one line of ours."""
     try:
         import onnxruntime
     except ImportError:
         raise ModelError("ONNX import needs onnxruntime: pip install 'edgeprove[onnx]'") from None
+    onnxruntime.set_default_logger_severity(4)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
-    options.log_severity_level = 3
+    options.log_severity_level = 4
+    source = str(path) if proto is None else proto.SerializeToString()
     try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         outputs = [session.run(None, {name: sample[None].astype(np.float32)})[0] for sample in inputs]
     except Exception as exc:  # onnxruntime raises its own exception types per failure
@@ -1318,7 +1397,9 @@ def import_onnx(
     ir_batch = batch.reshape(len(batch), *float_model.input_shape)
     with np.errstate(all="ignore"):
         result = quantize(float_model, ir_batch, label)
-    reference = onnxruntime_outputs(path, batch)
+    reference = onnxruntime_outputs(path, batch, proto)
+    if not np.all(np.isfinite(reference)):
+        raise ModelError(f"{path}: onnxruntime's outputs are not finite on the calibration inputs")
     ours_float = result.float_outputs.reshape(len(batch), -1)
     if ours_float.shape != reference.shape:
         raise ModelError(
