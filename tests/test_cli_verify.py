@@ -115,6 +115,12 @@ def test_hostile_headers_are_one_line_rejections(tmp_path, header):
     assert result.exit_code == 1 and _one_line(result.output).startswith("rejected")
 
 
+def test_a_proof_name_too_long_for_the_file_system_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["verify", "p" * 300])
+    assert result.exit_code == 2 and "File name too long" in _one_line(result.output)
+
+
 def test_security_floor_is_a_flag(tmp_path):
     """A complete proof with 120 column queries (81 bits) fails the default 100-bit floor, passes at 80."""
     model = zoo.get("tiny_mlp")

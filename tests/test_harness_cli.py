@@ -487,6 +487,16 @@ def test_force_never_replaces_a_folder_of_other_files(stand_in: dict, tmp_path: 
     assert [entry.name for entry in out.iterdir()] == ["thesis.tex"]
 
 
+def test_an_out_name_too_long_for_the_file_system_is_one_line(
+    stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("20:GOOD", "--ram", "400M", "--backend", "none", "--out", "r" * 300)
+    assert result.exit_code == 2
+    assert "File name too long" in one_error_line(result.output)
+    assert list(tmp_path.iterdir()) == [stand_in["script"]]
+
+
 @pytest.mark.parametrize("out", ["", "  "])
 def test_empty_out_is_rejected(
     stand_in: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str

@@ -301,7 +301,11 @@ def verify(
     from edgeprove.proof import ProofFormatError
 
     _require_exact_blas()
-    if not proof.is_file():
+    try:
+        found = proof.is_file()
+    except OSError as exc:  # a name too long for the file system, and the like
+        raise _fail(f"no proof file at {str(proof)[:80]}: {exc.strerror}") from None
+    if not found:
         raise _fail(f"no proof file at {proof}")
     start, cpu_start = time.perf_counter(), time.process_time()
     try:

@@ -197,12 +197,15 @@ def check_run_dir(out: str | None, model: str, schedule: str, force: bool) -> Pa
         run_dir = Path(out).resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
         raise RunError(f"--out {out}: a symbolic link loop or an unresolvable path", EXIT_USAGE) from None
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--out {out} is a file, not a folder", EXIT_USAGE)
-    existing = next(folder for folder in [run_dir.parent, *run_dir.parent.parents] if folder.exists())
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise RunError(f"--out {out}: cannot write in {existing}", EXIT_USAGE)
-    entries = sorted(entry.name for entry in run_dir.iterdir()) if run_dir.is_dir() else []
+    try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunError(f"--out {out} is a file, not a folder", EXIT_USAGE)
+        existing = next(folder for folder in [run_dir.parent, *run_dir.parent.parents] if folder.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise RunError(f"--out {out}: cannot write in {existing}", EXIT_USAGE)
+        entries = sorted(entry.name for entry in run_dir.iterdir()) if run_dir.is_dir() else []
+    except OSError as exc:  # a name too long for the file system, and the like
+        raise RunError(f"--out {out[:80]}: {exc.strerror}", EXIT_USAGE) from None
     if entries and not force:
         raise RunError(
             f"--out {out} is not empty; choose a new folder, or --force to replace the run in it", EXIT_USAGE
