@@ -156,6 +156,55 @@ def test_copied_folder_loads_with_same_digest(saved, tmp_path):
     assert compiled.load(copy).digest == compiled.load(saved).digest
 
 
+def test_a_boolean_dimension_in_a_weight_header_is_refused(tmp_path):
+    """(2, True, 3, 3) equals the manifest's (2, 1, 3, 3) in Python and the digest covers the same bytes, but
+    numpy cannot read such a file: the header is refused in one line before anything is mapped."""
+    folder = compiled.save(fixed_model(), tmp_path / "m")
+    path = folder / "w0000_conv1.npy"
+    body = b"{'descr': '|i1', 'fortran_order': False, 'shape': (2, True, 3, 3), }\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body + path.read_bytes()[-18:])
+    with pytest.raises(ModelError, match=r"w0000_conv1.npy: not a valid .npy file \(a dimension that is not"):
+        compiled.load(folder)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (Path.unlink, "No such file or directory"),
+        (lambda path: path.write_bytes(b""), "No data left in file"),
+        (lambda path: path.write_bytes(path.read_bytes()[:-1]), "mmap length is greater than file size"),
+    ],
+)
+def test_a_weight_file_damaged_after_loading_is_one_line(saved, damage, reason):
+    model = compiled.load(saved)
+    index = next(i for i, layer in enumerate(model.layers) if layer.has_weights)
+    damage(model.weights[index])
+    with pytest.raises(
+        ModelError, match=rf"layer {model.layers[index].name}: cannot read its weight file .*{reason}"
+    ):
+        model.weight(index)
+
+
+def test_a_new_folder_name_too_long_is_one_line(tmp_path):
+    target = tmp_path / ("a" * 300)
+    for call in (
+        lambda: compiled.check_new_folder(target),
+        lambda: compiled.create_folder(target, lambda staging: None),
+    ):
+        with pytest.raises(
+            ModelError, match=r"cannot write the compiled model to .*a{300} \(File name too long\)$"
+        ):
+            call()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_folder_of_the_longest_name_is_written(tmp_path):
+    """The staging folder beside it shortens the name, so any name the target may have fits."""
+    target = tmp_path / ("b" * 255)
+    compiled.create_folder(target, lambda staging: (staging / "notes.txt").write_text("x"))
+    assert list(tmp_path.iterdir()) == [target] and (target / "notes.txt").read_text() == "x"
+
+
 # ----- hostile folders: a recomputed (valid) digest, so only the ceilings and file checks stand in the way
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from edgeprove.model import npy
 from edgeprove.model.ir import ModelError
+from edgeprove.model.onnx_import import read_calibration
+from edgeprove.model.resolve import check_input_header, load_input
 
 
 def npy_bytes(array: np.ndarray, version: tuple[int, int] | None = None) -> bytes:
@@ -60,6 +62,23 @@ def test_valid_files_are_read(tmp_path, array, version):
         (header_bytes("(" * 2000 + ")" * 2000), "malformed header"),
         (header_bytes("{'descr': '|i1'( 'fortran_order': False, 'shape': ()}"), "malformed header"),
         (header_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (-1,)}"), "negative dimension"),
+        (
+            header_bytes("{'descr': '|i1', 'fortran_order': False, 'shape': (True, 28, 28), }"),
+            r"a dimension that is not an integer in shape \(True, 28, 28\)",
+        ),
+        (
+            header_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (4, False)}"),
+            r"a dimension that is not an integer in shape \(4, False\)",
+        ),
+        (
+            header_bytes("{'descr': '|i1', 'fortran_order': False, 'shape': (" + "1, " * 40 + "4)}"),
+            "41 dimensions, above the ceiling of 32",
+        ),
+        (
+            header_bytes("{'descr': '|S0', 'fortran_order': False, 'shape': (" + "9" * 30 + ",)}"),
+            r"a dtype of zero bytes, \|S0",
+        ),
+        (header_bytes("{'descr': '<U0', 'fortran_order': False, 'shape': (3,)}"), "a dtype of zero bytes"),
         (header_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,)}"), "pickled Python objects"),
         (
             header_bytes("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,)}"),
@@ -116,3 +135,21 @@ def test_paths_that_are_not_regular_files(tmp_path):
     os.mkfifo(tmp_path / "pipe.npy")
     with pytest.raises(ModelError, match="input .*pipe.npy: not a regular file$"):
         npy.read_header(tmp_path / "pipe.npy", "input", "x")
+
+
+def test_a_boolean_dimension_is_refused_by_every_reader(tmp_path, mlp):
+    """numpy's header parser takes True as the dimension 1 and its reader then raises TypeError: every reader
+    refuses the header first, in one line."""
+    path = tmp_path / "x.npy"
+    text = "{'descr': '|i1', 'fortran_order': False, 'shape': (True, 3, 1, 2), }"
+    path.write_bytes(header_bytes(text) + bytes(6))
+    for read in (
+        lambda: load_input(mlp, path),
+        lambda: check_input_header(path, None),
+        lambda: read_calibration(path),
+        lambda: npy.load(path, "input") if npy.read_header(path, "input", "x") else None,
+    ):
+        with pytest.raises(
+            ModelError, match=r"a dimension that is not an integer in shape \(True, 3, 1, 2\)"
+        ):
+            read()

@@ -37,6 +37,7 @@ from edgeprove.model.ir import (
     short,
     validate_layers,
 )
+from edgeprove.process.atomic import MAX_STEM, reap_stale_temps, remove_path, temp_path
 
 MANIFEST = "manifest.json"
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.npy")
@@ -219,13 +220,17 @@ STAGING_SUFFIX = ".edgeprove-staging-"
 
 
 def check_new_folder(target: Path) -> None:
-    """Refuse a target for a new folder that is a file or a non-empty folder (ModelError, one line)."""
-    if target.is_symlink():
-        raise ModelError(f"{target}: is a symbolic link; choose a new folder")
-    if target.exists() and not target.is_dir():
-        raise ModelError(f"{target}: is a file, not a folder; choose a new folder")
-    if target.is_dir() and any(target.iterdir()):
-        raise ModelError(f"{target}: the folder is not empty; choose a new folder or empty this one")
+    """Refuse a target for a new folder that is a file, a non-empty folder or an unusable path (a name too
+    long, a parent that is a file: ModelError, one line)."""
+    try:
+        if target.is_symlink():
+            raise ModelError(f"{target}: is a symbolic link; choose a new folder")
+        if target.exists() and not target.is_dir():
+            raise ModelError(f"{target}: is a file, not a folder; choose a new folder")
+        if target.is_dir() and any(target.iterdir()):
+            raise ModelError(f"{target}: the folder is not empty; choose a new folder or empty this one")
+    except OSError as exc:
+        raise ModelError(f"cannot write the compiled model to {target} ({exc.strerror or exc})") from None
 
 
 def create_folder(target: Path, write: Callable[[Path], None]) -> None:
@@ -238,7 +243,8 @@ def create_folder(target: Path, write: Callable[[Path], None]) -> None:
     check_new_folder(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_SUFFIX}", dir=target.parent))
+        prefix = f".{target.name[:MAX_STEM]}{STAGING_SUFFIX}"  # within NAME_MAX for any valid target name
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     except OSError as exc:
         raise ModelError(f"cannot write the compiled model to {target} ({exc.strerror})") from None
     try:
@@ -276,8 +282,24 @@ def cached(folder: Path, write: Callable[[Path], None]) -> Model:
     """Load the compiled model cached at ``folder``, or build it with ``write(staging)`` and publish it.
 
     A stale or corrupt cache folder is rebuilt; the new folder appears atomically (rename of a staging
-    folder beside it), so a concurrent or interrupted build never leaves a half-written model behind.
+    folder beside it), so a concurrent or interrupted build never leaves a half-written model behind.  The
+    staging folder is named as ``edgeprove.process.atomic.temp_path`` names temporaries (owner pid, start
+    time, pid namespace): it is removed on any error or interruption, and one left by a killed process is
+    removed by a later call once that process is gone.  A cache that cannot be written (a full disk, a name
+    too long) is one ModelError line naming the folder.
     """
+    try:
+        return _load_or_build(folder, write)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write the model cache {folder} ({exc.strerror or exc}); "
+            "set EDGEPROVE_CACHE to a writable folder"
+        ) from None
+
+
+def _load_or_build(folder: Path, write: Callable[[Path], None]) -> Model:
+    """``cached`` without the translation of OSError into ModelError."""
+    reap_stale_temps(folder.parent)
     if folder.exists():
         if (folder / MANIFEST).is_file():
             try:
@@ -285,15 +307,10 @@ def cached(folder: Path, write: Callable[[Path], None]) -> Model:
             except ModelError:
                 pass
         discard(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = temp_path(folder)  # named before the try, so the cleanup covers every moment it may exist
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    except OSError as exc:
-        raise ModelError(
-            f"cannot write the model cache {folder.parent} ({exc.strerror}); "
-            "set EDGEPROVE_CACHE to a writable folder"
-        ) from None
-    try:
+        staging.mkdir()
         write(staging)
         try:
             staging.rename(folder)
@@ -301,5 +318,5 @@ def cached(folder: Path, write: Callable[[Path], None]) -> Model:
             if not (folder / MANIFEST).is_file():
                 raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_path(staging)
     return load(folder)

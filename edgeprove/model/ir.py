@@ -111,6 +111,11 @@ MAX_CALIBRATION_VALUES = 1 << 26
 """Values in a calibration batch (N times the input size; 512 MiB as float64)."""
 MAX_ONNX_BYTES = 4 * MAX_MODEL_PARAMS + (64 << 20)
 """Largest ONNX file or external data file: the float32 bytes of MAX_MODEL_PARAMS plus 64 MiB of graph."""
+MAX_ONNX_NODES = 8 * MAX_LAYERS
+"""Nodes an ONNX graph may have: several per layer (convolution, normalization, activation, ...), and a
+bound on what parsing, translating and onnxruntime's session cost before any layer is counted."""
+MAX_NPY_DIMS = 32
+"""Most dimensions a .npy shape may have: numpy 1.x's own limit (numpy 2 takes 64); no input needs a tenth."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 """The characters of a model or layer name."""
 MAX_SOURCES = 16
@@ -653,7 +658,12 @@ class Model:
         if source is None:
             raise ModelError(f"layer {self.layers[index].name} ({self.layers[index].kind}) has no weights")
         if isinstance(source, Path):
-            return np.load(source, mmap_mode="r")
+            try:  # checked by compiled.load, but the file may have been removed or cut short since
+                return np.load(source, mmap_mode="r")
+            except (OSError, ValueError, EOFError) as exc:
+                reason = getattr(exc, "strerror", None) or short(str(exc), 80)
+                name = self.layers[index].name
+                raise ModelError(f"layer {name}: cannot read its weight file {source} ({reason})") from None
         return source
 
     def bias(self, index: int) -> np.ndarray:

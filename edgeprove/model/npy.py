@@ -1,8 +1,10 @@
 """.npy files from outside (weights, inputs, calibration batches), read within bounds.
 
 The header is parsed from at most ``MAX_NPY_HEADER_BYTES`` and the file's size is checked against the shape
-and dtype it declares before any data is read, mapped or hashed; pickled (object) and structured arrays are
-refused.  Every problem is a one-line ModelError saying what the file should have held.
+and dtype it declares before any data is read, mapped or hashed; pickled (object), structured and zero-byte
+dtypes are refused, and so is a shape that is not at most MAX_NPY_DIMS plain non-negative integers (numpy's
+parser passes True as 1, which its reader then fails on).  Every problem is a one-line ModelError saying what
+the file should have held.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprove.model.ir import MAX_NPY_HEADER_BYTES, ModelError, short
+from edgeprove.model.ir import MAX_NPY_DIMS, MAX_NPY_HEADER_BYTES, ModelError, short
 
 MAGIC = b"\x93NUMPY"
 READERS = {(1, 0): (2, np.lib.format.read_array_header_1_0), (2, 0): (4, np.lib.format.read_array_header_2_0)}
@@ -98,11 +100,15 @@ def read_header(path: Path, what: str, expected: str) -> NpyHeader:
         raise refuse("it holds pickled Python objects")
     if dtype.fields is not None or dtype.subdtype is not None:
         raise refuse(f"a structured dtype {dtype}")
+    if dtype.itemsize == 0:
+        raise refuse(f"a dtype of zero bytes, {dtype}")
+    if len(shape) > MAX_NPY_DIMS:
+        raise refuse(f"{len(shape)} dimensions, above the ceiling of {MAX_NPY_DIMS}")
+    if any(type(dim) is not int for dim in shape):  # numpy's parser takes True and False as 1 and 0
+        raise refuse(f"a dimension that is not an integer in shape {short(shape)}")
     if any(dim < 0 for dim in shape):
         raise refuse(f"a negative dimension in shape {short(shape)}")
-    header = NpyHeader(
-        dtype, tuple(int(dim) for dim in shape), bool(fortran_order), len(lead) + width + length
-    )
+    header = NpyHeader(dtype, tuple(shape), bool(fortran_order), len(lead) + width + length)
     data_bytes = header.count * dtype.itemsize
     if size != header.data_offset + data_bytes:
         declared = f"{data_bytes:,} bytes" if data_bytes < 1 << 62 else "more than 2^62 bytes"

@@ -45,6 +45,7 @@ from edgeprove.model.ir import (
     MAX_MODEL_PARAMS,
     MAX_NAME_CHARS,
     MAX_ONNX_BYTES,
+    MAX_ONNX_NODES,
     MAX_SOURCES,
     Layer,
     Model,
@@ -260,11 +261,6 @@ def check_onnx_file(path: str | Path):
         if total > MAX_MODEL_PARAMS:
             raise ModelError(f"{path}: the model's tensors hold more than {MAX_MODEL_PARAMS:,} (2^28) values")
     return proto
-
-
-MAX_ONNX_NODES = 8 * MAX_LAYERS
-"""Nodes an ONNX graph may have: several per layer (convolution, normalization, activation, ...), and a
-bound on what parsing, translating and onnxruntime's session cost before any layer is counted."""
 
 
 def _read_bounded(path: Path) -> bytes:
