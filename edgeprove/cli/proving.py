@@ -103,12 +103,14 @@ def _proof_target(out: str, events: Path | None, reads: list[str]) -> Path:
 
 
 def _read_paths(model: str, input: Path | None) -> list[str]:
-    """What `prove` reads from disk: the model's file or folder (a zoo name is none) and the input."""
-    from edgeprove.model import zoo
+    """What `prove` reads from disk: the model's file or compiled folder (a zoo name is none; a folder
+    without a manifest is no model, and is refused as such) and the input."""
+    from edgeprove.model import compiled, zoo
 
     paths = [] if model in zoo.names() else [model]
     paths += [] if input is None else [str(input)]
-    return [path for path in paths if os.path.lexists(path)]
+    found = [path for path in paths if os.path.lexists(path)]
+    return [path for path in found if not os.path.isdir(path) or (Path(path) / compiled.MANIFEST).is_file()]
 
 
 SPILL_HELP = (
