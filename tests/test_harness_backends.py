@@ -103,7 +103,8 @@ def test_rlimit_fits_and_exceeds(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     fits = run_capped(allocate(50, events), CAP, backend="rlimit", events_path=events)
     assert fits.fits and fits.backend == "rlimit" and fits.kernel_peak_bytes is None
-    assert fits.ru_maxrss_bytes is not None and fits.peak_bytes >= 50 << 20
+    assert fits.peak_bytes >= 50 << 20  # ru_maxrss, or sampled where it would only repeat the launcher's
+    assert fits.ru_maxrss_bytes is None or fits.ru_maxrss_bytes >= 50 << 20
     assert any("RLIMIT_DATA" in note and "page cache" in note for note in fits.notes)
     events.unlink()
     over = run_capped(allocate(900, events), CAP, backend="rlimit", events_path=events)

@@ -137,7 +137,7 @@ def test_cgroup2_session_writes_limits_joins_and_removes(tmp_path: Path) -> None
     (session.directory / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n")
     outcome = session.outcome()
     assert (outcome.returncode, outcome.oom_killed, outcome.kernel_peak_bytes) == (0, False, 5000)
-    assert outcome.ru_maxrss_bytes is not None and outcome.ru_maxrss_bytes > 0
+    assert outcome.ru_maxrss_bytes is None  # a child smaller than its launcher: the figure was the launcher's
     session.cleanup()
     assert not session.directory.exists()
     assert spec.stdout_path.read_text() == "hi\n"

@@ -104,6 +104,28 @@ def test_output_files_and_environment(tmp_path: Path) -> None:
     assert result.stderr == "warn\n"
 
 
+BLOATED_DRIVER = """
+import sys
+import numpy as np
+from edgeprove.harness.runner import run_capped
+held = np.ones(400 << 17)  # 400 MiB resident in the launcher while it starts the child
+result = run_capped([sys.executable, '-c', 'pass'], 256 << 20, backend=sys.argv[1])
+print(result.fits, result.does_not_fit, result.peak_rss_bytes >> 20, held.size)
+"""
+
+
+@pytest.mark.parametrize("backend", ["none", "rlimit"])
+def test_a_large_launcher_does_not_count_as_its_childs_peak(backend: str) -> None:
+    """Linux carries a launcher's resident memory over fork and exec into its child's ru_maxrss: a small
+    child of a launcher holding 400 MiB still fits 256 MiB, its peak taken from the sampled process tree."""
+    driver = subprocess.run(
+        [sys.executable, "-c", BLOATED_DRIVER, backend], capture_output=True, text=True, timeout=120
+    )
+    assert driver.returncode == 0, driver.stderr
+    fits, does_not_fit, peak_mib, _ = driver.stdout.split()
+    assert fits == "True" and does_not_fit == "False" and int(peak_mib) < 100, driver.stdout
+
+
 SLEEPER_DRIVER = """
 import sys
 from edgeprove.harness.runner import run_capped

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeprove.process.lifetime import OWNER_PATTERN, Owner, current_owner, die_with_parent_hook, owner_gone
+from edgeprove.process.peak import own_peak_rss_bytes
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_ROOT = Path("/proc")
@@ -230,6 +231,7 @@ class ProcessSession(Session):
         self.spec: LaunchSpec | None = None
         self._status: int | None = None
         self._maxrss: int | None = None
+        self._launcher_peak = 0
 
     def command(self, spec: LaunchSpec) -> list[str]:
         """The argv actually executed (a wrapper such as systemd-run may prefix it)."""
@@ -248,6 +250,7 @@ class ProcessSession(Session):
     def start(self, spec: LaunchSpec) -> None:
         """Fork (the child dies with this process), move it under the cap, and exec with output to files."""
         self.spec = spec
+        self._launcher_peak = own_peak_rss_bytes()
         with open(spec.stdout_path, "wb") as stdout, open(spec.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
                 self.command(spec),
@@ -274,7 +277,11 @@ class ProcessSession(Session):
             return False
         self._status = os.waitstatus_to_exitcode(status)
         self.process.returncode = self._status
-        self._maxrss = usage.ru_maxrss * 1024
+        maxrss = usage.ru_maxrss * 1024
+        # Linux carries the launcher's resident memory at the fork over exec into the child's ru_maxrss: a
+        # figure no larger than the launcher's own peak says nothing of the child, whose peak then comes
+        # from its sampled process tree.
+        self._maxrss = maxrss if maxrss > self._launcher_peak + LAUNCHER_SLACK_BYTES else None
         return True
 
     def returncode(self) -> int:
@@ -474,6 +481,10 @@ class SystemdSession(ProcessSession):
         if systemctl is not None:
             scope = [systemctl, "--user"] if self.user else [systemctl]
             subprocess.run([*scope, "stop", self.unit], capture_output=True, check=False, timeout=30)
+
+
+LAUNCHER_SLACK_BYTES = 4 << 20
+"""What the launcher may allocate between reading its own peak and starting the child."""
 
 
 class RlimitSession(ProcessSession):
