@@ -237,7 +237,8 @@ def check_onnx_file(path: str | Path):
     if size > MAX_ONNX_BYTES:
         raise ModelError(f"{path}: {size:,} bytes, above the ceiling of {MAX_ONNX_BYTES:,} for an ONNX file")
     try:
-        proto = onnx.load_model_from_string(_read_bounded(path))
+        proto = onnx.ModelProto()
+        proto.ParseFromString(_read_bounded(path))
     except ModelError:
         raise
     except Exception as exc:  # the protobuf errors have no common base class
@@ -263,25 +264,30 @@ def check_onnx_file(path: str | Path):
     return proto
 
 
-def _read_bounded(path: Path) -> bytes:
-    """The file's bytes, at most MAX_ONNX_BYTES, read without blocking: a file whose size the kernel does not
-    report (a /proc file, a device behind a link) can neither stall nor flood the import."""
-    chunks, total = [], 0
+def _read_bounded(path: Path) -> bytearray:
+    """The file's bytes, at most MAX_ONNX_BYTES, read without blocking into one buffer of the size the file
+    reports (grown only for a file that reports none, such as a /proc file): a file whose size the kernel
+    does not know can neither stall nor flood the import."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
-            while chunk := os.read(descriptor, 1 << 20):
-                chunks.append(chunk)
-                total += len(chunk)
-                if total > MAX_ONNX_BYTES:
-                    raise ModelError(
-                        f"{path}: above the ceiling of {MAX_ONNX_BYTES:,} bytes for an ONNX file"
-                    )
+            buffer = bytearray(min(os.fstat(descriptor).st_size, MAX_ONNX_BYTES) + 1)
+            view, filled = memoryview(buffer), 0
+            while count := os.readv(descriptor, [view[filled:]]):
+                filled += count
+                if filled > MAX_ONNX_BYTES:
+                    raise ModelError(f"{path}: above the ceiling of {MAX_ONNX_BYTES:,} bytes for ONNX")
+                if filled == len(buffer):
+                    view.release()
+                    buffer.extend(bytes(min(len(buffer), MAX_ONNX_BYTES + 1 - len(buffer)) or 1))
+                    view = memoryview(buffer)
+            view.release()
         finally:
             os.close(descriptor)
     except OSError as exc:
         raise ModelError(f"{path}: not a readable ONNX model ({exc.strerror})") from None
-    return b"".join(chunks)
+    del buffer[filled:]
+    return buffer
 
 
 def _check_names(proto, path: Path) -> None:
