@@ -83,16 +83,13 @@ def _proof_target(out: str, events: Path | None, reads: list[str]) -> Path:
             raise _fail(f"--out {out}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise _fail(f"--out {out}: cannot write in {folder}")
-        for name, path in (("--out", resolved), ("--events", events)):
-            if path is None:
-                continue
-            resolved_path = Path(os.path.realpath(path))
-            for source in reads:
+        events_resolved = None if events is None else Path(os.path.realpath(events))
+        for name, given, written in (("--out", out, resolved), ("--events", events, events_resolved)):
+            for source in reads if written is not None else []:
                 read = Path(os.path.realpath(source))
-                if resolved_path == read or (read.is_dir() and resolved_path.is_relative_to(read)):
-                    raise _fail(f"{name} {path} would overwrite {source}, which this command reads")
-        if events is not None:
-            events_resolved = Path(os.path.realpath(events))
+                if written == read or (read.is_dir() and written.is_relative_to(read)):
+                    raise _fail(f"{name} {given} would overwrite {source}, which this command reads")
+        if events_resolved is not None:
             if events_resolved == resolved:
                 raise _fail(f"--events and --out both name {out}; give the events their own file")
             if not events_resolved.parent.is_dir():

@@ -222,6 +222,10 @@ class Session(ABC):
         """Remove what the session created (cgroup, container); safe to call more than once."""
 
 
+LAUNCHER_SLACK_BYTES = 4 << 20
+"""What the launcher may allocate between reading its own peak and starting the child."""
+
+
 class ProcessSession(Session):
     """A child forked on this host in its own process group, reaped with wait4 for ru_maxrss."""
 
@@ -481,10 +485,6 @@ class SystemdSession(ProcessSession):
         if systemctl is not None:
             scope = [systemctl, "--user"] if self.user else [systemctl]
             subprocess.run([*scope, "stop", self.unit], capture_output=True, check=False, timeout=30)
-
-
-LAUNCHER_SLACK_BYTES = 4 << 20
-"""What the launcher may allocate between reading its own peak and starting the child."""
 
 
 class RlimitSession(ProcessSession):

@@ -251,7 +251,7 @@ def check_onnx_file(path: str | Path):
         )
     if proto.functions:
         raise ModelError(f"{path}: model-local functions are not supported")
-    _check_names(proto, path)
+    _check_nodes(proto, path)
     opsets = {entry.domain or "ai.onnx": entry.version for entry in proto.opset_import}
     opset = opsets.get("ai.onnx")
     if opset is None or not OPSET_MIN <= opset <= OPSET_MAX:
@@ -290,9 +290,10 @@ def _read_bounded(path: Path) -> bytearray:
     return buffer
 
 
-def _check_names(proto, path: Path) -> None:
-    """Every name the import reads is text: protobuf hands back bytes for a string that is not UTF-8, and no
-    graph takes a subgraph (control flow is not supported, and its nodes would escape the node ceiling)."""
+def _check_nodes(proto, path: Path) -> None:
+    """Every node and tensor name the import reads is text (protobuf hands back bytes for a string that is
+    not UTF-8), and no node holds a subgraph (control flow is not supported, and its nodes would escape the
+    node ceiling)."""
     for position, node in enumerate(proto.graph.node):
         names = [node.name, node.op_type, node.domain, *node.input, *node.output]
         names += [attribute.name for attribute in node.attribute]
