@@ -27,6 +27,7 @@ from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
 from edgeprove.model import ops
 from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views, value_range
+from edgeprove.model.tiling import Tiles, tile, tile_groups
 from edgeprove.threads import check_threads
 
 INT_BYTES = 8
@@ -69,6 +70,8 @@ class Plan:
     peak_layer: str
     layers: list[LayerPlan] = field(default_factory=list)
     input_shape: tuple = ()
+    tiles: list[list[int]] = field(default_factory=list)
+    """The tiling planned (``model.tiling``): [layer index, blocks] pairs, as ``prove --tile`` takes them."""
 
     def to_dict(self) -> dict:
         """JSON-ready form (``edgeprove plan --json``)."""
@@ -163,18 +166,24 @@ def predict(
     threads: int = 1,
     private_input: bool = False,
     spill: bool = False,
+    tiles: Tiles = (),
+    widths: list[int] | None = None,
 ) -> Plan:
     """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule`` on
     ``threads`` threads; with ``private_input`` the input's commitment and range lookup too (``prove
     --private-input``).  More than one thread costs the encoding's scratch per thread and, streaming, the
     next layer's build (its tensors, commitment transients and state) beside each layer's proof.  With
     ``spill`` (``prove --spill``) a state that waits for a later layer holds only what ``spill`` leaves in
-    memory, and comes back whole while it is opened."""
+    memory, and comes back whole while it is opened.  With ``tiles`` the rows are the tiled model's
+    (``model.tiling``); each block is given its layer's table width (``widths``, default: one integer
+    pass), which bounds the width its prover picks."""
     from edgeprove import protocol
 
     check_threads(threads)
     params = params or scheme.default_params()
-    widths = table_widths(model, x)
+    widths = table_widths(model, x) if widths is None else widths
+    model, origin = tile(model, tiles)
+    widths = [widths[index] for index in origin]
     last_use = protocol.last_uses(model)
     base = interpreter_bytes()
     n = len(model.layers)
@@ -239,7 +248,59 @@ def predict(
         peak_row.name,
         rows,
         tuple(model.input_shape),
+        [list(pair) for pair in tiles],
     )
+
+
+FIT_ROUNDS = 64
+"""Most changes of the tiling ``fit`` tries (each doubles one group's blocks)."""
+_COMPARED_ROWS = 8
+"""Rows whose predicted bytes (largest first) decide whether a tiling is better than another."""
+
+
+def fit(model: Model, budget: int, x: np.ndarray | None = None, **settings) -> Plan:
+    """A tiled plan under ``budget`` bytes, else the least peak found, greedily: while the peak is above
+    the budget, double the blocks of the tile group of the largest row whose doubling lowers the plan's
+    largest rows (``predict``'s ``settings`` apply to every plan; the table widths come from one pass)."""
+    widths = table_widths(model, x)
+    tiles: dict[int, int] = {}
+    plan = predict(model, widths=widths, **settings)
+    spent: set[int] = set()  # seeds whose next doubling did not help or cannot be made
+    for _ in range(FIT_ROUNDS):
+        if plan.peak_bytes <= budget:
+            break
+        _, origin = tile(model, tuple(sorted(tiles.items())))
+        better = None
+        for row in sorted(plan.layers, key=lambda r: -r.process_bytes)[:_COMPARED_ROWS]:
+            seed = _seed_of(model, tiles, origin[row.index])
+            if seed in spent:
+                continue
+            trial = {**tiles, seed: 2 * tiles.get(seed, 1)}
+            try:
+                candidate = predict(model, widths=widths, tiles=tuple(sorted(trial.items())), **settings)
+            except (ModelError, ValueError):
+                candidate = None
+            if candidate is not None and _top(candidate) < _top(plan):
+                better = trial, candidate
+                break
+            spent.add(seed)
+        if better is None:
+            break
+        tiles, plan = better
+    return plan
+
+
+def _seed_of(model: Model, tiles: dict[int, int], index: int) -> int:
+    """The layer naming the tile group that holds ``index`` in ``tiles``, else ``index`` itself."""
+    for seed in tiles:
+        if index in tile_groups(model, [(seed, tiles[seed])]):
+            return seed
+    return index
+
+
+def _top(plan: Plan) -> list[int]:
+    """The plan's largest rows, largest first: a tiling is better when these are smaller."""
+    return sorted((row.process_bytes for row in plan.layers), reverse=True)[:_COMPARED_ROWS]
 
 
 def _commitment_bytes(

@@ -110,6 +110,9 @@ def eq_eval(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 FOLD_SLICE = 1 << 16
 """Entries a fold computes at once, so its temporaries stay a few MiB whatever the table's size."""
+EVALUATE_BLOCK_VALUES = 1 << 20
+"""Entries of a base table ``evaluate`` splits into float64 limbs at once (16 MiB): a layer's q or r of
+2^23 values would otherwise take 24 bytes an entry beside the table."""
 
 
 def fold(table: np.ndarray, r: np.ndarray, in_place: bool = False) -> np.ndarray:
@@ -146,7 +149,10 @@ def evaluate(table: np.ndarray, z: np.ndarray) -> np.ndarray:
     if table.ndim == 1 and z.shape[1] >= 2:  # eq(z) = eq(z_hi) x eq(z_lo): two small tables, not one big
         split = z.shape[1] // 2
         rows = table.reshape(1 << split, -1)
-        partial = _rows_dot_ext(rows, eq_table(z[:, split:]))  # (4, 2^split): each row against eq(z_lo)
+        low = eq_table(z[:, split:])
+        step = max(1, EVALUATE_BLOCK_VALUES // rows.shape[1])  # the limbs of a block of rows at a time
+        blocks = [_rows_dot_ext(rows[start : start + step], low) for start in range(0, rows.shape[0], step)]
+        partial = np.concatenate(blocks, axis=1)  # (4, 2^split): each row against eq(z_lo)
         return F.ext_inner(partial, eq_table(z[:, :split]))
     return F.ext_inner(table, eq_table(z))
 

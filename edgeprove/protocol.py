@@ -23,6 +23,7 @@ from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME, SCHEMES, CommitmentS
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
 from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model
+from edgeprove.model.tiling import Tiles, check_tiles
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
 
@@ -76,11 +77,13 @@ HEADER_KEYS = (
     "protocol",
     "schedule",
     "security_bits",
+    "tiles",
 )
 """The header's keys besides the commitment scheme's parameters (under the scheme's header key)."""
-BOUND_KEYS = ("protocol", "digest", "input_mode", "input_shape", "output_shape")
+BOUND_KEYS = ("protocol", "digest", "input_mode", "input_shape", "output_shape", "tiles")
 """The header fields the transcript binds, with the commitment parameters (the model name is only
-displayed, the schedule is not part of the statement, and the rest follows from these)."""
+displayed, the schedule is not part of the statement, and the rest follows from these).  ``tiles`` names
+the tiling (``model.tiling``): which layers are proven a block of channels at a time."""
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_SHAPE_RANK = 4
 
@@ -133,6 +136,7 @@ def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> Non
         raise ValueError("security_bits is not a decimal number")
     if header["schedule"] not in SCHEDULES:
         raise ValueError(f"schedule is not one of {SCHEDULES}")
+    check_tiles(header["tiles"])
     for key in scheme_keys(header, scheme):
         (scheme if key == scheme.header_key else HIDING_SCHEME).params_from_header(header[key])
 
@@ -161,9 +165,11 @@ def statement_header(
     input_mode: str = "public",
     scheme: CommitmentScheme = DEFAULT_SCHEME,
     input_params=None,
+    tiles: Tiles = (),
 ) -> dict:
     """The proof file's JSON header: what is being proven and with which commitment parameters (with a
-    committed input, ``input_params`` of the hiding scheme its commitment uses)."""
+    committed input, ``input_params`` of the hiding scheme its commitment uses), and the tiling the proof
+    follows (``model`` is the model as given, before tiling)."""
     hiding = {HIDING_SCHEME.header_key: HIDING_SCHEME.params_header(input_params)} if input_params else {}
     return {
         "protocol": PROTOCOL,
@@ -177,6 +183,7 @@ def statement_header(
         "security_bits": round(security_bits(scheme, params, input_params), 1),
         "schedule": schedule,
         "layers": len(model.layers),
+        "tiles": [list(pair) for pair in tiles],
     }
 
 

@@ -36,6 +36,7 @@ from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Model
+from edgeprove.model.tiling import Tiles, check_tiles, tile
 from edgeprove.process.heap import release_free_memory
 from edgeprove.process.interrupts import deferred_signals
 from edgeprove.process.peak import rss_bytes
@@ -148,6 +149,7 @@ def prove(
     scheme: CommitmentScheme = DEFAULT_SCHEME,
     threads: int | None = None,
     spill: bool = False,
+    tiles: Tiles = (),
 ) -> ProveResult:
     """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
 
@@ -158,7 +160,9 @@ def prove(
     (``edgeprove.threads``); the proof is the same for any count.  With ``spill`` a commitment that waits
     for a later layer keeps its rows in an unlinked file beside the proof (``commit.spill``): a lower peak
     for some disk traffic, the same proof (streaming only: the baseline holds everything by design).
-    InexactBLAS, before anything is written, where this machine's products are wrong.
+    ``tiles`` (``model.tiling``) proves the layers it names a block of output channels at a time, in a
+    proof whose header names the tiling.  InexactBLAS, before anything is written, where this machine's
+    products are wrong.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
@@ -169,12 +173,22 @@ def prove(
     input_params = (params if hiding is scheme else hiding.default_params()) if private_input else None
     spill_dir = Path(out_path).resolve().parent if spill and schedule == "streaming" else None
     committer = _Committer(scheme, params, input_params, spill_dir)
+    tiles = check_tiles(tiles)
+    header = PR.statement_header(
+        model,
+        params,
+        schedule,
+        model.input_shape,
+        "committed" if private_input else "public",
+        scheme,
+        input_params,
+        tiles,
+    )
+    model = tile(model, tiles)[0]
     check_model(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()
     log = EventLog(events)
-    mode = "committed" if private_input else "public"
-    header = PR.statement_header(model, params, schedule, x.shape, mode, scheme, input_params)
     writer = None
     try:
         with deferred_signals():  # a signal raised once `writer` exists, so its temporary file goes too

@@ -28,6 +28,7 @@ from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import Rejected, VerifierStep
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Layer, Model, ModelError
+from edgeprove.model.tiling import tile
 from edgeprove.proof import (
     SECTION_COMMIT,
     SECTION_INPUT,
@@ -154,8 +155,12 @@ def _verify(
     reader: ProofReader, model: Model, min_security_bits: float, scheme: CommitmentScheme
 ) -> np.ndarray:
     header = reader.header
-    static = check_model(model)
     params, input_params = _check_header(header, model, min_security_bits, scheme)
+    try:
+        model = tile(model, header["tiles"])[0]
+    except ModelError as exc:
+        raise Rejected(f"bad header: tiles: {exc}") from None
+    static = check_model(model)
     mode = header["input_mode"]  # one of PR.INPUT_MODES: checked with the header
     roots: dict[int, tuple[bytes, int]] = {}
     tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))

@@ -180,6 +180,69 @@ def test_spill_gives_the_same_proof_and_plans_no_more_memory(tmp_path):
     assert plans[1]["peak_bytes"] < plans[0]["peak_bytes"]
 
 
+def test_prove_tile_is_named_by_layer_or_index_and_verifies(tmp_path):
+    by_name = runner.invoke(
+        app,
+        ["prove", "tiny_cnn", "--out", str(tmp_path / "n"), "--tile", "conv3:3", "--tile", "0:2", "--json"],
+    )
+    assert by_name.exit_code == 0, by_name.output
+    assert json.loads(by_name.stdout)["tiles"] == [[0, 2], [2, 3]]
+    by_index = runner.invoke(
+        app, ["prove", "tiny_cnn", "--out", str(tmp_path / "i"), "--tile", "2:3", "--tile", "conv1:2"]
+    )
+    assert by_index.exit_code == 0, by_index.output
+    assert (tmp_path / "n").read_bytes() == (tmp_path / "i").read_bytes()
+    verified = runner.invoke(app, ["verify", str(tmp_path / "n"), "--model", "tiny_cnn"])
+    assert verified.exit_code == 0, verified.output
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("conv3", "expected LAYER:BLOCKS"),
+        ("conv3:two", "expected LAYER:BLOCKS"),
+        ("nowhere:2", "expected LAYER:BLOCKS"),
+        ("99:2", "no layer"),
+        ("conv3:1", "outside [2, 64]"),
+        ("conv3:7", "7 blocks of its 6 channels"),
+        ("fc2:2", "output layer"),
+    ],
+)
+@pytest.mark.parametrize("command", ["prove", "plan"])
+def test_bad_tiles_are_one_line_and_exit_2(tmp_path, command, spec, message):
+    extra = ["--out", str(tmp_path / "p")] if command == "prove" else []
+    result = runner.invoke(app, [command, "tiny_cnn", *extra, "--tile", spec], terminal_width=300)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_plan_fit_chooses_a_tiling_that_prove_takes(tmp_path):
+    from test_plan import wide
+
+    folder = str(compiled.save(wide(128), tmp_path / "wide"))
+    settings = ["--json", "--threads", "1", "--spill"]
+    whole = json.loads(runner.invoke(app, ["plan", folder, *settings]).stdout)
+    budget = str(whole["peak_bytes"] - (16 << 20))
+    result = runner.invoke(app, ["plan", folder, *settings, "--fit", budget])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads(result.stdout)
+    assert fitted["tiles"] and fitted["peak_bytes"] <= int(budget)
+    listed = runner.invoke(
+        app, ["plan", folder, "--threads", "1", "--spill", "--fit", budget], terminal_width=300
+    )
+    assert "tiling: --tile wide:" in listed.output
+    tiles = [f"{index}:{blocks}" for index, blocks in fitted["tiles"]]
+    argv = ["prove", folder, "--out", str(tmp_path / "p"), "--threads", "1", "--spill"]
+    proven = runner.invoke(app, [*argv, *[a for t in tiles for a in ("--tile", t)]])
+    assert proven.exit_code == 0, proven.output
+    assert runner.invoke(app, ["verify", str(tmp_path / "p"), "--model", folder]).exit_code == 0
+    both = runner.invoke(app, ["plan", folder, "--fit", budget, "--tile", "wide:2"])
+    assert both.exit_code == 2 and "not both" in both.output
+    bad = runner.invoke(app, ["plan", folder, "--fit", "lots"])
+    assert bad.exit_code == 2 and "--fit" in bad.output
+
+
 def test_prove_on_threads_gives_the_same_proof_and_says_how_many(tmp_path):
     records = []
     for threads in ("1", "2"):

@@ -93,6 +93,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     stand_in_inputs: list[str | None] = []
     stand_in_threads: list[int | None] = []
     stand_in_spill: list[bool] = []
+    stand_in_tiles: list[tuple] = []
     planned_threads: list[int | None] = []
 
     def prover(
@@ -105,10 +106,12 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         private_input: bool = False,
         threads: int | None = None,
         spill: bool = False,
+        tiles: tuple = (),
     ) -> list[str]:
         stand_in_inputs.append(input_path)
         stand_in_threads.append(threads)
         stand_in_spill.append(spill)
+        stand_in_tiles.append(tiles)
         mib, verdict, *pause = model.split(":")
         pause = pause or ["0.02"]
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
@@ -117,8 +120,8 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setattr(
         pipeline,
         "check_model",
-        lambda model, schedule, threads=None, private_input=False, spill=False: planned_threads.append(
-            threads
+        lambda model, schedule, threads=None, private_input=False, spill=False, fit=None: (
+            planned_threads.append(threads)
         ),
     )
     monkeypatch.setattr(pipeline, "check_model_spec", lambda model: None)
@@ -132,6 +135,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         "inputs": stand_in_inputs,
         "threads": stand_in_threads,
         "spill": stand_in_spill,
+        "tiles": stand_in_tiles,
         "planned": planned_threads,
     }
 
@@ -782,7 +786,10 @@ def test_a_run_that_would_not_fit_spills_or_takes_one_thread(
         threads: int | None = None,
         private_input: bool = False,
         spill: bool = False,
+        fit: int | None = None,
     ) -> dict:
+        if fit is not None:  # the tiling chosen when nothing else fits
+            return {"peak_bytes": fit, "tiles": [[3, 2], [9, 4]]}
         return {"peak_bytes": peaks.get((threads, spill), 2 << 30)}
 
     monkeypatch.setattr(pipeline, "check_model", plan)
@@ -794,6 +801,18 @@ def test_a_run_that_would_not_fit_spills_or_takes_one_thread(
     assert (
         (report["threads"], report["spill"]) == (stand_in["threads"][-1], stand_in["spill"][-1]) == expected
     )
+    tiled = not peaks or expected == (2, True) and len(peaks) == 2 and arguments
+    assert report["tiles"] == ([[3, 2], [9, 4]] if tiled else [])
+    assert stand_in["tiles"][-1] == (((3, 2), (9, 4)) if tiled else ())
+
+
+def test_tiles_reach_the_child_command_and_a_malformed_plan_gives_none() -> None:
+    argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), tiles=((3, 2), (9, 4)))
+    assert argv[-4:] == ["--tile", "3:2", "--tile", "9:4"]
+    assert "--tile" not in pipeline.prover_command("m", "streaming", Path("p"), Path("e"))
+    assert pipeline.plan_tiles({"tiles": [[3, 2], [9, 4]]}) == ((3, 2), (9, 4))
+    for bad in ({}, {"tiles": "3:2"}, {"tiles": [[3, "2"]]}, {"tiles": [[3, 2, 1]]}, {"tiles": [[True, 2]]}):
+        assert pipeline.plan_tiles(bad) == ()
 
 
 def test_spilling_reaches_the_child_commands() -> None:

@@ -479,3 +479,18 @@ def test_committed_non_codeword_rejected(committed):
     claimed, proof = cheating_open(bad_state, points, Transcript(), "cheat", encoded=corrupted)
     with pytest.raises(L.LigeroError, match="disagrees with the queried columns"):
         check(bad_commitment, points, claimed, proof, label="cheat")
+
+
+def test_many_points_are_combined_a_block_at_a_time_with_the_same_opening(monkeypatch):
+    """Column eq tables are built POINT_BLOCK points at a time; the opening does not depend on the block."""
+    rng = np.random.default_rng(11)
+    data = F.random_base(rng, 1 << 10)
+    commitment, state = L.commit(data, PARAMS)
+    points = [F.random_ext(rng, commitment.num_vars) for _ in range(L.POINT_BLOCK * 2 + 3)]
+    claimed, proof = L.open(state, points, Transcript(), "many")
+    assert all(F.ext_eq(v, poly.evaluate(data, z)) for v, z in zip(claimed, points))
+    monkeypatch.setattr(L, "POINT_BLOCK", 1)
+    again, same = L.open(state, points, Transcript(), "many")
+    assert all(F.ext_eq(a, b) for a, b in zip(again, claimed))
+    assert np.array_equal(same.row, proof.row) and same.paths == proof.paths
+    check(commitment, points, claimed, proof, label="many")

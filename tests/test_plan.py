@@ -3,6 +3,8 @@ committed) until that reader, the private input too, and a gathered input is par
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from edgeprove import plan
@@ -68,3 +70,53 @@ def test_spilled_states_count_only_what_stays_in_memory(monkeypatch):
     assert rows[2] > rows[1]  # b's rows too: it waits for c as well
     assert spilled.peak_bytes <= kept.peak_bytes
     assert all(s.process_bytes >= plan.interpreter_bytes() for s in spilled.layers)
+
+
+def wide(size: int = 256) -> Model:
+    """A 1x1 convolution to 64 x size x size (4M values at 256) and a head: large enough for the layer's
+    own tables, not the process's fixed costs, to set the peak."""
+    layers = [
+        Layer("wide", "conv2d", -1, (4, size, size), (64, size, size), 6, "relu"),
+        Layer("head", "conv2d", 0, (64, size, size), (2, size, size), 0, "none"),
+    ]
+    weights = [np.ones((64, 4, 1, 1), np.int8), np.ones((2, 64, 1, 1), np.int8)]
+    biases = [np.zeros(64, np.int64), np.zeros(2, np.int64)]
+    return Model("wide", (4, size, size), 0, layers, weights, biases)
+
+
+WIDTHS = [8, 0]
+"""Table widths for ``wide`` (an integer pass is not needed to plan it)."""
+
+
+def test_a_tiled_plan_has_a_row_per_block_each_below_the_layer():
+    whole = plan.predict(wide(), threads=1, widths=WIDTHS)
+    tiled = plan.predict(wide(), threads=1, widths=WIDTHS, tiles=((0, 4),))
+    assert tiled.tiles == [[0, 4]]
+    assert [row.name for row in tiled.layers] == [
+        "wide.tile0",
+        "wide.tile1",
+        "wide.tile2",
+        "wide.tile3",
+        "head",
+    ]
+    layer = whole.layers[0]
+    assert all(row.working_bytes < layer.working_bytes / 2 for row in tiled.layers[:4])
+    assert all(row.commit_bytes < layer.commit_bytes / 2 for row in tiled.layers[:4])
+    assert tiled.peak_bytes < whole.peak_bytes
+
+
+def test_fit_splits_the_largest_layers_until_the_plan_fits():
+    model = wide()
+    whole = plan.predict(model, threads=1, spill=True, widths=WIDTHS)
+    x = np.zeros(model.input_shape, np.int64)
+    fit = functools.partial(plan.fit, model, threads=1, spill=True, x=x)
+    assert fit(whole.peak_bytes).tiles == []  # fits already
+    budget = (whole.peak_bytes + whole.base_bytes) // 2
+    fitted = fit(budget)
+    assert fitted.tiles and fitted.peak_bytes <= budget
+    again = plan.predict(model, threads=1, spill=True, x=x, tiles=fitted.tiles)
+    assert fitted.peak_bytes == again.peak_bytes
+    least = fit(1 << 20)  # no tiling fits: the least peak found (a block still reads the whole input)
+    assert least.tiles and least.peak_bytes <= fitted.peak_bytes
+    more = [[0, 2 * least.tiles[0][1]]]  # one more doubling does not lower the peak: that is why it stopped
+    assert plan.predict(model, threads=1, spill=True, x=x, tiles=more).peak_bytes >= least.peak_bytes

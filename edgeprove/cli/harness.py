@@ -80,6 +80,8 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     threads = report.get("threads")
     spilled = ", waiting commitments on disk (--spill)" if report.get("spill") else ""
     table.add_row("prover", f"{threads} thread{'s' * (threads != 1)}{spilled}" if threads else "n/a")
+    if report.get("tiles"):  # layer index:blocks, as `prove --tile` takes them
+        table.add_row("tiling (--tile)", " ".join(f"{index}:{blocks}" for index, blocks in report["tiles"]))
     table.add_row("proof size", format_size(report.get("proof_bytes")))
     table.add_row("run folder", escape(str(report["report_dir"])))
     if report.get("memray_error"):

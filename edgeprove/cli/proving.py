@@ -23,6 +23,7 @@ from edgeprove import cli
 from edgeprove.blas import InexactBLAS, require_exact_blas
 from edgeprove.cli import app
 from edgeprove.exitcodes import EXIT_INEXACT_BLAS, EXIT_REJECTED, EXIT_USAGE
+from edgeprove.harness.units import parse_size
 from edgeprove.model.ir import ModelError
 from edgeprove.process.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.process.peak import own_peak_rss_bytes
@@ -63,6 +64,38 @@ def _model(spec: str):
         return load_model(spec)
     except ModelError as exc:
         raise _fail(str(exc)) from None
+
+
+TILE_HELP = (
+    "Prove layer LAYER (a name or an index) with its tile group a block of output channels at a time, in "
+    "BLOCKS blocks (2-64): LAYER:BLOCKS, repeatable. A lower peak for more, smaller commitments; the "
+    "proof's header names the tiling and the verifier follows it."
+)
+"""What --tile does (`prove` and `plan`)."""
+
+
+def _tiles(model, specs: list[str]):
+    """--tile LAYER:BLOCKS options as the model's tiling, checked (one line and exit 2 otherwise)."""
+    from edgeprove.model.tiling import check_tiles, tile
+
+    names = {layer.name: index for index, layer in enumerate(model.layers)}
+    pairs = {}
+    for spec in specs:
+        layer, _, blocks = spec.rpartition(":")
+        index = names.get(layer, layer)
+        try:
+            index, blocks = int(index), int(blocks)
+        except ValueError:
+            raise _fail(f"--tile {spec[:80]!r}: expected LAYER:BLOCKS, a layer name or index") from None
+        if not 0 <= index < len(model.layers):
+            raise _fail(f"--tile {spec[:80]!r}: the model has no layer {layer[:40]!r}")
+        pairs[index] = blocks
+    try:
+        tiles = check_tiles(sorted(pairs.items()))
+        tile(model, tiles)
+    except (ValueError, ModelError) as exc:
+        raise _fail(f"--tile: {exc}") from None
+    return tiles
 
 
 def _proof_target(out: str, events: Path | None, reads: list[str]) -> Path:
@@ -143,6 +176,7 @@ def prove(
         "available. The proof is the same for any count.",
     ),
     spill: bool = typer.Option(False, "--spill", help=SPILL_HELP),
+    tile: list[str] = typer.Option([], "--tile", metavar="LAYER:BLOCKS", help=TILE_HELP),
 ) -> None:
     """Prove the model's integer inference on an input; the proof is written as it is made.
 
@@ -164,6 +198,7 @@ def prove(
                 private_input,
                 threads,
                 spill,
+                tile,
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -184,6 +219,7 @@ def _prove(
     private_input: bool,
     threads: int,
     spill: bool,
+    tile: list[str],
 ) -> None:
     """The body of `prove`, run with signals raised as Interrupted."""
     from edgeprove import prover
@@ -197,6 +233,7 @@ def _prove(
     except ModelError as exc:
         raise _fail(f"--seed: {exc}") from None
     m = _model(model)
+    tiles = _tiles(m, tile)
     try:
         x, quantization = load_input(m, input) if input is not None else (seeded_input(m, seed), None)
     except ModelError as exc:
@@ -229,6 +266,7 @@ def _prove(
                     private_input=private_input,
                     threads=threads,
                     spill=spill,
+                    tiles=tiles,
                 )
         else:
             result = prover.prove(
@@ -240,6 +278,7 @@ def _prove(
                 private_input=private_input,
                 threads=threads,
                 spill=spill,
+                tiles=tiles,
             )
     except ModelError as exc:
         raise _fail(str(exc)) from None
@@ -257,6 +296,7 @@ def _prove(
         "prove_cpu_s": round(result.prove_cpu_s, 4),
         "threads": result.threads,
         "spill": spill,
+        "tiles": [list(pair) for pair in tiles],
         "proof_bytes": result.proof_bytes,
         "peak_rss_mb": round(own_peak_rss_bytes() / 2**20, 1),
         "layers": len(m.layers),
@@ -387,6 +427,16 @@ def plan(
         None, "--threads", help="The prover's threads (default: the cores available, as `prove` takes)."
     ),
     spill: bool = typer.Option(False, "--spill", help="Predict `prove --spill`. " + SPILL_HELP),
+    tile: list[str] = typer.Option(
+        [], "--tile", metavar="LAYER:BLOCKS", help="Predict `prove --tile`. " + TILE_HELP
+    ),
+    fit: str | None = typer.Option(
+        None,
+        "--fit",
+        metavar="SIZE",
+        help="Choose the tiling: double the blocks of the largest layers' tile groups until the predicted "
+        "peak is at most SIZE (e.g. 512M), or as low as the planner finds; the plan lists it under tiles.",
+    ),
 ) -> None:
     """Predict each layer's working set and the peak memory of a proving run, from shapes alone."""
     from edgeprove import plan as planner
@@ -400,7 +450,18 @@ def plan(
         check_model(m)
     except ModelError as exc:
         raise _fail(str(exc)) from None
-    prediction = planner.predict(m, schedule, threads=threads, private_input=private_input, spill=spill)
+    tiles = _tiles(m, tile)
+    settings = {"schedule": schedule, "threads": threads, "private_input": private_input, "spill": spill}
+    if fit is not None and tiles:
+        raise _fail("--fit chooses the tiling: give --tile or --fit, not both")
+    if fit is not None:
+        try:
+            budget = parse_size(fit)
+        except ValueError as exc:
+            raise _fail(f"--fit: {exc}") from None
+        prediction = planner.fit(m, budget, **settings)
+    else:
+        prediction = planner.predict(m, tiles=tiles, **settings)
     if json_out:
         print(json.dumps(prediction.to_dict()))
         return
@@ -423,3 +484,6 @@ def plan(
     Console().print(
         f"predicted peak: [bold]{prediction.peak_bytes / 2**20:.1f} MiB[/bold] at {prediction.peak_layer}"
     )
+    if prediction.tiles:
+        listed = " ".join(f"--tile {m.layers[index].name}:{blocks}" for index, blocks in prediction.tiles)
+        Console().print(f"tiling: {listed}", highlight=False, soft_wrap=True)

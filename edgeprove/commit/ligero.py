@@ -65,6 +65,8 @@ HASHER_BYTES = 248
 """Bytes of one SHA-256 object (OpenSSL's, as hashlib gives it), measured: commit holds one per column."""
 _COMBINE_BLOCK_ELEMENTS = 1 << 18
 """Matrix entries per limb GEMM in ``combine_rows`` / ``combine_columns``: their float64 limbs take 4 MiB."""
+POINT_BLOCK = 8
+"""Opening points whose column eq tables are built at a time (``column_partials``)."""
 _SCAN_ELEMENTS = 1 << 16
 """Elements checked at a time when finding where a committed vector's zero tail starts."""
 
@@ -276,8 +278,7 @@ def open(
         raise ValueError("open needs at least one point")
     absorb_statement(transcript, label, commitment, params, points)
     row_eqs = row_combinations(points, commitment.row_bits)
-    col_eqs = np.stack([poly.eq_table(z[:, commitment.row_bits :]) for z in points], axis=1)
-    partial = combine_columns(state.rows, col_eqs, 1 << commitment.row_bits)  # h_j = M eq(z_j,col)
+    partial = column_partials(state.rows, points, commitment.row_bits, 1 << commitment.row_bits)
     values = [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
     transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
     powers = _powers(transcript.challenge_ext(f"{label}/rho"), len(points))
@@ -363,6 +364,19 @@ def combine_rows(combinations: np.ndarray, rows: np.ndarray) -> np.ndarray:
         total += _limb_dot(limb_rows[:, start:stop], rows[start:stop].T)
         total %= _P
     return total.reshape(F.EXT_DEGREE, m, rows.shape[1])
+
+
+def column_partials(rows: np.ndarray, points: list[np.ndarray], row_bits: int, num_rows: int) -> np.ndarray:
+    """h_j = M eq(z_j, col) for every point (4, k, num_rows), the column eq tables of POINT_BLOCK points at
+    a time: a tensor opened at a hundred points (its lookups' claims) would otherwise hold a hundred tables
+    of C extension elements at once, more than its rows."""
+    parts = []
+    for start in range(0, len(points), POINT_BLOCK):
+        block = points[start : start + POINT_BLOCK]
+        col_eqs = np.stack([poly.eq_table(z[:, row_bits:]) for z in block], axis=1)
+        parts.append(combine_columns(rows, col_eqs, num_rows))
+        del col_eqs
+    return np.concatenate(parts, axis=1)
 
 
 def combine_columns(rows: np.ndarray, combinations: np.ndarray, num_rows: int) -> np.ndarray:

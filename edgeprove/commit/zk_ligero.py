@@ -364,8 +364,7 @@ def open(
 def mle_values(state: CommitState, points: list[np.ndarray]) -> list[np.ndarray]:
     """f~(z) for every point: eq(z_row)^T M eq(z_col)."""
     row_bits = state.commitment.row_bits
-    col_eqs = np.stack([poly.eq_table(z[:, row_bits:]) for z in points], axis=1)
-    partial = ligero.combine_columns(state.rows, col_eqs, state.rows.shape[0])
+    partial = ligero.column_partials(state.rows, points, row_bits, state.rows.shape[0])
     row_eqs = ligero.row_combinations(points, row_bits)
     return [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
 

@@ -87,14 +87,18 @@ def prover_command(
     private_input: bool = False,
     threads: int | None = None,
     spill: bool = False,
+    tiles: tuple[tuple[int, int], ...] = (),
 ) -> list[str]:
     """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
     `--input PATH` when an input file is given, `--private-input` when the input is committed,
-    `--threads N` when a thread count is and `--spill` when waiting states go to disk."""
+    `--threads N` when a thread count is, `--spill` when waiting states go to disk and `--tile INDEX:BLOCKS`
+    for each tiled layer."""
     extra = ["--input", input_path] if input_path is not None else []
     extra += ["--private-input"] if private_input else []
     extra += ["--threads", str(threads)] if threads is not None else []
     extra += ["--spill"] if spill else []
+    for index, blocks in tiles:
+        extra += ["--tile", f"{index}:{blocks}"]
     return edgeprove_argv(
         "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events), *extra
     )
@@ -106,10 +110,17 @@ def verify_command(proof: Path, model: str) -> list[str]:
 
 
 def check_model(
-    model: str, schedule: str, *, threads: int | None = None, private_input: bool = False, spill: bool = False
+    model: str,
+    schedule: str,
+    *,
+    threads: int | None = None,
+    private_input: bool = False,
+    spill: bool = False,
+    fit: int | None = None,
 ) -> dict[str, Any]:
-    """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`; empty
-    if unknown), for the prover's `threads` when given and with waiting states on disk when `spill`.
+    """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`,
+    `tiles`; empty if unknown), for the prover's `threads` when given, with waiting states on disk when
+    `spill` and with the tiling the planner chooses to fit `fit` bytes when given.
 
     The planner exits 2 for an unknown model or an unreadable ONNX file or manifest: that is bad input, and
     its one-line message is ours. Any other planner failure only loses the prediction.
@@ -118,6 +129,7 @@ def check_model(
         extra = ["--threads", str(threads)] if threads is not None else []
         extra += ["--private-input"] if private_input else []
         extra += ["--spill"] if spill else []
+        extra += ["--fit", str(fit)] if fit is not None else []
         completed = run_child(
             edgeprove_argv("plan", model, "--schedule", schedule, "--json", *extra), PLAN_TIMEOUT_S
         )
@@ -376,6 +388,11 @@ def capped_run(
         threads, spill, plan = fitting_settings(
             model, schedule, threads, chosen_threads, private_input, cap, plan
         )
+    if capped and plan.get("peak_bytes", 0) > cap and schedule == "streaming":
+        plan = (
+            check_model(model, schedule, threads=threads, private_input=private_input, spill=spill, fit=cap)
+            or plan
+        )
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -394,6 +411,7 @@ def capped_run(
         threads,
         private_input,
         spill,
+        plan_tiles(plan),
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -444,6 +462,17 @@ class RunSettings:
     private_input: bool = False
     spill: bool = False
     """The prover's --spill: states that wait for a later layer kept on disk."""
+    tiles: tuple[tuple[int, int], ...] = ()
+    """The prover's --tile options: the tiling the planner chose to fit the cap (empty: none)."""
+
+
+def plan_tiles(plan: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """The tiling a planner child's plan lists (its `tiles`), as (index, blocks) pairs; none if malformed."""
+    tiles = plan.get("tiles")
+    pairs = tiles if isinstance(tiles, list) else []
+    if not all(isinstance(p, list) and len(p) == 2 and all(type(v) is int for v in p) for p in pairs):
+        return ()
+    return tuple((index, blocks) for index, blocks in pairs)
 
 
 def fitting_settings(
@@ -518,6 +547,7 @@ def prove_and_report(
         private_input=settings.private_input,
         threads=settings.threads,
         spill=settings.spill,
+        tiles=settings.tiles,
     )
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))
@@ -556,6 +586,7 @@ def prove_and_report(
         "cores": min(cores, available_cores()) if cores is not None else None,
         "threads": settings.threads,
         "spill": settings.spill,
+        "tiles": [list(pair) for pair in settings.tiles],
         "predicted_peak_bytes": settings.predicted,
         "prove_s": prover.get("prove_s", round(result.wall_s, 6) if finished else None),
         "proof_bytes": prover.get("proof_bytes", proof_size if finished else None),

@@ -392,6 +392,10 @@ class AffineKind(RequantizedOutput):
         """The module's sign sums."""
         return self.linear_map.sign_sums(layer, weight)
 
+    def channel_split(self, layer: Layer) -> str:
+        """How the module's map splits into blocks of output channels."""
+        return self.linear_map.channel_split(layer)
+
     def scale_bits(self, layer: Layer) -> int:
         """The module's scale bits."""
         return self.linear_map.scale_bits(layer)

@@ -167,3 +167,8 @@ def sign_sums(layer: Layer, weight: None) -> tuple[np.ndarray, np.ndarray]:
 def scale_bits(layer: Layer) -> int:
     """t: M times the window sum is the mean times 2^t."""
     return window_rescale(layer.kernel * layer.kernel)[1]
+
+
+def channel_split(layer: Layer) -> str:
+    """ "channels": a pool averages each channel on its own."""
+    return "channels"

@@ -99,8 +99,11 @@ def working_bytes(layer: Layer) -> int:
 
 
 def inference_bytes(layer: Layer) -> int:
-    """No transient beyond the tensors the planner already counts."""
-    return 0
+    """The float64 sum (its output) and one block of input channels, padded, with one tap's window."""
+    c, h, w = layer.in_shape
+    o, out_h, out_w = layer.out_shape
+    plane = (h + 2 * layer.padding) * (w + 2 * layer.padding)
+    return 8 * (o * out_h * out_w + _channel_step(c, plane) * (plane + out_h * out_w))
 
 
 def weight_shape(layer: Layer) -> tuple[int, int, int, int]:
@@ -127,23 +130,39 @@ def validate(layers: list[Layer], index: int) -> None:
     check_square_window(layer)
 
 
+INPUT_CHUNK_VALUES = 1 << 22
+"""Padded input values (float64: 32 MiB) a convolution converts at a time: its transients are bounded by
+this and its output, not by its input (a block of a tiled layer reads the whole input for a few of its
+output channels)."""
+
+
 def conv2d_sum(weight: np.ndarray, x: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """Bias-free convolution of a batch x (C, N, H, W) with weight (O, C, K, K): float64 (O, N, H', W')."""
+    """Bias-free convolution of a batch x (C, N, H, W) with weight (O, C, K, K): float64 (O, N, H', W'),
+    summed over blocks of input channels, each converted and padded only for its own taps."""
     out_channels, channels, kernel, _ = weight.shape
     _, batch, height, width = x.shape
     out_h = (height + 2 * padding - kernel) // stride + 1
     out_w = (width + 2 * padding - kernel) // stride + 1
     pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
-    padded = np.pad(x.astype(np.float64, copy=False), pads)
     acc = np.zeros((out_channels, batch * out_h * out_w), dtype=np.float64)
-    for u in range(kernel):
-        for v in range(kernel):
-            rows = slice(u, u + stride * (out_h - 1) + 1, stride)
-            cols = slice(v, v + stride * (out_w - 1) + 1, stride)
-            window = padded[:, :, rows, cols]
-            tap = np.asarray(weight[:, :, u, v], dtype=np.float64)  # one tap at a time: O x C floats
-            acc += tap @ window.reshape(channels, -1)
+    step = _channel_step(channels, batch * (height + 2 * padding) * (width + 2 * padding))
+    for start in range(0, channels, step):
+        part = slice(start, min(start + step, channels))
+        padded = np.pad(np.asarray(x[part], dtype=np.float64), pads)
+        for u in range(kernel):
+            for v in range(kernel):
+                rows = slice(u, u + stride * (out_h - 1) + 1, stride)
+                cols = slice(v, v + stride * (out_w - 1) + 1, stride)
+                window = padded[:, :, rows, cols]
+                tap = np.asarray(weight[:, part, u, v], dtype=np.float64)  # one tap at a time
+                acc += tap @ window.reshape(padded.shape[0], -1)
+        del padded
     return acc.reshape(out_channels, batch, out_h, out_w)
+
+
+def _channel_step(channels: int, plane: int) -> int:
+    """Input channels converted at a time: as many padded planes as INPUT_CHUNK_VALUES holds, at least one."""
+    return max(1, min(channels, INPUT_CHUNK_VALUES // max(plane, 1)))
 
 
 def evaluate(layer: Layer, weight: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -157,3 +176,8 @@ sign_sums = row_sign_sums
 def scale_bits(layer: Layer) -> int:
     """0: the weights' fraction bits carry the scale."""
     return 0
+
+
+def channel_split(layer: Layer) -> str:
+    """ "rows": a block of output channels is the convolution by those rows of the weights."""
+    return "rows"

@@ -74,6 +74,11 @@ def scale_bits(layer: Layer) -> int:
     return 0
 
 
+def channel_split(layer: Layer) -> str:
+    """ "rows": a block of outputs is the map by those rows of the weights."""
+    return "rows"
+
+
 def _folded(layer: Layer, weight: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """sum_o eq(rho, o) W[o, :], shape (4, C*H*W)."""
     out_grid = Grid(layer.out_shape)

@@ -255,3 +255,8 @@ class GatedMulKind(RequantizedOutput):
     def scale_bits(self, layer: Layer) -> int:
         """0: the accumulator's fraction bits are x's plus the gates' (the quantizer adds them)."""
         return 0
+
+    def channel_split(self, layer: Layer) -> str:
+        """ "channels": output channel c is x's channel c times its gates (a channel gate's c, a pixel gate
+        whole)."""
+        return "channels"

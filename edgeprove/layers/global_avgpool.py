@@ -63,3 +63,8 @@ def sign_sums(layer: Layer, weight: None) -> tuple[np.ndarray, np.ndarray]:
 def scale_bits(layer: Layer) -> int:
     """t: M times the sum is the mean times 2^t."""
     return _rescale(layer)[1]
+
+
+def channel_split(layer: Layer) -> str:
+    """ "channels": each channel's mean is its own."""
+    return "channels"

@@ -130,3 +130,10 @@ sign_sums = row_sign_sums
 def scale_bits(layer: Layer) -> int:
     """0: the weights' fraction bits carry the scale."""
     return 0
+
+
+def channel_split(layer: Layer) -> str:
+    """ "channels" for a depthwise convolution (one group per input and output channel); any other grouping
+    reads a group's channels for several outputs, and is not split."""
+    c_in, c_out = layer.in_shape[0], layer.out_shape[0]
+    return "channels" if layer.groups == c_in == c_out else "none"

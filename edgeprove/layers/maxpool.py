@@ -457,3 +457,7 @@ class MaxPoolKind:
     def scale_bits(self, layer: Layer) -> int:
         """0: the maximum keeps its input's scale."""
         return 0
+
+    def channel_split(self, layer: Layer) -> str:
+        """ "channels": each channel's windows are its own."""
+        return "channels"

@@ -180,3 +180,8 @@ sign_sums = row_sign_sums
 def scale_bits(layer: Layer) -> int:
     """0: the weights' fraction bits carry the scale."""
     return 0
+
+
+def channel_split(layer: Layer) -> str:
+    """ "none": the iris code's probe grid is small and read as one tensor."""
+    return "none"

@@ -612,8 +612,19 @@ def last_uses(layers: list[Layer]) -> dict[int, int]:
     return last
 
 
-WeightSource = np.ndarray | Path | None
-"""An in-memory array, a path to a .npy file opened memory-mapped on each access, or None (pools)."""
+@dataclass(frozen=True)
+class RowBlock:
+    """Rows [start, stop) of another layer's weights (a block of its output channels, ``model.tiling``),
+    read from that source on each access, so a memory-mapped file stays mapped and unread."""
+
+    source: np.ndarray | Path
+    start: int
+    stop: int
+
+
+WeightSource = np.ndarray | Path | RowBlock | None
+"""An in-memory array, a path to a .npy file opened memory-mapped on each access, a block of rows of
+either, or None (pools)."""
 
 
 @dataclass(eq=False)
@@ -657,6 +668,12 @@ class Model:
         source = self.weights[index]
         if source is None:
             raise ModelError(f"layer {self.layers[index].name} ({self.layers[index].kind}) has no weights")
+        if isinstance(source, RowBlock):
+            return self._array(index, source.source)[source.start : source.stop]
+        return self._array(index, source)
+
+    def _array(self, index: int, source: np.ndarray | Path) -> np.ndarray:
+        """A weight source's whole array: as it is, or its file opened memory-mapped."""
         if isinstance(source, Path):
             try:  # checked by compiled.load, but the file may have been removed or cut short since
                 return np.load(source, mmap_mode="r")

@@ -46,6 +46,10 @@ class MapRules(Protocol):
         float map is the mean), else 0."""
         ...
 
+    def channel_split(self, layer: Layer) -> str:
+        """How the layer splits into blocks of output channels (``CHANNEL_SPLITS``, ``model.tiling``)."""
+        ...
+
 
 class KindRules(MapRules, Protocol):
     """The model side of one layer kind: its map rules, and whether it keeps its input's range."""
@@ -62,6 +66,12 @@ class KindRules(MapRules, Protocol):
 
 SOURCE_RULES = ("one", "concat", "broadcast")
 """The ways a kind may read its sources (``KindRules.source_rule``)."""
+
+CHANNEL_SPLITS = ("rows", "channels", "none")
+"""How a layer splits into blocks of output channels (``MapRules.channel_split``): "rows", every block reads
+the whole input through its rows of the weights (and its channels of a residual); "channels", output
+channel c reads channel c of its input, of its channel gates and of its residual alone, so a block reads
+those blocks; "none", the layer is not split."""
 
 
 def registry() -> dict[str, KindRules]:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from kindcheck import assert_every_value_checked, model_of, prove_and_verify, random_input
 
+from edgeprove.layers import conv2d
 from edgeprove.model.ir import Layer, conv_out_size
 
 
@@ -69,3 +70,26 @@ def test_every_value_of_a_conv_layer_is_checked(tmp_path):
     model, rng = random_conv(12)
     proof = prove_and_verify(tmp_path / "p", model, random_input(model, rng))
     assert assert_every_value_checked(tmp_path, model, proof, 0) > 20
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_convolution_summed_over_blocks_of_input_channels_is_exact(monkeypatch, seed):
+    """The input is converted a block of channels at a time (``INPUT_CHUNK_VALUES``): any block gives the
+    exact integer convolution."""
+    rng = np.random.default_rng(seed)
+    channels, kernel, stride, padding = int(rng.integers(1, 6)), int(rng.integers(1, 4)), 1 + seed % 2, 1
+    x = rng.integers(-128, 128, (channels, 2, 7, 6))
+    weight = rng.integers(-128, 128, (3, channels, kernel, kernel)).astype(np.int8)
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out_h, out_w = conv_out_size(7, kernel, stride, padding), conv_out_size(6, kernel, stride, padding)
+    expected = np.zeros((3, 2, out_h, out_w), dtype=np.int64)
+    for u in range(kernel):
+        for v in range(kernel):
+            window = padded[
+                :, :, u : u + stride * (out_h - 1) + 1 : stride, v : v + stride * (out_w - 1) + 1 : stride
+            ]
+            expected += np.einsum("oc,cnhw->onhw", weight[:, :, u, v].astype(np.int64), window)
+    plane = 2 * 9 * 8
+    for block in (1, 2, channels):
+        monkeypatch.setattr(conv2d, "INPUT_CHUNK_VALUES", block * plane)
+        assert np.array_equal(conv2d.conv2d_sum(weight, x, stride, padding), expected)
