@@ -92,3 +92,13 @@ def test_eq_tables_are_the_points_eq_tables():
     for j in range(3):
         assert F.ext_eq(tables[:, j], poly.eq_table(points[:, j]))
     assert poly.eq_tables(F.ext_zeros((2, 0))).shape == (4, 2, 1)
+
+
+def test_a_base_table_is_evaluated_a_block_of_rows_at_a_time_exactly(monkeypatch):
+    rng = np.random.default_rng(5)
+    table = F.random_base(rng, 1 << 9)
+    z = F.random_ext(rng, 9)
+    whole = poly.evaluate(table, z)
+    monkeypatch.setattr(poly, "EVALUATE_BLOCK_VALUES", 32)  # rows of 2^5 entries: one row a block
+    assert F.ext_eq(poly.evaluate(table, z), whole)
+    assert F.ext_eq(whole, F.ext_inner(table, poly.eq_table(z)))
