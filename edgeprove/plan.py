@@ -151,9 +151,10 @@ def table_widths(model: Model, x: np.ndarray | None = None) -> list[int]:
 
     x = seeded_input(model, 0) if x is None else x
     widths = [0] * len(model.layers)
-    for index, _, q, _, _ in ops.forward(model, x):
-        layer = model.layers[index]
-        widths[index] = L.kind_of(layer).table_bits(layer, q)
+    for step in ops.forward(model, x):
+        layer = model.layers[step[0]]
+        widths[step[0]] = L.kind_of(layer).table_bits(layer, step[2])
+        del step  # one layer's tensors alive at a time
     return widths
 
 

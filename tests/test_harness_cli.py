@@ -120,7 +120,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setattr(
         pipeline,
         "check_model",
-        lambda model, schedule, threads=None, private_input=False, spill=False, fit=None: (
+        lambda model, schedule, threads=None, private_input=False, spill=False, fit=None, memory=None: (
             planned_threads.append(threads)
         ),
     )
@@ -787,7 +787,9 @@ def test_a_run_that_would_not_fit_spills_or_takes_one_thread(
         private_input: bool = False,
         spill: bool = False,
         fit: int | None = None,
+        memory: int | None = None,
     ) -> dict:
+        assert memory == 1 << 30  # the planner's own memory is bounded by the cap
         if fit is not None:  # the tiling chosen when nothing else fits
             return {"peak_bytes": fit, "tiles": [[3, 2], [9, 4]]}
         return {"peak_bytes": peaks.get((threads, spill), 2 << 30)}
@@ -836,3 +838,21 @@ def test_a_prover_record_longer_than_the_kept_output_is_read_from_its_file(tmp_p
     assert pipeline.prover_record(line[-1000:], path, None) == {}
     short = json.dumps({"prove_s": 1.0}) + "\n"
     assert pipeline.prover_record(short, path, plan) == {"prove_s": 1.0}
+
+
+def test_a_runs_planner_is_bounded_by_the_cap_on_a_small_hostile_model(tmp_path, monkeypatch) -> None:
+    """A 721-byte folder (two pools over a 1x8192x8192 input, within every ceiling) asks the planner's
+    integer pass for 1.8 GB: under a run's cap the planner child fails at the bound and only the prediction
+    is lost (the capped prover then judges it)."""
+    import modelfiles
+
+    layers = [
+        modelfiles.layer("p0", "avgpool", -1, (1, 8192, 8192), (1, 4096, 4096), kernel=2, stride=2, shift=2),
+        modelfiles.layer("p1", "avgpool", 0, (1, 4096, 4096), (1, 2048, 2048), kernel=2, stride=2),
+    ]
+    layers[0]["activation"] = "relu"
+    folder = str(modelfiles.write_folder(tmp_path / "hostile", (1, 8192, 8192), layers))
+    monkeypatch.setattr(pipeline, "PLAN_MIN_DATA_BYTES", 256 << 20)
+    assert pipeline.check_model(folder, "streaming", threads=1, memory=256 << 20) == {}
+    small = pipeline.check_model("tiny_cnn", "streaming", threads=1, memory=256 << 20)
+    assert small["peak_bytes"] > 0  # an ordinary plan fits the bound

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,19 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def run_child(argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    """Run an edgeprove helper command to its end, capturing its output; it dies with this process."""
+def run_child(
+    argv: list[str], timeout: float | None = None, data_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run an edgeprove helper command to its end, capturing its output; it dies with this process, and
+    with ``data_limit`` its private writable memory (RLIMIT_DATA: heap and anonymous mappings) is bounded,
+    so that an allocation beyond it fails in the child instead of taking the machine's memory."""
+    die_with_parent = die_with_parent_hook()
+
+    def hook() -> None:
+        die_with_parent()
+        if data_limit is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
+
     return subprocess.run(
         argv,
         capture_output=True,
@@ -39,7 +51,7 @@ def run_child(argv: list[str], timeout: float | None = None) -> subprocess.Compl
         timeout=timeout,
         env=child_environment(),
         check=False,
-        preexec_fn=die_with_parent_hook(),
+        preexec_fn=hook,
     )
 
 

@@ -53,6 +53,10 @@ UNCAPPED_NOTE = (
     "RAM; add --ram or --device for a verdict about a device."
 )
 PLAN_TIMEOUT_S = 600
+PLAN_MIN_DATA_BYTES = 2 << 30
+"""The least private memory a run's planner child may take (RLIMIT_DATA; its cap when that is more):
+`iris-seg`'s plan holds about 440 MiB, address space reserved beside it by BLAS and the allocator counts
+too, and a planner that runs out only loses the prediction."""
 RUN_FILES = frozenset(
     {
         "report.json",
@@ -117,10 +121,13 @@ def check_model(
     private_input: bool = False,
     spill: bool = False,
     fit: int | None = None,
+    memory: int | None = None,
 ) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`,
     `tiles`; empty if unknown), for the prover's `threads` when given, with waiting states on disk when
-    `spill` and with the tiling the planner chooses to fit `fit` bytes when given.
+    `spill` and with the tiling the planner chooses to fit `fit` bytes when given.  With `memory` (the
+    run's cap) the planner's own memory is bounded by it, or by PLAN_MIN_DATA_BYTES when that is more: its
+    integer inference pass runs outside the cap, and a small hostile model can ask it for gigabytes.
 
     The planner exits 2 for an unknown model or an unreadable ONNX file or manifest: that is bad input, and
     its one-line message is ours. Any other planner failure only loses the prediction.
@@ -131,7 +138,9 @@ def check_model(
         extra += ["--spill"] if spill else []
         extra += ["--fit", str(fit)] if fit is not None else []
         completed = run_child(
-            edgeprove_argv("plan", model, "--schedule", schedule, "--json", *extra), PLAN_TIMEOUT_S
+            edgeprove_argv("plan", model, "--schedule", schedule, "--json", *extra),
+            PLAN_TIMEOUT_S,
+            data_limit=None if memory is None else max(memory, PLAN_MIN_DATA_BYTES),
         )
     except (OSError, subprocess.TimeoutExpired):
         return {}
@@ -382,17 +391,15 @@ def capped_run(
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
-    plan = check_model(model, schedule, threads=threads, private_input=private_input) or {}
+    plan = check_model(model, schedule, threads=threads, private_input=private_input, memory=cap) or {}
     spill = False
     if capped and plan.get("peak_bytes", 0) > cap:
         threads, spill, plan = fitting_settings(
             model, schedule, threads, chosen_threads, private_input, cap, plan
         )
     if capped and plan.get("peak_bytes", 0) > cap and schedule == "streaming":
-        plan = (
-            check_model(model, schedule, threads=threads, private_input=private_input, spill=spill, fit=cap)
-            or plan
-        )
+        settings = {"threads": threads, "private_input": private_input, "spill": spill}
+        plan = check_model(model, schedule, **settings, fit=cap, memory=cap) or plan
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -494,7 +501,8 @@ def fitting_settings(
         tries = [(count, spill) for count, spill in tries if count == threads]
     count, spill, plan = threads, False, unfitting
     for count, spill in tries[1:]:  # the first is the plan that does not fit
-        plan = check_model(model, schedule, threads=count, private_input=private_input, spill=spill) or {}
+        settings = {"threads": count, "private_input": private_input, "spill": spill}
+        plan = check_model(model, schedule, **settings, memory=cap) or {}
         if plan.get("peak_bytes", 0) <= cap:
             break
     return count, spill, plan

@@ -130,9 +130,10 @@ def check_input(model: Model, x: np.ndarray, batched: bool = False) -> np.ndarra
 def forward_batch(
     model: Model, xs: np.ndarray
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]]:
-    """``forward`` on a batch xs (C, N, H, W) of int inputs: every yielded tensor has the batch as axis 1."""
+    """``forward`` on a batch xs (C, N, H, W) of int inputs: every yielded tensor has the batch as axis 1.
+    Outputs kept for a later reader are kept in the narrowest integer type (an activation is int8)."""
     last = last_uses(model.layers)
-    alive: dict[int, np.ndarray] = {-1: np.asarray(xs, dtype=np.int64)}
+    alive: dict[int, np.ndarray] = {-1: compact(np.asarray(xs, dtype=np.int64))}
     for index, layer in enumerate(model.layers):
         skip = alive[layer.residual] if layer.residual is not None else None
         a = linear_batch(model, index, gather(layer, [alive[ref] for ref in layer.sources]), skip)
@@ -144,8 +145,9 @@ def forward_batch(
             if last[ref] == index:
                 del alive[ref]
         if last[index] > index:
-            alive[index] = y
+            alive[index] = compact(y)
         yield index, a, q, r, y
+        del a, q, r, y, skip  # not held while the next layer is computed
 
 
 def forward(
@@ -157,6 +159,7 @@ def forward(
     """
     for index, a, q, r, y in forward_batch(model, check_input(model, x)[:, None]):
         yield index, a[:, 0], None if q is None else q[:, 0], None if r is None else r[:, 0], y[:, 0]
+        del a, q, r, y  # not held while the next layer is computed
 
 
 def run_batch(model: Model, xs: np.ndarray) -> np.ndarray:
