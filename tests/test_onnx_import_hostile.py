@@ -16,6 +16,7 @@ import pytest
 from conftest import require
 from onnx import TensorProto, helper, numpy_helper
 from test_onnx_import import build, const, conv_bn_relu_cnn, mlp, node, residual_block
+from test_process_atomic import dead_owner
 from typer.testing import CliRunner
 
 from edgeprove.cli import full_app
@@ -30,6 +31,8 @@ from edgeprove.model.onnx_import import (
     read_calibration,
     source_digest,
 )
+from edgeprove.process.atomic import temp_owner
+from edgeprove.process.lifetime import current_owner
 
 
 def invoke(*args: str):
@@ -332,7 +335,7 @@ def test_calibration_beyond_the_ceiling_is_not_read(tmp_path):
 
 
 def staging_folders(parent: Path) -> list[Path]:
-    return [p for p in parent.iterdir() if compiled.STAGING_SUFFIX in p.name]
+    return [p for p in parent.iterdir() if temp_owner(p) is not None]
 
 
 def test_import_into_a_non_empty_folder_is_refused_and_leaves_it_untouched(tmp_path):
@@ -358,6 +361,22 @@ def test_import_into_an_empty_or_new_folder(tmp_path):
         assert result.exit_code == 0, result.output
         assert compiled.load(target).name == "cnn" and (target / "import.json").is_file()
     assert not staging_folders(tmp_path) and not staging_folders(tmp_path / "new")
+
+
+def test_a_staging_folder_left_by_a_killed_import_is_reaped_by_the_next_one(tmp_path):
+    """A staging folder carries its owner (pid, start time, pid namespace); the next import into the same
+    folder removes those whose owner is gone and keeps a live one's."""
+    model = conv_bn_relu_cnn(tmp_path / "cnn.onnx")
+    out = tmp_path / "models"
+    out.mkdir()
+    stale = out / f".first.tmp-{dead_owner().token}-0123abcd"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "w0000_partial.npy").write_bytes(b"half")
+    live = out / f".other.tmp-{current_owner().token}-89abcdef"
+    live.mkdir()
+    result = invoke("import", str(model), "--out", str(out / "second"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted([live.name, "second"])
 
 
 def test_a_failed_write_removes_the_staging_folder(tmp_path, monkeypatch):

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from edgeprove.model.ir import (
     short,
     validate_layers,
 )
-from edgeprove.process.atomic import MAX_STEM, reap_stale_temps, remove_path, temp_path
+from edgeprove.process.atomic import reap_stale_temps, remove_path, temp_path
 
 MANIFEST = "manifest.json"
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.npy")
@@ -215,10 +214,6 @@ def discard(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-STAGING_SUFFIX = ".edgeprove-staging-"
-"""A folder being written is named ``.<target name>.edgeprove-staging-<random>`` beside its target."""
-
-
 def check_new_folder(target: Path) -> None:
     """Refuse a target for a new folder that is a file, a non-empty folder or an unusable path (a name too
     long, a parent that is a file: ModelError, one line)."""
@@ -238,13 +233,16 @@ def create_folder(target: Path, write: Callable[[Path], None]) -> None:
     (same parent, so the rename is atomic), which is synced and renamed into place only once complete.
 
     A non-empty target is refused; on any failure (a full disk, an interruption) the staging folder is
-    removed and the target is left as it was.
+    removed and the target is left as it was.  The staging folder is named as ``atomic.temp_path`` names
+    temporaries (``.<target name>.tmp-<owner>-<random>``), so one left by a killed process is removed by a
+    later call in the same folder once that process is gone.
     """
     check_new_folder(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{target.name[:MAX_STEM]}{STAGING_SUFFIX}"  # within NAME_MAX for any valid target name
-        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+        reap_stale_temps(target.parent)
+        staging = temp_path(target)  # within NAME_MAX for any valid target name
+        staging.mkdir()
     except OSError as exc:
         raise ModelError(f"cannot write the compiled model to {target} ({exc.strerror})") from None
     try:
