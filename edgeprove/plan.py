@@ -271,15 +271,16 @@ def fit(model: Model, budget: int, x: np.ndarray | None = None, **settings) -> P
         if plan.peak_bytes <= budget:
             break
         _, origin = tile(model, tuple(sorted(tiles.items())))
+        seed_of = {m: seed for seed, blocks in tiles.items() for m in tile_groups(model, [(seed, blocks)])}
         better = None
         for row in sorted(plan.layers, key=lambda r: -r.process_bytes)[:_COMPARED_ROWS]:
-            seed = _seed_of(model, tiles, origin[row.index])
+            seed = seed_of.get(origin[row.index], origin[row.index])  # its group's, if it is tiled
             if seed in spent:
                 continue
             trial = {**tiles, seed: 2 * tiles.get(seed, 1)}
             try:
                 candidate = predict(model, widths=widths, tiles=tuple(sorted(trial.items())), **settings)
-            except (ModelError, ValueError):
+            except ModelError:  # a group that cannot take more blocks
                 candidate = None
             if candidate is not None and _top(candidate) < _top(plan):
                 better = trial, candidate
@@ -289,14 +290,6 @@ def fit(model: Model, budget: int, x: np.ndarray | None = None, **settings) -> P
             break
         tiles, plan = better
     return plan
-
-
-def _seed_of(model: Model, tiles: dict[int, int], index: int) -> int:
-    """The layer naming the tile group that holds ``index`` in ``tiles``, else ``index`` itself."""
-    for seed in tiles:
-        if index in tile_groups(model, [(seed, tiles[seed])]):
-            return seed
-    return index
 
 
 def _top(plan: Plan) -> list[int]:

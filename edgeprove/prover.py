@@ -36,7 +36,7 @@ from edgeprove.layers.kind import ProverStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Model
-from edgeprove.model.tiling import Tiles, check_tiles, tile
+from edgeprove.model.tiling import Tiles, tile
 from edgeprove.process.heap import release_free_memory
 from edgeprove.process.interrupts import deferred_signals
 from edgeprove.process.peak import rss_bytes
@@ -173,7 +173,7 @@ def prove(
     input_params = (params if hiding is scheme else hiding.default_params()) if private_input else None
     spill_dir = Path(out_path).resolve().parent if spill and schedule == "streaming" else None
     committer = _Committer(scheme, params, input_params, spill_dir)
-    tiles = check_tiles(tiles)
+    tiled = tile(model, tiles)[0]  # a tiling that cannot apply is refused before anything is written
     header = PR.statement_header(
         model,
         params,
@@ -184,7 +184,7 @@ def prove(
         input_params,
         tiles,
     )
-    model = tile(model, tiles)[0]
+    model = tiled
     check_model(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()

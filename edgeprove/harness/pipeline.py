@@ -397,9 +397,6 @@ def capped_run(
         threads, spill, plan = fitting_settings(
             model, schedule, threads, chosen_threads, private_input, cap, plan
         )
-    if capped and plan.get("peak_bytes", 0) > cap and schedule == "streaming":
-        settings = {"threads": threads, "private_input": private_input, "spill": spill}
-        plan = check_model(model, schedule, **settings, fit=cap, memory=cap) or plan
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -494,7 +491,8 @@ def fitting_settings(
     """Threads, spilling and plan for a run whose plan (``unfitting``) does not fit the cap as it is: the
     first of these the planner says fits, else the last (the least memory): waiting states on disk at the
     same threads, then, unless --threads was given, one thread, then one thread with states on disk (states
-    go to disk on the streaming schedule only)."""
+    go to disk on the streaming schedule only); when none fits, streaming, that last one with the tiling
+    the planner chooses for the cap (its plan lists it under `tiles`)."""
     spills = (False, True) if schedule == "streaming" else (False,)
     tries = [(count, spill) for count in dict.fromkeys((threads, 1)) for spill in spills]
     if chosen_threads:
@@ -504,7 +502,10 @@ def fitting_settings(
         settings = {"threads": count, "private_input": private_input, "spill": spill}
         plan = check_model(model, schedule, **settings, memory=cap) or {}
         if plan.get("peak_bytes", 0) <= cap:
-            break
+            return count, spill, plan
+    if schedule == "streaming":  # the least memory without one still does not fit: tile its largest layers
+        settings = {"threads": count, "private_input": private_input, "spill": spill}
+        plan = check_model(model, schedule, **settings, fit=cap, memory=cap) or plan
     return count, spill, plan
 
 
