@@ -18,6 +18,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.transcript import Transcript
+from edgeprove.zk import Hidden, PadLedger, PadSource, combination
 
 
 class SumcheckError(Exception):
@@ -75,12 +76,14 @@ def prove(
     label: str,
     claim: np.ndarray | None = None,
     consume: bool = False,
+    pads: PadSource | None = None,
 ) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray], np.ndarray]:
     """Run the prover; returns (proof, challenge point (4, n), final table values, the proven sum).
 
     ``claim`` (the sum, if the caller already knows it) saves computing s(1) each round.  With ``consume``
     the caller's list is emptied, K tables (which may be stored as uint32) are folded in place and base
-    ones into uint32 storage, freed once folded (the caller must hold no other reference to them).
+    ones into uint32 storage, freed once folded (the caller must hold no other reference to them).  With
+    ``pads`` every round is sent hidden (``verify_hidden``).
     """
     n = poly.num_vars(tables[0].shape[-1])
     for t in tables:
@@ -91,7 +94,9 @@ def prove(
     given, tables = tables, list(tables)
     if consume:
         given.clear()
-    rounds, challenges, total, _ = prove_rounds(tables, terms, degree, n, transcript, label, claim, consume)
+    rounds, challenges, total, _ = prove_rounds(
+        tables, terms, degree, n, transcript, label, claim, consume, pads
+    )
     finals = [
         poly.as_u64(t).reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables
     ]
@@ -114,11 +119,12 @@ def prove_rounds(
     label: str,
     claim: np.ndarray | None = None,
     consume: bool = False,
+    pads: PadSource | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None, np.ndarray | None]:
     """The first ``count`` rounds of ``prove`` (its messages, transcript labels and folds) on ``tables``,
-    which are replaced in the list by their folds (so a table is freed once folded); returns (messages,
-    challenges, the sum, the claim left for the next round).  A sumcheck may thus run in parts, each on
-    tables of its own that give the same round sums."""
+    which are replaced in the list by their folds (so a table is freed once folded); returns (messages as
+    sent, challenges, the sum, the claim left for the next round).  A sumcheck may thus run in parts, each
+    on tables of its own that give the same round sums."""
     rounds: list[np.ndarray] = []
     challenges: list[np.ndarray] = []
     current = claim
@@ -131,13 +137,20 @@ def prove_rounds(
         elif evals[1] is None:
             evals[1] = F.ext_sub(current, evals[0])
         msg = np.stack(evals, axis=1)
-        transcript.absorb_ext(f"{label}/round", msg)
+        sent = _send(msg, transcript, label, pads)
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
         current = interpolate(msg, r)
         _fold_each(tables, r, consume)
-        rounds.append(msg)
+        rounds.append(sent)
     return rounds, challenges, total, current
+
+
+def _send(msg: np.ndarray, transcript: Transcript, label: str, pads: PadSource | None) -> np.ndarray:
+    """A round's message as sent (hidden by the next pads when there are any), absorbed."""
+    sent = msg if pads is None else pads.hide(msg)
+    transcript.absorb_ext(f"{label}/round", sent)
+    return sent
 
 
 def prove_eq_weighted(
@@ -149,6 +162,7 @@ def prove_eq_weighted(
     transcript: Transcript,
     label: str,
     consume: bool = False,
+    pads: PadSource | None = None,
 ) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray]]:
     """Prove sum_x eq(eq_point, x) P(x) = claim, P = sum_t c_t prod tables, without folding an eq table.
 
@@ -158,7 +172,7 @@ def prove_eq_weighted(
     messages are exactly those of ``prove`` with eq_table(eq_point) as one more factor of every term, so
     ``verify`` is unchanged.  Returns (proof, point, final table values).  With ``consume`` the caller's
     list is emptied and tables fold as in ``prove`` (in place, or into compact storage), each freed once
-    folded.
+    folded.  With ``pads`` every round is sent hidden.
     """
     n = poly.num_vars(tables[0].shape[-1])
     point = eq_point.reshape(F.EXT_DEGREE, -1)
@@ -192,13 +206,13 @@ def prove_eq_weighted(
         q_evals = np.stack(q, axis=1)
         q.append(interpolate(q_evals, F.ext_const(degree)))
         msg = np.stack([F.ext_mul(prefix, F.ext_mul(e_at[t], q[t])) for t in range(degree + 1)], axis=1)
-        transcript.absorb_ext(f"{label}/round", msg)
+        sent = _send(msg, transcript, label, pads)
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
         reduced = interpolate(q_evals, r)  # s(r) / (prefix * eq(rho, r)) = q(r)
         prefix = F.ext_mul(prefix, poly.eq_eval(rho, r))
         _fold_each(tables, r, consume)
-        rounds.append(msg)
+        rounds.append(sent)
     finals = [
         poly.as_u64(t).reshape(F.EXT_DEGREE).copy() if t.ndim == 2 else F.ext_from_base(t[0]) for t in tables
     ]
@@ -312,6 +326,47 @@ def verify(
         challenges.append(r)
         current = interpolate_ints(limbs, r.tolist())
     return poly.point(challenges), np.array(current, dtype=np.uint64)
+
+
+def verify_hidden(
+    claim: Hidden,
+    n: int,
+    degree: int,
+    proof: SumcheckProof,
+    transcript: Transcript,
+    label: str,
+    ledger: PadLedger,
+) -> tuple[np.ndarray, Hidden]:
+    """``verify`` for rounds sent hidden: each round's values are its sent values plus the next pads, its
+    check s(0) + s(1) = claim becomes a constraint owed to the opening, and the claim moves on to s(r) as an
+    affine expression; returns (challenge point, the claim left for the final check)."""
+    if len(proof.rounds) != n:
+        raise SumcheckError(f"{label}: expected {n} rounds, got {len(proof.rounds)}")
+    current = claim
+    challenges = []
+    for i, msg in enumerate(proof.rounds):
+        if msg.shape != (F.EXT_DEGREE, degree + 1):
+            raise SumcheckError(f"{label}: round {i} polynomial has the wrong degree")
+        values = ledger.receive(msg)
+        ledger.require(values[0] + values[1], current, f"{label}: round {i} sum")
+        transcript.absorb_ext(f"{label}/round", msg)
+        r = transcript.challenge_ext(f"{label}/r")
+        challenges.append(r)
+        current = combination(lagrange_at(degree, r), values)
+    return poly.point(challenges), current
+
+
+def lagrange_at(degree: int, r: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """l_t(r) for t = 0..degree, the Lagrange basis of the nodes 0..degree at r: s(r) = sum_t l_t(r) s(t)."""
+    rr = [int(v) for v in np.asarray(r).reshape(F.EXT_DEGREE)]
+    powers = [(1, 0, 0, 0)]
+    for _ in range(degree):
+        powers.append(F.ext_mul_ints(powers[-1], rr))
+    basis = _monomial_basis(degree)
+    return [
+        tuple(sum(basis[k][t] * powers[k][limb] for k in range(degree + 1)) % F.P for limb in range(4))
+        for t in range(degree + 1)
+    ]
 
 
 def combine_terms(terms: list[Term], finals: list[np.ndarray]) -> np.ndarray:

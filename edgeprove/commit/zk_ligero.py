@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import math
-import secrets
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +38,16 @@ from edgeprove.commit.ntt import (
     MAX_LOG_SIZE,
     encode_rows_into,
     encode_scratch_elements,
+    intt,
+    ntt,
     root_of_unity,
     rs_encode_at,
 )
 from edgeprove.commit.scheme import CommitmentError
 from edgeprove.commit.spill import spill
+from edgeprove.randomness import OsRandomness
 from edgeprove.transcript import Transcript
+from edgeprove.zk import LinearConstraint
 
 _P = np.uint64(F.P)
 _ELEMENT_BYTES = 4
@@ -61,7 +63,6 @@ RATE_LOGS = (3, 4)
 MAX_QUERIES = 512
 """Most column queries (and column masks) a proof may name."""
 HEADER_KEYS = ("queries", "rate_log")
-_SEED_BYTES = 32
 
 
 class ZkLigeroError(CommitmentError):
@@ -224,35 +225,6 @@ class Challenges:
     indices: np.ndarray
 
 
-# ----------------------------------------------------------------------------------- randomness
-class OsRandomness:
-    """Field elements and bytes from a 32-byte seed of ``secrets.token_bytes`` expanded with SHAKE-256;
-    each draw has its own domain-separated stream."""
-
-    def __init__(self) -> None:
-        self._seed = secrets.token_bytes(_SEED_BYTES)
-        self._draws = 0
-
-    def _stream(self, nbytes: int, draw: int) -> bytes:
-        return hashlib.shake_256(self._seed + draw.to_bytes(8, "little")).digest(nbytes)
-
-    def bytes(self, nbytes: int) -> bytes:
-        """nbytes uniform bytes."""
-        self._draws += 1
-        return self._stream(nbytes, self._draws)
-
-    def field(self, count: int) -> np.ndarray:
-        """count uniform elements of F as uint64: 31-bit words below p kept (rejection sampling)."""
-        self._draws += 1
-        want = count + count // 8 + 64
-        while True:
-            words = np.frombuffer(self._stream(4 * want, self._draws), dtype="<u4") & np.uint32(0x7FFFFFFF)
-            kept = words[words < F.P]
-            if kept.size >= count:
-                return kept[:count].astype(np.uint64)
-            want *= 2
-
-
 # ------------------------------------------------------------------------------------------- prover
 def commit(values: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, CommitState]:
     """Commit to a vector of base elements (zero-padded to a power of two) with fresh masks, blinding rows
@@ -353,12 +325,116 @@ def open(
     values = mle_values(state, points)
     transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
     alpha, u = _draw_combinations(transcript, label, commitment)
-    ldt, dot = prove_rows(state, points, alpha, u)
+    return values, _respond(state, claims_functional(points, values, alpha), u, transcript, label)
+
+
+def open_constraints(
+    state: CommitState,
+    points: list[np.ndarray],
+    constraints: list[LinearConstraint],
+    pad_offset: int,
+    transcript: Transcript,
+    label: str,
+) -> ZkOpeningProof:
+    """Prove linear constraints on the committed vector (``zk.LinearConstraint``: its MLE at ``points``
+    and the K elements held four entries each from ``pad_offset``), revealing nothing else."""
+    commitment, params = state.commitment, state.params
+    points = [ligero._prover_point(z, commitment.num_vars) for z in points]
+    _absorb_constraints(transcript, label, commitment, params, points, constraints)
+    alpha, u = _draw_combinations(transcript, label, commitment)
+    width = 1 << commitment.col_bits
+    functional = constraints_functional(points, constraints, pad_offset, width, alpha)
+    return _respond(state, functional, u, transcript, label)
+
+
+def _respond(
+    state: CommitState, functional: Functional, u: np.ndarray, transcript: Transcript, label: str
+) -> ZkOpeningProof:
+    """The two rows for the batched functional, then the queried columns."""
+    ldt, dot = prove_rows(state, functional, u)
     transcript.absorb_ext(f"{label}/ldt", ldt)
     transcript.absorb_ext(f"{label}/dot", dot)
-    indices = query_indices(transcript, label, params, commitment)
+    indices = query_indices(transcript, label, state.params, state.commitment)
     columns, salts, paths = open_columns(state, indices)
-    return values, ZkOpeningProof(ldt, dot, columns, salts, paths)
+    return ZkOpeningProof(ldt, dot, columns, salts, paths)
+
+
+def _absorb_constraints(
+    transcript: Transcript,
+    label: str,
+    commitment: Commitment,
+    params: ZkLigeroParams,
+    points: list[np.ndarray],
+    constraints: list[LinearConstraint],
+) -> None:
+    """Bind the commitment, the points and the constraints' right sides before the batching challenges."""
+    ligero.absorb_statement(transcript, label, commitment, params, points)
+    transcript.absorb_int(f"{label}/constraints", len(constraints))
+    if constraints:
+        values = np.array([c.value for c in constraints], dtype=np.uint64).T
+        transcript.absorb_ext(f"{label}/constraint-values", values)
+
+
+@dataclass(frozen=True)
+class Functional:
+    """One K linear functional on the committed vector and the value it must take: the claims or
+    constraints of an opening batched by alpha.  sum_e weights_e eq(points_e) on the whole vector, plus
+    ``dense`` (4, m, C) on the matrix rows ``dense_rows``."""
+
+    points: list[np.ndarray]
+    weights: np.ndarray
+    dense_rows: np.ndarray
+    dense: np.ndarray
+    target: np.ndarray
+
+
+def claims_functional(points: list[np.ndarray], values: list[np.ndarray], alpha: np.ndarray) -> Functional:
+    """Claims f~(z_j) = v_j batched with alpha^1 .. alpha^k."""
+    powers = _powers(alpha, len(points))
+    target = F.ext_sum(F.ext_mul(powers, np.stack(values, axis=1)))
+    return Functional(points, powers, np.zeros(0, dtype=np.int64), F.ext_zeros((0, 0)), target)
+
+
+def constraints_functional(
+    points: list[np.ndarray],
+    constraints: list[LinearConstraint],
+    pad_offset: int,
+    width: int,
+    alpha: np.ndarray,
+) -> Functional:
+    """Constraints batched with alpha^1 .. alpha^m: each point's weight, and the pad terms as a dense
+    functional on the rows holding the pads (pad i is entries pad_offset + 4i + l, l its limbs, so a
+    coefficient c on it is c X^l on entry l)."""
+    powers = _powers(alpha, len(constraints)) if constraints else F.ext_zeros((0,))
+    weights = F.ext_zeros(len(points))
+    target = F.ext_zeros()
+    pad_terms: dict[int, np.ndarray] = {}
+    for j, constraint in enumerate(constraints):
+        power = powers[:, j]
+        target = F.ext_add(target, F.ext_mul(power, np.array(constraint.value, dtype=np.uint64)))
+        for e, coefficient in constraint.claims.items():
+            weights[:, e] = F.ext_add(weights[:, e], F.ext_mul(power, np.array(coefficient, dtype=np.uint64)))
+        for i, coefficient in constraint.pads.items():
+            term = F.ext_mul(power, np.array(coefficient, dtype=np.uint64))
+            pad_terms[i] = F.ext_add(pad_terms[i], term) if i in pad_terms else term
+    if not pad_terms:
+        return Functional(points, weights, np.zeros(0, dtype=np.int64), F.ext_zeros((0, width)), target)
+    pads = np.array(sorted(pad_terms), dtype=np.int64)
+    coefficients = np.stack([pad_terms[i] for i in pads.tolist()], axis=1)  # (4, s)
+    entries = pad_offset + F.EXT_DEGREE * pads[:, None] + np.arange(F.EXT_DEGREE)[None, :]  # (s, 4)
+    by_limb = np.stack([F.ext_mul_scalar(coefficients, _x_power(limb)) for limb in range(F.EXT_DEGREE)], 2)
+    rows, cols = np.divmod(entries.reshape(-1), width)
+    dense_rows = np.unique(rows)
+    dense = F.ext_zeros((dense_rows.size, width))
+    dense[:, np.searchsorted(dense_rows, rows), cols] = by_limb.reshape(F.EXT_DEGREE, -1)
+    return Functional(points, weights, dense_rows, dense, target)
+
+
+def _x_power(limb: int) -> np.ndarray:
+    """X^limb in K."""
+    out = F.ext_zeros()
+    out[limb] = 1
+    return out
 
 
 def mle_values(state: CommitState, points: list[np.ndarray]) -> list[np.ndarray]:
@@ -378,13 +454,13 @@ def _draw_combinations(
     return alpha, u
 
 
-def prove_rows(
-    state: CommitState, points: list[np.ndarray], alpha: np.ndarray, u: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The two K rows of the opening, ldt and dot (4, D each), for combination challenges alpha and u."""
+def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two K rows of the opening, ldt and dot (4, D each), for the batched functional and the low-degree
+    test's row weights u."""
     rows, masks, blinding = state.rows, state.masks, state.blinding
     num_rows = rows.shape[0]
     row_bits = state.commitment.row_bits
+    points = functional.points
     coefficients = np.concatenate([rows, masks], axis=1)  # (R, C + t): the data rows' polynomials
     weights = np.concatenate([u[:, None, :num_rows], ligero.row_combinations(points, row_bits)], axis=1)
     combined = ligero.combine_rows(weights, coefficients)  # (4, 1 + k, C + t): sum_r u_r P_r, then U_j
@@ -395,10 +471,26 @@ def prove_rows(
     )
     ldt[:, :span] = F.ext_add(ldt[:, :span], combined[:, 0])
     dot = blinding[F.EXT_DEGREE :].astype(np.uint64)
-    for power, j in zip(_powers(alpha, len(points)).T, range(len(points))):
-        term = F.ext_mul_scalar(times_reversed_eq(combined[:, 1 + j], points[j][:, row_bits:]), power)
-        dot = F.ext_add(dot, term)
+    for j, z in enumerate(points):
+        term = times_reversed_eq(combined[:, 1 + j], z[:, row_bits:])
+        dot = F.ext_add(dot, F.ext_mul_scalar(term, functional.weights[:, j]))
+    if functional.dense_rows.size:
+        dense_part = _dense_products(functional.dense, coefficients[functional.dense_rows], dot.shape[1])
+        dot = F.ext_add(dot, dense_part)
     return ldt, dot
+
+
+def _dense_products(dense: np.ndarray, polynomials: np.ndarray, length: int) -> np.ndarray:
+    """sum_r A_r^rev(X) P_r(X), A_r^rev(X) = sum_i A[r, i] X^(C-1-i), for K rows A (4, m, C) and base
+    polynomials P (m, C + t): through one NTT of the next power of two above ``length``."""
+    count, width = dense.shape[1], dense.shape[2]
+    size = poly.next_pow2(length)
+    left = np.zeros((F.EXT_DEGREE * count, size), dtype=np.uint64)
+    left[:, :width] = dense[:, :, ::-1].reshape(F.EXT_DEGREE * count, width)
+    right = np.zeros((count, size), dtype=np.uint64)
+    right[:, : polynomials.shape[1]] = polynomials
+    spectra = F.ext_scale(ntt(left).reshape(F.EXT_DEGREE, count, size), ntt(right))
+    return intt(F.ext_sum(spectra, axis=0))[:, :length]
 
 
 def _base_combination(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -494,43 +586,75 @@ def verify(
     _check_commitment(commitment, params)
     points = _verifier_points(points, commitment.num_vars)
     values = _verifier_values(values, len(points))
+    _check_rows_shape(commitment, params, proof)
+    ligero.absorb_statement(transcript, label, commitment, params, points)
+    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
+    alpha, u = _draw_combinations(transcript, label, commitment)
+    indices = _absorb_rows(transcript, label, params, commitment, proof)
+    check(commitment, params, claims_functional(points, values, alpha), proof, Challenges(alpha, u, indices))
+
+
+def verify_constraints(
+    commitment: Commitment,
+    points: list[np.ndarray],
+    constraints: list[LinearConstraint],
+    pad_offset: int,
+    proof: ZkOpeningProof,
+    transcript: Transcript,
+    label: str,
+    params: ZkLigeroParams,
+) -> None:
+    """Check a hiding opening proving ``constraints`` (``open_constraints``); ZkLigeroError on any failure.
+    The constraints and the pad offset come from the verifier's own replay, so their sizes are the
+    model's."""
+    _check_commitment(commitment, params)
+    points = _verifier_points(points, commitment.num_vars) if points else []
+    _check_rows_shape(commitment, params, proof)
+    _absorb_constraints(transcript, label, commitment, params, points, constraints)
+    alpha, u = _draw_combinations(transcript, label, commitment)
+    indices = _absorb_rows(transcript, label, params, commitment, proof)
+    width = 1 << commitment.col_bits
+    functional = constraints_functional(points, constraints, pad_offset, width, alpha)
+    check(commitment, params, functional, proof, Challenges(alpha, u, indices))
+
+
+def _check_rows_shape(commitment: Commitment, params: ZkLigeroParams, proof: object) -> None:
+    """The proof is an opening whose two rows have the length the commitment's shape gives."""
     length = dot_length(commitment, params)
     if not isinstance(proof, ZkOpeningProof):
         raise ZkLigeroError("malformed proof: not a ZkOpeningProof")
     _check_field_array(proof.ldt, (F.EXT_DEGREE, length), "ldt row")
     _check_field_array(proof.dot, (F.EXT_DEGREE, length), "dot row")
-    ligero.absorb_statement(transcript, label, commitment, params, points)
-    transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
-    alpha, u = _draw_combinations(transcript, label, commitment)
+
+
+def _absorb_rows(
+    transcript: Transcript, label: str, params: ZkLigeroParams, commitment: Commitment, proof: ZkOpeningProof
+) -> np.ndarray:
+    """Absorb ldt and dot; returns the column queries drawn after them."""
     transcript.absorb_ext(f"{label}/ldt", proof.ldt)
     transcript.absorb_ext(f"{label}/dot", proof.dot)
-    indices = query_indices(transcript, label, params, commitment)
-    check(commitment, params, points, values, proof, Challenges(alpha, u, indices))
+    return query_indices(transcript, label, params, commitment)
 
 
 def check(
     commitment: Commitment,
     params: ZkLigeroParams,
-    points: list[np.ndarray],
-    values: list[np.ndarray],
+    functional: Functional,
     proof: ZkOpeningProof,
     challenges: Challenges,
 ) -> None:
-    """The opening's checks for given challenges: dot[C-1] = b, the salted multi-path, and ldt and dot on
-    every queried column.  Sizes are checked against the commitment before anything is allocated."""
+    """The opening's checks for given challenges: dot[C-1] = the functional's target, the salted
+    multi-path, and ldt and dot on every queried column.  Sizes are checked against the commitment before
+    anything is allocated."""
     num_rows, width = 1 << commitment.row_bits, 1 << commitment.col_bits
-    length = dot_length(commitment, params)
     indices = challenges.indices
-    _check_field_array(proof.ldt, (F.EXT_DEGREE, length), "ldt row")
-    _check_field_array(proof.dot, (F.EXT_DEGREE, length), "dot row")
+    _check_rows_shape(commitment, params, proof)
     _check_field_array(proof.columns, (indices.size, num_rows + BLINDING_ROWS), "columns")
     if not isinstance(proof.salts, bytes) or len(proof.salts) != SALT_BYTES * indices.size:
         raise ZkLigeroError(f"malformed proof: expected {SALT_BYTES} bytes of salt per queried column")
     if not isinstance(proof.paths, bytes):
         raise ZkLigeroError("malformed proof: the multi-path is not bytes")
-    powers = _powers(challenges.alpha, len(points))
-    claimed = F.ext_sum(F.ext_mul(powers, np.stack(values, axis=1)))
-    if not F.ext_eq(proof.dot[:, width - 1], claimed):
+    if not F.ext_eq(proof.dot[:, width - 1], functional.target):
         raise ZkLigeroError("the dot row's coefficient C-1 is not the batched claim")
 
     domain_bits = _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
@@ -548,13 +672,36 @@ def check(
     if np.any(expected_ldt != at_queries[: F.EXT_DEGREE]):
         raise ZkLigeroError("the ldt row disagrees with the queried columns")
     xs = domain_points(domain_bits, indices)
-    at_rows = ligero.combine_rows(ligero.row_combinations(points, commitment.row_bits), data)  # (4, k, q)
-    expected_dot = blind_dot
-    for j, z in enumerate(points):  # sum_r A_r^rev(x) column[r] = sum_j alpha^j E_j(x) <eq(z_j,row), column>
-        weight = F.ext_mul(reversed_eq_at(z[:, commitment.row_bits :], xs), powers[:, j : j + 1])
-        expected_dot = F.ext_add(expected_dot, F.ext_mul(weight, at_rows[:, j]))
+    expected_dot = F.ext_add(blind_dot, functional_at(functional, commitment.row_bits, data, xs))
     if np.any(expected_dot != at_queries[F.EXT_DEGREE :]):
         raise ZkLigeroError("the dot row disagrees with the queried columns")
+
+
+def functional_at(functional: Functional, row_bits: int, data: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """sum_r A_r^rev(x) column_x[r] at every queried point (4, q): what dot minus B_dot must be there, for
+    the data rows' entries ``data`` (R, q).  An eq term is E_j(x) <eq(z_j,row), column>, E_j in O(log C)."""
+    points, weights = functional.points, functional.weights
+    total = F.ext_zeros(xs.size)
+    if points:
+        at_rows = ligero.combine_rows(ligero.row_combinations(points, row_bits), data)  # (4, k, q)
+        for j, z in enumerate(points):
+            weight = F.ext_mul(reversed_eq_at(z[:, row_bits:], xs), weights[:, j : j + 1])
+            total = F.ext_add(total, F.ext_mul(weight, at_rows[:, j]))
+    if functional.dense_rows.size:
+        powers = _power_table(xs, functional.dense.shape[2])[::-1]  # x^(C-1-i) for column i
+        at_dense = ligero.combine_rows(functional.dense, powers)  # (4, m, q)
+        total = F.ext_add(total, F.ext_sum(F.ext_scale(at_dense, data[functional.dense_rows]), axis=0))
+    return total
+
+
+def _power_table(xs: np.ndarray, count: int) -> np.ndarray:
+    """x^k for k < count (a power of two) at every point (count, q), by doubling."""
+    table = np.ones((count, xs.size), dtype=np.uint64)
+    step, square = 1, xs.astype(np.uint64) % _P
+    while step < count:
+        table[step : 2 * step] = F.mul(table[:step], square[None, :])
+        step, square = 2 * step, F.mul(square, square)
+    return table
 
 
 def domain_points(domain_bits: int, indices: np.ndarray) -> np.ndarray:

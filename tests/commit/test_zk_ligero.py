@@ -5,14 +5,13 @@ reveals nothing but the claimed values."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pytest
+from zkstats import affine_dimension, rank_mod_p, simulate_opening, two_sample_chi2_p, uniform_chi2_p
 
 from edgeprove import field as F
-from edgeprove import poly
-from edgeprove.commit import merkle
+from edgeprove import poly, zk
 from edgeprove.commit import zk_ligero as Z
 from edgeprove.transcript import Transcript
 
@@ -44,7 +43,8 @@ def challenges(commitment, params, rng, distinct=None) -> Z.Challenges:
 
 def respond(state, points, coins: Z.Challenges) -> Z.ZkOpeningProof:
     """The prover's opening for given coins."""
-    ldt, dot = Z.prove_rows(state, points, coins.alpha, coins.u)
+    functional = Z.claims_functional(points, Z.mle_values(state, points), coins.alpha)
+    ldt, dot = Z.prove_rows(state, functional, coins.u)
     columns, salts, paths = Z.open_columns(state, coins.indices)
     return Z.ZkOpeningProof(ldt, dot, columns, salts, paths)
 
@@ -186,7 +186,7 @@ def fixed():
     claimed = Z.mle_values(state, points)
     coins = challenges(commitment, PARAMS, rng)
     proof = respond(state, points, coins)
-    Z.check(commitment, PARAMS, points, claimed, proof, coins)
+    Z.check(commitment, PARAMS, Z.claims_functional(points, claimed, coins.alpha), proof, coins)
     return commitment, points, claimed, proof, coins
 
 
@@ -203,7 +203,8 @@ def bumped(arr, *index):
 def rejected_by_check(match, fixed, proof=None, claimed=None, params=PARAMS, commitment=None):
     c, points, honest_claims, honest_proof, coins = fixed
     with pytest.raises(Z.ZkLigeroError, match=match):
-        Z.check(commitment or c, params, points, claimed or honest_claims, proof or honest_proof, coins)
+        functional = Z.claims_functional(points, claimed or honest_claims, coins.alpha)
+        Z.check(commitment or c, params, functional, proof or honest_proof, coins)
 
 
 def test_altered_ldt_row_rejected(fixed):
@@ -254,6 +255,68 @@ def test_altered_merkle_path_rejected(fixed):
 def test_wrong_root_rejected(fixed):
     commitment = dataclasses.replace(fixed[0], root=bytes(32))
     rejected_by_check("Merkle", fixed, commitment=commitment)
+
+
+# ------------------------------------------------------------------------------ openings of constraints
+def constraint_case(num_vars: int, pad_offset: int, pads: int, seed: int):
+    """A vector with K pads (four entries each) from ``pad_offset``, two points, and three constraints that
+    hold: a claim, a pad, and a mix of both with random coefficients."""
+    rng = np.random.default_rng(seed)
+    vector = F.random_base(rng, 1 << num_vars)
+    commitment, state = Z.commit(vector, PARAMS)
+    points = [F.random_ext(rng, num_vars) for _ in range(2)]
+    values = Z.mle_values(state, points)
+    pad_values = vector[pad_offset : pad_offset + 4 * pads].reshape(pads, 4).T.astype(np.uint64)
+    a, b, c = (F.random_ext(rng) for _ in range(3))
+    mix = F.ext_add(
+        F.ext_add(F.ext_mul(a, values[1]), F.ext_mul(b, pad_values[:, 0])), F.ext_mul(c, pad_values[:, -1])
+    )
+    ints = zk.scalar
+    constraints = [
+        zk.LinearConstraint({}, {0: zk.ONE}, ints(values[0]), "claim"),
+        zk.LinearConstraint({pads - 1: ints(c)}, {}, ints(F.ext_mul(c, pad_values[:, -1])), "pad"),
+        zk.LinearConstraint({0: ints(b), pads - 1: ints(c)}, {1: ints(a)}, ints(mix), "mix"),
+    ]
+    return commitment, state, points, constraints
+
+
+@pytest.mark.parametrize("num_vars, pad_offset, pads", [(6, 32, 8), (10, 0, 200), (12, 2048, 300)])
+def test_constraints_on_claims_and_pads_open_and_verify(num_vars, pad_offset, pads):
+    commitment, state, points, constraints = constraint_case(num_vars, pad_offset, pads, num_vars)
+    proof = Z.open_constraints(state, points, constraints, pad_offset, Transcript(), "open")
+    Z.verify_constraints(commitment, points, constraints, pad_offset, proof, Transcript(), "open", PARAMS)
+
+
+@pytest.fixture(scope="module")
+def fixed_constraints():
+    """An honest constraint opening for fixed coins, checked with ``zk_ligero.check``."""
+    commitment, state, points, constraints = constraint_case(10, 256, 64, 3)
+    coins = challenges(commitment, PARAMS, np.random.default_rng(3))
+    functional = Z.constraints_functional(points, constraints, 256, 1 << commitment.col_bits, coins.alpha)
+    ldt, dot = Z.prove_rows(state, functional, coins.u)
+    proof = Z.ZkOpeningProof(ldt, dot, *Z.open_columns(state, coins.indices))
+    Z.check(commitment, PARAMS, functional, proof, coins)
+    return commitment, points, constraints, proof, coins
+
+
+def test_a_false_pad_constraint_is_rejected(fixed_constraints):
+    commitment, points, constraints, proof, coins = fixed_constraints
+    wrong = constraints[:1] + [dataclasses.replace(constraints[1], value=(1, 2, 3, 4))] + constraints[2:]
+    functional = Z.constraints_functional(points, wrong, 256, 1 << commitment.col_bits, coins.alpha)
+    with pytest.raises(Z.ZkLigeroError, match="coefficient C-1"):
+        Z.check(commitment, PARAMS, functional, proof, coins)
+
+
+def test_a_false_pad_constraint_with_a_patched_dot_is_rejected_by_the_columns(fixed_constraints):
+    """The prover patches coefficient C-1 to the false target: dot is then not the combination of the
+    committed rows, which the pad rows' entries on the queried columns show."""
+    commitment, points, constraints, proof, coins = fixed_constraints
+    wrong = constraints[:1] + [dataclasses.replace(constraints[1], value=(1, 2, 3, 4))] + constraints[2:]
+    functional = Z.constraints_functional(points, wrong, 256, 1 << commitment.col_bits, coins.alpha)
+    dot = proof.dot.copy()
+    dot[:, (1 << commitment.col_bits) - 1] = functional.target
+    with pytest.raises(Z.ZkLigeroError, match="dot row disagrees"):
+        Z.check(commitment, PARAMS, functional, tampered(proof, dot=dot), coins)
 
 
 @pytest.mark.parametrize(
@@ -331,43 +394,6 @@ def test_ceiling_bounds_an_opening_with_every_query_distinct():
 
 
 # ------------------------------------------------------------------------------------ zero knowledge
-def simulate(num_vars: int, params: Z.ZkLigeroParams, points, claimed, coins: Z.Challenges):
-    """The simulator: from the public shape, the points, the claimed values and the verifier's coins only,
-    a root and an opening.  Data columns uniform; ldt uniform of degree < D; dot uniform with coefficient
-    C-1 the batched claim; the blinding rows' opened entries solved from the two checks; opened leaves hash
-    fresh salts, every other leaf is a uniform digest."""
-    row_bits, col_bits = params.layout(num_vars)
-    rng = Z.OsRandomness()
-    num_rows, width = 1 << row_bits, 1 << col_bits
-    _, length, domain_bits = Z._shape(params.rate_log, params.num_queries(), num_vars, row_bits)
-    q = coins.indices.size
-    data = rng.field(q * num_rows).reshape(q, num_rows)
-    ldt = rng.field(4 * length).reshape(4, length)
-    dot = rng.field(4 * length).reshape(4, length)
-    powers = Z._powers(coins.alpha, len(points))
-    dot[:, width - 1] = F.ext_sum(F.ext_mul(powers, np.stack(claimed, axis=1)))
-    at = Z.evaluate_at(np.concatenate([ldt, dot]), domain_bits, coins.indices).T
-    xs = Z.domain_points(domain_bits, coins.indices)
-    rows_at = Z.ligero.combine_rows(Z.ligero.row_combinations(points, row_bits), data.T)
-    blind_dot = at[4:]
-    for j, z in enumerate(points):
-        weight = F.ext_mul(Z.reversed_eq_at(z[:, row_bits:], xs), powers[:, j : j + 1])
-        blind_dot = F.ext_sub(blind_dot, F.ext_mul(weight, rows_at[:, j]))
-    blind_ldt = F.ext_sub(at[:4], Z.ligero.combine_rows(coins.u[:, None, :num_rows], data.T)[:, 0])
-    blind_ldt = F.ext_sub(blind_ldt, Z._base_combination(coins.u[:, num_rows:], blind_dot))
-    columns = np.concatenate([data, blind_ldt.T, blind_dot.T], axis=1)
-    salts = rng.bytes(Z.SALT_BYTES * q)
-    leaves = (
-        np.frombuffer(rng.bytes(merkle.DIGEST_SIZE << domain_bits), dtype=np.uint8).reshape(-1, 32).copy()
-    )
-    for i, (c, column) in enumerate(zip(coins.indices, columns)):
-        digest = merkle.hash_leaf(salts[16 * i : 16 * (i + 1)] + merkle.column_bytes(column))
-        leaves[c] = np.frombuffer(digest, dtype=np.uint8)
-    tree = merkle.MerkleTree(leaves, 1 << domain_bits)
-    commitment = Z.Commitment(tree.root, num_vars, row_bits)
-    return commitment, Z.ZkOpeningProof(ldt, dot, columns, salts, tree.open(coins.indices))
-
-
 @pytest.mark.parametrize("num_vars, num_points", [(3, 1), (10, 3), (13, 2)])
 def test_simulated_opening_is_accepted(num_vars, num_points):
     rng = np.random.default_rng(num_vars)
@@ -375,36 +401,12 @@ def test_simulated_opening_is_accepted(num_vars, num_points):
     claimed = [F.random_ext(rng) for _ in range(num_points)]  # any values: the simulator knows no data
     row_bits = PARAMS.layout(num_vars)[0]
     coins = challenges(Z.Commitment(bytes(32), num_vars, row_bits), PARAMS, rng)
-    commitment, proof = simulate(num_vars, PARAMS, points, claimed, coins)
-    Z.check(commitment, PARAMS, points, claimed, proof, coins)
+    functional = Z.claims_functional(points, claimed, coins.alpha)
+    commitment, proof = simulate_opening(num_vars, PARAMS, functional, coins)
+    Z.check(commitment, PARAMS, functional, proof, coins)
     real = opened(num_vars, num_points)[5]
     assert all(getattr(proof, f).shape == getattr(real, f).shape for f in ("ldt", "dot"))
     assert proof.columns.shape[1] == real.columns.shape[1] and len(proof.salts) == 16 * coins.indices.size
-
-
-def rank_mod_p(matrix: np.ndarray) -> int:
-    """Rank over F_p by Gaussian elimination on int64 (entries < p, products < 2^62)."""
-    m = np.array(matrix, dtype=np.int64) % F.P
-    rank = 0
-    for col in range(m.shape[1]):
-        rows = np.nonzero(m[rank:, col])[0]
-        if rows.size == 0:
-            continue
-        pivot = rank + rows[0]
-        m[[rank, pivot]] = m[[pivot, rank]]
-        m[rank] = m[rank] * pow(int(m[rank, col]), F.P - 2, F.P) % F.P
-        factors = m[:, col].copy()
-        factors[rank] = 0
-        m = (m - (factors[:, None] * m[rank][None, :]) % F.P) % F.P
-        rank += 1
-        if rank == m.shape[0]:
-            break
-    return rank
-
-
-def affine_dimension(samples: np.ndarray) -> int:
-    """Dimension of the affine hull of the rows of ``samples``."""
-    return rank_mod_p((samples[1:].astype(np.int64) - samples[0].astype(np.int64)) % F.P)
 
 
 def view(proof: Z.ZkOpeningProof) -> np.ndarray:
@@ -443,7 +445,10 @@ def tiny_views():
             samples.append(view(respond(state, [z], coins)))
         out[name] = np.stack(samples)
     claimed = Z.mle_values(Z.commit(first, TINY)[1], [z])
-    out["simulated"] = np.stack([view(simulate(num_vars, TINY, [z], claimed, coins)[1]) for _ in range(160)])
+    functional = Z.claims_functional([z], claimed, coins.alpha)
+    out["simulated"] = np.stack(
+        [view(simulate_opening(num_vars, TINY, functional, coins)[1]) for _ in range(160)]
+    )
     out["first_vector"], out["second_vector"], out["point"], out["coins"] = first, second, z, coins
     return out
 
@@ -485,32 +490,3 @@ def test_opened_values_are_uniform(tiny_views):
         assert uniform_chi2_p(samples[:, ~fixed]) > 1e-6
     assert two_sample_chi2_p(first[:, ~fixed], second[:, ~fixed]) > 1e-6
     assert two_sample_chi2_p(first[:, ~fixed], simulated[:, ~fixed]) > 1e-6
-
-
-BUCKETS = 8
-
-
-def buckets(samples: np.ndarray) -> np.ndarray:
-    return (samples.astype(np.float64) * BUCKETS / F.P).astype(np.int64)
-
-
-def uniform_chi2_p(samples: np.ndarray) -> float:
-    counts = np.stack([np.bincount(col, minlength=BUCKETS) for col in buckets(samples).T])
-    expected = samples.shape[0] / BUCKETS
-    statistic = float(((counts - expected) ** 2 / expected).sum())
-    return chi2_upper_tail(statistic, counts.shape[0] * (BUCKETS - 1))
-
-
-def two_sample_chi2_p(a: np.ndarray, b: np.ndarray) -> float:
-    ca = np.stack([np.bincount(col, minlength=BUCKETS) for col in buckets(a).T]).astype(np.float64)
-    cb = np.stack([np.bincount(col, minlength=BUCKETS) for col in buckets(b).T]).astype(np.float64)
-    total = ca + cb
-    keep = total > 0
-    statistic = float((((ca - cb) ** 2)[keep] / total[keep]).sum())
-    return chi2_upper_tail(statistic, ca.shape[0] * (BUCKETS - 1))
-
-
-def chi2_upper_tail(statistic: float, dof: int) -> float:
-    """P(chi2_dof >= statistic) by the Wilson-Hilferty normal approximation (dof in the hundreds)."""
-    z = ((statistic / dof) ** (1 / 3) - (1 - 2 / (9 * dof))) / math.sqrt(2 / (9 * dof))
-    return 0.5 * math.erfc(z / math.sqrt(2))

@@ -1,0 +1,283 @@
+"""Zero-knowledge bookkeeping (design.md section 10): the pads a commitment carries, the prover's side that
+subtracts them from every value it sends, and the verifier's side that keeps each received value as an
+affine expression in them and turns its checks into linear constraints for the commitment's hiding opening.
+
+A commitment's pad segment holds K elements (four base entries each, limb l of pad i at entry 4i + l): one
+uniform pad per hidden value (``PadPlan.values``); a uniform slope per factor of a product; and per product
+of two hidden values x, y the entries x*y, c1 = x*b + y*a and c2 = a*b, a and b the factors' slopes.  A
+product check draws tau after the commitment and reveals the lines x + tau*a and y + tau*b (uniform, the
+slopes being used nowhere else); the constraints x + tau*a = L_x, y + tau*b = L_y and
+xy + tau*c1 + tau^2*c2 = L_x*L_y then hold for a random tau only if the committed xy is x*y (a nonzero
+polynomial of degree 2 in tau otherwise): a quadratic relation proven with linear constraints alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeprove import field as F
+from edgeprove.randomness import OsRandomness
+
+P = F.P
+Scalar = tuple[int, int, int, int]
+ZERO: Scalar = (0, 0, 0, 0)
+ONE: Scalar = (1, 0, 0, 0)
+
+
+class ZkError(Exception):
+    """A hidden proof does not follow its pad plan (malformed), or a product is not of two hidden values."""
+
+
+def scalar(value: object) -> Scalar:
+    """A K element (a (4,) array, a 4-tuple or an int) as four Python ints below p."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value) % P, 0, 0, 0)
+    a, b, c, d = (int(v) % P for v in np.asarray(value, dtype=np.uint64).reshape(F.EXT_DEGREE).tolist())
+    return (a, b, c, d)
+
+
+def _add(a: Scalar, b: Scalar) -> Scalar:
+    return ((a[0] + b[0]) % P, (a[1] + b[1]) % P, (a[2] + b[2]) % P, (a[3] + b[3]) % P)
+
+
+def _neg(a: Scalar) -> Scalar:
+    return ((-a[0]) % P, (-a[1]) % P, (-a[2]) % P, (-a[3]) % P)
+
+
+_mul = F.ext_mul_ints
+
+
+class Hidden:
+    """An affine expression ``const + sum_i coef_i * pad_i`` over one commitment's pads: what the verifier
+    knows of a value the prover sent hidden (the sent value plus its pad), and of everything computed from
+    such values by additions and public multiples."""
+
+    __slots__ = ("const", "terms")
+
+    def __init__(self, const: object = ZERO, terms: dict[int, Scalar] | None = None) -> None:
+        self.const = const if isinstance(const, tuple) else scalar(const)
+        self.terms = terms if terms is not None else {}
+
+    @staticmethod
+    def of(value: object) -> Hidden:
+        """A public value (a K element) or a Hidden one, as Hidden."""
+        return value if isinstance(value, Hidden) else Hidden(scalar(value))
+
+    def __add__(self, other: object) -> Hidden:
+        other = Hidden.of(other)
+        terms = dict(self.terms)
+        for i, c in other.terms.items():
+            terms[i] = _add(terms[i], c) if i in terms else c
+        return Hidden(_add(self.const, other.const), terms)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Hidden:
+        return Hidden(_neg(self.const), {i: _neg(c) for i, c in self.terms.items()})
+
+    def __sub__(self, other: object) -> Hidden:
+        return self + (-Hidden.of(other))
+
+    def __rsub__(self, other: object) -> Hidden:
+        return Hidden.of(other) - self
+
+    def times(self, factor: object) -> Hidden:
+        """This expression times a public K element."""
+        k = scalar(factor)
+        return Hidden(_mul(self.const, k), {i: _mul(c, k) for i, c in self.terms.items()})
+
+    def is_public(self) -> bool:
+        """No pad term left (the value is known)."""
+        return not any(any(c) for c in self.terms.values())
+
+    def value(self) -> np.ndarray:
+        """The constant as a (4,) array (the value itself when ``is_public``)."""
+        return np.array(self.const, dtype=np.uint64)
+
+
+def combination(coefficients: Iterable[object], values: Iterable[Hidden]) -> Hidden:
+    """sum_j coefficients_j * values_j for public coefficients."""
+    total = Hidden()
+    for c, v in zip(coefficients, values):
+        total = total + v.times(c)
+    return total
+
+
+@dataclass(frozen=True)
+class PadPlan:
+    """The pads of one commitment: ``values`` hidden values in the order the proof sends them, and the
+    products of two of them (pairs of value indices) that its checks need, in the order they are taken."""
+
+    values: int = 0
+    products: tuple[tuple[int, int], ...] = ()
+
+    def then(self, other: PadPlan) -> PadPlan:
+        """This plan followed by ``other`` (whose value indices move past this plan's)."""
+        moved = tuple((x + self.values, y + self.values) for x, y in other.products)
+        return PadPlan(self.values + other.values, self.products + moved)
+
+    @property
+    def factors(self) -> tuple[int, ...]:
+        """The value indices that take part in some product, ascending (each has one slope)."""
+        return tuple(sorted({i for pair in self.products for i in pair}))
+
+    @property
+    def size(self) -> int:
+        """K elements of the pad segment: values, slopes, and three entries per product."""
+        return self.values + len(self.factors) + 3 * len(self.products)
+
+    def slope(self, value: int) -> int:
+        """Pad index of a factor's slope."""
+        return self.values + self.factors.index(value)
+
+    def product_entries(self, j: int) -> tuple[int, int, int]:
+        """Pad indices of product j's x*y, c1 and c2."""
+        base = self.values + len(self.factors) + 3 * j
+        return base, base + 1, base + 2
+
+
+def plan_sequence(plans: Iterable[PadPlan]) -> PadPlan:
+    """The plans one after another."""
+    total = PadPlan()
+    for plan in plans:
+        total = total.then(plan)
+    return total
+
+
+class PadSource:
+    """The prover's pads of one commitment: drawn from the operating system when the layer is committed,
+    handed out in the plan's order as values are sent."""
+
+    def __init__(self, plan: PadPlan, randomness: OsRandomness | None = None) -> None:
+        rng = randomness if randomness is not None else OsRandomness()
+        self.plan = plan
+        pads = rng.field(F.EXT_DEGREE * plan.size).reshape(plan.size, F.EXT_DEGREE).T.copy()
+        for j, (x, y) in enumerate(plan.products):
+            px, py, ax, ay = (pads[:, i] for i in (x, y, plan.slope(x), plan.slope(y)))
+            xy, c1, c2 = plan.product_entries(j)
+            pads[:, xy] = F.ext_mul(px, py)
+            pads[:, c1] = F.ext_add(F.ext_mul(px, ay), F.ext_mul(py, ax))
+            pads[:, c2] = F.ext_mul(ax, ay)
+        self.pads = pads
+        self._next = 0
+
+    def vector(self) -> np.ndarray:
+        """The pad segment's base entries (limb l of pad i at 4i + l), uint32."""
+        return np.ascontiguousarray(self.pads.T).reshape(-1).astype(np.uint32)
+
+    def hide(self, values: np.ndarray) -> np.ndarray:
+        """values (4, ...) minus the next pads, in C order over the trailing axes: what is sent."""
+        values = np.asarray(values, dtype=np.uint64)
+        count = int(np.prod(values.shape[1:], dtype=np.int64))
+        if self._next + count > self.plan.values:
+            raise ZkError(f"the pad plan holds {self.plan.values} hidden values; more are sent")
+        pads = self.pads[:, self._next : self._next + count].reshape(values.shape)
+        self._next += count
+        return F.ext_sub(values, pads)
+
+    @property
+    def sent(self) -> int:
+        """Hidden values handed out so far."""
+        return self._next
+
+    def lines(self, tau: np.ndarray) -> np.ndarray:
+        """Every factor's line pad + tau * slope (4, factors)."""
+        factors = list(self.plan.factors)
+        slopes = [self.plan.slope(i) for i in factors]
+        return F.ext_add(self.pads[:, factors], F.ext_mul_scalar(self.pads[:, slopes], tau))
+
+
+@dataclass
+class LinearConstraint:
+    """sum_i pads[i] * coefficient_i + sum_j claims[j] * claim_coefficient_j = value: pad terms by pad
+    index, claim terms by the index of a claim on the committed vector (its MLE at a point)."""
+
+    pads: dict[int, Scalar]
+    claims: dict[int, Scalar]
+    value: Scalar
+    what: str
+
+
+@dataclass
+class PadLedger:
+    """The verifier's side of one commitment's pads: receives hidden values in the plan's order, records
+    each check as a linear constraint and each product through its line check."""
+
+    plan: PadPlan
+    constraints: list[LinearConstraint] = field(default_factory=list)
+    _received: int = 0
+    _products: int = 0
+
+    def receive(self, sent: np.ndarray) -> list[Hidden]:
+        """The values (4, ...) the prover sent hidden, each as sent + its pad, in C order."""
+        sent = np.asarray(sent, dtype=np.uint64)
+        flat = sent.reshape(F.EXT_DEGREE, -1).T.tolist()
+        if self._received + len(flat) > self.plan.values:
+            raise ZkError(f"the proof sends more hidden values than the {self.plan.values} its plan holds")
+        out = []
+        for offset, limbs in enumerate(flat):
+            out.append(Hidden(tuple(v % P for v in limbs), {self._received + offset: ONE}))
+        self._received += len(flat)
+        return out
+
+    def require(self, left: Hidden, right: object, what: str) -> None:
+        """Owe the opening the constraint left = right."""
+        difference = left - Hidden.of(right)
+        self.constraints.append(LinearConstraint(difference.terms, {}, _neg(difference.const), what))
+
+    def claim(self, claim_index: int, value: Hidden, what: str, coefficient: object = ONE) -> None:
+        """Owe the opening: coefficient * claim number ``claim_index`` (the committed vector's MLE at its
+        point) = value."""
+        terms = dict((-value).terms)
+        self.constraints.append(
+            LinearConstraint(terms, {claim_index: scalar(coefficient)}, value.const, what)
+        )
+
+    def product(self, left: Hidden, right: Hidden) -> Hidden:
+        """left * right for two values each a public part plus a multiple of one hidden value, as the plan's
+        next product: the pad product becomes its committed entry x*y."""
+        if self._products >= len(self.plan.products):
+            raise ZkError("the checks take more products than the pad plan holds")
+        x, y = self.plan.products[self._products]
+        (kx, ky) = (_single(left, x), _single(right, y))
+        xy = self.plan.product_entries(self._products)[0]
+        self._products += 1
+        lc, rc = left.const, right.const
+        terms = {x: _mul(rc, kx), y: _mul(lc, ky)} if x != y else {x: _add(_mul(rc, kx), _mul(lc, ky))}
+        terms[xy] = _mul(kx, ky)
+        return Hidden(_mul(lc, rc), terms)
+
+    def check_lines(self, tau: np.ndarray, lines: np.ndarray) -> None:
+        """The product checks for challenge tau and the sent lines (4, factors): each line is its factor's
+        pad plus tau times its slope, and each product's entries satisfy the line identity."""
+        factors = self.plan.factors
+        if lines.shape != (F.EXT_DEGREE, len(factors)):
+            raise ZkError(f"expected {len(factors)} product lines, got shape {lines.shape}")
+        t = scalar(tau)
+        t2 = _mul(t, t)
+        line = {i: scalar(lines[:, rank]) for rank, i in enumerate(factors)}
+        for i in factors:
+            self.constraints.append(LinearConstraint({i: ONE, self.plan.slope(i): t}, {}, line[i], "line"))
+        for j, (x, y) in enumerate(self.plan.products):
+            xy, c1, c2 = self.plan.product_entries(j)
+            value = _mul(line[x], line[y])
+            self.constraints.append(LinearConstraint({xy: ONE, c1: t, c2: t2}, {}, value, "product"))
+
+    def finish(self) -> None:
+        """Every planned value was received and every product taken (ZkError otherwise)."""
+        if self._received != self.plan.values or self._products != len(self.plan.products):
+            raise ZkError(
+                f"the proof used {self._received} of {self.plan.values} hidden values and "
+                f"{self._products} of {len(self.plan.products)} products"
+            )
+
+
+def _single(value: Hidden, pad: int) -> Scalar:
+    """The coefficient of ``pad`` in a value that holds no other pad term (ZkError otherwise)."""
+    others = [i for i, c in value.terms.items() if i != pad and any(c)]
+    if others:
+        raise ZkError("a product's factor holds other hidden terms than its own pad")
+    return value.terms.get(pad, ZERO)
