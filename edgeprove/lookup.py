@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from edgeprove import field as F
 from edgeprove import poly, sumcheck
 from edgeprove.sumcheck import SumcheckError, SumcheckProof
 from edgeprove.transcript import Transcript
+from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination
 
 _P64 = np.uint64(F.P)
 _GKR_DEGREE = 3
@@ -61,6 +62,9 @@ class LookupProof:
     trees: list[FractionSumProof]
     witness_values: list[np.ndarray]
     multiplicity_values: np.ndarray
+    sums: np.ndarray
+    """A hidden proof's running sums of each lookup's roots (4, S, 2), (N, D) after every root but the
+    first and the last; (4, 0, 2) in the clear, where the verifier adds the roots itself."""
 
 
 @dataclass
@@ -74,9 +78,13 @@ class LookupClaims:
     table_points: list[np.ndarray]
     multiplicity_values: list[np.ndarray]
 
-    def column_openings(self, column: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(point, value) of witness column ``column`` at every witness tile's leaf point."""
-        return [(z, v[:, column]) for z, v in zip(self.witness_points, self.witness_values)]
+    def column_openings(self, column: int) -> list[tuple[np.ndarray, object]]:
+        """(point, value) of witness column ``column`` at every witness tile's leaf point (a tile's values
+        are a (4, c) array, or in a hidden proof a list of c ``Hidden``)."""
+        return [
+            (z, v[column] if isinstance(v, list) else v[:, column])
+            for z, v in zip(self.witness_points, self.witness_values)
+        ]
 
     def multiplicity_openings(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(point, value) of the multiplicities at every table tile's leaf point."""
@@ -155,6 +163,9 @@ def _trees(shapes: Sequence[tuple[int, int, int]], tiling: Tiling) -> list[_Tree
 TOP_VARS = 4
 """Each tree's level of 2^min(4, n) fractions goes in the proof as it is: the smallest GKR levels, where a
 sumcheck round costs far more than the few elements it replaces, are never run."""
+HIDDEN_TOP_VARS = 0
+"""A hidden proof sends each tree's root alone: the verifier's sums of a sent level would multiply hidden
+values that are themselves products, which its line checks cannot take (``zk``)."""
 
 
 _GEMM_MIN = 64
@@ -242,11 +253,11 @@ def _parents(
     return numerators, denominators
 
 
-def _build_group(num_vars: int, leaves: list[Leaves]) -> _Group:
+def _build_group(num_vars: int, leaves: list[Leaves], top_vars: int) -> _Group:
     """Build stacked trees of 2^num_vars leaves bottom-up, keeping the levels between the leaves and the
-    top: about the leaves' size in all."""
+    top (level ``top_vars``): about the leaves' size in all."""
     group = _Group(num_vars, leaves, {}, F.ext_zeros(0), F.ext_zeros(0))
-    if num_vars <= TOP_VARS:  # sent whole: the top is the leaves
+    if num_vars <= top_vars:  # sent whole: the top is the leaves
         numerators, denominators = group.made_leaves()
         group.top_n, group.top_d = _as_ext(numerators, True), denominators
         return group
@@ -257,7 +268,7 @@ def _build_group(num_vars: int, leaves: list[Leaves]) -> _Group:
         n, d = group.tree_leaves(i)
         _parents(n[0::2], n[1::2], d[:, 0::2], d[:, 1::2], True, (numerators[:, i], denominators[:, i]))
         del n, d
-    for depth in range(num_vars - 2, TOP_VARS - 1, -1):
+    for depth in range(num_vars - 2, top_vars - 1, -1):
         n_even, n_odd = _children(numerators)
         d_even, d_odd = _children(denominators)
         group.levels[depth] = (n_even, n_odd, d_even, d_odd)
@@ -409,6 +420,7 @@ def _prove_level(
     claim: np.ndarray,
     transcript: Transcript,
     where: str,
+    pads: PadSource | None = None,
 ) -> tuple[SumcheckProof, np.ndarray, list[np.ndarray]]:
     """The eq-weighted sumcheck of sum_t c_t sum_x eq(point, x) (n_e d_o + n_o d_e + lambda d_e d_o)_t(x) for
     the tables [n_e, n_o, d_e, d_o] (numerators base or K), with Gruen's factoring as in
@@ -417,7 +429,8 @@ def _prove_level(
     The sum is d_o U + n_o d_e with U = n_e + lambda d_e; once small (``_STACK_ENTRIES``) the four tables
     are one stacked array folded in place, so a short round is a fixed handful of whole-array operations.
     The messages are those of ``sumcheck.prove`` on the same sum.  ``tables`` is emptied (the caller's level
-    is freed during the first round).  Returns (proof, point, final tables)."""
+    is freed during the first round); with ``pads`` every round is sent hidden.  Returns (proof, point,
+    final tables)."""
     num_vars = point.shape[1]
     nonzero = np.any(point != 0, axis=0)
     inverses = F.ext_zeros(num_vars)
@@ -469,7 +482,8 @@ def _prove_level(
             eq_t = [(a + t * b) % F.P for a, b in zip(one_minus, slope)]
             message.append(F.ext_mul_ints(prefix, F.ext_mul_ints(eq_t, q_at[t])))
         msg = np.array(message, dtype=np.uint64).T.copy()
-        transcript.absorb_ext(f"{where}/round", msg)
+        sent = msg if pads is None else pads.hide(msg)
+        transcript.absorb_ext(f"{where}/round", sent)
         r = transcript.challenge_ext(f"{where}/r")
         challenges.append(r)
         r_ints = r.tolist()
@@ -480,7 +494,7 @@ def _prove_level(
         level, stacked = _fold(level, stacked, lam, r, step)
         if half > 1:  # eq(rho_{i+1}, .) sums to 1 over its bit: halves added drop that coordinate
             eq = F.ext_add(eq[:, : half // 2], eq[:, half // 2 :])
-        rounds.append(msg)
+        rounds.append(sent)
     d_odd, n_odd, combined, d_even = (stacked[:, k, :, 0] for k in range(4))
     n_even = F.ext_sub(combined, F.ext_mul_scalar(d_even, lam))
     return SumcheckProof(rounds), poly.point(challenges), [n_even, n_odd, d_even, d_odd]
@@ -521,34 +535,43 @@ def _absorb_shape(transcript: Transcript, label: str, num_vars: Sequence[int]) -
 
 
 def prove_fraction_sums(
-    num_vars: Sequence[int], leaves: Sequence[Leaves], transcript: Transcript, label: str
-) -> tuple[FractionSumProof, list[np.ndarray], np.ndarray, np.ndarray]:
+    num_vars: Sequence[int],
+    leaves: Sequence[Leaves],
+    transcript: Transcript,
+    label: str,
+    pads: PadSource | None = None,
+) -> tuple[FractionSumProof, list[np.ndarray], np.ndarray, np.ndarray, list[np.ndarray]]:
     """Prove several trees' fraction sums at once, tree t of 2^num_vars[t] leaves made by ``leaves[t]``.
 
-    Returns (proof, each tree's leaf point (4, n_t), leaf n~ and d~ as (4, T)); the caller must tie the
-    leaf values to MLEs it trusts.  Trees of equal depth are built and reduced as one stacked array.
+    Returns (proof, each tree's leaf point (4, n_t), leaf n~ and d~ as (4, T), each tree's top as it is);
+    the caller must tie the leaf values to MLEs it trusts.  Trees of equal depth are built and reduced as
+    one stacked array.  With ``pads`` every value is sent hidden and each tree's top is its root
+    (``HIDDEN_TOP_VARS``).
     """
     if len(num_vars) == 0 or len(num_vars) != len(leaves):
         raise LogUpError("fraction sums: need one depth and one leaf maker per tree")
+    top_vars = TOP_VARS if pads is None else HIDDEN_TOP_VARS
     order = tree_order(num_vars)
     groups = []
     for start in range(len(order)):
         if start and num_vars[order[start]] == num_vars[order[start - 1]]:
             continue
         members = [t for t in order[start:] if num_vars[t] == num_vars[order[start]]]
-        groups.append(_build_group(num_vars[order[start]], [leaves[t] for t in members]))
+        groups.append(_build_group(num_vars[order[start]], [leaves[t] for t in members], top_vars))
     tops_sorted = [
         np.stack([g.top_n[:, i], g.top_d[:, i]], axis=1) for g in groups for i in range(len(g.leaves))
     ]
     tops = [tops_sorted[order.index(t)] for t in range(len(order))]
     _absorb_shape(transcript, label, num_vars)
+    sent_tops = []
     for top in tops:
-        transcript.absorb_ext(f"{label}/top", top)
-    point = transcript.challenge_ext_vec(f"{label}/top_point", min(TOP_VARS, max(num_vars)))
+        sent_tops.append(top if pads is None else pads.hide(top))
+        transcript.absorb_ext(f"{label}/top", sent_tops[-1])
+    point = transcript.challenge_ext_vec(f"{label}/top_point", min(top_vars, max(num_vars)))
     claim_n, claim_d = _top_claims(tops_sorted, point)
-    leaf_points = [point[:, : min(v, TOP_VARS)] for v in num_vars]
+    leaf_points = [point[:, : min(v, top_vars)] for v in num_vars]
     layers, children = [], []
-    for depth in range(TOP_VARS, max(num_vars)):
+    for depth in range(top_vars, max(num_vars)):
         count = sum(1 for v in num_vars if v > depth)
         where = f"{label}/L{depth}"
         lam, coefficients = _coefficients(transcript, where, count)
@@ -556,10 +579,13 @@ def prove_fraction_sums(
         claim = F.ext_sum(
             F.ext_mul(coefficients, F.ext_add(claim_n[:, :count], F.ext_mul_scalar(claim_d[:, :count], lam)))
         )
-        layer, sub_point, finals = _prove_level(tables, lam, coefficients, point, claim, transcript, where)
+        layer, sub_point, finals = _prove_level(
+            tables, lam, coefficients, point, claim, transcript, where, pads
+        )
         del tables
         values = np.stack(finals, axis=2)
-        transcript.absorb_ext(f"{where}/children", values)
+        sent = values if pads is None else pads.hide(values)
+        transcript.absorb_ext(f"{where}/children", sent)
         mu = transcript.challenge_ext(f"{where}/mu")
         claim_n = np.concatenate([_line(values[:, :, 0], values[:, :, 1], mu), claim_n[:, count:]], axis=1)
         claim_d = np.concatenate([_line(values[:, :, 2], values[:, :, 3], mu), claim_d[:, count:]], axis=1)
@@ -568,9 +594,10 @@ def prove_fraction_sums(
             if num_vars[order[rank]] == depth + 1:
                 leaf_points[order[rank]] = point
         layers.append(layer)
-        children.append(values)
+        children.append(sent)
     inverse = [order.index(t) for t in range(len(order))]
-    return FractionSumProof(tops, layers, children), leaf_points, claim_n[:, inverse], claim_d[:, inverse]
+    proof = FractionSumProof(sent_tops, layers, children)
+    return proof, leaf_points, claim_n[:, inverse], claim_d[:, inverse], tops
 
 
 def _line(value_even: np.ndarray, value_odd: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -888,12 +915,18 @@ def _prepare(lookup: Lookup) -> tuple[list[np.ndarray], np.ndarray, list[np.ndar
 
 
 def prove_lookups(
-    lookups: Sequence[Lookup], transcript: Transcript, label: str, tiling: Tiling = TILING
+    lookups: Sequence[Lookup],
+    transcript: Transcript,
+    label: str,
+    tiling: Tiling = TILING,
+    pads: PadSource | None = None,
 ) -> tuple[LookupProof, list[LookupClaims]]:
     """Prove several lookups with their fraction trees cut and batched by ``tiling``.
 
     Witness columns and masks are zero-padded, tables padded by ``pad_table``; the returned claims are the
     openings the caller must prove (witness columns at each witness tile's point, m at each table tile's).
+    With ``pads`` every value is sent hidden (``verify_lookups_hidden``), the running sums of each lookup's
+    roots among them.
     """
     prepared = [_prepare(lookup) for lookup in lookups]
     shapes = [(poly.num_vars(m.shape[0]), poly.num_vars(t[0].shape[0]), len(w)) for w, m, t, _ in prepared]
@@ -910,17 +943,21 @@ def prove_lookups(
             _denominators(alpha, beta, [c[part] for c in witness]),
         )
 
-    proofs, points = [], [F.ext_zeros(0)] * len(trees)
+    proofs, points, roots = [], [F.ext_zeros(0)] * len(trees), [None] * len(trees)
     for p, members in enumerate(tiling.passes([tree.num_vars for tree in trees])):
-        proof, leaf_points, _, _ = prove_fraction_sums(
+        proof, leaf_points, _, _, tops = prove_fraction_sums(
             [trees[t].num_vars for t in members],
             [fractions(trees[t]) for t in members],
             transcript,
             f"{label}/pass{p}",
+            pads,
         )
         proofs.append(proof)
-        for t, point in zip(members, leaf_points):
-            points[t] = point
+        for t, point, top in zip(members, leaf_points, tops):
+            points[t], roots[t] = point, top
+    sums = F.ext_zeros((0, 2))
+    if pads is not None:
+        sums = _send(pads, _running_sums(trees, roots), transcript, f"{label}/sums")
     witness_values, multiplicity_values = [], []
     for tree, point in zip(trees, points):
         witness, _, _, mult = prepared[tree.lookup]
@@ -930,9 +967,33 @@ def prove_lookups(
         else:
             witness_values.append(np.stack([poly.evaluate(c[part], point) for c in witness], axis=1))
     multiplicities = np.stack(multiplicity_values, axis=1)
-    _absorb_values(transcript, label, witness_values, multiplicities)
     claims = _claims(len(prepared), trees, points, witness_values, multiplicities)
-    return LookupProof(proofs, witness_values, multiplicities), claims
+    if pads is not None:
+        witness_values = [pads.hide(values) for values in witness_values]
+        multiplicities = pads.hide(multiplicities)
+    _absorb_values(transcript, label, witness_values, multiplicities)
+    return LookupProof(proofs, witness_values, multiplicities, sums), claims
+
+
+def _send(pads: PadSource, values: np.ndarray, transcript: Transcript, label: str) -> np.ndarray:
+    """Values hidden by the next pads, absorbed; returns what is sent."""
+    sent = pads.hide(values)
+    transcript.absorb_ext(label, sent)
+    return sent
+
+
+def _running_sums(trees: list[_Tree], roots: list[np.ndarray]) -> np.ndarray:
+    """Each lookup's roots added one by one as fractions (witness tiles, then table tiles): the sums after
+    every root but the first and the last, (4, S, 2) as (N, D)."""
+    out = []
+    for lookup in sorted({tree.lookup for tree in trees}):
+        members = [roots[t][:, :, 0] for t, tree in enumerate(trees) if tree.lookup == lookup]
+        total_n, total_d = members[0][:, 0], members[0][:, 1]
+        for root in members[1:-1]:
+            n, d = root[:, 0], root[:, 1]
+            total_n, total_d = F.ext_add(F.ext_mul(total_n, d), F.ext_mul(n, total_d)), F.ext_mul(total_d, d)
+            out.append(np.stack([total_n, total_d], axis=1))
+    return np.stack(out, axis=1) if out else F.ext_zeros((0, 2))
 
 
 def _absorb_values(
@@ -980,10 +1041,10 @@ def prove_lookup(
 
 
 def _check_lookup_proof(
-    proof: object, trees: list[_Tree], passes: int, label: str
+    proof: object, trees: list[_Tree], passes: int, label: str, expected_columns: Sequence[int] | None = None
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """The claimed witness values (4, c >= 1) of each witness tree, equal in c within a lookup, and the
-    multiplicity values (4, table trees)."""
+    """The claimed witness values (4, c >= 1) of each witness tree, equal in c within a lookup (and to
+    ``expected_columns`` when given), and the multiplicity values (4, table trees)."""
     witness_trees = [tree for tree in trees if not tree.is_table]
     table_trees = len(trees) - len(witness_trees)
     if (
@@ -1002,7 +1063,8 @@ def _check_lookup_proof(
     for tree, values in zip(witness_trees, proof.witness_values):
         if not isinstance(values, np.ndarray) or values.ndim != 2 or values.shape[1] == 0:
             raise LogUpError(f"{label}: witness values must be a (4, columns) array with columns >= 1")
-        if columns.setdefault(tree.lookup, values.shape[1]) != values.shape[1]:
+        expected = values.shape[1] if expected_columns is None else expected_columns[tree.lookup]
+        if columns.setdefault(tree.lookup, expected) != values.shape[1]:
             raise LogUpError(f"{label}: lookup {tree.lookup}'s tiles claim different column counts")
         where = f"{label}: lookup {tree.lookup} witnesses"
         witness_values.append(_check_ext_array(values, (F.EXT_DEGREE, values.shape[1]), where))
@@ -1051,6 +1113,7 @@ def verify_lookups(
     trees = _trees(sizes, tiling)
     passes = tiling.passes([tree.num_vars for tree in trees])
     witness_values, multiplicity_values = _check_lookup_proof(proof, trees, len(passes), label)
+    _check_ext_array(proof.sums, (F.EXT_DEGREE, 0, 2), f"{label}: running sums (none in the clear)")
     first_tile = {}
     for tree, values in zip((t for t in trees if not t.is_table), witness_values):
         first_tile.setdefault(tree.lookup, values)
@@ -1098,6 +1161,196 @@ def verify_lookups(
             raise LogUpError(f"{where}: table leaf denominator does not match the table")
     _absorb_values(transcript, label, witness_values, multiplicity_values)
     return _claims(len(statements), trees, points, witness_values, multiplicity_values)
+
+
+def hidden_plan(shapes: Sequence[tuple[int, int, int]], tiling: Tiling = TILING) -> PadPlan:
+    """The pads of a hidden lookup batch of (witness vars, table vars, columns) shapes, in the order
+    ``verify_lookups_hidden`` takes them: per pass the roots, then per level its rounds and children and
+    three products per open tree; then the running sums and their products; then the leaf values."""
+    trees = _trees(shapes, tiling)
+    plan = _PlanBuilder()
+    roots: list[tuple[int, int]] = [(0, 0)] * len(trees)
+    for members in tiling.passes([tree.num_vars for tree in trees]):
+        num_vars = [trees[t].num_vars for t in members]
+        for t in members:
+            roots[t] = tuple(plan.take(2))
+        for depth in range(HIDDEN_TOP_VARS, max(num_vars)):
+            count = sum(1 for v in num_vars if v > depth)
+            plan.take((_GKR_DEGREE + 1) * depth)
+            children = plan.take(4 * count)
+            for rank in range(count):
+                n_even, n_odd, d_even, d_odd = children[4 * rank : 4 * rank + 4]
+                plan.products += [(n_even, d_odd), (n_odd, d_even), (d_even, d_odd)]
+    groups = [[roots[t] for t, tree in enumerate(trees) if tree.lookup == i] for i in range(len(shapes))]
+    sums = iter(plan.take(2 * sum(len(g) - 2 for g in groups)))
+    for group in groups:
+        total = group[0]
+        for j, (n, d) in enumerate(group[1:], start=2):
+            plan.products += [(total[0], d), (n, total[1])]
+            if j < len(group):
+                plan.products.append((total[1], d))
+                total = (next(sums), next(sums))
+    for tree in trees:
+        plan.take(1 if tree.is_table else shapes[tree.lookup][2])
+    return PadPlan(plan.values, tuple(plan.products))
+
+
+@dataclass
+class _PlanBuilder:
+    """Value indices handed out in order, and products of pairs of them."""
+
+    values: int = 0
+    products: list[tuple[int, int]] = field(default_factory=list)
+
+    def take(self, count: int) -> list[int]:
+        """The next ``count`` value indices."""
+        self.values += count
+        return list(range(self.values - count, self.values))
+
+
+def verify_lookups_hidden(
+    statements: Sequence[LookupStatement],
+    columns: Sequence[int],
+    proof: LookupProof,
+    transcript: Transcript,
+    label: str,
+    checker: Checker,
+    tiling: Tiling = TILING,
+) -> list[LookupClaims]:
+    """Verify a hidden lookup batch (``prove_lookups`` with pads): every sent value is taken by the
+    ``checker`` (a ``zk.PadLedger``), every check is a constraint, and each product of two hidden values
+    goes through its line check.  ``columns`` is each lookup's witness column count (the model's).  A
+    root's denominator is not checked to be nonzero: every leaf denominator is alpha minus a value bound
+    before alpha, so none is zero but with probability (leaves)/|K| (design.md section 10.4).  Returns the
+    claims, their values ``Hidden``."""
+    sizes = [(s.num_vars_witness, s.num_vars_table, c) for s, c in zip(statements, columns)]
+    trees = _trees(sizes, tiling)
+    passes = tiling.passes([tree.num_vars for tree in trees])
+    witness_sent, multiplicity_sent = _check_lookup_proof(proof, trees, len(passes), label, columns)
+    sum_count = sum(sum(1 for t in trees if t.lookup == i) - 2 for i in range(len(statements)))
+    sums_sent = _check_ext_array(proof.sums, (F.EXT_DEGREE, sum_count, 2), f"{label}: running sums")
+    beta, alpha = _draw_lookup_challenges(transcript, label, sizes)
+    roots: list[list[Hidden]] = [[]] * len(trees)
+    points, leaf_n, leaf_d = [F.ext_zeros(0)] * len(trees), [None] * len(trees), [None] * len(trees)
+    for p, members in enumerate(passes):
+        where = f"{label}/pass{p}"
+        found = _verify_pass_hidden(
+            [trees[t].num_vars for t in members], proof.trees[p], transcript, where, checker
+        )
+        for t, (root, point, n, d) in zip(members, zip(*found)):
+            roots[t], points[t], leaf_n[t], leaf_d[t] = root, point, n, d
+    transcript.absorb_ext(f"{label}/sums", sums_sent)
+    sums = iter(checker.receive(sums_sent))
+    for i in range(len(statements)):
+        group = [roots[t] for t, tree in enumerate(trees) if tree.lookup == i]
+        total = group[0]
+        for j, (n, d) in enumerate(group[1:], start=2):
+            numerator = checker.product(total[0], d) + checker.product(n, total[1])
+            if j == len(group):
+                where = _lookup_name(label, i, statements)
+                checker.require(numerator, 0, f"{where}: witness and table fraction sums do not cancel")
+                continue
+            denominator = checker.product(total[1], d)
+            total = [next(sums), next(sums)]
+            checker.require(total[0], numerator, f"{label}: running sum {j} numerator")
+            checker.require(total[1], denominator, f"{label}: running sum {j} denominator")
+    _absorb_values(transcript, label, witness_sent, multiplicity_sent)
+    witness = iter([checker.receive(values) for values in witness_sent])
+    table = iter(checker.receive(multiplicity_sent))
+    claims = [LookupClaims([], [], [], []) for _ in statements]
+    for tree, point, n, d in zip(trees, points, leaf_n, leaf_d):
+        statement, where = statements[tree.lookup], _lookup_name(label, tree.lookup, statements)
+        whole = tree.whole_point(point)
+        if tree.is_table:
+            multiplicity = next(table)
+            table_values = [
+                np.asarray(v, dtype=np.uint64).reshape(F.EXT_DEGREE) for v in statement.table_mles(whole)
+            ]
+            checker.require(n, -multiplicity, f"{where}: table leaf numerator")
+            checker.require(
+                d,
+                F.ext_sub(alpha, _combine_values(np.stack(table_values, axis=1), beta)),
+                f"{where}: table leaf denominator",
+            )
+            claims[tree.lookup].table_points.append(whole)
+            claims[tree.lookup].multiplicity_values.append(multiplicity)
+            continue
+        values = next(witness)
+        powers = [F.ext_pow(beta, k) for k in range(len(values))]
+        checker.require(n, np.asarray(statement.mask_mle(whole)), f"{where}: witness leaf numerator")
+        checker.require(
+            d, Hidden.of(alpha) - combination(powers, values), f"{where}: witness leaf denominator"
+        )
+        claims[tree.lookup].witness_points.append(whole)
+        claims[tree.lookup].witness_values.append(values)
+    return claims
+
+
+def _verify_pass_hidden(
+    num_vars: Sequence[int], proof: object, transcript: Transcript, label: str, checker: Checker
+) -> tuple[list[list[Hidden]], list[np.ndarray], list[Hidden], list[Hidden]]:
+    """One hidden pass (``verify_fraction_sums`` with roots for tops): returns per tree its root (N, D),
+    its leaf point and its leaf n~ and d~."""
+    if not isinstance(proof, FractionSumProof) or not all(
+        isinstance(v, list) for v in (proof.tops, proof.layers, proof.children)
+    ):
+        raise LogUpError(f"{label}: not a fraction-sum proof")
+    deepest = max(num_vars)
+    if len(proof.tops) != len(num_vars):
+        raise LogUpError(f"{label}: expected {len(num_vars)} tree roots, got {len(proof.tops)}")
+    if len(proof.layers) != deepest or len(proof.children) != deepest:
+        raise LogUpError(f"{label}: expected {deepest} GKR layers, got {len(proof.layers)}")
+    tops = [
+        _check_ext_array(top, (F.EXT_DEGREE, 2, 1), f"{label}: tree {t} root")
+        for t, top in enumerate(proof.tops)
+    ]
+    order = tree_order(num_vars)
+    _absorb_shape(transcript, label, num_vars)
+    roots = []
+    for top in tops:
+        transcript.absorb_ext(f"{label}/top", top)
+        roots.append(checker.receive(top))
+    transcript.challenge_ext_vec(f"{label}/top_point", 0)
+    point = F.ext_zeros(0)
+    claim_n = [roots[t][0] for t in order]
+    claim_d = [roots[t][1] for t in order]
+    leaf_points = [point] * len(num_vars)
+    for depth in range(HIDDEN_TOP_VARS, deepest):
+        count = sum(1 for v in num_vars if v > depth)
+        where = f"{label}/L{depth}"
+        layer = proof.layers[depth]
+        if not isinstance(layer, SumcheckProof) or not isinstance(layer.rounds, list):
+            raise LogUpError(f"{where}: not a sumcheck proof")
+        values = _check_ext_array(proof.children[depth], (F.EXT_DEGREE, count, 4), f"{where}: children")
+        lam, coefficients = _coefficients(transcript, where, count)
+        weights = list(coefficients.T)
+        claim = combination(weights, [claim_n[k] + claim_d[k].times(lam) for k in range(count)])
+        try:
+            sub_point, final = sumcheck.verify_hidden(
+                claim, depth, _GKR_DEGREE, layer, transcript, where, checker
+            )
+        except SumcheckError as err:
+            raise LogUpError(str(err)) from None
+        children = checker.receive(values)
+        per_tree = []
+        for rank in range(count):
+            n_even, n_odd, d_even, d_odd = children[4 * rank : 4 * rank + 4]
+            sums = checker.product(n_even, d_odd) + checker.product(n_odd, d_even)
+            per_tree.append(sums + checker.product(d_even, d_odd).times(lam))
+        expected = combination(weights, per_tree).times(poly.eq_eval(point, sub_point))
+        checker.require(final, expected, f"{where}: children values do not match the sumcheck's final claim")
+        transcript.absorb_ext(f"{where}/children", values)
+        mu = transcript.challenge_ext(f"{where}/mu")
+        for rank in range(count):
+            n_even, n_odd, d_even, d_odd = children[4 * rank : 4 * rank + 4]
+            claim_n[rank] = n_even + (n_odd - n_even).times(mu)
+            claim_d[rank] = d_even + (d_odd - d_even).times(mu)
+        point = poly.concat_points(sub_point, mu)
+        for rank in range(count):
+            if num_vars[order[rank]] == depth + 1:
+                leaf_points[order[rank]] = point
+    inverse = [order.index(t) for t in range(len(order))]
+    return roots, leaf_points, [claim_n[i] for i in inverse], [claim_d[i] for i in inverse]
 
 
 def verify_lookup(

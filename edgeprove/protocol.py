@@ -17,15 +17,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeprove import field as F
-from edgeprove import layers
+from edgeprove import layers, poly
 from edgeprove.claims import INPUT
 from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME, SCHEMES, CommitmentScheme
+from edgeprove.commit.zk_ligero import ZkOpeningProof
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
+from edgeprove.layers.kind import read_count
 from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model
 from edgeprove.model.tiling import Tiles, check_tiles
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
+from edgeprove.zk import PadLedger, PadPlan, ZkError
 
 PROTOCOL = "edgeprove/v1"
 
@@ -37,6 +40,16 @@ class CommitSection:
 
     root: bytes
     act_bits: int
+
+
+@register
+@dataclass
+class HiddenOpening:
+    """A hidden proof's opening of one commitment: the lines of its product checks (``zk``), then the
+    hiding opening of every constraint owed to it (``zk_ligero.open_constraints``)."""
+
+    lines: np.ndarray
+    opening: ZkOpeningProof
 
 
 @register
@@ -78,19 +91,23 @@ HEADER_KEYS = (
     "schedule",
     "security_bits",
     "tiles",
+    "zero_knowledge",
 )
 """The header's keys besides the commitment scheme's parameters (under the scheme's header key)."""
-BOUND_KEYS = ("protocol", "digest", "input_mode", "input_shape", "output_shape", "tiles")
+BOUND_KEYS = ("protocol", "digest", "input_mode", "input_shape", "output_shape", "tiles", "zero_knowledge")
 """The header fields the transcript binds, with the commitment parameters (the model name is only
 displayed, the schedule is not part of the statement, and the rest follows from these).  ``tiles`` names
-the tiling (``model.tiling``): which layers are proven a block of channels at a time."""
+the tiling (``model.tiling``): which layers are proven a block of channels at a time; ``zero_knowledge``
+whether every value the proof sends is hidden (design.md section 10), which only a committed input has."""
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_SHAPE_RANK = 4
 
 
 def scheme_keys(header: dict, scheme: CommitmentScheme) -> tuple[str, ...]:
     """The header keys of the commitment parameters: the layers' scheme, and with a committed input the
-    hiding scheme its commitment uses."""
+    hiding scheme its commitment uses; a zero-knowledge proof commits everything with the hiding one."""
+    if header.get("zero_knowledge") is True:
+        return (HIDING_SCHEME.header_key,)
     if header.get("input_mode") == "committed" and HIDING_SCHEME.header_key != scheme.header_key:
         return (scheme.header_key, HIDING_SCHEME.header_key)
     return (scheme.header_key,)
@@ -137,6 +154,10 @@ def check_header(header: dict, scheme: CommitmentScheme = DEFAULT_SCHEME) -> Non
     if header["schedule"] not in SCHEDULES:
         raise ValueError(f"schedule is not one of {SCHEDULES}")
     check_tiles(header["tiles"])
+    if type(header["zero_knowledge"]) is not bool:
+        raise ValueError("zero_knowledge is not true or false")
+    if header["zero_knowledge"] and header["input_mode"] != "committed":
+        raise ValueError("a zero-knowledge proof needs a committed input")
     for key in scheme_keys(header, scheme):
         (scheme if key == scheme.header_key else HIDING_SCHEME).params_from_header(header[key])
 
@@ -147,6 +168,11 @@ LAYER_SECTION_BYTES = 1 << 20
 """Ceiling of one layer's proof section.  Its size is set by the model (sumcheck rounds of at most 32
 variables, GKR trees of at most 32 levels, a few extension elements each): tens of KiB when honest."""
 END_SECTION_BYTES = 64
+
+
+def lines_bytes(factors: int) -> int:
+    """Ceiling of a hidden opening's product lines beside its opening: 16 bytes each and the framing."""
+    return 256 + 16 * factors
 
 
 def tensor_section_bytes(shape) -> int:
@@ -166,10 +192,11 @@ def statement_header(
     scheme: CommitmentScheme = DEFAULT_SCHEME,
     input_params=None,
     tiles: Tiles = (),
+    zero_knowledge: bool = False,
 ) -> dict:
     """The proof file's JSON header: what is being proven and with which commitment parameters (with a
-    committed input, ``input_params`` of the hiding scheme its commitment uses), and the tiling the proof
-    follows (``model`` is the model as given, before tiling)."""
+    committed input, ``input_params`` of the hiding scheme its commitment uses), the tiling the proof
+    follows (``model`` is the model as given, before tiling) and whether it is zero-knowledge."""
     hiding = {HIDING_SCHEME.header_key: HIDING_SCHEME.params_header(input_params)} if input_params else {}
     return {
         "protocol": PROTOCOL,
@@ -184,6 +211,7 @@ def statement_header(
         "schedule": schedule,
         "layers": len(model.layers),
         "tiles": [list(pair) for pair in tiles],
+        "zero_knowledge": zero_knowledge,
     }
 
 
@@ -225,12 +253,75 @@ def openings_after(last_use: dict[int, int], open_tensors, k: int, n: int) -> li
     return sorted(t for t in open_tensors if last_use[t] == k or (k == n - 1 and last_use[t] == n))
 
 
-def commitment_layout(model: Model, t: int, table_bits: int) -> Layout:
-    """How tensor t's committed vector is laid out: the private input's, or its layer kind's."""
+def commitment_layout(model: Model, t: int, table_bits: int, plan: PadPlan | None = None) -> Layout:
+    """How tensor t's committed vector is laid out: the private input's, or its layer kind's (empty for a
+    kind that commits nothing), with a hidden proof's pads (``plan``) after them."""
     if t == INPUT:
-        return committed_input.layout(model.input_shape)
-    layer = model.layers[t]
-    return layers.kind_of(layer).layout(layer, table_bits)
+        base = committed_input.layout(model.input_shape)
+    else:
+        layer = model.layers[t]
+        kind = layers.kind_of(layer)
+        base = kind.layout(layer, table_bits) if kind.commits(layer) else Layout(())
+    if plan is None:
+        return base
+    return base.with_tail(PADS, poly.num_vars(poly.next_pow2(F.EXT_DEGREE * plan.size)))
+
+
+PADS = "pads"
+"""The segment of a hidden proof's pads in every committed vector."""
+
+
+def hidden_plan(model: Model, t: int, table_bits: int) -> PadPlan:
+    """Tensor t's pads in a hidden proof: what its own proof sends (the input's range lookup, or its
+    layer's kind's plan), then the mask coefficients of its randomized evaluations, one per read."""
+    if t == INPUT:
+        own = committed_input.hidden_plan(model.input_shape)
+    else:
+        layer = model.layers[t]
+        kind = layers.kind_of(layer)
+        if not kind.hides:
+            raise ValueError(
+                f"layer {layer.name}: a {layer.kind} layer cannot be proven in zero knowledge yet"
+            )
+        own = kind.pad_plan(model, t, table_bits)
+    return own.then(PadPlan(masks=read_count(model, t)))
+
+
+def check_hideable(model: Model) -> None:
+    """Refuse, with one line (ValueError), a model a hidden proof cannot cover: a layer kind without a
+    hidden proof, or a tensor with fewer variables than the points its readers evaluate it at."""
+    for t in range(INPUT, len(model.layers)):
+        try:
+            hidden_plan(model, t, 0)
+        except ZkError as exc:
+            name = "the input" if t == INPUT else f"layer {model.layers[t].name}"
+            raise ValueError(f"{name}: {exc}") from None
+
+
+def owe_constraints(
+    ledger: PadLedger, claims: list, layout: Layout, tau: np.ndarray, lines: np.ndarray
+) -> list[np.ndarray]:
+    """Close a hidden commitment's ledger for its opening: the product checks for tau and the sent lines,
+    then every claim owed to it as a constraint (its MLE at the claim's point, less the claim's hidden
+    value); returns the claims' points on the whole vector, in order."""
+    ledger.check_lines(tau, lines)
+    ledger.finish()
+    for j, claim in enumerate(claims):
+        ledger.claim(j, claim.value, f"{claim.segment} claim")
+    return [layout.point(claim.segment, claim.point) for claim in claims]
+
+
+def hidden_vector(vector: np.ndarray | None, layout: Layout, pads: np.ndarray) -> np.ndarray:
+    """The committed vector of a hidden proof: the kind's vector (``None``: nothing) with the pads in their
+    tail segment, in place when the vector has room for them."""
+    if vector is None or vector.size != 1 << layout.num_vars:
+        grown = layout.zeros()
+        if vector is not None:
+            grown[: vector.size] = vector
+        vector = grown
+    segment = layout.views(vector)[PADS]
+    segment[: pads.size] = pads
+    return vector
 
 
 def layer_label(k: int) -> str:

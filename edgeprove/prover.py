@@ -28,11 +28,11 @@ from edgeprove import protocol as PR
 from edgeprove import threads as TH
 from edgeprove.blas import require_exact_blas
 from edgeprove.claims import Claim, ClaimLedger
-from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit import DEFAULT_SCHEME, zk_ligero
 from edgeprove.commit.scheme import Commitment, CommitmentScheme, CommitState
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Grid
-from edgeprove.layers.kind import ProverStep, Witness
+from edgeprove.layers.kind import ProverStep, VerifierStep, Witness
 from edgeprove.model import ops
 from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Model
@@ -49,6 +49,7 @@ from edgeprove.proof import (
     ProofWriter,
 )
 from edgeprove.transcript import Transcript
+from edgeprove.zk import Hidden, PadLedger, PadSource
 
 SCHEDULES = PR.SCHEDULES
 
@@ -69,11 +70,13 @@ class ProveResult:
 
 @dataclass
 class _Built:
-    """One layer's witness and, when its kind commits, its commitment and the state to open it."""
+    """One layer's witness and, when its kind commits (always in a hidden proof), its commitment, the
+    state to open it and a hidden proof's pads."""
 
     witness: Witness
     commitment: Commitment | None = None
     state: CommitState | None = None
+    pads: PadSource | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,13 @@ class _Committer:
     input_params: object = None
     spill_dir: Path | None = None
     """Where states that wait for a later layer's opening go (``commit.spill``); None keeps them in memory."""
+    static_bits: tuple[int, ...] | None = None
+    """A hidden proof's table widths, fixed by the model per layer (None: the proof is not hidden)."""
+
+    @property
+    def hidden(self) -> bool:
+        """Whether the proof is zero-knowledge."""
+        return self.static_bits is not None
 
     def commit(self, vector: np.ndarray) -> tuple[Commitment, CommitState]:
         """Commit to a vector under the proof's parameters."""
@@ -128,13 +138,23 @@ class EventLog:
 
 
 def _compute(model: Model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _Committer) -> _Built:
-    """Layer k's accumulator, its kind's witness and the commitment to what the kind commits."""
+    """Layer k's accumulator, its kind's witness and the commitment to what the kind commits (with the
+    layer's pads, drawn here, in a hidden proof)."""
     layer = model.layers[k]
-    witness, vector = L.kind_of(layer).witness(layer, x, ops.linear(model, k, x, skip))
+    kind = L.kind_of(layer)
+    bits = None if not committer.hidden else kind.static_table_bits(layer, committer.static_bits[k])
+    witness, vector = kind.witness(layer, x, ops.linear(model, k, x, skip), bits)
+    pads = None
+    if committer.hidden:
+        plan = PR.hidden_plan(model, k, witness.table_bits)
+        pads = PadSource(plan)
+        vector = PR.hidden_vector(
+            vector, PR.commitment_layout(model, k, witness.table_bits, plan), pads.vector()
+        )
     if vector is None:
         return _Built(witness)
     commitment, state = committer.commit(vector)
-    return _Built(witness, commitment, state)
+    return _Built(witness, commitment, state, pads)
 
 
 def prove(
@@ -150,12 +170,16 @@ def prove(
     threads: int | None = None,
     spill: bool = False,
     tiles: Tiles = (),
+    zero_knowledge: bool | None = None,
 ) -> ProveResult:
     """Prove ``model`` on input ``x`` and write the proof to ``out_path`` section by section.
 
     With ``private_input`` the input is committed (with an int8 range lookup) instead of published, with the
     hiding scheme (``commit.HIDING_SCHEME``, fresh randomness from the operating system); the statement then
-    binds its commitment root.  ``params`` are the commitment ``scheme``'s (default: the
+    binds its commitment root.  Such a proof is ``zero_knowledge`` unless that is False: every commitment is
+    hiding and every value sent is hidden (design.md section 10), so the proof reveals nothing about the
+    input and the intermediate tensors beyond the output; ``scheme`` and ``params`` then name the hiding
+    scheme's.  ``params`` are the commitment ``scheme``'s (default: the
     scheme's defaults).  ``threads`` (default: the cores this process may run on) share independent work
     (``edgeprove.threads``); the proof is the same for any count.  With ``spill`` a commitment that waits
     for a later layer keeps its rows in an unlinked file beside the proof (``commit.spill``): a lower peak
@@ -168,12 +192,24 @@ def prove(
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     threads = TH.resolve(threads)
     require_exact_blas()
+    zero_knowledge = private_input if zero_knowledge is None else zero_knowledge
+    if zero_knowledge and not private_input:
+        raise ValueError("a zero-knowledge proof needs a private input (there is nothing to hide)")
+    if zero_knowledge:
+        hiding = PR.tensor_scheme(PR.INPUT, scheme)
+        if scheme not in (DEFAULT_SCHEME, hiding):
+            raise ValueError(
+                f"a zero-knowledge proof commits with {hiding.header_key}, not {scheme.header_key}"
+            )
+        scheme = hiding
     params = params or scheme.default_params()
     hiding = PR.tensor_scheme(PR.INPUT, scheme)
     input_params = (params if hiding is scheme else hiding.default_params()) if private_input else None
     spill_dir = Path(out_path).resolve().parent if spill and schedule == "streaming" else None
-    committer = _Committer(scheme, params, input_params, spill_dir)
     tiled = tile(model, tiles)[0]  # a tiling that cannot apply is refused before anything is written
+    static = check_model(tiled)
+    hidden_bits = tuple(bound.q_bits for bound in static) if zero_knowledge else None
+    committer = _Committer(scheme, params, input_params, spill_dir, hidden_bits)
     header = PR.statement_header(
         model,
         params,
@@ -183,9 +219,11 @@ def prove(
         scheme,
         input_params,
         tiles,
+        zero_knowledge,
     )
     model = tiled
-    check_model(model)
+    if zero_knowledge:
+        PR.check_hideable(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()
     log = EventLog(events)
@@ -221,11 +259,14 @@ def prove(
 
 @dataclass
 class _Alive:
-    """What outlives a layer's proof until its last consumer: the output and the commitment to open."""
+    """What outlives a layer's proof until its last consumer: the output and the commitment to open (with a
+    hidden proof's pads and the ledger of the constraints owed to its opening)."""
 
     y: np.ndarray
     state: CommitState | None
     act_bits: int
+    pads: PadSource | None = None
+    ledger: PadLedger | None = None
 
 
 def _build_all(model: Model, x: np.ndarray, committer: _Committer, log: EventLog) -> Iterator[_Built]:
@@ -255,17 +296,38 @@ def _commit_input(
     alive: dict[int, _Alive],
     claims: ClaimLedger,
 ) -> Transcript:
-    """Commit the private input and prove its int8 range; returns the transcript that binds its root."""
+    """Commit the private input and prove its int8 range; returns the transcript that binds its root.  In a
+    hidden proof the range lookup is hidden and replayed as the verifier will check it, which gives the
+    claims and constraints owed to the input's opening."""
     witness, vector = committed_input.witness(model.input_shape, x)
+    pads = ledger = None
+    bits = committed_input.RANGE_BITS
+    if committer.hidden:
+        plan = PR.hidden_plan(model, PR.INPUT, bits)
+        pads, ledger = PadSource(plan), PadLedger(plan)
+        vector = PR.hidden_vector(vector, PR.commitment_layout(model, PR.INPUT, bits, plan), pads.vector())
     commitment, state = PR.tensor_scheme(PR.INPUT, committer.scheme).commit(vector, committer.input_params)
     del vector
-    writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, committed_input.RANGE_BITS))
+    writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, bits))
     transcript = PR.start_transcript(writer.header, commitment.root, committer.scheme)
-    writer.section(SECTION_LAYER, committed_input.prove(witness, transcript, claims))
+    replay = transcript.copy()
+    own = ClaimLedger([PR.INPUT]) if committer.hidden else claims
+    proof = committed_input.prove(witness, transcript, own, pads)
+    if committer.hidden:
+        pads.finish()
+        committed_input.verify(model.input_shape, proof, replay, claims, ledger)
+        _check_replay(replay, transcript, "input")
+    writer.section(SECTION_LAYER, proof)
     if PR.last_uses(model)[PR.INPUT] > 0:  # read after layer 0: it waits
         state = committer.keep(state, PR.tensor_scheme(PR.INPUT, committer.scheme))
-    alive[PR.INPUT] = _Alive(x, state, committed_input.RANGE_BITS)
+    alive[PR.INPUT] = _Alive(x, state, bits, pads, ledger)
     return transcript
+
+
+def _check_replay(replay: Transcript, transcript: Transcript, where: str) -> None:
+    """The verifier replayed beside the prover read the same transcript (else the proof could not verify)."""
+    if replay.digest() != transcript.digest():
+        raise AssertionError(f"{where}: the replayed verifier's transcript differs from the prover's")
 
 
 def _walk(
@@ -324,17 +386,24 @@ def _walk(
             section = PR.tensor_section(output)
             writer.section(SECTION_OUTPUT, section)
             transcript.absorb_base("output", section.values)
-        step = ProverStep(model, k, label, src, skip, transcript, claims, private)
-        proof, gamma, x_value = L.kind_of(layer).prove(step, w)
-        step.claim_source(0, gamma, x_value)
-        if k == n - 1 and b.commitment is not None:
+        ledger = PadLedger(b.pads.plan) if b.pads is not None else None
+        alive[k] = _Alive(ops.compact(w.y), b.state, act_bits, b.pads, ledger)
+        if committer.hidden:
+            proof = _prove_hidden(model, k, src, skip, w, transcript, claims, alive, output)
+        else:
+            step = ProverStep(model, k, label, src, skip, transcript, claims, private)
+            proof, gamma, x_value = L.kind_of(layer).prove(step, w)
+            step.claim_source(0, gamma, x_value)
+            del step
+        if k == n - 1 and L.kind_of(layer).commits(layer):
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-            claims.add(k, "y", z_out, poly.evaluate(out_grid.pad(w.y), z_out))
+            value = poly.evaluate(out_grid.pad(w.y), z_out)
+            claims.add(k, "y", z_out, Hidden.of(value) if committer.hidden else value)
         writer.section(SECTION_LAYER, proof)
         waits = k not in PR.openings_after(last_use, [k], k, n)  # read by a later layer
-        state = committer.keep(b.state, committer.scheme) if waits else b.state
-        alive[k] = _Alive(ops.compact(w.y), state, act_bits)
-        del w, b, step, state
+        if waits:
+            alive[k].state = committer.keep(b.state, committer.scheme)
+        del w, b
         for t in PR.openings_after(last_use, list(alive), k, n):
             scheme = PR.tensor_scheme(t, committer.scheme)
             _open(model, t, alive.pop(t), claims.pop(t), scheme, transcript, writer)
@@ -372,6 +441,42 @@ def _gathered_compute(
     return _compute(model, k, ops.gather(model.layers[k], sources), skip, committer)
 
 
+def _prove_hidden(
+    model: Model,
+    k: int,
+    src: np.ndarray,
+    skip: np.ndarray | None,
+    w: Witness,
+    transcript: Transcript,
+    claims: ClaimLedger,
+    alive: dict[int, _Alive],
+    output: np.ndarray | None,
+) -> object:
+    """Layer k's hidden proof, then the verifier's check of it replayed on a copy of the transcript: that
+    replay records the claims (``claims``) and constraints (the layer's ledger) its openings must prove,
+    exactly as the verifier will."""
+    layer, label = model.layers[k], PR.layer_label(k)
+    kept = alive[k]
+    replay = transcript.copy()
+    own = ClaimLedger(claims_tensors(model))
+    step = ProverStep(
+        model, k, label, src, skip, transcript, own, True, kept.pads, lambda t: alive[t].pads.masks()
+    )
+    proof, _, _ = L.kind_of(layer).prove(step, w)
+    kept.pads.finish()
+    plans = {t: entry.pads.plan for t, entry in alive.items() if entry.pads is not None}
+    check = VerifierStep(model, k, label, kept.act_bits, output, None, replay, claims, kept.ledger, plans)
+    gamma, x_value = L.kind_of(layer).verify(check, proof)
+    check.claim_source(0, gamma, x_value)
+    _check_replay(replay, transcript, f"layer {layer.name}")
+    return proof
+
+
+def claims_tensors(model: Model) -> list[int]:
+    """Every tensor a claim may name in a proof with a committed input."""
+    return [PR.INPUT, *range(len(model.layers))]
+
+
 def _open(
     model: Model,
     t: int,
@@ -381,8 +486,21 @@ def _open(
     transcript: Transcript,
     writer: ProofWriter,
 ) -> None:
-    """Open commitment t at every point collected for it (one opening proof), write it, free it."""
+    """Open commitment t at every point collected for it (one opening proof), write it, free it; in a
+    hidden proof, the lines of its product checks and the hiding opening of its constraints."""
     if kept.state is None:
+        return
+    if kept.ledger is not None:
+        lay = PR.commitment_layout(model, t, kept.act_bits, kept.pads.plan)
+        label = PR.opening_label(t)
+        tau = transcript.challenge_ext(f"{label}/tau")
+        lines = kept.pads.lines(tau)
+        transcript.absorb_ext(f"{label}/lines", lines)
+        points = PR.owe_constraints(kept.ledger, claims, lay, tau, lines)
+        opening = zk_ligero.open_constraints(
+            kept.state, points, kept.ledger.constraints, lay.offsets()[PR.PADS], transcript, label
+        )
+        writer.section(SECTION_OPENING, PR.HiddenOpening(lines, opening))
         return
     lay = PR.commitment_layout(model, t, kept.act_bits)
     name = "input" if t == PR.INPUT else model.layers[t].name

@@ -18,7 +18,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.transcript import Transcript
-from edgeprove.zk import Hidden, PadLedger, PadSource, combination
+from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination
 
 
 class SumcheckError(Exception):
@@ -331,29 +331,39 @@ def verify(
 def verify_hidden(
     claim: Hidden,
     n: int,
-    degree: int,
+    degrees: int | list[int],
     proof: SumcheckProof,
     transcript: Transcript,
     label: str,
-    ledger: PadLedger,
+    checker: Checker,
 ) -> tuple[np.ndarray, Hidden]:
-    """``verify`` for rounds sent hidden: each round's values are its sent values plus the next pads, its
-    check s(0) + s(1) = claim becomes a constraint owed to the opening, and the claim moves on to s(r) as an
-    affine expression; returns (challenge point, the claim left for the final check)."""
-    if len(proof.rounds) != n:
+    """``verify`` over what ``checker`` makes of the sent rounds: in the clear the checks are made at once;
+    hidden (a ``zk.PadLedger``), each round's values are its sent values plus the next pads, the check
+    s(0) + s(1) = claim becomes a constraint owed to the opening, and the claim moves on to s(r) as an
+    affine expression.  ``degrees`` is every round's degree, or one for all.  Returns (challenge point, the
+    claim left for the final check)."""
+    degrees = [degrees] * n if isinstance(degrees, int) else list(degrees)
+    if len(proof.rounds) != n or len(degrees) != n:
         raise SumcheckError(f"{label}: expected {n} rounds, got {len(proof.rounds)}")
     current = claim
     challenges = []
-    for i, msg in enumerate(proof.rounds):
-        if msg.shape != (F.EXT_DEGREE, degree + 1):
+    for i, (msg, degree) in enumerate(zip(proof.rounds, degrees)):
+        if not isinstance(msg, np.ndarray) or msg.shape != (F.EXT_DEGREE, degree + 1):
             raise SumcheckError(f"{label}: round {i} polynomial has the wrong degree")
-        values = ledger.receive(msg)
-        ledger.require(values[0] + values[1], current, f"{label}: round {i} sum")
+        values = checker.receive(msg)
+        checker.require(
+            values[0] + values[1], current, f"{label}: round {i} sum s(0)+s(1) does not match the claim"
+        )
         transcript.absorb_ext(f"{label}/round", msg)
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
         current = combination(lagrange_at(degree, r), values)
     return poly.point(challenges), current
+
+
+def rounds_plan(degrees: list[int]) -> PadPlan:
+    """The pads of a sumcheck sent hidden: one per evaluation of every round."""
+    return PadPlan(sum(d + 1 for d in degrees))
 
 
 def lagrange_at(degree: int, r: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -85,6 +85,12 @@ class Transcript:
         raw = self._squeeze(label, 16 * count)
         return [int.from_bytes(raw[16 * i : 16 * (i + 1)], "little") % bound for i in range(count)]
 
+    def copy(self) -> Transcript:
+        """An independent transcript in the same state (to replay a verifier beside the prover)."""
+        twin = Transcript.__new__(Transcript)
+        twin._state, twin._counter = self._state, self._counter
+        return twin
+
     def digest(self) -> bytes:
         """The current state (for binding a proof's end, or debugging transcript divergence)."""
         return self._state

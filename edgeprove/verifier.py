@@ -21,7 +21,7 @@ from edgeprove import lookup, poly
 from edgeprove import protocol as PR
 from edgeprove.blas import require_exact_blas
 from edgeprove.claims import Claim, ClaimLedger
-from edgeprove.commit import DEFAULT_SCHEME
+from edgeprove.commit import DEFAULT_SCHEME, zk_ligero
 from edgeprove.commit.scheme import CommitmentError, CommitmentScheme
 from edgeprove.layers import committed_input, requant
 from edgeprove.layers.common import Grid
@@ -40,6 +40,7 @@ from edgeprove.proof import (
 )
 from edgeprove.sumcheck import SumcheckError
 from edgeprove.transcript import Transcript
+from edgeprove.zk import Hidden, PadLedger, PadPlan, ZkError
 
 MIN_SECURITY_BITS = 100
 """Default floor: proofs whose commitment parameters give fewer bits than this are rejected outright
@@ -87,7 +88,7 @@ def verify(
         finally:
             reader.close()
         return VerifyResult(True, "accepted", output, header)
-    except (Rejected, ProofFormatError, SumcheckError, lookup.LogUpError, CommitmentError) as exc:
+    except (Rejected, ProofFormatError, SumcheckError, lookup.LogUpError, CommitmentError, ZkError) as exc:
         return VerifyResult(False, str(exc), output, header)
     except ModelError as exc:
         return VerifyResult(False, f"model: {exc}", output, header)
@@ -136,6 +137,8 @@ def _check_header(
         raise Rejected("output shape does not match the model")
     if header["layers"] != len(model.layers):
         raise Rejected("layer count does not match the model")
+    if header["zero_knowledge"]:
+        scheme = PR.tensor_scheme(PR.INPUT, scheme)
     params = scheme.params_from_header(header[scheme.header_key])
     hiding = PR.tensor_scheme(PR.INPUT, scheme)
     input_params = (
@@ -156,6 +159,9 @@ def _verify(
 ) -> np.ndarray:
     header = reader.header
     params, input_params = _check_header(header, model, min_security_bits, scheme)
+    hidden = header["zero_knowledge"]
+    if hidden:
+        scheme = PR.tensor_scheme(PR.INPUT, scheme)
     try:
         model = tile(model, header["tiles"])[0]
     except ModelError as exc:
@@ -165,9 +171,10 @@ def _verify(
     roots: dict[int, tuple[bytes, int]] = {}
     tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))
     claims = ClaimLedger(tensors)
+    ledgers = _ledgers(model, static) if hidden else None
     x = None
     if mode == "committed":
-        transcript = _verify_committed_input(reader, header, model, roots, claims, scheme)
+        transcript = _verify_committed_input(reader, header, model, roots, claims, scheme, ledgers)
     else:
         input_section = reader.next(SECTION_INPUT, PR.tensor_section_bytes(model.input_shape))
         x = _tensor(input_section, model.input_shape, "input")
@@ -181,9 +188,8 @@ def _verify(
         label = PR.layer_label(k)
         out_grid = Grid(layer.out_shape)
         kind = L.kind_of(layer)
-        committed = kind.commits(layer)
-        if committed:
-            roots[k] = _read_commitment(reader, layer, static[k].q_bits)
+        if hidden or kind.commits(layer):
+            roots[k] = _read_commitment(reader, layer, static[k].q_bits, hidden)
             transcript.absorb_bytes(f"{label}/root", roots[k][0])
             transcript.absorb_int(f"{label}/act_bits", roots[k][1])
         if k == n - 1:
@@ -195,18 +201,42 @@ def _verify(
                     raise Rejected("output values are outside the activation's range")
             transcript.absorb_base("output", section.values)
         proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
-        table_bits = roots[k][1] if committed else 0
+        table_bits = roots[k][1] if k in roots else 0
         step = VerifierStep(model, k, label, table_bits, output, x, transcript, claims)
+        if hidden:
+            step = VerifierStep(
+                model, k, label, table_bits, output, x, transcript, claims, ledgers[k], _plans(ledgers)
+            )
         gamma, x_value = kind.verify(step, proof)
         step.claim_source(0, gamma, x_value)
-        if k == n - 1 and committed:
+        if k == n - 1 and kind.commits(layer):
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
-            claims.add(k, "y", z_out, poly.evaluate_padded(output, layer.out_shape, z_out))
+            value = poly.evaluate_padded(output, layer.out_shape, z_out)
+            claims.add(k, "y", z_out, Hidden.of(value) if hidden else value)
         for t in PR.openings_after(last_use, list(roots), k, n):
             opened = (PR.tensor_scheme(t, scheme), input_params if t == PR.INPUT else params)
-            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, *opened)
+            ledger = ledgers.pop(t) if hidden else None
+            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, *opened, ledger)
     reader.finish(PR.END_SECTION_BYTES)
     return output
+
+
+def _ledgers(model: Model, static) -> dict[int, PadLedger]:
+    """A hidden proof's ledger for every commitment, its pads planned from the model alone (each table
+    width the model's bound)."""
+    ledgers = {PR.INPUT: PadLedger(PR.hidden_plan(model, PR.INPUT, committed_input.RANGE_BITS))}
+    try:
+        for k, layer in enumerate(model.layers):
+            bits = L.kind_of(layer).static_table_bits(layer, static[k].q_bits)
+            ledgers[k] = PadLedger(PR.hidden_plan(model, k, bits))
+    except (ValueError, ZkError) as exc:
+        raise Rejected(f"model: {exc}") from None
+    return ledgers
+
+
+def _plans(ledgers: dict[int, PadLedger]) -> dict[int, PadPlan]:
+    """The pad plans of the commitments still open."""
+    return {t: ledger.plan for t, ledger in ledgers.items()}
 
 
 def _verify_committed_input(
@@ -216,8 +246,10 @@ def _verify_committed_input(
     roots: dict[int, tuple[bytes, int]],
     claims: ClaimLedger,
     scheme: CommitmentScheme,
+    ledgers: dict[int, PadLedger] | None,
 ) -> Transcript:
-    """A private input: its commitment, then its int8 range lookup; returns the started transcript."""
+    """A private input: its commitment, then its int8 range lookup (hidden in a hidden proof); returns
+    the started transcript."""
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected("malformed input commitment")
@@ -226,18 +258,26 @@ def _verify_committed_input(
     roots[PR.INPUT] = (commit.root, commit.act_bits)
     transcript = PR.start_transcript(header, commit.root, scheme)
     proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
-    committed_input.verify(model.input_shape, proof, transcript, claims)
+    checker = ledgers[PR.INPUT] if ledgers is not None else None
+    committed_input.verify(model.input_shape, proof, transcript, claims, checker)
     return transcript
 
 
-def _read_commitment(reader: ProofReader, layer: Layer, static_bits: int) -> tuple[bytes, int]:
+def _read_commitment(reader: ProofReader, layer: Layer, static_bits: int, hidden: bool) -> tuple[bytes, int]:
     """A layer's commitment section: its root and table width.  The width is the prover's choice, within
     its kind's rule (for requantized layers never more than the model's static bound on q needs, so the
-    table the verifier evaluates is sized by the model, at most 2^MAX_Q_BITS rows)."""
+    table the verifier evaluates is sized by the model, at most 2^MAX_Q_BITS rows); a hidden proof's is
+    the model's, whatever the data."""
     commit = reader.next(SECTION_COMMIT, PR.COMMIT_SECTION_BYTES)
     if not isinstance(commit, PR.CommitSection) or not isinstance(commit.root, bytes):
         raise Rejected(f"layer {layer.name}: malformed commitment section")
-    L.kind_of(layer).check_table_bits(layer, commit.act_bits, static_bits)
+    kind = L.kind_of(layer)
+    if hidden:
+        fixed = kind.static_table_bits(layer, static_bits)
+        if commit.act_bits != fixed:
+            raise Rejected(f"layer {layer.name}: table width {commit.act_bits} is not the model's {fixed}")
+    else:
+        kind.check_table_bits(layer, commit.act_bits, static_bits)
     return commit.root, commit.act_bits
 
 
@@ -250,13 +290,48 @@ def _check_opening(
     transcript: Transcript,
     scheme: CommitmentScheme,
     params: object,
+    ledger: PadLedger | None = None,
 ) -> None:
-    """Tensor t's opening section, checked at every point owed to it."""
+    """Tensor t's opening section, checked at every point owed to it; in a hidden proof, its product
+    lines and the hiding opening of every constraint its ledger and its claims owe."""
     name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
-    lay = PR.commitment_layout(model, t, act_bits)
+    lay = PR.commitment_layout(model, t, act_bits, None if ledger is None else ledger.plan)
     commitment = scheme.commitment(root_bytes, lay.num_vars, params)
-    proof = reader.next(SECTION_OPENING, scheme.opening_bytes_ceiling(commitment, params, len(claims)))
+    ceiling = scheme.opening_bytes_ceiling(commitment, params, len(claims))
+    if ledger is not None:
+        factors = len(ledger.plan.factors)
+        section = reader.next(SECTION_OPENING, ceiling + PR.lines_bytes(factors))
+        if not isinstance(section, PR.HiddenOpening) or not isinstance(section.opening, scheme.opening_type):
+            raise Rejected(f"{name}: malformed hidden opening")
+        lines = section.lines
+        if (
+            not isinstance(lines, np.ndarray)
+            or lines.dtype != np.uint64
+            or lines.shape != (F.EXT_DEGREE, factors)
+        ):
+            raise Rejected(f"{name}: malformed product lines")
+        if np.any(lines >= np.uint64(F.P)):
+            raise Rejected(f"{name}: a product line is not below p")
+        label = PR.opening_label(t)
+        tau = transcript.challenge_ext(f"{label}/tau")
+        transcript.absorb_ext(f"{label}/lines", lines)
+        points = PR.owe_constraints(ledger, claims, lay, tau, lines)
+        try:
+            zk_ligero.verify_constraints(
+                commitment,
+                points,
+                ledger.constraints,
+                lay.offsets()[PR.PADS],
+                section.opening,
+                transcript,
+                label,
+                params,
+            )
+        except CommitmentError as exc:
+            raise Rejected(f"{name}: opening rejected: {exc}") from exc
+        return
+    proof = reader.next(SECTION_OPENING, ceiling)
     if not isinstance(proof, scheme.opening_type):
         raise Rejected(f"{name}: malformed opening")
     points = [lay.point(c.segment, c.point) for c in claims]

@@ -3,8 +3,10 @@ subtracts them from every value it sends, and the verifier's side that keeps eac
 affine expression in them and turns its checks into linear constraints for the commitment's hiding opening.
 
 A commitment's pad segment holds K elements (four base entries each, limb l of pad i at entry 4i + l): one
-uniform pad per hidden value (``PadPlan.values``); a uniform slope per factor of a product; and per product
-of two hidden values x, y the entries x*y, c1 = x*b + y*a and c2 = a*b, a and b the factors' slopes.  A
+uniform pad per hidden value (``PadPlan.values``); the uniform coefficients of the randomized evaluations
+its readers publish (``PadPlan.masks``, design.md section 10.1); a uniform slope per factor of a product;
+and per product of two hidden values x, y the entries x*y, c1 = x*b + y*a and c2 = a*b, a and b the
+factors' slopes.  A
 product check draws tau after the commitment and reveals the lines x + tau*a and y + tau*b (uniform, the
 slopes being used nowhere else); the constraints x + tau*a = L_x, y + tau*b = L_y and
 xy + tau*c1 + tau^2*c2 = L_x*L_y then hold for a random tau only if the committed xy is x*y (a nonzero
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -108,16 +111,18 @@ def combination(coefficients: Iterable[object], values: Iterable[Hidden]) -> Hid
 
 @dataclass(frozen=True)
 class PadPlan:
-    """The pads of one commitment: ``values`` hidden values in the order the proof sends them, and the
-    products of two of them (pairs of value indices) that its checks need, in the order they are taken."""
+    """The pads of one commitment: ``values`` hidden values in the order the proof sends them, the
+    products of two of them (pairs of value indices) that its checks need, in the order they are taken,
+    and ``masks`` coefficients of the randomized evaluations of the committed tensor."""
 
     values: int = 0
     products: tuple[tuple[int, int], ...] = ()
+    masks: int = 0
 
     def then(self, other: PadPlan) -> PadPlan:
-        """This plan followed by ``other`` (whose value indices move past this plan's)."""
+        """This plan followed by ``other`` (whose value indices move past this plan's; masks add up)."""
         moved = tuple((x + self.values, y + self.values) for x, y in other.products)
-        return PadPlan(self.values + other.values, self.products + moved)
+        return PadPlan(self.values + other.values, self.products + moved, self.masks + other.masks)
 
     @property
     def factors(self) -> tuple[int, ...]:
@@ -126,16 +131,20 @@ class PadPlan:
 
     @property
     def size(self) -> int:
-        """K elements of the pad segment: values, slopes, and three entries per product."""
-        return self.values + len(self.factors) + 3 * len(self.products)
+        """K elements of the pad segment: values, masks, slopes, and three entries per product."""
+        return self.values + self.masks + len(self.factors) + 3 * len(self.products)
+
+    def mask(self, i: int) -> int:
+        """Pad index of mask coefficient i."""
+        return self.values + i
 
     def slope(self, value: int) -> int:
         """Pad index of a factor's slope."""
-        return self.values + self.factors.index(value)
+        return self.values + self.masks + self.factors.index(value)
 
     def product_entries(self, j: int) -> tuple[int, int, int]:
         """Pad indices of product j's x*y, c1 and c2."""
-        base = self.values + len(self.factors) + 3 * j
+        base = self.values + self.masks + len(self.factors) + 3 * j
         return base, base + 1, base + 2
 
 
@@ -178,16 +187,66 @@ class PadSource:
         self._next += count
         return F.ext_sub(values, pads)
 
-    @property
-    def sent(self) -> int:
-        """Hidden values handed out so far."""
-        return self._next
+    def finish(self) -> None:
+        """Every planned value was sent (ZkError otherwise: the plan and the proof disagree)."""
+        if self._next != self.plan.values:
+            raise ZkError(
+                f"the proof sent {self._next} of the {self.plan.values} hidden values its plan holds"
+            )
+
+    def masks(self) -> np.ndarray:
+        """The mask coefficients (4, masks)."""
+        return self.pads[:, self.plan.values : self.plan.values + self.plan.masks]
 
     def lines(self, tau: np.ndarray) -> np.ndarray:
         """Every factor's line pad + tau * slope (4, factors)."""
         factors = list(self.plan.factors)
         slopes = [self.plan.slope(i) for i in factors]
         return F.ext_add(self.pads[:, factors], F.ext_mul_scalar(self.pads[:, slopes], tau))
+
+
+class Checker(Protocol):
+    """How a verifier takes the values a proof sends and makes its checks: in the clear, checked at once
+    (``PublicChecker``), or hidden, each check a constraint owed to the commitment's opening
+    (``PadLedger``)."""
+
+    def receive(self, sent: np.ndarray) -> list[Hidden]:
+        """The sent values (4, ...) as what the verifier knows of them, in C order."""
+        ...
+
+    def require(self, left: Hidden, right: object, what: str) -> None:
+        """The check left = right (``what`` names it)."""
+        ...
+
+    def product(self, left: Hidden, right: Hidden) -> Hidden:
+        """left * right."""
+        ...
+
+
+@dataclass
+class PublicChecker:
+    """Values in the clear: a check that fails raises ``error`` with its message at once."""
+
+    error: type[Exception]
+
+    def receive(self, sent: np.ndarray) -> list[Hidden]:
+        """Each sent value, public."""
+        flat = np.asarray(sent, dtype=np.uint64).reshape(F.EXT_DEGREE, -1).T.tolist()
+        return [Hidden(tuple(v % P for v in limbs)) for limbs in flat]
+
+    def require(self, left: Hidden, right: object, what: str) -> None:
+        """Compare two public values; ``error(what)`` when they differ."""
+        difference = left - Hidden.of(right)
+        if not difference.is_public():
+            raise ZkError("a check in the clear met a hidden value")
+        if any(difference.const):
+            raise self.error(what)
+
+    def product(self, left: Hidden, right: Hidden) -> Hidden:
+        """The product of two public values."""
+        if not (left.is_public() and right.is_public()):
+            raise ZkError("a product in the clear met a hidden value")
+        return Hidden(_mul(left.const, right.const))
 
 
 @dataclass

@@ -127,7 +127,7 @@ def _random_trees(rng: np.random.Generator, num_vars: list[int], zero_share: flo
 
 
 def _check_completeness(num_vars: list[int], numerators, denominators) -> None:
-    proof, points, leaf_n, leaf_d = prove_fraction_sums(
+    proof, points, leaf_n, leaf_d, _ = prove_fraction_sums(
         num_vars, _makers(numerators, denominators), Transcript(), "fs"
     )
     tops, v_points, v_leaf_n, v_leaf_d = verify_fraction_sums(num_vars, proof, Transcript(), "fs")

@@ -8,6 +8,7 @@ import signal
 import numpy as np
 import pytest
 from conftest import small_cnn, small_mlp
+from layers.kindcheck import hideable
 
 from edgeprove import prover, verifier
 from edgeprove.model import ops
@@ -185,8 +186,9 @@ def test_random_models_with_sigmoids_prove_and_verify(tmp_path, seed):
     model, rng = sigmoid_model(400 + seed)
     x = rng.integers(-128, 128, model.input_shape)
     private = seed % 2 == 1
-    result = prover.prove(model, x, tmp_path / "s", private_input=private)
-    prover.prove(model, x, tmp_path / "b", schedule="baseline", private_input=private)
+    hidden = private and hideable(model)
+    result = prover.prove(model, x, tmp_path / "s", private_input=private, zero_knowledge=hidden)
+    prover.prove(model, x, tmp_path / "b", schedule="baseline", private_input=private, zero_knowledge=hidden)
     verdict = verifier.verify(tmp_path / "s", model)
     assert verdict.accepted, verdict.reason
     assert np.array_equal(result.output, ops.run(model, x))
@@ -232,8 +234,8 @@ def test_a_wrong_sigmoid_output_in_the_proof_is_rejected(tmp_path, monkeypatch):
             y.flat[0] ^= 1
         return q, r, y
 
-    def witness(layer, grid, q, r, y):
-        w, vector = honest_witness(layer, grid, q, r, ops.activate(layer, q))
+    def witness(layer, grid, q, r, y, table_bits=None):
+        w, vector = honest_witness(layer, grid, q, r, ops.activate(layer, q), table_bits)
         grid.pad(y, w.y)  # the committed vector's y segment, which w.y is a view of
         return w, vector
 

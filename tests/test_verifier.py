@@ -262,21 +262,23 @@ def test_committed_input_out_of_int8_is_rejected(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def private_proof(tmp_path_factory) -> Path:
+    """A committed input in a proof that is not zero-knowledge (only the input's commitment hides)."""
     path = tmp_path_factory.mktemp("private") / "proof"
-    prover.prove(MLP, np.random.default_rng(8).integers(-128, 128, MLP.input_shape), path, private_input=True)
+    x = np.random.default_rng(8).integers(-128, 128, MLP.input_shape)
+    prover.prove(MLP, x, path, private_input=True, zero_knowledge=False)
     return path
 
 
 def test_private_input_header_names_the_hiding_commitment(private_proof):
     """The input's commitment is hiding: its parameters are in the header under "ligero_zk", the security
-    figure is the least of both schemes', and nothing claims the proof is zero-knowledge."""
+    figure is the least of both schemes', and the header says the proof is not zero-knowledge."""
     from edgeprove.commit.zk_ligero import ZkLigeroParams
 
     header = verifier.verify(private_proof, MLP).header
     assert header["ligero_zk"] == {"queries": 171, "rate_log": 3}
     bits = min(ZkLigeroParams().security_bits(), ligero.LigeroParams().security_bits())
     assert header["security_bits"] == round(bits, 1) >= 100
-    assert not any("zero" in key or key == "zk" for key in header)
+    assert header["zero_knowledge"] is False
 
 
 @pytest.mark.parametrize(

@@ -462,7 +462,9 @@ def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tup
     row_bits = state.commitment.row_bits
     points = functional.points
     coefficients = np.concatenate([rows, masks], axis=1)  # (R, C + t): the data rows' polynomials
-    weights = np.concatenate([u[:, None, :num_rows], ligero.row_combinations(points, row_bits)], axis=1)
+    weights = u[:, None, :num_rows]
+    if points:
+        weights = np.concatenate([weights, ligero.row_combinations(points, row_bits)], axis=1)
     combined = ligero.combine_rows(weights, coefficients)  # (4, 1 + k, C + t): sum_r u_r P_r, then U_j
     span = combined.shape[2]
     ldt = F.ext_add(

@@ -19,22 +19,25 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import lookup, poly
+from edgeprove import sumcheck as S
 from edgeprove.layers import requant
 from edgeprove.layers.common import (
     Grid,
     Layout,
     LinearProof,
+    linear_degrees,
     mask_eval,
     prefix_eq,
     prove_linear_separable,
     verify_linear,
 )
-from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
+from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value, read_randomizer
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model import ops
 from edgeprove.model.ir import Layer, Model, Shape, channel_offsets, source_views
 from edgeprove.model.kinds import MapRules
 from edgeprove.sumcheck import SumcheckProof
+from edgeprove.zk import Hidden, PadPlan
 
 
 class LinearMap(MapRules, Protocol):
@@ -66,14 +69,16 @@ class LinearMap(MapRules, Protocol):
 @dataclass
 class LayerProof:
     """One layer: opened q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
-    the linear map's sumcheck (one per source when it reads several) and the requantization lookups (or
-    None)."""
+    the linear map's sumcheck (one per source when it reads several), the requantization lookups (or
+    None) and, in a hidden proof, the residual's sumcheck (its share of the claim, ``residual_value``, is
+    then sent hidden and proven like a source's)."""
 
     q_value: np.ndarray | None
     r_value: np.ndarray | None
     residual_value: np.ndarray | None
     linear: LinearProof | SourcesProof
     requant: RequantProof | None
+    residual: LinearProof | None
 
 
 @dataclass
@@ -124,22 +129,49 @@ def output_point(step: ProverStep | VerifierStep) -> np.ndarray:
     return step.transcript.challenge_ext_vec(f"{step.label}/z", Grid(step.layer.out_shape).num_vars)
 
 
-def requantized_claim(step: ProverStep | VerifierStep, z: np.ndarray, q_value, r_value) -> np.ndarray:
-    """Bind q~(z), r~(z), owe their openings, and derive a~(z) from them."""
-    step.transcript.absorb_ext(f"{step.label}/qr", np.stack([q_value, r_value], axis=1))
+def prove_output_claim(
+    step: ProverStep, w: AffineWitness, z: np.ndarray
+) -> tuple[np.ndarray, object, object]:
+    """a~(z): from q~(z), r~(z) (sent, hidden by the step's pads in a hidden proof; their openings owed)
+    when requantized, else the accumulator's own MLE; returns (a~(z), q and r as sent or None)."""
+    grid = Grid(step.layer.out_shape)
+    if w.rq is None:
+        return poly.evaluate(grid.pad(w.a), z), None, None
+    q_value, r_value = poly.evaluate(w.rq.q, z), poly.evaluate(w.rq.r, z)
+    sent = step.send(np.stack([q_value, r_value], axis=1), f"{step.label}/qr")
     step.claims.add(step.index, "q", z, q_value)
     step.claims.add(step.index, "r", z, r_value)
-    return requant.accumulator_claim(step.layer.shift, Grid(step.layer.out_shape), z, q_value, r_value)
+    claim = requant.accumulator_claim(step.layer.shift, grid, z, q_value, r_value)
+    return claim, sent[:, 0].copy(), sent[:, 1].copy()
 
 
-def requantize_witness(layer: Layer, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
+def verify_output_claim(step: VerifierStep, z: np.ndarray, q_value: object, r_value: object) -> Hidden:
+    """The verifier's a~(z): 2^s q~(z) + r~(z) - 2^(s-1) V(z) from the values received (their openings
+    owed) when requantized, else the public output's MLE."""
+    layer = step.layer
+    grid = Grid(layer.out_shape)
+    if not layer.requantized:
+        if q_value is not None or r_value is not None:
+            raise Rejected(f"layer {layer.name}: unexpected requantization values")
+        return Hidden.of(poly.evaluate_padded(step.output, layer.out_shape, z))
+    pair = np.stack([ext_value(q_value, "q~(z)"), ext_value(r_value, "r~(z)")], axis=1)
+    q, r = step.receive(pair, f"{step.label}/qr", "q~(z), r~(z)")
+    step.claim_own("q", z, q)
+    step.claim_own("r", z, r)
+    offset = F.ext_scale(mask_eval(grid, z), np.uint64(requant.rounding_offset(layer.shift)))
+    return q.times(pow(2, layer.shift, F.P)) + r - offset
+
+
+def requantize_witness(
+    layer: Layer, a: np.ndarray, table_bits: int | None = None
+) -> tuple[AffineWitness, np.ndarray | None]:
     """Requantize a and build the lookups' multiplicities; the committed vector when requantized (shared
-    by every kind whose output is a requantized accumulator)."""
+    by every kind whose output is a requantized accumulator), its table ``table_bits`` wide when given."""
     if not layer.requantized:
         return AffineWitness(a, a, None), None
     q, r, y = ops.requantize(layer, a)
     out_grid = Grid(layer.out_shape)
-    rq, vector = requant.witness(layer, out_grid, q, r, y)
+    rq, vector = requant.witness(layer, out_grid, q, r, y, table_bits)
     return AffineWitness(None, ops.compact(y), rq), vector
 
 
@@ -148,15 +180,85 @@ def _less_bias(step: ProverStep | VerifierStep, z: np.ndarray, claim_a: np.ndarr
     return F.ext_sub(claim_a, bias_eval(step.layer, bias, z))
 
 
-def less_residual(step: ProverStep | VerifierStep, claim: np.ndarray, residual_value) -> np.ndarray:
-    """Bind the residual's y~(z) and subtract 2^residual_shift times it."""
-    step.transcript.absorb_ext(f"{step.label}/residual", residual_value)
-    scale = np.uint64(pow(2, step.layer.residual_shift, F.P))
-    return F.ext_sub(claim, F.ext_scale(residual_value, scale))
+def prove_residual(
+    step: ProverStep, z: np.ndarray, claim: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, LinearProof | None]:
+    """The claim less the residual's share, with what is sent for it: in the clear 2^t y_res~(z) (y_res~(z)
+    sent, owed to the residual's opening); hidden, a share sent hidden and proven by a sumcheck of
+    sum_x y^_res(x) 2^t eq(z, x) over the randomized residual (like a linear map's source).  Returns
+    (claim, the value sent or None, the sumcheck or None)."""
+    layer = step.layer
+    if layer.residual is None:
+        return claim, None, None
+    grid = Grid(layer.out_shape)
+    if step.pads is not None:
+        a, ew = residual_factors(grid, z, layer.residual_shift)
+        randomizer = step.randomizer(layer.residual)
+        proof, _, _, share, sent = prove_linear_separable(
+            step.residual, grid, a, ew, None, step.transcript, _residual_label(step), step.pads, randomizer
+        )
+        return F.ext_sub(claim, share), sent, proof
+    value = poly.evaluate(grid.pad(step.residual), z)
+    step.transcript.absorb_ext(f"{step.label}/residual", value)
+    step.claim_read(layer.residual, z, value)
+    return F.ext_sub(claim, F.ext_scale(value, np.uint64(pow(2, layer.residual_shift, F.P)))), value, None
+
+
+def verify_residual(
+    step: VerifierStep, z: np.ndarray, claim: Hidden, residual_value: object, residual: object
+) -> Hidden:
+    """The claim less the residual's share (``prove_residual``), its checks made or owed."""
+    layer = step.layer
+    if layer.residual is None:
+        if residual_value is not None or residual is not None:
+            raise Rejected(f"layer {layer.name}: unexpected residual value")
+        return claim
+    if not step.hidden:
+        if residual is not None:
+            raise Rejected(f"layer {layer.name}: unexpected residual sumcheck")
+        value = ext_value(residual_value, "residual value")
+        received = step.receive(value, f"{step.label}/residual", "residual value")[0]
+        step.claim_read(layer.residual, z, value, "residual input")
+        return claim - received.times(pow(2, layer.residual_shift, F.P))
+    if not isinstance(residual, LinearProof):
+        raise Rejected(f"layer {layer.name}: malformed residual proof")
+    label = _residual_label(step)
+    share = step.receive(ext_value(residual_value, "residual share"), f"{label}/sum", "residual share")[0]
+    grid = Grid(layer.out_shape)
+    randomizer = step.randomizer(layer.residual)
+    gamma, value, final = verify_linear(
+        residual, share, grid.num_vars, step.transcript, label, step.checker, randomizer
+    )
+    scale = F.ext_scale(poly.eq_eval(z, gamma), np.uint64(pow(2, layer.residual_shift, F.P)))
+    step.require(final, Hidden.of(value).times(scale), "residual's final check failed")
+    step.claim_randomized(layer.residual, gamma, gamma, value)
+    return claim - share
+
+
+def residual_plan(model: Model, layer: Layer) -> PadPlan:
+    """The pads of a hidden residual: its share, then its sumcheck's rounds."""
+    if layer.residual is None:
+        return PadPlan()
+    randomizer = read_randomizer(model, layer.residual)
+    degrees = linear_degrees(Grid(layer.out_shape).num_vars, randomizer)
+    return PadPlan(1).then(S.rounds_plan(degrees))
 
 
 def _linear_label(step: ProverStep | VerifierStep) -> str:
     return f"{step.label}/linear"
+
+
+def _residual_label(step: ProverStep | VerifierStep) -> str:
+    return f"{step.label}/residual"
+
+
+def residual_factors(grid: Grid, z: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """The residual's G = 2^t eq(z, .) on the output grid as separable factors (A, Ew) with one column
+    offset: A[c, 0, h] = 2^t eq(z_c, c) eq(z_h, h), Ew[0, w] = eq(z_w, w)."""
+    z_c, z_h, z_w = grid.split(z)
+    scaled = F.ext_scale(poly.eq_table(z_c), np.uint64(pow(2, shift, F.P)))
+    a = F.ext_mul(scaled[:, :, None], poly.eq_table(z_h)[:, None, :])[:, :, None, :]
+    return np.ascontiguousarray(a), poly.eq_table(z_w)[:, None, :]
 
 
 def _part_label(step: ProverStep | VerifierStep, position: int) -> str:
@@ -197,9 +299,15 @@ class RequantizedOutput:
         """The smallest activation table covering q."""
         return 0 if q is None else requant.act_bits_for(q)
 
-    def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[AffineWitness, np.ndarray | None]:
+    def static_table_bits(self, layer: Layer, static_bits: int) -> int:
+        """The widest table the rule allows: the model's bound on q, within the field."""
+        return min(static_bits, requant.MAX_SPLIT_BITS - layer.shift) if layer.requantized else 0
+
+    def witness(
+        self, layer: Layer, x: np.ndarray, a: np.ndarray, table_bits: int | None = None
+    ) -> tuple[AffineWitness, np.ndarray | None]:
         """Requantize a and build the lookups' multiplicities; the committed vector when requantized."""
-        return requantize_witness(layer, a)
+        return requantize_witness(layer, a, table_bits)
 
     def verify_requantization(self, step: VerifierStep, proof: object) -> None:
         """Check the layer's requantization lookups (present exactly when it requantizes) and record the
@@ -209,9 +317,10 @@ class RequantizedOutput:
             if not isinstance(proof, RequantProof):
                 raise Rejected(f"layer {layer.name}: missing requantization proof")
             out_grid = Grid(layer.out_shape)
+            checker = step.checker if step.hidden else None
             step.claims.extend(
                 requant.verify(
-                    layer, out_grid, step.table_bits, proof, step.transcript, step.label, step.index
+                    layer, out_grid, step.table_bits, proof, step.transcript, step.label, step.index, checker
                 )
             )
         elif proof is not None:
@@ -226,6 +335,7 @@ class AffineKind(RequantizedOutput):
     source_part: SourcePart | None = None
     """The map over one source's channels, for a map that splits over input channels (None: one source)."""
     keeps_range: ClassVar[bool] = False
+    hides: ClassVar[bool] = True
     proof_types: ClassVar[tuple[type, ...]] = (
         LayerProof,
         SourcesProof,
@@ -242,87 +352,104 @@ class AffineKind(RequantizedOutput):
         return "one" if self.source_part is None else "concat"
 
     def prove(self, step: ProverStep, w: AffineWitness) -> tuple[LayerProof, np.ndarray, np.ndarray]:
-        """The layer's proof; returns it with gamma and x~(gamma)."""
+        """The layer's proof (every value hidden by the step's pads in a hidden proof); returns it with
+        gamma and the input value sent at gamma."""
         layer = step.layer
         out_grid, in_grid = Grid(layer.out_shape), Grid(layer.in_shape)
         z = output_point(step)
-        q_value = r_value = None
-        if w.rq is not None:
-            q_value = poly.evaluate(w.rq.q, z)
-            r_value = poly.evaluate(w.rq.r, z)
-            claim_a = requantized_claim(step, z, q_value, r_value)
-        else:
-            claim_a = poly.evaluate(out_grid.pad(w.a), z)
-        claim = _less_bias(step, z, claim_a)
-        residual_value = None
-        if layer.residual is not None:
-            residual_value = poly.evaluate(out_grid.pad(step.residual), z)
-            claim = less_residual(step, claim, residual_value)
-            step.claim_read(layer.residual, z, residual_value)
+        claim_a, q_value, r_value = prove_output_claim(step, w, z)
+        claim, residual_value, residual = prove_residual(step, z, _less_bias(step, z, claim_a))
         weight = _weight(step.model, step.index)
         if len(layer.sources) > 1:
             linear, gamma, x_value = self._prove_sources(step, z, weight)
         else:
             a, ew = self.linear_map.g_factors(layer, weight, z)
-            linear, gamma, x_value, _ = prove_linear_separable(
-                step.source, in_grid, a, ew, claim, step.transcript, _linear_label(step)
+            linear, gamma, x_value, _, _ = prove_linear_separable(
+                step.source,
+                in_grid,
+                a,
+                ew,
+                claim,
+                step.transcript,
+                _linear_label(step),
+                step.pads,
+                step.source_randomizer(0),
             )
         rq_proof = None
         if w.rq is not None:
             rq_proof, rq_claims = requant.prove(
-                layer, out_grid, w.rq, step.transcript, step.label, step.index
+                layer, out_grid, w.rq, step.transcript, step.label, step.index, step.pads
             )
             step.claims.extend(rq_claims)
-        return LayerProof(q_value, r_value, residual_value, linear, rq_proof), gamma, x_value
+        proof = LayerProof(q_value, r_value, residual_value, linear, rq_proof, residual)
+        return proof, gamma, x_value
 
     def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
-        """Check the layer's proof; returns gamma and x~(gamma)."""
+        """Check the layer's proof (each check a constraint on the pads in a hidden proof); returns gamma
+        and the input value sent at gamma."""
         layer = step.layer
         in_grid = Grid(layer.in_shape)
         if not isinstance(proof, LayerProof):
             raise Rejected(f"layer {layer.name}: malformed layer proof")
         z = output_point(step)
-        if layer.requantized:
-            q_value, r_value = ext_value(proof.q_value, "q~(z)"), ext_value(proof.r_value, "r~(z)")
-            claim_a = requantized_claim(step, z, q_value, r_value)
-        else:
-            if proof.q_value is not None or proof.r_value is not None:
-                raise Rejected(f"layer {layer.name}: unexpected requantization values")
-            claim_a = poly.evaluate_padded(step.output, layer.out_shape, z)
-        claim = _less_bias(step, z, claim_a)
-        if layer.residual is not None:
-            residual_value = ext_value(proof.residual_value, "residual value")
-            claim = less_residual(step, claim, residual_value)
-            step.claim_read(layer.residual, z, residual_value, "residual input")
-        elif proof.residual_value is not None:
-            raise Rejected(f"layer {layer.name}: unexpected residual value")
+        claim = verify_output_claim(step, z, proof.q_value, proof.r_value)
+        claim = claim - bias_eval(layer, step.model.bias(step.index) if layer.has_weights else None, z)
+        claim = verify_residual(step, z, claim, proof.residual_value, proof.residual)
         if len(layer.sources) > 1:
             gamma, x_value = self._verify_sources(step, z, claim, proof.linear)
         else:
             if not isinstance(proof.linear, LinearProof):
                 raise Rejected(f"layer {layer.name}: malformed layer proof")
+            randomizer = step.source_randomizer(0)
             gamma, x_value, final = verify_linear(
-                proof.linear, claim, in_grid.num_vars, step.transcript, _linear_label(step)
+                proof.linear,
+                claim,
+                in_grid.num_vars,
+                step.transcript,
+                _linear_label(step),
+                step.checker,
+                randomizer,
             )
             g = self.linear_map.g_eval(layer, _weight(step.model, step.index), z, gamma)
-            if not F.ext_eq(final, F.ext_mul(x_value, g)):
-                raise Rejected(f"layer {layer.name}: linear map's final check failed")
+            step.require(final, Hidden.of(x_value).times(g), "linear map's final check failed")
         self.verify_requantization(step, proof.requant)
         return gamma, x_value
+
+    def pad_plan(self, model: Model, index: int, table_bits: int) -> PadPlan:
+        """The values a hidden proof of the layer sends, in order: q~(z) and r~(z), the residual's share
+        and sumcheck, each source's share (when several) and sumcheck, the requantization lookups."""
+        layer = model.layers[index]
+        plan = PadPlan(2 if layer.requantized else 0).then(residual_plan(model, layer))
+        views = source_views(model.input_shape, model.layers, layer)
+        for position, view in enumerate(views):
+            randomizer = read_randomizer(model, layer.sources[position], layer.factors[position])
+            share = PadPlan(1 if len(views) > 1 else 0)
+            plan = plan.then(share).then(S.rounds_plan(linear_degrees(Grid(view).num_vars, randomizer)))
+        if layer.requantized:
+            plan = plan.then(requant.hidden_plan(layer, Grid(layer.out_shape), table_bits))
+        return plan
 
     def _prove_sources(
         self, step: ProverStep, z: np.ndarray, weight: np.ndarray | None
     ) -> tuple[SourcesProof, np.ndarray, np.ndarray]:
-        """One linear sumcheck per source over its own channels, after binding its partial sum; records the
-        claims on sources 1.. and returns source 0's point and value."""
+        """One linear sumcheck per source over its own channels, after binding its partial sum (hidden in a
+        hidden proof); records the claims on sources 1.. and returns source 0's point and value."""
         sums, parts, first = [], [], None
         for position, (lo, hi, part, part_weight) in enumerate(_parts(step, self.source_part)):
             a, ew = self.linear_map.g_factors(part, part_weight, z)
             label = _part_label(step, position)
-            linear, gamma, x_value, partial = prove_linear_separable(
-                step.source[lo:hi], Grid(part.in_shape), a, ew, None, step.transcript, label
+            linear, gamma, x_value, _, sent = prove_linear_separable(
+                step.source[lo:hi],
+                Grid(part.in_shape),
+                a,
+                ew,
+                None,
+                step.transcript,
+                label,
+                step.pads,
+                step.source_randomizer(position),
             )
-            sums.append(partial)
+            sums.append(sent)
             parts.append(linear)
             if position == 0:
                 first = (gamma, x_value)
@@ -331,7 +458,7 @@ class AffineKind(RequantizedOutput):
         return SourcesProof(sums, parts), *first
 
     def _verify_sources(
-        self, step: VerifierStep, z: np.ndarray, claim: np.ndarray, proof: object
+        self, step: VerifierStep, z: np.ndarray, claim: Hidden, proof: object
     ) -> tuple[np.ndarray, np.ndarray]:
         """Check every source's sumcheck and that the partial sums add up to the claim; records the claims
         on sources 1.. and returns source 0's point and value."""
@@ -344,24 +471,30 @@ class AffineKind(RequantizedOutput):
             or not all(isinstance(part, LinearProof) for part in proof.parts)
         ):
             raise Rejected(f"layer {layer.name}: malformed proof of a map over {count} sources")
-        total, first = F.ext_zeros(), None
+        total, first = Hidden(), None
         for position, (_, _, part, weight) in enumerate(_parts(step, self.source_part)):
-            partial = ext_value(proof.sums[position], f"source {position}'s partial sum")
             label = _part_label(step, position)
-            step.transcript.absorb_ext(f"{label}/sum", partial)
+            sent = ext_value(proof.sums[position], f"source {position}'s partial sum")
+            partial = step.receive(sent, f"{label}/sum", f"source {position}'s partial sum")[0]
             gamma, x_value, final = verify_linear(
-                proof.parts[position], partial, Grid(part.in_shape).num_vars, step.transcript, label
+                proof.parts[position],
+                partial,
+                Grid(part.in_shape).num_vars,
+                step.transcript,
+                label,
+                step.checker,
+                step.source_randomizer(position),
             )
             g = self.linear_map.g_eval(part, weight, z, gamma)
-            if not F.ext_eq(final, F.ext_mul(x_value, g)):
-                raise Rejected(f"layer {layer.name}: source {position}'s linear map's final check failed")
-            total = F.ext_add(total, partial)
+            step.require(
+                final, Hidden.of(x_value).times(g), f"source {position}'s linear map's final check failed"
+            )
+            total = total + partial
             if position == 0:
                 first = (gamma, x_value)
             else:
                 step.claim_source(position, gamma, x_value, f"source {position}")
-        if not F.ext_eq(total, claim):
-            raise Rejected(f"layer {layer.name}: the sources' partial sums do not add up to the claim")
+        step.require(total, claim, "the sources' partial sums do not add up to the claim")
         return first
 
     def working_bytes(self, layer: Layer) -> int:

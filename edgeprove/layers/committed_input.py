@@ -15,6 +15,7 @@ from edgeprove.claims import INPUT, Claim, ClaimLedger
 from edgeprove.layers.common import Grid, Layout, mask_eval
 from edgeprove.layers.kind import Rejected
 from edgeprove.transcript import Transcript
+from edgeprove.zk import Checker, PadPlan, PadSource
 
 RANGE_BITS = 8
 """Width of the input's range table (int8)."""
@@ -59,19 +60,38 @@ def _claims(rng: lookup.LookupClaims) -> list[Claim]:
     return [Claim(INPUT, segment, z, v) for segment, openings in owed for z, v in openings]
 
 
-def prove(w: InputWitness, transcript: Transcript, claims: ClaimLedger) -> lookup.LookupProof:
-    """The range lookup; records the claims it leaves on the input's commitment."""
-    proof, rng = lookup.prove_lookup([w.values], w.mask, [range_table()], w.mult, transcript, _LABEL)
-    claims.extend(_claims(rng))
+def prove(
+    w: InputWitness, transcript: Transcript, claims: ClaimLedger, pads: PadSource | None = None
+) -> lookup.LookupProof:
+    """The range lookup (hidden with ``pads``); records the claims it leaves on the input's commitment."""
+    table = [range_table()]
+    proof, found = lookup.prove_lookups(
+        [lookup.Lookup([w.values], w.mask, table, w.mult)], transcript, _LABEL, pads=pads
+    )
+    claims.extend(_claims(found[0]))
     return proof
 
 
-def verify(input_shape, proof: object, transcript: Transcript, claims: ClaimLedger) -> None:
-    """Check the range lookup (Rejected / LogUpError on failure); records the claims it leaves."""
+def _statement(input_shape) -> lookup.LookupStatement:
+    grid = Grid(tuple(input_shape))
+    return lookup.LookupStatement(grid.num_vars, RANGE_BITS, lambda z: mask_eval(grid, z), range_mle)
+
+
+def verify(
+    input_shape, proof: object, transcript: Transcript, claims: ClaimLedger, checker: Checker | None = None
+) -> None:
+    """Check the range lookup (Rejected / LogUpError on failure), hidden with a hiding ``checker``;
+    records the claims it leaves."""
     if not isinstance(proof, lookup.LookupProof):
         raise Rejected("malformed input range proof")
-    grid = Grid(tuple(input_shape))
-    rng = lookup.verify_lookup(
-        grid.num_vars, RANGE_BITS, proof, transcript, _LABEL, lambda z: mask_eval(grid, z), range_mle
-    )
-    claims.extend(_claims(rng))
+    statement = _statement(input_shape)
+    if checker is None:
+        found = lookup.verify_lookups([statement], proof, transcript, _LABEL)
+    else:
+        found = lookup.verify_lookups_hidden([statement], [1], proof, transcript, _LABEL, checker)
+    claims.extend(_claims(found[0]))
+
+
+def hidden_plan(input_shape) -> PadPlan:
+    """The pads of the range lookup sent hidden."""
+    return lookup.hidden_plan([(Grid(tuple(input_shape)).num_vars, RANGE_BITS, 1)])

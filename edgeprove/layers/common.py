@@ -18,6 +18,7 @@ from edgeprove import poly
 from edgeprove import sumcheck as S
 from edgeprove.model.ir import Layer, Shape
 from edgeprove.transcript import Transcript
+from edgeprove.zk import Checker, Hidden, PadSource
 
 FOLD_CHUNK_VALUES = 1 << 19
 """Weights folded per chunk (4 MiB as float64): the float copy of a weight chunk stays small."""
@@ -152,14 +153,36 @@ Fitted to mobilenetv2's depthwise layers (VmHWM)."""
 
 
 def prove_linear(
-    tables: list[np.ndarray], claim: np.ndarray, transcript: Transcript, label: str
+    tables: list[np.ndarray],
+    claim: np.ndarray,
+    transcript: Transcript,
+    label: str,
+    pads: PadSource | None = None,
+    randomizer: Randomizer | None = None,
 ) -> tuple[LinearProof, np.ndarray, np.ndarray]:
     """Prove sum_x x(x) G(x) = claim for ``tables`` [x, G], which it takes (the list is emptied, so the
-    input's two largest tables are freed as they fold); returns (proof, gamma, x~(gamma))."""
+    input's two largest tables are freed as they fold); returns (proof, gamma, the input value sent).
+    With ``pads`` every round is hidden; with a ``randomizer`` the sum is over x^ (``Randomizer``) and the
+    value sent is x^(gamma)."""
     terms = [(1, (0, 1))]
-    proof, gamma, finals, _ = S.prove(tables, terms, 2, transcript, label, claim=claim, consume=True)
-    transcript.absorb_ext(f"{label}/x", finals[0])
-    return LinearProof(proof, finals[0]), gamma, finals[0]
+    given, tables = tables, list(tables)
+    given.clear()
+    num_vars = poly.num_vars(tables[0].shape[-1])
+    head = num_vars if randomizer is None else randomizer.start
+    rounds, points, _, current = S.prove_rounds(
+        tables, terms, 2, head, transcript, label, claim=claim, consume=True, pads=pads
+    )
+    degree = 2
+    if randomizer is not None:
+        tables, terms = _with_randomizer(tables, randomizer, head, num_vars)
+        degree += max(randomizer.powers)
+    rest, point, finals, _ = S.prove(
+        tables, terms, degree, transcript, label, claim=current, consume=True, pads=pads
+    )
+    gamma = poly.concat_points(poly.point(points), point) if points else point
+    x_value = finals[0] if randomizer is None else randomizer.value(finals[0], gamma)
+    transcript.absorb_ext(f"{label}/x", x_value)
+    return LinearProof(S.SumcheckProof(rounds + rest.rounds), x_value), gamma, x_value
 
 
 def separable_linear_bytes(grid: Grid, kernel_w: int) -> int:
@@ -179,6 +202,52 @@ _SLICE_TEMPORARIES = 6
 """K slices a sumcheck round holds at once (each table's low and high halves and their difference)."""
 
 
+@dataclass(frozen=True)
+class Randomizer:
+    """A source read through its randomized evaluation (design.md section 10.1): on the reader's view the
+    source is x^ = x~ + sum_i c_i x_{p_i}^{e_i} (1 - x_{p_i}), equal to x on the cube, so a sumcheck over
+    it proves the same sum and ends at a value x^(gamma) that is uniform.  ``positions`` are the view's
+    variables p_i (the source's last variables, the very last again with higher ``powers`` e_i when the
+    source has fewer variables than reads), ``coefficients`` the c_i (4, m): the prover's only."""
+
+    positions: tuple[int, ...]
+    powers: tuple[int, ...] = ()
+    coefficients: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not self.powers:
+            object.__setattr__(self, "powers", (1,) * len(self.positions))
+
+    @property
+    def start(self) -> int:
+        """The first round whose polynomial the randomizer changes (earlier ones sum it to zero)."""
+        return min(self.positions)
+
+    def degrees(self, num_vars: int, degree: int = 2) -> list[int]:
+        """Every round's degree: from ``start`` on, raised by the highest power (x^e (1 - x) has degree
+        e + 1 in x)."""
+        return [degree if i < self.start else degree + max(self.powers) for i in range(num_vars)]
+
+    def weights(self, gamma: np.ndarray) -> list[np.ndarray]:
+        """gamma_p^e (1 - gamma_p) for every term: x^(gamma) = x~(gamma) + sum_i c_i weights_i."""
+        return [
+            F.ext_mul(F.ext_pow(gamma[:, p], e), F.ext_sub(F.ext_ones(), gamma[:, p]))
+            for p, e in zip(self.positions, self.powers)
+        ]
+
+    def value(self, x_value: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+        """x^(gamma) from x~(gamma) (the prover's)."""
+        out = x_value
+        for i, weight in enumerate(self.weights(gamma)):
+            out = F.ext_add(out, F.ext_mul(self.coefficients[:, i], weight))
+        return out
+
+
+def linear_degrees(num_vars: int, randomizer: Randomizer | None) -> list[int]:
+    """The rounds' degrees of a linear sumcheck: 2, raised from a randomizer's first variable on."""
+    return [2] * num_vars if randomizer is None else randomizer.degrees(num_vars)
+
+
 def prove_linear_separable(
     x: np.ndarray,
     in_grid: Grid,
@@ -187,17 +256,24 @@ def prove_linear_separable(
     claim: np.ndarray | None,
     transcript: Transcript,
     label: str,
-) -> tuple[LinearProof, np.ndarray, np.ndarray, np.ndarray]:
+    pads: PadSource | None = None,
+    randomizer: Randomizer | None = None,
+) -> tuple[LinearProof, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``prove_linear`` for a G that factors as G[c,h,w] = sum_v A[c,v,h] Ew[v,w], without building G;
-    returns (proof, gamma, x~(gamma), the sum).  Without a ``claim`` the sum is computed and bound first
-    (``{label}/sum``): one source's share of a map over several.
+    returns (proof, gamma, the input value sent, the sum, the sum as sent).  Without a ``claim`` the sum
+    is computed and bound first (``{label}/sum``): one source's share of a map over several.
 
     The channel variables are bound first.  For every assignment of them, and so for their multilinear
     extension, sum_{h,w} x G = sum_{v,h} A B with B[c,v,h] = sum_w x[c,h,w] Ew[v,w]; the channel rounds run
     on A and B (C K_w H entries instead of C H W), then x and G folded at the channel challenges (H W
     entries each) carry the spatial rounds.  The messages are those of ``prove_linear`` on (x, G), so the
     proof and the verifier are the same.  ``x`` is the unpadded input (C, H, W) of small signed integers,
-    ``a`` (4, C, K_w, H_p) and ``ew`` (4, K_w, W_p)."""
+    ``a`` (4, C, K_w, H_p) and ``ew`` (4, K_w, W_p).
+
+    With ``pads`` every value is sent hidden; with a ``randomizer`` the sum is over x^ (``Randomizer``):
+    from its first variable on (the channel rounds stop there if it is a channel variable) the rounds run
+    on x, G and each position's bit tables x_p and 1 - x_p, the randomizer's terms c_i x_p (1 - x_p) G
+    added, and the value sent is x^(gamma)."""
     c, h, w = in_grid.shape
     cp, hp, wp = in_grid.padded
     kw = ew.shape[1]
@@ -212,32 +288,87 @@ def prove_linear_separable(
     a_table = np.zeros((F.EXT_DEGREE, cp, vp, hp), dtype=np.uint32)
     a_table[:, : a.shape[1], :kw] = a
     terms = [(1, (0, 1))]
-    channel_bits = poly.num_vars(cp)
+    num_vars = in_grid.num_vars
+    tail = num_vars if randomizer is None else randomizer.start
+    channel_bits = min(poly.num_vars(cp), tail)
+    left = poly.num_vars(cp) - channel_bits  # channel variables left to the tail
     folded = [b.reshape(F.EXT_DEGREE, -1), a_table.reshape(F.EXT_DEGREE, -1)]
     del b, a_table
+    sent_sum = None
     if claim is None:
         claim = F.ext_inner(poly.as_u64(folded[0]), poly.as_u64(folded[1]))
-        transcript.absorb_ext(f"{label}/sum", claim)
+        sent_sum = claim if pads is None else pads.hide(claim)
+        transcript.absorb_ext(f"{label}/sum", sent_sum)
     rounds, challenges, _, current = S.prove_rounds(
-        folded, terms, 2, channel_bits, transcript, label, claim=claim, consume=True
+        folded, terms, 2, channel_bits, transcript, label, claim=claim, consume=True, pads=pads
     )
-    a_folded = poly.as_u64(folded[1].reshape(F.EXT_DEGREE, vp, hp)[:, :kw])
+    a_folded = poly.as_u64(folded[1].reshape(F.EXT_DEGREE, 1 << left, vp, hp)[:, :, :kw])
     del folded
-    if channel_bits == 0:  # nothing folded: x stays a base table, whose first round is cheaper
-        x_table = Grid((1, h, w)).pad(values)
-    else:
-        x_table = _fold_channels(poly.eq_table(poly.point(challenges))[:, :c], values, hp, wp)
-    g_table = np.empty((F.EXT_DEGREE, hp, wp), dtype=np.uint32)
-    F.ext_matmul(a_folded.transpose(0, 2, 1), ew, out=g_table)  # G[h, :] = A(r_c, :, h)^T Ew
+    x_table = _channel_folded_input(values, in_grid, challenges, left)
+    g_table = np.empty((F.EXT_DEGREE, 1 << left, hp, wp), dtype=np.uint32)
+    for j in range(1 << left):  # G[j, h, :] = A(r_c, j, :, h)^T Ew
+        F.ext_matmul(a_folded[:, j].transpose(0, 2, 1), ew, out=g_table[:, j])
     tables = [
         x_table if x_table.ndim == 1 else x_table.reshape(F.EXT_DEGREE, -1),
         g_table.reshape(F.EXT_DEGREE, -1),
     ]
-    del x_table, g_table
-    spatial, point, finals, _ = S.prove(tables, terms, 2, transcript, label, claim=current, consume=True)
-    gamma = poly.concat_points(poly.point(challenges), point)
-    transcript.absorb_ext(f"{label}/x", finals[0])
-    return LinearProof(S.SumcheckProof(rounds + spatial.rounds), finals[0]), gamma, finals[0], claim
+    del x_table, g_table, a_folded
+    head = tail - channel_bits  # spatial rounds before the randomizer's first variable
+    more, points, _, current = S.prove_rounds(
+        tables, terms, 2, head, transcript, label, claim=current, consume=True, pads=pads
+    )
+    rounds += more
+    challenges += points
+    if randomizer is not None:
+        tables, tail_terms = _with_randomizer(tables, randomizer, tail, num_vars)
+        degree = 2 + max(randomizer.powers)
+        spatial, point, finals, _ = S.prove(
+            tables, tail_terms, degree, transcript, label, claim=current, consume=True, pads=pads
+        )
+    else:
+        spatial, point, finals, _ = S.prove(
+            tables, terms, 2, transcript, label, claim=current, consume=True, pads=pads
+        )
+    gamma = poly.concat_points(poly.point(challenges), point) if challenges else point
+    x_value = finals[0] if randomizer is None else randomizer.value(finals[0], gamma)
+    transcript.absorb_ext(f"{label}/x", x_value)
+    proof = LinearProof(S.SumcheckProof(rounds + spatial.rounds), x_value)
+    return proof, gamma, x_value, claim, claim if sent_sum is None else sent_sum
+
+
+def _channel_folded_input(values: np.ndarray, in_grid: Grid, challenges: list, left: int) -> np.ndarray:
+    """x with its first channel variables bound to the challenges and the ``left`` others kept: a base
+    table of the padded input when nothing is bound, else K (4, 2^left, H_p, W_p) in compact storage."""
+    c, h, w = values.shape
+    cp, hp, wp = in_grid.padded
+    if not challenges:
+        return in_grid.pad(values) if left else Grid((1, h, w)).pad(values)
+    eq = poly.eq_table(poly.point(challenges))
+    if not left:  # every channel bound: nothing is padded on the channel axis
+        return _fold_channels(eq[:, :c], values, hp, wp)[:, None]
+    padded = np.zeros((cp, h, w), dtype=values.dtype)
+    padded[:c] = values
+    step = 1 << left  # channel = (bound bits, kept bits j): the kept j are every step-th channel
+    return np.stack([_fold_channels(eq, padded[j::step], hp, wp) for j in range(step)], axis=1)
+
+
+def _with_randomizer(
+    tables: list[np.ndarray], randomizer: Randomizer, tail: int, num_vars: int
+) -> tuple[list[np.ndarray], list]:
+    """The tail's tables [x, G, then x_p and 1 - x_p for every position] and terms x G + sum_i c_i x_p^e_i
+    (1 - x_p) G, over the variables from ``tail`` on."""
+    length = 1 << (num_vars - tail)
+    index = np.arange(length, dtype=np.uint64)
+    out, terms, bits = list(tables), [(1, (0, 1))], {}
+    for i, (position, power) in enumerate(zip(randomizer.positions, randomizer.powers)):
+        if position not in bits:
+            bit = (index >> np.uint64(num_vars - 1 - position)) & np.uint64(1)
+            out += [bit, F.sub(np.ones(length, dtype=np.uint64), bit)]
+            bits[position] = (len(out) - 2, len(out) - 1)
+        one, zero = bits[position]
+        terms.append((randomizer.coefficients[:, i], (one,) * power + (zero, 1)))
+    tables.clear()
+    return out, terms
 
 
 def _fold_channels(eq_c: np.ndarray, values: np.ndarray, hp: int, wp: int) -> np.ndarray:
@@ -281,13 +412,20 @@ so every float64 partial sum is an exact integer below 2^52."""
 
 
 def verify_linear(
-    proof: LinearProof, claim: np.ndarray, num_vars: int, transcript: Transcript, label: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the sumcheck checks; returns (gamma, claimed x~(gamma), the value G~(gamma) must make true).
+    proof: LinearProof,
+    claim: Hidden,
+    num_vars: int,
+    transcript: Transcript,
+    label: str,
+    checker: Checker,
+    randomizer: Randomizer | None = None,
+) -> tuple[np.ndarray, np.ndarray, Hidden]:
+    """Run the sumcheck checks; returns (gamma, the input value sent, the value G~(gamma) must make true).
 
-    The caller finishes with ``final == x~(gamma) * G~(gamma)`` once it has computed G~(gamma).
-    """
-    gamma, final = S.verify(claim, num_vars, 2, proof.sumcheck, transcript, label)
+    The caller finishes with ``final == x~(gamma) * G~(gamma)`` once it has computed G~(gamma); with a
+    ``randomizer`` the value is x^(gamma) and the rounds from its first variable on have degree 3."""
+    degrees = linear_degrees(num_vars, randomizer)
+    gamma, final = S.verify_hidden(claim, num_vars, degrees, proof.sumcheck, transcript, label, checker)
     value = proof.input_value
     if not isinstance(value, np.ndarray) or value.shape != (F.EXT_DEGREE,):  # one encoding per value
         raise S.SumcheckError(f"{label}: the claimed input value is not one extension element")
@@ -300,15 +438,22 @@ class Layout:
     """Sub-vectors of one committed vector, each in an aligned power-of-two segment.
 
     Segments are placed largest first, so every offset is a multiple of the segment's size and opening
-    segment ``name`` at z is opening the whole vector at (selector bits of its offset, z).
+    segment ``name`` at z is opening the whole vector at (selector bits of its offset, z).  ``tail``
+    segments come after them, each at the next offset aligned to its size (a hidden proof's pads, in the
+    room the kind's segments leave when there is some, without moving them).
     """
 
     segments: tuple[tuple[str, int], ...]  # (name, num_vars), in placement order
+    tail: tuple[tuple[str, int], ...] = ()
 
     @staticmethod
     def of(sizes: dict[str, int]) -> Layout:
         """Place segments of the given num_vars, largest first (ties by name, deterministic)."""
         return Layout(tuple(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+    def with_tail(self, name: str, num_vars: int) -> Layout:
+        """This layout with one more segment after all others."""
+        return Layout(self.segments, (*self.tail, (name, num_vars)))
 
     def offsets(self) -> dict[str, int]:
         """Start index of every segment in the committed vector."""
@@ -316,13 +461,21 @@ class Layout:
         for name, nv in self.segments:
             out[name] = pos
             pos += 1 << nv
+        for name, nv in self.tail:
+            pos = -(-pos >> nv) << nv  # up to a multiple of the segment's size
+            out[name] = pos
+            pos += 1 << nv
         return out
+
+    def _sizes(self) -> dict[str, int]:
+        return dict((*self.segments, *self.tail))
 
     @property
     def num_vars(self) -> int:
         """Variables of the committed vector (its length padded to a power of two)."""
-        total = sum(1 << nv for _, nv in self.segments)
-        return poly.num_vars(poly.next_pow2(total))
+        sizes = self._sizes()
+        end = max((offset + (1 << sizes[name]) for name, offset in self.offsets().items()), default=1)
+        return poly.num_vars(poly.next_pow2(end))
 
     def assemble(self, parts: dict[str, np.ndarray]) -> np.ndarray:
         """The committed base vector with each part (already padded to its segment) in place, as uint32 (the
@@ -341,12 +494,12 @@ class Layout:
 
     def views(self, vector: np.ndarray) -> dict[str, np.ndarray]:
         """Every segment of a committed vector as a view into it: a witness written there is not copied."""
-        sizes = dict(self.segments)
+        sizes = self._sizes()
         return {name: vector[offset : offset + (1 << sizes[name])] for name, offset in self.offsets().items()}
 
     def point(self, name: str, z: np.ndarray) -> np.ndarray:
         """The point on the whole vector whose value is segment ``name``'s MLE at z."""
-        nv = dict(self.segments)[name]
+        nv = self._sizes()[name]
         z = z.reshape(F.EXT_DEGREE, -1)
         if z.shape[1] != nv:
             raise ValueError(f"segment {name} needs a point of {nv} coordinates, got {z.shape[1]}")

@@ -31,14 +31,18 @@ from edgeprove.layers import requant
 from edgeprove.layers.affine import (
     AffineWitness,
     RequantizedOutput,
-    less_residual,
     output_point,
-    requantized_claim,
+    prove_output_claim,
+    prove_residual,
+    residual_plan,
+    verify_output_claim,
+    verify_residual,
 )
-from edgeprove.layers.common import K_BYTES, Grid
-from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value
+from edgeprove.layers.common import K_BYTES, Grid, LinearProof, Randomizer
+from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value, read_randomizer
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model.ir import DEFAULT_ACT_MAX, Layer, ModelError, Shape, check_no_window
+from edgeprove.zk import Hidden, PadPlan
 
 NON_NEGATIVE_ACTIVATIONS = ("relu", "sigmoid")
 """Activations a gate may have: their outputs lie in [0, act_max], act_max <= 127."""
@@ -54,8 +58,9 @@ tables, the eq weights' low table among them (traced at 2^20 entries: 27 MiB bes
 @dataclass
 class GatedProof:
     """One gated product: q~(z), r~(z) (None for an accumulator output), the residual's y~(z) (or None),
-    the product sumcheck, x~(gamma) and every gate's value at its part of gamma, and the requantization
-    lookups (or None)."""
+    the product sumcheck, x~(gamma) and every gate's value at its part of gamma, the requantization
+    lookups (or None) and, in a hidden proof, the residual's sumcheck (``affine.LayerProof``); in a hidden
+    proof the values at gamma are the randomized ones."""
 
     q_value: np.ndarray | None
     r_value: np.ndarray | None
@@ -64,6 +69,7 @@ class GatedProof:
     x_value: np.ndarray
     gate_values: np.ndarray
     requant: RequantProof | None
+    residual: LinearProof | None
 
 
 def is_channel_gate(layer: Layer, view: Shape) -> bool:
@@ -105,35 +111,109 @@ def _label(step: ProverStep | VerifierStep) -> str:
     return f"{step.label}/gate"
 
 
+def _randomizers(step: ProverStep | VerifierStep) -> list[Randomizer] | None:
+    """x's randomizer on the layer's grid, then each gate's on the variables its broadcast reads (None in
+    the clear)."""
+    hidden = step.hidden if isinstance(step, VerifierStep) else step.masks is not None
+    if not hidden:
+        return None
+    return _layer_randomizers(step.model, step.layer, step.masks if isinstance(step, ProverStep) else None)
+
+
+def _layer_randomizers(model, layer: Layer, masks) -> list[Randomizer]:
+    """x's and the gates' randomizers (``kind.read_randomizer``), the gates' moved to the layer's grid:
+    a channel gate's variables are the grid's first, a pixel gate's its spatial ones."""
+    bc = Grid(layer.in_shape).bits[0]
+    out = []
+    for position, ref in enumerate(layer.sources):
+        coefficients = None if masks is None else masks(ref)
+        own = read_randomizer(model, ref, layer.factors[position], coefficients)
+        shape = model.input_shape if ref == -1 else model.layers[ref].out_shape
+        shift = 0 if position == 0 or is_channel_gate(layer, shape) else bc
+        out.append(Randomizer(tuple(p + shift for p in own.positions), own.powers, own.coefficients))
+    return out
+
+
+def _randomized_degrees(num_vars: int, randomizers: list[Randomizer]) -> list[int]:
+    """The product sumcheck's round degrees: 3, and from the first randomized variable on 3 plus x's and
+    the gates' highest powers (eq x^ S^ holds a product of two randomized factors)."""
+    start = min(r.start for r in randomizers)
+    extra = max(randomizers[0].powers) + max(max(r.powers) for r in randomizers[1:])
+    return [3 if i < start else 3 + extra for i in range(num_vars)]
+
+
+def _prove_randomized(
+    tables: list[np.ndarray],
+    z: np.ndarray,
+    claim: np.ndarray,
+    step: ProverStep,
+    randomizers: list[Randomizer],
+) -> tuple[S.SumcheckProof, np.ndarray, list[np.ndarray]]:
+    """The product sumcheck over eq(z, .) x^ S^, hidden: plain rounds on [eq, x, S] up to the first
+    randomized variable, then x^ S^ = (x + R_x)(S + sum_g R_g) expanded into terms over the tail's bit
+    tables; returns (proof, gamma, final [eq, x, S] values)."""
+    num_vars = z.shape[1]
+    start = min(r.start for r in randomizers)
+    tables = [poly.eq_table(z), *tables]
+    terms = [(1, (0, 1, 2))]
+    rounds, points, _, current = S.prove_rounds(
+        tables, terms, 3, start, step.transcript, _label(step), claim=claim, consume=True, pads=step.pads
+    )
+    length = 1 << (num_vars - start)
+    index = np.arange(length, dtype=np.uint64)
+    bits: dict[int, tuple[int, int]] = {}
+
+    def monomial(position: int, power: int) -> tuple[int, ...]:
+        if position not in bits:
+            bit = (index >> np.uint64(num_vars - 1 - position)) & np.uint64(1)
+            tables.extend([bit, F.sub(np.ones(length, dtype=np.uint64), bit)])
+            bits[position] = (len(tables) - 2, len(tables) - 1)
+        one, zero = bits[position]
+        return (one,) * power + (zero,)
+
+    def expansion(randomizer: Randomizer) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+        return [
+            (randomizer.coefficients[:, i], monomial(p, e))
+            for i, (p, e) in enumerate(zip(randomizer.positions, randomizer.powers))
+        ]
+
+    x_terms = expansion(randomizers[0])
+    gate_terms = [term for r in randomizers[1:] for term in expansion(r)]
+    terms = [(1, (0, 1, 2))]
+    terms += [(c, (0, *m, 2)) for c, m in x_terms]
+    terms += [(c, (0, 1, *m)) for c, m in gate_terms]
+    terms += [(F.ext_mul(a, b), (0, *ma, *mb)) for a, ma in x_terms for b, mb in gate_terms]
+    degree = _randomized_degrees(num_vars, randomizers)[-1]
+    rest, point, finals, _ = S.prove(
+        tables, terms, degree, step.transcript, _label(step), claim=current, consume=True, pads=step.pads
+    )
+    gamma = poly.concat_points(poly.point(points), point) if points else point
+    return S.SumcheckProof(rounds + rest.rounds), gamma, finals[1:3]
+
+
 class GatedMulKind(RequantizedOutput):
     """The gated product as a layer kind: a degree-3 sumcheck, then requantization."""
 
     keeps_range: ClassVar[bool] = False
+    hides: ClassVar[bool] = True
     source_rule: ClassVar[str] = "broadcast"
     proof_types: ClassVar[tuple[type, ...]] = (
         GatedProof,
         S.SumcheckProof,
+        LinearProof,
         RequantProof,
         lookup.LookupProof,
         lookup.FractionSumProof,
     )
 
     def prove(self, step: ProverStep, w: AffineWitness) -> tuple[GatedProof, np.ndarray, np.ndarray]:
-        """The product sumcheck and the requantization; returns the proof, gamma and x~(gamma)."""
+        """The product sumcheck and the requantization (every value hidden by the step's pads in a hidden
+        proof, over the randomized x and gates); returns the proof, gamma and x's value sent at gamma."""
         layer = step.layer
         grid, c = Grid(layer.in_shape), layer.in_shape[0]
         z = output_point(step)
-        q_value = r_value = None
-        if w.rq is not None:
-            q_value, r_value = poly.evaluate(w.rq.q, z), poly.evaluate(w.rq.r, z)
-            claim = requantized_claim(step, z, q_value, r_value)
-        else:
-            claim = poly.evaluate(grid.pad(w.a), z)
-        residual_value = None
-        if layer.residual is not None:
-            residual_value = poly.evaluate(grid.pad(step.residual), z)
-            claim = less_residual(step, claim, residual_value)
-            step.claim_read(layer.residual, z, residual_value)
+        claim_a, q_value, r_value = prove_output_claim(step, w, z)
+        claim, residual_value, residual = prove_residual(step, z, claim_a)
         shapes = _gate_shapes(step)
         gates = []
         for i, shape in enumerate(shapes):
@@ -142,31 +222,41 @@ class GatedMulKind(RequantizedOutput):
         x_table = grid.pad(step.source[:c], out=np.zeros(grid.size, dtype=np.uint32))
         tables = [x_table, gate_sum_table(layer, gates)]
         del x_table
-        product, gamma, finals = S.prove_eq_weighted(
-            tables, _product_terms(), 3, z, claim, step.transcript, _label(step), consume=True
-        )
+        randomizers = _randomizers(step)
+        if randomizers is None:
+            product, gamma, finals = S.prove_eq_weighted(
+                tables, _product_terms(), 3, z, claim, step.transcript, _label(step), consume=True
+            )
+            x_value = finals[0]
+        else:
+            product, gamma, finals = _prove_randomized(tables, z, claim, step, randomizers)
+            x_value = randomizers[0].value(finals[0], gamma)
         del tables
-        gate_values = np.stack(
-            [
-                poly.evaluate(Grid(shape).pad(gate), gate_point(layer, shape, gamma))
-                for shape, gate in zip(shapes, gates, strict=True)
-            ],
-            axis=1,
-        )
-        step.transcript.absorb_ext(f"{_label(step)}/x", finals[0])
+        gate_values = [
+            poly.evaluate(Grid(shape).pad(gate), gate_point(layer, shape, gamma))
+            for shape, gate in zip(shapes, gates, strict=True)
+        ]
+        if randomizers is not None:
+            gate_values = [r.value(v, gamma) for r, v in zip(randomizers[1:], gate_values)]
+        gate_values = np.stack(gate_values, axis=1)
+        step.transcript.absorb_ext(f"{_label(step)}/x", x_value)
         step.transcript.absorb_ext(f"{_label(step)}/gates", gate_values)
         for i, shape in enumerate(shapes):
             step.claim_read(layer.sources[i + 1], gate_point(layer, shape, gamma), gate_values[:, i])
         rq_proof = None
         if w.rq is not None:
-            rq_proof, rq_claims = requant.prove(layer, grid, w.rq, step.transcript, step.label, step.index)
+            rq_proof, rq_claims = requant.prove(
+                layer, grid, w.rq, step.transcript, step.label, step.index, step.pads
+            )
             step.claims.extend(rq_claims)
-        proof = GatedProof(q_value, r_value, residual_value, product, finals[0], gate_values, rq_proof)
-        return proof, gamma, finals[0]
+        proof = GatedProof(
+            q_value, r_value, residual_value, product, x_value, gate_values, rq_proof, residual
+        )
+        return proof, gamma, x_value
 
     def verify(self, step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
-        """Check the product sumcheck against x~(gamma) and the gates' values, then the requantization;
-        returns gamma and x~(gamma)."""
+        """Check the product sumcheck against x's and the gates' values, then the requantization (each
+        check a constraint on the pads in a hidden proof); returns gamma and x's value at gamma."""
         layer = step.layer
         grid = Grid(layer.in_shape)
         shapes = _gate_shapes(step)
@@ -177,32 +267,38 @@ class GatedMulKind(RequantizedOutput):
             raise Rejected(f"layer {layer.name}: malformed gate values")
         x_value = ext_value(proof.x_value, "x~(gamma)")
         z = output_point(step)
-        if layer.requantized:
-            q_value, r_value = ext_value(proof.q_value, "q~(z)"), ext_value(proof.r_value, "r~(z)")
-            claim = requantized_claim(step, z, q_value, r_value)
-        else:
-            if proof.q_value is not None or proof.r_value is not None:
-                raise Rejected(f"layer {layer.name}: unexpected requantization values")
-            claim = poly.evaluate_padded(step.output, layer.out_shape, z)
-        if layer.residual is not None:
-            residual_value = ext_value(proof.residual_value, "residual value")
-            claim = less_residual(step, claim, residual_value)
-            step.claim_read(layer.residual, z, residual_value, "residual input")
-        elif proof.residual_value is not None:
-            raise Rejected(f"layer {layer.name}: unexpected residual value")
-        try:
-            gamma, final = S.verify(claim, grid.num_vars, 3, proof.product, step.transcript, _label(step))
-        except S.SumcheckError as exc:
-            raise Rejected(f"layer {layer.name}: {exc}") from None
+        claim = verify_output_claim(step, z, proof.q_value, proof.r_value)
+        claim = verify_residual(step, z, claim, proof.residual_value, proof.residual)
+        randomizers = _randomizers(step)
+        degrees = 3 if randomizers is None else _randomized_degrees(grid.num_vars, randomizers)
+        gamma, final = S.verify_hidden(
+            claim, grid.num_vars, degrees, proof.product, step.transcript, _label(step), step.checker
+        )
         step.transcript.absorb_ext(f"{_label(step)}/x", x_value)
         step.transcript.absorb_ext(f"{_label(step)}/gates", gate_values)
         gate_sum = F.ext_sum(gate_values)
-        if not F.ext_eq(final, F.ext_mul(poly.eq_eval(z, gamma), F.ext_mul(x_value, gate_sum))):
-            raise Rejected(f"layer {layer.name}: the gated product's final check failed")
+        expected = Hidden.of(F.ext_mul(poly.eq_eval(z, gamma), F.ext_mul(x_value, gate_sum)))
+        step.require(final, expected, "the gated product's final check failed")
         for i, shape in enumerate(shapes):
-            step.claim_read(layer.sources[i + 1], gate_point(layer, shape, gamma), gate_values[:, i], "gate")
+            point = gate_point(layer, shape, gamma)
+            if step.hidden:
+                step.claim_randomized(layer.sources[i + 1], point, point, gate_values[:, i])
+            else:
+                step.claim_read(layer.sources[i + 1], point, gate_values[:, i], "gate")
         self.verify_requantization(step, proof.requant)
         return gamma, x_value
+
+    def pad_plan(self, model, index: int, table_bits: int) -> PadPlan:
+        """The values a hidden gated product sends, in order: q~(z) and r~(z), the residual's share and
+        sumcheck, the product's rounds, the requantization lookups."""
+        layer = model.layers[index]
+        grid = Grid(layer.in_shape)
+        plan = PadPlan(2 if layer.requantized else 0).then(residual_plan(model, layer))
+        randomizers = _layer_randomizers(model, layer, None)
+        plan = plan.then(S.rounds_plan(_randomized_degrees(grid.num_vars, randomizers)))
+        if layer.requantized:
+            plan = plan.then(requant.hidden_plan(layer, grid, table_bits))
+        return plan
 
     def working_bytes(self, layer: Layer) -> int:
         """The product sumcheck's tables on the padded grid beside the round's slices."""

@@ -34,13 +34,14 @@ from edgeprove.layers.common import (
     Grid,
     Layout,
     LinearProof,
+    linear_degrees,
     mask_eval,
     prefix_eq,
     prove_linear,
     verify_linear,
 )
 from edgeprove.layers.conv2d import shift_tables
-from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep
+from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, read_randomizer
 from edgeprove.model.bounds import window_sign_sums
 from edgeprove.model.ir import (
     INPUT_RANGE,
@@ -53,6 +54,7 @@ from edgeprove.model.ir import (
     conv_out_size,
     value_range,
 )
+from edgeprove.zk import Hidden, PadPlan, combination
 
 RANGE_BITS = 8
 """y - x_uv lies in [0, 255] for int8 activations."""
@@ -132,7 +134,8 @@ def committed_vector(w: MaxPoolWitness, layer) -> np.ndarray:
 @dataclass
 class MaxPoolProof:
     """Opened y~(z) and d_uv~(z); the linear sumcheck; the product sumcheck and its final d values; the
-    range lookup."""
+    range lookup; in a hidden proof the product's partial products d_1 d_2, d_1 d_2 d_3, ... but the
+    last (4, k^2 - 2), so that each step of the product is one product of two hidden values."""
 
     y_value: np.ndarray
     d_values: np.ndarray
@@ -140,6 +143,7 @@ class MaxPoolProof:
     product: S.SumcheckProof
     product_finals: np.ndarray
     range_lookup: lookup.LookupProof
+    partials: np.ndarray
 
 
 def _slice_point(layer, index: int, z: np.ndarray) -> np.ndarray:
@@ -215,8 +219,8 @@ def _product_terms(count: int) -> list[S.Term]:
 
 
 def prove(step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray, np.ndarray]:
-    """The three relations; returns the proof, gamma and x~(gamma), and records the claims on this layer's
-    commitment."""
+    """The three relations (every value hidden by the step's pads in a hidden proof); returns the proof,
+    gamma and the input value sent at gamma, and records the claims on this layer's commitment."""
     layer, transcript, label = step.layer, step.transcript, step.label
     out = Grid(layer.out_shape)
     count = layer.kernel * layer.kernel
@@ -224,11 +228,13 @@ def prove(step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray
     z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
     y_value = poly.evaluate(w.y_table, z)
     d_values = np.stack([poly.evaluate(slices[i], z) for i in range(count)], axis=1)
-    transcript.absorb_ext(f"{label}/yd", np.concatenate([y_value[:, None], d_values], axis=1))
+    sent_yd = step.send(np.concatenate([y_value[:, None], d_values], axis=1), f"{label}/yd")
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
     claim = F.ext_add(_linear_claim(y_value, d_values, lam), padding_term(layer, z, lam))
     tables = [Grid(layer.in_shape).pad(step.source), window_g_table(layer, z, lam)]
-    linear, gamma, x_value = prove_linear(tables, claim, transcript, f"{label}/linear")
+    linear, gamma, x_value = prove_linear(
+        tables, claim, transcript, f"{label}/linear", step.pads, step.source_randomizer(0)
+    )
     rho = transcript.challenge_ext_vec(f"{label}/rho", out.num_vars)
     tables = [poly.eq_table(rho)] + [slices[i] for i in range(count)]
     product, rho2, finals, _ = S.prove(
@@ -239,64 +245,133 @@ def prove(step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray
         f"{label}/product",
         claim=F.ext_zeros(),
         consume=True,
+        pads=step.pads,
     )
     product_finals = np.stack(finals[1:], axis=1)
-    transcript.absorb_ext(f"{label}/product_finals", product_finals)
-    range_proof, rng = lookup.prove_lookup(
-        [w.d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)], w.mult, transcript, f"{label}/range"
+    sent_finals = step.send(product_finals, f"{label}/product_finals")
+    partials = F.ext_zeros((0,))
+    if step.pads is not None:
+        partials = step.send(_partial_products(product_finals), f"{label}/partials")
+    range_proof, found = lookup.prove_lookups(
+        [lookup.Lookup([w.d_table], _d_mask(layer), [lookup.range_table(RANGE_BITS)], w.mult)],
+        transcript,
+        f"{label}/range",
+        pads=step.pads,
     )
-    proof = MaxPoolProof(y_value, d_values, linear, product, product_finals, range_proof)
-    step.claims.extend(_claims(step.index, layer, z, y_value, d_values, rho2, product_finals, rng))
+    y_sent, d_sent = sent_yd[:, 0].copy(), sent_yd[:, 1:].copy()
+    proof = MaxPoolProof(y_sent, d_sent, linear, product, sent_finals, range_proof, partials)
+    step.claims.extend(
+        _claims(step.index, layer, z, y_value, list(d_values.T), rho2, list(product_finals.T), found[0])
+    )
     return proof, gamma, x_value
 
 
+def _partial_products(finals: np.ndarray) -> np.ndarray:
+    """d_1 d_2, d_1 d_2 d_3, ... of the final values (4, k^2), all but the whole product (4, k^2 - 2)."""
+    out, running = [], finals[:, 0]
+    for i in range(1, finals.shape[1] - 1):
+        running = F.ext_mul(running, finals[:, i])
+        out.append(running)
+    return np.stack(out, axis=1) if out else F.ext_zeros((0,))
+
+
 def verify(step: VerifierStep, proof: object) -> tuple[np.ndarray, np.ndarray]:
-    """Check the three relations (Rejected on failure); returns gamma and x~(gamma), and records the
-    claims on this layer's commitment."""
+    """Check the three relations (Rejected on failure; constraints on the pads in a hidden proof);
+    returns gamma and the input value sent at gamma, and records the claims on this layer's
+    commitment."""
     layer, transcript, label = step.layer, step.transcript, step.label
     if not isinstance(proof, MaxPoolProof):
         raise Rejected(f"layer {layer.name}: malformed max-pool proof")
     where = f"layer {layer.name}: {label}"
     out = Grid(layer.out_shape)
     count = layer.kernel * layer.kernel
+    partial_count = max(0, count - 2) if step.hidden else 0
     for value, shape, what in (
         (proof.y_value, (F.EXT_DEGREE,), "y value"),
         (proof.d_values, (F.EXT_DEGREE, count), "difference values"),
         (proof.product_finals, (F.EXT_DEGREE, count), "product values"),
+        (proof.partials, (F.EXT_DEGREE, partial_count), "partial products"),
     ):
         if not isinstance(value, np.ndarray) or value.shape != shape:
             raise Rejected(f"{where}: malformed {what}")
     if not isinstance(proof.linear, LinearProof) or not isinstance(proof.product, S.SumcheckProof):
         raise Rejected(f"{where}: malformed proof")
     z = transcript.challenge_ext_vec(f"{label}/z", out.num_vars)
-    transcript.absorb_ext(f"{label}/yd", np.concatenate([proof.y_value[:, None], proof.d_values], axis=1))
+    y_value, *d_values = step.receive(
+        np.concatenate([proof.y_value[:, None], proof.d_values], axis=1), f"{label}/yd", "y and d values"
+    )
     lam = transcript.challenge_ext_vec(f"{label}/lambda", count)
-    claim = F.ext_add(_linear_claim(proof.y_value, proof.d_values, lam), padding_term(layer, z, lam))
+    claim = combination(list(lam.T), [y_value - d for d in d_values]) + padding_term(layer, z, lam)
     gamma, x_value, final = verify_linear(
-        proof.linear, claim, Grid(layer.in_shape).num_vars, transcript, f"{label}/linear"
+        proof.linear,
+        claim,
+        Grid(layer.in_shape).num_vars,
+        transcript,
+        f"{label}/linear",
+        step.checker,
+        step.source_randomizer(0),
     )
-    if not F.ext_eq(final, F.ext_mul(x_value, window_g_eval(layer, z, lam, gamma))):
-        raise Rejected(f"{where}: window differences do not match the input")
+    step.require(
+        final,
+        Hidden.of(x_value).times(window_g_eval(layer, z, lam, gamma)),
+        f"{label}: window differences do not match the input",
+    )
     rho = transcript.challenge_ext_vec(f"{label}/rho", out.num_vars)
-    rho2, final = S.verify(
-        F.ext_zeros(), out.num_vars, count + 1, proof.product, transcript, f"{label}/product"
+    rho2, final = S.verify_hidden(
+        Hidden(), out.num_vars, count + 1, proof.product, transcript, f"{label}/product", step.checker
     )
-    transcript.absorb_ext(f"{label}/product_finals", proof.product_finals)
-    finals = [poly.eq_eval(rho, rho2)] + [proof.product_finals[:, i] for i in range(count)]
-    if not F.ext_eq(final, S.combine_terms(_product_terms(count), finals)):
-        raise Rejected(f"{where}: the maximum is not one of the window's values")
-    rng = lookup.verify_lookup(
+    finals = step.receive(proof.product_finals, f"{label}/product_finals", "product values")
+    partials = iter(
+        step.receive(proof.partials, f"{label}/partials", "partial products") if step.hidden else []
+    )
+    running = finals[0]
+    for i in range(1, count):
+        running = step.checker.product(running, finals[i])
+        if step.hidden and i < count - 1:  # each partial product hidden, so the next is of two hidden values
+            sent = next(partials)
+            step.require(sent, running, f"{label}: partial product {i}")
+            running = sent
+    step.require(
+        final,
+        running.times(poly.eq_eval(rho, rho2)),
+        f"{label}: the maximum is not one of the window's values",
+    )
+    statement = lookup.LookupStatement(
         out.num_vars + slice_bits(layer),
         RANGE_BITS,
-        proof.range_lookup,
-        transcript,
-        f"{label}/range",
         lambda zeta: _d_mask_eval(layer, zeta),
         lambda zeta: [lookup.range_mle(zeta)],
     )
-    owed = _claims(step.index, layer, z, proof.y_value, proof.d_values, rho2, proof.product_finals, rng)
-    step.claims.extend(owed)
+    if step.hidden:
+        found = lookup.verify_lookups_hidden(
+            [statement], [1], proof.range_lookup, transcript, f"{label}/range", step.checker
+        )
+    else:
+        found = lookup.verify_lookups([statement], proof.range_lookup, transcript, f"{label}/range")
+    own = _claims(step.index, layer, z, y_value, d_values, rho2, finals, found[0])
+    for claim in own:
+        step.claim_own(claim.segment, claim.point, claim.value)
     return gamma, x_value
+
+
+def pad_plan(model, index: int) -> PadPlan:
+    """The values a hidden max-pool proof sends, in order, and its products: y and the d values, the
+    linear rounds, the product rounds, the final d values and the partial products (each step of the
+    product one product of two of them), the range lookup."""
+    layer = model.layers[index]
+    count = layer.kernel * layer.kernel
+    out_vars = Grid(layer.out_shape).num_vars
+    randomizer = read_randomizer(model, layer.source, layer.factors[0])
+    linear = S.rounds_plan(linear_degrees(Grid(layer.in_shape).num_vars, randomizer))
+    partials = max(0, count - 2)
+    products, running = [], 0  # finals are values 0 .. count - 1, the partials count .. count + partials - 1
+    for i in range(1, count):
+        products.append((running, i))
+        running = count + i - 1
+    finals = PadPlan(count + partials, tuple(products))
+    lookup_plan = lookup.hidden_plan([(out_vars + slice_bits(layer), RANGE_BITS, 1)])
+    plan = PadPlan(1 + count).then(linear).then(S.rounds_plan([count + 1] * out_vars))
+    return plan.then(finals).then(lookup_plan)
 
 
 def _d_mask_eval(layer, zeta: np.ndarray) -> np.ndarray:
@@ -313,12 +388,13 @@ def _linear_claim(y_value, d_values, lam) -> np.ndarray:
 
 
 def _claims(
-    tensor: int, layer, z, y_value, d_values, rho2, product_finals, rng: lookup.LookupClaims
+    tensor: int, layer, z, y_value, d_values: list, rho2, product_finals: list, rng: lookup.LookupClaims
 ) -> list[Claim]:
+    """The claims the layer's proof leaves on its own commitment (values arrays, or ``Hidden``)."""
     claims = [Claim(tensor, "y", z, y_value)]
-    for i in range(d_values.shape[1]):
-        claims.append(Claim(tensor, "d", _slice_point(layer, i, z), d_values[:, i]))
-        claims.append(Claim(tensor, "d", _slice_point(layer, i, rho2), product_finals[:, i]))
+    for i, (at_z, at_rho) in enumerate(zip(d_values, product_finals)):
+        claims.append(Claim(tensor, "d", _slice_point(layer, i, z), at_z))
+        claims.append(Claim(tensor, "d", _slice_point(layer, i, rho2), at_rho))
     claims += [Claim(tensor, "d", z, v) for z, v in rng.column_openings(0)]
     claims += [Claim(tensor, "m_rng", z, v) for z, v in rng.multiplicity_openings()]
     return claims
@@ -364,6 +440,7 @@ class MaxPoolKind:
     keeps_range: ClassVar[bool] = True
     source_rule: ClassVar[str] = "one"
     """Its outputs are values of its input: the quantizer gives it its source's range and scale."""
+    hides: ClassVar[bool] = True
 
     proof_types: ClassVar[tuple[type, ...]] = (
         MaxPoolProof,
@@ -390,10 +467,20 @@ class MaxPoolKind:
         """RANGE_BITS, whatever the values."""
         return RANGE_BITS
 
-    def witness(self, layer: Layer, x: np.ndarray, a: np.ndarray) -> tuple[MaxPoolWitness, np.ndarray]:
-        """Differences and multiplicities, and the vector to commit."""
+    def static_table_bits(self, layer: Layer, static_bits: int) -> int:
+        """RANGE_BITS."""
+        return RANGE_BITS
+
+    def witness(
+        self, layer: Layer, x: np.ndarray, a: np.ndarray, table_bits: int | None = None
+    ) -> tuple[MaxPoolWitness, np.ndarray]:
+        """Differences and multiplicities, and the vector to commit (the width is always RANGE_BITS)."""
         w = witness(layer, x, a)
         return w, committed_vector(w, layer)
+
+    def pad_plan(self, model, index: int, table_bits: int) -> PadPlan:
+        """See ``pad_plan``."""
+        return pad_plan(model, index)
 
     def prove(self, step: ProverStep, w: MaxPoolWitness) -> tuple[MaxPoolProof, np.ndarray, np.ndarray]:
         """See ``prove``."""

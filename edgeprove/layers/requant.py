@@ -23,6 +23,7 @@ from edgeprove.claims import Claim
 from edgeprove.layers.common import Grid, Layout, mask_eval
 from edgeprove.model import ops
 from edgeprove.model.ir import ACTIVATION_RANGE
+from edgeprove.zk import PadPlan
 
 MAX_SPLIT_BITS = 30
 """b + s may not exceed this: |2^s q + r| < 2^(b+s-1) <= 2^29 < (p-1)/2."""
@@ -75,11 +76,16 @@ class RequantWitness:
 
 
 def witness(
-    layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray
+    layer, out_grid: Grid, q: np.ndarray, r: np.ndarray, y: np.ndarray, table_bits: int | None = None
 ) -> tuple[RequantWitness, np.ndarray]:
     """The committed vector, with q, r and y padded straight into their segments, and the multiplicities of
-    both lookups (the prover refuses if some value is outside its table)."""
+    both lookups (the prover refuses if some value is outside its table, ``table_bits`` wide when given,
+    else the narrowest)."""
     b = act_bits_for(q)
+    if table_bits is not None:
+        if b > table_bits:
+            raise OverflowError(f"layer {layer.name}: quotient needs {b} bits, over the table's {table_bits}")
+        b = table_bits
     if b + layer.shift > MAX_SPLIT_BITS:
         raise OverflowError(
             f"layer {layer.name}: quotient needs {b} bits with shift {layer.shift}; over the field"
@@ -112,9 +118,10 @@ class RequantProof:
 
 
 def prove(
-    layer, out_grid: Grid, w: RequantWitness, transcript, label: str, tensor: int
+    layer, out_grid: Grid, w: RequantWitness, transcript, label: str, tensor: int, pads=None
 ) -> tuple[RequantProof, list[Claim]]:
-    """Both lookups; returns the proof and the claims they leave on the layer's commitment (``tensor``)."""
+    """Both lookups (hidden with ``pads``); returns the proof and the claims they leave on the layer's
+    commitment (``tensor``)."""
     mask = out_grid.mask()
     act_cols = lookup.mapped_table(w.act_bits, _act(layer))
     proof, (act_claims, rem_claims) = lookup.prove_lookups(
@@ -124,37 +131,57 @@ def prove(
         ],
         transcript,
         f"{label}/requant",
+        pads=pads,
     )
     return RequantProof(proof), _claims(tensor, act_claims, rem_claims)
 
 
-def verify(
-    layer, out_grid: Grid, act_bits: int, proof: RequantProof, transcript, label: str, tensor: int
-) -> list[Claim]:
-    """Check both lookups against the public tables; returns the claims still owed to ``tensor``."""
+def _statements(layer, out_grid: Grid, act_bits: int) -> list[lookup.LookupStatement]:
+    """The activation and the remainder lookups as the verifier states them."""
     n = out_grid.num_vars
 
     def mask_mle(z):
         return mask_eval(out_grid, z)
 
-    act_claims, rem_claims = lookup.verify_lookups(
-        [
-            lookup.LookupStatement(
-                n,
-                act_bits,
-                mask_mle,
-                lookup.mapped_mles(act_bits, _act(layer)),
-                "activation",
-            ),
-            lookup.LookupStatement(
-                n, layer.shift, mask_mle, lambda z: [lookup.range_mle(z)], "remainder range"
-            ),
-        ],
-        proof.lookups,
-        transcript,
-        f"{label}/requant",
-    )
-    return _claims(tensor, act_claims, rem_claims)
+    return [
+        lookup.LookupStatement(
+            n, act_bits, mask_mle, lookup.mapped_mles(act_bits, _act(layer)), "activation"
+        ),
+        lookup.LookupStatement(n, layer.shift, mask_mle, lambda z: [lookup.range_mle(z)], "remainder range"),
+    ]
+
+
+LOOKUP_COLUMNS = (2, 1)
+"""Witness columns of the activation (q, y) and remainder (r) lookups."""
+
+
+def verify(
+    layer,
+    out_grid: Grid,
+    act_bits: int,
+    proof: RequantProof,
+    transcript,
+    label: str,
+    tensor: int,
+    checker=None,
+) -> list[Claim]:
+    """Check both lookups against the public tables; returns the claims still owed to ``tensor``.  With a
+    hiding ``checker`` (``zk.PadLedger``) the lookups are the hidden ones and the claims' values
+    ``Hidden``."""
+    statements = _statements(layer, out_grid, act_bits)
+    if checker is None:
+        found = lookup.verify_lookups(statements, proof.lookups, transcript, f"{label}/requant")
+    else:
+        found = lookup.verify_lookups_hidden(
+            statements, LOOKUP_COLUMNS, proof.lookups, transcript, f"{label}/requant", checker
+        )
+    return _claims(tensor, *found)
+
+
+def hidden_plan(layer, out_grid: Grid, act_bits: int) -> PadPlan:
+    """The pads of both lookups sent hidden."""
+    n = out_grid.num_vars
+    return lookup.hidden_plan([(n, act_bits, LOOKUP_COLUMNS[0]), (n, layer.shift, LOOKUP_COLUMNS[1])])
 
 
 def _claims(tensor: int, act: lookup.LookupClaims, rem: lookup.LookupClaims) -> list[Claim]:

@@ -10,6 +10,7 @@ import numpy as np
 from proofedit import altered, leaves, read_sections, replace, write_sections
 
 from edgeprove import field as F
+from edgeprove import protocol as PR
 from edgeprove import prover, verifier
 from edgeprove.layers.common import Grid
 from edgeprove.model import ops
@@ -37,8 +38,21 @@ def model_of(input_shape, layers: list[Layer], rng: np.random.Generator) -> Mode
             layers[index] = dataclasses.replace(layers[index], shift=layers[index].shift + 1)
 
 
+def hideable(model: Model) -> bool:
+    """Whether a zero-knowledge proof can cover the model (``protocol.check_hideable``: every tensor a layer
+    reads holds more than one value)."""
+    try:
+        PR.check_hideable(model)
+    except ValueError:
+        return False
+    return True
+
+
 def prove_and_verify(path: Path, model: Model, x: np.ndarray, **kwargs) -> Path:
-    """Prove, check the verifier accepts and that both agree with integer inference."""
+    """Prove, check the verifier accepts and that both agree with integer inference; a private input is
+    proven in zero knowledge whenever the model allows it."""
+    if kwargs.get("private_input") and "zero_knowledge" not in kwargs:
+        kwargs["zero_knowledge"] = hideable(model)
     result = prover.prove(model, x, path, **kwargs)
     verdict = verifier.verify(path, model)
     assert verdict.accepted, verdict.reason

@@ -16,7 +16,9 @@ from edgeprove import poly
 from edgeprove.layers import KINDS
 from edgeprove.layers.common import Grid, prove_linear, prove_linear_separable, verify_linear
 from edgeprove.model.ir import Layer
+from edgeprove.sumcheck import SumcheckError
 from edgeprove.transcript import Transcript
+from edgeprove.zk import Hidden, PublicChecker
 
 
 def both_ways(grid: Grid, x: np.ndarray, a: np.ndarray, ew: np.ndarray):
@@ -26,7 +28,7 @@ def both_ways(grid: Grid, x: np.ndarray, a: np.ndarray, ew: np.ndarray):
     for separable in (False, True):
         transcript = Transcript()
         if separable:
-            proof, gamma, value, _ = prove_linear_separable(x, grid, a, ew, claim, transcript, "lin")
+            proof, gamma, value, *_ = prove_linear_separable(x, grid, a, ew, claim, transcript, "lin")
         else:
             proof, gamma, value = prove_linear(
                 [grid.pad(x), g_from_factors(grid, a, ew)], claim, transcript, "lin"
@@ -52,8 +54,11 @@ def test_separable_messages_equal_those_over_g_built_whole(shape, kw):
     for got, want in zip(split[1:], whole[1:]):
         assert np.array_equal(got, want)
     assert F.ext_eq(split[2], poly.evaluate(grid.pad(x), split[1]))
-    gamma, value, final = verify_linear(split[0], claim, grid.num_vars, Transcript(), "lin")
-    assert F.ext_eq(final, F.ext_mul(value, poly.evaluate(g_from_factors(grid, a, ew), gamma)))
+    checker = PublicChecker(SumcheckError)
+    gamma, value, final = verify_linear(
+        split[0], Hidden.of(claim), grid.num_vars, Transcript(), "lin", checker
+    )
+    assert F.ext_eq(final.value(), F.ext_mul(value, poly.evaluate(g_from_factors(grid, a, ew), gamma)))
 
 
 def window_layers():
@@ -94,8 +99,8 @@ def test_without_a_claim_the_sum_is_computed_and_bound_first():
     claim = F.ext_inner(grid.pad(x), g_from_factors(grid, a, ew))
     given, bound = Transcript(), Transcript()
     bound.absorb_ext("lin/sum", claim)
-    _, _, _, total = prove_linear_separable(x, grid, a, ew, None, given, "lin")
-    _, _, _, same = prove_linear_separable(x, grid, a, ew, claim, bound, "lin")
+    _, _, _, total, _ = prove_linear_separable(x, grid, a, ew, None, given, "lin")
+    _, _, _, same, _ = prove_linear_separable(x, grid, a, ew, claim, bound, "lin")
     assert F.ext_eq(total, claim) and F.ext_eq(same, claim)
     assert np.array_equal(given.challenge_ext("after"), bound.challenge_ext("after"))
 
