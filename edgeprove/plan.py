@@ -26,6 +26,7 @@ from edgeprove.commit.spill import SPILL_MIN_BYTES
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
 from edgeprove.model import ops
+from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views, value_range
 from edgeprove.model.tiling import Tiles, tile, tile_groups
 from edgeprove.threads import check_threads
@@ -169,6 +170,7 @@ def predict(
     spill: bool = False,
     tiles: Tiles = (),
     widths: list[int] | None = None,
+    zero_knowledge: bool | None = None,
 ) -> Plan:
     """Per-layer working sets and the predicted peak RSS of ``edgeprove prove`` for ``schedule`` on
     ``threads`` threads; with ``private_input`` the input's commitment and range lookup too (``prove
@@ -177,14 +179,25 @@ def predict(
     ``spill`` (``prove --spill``) a state that waits for a later layer holds only what ``spill`` leaves in
     memory, and comes back whole while it is opened.  With ``tiles`` the rows are the tiled model's
     (``model.tiling``); each block is given its layer's table width (``widths``, default: one integer
-    pass), which bounds the width its prover picks."""
+    pass), which bounds the width its prover picks.  A private input's proof is ``zero_knowledge`` unless
+    that is False (as ``prove``): every layer commits with the hiding scheme, its pads beside its vector,
+    each table as wide as the model's bound."""
     from edgeprove import protocol
 
     check_threads(threads)
+    hidden = private_input if zero_knowledge is None else zero_knowledge
+    if hidden:
+        scheme = HIDING_SCHEME
     params = params or scheme.default_params()
     widths = table_widths(model, x) if widths is None else widths
     model, origin = tile(model, tiles)
     widths = [widths[index] for index in origin]
+    if hidden:
+        protocol.check_hideable(model)
+        static = check_model(model)
+        widths = [
+            L.kind_of(layer).static_table_bits(layer, s.q_bits) for layer, s in zip(model.layers, static)
+        ]
     last_use = protocol.last_uses(model)
     base = interpreter_bytes()
     n = len(model.layers)
@@ -203,9 +216,10 @@ def predict(
         witness = max(kind.inference_bytes(layer), INT_BYTES * out_values * 4)
         linear = kind.working_bytes(layer)
         lookup = encode = table = 0
-        if kind.commits(layer):
+        if kind.commits(layer) or hidden:
             bits = widths[k]
-            lay = protocol.commitment_layout(model, k, max(bits, 1))
+            plan = protocol.hidden_plan(model, k, bits) if hidden else None
+            lay = protocol.commitment_layout(model, k, max(bits, 1) if kind.commits(layer) else 0, plan)
             min_leaves = max(1 << bits, 1 << layer.shift)
             state[k], encode, lookup = _commitment_bytes(lay, min_leaves, params, scheme, threads)
             table = INT_BYTES << bits
@@ -218,7 +232,7 @@ def predict(
         held_baseline[k] = kept_y + state[k] + table
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
-        input_state, input_phase = _committed_input_bytes(model, HIDING_SCHEME, threads)
+        input_state, input_phase = _committed_input_bytes(model, HIDING_SCHEME, threads, hidden)
         input_last = max(k for k, layer in enumerate(model.layers) if -1 in layer.reads)
     rows = []
     for k, layer in enumerate(model.layers):
@@ -304,7 +318,7 @@ def _commitment_bytes(
     committing it (up to where its data ends; zero padding after it) and one pass of its lookups, whose
     leaves are at least half the vector and ``min_leaves``."""
     vec = 1 << lay.num_vars
-    used = sum(1 << nv for _, nv in lay.segments)
+    used = sum(1 << nv for _, nv in (*lay.segments, *lay.tail))
     leaves = max(vec // 2, min_leaves)
     lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
     return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
@@ -317,12 +331,17 @@ def _spilled_bytes(lay: Layout, whole: int, params: object, scheme: CommitmentSc
     return resident if whole - resident >= SPILL_MIN_BYTES else whole
 
 
-def _committed_input_bytes(model: Model, scheme: CommitmentScheme, threads: int) -> tuple[int, int]:
+def _committed_input_bytes(
+    model: Model, scheme: CommitmentScheme, threads: int, hidden: bool
+) -> tuple[int, int]:
     """A private input's commitment state, kept until its last reader, and the working set of committing it
-    and proving its int8 range: the input, the commit transients or one pass of the range lookup."""
+    and proving its int8 range: the input, the commit transients or one pass of the range lookup (its
+    pads beside it in a zero-knowledge proof)."""
+    from edgeprove import protocol
     from edgeprove.layers import committed_input
 
-    lay = committed_input.layout(model.input_shape)
+    plan = protocol.hidden_plan(model, protocol.INPUT, committed_input.RANGE_BITS) if hidden else None
+    lay = protocol.commitment_layout(model, protocol.INPUT, committed_input.RANGE_BITS, plan)
     params = scheme.default_params()
     state, encode, lookup = _commitment_bytes(lay, 1 << committed_input.RANGE_BITS, params, scheme, threads)
     inputs = INT_BYTES * int(np.prod(model.input_shape)) * 2  # the input and its padded copy

@@ -24,7 +24,7 @@ from edgeprove.commit.zk_ligero import ZkOpeningProof
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
 from edgeprove.layers.kind import read_count
-from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model
+from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model, ModelError
 from edgeprove.model.tiling import Tiles, check_tiles
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
@@ -175,6 +175,22 @@ def lines_bytes(factors: int) -> int:
     return 256 + 16 * factors
 
 
+INPUT_PRIVACY = {
+    "public": "input public (in the proof)",
+    "private": "input private (zero-knowledge: nothing about it is revealed beyond the output)",
+    "committed": "input committed, not private (the proof is not zero-knowledge)",
+}
+"""What a verified proof says about its input, by ``input_privacy``."""
+
+
+def input_privacy(header: dict) -> str:
+    """ "public", "private" (a committed input in a zero-knowledge proof) or "committed" (a committed input in
+    a proof that is not zero-knowledge: never called private)."""
+    if header.get("input_mode") != "committed":
+        return "public"
+    return "private" if header.get("zero_knowledge") is True else "committed"
+
+
 def tensor_section_bytes(shape) -> int:
     """Ceiling of a public tensor section of this shape: 4 bytes a value plus the framing."""
     return 256 + 4 * int(np.prod(shape, dtype=np.int64))
@@ -277,25 +293,21 @@ def hidden_plan(model: Model, t: int, table_bits: int) -> PadPlan:
     if t == INPUT:
         own = committed_input.hidden_plan(model.input_shape)
     else:
-        layer = model.layers[t]
-        kind = layers.kind_of(layer)
-        if not kind.hides:
-            raise ValueError(
-                f"layer {layer.name}: a {layer.kind} layer cannot be proven in zero knowledge yet"
-            )
-        own = kind.pad_plan(model, t, table_bits)
+        own = layers.kind_of(model.layers[t]).pad_plan(model, t, table_bits)
     return own.then(PadPlan(masks=read_count(model, t)))
 
 
 def check_hideable(model: Model) -> None:
-    """Refuse, with one line (ValueError), a model a hidden proof cannot cover: a layer kind without a
-    hidden proof, or a tensor with fewer variables than the points its readers evaluate it at."""
+    """Refuse, with one line (ModelError), a model a zero-knowledge proof cannot cover: a tensor of one
+    value that a layer reads (a read is hidden by terms that vanish on the cube, which has no variable)."""
     for t in range(INPUT, len(model.layers)):
         try:
             hidden_plan(model, t, 0)
         except ZkError as exc:
             name = "the input" if t == INPUT else f"layer {model.layers[t].name}"
-            raise ValueError(f"{name}: {exc}") from None
+            raise ModelError(
+                f"{name}: {exc}; --no-zero-knowledge proves with the input committed but not private"
+            ) from None
 
 
 def owe_constraints(

@@ -27,7 +27,7 @@ from edgeprove.harness.units import parse_size
 from edgeprove.model.ir import ModelError
 from edgeprove.process.interrupts import as_interrupted, signals_as_interrupt
 from edgeprove.process.peak import own_peak_rss_bytes
-from edgeprove.protocol import SCHEDULES
+from edgeprove.protocol import INPUT_PRIVACY, SCHEDULES, input_privacy
 from edgeprove.verifier import MIN_SECURITY_BITS
 
 err = Console(stderr=True, soft_wrap=True)
@@ -148,6 +148,14 @@ SPILL_HELP = (
     "proof instead of in memory: a lower peak for some disk writes, the same proof (streaming schedule)."
 )
 """What --spill does (`prove` and `plan`)."""
+PRIVATE_HELP = (
+    "Commit to the input (int8 range-checked) instead of publishing it; the proof is then zero-knowledge: "
+    "it reveals nothing about the input beyond the output."
+)
+NO_ZK_HELP = (
+    "With --private-input: commit the input but prove without hiding the rest (smaller and faster; the "
+    "proof's values then reveal information about the input, and verify does not call it private)."
+)
 
 
 @app.command()
@@ -166,9 +174,8 @@ def prove(
     schedule: str = typer.Option("streaming", "--schedule", help="streaming or baseline."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the results."),
     events: Path | None = typer.Option(None, "--events", help="Write per-layer JSON-lines events here."),
-    private_input: bool = typer.Option(
-        False, "--private-input", help="Commit to the input (int8 range-checked) instead of publishing it."
-    ),
+    private_input: bool = typer.Option(False, "--private-input", help=PRIVATE_HELP),
+    no_zero_knowledge: bool = typer.Option(False, "--no-zero-knowledge", help=NO_ZK_HELP),
     threads: int | None = typer.Option(
         None,
         "--threads",
@@ -180,9 +187,14 @@ def prove(
 ) -> None:
     """Prove the model's integer inference on an input; the proof is written as it is made.
 
+    With a public input (the default) the input is in the proof, which is not zero-knowledge. With
+    --private-input the proof is zero-knowledge: it reveals nothing about the input beyond the output.
+
     It goes to a temporary file beside --out that replaces it only when complete: Ctrl-C, SIGTERM, SIGKILL
     or a full disk leave an existing file as it was.
     """
+    if no_zero_knowledge and not private_input:
+        raise _fail("--no-zero-knowledge needs --private-input (a public input is in the proof anyway)")
     _require_exact_blas()
     threads = _threads(threads)
     try:
@@ -199,6 +211,7 @@ def prove(
                 threads,
                 spill,
                 tile,
+                private_input and not no_zero_knowledge,
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -220,6 +233,7 @@ def _prove(
     threads: int,
     spill: bool,
     tile: list[str],
+    zero_knowledge: bool,
 ) -> None:
     """The body of `prove`, run with signals raised as Interrupted."""
     from edgeprove import prover
@@ -267,6 +281,7 @@ def _prove(
                     threads=threads,
                     spill=spill,
                     tiles=tiles,
+                    zero_knowledge=zero_knowledge,
                 )
         else:
             result = prover.prove(
@@ -279,6 +294,7 @@ def _prove(
                 threads=threads,
                 spill=spill,
                 tiles=tiles,
+                zero_knowledge=zero_knowledge,
             )
     except ModelError as exc:
         raise _fail(str(exc)) from None
@@ -289,6 +305,7 @@ def _prove(
         "digest": m.digest,
         "schedule": schedule,
         "input_mode": "committed" if private_input else "public",
+        "zero_knowledge": zero_knowledge,
         "input_quantization": None if quantization is None else quantization.to_dict(),
         "output": [float(v) for v in ops.dequantize(m, result.output).ravel()],
         "output_int": [int(v) for v in result.output.ravel()],
@@ -367,7 +384,8 @@ def verify(
         raise _fail(f"the proof is for model {claimed}, not {m.name} (digest {m.digest[:16]}…)")
     result = verifier.verify(proof, m, min_security_bits=min_security_bits)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m, cpu)
+    privacy = input_privacy(header) if result.accepted else None
+    _report_verdict(result.accepted, result.reason, result.output, json_out, elapsed, m, cpu, privacy)
     if not result.accepted:
         raise typer.Exit(EXIT_REJECTED)
 
@@ -383,9 +401,17 @@ def _os_error(exc: OSError, out: Path, events: Path | None) -> str:
 
 
 def _report_verdict(
-    accepted: bool, reason: str, output, json_out: bool, seconds: float, model, cpu_seconds: float = 0.0
+    accepted: bool,
+    reason: str,
+    output,
+    json_out: bool,
+    seconds: float,
+    model,
+    cpu_seconds: float = 0.0,
+    privacy: str | None = None,
 ) -> None:
-    """The verdict on stdout as JSON, or one line on stderr; both name the model and its digest."""
+    """The verdict on stdout as JSON, or on stderr; both name the model and its digest, and an accepted
+    proof what it says about its input (``protocol.input_privacy``)."""
     if json_out:
         out = None if output is None else [int(v) for v in output.ravel()]
         print(
@@ -399,12 +425,15 @@ def _report_verdict(
                     "verify_cpu_s": round(cpu_seconds, 4),
                     "peak_rss_mb": round(own_peak_rss_bytes() / 2**20, 1),
                     "output_int": out,
+                    "input": privacy,
                 }
             )
         )
     elif accepted:
+        said = "" if privacy is None else f"; {INPUT_PRIVACY[privacy]}"
         err.print(
             f"[green]accepted[/green] ({escape(model.name)}, digest {model.digest[:16]}…, {seconds:.2f} s)"
+            f"{escape(said)}"
         )
     else:
         text = reason if reason.startswith("rejected") else f"rejected: {reason}"
@@ -421,7 +450,11 @@ def plan(
     private_input: bool = typer.Option(
         False,
         "--private-input",
-        help="Predict `prove --private-input`: the input committed and range-checked.",
+        help="Predict `prove --private-input`: the input committed and range-checked, the proof "
+        "zero-knowledge.",
+    ),
+    no_zero_knowledge: bool = typer.Option(
+        False, "--no-zero-knowledge", help="Predict `prove --private-input --no-zero-knowledge`."
     ),
     threads: int | None = typer.Option(
         None, "--threads", help="The prover's threads (default: the cores available, as `prove` takes)."
@@ -450,8 +483,11 @@ def plan(
         check_model(m)
     except ModelError as exc:
         raise _fail(str(exc)) from None
+    if no_zero_knowledge and not private_input:
+        raise _fail("--no-zero-knowledge needs --private-input (a public input is in the proof anyway)")
     tiles = _tiles(m, tile)
     settings = {"schedule": schedule, "threads": threads, "private_input": private_input, "spill": spill}
+    settings["zero_knowledge"] = private_input and not no_zero_knowledge
     if fit is not None and tiles:
         raise _fail("--fit chooses the tiling: give --tile or --fit, not both")
     if fit is not None:
@@ -459,9 +495,15 @@ def plan(
             budget = parse_size(fit)
         except ValueError as exc:
             raise _fail(f"--fit: {exc}") from None
-        prediction = planner.fit(m, budget, **settings)
+        try:
+            prediction = planner.fit(m, budget, **settings)
+        except ModelError as exc:
+            raise _fail(str(exc)) from None
     else:
-        prediction = planner.predict(m, tiles=tiles, **settings)
+        try:
+            prediction = planner.predict(m, tiles=tiles, **settings)
+        except ModelError as exc:
+            raise _fail(str(exc)) from None
     if json_out:
         print(json.dumps(prediction.to_dict()))
         return

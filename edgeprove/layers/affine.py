@@ -335,7 +335,6 @@ class AffineKind(RequantizedOutput):
     source_part: SourcePart | None = None
     """The map over one source's channels, for a map that splits over input channels (None: one source)."""
     keeps_range: ClassVar[bool] = False
-    hides: ClassVar[bool] = True
     proof_types: ClassVar[tuple[type, ...]] = (
         LayerProof,
         SourcesProof,

@@ -195,7 +195,6 @@ class GatedMulKind(RequantizedOutput):
     """The gated product as a layer kind: a degree-3 sumcheck, then requantization."""
 
     keeps_range: ClassVar[bool] = False
-    hides: ClassVar[bool] = True
     source_rule: ClassVar[str] = "broadcast"
     proof_types: ClassVar[tuple[type, ...]] = (
         GatedProof,

@@ -224,8 +224,6 @@ class LayerKind(KindRules, Protocol):
 
     proof_types: tuple[type, ...]
     """Dataclasses its layer sections may hold (registered with the proof file format)."""
-    hides: bool
-    """Whether its proof can be made hidden (zero-knowledge), with ``pad_plan``."""
 
     def commits(self, layer: Layer) -> bool:
         """Whether the layer commits a vector (and so has a commitment section)."""
@@ -256,8 +254,7 @@ class LayerKind(KindRules, Protocol):
         ...
 
     def pad_plan(self, model: Model, index: int, table_bits: int) -> PadPlan:
-        """The values a hidden proof of layer ``index`` sends and the products its checks take
-        (``hides`` kinds only)."""
+        """The values a hidden proof of layer ``index`` sends and the products its checks take."""
         ...
 
     def prove(self, step: ProverStep, witness: Witness) -> tuple[object, np.ndarray, np.ndarray]:

@@ -440,7 +440,6 @@ class MaxPoolKind:
     keeps_range: ClassVar[bool] = True
     source_rule: ClassVar[str] = "one"
     """Its outputs are values of its input: the quantizer gives it its source's range and scale."""
-    hides: ClassVar[bool] = True
 
     proof_types: ClassVar[tuple[type, ...]] = (
         MaxPoolProof,
