@@ -130,3 +130,23 @@ def test_security_floor_is_a_flag(tmp_path):
     assert result.exit_code == 1 and "81.4 bits of security, below 100" in _one_line(result.output)
     result = runner.invoke(app, ["verify", str(tmp_path / "p"), "--min-security-bits", "80"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_verdict_says_whether_the_input_is_public_private_or_only_committed(tmp_path):
+    """A zero-knowledge proof's input is private; a committed input in a proof that is not zero-knowledge
+    is never called private; a public input is public."""
+    model = zoo.get("tiny_mlp")
+    x = np.random.default_rng(3).integers(-128, 128, model.input_shape)
+    said = {}
+    for name, kwargs in (
+        ("private", {"private_input": True}),
+        ("committed", {"private_input": True, "zero_knowledge": False}),
+        ("public", {}),
+    ):
+        prover.prove(model, x, tmp_path / name, **kwargs)
+        record = json.loads(runner.invoke(app, ["verify", str(tmp_path / name), "--json"]).stdout)
+        assert record["accepted"]
+        said[name] = record["input"]
+        plain = runner.invoke(app, ["verify", str(tmp_path / name)]).output
+        assert ("input private" in plain) == (name == "private")
+    assert said == {"private": "private", "committed": "committed", "public": "public"}

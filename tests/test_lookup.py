@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zkstats import two_sample_chi2_p, uniform_chi2_p
 
 from edgeprove import field as F
-from edgeprove import poly
+from edgeprove import poly, zk
 from edgeprove.lookup import (
     TILING,
     FractionSumProof,
@@ -21,6 +22,7 @@ from edgeprove.lookup import (
     Tiling,
     activation_mles,
     activation_table,
+    hidden_plan,
     level_root,
     mapped_mles,
     mapped_table,
@@ -34,6 +36,7 @@ from edgeprove.lookup import (
     verify_fraction_sums,
     verify_lookup,
     verify_lookups,
+    verify_lookups_hidden,
 )
 from edgeprove.transcript import Transcript
 
@@ -748,3 +751,193 @@ def test_bench_lookup_refuses_bad_parameters() -> None:
 
     with pytest.raises(ValueError, match="repeats >= 1"):
         bench_lookup(4, 4, 0)
+
+
+# ---------------------------------------------------------------------------------------- hidden lookups
+def hidden_case(tiling=TILING, seed: int = 0):
+    """Two lookups (2 bits of range, then 3) on witnesses of 2^5 and 2^4 entries, proven hidden; returns
+    what the verifier's replay needs and the true values of the committed columns."""
+    rng = np.random.default_rng(seed)
+    witnesses = [rng.integers(0, 4, size=29), rng.integers(0, 8, size=16)]
+    lookups, statements, truths = [], [], []
+    for w, bits in zip(witnesses, (2, 3)):
+        mask = np.ones(w.size, dtype=np.uint8)
+        mult = multiplicities([F.asbase(w)], mask, [range_table(bits)])
+        lookups.append(Lookup([F.asbase(w)], mask, [range_table(bits)], mult))
+        n = poly.num_vars(poly.next_pow2(w.size))
+        padded = np.zeros(1 << n, dtype=np.uint64)
+        padded[: w.size] = 1
+        statements.append(LookupStatement(n, bits, _mle_of(padded), lambda z: [range_mle(z)]))
+        column = np.zeros(1 << n, dtype=np.uint64)
+        column[: w.size] = w
+        truths.append((column, F.asbase(mult)))
+    shapes = [(s.num_vars_witness, s.num_vars_table, 1) for s in statements]
+    return lookups, statements, truths, hidden_plan(shapes, tiling)
+
+
+def _mle_of(table: np.ndarray):
+    return lambda z: poly.evaluate(table, z)
+
+
+def _holds(constraint: zk.LinearConstraint, pads: np.ndarray) -> bool:
+    total = F.ext_zeros()
+    for i, c in constraint.pads.items():
+        total = F.ext_add(total, F.ext_mul(pads[:, i], np.array(c, dtype=np.uint64)))
+    return F.ext_eq(total, np.array(constraint.value, dtype=np.uint64))
+
+
+def _owed(value: zk.Hidden, truth: np.ndarray, pads: np.ndarray) -> bool:
+    """Whether a claim's hidden value is the truth for these pads."""
+    total = np.array(value.const, dtype=np.uint64)
+    for i, c in value.terms.items():
+        total = F.ext_add(total, F.ext_mul(pads[:, i], np.array(c, dtype=np.uint64)))
+    return F.ext_eq(total, truth)
+
+
+@pytest.mark.parametrize("tiling", [TILING, Tiling(3, 16)], ids=["whole", "tiles and passes"])
+def test_a_hidden_lookup_batch_leaves_constraints_that_hold_and_true_claims(tiling):
+    """Every value sent hidden; the verifier's replay owes constraints the prover's pads satisfy (its
+    rounds, children, roots, running sums and leaves, and every product through its line check), and
+    claims whose hidden values are the committed columns' and multiplicities' true MLE values."""
+    lookups, statements, truths, plan = hidden_case(tiling)
+    pads = zk.PadSource(plan)
+    proof, _ = prove_lookups(lookups, Transcript(), "lk", tiling, pads=pads)
+    pads.finish()
+    ledger = zk.PadLedger(plan)
+    claims = verify_lookups_hidden(statements, [1, 1], proof, Transcript(), "lk", ledger, tiling)
+    tau = F.random_ext(np.random.default_rng(1))
+    ledger.check_lines(tau, pads.lines(tau))
+    ledger.finish()
+    assert ledger.constraints and all(_holds(c, pads.pads) for c in ledger.constraints)
+    for claim, (column, mult) in zip(claims, truths):
+        for z, value in claim.column_openings(0):
+            assert _owed(value, poly.evaluate(column, z), pads.pads)
+        for z, value in claim.multiplicity_openings():
+            assert _owed(value, poly.evaluate(mult, z), pads.pads)
+
+
+def test_a_hidden_lookup_of_a_value_outside_its_table_breaks_a_constraint():
+    """The prover forces a witness value of 5 into the 2-bit table (multiplicities that leave it out):
+    the fractions cannot cancel, so some constraint fails for every choice of pads."""
+    lookups, statements, truths, plan = hidden_case()
+    witness = lookups[0].witness_cols[0].copy()
+    witness[0] = 5
+    lookups[0] = Lookup([witness], lookups[0].mask, lookups[0].table_cols, lookups[0].multiplicities)
+    pads = zk.PadSource(plan)
+    proof, _ = prove_lookups(lookups, Transcript(), "lk", pads=pads)
+    ledger = zk.PadLedger(plan)
+    verify_lookups_hidden(statements, [1, 1], proof, Transcript(), "lk", ledger)
+    tau = F.random_ext(np.random.default_rng(2))
+    ledger.check_lines(tau, pads.lines(tau))
+    failed = [c.what for c in ledger.constraints if not _holds(c, pads.pads)]
+    assert any("do not cancel" in what for what in failed), failed
+
+
+def test_a_hidden_lookup_refuses_values_that_do_not_follow_its_plan():
+    lookups, statements, _, plan = hidden_case()
+    pads = zk.PadSource(plan)
+    proof, _ = prove_lookups(lookups, Transcript(), "lk", pads=pads)
+    short = zk.PadLedger(zk.PadPlan(plan.values - 1, plan.products))
+    with pytest.raises(zk.ZkError):
+        verify_lookups_hidden(statements, [1, 1], proof, Transcript(), "lk", short)
+    malformed = copy.deepcopy(proof)
+    malformed.sums = F.ext_zeros((1, 2))
+    with pytest.raises(LogUpError, match="running sums"):
+        verify_lookups_hidden(statements, [1, 1], malformed, Transcript(), "lk", zk.PadLedger(plan))
+    with pytest.raises(LogUpError, match="running sums"):  # a proof in the clear sends none
+        verify_lookups(statements, malformed, Transcript(), "lk")
+
+
+def _sent(proof) -> np.ndarray:
+    """Every value a hidden lookup proof sends, flattened in a fixed order."""
+    parts = []
+    for tree in proof.trees:
+        parts += [top.ravel() for top in tree.tops]
+        for layer, children in zip(tree.layers, tree.children):
+            parts += [r.ravel() for r in layer.rounds] + [children.ravel()]
+    parts += (
+        [proof.sums.ravel()] + [v.ravel() for v in proof.witness_values] + [proof.multiplicity_values.ravel()]
+    )
+    return np.concatenate(parts)
+
+
+def _simulated(statements, plan, coins, rng) -> np.ndarray:
+    """The simulator: uniform values in the proof's shapes (fixed by the statement; taken here from any
+    proof of it) and uniform lines; the verifier's replay takes them (its constraints are then what the
+    opening proves, whose simulation ``zkstats.simulate_opening`` covers)."""
+    lookups, _, _, _ = hidden_case(seed=5)
+    shaped, _ = prove_lookups(lookups, FixedCoins(coins), "lk", pads=zk.PadSource(plan))
+    proof = copy.deepcopy(shaped)
+    for tree in proof.trees:
+        tree.tops = [F.random_ext(rng, top.shape[1:]) for top in tree.tops]
+        for layer in tree.layers:
+            layer.rounds = [F.random_ext(rng, r.shape[1:]) for r in layer.rounds]
+        tree.children = [F.random_ext(rng, c.shape[1:]) for c in tree.children]
+    proof.sums = F.random_ext(rng, proof.sums.shape[1:])
+    proof.witness_values = [F.random_ext(rng, v.shape[1:]) for v in proof.witness_values]
+    proof.multiplicity_values = F.random_ext(rng, proof.multiplicity_values.shape[1:])
+    ledger = zk.PadLedger(plan)
+    verify_lookups_hidden(statements, [1, 1], proof, FixedCoins(coins), "lk", ledger)
+    lines = F.random_ext(rng, len(plan.factors))
+    ledger.check_lines(coins["tau"], lines)
+    ledger.finish()
+    return np.concatenate([_sent(proof), lines.ravel()])
+
+
+def test_real_and_simulated_hidden_lookups_show_the_same_distribution():
+    """With the honest verifier's coins fixed, every sent value and every line of a real view is the true
+    value plus its own pad (or a pad plus tau times its own slope): uniform, whatever the witness.  Two
+    different witnesses' views and the simulator's pass the same chi-square tests, per coordinate and
+    against each other; with the pads off the two witnesses' views are fixed points that differ."""
+    _, statements, _, plan = hidden_case()
+    rng = np.random.default_rng(9)
+    coins = _FixedDraws(rng)
+    views = {}
+    for seed in (0, 1):
+        lookups = hidden_case(seed=seed)[0]
+        samples = []
+        for _ in range(160):
+            pads = zk.PadSource(plan)
+            proof, _ = prove_lookups(lookups, FixedCoins(coins), "lk", pads=pads)
+            samples.append(np.concatenate([_sent(proof), pads.lines(coins["tau"]).ravel()]))
+        views[seed] = np.stack(samples)
+    assert views[0].shape[1] == 4 * (plan.values + len(plan.factors))
+    simulated = np.stack([_simulated(statements, plan, coins, rng) for _ in range(160)])
+    for samples in (views[0], views[1], simulated):
+        assert uniform_chi2_p(samples) > 1e-6
+    assert two_sample_chi2_p(views[0], views[1]) > 1e-6
+    assert two_sample_chi2_p(views[0], simulated) > 1e-6
+    unpadded = []
+    for seed in (0, 1):
+        pads = zk.PadSource(plan)
+        pads.pads[:] = 0
+        proof, _ = prove_lookups(hidden_case(seed=seed)[0], FixedCoins(coins), "lk", pads=pads)
+        unpadded.append(_sent(proof))
+    assert not np.array_equal(unpadded[0], unpadded[1])
+
+
+class _FixedDraws(dict):
+    """Coins drawn once per label, the same ever after (the honest verifier's fixed randomness)."""
+
+    def __init__(self, rng) -> None:
+        super().__init__()
+        self.rng = rng
+        self["tau"] = F.random_ext(rng)
+
+    def __missing__(self, label: str):
+        self[label] = F.random_ext(self.rng)
+        return self[label]
+
+
+class FixedCoins(Transcript):
+    """A transcript whose challenges are the fixed coins (vectors built coordinate by coordinate)."""
+
+    def __init__(self, coins: dict) -> None:
+        super().__init__()
+        self.coins = coins
+
+    def challenge_ext(self, label: str) -> np.ndarray:
+        return self.coins[label]
+
+    def challenge_ext_vec(self, label: str, n: int) -> np.ndarray:
+        return np.stack([self.coins[f"{label}/{i}"] for i in range(n)], axis=1) if n else F.ext_zeros(0)

@@ -70,7 +70,8 @@ def read_randomizer(
     grid = Grid(tensor_shape(model, tensor))
     count, num_vars = read_count(model, tensor), grid.num_vars
     if num_vars == 0:
-        raise ZkError("a tensor of one value cannot be read in zero knowledge")
+        name = "the input" if tensor < 0 else f"layer {model.layers[tensor].name}"
+        raise ZkError(f"it reads {name}, a single value, which no read in zero knowledge can hide")
     bc, bh, _ = grid.bits
     own = list(range(max(0, num_vars - count), num_vars)) + [num_vars - 1] * max(0, count - num_vars)
     powers = [1] * min(count, num_vars) + list(range(2, 2 + max(0, count - num_vars)))
