@@ -15,6 +15,7 @@ polynomial of degree 2 in tau otherwise): a quadratic relation proven with linea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -124,10 +125,14 @@ class PadPlan:
         moved = tuple((x + self.values, y + self.values) for x, y in other.products)
         return PadPlan(self.values + other.values, self.products + moved, self.masks + other.masks)
 
-    @property
+    @functools.cached_property
     def factors(self) -> tuple[int, ...]:
         """The value indices that take part in some product, ascending (each has one slope)."""
         return tuple(sorted({i for pair in self.products for i in pair}))
+
+    @functools.cached_property
+    def _slopes(self) -> dict[int, int]:
+        return {value: self.values + self.masks + rank for rank, value in enumerate(self.factors)}
 
     @property
     def size(self) -> int:
@@ -140,7 +145,7 @@ class PadPlan:
 
     def slope(self, value: int) -> int:
         """Pad index of a factor's slope."""
-        return self.values + self.masks + self.factors.index(value)
+        return self._slopes[value]
 
     def product_entries(self, j: int) -> tuple[int, int, int]:
         """Pad indices of product j's x*y, c1 and c2."""
@@ -164,12 +169,15 @@ class PadSource:
         rng = randomness if randomness is not None else OsRandomness()
         self.plan = plan
         pads = rng.field(F.EXT_DEGREE * plan.size).reshape(plan.size, F.EXT_DEGREE).T.copy()
-        for j, (x, y) in enumerate(plan.products):
-            px, py, ax, ay = (pads[:, i] for i in (x, y, plan.slope(x), plan.slope(y)))
-            xy, c1, c2 = plan.product_entries(j)
-            pads[:, xy] = F.ext_mul(px, py)
-            pads[:, c1] = F.ext_add(F.ext_mul(px, ay), F.ext_mul(py, ax))
-            pads[:, c2] = F.ext_mul(ax, ay)
+        if plan.products:  # every product's x*y, c1 and c2 at once
+            x, y = (np.array(side, dtype=np.int64) for side in zip(*plan.products))
+            slope_x, slope_y = (np.array([plan.slope(i) for i in side], dtype=np.int64) for side in (x, y))
+            first = plan.product_entries(0)[0]
+            entries = first + 3 * np.arange(len(plan.products))
+            px, py, ax, ay = pads[:, x], pads[:, y], pads[:, slope_x], pads[:, slope_y]
+            pads[:, entries] = F.ext_mul(px, py)
+            pads[:, entries + 1] = F.ext_add(F.ext_mul(px, ay), F.ext_mul(py, ax))
+            pads[:, entries + 2] = F.ext_mul(ax, ay)
         self.pads = pads
         self._next = 0
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zkstats import two_sample_chi2_p, uniform_chi2_p
+from zkstats import FixedCoins, two_sample_chi2_p, uniform_chi2_p
 
 from edgeprove import field as F
 from edgeprove import poly, zk
@@ -927,17 +927,3 @@ class _FixedDraws(dict):
     def __missing__(self, label: str):
         self[label] = F.random_ext(self.rng)
         return self[label]
-
-
-class FixedCoins(Transcript):
-    """A transcript whose challenges are the fixed coins (vectors built coordinate by coordinate)."""
-
-    def __init__(self, coins: dict) -> None:
-        super().__init__()
-        self.coins = coins
-
-    def challenge_ext(self, label: str) -> np.ndarray:
-        return self.coins[label]
-
-    def challenge_ext_vec(self, label: str, n: int) -> np.ndarray:
-        return np.stack([self.coins[f"{label}/{i}"] for i in range(n)], axis=1) if n else F.ext_zeros(0)

@@ -26,7 +26,7 @@ from edgeprove.study.tables import emulated_tables
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "import sys; from edgeprove.cli import main; sys.exit(main())"
 MIB = 1 << 20
-SHIPPED_SUITES = ("arm-models", "ci-smoke", "edge-models", "paper0", "peers", "wc50-devices")
+SHIPPED_SUITES = ("arm-models", "ci-smoke", "edge-models", "paper0", "peers", "wc50-devices", "zk-devices")
 
 
 def study_argv(*arguments: str) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from zkstats import affine_dimension, simulate_opening, two_sample_chi2_p, uniform_chi2_p
+from zkstats import FixedCoins, affine_dimension, simulate_opening, two_sample_chi2_p, uniform_chi2_p
 
 from edgeprove import field as F
 from edgeprove import poly, zk
@@ -240,24 +240,6 @@ TINY_WITNESS_VARS = 2
 TINY_PAD_OFFSET = 8
 """A 2^5 vector (R = 8, C = 4): the witness (4 entries) in row 0, the six pads of two degree-2 rounds in
 rows 2 to 7."""
-
-
-class FixedCoins(Transcript):
-    """The honest verifier's coins fixed in advance (by label), whatever the messages: the view of one
-    verifier run, which the simulator must reproduce in distribution."""
-
-    def __init__(self, coins: dict) -> None:
-        super().__init__()
-        self.coins = coins
-
-    def challenge_ext(self, label: str) -> np.ndarray:
-        return self.coins[label]
-
-    def challenge_ext_vec(self, label: str, n: int) -> np.ndarray:
-        return self.coins[label]
-
-    def challenge_indices(self, label: str, count: int, bound: int) -> list[int]:
-        return self.coins[label]
 
 
 def tiny_coins(rng) -> dict:

@@ -12,6 +12,7 @@ from edgeprove import field as F
 from edgeprove.commit import merkle
 from edgeprove.commit import zk_ligero as Z
 from edgeprove.randomness import OsRandomness
+from edgeprove.transcript import Transcript
 
 
 def simulate_opening(num_vars: int, params: Z.ZkLigeroParams, functional: Z.Functional, coins: Z.Challenges):
@@ -98,3 +99,24 @@ def chi2_upper_tail(statistic: float, dof: int) -> float:
     """P(chi2_dof >= statistic) by the Wilson-Hilferty normal approximation (dof in the hundreds)."""
     z = ((statistic / dof) ** (1 / 3) - (1 - 2 / (9 * dof))) / math.sqrt(2 / (9 * dof))
     return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+class FixedCoins(Transcript):
+    """The honest verifier's coins fixed in advance, by label, whatever the messages: the view of one
+    verifier run, which a simulator must reproduce in distribution.  A vector's coins are ``coins[label]``,
+    or one coin per coordinate under ``label/i``."""
+
+    def __init__(self, coins: dict) -> None:
+        super().__init__()
+        self.coins = coins
+
+    def challenge_ext(self, label: str) -> np.ndarray:
+        return self.coins[label]
+
+    def challenge_ext_vec(self, label: str, n: int) -> np.ndarray:
+        if label in self.coins:
+            return self.coins[label]
+        return np.stack([self.coins[f"{label}/{i}"] for i in range(n)], axis=1) if n else F.ext_zeros(0)
+
+    def challenge_indices(self, label: str, count: int, bound: int) -> list[int]:
+        return self.coins[label]

@@ -406,21 +406,14 @@ def constraints_functional(
     functional on the rows holding the pads (pad i is entries pad_offset + 4i + l, l its limbs, so a
     coefficient c on it is c X^l on entry l)."""
     powers = _powers(alpha, len(constraints)) if constraints else F.ext_zeros((0,))
-    weights = F.ext_zeros(len(points))
-    target = F.ext_zeros()
-    pad_terms: dict[int, np.ndarray] = {}
-    for j, constraint in enumerate(constraints):
-        power = powers[:, j]
-        target = F.ext_add(target, F.ext_mul(power, np.array(constraint.value, dtype=np.uint64)))
-        for e, coefficient in constraint.claims.items():
-            weights[:, e] = F.ext_add(weights[:, e], F.ext_mul(power, np.array(coefficient, dtype=np.uint64)))
-        for i, coefficient in constraint.pads.items():
-            term = F.ext_mul(power, np.array(coefficient, dtype=np.uint64))
-            pad_terms[i] = F.ext_add(pad_terms[i], term) if i in pad_terms else term
-    if not pad_terms:
+    values = np.array([c.value for c in constraints], dtype=np.uint64).reshape(-1, F.EXT_DEGREE).T
+    target = F.ext_sum(F.ext_mul(powers, values)) if constraints else F.ext_zeros()
+    weights = _batched_terms([c.claims for c in constraints], powers, len(points))
+    pad_weights = _batched_terms([c.pads for c in constraints], powers, None)
+    if not pad_weights.shape[1]:
         return Functional(points, weights, np.zeros(0, dtype=np.int64), F.ext_zeros((0, width)), target)
-    pads = np.array(sorted(pad_terms), dtype=np.int64)
-    coefficients = np.stack([pad_terms[i] for i in pads.tolist()], axis=1)  # (4, s)
+    pads = np.flatnonzero(np.any(pad_weights != 0, axis=0))
+    coefficients = pad_weights[:, pads]  # (4, s)
     entries = pad_offset + F.EXT_DEGREE * pads[:, None] + np.arange(F.EXT_DEGREE)[None, :]  # (s, 4)
     by_limb = np.stack([F.ext_mul_scalar(coefficients, _x_power(limb)) for limb in range(F.EXT_DEGREE)], 2)
     rows, cols = np.divmod(entries.reshape(-1), width)
@@ -428,6 +421,21 @@ def constraints_functional(
     dense = F.ext_zeros((dense_rows.size, width))
     dense[:, np.searchsorted(dense_rows, rows), cols] = by_limb.reshape(F.EXT_DEGREE, -1)
     return Functional(points, weights, dense_rows, dense, target)
+
+
+def _batched_terms(terms: list[dict], powers: np.ndarray, size: int | None) -> np.ndarray:
+    """sum_j alpha^j terms_j[i] for every index i (4, size, or one past the largest index when None):
+    the constraints' coefficients on one kind of term, batched."""
+    index = [i for term in terms for i in term]
+    if not index:
+        return F.ext_zeros(size or 0)
+    which = np.repeat(np.arange(len(terms)), [len(term) for term in terms])
+    coefficients = np.array([c for term in terms for c in term.values()], dtype=np.uint64).T
+    weighted = F.ext_mul(coefficients, powers[:, which])
+    out = np.zeros((F.EXT_DEGREE, size if size is not None else max(index) + 1), dtype=np.uint64)
+    for limb in range(F.EXT_DEGREE):  # sums of fewer than 2^33 values below 2^31 stay within 64 bits
+        np.add.at(out[limb], np.array(index, dtype=np.int64), weighted[limb])
+    return out % _P
 
 
 def _x_power(limb: int) -> np.ndarray:
