@@ -21,7 +21,7 @@ from edgeprove import field as F
 from edgeprove import poly, sumcheck
 from edgeprove.sumcheck import SumcheckError, SumcheckProof
 from edgeprove.transcript import Transcript
-from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination
+from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination, scalar
 
 _P64 = np.uint64(F.P)
 _GKR_DEGREE = 3
@@ -1322,8 +1322,8 @@ def _verify_pass_hidden(
         if not isinstance(layer, SumcheckProof) or not isinstance(layer.rounds, list):
             raise LogUpError(f"{where}: not a sumcheck proof")
         values = _check_ext_array(proof.children[depth], (F.EXT_DEGREE, count, 4), f"{where}: children")
-        lam, coefficients = _coefficients(transcript, where, count)
-        weights = list(coefficients.T)
+        lam_array, coefficients = _coefficients(transcript, where, count)
+        lam, weights = scalar(lam_array), [scalar(w) for w in coefficients.T]
         claim = combination(weights, [claim_n[k] + claim_d[k].times(lam) for k in range(count)])
         try:
             sub_point, final = sumcheck.verify_hidden(
@@ -1337,15 +1337,16 @@ def _verify_pass_hidden(
             n_even, n_odd, d_even, d_odd = children[4 * rank : 4 * rank + 4]
             sums = checker.product(n_even, d_odd) + checker.product(n_odd, d_even)
             per_tree.append(sums + checker.product(d_even, d_odd).times(lam))
-        expected = combination(weights, per_tree).times(poly.eq_eval(point, sub_point))
+        expected = combination(weights, per_tree).times(scalar(poly.eq_eval(point, sub_point)))
         checker.require(final, expected, f"{where}: children values do not match the sumcheck's final claim")
         transcript.absorb_ext(f"{where}/children", values)
-        mu = transcript.challenge_ext(f"{where}/mu")
+        mu_array = transcript.challenge_ext(f"{where}/mu")
+        mu = scalar(mu_array)
         for rank in range(count):
             n_even, n_odd, d_even, d_odd = children[4 * rank : 4 * rank + 4]
             claim_n[rank] = n_even + (n_odd - n_even).times(mu)
             claim_d[rank] = d_even + (d_odd - d_even).times(mu)
-        point = poly.concat_points(sub_point, mu)
+        point = poly.concat_points(sub_point, mu_array)
         for rank in range(count):
             if num_vars[order[rank]] == depth + 1:
                 leaf_points[order[rank]] = point

@@ -37,6 +37,8 @@ class ZkError(Exception):
 
 def scalar(value: object) -> Scalar:
     """A K element (a (4,) array, a 4-tuple or an int) as four Python ints below p."""
+    if isinstance(value, tuple):
+        return value
     if isinstance(value, (int, np.integer)):
         return (int(value) % P, 0, 0, 0)
     a, b, c, d = (int(v) % P for v in np.asarray(value, dtype=np.uint64).reshape(F.EXT_DEGREE).tolist())
@@ -89,7 +91,7 @@ class Hidden:
         return Hidden.of(other) - self
 
     def times(self, factor: object) -> Hidden:
-        """This expression times a public K element."""
+        """This expression times a public K element (a 4-tuple of ints below p, an array or an int)."""
         k = scalar(factor)
         return Hidden(_mul(self.const, k), {i: _mul(c, k) for i, c in self.terms.items()})
 
