@@ -749,11 +749,21 @@ def test_a_private_input_run_commits_the_input_and_plans_for_it(tmp_path: Path, 
     assert process.returncode == 0, stderr
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["verdict"] == "fits" and report["prover"]["input_mode"] == "committed"
+    assert report["prover"]["zero_knowledge"] is True
     assert "--private-input" in report["command"]
     argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), private_input=True)
     assert argv[-1] == "--private-input" and "--private-input" not in pipeline.prover_command(
         "m", "streaming", Path("p"), Path("e")
     )
+    plain = pipeline.prover_command(
+        "m", "streaming", Path("p"), Path("e"), private_input=True, zero_knowledge=False
+    )
+    assert plain[-2:] == ["--private-input", "--no-zero-knowledge"]
+
+
+def test_run_without_zero_knowledge_needs_a_private_input() -> None:
+    result = invoke("tiny_mlp", "--ram", "400M", "--no-zero-knowledge")
+    assert result.exit_code == 2 and "needs --private-input" in result.output
 
 
 @pytest.mark.parametrize(

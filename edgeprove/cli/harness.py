@@ -130,7 +130,15 @@ def run(
         "scale (default: a seeded random int8 input).",
     ),
     private_input: bool = typer.Option(
-        False, "--private-input", help="Commit to the input (int8 range-checked) instead of publishing it."
+        False,
+        "--private-input",
+        help="Commit to the input (int8 range-checked) instead of publishing it; the proof is "
+        "zero-knowledge.",
+    ),
+    no_zero_knowledge: bool = typer.Option(
+        False,
+        "--no-zero-knowledge",
+        help="With --private-input: commit the input but prove without hiding the rest (not zero-knowledge).",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
     threads: int | None = typer.Option(
@@ -149,6 +157,11 @@ def run(
     machine's float64 products are wrong, 1 error, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP. Everything is
     checked before anything is created; the run folder appears, complete, only when the run ends.
     """
+    if no_zero_knowledge and not private_input:
+        typer.echo(
+            "error: --no-zero-knowledge needs --private-input (a public input is in the proof)", err=True
+        )
+        raise typer.Exit(EXIT_USAGE)
     try:
         with signals_as_interrupt(then_ignore=cli.PROCESS_ENTRY):
             code = print_run(
@@ -165,6 +178,7 @@ def run(
                 input,
                 private_input,
                 threads,
+                not no_zero_knowledge,
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -191,6 +205,7 @@ def print_run(
     input_path: str | None = None,
     private_input: bool = False,
     threads: int | None = None,
+    zero_knowledge: bool = True,
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
@@ -206,6 +221,7 @@ def print_run(
                 ("--memray", memray),
                 ("--force", force),
                 ("--private-input", private_input),
+                ("--no-zero-knowledge", private_input and not zero_knowledge),
                 ("--json", json_output),
             )
             if given
@@ -236,6 +252,7 @@ def print_run(
                 command,
                 private_input=private_input,
                 threads=threads,
+                zero_knowledge=zero_knowledge,
             )
     except RunError as error:
         raise fail(str(error), error.code) from None

@@ -92,13 +92,16 @@ def prover_command(
     threads: int | None = None,
     spill: bool = False,
     tiles: tuple[tuple[int, int], ...] = (),
+    zero_knowledge: bool = True,
 ) -> list[str]:
     """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
-    `--input PATH` when an input file is given, `--private-input` when the input is committed,
+    `--input PATH` when an input file is given, `--private-input` when the input is committed (and
+    `--no-zero-knowledge` when its proof is not to be zero-knowledge),
     `--threads N` when a thread count is, `--spill` when waiting states go to disk and `--tile INDEX:BLOCKS`
     for each tiled layer."""
     extra = ["--input", input_path] if input_path is not None else []
     extra += ["--private-input"] if private_input else []
+    extra += ["--no-zero-knowledge"] if private_input and not zero_knowledge else []
     extra += ["--threads", str(threads)] if threads is not None else []
     extra += ["--spill"] if spill else []
     for index, blocks in tiles:
@@ -122,6 +125,7 @@ def check_model(
     spill: bool = False,
     fit: int | None = None,
     memory: int | None = None,
+    zero_knowledge: bool = True,
 ) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`,
     `tiles`; empty if unknown), for the prover's `threads` when given, with waiting states on disk when
@@ -135,6 +139,7 @@ def check_model(
     try:
         extra = ["--threads", str(threads)] if threads is not None else []
         extra += ["--private-input"] if private_input else []
+        extra += ["--no-zero-knowledge"] if private_input and not zero_knowledge else []
         extra += ["--spill"] if spill else []
         extra += ["--fit", str(fit)] if fit is not None else []
         completed = run_child(
@@ -339,15 +344,16 @@ def capped_run(
     command: str | None = None,
     private_input: bool = False,
     threads: int | None = None,
+    zero_knowledge: bool = True,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
     report. Everything is checked before anything is created, starting with this machine's float64 products
     (`edgeprove.blas`); RunError otherwise. `progress` gets a line per phase and the prover's progress.
     `input_path` is the prover's --input (a seeded int8 input without it); its header is checked against the
-    model's input shape before the run. `private_input` commits the input instead of publishing it.
-    `command` (the command line as typed) goes into the report. `threads` is the prover's --threads
-    (default: the device's cores when --device names one, else the cores available; one when the planner
-    predicts that more would not fit the cap).
+    model's input shape before the run. `private_input` commits the input instead of publishing it, in a
+    zero-knowledge proof unless `zero_knowledge` is False. `command` (the command line as typed) goes into
+    the report. `threads` is the prover's --threads (default: the device's cores when --device names one,
+    else the cores available; one when the planner predicts that more would not fit the cap).
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -391,12 +397,11 @@ def capped_run(
         raise RunError(str(error), EXIT_BACKEND_UNAVAILABLE) from error
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
-    plan = check_model(model, schedule, threads=threads, private_input=private_input, memory=cap) or {}
+    hiding = {"private_input": private_input, "zero_knowledge": zero_knowledge}
+    plan = check_model(model, schedule, threads=threads, **hiding, memory=cap) or {}
     spill = False
     if capped and plan.get("peak_bytes", 0) > cap:
-        threads, spill, plan = fitting_settings(
-            model, schedule, threads, chosen_threads, private_input, cap, plan
-        )
+        threads, spill, plan = fitting_settings(model, schedule, threads, chosen_threads, hiding, cap, plan)
     peak, layers = plan.get("peak_bytes"), plan.get("layers")
     if input_path is not None:
         input_path = checked_input(input_path, plan.get("input_shape"))
@@ -416,6 +421,7 @@ def capped_run(
         private_input,
         spill,
         plan_tiles(plan),
+        zero_knowledge,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -468,6 +474,8 @@ class RunSettings:
     """The prover's --spill: states that wait for a later layer kept on disk."""
     tiles: tuple[tuple[int, int], ...] = ()
     """The prover's --tile options: the tiling the planner chose to fit the cap (empty: none)."""
+    zero_knowledge: bool = True
+    """With a private input, whether its proof is zero-knowledge (else `--no-zero-knowledge`)."""
 
 
 def plan_tiles(plan: dict[str, Any]) -> tuple[tuple[int, int], ...]:
@@ -484,7 +492,7 @@ def fitting_settings(
     schedule: str,
     threads: int,
     chosen_threads: bool,
-    private_input: bool,
+    hiding: dict[str, bool],
     cap: int,
     unfitting: dict[str, Any],
 ) -> tuple[int, bool, dict[str, Any]]:
@@ -492,19 +500,20 @@ def fitting_settings(
     first of these the planner says fits, else the last (the least memory): waiting states on disk at the
     same threads, then, unless --threads was given, one thread, then one thread with states on disk (states
     go to disk on the streaming schedule only); when none fits, streaming, that last one with the tiling
-    the planner chooses for the cap (its plan lists it under `tiles`)."""
+    the planner chooses for the cap (its plan lists it under `tiles`).  ``hiding`` is the planner's
+    `private_input` and `zero_knowledge`."""
     spills = (False, True) if schedule == "streaming" else (False,)
     tries = [(count, spill) for count in dict.fromkeys((threads, 1)) for spill in spills]
     if chosen_threads:
         tries = [(count, spill) for count, spill in tries if count == threads]
     count, spill, plan = threads, False, unfitting
     for count, spill in tries[1:]:  # the first is the plan that does not fit
-        settings = {"threads": count, "private_input": private_input, "spill": spill}
+        settings = {"threads": count, **hiding, "spill": spill}
         plan = check_model(model, schedule, **settings, memory=cap) or {}
         if plan.get("peak_bytes", 0) <= cap:
             return count, spill, plan
     if schedule == "streaming":  # the least memory without one still does not fit: tile its largest layers
-        settings = {"threads": count, "private_input": private_input, "spill": spill}
+        settings = {"threads": count, **hiding, "spill": spill}
         plan = check_model(model, schedule, **settings, fit=cap, memory=cap) or plan
     return count, spill, plan
 
@@ -557,6 +566,7 @@ def prove_and_report(
         threads=settings.threads,
         spill=settings.spill,
         tiles=settings.tiles,
+        zero_knowledge=settings.zero_knowledge,
     )
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))
