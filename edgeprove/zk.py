@@ -155,14 +155,6 @@ class PadPlan:
         return base, base + 1, base + 2
 
 
-def plan_sequence(plans: Iterable[PadPlan]) -> PadPlan:
-    """The plans one after another."""
-    total = PadPlan()
-    for plan in plans:
-        total = total.then(plan)
-    return total
-
-
 class PadSource:
     """The prover's pads of one commitment: drawn from the operating system when the layer is committed,
     handed out in the plan's order as values are sent."""

@@ -7,7 +7,8 @@ of each round's pair (median and range), so a noisy neighbour on a shared machin
 pair.  The last proof of each kind is verified (timed).  Results go to profiles/zero_knowledge/results.json
 and a markdown table beside it.  Usage:
     python scripts/bench_zero_knowledge.py wc50 --repeats 3
-    python scripts/bench_zero_knowledge.py wc50 tiny_cnn --repeats 5 --threads 1
+    python scripts/bench_zero_knowledge.py wc50 tiny_cnn --repeats 5 --threads 1 2
+Without --threads the prover takes its default (the cores available); with it, each count is its own row.
 """
 
 from __future__ import annotations
@@ -82,19 +83,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, nargs="+", default=[None])
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for model in args.models:
-            rows.append(measure(model, args.repeats, Path(folder), args.threads))
+            for threads in args.threads:
+                rows.append(measure(model, args.repeats, Path(folder), threads))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     (OUT / "README.md").write_text(
         "# What zero knowledge costs\n\nMade by `python scripts/bench_zero_knowledge.py "
         + " ".join(args.models)
         + f" --repeats {args.repeats}"
-        + ("" if args.threads is None else f" --threads {args.threads}")
+        + ("" if args.threads == [None] else " --threads " + " ".join(map(str, args.threads)))
         + "`: medians, ratios the median of each round's pair.\n\n"
         + markdown(rows)
     )

@@ -30,7 +30,7 @@ def test_plans_compose_and_lay_out_values_slopes_then_products():
     first = zk.PadPlan(3, ((0, 2),))
     second = zk.PadPlan(2, ((0, 1), (1, 1)))
     plan = first.then(second)
-    assert plan == zk.plan_sequence([first, second])
+    assert plan == zk.PadPlan().then(first).then(second)
     assert plan.values == 5 and plan.products == ((0, 2), (3, 4), (4, 4))
     assert plan.factors == (0, 2, 3, 4)
     assert plan.size == 5 + 4 + 9
