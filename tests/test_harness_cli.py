@@ -107,6 +107,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         threads: int | None = None,
         spill: bool = False,
         tiles: tuple = (),
+        zero_knowledge: bool = True,
     ) -> list[str]:
         stand_in_inputs.append(input_path)
         stand_in_threads.append(threads)
@@ -117,13 +118,20 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         return [sys.executable, str(script), "prove", mib, str(proof), str(events), verdict, *pause]
 
     monkeypatch.setattr(pipeline, "prover_command", prover)
-    monkeypatch.setattr(
-        pipeline,
-        "check_model",
-        lambda model, schedule, threads=None, private_input=False, spill=False, fit=None, memory=None: (
-            planned_threads.append(threads)
-        ),
-    )
+
+    def planned(
+        model,
+        schedule,
+        threads=None,
+        private_input=False,
+        spill=False,
+        fit=None,
+        memory=None,
+        zero_knowledge=True,
+    ) -> None:
+        planned_threads.append(threads)
+
+    monkeypatch.setattr(pipeline, "check_model", planned)
     monkeypatch.setattr(pipeline, "check_model_spec", lambda model: None)
     monkeypatch.setattr(
         pipeline,
@@ -798,6 +806,7 @@ def test_a_run_that_would_not_fit_spills_or_takes_one_thread(
         spill: bool = False,
         fit: int | None = None,
         memory: int | None = None,
+        zero_knowledge: bool = True,
     ) -> dict:
         assert memory == 1 << 30  # the planner's own memory is bounded by the cap
         if fit is not None:  # the tiling chosen when nothing else fits
