@@ -21,7 +21,7 @@ from edgeprove import field as F
 from edgeprove import poly, sumcheck
 from edgeprove.sumcheck import SumcheckError, SumcheckProof
 from edgeprove.transcript import Transcript
-from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination, scalar
+from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination, scalar, send
 
 _P64 = np.uint64(F.P)
 _GKR_DEGREE = 3
@@ -482,8 +482,7 @@ def _prove_level(
             eq_t = [(a + t * b) % F.P for a, b in zip(one_minus, slope)]
             message.append(F.ext_mul_ints(prefix, F.ext_mul_ints(eq_t, q_at[t])))
         msg = np.array(message, dtype=np.uint64).T.copy()
-        sent = msg if pads is None else pads.hide(msg)
-        transcript.absorb_ext(f"{where}/round", sent)
+        sent = send(msg, pads, transcript, f"{where}/round")
         r = transcript.challenge_ext(f"{where}/r")
         challenges.append(r)
         r_ints = r.tolist()
@@ -563,10 +562,7 @@ def prove_fraction_sums(
     ]
     tops = [tops_sorted[order.index(t)] for t in range(len(order))]
     _absorb_shape(transcript, label, num_vars)
-    sent_tops = []
-    for top in tops:
-        sent_tops.append(top if pads is None else pads.hide(top))
-        transcript.absorb_ext(f"{label}/top", sent_tops[-1])
+    sent_tops = [send(top, pads, transcript, f"{label}/top") for top in tops]
     point = transcript.challenge_ext_vec(f"{label}/top_point", min(top_vars, max(num_vars)))
     claim_n, claim_d = _top_claims(tops_sorted, point)
     leaf_points = [point[:, : min(v, top_vars)] for v in num_vars]
@@ -584,8 +580,7 @@ def prove_fraction_sums(
         )
         del tables
         values = np.stack(finals, axis=2)
-        sent = values if pads is None else pads.hide(values)
-        transcript.absorb_ext(f"{where}/children", sent)
+        sent = send(values, pads, transcript, f"{where}/children")
         mu = transcript.challenge_ext(f"{where}/mu")
         claim_n = np.concatenate([_line(values[:, :, 0], values[:, :, 1], mu), claim_n[:, count:]], axis=1)
         claim_d = np.concatenate([_line(values[:, :, 2], values[:, :, 3], mu), claim_d[:, count:]], axis=1)
@@ -957,7 +952,7 @@ def prove_lookups(
             points[t], roots[t] = point, top
     sums = F.ext_zeros((0, 2))
     if pads is not None:
-        sums = _send(pads, _running_sums(trees, roots), transcript, f"{label}/sums")
+        sums = send(_running_sums(trees, roots), pads, transcript, f"{label}/sums")
     witness_values, multiplicity_values = [], []
     for tree, point in zip(trees, points):
         witness, _, _, mult = prepared[tree.lookup]
@@ -973,13 +968,6 @@ def prove_lookups(
         multiplicities = pads.hide(multiplicities)
     _absorb_values(transcript, label, witness_values, multiplicities)
     return LookupProof(proofs, witness_values, multiplicities, sums), claims
-
-
-def _send(pads: PadSource, values: np.ndarray, transcript: Transcript, label: str) -> np.ndarray:
-    """Values hidden by the next pads, absorbed; returns what is sent."""
-    sent = pads.hide(values)
-    transcript.absorb_ext(label, sent)
-    return sent
 
 
 def _running_sums(trees: list[_Tree], roots: list[np.ndarray]) -> np.ndarray:

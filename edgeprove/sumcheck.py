@@ -18,7 +18,7 @@ import numpy as np
 from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.transcript import Transcript
-from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination
+from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, combination, send
 
 
 class SumcheckError(Exception):
@@ -137,20 +137,13 @@ def prove_rounds(
         elif evals[1] is None:
             evals[1] = F.ext_sub(current, evals[0])
         msg = np.stack(evals, axis=1)
-        sent = _send(msg, transcript, label, pads)
+        sent = send(msg, pads, transcript, f"{label}/round")
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
         current = interpolate(msg, r)
         _fold_each(tables, r, consume)
         rounds.append(sent)
     return rounds, challenges, total, current
-
-
-def _send(msg: np.ndarray, transcript: Transcript, label: str, pads: PadSource | None) -> np.ndarray:
-    """A round's message as sent (hidden by the next pads when there are any), absorbed."""
-    sent = msg if pads is None else pads.hide(msg)
-    transcript.absorb_ext(f"{label}/round", sent)
-    return sent
 
 
 def prove_eq_weighted(
@@ -206,7 +199,7 @@ def prove_eq_weighted(
         q_evals = np.stack(q, axis=1)
         q.append(interpolate(q_evals, F.ext_const(degree)))
         msg = np.stack([F.ext_mul(prefix, F.ext_mul(e_at[t], q[t])) for t in range(degree + 1)], axis=1)
-        sent = _send(msg, transcript, label, pads)
+        sent = send(msg, pads, transcript, f"{label}/round")
         r = transcript.challenge_ext(f"{label}/r")
         challenges.append(r)
         reduced = interpolate(q_evals, r)  # s(r) / (prefix * eq(rho, r)) = q(r)

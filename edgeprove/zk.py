@@ -24,6 +24,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove.randomness import OsRandomness
+from edgeprove.transcript import Transcript
 
 P = F.P
 Scalar = tuple[int, int, int, int]
@@ -205,6 +206,14 @@ class PadSource:
         factors = list(self.plan.factors)
         slopes = [self.plan.slope(i) for i in factors]
         return F.ext_add(self.pads[:, factors], F.ext_mul_scalar(self.pads[:, slopes], tau))
+
+
+def send(values: np.ndarray, pads: PadSource | None, transcript: Transcript, label: str) -> np.ndarray:
+    """Values (4, ...) as a prover sends them: hidden by the next pads when there are any (a hidden
+    proof), absorbed under ``label``."""
+    sent = values if pads is None else pads.hide(values)
+    transcript.absorb_ext(label, sent)
+    return sent
 
 
 class Checker(Protocol):

@@ -634,3 +634,37 @@ def test_iriscode_proves_a_private_image_from_the_command_line(tmp_path):
     assert SECTION_INPUT not in [kind for kind, _ in read_sections(proof)[1]]
     verdict = runner.invoke(app, ["verify", str(proof), "--json"])
     assert verdict.exit_code == 0 and json.loads(verdict.stdout)["accepted"], verdict.output
+
+
+@pytest.mark.parametrize("command", ["prove", "plan"])
+def test_no_zero_knowledge_needs_a_private_input(tmp_path, command):
+    extra = ["--out", str(tmp_path / "p")] if command == "prove" else []
+    result = runner.invoke(app, [command, "tiny_mlp", "--no-zero-knowledge", *extra])
+    assert result.exit_code == 2 and "needs --private-input" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "p").exists()
+
+
+def test_a_model_a_private_proof_cannot_hide_is_one_line_naming_the_way_out(tmp_path):
+    """A layer reading a single value: prove --private-input refuses with exit 2 and one line, and
+    --no-zero-knowledge proves it (its input committed but not private)."""
+    from edgeprove.model import compiled
+    from edgeprove.model.ir import Layer, Model
+
+    rng = np.random.default_rng(3)
+    layers = [
+        Layer("one", "dense", -1, (4, 1, 1), (1, 1, 1), 8, "relu"),
+        Layer("out", "dense", 0, (1, 1, 1), (2, 1, 1), 0, "none"),
+    ]
+    weights = [rng.integers(-60, 60, (1, 4)).astype(np.int8), rng.integers(-60, 60, (2, 1)).astype(np.int8)]
+    biases = [rng.integers(-9, 9, 1), rng.integers(-9, 9, 2)]
+    compiled.save(Model("single", (4, 1, 1), 0, layers, weights, biases), tmp_path / "single")
+    model = str(tmp_path / "single")
+    refused = runner.invoke(app, ["prove", model, "--private-input", "--out", str(tmp_path / "p")])
+    assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1, refused.output
+    assert "single value" in refused.output and "--no-zero-knowledge" in refused.output
+    assert not (tmp_path / "p").exists()
+    made = runner.invoke(
+        app,
+        ["prove", model, "--private-input", "--no-zero-knowledge", "--out", str(tmp_path / "p"), "--json"],
+    )
+    assert made.exit_code == 0 and json.loads(made.stdout)["zero_knowledge"] is False

@@ -383,3 +383,43 @@ def test_activation_table_width_is_bounded_by_the_model(tmp_path, mlp_proof, mon
         write_sections(tmp_path / "p", prefix, edited)
         verdict = verifier.verify(tmp_path / "p", MLP)
         assert not verdict.accepted and "table width" in verdict.reason, verdict.reason
+
+
+def _hidden_only_fields(obj, trail=()):
+    """Every field of a decoded proof in the clear that only a zero-knowledge proof fills: the empty arrays
+    (running sums, partial products) and the residual sumchecks left None."""
+    import dataclasses
+
+    if isinstance(obj, np.ndarray) and obj.size == 0:
+        yield trail, np.zeros((obj.shape[0], 1, *obj.shape[2:]), dtype=np.uint64)
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            yield from _hidden_only_fields(item, (*trail, i))
+    elif dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == "residual" and value is None and hasattr(obj, "linear"):
+                linear = obj.linear if not hasattr(obj.linear, "parts") else obj.linear.parts[0]
+                yield (*trail, f.name), linear
+            else:
+                yield from _hidden_only_fields(value, (*trail, f.name))
+
+
+def test_a_proof_in_the_clear_that_fills_a_hidden_proofs_field_is_rejected(tmp_path, cnn_proof):
+    """Running sums, partial products and residual sumchecks belong to zero-knowledge proofs: a proof in
+    the clear that carries one (one element, or a sumcheck) is refused."""
+    model = _maxpool_model()
+    maxpool_proof = tmp_path / "mp.proof"
+    prover.prove(model, np.random.default_rng(4).integers(-128, 128, model.input_shape), maxpool_proof)
+    found = set()
+    for path, which in ((cnn_proof, CNN), (maxpool_proof, model)):
+        prefix, sections = read_sections(path)
+        for index, (kind, obj) in enumerate(sections):
+            for trail, filled in _hidden_only_fields(obj):
+                edited = list(sections)
+                edited[index] = (kind, replace(obj, trail, filled))
+                write_sections(tmp_path / "filled", prefix, edited)
+                verdict = verifier.verify(tmp_path / "filled", which)
+                assert not verdict.accepted, f"section {index} {trail} filled but accepted"
+                found.add(trail[-1] if isinstance(trail[-1], str) else trail[-2])
+    assert {"sums", "partials", "residual"} <= found

@@ -18,7 +18,7 @@ from edgeprove import poly
 from edgeprove import sumcheck as S
 from edgeprove.model.ir import Layer, Shape
 from edgeprove.transcript import Transcript
-from edgeprove.zk import Checker, Hidden, PadSource
+from edgeprove.zk import Checker, Hidden, PadSource, send
 
 FOLD_CHUNK_VALUES = 1 << 19
 """Weights folded per chunk (4 MiB as float64): the float copy of a weight chunk stays small."""
@@ -297,8 +297,7 @@ def prove_linear_separable(
     sent_sum = None
     if claim is None:
         claim = F.ext_inner(poly.as_u64(folded[0]), poly.as_u64(folded[1]))
-        sent_sum = claim if pads is None else pads.hide(claim)
-        transcript.absorb_ext(f"{label}/sum", sent_sum)
+        sent_sum = send(claim, pads, transcript, f"{label}/sum")
     rounds, challenges, _, current = S.prove_rounds(
         folded, terms, 2, channel_bits, transcript, label, claim=claim, consume=True, pads=pads
     )
@@ -352,23 +351,41 @@ def _channel_folded_input(values: np.ndarray, in_grid: Grid, challenges: list, l
     return np.stack([_fold_channels(eq, padded[j::step], hp, wp) for j in range(step)], axis=1)
 
 
+class TailBits:
+    """The bit tables x_p and 1 - x_p of the variables from ``tail`` on, appended to a sumcheck's tables
+    once each, and randomizers' terms as monomials over them (a tail sumcheck's extra factors)."""
+
+    def __init__(self, tables: list[np.ndarray], tail: int, num_vars: int) -> None:
+        self.tables, self.tail, self.num_vars = tables, tail, num_vars
+        self._bits: dict[int, tuple[int, int]] = {}
+
+    def terms(self, randomizer: Randomizer) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+        """(c_i, the table indices of x_p^e_i (1 - x_p)) for every term of the randomizer."""
+        return [
+            (randomizer.coefficients[:, i], self._monomial(p, e))
+            for i, (p, e) in enumerate(zip(randomizer.positions, randomizer.powers))
+        ]
+
+    def _monomial(self, position: int, power: int) -> tuple[int, ...]:
+        if position not in self._bits:
+            length = 1 << (self.num_vars - self.tail)
+            index = np.arange(length, dtype=np.uint64)
+            bit = (index >> np.uint64(self.num_vars - 1 - position)) & np.uint64(1)
+            self.tables.extend([bit, F.sub(np.ones(length, dtype=np.uint64), bit)])
+            self._bits[position] = (len(self.tables) - 2, len(self.tables) - 1)
+        one, zero = self._bits[position]
+        return (one,) * power + (zero,)
+
+
 def _with_randomizer(
     tables: list[np.ndarray], randomizer: Randomizer, tail: int, num_vars: int
 ) -> tuple[list[np.ndarray], list]:
     """The tail's tables [x, G, then x_p and 1 - x_p for every position] and terms x G + sum_i c_i x_p^e_i
     (1 - x_p) G, over the variables from ``tail`` on."""
-    length = 1 << (num_vars - tail)
-    index = np.arange(length, dtype=np.uint64)
-    out, terms, bits = list(tables), [(1, (0, 1))], {}
-    for i, (position, power) in enumerate(zip(randomizer.positions, randomizer.powers)):
-        if position not in bits:
-            bit = (index >> np.uint64(num_vars - 1 - position)) & np.uint64(1)
-            out += [bit, F.sub(np.ones(length, dtype=np.uint64), bit)]
-            bits[position] = (len(out) - 2, len(out) - 1)
-        one, zero = bits[position]
-        terms.append((randomizer.coefficients[:, i], (one,) * power + (zero, 1)))
+    out = list(tables)
     tables.clear()
-    return out, terms
+    terms = TailBits(out, tail, num_vars).terms(randomizer)
+    return out, [(1, (0, 1))] + [(c, (*m, 1)) for c, m in terms]
 
 
 def _fold_channels(eq_c: np.ndarray, values: np.ndarray, hp: int, wp: int) -> np.ndarray:

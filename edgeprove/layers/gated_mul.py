@@ -38,7 +38,7 @@ from edgeprove.layers.affine import (
     verify_output_claim,
     verify_residual,
 )
-from edgeprove.layers.common import K_BYTES, Grid, LinearProof, Randomizer
+from edgeprove.layers.common import K_BYTES, Grid, LinearProof, Randomizer, TailBits
 from edgeprove.layers.kind import ProverStep, Rejected, VerifierStep, ext_value, read_randomizer
 from edgeprove.layers.requant import RequantProof
 from edgeprove.model.ir import DEFAULT_ACT_MAX, Layer, ModelError, Shape, check_no_window
@@ -159,26 +159,9 @@ def _prove_randomized(
     rounds, points, _, current = S.prove_rounds(
         tables, terms, 3, start, step.transcript, _label(step), claim=claim, consume=True, pads=step.pads
     )
-    length = 1 << (num_vars - start)
-    index = np.arange(length, dtype=np.uint64)
-    bits: dict[int, tuple[int, int]] = {}
-
-    def monomial(position: int, power: int) -> tuple[int, ...]:
-        if position not in bits:
-            bit = (index >> np.uint64(num_vars - 1 - position)) & np.uint64(1)
-            tables.extend([bit, F.sub(np.ones(length, dtype=np.uint64), bit)])
-            bits[position] = (len(tables) - 2, len(tables) - 1)
-        one, zero = bits[position]
-        return (one,) * power + (zero,)
-
-    def expansion(randomizer: Randomizer) -> list[tuple[np.ndarray, tuple[int, ...]]]:
-        return [
-            (randomizer.coefficients[:, i], monomial(p, e))
-            for i, (p, e) in enumerate(zip(randomizer.positions, randomizer.powers))
-        ]
-
-    x_terms = expansion(randomizers[0])
-    gate_terms = [term for r in randomizers[1:] for term in expansion(r)]
+    bits = TailBits(tables, start, num_vars)
+    x_terms = bits.terms(randomizers[0])
+    gate_terms = [term for r in randomizers[1:] for term in bits.terms(r)]
     terms = [(1, (0, 1, 2))]
     terms += [(c, (0, *m, 2)) for c, m in x_terms]
     terms += [(c, (0, 1, *m)) for c, m in gate_terms]

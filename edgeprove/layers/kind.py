@@ -22,7 +22,7 @@ from edgeprove.layers.common import Grid, Layout, Randomizer, source_point
 from edgeprove.model.ir import Layer, Model, Shape, source_views
 from edgeprove.model.kinds import KindRules
 from edgeprove.transcript import Transcript
-from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, PublicChecker, ZkError, scalar
+from edgeprove.zk import Checker, Hidden, PadPlan, PadSource, PublicChecker, ZkError, scalar, send
 
 
 class Rejected(Exception):
@@ -103,9 +103,7 @@ class ProverStep:
 
     def send(self, values: np.ndarray, label: str) -> np.ndarray:
         """Values (4, ...) as sent (hidden by the next pads in a hidden proof), absorbed under ``label``."""
-        sent = values if self.pads is None else self.pads.hide(values)
-        self.transcript.absorb_ext(label, sent)
-        return sent
+        return send(values, self.pads, self.transcript, label)
 
     def randomizer(self, tensor: int, factor: int = 1) -> Randomizer | None:
         """How a read of ``tensor`` (on a view upsampled by ``factor``) is randomized: None in the clear."""
