@@ -30,8 +30,11 @@ from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views, value_range
 from edgeprove.model.tiling import Tiles, tile, tile_groups
 from edgeprove.threads import check_threads
+from edgeprove.zk import PadPlan
 
 INT_BYTES = 8
+VECTOR_BYTES = 4
+"""Bytes per entry of an assembled committed vector (uint32)."""
 EXT_BYTES = 32
 LOOKUP_BYTES_PER_LEAF = 112
 """A layer's lookups (activation and remainder range, fraction trees built one at a time, the batched level
@@ -221,11 +224,11 @@ def predict(
             plan = protocol.hidden_plan(model, k, bits) if hidden else None
             lay = protocol.commitment_layout(model, k, max(bits, 1) if kind.commits(layer) else 0, plan)
             min_leaves = max(1 << bits, 1 << layer.shift)
-            state[k], encode, lookup = _commitment_bytes(lay, min_leaves, params, scheme, threads)
+            state[k], encode, lookup = _commitment_bytes(lay, plan, min_leaves, params, scheme, threads)
             table = INT_BYTES << bits
             waiting[k] = state[k]
             if spill and schedule == "streaming" and k < last_use[k] < n:  # read by a later layer
-                waiting[k] = _spilled_bytes(lay, state[k], params, scheme)
+                waiting[k] = _spilled_bytes(lay, plan, state[k], params, scheme)
         kept[k] = kept_y + waiting[k]
         work[k] = PROCESS_OVERHEAD + gathered + max(witness, kept_y + max(encode, linear, lookup))
         build[k] = gathered + max(witness, kept_y + encode) + state[k]
@@ -312,22 +315,34 @@ def _top(plan: Plan) -> list[int]:
 
 
 def _commitment_bytes(
-    lay: Layout, min_leaves: int, params: object, scheme: CommitmentScheme, threads: int
+    lay: Layout, plan: PadPlan | None, min_leaves: int, params: object, scheme: CommitmentScheme, threads: int
 ) -> tuple[int, int, int]:
     """A committed vector's state (the assembled uint32 vector is what it keeps), the transients of
     committing it (up to where its data ends; zero padding after it) and one pass of its lookups, whose
-    leaves are at least half the vector and ``min_leaves``."""
+    leaves are at least half the vector and ``min_leaves``.  A hidden proof's tableau keeps a copy of the
+    vector up to its last pad: the assembled vector is a transient of committing it."""
+    from edgeprove import protocol
+
     vec = 1 << lay.num_vars
-    used = sum(1 << nv for _, nv in (*lay.segments, *lay.tail))
     leaves = max(vec // 2, min_leaves)
     lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
-    return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
+    if plan is None:
+        used = sum(1 << nv for _, nv in (*lay.segments, *lay.tail))
+        return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
+    length = protocol.committed_length(lay, plan)
+    encode = VECTOR_BYTES * vec + scheme.commit_bytes(length, params, threads)
+    return scheme.state_bytes(length, params), encode, lookup
 
 
-def _spilled_bytes(lay: Layout, whole: int, params: object, scheme: CommitmentScheme) -> int:
+def _spilled_bytes(
+    lay: Layout, plan: PadPlan | None, whole: int, params: object, scheme: CommitmentScheme
+) -> int:
     """What a committed vector's state (``whole`` bytes) keeps in memory once ``spill`` has put its rows on
     disk (all of it when they are smaller than ``spill.SPILL_MIN_BYTES``, which stay)."""
-    resident = scheme.state_bytes(1 << lay.num_vars, params, spilled=True)
+    from edgeprove import protocol
+
+    length = 1 << lay.num_vars if plan is None else protocol.committed_length(lay, plan)
+    resident = scheme.state_bytes(length, params, spilled=True)
     return resident if whole - resident >= SPILL_MIN_BYTES else whole
 
 
@@ -343,6 +358,8 @@ def _committed_input_bytes(
     plan = protocol.hidden_plan(model, protocol.INPUT, committed_input.RANGE_BITS) if hidden else None
     lay = protocol.commitment_layout(model, protocol.INPUT, committed_input.RANGE_BITS, plan)
     params = scheme.default_params()
-    state, encode, lookup = _commitment_bytes(lay, 1 << committed_input.RANGE_BITS, params, scheme, threads)
+    state, encode, lookup = _commitment_bytes(
+        lay, plan, 1 << committed_input.RANGE_BITS, params, scheme, threads
+    )
     inputs = INT_BYTES * int(np.prod(model.input_shape)) * 2  # the input and its padded copy
     return state, PROCESS_OVERHEAD + inputs + state + max(encode, lookup)

@@ -323,9 +323,18 @@ def owe_constraints(
     return [layout.point(claim.segment, claim.point) for claim in claims]
 
 
+def committed_length(layout: Layout, plan: PadPlan | None = None) -> int:
+    """Where a committed vector ends (its length, zero-padded to a power of two when committed): its
+    layout's whole span, or in a hidden proof its last pad entry (a hiding tableau leaves out the rows
+    after it)."""
+    if plan is None:
+        return 1 << layout.num_vars
+    return layout.offsets()[PADS] + F.EXT_DEGREE * plan.size
+
+
 def hidden_vector(vector: np.ndarray | None, layout: Layout, pads: np.ndarray) -> np.ndarray:
-    """The committed vector of a hidden proof: the kind's vector (``None``: nothing) with the pads in their
-    tail segment, in place when the vector has room for them."""
+    """The committed vector of a hidden proof, up to its last pad (``committed_length``): the kind's vector
+    (``None``: nothing) with the pads in their tail segment, in place when the vector has room for them."""
     if vector is None or vector.size != 1 << layout.num_vars:
         grown = layout.zeros()
         if vector is not None:
@@ -333,7 +342,7 @@ def hidden_vector(vector: np.ndarray | None, layout: Layout, pads: np.ndarray) -
         vector = grown
     segment = layout.views(vector)[PADS]
     segment[: pads.size] = pads
-    return vector
+    return vector[: layout.offsets()[PADS] + pads.size]
 
 
 def layer_label(k: int) -> str:

@@ -296,8 +296,9 @@ def _check_opening(
     lines and the hiding opening of every constraint its ledger and its claims owe."""
     name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
-    lay = PR.commitment_layout(model, t, act_bits, None if ledger is None else ledger.plan)
-    commitment = scheme.commitment(root_bytes, lay.num_vars, params)
+    plan = None if ledger is None else ledger.plan
+    lay = PR.commitment_layout(model, t, act_bits, plan)
+    commitment = scheme.commitment(root_bytes, PR.committed_length(lay, plan), params)
     ceiling = scheme.opening_bytes_ceiling(commitment, params, len(claims))
     if ledger is not None:
         factors = len(ledger.plan.factors)

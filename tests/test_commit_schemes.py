@@ -47,7 +47,7 @@ def test_open_and_verify_at_many_points(scheme, num_vars):
     padded[: vector.size] = vector
     assert all(F.ext_eq(v, poly.evaluate(padded, z)) for v, z in zip(values, points))
 
-    public = scheme.commitment(commitment.root, num_vars, params)
+    public = scheme.commitment(commitment.root, vector.size, params)
     assert isinstance(proof, scheme.opening_type)
     scheme.verify(public, points, values, proof, Transcript(), "t", params)
     wrong = [F.ext_add(values[0], F.ext_ones()), *values[1:]]

@@ -289,7 +289,7 @@ def tiny_simulated(claim, weights, coins):
     constraints, point = tiny_replay(claim, rounds, weights, coins)
     functional = Z.constraints_functional([point], constraints, TINY_PAD_OFFSET, 4, coins["open/alpha"])
     challenges = Z.Challenges(coins["open/alpha"], coins["open/u"], np.array(coins["open/columns"]))
-    commitment, opening = simulate_opening(5, TINY, functional, challenges)
+    commitment, opening = simulate_opening(32, TINY, functional, challenges)
     Z.check(commitment, TINY, functional, opening, challenges)
     return np.concatenate([np.concatenate(rounds, axis=1).ravel(), view(opening)])
 

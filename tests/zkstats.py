@@ -15,15 +15,15 @@ from edgeprove.randomness import OsRandomness
 from edgeprove.transcript import Transcript
 
 
-def simulate_opening(num_vars: int, params: Z.ZkLigeroParams, functional: Z.Functional, coins: Z.Challenges):
+def simulate_opening(length: int, params: Z.ZkLigeroParams, functional: Z.Functional, coins: Z.Challenges):
     """The simulator: from the public shape, the batched functional (its points, weights and target) and the
     verifier's coins only, a root and an opening.  Data columns uniform; ldt uniform of degree < D; dot
     uniform with coefficient C-1 the target; the blinding rows' opened entries solved from the two checks;
-    opened leaves hash fresh salts, every other leaf is a uniform digest."""
-    row_bits, col_bits = params.layout(num_vars)
+    opened leaves hash fresh salts, every other leaf is a uniform digest; for a vector of ``length``."""
+    num_vars, row_bits, num_rows, t = params.layout(length)
     rng = OsRandomness()
-    num_rows, width = 1 << row_bits, 1 << col_bits
-    _, length, domain_bits = Z._shape(params.rate_log, params.num_queries(), num_vars, row_bits)
+    width = 1 << (num_vars - row_bits)
+    _, length, domain_bits = Z._shape(params.rate_log, t, num_vars, row_bits)
     q = coins.indices.size
     data = rng.field(q * num_rows).reshape(q, num_rows)
     ldt = rng.field(4 * length).reshape(4, length)
@@ -43,7 +43,7 @@ def simulate_opening(num_vars: int, params: Z.ZkLigeroParams, functional: Z.Func
         digest = merkle.hash_leaf(salts[16 * i : 16 * (i + 1)] + merkle.column_bytes(column))
         leaves[c] = np.frombuffer(digest, dtype=np.uint8)
     tree = merkle.MerkleTree(leaves, 1 << domain_bits)
-    commitment = Z.Commitment(tree.root, num_vars, row_bits)
+    commitment = Z.Commitment(tree.root, num_vars, row_bits, num_rows, t)
     return commitment, Z.ZkOpeningProof(ldt, dot, columns, salts, tree.open(coins.indices))
 
 

@@ -476,17 +476,8 @@ def verify(
 def _committed_rows(values: np.ndarray, params: LigeroParams) -> tuple[int, np.ndarray]:
     """Validate the committed data; return log2 of its padded length and the matrix's non-zero prefix of
     rows as uint32 (a view when ``values`` are C-contiguous uint32 holding those rows whole)."""
-    arr = np.asarray(values)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"commit needs a non-empty 1-D vector, got shape {arr.shape}")
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"commit needs integer field elements, got dtype {arr.dtype}")
-    if int(arr.min()) < 0 or int(arr.max()) >= F.P:
-        raise ValueError("commit needs canonical field elements in [0, p)")
-    length = poly.next_pow2(arr.size)
-    if length.bit_length() - 1 > MAX_NUM_VARS:
-        raise ValueError(f"vector of {arr.size} elements exceeds 2^{MAX_NUM_VARS}")
-    num_vars = length.bit_length() - 1
+    arr = checked_vector(values)
+    num_vars = poly.num_vars(poly.next_pow2(arr.size))
     width = 1 << params.layout(num_vars)[1]
     used = _nonzero_length(arr)
     num_rows = -(-used // width)
@@ -495,6 +486,21 @@ def _committed_rows(values: np.ndarray, params: LigeroParams) -> tuple[int, np.n
     rows = np.zeros((num_rows, width), dtype=np.uint32)
     rows.reshape(-1)[:used] = arr[:used]
     return num_vars, rows
+
+
+def checked_vector(values: np.ndarray) -> np.ndarray:
+    """A vector to commit as an array: 1-D, non-empty, of canonical integer field elements, at most
+    2^MAX_NUM_VARS of them; else ValueError."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"commit needs a non-empty 1-D vector, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"commit needs integer field elements, got dtype {arr.dtype}")
+    if int(arr.min()) < 0 or int(arr.max()) >= F.P:
+        raise ValueError("commit needs canonical field elements in [0, p)")
+    if arr.size > 1 << MAX_NUM_VARS:
+        raise ValueError(f"vector of {arr.size} elements exceeds 2^{MAX_NUM_VARS}")
+    return arr
 
 
 def _nonzero_length(arr: np.ndarray) -> int:
@@ -627,8 +633,9 @@ class LigeroScheme:
         """See ``open``."""
         return open(state, points, transcript, label)
 
-    def commitment(self, root: bytes, num_vars: int, params: LigeroParams) -> Commitment:
+    def commitment(self, root: bytes, length: int, params: LigeroParams) -> Commitment:
         """The matrix shape follows from the vector's size and the parameters."""
+        num_vars = poly.num_vars(poly.next_pow2(length))
         return Commitment(root=root, num_vars=num_vars, row_bits=params.layout(num_vars)[0])
 
     def opening_bytes_ceiling(self, commitment: Commitment, params: LigeroParams, num_points: int) -> int:

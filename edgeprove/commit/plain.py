@@ -117,9 +117,9 @@ class PlainScheme:
         _absorb(transcript, label, state.commitment, points, values)
         return values, PlainOpening(state.vector)
 
-    def commitment(self, root: bytes, num_vars: int, params: PlainParams) -> PlainCommitment:
+    def commitment(self, root: bytes, length: int, params: PlainParams) -> PlainCommitment:
         """The root and the size."""
-        return PlainCommitment(root, num_vars)
+        return PlainCommitment(root, poly.num_vars(poly.next_pow2(length)))
 
     def opening_bytes_ceiling(self, commitment: PlainCommitment, params: PlainParams, num_points: int) -> int:
         """The vector at 4 bytes a value, plus the framing."""

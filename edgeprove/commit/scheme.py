@@ -92,8 +92,9 @@ class CommitmentScheme(Protocol[P, C, S]):
         """The vector's MLE at every point (K arrays (4, num_vars)) and one proof of all of them."""
         ...
 
-    def commitment(self, root: bytes, num_vars: int, params: P) -> C:
-        """The verifier's view of a commitment from its root and the vector's size (known from the model)."""
+    def commitment(self, root: bytes, length: int, params: P) -> C:
+        """The verifier's view of a commitment from its root and the vector's length (known from the model;
+        zero-padded to a power of two)."""
         ...
 
     def opening_bytes_ceiling(self, commitment: C, params: P, num_points: int) -> int:

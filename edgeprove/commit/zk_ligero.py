@@ -1,23 +1,25 @@
 """Hiding Ligero commitment with a zero-knowledge opening (design.md sections 10.2 and 10.3).
 
-A vector f of 2^n base elements is laid out row-major as an R x C matrix M, as in ``ligero``, so
-f~(z) = eq(z_row)^T M eq(z_col).  The tableau adds column hiding and blinding rows:
-  - row r is the polynomial P_r(X) = sum_{i<C} M[r,i] X^i + X^C m_r(X), m_r uniform of degree < t (t = the
-    query count), so the t opened entries of every row are uniform whatever the data;
+A vector f of ``length`` base elements, zero-padded to 2^n, is laid out row-major as an R x C matrix M, as
+in ``ligero``, so f~(z) = eq(z_row)^T M eq(z_col).  Only its first R' = ceil(length / C) rows are in the
+tableau: the length is public (the model's), so the rows after it are zero by construction, and hiding
+them would only cost time and proof bytes.  The tableau adds column hiding and blinding rows:
+  - row r < R' is the polynomial P_r(X) = sum_{i<C} M[r,i] X^i + X^C m_r(X), m_r uniform of degree < t
+    (t = the query count), so the t opened entries of every row are uniform whatever the data;
   - four base rows B_ldt (one K polynomial, uniform of degree < D, D = 2C + t - 1) and four base rows
     B_dot (uniform of degree < D with coefficient C - 1 zero);
   - every row is encoded on L = 2^rate_log * max(C, next_pow2(t)) points (so D <= 3L/8 at rate_log 3), and
     leaf c is H(0x00 || salt_c || column_c) with 16 random bytes salt_c.
 Randomness comes from the operating system (``secrets``), expanded with SHAKE-256 and reduced to F by
 rejection sampling; it never enters the transcript.
-Open at points z_1..z_k (the linear test): bind the values v_j, draw alpha and u in K^(R+4); the claims
+Open at points z_1..z_k (the linear test): bind the values v_j, draw alpha and u in K^(R'+4); the claims
 combine into A = sum_j alpha^j eq(z_j) (j from 1), b = sum_j alpha^j v_j.  Send
     ldt = B_ldt + sum_r u_r P_r + sum_i u_{R+i} B_dot_i            (degree < D),
-    dot = B_dot + sum_j alpha^j E_j(X) U_j(X),  U_j = sum_r eq(z_j,row)_r P_r,
+    dot = B_dot + sum_j alpha^j E_j(X) U_j(X),  U_j = sum_{r<R'} eq(z_j,row)_r P_r,
 E_j(X) = sum_i eq(z_j,col)_i X^(C-1-i) = prod_k (z_k + (1 - z_k) X^(2^(c-1-k))), so coefficient C - 1 of
 dot is <A, M> (the masks reach only degrees >= C).  Then t column indices; send the queried columns, their
 salts and one Merkle multi-path.  The verifier checks dot[C-1] = b and, on every queried column, ldt and dot
-against the column's entries (A's row weights at a query point cost O(k (R + log C))).
+against the column's entries (A's row weights at a query point cost O(k (R' + log C))).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,7 +38,6 @@ from edgeprove import field as F
 from edgeprove import poly
 from edgeprove.commit import ligero, merkle
 from edgeprove.commit.ntt import (
-    MAX_LOG_SIZE,
     encode_rows_into,
     encode_scratch_elements,
     intt,
@@ -62,7 +64,10 @@ RATE_LOGS = (3, 4)
 """Rates a proof may use: L = 2^rate_log * max(C, next_pow2(t)), so dot's degree D stays below 3L/8 (3/16)."""
 MAX_QUERIES = 512
 """Most column queries (and column masks) a proof may name."""
-HEADER_KEYS = ("queries", "rate_log")
+MAX_COL_BITS = 18
+"""Widest tableau, C = 2^18 (a 2^32 vector's best split): so L <= 2^22 and the field term of the
+security bound stays above 101 bits."""
+HEADER_KEYS = ("rate_log", "security_bits")
 
 
 class ZkLigeroError(CommitmentError):
@@ -71,16 +76,18 @@ class ZkLigeroError(CommitmentError):
 
 @dataclass(frozen=True)
 class ZkLigeroParams:
-    """Rate, security target and (optionally) a fixed query count, which is also the number of column masks.
+    """Rate, security target and (optionally) a fixed query count t, which is also the number of column masks;
+    without one, every tableau takes the fewest queries that reach the target at its own width.
 
     Soundness.  The low-degree test covers every row (data and blinding) at degree < D = 2C + t - 1, so with
     delta = 1 - D/L a prover survives a column query with probability at most 1 - delta/2 = (1 + D/L)/2
     (unique decoding, as ``ligero.LigeroParams``).  The linear test compares dot (degree < D) with the
     decoded rows' combination: a wrong dot agrees with it on fewer than D points, and up to delta/2 of the
     columns may be corrupted, so a query passes it with probability at most delta/2 + D/L = (1 + D/L)/2
-    too.  Both tests share the queries: security bits = min(t * -log2((1 + D/L)/2), log2|K| - log2 L), the
-    worst case over every vector size.  Batching the claims with alpha^1..alpha^k adds k/|K| (B_dot is
-    committed before alpha, so its coefficient C - 1 is a constant the batched claim cannot cancel).
+    too.  Both tests share the queries: security bits = min(t * -log2((1 + D/L)/2), log2|K| - log2 L) for a
+    tableau of width C.  Batching the claims with
+    alpha^1..alpha^k adds k/|K| (B_dot is committed before alpha, so its coefficient C - 1 is a constant the
+    batched claim cannot cancel).
     """
 
     rate_log: int = 3
@@ -96,19 +103,38 @@ class ZkLigeroParams:
         if self.queries is not None and not 1 <= self.queries <= MAX_QUERIES:
             raise ValueError(f"queries must be in [1, {MAX_QUERIES}], got {self.queries}")
 
-    def num_queries(self) -> int:
-        """t: the override if given, else the fewest queries whose worst case reaches the target."""
+    def num_queries(self, length: int) -> int:
+        """t for a vector of ``length`` elements: the fixed count if given, else the fewest queries whose
+        query term reaches the target at the width the layout then gives (``_queries_at``)."""
         if self.queries is not None:
             return self.queries
-        return _queries_for(self.rate_log, self.security_bits_target)
+        return _queries_at(self.rate_log, self.security_bits_target, length)
 
-    def layout(self, num_vars: int) -> tuple[int, int]:
-        """(row_bits, col_bits) minimising the opening's size (see ``_layout``)."""
-        return _layout(self.rate_log, self.num_queries(), num_vars)
+    def layout(self, length: int) -> Tableau:
+        """The tableau of a vector of ``length`` elements (``_layout`` with its query count)."""
+        t = self.num_queries(length)
+        return Tableau(*_layout(self.rate_log, t, length), t)
 
-    def security_bits(self, num_vars: int | None = None) -> float:
-        """min(query term, field term) for a 2^num_vars vector, or the worst case over all sizes if None."""
-        return _security_bits(self.rate_log, self.num_queries(), num_vars)
+    def security_bits(self, length: int | None = None) -> float:
+        """min(query term, field term) for a vector of ``length`` elements; if None, the least over every
+        length: with a fixed t the worst over every width, else the target (every tableau reaches it) or the
+        field term at the widest tableau, whichever is less."""
+        if length is not None:
+            return _security_bits(self.rate_log, self.num_queries(length), length)
+        if self.queries is not None:
+            return _security_bits(self.rate_log, self.queries, None)
+        widest = self.rate_log + max(MAX_COL_BITS, (MAX_QUERIES - 1).bit_length())
+        return min(float(self.security_bits_target), ligero.EXT_FIELD_BITS - widest)
+
+
+class Tableau(NamedTuple):
+    """The shape of a vector's tableau: 2^num_vars padded entries as 2^row_bits x C, its first ``num_rows``
+    rows committed, opened with ``queries`` column queries (and as many masks per row)."""
+
+    num_vars: int
+    row_bits: int
+    num_rows: int
+    queries: int
 
 
 def _shape(rate_log: int, t: int, num_vars: int, row_bits: int) -> tuple[int, int, int]:
@@ -119,60 +145,68 @@ def _shape(rate_log: int, t: int, num_vars: int, row_bits: int) -> tuple[int, in
     return width, 2 * width + t - 1, domain_bits
 
 
-def _layout(rate_log: int, t: int, num_vars: int) -> tuple[int, int]:
-    """(row_bits, col_bits) of a 2^num_vars vector (``_row_bits``)."""
-    if not 0 <= num_vars <= ligero.MAX_NUM_VARS:
-        raise ValueError(f"num_vars must be in [0, {ligero.MAX_NUM_VARS}], got {num_vars}")
-    row_bits = int(_row_bits(rate_log, t)[num_vars])
-    return row_bits, num_vars - row_bits
-
-
-@functools.lru_cache(maxsize=1024)
-def _row_bits(rate_log: int, t: int) -> np.ndarray:
-    """For every vector size 2^n, n <= 32, the split minimising t columns of R + 8 entries, a salt and their
-    multi-path share, plus the two K rows of D entries, with the codeword within the NTT (all at once)."""
-    num_vars = np.arange(ligero.MAX_NUM_VARS + 1, dtype=np.int64)[:, None]
-    row_bits = np.arange(ligero.MAX_NUM_VARS + 1, dtype=np.int64)[None, :]
-    col_bits = num_vars - row_bits
+@functools.lru_cache(maxsize=4096)
+def _layout(rate_log: int, t: int, length: int) -> tuple[int, int, int]:
+    """(num_vars, row_bits, num_rows) of a vector of ``length`` elements: the width C <= 2^MAX_COL_BITS
+    minimising t columns of R' + 8 entries, a salt and their multi-path share, plus the two K rows of D
+    entries (all widths at once, the widest of equals)."""
+    if not 1 <= length <= 1 << ligero.MAX_NUM_VARS:
+        raise ValueError(f"a committed vector has 1 to 2^{ligero.MAX_NUM_VARS} elements, got {length}")
+    num_vars = (length - 1).bit_length()
+    col_bits = np.arange(min(num_vars, MAX_COL_BITS), -1, -1, dtype=np.int64)
+    num_rows = -(-length // np.left_shift(1, col_bits))
     domain_bits = rate_log + np.maximum(col_bits, (t - 1).bit_length())
-    opened = np.minimum(t, np.left_shift(1, np.clip(domain_bits, 0, 62)))
+    opened = np.minimum(t, np.left_shift(1, domain_bits))
     path = _HASH_ELEMENTS * np.maximum(0, domain_bits - np.floor(np.log2(opened)).astype(np.int64))
-    per_column = np.left_shift(1, row_bits) + BLINDING_ROWS + SALT_BYTES // _ELEMENT_BYTES + path
-    rows = _SENT_ROWS * F.EXT_DEGREE * (2 * np.left_shift(1, np.clip(col_bits, 0, 62)) + t - 1)
-    valid = (col_bits >= 0) & (domain_bits <= MAX_LOG_SIZE)
-    size = np.where(valid, opened * per_column + rows, np.iinfo(np.int64).max)
-    return np.argmin(size, axis=1)
+    per_column = num_rows + BLINDING_ROWS + SALT_BYTES // _ELEMENT_BYTES + path
+    rows = _SENT_ROWS * F.EXT_DEGREE * (2 * np.left_shift(1, col_bits) + t - 1)
+    best = int(col_bits[np.argmin(opened * per_column + rows)])
+    return num_vars, num_vars - best, -(-length // (1 << best))
 
 
 @functools.lru_cache(maxsize=1024)
-def _security_bits(rate_log: int, t: int, num_vars: int | None) -> float:
-    """The least of the query term (both tests, ``ZkLigeroParams``) and the field term."""
-    sizes = np.arange(ligero.MAX_NUM_VARS + 1) if num_vars is None else np.array([num_vars])
-    row_bits = _row_bits(rate_log, t)[sizes]
-    col_bits = sizes - row_bits
+def _security_bits(rate_log: int, t: int, length: int | None) -> float:
+    """The least of the query term (both tests, ``ZkLigeroParams``) and the field term, for the tableau of a
+    vector of ``length`` elements or the worst over every width."""
+    if length is None:
+        col_bits = np.arange(MAX_COL_BITS + 1)
+    else:
+        num_vars, row_bits, _ = _layout(rate_log, t, length)
+        col_bits = np.array([num_vars - row_bits])
+    domain_bits = rate_log + np.maximum(col_bits, (t - 1).bit_length())
+    return min(_query_bits(rate_log, t, col_bits), ligero.EXT_FIELD_BITS - int(domain_bits.max()))
+
+
+def _query_bits(rate_log: int, t: int, col_bits: np.ndarray) -> float:
+    """t * -log2((1 + D/L)/2), the least over the widths 2^col_bits."""
     domain_bits = rate_log + np.maximum(col_bits, (t - 1).bit_length())
     passing = (1 + (2.0**col_bits * 2 + t - 1) / 2.0**domain_bits) / 2
-    return min(t * -math.log2(float(passing.max())), ligero.EXT_FIELD_BITS - int(domain_bits.max()))
+    return t * -math.log2(float(passing.max()))
 
 
-@functools.lru_cache(maxsize=64)
-def _queries_for(rate_log: int, target: int) -> int:
-    """The fewest t whose worst case reaches the target.  A query buys less than one bit, so t >= target;
-    the scan goes up from there (bits per query are not monotone in t: L doubles as t passes a power of
-    two)."""
+@functools.lru_cache(maxsize=4096)
+def _queries_at(rate_log: int, target: int, length: int) -> int:
+    """The fewest t whose query term reaches the target for a vector of ``length`` elements, at the width
+    the layout gives for that t.  A query buys less than one bit, so t >= target; the scan goes up from
+    there (bits per query are not monotone in t: L doubles as t passes a power of two, and the width may
+    change with t)."""
     for t in range(target, MAX_QUERIES + 1):
-        if _security_bits(rate_log, t, None) >= target:
+        num_vars, row_bits, _ = _layout(rate_log, t, length)
+        if _query_bits(rate_log, t, np.array([num_vars - row_bits])) >= target:
             return t
     raise ValueError(f"no query count up to {MAX_QUERIES} reaches {target} bits at rate 2^-{rate_log}")
 
 
 @dataclass(frozen=True)
 class Commitment:
-    """The public commitment: the Merkle root over the salted encoded columns and the matrix shape."""
+    """The public commitment: the Merkle root over the salted encoded columns and the tableau's shape
+    (``Tableau``): its first ``num_rows`` rows (R') are the data rows, ``queries`` its t."""
 
     root: bytes
     num_vars: int
     row_bits: int
+    num_rows: int
+    queries: int
 
     @property
     def col_bits(self) -> int:
@@ -182,7 +216,7 @@ class Commitment:
 
 @dataclass
 class CommitState:
-    """What opening needs: the data rows (R, C), their masks (R, t), the blinding rows (8, D), the salts
+    """What opening needs: the data rows (R', C), their masks (R', t), the blinding rows (8, D), the salts
     (L, 16) and the Merkle tree."""
 
     commitment: Commitment
@@ -201,7 +235,7 @@ class CommitState:
 
 @dataclass
 class ZkOpeningProof:
-    """The low-degree row ldt (4, D), the linear-test row dot (4, D), the queried columns (q, R + 8), their
+    """The low-degree row ldt (4, D), the linear-test row dot (4, D), the queried columns (q, R' + 8), their
     salts (16 bytes each, in query order) and one Merkle multi-path."""
 
     ldt: np.ndarray
@@ -218,7 +252,7 @@ class ZkOpeningProof:
 
 @dataclass(frozen=True)
 class Challenges:
-    """The verifier's coins of one opening: alpha (4,), u (4, R + 4) and the distinct sorted queries."""
+    """The verifier's coins of one opening: alpha (4,), u (4, R' + 4) and the distinct sorted queries."""
 
     alpha: np.ndarray
     u: np.ndarray
@@ -227,14 +261,15 @@ class Challenges:
 
 # ------------------------------------------------------------------------------------------- prover
 def commit(values: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, CommitState]:
-    """Commit to a vector of base elements (zero-padded to a power of two) with fresh masks, blinding rows
-    and salts; every row of the matrix is masked, zero or not."""
-    num_vars, prefix = ligero._committed_rows(values, params)
-    row_bits, col_bits = params.layout(num_vars)
-    num_rows, width, t = 1 << row_bits, 1 << col_bits, params.num_queries()
+    """Commit to a vector of base elements with fresh masks, blinding rows and salts.  Every row up to the
+    vector's length is masked, zero or not (what is zero is private); the rows after it are not in the
+    tableau (``Commitment.num_rows``)."""
+    arr = ligero.checked_vector(values)
+    num_vars, row_bits, num_rows, t = params.layout(arr.size)
+    width = 1 << (num_vars - row_bits)
     _, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
     rows = np.zeros((num_rows, width), dtype=np.uint32)
-    rows[: prefix.shape[0]] = prefix
+    rows.reshape(-1)[: arr.size] = arr
     rng = OsRandomness()
     masks = rng.field(num_rows * t).astype(np.uint32).reshape(num_rows, t)
     blinding = rng.field(BLINDING_ROWS * length).astype(np.uint32).reshape(BLINDING_ROWS, length)
@@ -244,7 +279,7 @@ def commit(values: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, Comm
     tree = merkle.MerkleTree(
         np.frombuffer(digests, dtype=np.uint8).reshape(-1, merkle.DIGEST_SIZE), len(salts)
     )
-    commitment = Commitment(root=tree.root, num_vars=num_vars, row_bits=row_bits)
+    commitment = Commitment(tree.root, num_vars, row_bits, num_rows, t)
     return commitment, CommitState(commitment, params, rows, masks, blinding, salts, tree)
 
 
@@ -321,7 +356,7 @@ def open(
     points = [ligero._prover_point(z, commitment.num_vars) for z in points]
     if not points:
         raise ValueError("open needs at least one point")
-    ligero.absorb_statement(transcript, label, commitment, params, points)
+    _absorb_statement(transcript, label, commitment, params, points)
     values = mle_values(state, points)
     transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
     alpha, u = _draw_combinations(transcript, label, commitment)
@@ -359,6 +394,28 @@ def _respond(
     return ZkOpeningProof(ldt, dot, columns, salts, paths)
 
 
+def _absorb_statement(
+    transcript: Transcript,
+    label: str,
+    commitment: Commitment,
+    params: ZkLigeroParams,
+    points: list[np.ndarray],
+) -> None:
+    """Bind the commitment and its shape, the rate and the points before any prover message."""
+    transcript.absorb_bytes(f"{label}/root", commitment.root)
+    for name, value in (
+        ("num-vars", commitment.num_vars),
+        ("row-bits", commitment.row_bits),
+        ("num-rows", commitment.num_rows),
+        ("queries", commitment.queries),
+        ("rate-log", params.rate_log),
+        ("num-points", len(points)),
+    ):
+        transcript.absorb_int(f"{label}/{name}", value)
+    for z in points:
+        transcript.absorb_ext(f"{label}/point", z)
+
+
 def _absorb_constraints(
     transcript: Transcript,
     label: str,
@@ -368,7 +425,7 @@ def _absorb_constraints(
     constraints: list[LinearConstraint],
 ) -> None:
     """Bind the commitment, the points and the constraints' right sides before the batching challenges."""
-    ligero.absorb_statement(transcript, label, commitment, params, points)
+    _absorb_statement(transcript, label, commitment, params, points)
     transcript.absorb_int(f"{label}/constraints", len(constraints))
     if constraints:
         values = np.array([c.value for c in constraints], dtype=np.uint64).T
@@ -449,7 +506,7 @@ def mle_values(state: CommitState, points: list[np.ndarray]) -> list[np.ndarray]
     """f~(z) for every point: eq(z_row)^T M eq(z_col)."""
     row_bits = state.commitment.row_bits
     partial = ligero.column_partials(state.rows, points, row_bits, state.rows.shape[0])
-    row_eqs = ligero.row_combinations(points, row_bits)
+    row_eqs = ligero.row_combinations(points, row_bits)[:, :, : state.rows.shape[0]]
     return [F.ext_inner(row_eqs[:, j], partial[:, j]) for j in range(len(points))]
 
 
@@ -458,7 +515,7 @@ def _draw_combinations(
 ) -> tuple[np.ndarray, np.ndarray]:
     """alpha, which batches the claims, and u in K^(R+4), the low-degree test's row weights."""
     alpha = transcript.challenge_ext(f"{label}/alpha")
-    u = transcript.challenge_ext_vec(f"{label}/u", (1 << commitment.row_bits) + F.EXT_DEGREE)
+    u = transcript.challenge_ext_vec(f"{label}/u", commitment.num_rows + F.EXT_DEGREE)
     return alpha, u
 
 
@@ -469,11 +526,14 @@ def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tup
     num_rows = rows.shape[0]
     row_bits = state.commitment.row_bits
     points = functional.points
-    coefficients = np.concatenate([rows, masks], axis=1)  # (R, C + t): the data rows' polynomials
     weights = u[:, None, :num_rows]
     if points:
-        weights = np.concatenate([weights, ligero.row_combinations(points, row_bits)], axis=1)
-    combined = ligero.combine_rows(weights, coefficients)  # (4, 1 + k, C + t): sum_r u_r P_r, then U_j
+        row_eqs = ligero.row_combinations(points, row_bits)[:, :, :num_rows]
+        weights = np.concatenate([weights, row_eqs], axis=1)
+    # (4, 1 + k, C + t): sum_r u_r P_r, then U_j, over the data and the masks apart (no copy of the rows)
+    combined = np.concatenate(
+        [ligero.combine_rows(weights, rows), ligero.combine_rows(weights, masks)], axis=2
+    )
     span = combined.shape[2]
     ldt = F.ext_add(
         blinding[: F.EXT_DEGREE].astype(np.uint64),
@@ -485,7 +545,8 @@ def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tup
         term = times_reversed_eq(combined[:, 1 + j], z[:, row_bits:])
         dot = F.ext_add(dot, F.ext_mul_scalar(term, functional.weights[:, j]))
     if functional.dense_rows.size:
-        dense_part = _dense_products(functional.dense, coefficients[functional.dense_rows], dot.shape[1])
+        polynomials = np.concatenate([rows[functional.dense_rows], masks[functional.dense_rows]], axis=1)
+        dense_part = _dense_products(functional.dense, polynomials, dot.shape[1])
         dot = F.ext_add(dot, dense_part)
     return ldt, dot
 
@@ -546,20 +607,23 @@ def query_indices(
     transcript: Transcript, label: str, params: ZkLigeroParams, commitment: Commitment
 ) -> np.ndarray:
     """The distinct queried codeword positions, sorted: t draws with replacement from the transcript."""
-    domain_bits = _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
-    draws = transcript.challenge_indices(f"{label}/columns", params.num_queries(), 1 << domain_bits)
+    domain_bits = _shape(params.rate_log, commitment.queries, commitment.num_vars, commitment.row_bits)[2]
+    draws = transcript.challenge_indices(f"{label}/columns", commitment.queries, 1 << domain_bits)
     return np.unique(np.asarray(draws, dtype=np.int64))
 
 
 def tableau_columns(state: CommitState, indices: np.ndarray) -> np.ndarray:
-    """The encoded tableau's columns at ``indices``, (q, R + 8) uint64, evaluated directly: the data rows
-    from their C + t coefficients, the blinding rows from their D."""
+    """The encoded tableau's columns at ``indices``, (q, R' + 8) uint64, evaluated directly: the data rows
+    from their C coefficients and their masks' t times x^C (no copy of the rows), the blinding rows from
+    their D."""
     params, commitment = state.params, state.commitment
-    domain_bits = _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
-    data = np.concatenate([state.rows, state.masks], axis=1)
-    return np.concatenate(
-        [evaluate_at(data, domain_bits, indices), evaluate_at(state.blinding, domain_bits, indices)], axis=1
+    domain_bits = _shape(params.rate_log, commitment.queries, commitment.num_vars, commitment.row_bits)[2]
+    shift = domain_points(domain_bits, (indices << commitment.col_bits) & ((1 << domain_bits) - 1))
+    data = F.add(
+        evaluate_at(state.rows, domain_bits, indices),
+        F.mul(evaluate_at(state.masks, domain_bits, indices), shift[:, None]),
     )
+    return np.concatenate([data, evaluate_at(state.blinding, domain_bits, indices)], axis=1)
 
 
 def evaluate_at(coefficients: np.ndarray, domain_bits: int, indices: np.ndarray) -> np.ndarray:
@@ -580,7 +644,7 @@ def open_columns(state: CommitState, indices: np.ndarray) -> tuple[np.ndarray, b
 # ----------------------------------------------------------------------------------------- verifier
 def dot_length(commitment: Commitment, params: ZkLigeroParams) -> int:
     """D = 2C + t - 1: the coefficients of ldt and dot, fixed by the commitment's shape and the parameters."""
-    return _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[1]
+    return _shape(params.rate_log, commitment.queries, commitment.num_vars, commitment.row_bits)[1]
 
 
 def verify(
@@ -593,11 +657,11 @@ def verify(
     params: ZkLigeroParams,
 ) -> None:
     """Check a hiding opening of ``commitment`` at ``points`` to ``values``; ZkLigeroError on any failure."""
-    _check_commitment(commitment, params)
+    _check_commitment(commitment)
     points = _verifier_points(points, commitment.num_vars)
     values = _verifier_values(values, len(points))
     _check_rows_shape(commitment, params, proof)
-    ligero.absorb_statement(transcript, label, commitment, params, points)
+    _absorb_statement(transcript, label, commitment, params, points)
     transcript.absorb_ext(f"{label}/values", np.stack(values, axis=1))
     alpha, u = _draw_combinations(transcript, label, commitment)
     indices = _absorb_rows(transcript, label, params, commitment, proof)
@@ -617,7 +681,7 @@ def verify_constraints(
     """Check a hiding opening proving ``constraints`` (``open_constraints``); ZkLigeroError on any failure.
     The constraints and the pad offset come from the verifier's own replay, so their sizes are the
     model's."""
-    _check_commitment(commitment, params)
+    _check_commitment(commitment)
     points = _verifier_points(points, commitment.num_vars) if points else []
     _check_rows_shape(commitment, params, proof)
     _absorb_constraints(transcript, label, commitment, params, points, constraints)
@@ -656,7 +720,7 @@ def check(
     """The opening's checks for given challenges: dot[C-1] = the functional's target, the salted
     multi-path, and ldt and dot on every queried column.  Sizes are checked against the commitment before
     anything is allocated."""
-    num_rows, width = 1 << commitment.row_bits, 1 << commitment.col_bits
+    num_rows, width = commitment.num_rows, 1 << commitment.col_bits
     indices = challenges.indices
     _check_rows_shape(commitment, params, proof)
     _check_field_array(proof.columns, (indices.size, num_rows + BLINDING_ROWS), "columns")
@@ -664,17 +728,19 @@ def check(
         raise ZkLigeroError(f"malformed proof: expected {SALT_BYTES} bytes of salt per queried column")
     if not isinstance(proof.paths, bytes):
         raise ZkLigeroError("malformed proof: the multi-path is not bytes")
+    if functional.dense_rows.size and int(functional.dense_rows.max()) >= num_rows:
+        raise ZkLigeroError("a constraint names entries past the committed vector's length")
     if not F.ext_eq(proof.dot[:, width - 1], functional.target):
         raise ZkLigeroError("the dot row's coefficient C-1 is not the batched claim")
 
-    domain_bits = _shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
+    domain_bits = _shape(params.rate_log, commitment.queries, commitment.num_vars, commitment.row_bits)[2]
     salts = [proof.salts[SALT_BYTES * i : SALT_BYTES * (i + 1)] for i in range(indices.size)]
     leaves = [salt + merkle.column_bytes(column) for salt, column in zip(salts, proof.columns)]
     if not merkle.verify(commitment.root, indices.tolist(), leaves, proof.paths, 1 << domain_bits):
         raise ZkLigeroError("the Merkle multi-path of the queried columns does not match the root")
 
     at_queries = evaluate_at(np.concatenate([proof.ldt, proof.dot]), domain_bits, indices).T  # (8, q)
-    data = proof.columns[:, :num_rows].T  # (R, q)
+    data = proof.columns[:, :num_rows].T  # (R', q)
     blind_ldt = proof.columns[:, num_rows : num_rows + F.EXT_DEGREE].T  # B_ldt at the queries, as K
     blind_dot = proof.columns[:, num_rows + F.EXT_DEGREE :].T
     expected_ldt = F.ext_add(blind_ldt, ligero.combine_rows(challenges.u[:, None, :num_rows], data)[:, 0])
@@ -689,7 +755,7 @@ def check(
 
 def functional_at(functional: Functional, row_bits: int, data: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """sum_r A_r^rev(x) column_x[r] at every queried point (4, q): what dot minus B_dot must be there, for
-    the data rows' entries ``data`` (R, q).  An eq term is E_j(x) <eq(z_j,row), column>, E_j in O(log C)."""
+    the data rows' entries ``data`` (R', q).  An eq term is E_j(x) <eq(z_j,row), column>, E_j in O(log C)."""
     points, weights = functional.points, functional.weights
     total = F.ext_zeros(xs.size)
     if points:
@@ -737,18 +803,24 @@ def _check_field_array(arr: object, shape: tuple[int, ...], what: str) -> None:
         raise ZkLigeroError(str(exc)) from None
 
 
-def _check_commitment(commitment: object, params: ZkLigeroParams) -> None:
-    """The commitment's shape must be the one the parameters give its size."""
+def _check_commitment(commitment: object) -> None:
+    """The commitment's shape must be one a tableau can have (``ZkLigeroScheme.commitment`` gives the one
+    the parameters give the vector's length)."""
     if not isinstance(commitment, Commitment) or not isinstance(commitment.root, bytes):
         raise ZkLigeroError("malformed commitment")
-    if not all(type(v) is int for v in (commitment.num_vars, commitment.row_bits)):
+    shape = (commitment.num_vars, commitment.row_bits, commitment.num_rows, commitment.queries)
+    if not all(type(v) is int for v in shape):
         raise ZkLigeroError("malformed commitment: shape is not integral")
     if len(commitment.root) != merkle.DIGEST_SIZE:
         raise ZkLigeroError("malformed commitment: root is not 32 bytes")
     if not 0 <= commitment.num_vars <= ligero.MAX_NUM_VARS:
         raise ZkLigeroError("malformed commitment: impossible vector size")
-    if commitment.row_bits != params.layout(commitment.num_vars)[0]:
-        raise ZkLigeroError("malformed commitment: matrix shape differs from the parameters' layout")
+    if not 0 <= commitment.col_bits <= min(commitment.num_vars, MAX_COL_BITS):
+        raise ZkLigeroError("malformed commitment: impossible matrix width")
+    if not 1 <= commitment.num_rows <= 1 << commitment.row_bits:
+        raise ZkLigeroError("malformed commitment: impossible number of data rows")
+    if not 1 <= commitment.queries <= MAX_QUERIES:
+        raise ZkLigeroError("malformed commitment: impossible query count")
 
 
 def _verifier_points(points: object, num_vars: int) -> list[np.ndarray]:
@@ -766,12 +838,12 @@ def _verifier_values(values: object, count: int) -> list[np.ndarray]:
 
 
 def opening_bytes_ceiling(commitment: Commitment, params: ZkLigeroParams, num_points: int) -> int:
-    """Most bytes an honest opening can take: the two rows, every query distinct with its column of R + 8
+    """Most bytes an honest opening can take: the two rows, every query distinct with its column of R' + 8
     entries, its salt and a full path, and the framing."""
-    t = params.num_queries()
+    t = commitment.queries
     _, length, domain_bits = _shape(params.rate_log, t, commitment.num_vars, commitment.row_bits)
     queries = min(t, 1 << domain_bits)
-    columns = queries * ((1 << commitment.row_bits) + BLINDING_ROWS)
+    columns = queries * (commitment.num_rows + BLINDING_ROWS)
     elements = _SENT_ROWS * F.EXT_DEGREE * length + columns
     per_query = SALT_BYTES + merkle.DIGEST_SIZE * domain_bits
     return 256 + _ELEMENT_BYTES * elements + queries * per_query
@@ -779,18 +851,22 @@ def opening_bytes_ceiling(commitment: Commitment, params: ZkLigeroParams, num_po
 
 # ------------------------------------------------------------------------------ the commitment seam
 class ZkLigeroScheme:
-    """Hiding Ligero behind the commitment seam; its header entry is "ligero_zk": {rate_log, queries}."""
+    """Hiding Ligero behind the commitment seam; its header entry is "ligero_zk": {rate_log, security_bits},
+    every tableau's query count following from its length."""
 
     header_key = "ligero_zk"
     opening_type = ZkOpeningProof
 
     def default_params(self) -> ZkLigeroParams:
-        """Rate 1/8 (of max(C, t)), >= 100 bits for the low-degree and the linear test."""
+        """Rate 1/8 (of max(C, t)), >= 100 bits for the low-degree and the linear test at every width."""
         return ZkLigeroParams(rate_log=3, security_bits_target=100)
 
     def params_header(self, params: ZkLigeroParams) -> dict:
-        """The rate and the query count (also the number of column masks)."""
-        return {"rate_log": params.rate_log, "queries": params.num_queries()}
+        """The rate and the security target, from which every tableau's query count follows (parameters with
+        a fixed query count are for the commitment alone: a proof does not name them)."""
+        if params.queries is not None:
+            raise ValueError("a proof's hiding commitments take their query counts from a security target")
+        return {"rate_log": params.rate_log, "security_bits": params.security_bits_target}
 
     def params_from_header(self, entry: object) -> ZkLigeroParams:
         """The parameters a header names, each within the allowed range."""
@@ -799,15 +875,15 @@ class ZkLigeroScheme:
             or sorted(entry) != sorted(HEADER_KEYS)
             or not all(type(v) is int for v in entry.values())
         ):
-            raise ValueError("hiding commitment parameters are not {rate_log, queries} integers")
+            raise ValueError("hiding commitment parameters are not {rate_log, security_bits} integers")
         if entry["rate_log"] not in RATE_LOGS:
             raise ValueError(f"hiding rate_log {entry['rate_log']} is not one of {RATE_LOGS}")
-        if not 1 <= entry["queries"] <= MAX_QUERIES:
-            raise ValueError(f"{entry['queries']} hiding column queries is outside [1, {MAX_QUERIES}]")
-        return ZkLigeroParams(rate_log=entry["rate_log"], queries=entry["queries"])
+        if not 1 <= entry["security_bits"] <= 256:
+            raise ValueError(f"a hiding security target of {entry['security_bits']} bits is outside [1, 256]")
+        return ZkLigeroParams(rate_log=entry["rate_log"], security_bits_target=entry["security_bits"])
 
     def security_bits(self, params: ZkLigeroParams) -> float:
-        """The worst case over every vector size (``ZkLigeroParams.security_bits``)."""
+        """The least over every vector length (``ZkLigeroParams.security_bits``)."""
         return params.security_bits()
 
     def commit(self, vector: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, CommitState]:
@@ -825,9 +901,9 @@ class ZkLigeroScheme:
         """See ``open``."""
         return open(state, points, transcript, label)
 
-    def commitment(self, root: bytes, num_vars: int, params: ZkLigeroParams) -> Commitment:
-        """The matrix shape follows from the vector's size and the parameters."""
-        return Commitment(root=root, num_vars=num_vars, row_bits=params.layout(num_vars)[0])
+    def commitment(self, root: bytes, length: int, params: ZkLigeroParams) -> Commitment:
+        """The matrix shape and the data rows follow from the vector's length and the parameters."""
+        return Commitment(root, *params.layout(length))
 
     def opening_bytes_ceiling(self, commitment: Commitment, params: ZkLigeroParams, num_points: int) -> int:
         """See ``opening_bytes_ceiling``."""
@@ -847,25 +923,21 @@ class ZkLigeroScheme:
         verify(commitment, points, values, proof, transcript, label, params)
 
     def state_bytes(self, vector_len: int, params: ZkLigeroParams, spilled: bool = False) -> int:
-        """Every data row (zero or not, all masked; none once ``spilled``), the masks, the blinding rows, the
-        salts and the tree."""
-        num_vars = max(vector_len - 1, 0).bit_length()
-        t = params.num_queries()
-        row_bits, _ = params.layout(num_vars)
+        """Every data row up to the vector's length (zero or not, all masked; none once ``spilled``), the
+        masks, the blinding rows, the salts and the tree."""
+        num_vars, row_bits, num_rows, t = params.layout(max(vector_len, 1))
         width, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
-        held = ((0 if spilled else width) + t) * (1 << row_bits) + BLINDING_ROWS * length
+        held = ((0 if spilled else width) + t) * num_rows + BLINDING_ROWS * length
         tree = merkle.DIGEST_SIZE * ((2 << domain_bits) - 1)
         return _ELEMENT_BYTES * held + (SALT_BYTES << domain_bits) + tree
 
     def commit_bytes(self, vector_len: int, params: ZkLigeroParams, threads: int = 1) -> int:
         """Commit's transients: the block of encoded rows and its coefficients, the NTT's scratch and, when
         the rows take several blocks, a hash object per column."""
-        num_vars = max(vector_len - 1, 0).bit_length()
-        t = params.num_queries()
-        row_bits, _ = params.layout(num_vars)
+        num_vars, row_bits, num_rows, t = params.layout(max(vector_len, 1))
         _, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
         codeword = 1 << domain_bits
-        total = (1 << row_bits) + BLINDING_ROWS
+        total = num_rows + BLINDING_ROWS
         block_rows = max(1, min(total, ligero.HASH_BLOCK_BYTES // (_ELEMENT_BYTES * codeword)))
         scratch = ligero.ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, codeword, threads)
         hashers = ligero.HASHER_BYTES * codeword if total > block_rows else 0

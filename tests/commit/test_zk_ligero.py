@@ -34,10 +34,10 @@ def check(commitment, points, claimed, proof, params=PARAMS, transcript=None, la
 
 def challenges(commitment, params, rng, distinct=None) -> Z.Challenges:
     """Verifier coins drawn independently of the transcript (honest-verifier view)."""
-    length = 1 << Z._shape(params.rate_log, params.num_queries(), commitment.num_vars, commitment.row_bits)[2]
-    count = distinct or min(params.num_queries(), length)
+    length = 1 << Z._shape(params.rate_log, commitment.queries, commitment.num_vars, commitment.row_bits)[2]
+    count = distinct or min(commitment.queries, length)
     indices = np.sort(rng.choice(length, size=count, replace=False)).astype(np.int64)
-    u = F.random_ext(rng, (1 << commitment.row_bits) + F.EXT_DEGREE)
+    u = F.random_ext(rng, commitment.num_rows + F.EXT_DEGREE)
     return Z.Challenges(F.random_ext(rng), u, indices)
 
 
@@ -50,21 +50,32 @@ def respond(state, points, coins: Z.Challenges) -> Z.ZkOpeningProof:
 
 
 # ------------------------------------------------------------------------------------ parameters
-def test_default_parameters_reach_100_bits_for_both_tests_at_every_size():
-    t = PARAMS.num_queries()
-    assert t == 171
-    assert PARAMS.security_bits() >= 100
-    assert Z.ZkLigeroParams(queries=t - 1).security_bits() < 100  # the fewest queries that reach it
-    for n in range(0, 33):
-        row_bits, col_bits = PARAMS.layout(n)
+SIZES = sorted({n + (n > 1) * k for n in (1 << k for k in range(33)) for k in (0, -(n // 4), -(n // 2) + 1)})
+"""Vector lengths from 1 to 2^32: every power of two, three quarters of it, and just over half."""
+
+
+def test_every_tableau_takes_the_fewest_queries_that_reach_100_bits_for_both_tests():
+    assert PARAMS.security_bits() == 100.0
+    for size in SIZES:
+        n, row_bits, num_rows, t = PARAMS.layout(size)
+        col_bits = n - row_bits
         width, length, domain_bits = Z._shape(3, t, n, row_bits)
-        assert row_bits + col_bits == n and domain_bits <= 27
+        assert 1 << n >= size > (1 << n) // 2 and 0 <= col_bits <= Z.MAX_COL_BITS and domain_bits <= 22
+        assert (num_rows - 1) * width < size <= num_rows * width <= 1 << n  # the rows up to the length
         assert width + t <= length <= 3 * (1 << domain_bits) // 8  # D fits, at rate <= 3/8
-        assert PARAMS.security_bits(n) >= PARAMS.security_bits()
+        assert PARAMS.security_bits(size) >= 100 and t <= 171
+        assert all(Z.ZkLigeroParams(queries=fewer).security_bits(size) < 100 for fewer in range(100, t))
+    assert PARAMS.num_queries(1 << 18) == 150  # a large tableau needs fewer than the worst width's 171
+
+
+def test_a_fixed_query_count_is_judged_at_the_worst_width():
+    assert Z.ZkLigeroParams(queries=171).security_bits() >= 100
+    assert Z.ZkLigeroParams(queries=170).security_bits() < 100
+    assert Z.ZkLigeroParams(queries=171).num_queries(1 << 18) == 171
 
 
 def test_lower_rate_needs_fewer_queries():
-    assert Z.ZkLigeroParams(rate_log=4).num_queries() < PARAMS.num_queries()
+    assert Z.ZkLigeroParams(rate_log=4).num_queries(1 << 18) < PARAMS.num_queries(1 << 18)
     assert Z.ZkLigeroParams(rate_log=4).security_bits() >= 100
 
 
@@ -82,12 +93,13 @@ def test_bad_params_refused(kwargs):
     "entry",
     [
         {"rate_log": 3},
-        {"rate_log": 2, "queries": 171},
-        {"rate_log": 3, "queries": 0},
-        {"rate_log": 3, "queries": 1 << 20},
-        {"rate_log": 3, "queries": True},
-        {"rate_log": "3", "queries": 171},
-        [3, 171],
+        {"rate_log": 3, "queries": 171},
+        {"rate_log": 2, "security_bits": 100},
+        {"rate_log": 3, "security_bits": 0},
+        {"rate_log": 3, "security_bits": 1 << 20},
+        {"rate_log": 3, "security_bits": True},
+        {"rate_log": "3", "security_bits": 100},
+        [3, 100],
     ],
 )
 def test_header_parameters_are_bounded(entry):
@@ -134,7 +146,7 @@ def test_masks_make_t_opened_entries_of_a_row_a_bijection():
 # ------------------------------------------------------------------------------------ completeness
 @pytest.mark.parametrize(
     "num_vars, num_points, length",
-    [(0, 1, None), (1, 2, None), (5, 3, 29), (9, 1, None), (12, 4, 3000), (14, 2, None)],
+    [(0, 1, None), (1, 2, None), (5, 3, 29), (9, 1, None), (12, 4, 3000), (14, 2, None), (14, 2, 9000)],
 )
 def test_random_sizes_open_to_the_mle_and_verify(num_vars, num_points, length):
     values, commitment, _, points, claimed, proof = opened(num_vars, num_points, seed=num_vars, length=length)
@@ -142,6 +154,9 @@ def test_random_sizes_open_to_the_mle_and_verify(num_vars, num_points, length):
     padded[: values.size] = values
     assert all(F.ext_eq(v, poly.evaluate(padded, z)) for v, z in zip(claimed, points))
     check(commitment, points, claimed, proof)
+    assert proof.columns.shape[1] == commitment.num_rows + Z.BLINDING_ROWS
+    if length is not None:  # the zero rows after the length are left out of the tableau
+        assert commitment.num_rows == -(-length >> commitment.col_bits)
     assert len(proof.salts) == Z.SALT_BYTES * proof.columns.shape[0]
     assert proof.nbytes() <= Z.opening_bytes_ceiling(commitment, PARAMS, num_points)
 
@@ -362,18 +377,27 @@ def test_transcript_level_tampering_rejected(honest):
         check(commitment, points[::-1], claimed[::-1][:1] + claimed[:1], proof)
 
 
-@pytest.mark.parametrize("params", [Z.ZkLigeroParams(queries=170), Z.ZkLigeroParams(rate_log=4)])
+@pytest.mark.parametrize(
+    "params",
+    [Z.ZkLigeroParams(security_bits_target=110), Z.ZkLigeroParams(rate_log=4)],
+    ids=["target", "rate"],
+)
 def test_other_header_parameters_rejected(honest, params):
-    """An opening checked under parameters other than it was made with (the header's) is refused."""
+    """An opening checked under parameters other than it was made with (the header's, which give the
+    verifier's tableau for the vector's length) is refused."""
     commitment, points, claimed, proof = honest
+    public = Z.ZK_LIGERO.commitment(commitment.root, 1 << commitment.num_vars, params)
+    assert public != commitment
     with pytest.raises(Z.ZkLigeroError):
-        check(commitment, points, claimed, proof, params=params)
+        check(public, points, claimed, proof, params=params)
 
 
 def test_malformed_commitment_rejected(honest):
     commitment, points, claimed, proof = honest
     for bad in (
-        dataclasses.replace(commitment, row_bits=commitment.row_bits + 1),
+        dataclasses.replace(commitment, row_bits=commitment.num_vars + 1),
+        dataclasses.replace(commitment, num_rows=0),
+        dataclasses.replace(commitment, num_rows=(1 << commitment.row_bits) + 1),
         "root",
         dataclasses.replace(commitment, root=b"x"),
     ):
@@ -399,10 +423,9 @@ def test_simulated_opening_is_accepted(num_vars, num_points):
     rng = np.random.default_rng(num_vars)
     points = [F.random_ext(rng, num_vars) for _ in range(num_points)]
     claimed = [F.random_ext(rng) for _ in range(num_points)]  # any values: the simulator knows no data
-    row_bits = PARAMS.layout(num_vars)[0]
-    coins = challenges(Z.Commitment(bytes(32), num_vars, row_bits), PARAMS, rng)
+    coins = challenges(Z.ZK_LIGERO.commitment(bytes(32), 1 << num_vars, PARAMS), PARAMS, rng)
     functional = Z.claims_functional(points, claimed, coins.alpha)
-    commitment, proof = simulate_opening(num_vars, PARAMS, functional, coins)
+    commitment, proof = simulate_opening(1 << num_vars, PARAMS, functional, coins)
     Z.check(commitment, PARAMS, functional, proof, coins)
     real = opened(num_vars, num_points)[5]
     assert all(getattr(proof, f).shape == getattr(real, f).shape for f in ("ldt", "dot"))
@@ -425,7 +448,7 @@ def tiny_views():
     the same coins: 160 of each."""
     rng = np.random.default_rng(6)
     num_vars = TINY_VARS
-    assert TINY.layout(num_vars) == (3, 2)
+    assert TINY.layout(1 << num_vars) == (5, 3, 8, 4)
     z = F.ext_from_base(F.random_base(rng, num_vars))  # a base point, so equal values are easy to arrange
     weights = poly.eq_table(z)[0]
     first = F.random_base(rng, 1 << num_vars)
@@ -434,8 +457,7 @@ def tiny_views():
     gap = (F.inner(weights, first) - F.inner(weights, second)) % F.P
     second[-1] = (int(second[-1]) + gap * pow(int(weights[-1]), F.P - 2, F.P)) % F.P
     assert F.inner(weights, first) == F.inner(weights, second)
-    row_bits = TINY.layout(num_vars)[0]
-    coins = challenges(Z.Commitment(bytes(32), num_vars, row_bits), TINY, rng, distinct=4)
+    coins = challenges(Z.ZK_LIGERO.commitment(bytes(32), 1 << num_vars, TINY), TINY, rng, distinct=4)
     out = {}
     for name, vector in (("first", first), ("second", second)):
         samples = []
@@ -447,7 +469,7 @@ def tiny_views():
     claimed = Z.mle_values(Z.commit(first, TINY)[1], [z])
     functional = Z.claims_functional([z], claimed, coins.alpha)
     out["simulated"] = np.stack(
-        [view(simulate_opening(num_vars, TINY, functional, coins)[1]) for _ in range(160)]
+        [view(simulate_opening(1 << num_vars, TINY, functional, coins)[1]) for _ in range(160)]
     )
     out["first_vector"], out["second_vector"], out["point"], out["coins"] = first, second, z, coins
     return out
