@@ -360,16 +360,32 @@ def rounds_plan(degrees: list[int]) -> PadPlan:
 
 
 def lagrange_at(degree: int, r: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """l_t(r) for t = 0..degree, the Lagrange basis of the nodes 0..degree at r: s(r) = sum_t l_t(r) s(t)."""
+    """l_t(r) for t = 0..degree, the Lagrange basis of the nodes 0..degree at r: s(r) = sum_t l_t(r) s(t).
+    As prod_{j != t} (r - j) / prod_{j != t} (t - j), from prefix and suffix products of the r - j."""
     rr = [int(v) for v in np.asarray(r).reshape(F.EXT_DEGREE)]
-    powers = [(1, 0, 0, 0)]
-    for _ in range(degree):
-        powers.append(F.ext_mul_ints(powers[-1], rr))
-    basis = _monomial_basis(degree)
-    return [
-        tuple(sum(basis[k][t] * powers[k][limb] for k in range(degree + 1)) % F.P for limb in range(4))
-        for t in range(degree + 1)
-    ]
+    shifted = [((rr[0] - j) % F.P, rr[1], rr[2], rr[3]) for j in range(degree + 1)]
+    prefix = [(1, 0, 0, 0)]
+    for value in shifted[:-1]:
+        prefix.append(F.ext_mul_ints(prefix[-1], value))
+    out, suffix = [None] * (degree + 1), (1, 0, 0, 0)
+    for t in range(degree, -1, -1):
+        weight = _lagrange_denominators(degree)[t]
+        out[t] = tuple(v * weight % F.P for v in F.ext_mul_ints(prefix[t], suffix))
+        suffix = F.ext_mul_ints(suffix, shifted[t])
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _lagrange_denominators(degree: int) -> tuple[int, ...]:
+    """1 / prod_{j != t} (t - j) mod p for every node t of 0..degree."""
+    out = []
+    for t in range(degree + 1):
+        denominator = 1
+        for j in range(degree + 1):
+            if j != t:
+                denominator = denominator * (t - j) % F.P
+        out.append(pow(denominator, F.P - 2, F.P))
+    return tuple(out)
 
 
 def combine_terms(terms: list[Term], finals: list[np.ndarray]) -> np.ndarray:

@@ -86,7 +86,11 @@ class Hidden:
         return Hidden(_neg(self.const), {i: _neg(c) for i, c in self.terms.items()})
 
     def __sub__(self, other: object) -> Hidden:
-        return self + (-Hidden.of(other))
+        other = Hidden.of(other)
+        terms = dict(self.terms)
+        for i, c in other.terms.items():
+            terms[i] = _add(terms[i], _neg(c)) if i in terms else _neg(c)
+        return Hidden(_add(self.const, _neg(other.const)), terms)
 
     def __rsub__(self, other: object) -> Hidden:
         return Hidden.of(other) - self
@@ -106,11 +110,16 @@ class Hidden:
 
 
 def combination(coefficients: Iterable[object], values: Iterable[Hidden]) -> Hidden:
-    """sum_j coefficients_j * values_j for public coefficients."""
-    total = Hidden()
+    """sum_j coefficients_j * values_j for public coefficients, in one pass (a received value's pad term,
+    of coefficient one, takes no product)."""
+    const, terms = ZERO, {}
     for c, v in zip(coefficients, values):
-        total = total + v.times(c)
-    return total
+        k = scalar(c)
+        const = _add(const, _mul(v.const, k))
+        for i, coefficient in v.terms.items():
+            term = k if coefficient == ONE else _mul(coefficient, k)
+            terms[i] = _add(terms[i], term) if i in terms else term
+    return Hidden(const, terms)
 
 
 @dataclass(frozen=True)
