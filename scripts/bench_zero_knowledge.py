@@ -61,18 +61,22 @@ def measure(model: str, repeats: int, workdir: Path, threads: int | None) -> dic
     return row
 
 
+FIGURES = (("prove_cpu_s", 1, 2), ("prove_s", 1, 2), ("peak_rss_mb", 1, 1), ("proof_bytes", 1e6, 2))
+"""Each table figure: its field, the unit it is divided by, its decimals (proof sizes in MB)."""
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| model | threads | prove CPU s (ZK / not, ratio) | prove wall s | peak VmHWM MiB | proof bytes "
+        "| model | threads | prove CPU s (ZK / not, ratio) | prove wall s | peak VmHWM MiB | proof MB "
         "| verify CPU s |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         cells = []
-        for field in ("prove_cpu_s", "prove_s", "peak_rss_mb", "proof_bytes"):
+        for field, scale, digits in FIGURES:
             value = row[field]
-            zk, plain = value["zero-knowledge"], value["not zero-knowledge"]
-            cells.append(f"{zk:,.2f} / {plain:,.2f} (**{value['ratio']:.2f}x**)")
+            zk, plain = value["zero-knowledge"] / scale, value["not zero-knowledge"] / scale
+            cells.append(f"{zk:,.{digits}f} / {plain:,.{digits}f} (**{value['ratio']:.2f}x**)")
         verify = row["verify_cpu_s"]
         cells.append(f"{verify['zero-knowledge']:.2f} / {verify['not zero-knowledge']:.2f}")
         lines.append(f"| {row['model']} | {row['threads']} | " + " | ".join(cells) + " |")

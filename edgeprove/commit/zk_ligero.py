@@ -14,7 +14,7 @@ Randomness comes from the operating system (``secrets``), expanded with SHAKE-25
 rejection sampling; it never enters the transcript.
 Open at points z_1..z_k (the linear test): bind the values v_j, draw alpha and u in K^(R'+4); the claims
 combine into A = sum_j alpha^j eq(z_j) (j from 1), b = sum_j alpha^j v_j.  Send
-    ldt = B_ldt + sum_r u_r P_r + sum_i u_{R+i} B_dot_i            (degree < D),
+    ldt = B_ldt + sum_{r<R'} u_r P_r + sum_i u_{R'+i} B_dot_i      (degree < D),
     dot = B_dot + sum_j alpha^j E_j(X) U_j(X),  U_j = sum_{r<R'} eq(z_j,row)_r P_r,
 E_j(X) = sum_i eq(z_j,col)_i X^(C-1-i) = prod_k (z_k + (1 - z_k) X^(2^(c-1-k))), so coefficient C - 1 of
 dot is <A, M> (the masks reach only degrees >= C).  Then t column indices; send the queried columns, their
@@ -85,9 +85,8 @@ class ZkLigeroParams:
     decoded rows' combination: a wrong dot agrees with it on fewer than D points, and up to delta/2 of the
     columns may be corrupted, so a query passes it with probability at most delta/2 + D/L = (1 + D/L)/2
     too.  Both tests share the queries: security bits = min(t * -log2((1 + D/L)/2), log2|K| - log2 L) for a
-    tableau of width C.  Batching the claims with
-    alpha^1..alpha^k adds k/|K| (B_dot is committed before alpha, so its coefficient C - 1 is a constant the
-    batched claim cannot cancel).
+    tableau of width C.  Batching the claims with alpha^1..alpha^k adds k/|K| (B_dot is committed before
+    alpha, so its coefficient C - 1 is a constant the batched claim cannot cancel).
     """
 
     rate_log: int = 3
@@ -513,7 +512,7 @@ def mle_values(state: CommitState, points: list[np.ndarray]) -> list[np.ndarray]
 def _draw_combinations(
     transcript: Transcript, label: str, commitment: Commitment
 ) -> tuple[np.ndarray, np.ndarray]:
-    """alpha, which batches the claims, and u in K^(R+4), the low-degree test's row weights."""
+    """alpha, which batches the claims, and u in K^(R'+4), the low-degree test's row weights."""
     alpha = transcript.challenge_ext(f"{label}/alpha")
     u = transcript.challenge_ext_vec(f"{label}/u", commitment.num_rows + F.EXT_DEGREE)
     return alpha, u

@@ -68,6 +68,15 @@ def test_every_tableau_takes_the_fewest_queries_that_reach_100_bits_for_both_tes
     assert PARAMS.num_queries(1 << 18) == 150  # a large tableau needs fewer than the worst width's 171
 
 
+def test_the_highest_target_a_header_may_name_needs_at_most_512_queries_at_every_length():
+    """At t = 512 every width passes a query with probability at most 0.6875 (C = 512, D/L = 3/8): 276 bits,
+    so the scan always ends within the bound, whatever length the model gives."""
+    strongest = Z.ZK_LIGERO.params_from_header({"rate_log": 3, "security_bits": 256})
+    assert Z.ZkLigeroParams(queries=512).security_bits() < 256  # the field term caps the figure ...
+    assert Z._query_bits(3, 512, np.arange(Z.MAX_COL_BITS + 1)) >= 256  # ... not the query term
+    assert max(strongest.num_queries(size) for size in SIZES) <= Z.MAX_QUERIES
+
+
 def test_a_fixed_query_count_is_judged_at_the_worst_width():
     assert Z.ZkLigeroParams(queries=171).security_bits() >= 100
     assert Z.ZkLigeroParams(queries=170).security_bits() < 100
