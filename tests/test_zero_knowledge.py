@@ -15,13 +15,18 @@ from proofedit import altered, leaves, read_sections, replace, rewrite_header, w
 from zkstats import two_sample_chi2_p, uniform_chi2_p
 
 from edgeprove import field as F
+from edgeprove import layers as L
 from edgeprove import poly, prover, verifier
 from edgeprove import protocol as PR
+from edgeprove.commit import HIDING_SCHEME
+from edgeprove.layers.committed_input import RANGE_BITS
 from edgeprove.layers.common import Grid
 from edgeprove.model import ops, zoo
+from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Layer, ModelError
 from edgeprove.proof import SECTION_COMMIT, SECTION_OPENING
 from edgeprove.transcript import Transcript
+from edgeprove.zk import PadSource
 
 MLP = zoo.get("tiny_mlp")
 CNN = zoo.get("tiny_cnn")
@@ -341,3 +346,22 @@ def test_a_distinguisher_that_names_the_input_of_a_proof_in_the_clear_fails_on_h
             sent, z = layer0_q_sent_and_z(model, path, monkeypatch)
             assert F.ext_eq(sent, candidate_q(model, x, z)) is not hidden
             assert not F.ext_eq(sent, candidate_q(model, other, z))
+
+
+def test_every_hidden_vector_ends_where_the_verifier_says():
+    """The prover commits each hidden vector up to its last pad, the length the verifier computes from the
+    model (``protocol.committed_length``); its tableau leaves out the rows after it."""
+    static = check_model(CNN)
+    params = HIDING_SCHEME.default_params()
+    left_out = 0
+    for t in range(PR.INPUT, len(CNN.layers)):
+        layer = None if t == PR.INPUT else CNN.layers[t]
+        bits = RANGE_BITS if layer is None else L.kind_of(layer).static_table_bits(layer, static[t].q_bits)
+        plan = PR.hidden_plan(CNN, t, bits)
+        layout = PR.commitment_layout(CNN, t, bits, plan)
+        vector = PR.hidden_vector(None, layout, PadSource(plan).vector())
+        assert vector.size == PR.committed_length(layout, plan) <= 1 << layout.num_vars
+        tableau = params.layout(vector.size)
+        assert tableau.num_vars == layout.num_vars
+        left_out += (1 << tableau.row_bits) - tableau.num_rows
+    assert left_out > 0

@@ -331,6 +331,15 @@ def test_a_false_pad_constraint_is_rejected(fixed_constraints):
         Z.check(commitment, PARAMS, functional, proof, coins)
 
 
+def test_pads_past_the_committed_length_are_rejected_before_use(fixed_constraints):
+    """A functional whose pad entries lie after the vector's length names rows the tableau leaves out."""
+    commitment, points, constraints, proof, coins = fixed_constraints
+    past = commitment.num_rows << commitment.col_bits
+    functional = Z.constraints_functional(points, constraints, past, 1 << commitment.col_bits, coins.alpha)
+    with pytest.raises(Z.ZkLigeroError, match="past the committed vector's length"):
+        Z.check(commitment, PARAMS, functional, proof, coins)
+
+
 def test_a_false_pad_constraint_with_a_patched_dot_is_rejected_by_the_columns(fixed_constraints):
     """The prover patches coefficient C-1 to the false target: dot is then not the combination of the
     committed rows, which the pad rows' entries on the queried columns show."""
@@ -407,6 +416,8 @@ def test_malformed_commitment_rejected(honest):
         dataclasses.replace(commitment, row_bits=commitment.num_vars + 1),
         dataclasses.replace(commitment, num_rows=0),
         dataclasses.replace(commitment, num_rows=(1 << commitment.row_bits) + 1),
+        dataclasses.replace(commitment, queries=0),
+        dataclasses.replace(commitment, queries=Z.MAX_QUERIES + 1),
         "root",
         dataclasses.replace(commitment, root=b"x"),
     ):
