@@ -326,10 +326,10 @@ def _commitment_bytes(
     vec = 1 << lay.num_vars
     leaves = max(vec // 2, min_leaves)
     lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
+    length = protocol.committed_length(lay, plan)
     if plan is None:
         used = sum(1 << nv for _, nv in (*lay.segments, *lay.tail))
-        return scheme.state_bytes(vec, params), scheme.commit_bytes(used, params, threads), lookup
-    length = protocol.committed_length(lay, plan)
+        return scheme.state_bytes(length, params), scheme.commit_bytes(used, params, threads), lookup
     encode = VECTOR_BYTES * vec + scheme.commit_bytes(length, params, threads)
     return scheme.state_bytes(length, params), encode, lookup
 
@@ -341,8 +341,7 @@ def _spilled_bytes(
     disk (all of it when they are smaller than ``spill.SPILL_MIN_BYTES``, which stay)."""
     from edgeprove import protocol
 
-    length = 1 << lay.num_vars if plan is None else protocol.committed_length(lay, plan)
-    resident = scheme.state_bytes(length, params, spilled=True)
+    resident = scheme.state_bytes(protocol.committed_length(lay, plan), params, spilled=True)
     return resident if whole - resident >= SPILL_MIN_BYTES else whole
 
 

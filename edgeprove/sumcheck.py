@@ -367,10 +367,9 @@ def lagrange_at(degree: int, r: np.ndarray) -> list[tuple[int, int, int, int]]:
     prefix = [(1, 0, 0, 0)]
     for value in shifted[:-1]:
         prefix.append(F.ext_mul_ints(prefix[-1], value))
-    out, suffix = [None] * (degree + 1), (1, 0, 0, 0)
+    out, suffix, weights = [None] * (degree + 1), (1, 0, 0, 0), _lagrange_denominators(degree)
     for t in range(degree, -1, -1):
-        weight = _lagrange_denominators(degree)[t]
-        out[t] = tuple(v * weight % F.P for v in F.ext_mul_ints(prefix[t], suffix))
+        out[t] = tuple(v * weights[t] % F.P for v in F.ext_mul_ints(prefix[t], suffix))
         suffix = F.ext_mul_ints(suffix, shifted[t])
     return out
 

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from edgeprove.process.atomic import write_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "profiles" / "zero_knowledge"
 KINDS = {"zero-knowledge": [], "not zero-knowledge": ["--no-zero-knowledge"]}
@@ -95,14 +97,17 @@ def main() -> None:
             for threads in args.threads:
                 rows.append(measure(model, args.repeats, Path(folder), threads))
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (OUT / "README.md").write_text(
-        "# What zero knowledge costs\n\nMade by `python scripts/bench_zero_knowledge.py "
-        + " ".join(args.models)
-        + f" --repeats {args.repeats}"
-        + ("" if args.threads == [None] else " --threads " + " ".join(map(str, args.threads)))
-        + "`: medians, ratios the median of each round's pair.\n\n"
-        + markdown(rows)
+    write_atomic(OUT / "results.json", (json.dumps(rows, indent=1) + "\n").encode())
+    write_atomic(
+        OUT / "README.md",
+        (
+            "# What zero knowledge costs\n\nMade by `python scripts/bench_zero_knowledge.py "
+            + " ".join(args.models)
+            + f" --repeats {args.repeats}"
+            + ("" if args.threads == [None] else " --threads " + " ".join(map(str, args.threads)))
+            + "`: medians, ratios the median of each round's pair.\n\n"
+            + markdown(rows)
+        ).encode(),
     )
     print(markdown(rows))
 

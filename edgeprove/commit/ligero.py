@@ -300,11 +300,23 @@ def absorb_statement(
     transcript: Transcript, label: str, commitment: Commitment, params: LigeroParams, points: list[np.ndarray]
 ) -> None:
     """Bind the commitment, the parameters and the opening points before any prover message."""
-    transcript.absorb_bytes(f"{label}/root", commitment.root)
-    transcript.absorb_int(f"{label}/num-vars", commitment.num_vars)
-    transcript.absorb_int(f"{label}/row-bits", commitment.row_bits)
-    transcript.absorb_int(f"{label}/rate-log", params.rate_log)
-    transcript.absorb_int(f"{label}/queries", params.num_queries())
+    shape = (("num-vars", commitment.num_vars), ("row-bits", commitment.row_bits))
+    settings = (("rate-log", params.rate_log), ("queries", params.num_queries()))
+    absorb_root_and_points(transcript, label, commitment.root, shape + settings, points)
+
+
+def absorb_root_and_points(
+    transcript: Transcript,
+    label: str,
+    root: bytes,
+    fields: tuple[tuple[str, int], ...],
+    points: list[np.ndarray],
+) -> None:
+    """Absorb a commitment's root, its named integer fields (shape and parameters) in order, and the
+    opening points (the statement of any Ligero-style opening)."""
+    transcript.absorb_bytes(f"{label}/root", root)
+    for name, value in fields:
+        transcript.absorb_int(f"{label}/{name}", value)
     transcript.absorb_int(f"{label}/num-points", len(points))
     for z in points:
         transcript.absorb_ext(f"{label}/point", z)

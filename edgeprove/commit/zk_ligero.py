@@ -401,18 +401,14 @@ def _absorb_statement(
     points: list[np.ndarray],
 ) -> None:
     """Bind the commitment and its shape, the rate and the points before any prover message."""
-    transcript.absorb_bytes(f"{label}/root", commitment.root)
-    for name, value in (
+    fields = (
         ("num-vars", commitment.num_vars),
         ("row-bits", commitment.row_bits),
         ("num-rows", commitment.num_rows),
         ("queries", commitment.queries),
         ("rate-log", params.rate_log),
-        ("num-points", len(points)),
-    ):
-        transcript.absorb_int(f"{label}/{name}", value)
-    for z in points:
-        transcript.absorb_ext(f"{label}/point", z)
+    )
+    ligero.absorb_root_and_points(transcript, label, commitment.root, fields, points)
 
 
 def _absorb_constraints(
