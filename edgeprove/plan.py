@@ -16,21 +16,24 @@ import functools
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeprove import layers as L
-from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME
+from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME, zk_ligero
 from edgeprove.commit.scheme import CommitmentScheme
 from edgeprove.commit.spill import SPILL_MIN_BYTES
 from edgeprove.layers.common import Grid, Layout
 from edgeprove.lookup import TILING
 from edgeprove.model import ops
-from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import Layer, Model, ModelError, input_range, source_views, value_range
 from edgeprove.model.tiling import Tiles, tile, tile_groups
 from edgeprove.threads import check_threads
 from edgeprove.zk import PadPlan
+
+if TYPE_CHECKING:
+    from edgeprove.protocol import HiddenGroup
 
 INT_BYTES = 8
 VECTOR_BYTES = 4
@@ -46,6 +49,11 @@ PROCESS_OVERHEAD = 8 << 20
 """What every proving process holds beyond the imports and the layer's own tables: the proof writer,
 transcript, NTT twiddle caches and allocator slack (fitted: small models measure ~8 MiB above the import
 baseline)."""
+HIDDEN_OVERHEAD = 5 << 20
+"""What a zero-knowledge proving process holds beyond that and its rows: the pads, ledgers and claims of
+the groups still open, the replay's transcript copies, the hiding scheme's caches and the heap the longer-
+lived states leave fragmented (fitted: wc50, the iris code and tiny_cnn peak 3.4-5.0 MiB above their rows,
+on one thread and two)."""
 
 
 @dataclass
@@ -184,7 +192,9 @@ def predict(
     (``model.tiling``); each block is given its layer's table width (``widths``, default: one integer
     pass), which bounds the width its prover picks.  A private input's proof is ``zero_knowledge`` unless
     that is False (as ``prove``): every layer commits with the hiding scheme, its pads beside its vector,
-    each table as wide as the model's bound."""
+    each table as wide as the model's bound, and consecutive layers share a commitment
+    (``protocol.hidden_groups``): its state counts from its first member, which builds it, until its
+    opening after the last reader of any member."""
     from edgeprove import protocol
 
     check_threads(threads)
@@ -195,14 +205,15 @@ def predict(
     widths = table_widths(model, x) if widths is None else widths
     model, origin = tile(model, tiles)
     widths = [widths[index] for index in origin]
+    groups = {}
     if hidden:
+        widths = list(protocol.hidden_table_bits(model))
         protocol.check_hideable(model)
-        static = check_model(model)
-        widths = [
-            L.kind_of(layer).static_table_bits(layer, s.q_bits) for layer, s in zip(model.layers, static)
-        ]
-    last_use = protocol.last_uses(model)
-    base = interpreter_bytes()
+        groups = {
+            t: g for g in protocol.hidden_groups(model, tuple(widths), params.group_vars) for t in g.members
+        }
+    last_use = protocol.opening_turns(model, list(groups.values()))
+    base = interpreter_bytes() + (HIDDEN_OVERHEAD if hidden else 0)
     n = len(model.layers)
     state = [0] * n  # commitment state bytes of each layer
     waiting = [0] * n  # what a state holds while it waits for its opening (less than state when spilled)
@@ -211,12 +222,9 @@ def predict(
     build = [0] * n  # streaming on several threads: what layer k's build holds while layer k - 1 is proven
     held_baseline = [0] * n  # baseline: everything a layer's witness holds until the end
     for k, layer in enumerate(model.layers):
-        out = Grid(layer.out_shape)
-        out_values = out.shape[0] * out.shape[1] * out.shape[2]
         gathered, kept_y = gathered_bytes(model, layer), output_bytes(model, k)
         kind = L.kind_of(layer)
-        # the witness's build: the map's transients, then a, q, r, y in int64 (padded only into the vector)
-        witness = max(kind.inference_bytes(layer), INT_BYTES * out_values * 4)
+        witness = _witness_bytes(layer)
         linear = kind.working_bytes(layer)
         lookup = encode = table = 0
         if kind.commits(layer) or hidden:
@@ -225,13 +233,19 @@ def predict(
             lay = protocol.commitment_layout(model, k, max(bits, 1) if kind.commits(layer) else 0, plan)
             min_leaves = max(1 << bits, 1 << layer.shift)
             state[k], encode, lookup = _commitment_bytes(lay, plan, min_leaves, params, scheme, threads)
+            length = protocol.committed_length(lay, plan)
+            if hidden:
+                state[k], encode = _group_bytes(model, groups[k], k, params, scheme, threads)
+                length = groups[k].length
             table = INT_BYTES << bits
             waiting[k] = state[k]
-            if spill and schedule == "streaming" and k < last_use[k] < n:  # read by a later layer
-                waiting[k] = _spilled_bytes(lay, plan, state[k], params, scheme)
+            if state[k] and spill and schedule == "streaming" and k < last_use[k] < n:  # read later
+                waiting[k] = _spilled_bytes(length, state[k], params, scheme)
         kept[k] = kept_y + waiting[k]
         work[k] = PROCESS_OVERHEAD + gathered + max(witness, kept_y + max(encode, linear, lookup))
         build[k] = gathered + max(witness, kept_y + encode) + state[k]
+        if hidden and groups[k].first == k:  # a group is built at its own turn, not beside a proof
+            build[k] = 0
         held_baseline[k] = kept_y + state[k] + table
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
@@ -246,10 +260,17 @@ def predict(
             alive += input_state if k <= input_last else 0
         ahead = build[k + 1] if schedule == "streaming" and threads > 1 and k + 1 < n else 0
         process = int(base + alive + work[k] + ahead)
-        opened = [t for t in protocol.openings_after(last_use, range(k), k, n) if waiting[t] < state[t]]
-        if opened:  # a spilled state read back while it is opened, after layer k's own work is freed
-            after = alive - state[k] + kept[k]
-            process = max(process, int(base + after + max(state[t] - waiting[t] for t in opened)))
+        after = alive - state[k] + kept[k]  # once layer k's own work is freed, its openings run
+        if hidden:  # each group's opening: its spilled rows read back, and the opening's transients
+            opened = [t for t in protocol.openings_after(last_use, groups, k, n) if groups[t].first == t]
+            reload = [0 if t < 0 else state[t] - waiting[t] for t in opened]  # the input's counts whole
+            extra = [zk_ligero.opening_bytes(groups[t].length, params) + r for t, r in zip(opened, reload)]
+            if extra:
+                process = max(process, int(base + after + max(extra)))
+        else:
+            opened = [t for t in protocol.openings_after(last_use, range(k), k, n) if waiting[t] < state[t]]
+            if opened:  # a spilled state read back while it is opened
+                process = max(process, int(base + after + max(state[t] - waiting[t] for t in opened)))
         if k == 0:  # the input is committed and range-checked before layer 0, within its row of the run
             beside = build[0] if schedule == "streaming" and threads > 1 else 0
             process = max(process, int(base + input_phase + beside))
@@ -334,15 +355,34 @@ def _commitment_bytes(
     return scheme.state_bytes(length, params), encode, lookup
 
 
-def _spilled_bytes(
-    lay: Layout, plan: PadPlan | None, whole: int, params: object, scheme: CommitmentScheme
-) -> int:
-    """What a committed vector's state (``whole`` bytes) keeps in memory once ``spill`` has put its rows on
-    disk (all of it when they are smaller than ``spill.SPILL_MIN_BYTES``, which stay)."""
-    from edgeprove import protocol
-
-    resident = scheme.state_bytes(protocol.committed_length(lay, plan), params, spilled=True)
+def _spilled_bytes(length: int, whole: int, params: object, scheme: CommitmentScheme) -> int:
+    """What the state (``whole`` bytes) of a committed vector of ``length`` entries keeps in memory once
+    ``spill`` has put its rows on disk (all of it when they are smaller than ``spill.SPILL_MIN_BYTES``,
+    which stay)."""
+    resident = scheme.state_bytes(length, params, spilled=True)
     return resident if whole - resident >= SPILL_MIN_BYTES else whole
+
+
+def _witness_bytes(layer: Layer) -> int:
+    """A layer's witness build: the map's transients, then a, q, r, y in int64 (padded only into the
+    vector)."""
+    out = Grid(layer.out_shape)
+    return max(
+        L.kind_of(layer).inference_bytes(layer), INT_BYTES * out.shape[0] * out.shape[1] * out.shape[2] * 4
+    )
+
+
+def _group_bytes(
+    model: Model, group: HiddenGroup, k: int, params: object, scheme: CommitmentScheme, threads: int
+) -> tuple[int, int]:
+    """A hidden proof's shared commitment as layer k sees it: at its first member the group's state and
+    the transients of building it (the shared vector, beside either a later member's witness or the
+    encoding); nothing at the later members (their pads are in it)."""
+    if k != group.first:
+        return 0, 0
+    members = max((_witness_bytes(model.layers[t]) for t in group.members[1:]), default=0)
+    encode = scheme.commit_bytes(group.length, params, threads)
+    return scheme.state_bytes(group.length, params), VECTOR_BYTES * group.length + max(members, encode)
 
 
 def _committed_input_bytes(

@@ -30,7 +30,7 @@ from edgeprove import field as F
 from edgeprove.process.atomic import AtomicFile, reap_stale_temps
 
 MAGIC = b"EDGEPRV1"
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 MAX_HEADER = 1 << 16
 """Largest header accepted (an honest one is a few hundred bytes)."""
 MAX_DEPTH = 16

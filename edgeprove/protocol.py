@@ -4,7 +4,9 @@ schedule of openings (which commitment is opened after which layer).
 Fiat-Shamir order (one transcript): protocol id, parameters, model digest and the public input; then for
 each layer k: its commitment (root and table width), the public output if k is the last layer, layer k's
 challenges and proofs; after layer k every commitment whose last consumer is k is opened once, at all
-points collected for it.  The output is bound before the last layer's challenges, so a streaming prover
+points collected for it.  A zero-knowledge proof commits runs of consecutive layers together
+(``hidden_groups``): a group's root comes at its first member, and it is opened once after the last
+reader of any member.  The output is bound before the last layer's challenges, so a streaming prover
 needs no second pass.
 """
 
@@ -24,6 +26,7 @@ from edgeprove.commit.zk_ligero import ZkOpeningProof
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
 from edgeprove.layers.kind import read_count
+from edgeprove.model.bounds import check_model
 from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model, ModelError
 from edgeprove.model.tiling import Tiles, check_tiles
 from edgeprove.proof import register
@@ -321,6 +324,109 @@ def owe_constraints(
     for j, claim in enumerate(claims):
         ledger.claim(j, claim.value, f"{claim.segment} claim")
     return [layout.point(claim.segment, claim.point) for claim in claims]
+
+
+@dataclass(frozen=True)
+class HiddenGroup:
+    """Tensors committed together in a hidden proof: their vectors (``commitment_layout``, pads
+    included) in aligned segments of one vector (``layout``, one segment per member named by
+    ``member_key``), which ends at ``length`` (the last member's committed length)."""
+
+    members: tuple[int, ...]
+    layouts: tuple[Layout, ...]
+    layout: Layout
+    length: int
+
+    @property
+    def first(self) -> int:
+        """The member whose turn commits the group (the commitment precedes every member's proof)."""
+        return self.members[0]
+
+    def offset(self, t: int) -> int:
+        """Where member t's vector starts in the group's."""
+        return self.layout.offsets()[member_key(t)]
+
+    def place(self, vector: np.ndarray, t: int, member: np.ndarray) -> None:
+        """Write member t's hidden vector into the group's ``vector`` (``length`` entries)."""
+        offset = self.offset(t)
+        vector[offset : offset + member.size] = member
+
+
+def member_key(t: int) -> str:
+    """The segment name of tensor t in its group's layout."""
+    return f"t{t}"
+
+
+def hidden_table_bits(model: Model) -> tuple[int, ...]:
+    """Every layer's table width in a hidden proof: its kind's width for the model's static bound on q,
+    never the data's (ModelError for a model the bounds refuse)."""
+    static = check_model(model)
+    return tuple(
+        layers.kind_of(layer).static_table_bits(layer, s.q_bits) for layer, s in zip(model.layers, static)
+    )
+
+
+def hidden_groups(model: Model, table_bits: tuple[int, ...], group_vars: int) -> list[HiddenGroup]:
+    """A hidden proof's commitments, in the order they are made (design.md section 10.2.1): the private
+    input alone (its root starts the transcript), then runs of consecutive layers (their table widths
+    ``table_bits``, the model's) while their vectors' segments fit in 2^group_vars entries; a larger
+    vector is a group of its own."""
+    members: list[tuple[int, Layout, int]] = []
+    for t, bits in [(INPUT, committed_input.RANGE_BITS), *enumerate(table_bits)]:
+        plan = hidden_plan(model, t, bits)
+        lay = commitment_layout(model, t, bits, plan)
+        members.append((t, lay, committed_length(lay, plan)))
+    groups, current = [], []
+    for member in members:
+        span = sum(1 << lay.num_vars for _, lay, _ in current) + (1 << member[1].num_vars)
+        if current and (current[0][0] == INPUT or span > 1 << group_vars):
+            groups.append(_group(current))
+            current = []
+        current.append(member)
+    return [*groups, _group(current)] if current else groups
+
+
+def _group(members: list[tuple[int, Layout, int]]) -> HiddenGroup:
+    """Members (tensor, layout, committed length) placed in one vector, largest first."""
+    layout = Layout.of({member_key(t): lay.num_vars for t, lay, _ in members})
+    offsets = layout.offsets()
+    length = max(offsets[member_key(t)] + used for t, _, used in members)
+    return HiddenGroup(tuple(t for t, _, _ in members), tuple(lay for _, lay, _ in members), layout, length)
+
+
+def opening_turns(model: Model, groups: list[HiddenGroup] | None = None) -> dict[int, int]:
+    """After which layer each tensor's commitment is opened (``last_uses``); in a hidden proof a group's
+    members all wait for the last of them."""
+    turns = last_uses(model)
+    for group in groups or ():
+        turn = max(turns[t] for t in group.members)
+        turns.update(dict.fromkeys(group.members, turn))
+    return turns
+
+
+def group_constraints(
+    group: HiddenGroup,
+    ledgers: list[PadLedger],
+    claims: list[list],
+    tau: np.ndarray,
+    lines: np.ndarray,
+) -> tuple[list[np.ndarray], list]:
+    """Close every member's ledger for the group's one opening (``owe_constraints``, each with its share
+    of the sent ``lines``) and return the points on the group's vector and the constraints, each pad moved
+    to its entry in that vector (pad offset 0) and each claim to its place in the points."""
+    counts = [len(ledger.plan.factors) for ledger in ledgers]
+    if lines.shape != (F.EXT_DEGREE, sum(counts)):
+        raise ZkError(f"expected {sum(counts)} product lines, got shape {lines.shape}")
+    points, constraints, start = [], [], 0
+    for t, lay, ledger, owed, count in zip(
+        group.members, group.layouts, ledgers, claims, counts, strict=True
+    ):
+        own = owe_constraints(ledger, owed, lay, tau, lines[:, start : start + count])
+        start += count
+        pad_base = (group.offset(t) + lay.offsets()[PADS]) // F.EXT_DEGREE
+        constraints += [c.moved(pad_base, len(points)) for c in ledger.constraints]
+        points += [group.layout.point(member_key(t), z) for z in own]
+    return points, constraints
 
 
 def committed_length(layout: Layout, plan: PadPlan | None = None) -> int:

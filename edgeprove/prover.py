@@ -11,6 +11,7 @@ saves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -70,13 +71,13 @@ class ProveResult:
 
 @dataclass
 class _Built:
-    """One layer's witness and, when its kind commits (always in a hidden proof), its commitment, the
-    state to open it and a hidden proof's pads."""
+    """One layer's witness and, when its kind commits (in a hidden proof: when it is its group's first
+    member), the commitment, the state to open it and a hidden proof's pads of every member."""
 
     witness: Witness
     commitment: Commitment | None = None
     state: CommitState | None = None
-    pads: PadSource | None = None
+    pads: dict[int, PadSource] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,24 @@ class _Committer:
     input_params: object = None
     spill_dir: Path | None = None
     """Where states that wait for a later layer's opening go (``commit.spill``); None keeps them in memory."""
-    static_bits: tuple[int, ...] | None = None
+    table_bits: tuple[int, ...] | None = None
     """A hidden proof's table widths, fixed by the model per layer (None: the proof is not hidden)."""
+    groups: tuple[PR.HiddenGroup, ...] = ()
+    """A hidden proof's commitments (``protocol.hidden_groups``)."""
 
     @property
     def hidden(self) -> bool:
         """Whether the proof is zero-knowledge."""
-        return self.static_bits is not None
+        return self.table_bits is not None
+
+    @functools.cached_property
+    def group_of(self) -> dict[int, PR.HiddenGroup]:
+        """Each tensor's group in a hidden proof."""
+        return {t: group for group in self.groups for t in group.members}
+
+    def builds_group(self, k: int) -> bool:
+        """Whether layer k's build commits its group (it is the first member of one)."""
+        return self.hidden and self.group_of[k].first == k
 
     def commit(self, vector: np.ndarray) -> tuple[Commitment, CommitState]:
         """Commit to a vector under the proof's parameters."""
@@ -137,24 +149,59 @@ class EventLog:
                     self._file.close()
 
 
-def _compute(model: Model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _Committer) -> _Built:
-    """Layer k's accumulator, its kind's witness and the commitment to what the kind commits (with the
-    layer's pads, drawn here, in a hidden proof)."""
+def _witness(
+    model: Model, k: int, x: np.ndarray, skip: np.ndarray | None, committer: _Committer
+) -> tuple[Witness, np.ndarray | None]:
+    """Layer k's accumulator and its kind's witness and committed vector (a hidden proof's tables as wide
+    as the model's bound)."""
     layer = model.layers[k]
-    kind = L.kind_of(layer)
-    bits = None if not committer.hidden else kind.static_table_bits(layer, committer.static_bits[k])
-    witness, vector = kind.witness(layer, x, ops.linear(model, k, x, skip), bits)
-    pads = None
-    if committer.hidden:
-        plan = PR.hidden_plan(model, k, witness.table_bits)
-        pads = PadSource(plan)
-        vector = PR.hidden_vector(
-            vector, PR.commitment_layout(model, k, witness.table_bits, plan), pads.vector()
-        )
-    if vector is None:
+    bits = committer.table_bits[k] if committer.hidden else None
+    return L.kind_of(layer).witness(layer, x, ops.linear(model, k, x, skip), bits)
+
+
+def _compute(
+    model: Model,
+    k: int,
+    x: np.ndarray,
+    skip: np.ndarray | None,
+    committer: _Committer,
+    earlier: dict[int, np.ndarray] | None = None,
+) -> _Built:
+    """Layer k's witness and the commitment to what its kind commits.  In a hidden proof a commitment is
+    its group's, made at the first member's turn: the later members' witnesses are computed here too
+    (from ``earlier``, the tensors before k they read, and each other's outputs), each vector is placed
+    with its pads (drawn here) in the group's, and their witnesses are computed again at their turns."""
+    witness, vector = _witness(model, k, x, skip, committer)
+    if not committer.hidden:
+        return _Built(witness) if vector is None else _Built(witness, *committer.commit(vector))
+    group = committer.group_of[k]
+    if k != group.first:
         return _Built(witness)
-    commitment, state = committer.commit(vector)
-    return _Built(witness, commitment, state, pads)
+    pads = {t: PadSource(PR.hidden_plan(model, t, committer.table_bits[t])) for t in group.members}
+    shared = np.zeros(group.length, dtype=np.uint32)
+    group.place(shared, k, PR.hidden_vector(vector, group.layouts[0], pads[k].vector()))
+    del vector
+    outputs = {**(earlier or {}), k: witness.y}
+    for t, lay in zip(group.members[1:], group.layouts[1:]):
+        layer = model.layers[t]
+        src = ops.gather(layer, [outputs[ref] for ref in layer.sources])
+        skip_t = None if layer.residual is None else outputs[layer.residual]
+        member, member_vector = _witness(model, t, src, skip_t, committer)
+        outputs[t] = ops.compact(member.y)
+        del member, src
+        group.place(shared, t, PR.hidden_vector(member_vector, lay, pads[t].vector()))
+        del member_vector
+    del outputs
+    return _Built(witness, *committer.commit(shared), pads)
+
+
+def _earlier(model: Model, k: int, committer: _Committer, tensor: Callable[[int], np.ndarray]) -> dict:
+    """What building layer k needs besides its own input: in a hidden proof, when k commits its group,
+    the tensors before k that the later members read (``tensor`` finds them)."""
+    if not committer.builds_group(k):
+        return {}
+    refs = {ref for t in committer.group_of[k].members[1:] for ref in model.layers[t].reads if ref < k}
+    return {ref: tensor(ref) for ref in refs}
 
 
 def prove(
@@ -207,9 +254,14 @@ def prove(
     input_params = (params if hiding is scheme else hiding.default_params()) if private_input else None
     spill_dir = Path(out_path).resolve().parent if spill and schedule == "streaming" else None
     tiled = tile(model, tiles)[0]  # a tiling that cannot apply is refused before anything is written
-    static = check_model(tiled)
-    hidden_bits = tuple(bound.q_bits for bound in static) if zero_knowledge else None
-    committer = _Committer(scheme, params, input_params, spill_dir, hidden_bits)
+    committer = _Committer(scheme, params, input_params, spill_dir)
+    if zero_knowledge:
+        widths = PR.hidden_table_bits(tiled)
+        PR.check_hideable(tiled)
+        groups = tuple(PR.hidden_groups(tiled, widths, params.group_vars))
+        committer = _Committer(scheme, params, input_params, spill_dir, widths, groups)
+    else:
+        check_model(tiled)
     header = PR.statement_header(
         model,
         params,
@@ -222,8 +274,6 @@ def prove(
         zero_knowledge,
     )
     model = tiled
-    if zero_knowledge:
-        PR.check_hideable(model)
     x = ops.check_input(model, x)
     start, cpu_start = time.perf_counter(), time.process_time()
     log = EventLog(events)
@@ -281,7 +331,8 @@ def _build_all(model: Model, x: np.ndarray, committer: _Committer, log: EventLog
         log.emit("start", layer=layer.name, index=k, phase="build")
         src = ops.gather(layer, [x if ref < 0 else outputs[ref] for ref in layer.sources])
         skip = None if layer.residual is None else (x if layer.residual < 0 else outputs[layer.residual])
-        b = _compute(model, k, src, skip, committer)
+        earlier = _earlier(model, k, committer, lambda ref: x if ref < 0 else outputs[ref])
+        b = _compute(model, k, src, skip, committer, earlier)
         outputs.append(b.witness.y)
         built.append(b)
         log.emit("end", layer=layer.name, index=k, phase="build")
@@ -346,10 +397,13 @@ def _walk(
 
     Streaming on more than one thread, layer k + 1's accumulator, witness and commitment are computed on a
     worker while layer k is proven (they need only layer k's output; the commitment is bound in the
-    transcript when its turn comes, so the proof does not change).
+    transcript when its turn comes, so the proof does not change).  A hidden proof's group is built at its
+    first member's turn instead, its encoding spread over the threads: built beside a layer's proof, its
+    transients would add to that proof's (about 8 MiB more on wc50, for no shorter wall time).
     """
     n = len(model.layers)
-    last_use = PR.last_uses(model)
+    turns = PR.opening_turns(model, committer.groups)
+    pads: dict[int, PadSource] = {}  # a hidden proof's pads of the members still to be proven
     private = claims.tracks(PR.INPUT)
     prebuilt = _build_all(model, x, committer, log) if schedule == "baseline" else None
     seconds = []
@@ -370,13 +424,14 @@ def _walk(
         elif ahead is not None:
             b, ahead = ahead.result(), None
         else:
-            b = _compute(model, k, src, skip, committer)
-        if prebuilt is None and k + 1 < n:
+            earlier = _earlier(model, k, committer, lambda ref: x if ref < 0 else alive[ref].y)
+            b = _compute(model, k, src, skip, committer, earlier)
+        if prebuilt is None and k + 1 < n and not committer.builds_group(k + 1):
             ahead = _start_next(model, k + 1, x, b.witness.y, alive, committer)
         release_free_memory()  # the witness and encoding transients are gone: return their pages
         w = b.witness
         out_grid = Grid(layer.out_shape)
-        act_bits = w.table_bits if b.commitment is not None else 0
+        act_bits = w.table_bits if b.commitment is not None or committer.hidden else 0
         if b.commitment is not None:
             writer.section(SECTION_COMMIT, PR.CommitSection(b.commitment.root, act_bits))
             transcript.absorb_bytes(f"{label}/root", b.commitment.root)
@@ -386,8 +441,9 @@ def _walk(
             section = PR.tensor_section(output)
             writer.section(SECTION_OUTPUT, section)
             transcript.absorb_base("output", section.values)
-        ledger = PadLedger(b.pads.plan) if b.pads is not None else None
-        alive[k] = _Alive(ops.compact(w.y), b.state, act_bits, b.pads, ledger)
+        pads.update(b.pads)
+        own = pads.pop(k, None)
+        alive[k] = _Alive(ops.compact(w.y), b.state, act_bits, own, PadLedger(own.plan) if own else None)
         if committer.hidden:
             proof = _prove_hidden(model, k, src, skip, w, transcript, claims, alive, output)
         else:
@@ -400,13 +456,18 @@ def _walk(
             value = poly.evaluate(out_grid.pad(w.y), z_out)
             claims.add(k, "y", z_out, Hidden.of(value) if committer.hidden else value)
         writer.section(SECTION_LAYER, proof)
-        waits = k not in PR.openings_after(last_use, [k], k, n)  # read by a later layer
+        waits = k not in PR.openings_after(turns, [k], k, n)  # read by a later layer
         if waits:
             alive[k].state = committer.keep(b.state, committer.scheme)
         del w, b
-        for t in PR.openings_after(last_use, list(alive), k, n):
-            scheme = PR.tensor_scheme(t, committer.scheme)
-            _open(model, t, alive.pop(t), claims.pop(t), scheme, transcript, writer)
+        for t in PR.openings_after(turns, list(alive), k, n):
+            if committer.hidden and t in alive:
+                group = committer.group_of[t]
+                owed = [(alive.pop(m), claims.pop(m)) for m in group.members]
+                _open_group(group, owed, transcript, writer)
+            elif not committer.hidden:
+                scheme = PR.tensor_scheme(t, committer.scheme)
+                _open(model, t, alive.pop(t), claims.pop(t), scheme, transcript, writer)
         release_free_memory()
         log.emit("end", layer=layer.name, index=k)
         seconds.append(time.perf_counter() - t0)
@@ -437,7 +498,7 @@ def _gathered_compute(
     model: Model, k: int, sources: list[np.ndarray], skip: np.ndarray | None, committer: _Committer
 ) -> _Built:
     """``_compute`` on layer k's input gathered from its sources (upsampled and concatenated on the
-    worker)."""
+    worker; never a hidden proof's group, built at its own turn)."""
     return _compute(model, k, ops.gather(model.layers[k], sources), skip, committer)
 
 
@@ -477,6 +538,21 @@ def claims_tensors(model: Model) -> list[int]:
     return [PR.INPUT, *range(len(model.layers))]
 
 
+def _open_group(
+    group: PR.HiddenGroup, owed: list[tuple[_Alive, list[Claim]]], transcript: Transcript, writer: ProofWriter
+) -> None:
+    """A hidden proof's opening of one group (its state is its first member's): the lines of every
+    member's product checks, then the hiding opening of every constraint the members owe."""
+    label = PR.opening_label(group.first)
+    tau = transcript.challenge_ext(f"{label}/tau")
+    lines = np.concatenate([kept.pads.lines(tau) for kept, _ in owed], axis=1)
+    transcript.absorb_ext(f"{label}/lines", lines)
+    ledgers, claims = [kept.ledger for kept, _ in owed], [own for _, own in owed]
+    points, constraints = PR.group_constraints(group, ledgers, claims, tau, lines)
+    opening = zk_ligero.open_constraints(owed[0][0].state, points, constraints, 0, transcript, label)
+    writer.section(SECTION_OPENING, PR.HiddenOpening(lines, opening))
+
+
 def _open(
     model: Model,
     t: int,
@@ -486,21 +562,8 @@ def _open(
     transcript: Transcript,
     writer: ProofWriter,
 ) -> None:
-    """Open commitment t at every point collected for it (one opening proof), write it, free it; in a
-    hidden proof, the lines of its product checks and the hiding opening of its constraints."""
+    """Open commitment t at every point collected for it (one opening proof), write it, free it."""
     if kept.state is None:
-        return
-    if kept.ledger is not None:
-        lay = PR.commitment_layout(model, t, kept.act_bits, kept.pads.plan)
-        label = PR.opening_label(t)
-        tau = transcript.challenge_ext(f"{label}/tau")
-        lines = kept.pads.lines(tau)
-        transcript.absorb_ext(f"{label}/lines", lines)
-        points = PR.owe_constraints(kept.ledger, claims, lay, tau, lines)
-        opening = zk_ligero.open_constraints(
-            kept.state, points, kept.ledger.constraints, lay.offsets()[PR.PADS], transcript, label
-        )
-        writer.section(SECTION_OPENING, PR.HiddenOpening(lines, opening))
         return
     lay = PR.commitment_layout(model, t, kept.act_bits)
     name = "input" if t == PR.INPUT else model.layers[t].name

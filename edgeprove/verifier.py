@@ -171,7 +171,7 @@ def _verify(
     roots: dict[int, tuple[bytes, int]] = {}
     tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))
     claims = ClaimLedger(tensors)
-    ledgers = _ledgers(model, static) if hidden else None
+    ledgers, widths, groups = _hidden_setup(model, params) if hidden else (None, None, {})
     x = None
     if mode == "committed":
         transcript = _verify_committed_input(reader, header, model, roots, claims, scheme, ledgers)
@@ -182,13 +182,13 @@ def _verify(
             raise Rejected("input values are outside int8")
         transcript = PR.start_transcript(header, input_section, scheme)
     n = len(model.layers)
-    last_use = PR.last_uses(model)
+    turns = PR.opening_turns(model, list(groups.values()))
     output = None
     for k, layer in enumerate(model.layers):
         label = PR.layer_label(k)
         out_grid = Grid(layer.out_shape)
         kind = L.kind_of(layer)
-        if hidden or kind.commits(layer):
+        if (hidden and groups[k].first == k) or (not hidden and kind.commits(layer)):
             roots[k] = _read_commitment(reader, layer, static[k].q_bits, hidden)
             transcript.absorb_bytes(f"{label}/root", roots[k][0])
             transcript.absorb_int(f"{label}/act_bits", roots[k][1])
@@ -201,11 +201,13 @@ def _verify(
                     raise Rejected("output values are outside the activation's range")
             transcript.absorb_base("output", section.values)
         proof = reader.next(SECTION_LAYER, PR.LAYER_SECTION_BYTES)
-        table_bits = roots[k][1] if k in roots else 0
-        step = VerifierStep(model, k, label, table_bits, output, x, transcript, claims)
         if hidden:
             step = VerifierStep(
-                model, k, label, table_bits, output, x, transcript, claims, ledgers[k], _plans(ledgers)
+                model, k, label, widths[k], output, x, transcript, claims, ledgers[k], _plans(ledgers)
+            )
+        else:
+            step = VerifierStep(
+                model, k, label, roots[k][1] if k in roots else 0, output, x, transcript, claims
             )
         gamma, x_value = kind.verify(step, proof)
         step.claim_source(0, gamma, x_value)
@@ -213,25 +215,38 @@ def _verify(
             z_out = transcript.challenge_ext_vec(f"{label}/z_out", out_grid.num_vars)
             value = poly.evaluate_padded(output, layer.out_shape, z_out)
             claims.add(k, "y", z_out, Hidden.of(value) if hidden else value)
-        for t in PR.openings_after(last_use, list(roots), k, n):
-            opened = (PR.tensor_scheme(t, scheme), input_params if t == PR.INPUT else params)
-            ledger = ledgers.pop(t) if hidden else None
-            _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, *opened, ledger)
+        for t in PR.openings_after(turns, list(ledgers if hidden else roots), k, n):
+            if hidden and t in ledgers:
+                group = groups[t]
+                owed = [(ledgers.pop(m), claims.pop(m)) for m in group.members]
+                opened = input_params if group.first == PR.INPUT else params
+                _check_group_opening(
+                    model, group, roots.pop(group.first), owed, reader, transcript, scheme, opened
+                )
+            elif not hidden:
+                opened = (PR.tensor_scheme(t, scheme), input_params if t == PR.INPUT else params)
+                _check_opening(model, t, roots.pop(t), claims.pop(t), reader, transcript, *opened)
     reader.finish(PR.END_SECTION_BYTES)
     return output
 
 
-def _ledgers(model: Model, static) -> dict[int, PadLedger]:
-    """A hidden proof's ledger for every commitment, its pads planned from the model alone (each table
-    width the model's bound)."""
-    ledgers = {PR.INPUT: PadLedger(PR.hidden_plan(model, PR.INPUT, committed_input.RANGE_BITS))}
+def _hidden_setup(
+    model: Model, params: object
+) -> tuple[dict[int, PadLedger], tuple[int, ...], dict[int, PR.HiddenGroup]]:
+    """A hidden proof's ledger for every commitment, its pads planned from the model alone, every layer's
+    table width (the model's bound) and each tensor's group (``protocol.hidden_groups`` for the header's
+    group size)."""
     try:
-        for k, layer in enumerate(model.layers):
-            bits = L.kind_of(layer).static_table_bits(layer, static[k].q_bits)
-            ledgers[k] = PadLedger(PR.hidden_plan(model, k, bits))
+        widths = PR.hidden_table_bits(model)
+        ledgers = {PR.INPUT: PadLedger(PR.hidden_plan(model, PR.INPUT, committed_input.RANGE_BITS))}
+        for k in range(len(model.layers)):
+            ledgers[k] = PadLedger(PR.hidden_plan(model, k, widths[k]))
+        groups = {
+            t: group for group in PR.hidden_groups(model, widths, params.group_vars) for t in group.members
+        }
     except (ValueError, ZkError) as exc:
         raise Rejected(f"model: {exc}") from None
-    return ledgers
+    return ledgers, widths, groups
 
 
 def _plans(ledgers: dict[int, PadLedger]) -> dict[int, PadPlan]:
@@ -281,6 +296,50 @@ def _read_commitment(reader: ProofReader, layer: Layer, static_bits: int, hidden
     return commit.root, commit.act_bits
 
 
+def _check_group_opening(
+    model: Model,
+    group: PR.HiddenGroup,
+    root: tuple[bytes, int],
+    owed: list[tuple[PadLedger, list[Claim]]],
+    reader: ProofReader,
+    transcript: Transcript,
+    scheme: CommitmentScheme,
+    params: object,
+) -> None:
+    """A hidden proof's opening of one group: the product lines of every member, then the hiding opening
+    of every constraint the members' ledgers and claims owe."""
+    first = group.first
+    name = "input" if first == PR.INPUT else model.layers[first].name
+    if len(group.members) > 1:
+        name = f"layers {name} to {model.layers[group.members[-1]].name}"
+    commitment = scheme.commitment(root[0], group.length, params)
+    ceiling = scheme.opening_bytes_ceiling(commitment, params, sum(len(claims) for _, claims in owed))
+    factors = sum(len(ledger.plan.factors) for ledger, _ in owed)
+    section = reader.next(SECTION_OPENING, ceiling + PR.lines_bytes(factors))
+    if not isinstance(section, PR.HiddenOpening) or not isinstance(section.opening, scheme.opening_type):
+        raise Rejected(f"{name}: malformed hidden opening")
+    lines = section.lines
+    if (
+        not isinstance(lines, np.ndarray)
+        or lines.dtype != np.uint64
+        or lines.shape != (F.EXT_DEGREE, factors)
+    ):
+        raise Rejected(f"{name}: malformed product lines")
+    if np.any(lines >= np.uint64(F.P)):
+        raise Rejected(f"{name}: a product line is not below p")
+    label = PR.opening_label(first)
+    tau = transcript.challenge_ext(f"{label}/tau")
+    transcript.absorb_ext(f"{label}/lines", lines)
+    ledgers, claims = [ledger for ledger, _ in owed], [own for _, own in owed]
+    points, constraints = PR.group_constraints(group, ledgers, claims, tau, lines)
+    try:
+        zk_ligero.verify_constraints(
+            commitment, points, constraints, 0, section.opening, transcript, label, params
+        )
+    except CommitmentError as exc:
+        raise Rejected(f"{name}: opening rejected: {exc}") from exc
+
+
 def _check_opening(
     model: Model,
     t: int,
@@ -290,48 +349,13 @@ def _check_opening(
     transcript: Transcript,
     scheme: CommitmentScheme,
     params: object,
-    ledger: PadLedger | None = None,
 ) -> None:
-    """Tensor t's opening section, checked at every point owed to it; in a hidden proof, its product
-    lines and the hiding opening of every constraint its ledger and its claims owe."""
+    """Tensor t's opening section, checked at every point owed to it."""
     name = "input" if t == PR.INPUT else model.layers[t].name
     root_bytes, act_bits = root
-    plan = None if ledger is None else ledger.plan
-    lay = PR.commitment_layout(model, t, act_bits, plan)
-    commitment = scheme.commitment(root_bytes, PR.committed_length(lay, plan), params)
+    lay = PR.commitment_layout(model, t, act_bits)
+    commitment = scheme.commitment(root_bytes, PR.committed_length(lay), params)
     ceiling = scheme.opening_bytes_ceiling(commitment, params, len(claims))
-    if ledger is not None:
-        factors = len(ledger.plan.factors)
-        section = reader.next(SECTION_OPENING, ceiling + PR.lines_bytes(factors))
-        if not isinstance(section, PR.HiddenOpening) or not isinstance(section.opening, scheme.opening_type):
-            raise Rejected(f"{name}: malformed hidden opening")
-        lines = section.lines
-        if (
-            not isinstance(lines, np.ndarray)
-            or lines.dtype != np.uint64
-            or lines.shape != (F.EXT_DEGREE, factors)
-        ):
-            raise Rejected(f"{name}: malformed product lines")
-        if np.any(lines >= np.uint64(F.P)):
-            raise Rejected(f"{name}: a product line is not below p")
-        label = PR.opening_label(t)
-        tau = transcript.challenge_ext(f"{label}/tau")
-        transcript.absorb_ext(f"{label}/lines", lines)
-        points = PR.owe_constraints(ledger, claims, lay, tau, lines)
-        try:
-            zk_ligero.verify_constraints(
-                commitment,
-                points,
-                ledger.constraints,
-                lay.offsets()[PR.PADS],
-                section.opening,
-                transcript,
-                label,
-                params,
-            )
-        except CommitmentError as exc:
-            raise Rejected(f"{name}: opening rejected: {exc}") from exc
-        return
     proof = reader.next(SECTION_OPENING, ceiling)
     if not isinstance(proof, scheme.opening_type):
         raise Rejected(f"{name}: malformed opening")

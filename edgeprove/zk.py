@@ -279,6 +279,13 @@ class LinearConstraint:
     value: Scalar
     what: str
 
+    def moved(self, pad_base: int, claim_base: int) -> LinearConstraint:
+        """This constraint with pad i as pad ``pad_base`` + i and claim j as claim ``claim_base`` + j: its
+        place in a commitment shared with other vectors."""
+        pads = {pad_base + i: c for i, c in self.pads.items()}
+        claims = {claim_base + j: c for j, c in self.claims.items()}
+        return LinearConstraint(pads, claims, self.value, self.what)
+
 
 @dataclass
 class PadLedger:

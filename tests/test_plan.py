@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 from edgeprove import plan
+from edgeprove.commit.zk_ligero import ZkLigeroParams
 from edgeprove.model.ir import Layer, Model
 
 
@@ -120,3 +121,21 @@ def test_fit_splits_the_largest_layers_until_the_plan_fits():
     assert least.tiles and least.peak_bytes <= fitted.peak_bytes
     more = [[0, 2 * least.tiles[0][1]]]  # one more doubling does not lower the peak: that is why it stopped
     assert plan.predict(model, threads=1, spill=True, x=x, tiles=more).peak_bytes >= least.peak_bytes
+
+
+def test_a_hidden_group_is_held_once_from_its_first_member_until_its_opening():
+    """Zero knowledge: layers that share a commitment count its state once, at the first member, which
+    builds it (on two threads too: never beside the previous layer's proof), and keep it until the group
+    is opened; alone, each layer holds its own."""
+    model = chain(1)
+    grouped = plan.predict(model, private_input=True)  # the default group size takes all three layers
+    alone = plan.predict(model, private_input=True, params=ZkLigeroParams(group_vars=0))
+    assert [row.commit_bytes > 0 for row in grouped.layers] == [True, False, False]
+    assert all(row.commit_bytes > 0 for row in alone.layers)
+    state = grouped.layers[0].commit_bytes
+    assert all(row.alive_bytes >= state for row in grouped.layers)
+    params = ZkLigeroParams(group_vars=0)
+    one, two = (plan.predict(model, private_input=True, params=params, threads=t) for t in (1, 2))
+    assert [row.process_bytes for row in two.layers] == [row.process_bytes for row in one.layers]
+    one, two = (plan.predict(model, private_input=True, zero_knowledge=False, threads=t) for t in (1, 2))
+    assert any(b.process_bytes > a.process_bytes for a, b in zip(one.layers, two.layers))  # built ahead

@@ -275,7 +275,7 @@ def test_private_input_header_names_the_hiding_commitment(private_proof):
     from edgeprove.commit.zk_ligero import ZkLigeroParams
 
     header = verifier.verify(private_proof, MLP).header
-    assert header["ligero_zk"] == {"rate_log": 3, "security_bits": 100}
+    assert header["ligero_zk"] == {"group_vars": 18, "rate_log": 3, "security_bits": 100}
     bits = min(ZkLigeroParams().security_bits(), ligero.LigeroParams().security_bits())
     assert header["security_bits"] == round(bits, 1) >= 100
     assert header["zero_knowledge"] is False
@@ -289,6 +289,9 @@ def test_private_input_header_names_the_hiding_commitment(private_proof):
         (lambda h: h["ligero_zk"].update(rate_log=4), "does not match"),  # the transcript binds the header
         (lambda h: h["ligero_zk"].update(rate_log=2), "rate_log"),
         (lambda h: h["ligero_zk"].update(security_bits=10**6), "security target"),
+        (lambda h: h["ligero_zk"].update(group_vars=33), "group size"),
+        (lambda h: h["ligero_zk"].update(group_vars=-1), "group size"),
+        (lambda h: h["ligero_zk"].pop("group_vars"), "hiding commitment parameters"),
         (lambda h: h.pop("ligero_zk"), "header keys"),
         (lambda h: h.update(ligero_zk=[3, 100]), "hiding commitment parameters"),
     ],
@@ -298,6 +301,9 @@ def test_private_input_header_names_the_hiding_commitment(private_proof):
         "other rate",
         "rate out of range",
         "target out of range",
+        "group too large",
+        "group negative",
+        "group missing",
         "missing",
         "malformed",
     ],
@@ -310,7 +316,9 @@ def test_hiding_commitment_parameters_are_checked(tmp_path, private_proof, edit,
 
 def test_public_proof_names_no_hiding_commitment(tmp_path, mlp_proof):
     rewrite_header(
-        mlp_proof, tmp_path / "p", lambda h: h.update(ligero_zk={"rate_log": 3, "security_bits": 100})
+        mlp_proof,
+        tmp_path / "p",
+        lambda h: h.update(ligero_zk={"group_vars": 18, "rate_log": 3, "security_bits": 100}),
     )
     verdict = verifier.verify(tmp_path / "p", MLP)
     assert not verdict.accepted and "header keys" in verdict.reason, verdict.reason

@@ -19,6 +19,7 @@ from edgeprove import layers as L
 from edgeprove import poly, prover, verifier
 from edgeprove import protocol as PR
 from edgeprove.commit import HIDING_SCHEME
+from edgeprove.commit.zk_ligero import ZkLigeroParams
 from edgeprove.layers.committed_input import RANGE_BITS
 from edgeprove.layers.common import Grid
 from edgeprove.model import ops, zoo
@@ -63,6 +64,52 @@ def test_every_prover_option_keeps_the_proof_hidden(tmp_path):
     x = random_input(CNN, 1)
     prove_hidden(CNN, x, tmp_path / "t", threads=2, spill=True)
     prove_hidden(CNN, x, tmp_path / "tiled", tiles=((2, 2),))
+
+
+@pytest.mark.parametrize(("group_vars", "shared"), [(0, []), (13, [(2, 3), (5, 6)])], ids=["alone", "pairs"])
+def test_layers_share_a_commitment_as_the_group_size_allows(tmp_path, group_vars, shared):
+    """Every layer alone, or a few together: the proof verifies on one thread and on two (where a group is
+    built beside the previous layer's proof), and its header names the group size; a header that names
+    another one changes the statement."""
+    model = with_maxpool_and_gate()
+    params = ZkLigeroParams(group_vars=group_vars)
+    groups = PR.hidden_groups(model, PR.hidden_table_bits(model), group_vars)
+    assert [g.members for g in groups if len(g.members) > 1] == shared
+    x = random_input(model, 7)
+    prove_hidden(model, x, tmp_path / "one", threads=1, params=params)
+    prove_hidden(model, x, tmp_path / "two", threads=2, schedule="baseline", params=params)
+    prove_hidden(model, x, tmp_path / "ahead", threads=2, params=params)
+    assert verifier.read_header(tmp_path / "one")["ligero_zk"]["group_vars"] == group_vars
+    rewrite_header(tmp_path / "one", tmp_path / "other", lambda h: h["ligero_zk"].update(group_vars=18))
+    assert not verifier.verify(tmp_path / "other", model).accepted
+
+
+def test_groups_are_consecutive_aligned_and_end_at_their_last_entry():
+    """The input alone, then runs of consecutive layers within 2^group_vars entries (or one larger layer
+    alone); each member's vector in an aligned segment of its own, the group's length where the last one
+    ends."""
+    group_vars = ZkLigeroParams().group_vars
+    for model in (CNN, with_maxpool_and_gate(), zoo.get("wc50")):
+        widths = PR.hidden_table_bits(model)
+        groups = PR.hidden_groups(model, widths, group_vars)
+        assert groups[0].members == (PR.INPUT,)
+        assert [t for g in groups for t in g.members] == list(range(PR.INPUT, len(model.layers)))
+        for group in groups:
+            spans = [1 << lay.num_vars for lay in group.layouts]
+            assert len(spans) == 1 or sum(spans) <= 1 << group_vars
+            ends = []
+            for t, lay, span in zip(group.members, group.layouts, spans):
+                offset = group.offset(t)
+                assert offset % span == 0
+                plan = PR.hidden_plan(model, t, RANGE_BITS if t == PR.INPUT else widths[t])
+                ends.append(offset + PR.committed_length(lay, plan))
+            segments = sorted(
+                (group.offset(t), group.offset(t) + span) for t, span in zip(group.members, spans)
+            )
+            assert all(end <= start for (_, end), (start, _) in zip(segments, segments[1:]))
+            assert group.length == max(ends)
+        if model.name == "wc50":
+            assert len(groups) <= len(model.layers) // 2 + 1 and max(len(g.members) for g in groups) >= 4
 
 
 def test_a_tensor_of_one_value_read_by_a_layer_is_refused_with_one_line(tmp_path):
@@ -170,9 +217,10 @@ def every_kind(tmp_path_factory):
 
 @pytest.mark.parametrize("k", range(7), ids=lambda k: f"layer{k}")
 def test_every_value_a_hidden_layer_sends_is_checked(tmp_path, every_kind, k):
-    """Its commitment and its layer section (the input's range lookup is the first layer section)."""
+    """Its group's commitment when it is the first member, and its layer section (the input's range
+    lookup is the first layer section)."""
     model, path = every_kind
-    assert assert_every_value_checked(tmp_path, model, path, k + 1) >= 8
+    assert assert_every_value_checked(tmp_path, model, path, k + 1) >= 6
 
 
 def test_every_value_of_the_hidden_input_commitment_and_range_lookup_is_checked(tmp_path, every_kind):
@@ -192,7 +240,8 @@ def test_every_part_of_every_hidden_opening_is_checked(tmp_path, every_kind):
     model, path = every_kind
     prefix, sections = read_sections(path)
     openings = [i for i, (kind, _) in enumerate(sections) if kind == SECTION_OPENING]
-    assert len(openings) == len(model.layers) + 1
+    groups = PR.hidden_groups(model, PR.hidden_table_bits(model), ZkLigeroParams().group_vars)
+    assert len(openings) == len(groups) < len(model.layers) + 1  # layers share commitments
     for index in openings:
         kind, obj = sections[index]
         assert isinstance(obj, PR.HiddenOpening)
@@ -208,7 +257,7 @@ def test_a_table_width_other_than_the_models_is_rejected(tmp_path, every_kind):
     """A hidden proof names every table's width from the model, never from the data."""
     model, path = every_kind
     prefix, sections = read_sections(path)
-    index = layer_section_indices(sections, 2)[0]  # layer 1's commitment (after the input's lookup)
+    index = layer_section_indices(sections, 1)[0]  # layer 0's group's (after the input's lookup)
     kind, commit = sections[index]
     assert kind == SECTION_COMMIT
     edited = list(sections)

@@ -84,6 +84,23 @@ def test_affine_arithmetic_matches_the_values():
     assert not holds(ledger.constraints[1], source.pads)
 
 
+def test_a_moved_constraint_holds_where_its_pads_and_claims_moved():
+    """A member's constraint in a shared commitment: pad i becomes pad base + i, claim j claim base + j."""
+    rng = np.random.default_rng(4)
+    plan = zk.PadPlan(3)
+    source, ledger = zk.PadSource(plan), zk.PadLedger(plan)
+    values = F.random_ext(rng, 3)
+    x, y, _ = ledger.receive(source.hide(values))
+    truth, other = F.ext_add(values[:, 0], values[:, 1]), F.random_ext(rng)
+    ledger.claim(0, x + y, "x + y is claim 0")
+    assert holds(ledger.constraints[0], source.pads, [truth])
+    moved = ledger.constraints[0].moved(5, 2)
+    shared = np.concatenate([F.random_ext(rng, 5), source.pads], axis=1)
+    assert holds(moved, shared, [other, other, truth])
+    assert not holds(moved, shared, [truth, truth, other])
+    assert not holds(moved, np.roll(shared, 1, axis=1), [other, other, truth])
+
+
 def product_run(tamper: bool = False):
     rng = np.random.default_rng(3)
     plan = zk.PadPlan(3, ((0, 1), (1, 2)))

@@ -25,8 +25,10 @@ _BLOCK_ELEMENTS = 1 << 17
 """Rows are transformed in blocks of about this many codeword elements, so scratch stays cache-sized."""
 _MIN_BLOCKS = 16
 """Small matrices still use at least this many blocks, keeping scratch well below the uint32 output."""
-_EVAL_BLOCK_ELEMENTS = 1 << 18
-"""Coefficients (or Vandermonde entries) per limb GEMM in ``rs_encode_at``: a few MiB of float64 limbs."""
+_EVAL_BLOCK_ELEMENTS = 1 << 16
+"""Coefficients (or Vandermonde entries) per limb GEMM in ``rs_encode_at``: about 2.5 MiB of scratch (2^18
+took 7 MiB to evaluate a hiding tableau's eight blinding rows at its queries, the peak of a small model's
+proof)."""
 
 
 def root_of_unity(log_n: int) -> int:

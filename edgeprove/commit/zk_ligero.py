@@ -67,7 +67,11 @@ MAX_QUERIES = 512
 MAX_COL_BITS = 18
 """Widest tableau, C = 2^18 (a 2^32 vector's best split): so L <= 2^22 and the field term of the
 security bound stays above 101 bits."""
-HEADER_KEYS = ("rate_log", "security_bits")
+HEADER_KEYS = ("group_vars", "rate_log", "security_bits")
+DEFAULT_GROUP_VARS = 18
+"""Default ``ZkLigeroParams.group_vars``: the smallest groups that bring wc50's zero-knowledge proof within
+1.2x the bytes of its proof in the clear (1.10x; 2^19 sends 0.80x for about 10 MiB more peak), design.md
+section 10.2.1."""
 
 
 class ZkLigeroError(CommitmentError):
@@ -87,11 +91,16 @@ class ZkLigeroParams:
     too.  Both tests share the queries: security bits = min(t * -log2((1 + D/L)/2), log2|K| - log2 L) for a
     tableau of width C.  Batching the claims with alpha^1..alpha^k adds k/|K| (B_dot is committed before
     alpha, so its coefficient C - 1 is a constant the batched claim cannot cancel).
+
+    ``group_vars``: in a proof, consecutive layers share one hiding commitment while their vectors fit in
+    2^group_vars entries (``protocol.hidden_groups``): larger groups send fewer bytes (an opening grows as
+    the square root of its vector) and keep more alive at once.
     """
 
     rate_log: int = 3
     security_bits_target: int = 100
     queries: int | None = None
+    group_vars: int = DEFAULT_GROUP_VARS
 
     def __post_init__(self) -> None:
         """Refuse parameters outside the range the analysis supports."""
@@ -101,6 +110,8 @@ class ZkLigeroParams:
             raise ValueError(f"security_bits_target must be in [1, 256], got {self.security_bits_target}")
         if self.queries is not None and not 1 <= self.queries <= MAX_QUERIES:
             raise ValueError(f"queries must be in [1, {MAX_QUERIES}], got {self.queries}")
+        if not 0 <= self.group_vars <= ligero.MAX_NUM_VARS:
+            raise ValueError(f"group_vars must be in [0, {ligero.MAX_NUM_VARS}], got {self.group_vars}")
 
     def num_queries(self, length: int) -> int:
         """t for a vector of ``length`` elements: the fixed count if given, else the fewest queries whose
@@ -461,11 +472,11 @@ def constraints_functional(
     values = np.array([c.value for c in constraints], dtype=np.uint64).reshape(-1, F.EXT_DEGREE).T
     target = F.ext_sum(F.ext_mul(powers, values)) if constraints else F.ext_zeros()
     weights = _batched_terms([c.claims for c in constraints], powers, len(points))
-    pad_weights = _batched_terms([c.pads for c in constraints], powers, None)
-    if not pad_weights.shape[1]:
+    named, pad_weights = _batched_pad_terms([c.pads for c in constraints], powers)
+    nonzero = np.any(pad_weights != 0, axis=0)
+    if not nonzero.any():
         return Functional(points, weights, np.zeros(0, dtype=np.int64), F.ext_zeros((0, width)), target)
-    pads = np.flatnonzero(np.any(pad_weights != 0, axis=0))
-    coefficients = pad_weights[:, pads]  # (4, s)
+    pads, coefficients = named[nonzero], pad_weights[:, nonzero]  # (s,), (4, s)
     entries = pad_offset + F.EXT_DEGREE * pads[:, None] + np.arange(F.EXT_DEGREE)[None, :]  # (s, 4)
     by_limb = np.stack([F.ext_mul_scalar(coefficients, _x_power(limb)) for limb in range(F.EXT_DEGREE)], 2)
     rows, cols = np.divmod(entries.reshape(-1), width)
@@ -475,19 +486,35 @@ def constraints_functional(
     return Functional(points, weights, dense_rows, dense, target)
 
 
-def _batched_terms(terms: list[dict], powers: np.ndarray, size: int | None) -> np.ndarray:
-    """sum_j alpha^j terms_j[i] for every index i (4, size, or one past the largest index when None):
-    the constraints' coefficients on one kind of term, batched."""
-    index = [i for term in terms for i in term]
-    if not index:
-        return F.ext_zeros(size or 0)
+def _batched_terms(terms: list[dict], powers: np.ndarray, size: int) -> np.ndarray:
+    """sum_j alpha^j terms_j[i] for every index i < size (4, size): the constraints' coefficients on their
+    claims, batched."""
+    index, weighted = _weighted_terms(terms, powers)
+    out = np.zeros((F.EXT_DEGREE, size), dtype=np.uint64)
+    for limb in range(F.EXT_DEGREE):  # sums of fewer than 2^33 values below 2^31 stay within 64 bits
+        np.add.at(out[limb], index, weighted[limb])
+    return out % _P
+
+
+def _batched_pad_terms(terms: list[dict], powers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pads the constraints name (sorted) and sum_j alpha^j terms_j[i] for each (4, named): sized by
+    the terms, never by the largest index (a pad far into a shared commitment's vector)."""
+    index, weighted = _weighted_terms(terms, powers)
+    named, slot = np.unique(index, return_inverse=True)
+    out = np.zeros((F.EXT_DEGREE, named.size), dtype=np.uint64)
+    for limb in range(F.EXT_DEGREE):
+        np.add.at(out[limb], slot, weighted[limb])
+    return named, out % _P
+
+
+def _weighted_terms(terms: list[dict], powers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (index, alpha^j coefficient) of the constraints' terms of one kind: (m,) int64, (4, m)."""
+    index = np.array([i for term in terms for i in term], dtype=np.int64)
+    if not index.size:
+        return index, F.ext_zeros(0)
     which = np.repeat(np.arange(len(terms)), [len(term) for term in terms])
     coefficients = np.array([c for term in terms for c in term.values()], dtype=np.uint64).T
-    weighted = F.ext_mul(coefficients, powers[:, which])
-    out = np.zeros((F.EXT_DEGREE, size if size is not None else max(index) + 1), dtype=np.uint64)
-    for limb in range(F.EXT_DEGREE):  # sums of fewer than 2^33 values below 2^31 stay within 64 bits
-        np.add.at(out[limb], np.array(index, dtype=np.int64), weighted[limb])
-    return out % _P
+    return index, F.ext_mul(coefficients, powers[:, which])
 
 
 def _x_power(limb: int) -> np.ndarray:
@@ -521,14 +548,7 @@ def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tup
     num_rows = rows.shape[0]
     row_bits = state.commitment.row_bits
     points = functional.points
-    weights = u[:, None, :num_rows]
-    if points:
-        row_eqs = ligero.row_combinations(points, row_bits)[:, :, :num_rows]
-        weights = np.concatenate([weights, row_eqs], axis=1)
-    # (4, 1 + k, C + t): sum_r u_r P_r, then U_j, over the data and the masks apart (no copy of the rows)
-    combined = np.concatenate(
-        [ligero.combine_rows(weights, rows), ligero.combine_rows(weights, masks)], axis=2
-    )
+    combined = _combined_rows(u[:, None, :num_rows], rows, masks)
     span = combined.shape[2]
     ldt = F.ext_add(
         blinding[: F.EXT_DEGREE].astype(np.uint64),
@@ -536,9 +556,13 @@ def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tup
     )
     ldt[:, :span] = F.ext_add(ldt[:, :span], combined[:, 0])
     dot = blinding[F.EXT_DEGREE :].astype(np.uint64)
-    for j, z in enumerate(points):
-        term = times_reversed_eq(combined[:, 1 + j], z[:, row_bits:])
-        dot = F.ext_add(dot, F.ext_mul_scalar(term, functional.weights[:, j]))
+    for start in range(0, len(points), ligero.POINT_BLOCK):  # a block's rows at a time: (4, block, C + t)
+        block = points[start : start + ligero.POINT_BLOCK]
+        row_eqs = ligero.row_combinations(block, row_bits)[:, :, :num_rows]
+        combined = _combined_rows(row_eqs, rows, masks)
+        for j, z in enumerate(block):
+            term = times_reversed_eq(combined[:, j], z[:, row_bits:])
+            dot = F.ext_add(dot, F.ext_mul_scalar(term, functional.weights[:, start + j]))
     if functional.dense_rows.size:
         polynomials = np.concatenate([rows[functional.dense_rows], masks[functional.dense_rows]], axis=1)
         dense_part = _dense_products(functional.dense, polynomials, dot.shape[1])
@@ -546,17 +570,29 @@ def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tup
     return ldt, dot
 
 
+def _combined_rows(weights: np.ndarray, rows: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """sum_r w_r P_r for K row weights (4, m, R'): over the data rows and their masks apart (no copy of the
+    rows), (4, m, C + t)."""
+    return np.concatenate([ligero.combine_rows(weights, rows), ligero.combine_rows(weights, masks)], axis=2)
+
+
 def _dense_products(dense: np.ndarray, polynomials: np.ndarray, length: int) -> np.ndarray:
     """sum_r A_r^rev(X) P_r(X), A_r^rev(X) = sum_i A[r, i] X^(C-1-i), for K rows A (4, m, C) and base
-    polynomials P (m, C + t): through one NTT of the next power of two above ``length``."""
+    polynomials P (m, C + t): products of spectra of the next power of two above ``length``, summed a
+    block of rows at a time (the pads of a shared commitment span many rows), then one inverse NTT."""
     count, width = dense.shape[1], dense.shape[2]
     size = poly.next_pow2(length)
-    left = np.zeros((F.EXT_DEGREE * count, size), dtype=np.uint64)
-    left[:, :width] = dense[:, :, ::-1].reshape(F.EXT_DEGREE * count, width)
-    right = np.zeros((count, size), dtype=np.uint64)
-    right[:, : polynomials.shape[1]] = polynomials
-    spectra = F.ext_scale(ntt(left).reshape(F.EXT_DEGREE, count, size), ntt(right))
-    return intt(F.ext_sum(spectra, axis=0))[:, :length]
+    total = F.ext_zeros(size)
+    for start in range(0, count, ligero.POINT_BLOCK):
+        block = min(count, start + ligero.POINT_BLOCK) - start
+        left = np.zeros((F.EXT_DEGREE * block, size), dtype=np.uint64)
+        left[:, :width] = dense[:, start : start + block, ::-1].reshape(F.EXT_DEGREE * block, width)
+        right = np.zeros((block, size), dtype=np.uint64)
+        right[:, : polynomials.shape[1]] = polynomials[start : start + block]
+        spectra = F.ext_scale(ntt(left).reshape(F.EXT_DEGREE, block, size), ntt(right))
+        total = F.ext_add(total, F.ext_sum(spectra, axis=0))
+        del left, right, spectra
+    return intt(total)[:, :length]
 
 
 def _base_combination(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -853,15 +889,21 @@ class ZkLigeroScheme:
     opening_type = ZkOpeningProof
 
     def default_params(self) -> ZkLigeroParams:
-        """Rate 1/8 (of max(C, t)), >= 100 bits for the low-degree and the linear test at every width."""
+        """Rate 1/8 (of max(C, t)), >= 100 bits for the low-degree and the linear test at every width,
+        layers grouped up to 2^DEFAULT_GROUP_VARS entries."""
         return ZkLigeroParams(rate_log=3, security_bits_target=100)
 
     def params_header(self, params: ZkLigeroParams) -> dict:
-        """The rate and the security target, from which every tableau's query count follows (parameters with
-        a fixed query count are for the commitment alone: a proof does not name them)."""
+        """The rate and the security target, from which every tableau's query count follows, and the group
+        size (parameters with a fixed query count are for the commitment alone: a proof does not name
+        them)."""
         if params.queries is not None:
             raise ValueError("a proof's hiding commitments take their query counts from a security target")
-        return {"rate_log": params.rate_log, "security_bits": params.security_bits_target}
+        return {
+            "group_vars": params.group_vars,
+            "rate_log": params.rate_log,
+            "security_bits": params.security_bits_target,
+        }
 
     def params_from_header(self, entry: object) -> ZkLigeroParams:
         """The parameters a header names, each within the allowed range."""
@@ -870,12 +912,16 @@ class ZkLigeroScheme:
             or sorted(entry) != sorted(HEADER_KEYS)
             or not all(type(v) is int for v in entry.values())
         ):
-            raise ValueError("hiding commitment parameters are not {rate_log, security_bits} integers")
+            raise ValueError(
+                "hiding commitment parameters are not {group_vars, rate_log, security_bits} integers"
+            )
         if entry["rate_log"] not in RATE_LOGS:
             raise ValueError(f"hiding rate_log {entry['rate_log']} is not one of {RATE_LOGS}")
         if not 1 <= entry["security_bits"] <= 256:
             raise ValueError(f"a hiding security target of {entry['security_bits']} bits is outside [1, 256]")
-        return ZkLigeroParams(rate_log=entry["rate_log"], security_bits_target=entry["security_bits"])
+        if not 0 <= entry["group_vars"] <= ligero.MAX_NUM_VARS:
+            raise ValueError(f"a hiding group size of 2^{entry['group_vars']} is outside [2^0, 2^32]")
+        return ZkLigeroParams(entry["rate_log"], entry["security_bits"], None, entry["group_vars"])
 
     def security_bits(self, params: ZkLigeroParams) -> float:
         """The least over every vector length (``ZkLigeroParams.security_bits``)."""
@@ -937,6 +983,20 @@ class ZkLigeroScheme:
         scratch = ligero.ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, codeword, threads)
         hashers = ligero.HASHER_BYTES * codeword if total > block_rows else 0
         return hashers + _ELEMENT_BYTES * block_rows * (codeword + poly.next_pow2(length)) + scratch
+
+
+OPENING_BASE_BYTES = 3 << 20
+OPENING_BYTES_PER_COLUMN = 5 << 10
+"""A hiding opening's transients (``opening_bytes``): its limb GEMM blocks (the queried columns' direct
+evaluation, the combined rows), the two rows and the pad products' spectra, a block of rows at a time.
+Fitted to tracemalloc peaks of the openings of wc50 and tiny_cnn (3.3-6.1 MiB at C = 512, 6.8-9.3 at 1024,
+11.1-12.5 at 2048)."""
+
+
+def opening_bytes(length: int, params: ZkLigeroParams) -> int:
+    """What opening a hiding commitment of ``length`` entries allocates beside its state."""
+    num_vars, row_bits, _, _ = params.layout(max(length, 1))
+    return OPENING_BASE_BYTES + OPENING_BYTES_PER_COLUMN * (1 << (num_vars - row_bits))
 
 
 ZK_LIGERO = ZkLigeroScheme()

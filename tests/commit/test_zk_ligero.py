@@ -71,7 +71,7 @@ def test_every_tableau_takes_the_fewest_queries_that_reach_100_bits_for_both_tes
 def test_the_highest_target_a_header_may_name_needs_at_most_512_queries_at_every_length():
     """At t = 512 every width passes a query with probability at most 0.6875 (C = 512, D/L = 3/8): 276 bits,
     so the scan always ends within the bound, whatever length the model gives."""
-    strongest = Z.ZK_LIGERO.params_from_header({"rate_log": 3, "security_bits": 256})
+    strongest = Z.ZK_LIGERO.params_from_header({"group_vars": 18, "rate_log": 3, "security_bits": 256})
     assert Z.ZkLigeroParams(queries=512).security_bits() < 256  # the field term caps the figure ...
     assert Z._query_bits(3, 512, np.arange(Z.MAX_COL_BITS + 1)) >= 256  # ... not the query term
     assert max(strongest.num_queries(size) for size in SIZES) <= Z.MAX_QUERIES
@@ -92,7 +92,17 @@ def test_fewer_queries_lower_security():
     assert Z.ZkLigeroParams(queries=85).security_bits() < 60
 
 
-@pytest.mark.parametrize("kwargs", [{"rate_log": 2}, {"rate_log": 1}, {"queries": 0}, {"queries": 513}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rate_log": 2},
+        {"rate_log": 1},
+        {"queries": 0},
+        {"queries": 513},
+        {"group_vars": -1},
+        {"group_vars": 33},
+    ],
+)
 def test_bad_params_refused(kwargs):
     with pytest.raises(ValueError):
         Z.ZkLigeroParams(**kwargs)
@@ -101,14 +111,17 @@ def test_bad_params_refused(kwargs):
 @pytest.mark.parametrize(
     "entry",
     [
-        {"rate_log": 3},
-        {"rate_log": 3, "queries": 171},
-        {"rate_log": 2, "security_bits": 100},
-        {"rate_log": 3, "security_bits": 0},
-        {"rate_log": 3, "security_bits": 1 << 20},
-        {"rate_log": 3, "security_bits": True},
-        {"rate_log": "3", "security_bits": 100},
-        [3, 100],
+        {"group_vars": 18, "rate_log": 3},
+        {"rate_log": 3, "security_bits": 100},
+        {"group_vars": 18, "rate_log": 3, "queries": 171},
+        {"group_vars": 18, "rate_log": 2, "security_bits": 100},
+        {"group_vars": 18, "rate_log": 3, "security_bits": 0},
+        {"group_vars": 18, "rate_log": 3, "security_bits": 1 << 20},
+        {"group_vars": 18, "rate_log": 3, "security_bits": True},
+        {"group_vars": 18, "rate_log": "3", "security_bits": 100},
+        {"group_vars": 40, "rate_log": 3, "security_bits": 100},
+        {"group_vars": True, "rate_log": 3, "security_bits": 100},
+        [18, 3, 100],
     ],
 )
 def test_header_parameters_are_bounded(entry):
@@ -336,6 +349,17 @@ def test_pads_past_the_committed_length_are_rejected_before_use(fixed_constraint
     commitment, points, constraints, proof, coins = fixed_constraints
     past = commitment.num_rows << commitment.col_bits
     functional = Z.constraints_functional(points, constraints, past, 1 << commitment.col_bits, coins.alpha)
+    with pytest.raises(Z.ZkLigeroError, match="past the committed vector's length"):
+        Z.check(commitment, PARAMS, functional, proof, coins)
+
+
+def test_a_pad_far_past_the_vector_costs_nothing_to_reject(fixed_constraints):
+    """Pads are batched by the ones named, never by the largest index: a pad 2^40 entries on (what a
+    shared commitment's offsets could name) allocates no more than one near the start."""
+    commitment, points, constraints, proof, coins = fixed_constraints
+    far = [c.moved(1 << 40, 0) for c in constraints]
+    functional = Z.constraints_functional(points, far, 0, 1 << commitment.col_bits, coins.alpha)
+    assert functional.dense.shape[1] <= len(constraints) * F.EXT_DEGREE
     with pytest.raises(Z.ZkLigeroError, match="past the committed vector's length"):
         Z.check(commitment, PARAMS, functional, proof, coins)
 
