@@ -70,8 +70,8 @@ security bound stays above 101 bits."""
 HEADER_KEYS = ("group_vars", "rate_log", "security_bits")
 DEFAULT_GROUP_VARS = 18
 """Default ``ZkLigeroParams.group_vars``: the smallest groups that bring wc50's zero-knowledge proof within
-1.2x the bytes of its proof in the clear (1.10x; 2^19 sends 0.80x for about 10 MiB more peak), design.md
-section 10.2.1."""
+1.2x the bytes of its proof in the clear (1.10x; 2^19 sends 0.80x for 9 MiB more peak,
+``scripts/bench_zk_groups.py``), design.md section 10.2.1."""
 
 
 class ZkLigeroError(CommitmentError):

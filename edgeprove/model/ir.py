@@ -53,6 +53,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,6 +295,18 @@ def _shape(value) -> Shape:
     ):
         raise TypeError("shape")
     return (int(value[0]), int(value[1]), int(value[2]))
+
+
+_NPY_HEADER_LOCK = threading.Lock()
+
+
+def load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    """``np.load`` of a .npy file without pickles, one thread at a time: numpy parses the header with
+    ``ast.literal_eval``, and CPython 3.11 builds AST objects with state shared by every thread, so two
+    parses at once (the prover reads layer k + 1's weights on a worker while layer k's are read) can fail
+    with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905)."""
+    with _NPY_HEADER_LOCK:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
 
 
 def short(value, limit: int = 40) -> str:
@@ -676,7 +689,7 @@ class Model:
         """A weight source's whole array: as it is, or its file opened memory-mapped."""
         if isinstance(source, Path):
             try:  # checked by compiled.load, but the file may have been removed or cut short since
-                return np.load(source, mmap_mode="r")
+                return load_npy(source, mmap_mode="r")
             except (OSError, ValueError, EOFError) as exc:
                 reason = getattr(exc, "strerror", None) or short(str(exc), 80)
                 name = self.layers[index].name

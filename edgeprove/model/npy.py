@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprove.model.ir import MAX_NPY_DIMS, MAX_NPY_HEADER_BYTES, ModelError, short
+from edgeprove.model.ir import MAX_NPY_DIMS, MAX_NPY_HEADER_BYTES, ModelError, load_npy, short
 
 MAGIC = b"\x93NUMPY"
 READERS = {(1, 0): (2, np.lib.format.read_array_header_1_0), (2, 0): (4, np.lib.format.read_array_header_2_0)}
@@ -122,6 +122,6 @@ def read_header(path: Path, what: str, expected: str) -> NpyHeader:
 def load(path: Path, what: str) -> np.ndarray:
     """Load a .npy file whose header ``read_header`` accepted (its size is known to be bounded)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return load_npy(path)
     except (OSError, ValueError, EOFError) as exc:
         raise ModelError(f"{what} {path}: cannot read it ({exc.__class__.__name__})") from None
