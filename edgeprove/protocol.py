@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeprove import field as F
 from edgeprove import layers, poly
-from edgeprove.claims import INPUT
+from edgeprove.claims import INPUT, Claim
 from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME, SCHEMES, CommitmentScheme
 from edgeprove.commit.zk_ligero import ZkOpeningProof
 from edgeprove.layers import committed_input
@@ -31,7 +31,7 @@ from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model, ModelError
 from edgeprove.model.tiling import Tiles, check_tiles
 from edgeprove.proof import register
 from edgeprove.transcript import Transcript
-from edgeprove.zk import PadLedger, PadPlan, ZkError
+from edgeprove.zk import LinearConstraint, PadLedger, PadPlan, ZkError
 
 PROTOCOL = "edgeprove/v1"
 
@@ -407,10 +407,10 @@ def opening_turns(model: Model, groups: list[HiddenGroup] | None = None) -> dict
 def group_constraints(
     group: HiddenGroup,
     ledgers: list[PadLedger],
-    claims: list[list],
+    claims: list[list[Claim]],
     tau: np.ndarray,
     lines: np.ndarray,
-) -> tuple[list[np.ndarray], list]:
+) -> tuple[list[np.ndarray], list[LinearConstraint]]:
     """Close every member's ledger for the group's one opening (``owe_constraints``, each with its share
     of the sent ``lines``) and return the points on the group's vector and the constraints, each pad moved
     to its entry in that vector (pad offset 0) and each claim to its place in the points."""
