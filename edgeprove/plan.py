@@ -229,14 +229,16 @@ def predict(
         lookup = encode = table = 0
         if kind.commits(layer) or hidden:
             bits = widths[k]
-            plan = protocol.hidden_plan(model, k, bits) if hidden else None
-            lay = protocol.commitment_layout(model, k, max(bits, 1) if kind.commits(layer) else 0, plan)
             min_leaves = max(1 << bits, 1 << layer.shift)
-            state[k], encode, lookup = _commitment_bytes(lay, plan, min_leaves, params, scheme, threads)
-            length = protocol.committed_length(lay, plan)
             if hidden:
-                state[k], encode = _group_bytes(model, groups[k], k, params, scheme, threads)
-                length = groups[k].length
+                group = groups[k]
+                lookup = _lookup_bytes(group.layout_of(k), min_leaves)
+                state[k], encode = _group_bytes(model, group, k, params, scheme, threads)
+                length = group.length
+            else:
+                lay = protocol.commitment_layout(model, k, max(bits, 1) if kind.commits(layer) else 0)
+                state[k], encode, lookup = _commitment_bytes(lay, None, min_leaves, params, scheme, threads)
+                length = protocol.committed_length(lay)
             table = INT_BYTES << bits
             waiting[k] = state[k]
             if state[k] and spill and schedule == "streaming" and k < last_use[k] < n:  # read later
@@ -344,15 +346,20 @@ def _commitment_bytes(
     vector up to its last pad: the assembled vector is a transient of committing it."""
     from edgeprove import protocol
 
-    vec = 1 << lay.num_vars
-    leaves = max(vec // 2, min_leaves)
-    lookup = LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
+    lookup = _lookup_bytes(lay, min_leaves)
     length = protocol.committed_length(lay, plan)
     if plan is None:
         used = sum(1 << nv for _, nv in (*lay.segments, *lay.tail))
         return scheme.state_bytes(length, params), scheme.commit_bytes(used, params, threads), lookup
-    encode = VECTOR_BYTES * vec + scheme.commit_bytes(length, params, threads)
+    encode = VECTOR_BYTES * (1 << lay.num_vars) + scheme.commit_bytes(length, params, threads)
     return scheme.state_bytes(length, params), encode, lookup
+
+
+def _lookup_bytes(lay: Layout, min_leaves: int) -> int:
+    """One pass of a committed vector's lookups, whose leaves are at least half the vector and
+    ``min_leaves``."""
+    leaves = max((1 << lay.num_vars) // 2, min_leaves)
+    return LOOKUP_BYTES_PER_LEAF * min(leaves, TILING.pass_leaves) + MASK_BYTES_PER_LEAF * leaves
 
 
 def _spilled_bytes(length: int, whole: int, params: object, scheme: CommitmentScheme) -> int:

@@ -22,11 +22,12 @@ from edgeprove import field as F
 from edgeprove import layers, poly
 from edgeprove.claims import INPUT, Claim
 from edgeprove.commit import DEFAULT_SCHEME, HIDING_SCHEME, SCHEMES, CommitmentScheme
-from edgeprove.commit.zk_ligero import ZkOpeningProof
+from edgeprove.commit.ligero import MAX_NUM_VARS
+from edgeprove.commit.zk_ligero import ZkLigeroParams, ZkOpeningProof
 from edgeprove.layers import committed_input
 from edgeprove.layers.common import Layout
 from edgeprove.layers.kind import read_count
-from edgeprove.model.bounds import check_model
+from edgeprove.model.bounds import LayerBounds, check_model
 from edgeprove.model.ir import MAX_NAME_CHARS, NAME_PATTERN, Model, ModelError
 from edgeprove.model.tiling import Tiles, check_tiles
 from edgeprove.proof import register
@@ -328,11 +329,12 @@ def owe_constraints(
 
 @dataclass(frozen=True)
 class HiddenGroup:
-    """Tensors committed together in a hidden proof: their vectors (``commitment_layout``, pads
-    included) in aligned segments of one vector (``layout``, one segment per member named by
-    ``member_key``), which ends at ``length`` (the last member's committed length)."""
+    """Tensors committed together in a hidden proof: their pads (``hidden_plan``) and vectors
+    (``commitment_layout``, pads included) in aligned segments of one vector (``layout``, one segment per
+    member named by ``member_key``), which ends at ``length`` (the last member's committed length)."""
 
     members: tuple[int, ...]
+    plans: tuple[PadPlan, ...]
     layouts: tuple[Layout, ...]
     layout: Layout
     length: int
@@ -341,6 +343,10 @@ class HiddenGroup:
     def first(self) -> int:
         """The member whose turn commits the group (the commitment precedes every member's proof)."""
         return self.members[0]
+
+    def layout_of(self, t: int) -> Layout:
+        """Member t's own vector's layout."""
+        return self.layouts[self.members.index(t)]
 
     def offset(self, t: int) -> int:
         """Where member t's vector starts in the group's."""
@@ -352,15 +358,32 @@ class HiddenGroup:
         vector[offset : offset + member.size] = member
 
 
+def zk_params(group_bits: int | None, zero_knowledge: bool) -> ZkLigeroParams | None:
+    """A zero-knowledge proof's commitment parameters with its layers sharing hiding commitments of up to
+    2^``group_bits`` entries (``--zk-group-bits``); None when no size is given (the default).  ValueError,
+    in the option's words, for a size out of range or given to a proof that is not zero-knowledge."""
+    if group_bits is None:
+        return None
+    if not zero_knowledge:
+        raise ValueError(
+            "--zk-group-bits sets a zero-knowledge proof's groups: it needs --private-input (without "
+            "--no-zero-knowledge)"
+        )
+    if not 0 <= group_bits <= MAX_NUM_VARS:
+        raise ValueError(f"--zk-group-bits must be in [0, {MAX_NUM_VARS}], got {group_bits}")
+    return ZkLigeroParams(group_vars=group_bits)
+
+
 def member_key(t: int) -> str:
     """The segment name of tensor t in its group's layout."""
     return f"t{t}"
 
 
-def hidden_table_bits(model: Model) -> tuple[int, ...]:
-    """Every layer's table width in a hidden proof: its kind's width for the model's static bound on q,
-    never the data's (ModelError for a model the bounds refuse)."""
-    static = check_model(model)
+def hidden_table_bits(model: Model, static: list[LayerBounds] | None = None) -> tuple[int, ...]:
+    """Every layer's table width in a hidden proof: its kind's width for the model's static bound on q
+    (``static``, the model's ``check_model`` when given), never the data's (ModelError for a model the
+    bounds refuse)."""
+    static = check_model(model) if static is None else static
     return tuple(
         layers.kind_of(layer).static_table_bits(layer, s.q_bits) for layer, s in zip(model.layers, static)
     )
@@ -371,14 +394,14 @@ def hidden_groups(model: Model, table_bits: tuple[int, ...], group_vars: int) ->
     input alone (its root starts the transcript), then runs of consecutive layers (their table widths
     ``table_bits``, the model's) while their vectors' segments fit in 2^group_vars entries; a larger
     vector is a group of its own."""
-    members: list[tuple[int, Layout, int]] = []
+    members: list[tuple[int, PadPlan, Layout, int]] = []
     for t, bits in [(INPUT, committed_input.RANGE_BITS), *enumerate(table_bits)]:
         plan = hidden_plan(model, t, bits)
         lay = commitment_layout(model, t, bits, plan)
-        members.append((t, lay, committed_length(lay, plan)))
+        members.append((t, plan, lay, committed_length(lay, plan)))
     groups, current = [], []
     for member in members:
-        span = sum(1 << lay.num_vars for _, lay, _ in current) + (1 << member[1].num_vars)
+        span = sum(1 << lay.num_vars for _, _, lay, _ in current) + (1 << member[2].num_vars)
         if current and (current[0][0] == INPUT or span > 1 << group_vars):
             groups.append(_group(current))
             current = []
@@ -386,12 +409,13 @@ def hidden_groups(model: Model, table_bits: tuple[int, ...], group_vars: int) ->
     return [*groups, _group(current)] if current else groups
 
 
-def _group(members: list[tuple[int, Layout, int]]) -> HiddenGroup:
-    """Members (tensor, layout, committed length) placed in one vector, largest first."""
-    layout = Layout.of({member_key(t): lay.num_vars for t, lay, _ in members})
+def _group(members: list[tuple[int, PadPlan, Layout, int]]) -> HiddenGroup:
+    """Members (tensor, pads, layout, committed length) placed in one vector, largest first."""
+    layout = Layout.of({member_key(t): lay.num_vars for t, _, lay, _ in members})
     offsets = layout.offsets()
-    length = max(offsets[member_key(t)] + used for t, _, used in members)
-    return HiddenGroup(tuple(t for t, _, _ in members), tuple(lay for _, lay, _ in members), layout, length)
+    length = max(offsets[member_key(t)] + used for t, _, _, used in members)
+    tensors, plans, layouts, _ = zip(*members)
+    return HiddenGroup(tensors, plans, layouts, layout, length)
 
 
 def opening_turns(model: Model, groups: list[HiddenGroup] | None = None) -> dict[int, int]:

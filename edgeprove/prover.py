@@ -177,7 +177,7 @@ def _compute(
     group = committer.group_of[k]
     if k != group.first:
         return _Built(witness)
-    pads = {t: PadSource(PR.hidden_plan(model, t, committer.table_bits[t])) for t in group.members}
+    pads = {t: PadSource(plan) for t, plan in zip(group.members, group.plans)}
     shared = np.zeros(group.length, dtype=np.uint32)
     group.place(shared, k, PR.hidden_vector(vector, group.layouts[0], pads[k].vector()))
     del vector
@@ -354,9 +354,9 @@ def _commit_input(
     pads = ledger = None
     bits = committed_input.RANGE_BITS
     if committer.hidden:
-        plan = PR.hidden_plan(model, PR.INPUT, bits)
-        pads, ledger = PadSource(plan), PadLedger(plan)
-        vector = PR.hidden_vector(vector, PR.commitment_layout(model, PR.INPUT, bits, plan), pads.vector())
+        group = committer.group_of[PR.INPUT]
+        pads, ledger = PadSource(group.plans[0]), PadLedger(group.plans[0])
+        vector = PR.hidden_vector(vector, group.layouts[0], pads.vector())
     commitment, state = PR.tensor_scheme(PR.INPUT, committer.scheme).commit(vector, committer.input_params)
     del vector
     writer.section(SECTION_COMMIT, PR.CommitSection(commitment.root, bits))

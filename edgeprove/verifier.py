@@ -26,7 +26,7 @@ from edgeprove.commit.scheme import CommitmentError, CommitmentScheme
 from edgeprove.layers import committed_input, requant
 from edgeprove.layers.common import Grid
 from edgeprove.layers.kind import Rejected, VerifierStep
-from edgeprove.model.bounds import check_model
+from edgeprove.model.bounds import LayerBounds, check_model
 from edgeprove.model.ir import Layer, Model, ModelError
 from edgeprove.model.tiling import tile
 from edgeprove.proof import (
@@ -171,7 +171,7 @@ def _verify(
     roots: dict[int, tuple[bytes, int]] = {}
     tensors = ([PR.INPUT] if mode == "committed" else []) + list(range(len(model.layers)))
     claims = ClaimLedger(tensors)
-    ledgers, widths, groups = _hidden_setup(model, params) if hidden else (None, None, {})
+    ledgers, widths, groups = _hidden_setup(model, params, static) if hidden else (None, None, {})
     x = None
     if mode == "committed":
         transcript = _verify_committed_input(reader, header, model, roots, claims, scheme, ledgers)
@@ -231,22 +231,18 @@ def _verify(
 
 
 def _hidden_setup(
-    model: Model, params: object
+    model: Model, params: object, static: list[LayerBounds]
 ) -> tuple[dict[int, PadLedger], tuple[int, ...], dict[int, PR.HiddenGroup]]:
     """A hidden proof's ledger for every commitment, its pads planned from the model alone, every layer's
-    table width (the model's bound) and each tensor's group (``protocol.hidden_groups`` for the header's
-    group size)."""
+    table width (the model's bound, ``static``) and each tensor's group (``protocol.hidden_groups`` for the
+    header's group size)."""
     try:
-        widths = PR.hidden_table_bits(model)
-        ledgers = {PR.INPUT: PadLedger(PR.hidden_plan(model, PR.INPUT, committed_input.RANGE_BITS))}
-        for k in range(len(model.layers)):
-            ledgers[k] = PadLedger(PR.hidden_plan(model, k, widths[k]))
-        groups = {
-            t: group for group in PR.hidden_groups(model, widths, params.group_vars) for t in group.members
-        }
+        widths = PR.hidden_table_bits(model, static)
+        groups = PR.hidden_groups(model, widths, params.group_vars)
     except (ValueError, ZkError) as exc:
         raise Rejected(f"model: {exc}") from None
-    return ledgers, widths, groups
+    ledgers = {t: PadLedger(plan) for group in groups for t, plan in zip(group.members, group.plans)}
+    return ledgers, widths, {t: group for group in groups for t in group.members}
 
 
 def _plans(ledgers: dict[int, PadLedger]) -> dict[int, PadPlan]:

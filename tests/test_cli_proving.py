@@ -644,6 +644,49 @@ def test_no_zero_knowledge_needs_a_private_input(tmp_path, command):
     assert "Traceback" not in result.output and not (tmp_path / "p").exists()
 
 
+@pytest.mark.parametrize("command", ["prove", "plan"])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--zk-group-bits", "4"], "needs --private-input"),
+        (["--private-input", "--no-zero-knowledge", "--zk-group-bits", "4"], "needs --private-input"),
+        (["--private-input", "--zk-group-bits", "33"], "must be in [0, 32], got 33"),
+        (["--private-input", "--zk-group-bits", "-1"], "must be in [0, 32], got -1"),
+        (["--private-input", "--zk-group-bits", "eighteen"], "valid integer"),
+    ],
+    ids=["public", "not-hidden", "too-large", "negative", "not-a-number"],
+)
+def test_a_group_size_applies_to_a_zero_knowledge_proof_in_range(tmp_path, command, arguments, message):
+    extra = ["--out", str(tmp_path / "p")] if command == "prove" else []
+    result = runner.invoke(app, [command, "tiny_mlp", *arguments, *extra])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "p").exists()
+
+
+def test_the_group_size_reaches_the_proof_and_the_plan(tmp_path):
+    """`prove --zk-group-bits` writes a proof whose header names that size and which verifies; `plan` with the
+    same option predicts what the library predicts for those parameters."""
+    from edgeprove import plan as planner
+    from edgeprove import verifier
+    from edgeprove.commit.zk_ligero import ZkLigeroParams
+
+    proof = tmp_path / "p"
+    made = runner.invoke(
+        app, ["prove", "tiny_cnn", "--private-input", "--zk-group-bits", "0", "--out", str(proof)]
+    )
+    assert made.exit_code == 0, made.output
+    assert verifier.read_header(proof)["ligero_zk"]["group_vars"] == 0
+    assert runner.invoke(app, ["verify", str(proof), "--model", "tiny_cnn"]).exit_code == 0
+    model = zoo.get("tiny_cnn")
+    for bits in (0, 20):
+        planned = runner.invoke(
+            app,
+            ["plan", "tiny_cnn", "--private-input", "--zk-group-bits", str(bits), "--threads", "1", "--json"],
+        )
+        expected = planner.predict(model, private_input=True, params=ZkLigeroParams(group_vars=bits))
+        assert json.loads(planned.stdout)["peak_bytes"] == expected.peak_bytes
+
+
 def test_a_model_a_private_proof_cannot_hide_is_one_line_naming_the_way_out(tmp_path):
     """A layer reading a single value: prove --private-input refuses with exit 2 and one line, and
     --no-zero-knowledge proves it (its input committed but not private)."""

@@ -108,6 +108,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         spill: bool = False,
         tiles: tuple = (),
         zero_knowledge: bool = True,
+        zk_group_bits: int | None = None,
     ) -> list[str]:
         stand_in_inputs.append(input_path)
         stand_in_threads.append(threads)
@@ -128,6 +129,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         fit=None,
         memory=None,
         zero_knowledge=True,
+        zk_group_bits=None,
     ) -> None:
         planned_threads.append(threads)
 
@@ -751,14 +753,17 @@ def test_a_private_input_run_commits_the_input_and_plans_for_it(tmp_path: Path, 
     out = tmp_path / "r"
     process = edgeprove_process(
         "run", "tiny_cnn", "--ram", "400M", "--backend", real_cap_backend(), "--private-input",
-        "--out", str(out), "--json", env=real_env(model_cache),
+        "--zk-group-bits", "0", "--out", str(out), "--json", env=real_env(model_cache),
     )  # fmt: skip
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["verdict"] == "fits" and report["prover"]["input_mode"] == "committed"
     assert report["prover"]["zero_knowledge"] is True
-    assert "--private-input" in report["command"]
+    assert "--private-input" in report["command"] and "--zk-group-bits 0" in report["command"]
+    from edgeprove import verifier
+
+    assert verifier.read_header(out / "proof.bin")["ligero_zk"]["group_vars"] == 0
     argv = pipeline.prover_command("m", "streaming", Path("p"), Path("e"), private_input=True)
     assert argv[-1] == "--private-input" and "--private-input" not in pipeline.prover_command(
         "m", "streaming", Path("p"), Path("e")
@@ -767,11 +772,26 @@ def test_a_private_input_run_commits_the_input_and_plans_for_it(tmp_path: Path, 
         "m", "streaming", Path("p"), Path("e"), private_input=True, zero_knowledge=False
     )
     assert plain[-2:] == ["--private-input", "--no-zero-knowledge"]
+    grouped = pipeline.prover_command(
+        "m", "streaming", Path("p"), Path("e"), private_input=True, zk_group_bits=5
+    )
+    assert grouped[-3:] == ["--private-input", "--zk-group-bits", "5"]
 
 
 def test_run_without_zero_knowledge_needs_a_private_input() -> None:
     result = invoke("tiny_mlp", "--ram", "400M", "--no-zero-knowledge")
     assert result.exit_code == 2 and "needs --private-input" in result.output
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--zk-group-bits", "4"], ["--private-input", "--zk-group-bits", "40"]],
+    ids=["public", "range"],
+)
+def test_a_run_refuses_a_group_size_that_cannot_apply_before_anything(tmp_path: Path, arguments) -> None:
+    result = invoke("tiny_mlp", "--ram", "400M", "--out", str(tmp_path / "r"), *arguments)
+    assert result.exit_code == 2 and "--zk-group-bits" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(
@@ -807,6 +827,7 @@ def test_a_run_that_would_not_fit_spills_or_takes_one_thread(
         fit: int | None = None,
         memory: int | None = None,
         zero_knowledge: bool = True,
+        zk_group_bits: int | None = None,
     ) -> dict:
         assert memory == 1 << 30  # the planner's own memory is bounded by the cap
         if fit is not None:  # the tiling chosen when nothing else fits

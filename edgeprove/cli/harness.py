@@ -17,6 +17,7 @@ from rich.table import Table
 from edgeprove import cli
 from edgeprove.cli import app
 from edgeprove.cli.live import LiveProgress
+from edgeprove.cli.proving import ZK_GROUP_HELP
 from edgeprove.exitcodes import EXIT_USAGE, RUN_VERDICT_EXIT
 from edgeprove.harness.devices import Device, DeviceError, load_catalog
 from edgeprove.harness.pipeline import RunError, capped_run
@@ -140,6 +141,9 @@ def run(
         "--no-zero-knowledge",
         help="With --private-input: commit the input but prove without hiding the rest (not zero-knowledge).",
     ),
+    zk_group_bits: int | None = typer.Option(
+        None, "--zk-group-bits", metavar="BITS", help="The prover's --zk-group-bits. " + ZK_GROUP_HELP
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
     threads: int | None = typer.Option(
         None,
@@ -179,6 +183,7 @@ def run(
                 private_input,
                 threads,
                 not no_zero_knowledge,
+                zk_group_bits,
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -206,12 +211,14 @@ def print_run(
     private_input: bool = False,
     threads: int | None = None,
     zero_knowledge: bool = True,
+    zk_group_bits: int | None = None,
 ) -> int:
     """`edgeprove run` with signals raised as Interrupted: the capped run, its summary printed; returns the
     exit code."""
     options = {"--ram": ram, "--device": device, "--backend": backend, "--schedule": schedule, "--out": out}
     options.update({"--image": image, "--input": input_path})
     options["--threads"] = None if threads is None else str(threads)
+    options["--zk-group-bits"] = None if zk_group_bits is None else str(zk_group_bits)
     command = shlex.join(
         ["edgeprove", "run", model]
         + [word for name, value in options.items() if value is not None for word in (name, value)]
@@ -253,6 +260,7 @@ def print_run(
                 private_input=private_input,
                 threads=threads,
                 zero_knowledge=zero_knowledge,
+                zk_group_bits=zk_group_bits,
             )
     except RunError as error:
         raise fail(str(error), error.code) from None

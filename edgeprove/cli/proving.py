@@ -152,10 +152,25 @@ PRIVATE_HELP = (
     "Commit to the input (int8 range-checked) instead of publishing it; the proof is then zero-knowledge: "
     "it reveals nothing about the input beyond the output."
 )
+ZK_GROUP_HELP = (
+    "Zero-knowledge proofs: consecutive layers share one hiding commitment while their vectors fit in "
+    "2^BITS entries (0 to 32; 0 commits every layer alone; default 18). Larger groups send fewer bytes and "
+    "hold more memory at once (README, 'Private inputs and zero knowledge')."
+)
 NO_ZK_HELP = (
     "With --private-input: commit the input but prove without hiding the rest (smaller and faster; the "
     "proof's values then reveal information about the input, and verify does not call it private)."
 )
+
+
+def _zk_params(group_bits: int | None, zero_knowledge: bool) -> object | None:
+    """The commitment parameters --zk-group-bits asks for (None: the default); exit 2 when it cannot apply."""
+    from edgeprove.protocol import zk_params
+
+    try:
+        return zk_params(group_bits, zero_knowledge)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -176,6 +191,7 @@ def prove(
     events: Path | None = typer.Option(None, "--events", help="Write per-layer JSON-lines events here."),
     private_input: bool = typer.Option(False, "--private-input", help=PRIVATE_HELP),
     no_zero_knowledge: bool = typer.Option(False, "--no-zero-knowledge", help=NO_ZK_HELP),
+    zk_group_bits: int | None = typer.Option(None, "--zk-group-bits", metavar="BITS", help=ZK_GROUP_HELP),
     threads: int | None = typer.Option(
         None,
         "--threads",
@@ -195,6 +211,7 @@ def prove(
     """
     if no_zero_knowledge and not private_input:
         raise _fail("--no-zero-knowledge needs --private-input (a public input is in the proof anyway)")
+    params = _zk_params(zk_group_bits, private_input and not no_zero_knowledge)
     _require_exact_blas()
     threads = _threads(threads)
     try:
@@ -212,6 +229,7 @@ def prove(
                 spill,
                 tile,
                 private_input and not no_zero_knowledge,
+                params,
             )
     except KeyboardInterrupt as error:
         interrupted = as_interrupted(error)
@@ -234,8 +252,10 @@ def _prove(
     spill: bool,
     tile: list[str],
     zero_knowledge: bool,
+    params: object | None,
 ) -> None:
-    """The body of `prove`, run with signals raised as Interrupted."""
+    """The body of `prove`, run with signals raised as Interrupted (``params``: the commitment's, None for
+    the default)."""
     from edgeprove import prover
     from edgeprove.model import ops
     from edgeprove.model.resolve import check_seed, load_input, seeded_input
@@ -282,6 +302,7 @@ def _prove(
                     spill=spill,
                     tiles=tiles,
                     zero_knowledge=zero_knowledge,
+                    params=params,
                 )
         else:
             result = prover.prove(
@@ -295,6 +316,7 @@ def _prove(
                 spill=spill,
                 tiles=tiles,
                 zero_knowledge=zero_knowledge,
+                params=params,
             )
     except ModelError as exc:
         raise _fail(str(exc)) from None
@@ -456,6 +478,9 @@ def plan(
     no_zero_knowledge: bool = typer.Option(
         False, "--no-zero-knowledge", help="Predict `prove --private-input --no-zero-knowledge`."
     ),
+    zk_group_bits: int | None = typer.Option(
+        None, "--zk-group-bits", metavar="BITS", help="Predict `prove --zk-group-bits`. " + ZK_GROUP_HELP
+    ),
     threads: int | None = typer.Option(
         None, "--threads", help="The prover's threads (default: the cores available, as `prove` takes)."
     ),
@@ -488,6 +513,9 @@ def plan(
     tiles = _tiles(m, tile)
     settings = {"schedule": schedule, "threads": threads, "private_input": private_input, "spill": spill}
     settings["zero_knowledge"] = private_input and not no_zero_knowledge
+    params = _zk_params(zk_group_bits, settings["zero_knowledge"])
+    if params is not None:
+        settings["params"] = params
     if fit is not None and tiles:
         raise _fail("--fit chooses the tiling: give --tile or --fit, not both")
     if fit is not None:

@@ -67,10 +67,13 @@ MAX_QUERIES = 512
 MAX_COL_BITS = 18
 """Widest tableau, C = 2^18 (a 2^32 vector's best split): so L <= 2^22 and the field term of the
 security bound stays above 101 bits."""
+_COEFFICIENT_BLOCK_ELEMENTS = 1 << 19
+"""Codeword entries encoded from one block of coefficient rows (``_leaf_digests``): the 206 data rows of a
+2^18-entry vector take 1.6 MiB of coefficients laid out at once, 0.5 MiB in blocks of this size."""
 HEADER_KEYS = ("group_vars", "rate_log", "security_bits")
 DEFAULT_GROUP_VARS = 18
 """Default ``ZkLigeroParams.group_vars``: the smallest groups that bring wc50's zero-knowledge proof within
-1.2x the bytes of its proof in the clear (1.10x; 2^19 sends 0.80x for 9 MiB more peak,
+1.2x the bytes of its proof in the clear (1.10x; 2^19 sends 0.80x for 8.8 MiB more peak,
 ``scripts/bench_zk_groups.py``), design.md section 10.2.1."""
 
 
@@ -293,19 +296,26 @@ def commit(values: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, Comm
     return commitment, CommitState(commitment, params, rows, masks, blinding, salts, tree)
 
 
-def _coefficient_rows(rows: np.ndarray, masks: np.ndarray, blinding: np.ndarray, start: int, stop: int):
+def _coefficient_rows(
+    rows: np.ndarray, masks: np.ndarray, blinding: np.ndarray, start: int, stop: int, width: int
+) -> np.ndarray:
     """Rows start..stop of the tableau (data rows with their masks, then the blinding rows) as coefficient
-    vectors of dot's length D, uint32."""
-    num_rows, width = rows.shape
-    length = blinding.shape[1]
-    out = np.zeros((stop - start, length), dtype=np.uint32)
+    vectors zero-padded to ``width`` (at least C + t for data rows, D for blinding rows), uint32."""
+    num_rows, columns = rows.shape
+    out = np.zeros((stop - start, width), dtype=np.uint32)
     data = range(start, min(stop, num_rows))
     if len(data):
-        out[: len(data), :width] = rows[data.start : data.stop]
-        out[: len(data), width : width + masks.shape[1]] = masks[data.start : data.stop]
+        out[: len(data), :columns] = rows[data.start : data.stop]
+        out[: len(data), columns : columns + masks.shape[1]] = masks[data.start : data.stop]
     if stop > num_rows:
-        out[len(data) :] = blinding[max(0, start - num_rows) : stop - num_rows]
+        out[len(data) :, : blinding.shape[1]] = blinding[max(0, start - num_rows) : stop - num_rows]
     return out
+
+
+def _coefficient_block_rows(codeword: int) -> int:
+    """Rows whose coefficients are laid out at a time when encoding: ``_COEFFICIENT_BLOCK_ELEMENTS`` codeword
+    entries' worth, enough for the encoding's threads, never the whole tableau."""
+    return max(1, _COEFFICIENT_BLOCK_ELEMENTS // codeword)
 
 
 def _encoding(length: int, domain_bits: int) -> tuple[int, int]:
@@ -329,15 +339,16 @@ def _leaf_digests(rows, masks, blinding, salts, domain_bits: int) -> bytes:
         coefficients, the blinding rows from their D."""
         block = buffer[: codeword * (stop - start)].reshape(codeword, stop - start)
         split = min(max(num_rows, start), stop)
+        step = _coefficient_block_rows(codeword)
         for first, last, used in (
             (start, split, rows.shape[1] + masks.shape[1]),
             (split, stop, blinding.shape[1]),
         ):
-            if last > first:
-                width, rate = _encoding(used, domain_bits)
-                coefficients = np.zeros((last - first, width), dtype=np.uint32)
-                coefficients[:, :used] = _coefficient_rows(rows, masks, blinding, first, last)[:, :used]
-                encode_rows_into(coefficients, rate, block[:, first - start : last - start])
+            width, rate = _encoding(used, domain_bits)
+            for low in range(first, last, step):
+                high = min(last, low + step)
+                coefficients = _coefficient_rows(rows, masks, blinding, low, high, width)
+                encode_rows_into(coefficients, rate, block[:, low - start : high - start])
         return block
 
     if total <= block_rows:
@@ -556,18 +567,38 @@ def prove_rows(state: CommitState, functional: Functional, u: np.ndarray) -> tup
     )
     ldt[:, :span] = F.ext_add(ldt[:, :span], combined[:, 0])
     dot = blinding[F.EXT_DEGREE :].astype(np.uint64)
-    for start in range(0, len(points), ligero.POINT_BLOCK):  # a block's rows at a time: (4, block, C + t)
-        block = points[start : start + ligero.POINT_BLOCK]
-        row_eqs = ligero.row_combinations(block, row_bits)[:, :, :num_rows]
-        combined = _combined_rows(row_eqs, rows, masks)
-        for j, z in enumerate(block):
-            term = times_reversed_eq(combined[:, j], z[:, row_bits:])
-            dot = F.ext_add(dot, F.ext_mul_scalar(term, functional.weights[:, start + j]))
+    columns, row_weights = _row_weights_by_column(points, functional.weights, row_bits, num_rows)
+    for start in range(0, len(columns), ligero.POINT_BLOCK):  # a block's rows at a time: (4, block, C + t)
+        combined = _combined_rows(row_weights[:, start : start + ligero.POINT_BLOCK], rows, masks)
+        for j, z_col in enumerate(columns[start : start + ligero.POINT_BLOCK]):
+            dot = F.ext_add(dot, times_reversed_eq(combined[:, j], z_col))
     if functional.dense_rows.size:
         polynomials = np.concatenate([rows[functional.dense_rows], masks[functional.dense_rows]], axis=1)
         dense_part = _dense_products(functional.dense, polynomials, dot.shape[1])
         dot = F.ext_add(dot, dense_part)
     return ldt, dot
+
+
+def _row_weights_by_column(
+    points: list[np.ndarray], weights: np.ndarray, row_bits: int, num_rows: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The points' distinct column parts z_col, and for each the row weights sum_j w_j eq(z_j,row) over the
+    points j that end in it (4, distinct, R'): points sharing their column coordinates (a layer's segments
+    claimed at one point) share E(X), so their rows are combined before the product with it."""
+    slots: dict[bytes, int] = {}
+    columns: list[np.ndarray] = []
+    for z in points:
+        if slots.setdefault(z[:, row_bits:].tobytes(), len(slots)) == len(columns):
+            columns.append(z[:, row_bits:])
+    out = F.ext_zeros((len(columns), num_rows))
+    for start in range(0, len(points), ligero.POINT_BLOCK):
+        block = points[start : start + ligero.POINT_BLOCK]
+        row_eqs = ligero.row_combinations(block, row_bits)[:, :, :num_rows]
+        weighted = F.ext_mul(row_eqs, weights[:, start : start + len(block), None])
+        for j, z in enumerate(block):
+            slot = slots[z[:, row_bits:].tobytes()]
+            out[:, slot] = F.ext_add(out[:, slot], weighted[:, j])
+    return columns, out
 
 
 def _combined_rows(weights: np.ndarray, rows: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -602,16 +633,17 @@ def _base_combination(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def times_reversed_eq(values: np.ndarray, z_col: np.ndarray) -> np.ndarray:
     """values(X) * E(X), E(X) = sum_i eq(z_col, i) X^(C-1-i) = prod_k (z_k + (1 - z_k) X^(2^(c-1-k))): one
-    shift-and-add per variable, (4, m) -> (4, m + C - 1)."""
+    shift-and-add per variable, each factor applied as X^s v + z_k (v - X^s v) with one product in K,
+    (4, m) -> (4, m + C - 1)."""
     out = values
     bits = z_col.shape[1]
     for k in range(bits):
         shift = 1 << (bits - 1 - k)
-        z = z_col[:, k]
-        grown = np.zeros((F.EXT_DEGREE, out.shape[1] + shift), dtype=np.uint64)
-        grown[:, : out.shape[1]] = F.ext_mul_scalar(out, z)
-        grown[:, shift:] = F.ext_add(grown[:, shift:], F.ext_mul_scalar(out, F.ext_sub(F.ext_ones(), z)))
-        out = grown
+        low = np.zeros((F.EXT_DEGREE, out.shape[1] + shift), dtype=np.uint64)
+        high = np.zeros_like(low)
+        low[:, : out.shape[1]] = out
+        high[:, shift:] = out
+        out = F.ext_add(high, F.ext_mul_scalar(F.ext_sub(low, high), z_col[:, k]))
     return out
 
 
@@ -982,7 +1014,8 @@ class ZkLigeroScheme:
         block_rows = max(1, min(total, ligero.HASH_BLOCK_BYTES // (_ELEMENT_BYTES * codeword)))
         scratch = ligero.ENCODE_SCRATCH_PER_ELEMENT * encode_scratch_elements(block_rows, codeword, threads)
         hashers = ligero.HASHER_BYTES * codeword if total > block_rows else 0
-        return hashers + _ELEMENT_BYTES * block_rows * (codeword + poly.next_pow2(length)) + scratch
+        coefficients = min(block_rows, _coefficient_block_rows(codeword)) * poly.next_pow2(length)
+        return hashers + _ELEMENT_BYTES * (block_rows * codeword + coefficients) + scratch
 
 
 OPENING_BASE_BYTES = 3 << 20

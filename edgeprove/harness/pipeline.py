@@ -43,7 +43,7 @@ from edgeprove.model.resolve import check_input_header, check_model_spec
 from edgeprove.process.atomic import exchange, reap_stale_temps, remove_path, temp_path
 from edgeprove.process.interrupts import deferred_signals
 from edgeprove.process.peak import physical_memory_bytes
-from edgeprove.protocol import SCHEDULES
+from edgeprove.protocol import SCHEDULES, zk_params
 from edgeprove.threads import available_cores
 from edgeprove.threads import resolve as resolve_threads
 
@@ -93,15 +93,15 @@ def prover_command(
     spill: bool = False,
     tiles: tuple[tuple[int, int], ...] = (),
     zero_knowledge: bool = True,
+    zk_group_bits: int | None = None,
 ) -> list[str]:
     """The capped child: `edgeprove prove MODEL --schedule S --out PROOF --json --events EVENTS`, with
     `--input PATH` when an input file is given, `--private-input` when the input is committed (and
-    `--no-zero-knowledge` when its proof is not to be zero-knowledge),
-    `--threads N` when a thread count is, `--spill` when waiting states go to disk and `--tile INDEX:BLOCKS`
-    for each tiled layer."""
+    `--no-zero-knowledge` when its proof is not to be zero-knowledge, `--zk-group-bits BITS` when a group
+    size is given), `--threads N` when a thread count is, `--spill` when waiting states go to disk and
+    `--tile INDEX:BLOCKS` for each tiled layer."""
     extra = ["--input", input_path] if input_path is not None else []
-    extra += ["--private-input"] if private_input else []
-    extra += ["--no-zero-knowledge"] if private_input and not zero_knowledge else []
+    extra += hiding_options(private_input, zero_knowledge, zk_group_bits)
     extra += ["--threads", str(threads)] if threads is not None else []
     extra += ["--spill"] if spill else []
     for index, blocks in tiles:
@@ -109,6 +109,15 @@ def prover_command(
     return edgeprove_argv(
         "prove", model, "--schedule", schedule, "--out", str(proof), "--json", "--events", str(events), *extra
     )
+
+
+def hiding_options(private_input: bool, zero_knowledge: bool, zk_group_bits: int | None) -> list[str]:
+    """The `prove` and `plan` options of a proof's input mode: `--private-input`, `--no-zero-knowledge` and
+    `--zk-group-bits BITS` as they apply."""
+    extra = ["--private-input"] if private_input else []
+    extra += ["--no-zero-knowledge"] if private_input and not zero_knowledge else []
+    extra += ["--zk-group-bits", str(zk_group_bits)] if zk_group_bits is not None else []
+    return extra
 
 
 def verify_command(proof: Path, model: str) -> list[str]:
@@ -126,6 +135,7 @@ def check_model(
     fit: int | None = None,
     memory: int | None = None,
     zero_knowledge: bool = True,
+    zk_group_bits: int | None = None,
 ) -> dict[str, Any]:
     """Check MODEL with the planner in a child process and return its plan (`peak_bytes`, `layers`,
     `tiles`; empty if unknown), for the prover's `threads` when given, with waiting states on disk when
@@ -138,8 +148,7 @@ def check_model(
     """
     try:
         extra = ["--threads", str(threads)] if threads is not None else []
-        extra += ["--private-input"] if private_input else []
-        extra += ["--no-zero-knowledge"] if private_input and not zero_knowledge else []
+        extra += hiding_options(private_input, zero_knowledge, zk_group_bits)
         extra += ["--spill"] if spill else []
         extra += ["--fit", str(fit)] if fit is not None else []
         completed = run_child(
@@ -345,15 +354,18 @@ def capped_run(
     private_input: bool = False,
     threads: int | None = None,
     zero_knowledge: bool = True,
+    zk_group_bits: int | None = None,
 ) -> dict[str, Any]:
     """Check every argument, run in a staging folder beside the run folder and publish it; returns the
     report. Everything is checked before anything is created, starting with this machine's float64 products
     (`edgeprove.blas`); RunError otherwise. `progress` gets a line per phase and the prover's progress.
     `input_path` is the prover's --input (a seeded int8 input without it); its header is checked against the
     model's input shape before the run. `private_input` commits the input instead of publishing it, in a
-    zero-knowledge proof unless `zero_knowledge` is False. `command` (the command line as typed) goes into
-    the report. `threads` is the prover's --threads (default: the device's cores when --device names one,
-    else the cores available; one when the planner predicts that more would not fit the cap).
+    zero-knowledge proof unless `zero_knowledge` is False, its layers sharing hiding commitments of up to
+    2^`zk_group_bits` entries when given (the prover's default otherwise). `command` (the command line as
+    typed) goes into the report. `threads` is the prover's --threads (default: the device's cores when
+    --device names one, else the cores available; one when the planner predicts that more would not fit
+    the cap).
 
     A memray run may go without --ram and --device: it then runs on backend `none`, nothing capped, with the
     machine's RAM standing as the cap in the report (`capped` false)."""
@@ -376,6 +388,10 @@ def capped_run(
         raise RunError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}", EXIT_USAGE)
     if schedule not in SCHEDULES:
         raise RunError(f"unknown schedule {schedule!r}; choose streaming or baseline", EXIT_USAGE)
+    try:
+        zk_params(zk_group_bits, private_input and zero_knowledge)
+    except ValueError as error:
+        raise RunError(str(error), EXIT_USAGE) from None
     chosen_threads = threads is not None
     threads = prover_threads(threads, chosen_device)
     try:
@@ -398,6 +414,7 @@ def capped_run(
     if progress is not None:
         progress.phase("plan", f"checking {model} ({schedule}) with the planner")
     hiding = {"private_input": private_input, "zero_knowledge": zero_knowledge}
+    hiding["zk_group_bits"] = zk_group_bits
     plan = check_model(model, schedule, threads=threads, **hiding, memory=cap) or {}
     spill = False
     if capped and plan.get("peak_bytes", 0) > cap:
@@ -422,6 +439,7 @@ def capped_run(
         spill,
         plan_tiles(plan),
         zero_knowledge,
+        zk_group_bits,
     )
     created = make_parents(run_dir)
     reap_stale_temps(run_dir.parent)
@@ -476,6 +494,8 @@ class RunSettings:
     """The prover's --tile options: the tiling the planner chose to fit the cap (empty: none)."""
     zero_knowledge: bool = True
     """With a private input, whether its proof is zero-knowledge (else `--no-zero-knowledge`)."""
+    zk_group_bits: int | None = None
+    """The prover's --zk-group-bits (None: its default group size)."""
 
 
 def plan_tiles(plan: dict[str, Any]) -> tuple[tuple[int, int], ...]:
@@ -492,7 +512,7 @@ def fitting_settings(
     schedule: str,
     threads: int,
     chosen_threads: bool,
-    hiding: dict[str, bool],
+    hiding: dict[str, Any],
     cap: int,
     unfitting: dict[str, Any],
 ) -> tuple[int, bool, dict[str, Any]]:
@@ -501,7 +521,7 @@ def fitting_settings(
     same threads, then, unless --threads was given, one thread, then one thread with states on disk (states
     go to disk on the streaming schedule only); when none fits, streaming, that last one with the tiling
     the planner chooses for the cap (its plan lists it under `tiles`).  ``hiding`` is the planner's
-    `private_input` and `zero_knowledge`."""
+    `private_input`, `zero_knowledge` and `zk_group_bits`."""
     spills = (False, True) if schedule == "streaming" else (False,)
     tries = [(count, spill) for count in dict.fromkeys((threads, 1)) for spill in spills]
     if chosen_threads:
@@ -567,6 +587,7 @@ def prove_and_report(
         spill=settings.spill,
         tiles=settings.tiles,
         zero_knowledge=settings.zero_knowledge,
+        zk_group_bits=settings.zk_group_bits,
     )
     if settings.memray:
         argv = wrap_with_memray(argv, Path("memray.bin"))

@@ -12,6 +12,7 @@ from zkstats import affine_dimension, rank_mod_p, simulate_opening, two_sample_c
 
 from edgeprove import field as F
 from edgeprove import poly, zk
+from edgeprove.commit import ligero
 from edgeprove.commit import zk_ligero as Z
 from edgeprove.transcript import Transcript
 
@@ -181,6 +182,27 @@ def test_random_sizes_open_to_the_mle_and_verify(num_vars, num_points, length):
         assert commitment.num_rows == -(-length >> commitment.col_bits)
     assert len(proof.salts) == Z.SALT_BYTES * proof.columns.shape[0]
     assert proof.nbytes() <= Z.opening_bytes_ceiling(commitment, PARAMS, num_points)
+
+
+def test_points_sharing_their_columns_open_and_verify():
+    """Points that share their column coordinates (a layer's segments claimed at one point) are combined
+    before the product with E(X): with repeats among more than a block of points, the opening verifies
+    and a false claim at a shared column point is rejected."""
+    rng = np.random.default_rng(7)
+    num_vars = 12
+    values = F.random_base(rng, 1 << num_vars)
+    commitment, state = Z.commit(values, PARAMS)
+    columns = [F.random_ext(rng, commitment.col_bits) for _ in range(3)]
+    points = [
+        np.concatenate([F.random_ext(rng, commitment.row_bits), columns[j % 3]], axis=1) for j in range(11)
+    ]
+    assert len(points) > ligero.POINT_BLOCK
+    claimed, proof = Z.open(state, points, Transcript(), "open")
+    assert all(F.ext_eq(v, poly.evaluate(values, z)) for v, z in zip(claimed, points))
+    check(commitment, points, claimed, proof)
+    claimed[4] = F.ext_add(claimed[4], F.ext_ones())
+    with pytest.raises(Z.ZkLigeroError):
+        check(commitment, points, claimed, proof)
 
 
 def test_rate_one_sixteenth_completes():
