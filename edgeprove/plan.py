@@ -251,7 +251,7 @@ def predict(
         held_baseline[k] = kept_y + state[k] + table
     input_state, input_phase, input_last = 0, 0, -1
     if private_input:
-        input_state, input_phase = _committed_input_bytes(model, HIDING_SCHEME, threads, hidden)
+        input_state, input_phase = _committed_input_bytes(model, threads, groups.get(protocol.INPUT), params)
         input_last = max(k for k, layer in enumerate(model.layers) if -1 in layer.reads)
     rows = []
     for k, layer in enumerate(model.layers):
@@ -393,19 +393,22 @@ def _group_bytes(
 
 
 def _committed_input_bytes(
-    model: Model, scheme: CommitmentScheme, threads: int, hidden: bool
+    model: Model, threads: int, group: HiddenGroup | None, params: object
 ) -> tuple[int, int]:
     """A private input's commitment state, kept until its last reader, and the working set of committing it
-    and proving its int8 range: the input, the commit transients or one pass of the range lookup (its
-    pads beside it in a zero-knowledge proof)."""
+    and proving its int8 range: the input, the commit transients or one pass of the range lookup.  In a
+    zero-knowledge proof ``group`` is the input's (its pads beside it, committed with the proof's
+    ``params``); else None, and the hiding scheme's defaults commit it, as ``prove`` does."""
     from edgeprove import protocol
     from edgeprove.layers import committed_input
 
-    plan = protocol.hidden_plan(model, protocol.INPUT, committed_input.RANGE_BITS) if hidden else None
-    lay = protocol.commitment_layout(model, protocol.INPUT, committed_input.RANGE_BITS, plan)
-    params = scheme.default_params()
+    if group is None:
+        plan, params = None, HIDING_SCHEME.default_params()
+        lay = protocol.commitment_layout(model, protocol.INPUT, committed_input.RANGE_BITS)
+    else:
+        plan, lay = group.plans[0], group.layouts[0]
     state, encode, lookup = _commitment_bytes(
-        lay, plan, 1 << committed_input.RANGE_BITS, params, scheme, threads
+        lay, plan, 1 << committed_input.RANGE_BITS, params, HIDING_SCHEME, threads
     )
     inputs = INT_BYTES * int(np.prod(model.input_shape)) * 2  # the input and its padded copy
     return state, PROCESS_OVERHEAD + inputs + state + max(encode, lookup)
