@@ -1180,7 +1180,7 @@ def hidden_plan(shapes: Sequence[tuple[int, int, int]], tiling: Tiling = TILING)
                 total = (next(sums), next(sums))
     for tree in trees:
         plan.take(1 if tree.is_table else shapes[tree.lookup][2])
-    return PadPlan(plan.values, tuple(plan.products))
+    return PadPlan(plan.values, plan.products)
 
 
 @dataclass

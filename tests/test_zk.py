@@ -31,8 +31,8 @@ def test_plans_compose_and_lay_out_values_slopes_then_products():
     second = zk.PadPlan(2, ((0, 1), (1, 1)))
     plan = first.then(second)
     assert plan == zk.PadPlan().then(first).then(second)
-    assert plan.values == 5 and plan.products == ((0, 2), (3, 4), (4, 4))
-    assert plan.factors == (0, 2, 3, 4)
+    assert plan.values == 5 and plan.products.tolist() == [[0, 2], [3, 4], [4, 4]]
+    assert plan.factors.tolist() == [0, 2, 3, 4]
     assert plan.size == 5 + 4 + 9
     assert plan.slope(3) == 7 and plan.product_entries(1) == (12, 13, 14)
 
