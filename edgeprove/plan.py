@@ -382,14 +382,14 @@ def _witness_bytes(layer: Layer) -> int:
 def _group_bytes(
     model: Model, group: HiddenGroup, k: int, params: object, scheme: CommitmentScheme, threads: int
 ) -> tuple[int, int]:
-    """A hidden proof's shared commitment as layer k sees it: at its first member the group's state and
-    the transients of building it (the shared vector, beside either a later member's witness or the
-    encoding); nothing at the later members (their pads are in it)."""
+    """A hidden proof's shared commitment as layer k sees it: at its first member the group's state (its
+    vector is assembled in the state's rows) and the transients of building it, a later member's witness
+    or the encoding; nothing at the later members (their pads are in it)."""
     if k != group.first:
         return 0, 0
     members = max((_witness_bytes(model.layers[t]) for t in group.members[1:]), default=0)
     encode = scheme.commit_bytes(group.length, params, threads)
-    return scheme.state_bytes(group.length, params), VECTOR_BYTES * group.length + max(members, encode)
+    return scheme.state_bytes(group.length, params), max(members, encode)
 
 
 def _committed_input_bytes(

@@ -170,7 +170,8 @@ def _compute(
     """Layer k's witness and the commitment to what its kind commits.  In a hidden proof a commitment is
     its group's, made at the first member's turn: the later members' witnesses are computed here too
     (from ``earlier``, the tensors before k they read, and each other's outputs), each vector is placed
-    with its pads (drawn here) in the group's, and their witnesses are computed again at their turns."""
+    with its pads (drawn here) in the group's, assembled in its tableau's rows (committed without a copy),
+    and their witnesses are computed again at their turns."""
     witness, vector = _witness(model, k, x, skip, committer)
     if not committer.hidden:
         return _Built(witness) if vector is None else _Built(witness, *committer.commit(vector))
@@ -178,7 +179,8 @@ def _compute(
     if k != group.first:
         return _Built(witness)
     pads = {t: PadSource(plan) for t, plan in zip(group.members, group.plans)}
-    shared = np.zeros(group.length, dtype=np.uint32)
+    rows = zk_ligero.blank_rows(group.length, committer.params)
+    shared = rows.reshape(-1)[: group.length]  # the group's vector, assembled in its tableau's rows
     group.place(shared, k, PR.hidden_vector(vector, group.layouts[0], pads[k].vector()))
     del vector
     outputs = {**(earlier or {}), k: witness.y}
@@ -191,8 +193,8 @@ def _compute(
         del member, src
         group.place(shared, t, PR.hidden_vector(member_vector, lay, pads[t].vector()))
         del member_vector
-    del outputs
-    return _Built(witness, *committer.commit(shared), pads)
+    del outputs, shared
+    return _Built(witness, *zk_ligero.commit_rows(rows, group.length, committer.params), pads)
 
 
 def _earlier(model: Model, k: int, committer: _Committer, tensor: Callable[[int], np.ndarray]) -> dict:

@@ -278,14 +278,35 @@ def commit(values: np.ndarray, params: ZkLigeroParams) -> tuple[Commitment, Comm
     vector's length is masked, zero or not (what is zero is private); the rows after it are not in the
     tableau (``Commitment.num_rows``)."""
     arr = ligero.checked_vector(values)
-    num_vars, row_bits, num_rows, t = params.layout(arr.size)
-    width = 1 << (num_vars - row_bits)
-    _, length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
-    rows = np.zeros((num_rows, width), dtype=np.uint32)
+    rows = blank_rows(arr.size, params)
     rows.reshape(-1)[: arr.size] = arr
+    return commit_rows(rows, arr.size, params)
+
+
+def blank_rows(length: int, params: ZkLigeroParams) -> np.ndarray:
+    """The zeroed data rows (R', C) uint32 of a vector of ``length`` entries, to be filled in place (its
+    entries are the first ``length`` of the flattened rows) and committed by ``commit_rows``: a vector
+    assembled there is not copied again."""
+    num_vars, row_bits, num_rows, _ = params.layout(length)
+    return np.zeros((num_rows, 1 << (num_vars - row_bits)), dtype=np.uint32)
+
+
+def commit_rows(rows: np.ndarray, length: int, params: ZkLigeroParams) -> tuple[Commitment, CommitState]:
+    """``commit`` of the vector of ``length`` entries laid out in ``rows`` (``blank_rows``' shape, the
+    entries after the vector zero), which the state keeps as they are; ValueError for rows of another
+    shape or type, or holding entries that are not canonical or lie past the vector."""
+    num_vars, row_bits, num_rows, t = params.layout(length)
+    width = 1 << (num_vars - row_bits)
+    if not isinstance(rows, np.ndarray) or rows.dtype != np.uint32 or rows.shape != (num_rows, width):
+        raise ValueError(
+            f"a vector of {length} entries is committed from uint32 rows of shape ({num_rows}, {width})"
+        )
+    if int(rows.max()) >= F.P or rows.reshape(-1)[length:].any():
+        raise ValueError("the rows hold entries that are not canonical or lie past the vector's length")
+    _, dot_length, domain_bits = _shape(params.rate_log, t, num_vars, row_bits)
     rng = OsRandomness()
     masks = rng.field(num_rows * t).astype(np.uint32).reshape(num_rows, t)
-    blinding = rng.field(BLINDING_ROWS * length).astype(np.uint32).reshape(BLINDING_ROWS, length)
+    blinding = rng.field(BLINDING_ROWS * dot_length).astype(np.uint32).reshape(BLINDING_ROWS, dot_length)
     blinding[F.EXT_DEGREE :, width - 1] = 0  # B_dot's coefficient C - 1
     salts = np.frombuffer(rng.bytes(SALT_BYTES << domain_bits), dtype=np.uint8).reshape(-1, SALT_BYTES)
     digests = _leaf_digests(rows, masks, blinding, salts, domain_bits)

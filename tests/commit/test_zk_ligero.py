@@ -211,6 +211,39 @@ def test_rate_one_sixteenth_completes():
     check(commitment, points, claimed, proof, params=params)
 
 
+def test_a_vector_assembled_in_its_blank_rows_commits_without_a_copy_and_opens():
+    rng = np.random.default_rng(5)
+    length = 3 * 1024 + 17  # a partial last row
+    values = F.random_base(rng, length)
+    rows = Z.blank_rows(length, PARAMS)
+    rows.reshape(-1)[:length] = values
+    commitment, state = Z.commit_rows(rows, length, PARAMS)
+    assert state.rows is rows and (commitment.num_vars, commitment.num_rows) == PARAMS.layout(length)[::2]
+    points = [F.random_ext(rng, commitment.num_vars) for _ in range(2)]
+    claimed, proof = Z.open(state, points, Transcript(), "open")
+    padded = np.zeros(1 << commitment.num_vars, dtype=np.uint64)
+    padded[:length] = values
+    assert all(F.ext_eq(c, poly.evaluate(padded, z)) for c, z in zip(claimed, points))
+    check(commitment, points, claimed, proof)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda rows: rows.astype(np.uint64), "uint32 rows of shape"),
+        (lambda rows: rows[:-1], "uint32 rows of shape"),
+        (lambda rows: np.pad(rows, ((0, 0), (0, 1))), "uint32 rows of shape"),
+        (lambda rows: rows.__setitem__((0, 0), F.P) or rows, "not canonical or lie past"),
+        (lambda rows: rows.__setitem__((-1, -1), 1) or rows, "not canonical or lie past"),
+    ],
+)
+def test_rows_not_laid_out_as_the_vector_s_are_refused(change, match):
+    length = 2 * 1024 + 5
+    rows = Z.blank_rows(length, PARAMS)
+    with pytest.raises(ValueError, match=match):
+        Z.commit_rows(change(rows), length, PARAMS)
+
+
 def test_two_commitments_to_the_same_vector_differ():
     """Randomness from the operating system: roots, salts and both rows differ between two openings of the
     same vector at the same points."""
