@@ -34,7 +34,7 @@ def test_plans_compose_and_lay_out_values_slopes_then_products():
     assert plan.values == 5 and plan.products.tolist() == [[0, 2], [3, 4], [4, 4]]
     assert plan.factors.tolist() == [0, 2, 3, 4]
     assert plan.size == 5 + 4 + 9
-    assert plan.slope(3) == 7 and plan.product_entries(1) == (12, 13, 14)
+    assert plan.slopes(3) == 7 and plan.product_entries(1) == (12, 13, 14)
 
 
 def test_pads_are_fresh_and_the_product_entries_follow_from_them():
@@ -43,7 +43,7 @@ def test_pads_are_fresh_and_the_product_entries_follow_from_them():
     assert not np.array_equal(a.pads, b.pads)
     for j, (x, y) in enumerate(plan.products):
         xy, c1, c2 = plan.product_entries(j)
-        px, py, sx, sy = (a.pads[:, i] for i in (x, y, plan.slope(x), plan.slope(y)))
+        px, py, sx, sy = (a.pads[:, i] for i in (x, y, *plan.slopes([x, y])))
         assert F.ext_eq(a.pads[:, xy], F.ext_mul(px, py))
         assert F.ext_eq(a.pads[:, c1], F.ext_add(F.ext_mul(px, sy), F.ext_mul(py, sx)))
         assert F.ext_eq(a.pads[:, c2], F.ext_mul(sx, sy))
