@@ -608,16 +608,17 @@ def _row_weights_by_column(
     claimed at one point) share E(X), so their rows are combined before the product with it."""
     slots: dict[bytes, int] = {}
     columns: list[np.ndarray] = []
+    slot_of = []  # each point's column part, by its index in ``columns``
     for z in points:
-        if slots.setdefault(z[:, row_bits:].tobytes(), len(slots)) == len(columns):
+        slot_of.append(slots.setdefault(z[:, row_bits:].tobytes(), len(slots)))
+        if slot_of[-1] == len(columns):
             columns.append(z[:, row_bits:])
     out = F.ext_zeros((len(columns), num_rows))
     for start in range(0, len(points), ligero.POINT_BLOCK):
         block = points[start : start + ligero.POINT_BLOCK]
         row_eqs = ligero.row_combinations(block, row_bits)[:, :, :num_rows]
         weighted = F.ext_mul(row_eqs, weights[:, start : start + len(block), None])
-        for j, z in enumerate(block):
-            slot = slots[z[:, row_bits:].tobytes()]
+        for j, slot in enumerate(slot_of[start : start + len(block)]):
             out[:, slot] = F.ext_add(out[:, slot], weighted[:, j])
     return columns, out
 
